@@ -1,0 +1,42 @@
+# The two commands a newcomer needs (README):
+#   make run    install what is missing, build, and run dtq
+#   make test   install what is missing, build, and run every test
+# Beside them: make build, make bench, make format, make tidy, make clean.
+
+PRESET   ?= default
+BUILD    := build/$(PRESET)
+DTQ      := $(BUILD)/bin/dtq
+JOBS     ?= $(shell nproc)
+
+.PHONY: run test build bench deps test-deps configure format tidy clean demo
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+configure:
+	@cmake --preset $(PRESET) >/dev/null
+
+build: deps configure
+	@cmake --build --preset $(PRESET) -j $(JOBS)
+
+run: build
+	@scripts/run-demo.sh $(BUILD)
+
+test: test-deps configure
+	@cmake --build --preset $(PRESET) -j $(JOBS)
+	@ctest --preset $(PRESET)
+
+bench: build
+	@scripts/run-bench.sh $(BUILD)
+
+format:
+	@git ls-files '*.c' '*.h' '*.cpp' '*.hpp' | xargs clang-format -i
+
+tidy: configure
+	@git ls-files 'core/*.cpp' 'host/*.cpp' 'cli/*.cpp' | xargs clang-tidy -p $(BUILD) --quiet
+
+clean:
+	@rm -rf build

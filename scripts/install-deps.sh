@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what dtq needs on a Debian 12 machine, and nothing that is
+# already there. Safe to run again: a second run only checks.
+#
+#   scripts/install-deps.sh build   compilers, libraries and tools to build and run
+#   scripts/install-deps.sh test    the above plus what the tests need
+set -euo pipefail
+
+profile=${1:-build}
+
+build_packages=(
+  build-essential cmake ninja-build ccache pkg-config python3
+  libboost-dev libboost-filesystem-dev libsimdjson-dev libspdlog-dev libfmt-dev
+  libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev
+  libbenchmark-dev
+)
+test_packages=(
+  libgtest-dev libgmock-dev
+)
+
+wanted=("${build_packages[@]}")
+if [[ $profile == test ]]; then
+  wanted+=("${test_packages[@]}")
+fi
+
+missing=()
+for package in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#wanted[@]} Debian packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
