@@ -1,0 +1,116 @@
+// JobContext: one attempt of one job while a plugin runs it. It is the object
+// behind the plugin ABI's opaque dtq_job_ctx: the host API functions act on it
+// from the plugin's threads, and the engine reads its outcome and cancels it
+// from others.
+//
+// Progress is clamped to 0..100 and never goes down (starting from the
+// progress an earlier attempt reached). Once the job has ended — finish() was
+// called — every host API call on it is ignored.
+//
+// Thread-safety: every member function is thread-safe.
+// Ownership: the context owns copies of all the job's strings and the memory
+// of every HTTP response handed to the plugin; that memory lives as long as
+// the context, which outlives the plugin's run() call.
+#pragma once
+
+#include <dtq/plugin.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dtq/core/time.hpp"
+#include "dtq/host/http_client.hpp"
+
+namespace dtq::host {
+
+struct JobRequest {
+  std::string job_id;
+  std::string job_type;
+  std::string trace_id;
+  std::string payload;  // normalized by the plugin's validate()
+  uint32_t attempt = 1;
+  Clock::time_point deadline = Clock::time_point::max();
+  int initial_progress = 0;  // where an earlier attempt left off
+};
+
+struct JobOutcome {
+  enum class Kind { kCompleted, kFailed, kCancelled };
+  Kind kind = Kind::kFailed;
+  std::string output_json;  // kCompleted
+  std::string error_code;   // kFailed / kCancelled
+  std::string error_message;
+  bool retryable = false;
+  int progress = 0;
+};
+
+// Told of every progress change, on the plugin's thread; must be quick.
+class JobObserver {
+ public:
+  virtual ~JobObserver() = default;
+  virtual void on_progress(const JobRequest& job, int percent, std::string_view message) = 0;
+};
+
+class JobContext final : public Interruption {
+ public:
+  // `http` and `observer` (may be null) must outlive the context.
+  JobContext(JobRequest request, OutboundPolicy policy, const HttpClient& http,
+             JobObserver* observer);
+
+  const JobRequest& request() const noexcept { return request_; }
+  const dtq_job* abi_job() const noexcept { return &abi_job_; }
+  dtq_job_ctx* abi_handle() noexcept { return reinterpret_cast<dtq_job_ctx*>(this); }
+  static JobContext* from_abi(dtq_job_ctx* handle) noexcept {
+    return reinterpret_cast<JobContext*>(handle);
+  }
+
+  // Host API side.
+  void report_progress(int percent, std::string_view message);
+  void log(dtq_log_level level, std::string_view message) const;
+  dtq_status http(const dtq_http_request& request, dtq_http_response& response);
+  void set_result(std::string_view output_json);
+  void fail(std::string_view code, std::string_view message, bool retryable);
+
+  // Interruption: true once cancelled or past the deadline.
+  bool interrupted() const override;
+  bool sleep_for(std::chrono::milliseconds duration) const override;
+
+  // Engine side.
+  void cancel();
+  bool cancelled() const noexcept { return cancelled_.load(); }
+  int progress() const noexcept { return progress_.load(); }
+  bool ended() const noexcept { return ended_.load(); }
+  // Ends the job and returns its outcome: the result or failure the plugin
+  // set, a cancellation, a timeout, or "no_result" when it set neither.
+  JobOutcome finish();
+
+ private:
+  JobRequest request_;
+  OutboundPolicy policy_;
+  const HttpClient& http_;
+  JobObserver* observer_;
+  dtq_job abi_job_{};
+
+  std::atomic<int> progress_;
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> ended_{false};
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable wake_;
+  std::optional<std::string> result_;
+  std::optional<JobOutcome> failure_;
+  // Responses handed to the plugin; a deque so earlier ones never move.
+  std::deque<HttpResult> responses_;
+  std::deque<std::vector<dtq_http_header>> response_headers_;
+  std::string last_error_;
+};
+
+// The host API table every plugin receives. Lives for the process.
+const dtq_host_api* host_api() noexcept;
+
+}  // namespace dtq::host

@@ -1,0 +1,177 @@
+#include "dtq/host/job_context.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "dtq/core/json.hpp"
+
+namespace dtq::host {
+namespace {
+
+// The smallest dtq_http_request / dtq_http_response a 1.0 plugin may pass.
+constexpr size_t kHttpRequestV1Size =
+    offsetof(dtq_http_request, max_attempts) + sizeof(dtq_http_request::max_attempts);
+
+dtq_str view(const std::string& s) { return dtq_str{s.data(), s.size()}; }
+std::string_view view(dtq_str s) { return s.ptr == nullptr ? std::string_view{} : std::string_view{s.ptr, s.len}; }
+
+spdlog::level::level_enum to_spdlog(dtq_log_level level) {
+  switch (level) {
+    case DTQ_LOG_DEBUG: return spdlog::level::debug;
+    case DTQ_LOG_INFO: return spdlog::level::info;
+    case DTQ_LOG_WARN: return spdlog::level::warn;
+    case DTQ_LOG_ERROR: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+dtq_status to_abi(HttpOutcome outcome) {
+  switch (outcome) {
+    case HttpOutcome::kResponse: return DTQ_OK;
+    case HttpOutcome::kDenied: return DTQ_ERR_DENIED;
+    case HttpOutcome::kInvalid: return DTQ_ERR_INVALID_ARGUMENT;
+    case HttpOutcome::kTimeout: return DTQ_ERR_TIMEOUT;
+    case HttpOutcome::kTransport: return DTQ_ERR_TRANSPORT;
+    case HttpOutcome::kCancelled: return DTQ_ERR_CANCELLED;
+  }
+  return DTQ_ERR_TRANSPORT;
+}
+
+}  // namespace
+
+JobContext::JobContext(JobRequest request, OutboundPolicy policy, const HttpClient& http,
+                       JobObserver* observer)
+    : request_(std::move(request)),
+      policy_(std::move(policy)),
+      http_(http),
+      observer_(observer),
+      progress_(std::clamp(request_.initial_progress, 0, 100)) {
+  abi_job_.struct_size = sizeof(abi_job_);
+  abi_job_.job_id = view(request_.job_id);
+  abi_job_.job_type = view(request_.job_type);
+  abi_job_.trace_id = view(request_.trace_id);
+  abi_job_.payload = view(request_.payload);
+  abi_job_.attempt = request_.attempt;
+  abi_job_.deadline_unix_ms =
+      request_.deadline == Clock::time_point::max() ? INT64_MAX : to_unix_ms(request_.deadline);
+}
+
+void JobContext::report_progress(int percent, std::string_view message) {
+  if (ended_) return;
+  const int wanted = std::clamp(percent, 0, 100);
+  int current = progress_.load();
+  while (wanted > current && !progress_.compare_exchange_weak(current, wanted)) {
+  }
+  if (observer_ != nullptr) observer_->on_progress(request_, progress_.load(), message);
+}
+
+void JobContext::log(dtq_log_level level, std::string_view message) const {
+  if (ended_) return;
+  spdlog::log(to_spdlog(level), "job_id={} job_type={} trace_id={} attempt={} {}", request_.job_id,
+              request_.job_type, request_.trace_id, request_.attempt, message);
+}
+
+dtq_status JobContext::http(const dtq_http_request& request, dtq_http_response& response) {
+  if (ended_) return DTQ_ERR_JOB_ENDED;
+  if (request.struct_size < kHttpRequestV1Size) return DTQ_ERR_INVALID_ARGUMENT;
+  HttpRequestSpec spec;
+  if (request.method.len > 0) spec.method = std::string(view(request.method));
+  spec.url = std::string(view(request.url));
+  if (request.header_count > 0 && request.headers == nullptr) return DTQ_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < request.header_count; ++i) {
+    spec.headers.emplace_back(view(request.headers[i].name), view(request.headers[i].value));
+  }
+  spec.body = std::string(view(request.body));
+  spec.attempt_timeout = std::chrono::milliseconds(request.timeout_ms);
+  spec.max_attempts = request.max_attempts;
+
+  HttpResult result = http_.perform(spec, policy_, request_.deadline, *this);
+
+  std::lock_guard lock(mutex_);
+  const HttpResult& kept = responses_.emplace_back(std::move(result));
+  auto& headers = response_headers_.emplace_back();
+  headers.reserve(kept.headers.size());
+  for (const auto& [name, value] : kept.headers) headers.push_back({view(name), view(value)});
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, status_code)) response.status_code = kept.status_code;
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, body)) response.body = view(kept.body);
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, header_count)) {
+    response.headers = headers.data();
+    response.header_count = headers.size();
+  }
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, attempts)) response.attempts = kept.attempts;
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, error)) response.error = view(kept.error);
+  return to_abi(kept.outcome);
+}
+
+void JobContext::set_result(std::string_view output_json) {
+  if (ended_) return;
+  std::lock_guard lock(mutex_);
+  result_ = std::string(output_json);
+  failure_.reset();
+}
+
+void JobContext::fail(std::string_view code, std::string_view message, bool retryable) {
+  if (ended_) return;
+  std::lock_guard lock(mutex_);
+  JobOutcome failure;
+  failure.kind = JobOutcome::Kind::kFailed;
+  failure.error_code = code.empty() ? "plugin_error" : std::string(code);
+  failure.error_message = std::string(message);
+  failure.retryable = retryable;
+  failure_ = std::move(failure);
+  result_.reset();
+}
+
+bool JobContext::interrupted() const { return cancelled_ || Clock::now() >= request_.deadline; }
+
+bool JobContext::sleep_for(std::chrono::milliseconds duration) const {
+  const auto wake_at = std::min(Clock::now() + duration, request_.deadline);
+  std::unique_lock lock(mutex_);
+  wake_.wait_until(lock, wake_at, [this] { return cancelled_.load() || ended_.load(); });
+  return !interrupted() && !ended_;
+}
+
+void JobContext::cancel() {
+  {
+    std::lock_guard lock(mutex_);
+    cancelled_ = true;
+  }
+  wake_.notify_all();
+}
+
+JobOutcome JobContext::finish() {
+  std::unique_lock lock(mutex_);
+  ended_ = true;
+  wake_.notify_all();
+  JobOutcome outcome;
+  // A result the plugin produced wins over a late cancellation: the work is
+  // done and durable effects may already exist.
+  if (result_) {
+    if (Status valid = check_json_object(*result_); !valid.ok()) {
+      outcome.error_code = "invalid_result";
+      outcome.error_message = "plugin result is not a JSON object: " + valid.message();
+    } else {
+      outcome.kind = JobOutcome::Kind::kCompleted;
+      outcome.output_json = std::move(*result_);
+      progress_ = 100;
+    }
+  } else if (cancelled_) {
+    outcome.kind = JobOutcome::Kind::kCancelled;
+    outcome.error_code = "cancelled";
+    outcome.error_message = "job cancelled";
+  } else if (Clock::now() >= request_.deadline) {
+    outcome.error_code = "timeout";
+    outcome.error_message = "job exceeded its deadline";
+    outcome.retryable = true;
+  } else if (failure_) {
+    outcome = std::move(*failure_);
+  } else {
+    outcome.error_code = "no_result";
+    outcome.error_message = "plugin returned without setting a result or a failure";
+  }
+  outcome.progress = progress_;
+  return outcome;
+}
+
+}  // namespace dtq::host
