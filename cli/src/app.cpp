@@ -1,0 +1,45 @@
+#include "dtq/cli/app.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "commands.hpp"
+
+namespace dtq::cli {
+
+std::filesystem::path resolve_plugin_dir(const CommonOptions& options) {
+  if (!options.plugin_dir.empty()) return options.plugin_dir;
+  if (const char* env = std::getenv("DTQ_PLUGIN_DIR"); env != nullptr && *env != '\0') return env;
+  // Beside the binary: build/<preset>/bin/dtq -> build/<preset>/plugins, and
+  // <prefix>/bin/dtq -> <prefix>/lib/dtq/plugins when installed.
+  std::error_code error;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) return "plugins";
+  const auto prefix = exe.parent_path().parent_path();
+  if (std::filesystem::is_directory(prefix / "plugins")) return prefix / "plugins";
+  return prefix / "lib" / "dtq" / "plugins";
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"dtq — a distributed task queue whose workers host job plugins"};
+  app.require_subcommand(1);
+  CommonOptions options;
+  app.add_option("--plugin-dir", options.plugin_dir,
+                 "Folder of plugin libraries (default: $DTQ_PLUGIN_DIR, else beside the binary)");
+  app.add_option("--log-level", options.log_level, "Log level (default: warn for tooling)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  int exit_code = 0;
+  add_plugin_commands(app, options, exit_code);
+  add_run_command(app, options, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  return exit_code;
+}
+
+}  // namespace dtq::cli

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the SDK from the build tree into a scratch prefix, builds the
+# example plugin against it as a third party would, and has dtq check and
+# run the result.
+set -euo pipefail
+build_dir=$1 example_dir=$2 dtq=$3
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+cmake --install "$build_dir" --component sdk --prefix "$scratch/sdk" >/dev/null
+cmake -S "$example_dir" -B "$scratch/build" -G Ninja -DCMAKE_PREFIX_PATH="$scratch/sdk" >/dev/null
+cmake --build "$scratch/build" >/dev/null
+
+mkdir "$scratch/plugins"
+cp "$scratch/build/hello.so" "$scratch/plugins/"
+
+"$dtq" plugin check "$scratch/plugins/hello.so"
+output=$("$dtq" --plugin-dir "$scratch/plugins" run hello '{"name":"Ada"}')
+echo "$output"
+if [[ $output != '{"greeting":"Hello, Ada!"}' ]]; then
+  echo "unexpected output: $output" >&2
+  exit 1
+fi
+if "$dtq" --plugin-dir "$scratch/plugins" run hello '{"name":""}' 2>"$scratch/err"; then
+  echo "an empty name was accepted" >&2
+  exit 1
+fi
+grep -q '/name: a non-empty string is required' "$scratch/err"
+echo "sdk example: built out of tree, accepted, ran, and validated"

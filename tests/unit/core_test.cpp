@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "dtq/core/ids.hpp"
+#include "dtq/core/json.hpp"
+#include "dtq/core/status.hpp"
+#include "dtq/core/time.hpp"
+
+namespace dtq {
+namespace {
+
+TEST(Ids, NewUuid4IsCanonicalAndVersion4) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = new_uuid4();
+    ASSERT_TRUE(is_uuid(id)) << id;
+    EXPECT_EQ(id[14], '4') << id;
+    EXPECT_TRUE(std::string("89ab").find(id[19]) != std::string::npos) << id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(Ids, IsUuidRejectsMalformedIds) {
+  EXPECT_TRUE(is_uuid("123e4567-e89b-42d3-a456-426614174000"));
+  EXPECT_TRUE(is_uuid("123E4567-E89B-42D3-A456-426614174000"));
+  EXPECT_FALSE(is_uuid(""));
+  EXPECT_FALSE(is_uuid("123e4567e89b42d3a456426614174000"));
+  EXPECT_FALSE(is_uuid("123e4567-e89b-42d3-a456-42661417400g"));
+  EXPECT_FALSE(is_uuid("123e4567-e89b-42d3-a456-4266141740000"));
+  EXPECT_FALSE(is_uuid("../../etc/passwd-aaaaaaaaaaaaaaaaaaaaa"));
+}
+
+TEST(Ids, JobTypeGrammar) {
+  EXPECT_TRUE(is_valid_job_type("weather"));
+  EXPECT_TRUE(is_valid_job_type("github_user"));
+  EXPECT_TRUE(is_valid_job_type("a1"));
+  EXPECT_FALSE(is_valid_job_type(""));
+  EXPECT_FALSE(is_valid_job_type("Weather"));
+  EXPECT_FALSE(is_valid_job_type("1weather"));
+  EXPECT_FALSE(is_valid_job_type("weather-2"));
+  EXPECT_FALSE(is_valid_job_type(std::string(65, 'a')));
+  EXPECT_TRUE(is_valid_job_type(std::string(64, 'a')));
+}
+
+TEST(Time, Rfc3339RoundTripsWithMilliseconds) {
+  const auto at = from_unix_ms(1732277728123);
+  EXPECT_EQ(to_rfc3339(at), "2024-11-22T12:15:28.123Z");
+  const auto parsed = parse_rfc3339("2024-11-22T12:15:28.123Z");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(to_unix_ms(*parsed), 1732277728123);
+}
+
+TEST(Time, ParsesOffsetsAndFractions) {
+  EXPECT_EQ(to_unix_ms(*parse_rfc3339("2024-11-22T13:15:28+01:00")), 1732277728000);
+  EXPECT_EQ(to_unix_ms(*parse_rfc3339("2024-11-22T12:15:28.5Z")), 1732277728500);
+  EXPECT_EQ(to_unix_ms(*parse_rfc3339("2024-11-22T12:15:28.123456Z")), 1732277728123);
+  EXPECT_FALSE(parse_rfc3339("2024-11-22 12:15:28Z"));
+  EXPECT_FALSE(parse_rfc3339("2024-11-22T12:15:28"));
+  EXPECT_FALSE(parse_rfc3339("yesterday"));
+  EXPECT_FALSE(parse_rfc3339("2024-11-22T12:15:28.Z"));
+}
+
+TEST(Json, ChecksForOneObject) {
+  EXPECT_TRUE(check_json_object(R"({"a":1})").ok());
+  EXPECT_TRUE(check_json_object(" {} ").ok());
+  const Status truncated = check_json_object(R"({"a":)");
+  EXPECT_EQ(truncated.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(truncated.message().find("malformed JSON"), std::string::npos);
+  EXPECT_EQ(check_json_object("[1,2]").message(), "expected a JSON object");
+  EXPECT_FALSE(check_json_object("").ok());
+  EXPECT_FALSE(check_json_object("{} {}").ok());
+}
+
+TEST(Status, CarriesCodeAndMessage) {
+  EXPECT_TRUE(Status().ok());
+  const Status s = not_found("job 1 not found");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.to_string(), "not_found: job 1 not found");
+  StatusOr<int> value = 7;
+  EXPECT_TRUE(value.ok());
+  EXPECT_EQ(*value, 7);
+  StatusOr<int> error = invalid_argument("nope");
+  EXPECT_FALSE(error.ok());
+  EXPECT_EQ(error.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace dtq
