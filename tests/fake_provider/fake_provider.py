@@ -411,6 +411,9 @@ def mask_credentials(value: str) -> str:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, a kept-alive
+    # client waits ~40 ms for the delayed ACK on every request.
+    disable_nagle_algorithm = True
     server: FakeProviderServer
 
     def _handle(self) -> None:
