@@ -1,0 +1,324 @@
+#include "database.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+
+namespace dtq::embedded {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Schema migrations: entry i takes user_version i to i + 1. Only ever append.
+constexpr const char* kMigrations[] = {
+    // 1: the queue, dead letters, statuses, results and cancel requests.
+    R"sql(
+    -- AUTOINCREMENT: seq never goes back, even after the newest row is
+    -- acked, so the owner can load what clients add with "seq > last seen".
+    CREATE TABLE jobs (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      job_id TEXT NOT NULL UNIQUE,
+      job_type TEXT NOT NULL,
+      message TEXT NOT NULL,                 -- the JobMessage as JSON
+      deliveries INTEGER NOT NULL DEFAULT 0, -- times handed out so far
+      enqueued_at INTEGER NOT NULL           -- unix milliseconds
+    );
+    CREATE TABLE dead_letters (
+      job_id TEXT PRIMARY KEY,
+      job_type TEXT NOT NULL,
+      message TEXT NOT NULL,
+      error_code TEXT NOT NULL,
+      error_message TEXT NOT NULL,
+      attempts INTEGER NOT NULL,
+      failed_at TEXT NOT NULL,               -- RFC 3339 UTC
+      replayed_as TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX dead_letters_by_failed_at ON dead_letters(failed_at DESC);
+    CREATE TABLE job_status (
+      job_id TEXT PRIMARY KEY,
+      state TEXT NOT NULL,
+      progress_percent INTEGER NOT NULL,
+      updated_at TEXT NOT NULL,
+      message TEXT NOT NULL,
+      trace_id TEXT NOT NULL,
+      job_type TEXT NOT NULL,
+      error_code TEXT NOT NULL,
+      error_message TEXT NOT NULL,
+      attempt INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE job_results (
+      job_id TEXT PRIMARY KEY,
+      job_type TEXT NOT NULL,
+      document TEXT NOT NULL,                -- the JobResult as JSON
+      final_state TEXT NOT NULL,
+      completed_at TEXT NOT NULL
+    );
+    CREATE INDEX job_results_by_completed_at ON job_results(completed_at DESC);
+    -- Rows are never deleted, so rowid only grows: the owner loads new
+    -- requests with "rowid > last seen".
+    CREATE TABLE cancel_requests (
+      job_id TEXT PRIMARY KEY,
+      requested_at TEXT NOT NULL
+    );
+    )sql",
+};
+constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
+
+Status create_data_dir(const fs::path& dir) {
+  if (dir.empty()) return invalid_argument("embedded backends: data_dir is empty");
+  std::error_code error;
+  const bool created = fs::create_directories(dir, error);
+  if (error) return unavailable("cannot create data directory " + dir.string() + ": " + error.message());
+  if (created) {
+    // Job payloads and results may be private to the user.
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, error);
+    if (error) return unavailable("cannot restrict data directory " + dir.string() + ": " + error.message());
+  }
+  return {};
+}
+
+// The owner's exclusive flock, held by the returned descriptor. The file
+// holds the owner's pid so that a refused second owner can name it.
+StatusOr<int> lock_data_dir(const fs::path& dir) {
+  const fs::path path = dir / "dtq.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return unavailable(path.string() + ": cannot open: " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    char pid[32] = {};
+    const ssize_t length = ::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    if (error != EWOULDBLOCK) return unavailable(path.string() + ": cannot lock: " + std::strerror(error));
+    std::string holder = length > 0 ? std::string(pid, static_cast<size_t>(length)) : "unknown";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return failed_precondition("data directory " + dir.string() + " is in use by another dtq process (pid " +
+                               holder + ")");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    spdlog::warn("{}: cannot record this process's pid: {}", path.string(), std::strerror(errno));
+  }
+  return fd;
+}
+
+Status migrate(Connection& connection) {
+  {
+    // Persistent in the file; a no-op once set.
+    Query mode(connection, "PRAGMA journal_mode=WAL");
+    auto row = mode.step();
+    if (!row.ok()) return row.status();
+    if (!*row || mode.text(0) != "wal") {
+      return unavailable(connection.file() + ": cannot switch to WAL journal mode (the file system may not support it)");
+    }
+  }
+  if (Status s = connection.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  const auto migrate_locked = [&]() -> Status {
+    int64_t version = 0;
+    {
+      Query query(connection, "PRAGMA user_version");
+      if (Status s = query.first_row("no user_version"); !s.ok()) return s;
+      version = query.integer(0);
+    }
+    if (version > kSchemaVersion) {
+      return failed_precondition(connection.file() + " has schema version " + std::to_string(version) +
+                                 ", newer than this dtq understands (" + std::to_string(kSchemaVersion) +
+                                 "); use a newer dtq");
+    }
+    for (; version < kSchemaVersion; ++version) {
+      if (Status s = connection.exec(kMigrations[version]); !s.ok()) return s;
+    }
+    return connection.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+  };
+  if (Status s = migrate_locked(); !s.ok()) {
+    (void)connection.exec("ROLLBACK");
+    return s;
+  }
+  return connection.exec("COMMIT");
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<Database>> Database::open(const EmbeddedSettings& settings) {
+  if (Status s = create_data_dir(settings.data_dir); !s.ok()) return s;
+  int lock_fd = -1;
+  if (settings.role == Role::kOwner) {
+    auto locked = lock_data_dir(settings.data_dir);
+    if (!locked.ok()) return locked.status();
+    lock_fd = *locked;
+  }
+  const std::string file = (settings.data_dir / "dtq.db").string();
+  auto writer = Connection::open(file, Connection::Mode::kWrite, settings.durability);
+  Status ready = writer.ok() ? migrate(**writer) : writer.status();
+  if (!ready.ok()) {
+    if (lock_fd >= 0) ::close(lock_fd);
+    return ready;
+  }
+  return std::shared_ptr<Database>(new Database(settings, file, lock_fd, std::move(writer).value()));
+}
+
+Database::Database(EmbeddedSettings settings, std::string file, int lock_fd, std::unique_ptr<Connection> writer)
+    : settings_(std::move(settings)), file_(std::move(file)), lock_fd_(lock_fd), writer_(std::move(writer)) {
+  writer_thread_ = std::thread([this] { writer_loop(); });
+}
+
+Database::~Database() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_changed_.notify_one();
+  writer_thread_.join();
+  readers_.clear();
+  writer_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Status Database::write(WriteFn fn, Atomic atomic) {
+  auto waiter = std::make_shared<Waiter>();
+  submit(Op{std::move(fn), atomic, waiter, nullptr});
+  waiter->done.wait(false, std::memory_order_acquire);
+  return std::move(waiter->status);
+}
+
+void Database::write_async(WriteFn fn, const char* what) { submit(Op{std::move(fn), Atomic::kNo, nullptr, what}); }
+
+Status Database::flush() {
+  return write([](WriteTx&) { return Status{}; });
+}
+
+uint64_t Database::add_batch_hook(Hook hook) {
+  std::lock_guard lock(hooks_mutex_);
+  const uint64_t id = next_hook_++;
+  hooks_.emplace(id, std::move(hook));
+  has_hooks_ = true;
+  return id;
+}
+
+void Database::remove_batch_hook(uint64_t id) {
+  std::lock_guard lock(hooks_mutex_);
+  hooks_.erase(id);
+  has_hooks_ = !hooks_.empty();
+}
+
+void Database::submit(Op op) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    queue_.push_back(std::move(op));
+  }
+  queue_changed_.notify_one();
+}
+
+void Database::writer_loop() {
+  std::vector<Op> ops;
+  std::unique_lock lock(queue_mutex_);
+  while (true) {
+    const auto ready = [this] { return !queue_.empty() || stopping_; };
+    if (has_hooks_) {
+      queue_changed_.wait_for(lock, settings_.poll_interval, ready);
+    } else {
+      queue_changed_.wait(lock, ready);
+    }
+    if (queue_.empty() && stopping_) return;
+    ops.swap(queue_);
+    lock.unlock();
+    if (!ops.empty() || has_hooks_) run_round(ops);
+    ops.clear();
+    lock.lock();
+  }
+}
+
+void Database::run_round(std::vector<Op>& ops) {
+  std::vector<Status> results(ops.size());
+  std::lock_guard hooks_lock(hooks_mutex_);
+  if (Status begun = writer_->exec("BEGIN IMMEDIATE"); !begun.ok()) {
+    for (auto& result : results) result = begun;
+    finish(ops, results);
+    return;
+  }
+  WriteTx tx(*writer_);
+  for (auto& [id, hook] : hooks_) hook(tx);
+  Status fatal;
+  if (sqlite3_get_autocommit(writer_->handle()) != 0) {
+    fatal = internal_error(file_ + ": the transaction ended while loading other processes' changes");
+  } else if (run_ops(tx, ops, results, fatal)) {
+    fatal = writer_->exec("COMMIT");
+    if (fatal.ok()) {
+      for (auto& action : tx.actions_) action();
+      finish(ops, results);
+      return;
+    }
+  }
+  if (sqlite3_get_autocommit(writer_->handle()) == 0) (void)writer_->exec("ROLLBACK");
+  for (auto& result : results) {
+    if (result.ok()) result = Status(fatal.code(), "not committed: " + fatal.message());
+  }
+  finish(ops, results);
+}
+
+bool Database::run_ops(WriteTx& tx, std::vector<Op>& ops, std::vector<Status>& results, Status& fatal) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const bool atomic = ops[i].atomic == Atomic::kYes;
+    if (atomic) {
+      if (Status s = writer_->exec("SAVEPOINT op"); !s.ok()) {
+        fatal = s;
+        return false;
+      }
+    }
+    const size_t mark = tx.actions_.size();
+    Status s = ops[i].fn(tx);
+    if (s.ok()) {
+      if (atomic) {
+        if (fatal = writer_->exec("RELEASE op"); !fatal.ok()) return false;
+      }
+      continue;
+    }
+    tx.actions_.erase(tx.actions_.begin() + static_cast<std::ptrdiff_t>(mark), tx.actions_.end());
+    results[i] = s;
+    // Some errors (I/O, a full disk) roll back the whole transaction.
+    if (sqlite3_get_autocommit(writer_->handle()) != 0) {
+      fatal = s;
+      return false;
+    }
+    if (atomic) {
+      if (fatal = writer_->exec("ROLLBACK TO op"); !fatal.ok()) return false;
+      if (fatal = writer_->exec("RELEASE op"); !fatal.ok()) return false;
+    }
+  }
+  return true;
+}
+
+void Database::finish(std::vector<Op>& ops, std::vector<Status>& results) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].waiter) {
+      ops[i].waiter->status = std::move(results[i]);
+      ops[i].waiter->done.store(true, std::memory_order_release);
+      ops[i].waiter->done.notify_one();
+    } else if (!results[i].ok()) {
+      spdlog::error("{}: {} failed: {}", file_, ops[i].what, results[i].message());
+    }
+  }
+}
+
+StatusOr<std::unique_ptr<Connection>> Database::acquire_reader() {
+  {
+    std::lock_guard lock(readers_mutex_);
+    if (!readers_.empty()) {
+      auto connection = std::move(readers_.back());
+      readers_.pop_back();
+      return connection;
+    }
+  }
+  return Connection::open(file_, Connection::Mode::kRead, settings_.durability);
+}
+
+void Database::release_reader(std::unique_ptr<Connection> connection) {
+  std::lock_guard lock(readers_mutex_);
+  readers_.push_back(std::move(connection));
+}
+
+}  // namespace dtq::embedded

@@ -1,0 +1,141 @@
+// Database: the one SQLite file behind the embedded backends — its schema,
+// the owner lock, the writer thread that group-commits every write, and a
+// pool of read connections.
+//
+// Writes are closures run by the writer thread on the write connection. It
+// takes everything queued since its last round, runs it in one transaction
+// (BEGIN IMMEDIATE ... COMMIT) in submission order, then wakes the callers
+// of that round. A closure that fails is undone on its own (a statement
+// undoes itself; `Atomic::kYes` wraps a multi-statement closure in a
+// savepoint); the rest of the round still commits. Effects that must wait
+// for the commit (updating memory) are registered with after_commit().
+//
+// Batch hooks run at the start of every round, inside its transaction, so
+// they see the database while no other process can write. The owner uses
+// them to pick up what clients inserted. When hooks are registered, a round
+// also runs every poll_interval while nothing else is queued.
+//
+// Thread-safety: every member function is thread-safe, except that write()
+// and flush() must not be called from the writer thread (a closure or
+// hook). Ownership: shared by the ports; destroying it commits what is
+// queued, closes the connections, then releases the owner lock.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dtq/embedded/embedded_backends.hpp"
+#include "sqlite.hpp"
+
+namespace dtq::embedded {
+
+class WriteTx {
+ public:
+  Connection& connection() { return connection_; }
+  // Runs after the round committed, on the writer thread, in registration
+  // order; dropped if the closure that registered it or the round fails.
+  void after_commit(std::function<void()> action) { actions_.push_back(std::move(action)); }
+
+ private:
+  friend class Database;
+  explicit WriteTx(Connection& connection) : connection_(connection) {}
+
+  Connection& connection_;
+  std::vector<std::function<void()>> actions_;
+};
+
+class Database {
+ public:
+  using WriteFn = std::function<Status(WriteTx&)>;
+  using Hook = std::function<void(WriteTx&)>;
+  enum class Atomic { kNo, kYes };
+
+  static StatusOr<std::shared_ptr<Database>> open(const EmbeddedSettings& settings);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  const EmbeddedSettings& settings() const { return settings_; }
+  bool owner() const { return settings_.role == Role::kOwner; }
+  const std::string& file() const { return file_; }
+
+  // Runs `fn` in the next round and returns once that round committed: fn's
+  // own Status, or the commit's failure.
+  Status write(WriteFn fn, Atomic atomic = Atomic::kNo);
+  // Queues `fn` behind everything queued so far; a failure is logged with
+  // `what` (a string literal).
+  void write_async(WriteFn fn, const char* what);
+  // Returns once everything queued before it committed.
+  Status flush();
+
+  // Runs `fn(Connection&)` on a pooled read connection and returns its result
+  // (a Status or StatusOr).
+  template <class F>
+  auto read(F&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    auto connection = acquire_reader();
+    if (!connection.ok()) return connection.status();
+    auto result = fn(**connection);
+    release_reader(std::move(*connection));
+    return result;
+  }
+
+  uint64_t add_batch_hook(Hook hook);
+  // Waits for a round that is running the hook to finish.
+  void remove_batch_hook(uint64_t id);
+
+ private:
+  // Shared by the caller and the writer, so the writer may still notify
+  // after the caller has woken and gone.
+  struct Waiter {
+    Status status;
+    std::atomic<bool> done{false};
+  };
+  struct Op {
+    WriteFn fn;
+    Atomic atomic;
+    std::shared_ptr<Waiter> waiter;  // null for an asynchronous write
+    const char* what;
+  };
+
+  Database(EmbeddedSettings settings, std::string file, int lock_fd, std::unique_ptr<Connection> writer);
+
+  void submit(Op op);
+  void writer_loop();
+  void run_round(std::vector<Op>& ops);
+  // Runs the ops in the open transaction; false when a failure ended it.
+  bool run_ops(WriteTx& tx, std::vector<Op>& ops, std::vector<Status>& results, Status& fatal);
+  void finish(std::vector<Op>& ops, std::vector<Status>& results);
+
+  StatusOr<std::unique_ptr<Connection>> acquire_reader();
+  void release_reader(std::unique_ptr<Connection> connection);
+
+  const EmbeddedSettings settings_;
+  const std::string file_;
+  const int lock_fd_;  // -1 for a client
+  std::unique_ptr<Connection> writer_;
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_changed_;
+  std::vector<Op> queue_;
+  bool stopping_ = false;
+
+  std::mutex hooks_mutex_;  // held by the writer for a whole round
+  std::map<uint64_t, Hook> hooks_;
+  uint64_t next_hook_ = 1;
+  std::atomic<bool> has_hooks_{false};
+
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<Connection>> readers_;
+
+  std::thread writer_thread_;
+};
+
+}  // namespace dtq::embedded

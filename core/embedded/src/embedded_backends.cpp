@@ -1,0 +1,22 @@
+#include "dtq/embedded/embedded_backends.hpp"
+
+#include "database.hpp"
+#include "sqlite_job_queue.hpp"
+#include "sqlite_result_store.hpp"
+#include "sqlite_status_store.hpp"
+
+namespace dtq::embedded {
+
+StatusOr<EmbeddedBackends> open_embedded(const EmbeddedSettings& settings) {
+  auto db = Database::open(settings);
+  if (!db.ok()) return db.status();
+  auto queue = SqliteJobQueue::open(*db);
+  if (!queue.ok()) return queue.status();
+  auto statuses = SqliteStatusStore::open(*db);
+  if (!statuses.ok()) return statuses.status();
+  return EmbeddedBackends{.queue = std::move(queue).value(),
+                          .statuses = std::move(statuses).value(),
+                          .results = std::make_shared<SqliteResultStore>(std::move(db).value())};
+}
+
+}  // namespace dtq::embedded

@@ -1,0 +1,323 @@
+#include "sqlite_job_queue.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "dtq/core/ids.hpp"
+#include "dtq/core/model_json.hpp"
+#include "dtq/core/time.hpp"
+
+namespace dtq::embedded {
+namespace {
+
+constexpr const char* kNotOwner = "only the owning process leases jobs";
+
+// What parse_job_message() will demand when the owner reloads the row: a
+// message it could not read back must not be accepted in the first place.
+Status validate(const JobMessage& message) {
+  const std::string what = "job message " + message.job_id;
+  if (!is_uuid(message.job_id)) return invalid_argument("job message: job_id \"" + message.job_id + "\" is not a UUID");
+  if (!is_uuid(message.trace_id)) return invalid_argument(what + ": trace_id is not a UUID");
+  if (!is_valid_job_type(message.job_type)) {
+    return invalid_argument(what + ": job_type \"" + message.job_type + "\" is not a valid job type");
+  }
+  if (!parse_rfc3339(message.submitted_at)) return invalid_argument(what + ": submitted_at is not an RFC 3339 time");
+  return {};
+}
+
+Status not_leased(const Delivery& delivery) {
+  return failed_precondition("job " + delivery.message.job_id + " (receipt " + std::to_string(delivery.receipt) +
+                             ") is not leased: already acknowledged, released or dead-lettered");
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<SqliteJobQueue>> SqliteJobQueue::open(std::shared_ptr<Database> db) {
+  std::shared_ptr<SqliteJobQueue> queue(new SqliteJobQueue(std::move(db)));
+  if (!queue->db_->owner()) return queue;
+  if (Status loaded = queue->db_->write([&](WriteTx& tx) { return queue->load_new_rows(tx); }); !loaded.ok()) {
+    return loaded;
+  }
+  // From now on every round loads what clients inserted before the owner
+  // inserts anything itself: with the write lock held, nothing can commit a
+  // lower seq afterwards, so last_seq_ stays exact.
+  queue->hook_ = queue->db_->add_batch_hook([q = queue.get()](WriteTx& tx) {
+    if (Status s = q->load_new_rows(tx); !s.ok()) {
+      spdlog::error("cannot load jobs enqueued by other processes: {}", s.message());
+    }
+  });
+  return queue;
+}
+
+SqliteJobQueue::~SqliteJobQueue() {
+  close();
+  if (hook_ != 0) db_->remove_batch_hook(hook_);
+  // Queued writes reference this object (after_commit); let them finish.
+  if (Status s = db_->flush(); !s.ok()) spdlog::error("job queue writes not committed at close: {}", s.message());
+}
+
+Status SqliteJobQueue::enqueue(const JobMessage& message) { return enqueue_batch({&message, 1}); }
+
+Status SqliteJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
+  if (messages.empty()) return {};
+  for (const auto& message : messages) {
+    if (Status s = validate(message); !s.ok()) return s;
+  }
+  return db_->write([&](WriteTx& tx) { return insert(tx, messages); }, Database::Atomic::kYes);
+}
+
+Status SqliteJobQueue::insert(WriteTx& tx, std::span<const JobMessage> messages) {
+  std::vector<Ready> inserted;
+  if (db_->owner()) inserted.reserve(messages.size());
+  const int64_t now = to_unix_ms(Clock::now());
+  for (const auto& message : messages) {
+    const std::string json = to_json(message);
+    Query query(tx.connection(), "INSERT INTO jobs(job_id, job_type, message, enqueued_at) VALUES(?, ?, ?, ?)");
+    query.bind(message.job_id).bind(message.job_type).bind(json).bind(now);
+    if (Status s = query.run(); !s.ok()) {
+      if (query.extended_error() == SQLITE_CONSTRAINT_UNIQUE) {
+        return already_exists("job " + message.job_id + " is already on the queue");
+      }
+      return s;
+    }
+    if (db_->owner()) inserted.push_back(Ready{sqlite3_last_insert_rowid(tx.connection().handle()), 0, message});
+  }
+  if (db_->owner()) {
+    tx.after_commit([this, inserted = std::move(inserted)]() mutable {
+      last_seq_ = std::max(last_seq_, inserted.back().seq);
+      push_ready(std::move(inserted));
+    });
+  }
+  return {};
+}
+
+Status SqliteJobQueue::load_new_rows(WriteTx& tx) {
+  std::vector<Ready> loaded;
+  Query query(tx.connection(), "SELECT seq, deliveries, message FROM jobs WHERE seq > ? ORDER BY seq");
+  query.bind(last_seq_);
+  while (true) {
+    auto row = query.step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    const int64_t seq = query.integer(0);
+    last_seq_ = seq;
+    auto message = parse_job_message(query.text(2));
+    if (!message.ok()) {
+      spdlog::error("{}: queued job with seq {} is unreadable and stays skipped: {}", db_->file(), seq,
+                    message.status().message());
+      continue;
+    }
+    const auto deliveries = static_cast<uint32_t>(std::clamp<int64_t>(query.integer(1), 0, UINT32_MAX - 1));
+    loaded.push_back(Ready{seq, deliveries, std::move(message).value()});
+  }
+  if (!loaded.empty()) push_ready(std::move(loaded));
+  return {};
+}
+
+void SqliteJobQueue::push_ready(std::vector<Ready> items) {
+  std::vector<TypeQueue*> woken;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& item : items) {
+      TypeQueue& queue = type_queue(item.message.job_type);
+      queue.ready.push_back(std::move(item));
+      if (woken.empty() || woken.back() != &queue) woken.push_back(&queue);
+    }
+  }
+  // TypeQueues are never erased, so the pointers stay valid.
+  for (TypeQueue* queue : woken) {
+    if (items.size() == 1) {
+      queue->available.notify_one();
+    } else {
+      queue->available.notify_all();
+    }
+  }
+}
+
+SqliteJobQueue::TypeQueue& SqliteJobQueue::type_queue(std::string_view job_type) {
+  auto it = types_.find(job_type);
+  if (it == types_.end()) it = types_.try_emplace(std::string(job_type)).first;
+  return it->second;
+}
+
+StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, size_t max,
+                                                     std::chrono::milliseconds wait) {
+  if (!db_->owner()) return failed_precondition(kNotOwner);
+  std::vector<Delivery> taken;
+  if (max == 0) return taken;
+  std::vector<std::pair<int64_t, uint32_t>> counts;  // seq, deliveries
+  {
+    std::unique_lock lock(mutex_);
+    TypeQueue& queue = type_queue(job_type);
+    // Bounded so that now + wait cannot overflow.
+    const auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(wait, std::chrono::hours(24));
+    queue.available.wait_until(lock, until, [&] { return closed_ || !queue.ready.empty(); });
+    if (closed_) return taken;
+    while (!queue.ready.empty() && taken.size() < max) {
+      Ready item = std::move(queue.ready.front());
+      queue.ready.pop_front();
+      ++item.deliveries;
+      const uint64_t receipt = next_receipt_++;
+      counts.emplace_back(item.seq, item.deliveries);
+      taken.push_back(Delivery{item.message, item.deliveries, receipt});
+      leased_.emplace(receipt, std::move(item));
+    }
+  }
+  if (!counts.empty()) {
+    // Best effort and off the take path: after a crash the count may be one
+    // short, never more.
+    db_->write_async(
+        [counts = std::move(counts)](WriteTx& tx) {
+          for (const auto& [seq, deliveries] : counts) {
+            Query query(tx.connection(), "UPDATE jobs SET deliveries = ? WHERE seq = ?");
+            if (Status s = query.bind(static_cast<int64_t>(deliveries)).bind(seq).run(); !s.ok()) return s;
+          }
+          return Status{};
+        },
+        "recording a delivery");
+  }
+  return taken;
+}
+
+StatusOr<SqliteJobQueue::Ready> SqliteJobQueue::end_lease(const Delivery& delivery) {
+  std::lock_guard lock(mutex_);
+  const auto it = leased_.find(delivery.receipt);
+  if (it == leased_.end() || it->second.message.job_id != delivery.message.job_id) return not_leased(delivery);
+  Ready lease = std::move(it->second);
+  leased_.erase(it);
+  return lease;
+}
+
+Status SqliteJobQueue::ack(const Delivery& delivery) {
+  if (!db_->owner()) return failed_precondition(kNotOwner);
+  auto lease = end_lease(delivery);
+  if (!lease.ok()) return lease.status();
+  db_->write_async(
+      [seq = lease->seq](WriteTx& tx) {
+        Query query(tx.connection(), "DELETE FROM jobs WHERE seq = ?");
+        return query.bind(seq).run();
+      },
+      "acknowledging a job");
+  return {};
+}
+
+Status SqliteJobQueue::release(const Delivery& delivery) {
+  if (!db_->owner()) return failed_precondition(kNotOwner);
+  auto lease = end_lease(delivery);
+  if (!lease.ok()) return lease.status();
+  TypeQueue* queue = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    queue = &type_queue(lease->message.job_type);
+    // It was the oldest when it was taken: it goes first again.
+    queue->ready.push_front(std::move(lease).value());
+  }
+  queue->available.notify_one();
+  return {};
+}
+
+Status SqliteJobQueue::dead_letter(const Delivery& delivery, const JobError& error, uint32_t attempts) {
+  if (!db_->owner()) return failed_precondition(kNotOwner);
+  auto lease = end_lease(delivery);
+  if (!lease.ok()) return lease.status();
+  const std::string json = to_json(lease->message);
+  const std::string failed_at = now_rfc3339();
+  const Status stored = db_->write(
+      [&](WriteTx& tx) {
+        {
+          Query remove(tx.connection(), "DELETE FROM jobs WHERE seq = ?");
+          if (Status s = remove.bind(lease->seq).run(); !s.ok()) return s;
+        }
+        Query insert(tx.connection(),
+                     "INSERT INTO dead_letters(job_id, job_type, message, error_code, error_message, attempts, "
+                     "failed_at, replayed_as) VALUES(?, ?, ?, ?, ?, ?, ?, '') "
+                     "ON CONFLICT(job_id) DO UPDATE SET job_type = excluded.job_type, message = excluded.message, "
+                     "error_code = excluded.error_code, error_message = excluded.error_message, "
+                     "attempts = excluded.attempts, failed_at = excluded.failed_at, replayed_as = ''");
+        insert.bind(lease->message.job_id).bind(lease->message.job_type).bind(json).bind(error.code);
+        insert.bind(error.message).bind(static_cast<int64_t>(attempts)).bind(failed_at);
+        return insert.run();
+      },
+      Database::Atomic::kYes);
+  if (!stored.ok()) {
+    // Still leased: the caller may release it, and a restart redelivers it.
+    std::lock_guard lock(mutex_);
+    leased_.emplace(delivery.receipt, std::move(lease).value());
+  }
+  return stored;
+}
+
+StatusOr<std::vector<DeadLetter>> SqliteJobQueue::dead_letters(std::string_view job_type, size_t limit) {
+  const auto sql_limit = static_cast<int64_t>(std::min<size_t>(limit, std::numeric_limits<int64_t>::max()));
+  return db_->read([&](Connection& connection) -> StatusOr<std::vector<DeadLetter>> {
+    constexpr std::string_view kColumns =
+        "SELECT message, error_code, error_message, attempts, failed_at, replayed_as, job_id FROM dead_letters ";
+    constexpr std::string_view kOrder = "ORDER BY failed_at DESC, rowid DESC LIMIT ?";
+    const std::string sql =
+        std::string(kColumns) + (job_type.empty() ? "" : "WHERE job_type = ? ") + std::string(kOrder);
+    Query query(connection, sql);
+    if (!job_type.empty()) query.bind(job_type);
+    query.bind(sql_limit);
+    std::vector<DeadLetter> letters;
+    while (true) {
+      auto row = query.step();
+      if (!row.ok()) return row.status();
+      if (!*row) return letters;
+      auto message = parse_job_message(query.text(0));
+      if (!message.ok()) {
+        spdlog::error("{}: dead letter of job {} is unreadable and skipped: {}", connection.file(), query.text(6),
+                      message.status().message());
+        continue;
+      }
+      letters.push_back(DeadLetter{.message = std::move(message).value(),
+                                   .error = JobError{std::string(query.text(1)), std::string(query.text(2))},
+                                   .attempts = static_cast<uint32_t>(query.integer(3)),
+                                   .failed_at = std::string(query.text(4)),
+                                   .replayed_as = std::string(query.text(5))});
+    }
+  });
+}
+
+StatusOr<std::string> SqliteJobQueue::replay(std::string_view job_id) {
+  JobMessage replayed;
+  replayed.job_id = new_uuid4();
+  replayed.submitted_at = now_rfc3339();
+  const Status done = db_->write(
+      [&](WriteTx& tx) -> Status {
+        {
+          Query find(tx.connection(), "SELECT message, replayed_as FROM dead_letters WHERE job_id = ?");
+          if (Status s = find.bind(job_id).first_row("no dead letter for job " + std::string(job_id)); !s.ok()) {
+            return s;
+          }
+          if (!find.text(1).empty()) {
+            return failed_precondition("job " + std::string(job_id) + " was already replayed as " +
+                                       std::string(find.text(1)));
+          }
+          auto original = parse_job_message(find.text(0));
+          if (!original.ok()) {
+            return internal_error("dead letter of job " + std::string(job_id) +
+                                  " is unreadable: " + original.status().message());
+          }
+          replayed.schema_version = original->schema_version;
+          replayed.job_type = original->job_type;
+          replayed.trace_id = original->trace_id;
+          replayed.payload = original->payload;
+        }
+        if (Status s = insert(tx, {&replayed, 1}); !s.ok()) return s;
+        Query mark(tx.connection(), "UPDATE dead_letters SET replayed_as = ? WHERE job_id = ?");
+        return mark.bind(replayed.job_id).bind(job_id).run();
+      },
+      Database::Atomic::kYes);
+  if (!done.ok()) return done;
+  return replayed.job_id;
+}
+
+void SqliteJobQueue::close() {
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  for (auto& [type, queue] : types_) queue.available.notify_all();
+}
+
+}  // namespace dtq::embedded

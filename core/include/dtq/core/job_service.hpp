@@ -1,0 +1,63 @@
+// JobService: what a client can do with jobs — submit, look up, cancel,
+// list dead letters and replay them — expressed over the ports, so the CLI
+// (embedded) and the API server (any backend) share one implementation of
+// the rules: the owning plugin validates the payload; the queued status is
+// written before the message is enqueued; a cancel reaches a queued job at
+// once and a running one through its worker.
+//
+// Thread-safety: every member function is thread-safe. Ownership: borrows
+// the ports, which must outlive the service.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dtq/core/model.hpp"
+#include "dtq/core/ports/job_queue.hpp"
+#include "dtq/core/ports/payload_validator.hpp"
+#include "dtq/core/ports/result_store.hpp"
+#include "dtq/core/ports/status_store.hpp"
+#include "dtq/core/status.hpp"
+
+namespace dtq {
+
+struct SubmittedJob {
+  std::string job_id;
+  std::string trace_id;
+  JobStatus status;
+};
+
+// Why a submission was refused: the Status says what kind (NotFound for an
+// unknown job type, InvalidArgument for a bad payload), `field_errors` which
+// fields the plugin objected to.
+struct SubmitError {
+  Status status;
+  std::vector<FieldError> field_errors;
+};
+
+class JobService {
+ public:
+  JobService(JobQueue& queue, StatusStore& statuses, ResultStore& results, PayloadValidator& validator)
+      : queue_(queue), statuses_(statuses), results_(results), validator_(validator) {}
+
+  // On success `job` is filled and the return is ok; otherwise `error` says why.
+  bool submit(std::string_view job_type, std::string_view payload, SubmittedJob& job, SubmitError& error);
+
+  // InvalidArgument for a malformed id, NotFound for an unknown job.
+  StatusOr<JobStatus> status(std::string_view job_id);
+  StatusOr<JobResult> result(std::string_view job_id);
+  // FailedPrecondition when the job has already ended.
+  StatusOr<JobStatus> cancel(std::string_view job_id);
+
+  StatusOr<std::vector<DeadLetter>> dead_letters(std::string_view job_type, size_t limit);
+  StatusOr<std::string> replay(std::string_view job_id);
+
+ private:
+  JobQueue& queue_;
+  StatusStore& statuses_;
+  ResultStore& results_;
+  PayloadValidator& validator_;
+};
+
+}  // namespace dtq

@@ -1,0 +1,77 @@
+// The job model: the message on the queue, the status watchers see, and the
+// result stored once per job. Field names and meanings are the wire contract
+// (job message on jobs.<type>.v1, status hash job:<id>:status, documents in
+// dtq.job_results); JSON encoding lives in model_json.hpp.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace dtq {
+
+inline constexpr std::string_view kSchemaVersion = "1.0";
+
+enum class JobState { kQueued, kRunning, kCompleted, kFailed, kCancelled };
+
+std::string_view to_string(JobState state) noexcept;
+std::optional<JobState> parse_job_state(std::string_view text) noexcept;
+inline bool is_terminal(JobState state) noexcept {
+  return state == JobState::kCompleted || state == JobState::kFailed || state == JobState::kCancelled;
+}
+
+// What is enqueued: everything a worker needs to run the job.
+struct JobMessage {
+  std::string schema_version{kSchemaVersion};
+  std::string job_id;        // UUID v4
+  std::string job_type;
+  std::string submitted_at;  // RFC 3339 UTC
+  std::string trace_id;      // UUID v4
+  std::string payload;       // JSON object text, normalized by the plugin
+};
+
+// The current state of a job. progress_percent never goes down; once the
+// state is terminal it never changes again.
+struct JobStatus {
+  std::string job_id;
+  JobState state = JobState::kQueued;
+  int progress_percent = 0;
+  std::string updated_at;  // RFC 3339 UTC
+  std::string message;
+  std::string trace_id;
+  std::string job_type;
+  std::string error_code;  // empty unless failed/cancelled
+  std::string error_message;
+  uint32_t attempt = 0;  // the attempt running or last run; 0 before the first
+};
+
+// Folds `update` into `current` under the status rules: a terminal status
+// never changes, progress never goes down, and a late non-terminal update
+// never moves the state backwards (running never becomes queued again).
+// Returns false when `update` changed nothing a watcher could see.
+bool merge_status(JobStatus& current, const JobStatus& update);
+
+struct JobError {
+  std::string code;
+  std::string message;
+};
+
+// The outcome of a job, written exactly once per job_id.
+struct JobResult {
+  std::string schema_version{kSchemaVersion};
+  std::string job_id;
+  std::string job_type;
+  std::string input;   // the payload, JSON object text
+  std::string output;  // JSON object text; empty unless completed
+  JobState final_state = JobState::kCompleted;
+  std::string started_at;  // RFC 3339 UTC; empty if it never started
+  std::string completed_at;
+  std::optional<JobError> error;
+  std::string trace_id;
+  uint32_t attempts = 0;
+};
+
+}  // namespace dtq

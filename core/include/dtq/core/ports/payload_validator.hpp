@@ -1,0 +1,34 @@
+// PayloadValidator port: asks the plugin that owns a job type whether a
+// payload is acceptable. Embedded: the plugins loaded in this process.
+// Distributed: the owning worker pool over gRPC.
+//
+// Thread-safety: every member function is thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dtq {
+
+struct FieldError {
+  std::string field;  // JSON Pointer into the payload; "" for the whole payload
+  std::string message;
+};
+
+struct ValidationOutcome {
+  bool valid() const noexcept { return errors.empty(); }
+  std::string normalized_payload;
+  std::vector<FieldError> errors;
+};
+
+class PayloadValidator {
+ public:
+  virtual ~PayloadValidator() = default;
+  // nullopt when no plugin owns `job_type`.
+  virtual std::optional<ValidationOutcome> validate(std::string_view job_type,
+                                                    std::string_view payload) = 0;
+};
+
+}  // namespace dtq

@@ -1,0 +1,73 @@
+// StatusStore port: the current status of every job, live change events, and
+// cancellation requests. Implementations: embedded (SQLite + in-process
+// events) and Redis (hash job:<id>:status with a 24 h TTL + pub/sub).
+//
+// Contract: update() folds the change in with merge_status() — progress never
+// goes down, a terminal status is final — atomically with respect to other
+// updates of the same job, and notifies subscribers when something visible
+// changed.
+//
+// Thread-safety: every member function is thread-safe. Subscriber callbacks
+// run on a store thread, one at a time per subscription; they must be quick
+// and must not call back into subscribe() or unsubscribe.
+#pragma once
+
+#include <functional>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dtq/core/model.hpp"
+#include "dtq/core/status.hpp"
+
+namespace dtq {
+
+// Unsubscribes when destroyed; no callback runs after the destructor returns.
+class StatusSubscription {
+ public:
+  virtual ~StatusSubscription() = default;
+};
+
+// Which statuses list() returns: most recently updated first, filtered,
+// `limit` per page; `cursor` is the previous page's next_cursor.
+struct StatusListQuery {
+  std::optional<JobState> state;
+  std::string job_type;  // empty: every type
+  size_t limit = 50;
+  std::string cursor;  // empty: the first page
+};
+
+struct StatusPage {
+  std::vector<JobStatus> statuses;
+  std::string next_cursor;  // empty on the last page
+};
+
+class StatusStore {
+ public:
+  virtual ~StatusStore() = default;
+
+  // Returns the status as stored after the merge.
+  virtual StatusOr<JobStatus> update(const JobStatus& update) = 0;
+  virtual StatusOr<JobStatus> get(std::string_view job_id) = 0;  // NotFound if unknown
+
+  // Every visible change to `job_id` (to every job when empty).
+  virtual std::unique_ptr<StatusSubscription> subscribe(
+      std::string job_id, std::function<void(const JobStatus&)> on_change) = 0;
+
+  // Cancellation reaches whichever worker holds the job through these.
+  virtual Status request_cancel(std::string_view job_id) = 0;
+  virtual bool cancel_requested(std::string_view job_id) = 0;
+
+  // A page of statuses. InvalidArgument for a cursor this store did not
+  // make. A backend that cannot list answers Unavailable, so adding listing
+  // left the other adapters untouched.
+  virtual StatusOr<StatusPage> list(const StatusListQuery& query) {
+    (void)query;
+    return unavailable("this status store cannot list jobs");
+  }
+};
+
+}  // namespace dtq

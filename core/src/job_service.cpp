@@ -1,0 +1,123 @@
+#include "dtq/core/job_service.hpp"
+
+#include "dtq/core/ids.hpp"
+#include "dtq/core/time.hpp"
+
+namespace dtq {
+namespace {
+
+Status check_id(std::string_view job_id) {
+  if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + std::string(job_id) + "\"");
+  return {};
+}
+
+}  // namespace
+
+bool JobService::submit(std::string_view job_type, std::string_view payload, SubmittedJob& job,
+                        SubmitError& error) {
+  if (!is_valid_job_type(job_type)) {
+    error.status = not_found("unknown job type \"" + std::string(job_type) + "\"");
+    return false;
+  }
+  auto validation = validator_.validate(job_type, payload);
+  if (!validation) {
+    error.status = not_found("unknown job type \"" + std::string(job_type) + "\"");
+    return false;
+  }
+  if (!validation->valid()) {
+    error.status = invalid_argument("invalid payload for " + std::string(job_type));
+    error.field_errors = std::move(validation->errors);
+    return false;
+  }
+  JobMessage message;
+  message.job_id = new_uuid4();
+  message.job_type = std::string(job_type);
+  message.submitted_at = now_rfc3339();
+  message.trace_id = new_uuid4();
+  message.payload = std::move(validation->normalized_payload);
+
+  // Queued before enqueued: a worker may pick the job up the moment it is on
+  // the queue, and its "running" must not be overtaken by our "queued".
+  JobStatus queued{.job_id = message.job_id,
+                   .state = JobState::kQueued,
+                   .progress_percent = 0,
+                   .updated_at = message.submitted_at,
+                   .message = "queued",
+                   .trace_id = message.trace_id,
+                   .job_type = message.job_type};
+  auto stored = statuses_.update(queued);
+  if (!stored.ok()) {
+    error.status = stored.status();
+    return false;
+  }
+  if (Status enqueued = queue_.enqueue(message); !enqueued.ok()) {
+    JobStatus lost = queued;
+    lost.state = JobState::kFailed;
+    lost.updated_at = now_rfc3339();
+    lost.message = "could not be enqueued";
+    lost.error_code = "enqueue_failed";
+    lost.error_message = enqueued.message();
+    (void)statuses_.update(lost);
+    error.status = enqueued;
+    return false;
+  }
+  job.job_id = message.job_id;
+  job.trace_id = message.trace_id;
+  job.status = std::move(stored).value();
+  return true;
+}
+
+StatusOr<JobStatus> JobService::status(std::string_view job_id) {
+  if (Status valid = check_id(job_id); !valid.ok()) return valid;
+  return statuses_.get(job_id);
+}
+
+StatusOr<JobResult> JobService::result(std::string_view job_id) {
+  if (Status valid = check_id(job_id); !valid.ok()) return valid;
+  return results_.get(job_id);
+}
+
+StatusOr<JobStatus> JobService::cancel(std::string_view job_id) {
+  if (Status valid = check_id(job_id); !valid.ok()) return valid;
+  auto current = statuses_.get(job_id);
+  if (!current.ok()) return current.status();
+  if (is_terminal(current->state)) {
+    return failed_precondition("job " + std::string(job_id) + " already " +
+                               std::string(to_string(current->state)));
+  }
+  // The request first: a worker that takes the job between these two steps
+  // must already see it.
+  if (Status requested = statuses_.request_cancel(job_id); !requested.ok()) return requested;
+  if (current->state == JobState::kQueued) {
+    JobStatus cancelled = *current;
+    cancelled.state = JobState::kCancelled;
+    cancelled.updated_at = now_rfc3339();
+    cancelled.message = "cancelled before it started";
+    cancelled.error_code = "cancelled";
+    cancelled.error_message = "cancelled by request";
+    return statuses_.update(cancelled);
+  }
+  return statuses_.get(job_id);
+}
+
+StatusOr<std::vector<DeadLetter>> JobService::dead_letters(std::string_view job_type, size_t limit) {
+  return queue_.dead_letters(job_type, limit);
+}
+
+StatusOr<std::string> JobService::replay(std::string_view job_id) {
+  if (Status valid = check_id(job_id); !valid.ok()) return valid;
+  auto new_id = queue_.replay(job_id);
+  if (!new_id.ok()) return new_id;
+  // The replay is a new job: give it the queued status a submit would. A
+  // worker may already have taken it; merge_status keeps its later state.
+  const auto original = statuses_.get(job_id);
+  (void)statuses_.update(JobStatus{.job_id = *new_id,
+                                   .state = JobState::kQueued,
+                                   .updated_at = now_rfc3339(),
+                                   .message = "queued (replay of " + std::string(job_id) + ")",
+                                   .trace_id = original.ok() ? original->trace_id : "",
+                                   .job_type = original.ok() ? original->job_type : ""});
+  return new_id;
+}
+
+}  // namespace dtq

@@ -1,0 +1,98 @@
+// The embedded database file itself: a fresh folder, schema versions, and
+// rows that cannot be read.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "embedded_test_util.hpp"
+
+namespace dtq::embedded::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class SchemaTest : public EmbeddedTest {
+ protected:
+  // Runs `sql` on dtq.db directly, as another tool (or a newer dtq) would.
+  void exec(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "dtq.db").c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    const int code = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    EXPECT_EQ(code, SQLITE_OK) << (error != nullptr ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
+  }
+  int64_t user_version() {
+    sqlite3* db = nullptr;
+    sqlite3_stmt* statement = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ / "dtq.db").c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &statement, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(statement), SQLITE_ROW);
+    const int64_t version = sqlite3_column_int64(statement, 0);
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    return version;
+  }
+};
+
+TEST_F(SchemaTest, CreatesAPrivateFolderAndTheCurrentSchema) {
+  dir_ /= "nested";
+  { auto backends = open(Role::kClient); }
+  struct stat info{};
+  ASSERT_EQ(stat(dir_.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0700u);
+  EXPECT_EQ(user_version(), 1);
+  { auto backends = open(Role::kOwner); }  // opening again changes nothing
+  EXPECT_EQ(user_version(), 1);
+  std::filesystem::remove_all(dir_.parent_path());
+}
+
+TEST_F(SchemaTest, RefusesADatabaseFromANewerDtq) {
+  { auto backends = open(); }
+  exec("PRAGMA user_version=99");
+  for (const Role role : {Role::kOwner, Role::kClient}) {
+    const auto refused = open_embedded({.data_dir = dir_, .role = role});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_THAT(refused.status().message(), HasSubstr("schema version 99"));
+    EXPECT_THAT(refused.status().message(), HasSubstr((dir_ / "dtq.db").string()));
+  }
+  // The refused owner released its lock.
+  exec("PRAGMA user_version=1");
+  EXPECT_TRUE(open_embedded({.data_dir = dir_, .role = Role::kOwner}).ok());
+}
+
+TEST_F(SchemaTest, UnreadableRowsAreSkipped) {
+  const JobMessage good = make_message();
+  {
+    auto backends = open();
+    ASSERT_TRUE(backends.queue->enqueue(good).ok());
+  }
+  exec("INSERT INTO jobs(job_id, job_type, message, enqueued_at) VALUES('x', 'echo', '{not json', 0);"
+       "INSERT INTO dead_letters(job_id, job_type, message, error_code, error_message, attempts, failed_at) "
+       "VALUES('y', 'echo', 'garbage', 'e', 'm', 1, '2026-01-01T00:00:00.000Z');"
+       "INSERT INTO job_results(job_id, job_type, document, final_state, completed_at) "
+       "VALUES('z', 'echo', '[]', 'completed', '2026-01-01T00:00:00.000Z');"
+       "INSERT INTO job_status(job_id, state, progress_percent, updated_at, message, trace_id, job_type, "
+       "error_code, error_message, attempt) VALUES('w', 'exploded', 5, '', '', '', '', '', '', 0);");
+  auto backends = open();
+  auto taken = backends.queue->take("echo", 10, 100ms);
+  ASSERT_TRUE(taken.ok());
+  ASSERT_EQ(taken->size(), 1u);
+  EXPECT_EQ(taken->front().message.job_id, good.job_id);
+  auto letters = backends.queue->dead_letters("", 10);
+  ASSERT_TRUE(letters.ok());
+  EXPECT_TRUE(letters->empty());
+  EXPECT_EQ(backends.results->get("z").status().code(), StatusCode::kInternal);
+  EXPECT_EQ(backends.statuses->get("w").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(SchemaTest, EmptyDataDirIsRefused) {
+  const auto refused = open_embedded({.data_dir = {}});
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace dtq::embedded::testing
