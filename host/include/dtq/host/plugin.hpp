@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "dtq/core/ports/payload_validator.hpp"
+
 namespace dtq::host {
 
 class JobContext;
@@ -38,16 +40,8 @@ struct PluginInfo {
   std::filesystem::path path;  // the library it came from
 };
 
-struct FieldError {
-  std::string field;  // JSON Pointer into the payload
-  std::string message;
-};
-
-struct ValidationOutcome {
-  bool valid() const noexcept { return errors.empty(); }
-  std::string normalized_payload;
-  std::vector<FieldError> errors;
-};
+using dtq::FieldError;
+using dtq::ValidationOutcome;
 
 class Plugin {
  public:

@@ -1,0 +1,67 @@
+// Engine: the worker side of dtq — one WorkerPool per hosted plugin, over the
+// queue and stores it is given. `dtq worker` and `dtq serve` run one.
+//
+// Thread-safety: start, drain and run_until_signal from one controlling
+// thread; stats from any. Ownership: borrows the ports and HTTP client.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dtq/core/ports/payload_validator.hpp"
+#include "dtq/host/plugin_registry.hpp"
+#include "dtq/host/worker_pool.hpp"
+
+namespace dtq::host {
+
+struct EngineSettings {
+  std::set<std::string> only;                          // job types to run; empty = all
+  std::map<std::string, PluginSettings> per_plugin;    // operator overrides by job type
+  std::chrono::milliseconds drain_grace{30'000};       // SIGTERM: how long in-flight jobs may finish
+  // Applied to every pool; tests shorten them.
+  std::optional<std::chrono::milliseconds> backoff_base;
+  std::optional<std::chrono::milliseconds> cancel_grace;
+};
+
+class Engine {
+ public:
+  // Fails when `only` names a job type no loaded plugin provides.
+  static StatusOr<std::unique_ptr<Engine>> create(const PluginRegistry& plugins, const EngineSettings& settings,
+                                                  Backends backends, const HttpClient& http);
+  ~Engine();
+
+  void start();
+  // Stops taking work, lets in-flight jobs finish until the grace runs out,
+  // releases the rest for redelivery, and closes the queue.
+  void drain();
+  // start(), wait for SIGTERM or SIGINT, drain(). Blocks those signals in
+  // every thread it starts.
+  void run_until_signal();
+
+  std::map<std::string, PoolStats> stats() const;
+  std::vector<const WorkerPool*> pools() const;
+
+ private:
+  Engine(EngineSettings settings, Backends backends) : settings_(std::move(settings)), backends_(backends) {}
+
+  EngineSettings settings_;
+  Backends backends_;
+  std::vector<std::unique_ptr<WorkerPool>> pools_;
+  bool drained_ = false;
+};
+
+// The embedded PayloadValidator: asks the plugins loaded in this process.
+class LocalPayloadValidator final : public PayloadValidator {
+ public:
+  explicit LocalPayloadValidator(const PluginRegistry& plugins) : plugins_(plugins) {}
+  std::optional<ValidationOutcome> validate(std::string_view job_type, std::string_view payload) override;
+
+ private:
+  const PluginRegistry& plugins_;
+};
+
+}  // namespace dtq::host

@@ -1,0 +1,154 @@
+// WorkerPool: the workers of one plugin. Each of `concurrency` threads takes a
+// job from the queue, marks it running, runs attempts through the plugin with
+// retries and backoff, stores the outcome, and only then acknowledges it.
+//
+// Guarantees (with the port contracts):
+//  - at-least-once delivery, exactly one result per job id: a redelivered job
+//    whose result is already stored is acknowledged without running again;
+//  - progress never goes backwards, across retries and redeliveries too;
+//  - a job past its timeout is cancelled; if the plugin ignores that for
+//    `cancel_grace`, the pool gives up on the thread, frees the slot with a
+//    fresh one and fails (or redelivers) the attempt;
+//  - cancellation requested through the status store reaches the running
+//    plugin within a supervisor tick;
+//  - drain(): no new work; in-flight jobs finish until the deadline, then are
+//    cancelled and released for redelivery, never lost.
+//
+// Outcomes are persisted by one completer thread per pool, in batches: the
+// results first (one durable round trip for the batch), then each status,
+// then each ack. Worker threads hand an outcome over and take the next job at
+// once, so no worker ever waits for a commit.
+//
+// Thread-safety: start/stop_taking/drain from one controlling thread; stats()
+// from any. Ownership: borrows the ports and the HTTP client, which must
+// outlive the pool; shares the plugin.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "dtq/core/ports/job_queue.hpp"
+#include "dtq/core/ports/result_store.hpp"
+#include "dtq/core/ports/status_store.hpp"
+#include "dtq/host/job_context.hpp"
+#include "dtq/host/plugin.hpp"
+#include "dtq/host/plugin_settings.hpp"
+
+namespace dtq::host {
+
+struct PoolSettings {
+  uint32_t concurrency = 4;
+  std::chrono::milliseconds timeout{60'000};
+  uint32_t max_attempts = 3;
+  std::chrono::milliseconds backoff_base{1'000};
+  std::chrono::milliseconds backoff_max{60'000};
+  // How long a plugin may keep running after its timeout or a cancellation
+  // before the pool stops waiting for it.
+  std::chrono::milliseconds cancel_grace{5'000};
+  std::chrono::milliseconds supervisor_tick{50};
+};
+
+// The plugin's hints, overridden by the operator's settings.
+PoolSettings resolve_pool_settings(const PluginInfo& plugin, const PluginSettings& settings);
+
+struct Backends {
+  JobQueue& queue;
+  StatusStore& statuses;
+  ResultStore& results;
+};
+
+struct PoolStats {
+  uint64_t completed = 0;
+  uint64_t failed = 0;
+  uint64_t cancelled = 0;
+  uint64_t retried = 0;
+  uint64_t released = 0;
+  uint64_t abandoned = 0;  // attempts whose plugin ignored cancellation past the grace
+  uint32_t in_flight = 0;
+};
+
+class WorkerPool final : private JobObserver {
+ public:
+  WorkerPool(std::shared_ptr<Plugin> plugin, PoolSettings settings, Backends backends,
+             const HttpClient& http, OutboundPolicy policy);
+  ~WorkerPool() override;
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  void start();
+  void stop_taking();
+  void drain(Clock::time_point deadline);
+
+  PoolStats stats() const;
+  const PoolSettings& settings() const noexcept { return settings_; }
+  const Plugin& plugin() const noexcept { return *plugin_; }
+
+ private:
+  // One attempt in flight. Exactly one of the worker that ran it and the
+  // supervisor that gave up on it "claims" it and handles its outcome.
+  struct Attempt {
+    std::shared_ptr<JobContext> context;
+    Delivery delivery;
+    std::string started_at;
+    std::thread::id worker;
+    std::atomic<bool> claimed{false};
+    bool cancel_sent = false;
+    Clock::time_point cancel_sent_at;
+  };
+
+  void worker_loop();
+  // False when the supervisor took this thread's job away: the thread must
+  // then end without touching the pool.
+  bool process(Delivery delivery);
+  void supervise();
+  void abandon(const std::shared_ptr<Attempt>& attempt, bool user_cancelled);
+  void spawn_worker();
+
+  void on_progress(const JobRequest& job, int percent, std::string_view message) override;
+
+  void set_status(const JobMessage& message, JobState state, std::string text, uint32_t attempt,
+                  const JobError* error = nullptr);
+  // Hands the outcome to the completer.
+  void store_outcome(const Delivery& delivery, JobState state, const std::string& output,
+                     const std::optional<JobError>& error, const std::string& started_at,
+                     uint32_t attempts);
+  void complete_loop();
+  void finish_stored(const Delivery& delivery, const JobResult& result);
+  void release(const Delivery& delivery, const std::string& why);
+  bool wait_backoff(std::chrono::milliseconds delay, const std::string& job_id);
+  std::chrono::milliseconds backoff(uint32_t attempt) const;
+
+  std::shared_ptr<Plugin> plugin_;
+  PoolSettings settings_;
+  Backends backends_;
+  const HttpClient& http_;
+  OutboundPolicy policy_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> hard_draining_{false};
+  std::atomic<bool> supervisor_stop_{false};
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::thread::id, std::thread> workers_;
+  std::list<std::shared_ptr<Attempt>> running_;
+  std::thread supervisor_;
+
+  std::mutex completer_mutex_;
+  std::condition_variable completer_wake_;
+  std::vector<Delivery> pending_deliveries_;
+  std::vector<JobResult> pending_results_;
+  bool completer_stop_ = false;
+  std::thread completer_;
+
+  std::atomic<uint64_t> completed_{0}, failed_{0}, cancelled_{0}, retried_{0}, released_{0},
+      abandoned_{0};
+};
+
+}  // namespace dtq::host

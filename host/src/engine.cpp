@@ -1,0 +1,87 @@
+#include "dtq/host/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+
+namespace dtq::host {
+
+StatusOr<std::unique_ptr<Engine>> Engine::create(const PluginRegistry& plugins, const EngineSettings& settings,
+                                                 Backends backends, const HttpClient& http) {
+  for (const auto& type : settings.only) {
+    if (plugins.find(type) == nullptr) {
+      return not_found("--only " + type + ": no loaded plugin provides job type \"" + type + "\"");
+    }
+  }
+  std::unique_ptr<Engine> engine(new Engine(settings, backends));
+  for (const auto& plugin : plugins.list()) {
+    const PluginInfo& info = plugin->info();
+    if (!settings.only.empty() && settings.only.count(info.job_type) == 0) continue;
+    PluginSettings overrides;
+    if (auto it = settings.per_plugin.find(info.job_type); it != settings.per_plugin.end()) overrides = it->second;
+    PoolSettings pool = resolve_pool_settings(info, overrides);
+    if (settings.backoff_base) pool.backoff_base = *settings.backoff_base;
+    if (settings.cancel_grace) pool.cancel_grace = *settings.cancel_grace;
+    engine->pools_.push_back(
+        std::make_unique<WorkerPool>(plugin, pool, backends, http, outbound_policy(info, overrides)));
+  }
+  return engine;
+}
+
+Engine::~Engine() { drain(); }
+
+void Engine::start() {
+  for (auto& pool : pools_) {
+    const auto& s = pool->settings();
+    spdlog::info("pool job_type={} concurrency={} timeout_ms={} max_attempts={}", pool->plugin().info().job_type,
+                 s.concurrency, s.timeout.count(), s.max_attempts);
+    pool->start();
+  }
+}
+
+void Engine::drain() {
+  if (drained_) return;
+  drained_ = true;
+  const auto deadline = Clock::now() + settings_.drain_grace;
+  for (auto& pool : pools_) pool->stop_taking();
+  backends_.queue.close();
+  for (auto& pool : pools_) pool->drain(deadline);
+}
+
+void Engine::run_until_signal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  // Block before starting threads so they inherit the mask and sigwait gets
+  // the signal here.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  start();
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("received {}; draining (grace {} ms)", received == SIGTERM ? "SIGTERM" : "SIGINT",
+               settings_.drain_grace.count());
+  drain();
+  spdlog::info("drained; exiting");
+}
+
+std::map<std::string, PoolStats> Engine::stats() const {
+  std::map<std::string, PoolStats> out;
+  for (const auto& pool : pools_) out.emplace(pool->plugin().info().job_type, pool->stats());
+  return out;
+}
+
+std::vector<const WorkerPool*> Engine::pools() const {
+  std::vector<const WorkerPool*> out;
+  for (const auto& pool : pools_) out.push_back(pool.get());
+  return out;
+}
+
+std::optional<ValidationOutcome> LocalPayloadValidator::validate(std::string_view job_type,
+                                                                 std::string_view payload) {
+  const auto plugin = plugins_.find(job_type);
+  if (!plugin) return std::nullopt;
+  return plugin->validate(payload);
+}
+
+}  // namespace dtq::host

@@ -1,0 +1,465 @@
+#include "dtq/host/worker_pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "dtq/core/time.hpp"
+
+namespace dtq::host {
+namespace {
+
+constexpr std::chrono::milliseconds kTakeWait{200};
+constexpr std::chrono::milliseconds kBackendRetry{500};
+constexpr uint32_t kDefaultConcurrency = 4;
+constexpr uint32_t kDefaultTimeoutMs = 60'000;
+constexpr uint32_t kDefaultMaxAttempts = 3;
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1fs", static_cast<double>(d.count()) / 1000.0);
+  return buffer;
+}
+
+}  // namespace
+
+PoolSettings resolve_pool_settings(const PluginInfo& plugin, const PluginSettings& settings) {
+  const auto pick = [](std::optional<uint32_t> operator_value, uint32_t hint, uint32_t fallback) {
+    if (operator_value) return *operator_value;
+    return hint != 0 ? hint : fallback;
+  };
+  PoolSettings pool;
+  pool.concurrency = pick(settings.concurrency, plugin.default_concurrency, kDefaultConcurrency);
+  pool.timeout = std::chrono::milliseconds(pick(settings.timeout_ms, plugin.default_timeout_ms, kDefaultTimeoutMs));
+  pool.max_attempts = pick(settings.max_attempts, plugin.default_max_attempts, kDefaultMaxAttempts);
+  return pool;
+}
+
+WorkerPool::WorkerPool(std::shared_ptr<Plugin> plugin, PoolSettings settings, Backends backends,
+                       const HttpClient& http, OutboundPolicy policy)
+    : plugin_(std::move(plugin)),
+      settings_(settings),
+      backends_(backends),
+      http_(http),
+      policy_(std::move(policy)) {}
+
+WorkerPool::~WorkerPool() { drain(Clock::now()); }
+
+void WorkerPool::start() {
+  std::lock_guard lock(mutex_);
+  for (uint32_t i = 0; i < settings_.concurrency; ++i) {
+    std::thread worker([this] { worker_loop(); });
+    const auto id = worker.get_id();
+    workers_.emplace(id, std::move(worker));
+  }
+  supervisor_ = std::thread([this] { supervise(); });
+  completer_ = std::thread([this] { complete_loop(); });
+}
+
+void WorkerPool::spawn_worker() {
+  // Called with mutex_ held.
+  std::thread worker([this] { worker_loop(); });
+  const auto id = worker.get_id();
+  workers_.emplace(id, std::move(worker));
+}
+
+void WorkerPool::stop_taking() {
+  stopping_ = true;
+  changed_.notify_all();
+}
+
+void WorkerPool::drain(Clock::time_point deadline) {
+  stop_taking();
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait_until(lock, deadline, [this] { return running_.empty(); });
+    if (!running_.empty()) {
+      // Out of patience: ask what is left to stop; whatever stops is released
+      // for redelivery by its worker (hard_draining_ tells it so).
+      hard_draining_ = true;
+      for (const auto& attempt : running_) attempt->context->cancel();
+      changed_.wait_for(lock, settings_.cancel_grace, [this] { return running_.empty(); });
+    }
+  }
+  // Whatever still runs ignored the cancel: the supervisor gives up on it.
+  supervisor_stop_ = true;
+  if (supervisor_.joinable()) supervisor_.join();
+  std::vector<std::shared_ptr<Attempt>> stuck;
+  {
+    std::lock_guard lock(mutex_);
+    stuck.assign(running_.begin(), running_.end());
+  }
+  for (const auto& attempt : stuck) abandon(attempt, false);
+
+  std::map<std::thread::id, std::thread> workers;
+  {
+    std::lock_guard lock(mutex_);
+    workers.swap(workers_);
+  }
+  for (auto& [id, worker] : workers) {
+    if (worker.joinable()) worker.join();
+  }
+  // Every worker is gone: persist what they handed over, then stop.
+  {
+    std::lock_guard lock(completer_mutex_);
+    completer_stop_ = true;
+  }
+  completer_wake_.notify_all();
+  if (completer_.joinable()) completer_.join();
+}
+
+PoolStats WorkerPool::stats() const {
+  PoolStats out;
+  out.completed = completed_;
+  out.failed = failed_;
+  out.cancelled = cancelled_;
+  out.retried = retried_;
+  out.released = released_;
+  out.abandoned = abandoned_;
+  std::lock_guard lock(mutex_);
+  out.in_flight = static_cast<uint32_t>(running_.size());
+  return out;
+}
+
+void WorkerPool::worker_loop() {
+  const std::string& type = plugin_->info().job_type;
+  while (!stopping_) {
+    auto taken = backends_.queue.take(type, 1, kTakeWait);
+    if (!taken.ok()) {
+      spdlog::error("job_type={} cannot take from the queue: {}", type, taken.status().message());
+      std::unique_lock lock(mutex_);
+      changed_.wait_for(lock, kBackendRetry, [this] { return stopping_.load(); });
+      continue;
+    }
+    for (auto& delivery : *taken) {
+      if (stopping_) {
+        release(delivery, "worker stopping before it started");
+        continue;
+      }
+      if (!process(std::move(delivery))) return;
+    }
+  }
+}
+
+bool WorkerPool::process(Delivery delivery) {
+  const std::shared_ptr<Plugin> plugin = plugin_;  // outlives the pool if this thread is abandoned
+  const JobMessage& message = delivery.message;
+
+  // A redelivery may come after the outcome was stored but before the ack
+  // (a crash in between): finish the ack, never run the job twice.
+  if (delivery.delivery_count > 1) {
+    if (auto existing = backends_.results.get(message.job_id); existing.ok()) {
+      set_status(message, existing->final_state, "restored from the stored result", existing->attempts,
+                 existing->error ? &*existing->error : nullptr);
+      (void)backends_.queue.ack(delivery);
+      return true;
+    }
+  }
+
+  auto current = backends_.statuses.update(JobStatus{.job_id = message.job_id,
+                                                     .state = JobState::kRunning,
+                                                     .updated_at = now_rfc3339(),
+                                                     .message = "starting",
+                                                     .trace_id = message.trace_id,
+                                                     .job_type = message.job_type});
+  if (!current.ok()) {
+    spdlog::error("job_id={} status store unavailable: {}", message.job_id, current.status().message());
+    release(delivery, "status store unavailable");
+    return true;
+  }
+  const std::string started_at = current->updated_at;
+  if (current->state == JobState::kCancelled || backends_.statuses.cancel_requested(message.job_id)) {
+    store_outcome(delivery, JobState::kCancelled, "", JobError{"cancelled", "cancelled before it started"},
+                  "", current->attempt);
+    return true;
+  }
+
+  const ValidationOutcome validation = plugin->validate(message.payload);
+  if (!validation.valid()) {
+    std::string detail;
+    for (const auto& e : validation.errors) {
+      detail += (detail.empty() ? "" : "; ") + (e.field.empty() ? std::string("payload") : e.field) + ": " + e.message;
+    }
+    store_outcome(delivery, JobState::kFailed, "", JobError{"invalid_payload", detail}, started_at,
+                  current->attempt);
+    return true;
+  }
+
+  int progress = current->progress_percent;
+  uint32_t attempt_number = current->attempt;
+  while (true) {
+    ++attempt_number;
+    if (attempt_number > settings_.max_attempts) {
+      store_outcome(delivery, JobState::kFailed, "",
+                    JobError{"attempts_exhausted", "no attempts left after " +
+                                                       std::to_string(attempt_number - 1) + " attempts"},
+                    started_at, attempt_number - 1);
+      return true;
+    }
+    // The first attempt's "starting" status is already written; say so only
+    // when the job comes back for more.
+    if (attempt_number > 1) {
+      set_status(message, JobState::kRunning,
+                 "attempt " + std::to_string(attempt_number) + " of " + std::to_string(settings_.max_attempts),
+                 attempt_number);
+    }
+
+    auto attempt = std::make_shared<Attempt>();
+    attempt->context = std::make_shared<JobContext>(
+        JobRequest{.job_id = message.job_id,
+                   .job_type = message.job_type,
+                   .trace_id = message.trace_id,
+                   .payload = validation.normalized_payload,
+                   .attempt = attempt_number,
+                   .deadline = Clock::now() + settings_.timeout,
+                   .initial_progress = progress},
+        policy_, http_, static_cast<JobObserver*>(this));
+    attempt->delivery = delivery;
+    attempt->started_at = started_at;
+    attempt->worker = std::this_thread::get_id();
+    {
+      std::lock_guard lock(mutex_);
+      running_.push_back(attempt);
+    }
+
+    plugin->run(*attempt->context);
+
+    if (attempt->claimed.exchange(true)) return false;  // the supervisor gave up on us
+    {
+      std::lock_guard lock(mutex_);
+      running_.remove(attempt);
+    }
+    changed_.notify_all();
+    const JobOutcome outcome = attempt->context->finish();
+    progress = outcome.progress;
+
+    if (outcome.kind == JobOutcome::Kind::kCompleted) {
+      store_outcome(delivery, JobState::kCompleted, outcome.output_json, std::nullopt, started_at, attempt_number);
+      return true;
+    }
+    const bool user_cancelled = backends_.statuses.cancel_requested(message.job_id);
+    if (outcome.kind == JobOutcome::Kind::kCancelled && !user_cancelled && hard_draining_) {
+      release(delivery, "worker shut down during attempt " + std::to_string(attempt_number));
+      return true;
+    }
+    if (outcome.kind == JobOutcome::Kind::kCancelled || user_cancelled) {
+      store_outcome(delivery, JobState::kCancelled, "", JobError{"cancelled", "cancelled while running"},
+                    started_at, attempt_number);
+      return true;
+    }
+    const JobError error{outcome.error_code, outcome.error_message};
+    if (outcome.retryable && attempt_number < settings_.max_attempts) {
+      if (stopping_) {
+        release(delivery, "worker stopping; attempt " + std::to_string(attempt_number) + " failed: " + error.code);
+        return true;
+      }
+      const auto delay = backoff(attempt_number);
+      ++retried_;
+      set_status(message, JobState::kRunning,
+                 "attempt " + std::to_string(attempt_number) + " failed (" + error.code + ": " + error.message +
+                     "); retrying in " + seconds_text(delay),
+                 attempt_number);
+      if (!wait_backoff(delay, message.job_id)) {
+        if (backends_.statuses.cancel_requested(message.job_id)) {
+          store_outcome(delivery, JobState::kCancelled, "", JobError{"cancelled", "cancelled while waiting to retry"},
+                        started_at, attempt_number);
+        } else {
+          release(delivery, "worker stopping while waiting to retry");
+        }
+        return true;
+      }
+      continue;
+    }
+    store_outcome(delivery, JobState::kFailed, "", error, started_at, attempt_number);
+    return true;
+  }
+}
+
+void WorkerPool::supervise() {
+  while (!supervisor_stop_) {
+    std::vector<std::shared_ptr<Attempt>> attempts;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait_for(lock, settings_.supervisor_tick, [this] { return supervisor_stop_.load(); });
+      attempts.assign(running_.begin(), running_.end());
+    }
+    const auto now = Clock::now();
+    for (const auto& attempt : attempts) {
+      JobContext& context = *attempt->context;
+      const std::string& job_id = context.request().job_id;
+      if (!attempt->cancel_sent && backends_.statuses.cancel_requested(job_id)) {
+        context.cancel();
+        plugin_->notify_cancel(context);
+        attempt->cancel_sent = true;
+        attempt->cancel_sent_at = now;
+      }
+      const bool past_timeout = now > context.request().deadline + settings_.cancel_grace;
+      const bool ignored_cancel = attempt->cancel_sent && now > attempt->cancel_sent_at + settings_.cancel_grace;
+      if (past_timeout || ignored_cancel) abandon(attempt, attempt->cancel_sent);
+    }
+  }
+}
+
+void WorkerPool::abandon(const std::shared_ptr<Attempt>& attempt, bool user_cancelled) {
+  if (attempt->claimed.exchange(true)) return;  // its worker finished first
+  ++abandoned_;
+  attempt->context->finish();  // every later host call from the stuck plugin is ignored
+  const JobRequest& request = attempt->context->request();
+  spdlog::error("job_id={} job_type={} attempt={} plugin did not return {} after being told to stop; "
+                "freeing its slot",
+                request.job_id, request.job_type, request.attempt, seconds_text(settings_.cancel_grace));
+  {
+    std::lock_guard lock(mutex_);
+    running_.remove(attempt);
+    if (auto it = workers_.find(attempt->worker); it != workers_.end()) {
+      it->second.detach();  // it may never come back; it will not touch the pool if it does
+      workers_.erase(it);
+    }
+    if (!stopping_) spawn_worker();
+  }
+  changed_.notify_all();
+  if (user_cancelled) {
+    store_outcome(attempt->delivery, JobState::kCancelled, "",
+                  JobError{"cancelled", "cancelled; the plugin ignored the request"}, attempt->started_at,
+                  request.attempt);
+  } else if (!stopping_ && request.attempt < settings_.max_attempts) {
+    release(attempt->delivery, "attempt " + std::to_string(request.attempt) + " timed out and ignored cancellation");
+  } else if (stopping_) {
+    release(attempt->delivery, "worker shut down; the plugin ignored cancellation");
+  } else {
+    store_outcome(attempt->delivery, JobState::kFailed, "",
+                  JobError{"timeout", "attempt " + std::to_string(request.attempt) + " exceeded its timeout of " +
+                                          seconds_text(settings_.timeout) + " and ignored cancellation"},
+                  attempt->started_at, request.attempt);
+  }
+}
+
+void WorkerPool::on_progress(const JobRequest& job, int percent, std::string_view message) {
+  (void)backends_.statuses.update(JobStatus{.job_id = job.job_id,
+                                            .state = JobState::kRunning,
+                                            .progress_percent = percent,
+                                            .updated_at = now_rfc3339(),
+                                            .message = std::string(message),
+                                            .trace_id = job.trace_id,
+                                            .job_type = job.job_type,
+                                            .attempt = job.attempt});
+}
+
+void WorkerPool::set_status(const JobMessage& message, JobState state, std::string text, uint32_t attempt,
+                            const JobError* error) {
+  JobStatus status{.job_id = message.job_id,
+                   .state = state,
+                   .updated_at = now_rfc3339(),
+                   .message = std::move(text),
+                   .trace_id = message.trace_id,
+                   .job_type = message.job_type,
+                   .attempt = attempt};
+  if (error != nullptr) {
+    status.error_code = error->code;
+    status.error_message = error->message;
+  }
+  if (auto stored = backends_.statuses.update(status); !stored.ok()) {
+    spdlog::warn("job_id={} status not updated: {}", message.job_id, stored.status().message());
+  }
+}
+
+void WorkerPool::store_outcome(const Delivery& delivery, JobState state, const std::string& output,
+                               const std::optional<JobError>& error, const std::string& started_at,
+                               uint32_t attempts) {
+  const JobMessage& message = delivery.message;
+  JobResult result{.job_id = message.job_id,
+                   .job_type = message.job_type,
+                   .input = message.payload,
+                   .output = output,
+                   .final_state = state,
+                   .started_at = started_at,
+                   .completed_at = now_rfc3339(),
+                   .error = error,
+                   .trace_id = message.trace_id,
+                   .attempts = attempts};
+  {
+    std::lock_guard lock(completer_mutex_);
+    pending_deliveries_.push_back(delivery);
+    pending_results_.push_back(std::move(result));
+  }
+  completer_wake_.notify_one();
+}
+
+void WorkerPool::complete_loop() {
+  std::vector<Delivery> deliveries;
+  std::vector<JobResult> results;
+  while (true) {
+    {
+      std::unique_lock lock(completer_mutex_);
+      completer_wake_.wait(lock, [this] { return completer_stop_ || !pending_results_.empty(); });
+      if (pending_results_.empty()) return;  // stopping, and nothing left
+      deliveries.swap(pending_deliveries_);
+      results.swap(pending_results_);
+    }
+    // The results are durable before anything says the jobs are over.
+    auto stored = backends_.results.put_batch(results);
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (stored.ok()) {
+        finish_stored(deliveries[i], results[i]);
+      } else {
+        spdlog::error("job_id={} result not stored ({}); releasing for redelivery", results[i].job_id,
+                      stored.status().message());
+        release(deliveries[i], "result store unavailable");
+      }
+    }
+    deliveries.clear();
+    results.clear();
+  }
+}
+
+void WorkerPool::finish_stored(const Delivery& delivery, const JobResult& result) {
+  const JobState state = result.final_state;
+  const auto& error = result.error;
+  const std::string text = state == JobState::kCompleted ? "completed"
+                           : state == JobState::kCancelled ? "cancelled"
+                                                           : "failed: " + (error ? error->message : std::string());
+  set_status(delivery.message, state, text, result.attempts, error ? &*error : nullptr);
+  if (state == JobState::kFailed) {
+    ++failed_;
+    const JobError reason = error.value_or(JobError{"failed", "failed"});
+    if (Status s = backends_.queue.dead_letter(delivery, reason, result.attempts); !s.ok()) {
+      spdlog::error("job_id={} not dead-lettered: {}", delivery.message.job_id, s.message());
+    }
+    return;
+  }
+  ++(state == JobState::kCompleted ? completed_ : cancelled_);
+  if (Status s = backends_.queue.ack(delivery); !s.ok()) {
+    spdlog::error("job_id={} not acknowledged: {}", delivery.message.job_id, s.message());
+  }
+}
+
+void WorkerPool::release(const Delivery& delivery, const std::string& why) {
+  ++released_;
+  spdlog::info("job_id={} released for redelivery: {}", delivery.message.job_id, why);
+  set_status(delivery.message, JobState::kRunning, "waiting for redelivery: " + why, 0);
+  if (Status s = backends_.queue.release(delivery); !s.ok()) {
+    spdlog::error("job_id={} not released ({}); it returns when this process restarts",
+                  delivery.message.job_id, s.message());
+  }
+}
+
+bool WorkerPool::wait_backoff(std::chrono::milliseconds delay, const std::string& job_id) {
+  const auto until = Clock::now() + delay;
+  std::unique_lock lock(mutex_);
+  while (Clock::now() < until) {
+    if (stopping_ || backends_.statuses.cancel_requested(job_id)) return false;
+    changed_.wait_until(lock, std::min(until, Clock::now() + settings_.supervisor_tick));
+  }
+  return !stopping_;
+}
+
+std::chrono::milliseconds WorkerPool::backoff(uint32_t attempt) const {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  const auto exponent = std::min<uint32_t>(attempt - 1, 20);
+  const auto cap = std::min<int64_t>(settings_.backoff_max.count(), settings_.backoff_base.count() << exponent);
+  std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(cap / 2, 0));
+  return std::chrono::milliseconds(cap / 2 + jitter(random));
+}
+
+}  // namespace dtq::host
