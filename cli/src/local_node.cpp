@@ -1,0 +1,70 @@
+#include "local_node.hpp"
+
+#include <iostream>
+
+#include "dtq/host/plugin_loader.hpp"
+
+namespace dtq::cli {
+
+std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedded::Role role) {
+  auto node = std::make_unique<LocalNode>();
+  auto loaded = host::load_plugin_directory(resolve_plugin_dir(options), host::BadPluginPolicy::kFail);
+  if (!loaded.ok()) {
+    std::cerr << "dtq: " << loaded.status().message() << "\n";
+    return nullptr;
+  }
+  for (auto& plugin : loaded->plugins) (void)node->plugins.add(plugin);
+
+  auto backends = embedded::open_embedded({.data_dir = resolve_data_dir(options), .role = role});
+  if (!backends.ok()) {
+    std::cerr << "dtq: " << backends.status().message() << "\n";
+    return nullptr;
+  }
+  node->backends = std::move(backends).value();
+  node->validator = std::make_unique<host::LocalPayloadValidator>(node->plugins);
+  node->jobs = std::make_unique<JobService>(*node->backends.queue, *node->backends.statuses,
+                                            *node->backends.results, *node->validator);
+  return node;
+}
+
+void add_engine_flags(CLI::App& command, EngineFlags& flags) {
+  command.add_option("--only", flags.only, "Run only this job type's pool (repeatable)");
+  command.add_option("--config", flags.config, "JSON file of per-plugin settings");
+  command.add_option("--concurrency", flags.concurrency, "Workers per pool (overrides everything else)");
+  command.add_option("--timeout-ms", flags.timeout_ms, "Per-attempt timeout for every pool");
+  command.add_option("--max-attempts", flags.max_attempts, "Attempts per job for every pool");
+  command.add_option("--drain-grace-ms", flags.drain_grace_ms,
+                     "On SIGTERM, how long in-flight jobs may finish before being released");
+}
+
+std::optional<host::EngineSettings> engine_settings(const LocalNode& node, const EngineFlags& flags) {
+  host::EngineSettings settings;
+  settings.only.insert(flags.only.begin(), flags.only.end());
+  settings.drain_grace = std::chrono::milliseconds(flags.drain_grace_ms);
+  if (!flags.config.empty()) {
+    auto file = host::load_plugin_settings_file(flags.config);
+    if (!file.ok()) {
+      std::cerr << "dtq: " << file.status().message() << "\n";
+      return std::nullopt;
+    }
+    settings.per_plugin = std::move(file).value();
+  }
+  host::PluginSettings overrides;
+  if (flags.concurrency != 0) overrides.concurrency = flags.concurrency;
+  if (flags.timeout_ms != 0) overrides.timeout_ms = flags.timeout_ms;
+  if (flags.max_attempts != 0) overrides.max_attempts = flags.max_attempts;
+  for (const auto& plugin : node.plugins.list()) {
+    const std::string& type = plugin->info().job_type;
+    auto from_env = host::plugin_settings_from_env(type);
+    if (!from_env.ok()) {
+      std::cerr << "dtq: " << from_env.status().message() << "\n";
+      return std::nullopt;
+    }
+    host::PluginSettings& merged = settings.per_plugin[type];
+    host::overlay(merged, *from_env);
+    host::overlay(merged, overrides);
+  }
+  return settings;
+}
+
+}  // namespace dtq::cli

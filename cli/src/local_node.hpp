@@ -1,0 +1,46 @@
+// LocalNode: what the embedded-mode commands share — the plugins from the
+// plugin folder and the embedded backends in the data folder.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "dtq/core/job_service.hpp"
+#include "dtq/embedded/embedded_backends.hpp"
+#include "dtq/host/engine.hpp"
+#include "dtq/host/plugin_registry.hpp"
+
+namespace dtq::cli {
+
+struct LocalNode {
+  host::PluginRegistry plugins;
+  embedded::EmbeddedBackends backends;
+  std::unique_ptr<host::LocalPayloadValidator> validator;
+  std::unique_ptr<JobService> jobs;
+};
+
+// Loads the plugins (refusing a bad one, as a worker must) and opens the data
+// folder in `role`. Prints why and returns null on failure.
+std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedded::Role role);
+
+// The engine flags `dtq worker` and `dtq serve` share.
+struct EngineFlags {
+  std::vector<std::string> only;
+  std::string config;
+  uint32_t concurrency = 0;
+  uint32_t timeout_ms = 0;
+  uint32_t max_attempts = 0;
+  uint32_t drain_grace_ms = 30'000;
+};
+void add_engine_flags(CLI::App& command, EngineFlags& flags);
+
+// Per-plugin settings from the config file, the environment and the flags,
+// in that order of precedence (flags win). Prints why and returns nullopt
+// on failure.
+std::optional<host::EngineSettings> engine_settings(const LocalNode& node, const EngineFlags& flags);
+
+}  // namespace dtq::cli

@@ -1,0 +1,311 @@
+// The job engine on the real embedded backends, driven through the echo
+// plugin: retries, permanent failures, timeouts (also of a plugin that ignores
+// cancellation), cancellation, drain, redelivery and exactly-once results.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "dtq/core/ids.hpp"
+#include "dtq/core/job_service.hpp"
+#include "dtq/core/time.hpp"
+#include "dtq/embedded/embedded_backends.hpp"
+#include "dtq/host/engine.hpp"
+#include "dtq/host/plugin_loader.hpp"
+
+namespace dtq::host {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+std::shared_ptr<Plugin> echo_plugin() {
+  static auto plugin = [] {
+    auto loaded = load_plugin(fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so");
+    if (!loaded.ok()) throw std::runtime_error(loaded.status().message());
+    return std::move(loaded).value();
+  }();
+  return plugin;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_dir_ = fs::temp_directory_path() / ("dtq-engine-" + new_uuid4());
+    ASSERT_TRUE(registry_.add(echo_plugin()).ok());
+    open();
+  }
+  void TearDown() override {
+    engine_.reset();
+    close();
+    fs::remove_all(data_dir_);
+  }
+
+  void open() {
+    auto backends = embedded::open_embedded({.data_dir = data_dir_, .role = embedded::Role::kOwner,
+                                             .poll_interval = 20ms});
+    ASSERT_TRUE(backends.ok()) << backends.status().message();
+    backends_ = std::move(backends).value();
+    validator_ = std::make_unique<LocalPayloadValidator>(registry_);
+    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results, *validator_);
+  }
+  void close() {
+    jobs_.reset();
+    backends_ = {};
+  }
+
+  void start(PluginSettings overrides = {}, std::chrono::milliseconds cancel_grace = 200ms,
+             std::chrono::milliseconds drain_grace = 5s) {
+    EngineSettings settings;
+    settings.per_plugin["echo"] = overrides;
+    settings.backoff_base = 10ms;
+    settings.cancel_grace = cancel_grace;
+    settings.drain_grace = drain_grace;
+    auto engine = Engine::create(registry_, settings,
+                                 Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    engine_ = std::move(engine).value();
+    engine_->start();
+  }
+
+  std::string submit(const std::string& payload) {
+    SubmittedJob job;
+    SubmitError error;
+    EXPECT_TRUE(jobs_->submit("echo", payload, job, error)) << error.status.message();
+    return job.job_id;
+  }
+
+  // Polls until the job's status is terminal (bounded: a hang fails the test).
+  JobStatus wait_terminal(const std::string& job_id, std::chrono::seconds limit = 20s) {
+    const auto until = Clock::now() + limit;
+    while (Clock::now() < until) {
+      auto status = backends_.statuses->get(job_id);
+      if (status.ok() && is_terminal(status->state)) return *status;
+      std::this_thread::sleep_for(5ms);
+    }
+    ADD_FAILURE() << "job " << job_id << " did not end within " << limit.count() << " s";
+    return {};
+  }
+
+  JobResult result(const std::string& job_id) {
+    auto stored = backends_.results->get(job_id);
+    EXPECT_TRUE(stored.ok()) << job_id << ": " << stored.status().message();
+    return stored.ok() ? *stored : JobResult{};
+  }
+
+  fs::path data_dir_;
+  PluginRegistry registry_;
+  HttpClient http_;
+  embedded::EmbeddedBackends backends_;
+  std::unique_ptr<LocalPayloadValidator> validator_;
+  std::unique_ptr<JobService> jobs_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, RunsAJobToCompletionAndStoresItsResultOnce) {
+  start();
+  const std::string id = submit(R"({"message":"hello","progress":[20,50,80]})");
+  const JobStatus status = wait_terminal(id);
+  EXPECT_EQ(status.state, JobState::kCompleted);
+  EXPECT_EQ(status.progress_percent, 100);
+  const JobResult stored = result(id);
+  EXPECT_EQ(stored.final_state, JobState::kCompleted);
+  EXPECT_EQ(stored.output, R"({"attempt":1,"echo":"hello"})");
+  EXPECT_EQ(stored.input, R"({"message":"hello","progress":[20,50,80]})");
+  EXPECT_EQ(stored.attempts, 1u);
+  EXPECT_FALSE(stored.started_at.empty());
+  auto again = backends_.results->put(stored);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again) << "a second result for the same job id was stored";
+}
+
+TEST_F(EngineTest, RetriesTransientFailuresWithBackoff) {
+  start({.max_attempts = 3});
+  const std::string id = submit(R"({"fail_attempts":2})");
+  EXPECT_EQ(wait_terminal(id).state, JobState::kCompleted);
+  EXPECT_EQ(result(id).attempts, 3u);
+  EXPECT_EQ(engine_->stats().at("echo").retried, 2u);
+}
+
+TEST_F(EngineTest, PermanentFailuresFailAtOnceAndAreDeadLettered) {
+  start({.max_attempts = 3});
+  const std::string id = submit(R"({"fail":{"code":"bad_input","message":"no such thing"}})");
+  const JobStatus status = wait_terminal(id);
+  EXPECT_EQ(status.state, JobState::kFailed);
+  EXPECT_EQ(status.error_code, "bad_input");
+  EXPECT_EQ(status.error_message, "no such thing");
+  const JobResult stored = result(id);
+  ASSERT_TRUE(stored.error.has_value());
+  EXPECT_EQ(stored.error->code, "bad_input");
+  EXPECT_EQ(stored.attempts, 1u);
+  auto letters = jobs_->dead_letters("echo", 10);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].message.job_id, id);
+  EXPECT_EQ((*letters)[0].error.code, "bad_input");
+}
+
+TEST_F(EngineTest, ExhaustedRetriesFailAndAReplayIsANewJob) {
+  start({.max_attempts = 2});
+  const std::string id = submit(R"({"fail_attempts":2})");
+  const JobStatus status = wait_terminal(id);
+  EXPECT_EQ(status.state, JobState::kFailed);
+  EXPECT_EQ(status.error_code, "flaky");
+  EXPECT_EQ(result(id).attempts, 2u);
+
+  auto replayed = jobs_->replay(id);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().message();
+  EXPECT_NE(*replayed, id);
+  // The replay starts from attempt 1 again, and attempt 1 still fails: it
+  // proves the job ran anew rather than echoing the old result.
+  EXPECT_EQ(wait_terminal(*replayed).state, JobState::kFailed);
+  EXPECT_EQ(result(*replayed).attempts, 2u);
+  EXPECT_EQ(result(id).attempts, 2u);
+  EXPECT_FALSE(jobs_->replay(id).ok()) << "a dead letter was replayed twice";
+}
+
+TEST_F(EngineTest, AnInvalidPayloadOnTheQueueFailsWithoutRunning) {
+  start();
+  JobMessage message{.job_id = new_uuid4(), .job_type = "echo", .submitted_at = now_rfc3339(),
+                     .trace_id = new_uuid4(), .payload = R"({"sleep_ms":"soon"})"};
+  ASSERT_TRUE(backends_.queue->enqueue(message).ok());
+  const JobStatus status = wait_terminal(message.job_id);
+  EXPECT_EQ(status.state, JobState::kFailed);
+  EXPECT_EQ(status.error_code, "invalid_payload");
+  EXPECT_THAT(status.error_message, HasSubstr("/sleep_ms"));
+}
+
+TEST_F(EngineTest, ATimeoutCancelsTheAttemptAndRetries) {
+  start({.timeout_ms = 100, .max_attempts = 2});
+  const std::string id = submit(R"({"sleep_ms":60000})");
+  const JobStatus status = wait_terminal(id);
+  EXPECT_EQ(status.state, JobState::kFailed);
+  EXPECT_EQ(status.error_code, "timeout");
+  EXPECT_EQ(result(id).attempts, 2u);
+}
+
+TEST_F(EngineTest, APluginThatIgnoresCancellationLosesItsSlotNotThePool) {
+  start({.concurrency = 1, .timeout_ms = 100, .max_attempts = 1}, /*cancel_grace=*/100ms);
+  const std::string stuck = submit(R"({"sleep_ms":3000,"ignore_cancel":true})");
+  const std::string next = submit(R"({"message":"after"})");
+  // With one slot, `next` can only run once the stuck attempt's slot is freed,
+  // long before the stuck plugin wakes up after 3 s.
+  const JobStatus next_status = wait_terminal(next, 2s);
+  EXPECT_EQ(next_status.state, JobState::kCompleted);
+  const JobStatus stuck_status = wait_terminal(stuck);
+  EXPECT_EQ(stuck_status.state, JobState::kFailed);
+  EXPECT_EQ(stuck_status.error_code, "timeout");
+  EXPECT_THAT(stuck_status.error_message, HasSubstr("ignored cancellation"));
+  EXPECT_EQ(engine_->stats().at("echo").abandoned, 1u);
+}
+
+TEST_F(EngineTest, CancellingAQueuedJobMeansItNeverRuns) {
+  const std::string id = submit(R"({"message":"never"})");
+  auto cancelled = jobs_->cancel(id);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().message();
+  EXPECT_EQ(cancelled->state, JobState::kCancelled);
+  start();
+  const JobResult stored = [&] {
+    for (int i = 0; i < 400; ++i) {
+      if (auto r = backends_.results->get(id); r.ok()) return *r;
+      std::this_thread::sleep_for(5ms);
+    }
+    return JobResult{};
+  }();
+  EXPECT_EQ(stored.final_state, JobState::kCancelled);
+  EXPECT_TRUE(stored.output.empty());
+  EXPECT_EQ(jobs_->cancel(id).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(EngineTest, CancellationReachesARunningPlugin) {
+  start();
+  const std::string id = submit(R"({"progress":[40],"sleep_ms":60000})");
+  for (int i = 0; i < 400; ++i) {
+    if (auto s = backends_.statuses->get(id); s.ok() && s->progress_percent == 40) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(jobs_->cancel(id).ok());
+  const JobStatus status = wait_terminal(id, 5s);
+  EXPECT_EQ(status.state, JobState::kCancelled);
+  EXPECT_EQ(status.progress_percent, 40);
+  EXPECT_EQ(result(id).final_state, JobState::kCancelled);
+}
+
+TEST_F(EngineTest, MalformedAndUnknownIdsAreRefused) {
+  EXPECT_EQ(jobs_->status("not-a-uuid").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs_->status(new_uuid4()).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(jobs_->cancel(new_uuid4()).status().code(), StatusCode::kNotFound);
+  SubmittedJob job;
+  SubmitError error;
+  EXPECT_FALSE(jobs_->submit("nope", "{}", job, error));
+  EXPECT_EQ(error.status.code(), StatusCode::kNotFound);
+  EXPECT_FALSE(jobs_->submit("echo", R"({"bogus":1})", job, error));
+  EXPECT_EQ(error.status.code(), StatusCode::kInvalidArgument);
+  ASSERT_EQ(error.field_errors.size(), 1u);
+  EXPECT_EQ(error.field_errors[0].field, "/bogus");
+}
+
+TEST_F(EngineTest, DrainLetsInFlightJobsFinish) {
+  start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(submit(R"({"sleep_ms":300})"));
+  for (int i = 0; i < 400 && engine_->stats().at("echo").in_flight < 4; ++i) std::this_thread::sleep_for(5ms);
+  engine_->drain();
+  for (const auto& id : ids) EXPECT_EQ(backends_.statuses->get(id)->state, JobState::kCompleted);
+}
+
+TEST_F(EngineTest, DrainPastTheGraceReleasesJobsAndProgressSurvivesRedelivery) {
+  start({}, 200ms, /*drain_grace=*/100ms);
+  const std::string id = submit(R"({"progress":[60],"sleep_ms":60000})");
+  for (int i = 0; i < 400; ++i) {
+    if (auto s = backends_.statuses->get(id); s.ok() && s->progress_percent == 60) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  engine_->drain();
+  EXPECT_FALSE(is_terminal(backends_.statuses->get(id)->state));
+  EXPECT_FALSE(backends_.results->get(id).ok()) << "a released job must not have a result";
+  engine_.reset();
+  close();
+
+  // A new process: the job is delivered again, and its progress starts at 60.
+  open();
+  auto delivery = backends_.queue->take("echo", 1, 2s);
+  ASSERT_TRUE(delivery.ok());
+  ASSERT_EQ(delivery->size(), 1u);
+  EXPECT_EQ((*delivery)[0].message.job_id, id);
+  EXPECT_EQ(backends_.statuses->get(id)->progress_percent, 60);
+}
+
+TEST_F(EngineTest, ARedeliveryAfterTheResultWasStoredIsOnlyAcknowledged) {
+  // Simulates a crash between "result written" and "acknowledged".
+  const std::string id = submit(R"({"message":"first"})");
+  auto taken = backends_.queue->take("echo", 1, 2s);
+  ASSERT_TRUE(taken.ok());
+  ASSERT_EQ(taken->size(), 1u);
+  JobResult first{.job_id = id, .job_type = "echo", .input = "{}", .output = R"({"echo":"stored before the crash"})",
+                  .final_state = JobState::kCompleted, .completed_at = now_rfc3339(), .attempts = 1};
+  ASSERT_TRUE(backends_.results->put(first).ok());
+  close();  // no ack
+
+  open();
+  start();
+  const JobStatus status = wait_terminal(id);
+  EXPECT_EQ(status.state, JobState::kCompleted);
+  EXPECT_EQ(status.message, "restored from the stored result");
+  EXPECT_EQ(result(id).output, R"({"echo":"stored before the crash"})");
+  EXPECT_EQ(engine_->stats().at("echo").completed, 0u) << "the job ran a second time";
+}
+
+TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {
+  EngineSettings settings;
+  settings.only = {"weather"};
+  auto engine = Engine::create(registry_, settings,
+                               Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_THAT(engine.status().message(), HasSubstr("no loaded plugin provides job type \"weather\""));
+}
+
+}  // namespace
+}  // namespace dtq::host

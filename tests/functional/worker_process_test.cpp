@@ -1,0 +1,179 @@
+// Functional tier: the real `dtq worker` binary on a real data folder.
+// SIGKILL mid-run and restart lose no job and store one result each; SIGTERM
+// drains and exits cleanly; a second worker on the same folder is refused.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "dtq/core/ids.hpp"
+#include "dtq/core/job_service.hpp"
+#include "dtq/embedded/embedded_backends.hpp"
+#include "dtq/host/engine.hpp"
+#include "dtq/host/plugin_loader.hpp"
+
+namespace dtq {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class WorkerProcess {
+ public:
+  WorkerProcess(const fs::path& plugins, const fs::path& data, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {DTQ_CLI, "--plugin-dir", plugins.string(), "--data-dir", data.string(),
+                                     "--log-level", "warn", "worker", "--concurrency", "4"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(DTQ_CLI, argv.data());
+      _exit(127);
+    }
+  }
+  ~WorkerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  void kill_now(int signal) { kill(pid_, signal); }
+  // The exit status, or -1 if it did not exit within `limit`.
+  int wait_exit(std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class WorkerProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("dtq-worker-" + new_uuid4());
+    fs::create_directories(root_ / "plugins");
+    fs::create_symlink(fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so", root_ / "plugins" / "echo.so");
+    auto plugin = host::load_plugin(root_ / "plugins" / "echo.so");
+    ASSERT_TRUE(plugin.ok()) << plugin.status().message();
+    ASSERT_TRUE(registry_.add(*plugin).ok());
+    auto backends = embedded::open_embedded({.data_dir = root_ / "data", .role = embedded::Role::kClient});
+    ASSERT_TRUE(backends.ok()) << backends.status().message();
+    backends_ = std::move(backends).value();
+    validator_ = std::make_unique<host::LocalPayloadValidator>(registry_);
+    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results, *validator_);
+  }
+  void TearDown() override {
+    jobs_.reset();
+    backends_ = {};
+    fs::remove_all(root_);
+  }
+
+  std::vector<std::string> submit_many(int count, const std::string& payload) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < count; ++i) {
+      SubmittedJob job;
+      SubmitError error;
+      EXPECT_TRUE(jobs_->submit("echo", payload, job, error)) << error.status.message();
+      ids.push_back(job.job_id);
+    }
+    return ids;
+  }
+  size_t count_terminal(const std::vector<std::string>& ids) {
+    size_t done = 0;
+    for (const auto& id : ids) {
+      if (auto s = backends_.statuses->get(id); s.ok() && is_terminal(s->state)) ++done;
+    }
+    return done;
+  }
+  bool wait_all_terminal(const std::vector<std::string>& ids, std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (count_terminal(ids) == ids.size()) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  fs::path root_;
+  host::PluginRegistry registry_;
+  embedded::EmbeddedBackends backends_;
+  std::unique_ptr<host::LocalPayloadValidator> validator_;
+  std::unique_ptr<JobService> jobs_;
+};
+
+TEST_F(WorkerProcessTest, SigkillMidRunLosesNothingAndDuplicatesNothing) {
+  const auto ids = submit_many(300, R"({"progress":[50],"sleep_ms":10})");
+  {
+    WorkerProcess first(root_ / "plugins", root_ / "data");
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (count_terminal(ids) < 60 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+    ASSERT_GE(count_terminal(ids), 60u) << "the first worker made no progress";
+    ASSERT_LT(count_terminal(ids), ids.size()) << "too fast to kill mid-run";
+    first.kill_now(SIGKILL);
+    EXPECT_EQ(first.wait_exit(10s), 128 + SIGKILL);
+  }
+  WorkerProcess second(root_ / "plugins", root_ / "data");
+  ASSERT_TRUE(wait_all_terminal(ids, 60s)) << count_terminal(ids) << " of " << ids.size() << " ended";
+  second.kill_now(SIGTERM);
+  EXPECT_EQ(second.wait_exit(30s), 0);
+
+  for (const auto& id : ids) {
+    auto status = backends_.statuses->get(id);
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->state, JobState::kCompleted) << id;
+    auto result = backends_.results->get(id);
+    ASSERT_TRUE(result.ok()) << id;
+    EXPECT_EQ(result->final_state, JobState::kCompleted);
+    // A second put for the same id is refused: one result per job, ever.
+    auto again = backends_.results->put(*result);
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(*again);
+  }
+  auto letters = jobs_->dead_letters("", 10);
+  ASSERT_TRUE(letters.ok());
+  EXPECT_TRUE(letters->empty());
+}
+
+TEST_F(WorkerProcessTest, SigtermDrainsInFlightJobsAndExitsZero) {
+  const auto ids = submit_many(4, R"({"sleep_ms":500})");
+  WorkerProcess worker(root_ / "plugins", root_ / "data");
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  bool running = false;
+  while (!running && std::chrono::steady_clock::now() < until) {
+    for (const auto& id : ids) {
+      if (auto s = backends_.statuses->get(id); s.ok() && s->state == JobState::kRunning) running = true;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(running);
+  worker.kill_now(SIGTERM);
+  EXPECT_EQ(worker.wait_exit(30s), 0);
+  // The four ran concurrently and were given the grace to finish.
+  EXPECT_EQ(count_terminal(ids), ids.size());
+}
+
+TEST_F(WorkerProcessTest, ASecondWorkerOnTheSameFolderIsRefused) {
+  WorkerProcess first(root_ / "plugins", root_ / "data");
+  const auto ids = submit_many(1, R"({"message":"x"})");
+  ASSERT_TRUE(wait_all_terminal(ids, 20s));  // the first one is up
+  WorkerProcess second(root_ / "plugins", root_ / "data");
+  EXPECT_EQ(second.wait_exit(10s), 1);
+}
+
+}  // namespace
+}  // namespace dtq
