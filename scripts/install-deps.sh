@@ -9,10 +9,10 @@ set -euo pipefail
 profile=${1:-build}
 
 build_packages=(
-  build-essential cmake ninja-build ccache pkg-config python3
+  build-essential cmake ninja-build ccache pkg-config python3 curl
   libboost-dev libboost-filesystem-dev libsimdjson-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev
-  libbenchmark-dev
+  libbenchmark-dev libpistache-dev prometheus-cpp-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: show the plugins this build hosts and run a weather job through
-# them with a live progress bar. Without internet the recorded fake provider
-# stands in for Open-Meteo, and the script says so.
+# `make run`: show the plugins this build hosts, then run `dtq serve` (API +
+# engine) in the foreground until Ctrl-C; it prints the URL and the token.
+# Without internet the recorded fake provider stands in for the four
+# providers, and the script says so.
 set -euo pipefail
 build=${1:-build/default}
 dtq="$build/bin/dtq"
@@ -25,5 +26,8 @@ if [[ -z ${DTQ_HTTP_BASE_URL:-} ]] && ! curl -s -m 3 -o /dev/null https://api.op
 fi
 
 echo
-echo "\$ dtq run weather '{\"city\":\"Austin\",\"country_code\":\"US\",\"units\":\"metric\"}'"
-"$dtq" run weather '{"city":"Austin","country_code":"US","units":"metric"}'
+echo "Starting dtq serve (Ctrl-C stops it). In another terminal:"
+echo "  $dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\",\"units\":\"metric\"}' --watch"
+echo
+# Not exec: the EXIT trap must still stop the fake provider.
+"$dtq" serve --listen "${DTQ_LISTEN:-127.0.0.1:8080}"

@@ -72,11 +72,15 @@ int run_job(const CommonOptions& common, const RunOptions& options) {
   request.payload = validation.normalized_payload;
   request.deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
 
+  auto settings = host::plugin_settings_from_env(info.job_type);
+  if (!settings.ok()) {
+    std::cerr << "dtq: " << settings.status().message() << "\n";
+    return 2;
+  }
   host::HttpClient http;
   ProgressBar bar(stderr);
   BarObserver observer(bar);
-  host::JobContext context(request, host::outbound_policy(info, host::plugin_settings_from_env(info.job_type)),
-                           http, &observer);
+  host::JobContext context(request, host::outbound_policy(info, *settings), http, &observer);
   std::cerr << "job " << request.job_id << " (" << info.job_type << ")\n";
   plugin->run(context);
   const host::JobOutcome outcome = context.finish();

@@ -1,0 +1,77 @@
+// ApiServer: the REST /v1 face of dtq over HTTP (Pistache) — submit, look
+// up, list and cancel jobs, list job types, follow a job live with
+// Server-Sent Events, and the operator endpoints /healthz, /readyz and
+// /metrics (Prometheus text). Every rule about jobs is JobService's; this
+// class only maps HTTP onto it and its errors onto one JSON shape,
+// {"error":{"code","message","details"}}. Routes and limits:
+// docs/operators.md.
+//
+// Thread-safety: start() and stop() from one controlling thread; requests
+// are served on Pistache's threads plus one thread that writes every SSE
+// stream. Ownership: borrows the JobService and the StatusStore (for SSE
+// and listing), which must outlive the server; stop() (or the destructor)
+// closes every stream and joins its threads.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dtq/core/job_service.hpp"
+#include "dtq/core/ports/status_store.hpp"
+#include "dtq/core/status.hpp"
+
+namespace dtq::api {
+
+struct ApiSettings {
+  std::string bind_address = "127.0.0.1";
+  uint16_t port = 0;                // 0: an ephemeral port; see ApiServer::port()
+  std::string token;                // bearer token required on writes; empty: writes are open
+  size_t body_limit = 1 << 20;      // bytes of request body; more is 413
+  size_t max_header_bytes = 16 << 10;
+  double submit_rate_per_second = 100;  // POST /v1/jobs across all clients; past it 429
+  size_t max_sse_streams = 1024;        // open /events streams; past it 429
+  std::vector<std::string> cors_origins;  // allowed Origin values; empty: no CORS headers
+  std::string static_dir;                 // served at / when set (the UI build)
+  std::chrono::seconds sse_heartbeat{15};
+  int threads = 4;  // Pistache reactor threads; a submit holds one until its commit
+};
+
+// What GET /v1/job-types says about one job type: the plugin's metadata.
+struct JobTypeInfo {
+  std::string job_type;
+  std::string name;
+  std::string version;
+  std::string description;
+  std::string payload_schema_json;  // a JSON Schema (object text)
+  std::string abi_version;          // "major.minor"
+  uint32_t concurrency = 0;
+};
+
+class ApiServer {
+ public:
+  ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses, std::vector<JobTypeInfo> job_types);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds and starts serving in the background. Unavailable when the
+  // address cannot be bound.
+  Status start();
+  // The bound port (the real one when settings asked for 0); 0 before start().
+  uint16_t port() const noexcept;
+  // /readyz answers 503 until set_ready(true): serve flips it once the
+  // engine runs, and back when it drains.
+  void set_ready(bool ready) noexcept;
+  // Stops accepting, ends every SSE stream, joins the threads. Idempotent.
+  void stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dtq::api

@@ -1,0 +1,63 @@
+#include "metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace dtq::api {
+
+Metrics::Metrics(StatusStore& statuses)
+    : requests_(prometheus::BuildCounter()
+                    .Name("dtq_http_requests_total")
+                    .Help("HTTP requests by route and status code")
+                    .Register(*registry_)),
+      jobs_(prometheus::BuildCounter()
+                .Name("dtq_jobs_total")
+                .Help("Jobs that entered each state, by job type")
+                .Register(*registry_)),
+      durations_(prometheus::BuildHistogram()
+                     .Name("dtq_job_duration_seconds")
+                     .Help("From submit to a terminal state, by job type and final state")
+                     .Register(*registry_)),
+      in_flight_(prometheus::BuildGauge()
+                     .Name("dtq_jobs_in_flight")
+                     .Help("Jobs running now, by job type")
+                     .Register(*registry_)) {
+  // Last: the callback touches everything above.
+  subscription_ = statuses.subscribe("", [this](const JobStatus& status) { on_change(status); });
+}
+
+Metrics::~Metrics() { subscription_.reset(); }
+
+void Metrics::count_request(std::string_view route, int code) {
+  requests_.Add({{"route", std::string(route)}, {"code", std::to_string(code)}}).Increment();
+}
+
+void Metrics::on_change(const JobStatus& status) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = seen_.try_emplace(
+      status.job_id, Seen{status.state, now, status.state == JobState::kQueued});
+  const JobState previous = it->second.state;
+  if (!inserted && previous == status.state) return;
+  const std::string state(to_string(status.state));
+  jobs_.Add({{"job_type", status.job_type}, {"state", state}}).Increment();
+  auto& running = in_flight_.Add({{"job_type", status.job_type}});
+  if (!inserted && previous == JobState::kRunning) running.Decrement();
+  if (status.state == JobState::kRunning) running.Increment();
+  if (is_terminal(status.state)) {
+    if (it->second.seen_queued) {
+      static const prometheus::Histogram::BucketBoundaries kBuckets{0.01, 0.05, 0.1, 0.25, 0.5, 1,  2.5,
+                                                                    5,    10,   30,  60,   300, 1800};
+      const std::chrono::duration<double> elapsed = now - it->second.first_seen;
+      durations_.Add({{"job_type", status.job_type}, {"state", state}}, kBuckets).Observe(elapsed.count());
+    }
+    seen_.erase(it);
+    return;
+  }
+  it->second.state = status.state;
+}
+
+std::string Metrics::render() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace dtq::api

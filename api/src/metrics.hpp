@@ -1,0 +1,60 @@
+// Metrics: the Prometheus series GET /metrics serves — jobs by type and
+// state, submit-to-end durations, jobs in flight (fed by a subscription to
+// every job's status), and HTTP requests by route and code.
+//
+// Thread-safety: every member function is thread-safe. Ownership: borrows
+// the StatusStore, which must outlive the object; the subscription ends in
+// the destructor.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "dtq/core/ports/status_store.hpp"
+
+namespace dtq::api {
+
+class Metrics {
+ public:
+  explicit Metrics(StatusStore& statuses);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // `route` is the route's template ("/v1/jobs/{id}"), never the raw path,
+  // so the label set stays bounded.
+  void count_request(std::string_view route, int code);
+  // The Prometheus text exposition format.
+  std::string render() const;
+
+ private:
+  struct Seen {
+    JobState state;
+    std::chrono::steady_clock::time_point first_seen;
+    bool seen_queued;  // the duration is only meaningful from the submit
+  };
+
+  void on_change(const JobStatus& status);
+
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Counter>& jobs_;
+  prometheus::Family<prometheus::Histogram>& durations_;
+  prometheus::Family<prometheus::Gauge>& in_flight_;
+
+  std::mutex mutex_;
+  std::unordered_map<std::string, Seen> seen_;  // jobs not yet ended
+  std::unique_ptr<StatusSubscription> subscription_;
+};
+
+}  // namespace dtq::api

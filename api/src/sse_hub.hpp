@@ -1,0 +1,78 @@
+// SseHub: every open GET /v1/jobs/{id}/events stream and the one thread that
+// writes them. A stream gets the job's status as a snapshot first, then each
+// visible change, and ends after a terminal status; a comment line every
+// heartbeat keeps proxies from closing an idle stream. A client that went
+// away is noticed within a second (its peer is gone) and its subscription
+// dropped.
+//
+// Pistache 0.0.5 cannot write a stream from a thread other than the
+// connection's reactor (pistache#1006: the reactor then dies on "could not
+// find write data"), so the hub thread never writes: it decides which
+// streams have something to send and has the reactor that owns each one
+// run the write, through a one-millisecond timer armed on that reactor.
+// Writes are asynchronous, so a slow client never blocks a reactor, and
+// store callbacks only queue a status.
+//
+// Thread-safety: every member function is thread-safe. Ownership: borrows
+// the StatusStore, which must outlive the hub; owns the streams.
+#pragma once
+
+#include <pistache/http.h>
+#include <pistache/transport.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "dtq/core/ports/status_store.hpp"
+
+namespace dtq::api {
+
+class SseHub {
+ public:
+  SseHub(StatusStore& statuses, size_t max_streams, std::chrono::seconds heartbeat);
+  ~SseHub();
+  SseHub(const SseHub&) = delete;
+  SseHub& operator=(const SseHub&) = delete;
+
+  // Claims a slot for a stream about to open; false at the limit. A claimed
+  // slot is given back by open() or release().
+  bool reserve();
+  void release();
+  // Takes over `stream` (headers already sent) for job `snapshot.job_id`;
+  // `transport` is the reactor serving the connection.
+  void open(Pistache::Http::ResponseStream stream, std::weak_ptr<Pistache::Tcp::Peer> peer,
+            Pistache::Tcp::Transport* transport, JobStatus snapshot);
+  // Ends every stream and joins the thread. Idempotent.
+  void stop();
+
+  size_t open_streams() const noexcept { return reserved_.load(); }
+
+ private:
+  struct Stream;
+
+  void run();
+  // Has the stream's reactor run pump() soon.
+  void schedule(const std::shared_ptr<Stream>& stream);
+  // On the stream's reactor: writes what is queued (and a heartbeat when
+  // due). False when the stream is finished (ended, or its client is gone).
+  static bool pump(Stream& stream);
+
+  StatusStore& statuses_;
+  const size_t max_streams_;
+  const std::chrono::seconds heartbeat_;
+  std::atomic<size_t> reserved_{0};
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::list<std::shared_ptr<Stream>> streams_;
+  bool pending_ = false;  // some stream has a queued status
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace dtq::api

@@ -1,0 +1,42 @@
+// ApiClient: the CLI's HTTP client for a dtq API server (libcurl) — plain
+// requests, and a Server-Sent Events reader for a job's event stream.
+//
+// Thread-safety: one object per thread. Ownership: owns its curl handle.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace dtq::cli {
+
+struct ApiReply {
+  long code = 0;          // HTTP status; 0 when the server was not reached
+  std::string body;
+  std::string transport;  // why the server was not reached
+};
+
+class ApiClient {
+ public:
+  // `token` empty: requests carry no Authorization header.
+  ApiClient(std::string base_url, std::string token);
+  ~ApiClient();
+  ApiClient(const ApiClient&) = delete;
+  ApiClient& operator=(const ApiClient&) = delete;
+
+  ApiReply get(const std::string& path);
+  ApiReply post(const std::string& path, const std::string& json_body);
+  // Reads the event stream at `path`, calling on_data with each event's data
+  // until it returns false or the server ends the stream. The reply carries
+  // the body only when the server refused the stream.
+  ApiReply stream_events(const std::string& path, const std::function<bool(std::string_view data)>& on_data);
+
+ private:
+  ApiReply perform(const std::string& path, const std::string* post_body);
+
+  std::string base_url_;
+  std::string token_;
+  void* curl_;  // CURL*; kept out of the header
+};
+
+}  // namespace dtq::cli

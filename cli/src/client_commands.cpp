@@ -1,0 +1,240 @@
+// Job verbs that talk to a dtq API server: submit (with --watch), status,
+// jobs, cancel, job-types. The server is --server (default: the local
+// `dtq serve`); the token comes from $DTQ_API_TOKEN, else the local data
+// folder's token file.
+#include <simdjson.h>
+
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "api_client.hpp"
+#include "commands.hpp"
+#include "progress_bar.hpp"
+
+namespace dtq::cli {
+namespace {
+
+constexpr const char* kDefaultServer = "http://127.0.0.1:8080";
+
+struct ClientOptions {
+  std::string server = kDefaultServer;
+};
+
+std::string resolve_token(const CommonOptions& common) {
+  if (const char* env = std::getenv("DTQ_API_TOKEN"); env != nullptr && *env != '\0') return env;
+  std::ifstream in(resolve_data_dir(common) / "token");
+  std::string token;
+  std::getline(in, token);
+  return token;
+}
+
+std::string field(simdjson::dom::element element, const char* name) {
+  std::string_view value;
+  if (element[name].get(value)) return {};
+  return std::string(value);
+}
+
+int64_t number(simdjson::dom::element element, const char* name) {
+  int64_t value = 0;
+  if (element[name].get(value)) return 0;
+  return value;
+}
+
+// Prints why a request failed — the server's {"error":{...}} when it sent
+// one — and returns the exit code: 2 for the caller's mistake, 1 otherwise.
+int report(const ApiReply& reply) {
+  if (reply.code == 0) {
+    std::cerr << "dtq: cannot reach the server: " << reply.transport << "\n";
+    return 1;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  std::string_view message;
+  if (!parser.parse(simdjson::padded_string(reply.body)).get(root) &&
+      !root["error"]["message"].get(message)) {
+    std::cerr << "dtq: " << message << " (HTTP " << reply.code << ")\n";
+    simdjson::dom::array details;
+    if (!root["error"]["details"].get(details)) {
+      for (auto detail : details) {
+        const std::string name = field(detail, "field");
+        std::cerr << "  " << (name.empty() ? "(payload)" : name) << ": " << field(detail, "message") << "\n";
+      }
+    }
+  } else {
+    std::cerr << "dtq: HTTP " << reply.code << ": " << reply.body << "\n";
+  }
+  return reply.code >= 400 && reply.code < 500 ? 2 : 1;
+}
+
+bool ok(const ApiReply& reply) { return reply.code >= 200 && reply.code < 300; }
+
+// Follows the job's event stream to its end with a progress bar, then
+// prints the output (completed) or the error; returns the exit code.
+int watch(ApiClient& client, const std::string& job_id) {
+  ProgressBar bar(stderr);
+  std::string state;
+  std::string error;
+  simdjson::dom::parser parser;
+  const ApiReply stream = client.stream_events("/v1/jobs/" + job_id + "/events", [&](std::string_view data) {
+    simdjson::dom::element status;
+    if (parser.parse(simdjson::padded_string(data)).get(status)) return true;
+    state = field(status, "state");
+    bar.update(static_cast<int>(number(status, "progress_percent")), state + ": " + field(status, "message"));
+    error = field(status, "error_code") + ": " + field(status, "error_message");
+    return !(state == "completed" || state == "failed" || state == "cancelled");
+  });
+  bar.close();
+  if (stream.code != 200 || !stream.transport.empty()) return report(stream);
+  if (state != "completed") {
+    std::cerr << (state.empty() ? "the stream ended early" : state + ": " + error) << "\n";
+    return 1;
+  }
+  const ApiReply job = client.get("/v1/jobs/" + job_id);
+  if (!ok(job)) return report(job);
+  simdjson::dom::element root;
+  simdjson::dom::element output;
+  if (parser.parse(simdjson::padded_string(job.body)).get(root) || root["result"]["output"].get(output)) {
+    std::cout << job.body << "\n";
+  } else {
+    std::cout << simdjson::minify(output) << "\n";
+  }
+  return 0;
+}
+
+std::string url_encode(const std::string& text) {
+  std::ostringstream out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out << c;
+    } else {
+      out << '%' << std::uppercase << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(c);
+    }
+  }
+  return out.str();
+}
+
+}  // namespace
+
+void add_client_commands(CLI::App& app, CommonOptions& common, int& exit_code) {
+  auto options = std::make_shared<ClientOptions>();
+  const auto add_server = [options](CLI::App* command) {
+    command->add_option("--server", options->server, "API server URL")->capture_default_str();
+  };
+  const auto client = [options, &common] { return std::make_unique<ApiClient>(options->server, resolve_token(common)); };
+
+  auto submit_type = std::make_shared<std::string>();
+  auto submit_payload = std::make_shared<std::string>();
+  auto submit_watch = std::make_shared<bool>(false);
+  auto* submit = app.add_subcommand("submit", "Submit a job; prints its id (or, with --watch, its result)");
+  submit->add_option("type", *submit_type, "Job type")->required();
+  submit->add_option("payload", *submit_payload, "Payload as a JSON object")->required();
+  submit->add_flag("--watch", *submit_watch, "Show live progress until the job ends");
+  add_server(submit);
+  submit->callback([=, &exit_code] {
+    auto api = client();
+    // The payload is spliced in as text: the server parses and validates it.
+    const std::string quoted_type = "\"" + *submit_type + "\"";
+    simdjson::dom::parser parser;
+    simdjson::dom::element parsed;
+    if (parser.parse(simdjson::padded_string(*submit_payload)).get(parsed)) {
+      std::cerr << "dtq: the payload is not valid JSON\n";
+      return void(exit_code = 2);
+    }
+    const ApiReply reply =
+        api->post("/v1/jobs", "{\"job_type\":" + quoted_type + ",\"payload\":" + *submit_payload + "}");
+    if (!ok(reply)) return void(exit_code = report(reply));
+    simdjson::dom::element root;
+    if (parser.parse(simdjson::padded_string(reply.body)).get(root)) return void(exit_code = report(reply));
+    const std::string job_id = field(root, "job_id");
+    if (!*submit_watch) {
+      std::cout << job_id << "\n";
+      return void(exit_code = 0);
+    }
+    std::cerr << "job " << job_id << " (" << *submit_type << ")\n";
+    exit_code = watch(*api, job_id);
+  });
+
+  auto status_id = std::make_shared<std::string>();
+  auto* status = app.add_subcommand("status", "Print a job's status (and its result once it has one)");
+  status->add_option("job_id", *status_id, "Job id")->required();
+  add_server(status);
+  status->callback([=, &exit_code] {
+    const ApiReply reply = client()->get("/v1/jobs/" + url_encode(*status_id));
+    if (!ok(reply)) return void(exit_code = report(reply));
+    std::cout << reply.body << "\n";
+    exit_code = 0;
+  });
+
+  auto cancel_id = std::make_shared<std::string>();
+  auto* cancel = app.add_subcommand("cancel", "Cancel a queued or running job");
+  cancel->add_option("job_id", *cancel_id, "Job id")->required();
+  add_server(cancel);
+  cancel->callback([=, &exit_code] {
+    const ApiReply reply = client()->post("/v1/jobs/" + url_encode(*cancel_id) + "/cancel", "");
+    if (!ok(reply)) return void(exit_code = report(reply));
+    std::cout << reply.body << "\n";
+    exit_code = 0;
+  });
+
+  struct ListOptions {
+    std::string state;
+    std::string job_type;
+    size_t limit = 20;
+    std::string cursor;
+  };
+  auto list_options = std::make_shared<ListOptions>();
+  auto* jobs = app.add_subcommand("jobs", "List jobs, most recently updated first");
+  jobs->add_option("--state", list_options->state, "Only jobs in this state");
+  jobs->add_option("--type", list_options->job_type, "Only this job type");
+  jobs->add_option("--limit", list_options->limit, "At most this many")->capture_default_str();
+  jobs->add_option("--cursor", list_options->cursor, "Continue after a previous page");
+  add_server(jobs);
+  jobs->callback([=, &exit_code] {
+    const std::string path = "/v1/jobs?limit=" + std::to_string(list_options->limit) +
+                             "&state=" + url_encode(list_options->state) +
+                             "&job_type=" + url_encode(list_options->job_type) +
+                             "&cursor=" + url_encode(list_options->cursor);
+    const ApiReply reply = client()->get(path);
+    if (!ok(reply)) return void(exit_code = report(reply));
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    simdjson::dom::array list;
+    if (parser.parse(simdjson::padded_string(reply.body)).get(root) || root["jobs"].get(list)) {
+      return void(exit_code = report(reply));
+    }
+    std::cout << std::left << std::setw(38) << "JOB ID" << std::setw(16) << "TYPE" << std::setw(11) << "STATE"
+              << std::setw(6) << "%" << std::setw(26) << "UPDATED" << "MESSAGE\n";
+    for (auto job : list) {
+      std::cout << std::left << std::setw(38) << field(job, "job_id") << std::setw(16) << field(job, "job_type")
+                << std::setw(11) << field(job, "state") << std::setw(6) << number(job, "progress_percent")
+                << std::setw(26) << field(job, "updated_at") << field(job, "message") << "\n";
+    }
+    if (const std::string next = field(root, "next_cursor"); !next.empty()) {
+      std::cout << "more: dtq jobs --cursor " << next << "\n";
+    }
+    exit_code = 0;
+  });
+
+  auto* types = app.add_subcommand("job-types", "List the job types the server accepts");
+  add_server(types);
+  types->callback([=, &exit_code] {
+    const ApiReply reply = client()->get("/v1/job-types");
+    if (!ok(reply)) return void(exit_code = report(reply));
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    simdjson::dom::array list;
+    if (parser.parse(simdjson::padded_string(reply.body)).get(root) || root["job_types"].get(list)) {
+      return void(exit_code = report(reply));
+    }
+    std::cout << std::left << std::setw(16) << "JOB TYPE" << std::setw(10) << "VERSION" << "DESCRIPTION\n";
+    for (auto type : list) {
+      std::cout << std::left << std::setw(16) << field(type, "job_type") << std::setw(10) << field(type, "version")
+                << field(type, "description") << "\n";
+    }
+    exit_code = 0;
+  });
+}
+
+}  // namespace dtq::cli

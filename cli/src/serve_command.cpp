@@ -1,0 +1,200 @@
+// `dtq serve`: the all-in-one node — the REST API, the job engine hosting
+// every plugin, and the UI's static files — in one process on the embedded
+// backends in the data folder. Prints the URL and the access token; SIGTERM
+// or SIGINT stops the API and drains the engine.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "commands.hpp"
+#include "dtq/api/api_server.hpp"
+#include "dtq/core/logging.hpp"
+#include "local_node.hpp"
+
+namespace dtq::cli {
+namespace {
+
+struct ServeOptions {
+  EngineFlags engine;
+  std::string listen = "127.0.0.1:8080";
+  std::string token_file;  // empty: $DTQ_API_TOKEN, then <data_dir>/token
+  std::string ui_dir;
+  std::vector<std::string> cors_origins;
+  size_t body_limit = 1 << 20;
+  double submit_rate = 100;
+  size_t max_streams = 1024;
+};
+
+std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// 32 random bytes from the kernel, as hex.
+StatusOr<std::string> generate_token() {
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  std::array<unsigned char, 32> bytes{};
+  if (!random.read(reinterpret_cast<char*>(bytes.data()), bytes.size())) {
+    return unavailable("cannot read /dev/urandom");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string token;
+  for (const unsigned char byte : bytes) {
+    token.push_back(kHex[byte >> 4]);
+    token.push_back(kHex[byte & 0xf]);
+  }
+  return token;
+}
+
+// The token, from the first of: $DTQ_API_TOKEN, --token-file, the data
+// folder's token file — which is created (owner-only) on first run.
+StatusOr<std::string> resolve_token(const ServeOptions& options, const std::filesystem::path& data_dir) {
+  if (const char* env = std::getenv("DTQ_API_TOKEN"); env != nullptr && *env != '\0') return std::string(env);
+  const std::filesystem::path path = options.token_file.empty() ? data_dir / "token" : std::filesystem::path(options.token_file);
+  if (std::ifstream in(path); in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string token = trim(text.str());
+    if (token.empty()) return invalid_argument(path.string() + " is empty");
+    return token;
+  }
+  if (!options.token_file.empty()) return not_found("cannot read token file " + path.string());
+  auto token = generate_token();
+  if (!token.ok()) return token;
+  // O_EXCL: two first runs never hand out different tokens for one file.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return unavailable("cannot create " + path.string() + ": " + std::strerror(errno));
+  const std::string line = *token + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::close(fd);
+  if (!written) return unavailable("cannot write " + path.string());
+  return token;
+}
+
+bool parse_listen(const std::string& listen, api::ApiSettings& settings) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  int port = -1;
+  try {
+    size_t used = 0;
+    port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1) return false;
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (port < 0 || port > 65535) return false;
+  settings.bind_address = listen.substr(0, colon);
+  settings.port = static_cast<uint16_t>(port);
+  return true;
+}
+
+int run_serve(const CommonOptions& common, const ServeOptions& options) {
+  // Blocked before any thread starts (the backends', Pistache's, the
+  // engine's) so that they inherit the mask and sigwait below gets them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A watcher that hangs up mid-write must not end the process.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  api::ApiSettings settings;
+  if (!parse_listen(options.listen, settings)) {
+    std::cerr << "dtq: --listen wants HOST:PORT, not \"" << options.listen << "\"\n";
+    return 2;
+  }
+  settings.static_dir = options.ui_dir;
+  settings.cors_origins = options.cors_origins;
+  settings.body_limit = options.body_limit;
+  settings.submit_rate_per_second = options.submit_rate;
+  settings.max_sse_streams = options.max_streams;
+
+  auto node = open_local_node(common, embedded::Role::kOwner);
+  if (!node) return 1;
+  const std::filesystem::path data_dir = resolve_data_dir(common);
+  auto token = resolve_token(options, data_dir);
+  if (!token.ok()) {
+    std::cerr << "dtq: " << token.status().message() << "\n";
+    return 2;
+  }
+  settings.token = *token;
+  auto engine_config = engine_settings(*node, options.engine);
+  if (!engine_config) return 2;
+
+  host::HttpClient http;
+  auto engine = host::Engine::create(
+      node->plugins, *engine_config,
+      host::Backends{*node->backends.queue, *node->backends.statuses, *node->backends.results}, http);
+  if (!engine.ok()) {
+    std::cerr << "dtq: " << engine.status().message() << "\n";
+    return 2;
+  }
+  std::vector<api::JobTypeInfo> job_types;
+  for (const auto* pool : (*engine)->pools()) {
+    const auto& info = pool->plugin().info();
+    job_types.push_back({.job_type = info.job_type,
+                         .name = info.name,
+                         .version = info.version,
+                         .description = info.description,
+                         .payload_schema_json = info.payload_schema_json,
+                         .abi_version = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor),
+                         .concurrency = pool->settings().concurrency});
+  }
+  api::ApiServer server(settings, *node->jobs, *node->backends.statuses, std::move(job_types));
+  (*engine)->start();
+  if (Status started = server.start(); !started.ok()) {
+    std::cerr << "dtq: " << started.message() << "\n";
+    (*engine)->drain();
+    return 1;
+  }
+  server.set_ready(true);
+  const std::string url = "http://" + settings.bind_address + ":" + std::to_string(server.port());
+  // The first line is for scripts and tests; the rest for people.
+  std::cout << "LISTENING " << url << std::endl;
+  std::cerr << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n"
+            << "  token: " << settings.token << "\n"
+            << "  try:   curl -H 'Authorization: Bearer " << settings.token << "' -H 'Content-Type: application/json' "
+            << "-d '{\"job_type\":\"weather\",\"payload\":{\"city\":\"Austin\",\"country_code\":\"US\"}}' " << url
+            << "/v1/jobs\n"
+            << "  or:    dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch" << std::endl;
+
+  int received = 0;
+  sigwait(&signals, &received);
+  std::cerr << "dtq serve: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << "; stopping the API and draining"
+            << std::endl;
+  server.set_ready(false);
+  server.stop();
+  (*engine)->drain();
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, CommonOptions& common, int& exit_code) {
+  auto options = std::make_shared<ServeOptions>();
+  auto* serve = app.add_subcommand("serve", "Run the API, the job engine and the UI in one process");
+  add_engine_flags(*serve, options->engine);
+  serve->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")->capture_default_str();
+  serve->add_option("--token-file", options->token_file,
+                    "File holding the API token (default: $DTQ_API_TOKEN, else <data-dir>/token, made on first run)");
+  serve->add_option("--ui-dir", options->ui_dir, "Folder of the UI's static files, served at /");
+  serve->add_option("--cors-origin", options->cors_origins, "An Origin allowed to call the API (repeatable)");
+  serve->add_option("--body-limit", options->body_limit, "Largest request body in bytes")->capture_default_str();
+  serve->add_option("--submit-rate", options->submit_rate, "Submits per second before 429")->capture_default_str();
+  serve->add_option("--max-streams", options->max_streams, "Open event streams before 429")->capture_default_str();
+  serve->callback([&common, &exit_code, options] {
+    (void)configure_logging(common.log_level.empty() ? "info" : common.log_level);
+    exit_code = run_serve(common, *options);
+  });
+}
+
+}  // namespace dtq::cli
