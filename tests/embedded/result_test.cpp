@@ -41,6 +41,26 @@ TEST_F(ResultTest, FirstPutWins) {
   EXPECT_EQ(got->output, R"({"n":1})");
 }
 
+TEST_F(ResultTest, ABatchReportsWhichResultsItStored) {
+  auto backends = open();
+  const std::string already = new_uuid4();
+  ASSERT_TRUE(backends.results->put(result_of(already, R"({"n":1})")).ok());
+  const std::vector<JobResult> batch = {result_of(new_uuid4(), "{}"), result_of(already, R"({"n":2})"),
+                                        result_of(new_uuid4(), "{}")};
+  auto stored = backends.results->put_batch(batch);
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_THAT(*stored, ::testing::ElementsAre(true, false, true));
+  EXPECT_EQ(backends.results->get(already)->output, R"({"n":1})");
+  EXPECT_TRUE(backends.results->get(batch[2].job_id).ok());
+}
+
+TEST_F(ResultTest, ABatchWithAnInvalidResultStoresNone) {
+  auto backends = open();
+  const std::vector<JobResult> batch = {result_of(new_uuid4(), "{}"), result_of("", "{}")};
+  EXPECT_FALSE(backends.results->put_batch(batch).ok());
+  EXPECT_EQ(backends.results->get(batch[0].job_id).status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(ResultTest, UnknownJobIsNotFound) {
   auto backends = open();
   const auto got = backends.results->get(new_uuid4());

@@ -69,6 +69,9 @@ constexpr const char* kMigrations[] = {
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 
+// Past this many queued ops a round starts without lingering further.
+constexpr size_t kFullRound = 1024;
+
 Status create_data_dir(const fs::path& dir) {
   if (dir.empty()) return invalid_argument("embedded backends: data_dir is empty");
   std::error_code error;
@@ -206,11 +209,17 @@ void Database::remove_batch_hook(uint64_t id) {
 }
 
 void Database::submit(Op op) {
+  bool wake = false;
   {
     std::lock_guard lock(queue_mutex_);
+    const bool waited_for = op.waiter != nullptr;
     queue_.push_back(std::move(op));
+    if (waited_for) ++waiters_queued_;
+    // The writer waits for the first op, then lingers until someone waits or
+    // the round is full: only those moments need a wake-up.
+    wake = waited_for || queue_.size() == 1 || queue_.size() == kFullRound;
   }
-  queue_changed_.notify_one();
+  if (wake) queue_changed_.notify_one();
 }
 
 void Database::writer_loop() {
@@ -224,7 +233,12 @@ void Database::writer_loop() {
       queue_changed_.wait(lock, ready);
     }
     if (queue_.empty() && stopping_) return;
+    if (!queue_.empty() && waiters_queued_ == 0 && !stopping_) {
+      queue_changed_.wait_for(lock, settings_.write_linger,
+                              [this] { return stopping_ || waiters_queued_ > 0 || queue_.size() >= kFullRound; });
+    }
     ops.swap(queue_);
+    waiters_queued_ = 0;
     lock.unlock();
     if (!ops.empty() || has_hooks_) run_round(ops);
     ops.clear();

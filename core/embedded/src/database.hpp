@@ -5,7 +5,9 @@
 // Writes are closures run by the writer thread on the write connection. It
 // takes everything queued since its last round, runs it in one transaction
 // (BEGIN IMMEDIATE ... COMMIT) in submission order, then wakes the callers
-// of that round. A closure that fails is undone on its own (a statement
+// of that round. While only asynchronous writes are queued it lingers up to
+// settings.write_linger for more, so that a busy process commits a few
+// large transactions instead of many tiny ones. A closure that fails is undone on its own (a statement
 // undoes itself; `Atomic::kYes` wraps a multi-statement closure in a
 // savepoint); the rest of the round still commits. Effects that must wait
 // for the commit (updating memory) are registered with after_commit().
@@ -125,6 +127,7 @@ class Database {
   std::mutex queue_mutex_;
   std::condition_variable queue_changed_;
   std::vector<Op> queue_;
+  size_t waiters_queued_ = 0;  // ops in queue_ whose caller waits
   bool stopping_ = false;
 
   std::mutex hooks_mutex_;  // held by the writer for a whole round

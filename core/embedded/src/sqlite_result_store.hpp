@@ -17,6 +17,8 @@ class SqliteResultStore final : public ResultStore {
 
   StatusOr<bool> put(const JobResult& result) override;
   StatusOr<JobResult> get(std::string_view job_id) override;
+  // One transaction for the whole batch.
+  StatusOr<std::vector<bool>> put_batch(std::span<const JobResult> results) override;
 
  private:
   const std::shared_ptr<Database> db_;

@@ -62,6 +62,11 @@ struct EmbeddedSettings {
   // How often an owner looks for messages and cancel requests other processes
   // added, and how often a client's subscriptions re-read a status.
   std::chrono::milliseconds poll_interval{100};
+  // How long queued writes that nobody waits for (acks, the owner's status
+  // write-behind) may wait for company before they are committed. A commit
+  // costs about the same whatever its size, so this sets how far throughput
+  // can grow; a synchronous write ends the wait at once.
+  std::chrono::microseconds write_linger{2000};
 };
 
 struct EmbeddedBackends {
