@@ -1,4 +1,5 @@
-// The embedded job engine end to end: jobs enqueued durably, run by the no-op
+// The embedded job engine end to end: jobs enqueued durably (queued status
+// first, as the API does), run by the no-op
 // plugin (one progress report each), results stored and acknowledged. Prints
 // throughput and submit->complete latency percentiles.
 //
@@ -112,7 +113,16 @@ int main(int argc, char** argv) {
   for (size_t first = 0; first < options.jobs; first += options.batch) {
     const size_t count = std::min(options.batch, options.jobs - first);
     const auto now = SteadyClock::now();
-    for (size_t i = first; i < first + count; ++i) submitted[i] = now;
+    // As the API does: the queued status first, then the message.
+    for (size_t i = first; i < first + count; ++i) {
+      submitted[i] = now;
+      (void)backends->statuses->update(dtq::JobStatus{.job_id = messages[i].job_id,
+                                                      .state = dtq::JobState::kQueued,
+                                                      .updated_at = messages[i].submitted_at,
+                                                      .message = "queued",
+                                                      .trace_id = messages[i].trace_id,
+                                                      .job_type = messages[i].job_type});
+    }
     if (auto s = backends->queue->enqueue_batch({messages.data() + first, count}); !s.ok()) {
       std::fprintf(stderr, "enqueue failed: %s\n", s.message().c_str());
       return 1;

@@ -39,8 +39,12 @@ constexpr const char* kMigrations[] = {
       replayed_as TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX dead_letters_by_failed_at ON dead_letters(failed_at DESC);
+    -- A rowid table, not WITHOUT ROWID on job_id: rows land in the order
+    -- jobs first report, so the updates of running jobs hit the few pages at
+    -- the tail instead of one random page per job (random UUIDv4 keys); only
+    -- the small job_id index takes random writes.
     CREATE TABLE job_status (
-      job_id TEXT PRIMARY KEY,
+      job_id TEXT NOT NULL UNIQUE,
       state TEXT NOT NULL,
       progress_percent INTEGER NOT NULL,
       updated_at TEXT NOT NULL,
@@ -50,7 +54,7 @@ constexpr const char* kMigrations[] = {
       error_code TEXT NOT NULL,
       error_message TEXT NOT NULL,
       attempt INTEGER NOT NULL
-    ) WITHOUT ROWID;
+    );
     CREATE TABLE job_results (
       job_id TEXT PRIMARY KEY,
       job_type TEXT NOT NULL,
