@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "dtq/core/job_service.hpp"
+#include "dtq/core/status_progress_query.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
 #include "dtq/host/plugin_registry.hpp"
@@ -20,6 +21,7 @@ struct LocalNode {
   host::PluginRegistry plugins;
   embedded::EmbeddedBackends backends;
   std::unique_ptr<host::LocalPayloadValidator> validator;
+  std::unique_ptr<StatusProgressQuery> progress;
   std::unique_ptr<JobService> jobs;
 };
 

@@ -69,7 +69,7 @@ bool JobService::submit(std::string_view job_type, std::string_view payload, Sub
 
 StatusOr<JobStatus> JobService::status(std::string_view job_id) {
   if (Status valid = check_id(job_id); !valid.ok()) return valid;
-  return statuses_.get(job_id);
+  return progress_.progress(job_id);
 }
 
 StatusOr<JobResult> JobService::result(std::string_view job_id) {

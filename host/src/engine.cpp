@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 
 namespace dtq::host {
@@ -37,11 +38,13 @@ void Engine::start() {
                  s.concurrency, s.timeout.count(), s.max_attempts);
     pool->start();
   }
+  taking_work_ = true;
 }
 
 void Engine::drain() {
   if (drained_) return;
   drained_ = true;
+  taking_work_ = false;
   const auto deadline = Clock::now() + settings_.drain_grace;
   for (auto& pool : pools_) pool->stop_taking();
   backends_.queue.close();
@@ -75,6 +78,25 @@ std::vector<const WorkerPool*> Engine::pools() const {
   std::vector<const WorkerPool*> out;
   for (const auto& pool : pools_) out.push_back(pool.get());
   return out;
+}
+
+StatusOr<std::vector<JobTypeInfo>> EngineJobTypeRegistry::list() {
+  std::vector<JobTypeInfo> types;
+  const bool running = engine_.taking_work();
+  for (const auto* pool : engine_.pools()) {
+    const auto& info = pool->plugin().info();
+    types.push_back({.job_type = info.job_type,
+                     .name = info.name,
+                     .version = info.version,
+                     .description = info.description,
+                     .payload_schema_json = info.payload_schema_json,
+                     .abi_version = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor),
+                     .concurrency = pool->settings().concurrency,
+                     .pools = running ? 1U : 0U,
+                     .in_flight = pool->stats().in_flight});
+  }
+  std::sort(types.begin(), types.end(), [](const auto& a, const auto& b) { return a.job_type < b.job_type; });
+  return types;
 }
 
 std::optional<ValidationOutcome> LocalPayloadValidator::validate(std::string_view job_type,

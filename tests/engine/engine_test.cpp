@@ -9,6 +9,7 @@
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/job_service.hpp"
+#include "dtq/core/status_progress_query.hpp"
 #include "dtq/core/time.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
@@ -49,7 +50,9 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(backends.ok()) << backends.status().message();
     backends_ = std::move(backends).value();
     validator_ = std::make_unique<LocalPayloadValidator>(registry_);
-    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results, *validator_);
+    progress_ = std::make_unique<StatusProgressQuery>(*backends_.statuses);
+    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results, *validator_,
+                                         *progress_);
   }
   void close() {
     jobs_.reset();
@@ -100,6 +103,7 @@ class EngineTest : public ::testing::Test {
   HttpClient http_;
   embedded::EmbeddedBackends backends_;
   std::unique_ptr<LocalPayloadValidator> validator_;
+  std::unique_ptr<StatusProgressQuery> progress_;
   std::unique_ptr<JobService> jobs_;
   std::unique_ptr<Engine> engine_;
 };
@@ -296,6 +300,27 @@ TEST_F(EngineTest, ARedeliveryAfterTheResultWasStoredIsOnlyAcknowledged) {
   EXPECT_EQ(status.message, "restored from the stored result");
   EXPECT_EQ(result(id).output, R"({"echo":"stored before the crash"})");
   EXPECT_EQ(engine_->stats().at("echo").completed, 0u) << "the job ran a second time";
+}
+
+TEST_F(EngineTest, TheJobTypeRegistryListsThePoolsWhileTheyTakeWork) {
+  PluginSettings overrides;
+  overrides.concurrency = 3;
+  start(overrides);
+  EngineJobTypeRegistry registry(*engine_);
+  auto running = registry.list();
+  ASSERT_TRUE(running.ok()) << running.status().message();
+  ASSERT_EQ(running->size(), 1u);
+  const JobTypeInfo& echo = running->front();
+  EXPECT_EQ(echo.job_type, "echo");
+  EXPECT_EQ(echo.abi_version, "1.0");
+  EXPECT_EQ(echo.concurrency, 3u);
+  EXPECT_EQ(echo.pools, 1u);
+  EXPECT_THAT(echo.payload_schema_json, HasSubstr("\"type\""));
+
+  engine_->drain();
+  auto drained = registry.list();
+  ASSERT_TRUE(drained.ok());
+  EXPECT_EQ(drained->front().pools, 0u) << "a drained pool still looks healthy";
 }
 
 TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {

@@ -12,6 +12,7 @@
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/job_service.hpp"
+#include "dtq/core/status_progress_query.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
 #include "dtq/host/plugin_loader.hpp"
@@ -75,7 +76,9 @@ class WorkerProcessTest : public ::testing::Test {
     ASSERT_TRUE(backends.ok()) << backends.status().message();
     backends_ = std::move(backends).value();
     validator_ = std::make_unique<host::LocalPayloadValidator>(registry_);
-    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results, *validator_);
+    progress_ = std::make_unique<StatusProgressQuery>(*backends_.statuses);
+    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results, *validator_,
+                                         *progress_);
   }
   void TearDown() override {
     jobs_.reset();
@@ -113,6 +116,7 @@ class WorkerProcessTest : public ::testing::Test {
   host::PluginRegistry registry_;
   embedded::EmbeddedBackends backends_;
   std::unique_ptr<host::LocalPayloadValidator> validator_;
+  std::unique_ptr<StatusProgressQuery> progress_;
   std::unique_ptr<JobService> jobs_;
 };
 

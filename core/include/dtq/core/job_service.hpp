@@ -16,6 +16,7 @@
 #include "dtq/core/model.hpp"
 #include "dtq/core/ports/job_queue.hpp"
 #include "dtq/core/ports/payload_validator.hpp"
+#include "dtq/core/ports/progress_query.hpp"
 #include "dtq/core/ports/result_store.hpp"
 #include "dtq/core/ports/status_store.hpp"
 #include "dtq/core/status.hpp"
@@ -38,13 +39,15 @@ struct SubmitError {
 
 class JobService {
  public:
-  JobService(JobQueue& queue, StatusStore& statuses, ResultStore& results, PayloadValidator& validator)
-      : queue_(queue), statuses_(statuses), results_(results), validator_(validator) {}
+  JobService(JobQueue& queue, StatusStore& statuses, ResultStore& results, PayloadValidator& validator,
+             ProgressQuery& progress)
+      : queue_(queue), statuses_(statuses), results_(results), validator_(validator), progress_(progress) {}
 
   // On success `job` is filled and the return is ok; otherwise `error` says why.
   bool submit(std::string_view job_type, std::string_view payload, SubmittedJob& job, SubmitError& error);
 
-  // InvalidArgument for a malformed id, NotFound for an unknown job.
+  // InvalidArgument for a malformed id, NotFound for an unknown job. Asked
+  // through the ProgressQuery: in distributed mode, of the workers.
   StatusOr<JobStatus> status(std::string_view job_id);
   StatusOr<JobResult> result(std::string_view job_id);
   // FailedPrecondition when the job has already ended.
@@ -58,6 +61,7 @@ class JobService {
   StatusStore& statuses_;
   ResultStore& results_;
   PayloadValidator& validator_;
+  ProgressQuery& progress_;
 };
 
 }  // namespace dtq

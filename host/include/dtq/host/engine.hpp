@@ -5,6 +5,7 @@
 // thread; stats from any. Ownership: borrows the ports and HTTP client.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/payload_validator.hpp"
 #include "dtq/host/plugin_registry.hpp"
 #include "dtq/host/worker_pool.hpp"
@@ -44,6 +46,8 @@ class Engine {
 
   std::map<std::string, PoolStats> stats() const;
   std::vector<const WorkerPool*> pools() const;
+  // Between start() and drain(): the pools are taking work.
+  bool taking_work() const noexcept { return taking_work_; }
 
  private:
   Engine(EngineSettings settings, Backends backends) : settings_(std::move(settings)), backends_(backends) {}
@@ -52,6 +56,18 @@ class Engine {
   Backends backends_;
   std::vector<std::unique_ptr<WorkerPool>> pools_;
   bool drained_ = false;
+  std::atomic<bool> taking_work_{false};
+};
+
+// The embedded JobTypeRegistry: the plugins this engine's pools host, with
+// their live pool figures.
+class EngineJobTypeRegistry final : public JobTypeRegistry {
+ public:
+  explicit EngineJobTypeRegistry(const Engine& engine) : engine_(engine) {}
+  StatusOr<std::vector<JobTypeInfo>> list() override;
+
+ private:
+  const Engine& engine_;
 };
 
 // The embedded PayloadValidator: asks the plugins loaded in this process.
