@@ -2,8 +2,10 @@
 
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/peer.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +14,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/model_json.hpp"
@@ -21,11 +25,11 @@
 namespace dtq::api {
 namespace {
 
+using nlohmann::json;
 using Pistache::Http::Code;
 using Pistache::Http::Method;
 using Pistache::Http::Request;
 using Pistache::Http::ResponseWriter;
-using nlohmann::json;
 
 constexpr size_t kMaxListLimit = 500;
 constexpr size_t kDefaultListLimit = 50;
@@ -39,10 +43,40 @@ const Pistache::Http::Mime::MediaType& json_mime() {
 struct Reply {
   Code code = Code::Ok;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
-Reply error_reply(Code code, std::string_view error_code, std::string_view message, json details = json::array()) {
-  return {code, json{{"error", {{"code", error_code}, {"message", message}, {"details", std::move(details)}}}}.dump()};
+// A response header by name. Pistache 0.0.5 writes only typed headers into
+// a response, never raw ones (addRaw is silently dropped).
+class NamedHeader final : public Pistache::Http::Header::Header {
+ public:
+  NamedHeader(std::string name, std::string value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  void write(std::ostream& out) const override { out << value_; }
+  uint64_t hash() const override { return Pistache::Http::Header::detail::hash(name_.c_str()); }
+
+ private:
+  std::string name_;
+  std::string value_;
+};
+
+void add_header(ResponseWriter& response, std::string name, std::string value) {
+  response.headers().add(std::make_shared<NamedHeader>(std::move(name), std::move(value)));
+}
+
+// Text that came from the client (a path, a cursor) may be invalid UTF-8;
+// it is replaced, never a reason to throw.
+std::string dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Reply error_reply(Code code, std::string_view error_code, std::string_view message,
+                  json details = json::array()) {
+  return {
+      code,
+      dump(json{{"error",
+                 {{"code", error_code}, {"message", message}, {"details", std::move(details)}}}})};
 }
 
 Reply status_error(const Status& status) {
@@ -69,7 +103,8 @@ bool constant_time_equal(std::string_view given, std::string_view expected) {
   unsigned char diff = given.size() == expected.size() ? 0 : 1;
   for (size_t i = 0; i < expected.size(); ++i) {
     const char g = i < given.size() ? given[i] : '\0';
-    diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(g) ^ static_cast<unsigned char>(expected[i])));
+    diff = static_cast<unsigned char>(
+        diff | (static_cast<unsigned char>(g) ^ static_cast<unsigned char>(expected[i])));
   }
   return diff == 0;
 }
@@ -80,7 +115,8 @@ std::string percent_decode(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     unsigned value = 0;
     if (text[i] == '%' && i + 2 < text.size() &&
-        std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16).ptr == text.data() + i + 3) {
+        std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16).ptr ==
+            text.data() + i + 3) {
       out.push_back(static_cast<char>(value));
       i += 2;
     } else {
@@ -141,7 +177,8 @@ class RateLimiter {
 
 class ApiServer::Impl {
  public:
-  Impl(ApiSettings settings, JobService& jobs, StatusStore& statuses, std::vector<JobTypeInfo> job_types)
+  Impl(ApiSettings settings, JobService& jobs, StatusStore& statuses,
+       std::vector<JobTypeInfo> job_types)
       : settings_(std::move(settings)),
         jobs_(jobs),
         statuses_(statuses),
@@ -160,6 +197,16 @@ class ApiServer::Impl {
 
  private:
   // Pistache copies its handler per reactor thread; every copy forwards here.
+  //
+  // It also takes over Pistache's reading of requests (onConnection and
+  // onInput, the same steps through Pistache's own parser), because Pistache
+  // 0.0.5 answers a header it cannot parse (a negative Content-Length, a
+  // bad Host port, Date or Cookie) with a 500 carrying the exception's text,
+  // answers its other refusals in plain text, has no limit on the size of a
+  // request's head, and closes HTTP/1.1 connections unless asked to keep
+  // them. Here every refusal is a 4xx in the JSON error shape, the head is
+  // limited (431), a declared body over the limit is refused before it is
+  // read (413), and HTTP/1.1 keeps the connection open by default.
   class Handler final : public Pistache::Http::Handler {
    public:
     HTTP_PROTOTYPE(Handler)
@@ -169,13 +216,28 @@ class ApiServer::Impl {
     }
 
    private:
+    // What this handler keeps per connection, beside Pistache's parser.
+    struct Connection {
+      size_t head_bytes = 0;  // bytes of the current request's head so far
+      bool closing = false;   // refused: the rest of the input is dropped
+    };
+    static constexpr const char* kConnectionData = "dtq.connection";
+
+    void onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
+    void onInput(const char* buffer, size_t length,
+                 const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
+    // Answers `reply` and ends the connection: the stream may be out of step
+    // (an unread body, a broken head), so nothing more is read from it.
+    void refuse(const std::shared_ptr<Pistache::Tcp::Peer>& peer, Connection& connection,
+                Pistache::Http::Version version, const Reply& reply);
+
     Impl* impl_;
   };
 
   // Routing: returns the route's template for the metrics, and either a
   // reply or nothing when the route answered on its own (SSE, files).
-  std::optional<Reply> route(const Request& request, ResponseWriter& response, Pistache::Tcp::Transport* transport,
-                             std::string& route_name);
+  std::optional<Reply> route(const Request& request, ResponseWriter& response,
+                             Pistache::Tcp::Transport* transport, std::string& route_name);
   std::optional<Reply> check_write(const Request& request, bool needs_json_body);
   Reply submit(const Request& request);
   Reply job(std::string_view id);
@@ -183,7 +245,8 @@ class ApiServer::Impl {
   Reply cancel(std::string_view id);
   Reply list(const Request& request);
   Reply job_type_list() const;
-  std::optional<Reply> events(std::string_view id, ResponseWriter& response, Pistache::Tcp::Transport* transport);
+  std::optional<Reply> events(std::string_view id, ResponseWriter& response,
+                              Pistache::Tcp::Transport* transport);
   std::optional<Reply> static_file(std::string_view path, ResponseWriter& response);
   void add_cors(const Request& request, ResponseWriter& response) const;
 
@@ -196,6 +259,134 @@ class ApiServer::Impl {
   SseHub sse_;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
 };
+
+void ApiServer::Impl::Handler::onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  peer->putData(ParserData, std::make_shared<Pistache::Http::RequestParser>(getMaxRequestSize()));
+  peer->putData(kConnectionData, std::make_shared<Connection>());
+}
+
+void ApiServer::Impl::Handler::onInput(const char* buffer, size_t length,
+                                       const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  using Pistache::Http::Private::BodyStep;
+  using Pistache::Http::Private::State;
+  const auto parser = getParser(peer);
+  const auto connection = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionData));
+  if (!parser || !connection || connection->closing) return;
+  Pistache::Http::Request& request = parser->request;
+  const ApiSettings& settings = impl_->settings_;
+  const auto too_large = [&] {
+    return error_reply(Code::Request_Entity_Too_Large, "payload_too_large",
+                       "the body is over " + std::to_string(settings.body_limit) + " bytes");
+  };
+  const auto head_too_large = [&] {
+    return error_reply(Code::Request_Header_Fields_Too_Large, "headers_too_large",
+                       "the request line and headers are over " +
+                           std::to_string(settings.max_header_bytes) + " bytes");
+  };
+  // Content-Length must be digits (Pistache reads "-5" as 2^64 - 5): one
+  // server and a proxy in front must never disagree on where a body ends.
+  const auto bad_length = [&] {
+    const auto raw = request.headers().tryGetRaw("Content-Length");
+    if (!raw) return false;
+    const std::string& value = raw->value();
+    return value.empty() || value.size() > 19 ||
+           !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const auto bad_length_reply = [] {
+    return error_reply(Code::Bad_Request, "bad_request",
+                       "malformed request: Content-Length is not a number");
+  };
+  // A Content-Length already parsed that says the body is over the limit.
+  const auto declared_too_large = [&] {
+    const auto declared = request.headers().tryGet<Pistache::Http::Header::ContentLength>();
+    return declared && declared->value() > settings.body_limit;
+  };
+  try {
+    const bool in_head = parser->step()->id() != BodyStep::Id;
+    if (!parser->feed(buffer, length)) {
+      return refuse(peer, *connection, request.version(), in_head ? head_too_large() : too_large());
+    }
+    if (in_head) connection->head_bytes += length;
+    if (parser->parse() != State::Done) {
+      if (parser->step()->id() != BodyStep::Id) {
+        if (connection->head_bytes > settings.max_header_bytes) {
+          refuse(peer, *connection, request.version(), head_too_large());
+        }
+      } else if (bad_length()) {
+        refuse(peer, *connection, request.version(), bad_length_reply());
+      } else if (declared_too_large()) {
+        refuse(peer, *connection, request.version(), too_large());
+      }
+      return;
+    }
+    if (bad_length()) return refuse(peer, *connection, request.version(), bad_length_reply());
+    // The whole head is known now: the limit is on what it holds, however
+    // it arrived.
+    size_t head = request.resource().size() + request.query().as_str().size() + 16;
+    for (const auto& [name, raw] : request.headers().rawList())
+      head += name.size() + raw.value().size() + 4;
+    if (head > settings.max_header_bytes)
+      return refuse(peer, *connection, request.version(), head_too_large());
+
+    ResponseWriter response(request.version(), transport(), this, peer);
+    request.copyAddress(peer->address());
+    // HTTP/1.1 keeps the connection unless told otherwise (RFC 9112 §9.3).
+    using Pistache::Http::ConnectionControl;
+    const auto asked = request.headers().tryGet<Pistache::Http::Header::Connection>();
+    ConnectionControl control = request.version() == Pistache::Http::Version::Http11
+                                    ? ConnectionControl::KeepAlive
+                                    : ConnectionControl::Close;
+    if (asked && asked->control() != ConnectionControl::Ext) control = asked->control();
+    response.headers().add<Pistache::Http::Header::Connection>(control);
+    peer->setIdle(false);
+    connection->head_bytes = 0;
+    onRequest(request, std::move(response));
+    parser->reset();
+  } catch (const Pistache::Http::HttpError& error) {
+    // The parser's own refusals: 400 for a broken request line or chunk,
+    // 415 for a media type it cannot read, 501 for a transfer coding it
+    // does not know.
+    const int code =
+        error.code() >= 400 && error.code() < 600 && error.code() != 500 ? error.code() : 400;
+    std::string error_code = "bad_request";
+    if (code == 415) error_code = "unsupported_media_type";
+    if (code == 501) error_code = "not_implemented";
+    refuse(
+        peer, *connection, request.version(),
+        error_reply(static_cast<Code>(code), error_code, "malformed request: " + error.reason()));
+  } catch (const std::exception& error) {
+    // A header value Pistache could not read (Content-Length, Host, Date,
+    // Cookie, Cache-Control...): the client's mistake, never a 500.
+    Reply reply = bad_length() ? bad_length_reply()
+                  : declared_too_large()
+                      ? too_large()
+                      : error_reply(Code::Bad_Request, "bad_request",
+                                    std::string("malformed request: ") + error.what());
+    refuse(peer, *connection, request.version(), reply);
+  }
+}
+
+void ApiServer::Impl::Handler::refuse(const std::shared_ptr<Pistache::Tcp::Peer>& peer,
+                                      Connection& connection, Pistache::Http::Version version,
+                                      const Reply& reply) {
+  connection.closing = true;
+  getParser(peer)->reset();
+  impl_->metrics_.count_request("malformed", static_cast<int>(reply.code));
+  ResponseWriter response(version, transport(), this, peer);
+  response.headers().add<Pistache::Http::Header::Connection>(
+      Pistache::Http::ConnectionControl::Close);
+  // Half-close once the answer is out: the client reads it, then sees the
+  // end; whatever it still sends is dropped until it hangs up. (The write
+  // resolves on this reactor, and only while the peer is registered, so
+  // the descriptor is still this connection's.)
+  std::weak_ptr<Pistache::Tcp::Peer> weak = peer;
+  response.send(reply.code, reply.body, json_mime())
+      .then(
+          [weak](ssize_t) {
+            if (const auto alive = weak.lock()) ::shutdown(alive->fd(), SHUT_WR);
+          },
+          Pistache::Async::IgnoreException);
+}
 
 Status ApiServer::Impl::start() {
   try {
@@ -213,8 +404,8 @@ Status ApiServer::Impl::start() {
     port.store(static_cast<uint16_t>(endpoint_->getPort()));
   } catch (const std::exception& e) {
     endpoint_.reset();
-    return unavailable("cannot listen on " + settings_.bind_address + ":" + std::to_string(settings_.port) + ": " +
-                       e.what());
+    return unavailable("cannot listen on " + settings_.bind_address + ":" +
+                       std::to_string(settings_.port) + ": " + e.what());
   }
   return {};
 }
@@ -228,14 +419,16 @@ void ApiServer::Impl::stop() {
   }
 }
 
-void ApiServer::Impl::handle(const Request& request, ResponseWriter response, Pistache::Tcp::Transport* transport) {
+void ApiServer::Impl::handle(const Request& request, ResponseWriter response,
+                             Pistache::Tcp::Transport* transport) {
   std::string route_name = "other";
   std::optional<Reply> reply;
   try {
     add_cors(request, response);
     reply = route(request, response, transport, route_name);
   } catch (const std::exception& e) {
-    spdlog::error("{} {}: {}", Pistache::Http::methodString(request.method()), request.resource(), e.what());
+    spdlog::error("{} {}: {}", Pistache::Http::methodString(request.method()), request.resource(),
+                  e.what());
     reply = error_reply(Code::Internal_Server_Error, "internal", "internal error");
   }
   if (!reply) {
@@ -243,6 +436,7 @@ void ApiServer::Impl::handle(const Request& request, ResponseWriter response, Pi
     return;
   }
   metrics_.count_request(route_name, static_cast<int>(reply->code));
+  for (const auto& [name, value] : reply->headers) add_header(response, name, value);
   if (reply->body.empty()) {
     response.send(reply->code);
   } else {
@@ -259,29 +453,31 @@ void ApiServer::Impl::add_cors(const Request& request, ResponseWriter& response)
       settings_.cors_origins.end()) {
     return;
   }
-  response.headers()
-      .add<Pistache::Http::Header::AccessControlAllowOrigin>(value)
-      .addRaw(Pistache::Http::Header::Raw("Vary", "Origin"));
+  response.headers().add<Pistache::Http::Header::AccessControlAllowOrigin>(value);
+  add_header(response, "Vary", "Origin");
 }
 
 std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWriter& response,
-                                             Pistache::Tcp::Transport* transport, std::string& route_name) {
+                                            Pistache::Tcp::Transport* transport,
+                                            std::string& route_name) {
   const std::string& resource = request.resource();
   const auto parts = split_path(resource);
   const Method method = request.method();
   const auto only = [&](Method allowed, auto&& handler) -> std::optional<Reply> {
     if (method == allowed) return handler();
-    return error_reply(Code::Method_Not_Allowed, "method_not_allowed",
-                       std::string(Pistache::Http::methodString(method)) + " is not allowed on " + route_name);
+    Reply refused = error_reply(
+        Code::Method_Not_Allowed, "method_not_allowed",
+        std::string(Pistache::Http::methodString(method)) + " is not allowed on " + route_name);
+    refused.headers.emplace_back("Allow", Pistache::Http::methodString(allowed));
+    return refused;
   };
 
   if (method == Method::Options && !settings_.cors_origins.empty()) {
     route_name = "preflight";
     response.headers()
         .add<Pistache::Http::Header::AccessControlAllowMethods>("GET, POST, OPTIONS")
-        .add<Pistache::Http::Header::AccessControlAllowHeaders>("Authorization, Content-Type")
-        .addRaw(Pistache::Http::Header::Raw("Access-Control-Max-Age", "600"));
-    return Reply{Code::No_Content, ""};
+        .add<Pistache::Http::Header::AccessControlAllowHeaders>("Authorization, Content-Type");
+    return Reply{Code::No_Content, "", {{"Access-Control-Max-Age", "600"}}};
   }
   if (parts.size() == 1 && parts[0] == "healthz") {
     route_name = "/healthz";
@@ -291,7 +487,8 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
     route_name = "/readyz";
     return only(Method::Get, [&] {
       return ready.load() ? Reply{Code::Ok, R"({"status":"ready"})"}
-                          : error_reply(Code::Service_Unavailable, "not_ready", "the worker engine is not running");
+                          : error_reply(Code::Service_Unavailable, "not_ready",
+                                        "the worker engine is not running");
     });
   }
   if (parts.size() == 1 && parts[0] == "metrics") {
@@ -309,7 +506,9 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
     if (parts.size() == 2 && parts[1] == "jobs") {
       route_name = "/v1/jobs";
       if (method == Method::Post) return submit(request);
-      return only(Method::Get, [&] { return list(request); });
+      auto reply = only(Method::Get, [&] { return list(request); });
+      if (reply->code == Code::Method_Not_Allowed) reply->headers = {{"Allow", "GET, POST"}};
+      return reply;
     }
     if (parts.size() == 3 && parts[1] == "jobs") {
       route_name = "/v1/jobs/{id}";
@@ -346,9 +545,11 @@ std::optional<Reply> ApiServer::Impl::check_write(const Request& request, bool n
     const std::string given = authorization ? authorization->value() : std::string();
     if (given.size() <= kBearer.size() || given.compare(0, kBearer.size(), kBearer) != 0 ||
         !constant_time_equal(std::string_view(given).substr(kBearer.size()), settings_.token)) {
-      auto reply = error_reply(Code::Unauthorized, "unauthorized",
-                               authorization ? "wrong bearer token" : "a bearer token is required");
-      return reply;
+      Reply refused =
+          error_reply(Code::Unauthorized, "unauthorized",
+                      authorization ? "wrong bearer token" : "a bearer token is required");
+      refused.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return refused;
     }
   }
   if (request.body().size() > settings_.body_limit) {
@@ -368,13 +569,14 @@ std::optional<Reply> ApiServer::Impl::check_write(const Request& request, bool n
 Reply ApiServer::Impl::submit(const Request& request) {
   if (auto refused = check_write(request, true)) return *refused;
   if (!limiter_.allow()) {
-    return error_reply(Code::Too_Many_Requests, "rate_limited", "over the submit rate; retry shortly");
+    return error_reply(Code::Too_Many_Requests, "rate_limited",
+                       "over the submit rate; retry shortly");
   }
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (const auto error = parser.parse(simdjson::padded_string(request.body())).get(root); error) {
-    return error_reply(Code::Bad_Request, "malformed_json", std::string("malformed JSON: ") +
-                                                                simdjson::error_message(error));
+    return error_reply(Code::Bad_Request, "malformed_json",
+                       std::string("malformed JSON: ") + simdjson::error_message(error));
   }
   json details = json::array();
   std::string_view job_type;
@@ -403,15 +605,16 @@ Reply ApiServer::Impl::submit(const Request& request) {
       for (const auto& field : refused.field_errors) {
         details.push_back({{"field", field.field}, {"message", field.message}});
       }
-      return error_reply(Code::Bad_Request, "invalid_payload", refused.status.message(), std::move(details));
+      return error_reply(Code::Bad_Request, "invalid_payload", refused.status.message(),
+                         std::move(details));
     }
     return status_error(refused.status);
   }
-  return Reply{Code::Accepted, json{{"job_id", submitted.job_id},
-                                    {"trace_id", submitted.trace_id},
-                                    {"status_url", "/v1/jobs/" + submitted.job_id + "/status"},
-                                    {"events_url", "/v1/jobs/" + submitted.job_id + "/events"}}
-                                   .dump()};
+  return Reply{Code::Accepted,
+               dump(json{{"job_id", submitted.job_id},
+                         {"trace_id", submitted.trace_id},
+                         {"status_url", "/v1/jobs/" + submitted.job_id + "/status"},
+                         {"events_url", "/v1/jobs/" + submitted.job_id + "/events"}})};
 }
 
 Reply ApiServer::Impl::job_status(std::string_view id) {
@@ -454,9 +657,10 @@ Reply ApiServer::Impl::list(const Request& request) {
   if (auto state = query.get("state"); state && !state->empty()) {
     list_query.state = parse_job_state(percent_decode(*state));
     if (!list_query.state) {
-      return error_reply(Code::Bad_Request, "invalid_argument", "unknown state",
-                         json::array({{{"field", "state"},
-                                       {"message", "one of queued, running, completed, failed, cancelled"}}}));
+      return error_reply(
+          Code::Bad_Request, "invalid_argument", "unknown state",
+          json::array({{{"field", "state"},
+                        {"message", "one of queued, running, completed, failed, cancelled"}}}));
     }
   }
   if (auto type = query.get("job_type")) list_query.job_type = percent_decode(*type);
@@ -464,10 +668,12 @@ Reply ApiServer::Impl::list(const Request& request) {
   if (auto limit = query.get("limit"); limit && !limit->empty()) {
     size_t value = 0;
     const auto [end, error] = std::from_chars(limit->data(), limit->data() + limit->size(), value);
-    if (error != std::errc() || end != limit->data() + limit->size() || value == 0 || value > kMaxListLimit) {
-      return error_reply(Code::Bad_Request, "invalid_argument", "bad limit",
-                         json::array({{{"field", "limit"},
-                                       {"message", "an integer from 1 to " + std::to_string(kMaxListLimit)}}}));
+    if (error != std::errc() || end != limit->data() + limit->size() || value == 0 ||
+        value > kMaxListLimit) {
+      return error_reply(
+          Code::Bad_Request, "invalid_argument", "bad limit",
+          json::array({{{"field", "limit"},
+                        {"message", "an integer from 1 to " + std::to_string(kMaxListLimit)}}}));
     }
     list_query.limit = value;
   }
@@ -479,7 +685,7 @@ Reply ApiServer::Impl::list(const Request& request) {
     body += to_json(page->statuses[i]);
   }
   body += "],\"next_cursor\":";
-  body += page->next_cursor.empty() ? std::string("null") : json(page->next_cursor).dump();
+  body += page->next_cursor.empty() ? std::string("null") : dump(json(page->next_cursor));
   return Reply{Code::Ok, body + "}"};
 }
 
@@ -495,11 +701,11 @@ Reply ApiServer::Impl::job_type_list() const {
                      {"abi_version", info.abi_version},
                      {"concurrency", info.concurrency}});
   }
-  return Reply{Code::Ok, json{{"job_types", std::move(types)}}.dump()};
+  return Reply{Code::Ok, dump(json{{"job_types", std::move(types)}})};
 }
 
 std::optional<Reply> ApiServer::Impl::events(std::string_view id, ResponseWriter& response,
-                                              Pistache::Tcp::Transport* transport) {
+                                             Pistache::Tcp::Transport* transport) {
   if (!is_uuid(id)) return error_reply(Code::Bad_Request, "malformed_id", "malformed job id");
   auto snapshot = jobs_.status(id);
   if (!snapshot.ok()) {
@@ -509,7 +715,8 @@ std::optional<Reply> ApiServer::Impl::events(std::string_view id, ResponseWriter
     return status_error(snapshot.status());
   }
   if (!sse_.reserve()) {
-    return error_reply(Code::Too_Many_Requests, "too_many_streams", "too many open event streams; retry later");
+    return error_reply(Code::Too_Many_Requests, "too_many_streams",
+                       "too many open event streams; retry later");
   }
   std::weak_ptr<Pistache::Tcp::Peer> peer;
   try {
@@ -519,7 +726,8 @@ std::optional<Reply> ApiServer::Impl::events(std::string_view id, ResponseWriter
     return std::nullopt;
   }
   response.setMime(Pistache::Http::Mime::MediaType::fromString("text/event-stream"));
-  response.headers().add<Pistache::Http::Header::CacheControl>(Pistache::Http::CacheDirective::NoCache);
+  response.headers().add<Pistache::Http::Header::CacheControl>(
+      Pistache::Http::CacheDirective::NoCache);
   sse_.open(response.stream(Code::Ok), std::move(peer), transport, std::move(snapshot).value());
   return std::nullopt;
 }
@@ -528,30 +736,46 @@ std::optional<Reply> ApiServer::Impl::static_file(std::string_view path, Respons
   namespace fs = std::filesystem;
   std::error_code error;
   const fs::path root = fs::weakly_canonical(settings_.static_dir, error);
-  fs::path file = fs::weakly_canonical(root / fs::path(percent_decode(path)).relative_path(), error);
+  fs::path file =
+      fs::weakly_canonical(root / fs::path(percent_decode(path)).relative_path(), error);
   // Nothing outside the UI folder, however the path is spelled.
-  const auto [root_end, file_it] = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
-  if (error || root_end != root.end()) return error_reply(Code::Not_Found, "not_found", "no such file");
+  const auto [root_end, file_it] =
+      std::mismatch(root.begin(), root.end(), file.begin(), file.end());
+  if (error || root_end != root.end())
+    return error_reply(Code::Not_Found, "not_found", "no such file");
   if (fs::is_directory(file, error)) file /= "index.html";
   // A client-side route of the single-page UI gets the page itself.
   if (!fs::is_regular_file(file, error)) file = root / "index.html";
-  if (!fs::is_regular_file(file, error)) return error_reply(Code::Not_Found, "not_found", "no such file");
-  Pistache::Http::serveFile(response, file.string(),
-                            Pistache::Http::Mime::MediaType::fromString(std::string(mime_for(file))));
+  if (!fs::is_regular_file(file, error))
+    return error_reply(Code::Not_Found, "not_found", "no such file");
+  Pistache::Http::serveFile(
+      response, file.string(),
+      Pistache::Http::Mime::MediaType::fromString(std::string(mime_for(file))));
   return std::nullopt;
 }
 
-ApiServer::ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses, std::vector<JobTypeInfo> job_types)
+ApiServer::ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses,
+                     std::vector<JobTypeInfo> job_types)
     : impl_(std::make_unique<Impl>(std::move(settings), jobs, statuses, std::move(job_types))) {}
 
-ApiServer::~ApiServer() { stop(); }
+ApiServer::~ApiServer() {
+  stop();
+}
 
-Status ApiServer::start() { return impl_->start(); }
+Status ApiServer::start() {
+  return impl_->start();
+}
 
-uint16_t ApiServer::port() const noexcept { return impl_->port.load(); }
+uint16_t ApiServer::port() const noexcept {
+  return impl_->port.load();
+}
 
-void ApiServer::set_ready(bool ready) noexcept { impl_->ready.store(ready); }
+void ApiServer::set_ready(bool ready) noexcept {
+  impl_->ready.store(ready);
+}
 
-void ApiServer::stop() { impl_->stop(); }
+void ApiServer::stop() {
+  impl_->stop();
+}
 
 }  // namespace dtq::api

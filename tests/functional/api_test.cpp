@@ -1,17 +1,32 @@
 // Functional tier: the real `dtq serve` binary on an ephemeral port, a temp
 // data folder and the fake provider. Each job type over HTTP followed by SSE
-// to its end; every client error and its status code; 200 watchers on one
-// job; SIGKILL mid-run and restart lose and duplicate nothing.
+// to its end; every client error, its status code and the one error shape;
+// the limits (body, head, submit rate, open streams); CORS; garbage on the
+// socket; the token file and the logs; 200 watchers on one job; SIGKILL
+// mid-run and restart lose and duplicate nothing.
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "dtq/core/ids.hpp"
@@ -23,12 +38,14 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr const char* kToken = "test-token-0123456789";
 
 struct Reply {
   long code = 0;
   std::string body;
+  std::string headers;  // the response's header lines, as received
 };
 
 size_t collect(char* data, size_t size, size_t count, void* out) {
@@ -36,9 +53,12 @@ size_t collect(char* data, size_t size, size_t count, void* out) {
   return size * count;
 }
 
+std::vector<std::string> default_headers(const std::string& token = kToken) {
+  return {"Content-Type: application/json", "Authorization: Bearer " + token};
+}
+
 Reply http(const std::string& method, const std::string& url, const std::string& body = "",
-           std::vector<std::string> headers = {"Content-Type: application/json",
-                                               std::string("Authorization: Bearer ") + kToken}) {
+           std::vector<std::string> headers = default_headers()) {
   CURL* curl = curl_easy_init();
   Reply reply;
   curl_slist* list = nullptr;
@@ -50,11 +70,14 @@ Reply http(const std::string& method, const std::string& url, const std::string&
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &reply.headers);
   if (method == "POST") {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   }
-  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.code);
+  if (curl_easy_perform(curl) == CURLE_OK)
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.code);
   curl_slist_free_all(list);
   curl_easy_cleanup(curl);
   return reply;
@@ -65,6 +88,105 @@ Reply events(const std::string& base, const std::string& job_id) {
   return http("GET", base + "/v1/jobs/" + job_id + "/events", "", {});
 }
 
+// A header's value in a reply ("" when absent); names compare without case.
+std::string header(const Reply& reply, const std::string& name) {
+  std::istringstream lines(reply.headers);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        strncasecmp(line.c_str(), name.c_str(), name.size()) == 0) {
+      std::string value = line.substr(name.size() + 1);
+      while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+      while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
+      return value;
+    }
+  }
+  return {};
+}
+
+// The body is {"error":{"code","message","details":[...]}} with `code`.
+::testing::AssertionResult IsError(const Reply& reply, long status, const std::string& code) {
+  if (reply.code != status) {
+    return ::testing::AssertionFailure()
+           << "status " << reply.code << ", not " << status << ": " << reply.body;
+  }
+  const auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || body.size() != 1 || !body.contains("error")) {
+    return ::testing::AssertionFailure() << "not the error shape: " << reply.body;
+  }
+  const auto& error = body["error"];
+  if (!error.is_object() || error.size() != 3 || !error["code"].is_string() ||
+      !error["message"].is_string() || error["message"].get<std::string>().empty() ||
+      !error["details"].is_array()) {
+    return ::testing::AssertionFailure() << "not the error shape: " << reply.body;
+  }
+  for (const auto& detail : error["details"]) {
+    if (!detail.is_object() || !detail["field"].is_string() || !detail["message"].is_string()) {
+      return ::testing::AssertionFailure() << "a detail is not {field, message}: " << reply.body;
+    }
+  }
+  if (error["code"] != code) {
+    return ::testing::AssertionFailure()
+           << "error code " << error["code"] << ", not " << code << ": " << reply.body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::string detail_fields(const Reply& reply) {
+  const auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  if (body.is_discarded()) return "(not JSON)";
+  std::string fields;
+  for (const auto& detail : body["error"]["details"])
+    fields += detail["field"].get<std::string>() + ";";
+  return fields;
+}
+
+int port_of(const std::string& url) {
+  return std::stoi(url.substr(url.rfind(':') + 1));
+}
+
+int connect_to(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    throw std::runtime_error("cannot connect to port " + std::to_string(port));
+  }
+  return fd;
+}
+
+void send_all(int fd, const std::string& bytes) {
+  for (size_t sent = 0; sent < bytes.size();) {
+    const ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return;  // the server hung up: what it answered is still readable
+    sent += static_cast<size_t>(n);
+  }
+}
+
+// Reads until `done(received)` holds, the peer closes, or `timeout` passes.
+std::string receive(
+    int fd, std::chrono::milliseconds timeout,
+    const std::function<bool(const std::string&)>& done = [](const std::string&) {
+      return false;
+    }) {
+  std::string received;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char chunk[65536];
+  while (!done(received)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd waiting{fd, POLLIN, 0};
+    if (poll(&waiting, 1, static_cast<int>(left.count())) <= 0) break;
+    const ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) break;
+    received.append(chunk, static_cast<size_t>(n));
+  }
+  return received;
+}
+
 std::string json_field(const std::string& body, const std::string& name) {
   const std::string key = "\"" + name + "\":\"";
   const size_t at = body.find(key);
@@ -73,9 +195,23 @@ std::string json_field(const std::string& body, const std::string& name) {
   return body.substr(start, body.find('"', start) - start);
 }
 
+struct ServeOptions {
+  std::vector<std::string> flags;  // extra `serve` flags
+  std::string submit_rate = "100000";
+  bool token_from_env = true;  // DTQ_API_TOKEN=kToken; else the data folder's token file
+  std::string log_level = "warn";
+  fs::path stderr_file;  // where serve's stderr goes; empty: this process's
+};
+
 class ServeProcess {
  public:
-  ServeProcess(const fs::path& data, const std::string& provider_url) {
+  ServeProcess(const fs::path& data, const std::string& provider_url,
+               const ServeOptions& options = {}) {
+    std::vector<std::string> args = {DTQ_CLI,           "--plugin-dir",  DTQ_PLUGIN_DIR,
+                                     "--data-dir",      data.string(),   "--log-level",
+                                     options.log_level, "serve",         "--listen",
+                                     "127.0.0.1:0",     "--submit-rate", options.submit_rate};
+    args.insert(args.end(), options.flags.begin(), options.flags.end());
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe");
     pid_ = fork();
@@ -83,10 +219,20 @@ class ServeProcess {
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       close(out[1]);
+      if (!options.stderr_file.empty()) {
+        const int err = open(options.stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(err, STDERR_FILENO);
+      }
       setenv("DTQ_HTTP_BASE_URL", provider_url.c_str(), 1);
-      setenv("DTQ_API_TOKEN", kToken, 1);
-      execl(DTQ_CLI, DTQ_CLI, "--plugin-dir", DTQ_PLUGIN_DIR, "--data-dir", data.c_str(), "--log-level", "warn",
-            "serve", "--listen", "127.0.0.1:0", "--submit-rate", "100000", nullptr);
+      if (options.token_from_env) {
+        setenv("DTQ_API_TOKEN", kToken, 1);
+      } else {
+        unsetenv("DTQ_API_TOKEN");
+      }
+      std::vector<char*> argv;
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(DTQ_CLI, argv.data());
       _exit(127);
     }
     close(out[1]);
@@ -105,6 +251,8 @@ class ServeProcess {
     close(stdout_fd_);
   }
   const std::string& url() const { return url_; }
+  int port() const { return port_of(url_); }
+  bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
   void kill_now() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
@@ -131,12 +279,19 @@ class ApiTest : public ::testing::Test {
     data_ = fs::temp_directory_path() / ("dtq-api-" + new_uuid4());
     server_ = std::make_unique<ServeProcess>(data_, testing::shared_fake_provider().base_url());
   }
+  // Replaces the server with one started with `options`, on the same data.
+  void restart(const ServeOptions& options) {
+    server_.reset();
+    server_ =
+        std::make_unique<ServeProcess>(data_, testing::shared_fake_provider().base_url(), options);
+  }
   void TearDown() override {
     server_.reset();
     fs::remove_all(data_);
   }
   std::string submit(const std::string& type, const std::string& payload) {
-    const Reply reply = http("POST", url() + "/v1/jobs", R"({"job_type":")" + type + R"(","payload":)" + payload + "}");
+    const Reply reply = http("POST", url() + "/v1/jobs",
+                             R"({"job_type":")" + type + R"(","payload":)" + payload + "}");
     EXPECT_EQ(reply.code, 202) << reply.body;
     return json_field(reply.body, "job_id");
   }
@@ -164,16 +319,20 @@ TEST_F(ApiTest, EachJobTypeRunsToCompletionFollowedOverSse) {
     EXPECT_THAT(job.body, HasSubstr(R"("result":{)")) << job.body;
     EXPECT_THAT(job.body, HasSubstr(R"("final_state":"completed")")) << job.body;
   }
-  const Reply status = http("GET", url() + "/v1/jobs/" + submit("weather", jobs[0].second) + "/status");
+  const Reply status =
+      http("GET", url() + "/v1/jobs/" + submit("weather", jobs[0].second) + "/status");
   EXPECT_EQ(status.code, 200);
   EXPECT_THAT(status.body, HasSubstr(R"("progress_percent":)"));
 }
 
 TEST_F(ApiTest, WeatherStreamShowsTheMilestonesInOrder) {
+  // A slow city lookup: the watcher is connected before the job reports 20.
+  testing::shared_fake_provider().add_fault(
+      R"({"path":"/v1/search","kind":"latency","delay_ms":500})");
   const Reply stream = events(url(), submit("weather", R"({"city":"Austin","country_code":"US"})"));
   size_t at = 0;
-  for (const char* progress : {"\"progress_percent\":20", "\"progress_percent\":50", "\"progress_percent\":80",
-                               "\"progress_percent\":100"}) {
+  for (const char* progress : {"\"progress_percent\":20", "\"progress_percent\":50",
+                               "\"progress_percent\":80", "\"progress_percent\":100"}) {
     const size_t found = stream.body.find(progress, at);
     ASSERT_NE(found, std::string::npos) << progress << " in " << stream.body;
     at = found;
@@ -182,34 +341,420 @@ TEST_F(ApiTest, WeatherStreamShowsTheMilestonesInOrder) {
 
 TEST_F(ApiTest, ClientMistakesGetTheirStatusAndTheErrorShape) {
   const std::string jobs = url() + "/v1/jobs";
-  const std::string good = R"({"job_type":"weather","payload":{"city":"Austin","country_code":"US"}})";
-  EXPECT_EQ(http("POST", jobs, good, {"Content-Type: application/json"}).code, 401);
-  EXPECT_EQ(http("POST", jobs, good, {"Content-Type: application/json", "Authorization: Bearer wrong"}).code, 401);
-  EXPECT_EQ(http("POST", jobs, good, {"Content-Type: text/plain", std::string("Authorization: Bearer ") + kToken}).code,
-            415);
-  const Reply malformed = http("POST", jobs, "{nope");
-  EXPECT_EQ(malformed.code, 400);
-  EXPECT_THAT(malformed.body, HasSubstr(R"("error":{"code":"malformed_json")"));
+  const std::string good =
+      R"({"job_type":"weather","payload":{"city":"Austin","country_code":"US"}})";
+  const std::string json_type = "Content-Type: application/json";
+  const std::string bearer = std::string("Authorization: Bearer ") + kToken;
+
+  // 401: no token, a wrong one, another scheme; the challenge names Bearer.
+  const Reply anonymous = http("POST", jobs, good, {json_type});
+  EXPECT_TRUE(IsError(anonymous, 401, "unauthorized"));
+  EXPECT_EQ(header(anonymous, "WWW-Authenticate"), "Bearer");
+  EXPECT_TRUE(IsError(http("POST", jobs, good, {json_type, "Authorization: Bearer wrong"}), 401,
+                      "unauthorized"));
+  EXPECT_TRUE(IsError(http("POST", jobs, good, {json_type, "Authorization: Basic dXNlcjpwdw=="}),
+                      401, "unauthorized"));
+  EXPECT_TRUE(IsError(
+      http("POST", jobs, good, {json_type, std::string("Authorization: Bearer ") + kToken + "x"}),
+      401, "unauthorized"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs/" + new_uuid4() + "/cancel", "", {}), 401,
+                      "unauthorized"));
+
+  // 415: a body that is not JSON by its type, or no type at all.
+  EXPECT_TRUE(IsError(http("POST", jobs, good, {"Content-Type: text/plain", bearer}), 415,
+                      "unsupported_media_type"));
+  EXPECT_TRUE(
+      IsError(http("POST", jobs, good, {"Content-Type:", bearer}), 415, "unsupported_media_type"));
+
+  // 400: malformed JSON, a body of the wrong form, an invalid payload with
+  // the plugin's field-level details.
+  EXPECT_TRUE(IsError(http("POST", jobs, "{nope"), 400, "malformed_json"));
+  EXPECT_TRUE(IsError(http("POST", jobs, ""), 400, "malformed_json"));
+  EXPECT_TRUE(
+      IsError(http("POST", jobs, "{\"job_type\":\"weather\",\"payload\":{\"city\":\"\xff\"}}"), 400,
+              "malformed_json"));
+  const Reply not_object = http("POST", jobs, "[1,2]");
+  EXPECT_TRUE(IsError(not_object, 400, "invalid_request"));
+  EXPECT_EQ(detail_fields(not_object), ";");
+  const Reply no_type = http("POST", jobs, R"({"payload":{}})");
+  EXPECT_TRUE(IsError(no_type, 400, "invalid_request"));
+  EXPECT_EQ(detail_fields(no_type), "/job_type;");
+  const Reply bad_payload = http("POST", jobs, R"({"job_type":"weather","payload":"Austin"})");
+  EXPECT_TRUE(IsError(bad_payload, 400, "invalid_request"));
+  EXPECT_EQ(detail_fields(bad_payload), "/payload;");
   const Reply invalid = http("POST", jobs, R"({"job_type":"weather","payload":{"city":""}})");
-  EXPECT_EQ(invalid.code, 400);
-  EXPECT_THAT(invalid.body, HasSubstr(R"("field":"/city")"));
-  EXPECT_EQ(http("POST", jobs, R"({"job_type":"nope","payload":{}})").code, 404);
-  EXPECT_EQ(http("POST", jobs, R"({"payload":{}})").code, 400);
-  EXPECT_EQ(http("POST", jobs, std::string(2 << 20, ' ')).code, 413);
-  EXPECT_EQ(http("GET", url() + "/v1/jobs/not-a-uuid/status").code, 400);
-  EXPECT_EQ(http("GET", url() + "/v1/jobs/" + new_uuid4() + "/status").code, 404);
-  EXPECT_EQ(http("GET", url() + "/v1/jobs/" + new_uuid4()).code, 404);
-  EXPECT_EQ(http("GET", url() + "/v1/jobs/" + new_uuid4() + "/events").code, 404);
-  EXPECT_EQ(http("POST", url() + "/v1/jobs/" + new_uuid4() + "/cancel", "").code, 404);
-  EXPECT_EQ(http("GET", url() + "/v1/jobs?limit=0").code, 400);
-  EXPECT_EQ(http("GET", url() + "/v1/jobs?state=sleeping").code, 400);
-  EXPECT_EQ(http("GET", url() + "/v1/jobs?cursor=garbage").code, 400);
-  EXPECT_EQ(http("GET", url() + "/nowhere").code, 404);
+  EXPECT_TRUE(IsError(invalid, 400, "invalid_payload"));
+  EXPECT_THAT(detail_fields(invalid), HasSubstr("/city;"));
+  EXPECT_THAT(invalid.body, HasSubstr(R"({"field":"/city","message":")"));
+
+  // 404: an unknown job type; an unknown job on every route that takes one.
+  EXPECT_TRUE(
+      IsError(http("POST", jobs, R"({"job_type":"nope","payload":{}})"), 404, "unknown_job_type"));
+  const std::string unknown = url() + "/v1/jobs/" + new_uuid4();
+  EXPECT_TRUE(IsError(http("GET", unknown), 404, "unknown_job"));
+  EXPECT_TRUE(IsError(http("GET", unknown + "/status"), 404, "unknown_job"));
+  EXPECT_TRUE(IsError(http("GET", unknown + "/events"), 404, "unknown_job"));
+  EXPECT_TRUE(IsError(http("POST", unknown + "/cancel", ""), 404, "unknown_job"));
+
+  // 400: a malformed id, on every route that takes one.
+  for (const std::string id :
+       {"not-a-uuid", "00000000-0000-0000-0000-00000000000g", "%00", "a%2Fb"}) {
+    const std::string job = url() + "/v1/jobs/" + id;
+    EXPECT_TRUE(IsError(http("GET", job), 400, "malformed_id")) << id;
+    EXPECT_TRUE(IsError(http("GET", job + "/status"), 400, "malformed_id")) << id;
+    EXPECT_TRUE(IsError(http("GET", job + "/events"), 400, "malformed_id")) << id;
+    EXPECT_TRUE(IsError(http("POST", job + "/cancel", ""), 400, "malformed_id")) << id;
+  }
+
+  // 400: bad listing arguments, named in the details.
+  const Reply zero = http("GET", url() + "/v1/jobs?limit=0");
+  EXPECT_TRUE(IsError(zero, 400, "invalid_argument"));
+  EXPECT_EQ(detail_fields(zero), "limit;");
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/jobs?limit=501"), 400, "invalid_argument"));
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/jobs?limit=ten"), 400, "invalid_argument"));
+  const Reply sleeping = http("GET", url() + "/v1/jobs?state=sleeping");
+  EXPECT_TRUE(IsError(sleeping, 400, "invalid_argument"));
+  EXPECT_EQ(detail_fields(sleeping), "state;");
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/jobs?cursor=garbage"), 400, "invalid_argument"));
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/jobs?cursor=%FF%FE"), 400, "invalid_argument"));
+
+  // 404 for no route, 405 with Allow for a route without that method.
+  EXPECT_TRUE(IsError(http("GET", url() + "/nowhere"), 404, "not_found"));
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/nothing"), 404, "not_found"));
+  EXPECT_TRUE(IsError(http("GET", url() + "/%FF%FE"), 404, "not_found"));
+  const Reply delete_jobs = http("DELETE", jobs);
+  EXPECT_TRUE(IsError(delete_jobs, 405, "method_not_allowed"));
+  EXPECT_EQ(header(delete_jobs, "Allow"), "GET, POST");
+  const Reply get_cancel = http("GET", unknown + "/cancel");
+  EXPECT_TRUE(IsError(get_cancel, 405, "method_not_allowed"));
+  EXPECT_EQ(header(get_cancel, "Allow"), "POST");
+  EXPECT_TRUE(IsError(http("POST", url() + "/healthz", "{}"), 405, "method_not_allowed"));
+
   EXPECT_EQ(http("GET", url() + "/healthz").code, 200);
   EXPECT_EQ(http("GET", url() + "/readyz").code, 200);
   const Reply metrics = http("GET", url() + "/metrics");
   EXPECT_EQ(metrics.code, 200);
   EXPECT_THAT(metrics.body, HasSubstr("dtq_http_requests_total{code=\"401\",route=\"/v1/jobs\"}"));
+  EXPECT_THAT(metrics.body, Not(HasSubstr("code=\"500\"")));
+}
+
+TEST_F(ApiTest, BodiesOverTheLimitGet413AndItIsConfigurable) {
+  // The default limit, 1 MiB: refused from its Content-Length, before the
+  // body is read.
+  const std::string jobs = url() + "/v1/jobs";
+  EXPECT_TRUE(IsError(http("POST", jobs, std::string(2 << 20, ' ')), 413, "payload_too_large"));
+  const std::string padded =
+      R"({"job_type":"quote","payload":{"max_length":200}})" + std::string(900 << 10, ' ');
+  EXPECT_EQ(http("POST", jobs, padded).code, 202);
+
+  restart({.flags = {"--body-limit", "2048"}});
+  const std::string small = url() + "/v1/jobs";
+  const std::string fits =
+      R"({"job_type":"quote","payload":{"max_length":200}})" + std::string(1900, ' ');
+  EXPECT_EQ(http("POST", small, fits).code, 202);
+  EXPECT_TRUE(IsError(http("POST", small, fits + std::string(200, ' ')), 413, "payload_too_large"));
+  // Chunked, so no Content-Length says so in advance: counted when read.
+  const int fd = connect_to(server_->port());
+  const std::string chunk(3000, ' ');
+  std::ostringstream request;
+  request << "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          << "Authorization: Bearer " << kToken << "\r\nTransfer-Encoding: chunked\r\n\r\n"
+          << std::hex << chunk.size() << "\r\n"
+          << chunk << "\r\n0\r\n\r\n";
+  send_all(fd, request.str());
+  const std::string answer =
+      receive(fd, 5s, [](const std::string& got) { return got.find("}}") != std::string::npos; });
+  close(fd);
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 413"));
+  EXPECT_THAT(answer, HasSubstr(R"({"error":{"code":"payload_too_large")"));
+}
+
+TEST_F(ApiTest, HeadsOverTheLimitGet431) {
+  // 16 KiB for the request line and headers, however they arrive.
+  const Reply big =
+      http("GET", url() + "/healthz", "", {"X-Padding: " + std::string(20 << 10, 'a')});
+  EXPECT_TRUE(IsError(big, 431, "headers_too_large"));
+  std::vector<std::string> many;
+  for (int i = 0; i < 1000; ++i) many.push_back("X-Header-" + std::to_string(i) + ": value");
+  EXPECT_TRUE(IsError(http("GET", url() + "/healthz", "", many), 431, "headers_too_large"));
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/jobs?cursor=" + std::string(20 << 10, 'a')), 431,
+                      "headers_too_large"));
+  // A head that never ends is cut off at the limit, not buffered.
+  const int fd = connect_to(server_->port());
+  send_all(fd, "GET /healthz HTTP/1.1\r\nX-Endless: " + std::string(4 << 20, 'a'));
+  const std::string answer =
+      receive(fd, 5s, [](const std::string& got) { return got.find("}}") != std::string::npos; });
+  close(fd);
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 431"));
+  EXPECT_EQ(http("GET", url() + "/healthz", "", {"X-Padding: " + std::string(8 << 10, 'a')}).code,
+            200);
+}
+
+TEST_F(ApiTest, SubmitsPastTheRateGet429) {
+  restart({.submit_rate = "5"});
+  const std::string payload = R"({"job_type":"quote","payload":{"max_length":200}})";
+  int accepted = 0;
+  int limited = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    const Reply reply = http("POST", url() + "/v1/jobs", payload);
+    if (reply.code == 202) ++accepted;
+    if (IsError(reply, 429, "rate_limited")) ++limited;
+  }
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // One second of burst, then five a second.
+  EXPECT_GE(accepted, 5);
+  EXPECT_LE(accepted, 5 + static_cast<int>(elapsed * 5) + 1) << "in " << elapsed << " s";
+  EXPECT_GT(limited, 0);
+  EXPECT_EQ(accepted + limited, 20);
+  // Refused writes do not spend the budget: unauthenticated ones are 401.
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs", payload, {"Content-Type: application/json"}),
+                      401, "unauthorized"));
+  std::this_thread::sleep_for(1100ms);
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", payload).code, 202);
+}
+
+TEST_F(ApiTest, EventStreamsPastTheLimitGet429) {
+  restart({.flags = {"--max-streams", "2"}});
+  testing::shared_fake_provider().add_fault(
+      R"({"path":"/v1/forecast","kind":"latency","delay_ms":4000})");
+  const std::string id = submit("weather", R"({"city":"Austin","country_code":"US"})");
+  const std::string request = "GET /v1/jobs/" + id + "/events HTTP/1.1\r\nHost: x\r\n\r\n";
+  const auto open_stream = [&] {
+    const int fd = connect_to(server_->port());
+    send_all(fd, request);
+    const std::string head = receive(fd, 5s, [](const std::string& got) {
+      return got.find("event: status") != std::string::npos;
+    });
+    EXPECT_THAT(head, HasSubstr("HTTP/1.1 200")) << head;
+    return fd;
+  };
+  const int first = open_stream();
+  const int second = open_stream();
+  EXPECT_TRUE(
+      IsError(http("GET", url() + "/v1/jobs/" + id + "/events", "", {}), 429, "too_many_streams"));
+  // A client that hangs up gives its slot back (noticed within a second or so).
+  close(first);
+  bool reopened = false;
+  for (int attempt = 0; attempt < 30 && !reopened; ++attempt) {
+    std::this_thread::sleep_for(100ms);
+    const int fd = connect_to(server_->port());
+    send_all(fd, request);
+    reopened = receive(fd, 2s, [](const std::string& got) {
+                 return got.find("\r\n\r\n") != std::string::npos;
+               }).starts_with("HTTP/1.1 200");
+    close(fd);
+  }
+  EXPECT_TRUE(reopened);
+  close(second);
+}
+
+TEST_F(ApiTest, CorsIsOffUnlessAnOriginIsAllowed) {
+  const std::string origin = "Origin: https://ui.example";
+  const Reply plain = http("GET", url() + "/healthz", "", {origin});
+  EXPECT_EQ(plain.code, 200);
+  EXPECT_EQ(header(plain, "Access-Control-Allow-Origin"), "");
+  const Reply preflight_off =
+      http("OPTIONS", url() + "/v1/jobs", "", {origin, "Access-Control-Request-Method: POST"});
+  EXPECT_TRUE(IsError(preflight_off, 405, "method_not_allowed"));
+  EXPECT_EQ(header(preflight_off, "Access-Control-Allow-Origin"), "");
+
+  restart({.flags = {"--cors-origin", "https://ui.example"}});
+  const Reply allowed = http("GET", url() + "/v1/job-types", "", {origin});
+  EXPECT_EQ(allowed.code, 200);
+  EXPECT_EQ(header(allowed, "Access-Control-Allow-Origin"), "https://ui.example");
+  EXPECT_EQ(header(allowed, "Vary"), "Origin");
+  // Errors too, so that the page can read them.
+  const Reply refused =
+      http("POST", url() + "/v1/jobs", "{}", {origin, "Content-Type: application/json"});
+  EXPECT_TRUE(IsError(refused, 401, "unauthorized"));
+  EXPECT_EQ(header(refused, "Access-Control-Allow-Origin"), "https://ui.example");
+  const Reply preflight = http("OPTIONS", url() + "/v1/jobs", "",
+                               {origin, "Access-Control-Request-Method: POST",
+                                "Access-Control-Request-Headers: authorization, content-type"});
+  EXPECT_EQ(preflight.code, 204);
+  EXPECT_EQ(header(preflight, "Access-Control-Allow-Origin"), "https://ui.example");
+  EXPECT_THAT(header(preflight, "Access-Control-Allow-Methods"), HasSubstr("POST"));
+  EXPECT_THAT(header(preflight, "Access-Control-Allow-Headers"), HasSubstr("Authorization"));
+  EXPECT_EQ(header(preflight, "Access-Control-Max-Age"), "600");
+  // Any other origin gets nothing that would let a browser read the answer.
+  const Reply other = http("GET", url() + "/v1/job-types", "", {"Origin: https://evil.example"});
+  EXPECT_EQ(other.code, 200);
+  EXPECT_EQ(header(other, "Access-Control-Allow-Origin"), "");
+  const Reply other_preflight =
+      http("OPTIONS", url() + "/v1/jobs", "", {"Origin: https://evil.example"});
+  EXPECT_EQ(header(other_preflight, "Access-Control-Allow-Origin"), "");
+}
+
+TEST_F(ApiTest, Http11ConnectionsStayOpenBetweenRequests) {
+  CURL* curl = curl_easy_init();
+  std::string body;
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  long connects = -1;
+  for (int i = 0; i < 3; ++i) {
+    curl_easy_setopt(curl, CURLOPT_URL, (url() + "/healthz").c_str());
+    ASSERT_EQ(curl_easy_perform(curl), CURLE_OK);
+    curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
+    EXPECT_EQ(connects, i == 0 ? 1 : 0) << "request " << i;
+  }
+  curl_easy_cleanup(curl);
+}
+
+// Requests no client should send: each gets a 4xx (or 501 for a transfer
+// coding the server does not know) in the error shape, or nothing yet when
+// it is unfinished; never a 500, never a crash.
+TEST_F(ApiTest, GarbageOnTheSocketNeverGetsA500NorStopsTheServer) {
+  const std::string bearer = std::string("Authorization: Bearer ") + kToken + "\r\n";
+  const std::string submit_head =
+      "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + bearer;
+  const std::string body = R"({"job_type":"quote","payload":{"max_length":200}})";
+  const std::string valid =
+      submit_head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::vector<std::string> inputs = {
+      "\r\n\r\n",
+      "GARBAGE\r\n\r\n",
+      "GET\r\n\r\n",
+      "GET / HTTP/9.9\r\n\r\n",
+      "GET / FTP/1.1\r\n\r\n",
+      std::string("\0\1\2\3\xff\xfe\r\n\r\n", 10),
+      "GET /\xff\xfe HTTP/1.1\r\n\r\n",
+      "GET /v1/jobs?limit=%zz&cursor=%ff%fe%&& HTTP/1.1\r\n\r\n",
+      "GET /v1/jobs/%00%00/status HTTP/1.1\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: :::::\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: a:99999999999\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nDate: yesterday\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nCache-Control: max-age=abc\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nCookie: a\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nAccept: ;;;=\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nConnection: ;;\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nAuthorization: Bearer \xff\xfe\r\n\r\n",
+      "POST /v1/jobs HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+      "POST /v1/jobs HTTP/1.1\r\nContent-Length: abc\r\n\r\n{}",
+      "POST /v1/jobs HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+      "POST /v1/jobs HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n",
+      "POST /v1/jobs HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+      "POST /v1/jobs HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+      "POST /v1/jobs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+      "POST /v1/jobs HTTP/1.1\r\nContent-Type: ;;;//\r\nContent-Length: 2\r\n\r\n{}",
+      submit_head + "Content-Length: 2\r\n\r\n\xff\xfe",
+      submit_head + "Content-Length: 20000\r\n\r\n" + std::string(20000, '['),
+      submit_head + "Content-Length: 40\r\n\r\n{\"job_type\":\"quote\",\"payload\":{\"max_l",
+      "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(2 << 20, 'a') + "\r\n\r\n",
+  };
+  // Seeded, so that a failure can be replayed: the valid request truncated,
+  // with bytes flipped, and random bytes.
+  std::mt19937 random(20240601);
+  for (int i = 0; i < 60; ++i) inputs.push_back(valid.substr(0, random() % valid.size()));
+  for (int i = 0; i < 60; ++i) {
+    std::string mutated = valid;
+    for (int flips = 0; flips < 3; ++flips)
+      mutated[random() % mutated.size()] = static_cast<char>(random());
+    inputs.push_back(mutated);
+  }
+  for (int i = 0; i < 60; ++i) {
+    std::string noise(random() % 3000, '\0');
+    for (char& c : noise) c = static_cast<char>(random());
+    inputs.push_back(noise + "\r\n\r\n");
+  }
+
+  // All at once, then whatever came back within a second and a half:
+  // unfinished requests get nothing.
+  std::vector<int> sockets;
+  for (const auto& input : inputs) {
+    sockets.push_back(connect_to(server_->port()));
+    send_all(sockets.back(), input);
+  }
+  std::vector<std::string> answers(sockets.size());
+  std::vector<bool> done(sockets.size(), false);
+  const auto deadline = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::vector<pollfd> waiting;
+    std::vector<size_t> which;
+    for (size_t i = 0; i < sockets.size(); ++i) {
+      if (done[i]) continue;
+      waiting.push_back({sockets[i], POLLIN, 0});
+      which.push_back(i);
+    }
+    if (waiting.empty() || poll(waiting.data(), waiting.size(), 100) < 0) break;
+    for (size_t k = 0; k < waiting.size(); ++k) {
+      if (waiting[k].revents == 0) continue;
+      const size_t i = which[k];
+      char chunk[4096];
+      const ssize_t n = recv(sockets[i], chunk, sizeof chunk, MSG_DONTWAIT);
+      if (n <= 0) {
+        done[i] = true;
+        continue;
+      }
+      answers[i].append(chunk, static_cast<size_t>(n));
+      if (answers[i].find("\r\n\r\n") != std::string::npos) done[i] = true;
+    }
+  }
+  int answered = 0;
+  for (size_t i = 0; i < sockets.size(); ++i) {
+    close(sockets[i]);
+    const std::string& answer = answers[i];
+    if (answer.empty()) continue;
+    ++answered;
+    EXPECT_THAT(answer, ::testing::ContainsRegex("^HTTP/1.[01] (2|4|501)"))
+        << "input " << i << ": " << answer;
+    EXPECT_THAT(answer, HasSubstr("Content-Type: application/json"))
+        << "input " << i << ": " << answer;
+  }
+  EXPECT_GT(answered, 100);
+  EXPECT_TRUE(server_->running());
+  EXPECT_EQ(http("GET", url() + "/healthz").code, 200);
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", body).code, 202);
+  EXPECT_THAT(http("GET", url() + "/metrics").body, Not(HasSubstr("code=\"500\"")));
+}
+
+TEST_F(ApiTest, TokenFileIsOwnerOnlyAndTheTokenStaysOutOfTheLogs) {
+  const fs::path log = data_.parent_path() / (data_.filename().string() + ".log");
+  restart({.token_from_env = false, .log_level = "debug", .stderr_file = log});
+  const fs::path token_file = data_ / "token";
+  ASSERT_TRUE(fs::exists(token_file));
+  struct stat info {};
+  ASSERT_EQ(stat(token_file.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0600U);
+  std::string token;
+  std::ifstream(token_file) >> token;
+  ASSERT_EQ(token.size(), 64U);
+
+  // The token in use on every kind of request: accepted, refused, malformed.
+  const std::string payload = R"({"job_type":"quote","payload":{"max_length":200}})";
+  const Reply submitted = http("POST", url() + "/v1/jobs", payload, default_headers(token));
+  ASSERT_EQ(submitted.code, 202);
+  const std::string id = json_field(submitted.body, "job_id");
+  EXPECT_THAT(events(url(), id).body, HasSubstr(R"("state":"completed")"));
+  EXPECT_TRUE(
+      IsError(http("POST", url() + "/v1/jobs/" + id + "/cancel", "", default_headers(token)), 409,
+              "conflict"));
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", payload, default_headers(token + "0")).code, 401);
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", payload, default_headers(token.substr(1))).code, 401);
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", "{", default_headers(token)).code, 400);
+  EXPECT_EQ(http("GET", url() + "/v1/jobs?cursor=" + token, "", default_headers(token)).code, 400);
+  const int fd = connect_to(server_->port());
+  send_all(fd,
+           "POST /v1/jobs HTTP/1.1\r\nAuthorization: Bearer " + token + "\r\nDate: never\r\n\r\n");
+  EXPECT_THAT(
+      receive(fd, 5s, [](const std::string& got) { return got.find("}}") != std::string::npos; }),
+      HasSubstr("HTTP/1.1 400"));
+  close(fd);
+  EXPECT_EQ(server_->terminate(), 0);
+
+  // Only the start-up lines that tell the user the token show it.
+  std::ifstream lines(log);
+  std::string line;
+  int shown = 0;
+  while (std::getline(lines, line)) {
+    if (line.find(token) == std::string::npos) continue;
+    ++shown;
+    EXPECT_TRUE(line.starts_with("  token: ") || line.starts_with("  try: ")) << line;
+  }
+  EXPECT_GE(shown, 1);
+  fs::remove(log);
 }
 
 TEST_F(ApiTest, ListsNewestFirstWithCursorPaging) {
@@ -234,14 +779,16 @@ TEST_F(ApiTest, ListsNewestFirstWithCursorPaging) {
 
 TEST_F(ApiTest, TwoHundredWatchersOnOneJobAllSeeItEnd) {
   // Slow provider: every watcher is connected before the job ends.
-  testing::shared_fake_provider().add_fault(R"({"path":"/v1/forecast","kind":"latency","delay_ms":1500})");
+  testing::shared_fake_provider().add_fault(
+      R"({"path":"/v1/forecast","kind":"latency","delay_ms":1500})");
   const std::string id = submit("weather", R"({"city":"Austin","country_code":"US"})");
   std::atomic<int> completed{0};
   std::vector<std::thread> watchers;
   for (int i = 0; i < 200; ++i) {
     watchers.emplace_back([&] {
       const Reply stream = events(url(), id);
-      if (stream.code == 200 && stream.body.find(R"("state":"completed")") != std::string::npos) ++completed;
+      if (stream.code == 200 && stream.body.find(R"("state":"completed")") != std::string::npos)
+        ++completed;
     });
   }
   for (auto& watcher : watchers) watcher.join();
@@ -249,9 +796,11 @@ TEST_F(ApiTest, TwoHundredWatchersOnOneJobAllSeeItEnd) {
 }
 
 TEST_F(ApiTest, KilledMidRunAndRestartedLosesAndDuplicatesNothing) {
-  testing::shared_fake_provider().add_fault(R"({"path":"/v1/forecast","kind":"latency","delay_ms":300,"times":-1})");
+  testing::shared_fake_provider().add_fault(
+      R"({"path":"/v1/forecast","kind":"latency","delay_ms":300,"times":-1})");
   std::vector<std::string> ids;
-  for (int i = 0; i < 20; ++i) ids.push_back(submit("weather", R"({"city":"Austin","country_code":"US"})"));
+  for (int i = 0; i < 20; ++i)
+    ids.push_back(submit("weather", R"({"city":"Austin","country_code":"US"})"));
   std::this_thread::sleep_for(200ms);
   server_->kill_now();
   server_ = std::make_unique<ServeProcess>(data_, testing::shared_fake_provider().base_url());

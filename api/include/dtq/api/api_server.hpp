@@ -28,12 +28,12 @@ namespace dtq::api {
 
 struct ApiSettings {
   std::string bind_address = "127.0.0.1";
-  uint16_t port = 0;                // 0: an ephemeral port; see ApiServer::port()
-  std::string token;                // bearer token required on writes; empty: writes are open
-  size_t body_limit = 1 << 20;      // bytes of request body; more is 413
-  size_t max_header_bytes = 16 << 10;
-  double submit_rate_per_second = 100;  // POST /v1/jobs across all clients; past it 429
-  size_t max_sse_streams = 1024;        // open /events streams; past it 429
+  uint16_t port = 0;                      // 0: an ephemeral port; see ApiServer::port()
+  std::string token;                      // bearer token required on writes; empty: writes are open
+  size_t body_limit = 1 << 20;            // bytes of request body; more is 413
+  size_t max_header_bytes = 16 << 10;     // request line and headers; more is 431
+  double submit_rate_per_second = 100;    // POST /v1/jobs across all clients; past it 429
+  size_t max_sse_streams = 1024;          // open /events streams; past it 429
   std::vector<std::string> cors_origins;  // allowed Origin values; empty: no CORS headers
   std::string static_dir;                 // served at / when set (the UI build)
   std::chrono::seconds sse_heartbeat{15};
@@ -53,7 +53,8 @@ struct JobTypeInfo {
 
 class ApiServer {
  public:
-  ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses, std::vector<JobTypeInfo> job_types);
+  ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses,
+            std::vector<JobTypeInfo> job_types);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;

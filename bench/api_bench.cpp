@@ -1,0 +1,431 @@
+// The REST API end to end: the real `dtq serve` (embedded backends in a
+// temp folder, the no-op plugin) driven over HTTP/1.1 keep-alive connections
+// by plain-socket clients in this process. Prints, for each number of
+// concurrent connections, how many POST /v1/jobs were accepted per second
+// and their latency; whether the engine kept up; then submit -> completed
+// as a client sees it: the submit, then the job's SSE stream
+// (GET /v1/jobs/{id}/events) until its completed event.
+//
+//   api_bench [--seconds S] [--connections 1,8,32] [--followers K]
+//
+// Client and server share the machine's cores, so the figures are a floor.
+// Nothing here asserts a time.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr const char* kToken = "api-bench-token";
+constexpr const char* kSubmitBody = R"({"job_type":"bench_noop","payload":{}})";
+
+struct Options {
+  double seconds = 5;  // per measured phase
+  std::vector<int> connections = {1, 8, 32};
+  int followers = 8;
+};
+
+Options parse(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i + 1 < argc; ++i) {
+    const std::string flag = argv[i];
+    const std::string value = argv[i + 1];
+    if (flag == "--seconds") {
+      options.seconds = std::strtod(value.c_str(), nullptr);
+    } else if (flag == "--followers") {
+      options.followers = std::atoi(value.c_str());
+    } else if (flag == "--connections") {
+      options.connections.clear();
+      for (size_t at = 0; at < value.size();) {
+        const size_t comma = std::min(value.find(',', at), value.size());
+        options.connections.push_back(std::atoi(value.substr(at, comma - at).c_str()));
+        at = comma + 1;
+      }
+    } else {
+      continue;  // flags meant for Google Benchmark binaries (make bench passes one)
+    }
+    ++i;
+  }
+  return options;
+}
+
+double percentile(std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  return sorted[static_cast<size_t>(p * static_cast<double>(sorted.size() - 1))];
+}
+
+double ms_since(SteadyClock::time_point start) {
+  return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
+}
+
+// One HTTP/1.1 keep-alive connection to the server, blocking.
+class Connection {
+ public:
+  explicit Connection(int port) : port_(port) {}
+  ~Connection() { close_socket(); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  struct Response {
+    int status = 0;
+    std::string body;
+  };
+
+  // Sends `request` and reads one response with a Content-Length body;
+  // nothing when the connection failed.
+  std::optional<Response> exchange(const std::string& request) {
+    if (fd_ < 0 && !open_socket()) return std::nullopt;
+    if (!send_all(request)) return fail();
+    size_t head_end;
+    while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!read_more()) return fail();
+    }
+    Response response;
+    if (buffer_.compare(0, 5, "HTTP/") != 0 || buffer_.size() < 12) return fail();
+    response.status = std::atoi(buffer_.c_str() + 9);
+    size_t length = 0;
+    const std::string head = buffer_.substr(0, head_end);
+    for (size_t at = head.find("\r\n"); at != std::string::npos; at = head.find("\r\n", at + 2)) {
+      if (strncasecmp(head.c_str() + at + 2, "Content-Length:", 15) == 0) {
+        length = std::strtoull(head.c_str() + at + 17, nullptr, 10);
+      }
+    }
+    while (buffer_.size() < head_end + 4 + length) {
+      if (!read_more()) return fail();
+    }
+    response.body = buffer_.substr(head_end + 4, length);
+    buffer_.erase(0, head_end + 4 + length);
+    return response;
+  }
+
+  // Sends `request` and reads until `text` shows up in what comes back (an
+  // event stream); false when the connection ended first.
+  bool send_and_wait_for(const std::string& request, const std::string& text) {
+    if (fd_ < 0 && !open_socket()) return false;
+    if (!send_all(request)) {
+      close_socket();
+      return false;
+    }
+    while (buffer_.find(text) == std::string::npos) {
+      if (!read_more()) {
+        close_socket();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void close_socket() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    buffer_.clear();
+  }
+
+ private:
+  bool open_socket() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port_));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      close_socket();
+      return false;
+    }
+    const int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return true;
+  }
+  bool send_all(const std::string& bytes) {
+    for (size_t sent = 0; sent < bytes.size();) {
+      const ssize_t n = send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  bool read_more() {
+    pollfd waiting{fd_, POLLIN, 0};
+    if (poll(&waiting, 1, 30'000) <= 0) return false;
+    char chunk[16384];
+    const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+  std::optional<Response> fail() {
+    close_socket();
+    return std::nullopt;
+  }
+
+  const int port_;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+std::string submit_request() {
+  return std::string("POST /v1/jobs HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n") +
+         "Authorization: Bearer " + kToken +
+         "\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(std::strlen(kSubmitBody)) + "\r\n\r\n" + kSubmitBody;
+}
+
+std::string get_request(const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n\r\n";
+}
+
+std::string job_id_of(const std::string& body) {
+  const size_t at = body.find("\"job_id\":\"");
+  return at == std::string::npos ? std::string() : body.substr(at + 10, 36);
+}
+
+// `dtq serve` as a child process, on a free port.
+class Server {
+ public:
+  explicit Server(const fs::path& data_dir) {
+    int out[2];
+    if (pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      close(out[0]);
+      close(out[1]);
+      // The banner (URL and token) would only clutter the figures.
+      if (FILE* null = std::fopen("/dev/null", "w")) dup2(fileno(null), STDERR_FILENO);
+      setenv("DTQ_API_TOKEN", kToken, 1);
+      execl(DTQ_CLI, DTQ_CLI, "--plugin-dir", DTQ_BENCH_PLUGIN_DIR, "--data-dir", data_dir.c_str(),
+            "--log-level", "warn", "serve", "--listen", "127.0.0.1:0", "--submit-rate", "100000000",
+            "--max-streams", "100000", nullptr);
+      _exit(127);
+    }
+    close(out[1]);
+    std::string line;
+    char c = 0;
+    while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    stdout_fd_ = out[0];
+    if (line.rfind("LISTENING ", 0) == 0) port_ = std::atoi(line.c_str() + line.rfind(':') + 1);
+  }
+  ~Server() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (stdout_fd_ >= 0) close(stdout_fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  int port_ = 0;
+};
+
+// Jobs of the no-op type completed so far, from the server's /metrics.
+std::optional<double> completed_jobs(Connection& connection) {
+  const auto metrics = connection.exchange(get_request("/metrics"));
+  if (!metrics || metrics->status != 200) return std::nullopt;
+  const std::string series = R"(dtq_jobs_total{job_type="bench_noop",state="completed"} )";
+  const size_t at = metrics->body.find(series);
+  return at == std::string::npos ? 0.0
+                                 : std::strtod(metrics->body.c_str() + at + series.size(), nullptr);
+}
+
+struct SubmitPhase {
+  size_t accepted = 0;
+  size_t refused = 0;  // any answer but 202, or a broken connection
+  double seconds = 0;
+  std::vector<double> latency_ms;
+};
+
+// `connections` clients, each submitting back to back on its own keep-alive
+// connection for `seconds`.
+SubmitPhase run_submits(int port, int connections, double seconds) {
+  std::vector<SubmitPhase> per_client(static_cast<size_t>(connections));
+  const std::string request = submit_request();
+  const auto start = SteadyClock::now();
+  const auto deadline = start + std::chrono::duration_cast<SteadyClock::duration>(
+                                    std::chrono::duration<double>(seconds));
+  std::vector<std::thread> clients;
+  for (auto& mine : per_client) {
+    clients.emplace_back([&mine, &request, port, deadline] {
+      Connection connection(port);
+      mine.latency_ms.reserve(100'000);
+      while (SteadyClock::now() < deadline) {
+        const auto sent = SteadyClock::now();
+        const auto response = connection.exchange(request);
+        if (response && response->status == 202) {
+          mine.latency_ms.push_back(ms_since(sent));
+          ++mine.accepted;
+        } else {
+          ++mine.refused;
+        }
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  SubmitPhase total;
+  total.seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  for (auto& mine : per_client) {
+    total.accepted += mine.accepted;
+    total.refused += mine.refused;
+    total.latency_ms.insert(total.latency_ms.end(), mine.latency_ms.begin(), mine.latency_ms.end());
+  }
+  std::sort(total.latency_ms.begin(), total.latency_ms.end());
+  return total;
+}
+
+struct FollowPhase {
+  size_t followed = 0;
+  size_t failed = 0;
+  std::vector<double> submit_ms;
+  std::vector<double> complete_ms;
+};
+
+// `followers` clients, each: submit one job, then follow its event stream on
+// a new connection until the completed event; again until `seconds` pass.
+FollowPhase run_followers(int port, int followers, double seconds) {
+  std::vector<FollowPhase> per_client(static_cast<size_t>(followers));
+  const std::string request = submit_request();
+  const auto deadline = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                 std::chrono::duration<double>(seconds));
+  std::vector<std::thread> clients;
+  for (auto& mine : per_client) {
+    clients.emplace_back([&mine, &request, port, deadline] {
+      Connection submits(port);
+      while (SteadyClock::now() < deadline) {
+        const auto sent = SteadyClock::now();
+        const auto response = submits.exchange(request);
+        const std::string id =
+            response && response->status == 202 ? job_id_of(response->body) : std::string();
+        if (id.empty()) {
+          ++mine.failed;
+          continue;
+        }
+        const double submitted = ms_since(sent);
+        Connection stream(port);
+        if (stream.send_and_wait_for(get_request("/v1/jobs/" + id + "/events"),
+                                     R"("state":"completed")")) {
+          mine.complete_ms.push_back(ms_since(sent));
+          mine.submit_ms.push_back(submitted);
+          ++mine.followed;
+        } else {
+          ++mine.failed;
+        }
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  FollowPhase total;
+  for (auto& mine : per_client) {
+    total.followed += mine.followed;
+    total.failed += mine.failed;
+    total.submit_ms.insert(total.submit_ms.end(), mine.submit_ms.begin(), mine.submit_ms.end());
+    total.complete_ms.insert(total.complete_ms.end(), mine.complete_ms.begin(),
+                             mine.complete_ms.end());
+  }
+  std::sort(total.submit_ms.begin(), total.submit_ms.end());
+  std::sort(total.complete_ms.begin(), total.complete_ms.end());
+  return total;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse(argc, argv);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::random_device seed;
+  const fs::path data_dir = fs::temp_directory_path() / ("dtq-api-bench-" + std::to_string(seed()));
+  fs::create_directories(data_dir);
+  int status = 0;
+  {
+    Server server(data_dir);
+    if (server.port() == 0) {
+      std::fprintf(stderr, "api_bench: dtq serve did not start (%s)\n", DTQ_CLI);
+      fs::remove_all(data_dir);
+      return 1;
+    }
+    Connection control(server.port());
+    const auto ready_by = SteadyClock::now() + 10s;
+    for (;;) {
+      const auto ready = control.exchange(get_request("/readyz"));
+      if (ready && ready->status == 200) break;
+      if (SteadyClock::now() > ready_by) {
+        std::fprintf(stderr, "api_bench: dtq serve never became ready\n");
+        status = 1;
+        break;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+
+    if (status == 0) {
+      std::printf(
+          "REST API through dtq serve, no-op plugin, HTTP/1.1 keep-alive (client and server share "
+          "%u cores)\n",
+          std::thread::hardware_concurrency());
+      size_t submitted = 0;
+      for (const int connections : options.connections) {
+        SubmitPhase phase = run_submits(server.port(), connections, options.seconds);
+        submitted += phase.accepted;
+        // Until the engine has caught up with everything accepted so far.
+        const auto caught_up_from = SteadyClock::now();
+        double caught_up_s = -1;
+        while (SteadyClock::now() - caught_up_from < 60s) {
+          const auto completed = completed_jobs(control);
+          if (completed && *completed >= static_cast<double>(submitted)) {
+            caught_up_s =
+                std::chrono::duration<double>(SteadyClock::now() - caught_up_from).count();
+            break;
+          }
+          std::this_thread::sleep_for(20ms);
+        }
+        std::printf("  POST /v1/jobs, %d connection%s\n", connections, connections == 1 ? "" : "s");
+        std::printf("    accepted           %.0f jobs/s (%zu in %.1f s, %zu refused)\n",
+                    static_cast<double>(phase.accepted) / phase.seconds, phase.accepted,
+                    phase.seconds, phase.refused);
+        std::printf("    latency p50        %.2f ms\n", percentile(phase.latency_ms, 0.50));
+        std::printf("    latency p99        %.2f ms\n", percentile(phase.latency_ms, 0.99));
+        if (caught_up_s >= 0) {
+          std::printf(
+              "    engine caught up   %.2f s after the last submit (%.0f jobs/s submit -> "
+              "complete)\n",
+              caught_up_s, static_cast<double>(phase.accepted) / (phase.seconds + caught_up_s));
+        } else {
+          std::printf("    engine caught up   not within 60 s\n");
+        }
+      }
+      FollowPhase follow = run_followers(server.port(), options.followers, options.seconds);
+      std::printf("  submit, then follow GET /v1/jobs/{id}/events to completed, %d clients\n",
+                  options.followers);
+      std::printf("    jobs followed      %zu (%zu failed)\n", follow.followed, follow.failed);
+      std::printf("    submit p50         %.2f ms\n", percentile(follow.submit_ms, 0.50));
+      std::printf("    submit p99         %.2f ms\n", percentile(follow.submit_ms, 0.99));
+      std::printf("    -> completed p50   %.2f ms\n", percentile(follow.complete_ms, 0.50));
+      std::printf("    -> completed p99   %.2f ms\n", percentile(follow.complete_ms, 0.99));
+    }
+  }
+  fs::remove_all(data_dir);
+  return status;
+}
