@@ -177,12 +177,11 @@ class RateLimiter {
 
 class ApiServer::Impl {
  public:
-  Impl(ApiSettings settings, JobService& jobs, StatusStore& statuses,
-       std::vector<JobTypeInfo> job_types)
+  Impl(ApiSettings settings, JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types)
       : settings_(std::move(settings)),
         jobs_(jobs),
         statuses_(statuses),
-        job_types_(std::move(job_types)),
+        job_types_(job_types),
         limiter_(settings_.submit_rate_per_second),
         metrics_(statuses),
         sse_(statuses, settings_.max_sse_streams, settings_.sse_heartbeat) {}
@@ -253,7 +252,7 @@ class ApiServer::Impl {
   const ApiSettings settings_;
   JobService& jobs_;
   StatusStore& statuses_;
-  const std::vector<JobTypeInfo> job_types_;
+  JobTypeRegistry& job_types_;
   RateLimiter limiter_;
   Metrics metrics_;
   SseHub sse_;
@@ -690,8 +689,10 @@ Reply ApiServer::Impl::list(const Request& request) {
 }
 
 Reply ApiServer::Impl::job_type_list() const {
+  auto listed = job_types_.list();
+  if (!listed.ok()) return status_error(listed.status());
   json types = json::array();
-  for (const auto& info : job_types_) {
+  for (const auto& info : *listed) {
     json schema = json::parse(info.payload_schema_json, nullptr, false);
     types.push_back({{"job_type", info.job_type},
                      {"name", info.name},
@@ -699,7 +700,9 @@ Reply ApiServer::Impl::job_type_list() const {
                      {"description", info.description},
                      {"payload_schema", schema.is_discarded() ? json::object() : std::move(schema)},
                      {"abi_version", info.abi_version},
-                     {"concurrency", info.concurrency}});
+                     {"concurrency", info.concurrency},
+                     {"pools", info.pools},
+                     {"in_flight", info.in_flight}});
   }
   return Reply{Code::Ok, dump(json{{"job_types", std::move(types)}})};
 }
@@ -755,8 +758,8 @@ std::optional<Reply> ApiServer::Impl::static_file(std::string_view path, Respons
 }
 
 ApiServer::ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses,
-                     std::vector<JobTypeInfo> job_types)
-    : impl_(std::make_unique<Impl>(std::move(settings), jobs, statuses, std::move(job_types))) {}
+                     JobTypeRegistry& job_types)
+    : impl_(std::make_unique<Impl>(std::move(settings), jobs, statuses, job_types)) {}
 
 ApiServer::~ApiServer() {
   stop();

@@ -138,18 +138,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
     std::cerr << "dtq: " << engine.status().message() << "\n";
     return 2;
   }
-  std::vector<api::JobTypeInfo> job_types;
-  for (const auto* pool : (*engine)->pools()) {
-    const auto& info = pool->plugin().info();
-    job_types.push_back({.job_type = info.job_type,
-                         .name = info.name,
-                         .version = info.version,
-                         .description = info.description,
-                         .payload_schema_json = info.payload_schema_json,
-                         .abi_version = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor),
-                         .concurrency = pool->settings().concurrency});
-  }
-  api::ApiServer server(settings, *node->jobs, *node->backends.statuses, std::move(job_types));
+  host::EngineJobTypeRegistry job_types(**engine);
+  api::ApiServer server(settings, *node->jobs, *node->backends.statuses, job_types);
   (*engine)->start();
   if (Status started = server.start(); !started.ok()) {
     std::cerr << "dtq: " << started.message() << "\n";
@@ -158,11 +148,16 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   }
   server.set_ready(true);
   const std::string url = "http://" + settings.bind_address + ":" + std::to_string(server.port());
+  // The token is printed once; the example refers to where it is kept.
+  const bool token_from_env = std::getenv("DTQ_API_TOKEN") != nullptr && *std::getenv("DTQ_API_TOKEN") != '\0';
+  const std::string token_hint =
+      token_from_env ? "$DTQ_API_TOKEN"
+                     : "$(cat " + (options.token_file.empty() ? (data_dir / "token").string() : options.token_file) + ")";
   // The first line is for scripts and tests; the rest for people.
   std::cout << "LISTENING " << url << std::endl;
   std::cerr << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n"
             << "  token: " << settings.token << "\n"
-            << "  try:   curl -H 'Authorization: Bearer " << settings.token << "' -H 'Content-Type: application/json' "
+            << "  try:   curl -H \"Authorization: Bearer " << token_hint << "\" -H 'Content-Type: application/json' "
             << "-d '{\"job_type\":\"weather\",\"payload\":{\"city\":\"Austin\",\"country_code\":\"US\"}}' " << url
             << "/v1/jobs\n"
             << "  or:    dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch" << std::endl;

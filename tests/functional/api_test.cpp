@@ -774,7 +774,23 @@ TEST_F(ApiTest, ListsNewestFirstWithCursorPaging) {
     if (cursor.empty()) break;
   }
   EXPECT_EQ(seen, submitted);
-  EXPECT_EQ(http("GET", url() + "/v1/job-types").code, 200);
+}
+
+TEST_F(ApiTest, JobTypesListEachPluginWithItsSchemaAndItsPool) {
+  const Reply reply = http("GET", url() + "/v1/job-types");
+  ASSERT_EQ(reply.code, 200) << reply.body;
+  const auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  ASSERT_TRUE(body.contains("job_types")) << reply.body;
+  std::set<std::string> types;
+  for (const auto& type : body["job_types"]) {
+    types.insert(type.value("job_type", ""));
+    EXPECT_EQ(type.value("abi_version", ""), "1.0");
+    EXPECT_EQ(type["payload_schema"].value("type", ""), "object") << type.dump();
+    EXPECT_GT(type.value("concurrency", 0), 0) << type.dump();
+    EXPECT_EQ(type.value("pools", 0), 1) << "the engine in dtq serve runs every pool: " << type.dump();
+    EXPECT_TRUE(type.contains("in_flight")) << type.dump();
+  }
+  EXPECT_EQ(types, (std::set<std::string>{"exchange_rate", "github_user", "quote", "weather"}));
 }
 
 TEST_F(ApiTest, TwoHundredWatchersOnOneJobAllSeeItEnd) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "dtq/core/job_service.hpp"
+#include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/status_store.hpp"
 #include "dtq/core/status.hpp"
 
@@ -40,21 +41,9 @@ struct ApiSettings {
   int threads = 4;  // Pistache reactor threads; a submit holds one until its commit
 };
 
-// What GET /v1/job-types says about one job type: the plugin's metadata.
-struct JobTypeInfo {
-  std::string job_type;
-  std::string name;
-  std::string version;
-  std::string description;
-  std::string payload_schema_json;  // a JSON Schema (object text)
-  std::string abi_version;          // "major.minor"
-  uint32_t concurrency = 0;
-};
-
 class ApiServer {
  public:
-  ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses,
-            std::vector<JobTypeInfo> job_types);
+  ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
