@@ -40,3 +40,17 @@ tidy: configure
 
 clean:
 	@rm -rf build
+
+# --- ui: the web UI (ui/, docs/ui.md) ---------------------------------------
+# build, run and test build it into ui/dist after the install and configure
+# steps; `dtq serve --ui-dir ui/dist` serves it. npm ci only when the
+# lockfile changed, the bundle only when a source did.
+.PHONY: ui ui-clean
+ui:
+	@scripts/build-ui.sh
+build: ui
+test: ui
+ui-clean:
+	@rm -rf ui/dist
+clean: ui-clean
+# --- end ui ------------------------------------------------------------------

@@ -23,6 +23,17 @@ if [[ $profile == test ]]; then
   wanted+=("${test_packages[@]}")
 fi
 
+# --- ui: the web UI (ui/) builds with Node.js and npm (scripts/build-ui.sh
+# checks the version); its end-to-end tests drive Debian's Chromium. Node.js
+# counts as present when `node` and `npm` run, wherever they came from.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  wanted+=(nodejs npm)
+fi
+if [[ $profile == test ]]; then
+  wanted+=(chromium)
+fi
+# --- end ui --------------------------------------------------------------------
+
 missing=()
 for package in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The web UI's tests, as ctest runs them (label `ui`; tests/CMakeLists.txt):
+#
+#   scripts/test-ui.sh setup   npm ci and build ui/dist (a ctest fixture)
+#   scripts/test-ui.sh unit    Vitest: components in jsdom
+#   scripts/test-ui.sh e2e     the built UI in headless Chromium (playwright-core)
+#                              against the real `dtq serve` and the fake provider
+#
+# e2e reads DTQ_BIN, DTQ_PLUGIN_DIR, DTQ_TEST_PLUGIN_DIR and DTQ_E2E_ARTIFACTS
+# (screenshots), defaulting to build/default; CHROMIUM_PATH, default
+# /usr/bin/chromium. Always headless under CI=true.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here/ui"
+
+case ${1:-} in
+  setup)
+    exec "$here/scripts/build-ui.sh"
+    ;;
+  unit)
+    exec npx --no-install vitest run --reporter=default
+    ;;
+  e2e)
+    chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
+    if [[ ! -x $chromium ]]; then
+      echo "test-ui: no Chromium at $chromium; run scripts/install-deps.sh test" >&2
+      exit 1
+    fi
+    exec node --test --test-concurrency=1 --test-reporter=spec e2e/ui.e2e.test.mjs
+    ;;
+  *)
+    echo "usage: $0 setup|unit|e2e" >&2
+    exit 2
+    ;;
+esac

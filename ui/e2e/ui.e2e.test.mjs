@@ -1,0 +1,357 @@
+// End to end: the built UI in headless Chromium against the real `dtq serve`
+// (shipped plugins plus the `echo` test plugin, "dropped in"), whose plugins
+// call the recorded fake provider. Screenshots land in $DTQ_E2E_ARTIFACTS.
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { artifact, config, DtqServer, FakeProvider, launchBrowser, tempDataDir } from "./harness.mjs";
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
+const SHIPPED = ["weather", "quote", "exchange_rate", "github_user"];
+
+let provider;
+let server;
+let browser;
+let context;
+let data;
+let pluginDir;
+
+/** Polls until the locator's text matches, so failures say what was there instead. */
+async function waitForText(locator, pattern, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let last = "";
+  for (;;) {
+    last = (await locator.first().textContent({ timeout: 1000 }).catch(() => null)) ?? "";
+    if (pattern.test(last)) return last;
+    if (Date.now() > deadline) throw new Error(`expected ${pattern} but found ${JSON.stringify(last)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** A fresh tab in the shared context (so the token is kept), failing the test on any page error. */
+async function openPage(url = "/") {
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (error) => page.errors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error" && !/Failed to load resource|ERR_|EventSource/.test(message.text())) {
+      page.errors.push(message.text());
+    }
+  });
+  await page.goto(server.url + url);
+  return page;
+}
+
+async function done(page, screenshot) {
+  if (screenshot) await page.screenshot({ path: artifact(screenshot), fullPage: true, animations: "disabled" });
+  const errors = page.errors;
+  await page.close();
+  assert.deepEqual(errors, [], "errors on the page");
+}
+
+/** Runs a test body; on failure keeps a screenshot of every open tab. */
+function e2e(name, body) {
+  test(name, async () => {
+    try {
+      await body();
+    } catch (error) {
+      const slug = name.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
+      for (const [i, page] of context.pages().entries()) {
+        await page.screenshot({ path: artifact(`FAILED-${slug}-${i}.png`), fullPage: true, animations: "disabled" }).catch(() => {});
+      }
+      throw error;
+    } finally {
+      for (const page of context.pages()) await page.close().catch(() => {});
+    }
+  });
+}
+
+async function apiSubmit(jobType, payload) {
+  const response = await fetch(`${server.url}/v1/jobs`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${config.token}` },
+    body: JSON.stringify({ job_type: jobType, payload }),
+  });
+  assert.equal(response.status, 202, await response.clone().text());
+  return (await response.json()).job_id;
+}
+
+/** A field of the form generated from the plugin's schema. */
+function field(page, label) {
+  return page.locator("form.rjsf").getByLabel(label);
+}
+
+async function chooseType(page, name) {
+  await page.getByRole("radio", { name, exact: true }).check();
+  await page.getByRole("heading", { level: 2, name }).waitFor();
+}
+
+async function submitAndWatch(page) {
+  await page.getByRole("button", { name: "Submit job" }).click();
+  await page.waitForURL(new RegExp(`/jobs/${UUID.source}$`));
+  const badge = page.locator("#status-title ~ .badge, .card-heading .badge").first();
+  await waitForText(badge, /Completed/, 20_000);
+  return badge;
+}
+
+describe("dtq UI in Chromium", { concurrency: false }, () => {
+  before(async () => {
+    assert.ok(existsSync(config.dtq), `no dtq binary at ${config.dtq}; build first`);
+    assert.ok(existsSync(path.join(config.uiDir, "index.html")), `no built UI in ${config.uiDir}; run scripts/build-ui.sh`);
+    rmSync(config.artifacts, { recursive: true, force: true });
+    mkdirSync(config.artifacts, { recursive: true });
+    data = tempDataDir();
+    // The shipped plugins, and the echo test plugin dropped in beside them:
+    // a type the UI has never heard of.
+    pluginDir = path.join(data.dir, "plugins");
+    mkdirSync(pluginDir);
+    for (const name of SHIPPED) symlinkSync(path.join(config.pluginDir, `${name}.so`), path.join(pluginDir, `${name}.so`));
+    const echo = path.join(config.testPluginDir, "echo.so");
+    assert.ok(existsSync(echo), `no echo test plugin at ${echo}`);
+    symlinkSync(echo, path.join(pluginDir, "echo.so"));
+
+    provider = await FakeProvider.start();
+    server = await DtqServer.start({ providerUrl: provider.url, dataDir: path.join(data.dir, "data"), pluginDir });
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US", timezoneId: "UTC" });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    await provider?.stop();
+    data?.remove();
+  });
+
+  e2e("the API token is entered once and kept", async () => {
+    const page = await openPage("/");
+    await page.getByRole("button", { name: "Set API token" }).click();
+    const dialog = page.getByRole("dialog", { name: "API token" });
+    await dialog.getByLabel("Token", { exact: true }).fill(config.token);
+    await page.screenshot({ path: artifact("01-token-dialog.png"), animations: "disabled" });
+    await dialog.getByRole("button", { name: "Save token" }).click();
+    await page.getByRole("button", { name: "API token set" }).waitFor();
+    await page.reload();
+    await page.getByRole("button", { name: "API token set" }).waitFor();
+    await done(page);
+
+    // `make run` prints the address with the token in its fragment.
+    const other = await browser.newContext();
+    const handed = await other.newPage();
+    await handed.goto(`${server.url}/jobs#token=${config.token}`);
+    await handed.getByRole("button", { name: "API token set" }).waitFor();
+    assert.equal(new URL(handed.url()).hash, "", "the token is removed from the address");
+    await other.close();
+  });
+
+  e2e("weather: submitted through its form, watched live to completion", async () => {
+    // Slow the forecast down so the page shows the job mid-way (20%).
+    await provider.fault({ kind: "latency", path: "/v1/forecast", delay_ms: 3000 });
+    const page = await openPage("/");
+    await chooseType(page, "Weather");
+    await field(page, "City").fill("Austin");
+    await field(page, "Country").fill("US");
+    await field(page, "Units").selectOption("metric");
+    await field(page, "City").press("Enter"); // the keyboard submits too
+    await page.waitForURL(new RegExp(`/jobs/${UUID.source}$`));
+    const progress = page.getByRole("progressbar", { name: "Job progress" });
+    await page.waitForFunction(() => document.querySelector('[aria-label="Job progress"]')?.getAttribute("aria-valuenow") === "20");
+    await waitForText(page.getByTestId("status-message"), /city resolved/);
+    await page.screenshot({ path: artifact("02-weather-running.png"), fullPage: true, animations: "disabled" });
+    await waitForText(page.locator(".card-heading .badge"), /Completed/, 20_000);
+    assert.equal(await progress.getAttribute("aria-valuenow"), "100");
+    await waitForText(page.getByTestId("temperature"), /22\.4°C/);
+    const card = page.locator(".result-weather");
+    await waitForText(card, /Partly cloudy/);
+    await waitForText(card, /Humidity61 %/);
+    await waitForText(card, /Wind14\.8 km\/h/);
+    const timeline = page.getByRole("list", { name: "Status changes" }).getByRole("listitem");
+    assert.ok((await timeline.count()) >= 3, "the timeline shows the steps seen live");
+    await waitForText(page.getByRole("list", { name: "Status changes" }), /city resolved.*Completed/s);
+    await done(page, "03-weather-completed.png");
+  });
+
+  e2e("exchange rate: submitted through its form, shows rate and amount", async () => {
+    const page = await openPage("/?type=exchange_rate");
+    await page.getByRole("heading", { level: 2, name: "Exchange rate" }).waitFor();
+    await field(page, "From currency").fill("USD");
+    await field(page, "To currency").fill("EUR");
+    await field(page, "Amount").fill("100");
+    await submitAndWatch(page);
+    await waitForText(page.getByTestId("conversion"), /^100 USD = 96\.0\d* EUR$/);
+    await waitForText(page.locator(".result-exchange"), /Rate1 USD = 0\.96\d* EUR/);
+    await done(page, "04-exchange-rate-completed.png");
+  });
+
+  e2e("GitHub user: submitted through its form, shows the profile", async () => {
+    const page = await openPage("/");
+    await chooseType(page, "GitHub user");
+    await field(page, "Username").fill("octocat");
+    await submitAndWatch(page);
+    const card = page.locator(".result-github");
+    await waitForText(card.locator(".result-title"), /^The Octocat$/);
+    await waitForText(card, /Public repos8/);
+    await waitForText(card, /Followers17,324/);
+    assert.equal(await card.locator(".avatar").count(), 1, "an avatar (or its fallback when offline)");
+    await done(page, "05-github-user-completed.png");
+  });
+
+  e2e("quote: submitted through its form, shows text and author", async () => {
+    await provider.reset(); // the fake provider's quotes start again from the first
+    const page = await openPage("/");
+    await chooseType(page, "Quote");
+    await submitAndWatch(page);
+    await waitForText(page.locator(".result-quote blockquote"), /Your heart is the size of an ocean/);
+    await waitForText(page.locator(".result-quote figcaption"), /Rumi/);
+    await done(page, "06-quote-completed.png");
+  });
+
+  e2e("validation: the schema's checks and the plugin's refusal show on their fields", async () => {
+    const page = await openPage("/?type=weather");
+    await page.getByRole("heading", { level: 2, name: "Weather" }).waitFor();
+    await page.getByRole("button", { name: "Submit job" }).click();
+    await waitForText(page.locator("#root_city__error"), /Required/);
+    assert.equal(new URL(page.url()).pathname, "/", "nothing was submitted");
+
+    // The schema allows any three letters; only the plugin knows base and target must differ.
+    await chooseType(page, "Exchange rate");
+    await field(page, "From currency").fill("USD");
+    await field(page, "To currency").fill("usd");
+    await page.getByRole("button", { name: "Submit job" }).click();
+    // On its field: the message is the one the input's aria-describedby names.
+    const targetError = page.locator("#root_target__error");
+    await waitForText(targetError, /must differ from base \(USD\)/);
+    const describedBy = await field(page, "To currency").getAttribute("aria-describedby");
+    assert.ok(describedBy?.split(" ").includes("root_target__error"), describedBy);
+    await waitForText(page.getByRole("alert"), /The plugin refused this payload/);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "root_target", "focus moves to the field");
+    assert.equal(await page.locator("#root_base__error").count(), 0, "no error on the other fields");
+    await page.screenshot({ path: artifact("07-validation-error.png"), fullPage: true, animations: "disabled" });
+    // Editing the field clears the server's complaint.
+    await field(page, "To currency").fill("EUR");
+    await targetError.waitFor({ state: "detached", timeout: 5000 });
+    await done(page);
+  });
+
+  e2e("a dropped-in plugin gets a working form and a raw JSON result", async () => {
+    const page = await openPage("/");
+    await chooseType(page, "Echo");
+    await field(page, "message").fill("hello from the browser");
+    // An array of integers: rjsf's add button, then the item's own input.
+    await page.getByRole("button", { name: "Add Item" }).click();
+    await page.locator("#root_progress_0").fill("40");
+    await page.screenshot({ path: artifact("08-echo-form.png"), fullPage: true, animations: "disabled" });
+    await submitAndWatch(page);
+    await waitForText(page.locator(".json").first(), /"echo": "hello from the browser"/);
+    await waitForText(page.getByRole("list", { name: "Status changes" }), /40%|Completed/);
+    await page.getByText("Input payload").click();
+    await waitForText(page.locator("details[open] .json"), /"progress": \[\s*40\s*\]/);
+    await done(page, "08-echo-result.png");
+  });
+
+  e2e("cancel from the job page", async () => {
+    const page = await openPage("/?type=echo");
+    await page.getByRole("heading", { level: 2, name: "Echo" }).waitFor();
+    await field(page, "sleep_ms").fill("60000");
+    await page.getByRole("button", { name: "Submit job" }).click();
+    await page.waitForURL(new RegExp(`/jobs/${UUID.source}$`));
+    const badge = page.locator(".card-heading .badge");
+    await waitForText(badge, /Running/);
+    await page.getByRole("button", { name: "Cancel job" }).click();
+    await waitForText(badge, /Cancelled/);
+    assert.equal(await page.getByRole("button", { name: "Cancel job" }).count(), 0);
+    await done(page, "09-cancelled-from-job-page.png");
+  });
+
+  e2e("jobs list: live, filtered, paged, and cancel from the list", async () => {
+    const page = await openPage("/jobs");
+    await page.getByRole("table").waitFor();
+    // A job submitted elsewhere appears by itself.
+    const id = await apiSubmit("echo", { sleep_ms: 60000, message: "long" });
+    const row = page.locator(`tr[data-job-id="${id}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    await waitForText(row, /Running/);
+    await page.screenshot({ path: artifact("10-jobs-live.png"), fullPage: true, animations: "disabled" });
+    await row.getByRole("button", { name: `Cancel job ${id.slice(0, 8)}` }).click();
+    await waitForText(row, /Cancelled/);
+    await waitForText(page.getByRole("status").filter({ hasText: "cancelled." }), /cancelled\./);
+
+    await page.getByLabel("State").selectOption("cancelled");
+    await page.waitForURL(/state=cancelled/);
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("tbody .badge")].every((b) => b.textContent === "Cancelled"),
+    );
+    assert.ok((await page.locator("tbody tr").count()) >= 2);
+    await page.getByLabel("Type").selectOption("weather");
+    await page.waitForURL(/type=weather/);
+    await page.getByText("No jobs match these filters.").waitFor();
+    await page.getByRole("button", { name: "Clear filters" }).click();
+
+    // More jobs than one page holds: the cursor pages through them.
+    for (let i = 0; i < 21; i++) await apiSubmit("echo", { message: `page filler ${i}` });
+    await page.getByRole("button", { name: "Older →" }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 20);
+    const firstPage = await page.locator("tbody tr").first().getAttribute("data-job-id");
+    await page.getByRole("button", { name: "Older →" }).click();
+    await page.getByText("Page 2").waitFor();
+    await page.waitForFunction((first) => !document.querySelector(`tr[data-job-id="${first}"]`), firstPage);
+    assert.ok((await page.locator("tbody tr").count()) >= 1);
+    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.getByText("Page 1").waitFor();
+    await done(page, "11-jobs-list.png");
+  });
+
+  e2e("plugins: version, ABI version, description, concurrency, health", async () => {
+    const page = await openPage("/plugins");
+    const cards = page.locator(".plugin");
+    await page.waitForFunction(() => document.querySelectorAll(".plugin").length === 5);
+    const weather = cards.filter({ has: page.getByRole("heading", { name: "Weather" }) });
+    await waitForText(weather, /Version1\.0\.0/);
+    await waitForText(weather, /ABI version1\.0/);
+    await waitForText(weather, /Concurrency8 workers/);
+    await waitForText(weather.locator(".health"), /Healthy/);
+    await waitForText(weather, /Open-Meteo/);
+    await done(page, "12-plugins.png");
+  });
+
+  e2e("dark mode is kept, and narrow screens get a layout of their own", async () => {
+    const page = await openPage("/jobs");
+    await page.getByRole("button", { name: "Dark mode" }).click();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+    await page.reload();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+    await page.getByRole("table").waitFor();
+    await page.screenshot({ path: artifact("13-dark-jobs.png"), fullPage: true, animations: "disabled" });
+    await page.getByRole("link", { name: "Submit", exact: true }).click();
+    await page.getByRole("heading", { level: 2 }).first().waitFor();
+    await page.screenshot({ path: artifact("14-dark-submit.png"), fullPage: true, animations: "disabled" });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${server.url}/jobs`);
+    await page.getByRole("table").waitFor();
+    await page.screenshot({ path: artifact("15-mobile-dark-jobs.png"), animations: "disabled" });
+    await page.getByRole("button", { name: "Dark mode" }).click();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "light");
+    await page.screenshot({ path: artifact("16-mobile-light-jobs.png"), animations: "disabled" });
+    await done(page);
+  });
+
+  e2e("a lost connection is reported, and the page reconnects by itself", async () => {
+    const page = await openPage("/jobs");
+    await page.getByRole("table").waitFor();
+    const port = new URL(server.url).port;
+    await server.stop();
+    await waitForText(page.locator(".connection"), /Connection to the dtq server lost\. Reconnecting/, 15_000);
+    await page.screenshot({ path: artifact("17-connection-lost.png"), fullPage: true, animations: "disabled" });
+    server = await DtqServer.start({
+      providerUrl: provider.url,
+      dataDir: path.join(data.dir, "data"),
+      pluginDir,
+      listen: `127.0.0.1:${port}`,
+    });
+    await waitForText(page.locator(".connection"), /Reconnected to the dtq server/, 20_000);
+    await page.getByRole("table").waitFor();
+    page.errors = page.errors.filter((e) => !/Failed to fetch|NetworkError/.test(e));
+    await done(page, "18-reconnected.png");
+  });
+});

@@ -1,0 +1,99 @@
+// Live status of one job over Server-Sent Events (GET /v1/jobs/{id}/events):
+// a snapshot first, then every change, until a terminal state. The browser's
+// EventSource reconnects by itself after a network error; when the server
+// answers with an error instead (429 too many streams, 503), we ask why and
+// reconnect with a growing pause, unless the job does not exist.
+import { ApiError, type DtqApi } from "./client";
+import type { ConnectionMonitor } from "./connection";
+import { isTerminal, type JobStatus } from "./types";
+
+export type StreamState = "connecting" | "live" | "reconnecting" | "ended";
+
+export interface WatchHandlers {
+  onStatus(status: JobStatus): void;
+  onStreamState?(state: StreamState): void;
+  /** The stream cannot work: the job is unknown or the id malformed. */
+  onFatal?(error: ApiError): void;
+}
+
+export type EventSourceFactory = (url: string) => EventSource;
+
+export const browserEventSource: EventSourceFactory = (url) => new EventSource(url);
+
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 15000;
+const CLOSED = 2; // EventSource.CLOSED, spelled out for test doubles
+
+export function watchJob(
+  api: DtqApi,
+  jobId: string,
+  handlers: WatchHandlers,
+  options: { eventSource?: EventSourceFactory; connection?: ConnectionMonitor } = {},
+): () => void {
+  const createSource = options.eventSource ?? browserEventSource;
+  let source: EventSource | undefined;
+  let stopped = false;
+  let retryMs = RETRY_MIN_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+    source?.close();
+  };
+
+  const scheduleReopen = () => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(open, retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  };
+
+  function open() {
+    if (stopped) return;
+    source = createSource(api.url(`/v1/jobs/${encodeURIComponent(jobId)}/events`));
+    source.onopen = () => {
+      retryMs = RETRY_MIN_MS;
+      options.connection?.reportReachable();
+      handlers.onStreamState?.("live");
+    };
+    source.addEventListener("status", (event) => {
+      let status: JobStatus;
+      try {
+        status = JSON.parse((event as MessageEvent<string>).data) as JobStatus;
+      } catch {
+        return; // not ours to show; the next event carries the whole status again
+      }
+      handlers.onStatus(status);
+      if (isTerminal(status.state)) {
+        stop();
+        handlers.onStreamState?.("ended");
+      }
+    });
+    source.onerror = () => {
+      if (stopped) return;
+      handlers.onStreamState?.("reconnecting");
+      if (source?.readyState !== CLOSED) {
+        // A network error: the browser is already reconnecting.
+        options.connection?.reportLost();
+        return;
+      }
+      // The server answered, but not with a stream: find out whether to retry.
+      api.job(jobId).then(
+        () => scheduleReopen(),
+        (error: unknown) => {
+          if (error instanceof ApiError && (error.status === 404 || error.code === "malformed_id")) {
+            stop();
+            handlers.onFatal?.(error);
+          } else {
+            scheduleReopen();
+          }
+        },
+      );
+    };
+  }
+
+  handlers.onStreamState?.("connecting");
+  open();
+  return stop;
+}

@@ -1,0 +1,116 @@
+import { fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { Route, Routes, useLocation } from "react-router";
+import { describe, expect, it } from "vitest";
+import { DICE_TYPE, fakeFetch, renderApp, WEATHER_TYPE } from "../test/helpers";
+import { SubmitPage } from "./SubmitPage";
+
+function Where() {
+  const location = useLocation();
+  return <p data-testid="location">{location.pathname}</p>;
+}
+
+function renderSubmit(routes: Parameters<typeof fakeFetch>[0], token = "t0ken", route = "/") {
+  const fake = fakeFetch({ "GET /v1/job-types": { body: { job_types: [DICE_TYPE, WEATHER_TYPE] } }, ...routes });
+  const rendered = renderApp(
+    <Routes>
+      <Route path="/" element={<SubmitPage />} />
+      <Route path="/jobs/:id" element={<Where />} />
+    </Routes>,
+    { fetch: fake.fetch, token, route },
+  );
+  return { ...rendered, calls: fake.calls };
+}
+
+const input = (label: RegExp) => screen.getByLabelText(label, { selector: "input, select" }) as HTMLInputElement;
+
+describe("SubmitPage", () => {
+  it("generates a form for a type it has never seen, and submits its payload", async () => {
+    const { calls } = renderSubmit({
+      "POST /v1/jobs": { status: 202, body: { job_id: "11111111-2222-4333-8444-555555555555" } },
+    });
+    await screen.findByRole("heading", { level: 2, name: "Dice roller" });
+    fireEvent.change(input(/^Sides/), { target: { value: "6" } });
+    fireEvent.change(input(/^Label/), { target: { value: "d6" } });
+    fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
+    expect(await screen.findByTestId("location")).toHaveProperty("textContent", "/jobs/11111111-2222-4333-8444-555555555555");
+    const submit = calls.find((c) => c.method === "POST");
+    expect(submit?.body).toEqual({ job_type: "dice", payload: { sides: 6, count: 1, label: "d6" } });
+    expect(submit?.headers.Authorization).toBe("Bearer t0ken");
+  });
+
+  it("checks the schema before sending anything", async () => {
+    const { calls } = renderSubmit({}, "t0ken", "/?type=weather");
+    await screen.findByRole("heading", { level: 2, name: "Weather" });
+    fireEvent.change(input(/^Country/), { target: { value: "USA" } });
+    fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
+    expect(await screen.findByText("Required")).toBeTruthy();
+    expect(screen.getByText("Not in the expected form, e.g. US")).toBeTruthy();
+    expect(calls.some((c) => c.method === "POST")).toBe(false);
+  });
+
+  it("shows the plugin's field errors on their fields", async () => {
+    renderSubmit(
+      {
+        "POST /v1/jobs": {
+          status: 400,
+          body: {
+            error: {
+              code: "invalid_payload",
+              message: "invalid payload for weather",
+              details: [{ field: "/country_code", message: "no such country: ZZ" }],
+            },
+          },
+        },
+      },
+      "t0ken",
+      "/?type=weather",
+    );
+    await screen.findByRole("heading", { level: 2, name: "Weather" });
+    fireEvent.change(input(/^City/), { target: { value: "Austin" } });
+    fireEvent.change(input(/^Country/), { target: { value: "ZZ" } });
+    fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
+    const message = await screen.findByText("no such country: ZZ");
+    // On the field: inside the error list the country input is described by.
+    const errorList = message.closest("ul");
+    expect(errorList?.id).toBe("root_country_code__error");
+    expect(input(/^Country/).getAttribute("aria-describedby")).toContain("root_country_code__error");
+    expect(within(screen.getByRole("alert")).getByText(/The plugin refused this payload/)).toBeTruthy();
+    // Editing clears the server's complaint.
+    fireEvent.change(input(/^Country/), { target: { value: "US" } });
+    await waitFor(() => expect(screen.queryByText("no such country: ZZ")).toBeNull());
+  });
+
+  it("asks for the token when the server wants one, then submits again", async () => {
+    let attempts = 0;
+    renderSubmit(
+      {
+        "POST /v1/jobs": ({ headers }) => {
+          attempts += 1;
+          return headers.Authorization === "Bearer right"
+            ? { status: 202, body: { job_id: "11111111-2222-4333-8444-555555555555" } }
+            : { status: 401, body: { error: { code: "unauthorized", message: "a bearer token is required", details: [] } } };
+        },
+      },
+      "",
+    );
+    await screen.findByRole("heading", { level: 2, name: "Dice roller" });
+    fireEvent.change(input(/^Sides/), { target: { value: "6" } });
+    fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
+    const dialog = await screen.findByRole("dialog", { name: "API token" });
+    expect(within(dialog).getByText(/needs its API token/)).toBeTruthy();
+    fireEvent.change(within(dialog).getByLabelText("Token"), { target: { value: "right" } });
+    fireEvent.click(within(dialog).getByRole("button", { name: "Save token" }));
+    expect(await screen.findByTestId("location")).toHaveProperty("textContent", "/jobs/11111111-2222-4333-8444-555555555555");
+    expect(attempts).toBe(2);
+    expect(localStorage.getItem("dtq.token")).toBe("right");
+  });
+
+  it("says so when the job types cannot be loaded", async () => {
+    renderSubmit({
+      "GET /v1/job-types": { status: 503, body: { error: { code: "unavailable", message: "engine stopped", details: [] } } },
+    });
+    expect(await screen.findByText("Could not load the job types")).toBeTruthy();
+    expect(screen.getByText(/The server is not ready: engine stopped/)).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Try again" })).toBeTruthy();
+  });
+});

@@ -1,0 +1,188 @@
+// Submit: pick a job type, fill the form generated from its plugin's JSON
+// Schema, submit, and go watch the job. The plugin's validate() is the
+// authority on the payload: its field errors (400 invalid_payload, details
+// as JSON Pointers) are shown on their fields.
+import Form from "@rjsf/core";
+import type { ErrorSchema, RJSFValidationError, RJSFSchema } from "@rjsf/utils";
+import { useMemo, useRef, useState } from "react";
+import { Link, useNavigate, useSearchParams } from "react-router";
+import { ApiError, describeError } from "../api/client";
+import { useServices } from "../api/context";
+import type { JobType } from "../api/types";
+import { Alert } from "../components/Alert";
+import { useAuthorized } from "../components/useAuthorized";
+import { toErrorSchema, pointerToPath } from "../lib/errorSchema";
+import { deriveUiSchema, formSchema, validator } from "../lib/formSchema";
+import { useLoad } from "../lib/useLoad";
+import { useTitle } from "../lib/useTitle";
+
+type FormData = Record<string, unknown>;
+
+export function SubmitPage() {
+  const { api } = useServices();
+  const types = useLoad((signal) => api.jobTypes(signal), "job-types");
+  const [params, setParams] = useSearchParams();
+  // Local state answers the click at once; the address follows (for links and reloads).
+  const [chosen, setChosen] = useState(params.get("type"));
+  const jobTypes = types.data ?? [];
+  const selected = jobTypes.find((t) => t.job_type === chosen) ?? jobTypes[0];
+  useTitle(selected ? `Submit ${selected.name}` : "Submit a job");
+  const choose = (jobType: string) => {
+    setChosen(jobType);
+    setParams({ type: jobType }, { replace: true });
+  };
+
+  return (
+    <div className="page">
+      <h1>Submit a job</h1>
+      {types.error !== undefined && !types.data && (
+        <Alert
+          title="Could not load the job types"
+          action={
+            <button type="button" className="button button-secondary" onClick={types.reload}>
+              Try again
+            </button>
+          }
+        >
+          {describeError(types.error)}
+        </Alert>
+      )}
+      {types.loading && !types.data && <p className="muted">Loading job types…</p>}
+      {types.data && jobTypes.length === 0 && (
+        <Alert kind="info" title="No job types">
+          This server hosts no plugins. Put plugin libraries in its plugin folder and restart it.
+        </Alert>
+      )}
+      {selected && (
+        <div className="submit-layout">
+          <fieldset className="type-picker">
+            <legend>Job type</legend>
+            {jobTypes.map((type) => (
+              <label key={type.job_type} className="type-option">
+                <input
+                  type="radio"
+                  name="job_type"
+                  value={type.job_type}
+                  checked={type.job_type === selected.job_type}
+                  onChange={() => choose(type.job_type)}
+                  aria-labelledby={`type-${type.job_type}-name`}
+                  aria-describedby={`type-${type.job_type}-description`}
+                />
+                <span className="type-option-body">
+                  <span className="type-option-name" id={`type-${type.job_type}-name`}>
+                    {type.name}
+                  </span>
+                  <span className="type-option-description" id={`type-${type.job_type}-description`}>
+                    {type.description}
+                  </span>
+                </span>
+              </label>
+            ))}
+          </fieldset>
+          <section className="card form-card" aria-labelledby="form-title">
+            <h2 id="form-title">{selected.name}</h2>
+            {typeof selected.payload_schema.description === "string" && (
+              <p className="muted">{selected.payload_schema.description}</p>
+            )}
+            <JobForm key={selected.job_type} type={selected} />
+          </section>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * Friendlier words for the schema checks the browser runs before submitting;
+ * generic, for any plugin's schema.
+ */
+export function transformErrors(errors: RJSFValidationError[], schema: RJSFSchema): RJSFValidationError[] {
+  return errors.map((error) => {
+    const name = error.property?.replace(/^\./, "") ?? "";
+    const property = (schema.properties as Record<string, RJSFSchema> | undefined)?.[name];
+    const examples = Array.isArray(property?.examples) ? property.examples.slice(0, 3).join(", ") : "";
+    switch (error.name) {
+      case "required":
+        return { ...error, message: "Required" };
+      case "pattern":
+        return { ...error, message: examples ? `Not in the expected form, e.g. ${examples}` : "Not in the expected form" };
+      default:
+        return { ...error, message: error.message ? error.message.charAt(0).toUpperCase() + error.message.slice(1) : "" };
+    }
+  });
+}
+
+function JobForm({ type }: { type: JobType }) {
+  const { api } = useServices();
+  const authorized = useAuthorized();
+  const navigate = useNavigate();
+  const schema = useMemo(() => formSchema(type.payload_schema), [type]);
+  const uiSchema = useMemo(() => deriveUiSchema(type.payload_schema), [type]);
+  const [formData, setFormData] = useState<FormData>({});
+  const [extraErrors, setExtraErrors] = useState<ErrorSchema | undefined>();
+  const [failure, setFailure] = useState<{ title: string; text: string } | null>(null);
+  const [submitting, setSubmitting] = useState(false);
+  const container = useRef<HTMLDivElement>(null);
+
+  const submit = async (payload: FormData) => {
+    setSubmitting(true);
+    setFailure(null);
+    setExtraErrors(undefined);
+    try {
+      const submitted = await authorized(() => api.submit(type.job_type, payload));
+      navigate(`/jobs/${submitted.job_id}`, { state: { submitted: true } });
+    } catch (error) {
+      setSubmitting(false);
+      if (error instanceof ApiError && error.code === "invalid_payload" && error.details.length > 0) {
+        setExtraErrors(toErrorSchema(error.details));
+        const fields = error.details.map((d) => pointerToPath(d.field).join(".") || "payload");
+        setFailure({
+          title: "The plugin refused this payload",
+          text: `Check ${fields.length === 1 ? "the highlighted field" : "the highlighted fields"}: ${[...new Set(fields)].join(", ")}.`,
+        });
+        // Keyboard and screen-reader users land on the first field at fault.
+        const first = error.details[0] ? pointerToPath(error.details[0].field) : [];
+        requestAnimationFrame(() => {
+          const input = first.length ? container.current?.querySelector<HTMLElement>(`#root_${first.join("_")}`) : null;
+          input?.focus();
+        });
+      } else {
+        setFailure({ title: "The job was not submitted", text: describeError(error) });
+      }
+    }
+  };
+
+  return (
+    <div ref={container}>
+      {failure && <Alert title={failure.title}>{failure.text}</Alert>}
+      <Form
+        schema={schema}
+        uiSchema={{
+          ...uiSchema,
+          "ui:submitButtonOptions": {
+            submitText: submitting ? "Submitting…" : "Submit job",
+            props: { disabled: submitting, className: "button button-primary" },
+          },
+        }}
+        validator={validator}
+        formData={formData}
+        extraErrors={extraErrors}
+        showErrorList={false}
+        noHtml5Validate
+        focusOnFirstError
+        transformErrors={(errors) => transformErrors(errors, schema)}
+        onChange={(event) => {
+          setFormData((event.formData ?? {}) as FormData);
+          // A server-side error belongs to the values it was about.
+          if (extraErrors) setExtraErrors(undefined);
+        }}
+        onSubmit={(event) => void submit((event.formData ?? {}) as FormData)}
+        onError={() => setFailure(null)} // the errors show on their fields
+      />
+      <p className="hint">
+        Fields and checks come from the <code>{type.job_type}</code> plugin ({type.version}); the plugin validates the
+        payload again on the server. <Link to="/jobs">See all jobs</Link>
+      </p>
+    </div>
+  );
+}
