@@ -691,20 +691,24 @@ Reply ApiServer::Impl::list(const Request& request) {
 Reply ApiServer::Impl::job_type_list() const {
   auto listed = job_types_.list();
   if (!listed.ok()) return status_error(listed.status());
-  json types = json::array();
+  // ordered_json: the schema's properties keep the plugin's order, which is
+  // the order a generated form shows its fields in.
+  using ordered = nlohmann::ordered_json;
+  ordered types = ordered::array();
   for (const auto& info : *listed) {
-    json schema = json::parse(info.payload_schema_json, nullptr, false);
+    ordered schema = ordered::parse(info.payload_schema_json, nullptr, false);
     types.push_back({{"job_type", info.job_type},
                      {"name", info.name},
                      {"version", info.version},
                      {"description", info.description},
-                     {"payload_schema", schema.is_discarded() ? json::object() : std::move(schema)},
+                     {"payload_schema", schema.is_discarded() ? ordered::object() : std::move(schema)},
                      {"abi_version", info.abi_version},
                      {"concurrency", info.concurrency},
                      {"pools", info.pools},
                      {"in_flight", info.in_flight}});
   }
-  return Reply{Code::Ok, dump(json{{"job_types", std::move(types)}})};
+  const ordered body = {{"job_types", std::move(types)}};
+  return Reply{Code::Ok, body.dump(-1, ' ', false, ordered::error_handler_t::replace)};
 }
 
 std::optional<Reply> ApiServer::Impl::events(std::string_view id, ResponseWriter& response,

@@ -791,6 +791,13 @@ TEST_F(ApiTest, JobTypesListEachPluginWithItsSchemaAndItsPool) {
     EXPECT_TRUE(type.contains("in_flight")) << type.dump();
   }
   EXPECT_EQ(types, (std::set<std::string>{"exchange_rate", "github_user", "quote", "weather"}));
+  // The plugin's property order survives (forms show fields in it):
+  // exchange_rate declares base, target, then amount.
+  const size_t target = reply.body.find("\"target\":{");
+  const size_t amount = reply.body.find("\"amount\":{");
+  ASSERT_NE(target, std::string::npos);
+  ASSERT_NE(amount, std::string::npos);
+  EXPECT_LT(target, amount);
 }
 
 TEST_F(ApiTest, TwoHundredWatchersOnOneJobAllSeeItEnd) {
