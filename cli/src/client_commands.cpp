@@ -185,7 +185,7 @@ void add_client_commands(CLI::App& app, CommonOptions& common, int& exit_code) {
     std::string cursor;
   };
   auto list_options = std::make_shared<ListOptions>();
-  auto* jobs = app.add_subcommand("jobs", "List jobs, most recently updated first");
+  auto* jobs = app.add_subcommand("jobs", "List jobs, newest first");
   jobs->add_option("--state", list_options->state, "Only jobs in this state");
   jobs->add_option("--type", list_options->job_type, "Only this job type");
   jobs->add_option("--limit", list_options->limit, "At most this many")->capture_default_str();

@@ -72,6 +72,38 @@ TEST_F(StatusTest, MergeRulesInAClient) {
   check_merge_rules(*backends.statuses);
 }
 
+TEST_F(StatusTest, ListsNewestSubmittedFirstInPages) {
+  auto backends = open();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(new_uuid4());
+    update_ok(*backends.statuses, status_of(ids.back(), JobState::kQueued, 0, "queued"));
+  }
+  // A later update of the oldest job does not move it up the list.
+  update_ok(*backends.statuses, status_of(ids[0], JobState::kRunning, 40, "busy"));
+
+  std::vector<std::string> listed;
+  StatusListQuery query{.limit = 2};
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = backends.statuses->list(query);
+    ASSERT_TRUE(page.ok()) << page.status().message();
+    for (const auto& status : page->statuses) listed.push_back(status.job_id);
+    if (page->next_cursor.empty()) break;
+    query.cursor = page->next_cursor;
+  }
+  EXPECT_THAT(listed, ::testing::ElementsAre(ids[4], ids[3], ids[2], ids[1], ids[0]));
+
+  auto running = backends.statuses->list({.state = JobState::kRunning});
+  ASSERT_TRUE(running.ok());
+  ASSERT_EQ(running->statuses.size(), 1u);
+  EXPECT_EQ(running->statuses[0].job_id, ids[0]);
+
+  for (const std::string bad : {"x", "-3", "12abc", "2026-11-23T10:00:00Z_abc"}) {
+    auto refused = backends.statuses->list({.cursor = bad});
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST_F(StatusTest, UnknownJobIsNotFound) {
   auto owner = open(Role::kOwner);
   EXPECT_EQ(owner.statuses->get(new_uuid4()).status().code(), StatusCode::kNotFound);

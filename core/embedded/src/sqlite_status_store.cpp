@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <exception>
 
 #include "dtq/core/time.hpp"
@@ -55,46 +56,45 @@ StatusOr<std::optional<JobStatus>> select_status(Connection& connection, std::st
   return read_status_row(query, 0, connection, job_id);
 }
 
-// A cursor is the (updated_at, job_id) of the last status of a page; the
-// next page starts strictly after it in (updated_at DESC, job_id DESC).
-constexpr char kCursorSeparator = '_';
-
+// Newest first is rowid order: a job's row is inserted by its first status,
+// "queued", written before the job is enqueued. A cursor is the rowid of the
+// last status of a page; the next page starts strictly below it.
 StatusOr<StatusPage> select_page(Connection& connection, const StatusListQuery& request) {
-  std::string after_time;
-  std::string after_id;
+  int64_t below = std::numeric_limits<int64_t>::max();
   if (!request.cursor.empty()) {
-    const size_t split = request.cursor.find(kCursorSeparator);
-    if (split == std::string::npos || split == 0 || split + 1 == request.cursor.size()) {
+    const auto& text = request.cursor;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), below);
+    if (error != std::errc() || end != text.data() + text.size() || below <= 0) {
       return invalid_argument("malformed cursor");
     }
-    after_time = request.cursor.substr(0, split);
-    after_id = request.cursor.substr(split + 1);
   }
   const std::string state = request.state ? std::string(to_string(*request.state)) : std::string();
   Query query(connection, std::string("SELECT job_id, ") + kStatusColumns +
-                              " FROM job_status WHERE (?1 = '' OR state = ?1) AND (?2 = '' OR job_type = ?2)"
-                              " AND (?3 = '' OR updated_at < ?3 OR (updated_at = ?3 AND job_id < ?4))"
-                              " ORDER BY updated_at DESC, job_id DESC LIMIT ?5");
+                              ", rowid FROM job_status WHERE (?1 = '' OR state = ?1) AND (?2 = '' OR job_type = ?2)"
+                              " AND rowid < ?3 ORDER BY rowid DESC LIMIT ?4");
   // One row past the page says whether there is a next one.
-  query.bind(state).bind(request.job_type).bind(after_time).bind(after_id);
+  query.bind(state).bind(request.job_type).bind(below);
   query.bind(static_cast<int64_t>(request.limit + 1));
+  constexpr int kRowidColumn = 10;  // after job_id and the nine status columns
   StatusPage page;
+  size_t rows = 0;
+  int64_t last_rowid = 0;
   bool more = false;
   while (true) {
     auto row = query.step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    if (page.statuses.size() == request.limit) {
+    if (rows == request.limit) {
       more = true;
       break;
     }
+    ++rows;
+    last_rowid = query.integer(kRowidColumn);
     // job_id comes first, so the status columns start at 1.
     const std::string job_id(query.text(0));
     if (auto status = read_status_row(query, 1, connection, job_id)) page.statuses.push_back(std::move(*status));
   }
-  if (more && !page.statuses.empty()) {
-    page.next_cursor = page.statuses.back().updated_at + kCursorSeparator + page.statuses.back().job_id;
-  }
+  if (more) page.next_cursor = std::to_string(last_rowid);
   return page;
 }
 

@@ -1,4 +1,4 @@
-// Jobs: most recently updated first, filtered by state and type, paged
+// Jobs: newest first, filtered by state and type, paged
 // with the API's cursor, kept up to date while the page is visible, with a
 // cancel button on each job that has not ended.
 //
@@ -202,7 +202,7 @@ export function JobsPage() {
       {jobs.length > 0 && (
         <div className="table-wrap">
           <table className="jobs-table">
-            <caption className="sr-only">Jobs, most recently updated first</caption>
+            <caption className="sr-only">Jobs, newest first</caption>
             <thead>
               <tr>
                 <th scope="col">Job</th>

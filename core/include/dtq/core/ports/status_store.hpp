@@ -31,7 +31,7 @@ class StatusSubscription {
   virtual ~StatusSubscription() = default;
 };
 
-// Which statuses list() returns: most recently updated first, filtered,
+// Which statuses list() returns: newest submitted first, filtered,
 // `limit` per page; `cursor` is the previous page's next_cursor.
 struct StatusListQuery {
   std::optional<JobState> state;
