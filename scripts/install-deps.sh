@@ -13,9 +13,11 @@ build_packages=(
   libboost-dev libboost-filesystem-dev libsimdjson-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev
   libbenchmark-dev libpistache-dev prometheus-cpp-dev
+  libhiredis-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev
+  redis-server redis-tools
 )
 
 wanted=("${build_packages[@]}")

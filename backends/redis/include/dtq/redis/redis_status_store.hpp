@@ -1,0 +1,88 @@
+// RedisStatusStore: the distributed StatusStore (core/include/dtq/core/ports/
+// status_store.hpp) on Redis, through hiredis.
+//
+// What it stores (DESIGN §2; docs/distributed.md has the details):
+//  - job:<id>:status  hash with exactly the contract's fields: state,
+//    progress_percent, updated_at, message, job_id, and when set trace_id,
+//    error_code, error_message. TTL settings.status_ttl (24 h), renewed by
+//    every update.
+//  - job:<id>:meta    hash with dtq's own job_type and attempt (not part of
+//    the contract, so kept out of it); same TTL.
+//  - job:<id>:cancel  string (the request's RFC 3339 time) once a cancel was
+//    requested; same TTL. Every worker sees it.
+// update() merges with merge_status()'s rules inside one Lua script
+// (EVALSHA), atomically against concurrent writers on any machine, and the
+// same script publishes the merged status as JSON on the channel
+// job:<id>:status when something visible changed. subscribe() listens on
+// that channel (one job) or on the pattern job:*:status (every job).
+//
+// Failures: every call returns a Status (Unavailable while Redis cannot be
+// reached, DeadlineExceeded past settings.command_timeout); nothing throws.
+// A lost connection is re-opened on next use, with backoff between failed
+// attempts; live events re-subscribe by themselves.
+//
+// list() is not offered (the default Unavailable): Redis keeps no index of
+// jobs; listing belongs to the result store or a later index.
+//
+// Thread-safety: every member function is thread-safe; calls run in
+// parallel on a pool of settings.pool_size connections. Subscriber
+// callbacks run on the store's event thread, one at a time per
+// subscription, and must be quick.
+//
+// Ownership: the store owns its connections and its event thread; a
+// subscription may outlive the store (it then never fires).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "dtq/core/ports/status_store.hpp"
+#include "dtq/redis/redis_settings.hpp"
+
+namespace dtq::redis {
+
+class ConnectionPool;
+class StatusEvents;
+
+class RedisStatusStore final : public StatusStore {
+ public:
+  // Checks the settings and that the server answers (PING): InvalidArgument
+  // or Unavailable otherwise, so that a misconfigured process stops at
+  // start-up. Once connected, outages are recovered from.
+  static StatusOr<std::unique_ptr<RedisStatusStore>> connect(RedisSettings settings);
+  ~RedisStatusStore() override;
+  RedisStatusStore(const RedisStatusStore&) = delete;
+  RedisStatusStore& operator=(const RedisStatusStore&) = delete;
+
+  StatusOr<JobStatus> update(const JobStatus& update) override;
+  StatusOr<JobStatus> get(std::string_view job_id) override;
+  std::unique_ptr<StatusSubscription> subscribe(
+      std::string job_id, std::function<void(const JobStatus&)> on_change) override;
+  Status request_cancel(std::string_view job_id) override;
+  // A round trip per call until the answer is yes; yes is remembered. False
+  // (and logged) when Redis cannot be reached.
+  bool cancel_requested(std::string_view job_id) override;
+
+  // One round trip, for readiness checks.
+  Status ping();
+  const RedisSettings& settings() const;
+
+  // The keys and channel of one job, as documented above.
+  static std::string status_key(std::string_view job_id);
+  static std::string meta_key(std::string_view job_id);
+  static std::string cancel_key(std::string_view job_id);
+
+ private:
+  explicit RedisStatusStore(RedisSettings settings);
+
+  std::shared_ptr<ConnectionPool> pool_;
+  std::shared_ptr<StatusEvents> events_;
+  std::mutex cancels_mutex_;
+  std::unordered_set<std::string> cancels_;  // jobs known to be cancelled
+};
+
+}  // namespace dtq::redis

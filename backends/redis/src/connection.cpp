@@ -1,0 +1,388 @@
+#include "connection.hpp"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <random>
+
+namespace dtq::redis {
+namespace {
+
+timeval to_timeval(std::chrono::milliseconds duration) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(duration.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((duration.count() % 1000) * 1000);
+  return tv;
+}
+
+Reply convert(const redisReply& raw) {
+  Reply reply;
+  switch (raw.type) {
+    case REDIS_REPLY_STRING:
+      reply.type = Reply::Type::kString;
+      reply.text.assign(raw.str, raw.len);
+      break;
+    case REDIS_REPLY_STATUS:
+      reply.type = Reply::Type::kStatus;
+      reply.text.assign(raw.str, raw.len);
+      break;
+    case REDIS_REPLY_ERROR:
+      reply.type = Reply::Type::kError;
+      reply.text.assign(raw.str, raw.len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      reply.type = Reply::Type::kInteger;
+      reply.integer = raw.integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      reply.type = Reply::Type::kArray;
+      reply.elements.reserve(raw.elements);
+      for (size_t i = 0; i < raw.elements; ++i) reply.elements.push_back(convert(*raw.element[i]));
+      break;
+    default:
+      reply.type = Reply::Type::kNil;
+      break;
+  }
+  return reply;
+}
+
+Reply take(void* raw) {
+  Reply reply = convert(*static_cast<redisReply*>(raw));
+  freeReplyObject(raw);
+  return reply;
+}
+
+}  // namespace
+
+Status RedisSettings::validate() const {
+  if (host.empty()) return invalid_argument("redis: host is empty");
+  if (port == 0) return invalid_argument("redis: port is 0");
+  if (db < 0) return invalid_argument("redis: db " + std::to_string(db) + " is negative");
+  if (status_ttl.count() <= 0) return invalid_argument("redis: status_ttl must be positive");
+  if (connect_timeout.count() <= 0)
+    return invalid_argument("redis: connect_timeout must be positive");
+  if (command_timeout.count() <= 0)
+    return invalid_argument("redis: command_timeout must be positive");
+  if (reconnect_backoff_min.count() <= 0 || reconnect_backoff_max < reconnect_backoff_min) {
+    return invalid_argument("redis: reconnect backoff needs 0 < min <= max");
+  }
+  if (pool_size == 0) return invalid_argument("redis: pool_size must be at least 1");
+  if (!username.empty() && password.empty())
+    return invalid_argument("redis: a username needs a password");
+  return {};
+}
+
+std::string RedisSettings::describe() const {
+  return host + ":" + std::to_string(port) + "/" + std::to_string(db);
+}
+
+std::chrono::milliseconds backoff_delay(const RedisSettings& settings, uint32_t failures) {
+  const int64_t min = settings.reconnect_backoff_min.count();
+  const int64_t max = settings.reconnect_backoff_max.count();
+  int64_t delay = min;
+  for (uint32_t i = 1; i < failures && delay < max; ++i) delay *= 2;
+  delay = std::min(delay, max);
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  std::uniform_int_distribution<int64_t> jitter(delay / 2, delay);
+  return std::chrono::milliseconds(jitter(random));
+}
+
+std::optional<int64_t> reply_integer(const Reply& reply) {
+  if (reply.type == Reply::Type::kInteger) return reply.integer;
+  if (reply.type != Reply::Type::kString || reply.text.empty() || reply.text.size() > 18)
+    return std::nullopt;
+  int64_t value = 0;
+  size_t i = 0;
+  const bool negative = reply.text[0] == '-';
+  if (negative) i = 1;
+  if (i == reply.text.size()) return std::nullopt;
+  for (; i < reply.text.size(); ++i) {
+    const char c = reply.text[i];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return negative ? -value : value;
+}
+
+// --- Connection -------------------------------------------------------------
+
+Status Connection::connect() {
+  close();
+  redisContext* context = redisConnectWithTimeout(settings_.host.c_str(), settings_.port,
+                                                  to_timeval(settings_.connect_timeout));
+  if (context == nullptr) return unavailable("redis: cannot allocate a connection");
+  if (context->err != 0) {
+    std::string why = context->errstr;
+    redisFree(context);
+    return unavailable("cannot connect to redis at " + settings_.describe() + ": " + why);
+  }
+  context_ = context;
+  if (redisSetTimeout(context_, to_timeval(settings_.command_timeout)) != REDIS_OK ||
+      redisEnableKeepAlive(context_) != REDIS_OK) {
+    return io_failure("setting socket options");
+  }
+  if (!settings_.password.empty()) {
+    auto auth = settings_.username.empty()
+                    ? command({"AUTH", settings_.password})
+                    : command({"AUTH", settings_.username, settings_.password});
+    if (!auth.ok()) return auth.status();
+    if (auth->is_error()) {
+      close();
+      return failed_precondition("redis at " + settings_.describe() +
+                                 " refused the credentials: " + auth->text);
+    }
+  }
+  if (settings_.db != 0) {
+    auto select = command({"SELECT", std::to_string(settings_.db)});
+    if (!select.ok()) return select.status();
+    if (select->is_error()) {
+      close();
+      return failed_precondition("redis at " + settings_.describe() +
+                                 " refused SELECT: " + select->text);
+    }
+  }
+  return {};
+}
+
+void Connection::close() {
+  if (context_ != nullptr) {
+    redisFree(context_);
+    context_ = nullptr;
+  }
+}
+
+int Connection::fd() const {
+  return context_ != nullptr ? context_->fd : -1;
+}
+
+Status Connection::io_failure(std::string_view what) {
+  const int error = errno;
+  const bool timed_out = context_ != nullptr && context_->err == REDIS_ERR_IO &&
+                         (error == EAGAIN || error == EWOULDBLOCK);
+  std::string why = context_ != nullptr ? context_->errstr : "not connected";
+  close();
+  if (timed_out) {
+    return {StatusCode::kDeadlineExceeded, "redis at " + settings_.describe() +
+                                               " did not answer within " +
+                                               std::to_string(settings_.command_timeout.count()) +
+                                               " ms (" + std::string(what) + ")"};
+  }
+  return unavailable("connection to redis at " + settings_.describe() + " lost (" +
+                     std::string(what) + "): " + why);
+}
+
+StatusOr<Reply> Connection::command(Args args) {
+  if (context_ == nullptr) return unavailable("not connected to redis at " + settings_.describe());
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (const auto& arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  errno = 0;
+  void* raw =
+      redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data());
+  if (raw == nullptr) return io_failure(args.empty() ? "command" : args[0]);
+  return take(raw);
+}
+
+Status Connection::append(Args args) {
+  if (context_ == nullptr) return unavailable("not connected to redis at " + settings_.describe());
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const auto& arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+                             lengths.data()) != REDIS_OK) {
+    return io_failure("queueing a command");
+  }
+  return {};
+}
+
+Status Connection::flush() {
+  if (context_ == nullptr) return unavailable("not connected to redis at " + settings_.describe());
+  int done = 0;
+  while (done == 0) {
+    errno = 0;
+    if (redisBufferWrite(context_, &done) != REDIS_OK) return io_failure("write");
+  }
+  return {};
+}
+
+Status Connection::read_available() {
+  if (context_ == nullptr) return unavailable("not connected to redis at " + settings_.describe());
+  errno = 0;
+  if (redisBufferRead(context_) != REDIS_OK) return io_failure("read");
+  return {};
+}
+
+StatusOr<std::optional<Reply>> Connection::next_reply() {
+  if (context_ == nullptr) return unavailable("not connected to redis at " + settings_.describe());
+  void* raw = nullptr;
+  if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) return io_failure("parsing a reply");
+  if (raw == nullptr) return std::optional<Reply>();
+  return std::optional<Reply>(take(raw));
+}
+
+// --- ConnectionPool ---------------------------------------------------------
+
+class ConnectionPool::Lease {
+ public:
+  Lease(ConnectionPool& pool, Slot& slot) : pool_(pool), slot_(slot) {}
+  ~Lease() { pool_.release(&slot_); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Connection& connection() { return *slot_.connection; }
+
+ private:
+  ConnectionPool& pool_;
+  Slot& slot_;
+};
+
+ConnectionPool::ConnectionPool(RedisSettings settings) : settings_(std::move(settings)) {
+  slots_.resize(settings_.pool_size);
+  for (auto& slot : slots_) slot.connection = std::make_unique<Connection>(settings_);
+}
+
+ConnectionPool::~ConnectionPool() = default;
+
+StatusOr<ConnectionPool::Slot*> ConnectionPool::acquire() {
+  std::unique_lock lock(mutex_);
+  const auto free_slot = [this]() -> Slot* {
+    for (auto& slot : slots_) {
+      if (!slot.busy) return &slot;
+    }
+    return nullptr;
+  };
+  Slot* slot = nullptr;
+  if (!released_.wait_for(lock, settings_.command_timeout,
+                          [&] { return (slot = free_slot()) != nullptr; })) {
+    return Status(StatusCode::kDeadlineExceeded,
+                  "all " + std::to_string(slots_.size()) + " connections to redis at " +
+                      settings_.describe() + " stayed busy for " +
+                      std::to_string(settings_.command_timeout.count()) + " ms");
+  }
+  slot->busy = true;
+  return slot;
+}
+
+void ConnectionPool::release(Slot* slot) {
+  {
+    std::lock_guard lock(mutex_);
+    slot->busy = false;
+  }
+  released_.notify_one();
+}
+
+Status ConnectionPool::reconnect(Connection& connection) {
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (failures_ > 0 && now < next_attempt_) {
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now);
+      return unavailable("redis at " + settings_.describe() +
+                         " is unreachable; next connection attempt in " +
+                         std::to_string(wait.count()) + " ms");
+    }
+  }
+  Status connected = connection.connect();
+  std::lock_guard lock(mutex_);
+  if (connected.ok()) {
+    if (reported_down_) spdlog::info("redis at {} is reachable again", settings_.describe());
+    reported_down_ = false;
+    failures_ = 0;
+    return connected;
+  }
+  ++failures_;
+  next_attempt_ = std::chrono::steady_clock::now() + backoff_delay(settings_, failures_);
+  if (!reported_down_) {
+    spdlog::warn("{}; retrying with backoff up to {} ms", connected.message(),
+                 settings_.reconnect_backoff_max.count());
+    reported_down_ = true;
+  }
+  return connected;
+}
+
+StatusOr<Reply> ConnectionPool::run_on(Connection& connection, Args args) {
+  for (int attempt = 0;; ++attempt) {
+    const bool was_connected = connection.connected();
+    if (!was_connected) {
+      if (Status s = reconnect(connection); !s.ok()) return s;
+    }
+    auto reply = connection.command(args);
+    if (reply.ok()) return reply;
+    // An idle connection may have been lost long ago (a server restart):
+    // one more try on a fresh one. A timeout is not retried.
+    if (!was_connected || attempt > 0 || reply.status().code() == StatusCode::kDeadlineExceeded)
+      return reply;
+  }
+}
+
+StatusOr<Reply> ConnectionPool::run(Args args) {
+  auto slot = acquire();
+  if (!slot.ok()) return slot.status();
+  Lease lease(*this, **slot);
+  return run_on(lease.connection(), args);
+}
+
+StatusOr<std::string> ConnectionPool::load(Connection& connection, const Script& script) {
+  const std::string_view args[] = {"SCRIPT", "LOAD", script.source};
+  auto reply = run_on(connection, args);
+  if (!reply.ok()) return reply.status();
+  if (reply->type != Reply::Type::kString) {
+    return internal_error(std::string("redis refused the ") + script.name +
+                          " script: " + reply->text);
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& [known, sha] : shas_) {
+    if (known == &script) {
+      sha = reply->text;
+      return sha;
+    }
+  }
+  shas_.emplace_back(&script, reply->text);
+  return reply->text;
+}
+
+StatusOr<Reply> ConnectionPool::eval(const Script& script,
+                                     std::initializer_list<std::string_view> keys, Args args) {
+  auto slot = acquire();
+  if (!slot.ok()) return slot.status();
+  Lease lease(*this, **slot);
+  std::string sha;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [known, known_sha] : shas_) {
+      if (known == &script) sha = known_sha;
+    }
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (sha.empty()) {
+      auto loaded = load(lease.connection(), script);
+      if (!loaded.ok()) return loaded.status();
+      sha = std::move(*loaded);
+    }
+    const std::string key_count = std::to_string(keys.size());
+    std::vector<std::string_view> argv{"EVALSHA", sha, key_count};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto reply = run_on(lease.connection(), argv);
+    // NOSCRIPT: the server lost its script cache (restarted, SCRIPT FLUSH).
+    if (reply.ok() && reply->is_error() && reply->text.starts_with("NOSCRIPT")) {
+      sha.clear();
+      continue;
+    }
+    return reply;
+  }
+  return internal_error(std::string("redis keeps answering NOSCRIPT for the ") + script.name +
+                        " script");
+}
+
+}  // namespace dtq::redis

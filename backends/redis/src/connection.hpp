@@ -1,0 +1,138 @@
+// The hiredis layer of the Redis backend: replies copied out of hiredis,
+// one connection, and a pool of them that reconnects with backoff. Nothing
+// outside backends/redis/src sees hiredis.
+//
+// Error policy: every failure is a Status. An I/O error or a timeout closes
+// the connection (hiredis cannot reuse it); the next use reconnects.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dtq/core/status.hpp"
+#include "dtq/redis/redis_settings.hpp"
+
+struct redisContext;
+
+namespace dtq::redis {
+
+// A reply, copied out of hiredis' reply tree.
+struct Reply {
+  enum class Type { kNil, kString, kInteger, kArray, kStatus, kError };
+  Type type = Type::kNil;
+  std::string text;  // kString, kStatus, kError
+  int64_t integer = 0;
+  std::vector<Reply> elements;
+
+  bool is_error() const { return type == Type::kError; }
+  bool is_nil() const { return type == Type::kNil; }
+};
+
+using Args = std::span<const std::string_view>;
+
+// One connection. Not thread-safe: one user at a time.
+class Connection {
+ public:
+  explicit Connection(const RedisSettings& settings) : settings_(settings) {}
+  ~Connection() { close(); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Connects, authenticates and selects the database; closes first.
+  Status connect();
+  bool connected() const { return context_ != nullptr; }
+  void close();
+
+  // One round trip. A Redis error reply is a Reply of type kError, not a
+  // failed Status; a failed Status means the connection is gone (closed).
+  StatusOr<Reply> command(Args args);
+  StatusOr<Reply> command(std::initializer_list<std::string_view> args) {
+    return command(Args(args.begin(), args.size()));
+  }
+
+  // Pipelined use without blocking reads (the pub/sub connection): queue,
+  // write, and take replies as they arrive. fd() is for poll().
+  Status append(Args args);
+  Status flush();
+  Status read_available();                      // after poll() said readable
+  StatusOr<std::optional<Reply>> next_reply();  // from what was read; no I/O
+  int fd() const;
+
+ private:
+  Status io_failure(std::string_view what);  // closes; Unavailable or DeadlineExceeded
+
+  const RedisSettings& settings_;
+  redisContext* context_ = nullptr;
+};
+
+// A Lua script run by EVALSHA; its SHA-1 is learnt from SCRIPT LOAD.
+struct Script {
+  const char* name;
+  const char* source;
+};
+
+// Connections for commands, shared by every thread. A lost connection is
+// reconnected on its next use; connect failures back off (shared by the
+// whole pool), and while backing off calls fail at once with Unavailable.
+//
+// Thread-safety: every member function is thread-safe.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(RedisSettings settings);
+  ~ConnectionPool();
+
+  // Runs one command. When the connection turns out to be lost (a server
+  // restart), reconnects and tries once more: every command dtq sends is
+  // idempotent.
+  StatusOr<Reply> run(Args args);
+  StatusOr<Reply> run(std::initializer_list<std::string_view> args) {
+    return run(Args(args.begin(), args.size()));
+  }
+  // EVALSHA, loading the script on NOSCRIPT (a restarted or flushed server).
+  StatusOr<Reply> eval(const Script& script, std::initializer_list<std::string_view> keys,
+                       Args args);
+
+  const RedisSettings& settings() const { return settings_; }
+
+ private:
+  struct Slot {
+    std::unique_ptr<Connection> connection;
+    bool busy = false;
+  };
+  class Lease;
+
+  StatusOr<Slot*> acquire();
+  void release(Slot* slot);
+  // Connects `connection` unless the pool is backing off.
+  Status reconnect(Connection& connection);
+  StatusOr<Reply> run_on(Connection& connection, Args args);
+  StatusOr<std::string> load(Connection& connection, const Script& script);
+
+  const RedisSettings settings_;
+  std::mutex mutex_;
+  std::condition_variable released_;
+  std::vector<Slot> slots_;
+  // Reconnect backoff and outage reporting (one log line per outage).
+  uint32_t failures_ = 0;
+  std::chrono::steady_clock::time_point next_attempt_{};
+  bool reported_down_ = false;
+  std::vector<std::pair<const Script*, std::string>> shas_;  // learnt from SCRIPT LOAD
+};
+
+// Exponential backoff with jitter: min, 2·min, 4·min … max, each drawn in
+// [d/2, d].
+std::chrono::milliseconds backoff_delay(const RedisSettings& settings, uint32_t failures);
+
+// Reads an integer out of a reply (kInteger, or kString holding digits).
+std::optional<int64_t> reply_integer(const Reply& reply);
+
+}  // namespace dtq::redis

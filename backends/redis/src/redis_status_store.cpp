@@ -1,0 +1,181 @@
+#include "dtq/redis/redis_status_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "connection.hpp"
+#include "dtq/core/time.hpp"
+#include "scripts.hpp"
+#include "status_events.hpp"
+
+namespace dtq::redis {
+namespace {
+
+constexpr Script kMerge{"status merge", kMergeScript};
+constexpr Script kRead{"status read", kReadScript};
+
+// Jobs remembered as cancelled; past this the memory starts again (a
+// forgotten one costs one more round trip).
+constexpr size_t kRememberedCancels = 100'000;
+
+std::string optional_text(const Reply& reply) {
+  return reply.is_nil() ? std::string() : reply.text;
+}
+
+// The status fields of a script reply from `first` on (see scripts.hpp);
+// NotFound when none is stored, or when what is stored cannot be read (it is
+// then logged, and the next update replaces it, as in the embedded store).
+StatusOr<JobStatus> status_from_reply(std::string_view job_id, const Reply& reply, size_t first,
+                                      const RedisSettings& settings) {
+  if (reply.type != Reply::Type::kArray || reply.elements.size() < first + kScriptStatusFields) {
+    return internal_error("redis at " + settings.describe() +
+                          " returned an unexpected reply for job " + std::string(job_id));
+  }
+  const auto field = [&](size_t index) -> const Reply& { return reply.elements[first + index]; };
+  if (field(0).is_nil()) return not_found("no status for job " + std::string(job_id));
+  const auto state = parse_job_state(field(0).text);
+  const auto progress = reply_integer(field(1));
+  if (!state || !progress || *progress < 0 || *progress > 100) {
+    spdlog::error(
+        "job_id={} status in redis at {} is unreadable (state \"{}\", progress \"{}\") and ignored",
+        job_id, settings.describe(), field(0).text, field(1).is_nil() ? "" : field(1).text);
+    return not_found("no readable status for job " + std::string(job_id));
+  }
+  const auto attempt = field(8).is_nil() ? std::optional<int64_t>(0) : reply_integer(field(8));
+  return JobStatus{.job_id = std::string(job_id),
+                   .state = *state,
+                   .progress_percent = static_cast<int>(*progress),
+                   .updated_at = optional_text(field(2)),
+                   .message = optional_text(field(3)),
+                   .trace_id = optional_text(field(4)),
+                   .job_type = optional_text(field(7)),
+                   .error_code = optional_text(field(5)),
+                   .error_message = optional_text(field(6)),
+                   .attempt = static_cast<uint32_t>(std::max<int64_t>(attempt.value_or(0), 0))};
+}
+
+Status error_reply(const RedisSettings& settings, std::string_view what, const Reply& reply) {
+  return internal_error("redis at " + settings.describe() + " refused " + std::string(what) + ": " +
+                        reply.text);
+}
+
+StatusOr<JobStatus> read_status(ConnectionPool& pool, std::string_view job_id) {
+  if (job_id.empty()) return invalid_argument("status read without a job id");
+  auto reply = pool.eval(
+      kRead, {RedisStatusStore::status_key(job_id), RedisStatusStore::meta_key(job_id)}, {});
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error())
+    return error_reply(pool.settings(), "reading the status of job " + std::string(job_id), *reply);
+  return status_from_reply(job_id, *reply, 0, pool.settings());
+}
+
+}  // namespace
+
+std::string RedisStatusStore::status_key(std::string_view job_id) {
+  return "job:" + std::string(job_id) + ":status";
+}
+std::string RedisStatusStore::meta_key(std::string_view job_id) {
+  return "job:" + std::string(job_id) + ":meta";
+}
+std::string RedisStatusStore::cancel_key(std::string_view job_id) {
+  return "job:" + std::string(job_id) + ":cancel";
+}
+
+StatusOr<std::unique_ptr<RedisStatusStore>> RedisStatusStore::connect(RedisSettings settings) {
+  if (Status valid = settings.validate(); !valid.ok()) return valid;
+  std::unique_ptr<RedisStatusStore> store(new RedisStatusStore(std::move(settings)));
+  if (Status answered = store->ping(); !answered.ok()) return answered;
+  return store;
+}
+
+RedisStatusStore::RedisStatusStore(RedisSettings settings)
+    : pool_(std::make_shared<ConnectionPool>(std::move(settings))) {
+  events_ = std::make_shared<StatusEvents>(
+      pool_->settings(),
+      [pool = pool_](const std::string& job_id) { return read_status(*pool, job_id); });
+}
+
+RedisStatusStore::~RedisStatusStore() {
+  events_->stop();
+}
+
+const RedisSettings& RedisStatusStore::settings() const {
+  return pool_->settings();
+}
+
+Status RedisStatusStore::ping() {
+  auto reply = pool_->run({"PING"});
+  if (!reply.ok()) return reply.status();
+  if (reply->text != "PONG") return error_reply(settings(), "PING", *reply);
+  return {};
+}
+
+StatusOr<JobStatus> RedisStatusStore::update(const JobStatus& update) {
+  if (update.job_id.empty()) return invalid_argument("status update without a job id");
+  const std::string progress = std::to_string(update.progress_percent);
+  const std::string attempt = std::to_string(update.attempt);
+  const std::string ttl = std::to_string(settings().status_ttl.count());
+  const std::string channel = status_channel(update.job_id);
+  const std::string_view args[] = {update.job_id,
+                                   to_string(update.state),
+                                   progress,
+                                   update.updated_at,
+                                   update.message,
+                                   update.trace_id,
+                                   update.job_type,
+                                   update.error_code,
+                                   update.error_message,
+                                   attempt,
+                                   ttl,
+                                   channel};
+  auto reply = pool_->eval(kMerge, {status_key(update.job_id), meta_key(update.job_id)}, args);
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error())
+    return error_reply(settings(), "the status update of job " + update.job_id, *reply);
+  return status_from_reply(update.job_id, *reply, 1, settings());
+}
+
+StatusOr<JobStatus> RedisStatusStore::get(std::string_view job_id) {
+  return read_status(*pool_, job_id);
+}
+
+std::unique_ptr<StatusSubscription> RedisStatusStore::subscribe(
+    std::string job_id, std::function<void(const JobStatus&)> on_change) {
+  return events_->subscribe(std::move(job_id), std::move(on_change));
+}
+
+Status RedisStatusStore::request_cancel(std::string_view job_id) {
+  if (job_id.empty()) return invalid_argument("cancel request without a job id");
+  const std::string key = cancel_key(job_id);
+  const std::string requested_at = now_rfc3339();
+  const std::string ttl = std::to_string(settings().status_ttl.count());
+  // NX: the first request's time stays.
+  auto reply = pool_->run({"SET", key, requested_at, "EX", ttl, "NX"});
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error())
+    return error_reply(settings(), "the cancel request of job " + std::string(job_id), *reply);
+  std::lock_guard lock(cancels_mutex_);
+  if (cancels_.size() >= kRememberedCancels) cancels_.clear();
+  cancels_.emplace(job_id);
+  return {};
+}
+
+bool RedisStatusStore::cancel_requested(std::string_view job_id) {
+  if (job_id.empty()) return false;
+  {
+    std::lock_guard lock(cancels_mutex_);
+    if (cancels_.count(std::string(job_id)) != 0) return true;
+  }
+  auto reply = pool_->run({"EXISTS", cancel_key(job_id)});
+  if (!reply.ok() || reply->is_error()) {
+    spdlog::error("job_id={} cannot read cancel requests: {}", job_id,
+                  reply.ok() ? reply->text : reply.status().message());
+    return false;
+  }
+  if (reply->integer == 0) return false;
+  std::lock_guard lock(cancels_mutex_);
+  if (cancels_.size() >= kRememberedCancels) cancels_.clear();
+  cancels_.emplace(job_id);
+  return true;
+}
+
+}  // namespace dtq::redis
