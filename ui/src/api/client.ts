@@ -94,17 +94,6 @@ export class DtqApi {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`, { auth: true });
   }
 
-  /** GET /readyz: whether the job engine is running. */
-  async ready(signal?: AbortSignal): Promise<boolean> {
-    try {
-      await this.request("GET", "/readyz", { signal });
-      return true;
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 503) return false;
-      throw error;
-    }
-  }
-
   /** GET /healthz without telling the connection monitor: the monitor's own probe. */
   async alive(): Promise<boolean> {
     try {

@@ -51,6 +51,10 @@ export interface JobType {
   payload_schema: RJSFSchema;
   abi_version: string;
   concurrency: number;
+  /** Pools taking this type's jobs now; 0: submitted jobs wait. */
+  pools: number;
+  /** Jobs of this type running now. */
+  in_flight: number;
 }
 
 export interface JobPage {

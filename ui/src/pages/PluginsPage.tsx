@@ -1,6 +1,6 @@
-// Plugins: each job type this server hosts, with its plugin's metadata.
-// Health comes from GET /readyz (the job engine that runs every pool); the
-// API reports no health per plugin.
+// Plugins: each job type this server hosts, with its plugin's metadata and
+// its pools' health from GET /v1/job-types: healthy while a pool takes its
+// jobs, "no worker" when none does (submitted jobs then wait).
 import { Link } from "react-router";
 import { describeError } from "../api/client";
 import { useServices } from "../api/context";
@@ -12,10 +12,7 @@ import { useTitle } from "../lib/useTitle";
 export function PluginsPage() {
   const { api } = useServices();
   const types = useLoad((signal) => api.jobTypes(signal), "job-types");
-  const ready = useLoad((signal) => api.ready(signal), "ready");
   useTitle("Plugins");
-  const health =
-    ready.data === true ? "healthy" : ready.data === false ? "not ready" : ready.error !== undefined ? "unknown" : "checking";
 
   return (
     <div className="page">
@@ -24,10 +21,7 @@ export function PluginsPage() {
         <button
           type="button"
           className="button button-secondary"
-          onClick={() => {
-            types.reload();
-            ready.reload();
-          }}
+          onClick={() => types.reload()}
         >
           Refresh
         </button>
@@ -44,9 +38,9 @@ export function PluginsPage() {
           <li key={type.job_type} className="card plugin" aria-labelledby={`plugin-${type.job_type}`}>
             <div className="card-heading">
               <h2 id={`plugin-${type.job_type}`}>{type.name}</h2>
-              <span className={`health health-${health.replace(" ", "-")}`}>
+              <span className={`health ${type.pools > 0 ? "health-healthy" : "health-not-ready"}`}>
                 <span className="health-dot" aria-hidden="true" />
-                {health.charAt(0).toUpperCase() + health.slice(1)}
+                {type.pools > 0 ? "Healthy" : "No worker"}
               </span>
             </div>
             <p>{type.description}</p>
@@ -60,7 +54,10 @@ export function PluginsPage() {
               <dt>Concurrency</dt>
               <dd>
                 {type.concurrency} worker{type.concurrency === 1 ? "" : "s"}
+                {type.pools > 1 ? ` × ${type.pools} pools` : ""}
               </dd>
+              <dt>Running now</dt>
+              <dd>{type.in_flight}</dd>
               <dt>Payload</dt>
               <dd>
                 {describeFields(type.payload_schema)

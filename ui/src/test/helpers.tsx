@@ -121,6 +121,8 @@ export const WEATHER_TYPE: JobType = {
   description: "Current weather in a city.",
   abi_version: "1.0",
   concurrency: 8,
+  pools: 1,
+  in_flight: 0,
   payload_schema: {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     title: "Weather",
@@ -143,6 +145,8 @@ export const DICE_TYPE: JobType = {
   description: "Rolls dice.",
   abi_version: "1.0",
   concurrency: 2,
+  pools: 1,
+  in_flight: 0,
   payload_schema: {
     type: "object",
     properties: {

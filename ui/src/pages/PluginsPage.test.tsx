@@ -1,0 +1,34 @@
+import { screen, within } from "@testing-library/react";
+import { Route, Routes } from "react-router";
+import { describe, expect, it } from "vitest";
+import { DICE_TYPE, fakeFetch, renderApp, WEATHER_TYPE } from "../test/helpers";
+import { PluginsPage } from "./PluginsPage";
+
+function renderPlugins() {
+  const fake = fakeFetch({
+    "GET /v1/job-types": {
+      body: { job_types: [{ ...WEATHER_TYPE, in_flight: 3 }, { ...DICE_TYPE, pools: 0 }] },
+    },
+  });
+  return renderApp(
+    <Routes>
+      <Route path="/plugins" element={<PluginsPage />} />
+    </Routes>,
+    { fetch: fake.fetch, route: "/plugins", token: "t" },
+  );
+}
+
+describe("PluginsPage", () => {
+  it("shows each plugin's metadata and whether a pool takes its jobs", async () => {
+    renderPlugins();
+    const weather = (await screen.findByRole("heading", { name: "Weather" })).closest("li")!;
+    expect(within(weather).getByText("Healthy")).toBeTruthy();
+    expect(within(weather).getByText("1.0.0")).toBeTruthy();
+    expect(within(weather).getByText("8 workers")).toBeTruthy();
+    expect(within(weather).getByText("3")).toBeTruthy();
+
+    const dice = screen.getByRole("heading", { name: "Dice roller" }).closest("li")!;
+    expect(within(dice).getByText("No worker")).toBeTruthy();
+    expect(within(dice).queryByText("Healthy")).toBeNull();
+  });
+});
