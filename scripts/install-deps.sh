@@ -13,11 +13,13 @@ build_packages=(
   libboost-dev libboost-filesystem-dev libsimdjson-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev
   libbenchmark-dev libpistache-dev prometheus-cpp-dev
-  libhiredis-dev
+  libhiredis-dev librdkafka-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev
   redis-server redis-tools
+  # Kafka runs from Maven Central's jars (scripts/servers/kafka.sh) on this JRE.
+  openjdk-17-jre-headless
 )
 
 wanted=("${build_packages[@]}")

@@ -1,0 +1,467 @@
+#include "dtq/kafka/kafka_job_queue.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "dtq/core/ids.hpp"
+#include "dtq/core/model_json.hpp"
+#include "dtq/core/time.hpp"
+#include "headers.hpp"
+#include "producer.hpp"
+#include "topic_reader.hpp"
+#include "type_consumer.hpp"
+
+namespace dtq::kafka {
+namespace {
+
+// What parse_job_message() demands of a consumed record: a message a worker
+// could not read back is refused before it reaches the topic.
+Status validate(const JobMessage& message) {
+  const std::string what = "job message " + message.job_id;
+  if (!is_uuid(message.job_id)) {
+    return invalid_argument("job message: job_id \"" + message.job_id + "\" is not a UUID");
+  }
+  if (!is_uuid(message.trace_id)) return invalid_argument(what + ": trace_id is not a UUID");
+  if (!is_valid_job_type(message.job_type)) {
+    return invalid_argument(what + ": job_type \"" + message.job_type +
+                            "\" is not a valid job type");
+  }
+  if (!parse_rfc3339(message.submitted_at)) {
+    return invalid_argument(what + ": submitted_at is not an RFC 3339 time");
+  }
+  return {};
+}
+
+Status check_template(const std::string& name, const std::string& value) {
+  const size_t at = value.find("%s");
+  if (at == std::string::npos || value.find('%', at + 2) != std::string::npos ||
+      value.find('%') != at) {
+    return invalid_argument("kafka " + name + " \"" + value +
+                            "\" must contain %s (the job type) exactly once and no other %");
+  }
+  return {};
+}
+
+std::string apply_template(const std::string& topic_template, std::string_view job_type) {
+  std::string topic = topic_template;
+  return topic.replace(topic.find("%s"), 2, job_type);
+}
+
+uint32_t parse_u32(std::optional<std::string_view> text) {
+  uint32_t value = 0;
+  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
+  return value;
+}
+
+std::string record_time(const rd_kafka_message_t* message) {
+  rd_kafka_timestamp_type_t type;
+  const int64_t ms = rd_kafka_message_timestamp(message, &type);
+  return ms >= 0 ? to_rfc3339(from_unix_ms(ms)) : std::string();
+}
+
+// The dead letters and replay markers of some dead-letter partitions.
+struct DeadLetterScan {
+  struct Found {
+    DeadLetter letter;
+    int64_t offset = 0;
+  };
+  std::map<std::string, Found> letters;        // by job id: the newest
+  std::map<std::string, std::string> markers;  // job id → replayed as
+  size_t records = 0;
+
+  void add(const rd_kafka_message_t* message) {
+    ++records;
+    const std::string key(key_of(message));
+    if (header(message, kRecordKind).value_or(kDeadLetterKind) == kReplayMarkerKind) {
+      markers[key] = std::string(header(message, kReplayedAs).value_or(""));
+      return;
+    }
+    auto parsed = parse_job_message(payload_of(message));
+    if (!parsed.ok()) {
+      spdlog::warn(
+          "kafka: dead letter {} [{}] offset {} (key {}) is not a readable job message; "
+          "not listed: {}",
+          rd_kafka_topic_name(message->rkt), message->partition, message->offset, key,
+          parsed.status().message());
+      return;
+    }
+    DeadLetter letter{
+        .message = std::move(parsed).value(),
+        .error = JobError{std::string(header(message, kErrorCode).value_or("")),
+                          std::string(header(message, kErrorMessage).value_or(""))},
+        .attempts = parse_u32(header(message, kAttempts)),
+        .failed_at = std::string(header(message, kFailedAt).value_or(record_time(message)))};
+    const std::string id = letter.message.job_id;
+    auto it = letters.find(id);
+    if (it == letters.end() || it->second.letter.failed_at <= letter.failed_at) {
+      letters.insert_or_assign(id, Found{std::move(letter), message->offset});
+    }
+  }
+};
+
+}  // namespace
+
+struct KafkaJobQueue::Impl {
+  KafkaSettings settings;
+  std::unique_ptr<Producer> producer;
+  std::atomic<uint64_t> receipts{1};
+  std::atomic<bool> closed{false};
+
+  std::mutex topics_mutex;
+  std::set<std::string> ready_topics;  // known to exist
+
+  std::mutex consumers_mutex;
+  std::map<std::string, std::shared_ptr<TypeConsumer>, std::less<>> consumers;
+
+  std::mutex reader_mutex;  // also serializes replays in this process
+  std::unique_ptr<TopicReader> reader;
+
+  std::string topic(std::string_view type) const {
+    return apply_template(settings.topic_template, type);
+  }
+  std::string dlq_topic(std::string_view type) const {
+    return apply_template(settings.dlq_topic_template, type);
+  }
+
+  Status ensure_topics(std::string_view type) {
+    if (!is_valid_job_type(type)) {
+      return invalid_argument("\"" + std::string(type) + "\" is not a valid job type");
+    }
+    std::lock_guard lock(topics_mutex);
+    std::vector<std::string> missing;
+    for (auto name : {topic(type), dlq_topic(type)}) {
+      if (ready_topics.count(name) == 0) missing.push_back(std::move(name));
+    }
+    if (missing.empty()) return {};
+    if (Status s =
+            producer->create_topics(missing, settings.partitions, settings.replication_factor);
+        !s.ok()) {
+      return s;
+    }
+    if (Status s = producer->wait_visible(missing); !s.ok()) return s;
+    ready_topics.insert(missing.begin(), missing.end());
+    return {};
+  }
+
+  std::shared_ptr<TypeConsumer> find_consumer(std::string_view type) {
+    std::lock_guard lock(consumers_mutex);
+    const auto it = consumers.find(type);
+    return it == consumers.end() ? nullptr : it->second;
+  }
+
+  StatusOr<std::shared_ptr<TypeConsumer>> consumer(std::string_view type) {
+    std::lock_guard lock(consumers_mutex);
+    if (const auto it = consumers.find(type); it != consumers.end()) return it->second;
+    if (Status s = ensure_topics(type); !s.ok()) return s;
+    auto started = TypeConsumer::start(settings, std::string(type), topic(type), dlq_topic(type),
+                                       settings.group_id_prefix + std::string(type), *producer,
+                                       receipts, closed);
+    if (!started.ok()) return started.status();
+    consumers.emplace(std::string(type), *started);
+    return started;
+  }
+
+  // reader_mutex held.
+  StatusOr<TopicReader*> topic_reader() {
+    if (!reader) {
+      auto created = TopicReader::create(settings);
+      if (!created.ok()) return created.status();
+      reader = std::move(created).value();
+    }
+    return reader.get();
+  }
+
+  // The dead-letter topics to look at: one type's, or every type's.
+  StatusOr<std::vector<std::pair<std::string, std::string>>> dlq_topics(TopicReader& reader_,
+                                                                        std::string_view type) {
+    if (type.empty()) {
+      return list_template_topics(reader_.handle(), settings.dlq_topic_template,
+                                  settings.request_timeout);
+    }
+    std::vector<std::pair<std::string, std::string>> one{{std::string(type), dlq_topic(type)}};
+    return one;
+  }
+};
+
+KafkaJobQueue::KafkaJobQueue(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+StatusOr<std::unique_ptr<KafkaJobQueue>> KafkaJobQueue::create(KafkaSettings settings) {
+  if (settings.bootstrap_servers.empty()) {
+    return invalid_argument("kafka: no bootstrap servers given");
+  }
+  if (Status s = check_template("topic template", settings.topic_template); !s.ok()) return s;
+  if (Status s = check_template("dead-letter topic template", settings.dlq_topic_template);
+      !s.ok()) {
+    return s;
+  }
+  if (settings.topic_template == settings.dlq_topic_template) {
+    return invalid_argument("kafka: the job and dead-letter topic templates must differ");
+  }
+  if (settings.partitions < 1) return invalid_argument("kafka: partitions must be at least 1");
+  for (const auto& [name, value] : {std::pair{"delivery timeout", settings.delivery_timeout},
+                                    {"request timeout", settings.request_timeout},
+                                    {"session timeout", settings.session_timeout},
+                                    {"commit interval", settings.commit_interval}}) {
+    if (value.count() <= 0)
+      return invalid_argument(std::string("kafka: ") + name + " must be positive");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->settings = std::move(settings);
+  auto producer = Producer::create(impl->settings);
+  if (!producer.ok()) return producer.status();
+  impl->producer = std::move(producer).value();
+  return std::unique_ptr<KafkaJobQueue>(new KafkaJobQueue(std::move(impl)));
+}
+
+KafkaJobQueue::~KafkaJobQueue() {
+  close();
+  std::map<std::string, std::shared_ptr<TypeConsumer>, std::less<>> consumers;
+  {
+    std::lock_guard lock(impl_->consumers_mutex);
+    consumers.swap(impl_->consumers);
+  }
+  // Each leaves its group (drain, commit) while the producer still serves
+  // the dead letters it may wait for.
+  for (auto& [type, consumer] : consumers) consumer->shutdown();
+  consumers.clear();
+  impl_->reader.reset();
+  impl_->producer.reset();
+}
+
+std::string KafkaJobQueue::topic(std::string_view job_type) const {
+  return impl_->topic(job_type);
+}
+std::string KafkaJobQueue::dlq_topic(std::string_view job_type) const {
+  return impl_->dlq_topic(job_type);
+}
+std::string KafkaJobQueue::group_id(std::string_view job_type) const {
+  return impl_->settings.group_id_prefix + std::string(job_type);
+}
+
+Status KafkaJobQueue::ensure_topics(std::string_view job_type) {
+  return impl_->ensure_topics(job_type);
+}
+
+Status KafkaJobQueue::enqueue(const JobMessage& message) {
+  return enqueue_batch({&message, 1});
+}
+
+Status KafkaJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
+  if (messages.empty()) return {};
+  std::set<std::string_view> ids;
+  std::set<std::string_view> types;
+  for (const auto& message : messages) {
+    if (Status s = validate(message); !s.ok()) return s;
+    if (!ids.insert(message.job_id).second) {
+      return already_exists("job " + message.job_id + " appears twice in the batch");
+    }
+    types.insert(message.job_type);
+  }
+  for (const auto type : types) {
+    if (Status s = impl_->ensure_topics(type); !s.ok()) return s;
+  }
+  std::vector<Record> records;
+  records.reserve(messages.size());
+  for (const auto& message : messages) {
+    records.push_back(Record{.topic = impl_->topic(message.job_type),
+                             .key = message.job_id,
+                             .value = to_json(message),
+                             .headers = job_headers()});
+  }
+  return impl_->producer->produce(records);
+}
+
+StatusOr<std::vector<Delivery>> KafkaJobQueue::take(std::string_view job_type, size_t max,
+                                                    std::chrono::milliseconds wait) {
+  if (impl_->closed) return std::vector<Delivery>{};
+  auto consumer = impl_->consumer(job_type);
+  if (!consumer.ok()) return consumer.status();
+  return (*consumer)->take(max, wait);
+}
+
+Status KafkaJobQueue::ack(const Delivery& delivery) {
+  const auto consumer = impl_->find_consumer(delivery.message.job_type);
+  if (!consumer) {
+    return failed_precondition("job " + delivery.message.job_id + " is not leased by this process");
+  }
+  return consumer->ack(delivery);
+}
+
+Status KafkaJobQueue::release(const Delivery& delivery) {
+  const auto consumer = impl_->find_consumer(delivery.message.job_type);
+  if (!consumer) {
+    return failed_precondition("job " + delivery.message.job_id + " is not leased by this process");
+  }
+  return consumer->release(delivery);
+}
+
+Status KafkaJobQueue::dead_letter(const Delivery& delivery, const JobError& error,
+                                  uint32_t attempts) {
+  const auto consumer = impl_->find_consumer(delivery.message.job_type);
+  if (!consumer) {
+    return failed_precondition("job " + delivery.message.job_id + " is not leased by this process");
+  }
+  auto lease = consumer->lease(delivery);
+  if (!lease.ok()) return lease.status();
+  const std::string& type = lease->message.job_type;
+  if (Status s = impl_->ensure_topics(type); !s.ok()) return s;
+  const Record record{
+      .topic = impl_->dlq_topic(type),
+      .key = lease->message.job_id,
+      .value = to_json(lease->message),
+      .headers = dead_letter_headers(error, attempts, now_rfc3339(), impl_->topic(type),
+                                     lease->partition, lease->offset)};
+  // Durable in the dead-letter topic before the original is finished; on
+  // failure the job stays leased and the caller may release it.
+  if (Status s = impl_->producer->produce({&record, 1}); !s.ok()) return s;
+  return consumer->ack(delivery);
+}
+
+StatusOr<std::vector<DeadLetter>> KafkaJobQueue::dead_letters(std::string_view job_type,
+                                                              size_t limit) {
+  std::vector<DeadLetter> out;
+  if (limit == 0) return out;
+  if (!job_type.empty() && !is_valid_job_type(job_type)) {
+    return invalid_argument("\"" + std::string(job_type) + "\" is not a valid job type");
+  }
+  std::lock_guard lock(impl_->reader_mutex);
+  auto reader = impl_->topic_reader();
+  if (!reader.ok()) return reader.status();
+  auto topics = impl_->dlq_topics(**reader, job_type);
+  if (!topics.ok()) return topics.status();
+
+  // Read each partition backwards in windows until it gave `limit` records
+  // or ran out: the newest `limit` dead letters of a partition are in its
+  // tail, and a replay marker always follows its dead letter.
+  struct Cursor {
+    std::string topic;
+    int32_t partition;
+    int64_t low;
+    int64_t end;  // one past the next record to read backwards
+    size_t seen = 0;
+  };
+  std::vector<Cursor> cursors;
+  for (const auto& [type, topic] : *topics) {
+    auto count = partition_count((*reader)->handle(), topic, impl_->settings.request_timeout);
+    if (!count.ok()) {
+      if (count.status().code() == StatusCode::kNotFound) continue;  // nothing failed yet
+      return count.status();
+    }
+    for (int32_t p = 0; p < *count; ++p) {
+      auto marks = (*reader)->watermarks(topic, p);
+      if (!marks.ok()) return marks.status();
+      if (marks->second > marks->first) cursors.push_back({topic, p, marks->first, marks->second});
+    }
+  }
+  DeadLetterScan scan;
+  const auto window = static_cast<int64_t>(std::max<size_t>(limit, 32));
+  while (true) {
+    std::vector<OffsetRange> ranges;
+    for (const auto& cursor : cursors) {
+      if (cursor.end > cursor.low && cursor.seen < limit) {
+        ranges.push_back({cursor.topic, cursor.partition, std::max(cursor.low, cursor.end - window),
+                          cursor.end});
+      }
+    }
+    if (ranges.empty()) break;
+    std::map<std::pair<std::string, int32_t>, size_t> counts;
+    if (Status s =
+            (*reader)->read(ranges,
+                            [&](const rd_kafka_message_t* message) {
+                              ++counts[{rd_kafka_topic_name(message->rkt), message->partition}];
+                              scan.add(message);
+                            });
+        !s.ok()) {
+      return s;
+    }
+    for (auto& cursor : cursors) {
+      if (cursor.end <= cursor.low || cursor.seen >= limit) continue;
+      cursor.seen += counts[{cursor.topic, cursor.partition}];
+      cursor.end = std::max(cursor.low, cursor.end - window);
+    }
+  }
+  for (auto& [id, found] : scan.letters) {
+    if (const auto marker = scan.markers.find(id); marker != scan.markers.end()) {
+      found.letter.replayed_as = marker->second;
+    }
+    out.push_back(std::move(found.letter));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const DeadLetter& a, const DeadLetter& b) { return a.failed_at > b.failed_at; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
+  if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + std::string(job_id) + "\"");
+  std::lock_guard lock(impl_->reader_mutex);
+  auto reader = impl_->topic_reader();
+  if (!reader.ok()) return reader.status();
+  auto topics = impl_->dlq_topics(**reader, "");
+  if (!topics.ok()) return topics.status();
+
+  // The dead letter and any marker share the job id's key partition.
+  std::vector<OffsetRange> ranges;
+  for (const auto& [type, topic] : *topics) {
+    auto count = partition_count((*reader)->handle(), topic, impl_->settings.request_timeout);
+    if (!count.ok()) continue;
+    rd_kafka_topic_t* handle = rd_kafka_topic_new((*reader)->handle(), topic.c_str(), nullptr);
+    const int32_t partition = rd_kafka_msg_partitioner_murmur2(handle, job_id.data(), job_id.size(),
+                                                               *count, nullptr, nullptr);
+    rd_kafka_topic_destroy(handle);
+    auto marks = (*reader)->watermarks(topic, partition);
+    if (!marks.ok()) return marks.status();
+    ranges.push_back({topic, partition, marks->first, marks->second});
+  }
+  DeadLetterScan scan;
+  std::map<std::string, std::string> topic_of;  // job id → dead-letter topic
+  if (Status s = (*reader)->read(ranges,
+                                 [&](const rd_kafka_message_t* message) {
+                                   if (key_of(message) != job_id) return;
+                                   scan.add(message);
+                                   topic_of[std::string(job_id)] =
+                                       rd_kafka_topic_name(message->rkt);
+                                 });
+      !s.ok()) {
+    return s;
+  }
+  const std::string id(job_id);
+  const auto found = scan.letters.find(id);
+  if (found == scan.letters.end()) return not_found("no dead letter for job " + id);
+  if (const auto marker = scan.markers.find(id); marker != scan.markers.end()) {
+    return failed_precondition("job " + id + " was already replayed as " + marker->second);
+  }
+  const JobMessage& original = found->second.letter.message;
+  JobMessage replayed{.schema_version = original.schema_version,
+                      .job_id = new_uuid4(),
+                      .job_type = original.job_type,
+                      .submitted_at = now_rfc3339(),
+                      .trace_id = original.trace_id,
+                      .payload = original.payload};
+  if (Status s = enqueue(replayed); !s.ok()) return s;
+  const std::string replayed_at = now_rfc3339();
+  const Record marker{.topic = topic_of[id],
+                      .key = id,
+                      .value = "{\"job_id\":\"" + id + "\",\"replayed_as\":\"" + replayed.job_id +
+                               "\",\"replayed_at\":\"" + replayed_at + "\"}",
+                      .headers = replay_marker_headers(replayed.job_id, replayed_at)};
+  if (Status s = impl_->producer->produce({&marker, 1}); !s.ok()) {
+    // The new job is on its way; only the listing will not show it.
+    spdlog::error("kafka: job {} replayed as {}, but the replay marker was not written: {}", id,
+                  replayed.job_id, s.message());
+  }
+  return replayed.job_id;
+}
+
+void KafkaJobQueue::close() {
+  impl_->closed = true;
+  std::lock_guard lock(impl_->consumers_mutex);
+  for (auto& [type, consumer] : impl_->consumers) consumer->wake();
+}
+
+}  // namespace dtq::kafka

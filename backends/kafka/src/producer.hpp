@@ -1,0 +1,62 @@
+// Producer: the one idempotent producer (acks=all) of a KafkaJobQueue, with
+// a thread that serves its delivery reports, and the admin calls that ride
+// on its connection (creating topics).
+//
+// Thread-safety: every member function is thread-safe. Ownership: owns the
+// librdkafka producer; a completion given to produce_async() runs on the
+// producer's thread, and every one runs before the destructor returns.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rdkafka_util.hpp"
+
+namespace dtq::kafka {
+
+struct Record {
+  std::string topic;
+  std::string key;
+  std::string value;
+  HeaderList headers;
+};
+
+class Producer {
+ public:
+  static StatusOr<std::unique_ptr<Producer>> create(const KafkaSettings& settings);
+  // Waits up to the delivery timeout for records still on their way.
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Produces every record and waits for the broker's acknowledgement of
+  // each; the first failure, with how many of the records were not
+  // confirmed, when any failed.
+  Status produce(std::span<const Record> records);
+  // Produces `record`; `done` runs once with the outcome.
+  void produce_async(const Record& record, std::function<void(Status)> done);
+
+  // Creates the topics that do not exist yet (an existing one is fine).
+  Status create_topics(const std::vector<std::string>& topics, int32_t partitions,
+                       int16_t replication_factor);
+  // Waits until the topics appear in the cluster's metadata.
+  Status wait_visible(const std::vector<std::string>& topics);
+
+ private:
+  explicit Producer(const KafkaSettings& settings) : settings_(settings) {}
+  static void on_delivery(rd_kafka_t* handle, const rd_kafka_message_t* message, void* opaque);
+  // Hands the record to librdkafka; runs `done` at once if it refused it.
+  void enqueue(const Record& record, std::function<void(Status)> done);
+
+  const KafkaSettings settings_;
+  KafkaHandle handle_;
+  std::atomic<bool> stop_{false};
+  std::thread poller_;
+};
+
+}  // namespace dtq::kafka

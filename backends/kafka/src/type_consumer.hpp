@@ -1,0 +1,119 @@
+// TypeConsumer: this process's member of one job type's consumer group. A
+// poll thread consumes the type's topic into a bounded buffer, serves
+// rebalances (revoked partitions drain, then commit) and commits finished
+// offsets every commit_interval; take/ack/release work on the buffer and the
+// leases under one mutex. See kafka_job_queue.hpp for the semantics.
+//
+// Thread-safety: every public member function is thread-safe. Ownership:
+// owns its librdkafka consumer and poll thread; borrows the producer (for
+// dead-lettering unreadable records), which must outlive it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "dtq/core/ports/job_queue.hpp"
+#include "partition_tracker.hpp"
+#include "producer.hpp"
+#include "rdkafka_util.hpp"
+
+namespace dtq::kafka {
+
+class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
+ public:
+  // Where a handed-out job came from.
+  struct Lease {
+    int32_t partition = 0;
+    int64_t offset = 0;
+    uint64_t epoch = 0;  // which assignment of the partition
+    uint32_t deliveries = 1;
+    JobMessage message;
+  };
+
+  // Subscribes and starts the poll thread. `receipts` and `closed` belong
+  // to the queue and outlive the consumer.
+  static StatusOr<std::shared_ptr<TypeConsumer>> start(const KafkaSettings& settings,
+                                                       std::string job_type, std::string topic,
+                                                       std::string dlq_topic, std::string group,
+                                                       Producer& producer,
+                                                       std::atomic<uint64_t>& receipts,
+                                                       const std::atomic<bool>& closed);
+  // Leaves the group: revoked partitions drain (bounded), are committed,
+  // and the consumer closes.
+  ~TypeConsumer();
+  // The same, at a time of the owner's choosing (the destructor may run on
+  // whichever thread drops the last reference).
+  void shutdown();
+
+  StatusOr<std::vector<Delivery>> take(size_t max, std::chrono::milliseconds wait);
+  Status ack(const Delivery& delivery);
+  Status release(const Delivery& delivery);
+  // A copy of the lease behind `delivery`, which stays leased.
+  StatusOr<Lease> lease(const Delivery& delivery);
+  // Wakes every waiting take().
+  void wake();
+
+ private:
+  struct Partition {
+    uint64_t epoch;
+    PartitionTracker tracker;
+    size_t leased = 0;  // handed out (or being dead-lettered), not finished
+    bool revoking = false;
+  };
+
+  TypeConsumer(const KafkaSettings& settings, std::string job_type, std::string topic,
+               std::string dlq_topic, std::string group, Producer& producer,
+               std::atomic<uint64_t>& receipts, const std::atomic<bool>& closed);
+
+  void poll_loop();
+  void on_message(const rd_kafka_message_t* message);
+  void dead_letter_unreadable(const rd_kafka_message_t* message, uint64_t epoch,
+                              const std::string& why);
+  void flow_control();
+  void commit_due(bool force);
+  void on_assign(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
+  void on_revoke(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
+  static void rebalance_cb(rd_kafka_t* handle, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  static void commit_cb(rd_kafka_t* handle, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* offsets, void* opaque);
+  // Ends the lease of `delivery`; mutex_ held.
+  StatusOr<Lease> end_lease(const Delivery& delivery);
+
+  const KafkaSettings& settings_;
+  const std::string type_;
+  const std::string topic_;
+  const std::string dlq_topic_;
+  const std::string group_;
+  Producer& producer_;
+  std::atomic<uint64_t>& receipts_;
+  const std::atomic<bool>& closed_;
+
+  KafkaHandle handle_;
+  std::thread poller_;
+  std::atomic<bool> stop_{false};
+
+  std::mutex mutex_;
+  std::condition_variable ready_cv_;    // take() waits for the buffer
+  std::condition_variable drained_cv_;  // a revocation waits for leases to end
+  std::deque<Lease> ready_;             // consumed, not handed out yet
+  std::map<int32_t, Partition> partitions_;
+  std::unordered_map<uint64_t, Lease> leases_;  // by receipt
+  uint64_t next_epoch_ = 1;
+
+  // Poll thread only.
+  bool paused_ = false;
+  bool assignment_changed_ = false;
+  std::chrono::steady_clock::time_point last_commit_{};
+};
+
+}  // namespace dtq::kafka
