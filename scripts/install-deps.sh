@@ -13,12 +13,14 @@ build_packages=(
   libboost-dev libboost-filesystem-dev libsimdjson-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev
   libbenchmark-dev libpistache-dev prometheus-cpp-dev
-  libhiredis-dev librdkafka-dev
+  libhiredis-dev librdkafka-dev libmongoc-dev librabbitmq-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev
-  redis-server redis-tools
-  # Kafka runs from Maven Central's jars (scripts/servers/kafka.sh) on this JRE.
+  redis-server redis-tools rabbitmq-server
+  # Kafka runs from Maven Central's jars (scripts/servers/kafka.sh) on this JRE;
+  # FerretDB, the MongoDB wire-protocol server, is built with Go
+  # (scripts/servers/ferretdb.sh).
   openjdk-17-jre-headless
 )
 

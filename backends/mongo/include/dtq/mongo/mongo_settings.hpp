@@ -1,0 +1,56 @@
+// MongoSettings: which MongoDB the result store talks to and how. A plain
+// value: the caller fills it (from flags, the environment, a URI it was
+// given); nothing here reads configuration.
+//
+// Thread-safety: a value type.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "dtq/core/status.hpp"
+
+namespace dtq::mongo {
+
+// How many servers must have a write before put() returns.
+enum class WriteAcknowledgement {
+  kMajority,  // w: "majority" (DESIGN §5: a result is durable once stored)
+  kPrimary,   // w: 1
+};
+
+struct MongoSettings {
+  // A MongoDB connection string: hosts, credentials, replica set, TLS
+  // (mongodb://user:pass@host1:27017,host2:27017/?replicaSet=rs0&tls=true).
+  // The driver reads it; its path (the authentication database) does not
+  // choose where results go: `database` and `collection` do. The options
+  // below override the same options in the URI.
+  std::string uri = "mongodb://127.0.0.1:27017";
+  std::string database = "dtq";            // DESIGN §2
+  std::string collection = "job_results";  // DESIGN §2
+
+  // Write concern of every insert: acknowledged by a majority (default) or
+  // the primary only, journaled or not, and how long a majority may take
+  // before the write is reported as not durable (Unavailable).
+  WriteAcknowledgement write_acknowledgement = WriteAcknowledgement::kMajority;
+  bool journal = true;
+  std::chrono::milliseconds write_timeout{10000};
+
+  // How long an operation waits for a usable server (start-up included);
+  // past it the operation fails with Unavailable.
+  std::chrono::milliseconds server_selection_timeout{5000};
+  std::chrono::milliseconds connect_timeout{2000};
+  // Bound on one network round trip.
+  std::chrono::milliseconds socket_timeout{10000};
+  // How often the driver's monitor checks each server (at least 500 ms); a
+  // restarted server is found again within about this long.
+  std::chrono::milliseconds heartbeat_frequency{2000};
+  // Clients (connections) in the pool; callers beyond it wait for one.
+  uint32_t max_pool_size = 16;
+  std::string app_name = "dtq";  // shown in the server's logs and currentOp
+
+  // InvalidArgument naming the first field out of range.
+  Status validate() const;
+};
+
+}  // namespace dtq::mongo

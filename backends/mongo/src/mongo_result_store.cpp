@@ -1,0 +1,698 @@
+#include "dtq/mongo/mongo_result_store.hpp"
+
+#include <mongoc/mongoc.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "bson_json.hpp"
+#include "dtq/core/time.hpp"
+
+// bson_t is declared 128-byte aligned; the attribute does not carry into
+// template arguments (unique_ptr<bson_t>, vector<const bson_t*>), which is
+// harmless here: those hold pointers, and libbson allocates the documents.
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
+namespace dtq::mongo {
+namespace {
+
+// Server error codes (https://www.mongodb.com/docs/manual/reference/error-codes/).
+constexpr uint32_t kDuplicateKey = 11000;
+constexpr uint32_t kIndexOptionsConflict = 85;
+constexpr uint32_t kIndexKeySpecsConflict = 86;
+constexpr uint32_t kUnauthorized = 13;
+constexpr uint32_t kAuthenticationFailed = 18;
+
+// Server errors that say "not now" rather than "never": a node stepping
+// down, shutting down, or a timeout.
+bool transient_server_code(uint32_t code) {
+  switch (code) {
+    case 6:      // HostUnreachable
+    case 7:      // HostNotFound
+    case 50:     // MaxTimeMSExpired
+    case 89:     // NetworkTimeout
+    case 91:     // ShutdownInProgress
+    case 189:    // PrimarySteppedDown
+    case 262:    // ExceededTimeLimit
+    case 9001:   // SocketException
+    case 10107:  // NotWritablePrimary
+    case 11600:  // InterruptedAtShutdown
+    case 11602:  // InterruptedDueToReplStateChange
+    case 13435:  // NotPrimaryNoSecondaryOk
+    case 13436:  // NotPrimaryOrSecondary
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct BsonDeleter {
+  void operator()(bson_t* doc) const { bson_destroy(doc); }
+};
+using Bson = std::unique_ptr<bson_t, BsonDeleter>;
+Bson new_bson() {
+  return Bson(bson_new());
+}
+
+// A bson_t on the stack, destroyed at scope exit (for replies).
+class Reply {
+ public:
+  Reply() { bson_init(&doc_); }
+  ~Reply() { bson_destroy(&doc_); }
+  Reply(const Reply&) = delete;
+  Reply& operator=(const Reply&) = delete;
+  bson_t* get() { return &doc_; }
+
+ private:
+  bson_t doc_;
+};
+
+void log_to_spdlog(mongoc_log_level_t level, const char* domain, const char* message, void*) {
+  switch (level) {
+    case MONGOC_LOG_LEVEL_ERROR:
+    case MONGOC_LOG_LEVEL_CRITICAL:
+      spdlog::error("mongoc {}: {}", domain, message);
+      break;
+    case MONGOC_LOG_LEVEL_WARNING:
+      // Servers without sessions (FerretDB) refuse the endSessions a pool
+      // sends when it closes: nothing to warn about.
+      if (std::string_view(message).find("\"endSessions\"") != std::string_view::npos) {
+        spdlog::debug("mongoc {}: {}", domain, message);
+      } else {
+        spdlog::warn("mongoc {}: {}", domain, message);
+      }
+      break;
+    case MONGOC_LOG_LEVEL_MESSAGE:
+    case MONGOC_LOG_LEVEL_INFO:
+      spdlog::debug("mongoc {}: {}", domain, message);
+      break;
+    default:
+      spdlog::trace("mongoc {}: {}", domain, message);
+      break;
+  }
+}
+
+void init_driver_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mongoc_init();
+    mongoc_log_set_handler(log_to_spdlog, nullptr);
+  });
+}
+
+std::string hosts_of(const mongoc_uri_t* uri) {
+  std::string hosts;
+  for (const mongoc_host_list_t* host = mongoc_uri_get_hosts(uri); host != nullptr;
+       host = host->next) {
+    if (!hosts.empty()) hosts += ',';
+    hosts += host->host_and_port;
+  }
+  if (hosts.empty() && mongoc_uri_get_srv_hostname(uri) != nullptr) {
+    hosts = std::string("srv:") + mongoc_uri_get_srv_hostname(uri);
+  }
+  return hosts;
+}
+
+// What the `i`-th BSON field of a stored result must be called (DESIGN §2).
+constexpr const char* kSchemaVersionField = "schema_version";
+constexpr const char* kJobIdField = "job_id";
+constexpr const char* kJobTypeField = "job_type";
+constexpr const char* kInputField = "input";
+constexpr const char* kOutputField = "output";
+constexpr const char* kFinalStateField = "final_state";
+constexpr const char* kStartedAtField = "started_at";
+constexpr const char* kCompletedAtField = "completed_at";
+constexpr const char* kErrorField = "error";
+constexpr const char* kTraceIdField = "trace_id";
+
+bool append_string(bson_t* doc, const char* key, std::string_view value) {
+  return bson_append_utf8(doc, key, -1, value.data(), static_cast<int>(value.size()));
+}
+
+Status append_time(bson_t* doc, const char* key, const std::string& text, bool required,
+                   const std::string& job_id) {
+  if (text.empty() && !required) {
+    bson_append_null(doc, key, -1);
+    return {};
+  }
+  const auto at = parse_rfc3339(text);
+  if (!at) {
+    return invalid_argument("result of job " + job_id + ": " + key + " \"" + text +
+                            "\" is not an RFC 3339 timestamp");
+  }
+  bson_append_date_time(doc, key, -1, to_unix_ms(*at));
+  return {};
+}
+
+// The document of one result, fields in the contract's order. The driver
+// adds _id (an ObjectId) on insert.
+StatusOr<Bson> document_of(const JobResult& result) {
+  if (result.job_id.empty()) return invalid_argument("result without a job id");
+  Bson doc = new_bson();
+  bson_t* d = doc.get();
+  append_string(d, kSchemaVersionField, result.schema_version);
+  append_string(d, kJobIdField, result.job_id);
+  append_string(d, kJobTypeField, result.job_type);
+  if (Status s = append_json_object(d, kInputField, result.input.empty() ? "{}" : result.input);
+      !s.ok()) {
+    return invalid_argument("result of job " + result.job_id + ": " + s.message());
+  }
+  if (result.output.empty()) {
+    bson_append_null(d, kOutputField, -1);
+  } else if (Status s = append_json_object(d, kOutputField, result.output); !s.ok()) {
+    return invalid_argument("result of job " + result.job_id + ": " + s.message());
+  }
+  append_string(d, kFinalStateField, to_string(result.final_state));
+  if (Status s = append_time(d, kStartedAtField, result.started_at, false, result.job_id);
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = append_time(d, kCompletedAtField, result.completed_at, true, result.job_id);
+      !s.ok()) {
+    return s;
+  }
+  if (result.error) {
+    bson_t error;
+    bson_append_document_begin(d, kErrorField, -1, &error);
+    append_string(&error, "code", result.error->code);
+    append_string(&error, "message", result.error->message);
+    bson_append_document_end(d, &error);
+  } else {
+    bson_append_null(d, kErrorField, -1);
+  }
+  append_string(d, kTraceIdField, result.trace_id);
+  // What the server would refuse, refused here with the job named (the
+  // driver's own check for inserts, done once).
+  bson_error_t invalid;
+  constexpr auto kFlags =
+      static_cast<bson_validate_flags_t>(BSON_VALIDATE_UTF8 | BSON_VALIDATE_EMPTY_KEYS |
+                                         BSON_VALIDATE_DOT_KEYS | BSON_VALIDATE_DOLLAR_KEYS);
+  if (!bson_validate_with_error(d, kFlags, &invalid)) {
+    return invalid_argument("result of job " + result.job_id +
+                            " cannot be stored in MongoDB: " + invalid.message);
+  }
+  return doc;
+}
+
+std::string text_of(const bson_iter_t& iter) {
+  if (BSON_ITER_HOLDS_UTF8(&iter)) {
+    uint32_t length = 0;
+    const char* text = bson_iter_utf8(&iter, &length);
+    return {text, length};
+  }
+  if (BSON_ITER_HOLDS_DATE_TIME(&iter)) return to_rfc3339(from_unix_ms(bson_iter_date_time(&iter)));
+  return {};
+}
+
+StatusOr<JobResult> result_of(const bson_t* doc, std::string_view job_id) {
+  JobResult result;
+  result.schema_version.clear();
+  std::string state;
+  bson_iter_t iter;
+  if (!bson_iter_init(&iter, doc)) {
+    return internal_error("stored result of job " + std::string(job_id) + " is not valid BSON");
+  }
+  while (bson_iter_next(&iter)) {
+    const std::string_view key = bson_iter_key(&iter);
+    const bool container = BSON_ITER_HOLDS_DOCUMENT(&iter);
+    if (key == kSchemaVersionField) {
+      result.schema_version = text_of(iter);
+    } else if (key == kJobIdField) {
+      result.job_id = text_of(iter);
+    } else if (key == kJobTypeField) {
+      result.job_type = text_of(iter);
+    } else if (key == kInputField) {
+      result.input = container ? json_of(iter) : "{}";
+    } else if (key == kOutputField) {
+      result.output = container ? json_of(iter) : "";
+    } else if (key == kFinalStateField) {
+      state = text_of(iter);
+    } else if (key == kStartedAtField) {
+      result.started_at = text_of(iter);
+    } else if (key == kCompletedAtField) {
+      result.completed_at = text_of(iter);
+    } else if (key == kErrorField && container) {
+      bson_iter_t field;
+      JobError error;
+      if (bson_iter_recurse(&iter, &field)) {
+        while (bson_iter_next(&field)) {
+          const std::string_view name = bson_iter_key(&field);
+          if (name == "code") error.code = text_of(field);
+          if (name == "message") error.message = text_of(field);
+        }
+      }
+      result.error = std::move(error);
+    } else if (key == kTraceIdField) {
+      result.trace_id = text_of(iter);
+    }
+  }
+  if (result.schema_version.empty()) result.schema_version = std::string(kSchemaVersion);
+  const auto final_state = parse_job_state(state);
+  if (!final_state) {
+    return internal_error("stored result of job " + std::string(job_id) +
+                          " is unreadable: final_state \"" + state + "\" is not a job state");
+  }
+  result.final_state = *final_state;
+  return result;
+}
+
+}  // namespace
+
+// --- settings ----------------------------------------------------------------
+
+Status MongoSettings::validate() const {
+  if (uri.empty()) return invalid_argument("mongo: uri is empty");
+  if (database.empty() || database.find_first_of("/\\. \"$") != std::string::npos) {
+    return invalid_argument("mongo: database \"" + database +
+                            "\" is not a valid database name (empty, or one of /\\. \"$)");
+  }
+  if (collection.empty() || collection.find('$') != std::string::npos ||
+      collection.rfind("system.", 0) == 0) {
+    return invalid_argument("mongo: collection \"" + collection +
+                            "\" is not a valid collection name");
+  }
+  if (write_timeout.count() < 0) return invalid_argument("mongo: write_timeout is negative");
+  if (server_selection_timeout.count() <= 0) {
+    return invalid_argument("mongo: server_selection_timeout must be positive");
+  }
+  if (connect_timeout.count() <= 0)
+    return invalid_argument("mongo: connect_timeout must be positive");
+  if (socket_timeout.count() <= 0)
+    return invalid_argument("mongo: socket_timeout must be positive");
+  if (heartbeat_frequency.count() < 500) {
+    return invalid_argument("mongo: heartbeat_frequency must be at least 500 ms");
+  }
+  if (max_pool_size == 0) return invalid_argument("mongo: max_pool_size must be at least 1");
+  return {};
+}
+
+// --- the driver ------------------------------------------------------------------
+
+struct MongoResultStore::Driver {
+  MongoSettings settings;
+  std::string description;  // hosts/database.collection
+  mongoc_uri_t* uri = nullptr;
+  mongoc_client_pool_t* pool = nullptr;
+  mongoc_write_concern_t* write_concern = nullptr;
+  std::string concern_text;  // "w:majority, j:true", for messages
+
+  ~Driver() {
+    if (pool != nullptr) mongoc_client_pool_destroy(pool);
+    if (uri != nullptr) mongoc_uri_destroy(uri);
+    if (write_concern != nullptr) mongoc_write_concern_destroy(write_concern);
+  }
+
+  // A client of the pool for the duration of one call.
+  class Lease {
+   public:
+    explicit Lease(mongoc_client_pool_t* pool)
+        : pool_(pool), client_(mongoc_client_pool_pop(pool)) {}
+    ~Lease() { mongoc_client_pool_push(pool_, client_); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    mongoc_client_t* client() const { return client_; }
+
+   private:
+    mongoc_client_pool_t* pool_;
+    mongoc_client_t* client_;
+  };
+
+  struct Collection {
+    explicit Collection(mongoc_collection_t* c) : handle(c) {}
+    ~Collection() { mongoc_collection_destroy(handle); }
+    Collection(const Collection&) = delete;
+    Collection& operator=(const Collection&) = delete;
+    mongoc_collection_t* handle;
+  };
+
+  // Options of every write: the settings' write concern.
+  Bson write_options() const {
+    Bson opts = new_bson();
+    mongoc_write_concern_append(write_concern, opts.get());
+    return opts;
+  }
+
+  // True for a connection found dead mid-call: worth one more try on a
+  // fresh connection.
+  static bool connection_lost(const bson_error_t& error) {
+    return error.domain == MONGOC_ERROR_STREAM;
+  }
+
+  // The Status of a failed call; `what` says what was being done.
+  Status status_of(const bson_error_t& error, std::string_view what) const {
+    const std::string context = "mongo: " + std::string(what) + " at " + description + ": ";
+    switch (error.domain) {
+      case MONGOC_ERROR_SERVER_SELECTION:
+        return unavailable(context + "no server reachable within " +
+                           std::to_string(settings.server_selection_timeout.count()) +
+                           " ms (server selection timeout): " + error.message);
+      case MONGOC_ERROR_STREAM:
+        return unavailable(context + "connection lost: " + error.message);
+      case MONGOC_ERROR_WRITE_CONCERN:
+        return unavailable(context + "the write concern (" + concern_text +
+                           ") was not satisfied: " + error.message);
+      case MONGOC_ERROR_CLIENT:
+        if (error.code == MONGOC_ERROR_CLIENT_AUTHENTICATE) {
+          return failed_precondition(context + "authentication failed: " + error.message);
+        }
+        break;
+      case MONGOC_ERROR_SERVER:
+        if (error.code == kUnauthorized || error.code == kAuthenticationFailed) {
+          return failed_precondition(context + "not authorised: " + error.message);
+        }
+        if (transient_server_code(error.code)) return unavailable(context + error.message);
+        break;
+      case MONGOC_ERROR_BSON:
+        return invalid_argument(context + error.message);
+      case MONGOC_ERROR_COMMAND:
+        if (error.code == MONGOC_ERROR_COMMAND_INVALID_ARG) {
+          return invalid_argument(context + error.message);
+        }
+        break;
+      default:
+        break;
+    }
+    return internal_error(context + error.message + " (domain " + std::to_string(error.domain) +
+                          ", code " + std::to_string(error.code) + ")");
+  }
+
+  Status ping() const {
+    Lease lease(pool);
+    Bson command = new_bson();
+    BSON_APPEND_INT32(command.get(), "ping", 1);
+    Reply reply;
+    bson_error_t error;
+    if (!mongoc_client_command_simple(lease.client(), "admin", command.get(), nullptr, reply.get(),
+                                      &error)) {
+      return status_of(error, "ping");
+    }
+    return {};
+  }
+
+  // createIndexes for one index: {key: {<field>: <order>}, name, unique?}.
+  // One index per command: FerretDB 1.24 answers a command naming several
+  // indexes that all exist already by dropping the connection.
+  Status create_index(mongoc_database_t* database, const char* field, int order,
+                      std::string_view name, bool unique) const {
+    Bson command = new_bson();
+    BSON_APPEND_UTF8(command.get(), "createIndexes", settings.collection.c_str());
+    bson_t indexes;
+    bson_t index;
+    bson_t key;
+    BSON_APPEND_ARRAY_BEGIN(command.get(), "indexes", &indexes);
+    BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
+    BSON_APPEND_DOCUMENT_BEGIN(&index, "key", &key);
+    BSON_APPEND_INT32(&key, field, order);
+    bson_append_document_end(&index, &key);
+    append_string(&index, "name", name);
+    if (unique) BSON_APPEND_BOOL(&index, "unique", true);
+    bson_append_document_end(&indexes, &index);
+    bson_append_array_end(command.get(), &indexes);
+    Reply reply;
+    bson_error_t error;
+    const Bson opts = write_options();
+    if (mongoc_database_write_command_with_opts(database, command.get(), opts.get(), reply.get(),
+                                                &error)) {
+      return {};
+    }
+    if (error.domain == MONGOC_ERROR_SERVER &&
+        (error.code == kIndexOptionsConflict || error.code == kIndexKeySpecsConflict)) {
+      return failed_precondition("mongo: " + description + " has an index that conflicts with " +
+                                 std::string(name) + " (" + (unique ? "unique " : "") + "{" +
+                                 field + ": " + std::to_string(order) +
+                                 "}); drop or rename it: " + error.message);
+    }
+    if (error.domain == MONGOC_ERROR_SERVER && error.code == kDuplicateKey) {
+      return failed_precondition("mongo: " + description +
+                                 " holds several documents with one job_id, so the unique index " +
+                                 std::string(name) + " cannot be built: " + error.message);
+    }
+    return status_of(error, "creating the index " + std::string(name));
+  }
+
+  // listIndexes: is there an index on exactly {field: order}, unique if
+  // asked? (Some servers answer createIndexes "already exists" for an index
+  // of that name with other options; the uniqueness is what matters.)
+  StatusOr<bool> has_index(mongoc_client_t* client, const char* field, int order,
+                           bool unique) const {
+    Collection collection(mongoc_client_get_collection(client, settings.database.c_str(),
+                                                       settings.collection.c_str()));
+    mongoc_cursor_t* cursor = mongoc_collection_find_indexes_with_opts(collection.handle, nullptr);
+    const bson_t* spec = nullptr;
+    bool found = false;
+    while (!found && mongoc_cursor_next(cursor, &spec)) {
+      bson_iter_t iter;
+      bson_iter_t key;
+      if (!bson_iter_init_find(&iter, spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&iter) ||
+          !bson_iter_recurse(&iter, &key)) {
+        continue;
+      }
+      int fields = 0;
+      bool matches = true;
+      while (bson_iter_next(&key)) {
+        ++fields;
+        matches = matches && std::string_view(bson_iter_key(&key)) == field &&
+                  bson_iter_as_int64(&key) == order;
+      }
+      const bool is_unique = bson_iter_init_find(&iter, spec, "unique") && bson_iter_as_bool(&iter);
+      found = matches && fields == 1 && (!unique || is_unique);
+    }
+    bson_error_t error;
+    const bool failed = mongoc_cursor_error(cursor, &error);
+    mongoc_cursor_destroy(cursor);
+    if (failed) return status_of(error, "listing the indexes");
+    return found;
+  }
+
+  Status ensure_indexes() const {
+    Lease lease(pool);
+    mongoc_database_t* database =
+        mongoc_client_get_database(lease.client(), settings.database.c_str());
+    Status created = create_index(database, kJobIdField, 1, kJobIdIndex, true);
+    if (created.ok())
+      created = create_index(database, kCompletedAtField, -1, kCompletedAtIndex, false);
+    mongoc_database_destroy(database);
+    if (!created.ok()) return created;
+    auto unique = has_index(lease.client(), kJobIdField, 1, true);
+    if (!unique.ok()) return unique.status();
+    if (!*unique) {
+      return failed_precondition(
+          "mongo: " + description + " has no unique index on {job_id: 1} although " +
+          std::string(kJobIdIndex) + " was asked for (an index of that name without " +
+          "\"unique\" exists?); drop it so that results are written once per job");
+    }
+    return {};
+  }
+
+  // One unordered insert_many. On a lost connection `retry` is set and the
+  // caller may try again.
+  StatusOr<std::vector<bool>> insert(std::span<const bson_t*> docs, bool& retry) const {
+    retry = false;
+    Lease lease(pool);
+    Collection collection(mongoc_client_get_collection(lease.client(), settings.database.c_str(),
+                                                       settings.collection.c_str()));
+    Bson opts = write_options();
+    BSON_APPEND_BOOL(opts.get(), "ordered", false);
+    BSON_APPEND_BOOL(opts.get(), "validate", false);  // done by document_of()
+    Reply reply;
+    bson_error_t error;
+    std::vector<bool> stored(docs.size(), true);
+    if (mongoc_collection_insert_many(collection.handle, docs.data(), docs.size(), opts.get(),
+                                      reply.get(), &error)) {
+      return stored;
+    }
+    // Per-document errors: duplicates are "already stored"; anything else
+    // fails the call (the documents that were stored stay stored, and a
+    // retry reports them as duplicates).
+    bool write_errors = false;
+    bson_iter_t iter;
+    bson_iter_t item;
+    if (bson_iter_init_find(&iter, reply.get(), "writeErrors") && BSON_ITER_HOLDS_ARRAY(&iter) &&
+        bson_iter_recurse(&iter, &item)) {
+      while (bson_iter_next(&item)) {
+        bson_iter_t field;
+        int64_t index = -1;
+        int64_t code = 0;
+        std::string message;
+        if (!bson_iter_recurse(&item, &field)) continue;
+        while (bson_iter_next(&field)) {
+          const std::string_view key = bson_iter_key(&field);
+          if (key == "index") index = bson_iter_as_int64(&field);
+          if (key == "code") code = bson_iter_as_int64(&field);
+          if (key == "errmsg") message = text_of(field);
+        }
+        write_errors = true;
+        if (index < 0 || static_cast<size_t>(index) >= docs.size()) continue;
+        if (code == kDuplicateKey) {
+          stored[static_cast<size_t>(index)] = false;
+          continue;
+        }
+        bson_error_t item_error{};
+        item_error.domain = MONGOC_ERROR_SERVER;
+        item_error.code = static_cast<uint32_t>(code);
+        bson_strncpy(item_error.message, message.c_str(), sizeof item_error.message);
+        return status_of(item_error, "storing result " + std::to_string(index) + " of " +
+                                         std::to_string(docs.size()));
+      }
+    }
+    if (bson_iter_init_find(&iter, reply.get(), "writeConcernErrors") &&
+        BSON_ITER_HOLDS_ARRAY(&iter)) {
+      bson_iter_t concern;
+      if (bson_iter_recurse(&iter, &concern) && bson_iter_next(&concern)) {
+        bson_error_t concern_error{};
+        concern_error.domain = MONGOC_ERROR_WRITE_CONCERN;
+        bson_iter_t field;
+        if (bson_iter_recurse(&concern, &field) && bson_iter_find(&field, "errmsg")) {
+          bson_strncpy(concern_error.message, text_of(field).c_str(), sizeof concern_error.message);
+        }
+        return status_of(concern_error, "storing results");
+      }
+    }
+    if (write_errors) return stored;
+    retry = connection_lost(error);
+    return status_of(error, "storing results");
+  }
+
+  StatusOr<JobResult> find(std::string_view job_id, bool& retry) const {
+    retry = false;
+    Lease lease(pool);
+    Collection collection(mongoc_client_get_collection(lease.client(), settings.database.c_str(),
+                                                       settings.collection.c_str()));
+    Bson filter = new_bson();
+    append_string(filter.get(), kJobIdField, job_id);
+    Bson opts = new_bson();
+    bson_t projection;
+    BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "projection", &projection);
+    BSON_APPEND_INT32(&projection, "_id", 0);
+    bson_append_document_end(opts.get(), &projection);
+    BSON_APPEND_INT64(opts.get(), "limit", 1);
+    mongoc_cursor_t* cursor =
+        mongoc_collection_find_with_opts(collection.handle, filter.get(), opts.get(), nullptr);
+    const bson_t* doc = nullptr;
+    StatusOr<JobResult> found = not_found("no result for job " + std::string(job_id));
+    bson_error_t error;
+    if (mongoc_cursor_next(cursor, &doc)) {
+      found = result_of(doc, job_id);
+    } else if (mongoc_cursor_error(cursor, &error)) {
+      retry = connection_lost(error);
+      found = status_of(error, "reading the result of job " + std::string(job_id));
+    }
+    mongoc_cursor_destroy(cursor);
+    return found;
+  }
+};
+
+// --- the store -----------------------------------------------------------------
+
+StatusOr<std::unique_ptr<MongoResultStore>> MongoResultStore::connect(MongoSettings settings) {
+  if (Status valid = settings.validate(); !valid.ok()) return valid;
+  init_driver_once();
+  auto driver = std::make_unique<Driver>();
+  bson_error_t error;
+  driver->uri = mongoc_uri_new_with_error(settings.uri.c_str(), &error);
+  if (driver->uri == nullptr) {
+    // The driver's message names the fault, never echoes the credentials.
+    return invalid_argument(std::string("mongo: the URI is malformed: ") + error.message);
+  }
+  const auto set = [&](const char* option, std::chrono::milliseconds value) {
+    return mongoc_uri_set_option_as_int32(driver->uri, option, static_cast<int32_t>(value.count()));
+  };
+  if (!set(MONGOC_URI_SERVERSELECTIONTIMEOUTMS, settings.server_selection_timeout) ||
+      !set(MONGOC_URI_CONNECTTIMEOUTMS, settings.connect_timeout) ||
+      !set(MONGOC_URI_SOCKETTIMEOUTMS, settings.socket_timeout) ||
+      !set(MONGOC_URI_HEARTBEATFREQUENCYMS, settings.heartbeat_frequency) ||
+      !mongoc_uri_set_option_as_int32(driver->uri, MONGOC_URI_MAXPOOLSIZE,
+                                      static_cast<int32_t>(settings.max_pool_size)) ||
+      !mongoc_uri_set_appname(driver->uri, settings.app_name.c_str())) {
+    return invalid_argument("mongo: the driver refused a timeout, pool size or app name");
+  }
+  driver->description = hosts_of(driver->uri) + "/" + settings.database + "." + settings.collection;
+  driver->write_concern = mongoc_write_concern_new();
+  if (settings.write_acknowledgement == WriteAcknowledgement::kMajority) {
+    mongoc_write_concern_set_w(driver->write_concern, MONGOC_WRITE_CONCERN_W_MAJORITY);
+    mongoc_write_concern_set_wtimeout_int64(driver->write_concern, settings.write_timeout.count());
+    driver->concern_text = "w:majority";
+  } else {
+    mongoc_write_concern_set_w(driver->write_concern, 1);
+    driver->concern_text = "w:1";
+  }
+  mongoc_write_concern_set_journal(driver->write_concern, settings.journal);
+  driver->concern_text += settings.journal ? ", j:true" : ", j:false";
+  driver->pool = mongoc_client_pool_new_with_error(driver->uri, &error);
+  if (driver->pool == nullptr) {
+    return invalid_argument(std::string("mongo: cannot create a client pool: ") + error.message);
+  }
+  mongoc_client_pool_set_error_api(driver->pool, MONGOC_ERROR_API_VERSION_2);
+  driver->settings = std::move(settings);
+
+  if (Status reachable = driver->ping(); !reachable.ok()) {
+    return Status(reachable.code(), "cannot start the result store: " + reachable.message());
+  }
+  if (Status indexed = driver->ensure_indexes(); !indexed.ok()) return indexed;
+  spdlog::info("mongo: result store on {} ({}; indexes {} unique, {})", driver->description,
+               driver->concern_text, kJobIdIndex, kCompletedAtIndex);
+  return std::unique_ptr<MongoResultStore>(new MongoResultStore(std::move(driver)));
+}
+
+MongoResultStore::MongoResultStore(std::unique_ptr<Driver> driver) : driver_(std::move(driver)) {}
+MongoResultStore::~MongoResultStore() = default;
+
+const MongoSettings& MongoResultStore::settings() const {
+  return driver_->settings;
+}
+const std::string& MongoResultStore::describe() const {
+  return driver_->description;
+}
+
+void MongoResultStore::note(const Status& status) {
+  if (status.ok()) {
+    if (reported_down_.exchange(false)) {
+      spdlog::info("mongo: {} is reachable again", driver_->description);
+    }
+  } else if (status.code() == StatusCode::kUnavailable && !reported_down_.exchange(true)) {
+    spdlog::warn("{}", status.message());
+  }
+}
+
+Status MongoResultStore::ping() {
+  Status status = driver_->ping();
+  note(status);
+  return status;
+}
+
+StatusOr<bool> MongoResultStore::put(const JobResult& result) {
+  auto stored = put_batch({&result, 1});
+  if (!stored.ok()) return stored.status();
+  return static_cast<bool>(stored->front());
+}
+
+StatusOr<std::vector<bool>> MongoResultStore::put_batch(std::span<const JobResult> results) {
+  if (results.empty()) return std::vector<bool>{};
+  std::vector<Bson> documents;
+  std::vector<const bson_t*> pointers;
+  documents.reserve(results.size());
+  pointers.reserve(results.size());
+  for (const auto& result : results) {
+    auto doc = document_of(result);
+    if (!doc.ok()) return doc.status();
+    pointers.push_back(doc->get());
+    documents.push_back(std::move(doc).value());
+  }
+  bool retry = false;
+  auto stored = driver_->insert(pointers, retry);
+  if (retry) stored = driver_->insert(pointers, retry);
+  note(stored.ok() ? Status{} : stored.status());
+  return stored;
+}
+
+StatusOr<JobResult> MongoResultStore::get(std::string_view job_id) {
+  bool retry = false;
+  auto found = driver_->find(job_id, retry);
+  if (retry) found = driver_->find(job_id, retry);
+  note(found.ok() || found.status().code() == StatusCode::kNotFound ? Status{} : found.status());
+  return found;
+}
+
+}  // namespace dtq::mongo

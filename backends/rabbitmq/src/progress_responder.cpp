@@ -1,0 +1,187 @@
+#include "dtq/rabbitmq/progress_responder.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "amqp_session.hpp"
+#include "progress_messages.hpp"
+
+namespace dtq::rabbitmq {
+
+class ProgressResponder::Impl {
+ public:
+  Impl(RabbitSettings settings, StatusStore& statuses)
+      : statuses_(statuses),
+        session_(
+            std::move(settings), "progress responder",
+            AmqpSession::Hooks{.on_open = [this](Channel& channel) { return on_open(channel); },
+                               .on_delivery =
+                                   [this](Channel& channel, Delivery&& delivery) {
+                                     on_request(channel, std::move(delivery));
+                                   },
+                               .on_lost = [this](const Status&) { drop_queued(); }}) {}
+
+  ~Impl() { stop(); }
+
+  Status start() {
+    for (size_t i = 0; i < session_.settings().handler_threads; ++i) {
+      handlers_.emplace_back([this] { handle(); });
+    }
+    Status started = session_.start();
+    if (!started.ok()) stop();
+    return started;
+  }
+
+  void stop() {
+    // Consuming stops first: the broker hands what this responder held to
+    // the others at once.
+    session_.stop();
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      work_.clear();
+    }
+    ready_.notify_all();
+    for (auto& handler : handlers_) {
+      if (handler.joinable()) handler.join();
+    }
+  }
+
+  bool healthy() const { return session_.healthy(); }
+  uint64_t answered() const { return answered_.load(std::memory_order_relaxed); }
+  const RabbitSettings& settings() const { return session_.settings(); }
+
+ private:
+  struct Work {
+    uint64_t generation = 0;
+    uint64_t delivery_tag = 0;
+    std::string reply_to;
+    std::string correlation_id;
+    std::string body;
+  };
+
+  Status on_open(Channel& channel) {
+    const RabbitSettings& settings = session_.settings();
+    if (Status s = channel.declare_durable_queue(settings.request_queue); !s.ok()) return s;
+    if (Status s = channel.qos(settings.prefetch); !s.ok()) return s;
+    auto consumer = channel.consume(settings.request_queue, /*no_ack=*/false);
+    if (!consumer.ok()) return consumer.status();
+    return {};
+  }
+
+  // On the I/O thread: unanswerable requests are acknowledged and dropped
+  // here; the others go to the handlers (at most `prefetch` at a time: the
+  // broker sends no more until some are acknowledged).
+  void on_request(Channel& channel, Delivery&& delivery) {
+    if (delivery.message.reply_to.empty()) {
+      spdlog::warn(
+          "rabbitmq progress responder: a request without reply_to (correlation_id {}); dropped",
+          delivery.message.correlation_id);
+      (void)channel.ack(delivery.delivery_tag);
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      work_.push_back(Work{.generation = session_.generation(),
+                           .delivery_tag = delivery.delivery_tag,
+                           .reply_to = std::move(delivery.message.reply_to),
+                           .correlation_id = std::move(delivery.message.correlation_id),
+                           .body = std::move(delivery.message.body)});
+    }
+    ready_.notify_one();
+  }
+
+  // Requests of a lost connection: the broker delivers them again.
+  void drop_queued() {
+    std::lock_guard lock(mutex_);
+    work_.clear();
+  }
+
+  void handle() {
+    for (;;) {
+      Work work;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return stopping_ || !work_.empty(); });
+        if (stopping_) return;
+        work = std::move(work_.front());
+        work_.pop_front();
+      }
+      answer(std::move(work));
+    }
+  }
+
+  void answer(Work work) {
+    auto request = parse_progress_request(work.body);
+    Message reply;
+    if (!request.ok()) {
+      spdlog::warn(
+          "rabbitmq progress responder: unreadable request (correlation_id {}): {}; dropped",
+          work.correlation_id, request.status().message());
+    } else {
+      reply.body = reply_json(request->job_id, statuses_.get(request->job_id));
+      reply.content_type = "application/json";
+      // The contract's correlation id; a client that left it out still
+      // gets its request_id back.
+      reply.correlation_id =
+          work.correlation_id.empty() ? request->request_id : work.correlation_id;
+    }
+    const bool publish = request.ok();
+    session_.post(
+        [this, work = std::move(work), reply = std::move(reply), publish](Channel* channel) {
+          // A reply for a request of an older connection is dropped: its
+          // delivery tag means nothing now and the broker redelivers it.
+          if (channel == nullptr || session_.generation() != work.generation) return;
+          if (publish) {
+            if (Status sent = channel->publish(work.reply_to, reply); !sent.ok()) {
+              spdlog::warn("rabbitmq progress responder: {}", sent.message());
+              return;  // not acknowledged: the connection is failing, it comes back
+            }
+          }
+          if (Status acked = channel->ack(work.delivery_tag); !acked.ok()) {
+            spdlog::warn("rabbitmq progress responder: {}", acked.message());
+            return;
+          }
+          if (publish) answered_.fetch_add(1, std::memory_order_relaxed);
+        });
+  }
+
+  StatusStore& statuses_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Work> work_;
+  bool stopping_ = false;
+  std::vector<std::thread> handlers_;
+  std::atomic<uint64_t> answered_{0};
+  AmqpSession session_;
+};
+
+StatusOr<std::unique_ptr<ProgressResponder>> ProgressResponder::start(RabbitSettings settings,
+                                                                      StatusStore& statuses) {
+  if (Status valid = settings.validate(); !valid.ok()) return valid;
+  auto impl = std::make_unique<Impl>(std::move(settings), statuses);
+  if (Status started = impl->start(); !started.ok()) return started;
+  return std::unique_ptr<ProgressResponder>(new ProgressResponder(std::move(impl)));
+}
+
+ProgressResponder::ProgressResponder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProgressResponder::~ProgressResponder() = default;
+
+bool ProgressResponder::healthy() const {
+  return impl_->healthy();
+}
+uint64_t ProgressResponder::answered() const {
+  return impl_->answered();
+}
+const RabbitSettings& ProgressResponder::settings() const {
+  return impl_->settings();
+}
+
+}  // namespace dtq::rabbitmq

@@ -1,0 +1,458 @@
+// The progress request-reply on a real RabbitMQ: RabbitProgressQuery (the
+// API side) and ProgressResponder (the worker side) with each other and,
+// through a raw rabbitmq-c client, with any other client of the contract;
+// timeouts, 1,000 concurrent callers, competing responders, and a broker
+// restart in the middle.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "dtq/rabbitmq/progress_responder.hpp"
+#include "dtq/rabbitmq/rabbit_progress_query.hpp"
+#include "rabbitmq_test_util.hpp"
+
+namespace dtq::rabbitmq::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using SteadyClock = std::chrono::steady_clock;
+
+// The keys of a JSON object, in order.
+std::vector<std::string> keys_of(const std::string& json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object object;
+  std::vector<std::string> keys;
+  if (parser.parse(json).get(object) != simdjson::SUCCESS) return keys;
+  for (const auto field : object) keys.emplace_back(field.key);
+  return keys;
+}
+
+std::string string_field(const std::string& json, const char* key) {
+  simdjson::dom::parser parser;
+  std::string_view value;
+  if (parser.parse(json)[key].get(value) != simdjson::SUCCESS) return "(absent)";
+  return std::string(value);
+}
+
+class ProgressTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (cleanup_.empty()) return;
+    RawAmqp raw(kSharedRabbit->port());
+    for (const auto& queue : cleanup_) raw.delete_queue(queue);
+  }
+
+  RabbitSettings settings() {
+    RabbitSettings s = test_settings();
+    cleanup_.push_back(s.request_queue);
+    return s;
+  }
+
+  static std::unique_ptr<RabbitProgressQuery> query(const RabbitSettings& s) {
+    auto q = RabbitProgressQuery::connect(s);
+    EXPECT_TRUE(q.ok()) << q.status().message();
+    return q.ok() ? std::move(q).value() : nullptr;
+  }
+  static std::unique_ptr<ProgressResponder> responder(const RabbitSettings& s, StatusStore& store) {
+    auto r = ProgressResponder::start(s, store);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+
+  std::vector<std::string> cleanup_;
+};
+
+TEST_F(ProgressTest, AKnownJobIsAnsweredWithItsStatus) {
+  const RabbitSettings s = settings();
+  MemoryStatusStore store;
+  const std::string id = new_uuid4();
+  JobStatus failed = running_status(id, 80, "fetching forecast");
+  failed.state = JobState::kFailed;
+  failed.error_code = "upstream_unavailable";
+  failed.error_message = "503 from the provider";
+  store.put(failed);
+  auto worker = responder(s, store);
+  auto api = query(s);
+  ASSERT_TRUE(worker && api);
+  EXPECT_TRUE(worker->healthy());
+  EXPECT_TRUE(api->healthy());
+
+  auto got = api->progress(id);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(got->job_id, id);
+  EXPECT_EQ(got->state, JobState::kFailed);
+  EXPECT_EQ(got->progress_percent, 80);
+  EXPECT_EQ(got->message, "fetching forecast");
+  EXPECT_EQ(got->updated_at, failed.updated_at);
+  EXPECT_EQ(got->trace_id, failed.trace_id);
+  EXPECT_EQ(got->error_code, "upstream_unavailable");
+  EXPECT_EQ(got->error_message, "503 from the provider");
+  EXPECT_EQ(api->in_flight(), 0u);
+  EXPECT_TRUE(eventually([&] { return worker->answered() == 1; }));
+}
+
+TEST_F(ProgressTest, AnUnknownJobIsNotFound) {
+  const RabbitSettings s = settings();
+  MemoryStatusStore store;
+  auto worker = responder(s, store);
+  auto api = query(s);
+  ASSERT_TRUE(worker && api);
+  const std::string id = new_uuid4();
+  auto got = api->progress(id);
+  EXPECT_EQ(got.status().code(), StatusCode::kNotFound) << got.status().message();
+  EXPECT_THAT(got.status().message(), HasSubstr(id));
+  EXPECT_EQ(api->progress("not-a-uuid").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProgressTest, AStoreThatCannotBeReadIsUnavailable) {
+  const RabbitSettings s = settings();
+  MemoryStatusStore store;
+  store.fail_with(unavailable("redis at 127.0.0.1:6379 is down"));
+  auto worker = responder(s, store);
+  auto api = query(s);
+  ASSERT_TRUE(worker && api);
+  auto got = api->progress(new_uuid4());
+  EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(got.status().message(), HasSubstr("redis at 127.0.0.1:6379 is down"));
+}
+
+TEST_F(ProgressTest, WithoutAResponderTheCallTimesOutAndTheRequestExpires) {
+  RabbitSettings s = settings();
+  s.reply_timeout = 700ms;
+  auto api = query(s);
+  ASSERT_TRUE(api);
+  const auto started = SteadyClock::now();
+  auto got = api->progress(new_uuid4());
+  const auto took = SteadyClock::now() - started;
+  EXPECT_EQ(got.status().code(), StatusCode::kDeadlineExceeded) << got.status().message();
+  EXPECT_THAT(got.status().message(), HasSubstr("within 700 ms"));
+  EXPECT_GE(took, 690ms);
+  EXPECT_LT(took, 3s);
+  EXPECT_EQ(api->in_flight(), 0u);
+  // The request carried a TTL of reply_timeout: nobody finds it later.
+  RawAmqp raw(kSharedRabbit->port());
+  ASSERT_TRUE(raw.ok());
+  EXPECT_TRUE(eventually([&] { return raw.message_count(s.request_queue) == 0; }, 5s));
+}
+
+TEST_F(ProgressTest, TheRequestOnTheWireIsTheContracts) {
+  const RabbitSettings s = settings();
+  auto api = query(s);
+  ASSERT_TRUE(api);
+  RawAmqp worker(kSharedRabbit->port());
+  ASSERT_TRUE(worker.ok());
+  ASSERT_TRUE(worker.consume(s.request_queue, /*no_ack=*/false));
+  const std::string id = new_uuid4();
+  StatusOr<JobStatus> answer = internal_error("not answered");
+  std::thread caller([&] { answer = api->progress(id); });
+
+  auto request = worker.next(5s);
+  ASSERT_TRUE(request.has_value());
+  EXPECT_EQ(keys_of(request->body),
+            (std::vector<std::string>{"job_id", "request_id", "requested_at"}));
+  EXPECT_EQ(string_field(request->body, "job_id"), id);
+  EXPECT_EQ(request->correlation_id, string_field(request->body, "request_id"));
+  EXPECT_TRUE(is_uuid(request->correlation_id)) << request->correlation_id;
+  EXPECT_TRUE(parse_rfc3339(string_field(request->body, "requested_at")).has_value());
+  EXPECT_THAT(request->reply_to, ::testing::StartsWith("amq.rabbitmq.reply-to"));
+  EXPECT_EQ(request->content_type, "application/json");
+  EXPECT_EQ(request->expiration, std::to_string(s.reply_timeout.count()));
+
+  // A worker written in anything answers; the caller gets its status.
+  const std::string reply = R"({"job_id":")" + id +
+                            R"(","state":"running","progress_percent":50,"message":"parsing",)"
+                            R"("timestamp":"2026-11-23T09:15:28.123Z"})";
+  ASSERT_TRUE(worker.publish(request->reply_to, reply, request->correlation_id, ""));
+  ASSERT_TRUE(worker.ack(request->delivery_tag));
+  caller.join();
+  ASSERT_TRUE(answer.ok()) << answer.status().message();
+  EXPECT_EQ(answer->state, JobState::kRunning);
+  EXPECT_EQ(answer->progress_percent, 50);
+  EXPECT_EQ(answer->message, "parsing");
+  EXPECT_EQ(answer->updated_at, "2026-11-23T09:15:28.123Z");
+}
+
+TEST_F(ProgressTest, TheReplyOnTheWireIsTheContracts) {
+  const RabbitSettings s = settings();
+  MemoryStatusStore store;
+  const std::string id = new_uuid4();
+  const JobStatus status = running_status(id, 20, "geocoding");
+  store.put(status);
+  auto worker = responder(s, store);
+  ASSERT_TRUE(worker);
+  RawAmqp client(kSharedRabbit->port());
+  ASSERT_TRUE(client.ok());
+  const auto reply_queue = client.declare("", false, /*exclusive=*/true, /*auto_delete=*/true);
+  ASSERT_TRUE(reply_queue.has_value());
+  ASSERT_TRUE(client.consume(*reply_queue, /*no_ack=*/true));
+
+  const std::string request_id = new_uuid4();
+  ASSERT_TRUE(client.publish(s.request_queue,
+                             R"({"job_id":")" + id + R"(","request_id":")" + request_id +
+                                 R"(","requested_at":")" + now_rfc3339() + R"("})",
+                             request_id, *reply_queue));
+  auto reply = client.next(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->correlation_id, request_id);
+  EXPECT_EQ(reply->content_type, "application/json");
+  EXPECT_EQ(keys_of(reply->body), (std::vector<std::string>{"job_id", "state", "progress_percent",
+                                                            "message", "timestamp", "trace_id"}));
+  EXPECT_EQ(string_field(reply->body, "job_id"), id);
+  EXPECT_EQ(string_field(reply->body, "state"), "running");
+  EXPECT_EQ(string_field(reply->body, "message"), "geocoding");
+  EXPECT_EQ(string_field(reply->body, "timestamp"), status.updated_at);
+  EXPECT_THAT(reply->body, HasSubstr(R"("progress_percent":20)"));
+
+  // Unknown job: the same shape, state "not_found".
+  const std::string unknown_request = new_uuid4();
+  ASSERT_TRUE(client.publish(s.request_queue, R"({"job_id":")" + new_uuid4() + R"("})",
+                             unknown_request, *reply_queue));
+  reply = client.next(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->correlation_id, unknown_request);
+  EXPECT_EQ(string_field(reply->body, "state"), "not_found");
+  EXPECT_EQ(keys_of(reply->body), (std::vector<std::string>{"job_id", "state", "progress_percent",
+                                                            "message", "timestamp"}));
+
+  // Requests nobody can answer are acknowledged and dropped, not redelivered
+  // for ever; the responder carries on.
+  ASSERT_TRUE(client.publish(s.request_queue, "not json", new_uuid4(), *reply_queue));
+  ASSERT_TRUE(client.publish(s.request_queue, R"({"job_id":")" + id + R"("})", new_uuid4(), ""));
+  const std::string after = new_uuid4();
+  ASSERT_TRUE(
+      client.publish(s.request_queue, R"({"job_id":")" + id + R"("})", after, *reply_queue));
+  reply = client.next(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->correlation_id, after);
+  RawAmqp look(kSharedRabbit->port());
+  EXPECT_TRUE(eventually([&] { return look.message_count(s.request_queue) == 0; }, 5s));
+  EXPECT_TRUE(worker->healthy());
+}
+
+TEST_F(ProgressTest, TheRequestQueueIsDurable) {
+  const RabbitSettings s = settings();
+  auto api = query(s);
+  ASSERT_TRUE(api);
+  RawAmqp raw(kSharedRabbit->port());
+  ASSERT_TRUE(raw.ok());
+  EXPECT_FALSE(raw.declare(s.request_queue, /*durable=*/false, false, false).has_value());
+  EXPECT_EQ(raw.channel_close_code(), 406);  // PRECONDITION_FAILED: it exists, durable
+  RawAmqp again(kSharedRabbit->port());
+  EXPECT_TRUE(again.declare(s.request_queue, /*durable=*/true, false, false).has_value());
+
+  // A queue of that name declared otherwise by someone else stops start-up.
+  const RabbitSettings other = settings();
+  ASSERT_TRUE(again.declare(other.request_queue, /*durable=*/false, false, false).has_value());
+  auto refused = RabbitProgressQuery::connect(other);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << refused.status().message();
+  EXPECT_THAT(refused.status().message(), HasSubstr("406 PRECONDITION_FAILED"));
+}
+
+TEST_F(ProgressTest, AThousandConcurrentRequestsEachGetTheirOwnReply) {
+  const RabbitSettings s = settings();
+  MemoryStatusStore store;
+  constexpr int kJobs = 1000;
+  constexpr int kThreads = 25;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kJobs; ++i) {
+    ids.push_back(new_uuid4());
+    store.put(running_status(ids.back(), i % 101, "job " + std::to_string(i)));
+  }
+  auto worker = responder(s, store);
+  auto api = query(s);
+  ASSERT_TRUE(worker && api);
+  std::atomic<int> matched{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  const auto started = SteadyClock::now();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kJobs; i += kThreads) {
+        auto got = api->progress(ids[i]);
+        if (!got.ok()) {
+          if (failures++ < 5) ADD_FAILURE() << got.status().message();
+          continue;
+        }
+        if (got->job_id == ids[i] && got->progress_percent == i % 101 &&
+            got->message == "job " + std::to_string(i)) {
+          ++matched;
+        } else if (failures++ < 5) {
+          ADD_FAILURE() << "asked " << ids[i] << ", got " << got->job_id << " " << got->message;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const auto took = std::chrono::duration<double>(SteadyClock::now() - started);
+  EXPECT_EQ(matched.load(), kJobs);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(api->in_flight(), 0u);
+  std::printf("1000 requests from %d threads in %.2f s\n", kThreads, took.count());
+}
+
+TEST_F(ProgressTest, TwoRespondersShareTheLoad) {
+  RabbitSettings s = settings();
+  s.prefetch = 4;
+  MemoryStatusStore store;
+  store.set_delay(2ms);  // a store round trip, so that one responder cannot take it all
+  constexpr int kRequests = 300;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    ids.push_back(new_uuid4());
+    store.put(running_status(ids.back(), i, "job"));
+  }
+  auto first = responder(s, store);
+  auto second = responder(s, store);
+  auto api = query(s);
+  ASSERT_TRUE(first && second && api);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 10; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kRequests; i += 10) {
+        auto got = api->progress(ids[i % ids.size()]);
+        if (got.ok() && got->job_id == ids[i % ids.size()]) ++ok;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(ok.load(), kRequests);
+  EXPECT_TRUE(eventually([&] { return first->answered() + second->answered() == kRequests; }, 5s));
+  EXPECT_GT(first->answered(), kRequests / 10) << first->answered() << " / " << second->answered();
+  EXPECT_GT(second->answered(), kRequests / 10) << first->answered() << " / " << second->answered();
+
+  // One stops: the other answers everything.
+  first.reset();
+  auto got = api->progress(ids[0]);
+  EXPECT_TRUE(got.ok()) << got.status().message();
+}
+
+TEST_F(ProgressTest, AReplyToACallerThatLeftIsDroppedQuietly) {
+  RabbitSettings s = settings();
+  MemoryStatusStore store;
+  const std::string id = new_uuid4();
+  store.put(running_status(id, 10, "slow"));
+  store.set_delay(1500ms);  // answers after the caller gave up and left
+  auto worker = responder(s, store);
+  ASSERT_TRUE(worker);
+  {
+    RabbitSettings impatient = s;
+    impatient.reply_timeout = 200ms;
+    auto api = query(impatient);
+    ASSERT_TRUE(api);
+    EXPECT_EQ(api->progress(id).status().code(), StatusCode::kDeadlineExceeded);
+  }  // the caller's connection (and its direct reply-to) is gone
+  std::atomic<bool> dropped{false};
+  const auto until = SteadyClock::now() + 2500ms;
+  while (SteadyClock::now() < until) {
+    if (!worker->healthy()) dropped = true;
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_FALSE(dropped.load());
+  EXPECT_EQ(worker->answered(), 1u);  // published into the void, and acknowledged
+  store.set_delay(0ms);
+  auto api = query(s);
+  ASSERT_TRUE(api);
+  EXPECT_TRUE(api->progress(id).ok());
+}
+
+TEST_F(ProgressTest, AnIdleConnectionStaysUpOnHeartbeats) {
+  RabbitSettings s = settings();
+  s.heartbeat = std::chrono::seconds(1);  // the broker closes after ~2 s without one
+  MemoryStatusStore store;
+  const std::string id = new_uuid4();
+  store.put(running_status(id, 50, "idle"));
+  auto worker = responder(s, store);
+  auto api = query(s);
+  ASSERT_TRUE(worker && api);
+  std::atomic<bool> dropped{false};
+  const auto until = SteadyClock::now() + 4s;
+  while (SteadyClock::now() < until) {
+    if (!api->healthy() || !worker->healthy()) dropped = true;
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_FALSE(dropped.load());
+  EXPECT_TRUE(api->progress(id).ok());
+}
+
+TEST_F(ProgressTest, AnUnreachableBrokerStopsStartUpWithAClearMessage) {
+  RabbitSettings s = test_settings(dtq::testing::pick_ports());
+  MemoryStatusStore store;
+  auto api = RabbitProgressQuery::connect(s);
+  ASSERT_FALSE(api.ok());
+  EXPECT_EQ(api.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(api.status().message(),
+              HasSubstr("cannot connect to RabbitMQ at 127.0.0.1:" + std::to_string(s.port)));
+  auto worker = ProgressResponder::start(s, store);
+  ASSERT_FALSE(worker.ok());
+  EXPECT_EQ(worker.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(worker.status().message(), HasSubstr("progress responder: cannot start"));
+
+  RabbitSettings wrong = settings();
+  wrong.password = "not-the-password";
+  auto refused = RabbitProgressQuery::connect(wrong);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << refused.status().message();
+  EXPECT_THAT(refused.status().message(), ::testing::Not(HasSubstr("not-the-password")));
+
+  RabbitSettings bad = settings();
+  bad.request_queue = "amq.mine";
+  EXPECT_EQ(RabbitProgressQuery::connect(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProgressTest, BothSidesRecoverFromABrokerRestart) {
+  uint16_t port = 0;
+  auto broker = make_rabbitmq(port);
+  ASSERT_TRUE(broker->start());
+  RabbitSettings s = test_settings(port);
+  s.reply_timeout = 2s;
+  MemoryStatusStore store;
+  const std::string id = new_uuid4();
+  store.put(running_status(id, 20, "before"));
+  auto worker = responder(s, store);
+  auto api = query(s);
+  ASSERT_TRUE(worker && api);
+  ASSERT_TRUE(api->progress(id).ok());
+  // A call in flight when the broker goes away fails then, not at its
+  // timeout: its requests go to a queue nobody answers.
+  RabbitSettings unanswered = s;
+  unanswered.request_queue += ".unanswered";
+  unanswered.reply_timeout = 20s;
+  auto waiting = query(unanswered);
+  ASSERT_TRUE(waiting);
+  StatusOr<JobStatus> in_flight = internal_error("not returned");
+  SteadyClock::duration in_flight_took{};
+  std::thread caller([&] {
+    const auto started = SteadyClock::now();
+    in_flight = waiting->progress(id);
+    in_flight_took = SteadyClock::now() - started;
+  });
+  ASSERT_TRUE(eventually([&] { return waiting->in_flight() == 1; }, 5s));
+
+  ASSERT_TRUE(broker->stop());
+  caller.join();
+  EXPECT_EQ(in_flight.status().code(), StatusCode::kUnavailable) << in_flight.status().message();
+  EXPECT_THAT(in_flight.status().message(), HasSubstr("lost before the reply came"));
+  EXPECT_LT(in_flight_took, 15s);
+  EXPECT_TRUE(eventually([&] { return !api->healthy() && !worker->healthy(); }, 10s));
+  const auto started = SteadyClock::now();
+  auto down = api->progress(id);
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable) << down.status().message();
+  EXPECT_LT(SteadyClock::now() - started, 500ms);  // at once, not after the timeout
+
+  ASSERT_TRUE(broker->start());
+  EXPECT_TRUE(eventually([&] { return api->healthy() && worker->healthy(); }, 30s));
+  store.put(running_status(id, 80, "after"));
+  auto got = api->progress(id);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(got->progress_percent, 80);
+  EXPECT_EQ(got->message, "after");
+}
+
+}  // namespace
+}  // namespace dtq::rabbitmq::testing
