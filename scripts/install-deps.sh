@@ -14,6 +14,8 @@ build_packages=(
   libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev
   libbenchmark-dev libpistache-dev prometheus-cpp-dev
   libhiredis-dev librdkafka-dev libmongoc-dev librabbitmq-dev
+  # gRPC: proto/ is generated at build time by protoc and grpc_cpp_plugin.
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 )
 test_packages=(
   libgtest-dev libgmock-dev

@@ -193,6 +193,8 @@ class ApiServer::Impl {
 
   std::atomic<uint16_t> port{0};
   std::atomic<bool> ready{false};
+  std::mutex not_ready_mutex;
+  std::string not_ready_reason = "the worker engine is not running";
 
  private:
   // Pistache copies its handler per reactor thread; every copy forwards here.
@@ -485,9 +487,9 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
   if (parts.size() == 1 && parts[0] == "readyz") {
     route_name = "/readyz";
     return only(Method::Get, [&] {
-      return ready.load() ? Reply{Code::Ok, R"({"status":"ready"})"}
-                          : error_reply(Code::Service_Unavailable, "not_ready",
-                                        "the worker engine is not running");
+      if (ready.load()) return Reply{Code::Ok, R"({"status":"ready"})"};
+      std::lock_guard lock(not_ready_mutex);
+      return error_reply(Code::Service_Unavailable, "not_ready", not_ready_reason);
     });
   }
   if (parts.size() == 1 && parts[0] == "metrics") {
@@ -778,6 +780,14 @@ uint16_t ApiServer::port() const noexcept {
 }
 
 void ApiServer::set_ready(bool ready) noexcept {
+  impl_->ready.store(ready);
+}
+
+void ApiServer::set_ready(bool ready, std::string not_ready_reason) {
+  {
+    std::lock_guard lock(impl_->not_ready_mutex);
+    impl_->not_ready_reason = std::move(not_ready_reason);
+  }
   impl_->ready.store(ready);
 }
 

@@ -50,6 +50,7 @@ int run(int argc, char** argv) {
   add_worker_command(app, options, exit_code);
   add_job_commands(app, options, exit_code);
   add_serve_command(app, options, exit_code);
+  add_api_command(app, options, exit_code);
   add_client_commands(app, options, exit_code);
   try {
     app.parse(argc, argv);

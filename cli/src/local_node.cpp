@@ -6,14 +6,19 @@
 
 namespace dtq::cli {
 
-std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedded::Role role) {
-  auto node = std::make_unique<LocalNode>();
+bool load_plugins(const CommonOptions& options, host::PluginRegistry& plugins) {
   auto loaded = host::load_plugin_directory(resolve_plugin_dir(options), host::BadPluginPolicy::kFail);
   if (!loaded.ok()) {
     std::cerr << "dtq: " << loaded.status().message() << "\n";
-    return nullptr;
+    return false;
   }
-  for (auto& plugin : loaded->plugins) (void)node->plugins.add(plugin);
+  for (auto& plugin : loaded->plugins) (void)plugins.add(plugin);
+  return true;
+}
+
+std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedded::Role role) {
+  auto node = std::make_unique<LocalNode>();
+  if (!load_plugins(options, node->plugins)) return nullptr;
 
   auto backends = embedded::open_embedded({.data_dir = resolve_data_dir(options), .role = role});
   if (!backends.ok()) {
@@ -39,6 +44,11 @@ void add_engine_flags(CLI::App& command, EngineFlags& flags) {
 }
 
 std::optional<host::EngineSettings> engine_settings(const LocalNode& node, const EngineFlags& flags) {
+  return engine_settings(node.plugins, flags);
+}
+
+std::optional<host::EngineSettings> engine_settings(const host::PluginRegistry& plugins,
+                                                    const EngineFlags& flags) {
   host::EngineSettings settings;
   settings.only.insert(flags.only.begin(), flags.only.end());
   settings.drain_grace = std::chrono::milliseconds(flags.drain_grace_ms);
@@ -54,7 +64,7 @@ std::optional<host::EngineSettings> engine_settings(const LocalNode& node, const
   if (flags.concurrency != 0) overrides.concurrency = flags.concurrency;
   if (flags.timeout_ms != 0) overrides.timeout_ms = flags.timeout_ms;
   if (flags.max_attempts != 0) overrides.max_attempts = flags.max_attempts;
-  for (const auto& plugin : node.plugins.list()) {
+  for (const auto& plugin : plugins.list()) {
     const std::string& type = plugin->info().job_type;
     auto from_env = host::plugin_settings_from_env(type);
     if (!from_env.ok()) {

@@ -29,6 +29,10 @@ struct LocalNode {
 // folder in `role`. Prints why and returns null on failure.
 std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedded::Role role);
 
+// Loads the plugins of the plugin folder into `plugins`, refusing a bad one
+// as a worker must. Prints why and returns false on failure.
+bool load_plugins(const CommonOptions& options, host::PluginRegistry& plugins);
+
 // The engine flags `dtq worker` and `dtq serve` share.
 struct EngineFlags {
   std::vector<std::string> only;
@@ -44,5 +48,7 @@ void add_engine_flags(CLI::App& command, EngineFlags& flags);
 // in that order of precedence (flags win). Prints why and returns nullopt
 // on failure.
 std::optional<host::EngineSettings> engine_settings(const LocalNode& node, const EngineFlags& flags);
+std::optional<host::EngineSettings> engine_settings(const host::PluginRegistry& plugins,
+                                                    const EngineFlags& flags);
 
 }  // namespace dtq::cli

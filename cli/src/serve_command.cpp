@@ -1,7 +1,8 @@
 // `dtq serve`: the all-in-one node — the REST API, the job engine hosting
 // every plugin, and the UI's static files — in one process on the embedded
-// backends in the data folder. Prints the URL and the access token; SIGTERM
-// or SIGINT stops the API and drains the engine.
+// backends in the data folder; with --grpc-listen, the gRPC JobService too.
+// Prints the URL and the access token; SIGTERM or SIGINT stops the API and
+// drains the engine.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 
 #include "commands.hpp"
 #include "dtq/api/api_server.hpp"
+#include "dtq/api/grpc_job_server.hpp"
 #include "dtq/core/logging.hpp"
 #include "local_node.hpp"
 
@@ -31,6 +33,7 @@ struct ServeOptions {
   size_t body_limit = 1 << 20;
   double submit_rate = 100;
   size_t max_streams = 1024;
+  std::string grpc_listen;  // empty: no gRPC server
 };
 
 std::string trim(std::string text) {
@@ -117,6 +120,12 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   settings.body_limit = options.body_limit;
   settings.submit_rate_per_second = options.submit_rate;
   settings.max_sse_streams = options.max_streams;
+  // The gRPC JobService: the same token and limits as the REST face.
+  api::ApiSettings grpc_address;
+  if (!options.grpc_listen.empty() && !parse_listen(options.grpc_listen, grpc_address)) {
+    std::cerr << "dtq: --grpc-listen wants HOST:PORT, not \"" << options.grpc_listen << "\"\n";
+    return 2;
+  }
 
   auto node = open_local_node(common, embedded::Role::kOwner);
   if (!node) return 1;
@@ -146,6 +155,22 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
     (*engine)->drain();
     return 1;
   }
+  std::unique_ptr<api::GrpcJobServer> grpc;
+  if (!options.grpc_listen.empty()) {
+    grpc = std::make_unique<api::GrpcJobServer>(
+        api::GrpcServerSettings{.listen_address = options.grpc_listen,
+                                .token = settings.token,
+                                .max_message_bytes = options.body_limit,
+                                .max_watch_streams = options.max_streams,
+                                .submit_rate_per_second = options.submit_rate},
+        *node->jobs, *node->backends.statuses, job_types);
+    if (Status started = grpc->start(); !started.ok()) {
+      std::cerr << "dtq: " << started.message() << "\n";
+      server.stop();
+      (*engine)->drain();
+      return 1;
+    }
+  }
   server.set_ready(true);
   const std::string url = "http://" + settings.bind_address + ":" + std::to_string(server.port());
   // The token is printed once; the example refers to where it is kept.
@@ -155,18 +180,26 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
                      : "$(cat " + (options.token_file.empty() ? (data_dir / "token").string() : options.token_file) + ")";
   // The first line is for scripts and tests; the rest for people.
   std::cout << "LISTENING " << url << std::endl;
+  if (grpc) {
+    std::cout << "GRPC_LISTENING " << grpc_address.bind_address << ":" << grpc->port() << std::endl;
+  }
   std::cerr << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n"
             << "  token: " << settings.token << "\n"
             << "  try:   curl -H \"Authorization: Bearer " << token_hint << "\" -H 'Content-Type: application/json' "
             << "-d '{\"job_type\":\"weather\",\"payload\":{\"city\":\"Austin\",\"country_code\":\"US\"}}' " << url
             << "/v1/jobs\n"
             << "  or:    dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch" << std::endl;
+  if (grpc) {
+    std::cerr << "  gRPC:  dtq.v1.JobService at " << grpc_address.bind_address << ":"
+              << grpc->port() << " (metadata authorization: Bearer TOKEN on writes)" << std::endl;
+  }
 
   int received = 0;
   sigwait(&signals, &received);
   std::cerr << "dtq serve: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << "; stopping the API and draining"
             << std::endl;
   server.set_ready(false);
+  if (grpc) grpc->stop();
   server.stop();
   (*engine)->drain();
   return 0;
@@ -186,6 +219,9 @@ void add_serve_command(CLI::App& app, CommonOptions& common, int& exit_code) {
   serve->add_option("--body-limit", options->body_limit, "Largest request body in bytes")->capture_default_str();
   serve->add_option("--submit-rate", options->submit_rate, "Submits per second before 429")->capture_default_str();
   serve->add_option("--max-streams", options->max_streams, "Open event streams before 429")->capture_default_str();
+  serve->add_option(
+      "--grpc-listen", options->grpc_listen,
+      "HOST:PORT for the gRPC JobService (dtq.v1); off unless given (port 0: any free one)");
   serve->callback([&common, &exit_code, options] {
     (void)configure_logging(common.log_level.empty() ? "info" : common.log_level);
     exit_code = run_serve(common, *options);

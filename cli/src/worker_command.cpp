@@ -1,15 +1,56 @@
-// `dtq worker`: run the job engine on the embedded backends in the data
-// folder until SIGTERM/SIGINT, then drain.
+// `dtq worker`: run the job engine until SIGTERM/SIGINT, then drain.
+//
+// Embedded (no backend named): on the embedded backends in the data folder.
+// Distributed (--kafka/--redis/--mongo/--amqp, their DTQ_* variables, or the
+// config file's "backends"): the engine over KafkaJobQueue, RedisStatusStore
+// and MongoResultStore, the WorkerService on gRPC (--grpc-listen) that the
+// API validates payloads with, each pool registered in the Redis job type
+// registry with that address and a heartbeat, and a RabbitMQ
+// ProgressResponder answering progress queries. `--only TYPE` makes the
+// process one pool.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
 
 #include "commands.hpp"
+#include "distributed_node.hpp"
 #include "dtq/core/logging.hpp"
+#include "dtq/host/worker_grpc_server.hpp"
 #include "local_node.hpp"
 
 namespace dtq::cli {
 namespace {
 
-int run_worker(const CommonOptions& common, const EngineFlags& options) {
+struct WorkerOptions {
+  EngineFlags engine;
+  BackendFlags backends;
+  std::string grpc_listen;     // empty: $DTQ_GRPC_LISTEN, else 127.0.0.1:0
+  std::string grpc_advertise;  // empty: $DTQ_GRPC_ADVERTISE, else from the listen address
+};
+
+std::string from_env(const std::string& flag, const char* variable, std::string fallback) {
+  if (!flag.empty()) return flag;
+  if (const char* value = std::getenv(variable); value != nullptr && *value != '\0') return value;
+  return fallback;
+}
+
+// The address the API reaches this worker's WorkerService at: the listen
+// address with its real port, or, when it listens on every interface, this
+// host's name.
+std::string advertised_address(const std::string& listen, uint16_t port) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
+    std::array<char, 256> name{};
+    host = ::gethostname(name.data(), name.size() - 1) == 0 ? name.data() : "localhost";
+  }
+  return host + ":" + std::to_string(port);
+}
+
+int run_embedded_worker(const CommonOptions& common, const EngineFlags& options) {
   auto node = open_local_node(common, embedded::Role::kOwner);
   if (!node) return 1;
   auto settings = engine_settings(*node, options);
@@ -18,7 +59,8 @@ int run_worker(const CommonOptions& common, const EngineFlags& options) {
   host::HttpClient http;
   auto engine = host::Engine::create(
       node->plugins, *settings,
-      host::Backends{*node->backends.queue, *node->backends.statuses, *node->backends.results}, http);
+      host::Backends{*node->backends.queue, *node->backends.statuses, *node->backends.results},
+      http);
   if (!engine.ok()) {
     std::cerr << "dtq: " << engine.status().message() << "\n";
     return 2;
@@ -30,12 +72,151 @@ int run_worker(const CommonOptions& common, const EngineFlags& options) {
   return 0;
 }
 
+// The registry's view of one pool: its plugin's metadata and concurrency.
+JobTypeInfo pool_registration(const host::WorkerPool& pool) {
+  const auto& info = pool.plugin().info();
+  JobTypeInfo registration;
+  registration.job_type = info.job_type;
+  registration.name = info.name;
+  registration.version = info.version;
+  registration.description = info.description;
+  registration.payload_schema_json = info.payload_schema_json;
+  registration.abi_version = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor);
+  registration.concurrency = pool.settings().concurrency;
+  return registration;
+}
+
+int run_distributed_worker(const CommonOptions& common, const WorkerOptions& worker,
+                           const BackendUris& uris) {
+  const EngineFlags& options = worker.engine;
+  if (Status all = uris.require_all("dtq worker"); !all.ok()) {
+    std::cerr << "dtq: " << all.message() << "\n";
+    return 2;
+  }
+  // Blocked before any thread starts (every adapter has some), so that they
+  // inherit the mask and sigwait below gets the signal.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  host::PluginRegistry plugins;
+  if (!load_plugins(common, plugins)) return 1;
+  auto settings = engine_settings(plugins, options);
+  if (!settings) return 2;
+  for (const auto& type : settings->only) {
+    if (plugins.find(type) == nullptr) {
+      std::cerr << "dtq: --only " << type << ": no loaded plugin provides job type \"" << type
+                << "\"\n";
+      return 2;
+    }
+  }
+  // The plugins this process runs pools of: the engine's, and the ones its
+  // WorkerService validates payloads for.
+  host::PluginRegistry hosted;
+  std::vector<std::string> types;
+  for (const auto& plugin : plugins.list()) {
+    const std::string& type = plugin->info().job_type;
+    if (!settings->only.empty() && settings->only.count(type) == 0) continue;
+    (void)hosted.add(plugin);
+    types.push_back(type);
+  }
+
+  auto backends = connect_backends(uris, DistributedRole::kWorker, types);
+  if (!backends.ok()) {
+    std::cerr << "dtq worker: " << backends.status().message() << "\n";
+    return backends.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  const std::string grpc_listen = from_env(worker.grpc_listen, "DTQ_GRPC_LISTEN", "127.0.0.1:0");
+  host::WorkerGrpcServer grpc({.listen_address = grpc_listen}, hosted);
+  if (Status listening = grpc.start(); !listening.ok()) {
+    std::cerr << "dtq worker: cannot serve WorkerService on " << grpc_listen << ": "
+              << listening.message() << "\n";
+    return listening.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  const std::string address = from_env(worker.grpc_advertise, "DTQ_GRPC_ADVERTISE",
+                                       advertised_address(grpc_listen, grpc.port()));
+
+  host::HttpClient http;
+  auto engine = host::Engine::create(
+      hosted, *settings, host::Backends{*backends->queue, *backends->statuses, *backends->results},
+      http);
+  if (!engine.ok()) {
+    std::cerr << "dtq: " << engine.status().message() << "\n";
+    return 2;
+  }
+  (*engine)->start();
+  for (const auto* pool : (*engine)->pools()) {
+    JobTypeInfo registration = pool_registration(*pool);
+    registration.worker_addresses = {address};
+    auto registered = backends->registry->register_pool(std::move(registration),
+                                                        [pool] { return pool->stats().in_flight; });
+    if (!registered.ok()) {
+      std::cerr << "dtq worker: cannot register pool " << pool->plugin().info().job_type
+                << " in the job type registry: " << registered.status().message() << "\n";
+      (*engine)->drain();
+      return 1;
+    }
+  }
+  BackendHealth health(BackendHealth::checks_for(*backends, DistributedRole::kWorker),
+                       std::chrono::seconds(2), nullptr);
+  health.start();
+
+  std::cerr << "dtq worker: pools:";
+  for (const auto* pool : (*engine)->pools()) std::cerr << " " << pool->plugin().info().job_type;
+  std::cerr << "; kafka " << backends->uris.kafka.value << ", redis "
+            << backends->statuses->settings().describe() << ", mongodb "
+            << backends->results->describe() << ", rabbitmq "
+            << backends->responder->settings().describe() << "; WorkerService at " << address
+            << std::endl;
+
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("received {}; leaving the job type registry and draining (grace {} ms)",
+               received == SIGTERM ? "SIGTERM" : "SIGINT", settings->drain_grace.count());
+  // Off the list first: the API stops counting these pools, and stops
+  // asking this WorkerService, at once.
+  if (Status gone = backends->registry->deregister_all(); !gone.ok()) {
+    spdlog::warn("could not leave the job type registry ({}); the pools expire after {} ms",
+                 gone.message(), backends->registry->settings().ttl.count());
+  }
+  (*engine)->drain();
+  grpc.stop();
+  spdlog::info("drained; exiting");
+  return 0;
+}
+
+int run_worker(const CommonOptions& common, const WorkerOptions& options) {
+  auto uris = resolve_backends(options.backends, options.engine.config);
+  if (!uris.ok()) {
+    std::cerr << "dtq: " << uris.status().message() << "\n";
+    return 2;
+  }
+  if (uris->any()) return run_distributed_worker(common, options, *uris);
+  return run_embedded_worker(common, options.engine);
+}
+
 }  // namespace
 
 void add_worker_command(CLI::App& app, CommonOptions& common, int& exit_code) {
-  auto options = std::make_shared<EngineFlags>();
-  auto* worker = app.add_subcommand("worker", "Run the job engine on the embedded backends until SIGTERM");
-  add_engine_flags(*worker, *options);
+  auto options = std::make_shared<WorkerOptions>();
+  auto* worker = app.add_subcommand(
+      "worker",
+      "Run the job engine until SIGTERM: on the embedded backends, or on Kafka, Redis, MongoDB and "
+      "RabbitMQ when given their URIs");
+  add_engine_flags(*worker, options->engine);
+  add_backend_flags(*worker, options->backends);
+  worker->add_option(
+      "--grpc-listen", options->grpc_listen,
+      "Distributed: HOST:PORT of this worker's WorkerService, which the API validates "
+      "payloads with ($DTQ_GRPC_LISTEN; default 127.0.0.1:0, any free port)");
+  worker->add_option(
+      "--grpc-advertise", options->grpc_advertise,
+      "Distributed: HOST:PORT the API reaches that service at, as registered in Redis "
+      "($DTQ_GRPC_ADVERTISE; default the listen address, or this host's name when it "
+      "listens on all interfaces)");
   worker->callback([&common, &exit_code, options] {
     (void)configure_logging(common.log_level.empty() ? "info" : common.log_level);
     exit_code = run_worker(common, *options);

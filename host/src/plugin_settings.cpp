@@ -63,9 +63,14 @@ StatusOr<std::map<std::string, PluginSettings>> load_plugin_settings_file(
   if (auto error = parser.parse(text).get(root); error) {
     return invalid_argument(where + "malformed JSON: " + simdjson::error_message(error));
   }
-  simdjson::dom::object plugins;
-  if (root["plugins"].get(plugins)) return invalid_argument(where + "expected {\"plugins\": {...}}");
+  simdjson::dom::object sections;
+  if (root.get(sections)) return invalid_argument(where + "expected {\"plugins\": {...}}");
   std::map<std::string, PluginSettings> out;
+  // A file may hold other sections only (the CLI's "backends").
+  if (sections["plugins"].error() == simdjson::NO_SUCH_FIELD) return out;
+  simdjson::dom::object plugins;
+  if (sections["plugins"].get(plugins))
+    return invalid_argument(where + "expected {\"plugins\": {...}}");
   for (const auto field : plugins) {
     const std::string type(field.key);
     simdjson::dom::object entry;

@@ -247,6 +247,13 @@ Status KafkaJobQueue::ensure_topics(std::string_view job_type) {
   return impl_->ensure_topics(job_type);
 }
 
+Status KafkaJobQueue::ping(std::chrono::milliseconds timeout) {
+  Status answered = impl_->producer->ping(timeout);
+  if (answered.ok()) return answered;
+  return {answered.code(), "kafka at " + impl_->settings.bootstrap_servers +
+                               " did not answer: " + answered.message()};
+}
+
 Status KafkaJobQueue::enqueue(const JobMessage& message) {
   return enqueue_batch({&message, 1});
 }

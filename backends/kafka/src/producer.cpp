@@ -223,4 +223,14 @@ Status Producer::wait_visible(const std::vector<std::string>& topics) {
   return {};
 }
 
+Status Producer::ping(std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const auto err = rd_kafka_metadata(handle_.get(), 0, nullptr, &metadata, to_ms(timeout));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return kafka_error(err, "cluster metadata");
+  const bool brokers = metadata->broker_cnt > 0;
+  rd_kafka_metadata_destroy(metadata);
+  if (!brokers) return unavailable("cluster metadata lists no broker");
+  return {};
+}
+
 }  // namespace dtq::kafka

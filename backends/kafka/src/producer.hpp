@@ -46,6 +46,8 @@ class Producer {
                        int16_t replication_factor);
   // Waits until the topics appear in the cluster's metadata.
   Status wait_visible(const std::vector<std::string>& topics);
+  // One metadata request (no topic) answered by a broker.
+  Status ping(std::chrono::milliseconds timeout);
 
  private:
   explicit Producer(const KafkaSettings& settings) : settings_(settings) {}

@@ -56,6 +56,9 @@ class ApiServer {
   // /readyz answers 503 until set_ready(true): serve flips it once the
   // engine runs, and back when it drains.
   void set_ready(bool ready) noexcept;
+  // The same, saying why when not ready (the 503's message; by default "the
+  // worker engine is not running"): `dtq api` reports its backends' health.
+  void set_ready(bool ready, std::string not_ready_reason);
   // Stops accepting, ends every SSE stream, joins the threads. Idempotent.
   void stop();
 

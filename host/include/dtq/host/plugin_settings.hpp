@@ -4,6 +4,8 @@
 //
 // Config file: {"plugins": {"weather": {"concurrency": 4, "timeout_ms": 30000,
 //               "max_attempts": 3, "base_url": "http://127.0.0.1:8080"}}}
+// (other top-level sections, such as the CLI's "backends", are left to their
+// readers; a file without "plugins" sets nothing here).
 // Environment (TYPE is the job type upper-cased, e.g. WEATHER):
 //   DTQ_PLUGIN_<TYPE>_CONCURRENCY, _TIMEOUT_MS, _MAX_ATTEMPTS, _BASE_URL
 //   DTQ_HTTP_BASE_URL   a base URL for every plugin (a per-plugin one wins)

@@ -147,6 +147,10 @@ class KafkaJobQueue final : public JobQueue {
   // Creates the job and dead-letter topics of `job_type` if missing. Done
   // lazily by enqueue and take; call it to fail fast at start-up.
   Status ensure_topics(std::string_view job_type);
+  // One metadata round trip to the cluster, for start-up and readiness
+  // checks: Unavailable or DeadlineExceeded (naming the bootstrap servers)
+  // when no broker answered within `timeout`.
+  Status ping(std::chrono::milliseconds timeout);
   std::string topic(std::string_view job_type) const;
   std::string dlq_topic(std::string_view job_type) const;
   std::string group_id(std::string_view job_type) const;

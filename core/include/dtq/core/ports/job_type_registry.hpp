@@ -24,6 +24,10 @@ struct JobTypeInfo {
   uint32_t concurrency = 0;         // workers per pool
   uint32_t pools = 0;               // pools running it now; 0 = nobody takes its jobs
   uint32_t in_flight = 0;           // jobs running now, across those pools
+  // WorkerService gRPC addresses ("host:port") of the pools that serve one,
+  // for the API's payload validation; empty in embedded mode. Internal: not
+  // shown to clients.
+  std::vector<std::string> worker_addresses;
 };
 
 class JobTypeRegistry {

@@ -1,0 +1,554 @@
+#include "dtq/api/grpc_job_server.hpp"
+
+#include <dtq/v1/jobs.grpc.pb.h>
+#include <grpcpp/grpcpp.h>
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "dtq/core/ids.hpp"
+#include "grpc_convert.hpp"
+
+namespace dtq::api {
+namespace {
+
+namespace v1 = ::dtq::v1;
+
+constexpr size_t kMaxListLimit = 500;
+constexpr size_t kDefaultListLimit = 50;
+
+// Compares in time that depends only on the expected token's length, so
+// the response time says nothing about how much of a guess was right.
+bool constant_time_equal(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const char g = i < given.size() ? given[i] : '\0';
+    diff = static_cast<unsigned char>(
+        diff | (static_cast<unsigned char>(g) ^ static_cast<unsigned char>(expected[i])));
+  }
+  return diff == 0;
+}
+
+// A token bucket: `rate` per second on average, bursts up to one second's
+// worth; a rate of 0 allows everything.
+class RateLimiter {
+ public:
+  explicit RateLimiter(double rate) : rate_(rate), tokens_(std::max(rate, 1.0)) {}
+  bool allow() {
+    if (rate_ <= 0) return true;
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    const std::chrono::duration<double> elapsed = now - last_;
+    last_ = now;
+    tokens_ = std::min(std::max(rate_, 1.0), tokens_ + elapsed.count() * rate_);
+    if (tokens_ < 1.0) return false;
+    tokens_ -= 1.0;
+    return true;
+  }
+
+ private:
+  const double rate_;
+  std::mutex mutex_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+// A failed call: the gRPC code and message, and dtq.v1.ErrorDetails in the
+// trailing metadata.
+struct Failure {
+  grpc::StatusCode code;
+  std::string error_code;  // the REST name
+  std::string message;
+  std::vector<FieldError> fields = {};
+};
+
+Failure from_status(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+      return {grpc::StatusCode::INVALID_ARGUMENT, "invalid_argument", status.message()};
+    case StatusCode::kNotFound:
+      return {grpc::StatusCode::NOT_FOUND, "not_found", status.message()};
+    case StatusCode::kAlreadyExists:
+      return {grpc::StatusCode::ALREADY_EXISTS, "conflict", status.message()};
+    case StatusCode::kFailedPrecondition:
+      return {grpc::StatusCode::FAILED_PRECONDITION, "conflict", status.message()};
+    case StatusCode::kUnavailable:
+      return {grpc::StatusCode::UNAVAILABLE, "unavailable", status.message()};
+    case StatusCode::kDeadlineExceeded:
+      return {grpc::StatusCode::DEADLINE_EXCEEDED, "timeout", status.message()};
+    case StatusCode::kCancelled:
+      return {grpc::StatusCode::CANCELLED, "cancelled", status.message()};
+    default:
+      return {grpc::StatusCode::INTERNAL, "internal", status.message()};
+  }
+}
+
+// A job lookup's failure, with the REST codes for a bad or unknown id.
+Failure job_failure(const Status& status) {
+  Failure failure = from_status(status);
+  if (status.code() == StatusCode::kNotFound) failure.error_code = "unknown_job";
+  if (status.code() == StatusCode::kInvalidArgument) failure.error_code = "malformed_id";
+  return failure;
+}
+
+Failure malformed_id() {
+  return {grpc::StatusCode::INVALID_ARGUMENT, "malformed_id", "malformed job id"};
+}
+
+template <class Context>
+grpc::Status fail(Context* context, const Failure& failure) {
+  v1::ErrorDetails details;
+  details.set_code(failure.error_code);
+  for (const auto& field : failure.fields) {
+    auto* out = details.add_field_errors();
+    out->set_field(field.field);
+    out->set_message(field.message);
+  }
+  context->AddTrailingMetadata(std::string(kErrorDetailsKey), details.SerializeAsString());
+  return {failure.code, failure.message};
+}
+
+}  // namespace
+
+class GrpcJobServer::Impl final
+    : public v1::JobService::WithCallbackMethod_WatchJob<v1::JobService::Service> {
+ public:
+  Impl(GrpcServerSettings settings, JobService& jobs, StatusStore& statuses,
+       JobTypeRegistry& job_types)
+      : settings_(std::move(settings)),
+        jobs_(jobs),
+        statuses_(statuses),
+        job_types_(job_types),
+        limiter_(settings_.submit_rate_per_second) {}
+
+  Status start();
+  void stop();
+  std::atomic<uint16_t> port{0};
+
+  // Unary calls: gRPC's synchronous server, whose threads may block (a
+  // submit waits for its commit, a lookup for the progress query).
+  grpc::Status SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
+                         v1::SubmitJobResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
+                      v1::GetJobResponse* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override;
+  grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
+                         v1::CancelJobResponse* response) override;
+  grpc::Status ListJobTypes(grpc::ServerContext* context, const v1::ListJobTypesRequest* request,
+                            v1::ListJobTypesResponse* response) override;
+  // The stream: the callback API, so that an open watch holds no thread.
+  grpc::ServerWriteReactor<v1::JobStatus>* WatchJob(grpc::CallbackServerContext* context,
+                                                    const v1::WatchJobRequest* request) override;
+
+ private:
+  class Watch;
+  friend class Watch;
+
+  std::optional<Failure> check_token(const grpc::ServerContext& context) const;
+  bool reserve_watch();
+  void release_watch() { open_watches_.fetch_sub(1); }
+  void forget(Watch* watch, std::shared_ptr<Watch>& keep);
+
+  const GrpcServerSettings settings_;
+  JobService& jobs_;
+  StatusStore& statuses_;
+  JobTypeRegistry& job_types_;
+  RateLimiter limiter_;
+  std::unique_ptr<grpc::Server> server_;
+
+  std::atomic<size_t> open_watches_{0};
+  std::mutex watches_mutex_;
+  bool stopping_ = false;                                       // guarded by watches_mutex_
+  std::unordered_map<Watch*, std::shared_ptr<Watch>> watches_;  // guarded by watches_mutex_
+};
+
+// One WatchJob call. Statuses from the subscription queue up and are
+// written one at a time (gRPC allows one write in flight); whatever merges
+// into nothing the client has not seen is skipped. gRPC and the store
+// call in on their own threads; every decision is taken under `mutex_` and
+// every gRPC operation is started after it is released, because gRPC may
+// run a reaction (even OnDone) inline.
+//
+// Lifetime: the server's `watches_` holds it from creation to OnDone, so
+// stop() can reach it safely; gRPC's last call is OnDone.
+class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::JobStatus> {
+ public:
+  Watch(Impl& server, grpc::CallbackServerContext* context) : server_(server), context_(context) {}
+
+  // Runs once the server holds the watch: looks the job up and subscribes.
+  void begin(const std::string& job_id) {
+    if (!is_uuid(job_id)) return finish_with(malformed_id());
+    if (!server_.reserve_watch()) {
+      return finish_with({grpc::StatusCode::RESOURCE_EXHAUSTED, "too_many_streams",
+                          "too many open watches; retry later"});
+    }
+    reserved_ = true;
+    auto snapshot = server_.statuses_.get(job_id);
+    if (!snapshot.ok()) return finish_with(job_failure(snapshot.status()));
+    {
+      std::lock_guard lock(mutex_);
+      queued_.push_back(std::move(snapshot).value());
+    }
+    subscription_ = server_.statuses_.subscribe(job_id, [this](const JobStatus& status) {
+      {
+        std::lock_guard lock(mutex_);
+        queued_.push_back(status);
+      }
+      advance();
+    });
+    // A change between the snapshot and the subscription is caught by a re-read.
+    if (auto now = server_.statuses_.get(job_id); now.ok()) {
+      std::lock_guard lock(mutex_);
+      queued_.push_back(std::move(now).value());
+    }
+    {
+      std::lock_guard lock(mutex_);
+      started_ = true;
+    }
+    advance();
+  }
+
+  // Ends the call with `failure` as soon as no write is in flight.
+  void finish_with(const Failure& failure) {
+    {
+      std::lock_guard lock(mutex_);
+      if (finish_wanted_ || finished_) return;
+      finish_wanted_ = fail(context_, failure);
+    }
+    advance();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard lock(mutex_);
+      writing_ = false;
+      // The client went away; Finish is still owed.
+      if (!ok && !finish_wanted_) finish_wanted_ = grpc::Status::CANCELLED;
+    }
+    advance();
+  }
+
+  void OnCancel() override {
+    {
+      std::lock_guard lock(mutex_);
+      if (!finish_wanted_) finish_wanted_ = grpc::Status::CANCELLED;
+    }
+    advance();
+  }
+
+  void OnDone() override {
+    // No callback runs once the subscription is gone.
+    subscription_.reset();
+    if (reserved_) server_.release_watch();
+    std::shared_ptr<Watch> keep;
+    server_.forget(this, keep);
+    // `keep` may be the last owner: nothing touches this after here.
+  }
+
+ private:
+  // Starts the next gRPC operation if none is in flight.
+  void advance() {
+    enum class Op { kNone, kWrite, kWriteLast, kFinish } op = Op::kNone;
+    grpc::Status status;
+    {
+      std::lock_guard lock(mutex_);
+      if (finished_ || writing_) return;
+      if (finish_wanted_) {
+        finished_ = true;
+        status = *finish_wanted_;
+        op = Op::kFinish;
+      } else if (started_) {
+        while (!queued_.empty()) {
+          const JobStatus next = std::move(queued_.front());
+          queued_.pop_front();
+          if (!snapshot_sent_) {
+            sent_ = next;
+            snapshot_sent_ = true;
+          } else if (!merge_status(sent_, next)) {
+            continue;  // nothing the client has not seen
+          }
+          to_proto(sent_, out_);
+          if (is_terminal(sent_.state)) {
+            finished_ = true;
+            op = Op::kWriteLast;
+          } else {
+            writing_ = true;
+            op = Op::kWrite;
+          }
+          break;
+        }
+      }
+    }
+    switch (op) {
+      case Op::kWrite:
+        StartWrite(&out_);
+        break;
+      case Op::kWriteLast:
+        StartWriteAndFinish(&out_, grpc::WriteOptions(), grpc::Status::OK);
+        break;
+      case Op::kFinish:
+        Finish(status);
+        break;
+      case Op::kNone:
+        break;
+    }
+  }
+
+  Impl& server_;
+  grpc::CallbackServerContext* const context_;
+  bool reserved_ = false;  // set in begin(), read in OnDone()
+  std::unique_ptr<StatusSubscription> subscription_;
+
+  std::mutex mutex_;
+  std::deque<JobStatus> queued_;
+  bool started_ = false;   // the snapshot is queued: writing may begin
+  bool writing_ = false;   // a StartWrite is in flight
+  bool finished_ = false;  // Finish (or the last write) has been started
+  std::optional<grpc::Status> finish_wanted_;
+  bool snapshot_sent_ = false;
+  JobStatus sent_;     // what the client has seen
+  v1::JobStatus out_;  // the message in flight; untouched until OnWriteDone
+};
+
+Status GrpcJobServer::Impl::start() {
+  if (server_) return {};
+  const size_t colon = settings_.listen_address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == settings_.listen_address.size()) {
+    return invalid_argument("gRPC listen address \"" + settings_.listen_address +
+                            "\" is not HOST:PORT");
+  }
+  grpc::ServerBuilder builder;
+  int bound = 0;
+  builder.AddListeningPort(settings_.listen_address, grpc::InsecureServerCredentials(), &bound);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<size_t>(settings_.max_message_bytes, std::numeric_limits<int>::max())));
+  builder.RegisterService(this);
+  server_ = builder.BuildAndStart();
+  if (!server_ || bound == 0) {
+    server_.reset();
+    return unavailable("cannot listen for gRPC on " + settings_.listen_address);
+  }
+  port.store(static_cast<uint16_t>(bound));
+  return {};
+}
+
+void GrpcJobServer::Impl::stop() {
+  if (!server_) return;
+  std::vector<std::shared_ptr<Watch>> open;
+  {
+    std::lock_guard lock(watches_mutex_);
+    stopping_ = true;
+    for (const auto& [raw, watch] : watches_) open.push_back(watch);
+  }
+  for (const auto& watch : open) {
+    watch->finish_with({grpc::StatusCode::UNAVAILABLE, "unavailable", "the server is stopping"});
+  }
+  server_->Shutdown(std::chrono::system_clock::now() + settings_.shutdown_grace);
+  server_->Wait();
+  server_.reset();
+  port.store(0);
+}
+
+bool GrpcJobServer::Impl::reserve_watch() {
+  size_t now = open_watches_.load();
+  do {
+    if (now >= settings_.max_watch_streams) return false;
+  } while (!open_watches_.compare_exchange_weak(now, now + 1));
+  return true;
+}
+
+void GrpcJobServer::Impl::forget(Watch* watch, std::shared_ptr<Watch>& keep) {
+  std::lock_guard lock(watches_mutex_);
+  if (auto found = watches_.find(watch); found != watches_.end()) {
+    keep = std::move(found->second);
+    watches_.erase(found);
+  }
+}
+
+grpc::ServerWriteReactor<v1::JobStatus>* GrpcJobServer::Impl::WatchJob(
+    grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
+  auto watch = std::make_shared<Watch>(*this, context);
+  bool stopping = false;
+  {
+    std::lock_guard lock(watches_mutex_);
+    stopping = stopping_;
+    watches_.emplace(watch.get(), watch);
+  }
+  if (stopping) {
+    watch->finish_with({grpc::StatusCode::UNAVAILABLE, "unavailable", "the server is stopping"});
+  } else {
+    watch->begin(request->job_id());
+  }
+  return watch.get();
+}
+
+std::optional<Failure> GrpcJobServer::Impl::check_token(const grpc::ServerContext& context) const {
+  if (settings_.token.empty()) return std::nullopt;
+  const auto& metadata = context.client_metadata();
+  const auto found = metadata.find("authorization");
+  if (found == metadata.end()) {
+    return Failure{grpc::StatusCode::UNAUTHENTICATED, "unauthorized",
+                   "a bearer token is required (metadata authorization: Bearer TOKEN)"};
+  }
+  const std::string_view given(found->second.data(), found->second.size());
+  constexpr std::string_view kBearer = "Bearer ";
+  if (given.size() <= kBearer.size() || given.substr(0, kBearer.size()) != kBearer ||
+      !constant_time_equal(given.substr(kBearer.size()), settings_.token)) {
+    return Failure{grpc::StatusCode::UNAUTHENTICATED, "unauthorized", "wrong bearer token"};
+  }
+  return std::nullopt;
+}
+
+grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
+                                            const v1::SubmitJobRequest* request,
+                                            v1::SubmitJobResponse* response) {
+  if (auto refused = check_token(*context)) return fail(context, *refused);
+  if (!limiter_.allow()) {
+    return fail(context, {grpc::StatusCode::RESOURCE_EXHAUSTED, "rate_limited",
+                          "over the submit rate; retry shortly"});
+  }
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element payload;
+  if (parser.parse(simdjson::padded_string(request->payload_json())).get(payload) !=
+          simdjson::SUCCESS ||
+      !payload.is_object()) {
+    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
+                          "invalid_request",
+                          "payload_json must be a JSON object",
+                          {{"payload_json", "required, a JSON object"}}});
+  }
+  SubmittedJob submitted;
+  SubmitError refused;
+  try {
+    if (!jobs_.submit(request->job_type(), simdjson::minify(payload), submitted, refused)) {
+      Failure failure = from_status(refused.status);
+      if (refused.status.code() == StatusCode::kNotFound) failure.error_code = "unknown_job_type";
+      if (refused.status.code() == StatusCode::kInvalidArgument) {
+        failure.error_code = "invalid_payload";
+        failure.fields = std::move(refused.field_errors);
+      }
+      return fail(context, failure);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("gRPC SubmitJob: {}", e.what());
+    return fail(context, {grpc::StatusCode::INTERNAL, "internal", "internal error"});
+  }
+  response->set_job_id(submitted.job_id);
+  response->set_trace_id(submitted.trace_id);
+  to_proto(submitted.status, *response->mutable_status());
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::GetJob(grpc::ServerContext* context,
+                                         const v1::GetJobRequest* request,
+                                         v1::GetJobResponse* response) {
+  if (!is_uuid(request->job_id())) return fail(context, malformed_id());
+  auto status = jobs_.status(request->job_id());
+  if (!status.ok()) return fail(context, job_failure(status.status()));
+  response->set_job_id(request->job_id());
+  to_proto(*status, *response->mutable_status());
+  // A result exists only once the job ended; its absence is not an error.
+  if (auto result = jobs_.result(request->job_id()); result.ok()) {
+    to_proto(*result, *response->mutable_result());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::ListJobs(grpc::ServerContext* context,
+                                           const v1::ListJobsRequest* request,
+                                           v1::ListJobsResponse* response) {
+  StatusListQuery query;
+  if (request->state() != v1::JOB_STATE_UNSPECIFIED) {
+    query.state = from_proto(request->state());
+    if (!query.state) {
+      return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
+                            "invalid_argument",
+                            "unknown state",
+                            {{"state", "one of the JobState values"}}});
+    }
+  }
+  if (request->limit() > kMaxListLimit) {
+    return fail(context,
+                {grpc::StatusCode::INVALID_ARGUMENT,
+                 "invalid_argument",
+                 "bad limit",
+                 {{"limit", "0 (the default, 50) or 1 to " + std::to_string(kMaxListLimit)}}});
+  }
+  query.limit = request->limit() == 0 ? kDefaultListLimit : request->limit();
+  query.job_type = request->job_type();
+  query.cursor = request->cursor();
+  auto page = statuses_.list(query);
+  if (!page.ok()) {
+    Failure failure = from_status(page.status());
+    if (page.status().code() == StatusCode::kInvalidArgument) {
+      failure.fields.push_back({"cursor", page.status().message()});
+    }
+    return fail(context, failure);
+  }
+  for (const auto& status : page->statuses) to_proto(status, *response->add_jobs());
+  response->set_next_cursor(page->next_cursor);
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::CancelJob(grpc::ServerContext* context,
+                                            const v1::CancelJobRequest* request,
+                                            v1::CancelJobResponse* response) {
+  if (auto refused = check_token(*context)) return fail(context, *refused);
+  if (!is_uuid(request->job_id())) return fail(context, malformed_id());
+  auto cancelled = jobs_.cancel(request->job_id());
+  if (!cancelled.ok()) return fail(context, job_failure(cancelled.status()));
+  to_proto(*cancelled, *response->mutable_status());
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::ListJobTypes(grpc::ServerContext* context,
+                                               const v1::ListJobTypesRequest* /*request*/,
+                                               v1::ListJobTypesResponse* response) {
+  auto listed = job_types_.list();
+  if (!listed.ok()) return fail(context, from_status(listed.status()));
+  for (const auto& info : *listed) {
+    auto* out = response->add_job_types();
+    out->set_job_type(info.job_type);
+    out->set_name(info.name);
+    out->set_version(info.version);
+    out->set_description(info.description);
+    out->set_payload_schema_json(info.payload_schema_json);
+    out->set_abi_version(info.abi_version);
+    out->set_concurrency(info.concurrency);
+    out->set_pools(info.pools);
+    out->set_in_flight(info.in_flight);
+  }
+  return grpc::Status::OK;
+}
+
+GrpcJobServer::GrpcJobServer(GrpcServerSettings settings, JobService& jobs, StatusStore& statuses,
+                             JobTypeRegistry& job_types)
+    : impl_(std::make_unique<Impl>(std::move(settings), jobs, statuses, job_types)) {}
+
+GrpcJobServer::~GrpcJobServer() {
+  stop();
+}
+
+Status GrpcJobServer::start() {
+  return impl_->start();
+}
+
+uint16_t GrpcJobServer::port() const noexcept {
+  return impl_->port.load();
+}
+
+void GrpcJobServer::stop() {
+  impl_->stop();
+}
+
+}  // namespace dtq::api

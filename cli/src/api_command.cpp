@@ -1,0 +1,231 @@
+// `dtq api`: the REST API of a distributed deployment, without a worker
+// engine. Jobs are enqueued on Kafka (after their queued status is written
+// to Redis), statuses and live events come from Redis, results from
+// MongoDB, progress queries go over RabbitMQ to whichever worker answers,
+// and the job types are those the worker pools registered in Redis.
+// /readyz answers 200 only while every backend answers (checked every
+// second); SIGTERM or SIGINT stops it.
+//
+// Payload validation: the plugin owns its payload's contract and runs in the
+// worker pools, so each submission is validated by a worker of the job
+// type's pool over gRPC (api::GrpcPayloadValidator), at the WorkerService
+// addresses the pools registered in Redis.
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+
+#include "commands.hpp"
+#include "distributed_node.hpp"
+#include "dtq/api/api_server.hpp"
+#include "dtq/api/grpc_payload_validator.hpp"
+#include "dtq/core/job_service.hpp"
+#include "dtq/core/logging.hpp"
+
+namespace dtq::cli {
+namespace {
+
+struct ApiOptions {
+  BackendFlags backends;
+  std::string config;
+  std::string listen = "127.0.0.1:8080";
+  std::string token_file;
+  bool no_auth = false;
+  std::string ui_dir;
+  std::vector<std::string> cors_origins;
+  size_t body_limit = 1 << 20;
+  double submit_rate = 100;
+  size_t max_streams = 1024;
+};
+
+// job type → the WorkerService addresses of its live pools, from the job
+// type registry, read again at most once a second (a submission burst makes
+// one Redis round trip a second, not one per job). Shuffled per call to
+// spread validation over the pools; a stale address is passed over by the
+// validator.
+class WorkerResolver {
+ public:
+  explicit WorkerResolver(JobTypeRegistry& registry) : registry_(registry) {}
+
+  std::vector<std::string> operator()(std::string_view job_type) {
+    std::vector<std::string> addresses;
+    {
+      std::lock_guard lock(mutex_);
+      const auto now = std::chrono::steady_clock::now();
+      if (!read_ || now - read_at_ >= kMaxAge) {
+        auto listed = registry_.list();
+        if (listed.ok()) {
+          types_ = std::move(listed).value();
+          read_ = true;
+          read_at_ = now;
+        } else {
+          spdlog::warn("cannot read the job type registry: {}", listed.status().message());
+        }
+      }
+      for (const auto& type : types_) {
+        if (type.job_type == job_type) addresses = type.worker_addresses;
+      }
+    }
+    thread_local std::mt19937 random{std::random_device{}()};
+    std::shuffle(addresses.begin(), addresses.end(), random);
+    return addresses;
+  }
+
+ private:
+  static constexpr std::chrono::seconds kMaxAge{1};
+  JobTypeRegistry& registry_;
+  std::mutex mutex_;
+  bool read_ = false;
+  std::chrono::steady_clock::time_point read_at_;
+  std::vector<JobTypeInfo> types_;
+};
+
+bool parse_listen(const std::string& listen, api::ApiSettings& settings) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  int port = -1;
+  try {
+    size_t used = 0;
+    port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1) return false;
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (port < 0 || port > 65535) return false;
+  settings.bind_address = listen.substr(0, colon);
+  settings.port = static_cast<uint16_t>(port);
+  return true;
+}
+
+// $DTQ_API_TOKEN, else the first line of --token-file; empty only with
+// --no-auth (writes open to anyone who reaches the port).
+StatusOr<std::string> resolve_token(const ApiOptions& options) {
+  if (const char* env = std::getenv("DTQ_API_TOKEN"); env != nullptr && *env != '\0')
+    return std::string(env);
+  if (!options.token_file.empty()) {
+    std::ifstream in(options.token_file);
+    if (!in) return not_found("cannot read token file " + options.token_file);
+    std::string token;
+    std::getline(in, token);
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    if (token.empty()) return invalid_argument(options.token_file + " is empty");
+    return token;
+  }
+  if (options.no_auth) return std::string();
+  return invalid_argument(
+      "dtq api needs a token for writes: set $DTQ_API_TOKEN or --token-file FILE (or --no-auth to "
+      "leave them "
+      "open)");
+}
+
+int run_api(const ApiOptions& options) {
+  api::ApiSettings settings;
+  if (!parse_listen(options.listen, settings)) {
+    std::cerr << "dtq: --listen wants HOST:PORT, not \"" << options.listen << "\"\n";
+    return 2;
+  }
+  settings.static_dir = options.ui_dir;
+  settings.cors_origins = options.cors_origins;
+  settings.body_limit = options.body_limit;
+  settings.submit_rate_per_second = options.submit_rate;
+  settings.max_sse_streams = options.max_streams;
+  auto token = resolve_token(options);
+  if (!token.ok()) {
+    std::cerr << "dtq: " << token.status().message() << "\n";
+    return 2;
+  }
+  settings.token = *token;
+  auto uris = resolve_backends(options.backends, options.config);
+  if (!uris.ok()) {
+    std::cerr << "dtq: " << uris.status().message() << "\n";
+    return 2;
+  }
+  if (Status all = uris->require_all("dtq api"); !all.ok()) {
+    std::cerr << "dtq: " << all.message() << "\n";
+    return 2;
+  }
+
+  // Blocked before any thread starts (the adapters', Pistache's), so that
+  // they inherit the mask and sigwait below gets the signal.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A watcher that hangs up mid-write must not end the process.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto backends = connect_backends(*uris, DistributedRole::kApi, {});
+  if (!backends.ok()) {
+    std::cerr << "dtq api: " << backends.status().message() << "\n";
+    return backends.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  auto resolver = std::make_shared<WorkerResolver>(*backends->registry);
+  api::GrpcPayloadValidator validator(
+      {.resolve = [resolver](std::string_view job_type) { return (*resolver)(job_type); }});
+  JobService jobs(*backends->queue, *backends->statuses, *backends->results, validator,
+                  *backends->progress);
+  api::ApiServer server(settings, jobs, *backends->statuses, *backends->registry);
+  if (Status started = server.start(); !started.ok()) {
+    std::cerr << "dtq api: " << started.message() << "\n";
+    return 1;
+  }
+  BackendHealth health(BackendHealth::checks_for(*backends, DistributedRole::kApi),
+                       std::chrono::seconds(1), [&server](bool healthy, const std::string& reason) {
+                         server.set_ready(healthy, "backends unavailable: " + reason);
+                       });
+  health.start();
+
+  const std::string url = "http://" + settings.bind_address + ":" + std::to_string(server.port());
+  // The first line is for scripts and tests; the rest for people.
+  std::cout << "LISTENING " << url << std::endl;
+  std::cerr << "dtq api: REST API at " << url << "\n"
+            << "  kafka " << backends->uris.kafka.value << ", redis "
+            << backends->statuses->settings().describe() << ", mongodb "
+            << backends->results->describe() << ", rabbitmq "
+            << backends->progress->settings().describe() << "\n"
+            << "  payloads validated by the worker pools over gRPC (their WorkerService)";
+  std::cerr << (settings.token.empty() ? "\n  writes are open (--no-auth)" : "") << std::endl;
+
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("dtq api: {}; stopping", received == SIGTERM ? "SIGTERM" : "SIGINT");
+  server.set_ready(false, "shutting down");
+  server.stop();
+  return 0;
+}
+
+}  // namespace
+
+void add_api_command(CLI::App& app, CommonOptions& common, int& exit_code) {
+  auto options = std::make_shared<ApiOptions>();
+  auto* api = app.add_subcommand(
+      "api", "Run the REST API of a distributed deployment (Kafka, Redis, MongoDB, RabbitMQ)");
+  add_backend_flags(*api, options->backends);
+  api->add_option("--config", options->config,
+                  "JSON file whose \"backends\" section names the servers");
+  api->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")
+      ->capture_default_str();
+  api->add_option("--token-file", options->token_file,
+                  "File holding the API token (default: $DTQ_API_TOKEN)");
+  api->add_flag("--no-auth", options->no_auth, "Serve without a token: writes are open to anyone");
+  api->add_option("--ui-dir", options->ui_dir, "Folder of the UI's static files, served at /");
+  api->add_option("--cors-origin", options->cors_origins,
+                  "An Origin allowed to call the API (repeatable)");
+  api->add_option("--body-limit", options->body_limit, "Largest request body in bytes")
+      ->capture_default_str();
+  api->add_option("--submit-rate", options->submit_rate, "Submits per second before 429")
+      ->capture_default_str();
+  api->add_option("--max-streams", options->max_streams, "Open event streams before 429")
+      ->capture_default_str();
+  api->callback([&common, &exit_code, options] {
+    (void)configure_logging(common.log_level.empty() ? "info" : common.log_level);
+    exit_code = run_api(*options);
+  });
+}
+
+}  // namespace dtq::cli

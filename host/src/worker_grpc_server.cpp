@@ -1,0 +1,109 @@
+#include "dtq/host/worker_grpc_server.hpp"
+
+#include <dtq/v1/worker.grpc.pb.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <utility>
+
+namespace dtq::host {
+namespace {
+
+namespace v1 = ::dtq::v1;
+
+}  // namespace
+
+class WorkerGrpcServer::Impl final : public v1::WorkerService::Service {
+ public:
+  Impl(WorkerGrpcSettings settings, const PluginRegistry& plugins)
+      : settings_(std::move(settings)), plugins_(plugins) {}
+
+  Status start() {
+    if (server_) return {};
+    const std::string& address = settings_.listen_address;
+    const size_t colon = address.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+      return invalid_argument("gRPC listen address \"" + address + "\" is not HOST:PORT");
+    }
+    grpc::ServerBuilder builder;
+    int bound = 0;
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound);
+    builder.SetMaxReceiveMessageSize(static_cast<int>(
+        std::min<size_t>(settings_.max_message_bytes, std::numeric_limits<int>::max())));
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+    if (!server_ || bound == 0) {
+      server_.reset();
+      return unavailable("cannot listen for gRPC on " + address);
+    }
+    port.store(static_cast<uint16_t>(bound));
+    return {};
+  }
+
+  void stop() {
+    if (!server_) return;
+    server_->Shutdown(std::chrono::system_clock::now() + settings_.shutdown_grace);
+    server_->Wait();
+    server_.reset();
+    port.store(0);
+  }
+
+  grpc::Status ValidatePayload(grpc::ServerContext* /*context*/,
+                               const v1::ValidatePayloadRequest* request,
+                               v1::ValidatePayloadResponse* response) override {
+    const auto plugin = plugins_.find(request->job_type());
+    if (!plugin) {
+      return {grpc::StatusCode::NOT_FOUND,
+              "this worker hosts no plugin for job type \"" + request->job_type() + "\""};
+    }
+    ValidationOutcome outcome;
+    try {
+      outcome = plugin->validate(request->payload_json());
+    } catch (const std::exception& e) {
+      spdlog::error("validating a {} payload: {}", request->job_type(), e.what());
+      return {grpc::StatusCode::INTERNAL, "internal error"};
+    }
+    response->set_valid(outcome.valid());
+    if (outcome.valid()) {
+      response->set_normalized_payload_json(outcome.normalized_payload);
+      return grpc::Status::OK;
+    }
+    for (const auto& error : outcome.errors) {
+      auto* out = response->add_field_errors();
+      out->set_field(error.field);
+      out->set_message(error.message);
+    }
+    return grpc::Status::OK;
+  }
+
+  std::atomic<uint16_t> port{0};
+
+ private:
+  const WorkerGrpcSettings settings_;
+  const PluginRegistry& plugins_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+WorkerGrpcServer::WorkerGrpcServer(WorkerGrpcSettings settings, const PluginRegistry& plugins)
+    : impl_(std::make_unique<Impl>(std::move(settings), plugins)) {}
+
+WorkerGrpcServer::~WorkerGrpcServer() {
+  stop();
+}
+
+Status WorkerGrpcServer::start() {
+  return impl_->start();
+}
+
+uint16_t WorkerGrpcServer::port() const noexcept {
+  return impl_->port.load();
+}
+
+void WorkerGrpcServer::stop() {
+  impl_->stop();
+}
+
+}  // namespace dtq::host
