@@ -29,6 +29,9 @@ test_packages=(
 wanted=("${build_packages[@]}")
 if [[ $profile == test ]]; then
   wanted+=("${test_packages[@]}")
+  # FerretDB's build needs a Go toolchain; one already on the PATH (wherever
+  # it came from) is used as is.
+  command -v go >/dev/null || wanted+=(golang-go)
 fi
 
 # --- ui: the web UI (ui/) builds with Node.js and npm (scripts/build-ui.sh

@@ -81,7 +81,7 @@ stop_epmd() {
 }
 
 do_start() {
-  [[ -x $rabbit_bin/rabbitmq-server ]] || die "RabbitMQ not found in $rabbit_bin; run scripts/install-deps.sh servers"
+  [[ -x $rabbit_bin/rabbitmq-server ]] || die "RabbitMQ not found in $rabbit_bin; run scripts/install-deps.sh test"
   if server_running && ping >/dev/null 2>&1; then
     say "already running on $DTQ_SERVERS_HOST:$port (node $node)"
     return 0

@@ -17,7 +17,7 @@ server_init redis "redis-server.*[ :]$port( |\$)"
 ping() { [[ $(redis-cli -h "$DTQ_SERVERS_HOST" -p "$port" ping 2>/dev/null) == PONG ]]; }
 
 do_start() {
-  command -v redis-server >/dev/null || die "redis-server not found; run scripts/install-deps.sh servers"
+  command -v redis-server >/dev/null || die "redis-server not found; run scripts/install-deps.sh test"
   if server_running && ping; then
     say "already running on $DTQ_SERVERS_HOST:$port"
     return 0
