@@ -19,9 +19,9 @@ bool JobService::submit(std::string_view job_type, std::string_view payload, Sub
     error.status = not_found("unknown job type \"" + std::string(job_type) + "\"");
     return false;
   }
-  auto validation = validator_.validate(job_type, payload);
-  if (!validation) {
-    error.status = not_found("unknown job type \"" + std::string(job_type) + "\"");
+  auto validation = validator_.check(job_type, payload);
+  if (!validation.ok()) {
+    error.status = validation.status();
     return false;
   }
   if (!validation->valid()) {
@@ -100,7 +100,8 @@ StatusOr<JobStatus> JobService::cancel(std::string_view job_id) {
   return statuses_.get(job_id);
 }
 
-StatusOr<std::vector<DeadLetter>> JobService::dead_letters(std::string_view job_type, size_t limit) {
+StatusOr<std::vector<DeadLetter>> JobService::dead_letters(std::string_view job_type,
+                                                           size_t limit) {
   return queue_.dead_letters(job_type, limit);
 }
 

@@ -193,7 +193,7 @@ TEST_F(WorkerValidationTest, NoCandidateReachableIsUnavailableAndTheJobIsRefused
   const auto checked = remote->check("weather", R"({"city":"Austin"})");
   EXPECT_EQ(checked.status().code(), StatusCode::kUnavailable);
   EXPECT_THAT(checked.status().message(), HasSubstr(second.address()));
-  // The port cannot say "unavailable": the payload is refused, never passed.
+  // validate() alone cannot say "unavailable": the payload is refused, never passed.
   EXPECT_FALSE(remote->validate("weather", R"({"city":"Austin"})").has_value());
 }
 
@@ -263,6 +263,19 @@ TEST_F(WorkerValidationTest, JobServiceSubmitsThroughTheWorker) {
     error = {};
     EXPECT_FALSE(jobs.submit("quote", "{}", job, error));
     EXPECT_EQ(error.status.code(), StatusCode::kNotFound);
+
+    // The owning pool is registered but does not answer: "try again"
+    // (REST 503), not "no such type", and nothing is enqueued.
+    ClosedPort gone;
+    auto unreachable = validator({gone.address()});
+    JobService cut_off(*backends->queue, *backends->statuses, *backends->results, *unreachable,
+                       progress);
+    error = {};
+    EXPECT_FALSE(cut_off.submit("weather", R"({"city":"Austin"})", job, error));
+    EXPECT_EQ(error.status.code(), StatusCode::kUnavailable);
+    const auto nothing = backends->queue->take("weather", 1, 100ms);
+    ASSERT_TRUE(nothing.ok());
+    EXPECT_TRUE(nothing->empty());
   }
   fs::remove_all(data);
 }

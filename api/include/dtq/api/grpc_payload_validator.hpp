@@ -17,10 +17,8 @@
 //  - no candidate at all, or every candidate answered NOT_FOUND: the type
 //    is unknown — check() gives NotFound, validate() nullopt;
 //  - candidates exist but none answered: check() gives Unavailable (the
-//    last failure named). The PayloadValidator port has no way to say
-//    "unavailable", so validate() answers nullopt then too (the job is
-//    refused as of an unknown type, never enqueued unvalidated) and logs a
-//    warning; a caller that must tell the two apart uses check().
+//    last failure named), which JobService passes on (REST 503, gRPC
+//    UNAVAILABLE); validate() answers nullopt then too and logs a warning.
 //
 // Thread-safety: every member function is thread-safe; calls run
 // concurrently on shared channels. Ownership: owns one gRPC channel per
@@ -64,7 +62,7 @@ class GrpcPayloadValidator final : public PayloadValidator {
 
   // The whole answer: the outcome, NotFound (no worker hosts the type) or
   // Unavailable (none of the candidates answered).
-  StatusOr<ValidationOutcome> check(std::string_view job_type, std::string_view payload);
+  StatusOr<ValidationOutcome> check(std::string_view job_type, std::string_view payload) override;
 
  private:
   class Impl;

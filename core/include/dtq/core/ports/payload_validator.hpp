@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "dtq/core/status.hpp"
+
 namespace dtq {
 
 struct FieldError {
@@ -29,6 +31,16 @@ class PayloadValidator {
   // nullopt when no plugin owns `job_type`.
   virtual std::optional<ValidationOutcome> validate(std::string_view job_type,
                                                     std::string_view payload) = 0;
+
+  // The whole answer, which JobService asks for: the outcome; NotFound when
+  // no plugin owns `job_type`; Unavailable when its owners could not be
+  // asked (distributed mode: no pool answered), so that a client hears
+  // "try again" rather than "no such type".
+  virtual StatusOr<ValidationOutcome> check(std::string_view job_type, std::string_view payload) {
+    auto outcome = validate(job_type, payload);
+    if (!outcome) return not_found("unknown job type \"" + std::string(job_type) + "\"");
+    return std::move(*outcome);
+  }
 };
 
 }  // namespace dtq
