@@ -29,7 +29,9 @@ test: test-deps configure
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 	@ctest --preset $(PRESET)
 
-bench: build
+# distributed_bench starts Redis, RabbitMQ, Kafka and FerretDB, which the test
+# profile installs.
+bench: test-deps build
 	@scripts/run-bench.sh $(BUILD)
 
 format:
