@@ -11,6 +11,23 @@ Status check_id(std::string_view job_id) {
   return {};
 }
 
+// The status a stored result implies once the live status has expired.
+JobStatus status_of(const JobResult& result) {
+  JobStatus status{.job_id = result.job_id,
+                   .state = result.final_state,
+                   .progress_percent = result.final_state == JobState::kCompleted ? 100 : 0,
+                   .updated_at = result.completed_at,
+                   .message = std::string(to_string(result.final_state)),
+                   .trace_id = result.trace_id,
+                   .job_type = result.job_type,
+                   .attempt = result.attempts};
+  if (result.error) {
+    status.error_code = result.error->code;
+    status.error_message = result.error->message;
+  }
+  return status;
+}
+
 }  // namespace
 
 bool JobService::submit(std::string_view job_type, std::string_view payload, SubmittedJob& job,
@@ -69,7 +86,11 @@ bool JobService::submit(std::string_view job_type, std::string_view payload, Sub
 
 StatusOr<JobStatus> JobService::status(std::string_view job_id) {
   if (Status valid = check_id(job_id); !valid.ok()) return valid;
-  return progress_.progress(job_id);
+  auto live = progress_.progress(job_id);
+  if (live.ok() || live.status().code() != StatusCode::kNotFound) return live;
+  auto stored = results_.get(job_id);
+  if (!stored.ok()) return live;
+  return status_of(*stored);
 }
 
 StatusOr<JobResult> JobService::result(std::string_view job_id) {

@@ -45,14 +45,14 @@ class EngineTest : public ::testing::Test {
   }
 
   void open() {
-    auto backends = embedded::open_embedded({.data_dir = data_dir_, .role = embedded::Role::kOwner,
-                                             .poll_interval = 20ms});
+    auto backends = embedded::open_embedded(
+        {.data_dir = data_dir_, .role = embedded::Role::kOwner, .poll_interval = 20ms});
     ASSERT_TRUE(backends.ok()) << backends.status().message();
     backends_ = std::move(backends).value();
     validator_ = std::make_unique<LocalPayloadValidator>(registry_);
     progress_ = std::make_unique<StatusProgressQuery>(*backends_.statuses);
-    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results, *validator_,
-                                         *progress_);
+    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results,
+                                         *validator_, *progress_);
   }
   void close() {
     jobs_.reset();
@@ -66,8 +66,9 @@ class EngineTest : public ::testing::Test {
     settings.backoff_base = 10ms;
     settings.cancel_grace = cancel_grace;
     settings.drain_grace = drain_grace;
-    auto engine = Engine::create(registry_, settings,
-                                 Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+    auto engine =
+        Engine::create(registry_, settings,
+                       Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();
@@ -172,8 +173,11 @@ TEST_F(EngineTest, ExhaustedRetriesFailAndAReplayIsANewJob) {
 
 TEST_F(EngineTest, AnInvalidPayloadOnTheQueueFailsWithoutRunning) {
   start();
-  JobMessage message{.job_id = new_uuid4(), .job_type = "echo", .submitted_at = now_rfc3339(),
-                     .trace_id = new_uuid4(), .payload = R"({"sleep_ms":"soon"})"};
+  JobMessage message{.job_id = new_uuid4(),
+                     .job_type = "echo",
+                     .submitted_at = now_rfc3339(),
+                     .trace_id = new_uuid4(),
+                     .payload = R"({"sleep_ms":"soon"})"};
   ASSERT_TRUE(backends_.queue->enqueue(message).ok());
   const JobStatus status = wait_terminal(message.job_id);
   EXPECT_EQ(status.state, JobState::kFailed);
@@ -237,6 +241,40 @@ TEST_F(EngineTest, CancellationReachesARunningPlugin) {
   EXPECT_EQ(result(id).final_state, JobState::kCancelled);
 }
 
+TEST_F(EngineTest, AJobWhoseLiveStatusExpiredIsAnsweredFromItsResult) {
+  // As after Redis's 24 h TTL: the result is kept, the status hash is gone.
+  JobResult stored{.job_id = new_uuid4(),
+                   .job_type = "echo",
+                   .input = "{}",
+                   .final_state = JobState::kFailed,
+                   .completed_at = "2026-11-20T10:00:00Z",
+                   .error = JobError{.code = "upstream_404", .message = "user not found"},
+                   .trace_id = new_uuid4(),
+                   .attempts = 2};
+  ASSERT_TRUE(backends_.results->put(stored).ok());
+  ASSERT_EQ(backends_.statuses->get(stored.job_id).status().code(), StatusCode::kNotFound);
+
+  const auto status = jobs_->status(stored.job_id);
+  ASSERT_TRUE(status.ok()) << status.status().message();
+  EXPECT_EQ(status->state, JobState::kFailed);
+  EXPECT_EQ(status->updated_at, stored.completed_at);
+  EXPECT_EQ(status->job_type, "echo");
+  EXPECT_EQ(status->trace_id, stored.trace_id);
+  EXPECT_EQ(status->error_code, "upstream_404");
+  EXPECT_EQ(status->error_message, "user not found");
+  EXPECT_EQ(status->attempt, 2u);
+
+  stored.job_id = new_uuid4();
+  stored.final_state = JobState::kCompleted;
+  stored.output = R"({"ok":true})";
+  stored.error.reset();
+  ASSERT_TRUE(backends_.results->put(stored).ok());
+  const auto completed = jobs_->status(stored.job_id);
+  ASSERT_TRUE(completed.ok());
+  EXPECT_EQ(completed->state, JobState::kCompleted);
+  EXPECT_EQ(completed->progress_percent, 100);
+}
+
 TEST_F(EngineTest, MalformedAndUnknownIdsAreRefused) {
   EXPECT_EQ(jobs_->status("not-a-uuid").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(jobs_->status(new_uuid4()).status().code(), StatusCode::kNotFound);
@@ -255,7 +293,8 @@ TEST_F(EngineTest, DrainLetsInFlightJobsFinish) {
   start();
   std::vector<std::string> ids;
   for (int i = 0; i < 4; ++i) ids.push_back(submit(R"({"sleep_ms":300})"));
-  for (int i = 0; i < 400 && engine_->stats().at("echo").in_flight < 4; ++i) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 400 && engine_->stats().at("echo").in_flight < 4; ++i)
+    std::this_thread::sleep_for(5ms);
   engine_->drain();
   for (const auto& id : ids) EXPECT_EQ(backends_.statuses->get(id)->state, JobState::kCompleted);
 }
@@ -288,8 +327,13 @@ TEST_F(EngineTest, ARedeliveryAfterTheResultWasStoredIsOnlyAcknowledged) {
   auto taken = backends_.queue->take("echo", 1, 2s);
   ASSERT_TRUE(taken.ok());
   ASSERT_EQ(taken->size(), 1u);
-  JobResult first{.job_id = id, .job_type = "echo", .input = "{}", .output = R"({"echo":"stored before the crash"})",
-                  .final_state = JobState::kCompleted, .completed_at = now_rfc3339(), .attempts = 1};
+  JobResult first{.job_id = id,
+                  .job_type = "echo",
+                  .input = "{}",
+                  .output = R"({"echo":"stored before the crash"})",
+                  .final_state = JobState::kCompleted,
+                  .completed_at = now_rfc3339(),
+                  .attempts = 1};
   ASSERT_TRUE(backends_.results->put(first).ok());
   close();  // no ack
 
@@ -326,10 +370,12 @@ TEST_F(EngineTest, TheJobTypeRegistryListsThePoolsWhileTheyTakeWork) {
 TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {
   EngineSettings settings;
   settings.only = {"weather"};
-  auto engine = Engine::create(registry_, settings,
-                               Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+  auto engine =
+      Engine::create(registry_, settings,
+                     Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
   ASSERT_FALSE(engine.ok());
-  EXPECT_THAT(engine.status().message(), HasSubstr("no loaded plugin provides job type \"weather\""));
+  EXPECT_THAT(engine.status().message(),
+              HasSubstr("no loaded plugin provides job type \"weather\""));
 }
 
 }  // namespace

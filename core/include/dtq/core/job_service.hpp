@@ -39,15 +39,23 @@ struct SubmitError {
 
 class JobService {
  public:
-  JobService(JobQueue& queue, StatusStore& statuses, ResultStore& results, PayloadValidator& validator,
-             ProgressQuery& progress)
-      : queue_(queue), statuses_(statuses), results_(results), validator_(validator), progress_(progress) {}
+  JobService(JobQueue& queue, StatusStore& statuses, ResultStore& results,
+             PayloadValidator& validator, ProgressQuery& progress)
+      : queue_(queue),
+        statuses_(statuses),
+        results_(results),
+        validator_(validator),
+        progress_(progress) {}
 
   // On success `job` is filled and the return is ok; otherwise `error` says why.
-  bool submit(std::string_view job_type, std::string_view payload, SubmittedJob& job, SubmitError& error);
+  bool submit(std::string_view job_type, std::string_view payload, SubmittedJob& job,
+              SubmitError& error);
 
   // InvalidArgument for a malformed id, NotFound for an unknown job. Asked
-  // through the ProgressQuery: in distributed mode, of the workers.
+  // through the ProgressQuery: in distributed mode, of the workers. A job
+  // whose live status is gone (Redis keeps it 24 h) but whose result is
+  // stored answers the terminal status the result implies, so an ended job
+  // stays readable as long as its result is kept.
   StatusOr<JobStatus> status(std::string_view job_id);
   StatusOr<JobResult> result(std::string_view job_id);
   // FailedPrecondition when the job has already ended.
