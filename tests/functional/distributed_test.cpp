@@ -552,6 +552,41 @@ TEST_F(DistributedTest, ThousandJobsFourPoolsOneKilledAndRestarted) {
   const std::string failed_id = json::parse(failing.body)["job_id"];
   ASSERT_TRUE(eventually([&] { return redis.status(failed_id)["state"] == "failed"; }, 60s))
       << redis.status(failed_id)["state"];
+
+  // GET /v1/jobs from the Redis index: the newest job first, filters, and
+  // cursor paging that yields every weather job of this run once.
+  const auto list_jobs = [&](const std::string& query) {
+    const Reply reply = http("GET", api.url() + "/v1/jobs?" + query);
+    EXPECT_EQ(reply.code, 200) << query << ": " << reply.body;
+    const json body = json::parse(reply.body, nullptr, false);
+    return body.is_discarded() ? json::object() : body;
+  };
+  const json newest = list_jobs("limit=1");
+  ASSERT_EQ(newest.value("jobs", json::array()).size(), 1u) << newest.dump();
+  EXPECT_EQ(newest["jobs"][0].value("job_id", ""), failed_id);
+  EXPECT_TRUE(newest["next_cursor"].is_string()) << newest.dump();
+  const json failed_jobs = list_jobs("state=failed&job_type=github_user&limit=5");
+  ASSERT_FALSE(failed_jobs.value("jobs", json::array()).empty()) << failed_jobs.dump();
+  EXPECT_EQ(failed_jobs["jobs"][0].value("job_id", ""), failed_id);
+  std::multiset<std::string> weather_listed;
+  std::string cursor;
+  for (int pages = 0; pages < 100; ++pages) {
+    const json page = list_jobs("job_type=weather&state=completed&limit=100" +
+                                (cursor.empty() ? "" : "&cursor=" + cursor));
+    for (const auto& job : page.value("jobs", json::array())) {
+      EXPECT_EQ(job.value("job_type", ""), "weather") << job.dump();
+      EXPECT_EQ(job.value("state", ""), "completed") << job.dump();
+      weather_listed.insert(job.value("job_id", ""));
+    }
+    if (!page.contains("next_cursor") || !page["next_cursor"].is_string()) break;
+    cursor = page["next_cursor"];
+  }
+  for (int i = 0; i < kJobs; ++i) {
+    if (types[i] == "weather") {
+      EXPECT_EQ(weather_listed.count(ids[i]), 1u) << ids[i];
+    }
+  }
+  EXPECT_EQ(http("GET", api.url() + "/v1/jobs?cursor=not-a-cursor").code, 400);
   DtqProcess letters({"dead-letters", "--type", "github_user"}, logs_ / "dead-letters.log", false);
   const std::string listed = letters.read_stdout();
   EXPECT_EQ(letters.wait_exit(30s), 0);

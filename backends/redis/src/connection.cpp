@@ -351,8 +351,7 @@ StatusOr<std::string> ConnectionPool::load(Connection& connection, const Script&
   return reply->text;
 }
 
-StatusOr<Reply> ConnectionPool::eval(const Script& script,
-                                     std::initializer_list<std::string_view> keys, Args args) {
+StatusOr<Reply> ConnectionPool::eval(const Script& script, Args keys, Args args) {
   auto slot = acquire();
   if (!slot.ok()) return slot.status();
   Lease lease(*this, **slot);

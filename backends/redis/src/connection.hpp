@@ -98,8 +98,11 @@ class ConnectionPool {
     return run(Args(args.begin(), args.size()));
   }
   // EVALSHA, loading the script on NOSCRIPT (a restarted or flushed server).
+  StatusOr<Reply> eval(const Script& script, Args keys, Args args);
   StatusOr<Reply> eval(const Script& script, std::initializer_list<std::string_view> keys,
-                       Args args);
+                       Args args) {
+    return eval(script, Args(keys.begin(), keys.size()), args);
+  }
 
   const RedisSettings& settings() const { return settings_; }
 

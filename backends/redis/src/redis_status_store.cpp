@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
+#include <vector>
+
 #include "connection.hpp"
 #include "dtq/core/time.hpp"
 #include "scripts.hpp"
@@ -12,6 +16,15 @@ namespace {
 
 constexpr Script kMerge{"status merge", kMergeScript};
 constexpr Script kRead{"status read", kReadScript};
+constexpr Script kListRead{"status list read", kListReadScript};
+
+// One list() call reads at most this many index entries, so that a filter
+// that matches rarely cannot make one request walk a day of jobs; a page
+// cut short carries a cursor to go on from.
+constexpr size_t kListScanBudget = 4096;
+// Index entries read per round trip at most: bounds how long one script
+// holds the server.
+constexpr size_t kListChunk = 512;
 
 // Jobs remembered as cancelled; past this the memory starts again (a
 // forgotten one costs one more round trip).
@@ -68,8 +81,84 @@ StatusOr<JobStatus> read_status(ConnectionPool& pool, std::string_view job_id) {
   return status_from_reply(job_id, *reply, 0, pool.settings());
 }
 
+// A cursor is the index score of the last entry a page covered; the next
+// page starts strictly below it. Scores are unique, so nothing is skipped or
+// repeated whatever was added meanwhile.
+std::optional<int64_t> parse_score(std::string_view text) {
+  int64_t score = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), score);
+  if (error != std::errc() || end != text.data() + text.size() || score <= 0) return std::nullopt;
+  return score;
+}
+
+struct IndexEntry {
+  std::string job_id;
+  int64_t score = 0;
+};
+
+// Up to `count` entries strictly below `below` (none: from the newest),
+// newest first.
+StatusOr<std::vector<IndexEntry>> read_index(ConnectionPool& pool, std::optional<int64_t> below,
+                                             size_t count) {
+  const std::string max = below ? "(" + std::to_string(*below) : std::string("+inf");
+  const std::string limit = std::to_string(count);
+  auto reply = pool.run({"ZREVRANGEBYSCORE", RedisStatusStore::index_key(), max, "-inf",
+                         "WITHSCORES", "LIMIT", "0", limit});
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error()) return error_reply(pool.settings(), "reading the job index", *reply);
+  std::vector<IndexEntry> entries;
+  for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+    const auto score = parse_score(reply->elements[i + 1].text);
+    if (!score) {
+      return internal_error("redis at " + pool.settings().describe() + " holds score \"" +
+                            reply->elements[i + 1].text + "\" in " + RedisStatusStore::index_key() +
+                            ", which dtq did not write");
+    }
+    entries.push_back({reply->elements[i].text, *score});
+  }
+  return entries;
+}
+
+// The statuses of `entries`, in order; absent (NotFound) for a status that
+// expired or cannot be read.
+StatusOr<std::vector<std::optional<JobStatus>>> read_statuses(
+    ConnectionPool& pool, const std::vector<IndexEntry>& entries) {
+  std::vector<std::string> keys{RedisStatusStore::index_key()};
+  for (const auto& entry : entries) {
+    keys.push_back(RedisStatusStore::status_key(entry.job_id));
+    keys.push_back(RedisStatusStore::meta_key(entry.job_id));
+  }
+  const std::vector<std::string_view> key_views(keys.begin(), keys.end());
+  std::vector<std::string_view> ids;
+  for (const auto& entry : entries) ids.push_back(entry.job_id);
+  auto reply = pool.eval(kListRead, key_views, ids);
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error()) return error_reply(pool.settings(), "reading listed statuses", *reply);
+  std::vector<std::optional<JobStatus>> statuses;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto status =
+        status_from_reply(entries[i].job_id, *reply, i * kScriptStatusFields, pool.settings());
+    if (status.ok()) {
+      statuses.emplace_back(std::move(*status));
+    } else if (status.status().code() == StatusCode::kNotFound) {
+      statuses.emplace_back();
+    } else {
+      return status.status();
+    }
+  }
+  return statuses;
+}
+
+bool matches(const JobStatus& status, const StatusListQuery& query) {
+  return (!query.state || status.state == *query.state) &&
+         (query.job_type.empty() || status.job_type == query.job_type);
+}
+
 }  // namespace
 
+std::string RedisStatusStore::index_key() {
+  return "dtq:jobs:by_submitted";
+}
 std::string RedisStatusStore::status_key(std::string_view job_id) {
   return "job:" + std::string(job_id) + ":status";
 }
@@ -127,7 +216,8 @@ StatusOr<JobStatus> RedisStatusStore::update(const JobStatus& update) {
                                    attempt,
                                    ttl,
                                    channel};
-  auto reply = pool_->eval(kMerge, {status_key(update.job_id), meta_key(update.job_id)}, args);
+  auto reply =
+      pool_->eval(kMerge, {status_key(update.job_id), meta_key(update.job_id), index_key()}, args);
   if (!reply.ok()) return reply.status();
   if (reply->is_error())
     return error_reply(settings(), "the status update of job " + update.job_id, *reply);
@@ -136,6 +226,46 @@ StatusOr<JobStatus> RedisStatusStore::update(const JobStatus& update) {
 
 StatusOr<JobStatus> RedisStatusStore::get(std::string_view job_id) {
   return read_status(*pool_, job_id);
+}
+
+StatusOr<StatusPage> RedisStatusStore::list(const StatusListQuery& query) {
+  std::optional<int64_t> below;
+  if (!query.cursor.empty()) {
+    below = parse_score(query.cursor);
+    if (!below) return invalid_argument("malformed cursor");
+  }
+  StatusPage page;
+  if (query.limit == 0) return page;
+  // The first read fits an unfiltered page and one more entry, which says
+  // whether a next page exists; reads grow while a filter keeps skipping.
+  size_t chunk = query.limit + 1;
+  size_t scanned = 0;
+  std::optional<int64_t> last_returned;
+  while (scanned < kListScanBudget) {
+    chunk = std::min({chunk, kListChunk, kListScanBudget - scanned});
+    auto entries = read_index(*pool_, below, chunk);
+    if (!entries.ok()) return entries.status();
+    if (entries->empty()) return page;
+    auto statuses = read_statuses(*pool_, *entries);
+    if (!statuses.ok()) return statuses.status();
+    for (size_t i = 0; i < entries->size(); ++i) {
+      auto& status = (*statuses)[i];
+      if (!status || !matches(*status, query)) continue;
+      if (page.statuses.size() == query.limit) {
+        page.next_cursor = std::to_string(*last_returned);
+        return page;
+      }
+      page.statuses.push_back(std::move(*status));
+      last_returned = (*entries)[i].score;
+    }
+    if (entries->size() < chunk) return page;
+    scanned += entries->size();
+    below = entries->back().score;
+    chunk *= 2;
+  }
+  // Out of budget: the client goes on from the last entry read.
+  page.next_cursor = std::to_string(*below);
+  return page;
 }
 
 std::unique_ptr<StatusSubscription> RedisStatusStore::subscribe(

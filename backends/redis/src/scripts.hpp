@@ -1,7 +1,8 @@
 // The Lua scripts the Redis StatusStore runs server-side (EVALSHA, loaded
 // again on NOSCRIPT). Each one touches only the keys it is given. Not yet
-// Redis Cluster-ready: the two keys below hash to different slots (giving
-// the meta key the hash tag {job:<id>:status} would co-locate them).
+// Redis Cluster-ready: the keys below hash to different slots (giving the
+// meta key the hash tag {job:<id>:status} would co-locate a job's two, but
+// the index spans every job).
 //
 // Keys of one job (DESIGN §2 fixes the first):
 //   KEYS[1] job:<id>:status  hash: state, progress_percent, updated_at,
@@ -9,6 +10,12 @@
 //                            error_code, error_message. TTL 24 h.
 //   KEYS[2] job:<id>:meta    hash: job_type, attempt — dtq's own fields,
 //                            kept out of the contract hash. Same TTL.
+// And of every job:
+//   KEYS[3] dtq:jobs:by_submitted  sorted set, member job_id, score the
+//                            creation time of its status in microseconds of
+//                            the Redis clock, raised when needed to exceed
+//                            every score before it (list()'s cursor is a
+//                            score). Entries older than the TTL are trimmed.
 #pragma once
 
 namespace dtq::redis {
@@ -28,6 +35,11 @@ inline constexpr int kScriptStatusFields = 9;
 // merged status is published, as JSON (model_json's shape), on the channel
 // ARGV[12] — inside the script, so watchers see each job's changes in merge
 // order whatever the number of writers.
+//
+// A status created here (none stored, or an unreadable one) enters the
+// index in the same step, so that list() never misses a stored status nor
+// sees one that was never stored. The Redis clock gives the score, so that
+// every API process orders jobs the same way whatever its own clock says.
 //
 // ARGV: 1 job_id, 2 state, 3 progress_percent, 4 updated_at, 5 message,
 //       6 trace_id, 7 job_type, 8 error_code, 9 error_message, 10 attempt,
@@ -110,6 +122,21 @@ if cur.job_type ~= '' or cur.attempt > 0 then
   redis.call('HSET', KEYS[2], 'job_type', cur.job_type, 'attempt', cur.attempt)
   redis.call('EXPIRE', KEYS[2], ttl)
 end
+if created then
+  -- Scores are formatted by hand: Lua would print them with 14 digits.
+  local function score(micros) return string.format('%.0f', micros) end
+  local now = redis.call('TIME')
+  local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  -- Trimming here costs O(log N) per new job and keeps the index to the
+  -- jobs of the last TTL.
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. score(micros - ttl * 1000000))
+  -- Above every score so far, even if the clock went back (a failover to a
+  -- replica whose clock lags): a new job is listed first, and a score is
+  -- never reused, so a cursor never skips or repeats a job.
+  local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2]
+  if newest and tonumber(newest) >= micros then micros = tonumber(newest) + 1 end
+  redis.call('ZADD', KEYS[3], score(micros), ARGV[1])
+end
 
 if visible then
   local event = { job_id = ARGV[1], state = cur.state, progress_percent = cur.progress,
@@ -129,6 +156,28 @@ local stored = redis.call('HMGET', KEYS[1], 'state', 'progress_percent', 'update
                           'trace_id', 'error_code', 'error_message')
 local meta = redis.call('HMGET', KEYS[2], 'job_type', 'attempt')
 return { stored[1], stored[2], stored[3], stored[4], stored[5], stored[6], stored[7], meta[1], meta[2] }
+)lua";
+
+// Reads the statuses of a page's candidates, for list(): KEYS[1] the index,
+// then each job's KEYS[1] and KEYS[2] as above, in pairs; ARGV the job ids in
+// the same order. Returns kScriptStatusFields fields per job, as the read
+// script. A job whose status expired leaves the index here, atomically, so a
+// job created again meanwhile keeps its new entry.
+inline constexpr const char* kListReadScript = R"lua(
+local out = {}
+for i, job_id in ipairs(ARGV) do
+  local status_key, meta_key = KEYS[2 * i], KEYS[2 * i + 1]
+  local stored = redis.call('HMGET', status_key, 'state', 'progress_percent', 'updated_at',
+                            'message', 'trace_id', 'error_code', 'error_message')
+  local meta = redis.call('HMGET', meta_key, 'job_type', 'attempt')
+  if not stored[1] and redis.call('EXISTS', status_key) == 0 then
+    redis.call('ZREM', KEYS[1], job_id)
+  end
+  for j = 1, 7 do out[#out + 1] = stored[j] end
+  out[#out + 1] = meta[1]
+  out[#out + 1] = meta[2]
+end
+return out
 )lua";
 
 }  // namespace dtq::redis

@@ -10,6 +10,11 @@
 //    the contract, so kept out of it); same TTL.
 //  - job:<id>:cancel  string (the request's RFC 3339 time) once a cancel was
 //    requested; same TTL. Every worker sees it.
+//  - dtq:jobs:by_submitted  sorted set, the index list() walks: member the
+//    job id, score the time its status was created (the job's submission,
+//    "queued") in microseconds of the Redis clock, raised when needed above
+//    every earlier score, so scores are unique and follow submission order.
+//    Written by the same script as the status, so the two never disagree.
 // update() merges with merge_status()'s rules inside one Lua script
 // (EVALSHA), atomically against concurrent writers on any machine, and the
 // same script publishes the merged status as JSON on the channel
@@ -21,8 +26,19 @@
 // A lost connection is re-opened on next use, with backoff between failed
 // attempts; live events re-subscribe by themselves.
 //
-// list() is not offered (the default Unavailable): Redis keeps no index of
-// jobs; listing belongs to the result store or a later index.
+// list(): newest submitted first, walking the index from the cursor (the
+// score of the last entry the previous page covered; scores are unique, so
+// jobs submitted meanwhile never shift a page) and reading the candidates'
+// hashes in one script per chunk, which also drops entries whose status has
+// expired. Filters are applied to what was read, so one call reads at most
+// 4096 index entries: a rare state or job type may give a short (even empty)
+// page with a next_cursor to go on from. The cost: per new job, a ZADD, a
+// ZREVRANGE and a ZREMRANGEBYSCORE inside the merge script (O(log N) each,
+// plus the entries trimmed); roughly 100-150 bytes of Redis memory per job
+// indexed; per page, two round trips per chunk of up to 512 entries. The
+// index holds the jobs submitted within status_ttl, trimmed as new jobs
+// arrive: a job whose status is kept alive by updates for longer than that
+// after its submission leaves the listing, though get() still answers.
 //
 // Thread-safety: every member function is thread-safe; calls run in
 // parallel on a pool of settings.pool_size connections. Subscriber
@@ -66,12 +82,14 @@ class RedisStatusStore final : public StatusStore {
   // A round trip per call until the answer is yes; yes is remembered. False
   // (and logged) when Redis cannot be reached.
   bool cancel_requested(std::string_view job_id) override;
+  StatusOr<StatusPage> list(const StatusListQuery& query) override;
 
   // One round trip, for readiness checks.
   Status ping();
   const RedisSettings& settings() const;
 
-  // The keys and channel of one job, as documented above.
+  // The keys of one job, and the index of every job, as documented above.
+  static std::string index_key();
   static std::string status_key(std::string_view job_id);
   static std::string meta_key(std::string_view job_id);
   static std::string cancel_key(std::string_view job_id);
