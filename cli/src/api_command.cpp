@@ -4,7 +4,9 @@
 // MongoDB, progress queries go over RabbitMQ to whichever worker answers,
 // and the job types are those the worker pools registered in Redis.
 // /readyz answers 200 only while every backend answers (checked every
-// second); SIGTERM or SIGINT stops it.
+// second); SIGTERM or SIGINT stops it. With --grpc-listen it also serves
+// the typed gRPC dtq.v1.JobService (REST is its JSON face) over the same
+// JobService, token and limits.
 //
 // Payload validation: the plugin owns its payload's contract and runs in the
 // worker pools, so each submission is validated by a worker of the job
@@ -22,6 +24,7 @@
 #include "commands.hpp"
 #include "distributed_node.hpp"
 #include "dtq/api/api_server.hpp"
+#include "dtq/api/grpc_job_server.hpp"
 #include "dtq/api/grpc_payload_validator.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/logging.hpp"
@@ -33,6 +36,7 @@ struct ApiOptions {
   BackendFlags backends;
   std::string config;
   std::string listen = "127.0.0.1:8080";
+  std::string grpc_listen;  // empty: no gRPC server
   std::string token_file;
   bool no_auth = false;
   std::string ui_dir;
@@ -133,6 +137,11 @@ int run_api(const ApiOptions& options) {
   settings.body_limit = options.body_limit;
   settings.submit_rate_per_second = options.submit_rate;
   settings.max_sse_streams = options.max_streams;
+  api::ApiSettings grpc_address;
+  if (!options.grpc_listen.empty() && !parse_listen(options.grpc_listen, grpc_address)) {
+    std::cerr << "dtq: --grpc-listen wants HOST:PORT, not \"" << options.grpc_listen << "\"\n";
+    return 2;
+  }
   auto token = resolve_token(options);
   if (!token.ok()) {
     std::cerr << "dtq: " << token.status().message() << "\n";
@@ -174,6 +183,21 @@ int run_api(const ApiOptions& options) {
     std::cerr << "dtq api: " << started.message() << "\n";
     return 1;
   }
+  std::unique_ptr<api::GrpcJobServer> grpc;
+  if (!options.grpc_listen.empty()) {
+    grpc = std::make_unique<api::GrpcJobServer>(
+        api::GrpcServerSettings{.listen_address = options.grpc_listen,
+                                .token = settings.token,
+                                .max_message_bytes = options.body_limit,
+                                .max_watch_streams = options.max_streams,
+                                .submit_rate_per_second = options.submit_rate},
+        jobs, *backends->statuses, *backends->registry);
+    if (Status started = grpc->start(); !started.ok()) {
+      std::cerr << "dtq api: " << started.message() << "\n";
+      server.stop();
+      return 1;
+    }
+  }
   BackendHealth health(BackendHealth::checks_for(*backends, DistributedRole::kApi),
                        std::chrono::seconds(1), [&server](bool healthy, const std::string& reason) {
                          server.set_ready(healthy, "backends unavailable: " + reason);
@@ -183,18 +207,26 @@ int run_api(const ApiOptions& options) {
   const std::string url = "http://" + settings.bind_address + ":" + std::to_string(server.port());
   // The first line is for scripts and tests; the rest for people.
   std::cout << "LISTENING " << url << std::endl;
+  if (grpc) {
+    std::cout << "GRPC_LISTENING " << grpc_address.bind_address << ":" << grpc->port() << std::endl;
+  }
   std::cerr << "dtq api: REST API at " << url << "\n"
             << "  kafka " << backends->uris.kafka.value << ", redis "
             << backends->statuses->settings().describe() << ", mongodb "
             << backends->results->describe() << ", rabbitmq "
             << backends->progress->settings().describe() << "\n"
             << "  payloads validated by the worker pools over gRPC (their WorkerService)";
+  if (grpc) {
+    std::cerr << "\n  gRPC:  dtq.v1.JobService at " << grpc_address.bind_address << ":"
+              << grpc->port() << " (metadata authorization: Bearer TOKEN on writes)";
+  }
   std::cerr << (settings.token.empty() ? "\n  writes are open (--no-auth)" : "") << std::endl;
 
   int received = 0;
   sigwait(&signals, &received);
   spdlog::info("dtq api: {}; stopping", received == SIGTERM ? "SIGTERM" : "SIGINT");
   server.set_ready(false, "shutting down");
+  if (grpc) grpc->stop();
   server.stop();
   return 0;
 }
@@ -210,6 +242,8 @@ void add_api_command(CLI::App& app, CommonOptions& common, int& exit_code) {
                   "JSON file whose \"backends\" section names the servers");
   api->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")
       ->capture_default_str();
+  api->add_option("--grpc-listen", options->grpc_listen,
+                  "HOST:PORT for the gRPC dtq.v1.JobService too (port 0: any free one)");
   api->add_option("--token-file", options->token_file,
                   "File holding the API token (default: $DTQ_API_TOKEN)");
   api->add_flag("--no-auth", options->no_auth, "Serve without a token: writes are open to anyone");

@@ -6,7 +6,8 @@
 // every status is checked in Redis, exactly 1,000 results in MongoDB (one per
 // job), every progress query (RabbitMQ, answered by the workers) answered
 // with its own job, the dead pool dropped from the registry, and the
-// dead-letter verbs on Kafka. Also: a process whose backend is unreachable
+// dead-letter verbs on Kafka. The gRPC JobService of `dtq api`: a job
+// submitted, watched, read and listed over it. Also: a process whose backend is unreachable
 // or misconfigured refuses to start, saying which and why.
 //
 // The servers: under ctest the `distributed_servers` fixture
@@ -14,6 +15,7 @@
 // DTQ_TEST_DISTRIBUTED_STATE; run by hand, the binary starts its own.
 #include <bson/bson.h>
 #include <curl/curl.h>
+#include <dtq/v1/jobs.grpc.pb.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -35,6 +37,7 @@
 #include <thread>
 
 #include "dtq/core/ids.hpp"
+#include "grpc/grpc_test_util.hpp"
 #include "support/fake_provider.hpp"
 
 namespace dtq {
@@ -187,6 +190,13 @@ class DtqProcess {
       std::this_thread::sleep_for(20ms);
     }
     return -1;
+  }
+  // The next line it prints on stdout (after LISTENING: GRPC_LISTENING …).
+  std::string read_line() {
+    std::string line;
+    char c = 0;
+    while (read(stdout_fd_, &c, 1) == 1 && c != '\n') line.push_back(c);
+    return line;
   }
   // Everything it printed on stdout, until it closed it.
   std::string read_stdout() {
@@ -659,6 +669,110 @@ TEST_F(DistributedTest, ARedisOutageShowsInReadyzAndTheProcessesRecover) {
   const std::string api_log = read_file(logs_ / "api.log");
   EXPECT_THAT(api_log, HasSubstr("backend redis is unavailable"));
   EXPECT_THAT(api_log, HasSubstr("backend redis is available again"));
+  worker->signal(SIGTERM);
+  EXPECT_EQ(worker->wait_exit(30s), 0);
+  api.signal(SIGTERM);
+  EXPECT_EQ(api.wait_exit(20s), 0);
+}
+
+TEST_F(DistributedTest, TheGrpcJobServiceOfDtqApiRunsAJobOnThePools) {
+  DtqProcess api({"api", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"},
+                 logs_ / "api.log", true);
+  const std::string grpc_line = api.read_line();
+  ASSERT_EQ(grpc_line.rfind("GRPC_LISTENING 127.0.0.1:", 0), 0U) << grpc_line;
+  auto stub = v1::JobService::NewStub(testing::channel_to(grpc_line.substr(15)));
+  auto worker = start_worker("exchange_rate");
+  const auto deadline = [](grpc::ClientContext& context) {
+    context.set_deadline(std::chrono::system_clock::now() + 30s);
+  };
+
+  // The pool's registration reaches the API's ListJobTypes.
+  EXPECT_TRUE(eventually(
+      [&] {
+        grpc::ClientContext context;
+        deadline(context);
+        v1::ListJobTypesResponse types;
+        if (!stub->ListJobTypes(&context, {}, &types).ok()) return false;
+        for (const auto& type : types.job_types()) {
+          if (type.job_type() == "exchange_rate") return true;
+        }
+        return false;
+      },
+      30s));
+
+  // A write without the token is refused; with it the pool's plugin
+  // validates the payload, then the job runs through Kafka.
+  v1::SubmitJobRequest request;
+  request.set_job_type("exchange_rate");
+  request.set_payload_json(R"({"base":"USD","target":"EUR","amount":10})");
+  v1::SubmitJobResponse submitted;
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    EXPECT_EQ(stub->SubmitJob(&context, request, &submitted).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    v1::SubmitJobRequest invalid = request;
+    invalid.set_payload_json(R"({"base":"USD"})");
+    const grpc::Status refused = stub->SubmitJob(&context, invalid, &submitted);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
+    EXPECT_EQ(testing::call_error(refused, context).error_code, "invalid_payload");
+  }
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    const grpc::Status accepted = stub->SubmitJob(&context, request, &submitted);
+    ASSERT_TRUE(accepted.ok()) << accepted.error_message();
+  }
+  const std::string id = submitted.job_id();
+  EXPECT_EQ(submitted.status().state(), v1::JOB_STATE_QUEUED);
+
+  // WatchJob: a snapshot first, then every change, ending after completed.
+  std::vector<v1::JobStatus> watched;
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    v1::WatchJobRequest watch;
+    watch.set_job_id(id);
+    auto reader = stub->WatchJob(&context, watch);
+    for (v1::JobStatus status; reader->Read(&status);) watched.push_back(status);
+    EXPECT_TRUE(reader->Finish().ok());
+  }
+  ASSERT_FALSE(watched.empty());
+  EXPECT_EQ(watched.back().state(), v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(watched.back().progress_percent(), 100);
+  for (size_t i = 1; i < watched.size(); ++i) {
+    EXPECT_GE(watched[i].progress_percent(), watched[i - 1].progress_percent());
+  }
+
+  // GetJob carries the result from MongoDB; ListJobs (Redis's index) has it first.
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    v1::GetJobRequest get;
+    get.set_job_id(id);
+    v1::GetJobResponse job;
+    ASSERT_TRUE(stub->GetJob(&context, get, &job).ok());
+    EXPECT_EQ(job.result().final_state(), v1::JOB_STATE_COMPLETED);
+    EXPECT_THAT(job.result().output_json(), HasSubstr("\"rate\""));
+  }
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    v1::ListJobsRequest list;
+    list.set_job_type("exchange_rate");
+    list.set_limit(1);
+    v1::ListJobsResponse page;
+    ASSERT_TRUE(stub->ListJobs(&context, list, &page).ok());
+    ASSERT_EQ(page.jobs_size(), 1);
+    EXPECT_EQ(page.jobs(0).job_id(), id);
+  }
+
   worker->signal(SIGTERM);
   EXPECT_EQ(worker->wait_exit(30s), 0);
   api.signal(SIGTERM);
