@@ -108,6 +108,8 @@ bool parse_listen(const std::string& listen, api::ApiSettings& settings) {
 // $DTQ_API_TOKEN, else the first line of --token-file; empty only with
 // --no-auth (writes open to anyone who reaches the port).
 StatusOr<std::string> resolve_token(const ApiOptions& options) {
+  // Read before any thread starts.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (const char* env = std::getenv("DTQ_API_TOKEN"); env != nullptr && *env != '\0')
     return std::string(env);
   if (!options.token_file.empty()) {

@@ -24,7 +24,7 @@ void add_run_command(CLI::App& app, CommonOptions& options, int& exit_code);
 void add_worker_command(CLI::App& app, CommonOptions& options, int& exit_code);
 void add_job_commands(CLI::App& app, CommonOptions& options, int& exit_code);
 void add_serve_command(CLI::App& app, CommonOptions& options, int& exit_code);
-void add_api_command(CLI::App& app, CommonOptions& options, int& exit_code);
+void add_api_command(CLI::App& app, CommonOptions& common, int& exit_code);
 void add_client_commands(CLI::App& app, CommonOptions& options, int& exit_code);
 
 }  // namespace dtq::cli

@@ -49,7 +49,7 @@ StatusOr<JobStatus> status_from_reply(std::string_view job_id, const Reply& repl
   const auto progress = reply_integer(field(1));
   if (!state || !progress || *progress < 0 || *progress > 100) {
     spdlog::error(
-        "job_id={} status in redis at {} is unreadable (state \"{}\", progress \"{}\") and ignored",
+        R"(job_id={} status in redis at {} is unreadable (state "{}", progress "{}") and ignored)",
         job_id, settings.describe(), field(0).text, field(1).is_nil() ? "" : field(1).text);
     return not_found("no readable status for job " + std::string(job_id));
   }
@@ -124,12 +124,14 @@ StatusOr<std::vector<IndexEntry>> read_index(ConnectionPool& pool, std::optional
 StatusOr<std::vector<std::optional<JobStatus>>> read_statuses(
     ConnectionPool& pool, const std::vector<IndexEntry>& entries) {
   std::vector<std::string> keys{RedisStatusStore::index_key()};
+  keys.reserve(1 + 2 * entries.size());
   for (const auto& entry : entries) {
     keys.push_back(RedisStatusStore::status_key(entry.job_id));
     keys.push_back(RedisStatusStore::meta_key(entry.job_id));
   }
   const std::vector<std::string_view> key_views(keys.begin(), keys.end());
   std::vector<std::string_view> ids;
+  ids.reserve(entries.size());
   for (const auto& entry : entries) ids.push_back(entry.job_id);
   auto reply = pool.eval(kListRead, key_views, ids);
   if (!reply.ok()) return reply.status();
@@ -293,7 +295,7 @@ bool RedisStatusStore::cancel_requested(std::string_view job_id) {
   if (job_id.empty()) return false;
   {
     std::lock_guard lock(cancels_mutex_);
-    if (cancels_.count(std::string(job_id)) != 0) return true;
+    if (cancels_.contains(std::string(job_id))) return true;
   }
   auto reply = pool_->run({"EXISTS", cancel_key(job_id)});
   if (!reply.ok() || reply->is_error()) {
