@@ -11,6 +11,7 @@
 #include <atomic>
 #include <charconv>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -248,6 +249,13 @@ class ApiServer::Impl {
   Reply job_type_list() const;
   std::optional<Reply> events(std::string_view id, ResponseWriter& response,
                               Pistache::Tcp::Transport* transport);
+  std::optional<Reply> all_events(const Request& request, ResponseWriter& response,
+                                  Pistache::Tcp::Transport* transport);
+  using OpenStream =
+      std::function<void(Pistache::Http::ResponseStream, std::weak_ptr<Pistache::Tcp::Peer>)>;
+  // Claims a stream slot, starts the SSE response and hands it to `open`;
+  // the refusal when at the limit (nothing when the client is gone).
+  std::optional<Reply> start_stream(ResponseWriter& response, const OpenStream& open);
   std::optional<Reply> static_file(std::string_view path, ResponseWriter& response);
   void add_cors(const Request& request, ResponseWriter& response) const;
 
@@ -500,6 +508,10 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
     return std::nullopt;
   }
   if (!parts.empty() && parts[0] == "v1") {
+    if (parts.size() == 2 && parts[1] == "events") {
+      route_name = "/v1/events";
+      return only(Method::Get, [&] { return all_events(request, response, transport); });
+    }
     if (parts.size() == 2 && parts[1] == "job-types") {
       route_name = "/v1/job-types";
       return only(Method::Get, [&] { return job_type_list(); });
@@ -651,19 +663,29 @@ Reply ApiServer::Impl::cancel(std::string_view id) {
   return Reply{Code::Ok, to_json(*cancelled)};
 }
 
+namespace {
+
+// The state= filter of a list or a stream (none when absent or empty); an
+// error reply for a value that is not a state.
+std::optional<Reply> read_state_filter(const Pistache::Http::Uri::Query& query,
+                                       std::optional<JobState>& state) {
+  const auto given = query.get("state");
+  if (!given || given->empty()) return std::nullopt;
+  state = parse_job_state(percent_decode(*given));
+  if (state) return std::nullopt;
+  return error_reply(
+      Code::Bad_Request, "invalid_argument", "unknown state",
+      json::array({{{"field", "state"},
+                    {"message", "one of queued, running, completed, failed, cancelled"}}}));
+}
+
+}  // namespace
+
 Reply ApiServer::Impl::list(const Request& request) {
   const auto& query = request.query();
   StatusListQuery list_query;
   list_query.limit = kDefaultListLimit;
-  if (auto state = query.get("state"); state && !state->empty()) {
-    list_query.state = parse_job_state(percent_decode(*state));
-    if (!list_query.state) {
-      return error_reply(
-          Code::Bad_Request, "invalid_argument", "unknown state",
-          json::array({{{"field", "state"},
-                        {"message", "one of queued, running, completed, failed, cancelled"}}}));
-    }
-  }
+  if (auto refused = read_state_filter(query, list_query.state)) return *refused;
   if (auto type = query.get("job_type")) list_query.job_type = percent_decode(*type);
   if (auto cursor = query.get("cursor")) list_query.cursor = percent_decode(*cursor);
   if (auto limit = query.get("limit"); limit && !limit->empty()) {
@@ -699,15 +721,16 @@ Reply ApiServer::Impl::job_type_list() const {
   ordered types = ordered::array();
   for (const auto& info : *listed) {
     ordered schema = ordered::parse(info.payload_schema_json, nullptr, false);
-    types.push_back({{"job_type", info.job_type},
-                     {"name", info.name},
-                     {"version", info.version},
-                     {"description", info.description},
-                     {"payload_schema", schema.is_discarded() ? ordered::object() : std::move(schema)},
-                     {"abi_version", info.abi_version},
-                     {"concurrency", info.concurrency},
-                     {"pools", info.pools},
-                     {"in_flight", info.in_flight}});
+    types.push_back(
+        {{"job_type", info.job_type},
+         {"name", info.name},
+         {"version", info.version},
+         {"description", info.description},
+         {"payload_schema", schema.is_discarded() ? ordered::object() : std::move(schema)},
+         {"abi_version", info.abi_version},
+         {"concurrency", info.concurrency},
+         {"pools", info.pools},
+         {"in_flight", info.in_flight}});
   }
   const ordered body = {{"job_types", std::move(types)}};
   return Reply{Code::Ok, body.dump(-1, ' ', false, ordered::error_handler_t::replace)};
@@ -723,6 +746,24 @@ std::optional<Reply> ApiServer::Impl::events(std::string_view id, ResponseWriter
     }
     return status_error(snapshot.status());
   }
+  return start_stream(response, [&](auto stream, auto peer) {
+    sse_.open(std::move(stream), std::move(peer), transport, std::move(snapshot).value());
+  });
+}
+
+std::optional<Reply> ApiServer::Impl::all_events(const Request& request, ResponseWriter& response,
+                                                 Pistache::Tcp::Transport* transport) {
+  const auto& query = request.query();
+  SseHub::Filter filter;
+  if (auto refused = read_state_filter(query, filter.state)) return refused;
+  if (auto type = query.get("job_type")) filter.job_type = percent_decode(*type);
+  return start_stream(response, [&](auto stream, auto peer) {
+    sse_.open_all(std::move(stream), std::move(peer), transport, std::move(filter));
+  });
+}
+
+std::optional<Reply> ApiServer::Impl::start_stream(ResponseWriter& response,
+                                                   const OpenStream& open) {
   if (!sse_.reserve()) {
     return error_reply(Code::Too_Many_Requests, "too_many_streams",
                        "too many open event streams; retry later");
@@ -737,7 +778,7 @@ std::optional<Reply> ApiServer::Impl::events(std::string_view id, ResponseWriter
   response.setMime(Pistache::Http::Mime::MediaType::fromString("text/event-stream"));
   response.headers().add<Pistache::Http::Header::CacheControl>(
       Pistache::Http::CacheDirective::NoCache);
-  sse_.open(response.stream(Code::Ok), std::move(peer), transport, std::move(snapshot).value());
+  open(response.stream(Code::Ok), std::move(peer));
   return std::nullopt;
 }
 

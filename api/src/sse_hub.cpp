@@ -1,6 +1,10 @@
 #include "sse_hub.hpp"
 
+#include <linux/sockios.h>
+#include <pistache/peer.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -17,12 +21,18 @@ namespace dtq::api {
 
 struct SseHub::Stream {
   Stream(Pistache::Http::ResponseStream response_stream, std::weak_ptr<Pistache::Tcp::Peer> client,
-         Pistache::Tcp::Transport* reactor)
-      : response(std::move(response_stream)), peer(std::move(client)), transport(reactor) {}
+         Pistache::Tcp::Transport* reactor, bool all)
+      : response(std::move(response_stream)),
+        peer(std::move(client)),
+        transport(reactor),
+        every_job(all) {}
+
+  // What the logs call the stream.
+  std::string name() const { return every_job ? std::string("every job") : "job " + sent.job_id; }
 
   // Touched only by pump(), which runs on the reactor, one call at a time.
   Pistache::Http::ResponseStream response;
-  JobStatus sent;  // what the client has seen
+  JobStatus sent;  // what the client has seen (a job's stream only)
   bool snapshot_sent = false;
 
   const std::weak_ptr<Pistache::Tcp::Peer> peer;
@@ -30,18 +40,36 @@ struct SseHub::Stream {
   std::atomic<bool> scheduled{false};  // a pump() is armed or running
   std::atomic<bool> heartbeat_due{false};
   std::atomic<bool> finished{false};
+  const bool every_job;                                  // GET /v1/events, not one job's stream
   std::chrono::steady_clock::time_point next_heartbeat;  // hub thread only
 
   std::mutex mutex;
   std::deque<JobStatus> queued;  // guarded by mutex
+  bool overflowed = false;       // guarded by mutex; the client could not keep up
 
   std::unique_ptr<StatusSubscription> subscription;  // dropped before the stream
 };
 
 namespace {
 
-// How often the hub looks for clients that went away when nothing happens.
+// How often the hub looks for clients that went away when nothing happens
+// (and retries streams whose client was not reading).
 constexpr auto kPeerCheck = std::chrono::seconds(1);
+
+// Statuses a stream of every job holds for a client that is not reading;
+// past it the client is dropped. A few hundred kilobytes at most.
+constexpr size_t kMaxQueued = 1024;
+
+// Bytes the kernel may hold unsent for a stream of every job before the
+// client counts as behind. Past it, anything written would pile up in
+// Pistache's unbounded write queue, or in a send buffer the kernel grows to
+// megabytes, so statuses wait in the hub instead, where they are bounded.
+constexpr int kMaxUnsent = 64 << 10;
+
+bool client_behind(int fd) {
+  int unsent = 0;
+  return ::ioctl(fd, SIOCOUTQNSD, &unsent) == 0 && unsent >= kMaxUnsent;
+}
 
 void write_event(Pistache::Http::ResponseStream& out, const JobStatus& status) {
   const std::string event = "event: status\ndata: " + to_json(status) + "\n\n";
@@ -51,9 +79,14 @@ void write_event(Pistache::Http::ResponseStream& out, const JobStatus& status) {
 }  // namespace
 
 SseHub::SseHub(StatusStore& statuses, size_t max_streams, std::chrono::seconds heartbeat)
-    : statuses_(statuses), max_streams_(max_streams), heartbeat_(heartbeat), thread_([this] { run(); }) {}
+    : statuses_(statuses),
+      max_streams_(max_streams),
+      heartbeat_(heartbeat),
+      thread_([this] { run(); }) {}
 
-SseHub::~SseHub() { stop(); }
+SseHub::~SseHub() {
+  stop();
+}
 
 bool SseHub::reserve() {
   size_t now = reserved_.load();
@@ -63,33 +96,65 @@ bool SseHub::reserve() {
   return true;
 }
 
-void SseHub::release() { reserved_.fetch_sub(1); }
+void SseHub::release() {
+  reserved_.fetch_sub(1);
+}
 
 void SseHub::open(Pistache::Http::ResponseStream response, std::weak_ptr<Pistache::Tcp::Peer> peer,
                   Pistache::Tcp::Transport* transport, JobStatus snapshot) {
-  auto stream = std::make_shared<Stream>(std::move(response), std::move(peer), transport);
+  auto stream = std::make_shared<Stream>(std::move(response), std::move(peer), transport, false);
   stream->sent = snapshot;
   stream->queued.push_back(std::move(snapshot));
   std::weak_ptr<Stream> weak = stream;
   const std::string job_id = stream->sent.job_id;
-  stream->subscription = statuses_.subscribe(job_id, [this, weak](const JobStatus& status) {
-    const auto target = weak.lock();
-    if (!target) return;
-    {
-      std::lock_guard lock(target->mutex);
-      target->queued.push_back(status);
-    }
-    {
-      std::lock_guard lock(mutex_);
-      pending_ = true;
-    }
-    wake_.notify_one();
-  });
+  stream->subscription =
+      statuses_.subscribe(job_id, [this, weak](const JobStatus& status) { deliver(weak, status); });
   // A change between the snapshot and the subscription is caught by a re-read.
   if (auto now = statuses_.get(job_id); now.ok()) {
     std::lock_guard lock(stream->mutex);
     stream->queued.push_back(std::move(now).value());
   }
+  add(std::move(stream));
+}
+
+void SseHub::open_all(Pistache::Http::ResponseStream response,
+                      std::weak_ptr<Pistache::Tcp::Peer> peer, Pistache::Tcp::Transport* transport,
+                      Filter filter) {
+  auto stream = std::make_shared<Stream>(std::move(response), std::move(peer), transport, true);
+  // With no snapshot to send, a first heartbeat sends the headers, so the
+  // client knows the stream is open before any job changes.
+  stream->heartbeat_due.store(true);
+  std::weak_ptr<Stream> weak = stream;
+  stream->subscription =
+      statuses_.subscribe("", [this, weak, filter = std::move(filter)](const JobStatus& status) {
+        if (filter.state && status.state != *filter.state) return;
+        if (!filter.job_type.empty() && status.job_type != filter.job_type) return;
+        deliver(weak, status);
+      });
+  add(std::move(stream));
+}
+
+void SseHub::deliver(const std::weak_ptr<Stream>& stream, const JobStatus& status) {
+  const auto target = stream.lock();
+  if (!target) return;
+  {
+    std::lock_guard lock(target->mutex);
+    if (target->overflowed) return;
+    if (target->every_job && target->queued.size() >= kMaxQueued) {
+      target->overflowed = true;
+      target->queued.clear();
+    } else {
+      target->queued.push_back(status);
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    pending_ = true;
+  }
+  wake_.notify_one();
+}
+
+void SseHub::add(std::shared_ptr<Stream> stream) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -107,8 +172,8 @@ void SseHub::schedule(const std::shared_ptr<Stream>& stream) {
   stream->scheduled.store(true);
   const int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer < 0) {
-    spdlog::error("SSE: cannot create a timer ({}); closing the stream of job {}", std::strerror(errno),
-                  stream->sent.job_id);
+    spdlog::error("SSE: cannot create a timer ({}); closing the stream of {}", std::strerror(errno),
+                  stream->name());
     stream->finished.store(true);
     return;
   }
@@ -118,8 +183,12 @@ void SseHub::schedule(const std::shared_ptr<Stream>& stream) {
   armed.then(
       [this, stream, timer](uint64_t) {
         ::close(timer);
-        if (!pump(*stream)) stream->finished.store(true);
+        const Pumped pumped = pump(*stream);
+        if (pumped == Pumped::kFinished) stream->finished.store(true);
         stream->scheduled.store(false);
+        // A blocked stream is retried on the next change or peer check,
+        // not at once, which would spin while its client is not reading.
+        if (pumped == Pumped::kBlocked) return;
         {
           std::lock_guard lock(mutex_);
           pending_ = true;
@@ -133,16 +202,30 @@ void SseHub::schedule(const std::shared_ptr<Stream>& stream) {
       });
 }
 
-bool SseHub::pump(Stream& stream) {
-  if (stream.peer.expired()) return false;
+SseHub::Pumped SseHub::pump(Stream& stream) {
+  const auto peer = stream.peer.lock();
+  if (!peer) return Pumped::kFinished;
   std::deque<JobStatus> batch;
   {
     std::lock_guard lock(stream.mutex);
+    if (stream.overflowed) {
+      spdlog::info("SSE: dropping the stream of {}: its client is not keeping up", stream.name());
+      // Closing the socket (not just ending the response) frees what
+      // Pistache still holds for it; the client reconnects.
+      ::shutdown(peer->fd(), SHUT_RDWR);
+      return Pumped::kFinished;
+    }
+    if (stream.every_job && client_behind(peer->fd())) return Pumped::kBlocked;
     batch.swap(stream.queued);
   }
   try {
     bool wrote = false;
     for (const auto& status : batch) {
+      if (stream.every_job) {
+        write_event(stream.response, status);
+        wrote = true;
+        continue;
+      }
       if (!stream.snapshot_sent) {
         stream.snapshot_sent = true;
       } else if (!merge_status(stream.sent, status)) {
@@ -152,7 +235,7 @@ bool SseHub::pump(Stream& stream) {
       wrote = true;
       if (is_terminal(stream.sent.state)) {
         stream.response.ends();
-        return false;
+        return Pumped::kFinished;
       }
     }
     if (stream.heartbeat_due.exchange(false)) {
@@ -163,10 +246,10 @@ bool SseHub::pump(Stream& stream) {
     if (wrote) stream.response.flush();
   } catch (const std::exception& e) {
     // Pistache throws when the peer is gone between the check and the write.
-    spdlog::debug("SSE stream for job {} closed: {}", stream.sent.job_id, e.what());
-    return false;
+    spdlog::debug("SSE stream of {} closed: {}", stream.name(), e.what());
+    return Pumped::kFinished;
   }
-  return true;
+  return Pumped::kMore;
 }
 
 void SseHub::run() {
@@ -190,7 +273,8 @@ void SseHub::run() {
         std::lock_guard stream_lock(stream->mutex);
         queued = !stream->queued.empty();
       }
-      if (stream->next_heartbeat == std::chrono::steady_clock::time_point{}) stream->next_heartbeat = now + heartbeat_;
+      if (stream->next_heartbeat == std::chrono::steady_clock::time_point{})
+        stream->next_heartbeat = now + heartbeat_;
       if (now >= stream->next_heartbeat) stream->heartbeat_due.store(true);
       if (queued || stream->heartbeat_due.load()) {
         stream->next_heartbeat = now + heartbeat_;

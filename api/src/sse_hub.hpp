@@ -1,9 +1,18 @@
-// SseHub: every open GET /v1/jobs/{id}/events stream and the one thread that
-// writes them. A stream gets the job's status as a snapshot first, then each
-// visible change, and ends after a terminal status; a comment line every
-// heartbeat keeps proxies from closing an idle stream. A client that went
-// away is noticed within a second (its peer is gone) and its subscription
-// dropped.
+// SseHub: every open event stream and the one thread that writes them. A
+// job's stream (GET /v1/jobs/{id}/events) gets the job's status as a
+// snapshot first, then each visible change, and ends after a terminal
+// status. The stream of every job (GET /v1/events) has no snapshot and
+// never ends by itself; it gets each visible change of every job that
+// passes its filter. A comment line every heartbeat keeps proxies from
+// closing an idle stream. A client that went away is noticed within a
+// second (its peer is gone) and its subscription dropped.
+//
+// Backpressure: the stream of every job has no end, so a client that reads
+// more slowly than jobs change would have the server buffer without bound.
+// Its statuses wait in the hub while the kernel holds kMaxUnsent bytes
+// unsent for it, and past kMaxQueued of them the client is dropped
+// (EventSource reconnects and the UI re-reads the list). A job's stream is
+// bounded by the job's life and is not throttled.
 //
 // Pistache 0.0.5 cannot write a stream from a thread other than the
 // connection's reactor (pistache#1006: the reactor then dies on "could not
@@ -26,6 +35,8 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "dtq/core/ports/status_store.hpp"
@@ -47,6 +58,14 @@ class SseHub {
   // `transport` is the reactor serving the connection.
   void open(Pistache::Http::ResponseStream stream, std::weak_ptr<Pistache::Tcp::Peer> peer,
             Pistache::Tcp::Transport* transport, JobStatus snapshot);
+  // Which jobs a stream of every job carries; an empty field matches all.
+  struct Filter {
+    std::optional<JobState> state;
+    std::string job_type;
+  };
+  // Takes over `stream` for the changes of every job that passes `filter`.
+  void open_all(Pistache::Http::ResponseStream stream, std::weak_ptr<Pistache::Tcp::Peer> peer,
+                Pistache::Tcp::Transport* transport, Filter filter);
   // Ends every stream and joins the thread. Idempotent.
   void stop();
 
@@ -55,12 +74,19 @@ class SseHub {
  private:
   struct Stream;
 
+  enum class Pumped { kMore, kBlocked, kFinished };
+
+  // Queues `status` on `stream` and wakes the hub thread.
+  void deliver(const std::weak_ptr<Stream>& stream, const JobStatus& status);
+  // Registers a stream that is already subscribed.
+  void add(std::shared_ptr<Stream> stream);
   void run();
   // Has the stream's reactor run pump() soon.
   void schedule(const std::shared_ptr<Stream>& stream);
   // On the stream's reactor: writes what is queued (and a heartbeat when
-  // due). False when the stream is finished (ended, or its client is gone).
-  static bool pump(Stream& stream);
+  // due). kFinished when the stream ended or its client is gone or dropped;
+  // kBlocked when the client's socket is not taking more yet.
+  static Pumped pump(Stream& stream);
 
   StatusStore& statuses_;
   const size_t max_streams_;

@@ -1,9 +1,10 @@
 // Functional tier: the real `dtq serve` binary on an ephemeral port, a temp
 // data folder and the fake provider. Each job type over HTTP followed by SSE
-// to its end; every client error, its status code and the one error shape;
-// the limits (body, head, submit rate, open streams); CORS; garbage on the
-// socket; the token file and the logs; 200 watchers on one job; SIGKILL
-// mid-run and restart lose and duplicate nothing.
+// to its end; the stream of every job, its filters, its limit and a client
+// too slow for it; every client error, its status code and the one error
+// shape; the limits (body, head, submit rate, open streams); CORS; garbage
+// on the socket; the token file and the logs; 200 watchers on one job;
+// SIGKILL mid-run and restart lose and duplicate nothing.
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -550,6 +552,159 @@ TEST_F(ApiTest, EventStreamsPastTheLimitGet429) {
   close(second);
 }
 
+// Opens GET `target` on a raw socket (the stream of every job never ends,
+// so curl would wait for its timeout) and reads until its headers are in.
+int open_event_stream(int port, const std::string& target, std::string& head) {
+  const int fd = connect_to(port);
+  send_all(fd, "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  head = receive(fd, 5s,
+                 [](const std::string& got) { return got.find("\r\n\r\n") != std::string::npos; });
+  return fd;
+}
+
+// The statuses in the `data:` lines of what an event stream sent so far.
+std::vector<nlohmann::json> statuses_in(const std::string& received) {
+  std::vector<nlohmann::json> statuses;
+  constexpr std::string_view kData = "\ndata: ";
+  for (size_t at = received.find(kData); at != std::string::npos;
+       at = received.find(kData, at + 1)) {
+    const size_t start = at + kData.size();
+    const size_t end = received.find('\n', start);
+    if (end == std::string::npos) break;  // not all in yet
+    auto status = nlohmann::json::parse(received.substr(start, end - start), nullptr, false);
+    if (!status.is_discarded()) statuses.push_back(std::move(status));
+  }
+  return statuses;
+}
+
+bool reached_terminal(const std::string& received, const std::string& job_id) {
+  for (const auto& status : statuses_in(received)) {
+    const std::string state = status.value("state", "");
+    if (status.value("job_id", "") == job_id &&
+        (state == "completed" || state == "failed" || state == "cancelled")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_F(ApiTest, OneStreamCarriesEveryJobUpToItsEnd) {
+  std::string head;
+  const int fd = open_event_stream(server_->port(), "/v1/events", head);
+  ASSERT_THAT(head, HasSubstr("HTTP/1.1 200")) << head;
+  EXPECT_THAT(head, HasSubstr("text/event-stream")) << head;
+  const std::string weather = submit("weather", R"({"city":"Austin","country_code":"US"})");
+  const std::string quote = submit("quote", R"({"max_length":200})");
+  const std::string received = receive(fd, 20s, [&](const std::string& got) {
+    return reached_terminal(got, weather) && reached_terminal(got, quote);
+  });
+  close(fd);
+  EXPECT_THAT(received, HasSubstr("event: status\ndata: {"));
+  EXPECT_TRUE(reached_terminal(received, weather)) << received;
+  EXPECT_TRUE(reached_terminal(received, quote)) << received;
+  std::map<std::string, std::string> types;
+  for (const auto& status : statuses_in(received)) {
+    types[status.value("job_id", "")] = status.value("job_type", "");
+  }
+  EXPECT_EQ(types[weather], "weather");
+  EXPECT_EQ(types[quote], "quote");
+}
+
+TEST_F(ApiTest, TheStreamOfEveryJobFiltersByTypeAndState) {
+  std::string head;
+  const int weather_only = open_event_stream(server_->port(), "/v1/events?job_type=weather", head);
+  ASSERT_THAT(head, HasSubstr("HTTP/1.1 200")) << head;
+  const int completed_only = open_event_stream(server_->port(), "/v1/events?state=completed", head);
+  ASSERT_THAT(head, HasSubstr("HTTP/1.1 200")) << head;
+  const std::string quote = submit("quote", R"({"max_length":200})");
+  const std::string weather = submit("weather", R"({"city":"Austin","country_code":"US"})");
+  // The quote job ends first: once the weather job has, nothing of the
+  // quote job is still on its way.
+  EXPECT_THAT(events(url(), quote).body, HasSubstr(R"("state":"completed")"));
+  const std::string received = receive(
+      weather_only, 20s, [&](const std::string& got) { return reached_terminal(got, weather); });
+  close(weather_only);
+  EXPECT_TRUE(reached_terminal(received, weather)) << received;
+  EXPECT_THAT(received, Not(HasSubstr(quote)));
+
+  const std::string ended = receive(completed_only, 20s, [&](const std::string& got) {
+    return reached_terminal(got, weather) && reached_terminal(got, quote);
+  });
+  close(completed_only);
+  const auto statuses = statuses_in(ended);
+  EXPECT_EQ(statuses.size(), 2U) << ended;
+  for (const auto& status : statuses) EXPECT_EQ(status.value("state", ""), "completed") << ended;
+
+  EXPECT_TRUE(
+      IsError(http("GET", url() + "/v1/events?state=finished", "", {}), 400, "invalid_argument"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/events"), 405, "method_not_allowed"));
+}
+
+TEST_F(ApiTest, StreamsOfEveryJobCountAgainstTheLimit) {
+  restart({.flags = {"--max-streams", "2"}});
+  std::string head;
+  const int first = open_event_stream(server_->port(), "/v1/events", head);
+  EXPECT_THAT(head, HasSubstr("HTTP/1.1 200")) << head;
+  const int second = open_event_stream(server_->port(), "/v1/events?job_type=quote", head);
+  EXPECT_THAT(head, HasSubstr("HTTP/1.1 200")) << head;
+  const int third = open_event_stream(server_->port(), "/v1/events", head);
+  close(third);
+  EXPECT_THAT(head, HasSubstr("HTTP/1.1 429")) << head;
+  EXPECT_THAT(head, HasSubstr("too_many_streams")) << head;
+  // A client that hangs up gives its slot back (noticed within a second or so).
+  close(first);
+  bool reopened = false;
+  for (int attempt = 0; attempt < 30 && !reopened; ++attempt) {
+    std::this_thread::sleep_for(100ms);
+    const int fd = open_event_stream(server_->port(), "/v1/events", head);
+    reopened = head.starts_with("HTTP/1.1 200");
+    close(fd);
+  }
+  EXPECT_TRUE(reopened);
+  close(second);
+}
+
+TEST_F(ApiTest, AClientThatStopsReadingTheStreamOfEveryJobIsDropped) {
+  // A small receive window, never read: the server's send buffer fills and
+  // the statuses of hundreds of jobs wait for it, past the hub's bound.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  const int window = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  send_all(fd, "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string last;
+  for (int i = 0; i < 600; ++i) last = submit("quote", R"({"max_length":200})");
+  EXPECT_THAT(events(url(), last).body, HasSubstr(R"("state":"completed")"));
+  // Dropped: what was sent drains, then the connection ends.
+  bool ended = false;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  char chunk[65536];
+  while (!ended && std::chrono::steady_clock::now() < deadline) {
+    pollfd waiting{fd, POLLIN, 0};
+    if (poll(&waiting, 1, 1000) <= 0) continue;
+    ended = recv(fd, chunk, sizeof chunk, 0) <= 0;
+  }
+  close(fd);
+  EXPECT_TRUE(ended);
+  std::string head;
+  const int again = open_event_stream(server_->port(), "/v1/events", head);
+  EXPECT_THAT(head, HasSubstr("HTTP/1.1 200")) << head;
+  close(again);
+}
+
+TEST_F(ApiTest, TheServerStopsCleanlyWithAStreamOfEveryJobOpen) {
+  std::string head;
+  const int fd = open_event_stream(server_->port(), "/v1/events", head);
+  ASSERT_THAT(head, HasSubstr("HTTP/1.1 200")) << head;
+  EXPECT_EQ(server_->terminate(), 0);
+  close(fd);
+}
+
 TEST_F(ApiTest, CorsIsOffUnlessAnOriginIsAllowed) {
   const std::string origin = "Origin: https://ui.example";
   const Reply plain = http("GET", url() + "/healthz", "", {origin});
@@ -787,7 +942,8 @@ TEST_F(ApiTest, JobTypesListEachPluginWithItsSchemaAndItsPool) {
     EXPECT_EQ(type.value("abi_version", ""), "1.0");
     EXPECT_EQ(type["payload_schema"].value("type", ""), "object") << type.dump();
     EXPECT_GT(type.value("concurrency", 0), 0) << type.dump();
-    EXPECT_EQ(type.value("pools", 0), 1) << "the engine in dtq serve runs every pool: " << type.dump();
+    EXPECT_EQ(type.value("pools", 0), 1)
+        << "the engine in dtq serve runs every pool: " << type.dump();
     EXPECT_TRUE(type.contains("in_flight")) << type.dump();
   }
   EXPECT_EQ(types, (std::set<std::string>{"exchange_rate", "github_user", "quote", "weather"}));

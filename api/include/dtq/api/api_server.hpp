@@ -1,6 +1,6 @@
 // ApiServer: the REST /v1 face of dtq over HTTP (Pistache) — submit, look
-// up, list and cancel jobs, list job types, follow a job live with
-// Server-Sent Events, and the operator endpoints /healthz, /readyz and
+// up, list and cancel jobs, list job types, follow a job or every job live
+// with Server-Sent Events, and the operator endpoints /healthz, /readyz and
 // /metrics (Prometheus text). Every rule about jobs is JobService's; this
 // class only maps HTTP onto it and its errors onto one JSON shape,
 // {"error":{"code","message","details"}}. Routes and limits:
@@ -43,7 +43,8 @@ struct ApiSettings {
 
 class ApiServer {
  public:
-  ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types);
+  ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses,
+            JobTypeRegistry& job_types);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
