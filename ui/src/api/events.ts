@@ -1,8 +1,9 @@
-// Live status of one job over Server-Sent Events (GET /v1/jobs/{id}/events):
-// a snapshot first, then every change, until a terminal state. The browser's
-// EventSource reconnects by itself after a network error; when the server
-// answers with an error instead (429 too many streams, 503), we ask why and
-// reconnect with a growing pause, unless the job does not exist.
+// Live status over Server-Sent Events: of one job (GET /v1/jobs/{id}/events),
+// a snapshot first, then every change, until a terminal state; of every job
+// (GET /v1/events), every change, with no end. The browser's EventSource
+// reconnects by itself after a network error; when the server answers with
+// an error instead (429 too many streams, 503), we reconnect with a growing
+// pause (for one job, unless it does not exist).
 import { ApiError, type DtqApi } from "./client";
 import type { ConnectionMonitor } from "./connection";
 import { isTerminal, type JobStatus } from "./types";
@@ -96,4 +97,70 @@ export function watchJob(
   handlers.onStreamState?.("connecting");
   open();
   return stop;
+}
+
+export interface WatchJobsHandlers {
+  onStatus(status: JobStatus): void;
+  /** The stream is open, at first and after each reconnect: what it missed meanwhile is not resent. */
+  onOpen?(): void;
+  /** Never "ended": the stream of every job has no end. */
+  onStreamState?(state: Exclude<StreamState, "ended">): void;
+}
+
+export function watchJobs(
+  api: DtqApi,
+  filters: { job_type?: string },
+  handlers: WatchJobsHandlers,
+  options: { eventSource?: EventSourceFactory; connection?: ConnectionMonitor } = {},
+): () => void {
+  const createSource = options.eventSource ?? browserEventSource;
+  const params = new URLSearchParams();
+  if (filters.job_type) params.set("job_type", filters.job_type);
+  const search = params.toString();
+  const url = api.url(`/v1/events${search ? `?${search}` : ""}`);
+  let source: EventSource | undefined;
+  let stopped = false;
+  let retryMs = RETRY_MIN_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  function open() {
+    if (stopped) return;
+    source = createSource(url);
+    source.onopen = () => {
+      retryMs = RETRY_MIN_MS;
+      options.connection?.reportReachable();
+      handlers.onStreamState?.("live");
+      handlers.onOpen?.();
+    };
+    source.addEventListener("status", (event) => {
+      let status: JobStatus;
+      try {
+        status = JSON.parse((event as MessageEvent<string>).data) as JobStatus;
+      } catch {
+        return; // not ours to show; the job's next event carries its whole status again
+      }
+      handlers.onStatus(status);
+    });
+    source.onerror = () => {
+      if (stopped) return;
+      handlers.onStreamState?.("reconnecting");
+      if (source?.readyState !== CLOSED) {
+        // A network error: the browser is already reconnecting.
+        options.connection?.reportLost();
+        return;
+      }
+      // The server answered, but not with a stream (429, 503): retry later.
+      clearTimeout(timer);
+      timer = setTimeout(open, retryMs);
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    };
+  }
+
+  handlers.onStreamState?.("connecting");
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    source?.close();
+  };
 }

@@ -1,15 +1,18 @@
-// Jobs: newest first, filtered by state and type, paged
-// with the API's cursor, kept up to date while the page is visible, with a
-// cancel button on each job that has not ended.
+// Jobs: newest first, filtered by state and type, paged with the API's
+// cursor, kept up to date live, with a cancel button on each job that has
+// not ended.
 //
-// The API has no list-wide event stream, and one SSE stream per row would
-// use up the browser's six connections per server, so the list re-reads the
-// page it shows every few seconds (only while the tab is visible and the
-// server reachable); a job's own page is pushed by SSE.
-import { useCallback, useEffect, useId, useState } from "react";
+// One SSE stream of every job (GET /v1/events) keeps the list live, without
+// polling: a change to a row on the page updates it in place; a job the page
+// does not show, while on the first page, re-reads the page (debounced, so a
+// burst of submits costs one read); so does each (re)opening of the stream,
+// which does not resend what it missed. The stream is filtered by type only:
+// filtered by state, it would never tell of a row leaving that state.
+import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { ApiError, describeError } from "../api/client";
-import { useConnection, useServices } from "../api/context";
+import { useServices } from "../api/context";
+import { watchJobs, type StreamState } from "../api/events";
 import { JOB_STATES, isTerminal, type JobPage, type JobState, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
 import { ProgressBar } from "../components/ProgressBar";
@@ -20,23 +23,32 @@ import { useLoad } from "../lib/useLoad";
 import { useTitle } from "../lib/useTitle";
 
 export const PAGE_SIZE = 20;
-export const REFRESH_MS = 2000;
+export const RELOAD_DEBOUNCE_MS = 500;
+// How often "updated … ago" is redrawn; nothing is fetched.
+const CLOCK_MS = 10_000;
 
-function useVisible(): boolean {
-  const [visible, setVisible] = useState(() => document.visibilityState !== "hidden");
-  useEffect(() => {
-    const update = () => setVisible(document.visibilityState !== "hidden");
-    document.addEventListener("visibilitychange", update);
-    return () => document.removeEventListener("visibilitychange", update);
-  }, []);
-  return visible;
+type ListStreamState = Exclude<StreamState, "ended">;
+
+const STREAM_LABELS: Record<ListStreamState, string> = {
+  connecting: "Connecting…",
+  live: "Updating live",
+  reconnecting: "Reconnecting…",
+};
+
+// A terminal status is final: a cancel's reply (still "running") or an
+// event that arrives after it is older news.
+function withStatus(page: JobPage | undefined, next: JobStatus): JobPage | undefined {
+  return (
+    page && {
+      ...page,
+      jobs: page.jobs.map((job) => (job.job_id === next.job_id && !isTerminal(job.state) ? { ...job, ...next } : job)),
+    }
+  );
 }
 
 export function JobsPage() {
-  const { api } = useServices();
+  const { api, connection, eventSource } = useServices();
   const authorized = useAuthorized();
-  const { state: connectionState, epoch } = useConnection();
-  const visible = useVisible();
   const [params, setParams] = useSearchParams();
   const stateFilter = (JOB_STATES as readonly string[]).includes(params.get("state") ?? "")
     ? (params.get("state") as JobState)
@@ -59,6 +71,7 @@ export function JobsPage() {
   const [cancelling, setCancelling] = useState<Record<string, boolean>>({});
   const [notice, setNotice] = useState<{ kind: "error" | "success"; text: string }>();
   const [now, setNow] = useState(Date.now());
+  const [stream, setStream] = useState<ListStreamState>("connecting");
   const types = useLoad((signal) => api.jobTypes(signal), "job-types");
   useTitle("Jobs");
 
@@ -78,22 +91,62 @@ export function JobsPage() {
     [api, stateFilter, typeFilter, cursor],
   );
 
+  // When the connection comes back, the stream's reopening re-reads the page.
   useEffect(() => {
     const controller = new AbortController();
     setLoading(true);
     void load(controller.signal);
     return () => controller.abort();
-  }, [load, epoch]);
+  }, [load]);
+
+  // What the stream's handlers need of the latest render, without
+  // reopening the stream each time it changes. Kept in a layout effect: a
+  // passive one may run after the user already acts on what is shown.
+  const latest = useRef({ load, page, stateFilter, firstPage: cursor === undefined });
+  useLayoutEffect(() => {
+    latest.current = { load, page, stateFilter, firstPage: cursor === undefined };
+  });
 
   useEffect(() => {
-    if (!visible || connectionState === "lost") return;
-    const controller = new AbortController();
-    const timer = setInterval(() => void load(controller.signal), REFRESH_MS);
-    return () => {
-      clearInterval(timer);
-      controller.abort();
+    let reloadTimer: ReturnType<typeof setTimeout> | undefined;
+    const reloadSoon = () => {
+      if (reloadTimer !== undefined) return;
+      reloadTimer = setTimeout(() => {
+        reloadTimer = undefined;
+        void latest.current.load();
+      }, RELOAD_DEBOUNCE_MS);
     };
-  }, [load, visible, connectionState]);
+    const stop = watchJobs(
+      api,
+      { job_type: typeFilter },
+      {
+        onStatus(next) {
+          const { page: shown, stateFilter: state, firstPage } = latest.current;
+          const matches = state === "" || next.state === state;
+          if (shown?.jobs.some((job) => job.job_id === next.job_id)) {
+            setPage((current) => withStatus(current, next));
+            setNow(Date.now());
+            // It no longer belongs on a page filtered by state.
+            if (!matches) reloadSoon();
+          } else if (firstPage && matches) {
+            reloadSoon();
+          }
+        },
+        onOpen: () => void latest.current.load(),
+        onStreamState: setStream,
+      },
+      { eventSource, connection },
+    );
+    return () => {
+      clearTimeout(reloadTimer);
+      stop();
+    };
+  }, [api, connection, eventSource, typeFilter]);
+
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), CLOCK_MS);
+    return () => clearInterval(timer);
+  }, []);
 
   const setFilter = (name: "state" | "type", value: string) => {
     const next = new URLSearchParams(params);
@@ -107,9 +160,7 @@ export function JobsPage() {
     setNotice(undefined);
     try {
       const updated = await authorized(() => api.cancel(job.job_id));
-      setPage((current) =>
-        current && { ...current, jobs: current.jobs.map((j) => (j.job_id === updated.job_id ? { ...j, ...updated } : j)) },
-      );
+      setPage((current) => withStatus(current, updated));
       setNotice({ kind: "success", text: `Job ${shortId(job.job_id)} cancelled.` });
     } catch (reason) {
       setNotice({
@@ -175,8 +226,8 @@ export function JobsPage() {
           </button>
         )}
         <span className="spacer" />
-        <span className="muted small" aria-live="off">
-          {visible && connectionState !== "lost" ? "Updating live" : "Paused"}
+        <span className={`stream stream-${stream}`} aria-live="off" title="Updates are pushed by the server">
+          {STREAM_LABELS[stream]}
         </span>
       </form>
 
