@@ -19,15 +19,10 @@
 // SIGINT/SIGTERM); if the servers cannot start it says why and exits 1.
 // Client, API, worker and four servers share the machine's cores, so the
 // figures are a floor. Nothing here asserts a time.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,13 +45,20 @@
 #include <thread>
 #include <vector>
 
+#include "bench_http.hpp"
 #include "dtq/core/ids.hpp"
 #include "dtq/core/logging.hpp"
 #include "dtq/rabbitmq/rabbit_progress_query.hpp"
 
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
+using dtq::bench::Connection;
+using dtq::bench::FollowPhase;
+using dtq::bench::job_id_of;
+using dtq::bench::ms_since;
+using dtq::bench::percentile;
+using dtq::bench::run_followers;
+using dtq::bench::SteadyClock;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
@@ -98,15 +100,6 @@ Options parse(int argc, char** argv) {
     ++i;
   }
   return options;
-}
-
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  return sorted[static_cast<size_t>(p * static_cast<double>(sorted.size() - 1))];
-}
-
-double ms_since(SteadyClock::time_point start) {
-  return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
 }
 
 double seconds_between(SteadyClock::time_point from, SteadyClock::time_point to) {
@@ -315,124 +308,12 @@ class DtqProcess {
 
 // --- HTTP (as api_bench) ---------------------------------------------------------------
 
-// One HTTP/1.1 keep-alive connection to the server, blocking.
-class Connection {
- public:
-  explicit Connection(int port) : port_(port) {}
-  ~Connection() { close_socket(); }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  struct Response {
-    int status = 0;
-    std::string body;
-  };
-
-  std::optional<Response> exchange(const std::string& request) {
-    if (fd_ < 0 && !open_socket()) return std::nullopt;
-    if (!send_all(request)) return fail();
-    size_t head_end;
-    while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-      if (!read_more()) return fail();
-    }
-    Response response;
-    if (buffer_.compare(0, 5, "HTTP/") != 0 || buffer_.size() < 12) return fail();
-    response.status = std::atoi(buffer_.c_str() + 9);
-    size_t length = 0;
-    const std::string head = buffer_.substr(0, head_end);
-    for (size_t at = head.find("\r\n"); at != std::string::npos; at = head.find("\r\n", at + 2)) {
-      if (strncasecmp(head.c_str() + at + 2, "Content-Length:", 15) == 0) {
-        length = std::strtoull(head.c_str() + at + 17, nullptr, 10);
-      }
-    }
-    while (buffer_.size() < head_end + 4 + length) {
-      if (!read_more()) return fail();
-    }
-    response.body = buffer_.substr(head_end + 4, length);
-    buffer_.erase(0, head_end + 4 + length);
-    return response;
-  }
-
-  // Sends `request` and reads until `text` shows up (an event stream).
-  bool send_and_wait_for(const std::string& request, const std::string& text) {
-    if (fd_ < 0 && !open_socket()) return false;
-    if (!send_all(request)) {
-      close_socket();
-      return false;
-    }
-    while (buffer_.find(text) == std::string::npos) {
-      if (!read_more()) {
-        close_socket();
-        return false;
-      }
-    }
-    return true;
-  }
-
-  void close_socket() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    buffer_.clear();
-  }
-
- private:
-  bool open_socket() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port_));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      close_socket();
-      return false;
-    }
-    const int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return true;
-  }
-  bool send_all(const std::string& bytes) {
-    for (size_t sent = 0; sent < bytes.size();) {
-      const ssize_t n = send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      sent += static_cast<size_t>(n);
-    }
-    return true;
-  }
-  bool read_more() {
-    pollfd waiting{fd_, POLLIN, 0};
-    if (poll(&waiting, 1, 30'000) <= 0) return false;
-    char chunk[16384];
-    const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
-    if (n <= 0) return false;
-    buffer_.append(chunk, static_cast<size_t>(n));
-    return true;
-  }
-  std::optional<Response> fail() {
-    close_socket();
-    return std::nullopt;
-  }
-
-  const int port_;
-  int fd_ = -1;
-  std::string buffer_;
-};
-
 std::string submit_request() {
-  return std::string("POST /v1/jobs HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n") +
-         "Authorization: Bearer " + kToken +
-         "\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(std::strlen(kSubmitBody)) + "\r\n\r\n" + kSubmitBody;
+  return dtq::bench::submit_request(kToken, kSubmitBody);
 }
 
 std::string get_request(const std::string& path) {
-  return "GET " + path +
-         " HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\nAuthorization: Bearer " + kToken +
-         "\r\n\r\n";
-}
-
-std::string job_id_of(const std::string& body) {
-  const size_t at = body.find("\"job_id\":\"");
-  return at == std::string::npos ? std::string() : body.substr(at + 10, 36);
+  return dtq::bench::get_request(path, kToken);
 }
 
 // Jobs of the no-op type completed so far, from the API's /metrics.
@@ -489,60 +370,6 @@ SubmitPhase run_submits(int port, int connections, size_t jobs) {
     total.ids.insert(total.ids.end(), mine.ids.begin(), mine.ids.end());
   }
   std::sort(total.latency_ms.begin(), total.latency_ms.end());
-  return total;
-}
-
-struct FollowPhase {
-  size_t followed = 0;
-  size_t failed = 0;
-  std::vector<double> submit_ms;
-  std::vector<double> complete_ms;
-};
-
-// `followers` clients, each: submit one job, then follow its event stream on
-// a new connection until the completed event; again until `seconds` pass.
-FollowPhase run_followers(int port, int followers, double seconds) {
-  std::vector<FollowPhase> per_client(static_cast<size_t>(followers));
-  const std::string request = submit_request();
-  const auto deadline = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
-                                                 std::chrono::duration<double>(seconds));
-  std::vector<std::thread> clients;
-  for (auto& mine : per_client) {
-    clients.emplace_back([&mine, &request, port, deadline] {
-      Connection submits(port);
-      while (SteadyClock::now() < deadline) {
-        const auto sent = SteadyClock::now();
-        const auto response = submits.exchange(request);
-        const std::string id =
-            response && response->status == 202 ? job_id_of(response->body) : std::string();
-        if (id.empty()) {
-          ++mine.failed;
-          continue;
-        }
-        const double submitted = ms_since(sent);
-        Connection stream(port);
-        if (stream.send_and_wait_for(get_request("/v1/jobs/" + id + "/events"),
-                                     R"("state":"completed")")) {
-          mine.complete_ms.push_back(ms_since(sent));
-          mine.submit_ms.push_back(submitted);
-          ++mine.followed;
-        } else {
-          ++mine.failed;
-        }
-      }
-    });
-  }
-  for (auto& client : clients) client.join();
-  FollowPhase total;
-  for (auto& mine : per_client) {
-    total.followed += mine.followed;
-    total.failed += mine.failed;
-    total.submit_ms.insert(total.submit_ms.end(), mine.submit_ms.begin(), mine.submit_ms.end());
-    total.complete_ms.insert(total.complete_ms.end(), mine.complete_ms.begin(),
-                             mine.complete_ms.end());
-  }
-  std::sort(total.submit_ms.begin(), total.submit_ms.end());
-  std::sort(total.complete_ms.begin(), total.complete_ms.end());
   return total;
 }
 
@@ -670,7 +497,7 @@ int run(const Options& options) {
   std::fflush(stdout);
 
   // Warm-up: a few jobs through the whole path (topic, consumer group, pools).
-  (void)run_followers(port, 1, 1.0);
+  (void)run_followers(port, 1, 1.0, submit_request(), kToken);
   const double warm = completed_jobs(control).value_or(0);
 
   SubmitPhase submits = run_submits(port, options.connections, options.jobs);
@@ -707,7 +534,8 @@ int run(const Options& options) {
   }
   std::fflush(stdout);
 
-  FollowPhase follow = run_followers(port, options.followers, options.follow_seconds);
+  FollowPhase follow =
+      run_followers(port, options.followers, options.follow_seconds, submit_request(), kToken);
   std::printf("  submit, then follow GET /v1/jobs/{id}/events to completed, %d clients\n",
               options.followers);
   std::printf("    jobs followed      %zu (%zu failed)\n", follow.followed, follow.failed);
