@@ -21,10 +21,10 @@
 #include <mutex>
 #include <random>
 
+#include "api_wiring.hpp"
 #include "commands.hpp"
 #include "distributed_node.hpp"
 #include "dtq/api/api_server.hpp"
-#include "dtq/api/grpc_job_server.hpp"
 #include "dtq/api/grpc_payload_validator.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/logging.hpp"
@@ -87,23 +87,6 @@ class WorkerResolver {
   std::chrono::steady_clock::time_point read_at_;
   std::vector<JobTypeInfo> types_;
 };
-
-bool parse_listen(const std::string& listen, api::ApiSettings& settings) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  int port = -1;
-  try {
-    size_t used = 0;
-    port = std::stoi(listen.substr(colon + 1), &used);
-    if (used != listen.size() - colon - 1) return false;
-  } catch (const std::exception&) {
-    return false;
-  }
-  if (port < 0 || port > 65535) return false;
-  settings.bind_address = listen.substr(0, colon);
-  settings.port = static_cast<uint16_t>(port);
-  return true;
-}
 
 // $DTQ_API_TOKEN, else the first line of --token-file; empty only with
 // --no-auth (writes open to anyone who reaches the port).
@@ -187,18 +170,14 @@ int run_api(const ApiOptions& options) {
   }
   std::unique_ptr<api::GrpcJobServer> grpc;
   if (!options.grpc_listen.empty()) {
-    grpc = std::make_unique<api::GrpcJobServer>(
-        api::GrpcServerSettings{.listen_address = options.grpc_listen,
-                                .token = settings.token,
-                                .max_message_bytes = options.body_limit,
-                                .max_watch_streams = options.max_streams,
-                                .submit_rate_per_second = options.submit_rate},
-        jobs, *backends->statuses, *backends->registry);
-    if (Status started = grpc->start(); !started.ok()) {
-      std::cerr << "dtq api: " << started.message() << "\n";
+    auto started = start_grpc_job_server(options.grpc_listen, settings, jobs, *backends->statuses,
+                                         *backends->registry);
+    if (!started.ok()) {
+      std::cerr << "dtq api: " << started.status().message() << "\n";
       server.stop();
       return 1;
     }
+    grpc = std::move(started).value();
   }
   BackendHealth health(BackendHealth::checks_for(*backends, DistributedRole::kApi),
                        std::chrono::seconds(1), [&server](bool healthy, const std::string& reason) {

@@ -15,9 +15,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "api_wiring.hpp"
 #include "commands.hpp"
 #include "dtq/api/api_server.hpp"
-#include "dtq/api/grpc_job_server.hpp"
 #include "dtq/core/logging.hpp"
 #include "local_node.hpp"
 
@@ -37,7 +37,8 @@ struct ServeOptions {
 };
 
 std::string trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+    text.pop_back();
   return text;
 }
 
@@ -59,9 +60,12 @@ StatusOr<std::string> generate_token() {
 
 // The token, from the first of: $DTQ_API_TOKEN, --token-file, the data
 // folder's token file — which is created (owner-only) on first run.
-StatusOr<std::string> resolve_token(const ServeOptions& options, const std::filesystem::path& data_dir) {
-  if (const char* env = std::getenv("DTQ_API_TOKEN"); env != nullptr && *env != '\0') return std::string(env);
-  const std::filesystem::path path = options.token_file.empty() ? data_dir / "token" : std::filesystem::path(options.token_file);
+StatusOr<std::string> resolve_token(const ServeOptions& options,
+                                    const std::filesystem::path& data_dir) {
+  if (const char* env = std::getenv("DTQ_API_TOKEN"); env != nullptr && *env != '\0')
+    return std::string(env);
+  const std::filesystem::path path =
+      options.token_file.empty() ? data_dir / "token" : std::filesystem::path(options.token_file);
   if (std::ifstream in(path); in) {
     std::stringstream text;
     text << in.rdbuf();
@@ -80,23 +84,6 @@ StatusOr<std::string> resolve_token(const ServeOptions& options, const std::file
   ::close(fd);
   if (!written) return unavailable("cannot write " + path.string());
   return token;
-}
-
-bool parse_listen(const std::string& listen, api::ApiSettings& settings) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  int port = -1;
-  try {
-    size_t used = 0;
-    port = std::stoi(listen.substr(colon + 1), &used);
-    if (used != listen.size() - colon - 1) return false;
-  } catch (const std::exception&) {
-    return false;
-  }
-  if (port < 0 || port > 65535) return false;
-  settings.bind_address = listen.substr(0, colon);
-  settings.port = static_cast<uint16_t>(port);
-  return true;
 }
 
 int run_serve(const CommonOptions& common, const ServeOptions& options) {
@@ -142,7 +129,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   host::HttpClient http;
   auto engine = host::Engine::create(
       node->plugins, *engine_config,
-      host::Backends{*node->backends.queue, *node->backends.statuses, *node->backends.results}, http);
+      host::Backends{*node->backends.queue, *node->backends.statuses, *node->backends.results},
+      http);
   if (!engine.ok()) {
     std::cerr << "dtq: " << engine.status().message() << "\n";
     return 2;
@@ -157,38 +145,42 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   }
   std::unique_ptr<api::GrpcJobServer> grpc;
   if (!options.grpc_listen.empty()) {
-    grpc = std::make_unique<api::GrpcJobServer>(
-        api::GrpcServerSettings{.listen_address = options.grpc_listen,
-                                .token = settings.token,
-                                .max_message_bytes = options.body_limit,
-                                .max_watch_streams = options.max_streams,
-                                .submit_rate_per_second = options.submit_rate},
-        *node->jobs, *node->backends.statuses, job_types);
-    if (Status started = grpc->start(); !started.ok()) {
-      std::cerr << "dtq: " << started.message() << "\n";
+    auto started = start_grpc_job_server(options.grpc_listen, settings, *node->jobs,
+                                         *node->backends.statuses, job_types);
+    if (!started.ok()) {
+      std::cerr << "dtq: " << started.status().message() << "\n";
       server.stop();
       (*engine)->drain();
       return 1;
     }
+    grpc = std::move(started).value();
   }
   server.set_ready(true);
   const std::string url = "http://" + settings.bind_address + ":" + std::to_string(server.port());
   // The token is printed once; the example refers to where it is kept.
-  const bool token_from_env = std::getenv("DTQ_API_TOKEN") != nullptr && *std::getenv("DTQ_API_TOKEN") != '\0';
+  const bool token_from_env =
+      std::getenv("DTQ_API_TOKEN") != nullptr && *std::getenv("DTQ_API_TOKEN") != '\0';
   const std::string token_hint =
-      token_from_env ? "$DTQ_API_TOKEN"
-                     : "$(cat " + (options.token_file.empty() ? (data_dir / "token").string() : options.token_file) + ")";
+      token_from_env
+          ? "$DTQ_API_TOKEN"
+          : "$(cat " +
+                (options.token_file.empty() ? (data_dir / "token").string() : options.token_file) +
+                ")";
   // The first line is for scripts and tests; the rest for people.
   std::cout << "LISTENING " << url << std::endl;
   if (grpc) {
     std::cout << "GRPC_LISTENING " << grpc_address.bind_address << ":" << grpc->port() << std::endl;
   }
-  std::cerr << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n"
-            << "  token: " << settings.token << "\n"
-            << "  try:   curl -H \"Authorization: Bearer " << token_hint << "\" -H 'Content-Type: application/json' "
-            << "-d '{\"job_type\":\"weather\",\"payload\":{\"city\":\"Austin\",\"country_code\":\"US\"}}' " << url
-            << "/v1/jobs\n"
-            << "  or:    dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch" << std::endl;
+  std::cerr
+      << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n"
+      << "  token: " << settings.token << "\n"
+      << "  try:   curl -H \"Authorization: Bearer " << token_hint
+      << "\" -H 'Content-Type: application/json' "
+      << "-d "
+         "'{\"job_type\":\"weather\",\"payload\":{\"city\":\"Austin\",\"country_code\":\"US\"}}' "
+      << url << "/v1/jobs\n"
+      << "  or:    dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch"
+      << std::endl;
   if (grpc) {
     std::cerr << "  gRPC:  dtq.v1.JobService at " << grpc_address.bind_address << ":"
               << grpc->port() << " (metadata authorization: Bearer TOKEN on writes)" << std::endl;
@@ -196,8 +188,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
 
   int received = 0;
   sigwait(&signals, &received);
-  std::cerr << "dtq serve: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << "; stopping the API and draining"
-            << std::endl;
+  std::cerr << "dtq serve: " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
+            << "; stopping the API and draining" << std::endl;
   server.set_ready(false);
   if (grpc) grpc->stop();
   server.stop();
@@ -209,16 +201,23 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
 
 void add_serve_command(CLI::App& app, CommonOptions& common, int& exit_code) {
   auto options = std::make_shared<ServeOptions>();
-  auto* serve = app.add_subcommand("serve", "Run the API, the job engine and the UI in one process");
+  auto* serve =
+      app.add_subcommand("serve", "Run the API, the job engine and the UI in one process");
   add_engine_flags(*serve, options->engine);
-  serve->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")->capture_default_str();
+  serve->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")
+      ->capture_default_str();
   serve->add_option("--token-file", options->token_file,
-                    "File holding the API token (default: $DTQ_API_TOKEN, else <data-dir>/token, made on first run)");
+                    "File holding the API token (default: $DTQ_API_TOKEN, else <data-dir>/token, "
+                    "made on first run)");
   serve->add_option("--ui-dir", options->ui_dir, "Folder of the UI's static files, served at /");
-  serve->add_option("--cors-origin", options->cors_origins, "An Origin allowed to call the API (repeatable)");
-  serve->add_option("--body-limit", options->body_limit, "Largest request body in bytes")->capture_default_str();
-  serve->add_option("--submit-rate", options->submit_rate, "Submits per second before 429")->capture_default_str();
-  serve->add_option("--max-streams", options->max_streams, "Open event streams before 429")->capture_default_str();
+  serve->add_option("--cors-origin", options->cors_origins,
+                    "An Origin allowed to call the API (repeatable)");
+  serve->add_option("--body-limit", options->body_limit, "Largest request body in bytes")
+      ->capture_default_str();
+  serve->add_option("--submit-rate", options->submit_rate, "Submits per second before 429")
+      ->capture_default_str();
+  serve->add_option("--max-streams", options->max_streams, "Open event streams before 429")
+      ->capture_default_str();
   serve->add_option(
       "--grpc-listen", options->grpc_listen,
       "HOST:PORT for the gRPC JobService (dtq.v1); off unless given (port 0: any free one)");
