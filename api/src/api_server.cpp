@@ -22,6 +22,7 @@
 #include "dtq/core/model_json.hpp"
 #include "metrics.hpp"
 #include "sse_hub.hpp"
+#include "write_guard.hpp"
 
 namespace dtq::api {
 namespace {
@@ -31,9 +32,6 @@ using Pistache::Http::Code;
 using Pistache::Http::Method;
 using Pistache::Http::Request;
 using Pistache::Http::ResponseWriter;
-
-constexpr size_t kMaxListLimit = 500;
-constexpr size_t kDefaultListLimit = 50;
 
 const Pistache::Http::Mime::MediaType& json_mime() {
   static const auto mime = Pistache::Http::Mime::MediaType::fromString("application/json");
@@ -98,16 +96,12 @@ Reply status_error(const Status& status) {
   }
 }
 
-// Compares in time that depends only on the expected token's length, so
-// the response time says nothing about how much of a guess was right.
-bool constant_time_equal(std::string_view given, std::string_view expected) {
-  unsigned char diff = given.size() == expected.size() ? 0 : 1;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const char g = i < given.size() ? given[i] : '\0';
-    diff = static_cast<unsigned char>(
-        diff | (static_cast<unsigned char>(g) ^ static_cast<unsigned char>(expected[i])));
+// A failed lookup of one job: NotFound is the job's, anything else as above.
+Reply job_error(const Status& status) {
+  if (status.code() == StatusCode::kNotFound) {
+    return error_reply(Code::Not_Found, "unknown_job", status.message());
   }
-  return diff == 0;
+  return status_error(status);
 }
 
 std::string percent_decode(std::string_view text) {
@@ -150,29 +144,6 @@ std::string_view mime_for(const std::filesystem::path& file) {
   if (ext == ".ico") return "image/x-icon";
   return "application/octet-stream";
 }
-
-// A token bucket: `rate` per second on average, bursts up to one second's
-// worth.
-class RateLimiter {
- public:
-  explicit RateLimiter(double rate) : rate_(rate), tokens_(std::max(rate, 1.0)) {}
-  bool allow() {
-    std::lock_guard lock(mutex_);
-    const auto now = std::chrono::steady_clock::now();
-    const std::chrono::duration<double> elapsed = now - last_;
-    last_ = now;
-    tokens_ = std::min(std::max(rate_, 1.0), tokens_ + elapsed.count() * rate_);
-    if (tokens_ < 1.0) return false;
-    tokens_ -= 1.0;
-    return true;
-  }
-
- private:
-  const double rate_;
-  std::mutex mutex_;
-  double tokens_;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
-};
 
 }  // namespace
 
@@ -554,10 +525,7 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
 std::optional<Reply> ApiServer::Impl::check_write(const Request& request, bool needs_json_body) {
   if (!settings_.token.empty()) {
     const auto authorization = request.headers().tryGet<Pistache::Http::Header::Authorization>();
-    constexpr std::string_view kBearer = "Bearer ";
-    const std::string given = authorization ? authorization->value() : std::string();
-    if (given.size() <= kBearer.size() || given.compare(0, kBearer.size(), kBearer) != 0 ||
-        !constant_time_equal(std::string_view(given).substr(kBearer.size()), settings_.token)) {
+    if (!bearer_matches(authorization ? authorization->value() : std::string(), settings_.token)) {
       Reply refused =
           error_reply(Code::Unauthorized, "unauthorized",
                       authorization ? "wrong bearer token" : "a bearer token is required");
@@ -633,12 +601,7 @@ Reply ApiServer::Impl::submit(const Request& request) {
 Reply ApiServer::Impl::job_status(std::string_view id) {
   if (!is_uuid(id)) return error_reply(Code::Bad_Request, "malformed_id", "malformed job id");
   auto status = jobs_.status(id);
-  if (!status.ok()) {
-    if (status.status().code() == StatusCode::kNotFound) {
-      return error_reply(Code::Not_Found, "unknown_job", status.status().message());
-    }
-    return status_error(status.status());
-  }
+  if (!status.ok()) return job_error(status.status());
   return Reply{Code::Ok, to_json(*status)};
 }
 
@@ -654,12 +617,7 @@ Reply ApiServer::Impl::job(std::string_view id) {
 Reply ApiServer::Impl::cancel(std::string_view id) {
   if (!is_uuid(id)) return error_reply(Code::Bad_Request, "malformed_id", "malformed job id");
   auto cancelled = jobs_.cancel(id);
-  if (!cancelled.ok()) {
-    if (cancelled.status().code() == StatusCode::kNotFound) {
-      return error_reply(Code::Not_Found, "unknown_job", cancelled.status().message());
-    }
-    return status_error(cancelled.status());
-  }
+  if (!cancelled.ok()) return job_error(cancelled.status());
   return Reply{Code::Ok, to_json(*cancelled)};
 }
 
@@ -740,12 +698,7 @@ std::optional<Reply> ApiServer::Impl::events(std::string_view id, ResponseWriter
                                              Pistache::Tcp::Transport* transport) {
   if (!is_uuid(id)) return error_reply(Code::Bad_Request, "malformed_id", "malformed job id");
   auto snapshot = jobs_.status(id);
-  if (!snapshot.ok()) {
-    if (snapshot.status().code() == StatusCode::kNotFound) {
-      return error_reply(Code::Not_Found, "unknown_job", snapshot.status().message());
-    }
-    return status_error(snapshot.status());
-  }
+  if (!snapshot.ok()) return job_error(snapshot.status());
   return start_stream(response, [&](auto stream, auto peer) {
     sse_.open(std::move(stream), std::move(peer), transport, std::move(snapshot).value());
   });

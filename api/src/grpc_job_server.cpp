@@ -17,50 +17,12 @@
 
 #include "dtq/core/ids.hpp"
 #include "grpc_convert.hpp"
+#include "write_guard.hpp"
 
 namespace dtq::api {
 namespace {
 
 namespace v1 = ::dtq::v1;
-
-constexpr size_t kMaxListLimit = 500;
-constexpr size_t kDefaultListLimit = 50;
-
-// Compares in time that depends only on the expected token's length, so
-// the response time says nothing about how much of a guess was right.
-bool constant_time_equal(std::string_view given, std::string_view expected) {
-  unsigned char diff = given.size() == expected.size() ? 0 : 1;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const char g = i < given.size() ? given[i] : '\0';
-    diff = static_cast<unsigned char>(
-        diff | (static_cast<unsigned char>(g) ^ static_cast<unsigned char>(expected[i])));
-  }
-  return diff == 0;
-}
-
-// A token bucket: `rate` per second on average, bursts up to one second's
-// worth; a rate of 0 allows everything.
-class RateLimiter {
- public:
-  explicit RateLimiter(double rate) : rate_(rate), tokens_(std::max(rate, 1.0)) {}
-  bool allow() {
-    if (rate_ <= 0) return true;
-    std::lock_guard lock(mutex_);
-    const auto now = std::chrono::steady_clock::now();
-    const std::chrono::duration<double> elapsed = now - last_;
-    last_ = now;
-    tokens_ = std::min(std::max(rate_, 1.0), tokens_ + elapsed.count() * rate_);
-    if (tokens_ < 1.0) return false;
-    tokens_ -= 1.0;
-    return true;
-  }
-
- private:
-  const double rate_;
-  std::mutex mutex_;
-  double tokens_;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
-};
 
 // A failed call: the gRPC code and message, and dtq.v1.ErrorDetails in the
 // trailing metadata.
@@ -400,10 +362,8 @@ std::optional<Failure> GrpcJobServer::Impl::check_token(const grpc::ServerContex
     return Failure{grpc::StatusCode::UNAUTHENTICATED, "unauthorized",
                    "a bearer token is required (metadata authorization: Bearer TOKEN)"};
   }
-  const std::string_view given(found->second.data(), found->second.size());
-  constexpr std::string_view kBearer = "Bearer ";
-  if (given.size() <= kBearer.size() || given.substr(0, kBearer.size()) != kBearer ||
-      !constant_time_equal(given.substr(kBearer.size()), settings_.token)) {
+  if (!bearer_matches(std::string_view(found->second.data(), found->second.size()),
+                      settings_.token)) {
     return Failure{grpc::StatusCode::UNAUTHENTICATED, "unauthorized", "wrong bearer token"};
   }
   return std::nullopt;

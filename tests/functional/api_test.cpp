@@ -517,6 +517,13 @@ TEST_F(ApiTest, SubmitsPastTheRateGet429) {
   EXPECT_EQ(http("POST", url() + "/v1/jobs", payload).code, 202);
 }
 
+TEST_F(ApiTest, ASubmitRateOfZeroIsNoLimit) {
+  // As on the gRPC face, which shares the flag.
+  restart({.submit_rate = "0"});
+  const std::string payload = R"({"job_type":"quote","payload":{"max_length":200}})";
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(http("POST", url() + "/v1/jobs", payload).code, 202);
+}
+
 TEST_F(ApiTest, EventStreamsPastTheLimitGet429) {
   restart({.flags = {"--max-streams", "2"}});
   testing::shared_fake_provider().add_fault(

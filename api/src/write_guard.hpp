@@ -1,0 +1,63 @@
+// What the REST and the gRPC faces of the API guard writes and listings
+// with, so that one API refuses the same things on both: the bearer token
+// check and the submit rate limit, and the listing's page sizes.
+//
+// Thread-safety: bearer_matches() is pure; a RateLimiter may be shared by
+// every thread.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <string_view>
+
+namespace dtq::api {
+
+inline constexpr size_t kMaxListLimit = 500;
+inline constexpr size_t kDefaultListLimit = 50;
+
+// Whether `authorization` is "Bearer <token>". The token is compared in
+// time that depends only on its own length, so the response time says
+// nothing about how much of a guess was right.
+inline bool bearer_matches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() <= kBearer.size() ||
+      authorization.substr(0, kBearer.size()) != kBearer) {
+    return false;
+  }
+  const std::string_view given = authorization.substr(kBearer.size());
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (size_t i = 0; i < token.size(); ++i) {
+    const char g = i < given.size() ? given[i] : '\0';
+    diff = static_cast<unsigned char>(
+        diff | (static_cast<unsigned char>(g) ^ static_cast<unsigned char>(token[i])));
+  }
+  return diff == 0;
+}
+
+// A token bucket: `rate` per second on average, bursts up to one second's
+// worth; a rate of 0 (or less) allows everything.
+class RateLimiter {
+ public:
+  explicit RateLimiter(double rate) : rate_(rate), tokens_(std::max(rate, 1.0)) {}
+  bool allow() {
+    if (rate_ <= 0) return true;
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    const std::chrono::duration<double> elapsed = now - last_;
+    last_ = now;
+    tokens_ = std::min(std::max(rate_, 1.0), tokens_ + elapsed.count() * rate_);
+    if (tokens_ < 1.0) return false;
+    tokens_ -= 1.0;
+    return true;
+  }
+
+ private:
+  const double rate_;
+  std::mutex mutex_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace dtq::api
