@@ -142,15 +142,23 @@ StatusOr<JobMessage> parse_job_message(std::string_view json) {
   DTQ_RETURN_IF_ERROR(reader.string("submitted_at", message.submitted_at, true));
   DTQ_RETURN_IF_ERROR(reader.string("trace_id", message.trace_id, true));
   DTQ_RETURN_IF_ERROR(reader.object("payload", message.payload, true));
-  if (!is_uuid(message.job_id)) return invalid_argument("job message: job_id is not a UUID");
-  if (!is_uuid(message.trace_id)) return invalid_argument("job message: trace_id is not a UUID");
+  if (Status valid = check_job_message(message); !valid.ok()) return valid;
+  return message;
+}
+
+Status check_job_message(const JobMessage& message) {
+  if (!is_uuid(message.job_id)) {
+    return invalid_argument("job message: job_id is not a UUID (\"" + message.job_id + "\")");
+  }
+  const std::string what = "job message " + message.job_id;
+  if (!is_uuid(message.trace_id)) return invalid_argument(what + ": trace_id is not a UUID");
   if (!is_valid_job_type(message.job_type)) {
-    return invalid_argument("job message: job_type \"" + message.job_type + "\" is not a valid job type");
+    return invalid_argument(what + ": job_type \"" + message.job_type + "\" is not a valid job type");
   }
   if (!parse_rfc3339(message.submitted_at)) {
-    return invalid_argument("job message: submitted_at is not an RFC 3339 timestamp");
+    return invalid_argument(what + ": submitted_at is not an RFC 3339 time");
   }
-  return message;
+  return {};
 }
 
 std::string to_json(const JobStatus& status) {

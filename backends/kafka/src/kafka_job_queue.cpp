@@ -19,24 +19,6 @@
 namespace dtq::kafka {
 namespace {
 
-// What parse_job_message() demands of a consumed record: a message a worker
-// could not read back is refused before it reaches the topic.
-Status validate(const JobMessage& message) {
-  const std::string what = "job message " + message.job_id;
-  if (!is_uuid(message.job_id)) {
-    return invalid_argument("job message: job_id \"" + message.job_id + "\" is not a UUID");
-  }
-  if (!is_uuid(message.trace_id)) return invalid_argument(what + ": trace_id is not a UUID");
-  if (!is_valid_job_type(message.job_type)) {
-    return invalid_argument(what + ": job_type \"" + message.job_type +
-                            "\" is not a valid job type");
-  }
-  if (!parse_rfc3339(message.submitted_at)) {
-    return invalid_argument(what + ": submitted_at is not an RFC 3339 time");
-  }
-  return {};
-}
-
 Status check_template(const std::string& name, const std::string& value) {
   const size_t at = value.find("%s");
   if (at == std::string::npos || value.find('%', at + 2) != std::string::npos ||
@@ -263,7 +245,7 @@ Status KafkaJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
   std::set<std::string_view> ids;
   std::set<std::string_view> types;
   for (const auto& message : messages) {
-    if (Status s = validate(message); !s.ok()) return s;
+    if (Status s = check_job_message(message); !s.ok()) return s;
     if (!ids.insert(message.job_id).second) {
       return already_exists("job " + message.job_id + " appears twice in the batch");
     }

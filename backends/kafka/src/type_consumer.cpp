@@ -15,12 +15,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-Status not_leased(const Delivery& delivery) {
-  return failed_precondition("job " + delivery.message.job_id + " (receipt " +
-                             std::to_string(delivery.receipt) +
-                             ") is not leased: already acknowledged, released or dead-lettered");
-}
-
 void add_commit(rd_kafka_topic_partition_list_t* list, const std::string& topic, int32_t partition,
                 int64_t offset, const std::string& metadata) {
   rd_kafka_topic_partition_t* entry =

@@ -14,24 +14,6 @@ namespace {
 
 constexpr const char* kNotOwner = "only the owning process leases jobs";
 
-// What parse_job_message() will demand when the owner reloads the row: a
-// message it could not read back must not be accepted in the first place.
-Status validate(const JobMessage& message) {
-  const std::string what = "job message " + message.job_id;
-  if (!is_uuid(message.job_id)) return invalid_argument("job message: job_id \"" + message.job_id + "\" is not a UUID");
-  if (!is_uuid(message.trace_id)) return invalid_argument(what + ": trace_id is not a UUID");
-  if (!is_valid_job_type(message.job_type)) {
-    return invalid_argument(what + ": job_type \"" + message.job_type + "\" is not a valid job type");
-  }
-  if (!parse_rfc3339(message.submitted_at)) return invalid_argument(what + ": submitted_at is not an RFC 3339 time");
-  return {};
-}
-
-Status not_leased(const Delivery& delivery) {
-  return failed_precondition("job " + delivery.message.job_id + " (receipt " + std::to_string(delivery.receipt) +
-                             ") is not leased: already acknowledged, released or dead-lettered");
-}
-
 }  // namespace
 
 StatusOr<std::shared_ptr<SqliteJobQueue>> SqliteJobQueue::open(std::shared_ptr<Database> db) {
@@ -63,7 +45,7 @@ Status SqliteJobQueue::enqueue(const JobMessage& message) { return enqueue_batch
 Status SqliteJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
   if (messages.empty()) return {};
   for (const auto& message : messages) {
-    if (Status s = validate(message); !s.ok()) return s;
+    if (Status s = check_job_message(message); !s.ok()) return s;
   }
   return db_->write([&](WriteTx& tx) { return insert(tx, messages); }, Database::Atomic::kYes);
 }

@@ -15,6 +15,11 @@ namespace dtq {
 
 std::string to_json(const JobMessage& message);
 StatusOr<JobMessage> parse_job_message(std::string_view json);
+// What parse_job_message() demands of the fields beyond their presence:
+// UUIDs, a valid job type, an RFC 3339 submitted_at. A queue checks a
+// message with it before accepting it, so that no consumer meets one it
+// cannot read back.
+Status check_job_message(const JobMessage& message);
 
 // {"job_id","state","progress_percent","updated_at","message",...}; optional
 // fields are omitted when empty.

@@ -34,6 +34,14 @@ struct Delivery {
   uint64_t receipt = 0;         // the backend's handle for ack / release / dead_letter
 };
 
+// What ack / release / dead_letter answer for a delivery the queue does not
+// hold (any more), in every implementation.
+inline Status not_leased(const Delivery& delivery) {
+  return failed_precondition("job " + delivery.message.job_id + " (receipt " +
+                             std::to_string(delivery.receipt) +
+                             ") is not leased: already acknowledged, released or dead-lettered");
+}
+
 struct DeadLetter {
   JobMessage message;
   JobError error;
