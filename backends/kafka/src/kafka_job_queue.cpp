@@ -48,16 +48,10 @@ std::string record_time(const rd_kafka_message_t* message) {
 
 // The dead letters and replay markers of some dead-letter partitions.
 struct DeadLetterScan {
-  struct Found {
-    DeadLetter letter;
-    int64_t offset = 0;
-  };
-  std::map<std::string, Found> letters;        // by job id: the newest
+  std::map<std::string, DeadLetter> letters;   // by job id: the newest
   std::map<std::string, std::string> markers;  // job id → replayed as
-  size_t records = 0;
 
   void add(const rd_kafka_message_t* message) {
-    ++records;
     const std::string key(key_of(message));
     if (header(message, kRecordKind).value_or(kDeadLetterKind) == kReplayMarkerKind) {
       markers[key] = std::string(header(message, kReplayedAs).value_or(""));
@@ -80,8 +74,8 @@ struct DeadLetterScan {
         .failed_at = std::string(header(message, kFailedAt).value_or(record_time(message)))};
     const std::string id = letter.message.job_id;
     auto it = letters.find(id);
-    if (it == letters.end() || it->second.letter.failed_at <= letter.failed_at) {
-      letters.insert_or_assign(id, Found{std::move(letter), message->offset});
+    if (it == letters.end() || it->second.failed_at <= letter.failed_at) {
+      letters.insert_or_assign(id, std::move(letter));
     }
   }
 };
@@ -374,11 +368,11 @@ StatusOr<std::vector<DeadLetter>> KafkaJobQueue::dead_letters(std::string_view j
       cursor.end = std::max(cursor.low, cursor.end - window);
     }
   }
-  for (auto& [id, found] : scan.letters) {
+  for (auto& [id, letter] : scan.letters) {
     if (const auto marker = scan.markers.find(id); marker != scan.markers.end()) {
-      found.letter.replayed_as = marker->second;
+      letter.replayed_as = marker->second;
     }
-    out.push_back(std::move(found.letter));
+    out.push_back(std::move(letter));
   }
   std::sort(out.begin(), out.end(),
             [](const DeadLetter& a, const DeadLetter& b) { return a.failed_at > b.failed_at; });
@@ -408,13 +402,12 @@ StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
     ranges.push_back({topic, partition, marks->first, marks->second});
   }
   DeadLetterScan scan;
-  std::map<std::string, std::string> topic_of;  // job id → dead-letter topic
+  std::string letter_topic;  // where the job's records are
   if (Status s = (*reader)->read(ranges,
                                  [&](const rd_kafka_message_t* message) {
                                    if (key_of(message) != job_id) return;
                                    scan.add(message);
-                                   topic_of[std::string(job_id)] =
-                                       rd_kafka_topic_name(message->rkt);
+                                   letter_topic = rd_kafka_topic_name(message->rkt);
                                  });
       !s.ok()) {
     return s;
@@ -425,7 +418,7 @@ StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
   if (const auto marker = scan.markers.find(id); marker != scan.markers.end()) {
     return failed_precondition("job " + id + " was already replayed as " + marker->second);
   }
-  const JobMessage& original = found->second.letter.message;
+  const JobMessage& original = found->second.message;
   JobMessage replayed{.schema_version = original.schema_version,
                       .job_id = new_uuid4(),
                       .job_type = original.job_type,
@@ -434,7 +427,7 @@ StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
                       .payload = original.payload};
   if (Status s = enqueue(replayed); !s.ok()) return s;
   const std::string replayed_at = now_rfc3339();
-  const Record marker{.topic = topic_of[id],
+  const Record marker{.topic = letter_topic,
                       .key = id,
                       .value = "{\"job_id\":\"" + id + "\",\"replayed_as\":\"" + replayed.job_id +
                                "\",\"replayed_at\":\"" + replayed_at + "\"}",

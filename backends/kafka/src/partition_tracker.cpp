@@ -152,10 +152,12 @@ std::string PartitionTracker::commit_metadata(size_t max_bytes) const {
   return out;
 }
 
-bool PartitionTracker::needs_commit() const {
+std::optional<PartitionTracker::Commit> PartitionTracker::pending_commit() const {
   const auto offset = commit_offset();
-  if (!offset) return false;
-  return *offset != committed_ || commit_metadata() != committed_metadata_;
+  if (!offset) return std::nullopt;
+  std::string metadata = commit_metadata();
+  if (*offset == committed_ && metadata == committed_metadata_) return std::nullopt;
+  return Commit{*offset, std::move(metadata)};
 }
 
 void PartitionTracker::mark_committed(int64_t offset, std::string metadata) {

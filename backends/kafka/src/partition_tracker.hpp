@@ -46,13 +46,17 @@ class PartitionTracker {
   // What to commit now, or nothing when nothing was ever consumed.
   std::optional<int64_t> commit_offset() const;
   std::string commit_metadata(size_t max_bytes = kMaxMetadata) const;
-  // True when commit_offset()/commit_metadata() differ from the last commit.
-  bool needs_commit() const;
+  // What to commit: commit_offset() and commit_metadata(), each built once,
+  // when they differ from the last commit; nothing otherwise.
+  struct Commit {
+    int64_t offset;
+    std::string metadata;
+  };
+  std::optional<Commit> pending_commit() const;
+  bool needs_commit() const { return pending_commit().has_value(); }
   void mark_committed(int64_t offset, std::string metadata);
   // A commit failed: send the current state again next time.
   void commit_failed() { committed_ = kNoOffset - 1; }
-
-  size_t unfinished() const { return pending_.size(); }
 
   // The broker's default offset.metadata.max.bytes is 4096.
   static constexpr size_t kMaxMetadata = 3000;

@@ -227,11 +227,11 @@ void TypeConsumer::commit_due(bool force) {
   {
     std::lock_guard lock(mutex_);
     for (auto& [id, partition] : partitions_) {
-      if (partition.revoking || !partition.tracker.needs_commit()) continue;
-      const int64_t offset = *partition.tracker.commit_offset();
-      std::string metadata = partition.tracker.commit_metadata();
-      add_commit(offsets.get(), topic_, id, offset, metadata);
-      partition.tracker.mark_committed(offset, std::move(metadata));
+      if (partition.revoking) continue;
+      auto commit = partition.tracker.pending_commit();
+      if (!commit) continue;
+      add_commit(offsets.get(), topic_, id, commit->offset, commit->metadata);
+      partition.tracker.mark_committed(commit->offset, std::move(commit->metadata));
     }
   }
   if (offsets->cnt == 0) return;
@@ -355,9 +355,8 @@ void TypeConsumer::on_revoke(rd_kafka_topic_partition_list_t* partitions, bool c
             "them again",
             topic_, id, partition.leased);
       }
-      if (!lost && partition.tracker.needs_commit()) {
-        add_commit(offsets.get(), topic_, id, *partition.tracker.commit_offset(),
-                   partition.tracker.commit_metadata());
+      if (auto commit = lost ? std::nullopt : partition.tracker.pending_commit()) {
+        add_commit(offsets.get(), topic_, id, commit->offset, commit->metadata);
       }
       described += (described.empty() ? "" : ", ") + std::to_string(id);
       partitions_.erase(id);

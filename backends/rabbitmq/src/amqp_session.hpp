@@ -101,7 +101,6 @@ class AmqpSession {
   // Incremented by every new connection; delivery tags belong to one.
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   const RabbitSettings& settings() const { return settings_; }
-  const std::string& role() const { return role_; }
 
  private:
   Status connect();           // a new connection, set up; on this thread
