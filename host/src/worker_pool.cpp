@@ -12,9 +12,6 @@ namespace {
 
 constexpr std::chrono::milliseconds kTakeWait{200};
 constexpr std::chrono::milliseconds kBackendRetry{500};
-constexpr uint32_t kDefaultConcurrency = 4;
-constexpr uint32_t kDefaultTimeoutMs = 60'000;
-constexpr uint32_t kDefaultMaxAttempts = 3;
 
 std::string seconds_text(std::chrono::milliseconds d) {
   char buffer[32];
@@ -29,10 +26,12 @@ PoolSettings resolve_pool_settings(const PluginInfo& plugin, const PluginSetting
     if (operator_value) return *operator_value;
     return hint != 0 ? hint : fallback;
   };
+  // PoolSettings' own defaults are the fallback when neither says.
   PoolSettings pool;
-  pool.concurrency = pick(settings.concurrency, plugin.default_concurrency, kDefaultConcurrency);
-  pool.timeout = std::chrono::milliseconds(pick(settings.timeout_ms, plugin.default_timeout_ms, kDefaultTimeoutMs));
-  pool.max_attempts = pick(settings.max_attempts, plugin.default_max_attempts, kDefaultMaxAttempts);
+  pool.concurrency = pick(settings.concurrency, plugin.default_concurrency, pool.concurrency);
+  pool.timeout = std::chrono::milliseconds(pick(settings.timeout_ms, plugin.default_timeout_ms,
+                                                static_cast<uint32_t>(pool.timeout.count())));
+  pool.max_attempts = pick(settings.max_attempts, plugin.default_max_attempts, pool.max_attempts);
   return pool;
 }
 
@@ -48,11 +47,7 @@ WorkerPool::~WorkerPool() { drain(Clock::now()); }
 
 void WorkerPool::start() {
   std::lock_guard lock(mutex_);
-  for (uint32_t i = 0; i < settings_.concurrency; ++i) {
-    std::thread worker([this] { worker_loop(); });
-    const auto id = worker.get_id();
-    workers_.emplace(id, std::move(worker));
-  }
+  for (uint32_t i = 0; i < settings_.concurrency; ++i) spawn_worker();
   supervisor_ = std::thread([this] { supervise(); });
   completer_ = std::thread([this] { complete_loop(); });
 }
