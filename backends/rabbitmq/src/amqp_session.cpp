@@ -9,7 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <random>
+
+#include "dtq/core/backoff.hpp"
 
 namespace dtq::rabbitmq {
 namespace {
@@ -118,17 +119,6 @@ Status RabbitSettings::validate() const {
 
 std::string RabbitSettings::describe() const {
   return host + ":" + std::to_string(port) + (vhost.front() == '/' ? "" : "/") + vhost;
-}
-
-std::chrono::milliseconds backoff_delay(const RabbitSettings& settings, uint32_t failures) {
-  const int64_t min = settings.reconnect_backoff_min.count();
-  const int64_t max = settings.reconnect_backoff_max.count();
-  int64_t delay = min;
-  for (uint32_t i = 1; i < failures && delay < max; ++i) delay *= 2;
-  delay = std::min(delay, max);
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  std::uniform_int_distribution<int64_t> jitter(delay / 2, delay);
-  return std::chrono::milliseconds(jitter(random));
 }
 
 // --- Channel -------------------------------------------------------------------
@@ -439,7 +429,8 @@ void AmqpSession::lose(const Status& why) {
   close(false);
   down_since_ = std::chrono::steady_clock::now();
   failures_ = 0;
-  next_attempt_ = down_since_ + backoff_delay(settings_, 1);
+  next_attempt_ = down_since_ + backoff_delay(settings_.reconnect_backoff_min,
+                                              settings_.reconnect_backoff_max, 1);
   spdlog::warn("rabbitmq {}: lost the connection to {}: {}; reconnecting with backoff up to {} ms",
                role_, settings_.describe(), why.message(), settings_.reconnect_backoff_max.count());
   if (hooks_.on_lost) hooks_.on_lost(why);
@@ -469,7 +460,9 @@ void AmqpSession::reconnect() {
     spdlog::log(level, "rabbitmq {}: reconnect attempt {} failed: {}", role_, failures_,
                 connected.message());
   }
-  next_attempt_ = std::chrono::steady_clock::now() + backoff_delay(settings_, failures_ + 1);
+  next_attempt_ = std::chrono::steady_clock::now() + backoff_delay(settings_.reconnect_backoff_min,
+                                                                   settings_.reconnect_backoff_max,
+                                                                   failures_ + 1);
 }
 
 void AmqpSession::run() {

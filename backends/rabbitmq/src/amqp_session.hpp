@@ -135,8 +135,5 @@ class AmqpSession {
   std::chrono::steady_clock::time_point next_attempt_{};
 };
 
-// Exponential backoff with jitter: min, 2·min, 4·min … max, each drawn in
-// [d/2, d].
-std::chrono::milliseconds backoff_delay(const RabbitSettings& settings, uint32_t failures);
 
 }  // namespace dtq::rabbitmq

@@ -6,7 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <random>
+
+#include "dtq/core/backoff.hpp"
 
 namespace dtq::redis {
 namespace {
@@ -77,17 +78,6 @@ Status RedisSettings::validate() const {
 
 std::string RedisSettings::describe() const {
   return host + ":" + std::to_string(port) + "/" + std::to_string(db);
-}
-
-std::chrono::milliseconds backoff_delay(const RedisSettings& settings, uint32_t failures) {
-  const int64_t min = settings.reconnect_backoff_min.count();
-  const int64_t max = settings.reconnect_backoff_max.count();
-  int64_t delay = min;
-  for (uint32_t i = 1; i < failures && delay < max; ++i) delay *= 2;
-  delay = std::min(delay, max);
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  std::uniform_int_distribution<int64_t> jitter(delay / 2, delay);
-  return std::chrono::milliseconds(jitter(random));
 }
 
 std::optional<int64_t> reply_integer(const Reply& reply) {
@@ -301,7 +291,9 @@ Status ConnectionPool::reconnect(Connection& connection) {
     return connected;
   }
   ++failures_;
-  next_attempt_ = std::chrono::steady_clock::now() + backoff_delay(settings_, failures_);
+  next_attempt_ =
+      std::chrono::steady_clock::now() +
+      backoff_delay(settings_.reconnect_backoff_min, settings_.reconnect_backoff_max, failures_);
   if (!reported_down_) {
     spdlog::warn("{}; retrying with backoff up to {} ms", connected.message(),
                  settings_.reconnect_backoff_max.count());

@@ -131,9 +131,6 @@ class ConnectionPool {
   std::vector<std::pair<const Script*, std::string>> shas_;  // learnt from SCRIPT LOAD
 };
 
-// Exponential backoff with jitter: min, 2·min, 4·min … max, each drawn in
-// [d/2, d].
-std::chrono::milliseconds backoff_delay(const RedisSettings& settings, uint32_t failures);
 
 // Reads an integer out of a reply (kInteger, or kString holding digits).
 std::optional<int64_t> reply_integer(const Reply& reply);

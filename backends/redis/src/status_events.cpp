@@ -10,6 +10,7 @@
 #include <cstring>
 #include <exception>
 
+#include "dtq/core/backoff.hpp"
 #include "dtq/core/model_json.hpp"
 
 namespace dtq::redis {
@@ -174,7 +175,9 @@ void StatusEvents::run() {
     if (failures > 0) {
       // Sleeps, woken early only to stop.
       pollfd wake{.fd = wake_fd_, .events = POLLIN, .revents = 0};
-      const auto deadline = std::chrono::steady_clock::now() + backoff_delay(settings_, failures);
+      const auto deadline =
+          std::chrono::steady_clock::now() +
+          backoff_delay(settings_.reconnect_backoff_min, settings_.reconnect_backoff_max, failures);
       while (true) {
         {
           std::lock_guard lock(mutex_);
