@@ -36,13 +36,6 @@ std::string job_of_channel(std::string_view channel) {
   return std::string(channel);
 }
 
-bool same(const JobStatus& a, const JobStatus& b) {
-  return a.job_id == b.job_id && a.state == b.state && a.progress_percent == b.progress_percent &&
-         a.updated_at == b.updated_at && a.message == b.message && a.trace_id == b.trace_id &&
-         a.job_type == b.job_type && a.error_code == b.error_code &&
-         a.error_message == b.error_message && a.attempt == b.attempt;
-}
-
 }  // namespace
 
 std::string status_channel(std::string_view job_id) {
@@ -435,7 +428,7 @@ void StatusEvents::catch_up() {
       continue;
     }
     const auto last = last_delivered_.find(job_id);
-    if (last == last_delivered_.end() || !same(last->second, *current))
+    if (last == last_delivered_.end() || last->second != *current)
       deliver(job_id, *current, false);
   }
 }

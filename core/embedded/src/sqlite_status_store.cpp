@@ -15,12 +15,6 @@ namespace {
 // in flight and the ones that just ended are served without SQL.
 constexpr size_t kCachedStatuses = 10'000;
 
-bool same(const JobStatus& a, const JobStatus& b) {
-  return a.state == b.state && a.progress_percent == b.progress_percent && a.updated_at == b.updated_at &&
-         a.message == b.message && a.trace_id == b.trace_id && a.job_type == b.job_type &&
-         a.error_code == b.error_code && a.error_message == b.error_message && a.attempt == b.attempt;
-}
-
 constexpr const char* kStatusColumns =
     "state, progress_percent, updated_at, message, trace_id, job_type, error_code, error_message, attempt";
 
@@ -404,7 +398,7 @@ void SqliteStatusStore::poll_loop() {
       }
       if (!stored->has_value()) continue;
       const auto previous = delivered.find(id);
-      if (previous == delivered.end() || !same(previous->second, **stored)) subscribers_->deliver(**stored);
+      if (previous == delivered.end() || previous->second != **stored) subscribers_->deliver(**stored);
       seen.emplace(std::move(id), std::move(**stored));
     }
     delivered.swap(seen);

@@ -46,6 +46,8 @@ struct JobStatus {
   std::string error_code;  // empty unless failed/cancelled
   std::string error_message;
   uint32_t attempt = 0;  // the attempt running or last run; 0 before the first
+
+  bool operator==(const JobStatus&) const = default;
 };
 
 // Folds `update` into `current` under the status rules: a terminal status
