@@ -72,20 +72,6 @@ int run_embedded_worker(const CommonOptions& common, const EngineFlags& options)
   return 0;
 }
 
-// The registry's view of one pool: its plugin's metadata and concurrency.
-JobTypeInfo pool_registration(const host::WorkerPool& pool) {
-  const auto& info = pool.plugin().info();
-  JobTypeInfo registration;
-  registration.job_type = info.job_type;
-  registration.name = info.name;
-  registration.version = info.version;
-  registration.description = info.description;
-  registration.payload_schema_json = info.payload_schema_json;
-  registration.abi_version = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor);
-  registration.concurrency = pool.settings().concurrency;
-  return registration;
-}
-
 int run_distributed_worker(const CommonOptions& common, const WorkerOptions& worker,
                            const BackendUris& uris) {
   const EngineFlags& options = worker.engine;
@@ -149,7 +135,7 @@ int run_distributed_worker(const CommonOptions& common, const WorkerOptions& wor
   }
   (*engine)->start();
   for (const auto* pool : (*engine)->pools()) {
-    JobTypeInfo registration = pool_registration(*pool);
+    JobTypeInfo registration = host::job_type_info(*pool);
     registration.worker_addresses = {address};
     auto registered = backends->registry->register_pool(std::move(registration),
                                                         [pool] { return pool->stats().in_flight; });

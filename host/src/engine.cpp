@@ -80,20 +80,25 @@ std::vector<const WorkerPool*> Engine::pools() const {
   return out;
 }
 
+JobTypeInfo job_type_info(const WorkerPool& pool) {
+  const auto& info = pool.plugin().info();
+  return {.job_type = info.job_type,
+          .name = info.name,
+          .version = info.version,
+          .description = info.description,
+          .payload_schema_json = info.payload_schema_json,
+          .abi_version = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor),
+          .concurrency = pool.settings().concurrency};
+}
+
 StatusOr<std::vector<JobTypeInfo>> EngineJobTypeRegistry::list() {
   std::vector<JobTypeInfo> types;
   const bool running = engine_.taking_work();
   for (const auto* pool : engine_.pools()) {
-    const auto& info = pool->plugin().info();
-    types.push_back({.job_type = info.job_type,
-                     .name = info.name,
-                     .version = info.version,
-                     .description = info.description,
-                     .payload_schema_json = info.payload_schema_json,
-                     .abi_version = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor),
-                     .concurrency = pool->settings().concurrency,
-                     .pools = running ? 1U : 0U,
-                     .in_flight = pool->stats().in_flight});
+    JobTypeInfo type = job_type_info(*pool);
+    type.pools = running ? 1U : 0U;
+    type.in_flight = pool->stats().in_flight;
+    types.push_back(std::move(type));
   }
   std::sort(types.begin(), types.end(), [](const auto& a, const auto& b) { return a.job_type < b.job_type; });
   return types;

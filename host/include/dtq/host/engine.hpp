@@ -59,6 +59,10 @@ class Engine {
   std::atomic<bool> taking_work_{false};
 };
 
+// What a registry says of one pool's job type: its plugin's metadata and
+// the pool's concurrency (pools and in_flight are the registry's to fill).
+JobTypeInfo job_type_info(const WorkerPool& pool);
+
 // The embedded JobTypeRegistry: the plugins this engine's pools host, with
 // their live pool figures.
 class EngineJobTypeRegistry final : public JobTypeRegistry {
