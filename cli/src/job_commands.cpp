@@ -10,8 +10,8 @@
 #include "commands.hpp"
 #include "distributed_node.hpp"
 #include "dtq/core/ids.hpp"
+#include "dtq/core/job_service.hpp"
 #include "dtq/core/logging.hpp"
-#include "dtq/core/time.hpp"
 #include "local_node.hpp"
 
 namespace dtq::cli {
@@ -75,7 +75,7 @@ void print_dead_letters(const std::vector<DeadLetter>& letters) {
 }
 
 // A replay on Kafka, with the new job's queued status in Redis when Redis is
-// named (as JobService::replay does on any backends).
+// named (record_replay, as JobService::replay does).
 StatusOr<std::string> replay_on_kafka(kafka::KafkaJobQueue& queue, const BackendUris& uris,
                                       const std::string& job_id) {
   if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + job_id + "\"");
@@ -89,13 +89,7 @@ StatusOr<std::string> replay_on_kafka(kafka::KafkaJobQueue& queue, const Backend
   }
   auto new_id = queue.replay(job_id);
   if (!new_id.ok() || !statuses) return new_id;
-  const auto original = statuses->get(job_id);
-  auto written = statuses->update(JobStatus{.job_id = *new_id,
-                                            .state = JobState::kQueued,
-                                            .updated_at = now_rfc3339(),
-                                            .message = "queued (replay of " + job_id + ")",
-                                            .trace_id = original.ok() ? original->trace_id : "",
-                                            .job_type = original.ok() ? original->job_type : ""});
+  auto written = record_replay(*statuses, job_id, *new_id);
   if (!written.ok()) {
     std::cerr << "dtq: replayed, but its queued status was not written: "
               << written.status().message() << "\n";

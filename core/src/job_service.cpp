@@ -130,16 +130,19 @@ StatusOr<std::string> JobService::replay(std::string_view job_id) {
   if (Status valid = check_id(job_id); !valid.ok()) return valid;
   auto new_id = queue_.replay(job_id);
   if (!new_id.ok()) return new_id;
-  // The replay is a new job: give it the queued status a submit would. A
-  // worker may already have taken it; merge_status keeps its later state.
-  const auto original = statuses_.get(job_id);
-  (void)statuses_.update(JobStatus{.job_id = *new_id,
+  (void)record_replay(statuses_, job_id, *new_id);
+  return new_id;
+}
+
+StatusOr<JobStatus> record_replay(StatusStore& statuses, std::string_view original_id,
+                                  const std::string& replay_id) {
+  const auto original = statuses.get(original_id);
+  return statuses.update(JobStatus{.job_id = replay_id,
                                    .state = JobState::kQueued,
                                    .updated_at = now_rfc3339(),
-                                   .message = "queued (replay of " + std::string(job_id) + ")",
+                                   .message = "queued (replay of " + std::string(original_id) + ")",
                                    .trace_id = original.ok() ? original->trace_id : "",
                                    .job_type = original.ok() ? original->job_type : ""});
-  return new_id;
 }
 
 }  // namespace dtq

@@ -37,6 +37,12 @@ struct SubmitError {
   std::vector<FieldError> field_errors;
 };
 
+// Gives `replay_id`, the replay of dead-lettered job `original_id`, the
+// queued status a submit would, with the original's trace and type. A
+// worker may already have taken it; merge_status keeps its later state.
+StatusOr<JobStatus> record_replay(StatusStore& statuses, std::string_view original_id,
+                                  const std::string& replay_id);
+
 class JobService {
  public:
   JobService(JobQueue& queue, StatusStore& statuses, ResultStore& results,
