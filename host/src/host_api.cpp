@@ -3,6 +3,7 @@
 // trampoline that allocates catches everything.
 #include <spdlog/spdlog.h>
 
+#include "dtq/core/utf8.hpp"
 #include "dtq/host/job_context.hpp"
 #include "validation.hpp"
 
@@ -24,7 +25,7 @@ void log(dtq_job_ctx* job, dtq_log_level level, dtq_str message) noexcept {
   try {
     if (job == nullptr) {
       spdlog::log(level >= DTQ_LOG_ERROR ? spdlog::level::err : spdlog::level::info, "plugin: {}",
-                  view(message));
+                  to_valid_utf8(view(message)));
       return;
     }
     JobContext::from_abi(job)->log(level, view(message));
@@ -84,7 +85,8 @@ void set_normalized_payload(dtq_validation* validation, dtq_str payload_json) no
 void add_field_error(dtq_validation* validation, dtq_str field, dtq_str message) noexcept {
   if (validation == nullptr) return;
   try {
-    validation->outcome.errors.push_back({std::string(view(field)), std::string(view(message))});
+    validation->outcome.errors.push_back(
+        {to_valid_utf8(view(field)), to_valid_utf8(view(message))});
   } catch (...) {
   }
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "dtq/core/json.hpp"
+#include "dtq/core/utf8.hpp"
 
 namespace dtq::host {
 namespace {
@@ -63,13 +64,15 @@ void JobContext::report_progress(int percent, std::string_view message) {
   int current = progress_.load();
   while (wanted > current && !progress_.compare_exchange_weak(current, wanted)) {
   }
-  if (observer_ != nullptr) observer_->on_progress(request_, progress_.load(), message);
+  if (observer_ != nullptr) {
+    observer_->on_progress(request_, progress_.load(), to_valid_utf8(message));
+  }
 }
 
 void JobContext::log(dtq_log_level level, std::string_view message) const {
   if (ended_) return;
   spdlog::log(to_spdlog(level), "job_id={} job_type={} trace_id={} attempt={} {}", request_.job_id,
-              request_.job_type, request_.trace_id, request_.attempt, message);
+              request_.job_type, request_.trace_id, request_.attempt, to_valid_utf8(message));
 }
 
 dtq_status JobContext::http(const dtq_http_request& request, dtq_http_response& response) {
@@ -116,8 +119,10 @@ void JobContext::fail(std::string_view code, std::string_view message, bool retr
   std::lock_guard lock(mutex_);
   JobOutcome failure;
   failure.kind = JobOutcome::Kind::kFailed;
-  failure.error_code = code.empty() ? "plugin_error" : std::string(code);
-  failure.error_message = std::string(message);
+  // A code or message that is not UTF-8 would make every JSON encoder of the
+  // failure throw; the replacement keeps what was readable of it.
+  failure.error_code = code.empty() ? "plugin_error" : to_valid_utf8(code);
+  failure.error_message = to_valid_utf8(message);
   failure.retryable = retryable;
   failure_ = std::move(failure);
   result_.reset();

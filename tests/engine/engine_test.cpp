@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "dtq/core/ids.hpp"
@@ -22,13 +24,22 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-std::shared_ptr<Plugin> echo_plugin() {
-  static auto plugin = [] {
-    auto loaded = load_plugin(fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so");
-    if (!loaded.ok()) throw std::runtime_error(loaded.status().message());
-    return std::move(loaded).value();
-  }();
+// Loaded once per process: a library is never unloaded.
+std::shared_ptr<Plugin> fixture_plugin(const std::string& name) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<Plugin>> loaded;
+  std::lock_guard lock(mutex);
+  auto& plugin = loaded[name];
+  if (!plugin) {
+    auto opened = load_plugin(fs::path(DTQ_TEST_PLUGIN_DIR) / (name + ".so"));
+    if (!opened.ok()) throw std::runtime_error(opened.status().message());
+    plugin = std::move(opened).value();
+  }
   return plugin;
+}
+
+std::shared_ptr<Plugin> echo_plugin() {
+  return fixture_plugin("echo");
 }
 
 class EngineTest : public ::testing::Test {
@@ -74,11 +85,16 @@ class EngineTest : public ::testing::Test {
     engine_->start();
   }
 
-  std::string submit(const std::string& payload) {
+  std::string submit(const std::string& payload, const std::string& job_type = "echo") {
     SubmittedJob job;
     SubmitError error;
-    EXPECT_TRUE(jobs_->submit("echo", payload, job, error)) << error.status.message();
+    EXPECT_TRUE(jobs_->submit(job_type, payload, job, error)) << error.status.message();
     return job.job_id;
+  }
+
+  // Hosts one of the unruly_* fixtures beside echo; before start().
+  void host_unruly(const std::string& job_type) {
+    ASSERT_TRUE(registry_.add(fixture_plugin("unruly_" + job_type)).ok());
   }
 
   // Polls until the job's status is terminal (bounded: a hang fails the test).
@@ -365,6 +381,30 @@ TEST_F(EngineTest, TheJobTypeRegistryListsThePoolsWhileTheyTakeWork) {
   auto drained = registry.list();
   ASSERT_TRUE(drained.ok());
   EXPECT_EQ(drained->front().pools, 0u) << "a drained pool still looks healthy";
+}
+
+TEST_F(EngineTest, InvalidUtf8FromAPluginIsReplacedNotFatal) {
+  host_unruly("bad_utf8");
+  start();
+  // Before the boundary check, encoding this failure threw on the pool's
+  // completer thread and ended the process.
+  const std::string failing = submit("{}", "bad_utf8");
+  const JobStatus failed = wait_terminal(failing);
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_EQ(failed.error_code, "bad\xEF\xBF\xBD");
+  EXPECT_EQ(failed.error_message, "broken \xEF\xBF\xBD(\xEF\xBF\xBD( message");
+  EXPECT_EQ(failed.progress_percent, 50);
+  EXPECT_EQ(result(failing).error->code, "bad\xEF\xBF\xBD");
+  auto letters = jobs_->dead_letters("bad_utf8", 10);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].error.message, failed.error_message);
+
+  const std::string bad_result = submit(R"({"result":true})", "bad_utf8");
+  const JobStatus refused = wait_terminal(bad_result);
+  EXPECT_EQ(refused.state, JobState::kFailed);
+  EXPECT_EQ(refused.error_code, "invalid_result");
+  EXPECT_EQ(wait_terminal(submit(R"({"message":"still up"})")).state, JobState::kCompleted);
 }
 
 TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {

@@ -6,6 +6,7 @@
 #include "dtq/core/json.hpp"
 #include "dtq/core/status.hpp"
 #include "dtq/core/time.hpp"
+#include "dtq/core/utf8.hpp"
 
 namespace dtq {
 namespace {
@@ -71,6 +72,24 @@ TEST(Json, ChecksForOneObject) {
   EXPECT_EQ(check_json_object("[1,2]").message(), "expected a JSON object");
   EXPECT_FALSE(check_json_object("").ok());
   EXPECT_FALSE(check_json_object("{} {}").ok());
+}
+
+TEST(Utf8, ReplacesEachBrokenCharacterAndKeepsTheRest) {
+  EXPECT_TRUE(is_valid_utf8("caf\xC3\xA9 \xF0\x9F\x98\x80"));
+  EXPECT_EQ(to_valid_utf8("caf\xC3\xA9"), "caf\xC3\xA9");
+  EXPECT_FALSE(is_valid_utf8("a\xFF"));
+  EXPECT_EQ(to_valid_utf8("a\xFF"
+                          "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  // A lead byte whose continuation is cut short, a lone continuation byte,
+  // an overlong form, a surrogate and a truncated tail.
+  EXPECT_EQ(to_valid_utf8("\xC3(x"), "\xEF\xBF\xBD(x");
+  EXPECT_EQ(to_valid_utf8("\x80x"), "\xEF\xBF\xBDx");
+  EXPECT_EQ(to_valid_utf8("\xC0\xAFx"), "\xEF\xBF\xBDx");
+  EXPECT_EQ(to_valid_utf8("\xED\xA0\x80x"), "\xEF\xBF\xBDx");
+  EXPECT_EQ(to_valid_utf8("x\xE2\x82"), "x\xEF\xBF\xBD");
+  EXPECT_TRUE(is_valid_utf8(to_valid_utf8("\xF5\xF4\x90\x80\x80\xE0\x80")));
 }
 
 TEST(Status, CarriesCodeAndMessage) {
