@@ -6,9 +6,12 @@
 #   scripts/servers/ferretdb.sh start|stop|restart|status|env|clean|build
 #
 # The binary is built once from the Go module proxy's source of the pinned
-# version and cached in $DTQ_CACHE_DIR/ferretdb/<version>/ferretdb (`build`
-# does only that). The module's hash is checked against the pin below (and
-# by the go command against the checksum database).
+# version and cached in $DTQ_CACHE_DIR/ferretdb/<version>-<module hash>/ferretdb
+# (`build` does only that), with the Go module and build caches under
+# $DTQ_CACHE_DIR/go unless GOMODCACHE / GOCACHE name others. Concurrent
+# callers build it once (cache_once in ../cache.sh). The module's hash is
+# checked against the pin below (and by the go command against the
+# checksum database).
 #
 # Why not `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2`:
 # the module zip has no build/version/version.txt, and a binary whose main
@@ -27,21 +30,39 @@ ferretdb_sum="h1:trrUU0LbmusMbyubhPS1IELncvrIwKrsRT2LW1UUWCw="
 ferretdb_commit=cda72d440810406a208c4670aa7047f5bc8d528f
 
 port=${DTQ_MONGO_PORT:-21017}
-binary=$DTQ_CACHE_DIR/ferretdb/$ferretdb_version/ferretdb
+# Keyed by version and module hash: a new pin never reuses an old binary.
+ferretdb_key=$(printf '%s' "$ferretdb_sum" | sha256sum | cut -c1-12)
+binary=$DTQ_CACHE_DIR/ferretdb/$ferretdb_version-$ferretdb_key/ferretdb
+# What the Go module and build caches, the source copy and the binary take.
+ferretdb_build_mib=1500
+export GOMODCACHE=${GOMODCACHE:-$DTQ_CACHE_DIR/go/mod} GOCACHE=${GOCACHE:-$DTQ_CACHE_DIR/go/build}
+# Writable module cache files, so that `rm -rf` can clear a cache folder.
+export GOFLAGS="-modcacherw -buildvcs=false"
 server_init ferretdb "ferretdb .*--listen-addr=127\.0\.0\.1:$port( |\$)"
 
 ping() { "$(server_python)" "$(dirname "${BASH_SOURCE[0]}")/probe.py" mongo "$port"; }
 
+ferretdb_valid() {
+  [[ -x $1 ]] || return 1
+  local version
+  version=$("$1" --version 2>/dev/null) || return 1
+  [[ $'\n'$version$'\n' == *$'\n'"version: $ferretdb_version"$'\n'* ]]
+}
+
 do_build() {
-  local version=""
-  if [[ -x $binary ]]; then version=$("$binary" --version 2>/dev/null || true); fi
-  [[ $'\n'$version$'\n' == *$'\n'"version: $ferretdb_version"$'\n'* ]] && return 0
+  ferretdb_valid "$binary" && return 0
   command -v go >/dev/null || die "go not found; FerretDB is built with the Go toolchain"
-  local started
+  cache_require_space "$DTQ_CACHE_DIR" "$ferretdb_build_mib" "building FerretDB"
+  cache_once "$binary" ferretdb_valid build_ferretdb
+}
+
+# build_ferretdb OUT: compiles the pinned FerretDB into OUT.
+build_ferretdb() {
+  local out=$1 started
   started=$(now_seconds)
   say "building FerretDB $ferretdb_version from the Go module proxy (once; cached in $(dirname "$binary"))"
   local info dir sum
-  info=$(cd / && GOFLAGS=-mod=mod go mod download -json "$ferretdb_module@$ferretdb_version") ||
+  info=$(cd / && GOFLAGS="$GOFLAGS -mod=mod" go mod download -json "$ferretdb_module@$ferretdb_version") ||
     die "cannot download $ferretdb_module@$ferretdb_version"
   dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$info")
   sum=$(sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p' <<<"$info")
@@ -53,14 +74,12 @@ do_build() {
   echo "$ferretdb_version" >"$work/build/version/version.txt"
   echo "$ferretdb_commit" >"$work/build/version/commit.txt"
   echo "dtq-test-server" >"$work/build/version/package.txt"
-  mkdir -p "$(dirname "$binary")"
-  if ! (cd "$work" && GOFLAGS=-buildvcs=false go build -trimpath -o "$binary.part" ./cmd/ferretdb); then
+  if ! (cd "$work" && go build -trimpath -o "$out" ./cmd/ferretdb); then
     rm -rf "$work"
     die "FerretDB build failed"
   fi
   rm -rf "$work"
-  mv -f "$binary.part" "$binary"
-  say "built $binary in $(elapsed_since "$started")s"
+  say "built FerretDB in $(elapsed_since "$started")s"
 }
 
 do_start() {

@@ -12,7 +12,8 @@
 #
 # The jars come from Maven Central, as pinned in kafka-<version>.jars beside
 # this script; the first start downloads them (`fetch` does only that) into
-# $DTQ_CACHE_DIR/maven, verified, and later starts use the cache. Needs a
+# $DTQ_CACHE_DIR/maven, verified, and later starts use the cache; concurrent
+# callers download each jar once (cache_once in ../cache.sh). Needs a
 # Java 17 or newer runtime (`java` on PATH, or $JAVA_HOME).
 #
 # Environment: DTQ_KAFKA_PORT, DTQ_KAFKA_CONTROLLER_PORT, DTQ_SERVERS_DIR,
@@ -45,6 +46,8 @@ java_bin() {
 # Downloads what is missing and prints the class path.
 do_fetch() {
   local classpath="" coordinate sha256 group artifact version path
+  # The jars take about 40 MiB; the margin is for the broker's own logs.
+  cache_require_space "$DTQ_CACHE_DIR" 200 "the jars of Kafka $kafka_version"
   while read -r coordinate sha256; do
     [[ -z $coordinate || $coordinate == \#* ]] && continue
     IFS=: read -r group artifact version <<<"$coordinate"

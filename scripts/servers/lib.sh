@@ -15,15 +15,17 @@
 #   server_wait_ready SECS CHECK...  polls CHECK until it succeeds; fails loudly
 #   server_stop SECS          TERM, wait, KILL after SECS; idempotent
 #   port_open PORT            true when something accepts on 127.0.0.1:PORT
-#   fetch_verified URL DEST SHA256   download once into a cache, verified
+#   fetch_verified URL DEST SHA256   download once into the cache, verified
+#   (and, from ../cache.sh, cache_once and cache_require_space)
 #
 # Every message goes to stderr prefixed with the server's name; the start
 # command prints one line `NAME ready on HOST:PORT in Ns (log: FILE)`.
 
 set -euo pipefail
+# shellcheck source=../cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../cache.sh"
 
 DTQ_SERVERS_DIR=${DTQ_SERVERS_DIR:-${TMPDIR:-/tmp}/dtq-servers-$(id -u)}
-DTQ_CACHE_DIR=${DTQ_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dtq}
 DTQ_SERVERS_HOST=127.0.0.1
 
 say() { echo "${SERVER_NAME:-servers}: $*" >&2; }
@@ -169,37 +171,28 @@ server_status() {
 }
 
 # fetch_verified URL DEST SHA256: DEST is kept once its SHA-256 matches the
-# pin. A download is checked against the repository's own URL.sha1 file and
-# against the pin before it replaces DEST.
+# pin. Otherwise it is downloaded once (cache_once: concurrent callers wait
+# and reuse it), checked against the repository's own URL.sha1 file and
+# against the pin, and only then renamed into place.
 fetch_verified() {
   local url=$1 dest=$2 sha256=$3
-  if [[ -f $dest ]] && [[ $(sha256sum "$dest" | cut -d' ' -f1) == "$sha256" ]]; then
-    return 0
-  fi
-  mkdir -p "$(dirname "$dest")"
-  local tmp="$dest.part.$$"
+  FETCH_URL=$url FETCH_SHA256=$sha256 cache_once "$dest" fetched_file_valid download_verified
+}
+
+fetched_file_valid() { [[ -f $1 ]] && [[ $(sha256sum "$1" | cut -d' ' -f1) == "$FETCH_SHA256" ]]; }
+
+download_verified() {
+  local tmp=$1 url=$FETCH_URL
   say "downloading $url"
-  if ! curl -fsSL --retry 3 --retry-delay 2 --connect-timeout 20 --max-time 300 -o "$tmp" "$url"; then
-    rm -f "$tmp"
+  curl -fsSL --retry 3 --retry-delay 2 --connect-timeout 20 --max-time 300 -o "$tmp" "$url" ||
     die "cannot download $url"
-  fi
   local published actual
   published=$(curl -fsSL --retry 3 --connect-timeout 20 --max-time 60 "$url.sha1" | awk '{ print $1 }') ||
-    {
-      rm -f "$tmp"
-      die "cannot download $url.sha1"
-    }
+    die "cannot download $url.sha1"
   actual=$(sha1sum "$tmp" | cut -d' ' -f1)
-  if [[ $actual != "$published" ]]; then
-    rm -f "$tmp"
-    die "SHA-1 mismatch for $url: published $published, downloaded $actual"
-  fi
+  [[ $actual == "$published" ]] || die "SHA-1 mismatch for $url: published $published, downloaded $actual"
   actual=$(sha256sum "$tmp" | cut -d' ' -f1)
-  if [[ $actual != "$sha256" ]]; then
-    rm -f "$tmp"
-    die "SHA-256 mismatch for $url: pinned $sha256, downloaded $actual"
-  fi
-  mv -f "$tmp" "$dest"
+  [[ $actual == "$FETCH_SHA256" ]] || die "SHA-256 mismatch for $url: pinned $FETCH_SHA256, downloaded $actual"
 }
 
 # The Python with the Debian packages (python3-pymongo) when there is one.
