@@ -11,9 +11,11 @@ JOBS     ?= $(shell nproc)
 .PHONY: run test build bench deps test-deps configure format tidy clean demo
 
 deps:
+	@scripts/check-space.sh build $(BUILD)
 	@scripts/install-deps.sh build
 
 test-deps:
+	@scripts/check-space.sh test $(BUILD)
 	@scripts/install-deps.sh test
 
 configure:
