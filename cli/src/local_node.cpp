@@ -39,6 +39,8 @@ void add_engine_flags(CLI::App& command, EngineFlags& flags) {
   command.add_option("--concurrency", flags.concurrency, "Workers per pool (overrides everything else)");
   command.add_option("--timeout-ms", flags.timeout_ms, "Per-attempt timeout for every pool");
   command.add_option("--max-attempts", flags.max_attempts, "Attempts per job for every pool");
+  command.add_option("--max-result-bytes", flags.max_result_bytes,
+                     "Largest result a job may return, for every pool (default 1 MiB)");
   command.add_option("--drain-grace-ms", flags.drain_grace_ms,
                      "On SIGTERM, how long in-flight jobs may finish before being released");
 }
@@ -64,6 +66,7 @@ std::optional<host::EngineSettings> engine_settings(const host::PluginRegistry& 
   if (flags.concurrency != 0) overrides.concurrency = flags.concurrency;
   if (flags.timeout_ms != 0) overrides.timeout_ms = flags.timeout_ms;
   if (flags.max_attempts != 0) overrides.max_attempts = flags.max_attempts;
+  if (flags.max_result_bytes != 0) overrides.max_result_bytes = flags.max_result_bytes;
   for (const auto& plugin : plugins.list()) {
     const std::string& type = plugin->info().job_type;
     auto from_env = host::plugin_settings_from_env(type);

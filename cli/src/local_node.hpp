@@ -40,6 +40,7 @@ struct EngineFlags {
   uint32_t concurrency = 0;
   uint32_t timeout_ms = 0;
   uint32_t max_attempts = 0;
+  uint32_t max_result_bytes = 0;
   uint32_t drain_grace_ms = 30'000;
 };
 void add_engine_flags(CLI::App& command, EngineFlags& flags);

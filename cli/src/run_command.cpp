@@ -77,6 +77,7 @@ int run_job(const CommonOptions& common, const RunOptions& options) {
     std::cerr << "dtq: " << settings.status().message() << "\n";
     return 2;
   }
+  if (settings->max_result_bytes) request.max_result_bytes = *settings->max_result_bytes;
   host::HttpClient http;
   ProgressBar bar(stderr);
   BarObserver observer(bar);

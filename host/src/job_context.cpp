@@ -109,6 +109,16 @@ dtq_status JobContext::http(const dtq_http_request& request, dtq_http_response& 
 
 void JobContext::set_result(std::string_view output_json) {
   if (ended_) return;
+  if (output_json.size() > request_.max_result_bytes) {
+    // Refused before it is copied: an oversized result must cost the host
+    // neither the memory nor a write to every store.
+    fail("result_too_large",
+         "the plugin's result of " + std::to_string(output_json.size()) +
+             " bytes exceeds this pool's limit of " + std::to_string(request_.max_result_bytes) +
+             " bytes (max_result_bytes)",
+         false);
+    return;
+  }
   std::lock_guard lock(mutex_);
   result_ = std::string(output_json);
   failure_.reset();

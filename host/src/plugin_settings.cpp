@@ -34,6 +34,7 @@ void overlay(PluginSettings& base, const PluginSettings& top) {
   if (top.concurrency) base.concurrency = top.concurrency;
   if (top.timeout_ms) base.timeout_ms = top.timeout_ms;
   if (top.max_attempts) base.max_attempts = top.max_attempts;
+  if (top.max_result_bytes) base.max_result_bytes = top.max_result_bytes;
 }
 
 StatusOr<PluginSettings> plugin_settings_from_env(const std::string& job_type) {
@@ -45,7 +46,8 @@ StatusOr<PluginSettings> plugin_settings_from_env(const std::string& job_type) {
   if (!settings.base_url) settings.base_url = env("DTQ_HTTP_BASE_URL");
   for (const auto& [suffix, field] : {std::pair{"CONCURRENCY", &settings.concurrency},
                                       std::pair{"TIMEOUT_MS", &settings.timeout_ms},
-                                      std::pair{"MAX_ATTEMPTS", &settings.max_attempts}}) {
+                                      std::pair{"MAX_ATTEMPTS", &settings.max_attempts},
+                                      std::pair{"MAX_RESULT_BYTES", &settings.max_result_bytes}}) {
     if (Status s = env_number(prefix + suffix, *field); !s.ok()) return s;
   }
   return settings;
@@ -84,10 +86,11 @@ StatusOr<std::map<std::string, PluginSettings>> load_plugin_settings_file(
         settings.base_url = std::string(url);
         continue;
       }
-      std::optional<uint32_t>* number = key == "concurrency"    ? &settings.concurrency
-                                        : key == "timeout_ms"   ? &settings.timeout_ms
-                                        : key == "max_attempts" ? &settings.max_attempts
-                                                                : nullptr;
+      std::optional<uint32_t>* number = key == "concurrency"        ? &settings.concurrency
+                                        : key == "timeout_ms"       ? &settings.timeout_ms
+                                        : key == "max_attempts"     ? &settings.max_attempts
+                                        : key == "max_result_bytes" ? &settings.max_result_bytes
+                                                                    : nullptr;
       if (number == nullptr) return invalid_argument(where + "unknown setting " + type + "." + key);
       uint64_t value = 0;
       if (setting.value.get(value) || value == 0 || value > UINT32_MAX) {

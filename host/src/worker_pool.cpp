@@ -32,6 +32,7 @@ PoolSettings resolve_pool_settings(const PluginInfo& plugin, const PluginSetting
   pool.timeout = std::chrono::milliseconds(pick(settings.timeout_ms, plugin.default_timeout_ms,
                                                 static_cast<uint32_t>(pool.timeout.count())));
   pool.max_attempts = pick(settings.max_attempts, plugin.default_max_attempts, pool.max_attempts);
+  if (settings.max_result_bytes) pool.max_result_bytes = *settings.max_result_bytes;
   return pool;
 }
 
@@ -201,15 +202,16 @@ bool WorkerPool::process(Delivery delivery) {
     }
 
     auto attempt = std::make_shared<Attempt>();
-    attempt->context = std::make_shared<JobContext>(
-        JobRequest{.job_id = message.job_id,
-                   .job_type = message.job_type,
-                   .trace_id = message.trace_id,
-                   .payload = validation.normalized_payload,
-                   .attempt = attempt_number,
-                   .deadline = Clock::now() + settings_.timeout,
-                   .initial_progress = progress},
-        policy_, http_, static_cast<JobObserver*>(this));
+    attempt->context =
+        std::make_shared<JobContext>(JobRequest{.job_id = message.job_id,
+                                                .job_type = message.job_type,
+                                                .trace_id = message.trace_id,
+                                                .payload = validation.normalized_payload,
+                                                .attempt = attempt_number,
+                                                .deadline = Clock::now() + settings_.timeout,
+                                                .initial_progress = progress,
+                                                .max_result_bytes = settings_.max_result_bytes},
+                                     policy_, http_, static_cast<JobObserver*>(this));
     attempt->delivery = delivery;
     attempt->started_at = started_at;
     attempt->worker = std::this_thread::get_id();

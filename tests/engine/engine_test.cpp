@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -72,7 +73,7 @@ class EngineTest : public ::testing::Test {
 
   void start(PluginSettings overrides = {}, std::chrono::milliseconds cancel_grace = 200ms,
              std::chrono::milliseconds drain_grace = 5s) {
-    EngineSettings settings;
+    EngineSettings settings = engine_settings_;
     settings.per_plugin["echo"] = overrides;
     settings.backoff_base = 10ms;
     settings.cancel_grace = cancel_grace;
@@ -123,6 +124,7 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<StatusProgressQuery> progress_;
   std::unique_ptr<JobService> jobs_;
   std::unique_ptr<Engine> engine_;
+  EngineSettings engine_settings_;  // start() adds echo's overrides
 };
 
 TEST_F(EngineTest, RunsAJobToCompletionAndStoresItsResultOnce) {
@@ -405,6 +407,62 @@ TEST_F(EngineTest, InvalidUtf8FromAPluginIsReplacedNotFatal) {
   EXPECT_EQ(refused.state, JobState::kFailed);
   EXPECT_EQ(refused.error_code, "invalid_result");
   EXPECT_EQ(wait_terminal(submit(R"({"message":"still up"})")).state, JobState::kCompleted);
+}
+
+TEST_F(EngineTest, AResultOverTheLimitFailsAsResultTooLarge) {
+  host_unruly("big_result");
+  start();
+  // The default limit is 1 MiB.
+  const std::string huge = submit(R"({"bytes":1048577})", "big_result");
+  const std::string fits = submit(R"({"bytes":1048576})", "big_result");
+  const JobStatus refused = wait_terminal(huge);
+  EXPECT_EQ(refused.state, JobState::kFailed);
+  EXPECT_EQ(refused.error_code, "result_too_large");
+  EXPECT_THAT(refused.error_message,
+              HasSubstr("1048577 bytes exceeds this pool's limit of 1048576"));
+  EXPECT_EQ(result(huge).attempts, 1u) << "result_too_large is permanent";
+  EXPECT_TRUE(result(huge).output.empty());
+  EXPECT_EQ(wait_terminal(fits).state, JobState::kCompleted);
+  EXPECT_EQ(result(fits).output.size(), 1048576u);
+}
+
+TEST_F(EngineTest, TheResultLimitIsAPoolSetting) {
+  host_unruly("big_result");
+  engine_settings_.per_plugin["big_result"].max_result_bytes = 100;
+  start();
+  const std::string refused = submit(R"({"bytes":101})", "big_result");
+  const std::string fits = submit(R"({"bytes":100})", "big_result");
+  EXPECT_EQ(wait_terminal(refused).error_code, "result_too_large");
+  EXPECT_EQ(wait_terminal(fits).state, JobState::kCompleted);
+}
+
+TEST_F(EngineTest, TheResultLimitIsReadFromTheConfigFileAndTheEnvironment) {
+  const fs::path config = data_dir_ / "config.json";
+  {
+    std::ofstream out(config);
+    out << R"({"plugins": {"big_result": {"max_result_bytes": 2048}}})";
+  }
+  auto file = load_plugin_settings_file(config);
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  EXPECT_EQ(file->at("big_result").max_result_bytes, 2048u);
+
+  ::setenv("DTQ_PLUGIN_BIG_RESULT_MAX_RESULT_BYTES", "4096", 1);
+  auto env = plugin_settings_from_env("big_result");
+  ::setenv("DTQ_PLUGIN_BIG_RESULT_MAX_RESULT_BYTES", "lots", 1);
+  auto malformed = plugin_settings_from_env("big_result");
+  ::unsetenv("DTQ_PLUGIN_BIG_RESULT_MAX_RESULT_BYTES");
+  ASSERT_TRUE(env.ok()) << env.status().message();
+  EXPECT_EQ(env->max_result_bytes, 4096u);
+  ASSERT_FALSE(malformed.ok());
+  EXPECT_THAT(malformed.status().message(), HasSubstr("DTQ_PLUGIN_BIG_RESULT_MAX_RESULT_BYTES"));
+
+  PluginSettings merged = file->at("big_result");
+  overlay(merged, *env);
+  EXPECT_EQ(
+      resolve_pool_settings(fixture_plugin("unruly_big_result")->info(), merged).max_result_bytes,
+      4096u);
+  EXPECT_EQ(resolve_pool_settings(fixture_plugin("unruly_big_result")->info(), {}).max_result_bytes,
+            kDefaultMaxResultBytes);
 }
 
 TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {

@@ -29,6 +29,9 @@
 
 namespace dtq::host {
 
+// The result size an operator has not set otherwise.
+inline constexpr size_t kDefaultMaxResultBytes = size_t{1} << 20;
+
 struct JobRequest {
   std::string job_id;
   std::string job_type;
@@ -37,6 +40,8 @@ struct JobRequest {
   uint32_t attempt = 1;
   Clock::time_point deadline = Clock::time_point::max();
   int initial_progress = 0;  // where an earlier attempt left off
+  // A larger result ends the attempt as result_too_large.
+  size_t max_result_bytes = kDefaultMaxResultBytes;
 };
 
 struct JobOutcome {

@@ -3,11 +3,13 @@
 // hints, a JSON config file, the environment, command-line flags.
 //
 // Config file: {"plugins": {"weather": {"concurrency": 4, "timeout_ms": 30000,
-//               "max_attempts": 3, "base_url": "http://127.0.0.1:8080"}}}
+//               "max_attempts": 3, "max_result_bytes": 1048576,
+//               "base_url": "http://127.0.0.1:8080"}}}
 // (other top-level sections, such as the CLI's "backends", are left to their
 // readers; a file without "plugins" sets nothing here).
 // Environment (TYPE is the job type upper-cased, e.g. WEATHER):
-//   DTQ_PLUGIN_<TYPE>_CONCURRENCY, _TIMEOUT_MS, _MAX_ATTEMPTS, _BASE_URL
+//   DTQ_PLUGIN_<TYPE>_CONCURRENCY, _TIMEOUT_MS, _MAX_ATTEMPTS, _MAX_RESULT_BYTES,
+//   _BASE_URL
 //   DTQ_HTTP_BASE_URL   a base URL for every plugin (a per-plugin one wins)
 //
 // Thread-safety: plain values; the functions are safe to call concurrently
@@ -31,6 +33,8 @@ struct PluginSettings {
   std::optional<uint32_t> concurrency;
   std::optional<uint32_t> timeout_ms;
   std::optional<uint32_t> max_attempts;
+  // The largest result a job may hand back; a larger one fails the attempt.
+  std::optional<uint32_t> max_result_bytes;
 };
 
 // Fields set in `top` replace those in `base`.

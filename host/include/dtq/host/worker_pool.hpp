@@ -46,6 +46,7 @@ struct PoolSettings {
   uint32_t concurrency = 4;
   std::chrono::milliseconds timeout{60'000};
   uint32_t max_attempts = 3;
+  size_t max_result_bytes = kDefaultMaxResultBytes;
   std::chrono::milliseconds backoff_base{1'000};
   std::chrono::milliseconds backoff_max{60'000};
   // How long a plugin may keep running after its timeout or a cancellation
