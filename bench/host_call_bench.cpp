@@ -42,9 +42,9 @@ void BM_HostPluginHostCall(benchmark::State& state) {
                                 .trace_id = "00000000-0000-4000-8000-000000000001",
                                 .payload = "{}"};
   for (auto _ : state) {
-    dtq::host::JobContext context(request, {}, http, &observer);
-    plugin->run(context);
-    auto outcome = context.finish();
+    const auto context = dtq::host::JobContext::create(request, {}, http, &observer);
+    plugin->run(*context);
+    auto outcome = context->finish();
     benchmark::DoNotOptimize(outcome);
   }
   state.SetItemsProcessed(state.iterations());
@@ -54,12 +54,12 @@ BENCHMARK(BM_HostPluginHostCall);
 void BM_ProgressReportOnly(benchmark::State& state) {
   dtq::host::HttpClient http;
   CountingObserver observer;
-  dtq::host::JobContext context({.job_id = "j", .job_type = "bench_noop", .payload = "{}"}, {}, http,
-                                &observer);
+  const auto context = dtq::host::JobContext::create(
+      {.job_id = "j", .job_type = "bench_noop", .payload = "{}"}, {}, http, &observer);
   const dtq_host_api* api = dtq::host::host_api();
   int percent = 0;
   for (auto _ : state) {
-    api->report_progress(context.abi_handle(), percent++ % 101, dtq_str{nullptr, 0});
+    api->report_progress(context->abi_handle(), percent++ % 101, dtq_str{nullptr, 0});
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -81,10 +81,11 @@ int run_job(const CommonOptions& common, const RunOptions& options) {
   host::HttpClient http;
   ProgressBar bar(stderr);
   BarObserver observer(bar);
-  host::JobContext context(request, host::outbound_policy(info, *settings), http, &observer);
+  const auto context =
+      host::JobContext::create(request, host::outbound_policy(info, *settings), http, &observer);
   std::cerr << "job " << request.job_id << " (" << info.job_type << ")\n";
-  plugin->run(context);
-  const host::JobOutcome outcome = context.finish();
+  plugin->run(*context);
+  const host::JobOutcome outcome = context->finish();
   if (outcome.kind == host::JobOutcome::Kind::kCompleted) bar.update(100, "completed");
   bar.close();
 

@@ -13,9 +13,9 @@ namespace {
 std::string_view view(dtq_str s) { return s.ptr == nullptr ? std::string_view{} : std::string_view{s.ptr, s.len}; }
 
 void report_progress(dtq_job_ctx* job, int32_t percent, dtq_str message) noexcept {
-  if (job == nullptr) return;
   try {
-    JobContext::from_abi(job)->report_progress(percent, view(message));
+    if (const auto context = JobContext::from_abi(job))
+      context->report_progress(percent, view(message));
   } catch (...) {
     spdlog::error("host api: report_progress failed");
   }
@@ -28,27 +28,38 @@ void log(dtq_job_ctx* job, dtq_log_level level, dtq_str message) noexcept {
                   to_valid_utf8(view(message)));
       return;
     }
-    JobContext::from_abi(job)->log(level, view(message));
+    if (const auto context = JobContext::from_abi(job)) context->log(level, view(message));
   } catch (...) {
   }
 }
 
 int is_cancelled(dtq_job_ctx* job) noexcept {
-  return job == nullptr || JobContext::from_abi(job)->interrupted() ? 1 : 0;
+  try {
+    const auto context = JobContext::from_abi(job);
+    return context == nullptr || context->interrupted() ? 1 : 0;
+  } catch (...) {
+    return 1;
+  }
 }
 
 dtq_status sleep_ms(dtq_job_ctx* job, uint32_t ms) noexcept {
   if (job == nullptr) return DTQ_ERR_INVALID_ARGUMENT;
-  JobContext* context = JobContext::from_abi(job);
-  if (context->ended()) return DTQ_ERR_JOB_ENDED;
-  return context->sleep_for(std::chrono::milliseconds(ms)) ? DTQ_OK : DTQ_ERR_CANCELLED;
+  try {
+    const auto context = JobContext::from_abi(job);
+    if (context == nullptr || context->ended()) return DTQ_ERR_JOB_ENDED;
+    return context->sleep_for(std::chrono::milliseconds(ms)) ? DTQ_OK : DTQ_ERR_CANCELLED;
+  } catch (...) {
+    return DTQ_ERR_CANCELLED;
+  }
 }
 
 dtq_status http_request(dtq_job_ctx* job, const dtq_http_request* request,
                         dtq_http_response* response) noexcept {
   if (job == nullptr || request == nullptr || response == nullptr) return DTQ_ERR_INVALID_ARGUMENT;
   try {
-    return JobContext::from_abi(job)->http(*request, *response);
+    const auto context = JobContext::from_abi(job);
+    if (context == nullptr) return DTQ_ERR_JOB_ENDED;
+    return context->http(*request, *response);
   } catch (const std::exception& e) {
     spdlog::error("host api: http_request failed: {}", e.what());
     return DTQ_ERR_TRANSPORT;
@@ -56,18 +67,18 @@ dtq_status http_request(dtq_job_ctx* job, const dtq_http_request* request,
 }
 
 void set_result(dtq_job_ctx* job, dtq_str output_json) noexcept {
-  if (job == nullptr) return;
   try {
-    JobContext::from_abi(job)->set_result(view(output_json));
+    if (const auto context = JobContext::from_abi(job)) context->set_result(view(output_json));
   } catch (...) {
     spdlog::error("host api: set_result failed");
   }
 }
 
 void fail(dtq_job_ctx* job, dtq_str code, dtq_str message, int retryable) noexcept {
-  if (job == nullptr) return;
   try {
-    JobContext::from_abi(job)->fail(view(code), view(message), retryable != 0);
+    if (const auto context = JobContext::from_abi(job)) {
+      context->fail(view(code), view(message), retryable != 0);
+    }
   } catch (...) {
     spdlog::error("host api: fail failed");
   }

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <shared_mutex>
+#include <unordered_map>
 
 #include "dtq/core/json.hpp"
 #include "dtq/core/utf8.hpp"
@@ -39,10 +42,74 @@ dtq_status to_abi(HttpOutcome outcome) {
   return DTQ_ERR_TRANSPORT;
 }
 
+// Live contexts by handle. Sharded so that host calls from many jobs rarely
+// meet on one lock; a handle is a counter, so a late call can never reach a
+// newer job that happens to live at the same address.
+class HandleTable {
+ public:
+  uint64_t add(const std::shared_ptr<JobContext>& context) {
+    const uint64_t handle = next_.fetch_add(1, std::memory_order_relaxed);
+    Shard& shard = shard_of(handle);
+    std::unique_lock lock(shard.mutex);
+    shard.contexts.emplace(handle, context);
+    return handle;
+  }
+  std::shared_ptr<JobContext> find(uint64_t handle) {
+    Shard& shard = shard_of(handle);
+    std::shared_lock lock(shard.mutex);
+    const auto it = shard.contexts.find(handle);
+    return it == shard.contexts.end() ? nullptr : it->second.lock();
+  }
+  void remove(uint64_t handle) {
+    Shard& shard = shard_of(handle);
+    std::unique_lock lock(shard.mutex);
+    shard.contexts.erase(handle);
+  }
+
+ private:
+  struct Shard {
+    std::shared_mutex mutex;
+    std::unordered_map<uint64_t, std::weak_ptr<JobContext>> contexts;
+  };
+  Shard& shard_of(uint64_t handle) { return shards_[handle % shards_.size()]; }
+
+  std::array<Shard, 16> shards_;
+  std::atomic<uint64_t> next_{1};  // 0 would read as a NULL handle
+};
+
+HandleTable& handles() {
+  // Never destroyed: a plugin thread may still call while the process exits.
+  static auto* table = new HandleTable;
+  return *table;
+}
+
 }  // namespace
 
-JobContext::JobContext(JobRequest request, OutboundPolicy policy, const HttpClient& http,
-                       JobObserver* observer)
+std::shared_ptr<JobContext> JobContext::create(JobRequest request, OutboundPolicy policy,
+                                               const HttpClient& http, JobObserver* observer) {
+  auto context =
+      std::make_shared<JobContext>(Key{}, std::move(request), std::move(policy), http, observer);
+  context->handle_ = handles().add(context);
+  return context;
+}
+
+JobContext::~JobContext() {
+  handles().remove(handle_);
+}
+
+dtq_job_ctx* JobContext::abi_handle() const noexcept {
+  // An opaque value to the plugin, which only ever hands it back.
+  return reinterpret_cast<dtq_job_ctx*>(  // NOLINT(performance-no-int-to-ptr): never dereferenced
+      static_cast<uintptr_t>(handle_));
+}
+
+std::shared_ptr<JobContext> JobContext::from_abi(dtq_job_ctx* handle) {
+  if (handle == nullptr) return nullptr;
+  return handles().find(reinterpret_cast<uintptr_t>(handle));
+}
+
+JobContext::JobContext(Key /*key*/, JobRequest request, OutboundPolicy policy,
+                       const HttpClient& http, JobObserver* observer)
     : request_(std::move(request)),
       policy_(std::move(policy)),
       http_(http),
@@ -59,6 +126,7 @@ JobContext::JobContext(JobRequest request, OutboundPolicy policy, const HttpClie
 }
 
 void JobContext::report_progress(int percent, std::string_view message) {
+  std::lock_guard lock(observer_mutex_);
   if (ended_) return;
   const int wanted = std::clamp(percent, 0, 100);
   int current = progress_.load();
@@ -138,7 +206,10 @@ void JobContext::fail(std::string_view code, std::string_view message, bool retr
   result_.reset();
 }
 
-bool JobContext::interrupted() const { return cancelled_ || Clock::now() >= request_.deadline; }
+bool JobContext::interrupted() const {
+  // Ended counts too: a request still running for an abandoned attempt stops.
+  return cancelled_ || ended_ || Clock::now() >= request_.deadline;
+}
 
 bool JobContext::sleep_for(std::chrono::milliseconds duration) const {
   const auto wake_at = std::min(Clock::now() + duration, request_.deadline);
@@ -156,8 +227,11 @@ void JobContext::cancel() {
 }
 
 JobOutcome JobContext::finish() {
+  {
+    std::lock_guard observing(observer_mutex_);
+    ended_ = true;
+  }
   std::unique_lock lock(mutex_);
-  ended_ = true;
   wake_.notify_all();
   JobOutcome outcome;
   // A result the plugin produced wins over a late cancellation: the work is

@@ -203,15 +203,15 @@ bool WorkerPool::process(Delivery delivery) {
 
     auto attempt = std::make_shared<Attempt>();
     attempt->context =
-        std::make_shared<JobContext>(JobRequest{.job_id = message.job_id,
-                                                .job_type = message.job_type,
-                                                .trace_id = message.trace_id,
-                                                .payload = validation.normalized_payload,
-                                                .attempt = attempt_number,
-                                                .deadline = Clock::now() + settings_.timeout,
-                                                .initial_progress = progress,
-                                                .max_result_bytes = settings_.max_result_bytes},
-                                     policy_, http_, static_cast<JobObserver*>(this));
+        JobContext::create(JobRequest{.job_id = message.job_id,
+                                      .job_type = message.job_type,
+                                      .trace_id = message.trace_id,
+                                      .payload = validation.normalized_payload,
+                                      .attempt = attempt_number,
+                                      .deadline = Clock::now() + settings_.timeout,
+                                      .initial_progress = progress,
+                                      .max_result_bytes = settings_.max_result_bytes},
+                           policy_, http_, static_cast<JobObserver*>(this));
     attempt->delivery = delivery;
     attempt->started_at = started_at;
     attempt->worker = std::this_thread::get_id();

@@ -1,6 +1,7 @@
 // The job engine on the real embedded backends, driven through the echo
 // plugin: retries, permanent failures, timeouts (also of a plugin that ignores
 // cancellation), cancellation, drain, redelivery and exactly-once results.
+#include <dlfcn.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -463,6 +464,36 @@ TEST_F(EngineTest, TheResultLimitIsReadFromTheConfigFileAndTheEnvironment) {
       4096u);
   EXPECT_EQ(resolve_pool_settings(fixture_plugin("unruly_big_result")->info(), {}).max_result_bytes,
             kDefaultMaxResultBytes);
+}
+
+TEST_F(EngineTest, HostCallsAfterRunReturnedAreIgnored) {
+  host_unruly("late_calls");
+  // The library is loaded already (host_unruly): look up its counter.
+  const fs::path library = fs::path(DTQ_TEST_PLUGIN_DIR) / "unruly_late_calls.so";
+  void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  const auto done = reinterpret_cast<int (*)()>(dlsym(handle, "unruly_late_calls_done"));
+  ASSERT_NE(done, nullptr) << dlerror();
+  const int before = done();
+  start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(submit("{}", "late_calls"));
+  for (const auto& id : ids) {
+    const JobStatus status = wait_terminal(id);
+    EXPECT_EQ(status.state, JobState::kCompleted);
+    EXPECT_EQ(result(id).output, R"({"late":false})") << "a late set_result() replaced the result";
+  }
+  // Every late caller ran to its end (under AddressSanitizer: without
+  // touching freed memory), and none changed a stored outcome.
+  const auto until = Clock::now() + 20s;
+  while (done() < before + 4 && Clock::now() < until) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(done(), before + 4);
+  for (const auto& id : ids) {
+    const JobStatus status = *backends_.statuses->get(id);
+    EXPECT_EQ(status.state, JobState::kCompleted);
+    EXPECT_EQ(status.message, "completed");
+  }
+  dlclose(handle);
 }
 
 TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {

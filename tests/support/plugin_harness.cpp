@@ -135,17 +135,17 @@ JobRun PluginHarness::run_unvalidated(std::string_view payload, const RunOptions
       .deadline = started + timeout,
   };
   RecordingObserver observer;
-  host::JobContext context(
+  const auto context = host::JobContext::create(
       std::move(request),
       host::outbound_policy(info, {.base_url = shared_fake_provider().base_url()}), http_,
       &observer);
   {
     std::optional<Canceller> canceller;
-    if (options.cancel_after) canceller.emplace(*plugin_, context, *options.cancel_after);
-    plugin_->run(context);
+    if (options.cancel_after) canceller.emplace(*plugin_, *context, *options.cancel_after);
+    plugin_->run(*context);
   }
   JobRun run;
-  run.outcome = context.finish();
+  run.outcome = context->finish();
   run.progress = observer.events();
   run.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
   return run;

@@ -51,9 +51,9 @@ class JobContextTest : public ::testing::Test {
                       .attempt = attempt};
   }
   JobOutcome run(JobRequest req) {
-    JobContext context(std::move(req), {}, http_, &observer_);
-    echo_plugin()->run(context);
-    return context.finish();
+    const auto context = JobContext::create(std::move(req), {}, http_, &observer_);
+    echo_plugin()->run(*context);
+    return context->finish();
   }
 
   HttpClient http_;
@@ -101,12 +101,12 @@ TEST_F(JobContextTest, AStandardExceptionBecomesAPermanentFailure) {
 }
 
 TEST_F(JobContextTest, CancellationWakesASleepingPlugin) {
-  JobContext context(request(R"({"sleep_ms":60000})"), {}, http_, &observer_);
-  std::thread runner([&] { echo_plugin()->run(context); });
+  const auto context = JobContext::create(request(R"({"sleep_ms":60000})"), {}, http_, &observer_);
+  std::thread runner([&] { echo_plugin()->run(*context); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  context.cancel();
+  context->cancel();
   runner.join();  // would take a minute if the sleep ignored cancel()
-  const JobOutcome outcome = context.finish();
+  const JobOutcome outcome = context->finish();
   EXPECT_EQ(outcome.kind, JobOutcome::Kind::kCancelled);
   EXPECT_EQ(outcome.error_code, "cancelled");
 }
@@ -121,54 +121,85 @@ TEST_F(JobContextTest, PassingTheDeadlineIsARetryableTimeout) {
 }
 
 TEST_F(JobContextTest, CallsAfterTheJobEndedAreIgnored) {
-  JobContext context(request("{}"), {}, http_, &observer_);
-  context.report_progress(30, "before");
-  const JobOutcome outcome = context.finish();
+  const auto context = JobContext::create(request("{}"), {}, http_, &observer_);
+  context->report_progress(30, "before");
+  const JobOutcome outcome = context->finish();
   EXPECT_EQ(outcome.error_code, "no_result");
 
   const dtq_host_api* api = host_api();
-  api->report_progress(context.abi_handle(), 90, dtq_str{"late", 4});
-  api->set_result(context.abi_handle(), dtq_str{"{}", 2});
-  api->fail(context.abi_handle(), dtq_str{"x", 1}, dtq_str{"y", 1}, 0);
-  EXPECT_EQ(api->sleep_ms(context.abi_handle(), 10), DTQ_ERR_JOB_ENDED);
+  api->report_progress(context->abi_handle(), 90, dtq_str{"late", 4});
+  api->set_result(context->abi_handle(), dtq_str{"{}", 2});
+  api->fail(context->abi_handle(), dtq_str{"x", 1}, dtq_str{"y", 1}, 0);
+  EXPECT_EQ(api->sleep_ms(context->abi_handle(), 10), DTQ_ERR_JOB_ENDED);
   dtq_http_request http_request{};
   http_request.struct_size = sizeof http_request;
   dtq_http_response http_response{};
   http_response.struct_size = sizeof http_response;
-  EXPECT_EQ(api->http_request(context.abi_handle(), &http_request, &http_response), DTQ_ERR_JOB_ENDED);
-  EXPECT_EQ(context.progress(), 30);
+  EXPECT_EQ(api->http_request(context->abi_handle(), &http_request, &http_response),
+            DTQ_ERR_JOB_ENDED);
+  EXPECT_EQ(context->progress(), 30);
   EXPECT_THAT(observer_.seen(), ElementsAre(30));
 }
 
+TEST_F(JobContextTest, CallsThroughAHandleWhoseContextIsGoneAreIgnored) {
+  // A plugin thread may keep its dtq_job_ctx past run(); once the engine
+  // has dropped the context, the handle must lead nowhere (under
+  // AddressSanitizer, a handle that pointed at the freed context fails here).
+  auto context = JobContext::create(request("{}"), {}, http_, &observer_);
+  dtq_job_ctx* handle = context->abi_handle();
+  context->finish();
+  context.reset();
+
+  const dtq_host_api* api = host_api();
+  api->report_progress(handle, 90, dtq_str{"late", 4});
+  api->log(handle, DTQ_LOG_INFO, dtq_str{"late", 4});
+  api->set_result(handle, dtq_str{"{}", 2});
+  api->fail(handle, dtq_str{"x", 1}, dtq_str{"y", 1}, 0);
+  EXPECT_EQ(api->is_cancelled(handle), 1);
+  EXPECT_EQ(api->sleep_ms(handle, 10), DTQ_ERR_JOB_ENDED);
+  dtq_http_request http_request{};
+  http_request.struct_size = sizeof http_request;
+  dtq_http_response http_response{};
+  http_response.struct_size = sizeof http_response;
+  EXPECT_EQ(api->http_request(handle, &http_request, &http_response), DTQ_ERR_JOB_ENDED);
+  EXPECT_TRUE(observer_.seen().empty());
+
+  // A new context never answers to an old handle.
+  const auto next = JobContext::create(request("{}"), {}, http_, &observer_);
+  EXPECT_NE(next->abi_handle(), handle);
+  api->report_progress(handle, 70, dtq_str{"late", 4});
+  EXPECT_EQ(next->progress(), 0);
+}
+
 TEST_F(JobContextTest, AResultThatIsNotJsonIsRefused) {
-  JobContext context(request("{}"), {}, http_, nullptr);
-  context.set_result("not json");
-  const JobOutcome outcome = context.finish();
+  const auto context = JobContext::create(request("{}"), {}, http_, nullptr);
+  context->set_result("not json");
+  const JobOutcome outcome = context->finish();
   EXPECT_EQ(outcome.kind, JobOutcome::Kind::kFailed);
   EXPECT_EQ(outcome.error_code, "invalid_result");
 }
 
 TEST_F(JobContextTest, TheLastOfResultAndFailureWins) {
-  JobContext failed_last(request("{}"), {}, http_, nullptr);
-  failed_last.set_result("{}");
-  failed_last.fail("late", "changed its mind", false);
-  EXPECT_EQ(failed_last.finish().error_code, "late");
+  const auto failed_last = JobContext::create(request("{}"), {}, http_, nullptr);
+  failed_last->set_result("{}");
+  failed_last->fail("late", "changed its mind", false);
+  EXPECT_EQ(failed_last->finish().error_code, "late");
 
-  JobContext completed_last(request("{}"), {}, http_, nullptr);
-  completed_last.fail("early", "", true);
-  completed_last.set_result(R"({"ok":1})");
-  EXPECT_EQ(completed_last.finish().kind, JobOutcome::Kind::kCompleted);
+  const auto completed_last = JobContext::create(request("{}"), {}, http_, nullptr);
+  completed_last->fail("early", "", true);
+  completed_last->set_result(R"({"ok":1})");
+  EXPECT_EQ(completed_last->finish().kind, JobOutcome::Kind::kCompleted);
 }
 
 TEST_F(JobContextTest, HttpToAnUndeclaredHostIsDenied) {
-  JobContext context(request("{}"), {}, http_, nullptr);
+  const auto context = JobContext::create(request("{}"), {}, http_, nullptr);
   dtq_http_request http_request{};
   http_request.struct_size = sizeof http_request;
   const std::string url = "http://127.0.0.1:9/anything";
   http_request.url = dtq_str{url.data(), url.size()};
   dtq_http_response http_response{};
   http_response.struct_size = sizeof http_response;
-  EXPECT_EQ(host_api()->http_request(context.abi_handle(), &http_request, &http_response),
+  EXPECT_EQ(host_api()->http_request(context->abi_handle(), &http_request, &http_response),
             DTQ_ERR_DENIED);
   EXPECT_NE(std::string_view(http_response.error.ptr, http_response.error.len).find("127.0.0.1"),
             std::string_view::npos);
@@ -177,8 +208,8 @@ TEST_F(JobContextTest, HttpToAnUndeclaredHostIsDenied) {
 TEST_F(JobContextTest, ExposesTheJobToThePlugin) {
   JobRequest req = request("{}", 3);
   req.deadline = from_unix_ms(4102444800000);
-  JobContext context(req, {}, http_, nullptr);
-  const dtq_job* job = context.abi_job();
+  const auto context = JobContext::create(req, {}, http_, nullptr);
+  const dtq_job* job = context->abi_job();
   EXPECT_EQ(std::string_view(job->job_id.ptr, job->job_id.len), req.job_id);
   EXPECT_EQ(std::string_view(job->trace_id.ptr, job->trace_id.len), req.trace_id);
   EXPECT_EQ(job->attempt, 3u);

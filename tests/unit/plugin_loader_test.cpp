@@ -189,9 +189,10 @@ TEST(PluginBoundary, ExceptionsNeverCrossTheAbi) {
   EXPECT_EQ(validation.errors[0].message, "validate exploded");
 
   HttpClient http;
-  JobContext context({.job_id = "j", .job_type = "throwing", .payload = "{}"}, {}, http, nullptr);
-  (*loaded)->run(context);
-  const JobOutcome outcome = context.finish();
+  const auto context = JobContext::create({.job_id = "j", .job_type = "throwing", .payload = "{}"},
+                                          {}, http, nullptr);
+  (*loaded)->run(*context);
+  const JobOutcome outcome = context->finish();
   EXPECT_EQ(outcome.kind, JobOutcome::Kind::kFailed);
   EXPECT_EQ(outcome.error_code, "plugin_exception");
   EXPECT_EQ(outcome.error_message, "unknown exception");

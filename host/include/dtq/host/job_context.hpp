@@ -7,10 +7,16 @@
 // progress an earlier attempt reached). Once the job has ended — finish() was
 // called — every host API call on it is ignored.
 //
+// The plugin never holds a pointer to the context: its dtq_job_ctx is a
+// handle that the host API looks up on every call, so a plugin thread that
+// calls after run() returned (which the ABI allows) finds nothing once the
+// context is gone, and a call in progress keeps the context alive until it
+// returns. Handles are never reused.
+//
 // Thread-safety: every member function is thread-safe.
-// Ownership: the context owns copies of all the job's strings and the memory
-// of every HTTP response handed to the plugin; that memory lives as long as
-// the context, which outlives the plugin's run() call.
+// Ownership: always shared (create()); the context owns copies of all the
+// job's strings and the memory of every HTTP response handed to the plugin,
+// which lives as long as the context, which outlives the plugin's run() call.
 #pragma once
 
 #include <dtq/plugin.h>
@@ -19,6 +25,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -62,17 +69,24 @@ class JobObserver {
 };
 
 class JobContext final : public Interruption {
+  struct Key {};  // only create() constructs
+
  public:
   // `http` and `observer` (may be null) must outlive the context.
-  JobContext(JobRequest request, OutboundPolicy policy, const HttpClient& http,
+  static std::shared_ptr<JobContext> create(JobRequest request, OutboundPolicy policy,
+                                            const HttpClient& http, JobObserver* observer);
+  JobContext(Key key, JobRequest request, OutboundPolicy policy, const HttpClient& http,
              JobObserver* observer);
+  ~JobContext() override;
+  JobContext(const JobContext&) = delete;
+  JobContext& operator=(const JobContext&) = delete;
 
   const JobRequest& request() const noexcept { return request_; }
   const dtq_job* abi_job() const noexcept { return &abi_job_; }
-  dtq_job_ctx* abi_handle() noexcept { return reinterpret_cast<dtq_job_ctx*>(this); }
-  static JobContext* from_abi(dtq_job_ctx* handle) noexcept {
-    return reinterpret_cast<JobContext*>(handle);
-  }
+  dtq_job_ctx* abi_handle() const noexcept;
+  // The context behind a handle, or null once it is gone (or for a handle
+  // the host never made).
+  static std::shared_ptr<JobContext> from_abi(dtq_job_ctx* handle);
 
   // Host API side.
   void report_progress(int percent, std::string_view message);
@@ -96,6 +110,7 @@ class JobContext final : public Interruption {
 
  private:
   JobRequest request_;
+  uint64_t handle_ = 0;
   OutboundPolicy policy_;
   const HttpClient& http_;
   JobObserver* observer_;
@@ -104,6 +119,9 @@ class JobContext final : public Interruption {
   std::atomic<int> progress_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> ended_{false};
+  // Held while an observer call runs and while finish() ends the job, so no
+  // observer call starts after finish() returned (the observer may be gone).
+  std::mutex observer_mutex_;
 
   mutable std::mutex mutex_;
   mutable std::condition_variable wake_;
