@@ -132,9 +132,34 @@ void JobContext::report_progress(int percent, std::string_view message) {
   int current = progress_.load();
   while (wanted > current && !progress_.compare_exchange_weak(current, wanted)) {
   }
-  if (observer_ != nullptr) {
-    observer_->on_progress(request_, progress_.load(), to_valid_utf8(message));
+  if (observer_ == nullptr) return;
+  const int now_percent = progress_.load();
+  const auto now = Clock::now();
+  if (now_percent != told_percent_ ||
+      (message != told_message_ && now - told_at_ >= request_.progress_interval)) {
+    tell_progress(now_percent, std::string(message), now);
+  } else if (message != told_message_) {
+    held_message_ = std::string(message);
+  } else {
+    held_message_.reset();  // back to what watchers already see
   }
+}
+
+void JobContext::flush_progress() {
+  std::lock_guard lock(observer_mutex_);
+  if (ended_ || !held_message_) return;
+  const auto now = Clock::now();
+  if (now - told_at_ < request_.progress_interval) return;
+  std::string message = std::move(*held_message_);
+  tell_progress(progress_.load(), std::move(message), now);
+}
+
+void JobContext::tell_progress(int percent, std::string message, Clock::time_point now) {
+  held_message_.reset();
+  told_percent_ = percent;
+  told_at_ = now;
+  observer_->on_progress(request_, percent, to_valid_utf8(message));
+  told_message_ = std::move(message);
 }
 
 void JobContext::log(dtq_log_level level, std::string_view message) const {

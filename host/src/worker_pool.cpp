@@ -284,6 +284,7 @@ void WorkerPool::supervise() {
     const auto now = Clock::now();
     for (const auto& attempt : attempts) {
       JobContext& context = *attempt->context;
+      context.flush_progress();
       const std::string& job_id = context.request().job_id;
       if (!attempt->cancel_sent && backends_.statuses.cancel_requested(job_id)) {
         context.cancel();

@@ -44,6 +44,30 @@ std::shared_ptr<Plugin> echo_plugin() {
   return fixture_plugin("echo");
 }
 
+// The embedded status store, counting the updates the engine makes.
+class CountingStatusStore final : public StatusStore {
+ public:
+  explicit CountingStatusStore(StatusStore& inner) : inner_(inner) {}
+  StatusOr<JobStatus> update(const JobStatus& update) override {
+    ++updates_;
+    return inner_.update(update);
+  }
+  StatusOr<JobStatus> get(std::string_view job_id) override { return inner_.get(job_id); }
+  std::unique_ptr<StatusSubscription> subscribe(
+      std::string job_id, std::function<void(const JobStatus&)> on_change) override {
+    return inner_.subscribe(std::move(job_id), std::move(on_change));
+  }
+  Status request_cancel(std::string_view job_id) override { return inner_.request_cancel(job_id); }
+  bool cancel_requested(std::string_view job_id) override {
+    return inner_.cancel_requested(job_id);
+  }
+  uint64_t updates() const { return updates_; }
+
+ private:
+  StatusStore& inner_;
+  std::atomic<uint64_t> updates_{0};
+};
+
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -53,6 +77,7 @@ class EngineTest : public ::testing::Test {
   }
   void TearDown() override {
     engine_.reset();
+    engine_statuses_.reset();
     close();
     fs::remove_all(data_dir_);
   }
@@ -79,9 +104,9 @@ class EngineTest : public ::testing::Test {
     settings.backoff_base = 10ms;
     settings.cancel_grace = cancel_grace;
     settings.drain_grace = drain_grace;
-    auto engine =
-        Engine::create(registry_, settings,
-                       Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+    StatusStore& statuses = engine_statuses_ != nullptr ? *engine_statuses_ : *backends_.statuses;
+    auto engine = Engine::create(registry_, settings,
+                                 Backends{*backends_.queue, statuses, *backends_.results}, http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();
@@ -126,6 +151,9 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<JobService> jobs_;
   std::unique_ptr<Engine> engine_;
   EngineSettings engine_settings_;  // start() adds echo's overrides
+  // The engine's status store, when a test wraps backends_'s; the engine is
+  // gone before it is (TearDown).
+  std::unique_ptr<StatusStore> engine_statuses_;
 };
 
 TEST_F(EngineTest, RunsAJobToCompletionAndStoresItsResultOnce) {
@@ -494,6 +522,24 @@ TEST_F(EngineTest, HostCallsAfterRunReturnedAreIgnored) {
     EXPECT_EQ(status.message, "completed");
   }
   dlclose(handle);
+}
+
+TEST_F(EngineTest, AProgressFloodCostsABoundedNumberOfStatusWrites) {
+  host_unruly("progress_flood");
+  auto counting = std::make_unique<CountingStatusStore>(*backends_.statuses);
+  const CountingStatusStore& writes = *counting;
+  engine_statuses_ = std::move(counting);
+  start();
+  const auto started = Clock::now();
+  const std::string id = submit("{}", "progress_flood");
+  EXPECT_EQ(wait_terminal(id, 60s).state, JobState::kCompleted);
+  const auto elapsed =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  // A million reports: one write per whole percent (100), one per 100 ms
+  // interval for the messages in between, and the attempt's own few.
+  const uint64_t bound = 100 + static_cast<uint64_t>(elapsed / 100ms) + 10;
+  EXPECT_LE(writes.updates(), bound) << "in " << elapsed.count() << " ms";
+  EXPECT_GE(writes.updates(), 100u);
 }
 
 TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {

@@ -25,18 +25,24 @@ std::shared_ptr<Plugin> echo_plugin() {
 
 class RecordingObserver final : public JobObserver {
  public:
-  void on_progress(const JobRequest&, int percent, std::string_view) override {
+  void on_progress(const JobRequest&, int percent, std::string_view message) override {
     std::lock_guard lock(mutex_);
     seen_.push_back(percent);
+    messages_.emplace_back(message);
   }
   std::vector<int> seen() {
     std::lock_guard lock(mutex_);
     return seen_;
   }
+  std::vector<std::string> messages() {
+    std::lock_guard lock(mutex_);
+    return messages_;
+  }
 
  private:
   std::mutex mutex_;
   std::vector<int> seen_;
+  std::vector<std::string> messages_;
 };
 
 class JobContextTest : public ::testing::Test {
@@ -69,7 +75,44 @@ TEST_F(JobContextTest, CompletesWithTheOutputAndFullProgress) {
 
 TEST_F(JobContextTest, ProgressIsClampedAndNeverGoesDown) {
   run(request(R"({"progress":[10,5,60,150,-3]})"));
-  EXPECT_THAT(observer_.seen(), ElementsAre(10, 10, 60, 100, 100));
+  // 5 and -3 change nothing a watcher could see ("step" again, at the same
+  // percent), so coalescing passes on only the rises.
+  EXPECT_THAT(observer_.seen(), ElementsAre(10, 60, 100));
+}
+
+TEST_F(JobContextTest, AFloodOfProgressReportsIsCoalesced) {
+  JobRequest req = request("{}");
+  req.progress_interval = std::chrono::hours(1);
+  const auto context = JobContext::create(std::move(req), {}, http_, &observer_);
+  const dtq_host_api* api = host_api();
+  for (int i = 0; i < 1'000'000; ++i) {
+    const std::string message = "step " + std::to_string(i);
+    api->report_progress(context->abi_handle(), i / 10'000,
+                         dtq_str{message.data(), message.size()});
+  }
+  // One call per whole percent; the messages in between wait for the interval.
+  std::vector<int> expected(100);
+  for (int i = 0; i < 100; ++i) expected[i] = i;
+  EXPECT_EQ(observer_.seen(), expected);
+  context->flush_progress();
+  EXPECT_EQ(observer_.seen().size(), 100u) << "held back past its interval";
+}
+
+TEST_F(JobContextTest, TheLatestHeldBackMessageIsFlushedAfterTheInterval) {
+  JobRequest req = request("{}");
+  req.progress_interval = std::chrono::milliseconds(20);
+  const auto context = JobContext::create(std::move(req), {}, http_, &observer_);
+  context->report_progress(10, "first");
+  context->report_progress(10, "second");
+  context->report_progress(10, "third");
+  EXPECT_THAT(observer_.messages(), ElementsAre("first"));
+  context->flush_progress();  // too early: nothing yet
+  EXPECT_THAT(observer_.messages(), ElementsAre("first"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  context->flush_progress();
+  EXPECT_THAT(observer_.messages(), ElementsAre("first", "third"));
+  context->flush_progress();
+  EXPECT_THAT(observer_.messages(), ElementsAre("first", "third"));
 }
 
 TEST_F(JobContextTest, ProgressStartsWhereAnEarlierAttemptLeftOff) {

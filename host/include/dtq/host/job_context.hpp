@@ -7,6 +7,12 @@
 // progress an earlier attempt reached). Once the job has ended — finish() was
 // called — every host API call on it is ignored.
 //
+// Progress reports are coalesced before they reach the observer (and so the
+// status store): a new whole percent is passed on at once; a new message at
+// the same percent at most once per progress_interval, the latest one
+// waiting for flush_progress(). However often a plugin reports, an attempt
+// costs at most 101 + duration / progress_interval observer calls.
+//
 // The plugin never holds a pointer to the context: its dtq_job_ctx is a
 // handle that the host API looks up on every call, so a plugin thread that
 // calls after run() returned (which the ABI allows) finds nothing once the
@@ -49,6 +55,8 @@ struct JobRequest {
   int initial_progress = 0;  // where an earlier attempt left off
   // A larger result ends the attempt as result_too_large.
   size_t max_result_bytes = kDefaultMaxResultBytes;
+  // The least time between two progress messages at the same percent.
+  std::chrono::milliseconds progress_interval{100};
 };
 
 struct JobOutcome {
@@ -61,7 +69,8 @@ struct JobOutcome {
   int progress = 0;
 };
 
-// Told of every progress change, on the plugin's thread; must be quick.
+// Told of progress changes, coalesced, on the plugin's thread or the one
+// that calls flush_progress(); one call at a time per job; must be quick.
 class JobObserver {
  public:
   virtual ~JobObserver() = default;
@@ -101,6 +110,9 @@ class JobContext final : public Interruption {
 
   // Engine side.
   void cancel();
+  // Passes on a progress message held back by coalescing once its interval
+  // has passed; the engine calls it periodically so the latest always shows.
+  void flush_progress();
   bool cancelled() const noexcept { return cancelled_.load(); }
   int progress() const noexcept { return progress_.load(); }
   bool ended() const noexcept { return ended_.load(); }
@@ -109,6 +121,9 @@ class JobContext final : public Interruption {
   JobOutcome finish();
 
  private:
+  // Tells the observer; observer_mutex_ held.
+  void tell_progress(int percent, std::string message, Clock::time_point now);
+
   JobRequest request_;
   uint64_t handle_ = 0;
   OutboundPolicy policy_;
@@ -122,6 +137,12 @@ class JobContext final : public Interruption {
   // Held while an observer call runs and while finish() ends the job, so no
   // observer call starts after finish() returned (the observer may be gone).
   std::mutex observer_mutex_;
+  // What the observer was last told, and the message held back since;
+  // guarded by observer_mutex_.
+  int told_percent_ = -1;
+  std::string told_message_;
+  Clock::time_point told_at_;
+  std::optional<std::string> held_message_;
 
   mutable std::mutex mutex_;
   mutable std::condition_variable wake_;

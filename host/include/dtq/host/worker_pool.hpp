@@ -11,6 +11,8 @@
 //    fresh one and fails (or redelivers) the attempt;
 //  - cancellation requested through the status store reaches the running
 //    plugin within a supervisor tick;
+//  - progress reaches the status store coalesced (see JobContext); a message
+//    held back is written within a supervisor tick of its interval;
 //  - drain(): no new work; in-flight jobs finish until the deadline, then are
 //    cancelled and released for redelivery, never lost.
 //
