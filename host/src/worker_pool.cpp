@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
 #include <random>
 
+#include "dtq/core/backoff.hpp"
 #include "dtq/core/time.hpp"
 
 namespace dtq::host {
@@ -12,6 +14,11 @@ namespace {
 
 constexpr std::chrono::milliseconds kTakeWait{200};
 constexpr std::chrono::milliseconds kBackendRetry{500};
+// Retrying a result store that failed: from 100 ms, doubling, up to 30 s;
+// at shutdown a few more tries before the jobs are given back.
+constexpr std::chrono::milliseconds kStoreRetryMin{100};
+constexpr std::chrono::milliseconds kStoreRetryMax{30'000};
+constexpr uint32_t kStoreAttemptsWhenStopping = 3;
 
 std::string seconds_text(std::chrono::milliseconds d) {
   char buffer[32];
@@ -385,30 +392,87 @@ void WorkerPool::store_outcome(const Delivery& delivery, JobState state, const s
 }
 
 void WorkerPool::complete_loop() {
-  std::vector<Delivery> deliveries;
+  std::vector<Delivery> deliveries;  // in step with results: outcomes not stored yet
   std::vector<JobResult> results;
+  uint32_t failures = 0;  // rounds in a row that left something unstored
   while (true) {
+    bool stopping = false;
     {
       std::unique_lock lock(completer_mutex_);
-      completer_wake_.wait(lock, [this] { return completer_stop_ || !pending_results_.empty(); });
-      if (pending_results_.empty()) return;  // stopping, and nothing left
-      deliveries.swap(pending_deliveries_);
-      results.swap(pending_results_);
-    }
-    // The results are durable before anything says the jobs are over.
-    auto stored = backends_.results.put_batch(results);
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (stored.ok()) {
-        finish_stored(deliveries[i], results[i]);
+      if (failures == 0) {
+        completer_wake_.wait(lock, [this] { return completer_stop_ || !pending_results_.empty(); });
       } else {
-        spdlog::error("job_id={} result not stored ({}); releasing for redelivery", results[i].job_id,
-                      stored.status().message());
-        release(deliveries[i], "result store unavailable");
+        // The store failed: wait before trying again, taking in new outcomes
+        // meanwhile. Only stopping cuts the wait short.
+        completer_wake_.wait_for(lock, backoff_delay(kStoreRetryMin, kStoreRetryMax, failures),
+                                 [this] { return completer_stop_; });
       }
+      stopping = completer_stop_;
+      std::move(pending_deliveries_.begin(), pending_deliveries_.end(),
+                std::back_inserter(deliveries));
+      std::move(pending_results_.begin(), pending_results_.end(), std::back_inserter(results));
+      pending_deliveries_.clear();
+      pending_results_.clear();
     }
+    if (results.empty()) {
+      if (stopping) return;
+      continue;
+    }
+    store_results(deliveries, results);
+    failures = results.empty() ? 0 : failures + 1;
+    if (!results.empty() && stopping && failures > kStoreAttemptsWhenStopping) {
+      // Shutting down with the store still failing: the outcomes cannot be
+      // kept any longer, so the jobs go back to the queue.
+      for (const auto& delivery : deliveries)
+        release(delivery, "result store unavailable at shutdown");
+      return;
+    }
+  }
+}
+
+void WorkerPool::store_results(std::vector<Delivery>& deliveries, std::vector<JobResult>& results) {
+  // The results are durable before anything says the jobs are over.
+  auto stored = backends_.results.put_batch(results);
+  if (stored.ok()) {
+    for (size_t i = 0; i < results.size(); ++i) finish_stored(deliveries[i], results[i]);
     deliveries.clear();
     results.clear();
+    return;
   }
+  if (stored.status().code() == StatusCode::kUnavailable) {
+    spdlog::error("job_type={} {} results not stored ({}); keeping them to retry with backoff",
+                  plugin_->info().job_type, results.size(), stored.status().message());
+    return;
+  }
+  // The batch may have failed for one result's sake: store them one by one,
+  // so that one bad result fails alone and never its batch-mates.
+  std::vector<Delivery> kept_deliveries;
+  std::vector<JobResult> kept_results;
+  for (size_t i = 0; i < results.size(); ++i) {
+    auto one = backends_.results.put(results[i]);
+    if (!one.ok() && one.status().code() == StatusCode::kInvalidArgument) {
+      // The store refuses this outcome itself: keep the job's failure instead,
+      // which has no output to refuse.
+      spdlog::error("job_id={} result refused by the store ({}); recording the job as failed",
+                    results[i].job_id, one.status().message());
+      results[i].final_state = JobState::kFailed;
+      results[i].output.clear();
+      results[i].error =
+          JobError{"result_not_stored",
+                   "the result store refused the job's outcome: " + one.status().message()};
+      one = backends_.results.put(results[i]);
+    }
+    if (one.ok()) {
+      finish_stored(deliveries[i], results[i]);
+      continue;
+    }
+    spdlog::error("job_id={} result not stored ({}); keeping it to retry with backoff",
+                  results[i].job_id, one.status().message());
+    kept_deliveries.push_back(std::move(deliveries[i]));
+    kept_results.push_back(std::move(results[i]));
+  }
+  deliveries = std::move(kept_deliveries);
+  results = std::move(kept_results);
 }
 
 void WorkerPool::finish_stored(const Delivery& delivery, const JobResult& result) {

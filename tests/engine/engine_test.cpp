@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <span>
 #include <thread>
 
 #include "dtq/core/ids.hpp"
@@ -68,6 +69,54 @@ class CountingStatusStore final : public StatusStore {
   std::atomic<uint64_t> updates_{0};
 };
 
+// The embedded result store, failing on demand: an outage of the next few
+// writes, or a refusal of one job's output.
+class FaultyResultStore final : public ResultStore {
+ public:
+  explicit FaultyResultStore(ResultStore& inner) : inner_(inner) {}
+  StatusOr<bool> put(const JobResult& result) override {
+    if (Status fault = fault_for({&result, 1}); !fault.ok()) return fault;
+    return inner_.put(result);
+  }
+  StatusOr<std::vector<bool>> put_batch(std::span<const JobResult> results) override {
+    if (Status fault = fault_for(results); !fault.ok()) return fault;
+    return inner_.put_batch(results);
+  }
+  StatusOr<JobResult> get(std::string_view job_id) override { return inner_.get(job_id); }
+
+  void fail_next(int writes) { outage_ = writes; }
+  void refuse_output_of(std::string job_id) {
+    std::lock_guard lock(mutex_);
+    refused_ = std::move(job_id);
+  }
+  std::vector<Clock::time_point> writes() const {
+    std::lock_guard lock(mutex_);
+    return writes_;
+  }
+
+ private:
+  Status fault_for(std::span<const JobResult> results) {
+    std::lock_guard lock(mutex_);
+    writes_.push_back(Clock::now());
+    if (outage_ > 0) {
+      --outage_;
+      return unavailable("disk full");
+    }
+    for (const auto& result : results) {
+      if (result.job_id == refused_ && !result.output.empty()) {
+        return invalid_argument("result of job " + result.job_id + " is not storable");
+      }
+    }
+    return {};
+  }
+
+  ResultStore& inner_;
+  mutable std::mutex mutex_;
+  int outage_ = 0;
+  std::string refused_;
+  std::vector<Clock::time_point> writes_;
+};
+
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -78,6 +127,7 @@ class EngineTest : public ::testing::Test {
   void TearDown() override {
     engine_.reset();
     engine_statuses_.reset();
+    engine_results_.reset();
     close();
     fs::remove_all(data_dir_);
   }
@@ -105,8 +155,9 @@ class EngineTest : public ::testing::Test {
     settings.cancel_grace = cancel_grace;
     settings.drain_grace = drain_grace;
     StatusStore& statuses = engine_statuses_ != nullptr ? *engine_statuses_ : *backends_.statuses;
-    auto engine = Engine::create(registry_, settings,
-                                 Backends{*backends_.queue, statuses, *backends_.results}, http_);
+    ResultStore& results = engine_results_ != nullptr ? *engine_results_ : *backends_.results;
+    auto engine =
+        Engine::create(registry_, settings, Backends{*backends_.queue, statuses, results}, http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();
@@ -166,6 +217,7 @@ class EngineTest : public ::testing::Test {
   // The engine's status store, when a test wraps backends_'s; the engine is
   // gone before it is (TearDown).
   std::unique_ptr<StatusStore> engine_statuses_;
+  std::unique_ptr<ResultStore> engine_results_;
 };
 
 TEST_F(EngineTest, RunsAJobToCompletionAndStoresItsResultOnce) {
@@ -551,6 +603,50 @@ TEST_F(EngineTest, AProgressFloodCostsABoundedNumberOfStatusWrites) {
   const uint64_t bound = 100 + static_cast<uint64_t>(elapsed / 100ms) + 10;
   EXPECT_LE(writes.updates(), bound) << "in " << elapsed.count() << " ms";
   EXPECT_GE(writes.updates(), 100u);
+}
+
+TEST_F(EngineTest, AResultStoreOutageIsRetriedWithBackoffAndTheJobNeverRunsAgain) {
+  auto faulty = std::make_unique<FaultyResultStore>(*backends_.results);
+  FaultyResultStore& store = *faulty;
+  engine_results_ = std::move(faulty);
+  store.fail_next(3);
+  start();
+  const std::string id = submit(R"({"message":"once"})");
+  EXPECT_EQ(wait_terminal(id).state, JobState::kCompleted);
+  EXPECT_EQ(result(id).output, R"({"attempt":1,"echo":"once"})");
+  const PoolStats stats = engine_->stats().at("echo");
+  EXPECT_EQ(stats.released, 0u) << "the job was handed back to run again";
+  EXPECT_EQ(stats.completed, 1u);
+  // Three failed writes, then the one that stored it, with a growing wait
+  // between them (at least 50, 100 and 200 ms, from 100 ms with jitter).
+  const auto writes = store.writes();
+  ASSERT_EQ(writes.size(), 4u);
+  EXPECT_GE(writes[3] - writes[0], 350ms);
+}
+
+TEST_F(EngineTest, AResultTheStoreRefusesFailsItsOwnJobNotItsBatchMates) {
+  auto faulty = std::make_unique<FaultyResultStore>(*backends_.results);
+  FaultyResultStore& store = *faulty;
+  engine_results_ = std::move(faulty);
+  // Queued before the pool starts, so that their results meet in batches.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back(submit(R"({"message":"mate"})"));
+  store.refuse_output_of(ids[3]);
+  start();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const JobStatus status = wait_terminal(ids[i]);
+    if (i == 3) {
+      EXPECT_EQ(status.state, JobState::kFailed);
+      EXPECT_EQ(status.error_code, "result_not_stored");
+      EXPECT_THAT(status.error_message, HasSubstr("is not storable"));
+    } else {
+      EXPECT_EQ(status.state, JobState::kCompleted) << i;
+    }
+  }
+  const PoolStats stats = engine_->stats().at("echo");
+  EXPECT_EQ(stats.released, 0u) << "a batch was handed back to run again";
+  EXPECT_EQ(stats.completed, 7u);
+  EXPECT_EQ(stats.failed, 1u);
 }
 
 TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {

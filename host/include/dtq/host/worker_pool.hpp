@@ -19,7 +19,11 @@
 // Outcomes are persisted by one completer thread per pool, in batches: the
 // results first (one durable round trip for the batch), then each status,
 // then each ack. Worker threads hand an outcome over and take the next job at
-// once, so no worker ever waits for a commit.
+// once, so no worker ever waits for a commit. When the result store fails,
+// the completer keeps the outcomes and retries with backoff: a job never
+// runs again because its result could not be stored, and a result the store
+// refuses (InvalidArgument) fails its own job as result_not_stored, never its
+// batch-mates.
 //
 // Thread-safety: start/stop_taking/drain from one controlling thread; stats()
 // from any. Ownership: borrows the ports and the HTTP client, which must
@@ -122,6 +126,9 @@ class WorkerPool final : private JobObserver {
                      const std::optional<JobError>& error, const std::string& started_at,
                      uint32_t attempts);
   void complete_loop();
+  // Stores the outcomes and finishes each stored job; leaves in the vectors
+  // those to try again (the store is failing).
+  void store_results(std::vector<Delivery>& deliveries, std::vector<JobResult>& results);
   void finish_stored(const Delivery& delivery, const JobResult& result);
   void release(const Delivery& delivery, const std::string& why);
   bool wait_backoff(std::chrono::milliseconds delay, const std::string& job_id);
