@@ -178,6 +178,24 @@ bool WorkerPool::process(Delivery delivery) {
     return true;
   }
 
+  // Every attempt this delivery makes is recorded before plugin code runs,
+  // so one the process does not survive still counts. A job delivered again
+  // with none left is one whose last attempt ended the process (or was cut
+  // short by a kill or a shutdown): it ends here instead of looping.
+  uint32_t attempt_number = current->attempt + 1;
+  if (attempt_number > settings_.max_attempts) {
+    store_outcome(
+        delivery, JobState::kFailed, "",
+        JobError{"attempts_exhausted",
+                 "no attempts left: attempt " + std::to_string(current->attempt) + " of " +
+                     std::to_string(settings_.max_attempts) +
+                     " never finished (the worker running it stopped first: a crash, a kill, a "
+                     "shutdown, or a plugin that took the process down)"},
+        started_at, current->attempt);
+    return true;
+  }
+  if (!record_attempt(delivery, attempt_number)) return true;
+
   const ValidationOutcome validation = plugin->validate(message.payload);
   if (!validation.valid()) {
     std::string detail;
@@ -185,27 +203,15 @@ bool WorkerPool::process(Delivery delivery) {
       detail += (detail.empty() ? "" : "; ") + (e.field.empty() ? std::string("payload") : e.field) + ": " + e.message;
     }
     store_outcome(delivery, JobState::kFailed, "", JobError{"invalid_payload", detail}, started_at,
-                  current->attempt);
+                  attempt_number);
     return true;
   }
 
   int progress = current->progress_percent;
-  uint32_t attempt_number = current->attempt;
-  while (true) {
-    ++attempt_number;
-    if (attempt_number > settings_.max_attempts) {
-      store_outcome(delivery, JobState::kFailed, "",
-                    JobError{"attempts_exhausted", "no attempts left after " +
-                                                       std::to_string(attempt_number - 1) + " attempts"},
-                    started_at, attempt_number - 1);
-      return true;
-    }
-    // The first attempt's "starting" status is already written; say so only
-    // when the job comes back for more.
-    if (attempt_number > 1) {
-      set_status(message, JobState::kRunning,
-                 "attempt " + std::to_string(attempt_number) + " of " + std::to_string(settings_.max_attempts),
-                 attempt_number);
+  for (bool first = true;; first = false) {
+    if (!first) {
+      ++attempt_number;
+      if (!record_attempt(delivery, attempt_number)) return true;
     }
 
     auto attempt = std::make_shared<Attempt>();
@@ -278,6 +284,27 @@ bool WorkerPool::process(Delivery delivery) {
     store_outcome(delivery, JobState::kFailed, "", error, started_at, attempt_number);
     return true;
   }
+}
+
+bool WorkerPool::record_attempt(const Delivery& delivery, uint32_t attempt) {
+  const JobMessage& message = delivery.message;
+  auto recorded = backends_.statuses.update_durable(
+      JobStatus{.job_id = message.job_id,
+                .state = JobState::kRunning,
+                .updated_at = now_rfc3339(),
+                .message = attempt == 1 ? "starting"
+                                        : "attempt " + std::to_string(attempt) + " of " +
+                                              std::to_string(settings_.max_attempts),
+                .trace_id = message.trace_id,
+                .job_type = message.job_type,
+                .attempt = attempt});
+  if (recorded.ok()) return true;
+  // Unrecorded, the attempt must not run: it could crash the process
+  // without counting. The job waits for another delivery instead.
+  spdlog::error("job_id={} attempt {} not recorded: {}", message.job_id, attempt,
+                recorded.status().message());
+  release(delivery, "status store unavailable");
+  return false;
 }
 
 void WorkerPool::supervise() {

@@ -53,6 +53,10 @@ class CountingStatusStore final : public StatusStore {
     ++updates_;
     return inner_.update(update);
   }
+  StatusOr<JobStatus> update_durable(const JobStatus& update) override {
+    ++updates_;
+    return inner_.update_durable(update);
+  }
   StatusOr<JobStatus> get(std::string_view job_id) override { return inner_.get(job_id); }
   std::unique_ptr<StatusSubscription> subscribe(
       std::string job_id, std::function<void(const JobStatus&)> on_change) override {
@@ -455,6 +459,33 @@ TEST_F(EngineTest, ARedeliveryAfterTheResultWasStoredIsOnlyAcknowledged) {
   EXPECT_EQ(status.message, "restored from the stored result");
   EXPECT_EQ(result(id).output, R"({"echo":"stored before the crash"})");
   EXPECT_EQ(engine_->stats().at("echo").completed, 0u) << "the job ran a second time";
+}
+
+TEST_F(EngineTest, AJobBackWithNoAttemptsLeftIsDeadLetteredWithoutRunning) {
+  // As after a process that died in each of the job's three attempts: every
+  // attempt was recorded before it ran, and none ended.
+  const std::string id = submit(R"({"message":"poison"})");
+  auto taken = backends_.queue->take("echo", 1, 2s);
+  ASSERT_TRUE(taken.ok());
+  ASSERT_EQ(taken->size(), 1u);
+  ASSERT_TRUE(backends_.statuses
+                  ->update_durable(JobStatus{.job_id = id,
+                                             .state = JobState::kRunning,
+                                             .updated_at = now_rfc3339(),
+                                             .message = "attempt 3 of 3",
+                                             .attempt = 3})
+                  .ok());
+  close();  // no ack: the lease dies as with the process
+
+  open();
+  start({.max_attempts = 3});
+  const JobStatus status = wait_terminal(id);
+  EXPECT_EQ(status.state, JobState::kFailed);
+  EXPECT_EQ(status.error_code, "attempts_exhausted");
+  EXPECT_THAT(status.error_message, HasSubstr("attempt 3 of 3 never finished"));
+  EXPECT_EQ(wait_dead_letter("echo").error.code, "attempts_exhausted");
+  EXPECT_EQ(result(id).attempts, 3u);
+  EXPECT_EQ(engine_->stats().at("echo").completed, 0u) << "the job ran a fourth time";
 }
 
 TEST_F(EngineTest, TheJobTypeRegistryListsThePoolsWhileTheyTakeWork) {

@@ -1,6 +1,8 @@
 // Functional tier: the real `dtq worker` binary on a real data folder.
-// SIGKILL mid-run and restart lose no job and store one result each; SIGTERM
-// drains and exits cleanly; a second worker on the same folder is refused.
+// SIGKILL mid-run and restart lose no job and store one result each; a job
+// that crashes the worker every time is dead-lettered once its attempts are
+// used; SIGTERM drains and exits cleanly; a second worker on the same folder
+// is refused.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -8,6 +10,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <thread>
 
 #include "dtq/core/ids.hpp"
@@ -45,15 +49,21 @@ class WorkerProcess {
     }
   }
   void kill_now(int signal) { kill(pid_, signal); }
+  // The exit status (128 + the signal for a killed process) once it has
+  // exited; nullopt while it runs. Does not wait.
+  std::optional<int> exit_status() {
+    int status = 0;
+    if (pid_ > 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    return exit_status_;
+  }
   // The exit status, or -1 if it did not exit within `limit`.
   int wait_exit(std::chrono::seconds limit) {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < until) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
+      if (auto status = exit_status()) return *status;
       std::this_thread::sleep_for(10ms);
     }
     return -1;
@@ -61,6 +71,7 @@ class WorkerProcess {
 
  private:
   pid_t pid_ = -1;
+  std::optional<int> exit_status_;
 };
 
 class WorkerProcessTest : public ::testing::Test {
@@ -151,6 +162,69 @@ TEST_F(WorkerProcessTest, SigkillMidRunLosesNothingAndDuplicatesNothing) {
   auto letters = jobs_->dead_letters("", 10);
   ASSERT_TRUE(letters.ok());
   EXPECT_TRUE(letters->empty());
+}
+
+TEST_F(WorkerProcessTest, AJobThatCrashesTheWorkerIsDeadLetteredOnceItsAttemptsAreUsed) {
+  // "crasher" abort()s the worker in run(); echo jobs share the worker.
+  fs::create_symlink(fs::path(DTQ_TEST_PLUGIN_DIR) / "unruly_crasher.so",
+                     root_ / "plugins" / "unruly_crasher.so");
+  auto crasher = host::load_plugin(root_ / "plugins" / "unruly_crasher.so");
+  ASSERT_TRUE(crasher.ok()) << crasher.status().message();
+  ASSERT_TRUE(registry_.add(*crasher).ok());
+  constexpr int kMaxAttempts = 3;
+  // Echo jobs in flight when the worker dies lose an attempt too: give them
+  // more than the crashes can use.
+  const fs::path config = root_ / "config.json";
+  std::ofstream(config)
+      << R"({"plugins": {"crasher": {"max_attempts": 3}, "echo": {"max_attempts": 10}}})";
+  const auto echoes = submit_many(40, R"({"sleep_ms":20})");
+  SubmittedJob poison;
+  SubmitError error;
+  ASSERT_TRUE(jobs_->submit("crasher", "{}", poison, error)) << error.status.message();
+  const auto poison_ended = [&] {
+    auto status = backends_.statuses->get(poison.job_id);
+    return status.ok() && is_terminal(status->state);
+  };
+
+  int crashes = 0;
+  for (int start = 0; start <= kMaxAttempts + 1 && !poison_ended(); ++start) {
+    WorkerProcess worker(root_ / "plugins", root_ / "data", {"--config", config.string()});
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    std::optional<int> exited;
+    while (!(exited = worker.exit_status()) && !poison_ended() &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(20ms);
+    }
+    if (exited) {
+      EXPECT_EQ(*exited, 128 + SIGABRT);
+      ++crashes;
+      continue;
+    }
+    ASSERT_TRUE(poison_ended()) << "the worker neither crashed nor ended the job within 30 s";
+    // The worker that ended it keeps running the other jobs.
+    EXPECT_TRUE(wait_all_terminal(echoes, 60s))
+        << count_terminal(echoes) << " of " << echoes.size();
+    worker.kill_now(SIGTERM);
+    EXPECT_EQ(worker.wait_exit(30s), 0);
+  }
+  EXPECT_EQ(crashes, kMaxAttempts) << "one crash per attempt, then no more";
+
+  auto status = backends_.statuses->get(poison.job_id);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state, JobState::kFailed);
+  EXPECT_EQ(status->error_code, "attempts_exhausted");
+  EXPECT_THAT(status->error_message, ::testing::HasSubstr("attempt 3 of 3 never finished"));
+  auto letters = jobs_->dead_letters("crasher", 10);
+  ASSERT_TRUE(letters.ok());
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].message.job_id, poison.job_id);
+  EXPECT_EQ((*letters)[0].error.code, "attempts_exhausted");
+  EXPECT_EQ((*letters)[0].attempts, 3u);
+  for (const auto& id : echoes) {
+    auto echo = backends_.statuses->get(id);
+    ASSERT_TRUE(echo.ok());
+    EXPECT_EQ(echo->state, JobState::kCompleted) << id;
+  }
 }
 
 TEST_F(WorkerProcessTest, SigtermDrainsInFlightJobsAndExitsZero) {

@@ -86,6 +86,9 @@ class MemoryStatusStore final : public StatusStore {
     merge_status(current, update);
     return current;
   }
+  StatusOr<JobStatus> update_durable(const JobStatus& update) override {
+    return this->update(update);
+  }
   StatusOr<JobStatus> get(std::string_view job_id) override {
     std::chrono::milliseconds delay;
     {

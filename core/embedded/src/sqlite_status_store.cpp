@@ -235,6 +235,15 @@ StatusOr<JobStatus> SqliteStatusStore::update(const JobStatus& update) {
   return db_->owner() ? update_in_memory(update) : update_in_sql(update);
 }
 
+StatusOr<JobStatus> SqliteStatusStore::update_durable(const JobStatus& update) {
+  auto merged = this->update(update);
+  if (!merged.ok() || !db_->owner()) return merged;  // a client's update() has committed
+  // The write of a dirty entry is queued under the lock before update()
+  // returns, so the flush waits for the round that carries it.
+  if (Status flushed = db_->flush(); !flushed.ok()) return flushed;
+  return merged;
+}
+
 StatusOr<JobStatus> SqliteStatusStore::update_in_memory(const JobStatus& update) {
   std::unique_lock lock(mutex_);
   auto it = live_.find(update.job_id);

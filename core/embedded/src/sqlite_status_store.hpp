@@ -64,6 +64,8 @@ class SqliteStatusStore final : public StatusStore {
   ~SqliteStatusStore() override;
 
   StatusOr<JobStatus> update(const JobStatus& update) override;
+  // Owner: update(), then waits for the commit that carries it.
+  StatusOr<JobStatus> update_durable(const JobStatus& update) override;
   StatusOr<JobStatus> get(std::string_view job_id) override;
   std::unique_ptr<StatusSubscription> subscribe(std::string job_id,
                                                 std::function<void(const JobStatus&)> on_change) override;

@@ -6,6 +6,9 @@
 //  - at-least-once delivery, exactly one result per job id: a redelivered job
 //    whose result is already stored is acknowledged without running again;
 //  - progress never goes backwards, across retries and redeliveries too;
+//  - each attempt's number is durable in the status store before the plugin
+//    runs, so a job whose attempts kill the process is dead-lettered
+//    (attempts_exhausted) once they are used up, never run in a loop;
 //  - a job past its timeout is cancelled; if the plugin ignores that for
 //    `cancel_grace`, the pool gives up on the thread, frees the slot with a
 //    fresh one and fails (or redelivers) the attempt;
@@ -113,6 +116,9 @@ class WorkerPool final : private JobObserver {
   // False when the supervisor took this thread's job away: the thread must
   // then end without touching the pool.
   bool process(Delivery delivery);
+  // Records durably that `attempt` of the delivered job is about to run;
+  // when the store cannot, releases the delivery and returns false.
+  bool record_attempt(const Delivery& delivery, uint32_t attempt);
   void supervise();
   void abandon(const std::shared_ptr<Attempt>& attempt, bool user_cancelled);
   void spawn_worker();

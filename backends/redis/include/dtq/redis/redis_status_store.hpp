@@ -75,6 +75,11 @@ class RedisStatusStore final : public StatusStore {
   RedisStatusStore& operator=(const RedisStatusStore&) = delete;
 
   StatusOr<JobStatus> update(const JobStatus& update) override;
+  // update() itself: it returns once Redis has applied it, which is as
+  // durable as the server's persistence (appendonly) makes it.
+  StatusOr<JobStatus> update_durable(const JobStatus& update) override {
+    return this->update(update);
+  }
   StatusOr<JobStatus> get(std::string_view job_id) override;
   std::unique_ptr<StatusSubscription> subscribe(
       std::string job_id, std::function<void(const JobStatus&)> on_change) override;

@@ -49,8 +49,14 @@ class StatusStore {
  public:
   virtual ~StatusStore() = default;
 
-  // Returns the status as stored after the merge.
+  // Returns the status as stored after the merge. A store may write it
+  // behind: a process killed right after may lose it.
   virtual StatusOr<JobStatus> update(const JobStatus& update) = 0;
+  // update(), returning only once the merged status is as durable as the
+  // store makes anything: it survives this process being killed. The engine
+  // records each attempt's number this way before the plugin runs, so an
+  // attempt the process does not survive still counts.
+  virtual StatusOr<JobStatus> update_durable(const JobStatus& update) = 0;
   virtual StatusOr<JobStatus> get(std::string_view job_id) = 0;  // NotFound if unknown
 
   // Every visible change to `job_id` (to every job when empty).
