@@ -28,6 +28,40 @@ std::string seconds_text(std::chrono::milliseconds d) {
 
 }  // namespace
 
+bool WorkerPool::SingleThread::acquire(const JobContext& context) {
+  std::unique_lock lock(mutex);
+  while (busy) {
+    if (context.interrupted()) return false;
+    // Cancellation does not notify: look again every 50 ms.
+    freed.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  busy = true;
+  return true;
+}
+
+void WorkerPool::SingleThread::release() {
+  {
+    std::lock_guard lock(mutex);
+    busy = false;
+  }
+  freed.notify_one();
+}
+
+bool WorkerPool::run_attempt(const Plugin& plugin,
+                             const std::shared_ptr<SingleThread>& single_thread,
+                             JobContext& context) {
+  if (!plugin.info().single_threaded) {
+    plugin.run(context);
+    return true;
+  }
+  // Waiting is bounded by the attempt's own deadline: a hung holder never
+  // wedges the pool's other workers, it only fails their attempts.
+  if (!single_thread->acquire(context)) return false;
+  plugin.run(context);
+  single_thread->release();
+  return true;
+}
+
 PoolSettings resolve_pool_settings(const PluginInfo& plugin, const PluginSettings& settings) {
   const auto pick = [](std::optional<uint32_t> operator_value, uint32_t hint, uint32_t fallback) {
     if (operator_value) return *operator_value;
@@ -146,7 +180,9 @@ void WorkerPool::worker_loop() {
 }
 
 bool WorkerPool::process(Delivery delivery) {
-  const std::shared_ptr<Plugin> plugin = plugin_;  // outlives the pool if this thread is abandoned
+  // Both outlive the pool if this thread is abandoned.
+  const std::shared_ptr<Plugin> plugin = plugin_;
+  const std::shared_ptr<SingleThread> single_thread = single_thread_;
   const JobMessage& message = delivery.message;
 
   // A redelivery may come after the outcome was stored but before the ack
@@ -233,7 +269,7 @@ bool WorkerPool::process(Delivery delivery) {
       running_.push_back(attempt);
     }
 
-    plugin->run(*attempt->context);
+    const bool ran = run_attempt(*plugin, single_thread, *attempt->context);
 
     if (attempt->claimed.exchange(true)) return false;  // the supervisor gave up on us
     {
@@ -241,8 +277,17 @@ bool WorkerPool::process(Delivery delivery) {
       running_.remove(attempt);
     }
     changed_.notify_all();
-    const JobOutcome outcome = attempt->context->finish();
+    JobOutcome outcome = attempt->context->finish();
     progress = outcome.progress;
+    if (!ran && outcome.kind != JobOutcome::Kind::kCancelled) {
+      outcome.kind = JobOutcome::Kind::kFailed;
+      outcome.error_code = "plugin_busy";
+      outcome.error_message =
+          "the single-threaded plugin was busy for this attempt's whole timeout of " +
+          seconds_text(settings_.timeout) +
+          " (an earlier attempt still runs: it ignored its timeout and cancellation)";
+      outcome.retryable = true;
+    }
 
     if (outcome.kind == JobOutcome::Kind::kCompleted) {
       store_outcome(delivery, JobState::kCompleted, outcome.output_json, std::nullopt, started_at, attempt_number);

@@ -680,6 +680,41 @@ TEST_F(EngineTest, AResultTheStoreRefusesFailsItsOwnJobNotItsBatchMates) {
   EXPECT_EQ(stats.failed, 1u);
 }
 
+TEST_F(EngineTest, AHungSingleThreadedPluginFailsWaitingAttemptsInsteadOfWedgingThePool) {
+  host_unruly("hang_single");
+  void* library = dlopen((fs::path(DTQ_TEST_PLUGIN_DIR) / "unruly_hang_single.so").c_str(),
+                         RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(library, nullptr) << dlerror();
+  const auto hangs_done = reinterpret_cast<int (*)()>(dlsym(library, "unruly_hangs_done"));
+  ASSERT_NE(hangs_done, nullptr) << dlerror();
+  const int hangs_before = hangs_done();
+  engine_settings_.per_plugin["hang_single"] = {
+      .concurrency = 2, .timeout_ms = 200, .max_attempts = 1};
+  start({}, /*cancel_grace=*/100ms);
+  const std::string hung = submit(R"({"hang_ms":1500})", "hang_single");
+  for (int i = 0; i < 200 && engine_->stats().at("hang_single").in_flight == 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  const std::string waiting = submit("{}", "hang_single");
+
+  // The waiting attempt gives up at its own deadline, long before the hung
+  // one returns, and its worker is not abandoned: no thread is lost for it.
+  const JobStatus busy = wait_terminal(waiting, 5s);
+  EXPECT_EQ(busy.state, JobState::kFailed);
+  EXPECT_EQ(busy.error_code, "plugin_busy");
+  EXPECT_THAT(busy.error_message, HasSubstr("single-threaded plugin was busy"));
+  const JobStatus timed_out = wait_terminal(hung, 5s);
+  EXPECT_EQ(timed_out.error_code, "timeout");
+  EXPECT_EQ(hangs_done(), hangs_before) << "the test assumed the hang outlasts both attempts";
+  EXPECT_EQ(engine_->stats().at("hang_single").abandoned, 1u);
+
+  // Once the hung call returns, the plugin's one thread is free again.
+  const auto until = Clock::now() + 10s;
+  while (hangs_done() == hangs_before && Clock::now() < until) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(wait_terminal(submit("{}", "hang_single")).state, JobState::kCompleted);
+  dlclose(library);
+}
+
 TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {
   EngineSettings settings;
   settings.only = {"weather"};

@@ -11,7 +11,11 @@
 //    (attempts_exhausted) once they are used up, never run in a loop;
 //  - a job past its timeout is cancelled; if the plugin ignores that for
 //    `cancel_grace`, the pool gives up on the thread, frees the slot with a
-//    fresh one and fails (or redelivers) the attempt;
+//    fresh one and fails (or redelivers) the attempt. The abandoned thread
+//    cannot be reclaimed in-process: it ends only if the plugin returns;
+//  - a single-threaded plugin's attempts wait for its one thread no longer
+//    than their own timeout, then fail as plugin_busy (retryable): a hung
+//    attempt never wedges the pool's other workers;
 //  - cancellation requested through the status store reaches the running
 //    plugin within a supervisor tick;
 //  - progress reaches the status store coalesced (see JobContext); a message
@@ -112,6 +116,22 @@ class WorkerPool final : private JobObserver {
     Clock::time_point cancel_sent_at;
   };
 
+  // The one slot of a single-threaded plugin. Shared with the workers, so
+  // that an abandoned one whose plugin returns late still finds it.
+  struct SingleThread {
+    std::mutex mutex;
+    std::condition_variable freed;
+    bool busy = false;
+
+    // False when `context` was interrupted (deadline, cancellation) first.
+    bool acquire(const JobContext& context);
+    void release();
+  };
+  // Runs the attempt; false when it never ran because a single-threaded
+  // plugin stayed busy until the attempt's deadline.
+  static bool run_attempt(const Plugin& plugin, const std::shared_ptr<SingleThread>& single_thread,
+                          JobContext& context);
+
   void worker_loop();
   // False when the supervisor took this thread's job away: the thread must
   // then end without touching the pool.
@@ -141,6 +161,7 @@ class WorkerPool final : private JobObserver {
   std::chrono::milliseconds backoff(uint32_t attempt) const;
 
   std::shared_ptr<Plugin> plugin_;
+  const std::shared_ptr<SingleThread> single_thread_ = std::make_shared<SingleThread>();
   PoolSettings settings_;
   Backends backends_;
   const HttpClient& http_;
