@@ -13,6 +13,7 @@
 #include "dtq/core/status_progress_query.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
+#include "dtq/host/isolated_plugin.hpp"
 #include "dtq/host/plugin_registry.hpp"
 
 namespace dtq::cli {
@@ -27,11 +28,14 @@ struct LocalNode {
 
 // Loads the plugins (refusing a bad one, as a worker must) and opens the data
 // folder in `role`. Prints why and returns null on failure.
-std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedded::Role role);
+std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedded::Role role,
+                                           const host::IsolationSettings& isolation = {});
 
-// Loads the plugins of the plugin folder into `plugins`, refusing a bad one
-// as a worker must. Prints why and returns false on failure.
-bool load_plugins(const CommonOptions& options, host::PluginRegistry& plugins);
+// Loads the plugins of the plugin folder into `plugins` (in runner processes
+// unless `isolation` says otherwise), refusing a bad one as a worker must.
+// Prints why and returns false on failure.
+bool load_plugins(const CommonOptions& options, host::PluginRegistry& plugins,
+                  const host::IsolationSettings& isolation = {});
 
 // The engine flags `dtq worker` and `dtq serve` share.
 struct EngineFlags {
@@ -42,13 +46,21 @@ struct EngineFlags {
   uint32_t max_attempts = 0;
   uint32_t max_result_bytes = 0;
   uint32_t drain_grace_ms = 30'000;
+  // Where plugins run (host/isolated_plugin.hpp).
+  std::string isolation = "process";
+  std::vector<std::string> in_process;
+  uint64_t runner_memory_mb = host::RunnerSettings{}.max_memory_mb;
+  uint64_t runner_open_files = host::RunnerSettings{}.max_open_files;
+  uint64_t runner_cpu_seconds = host::RunnerSettings{}.max_cpu_seconds;
 };
 void add_engine_flags(CLI::App& command, EngineFlags& flags);
+host::IsolationSettings isolation_settings(const EngineFlags& flags);
 
 // Per-plugin settings from the config file, the environment and the flags,
 // in that order of precedence (flags win). Prints why and returns nullopt
 // on failure.
-std::optional<host::EngineSettings> engine_settings(const LocalNode& node, const EngineFlags& flags);
+std::optional<host::EngineSettings> engine_settings(const LocalNode& node,
+                                                    const EngineFlags& flags);
 std::optional<host::EngineSettings> engine_settings(const host::PluginRegistry& plugins,
                                                     const EngineFlags& flags);
 

@@ -114,7 +114,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
     return 2;
   }
 
-  auto node = open_local_node(common, embedded::Role::kOwner);
+  auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options.engine));
   if (!node) return 1;
   const std::filesystem::path data_dir = resolve_data_dir(common);
   auto token = resolve_token(options, data_dir);

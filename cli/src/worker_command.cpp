@@ -51,7 +51,7 @@ std::string advertised_address(const std::string& listen, uint16_t port) {
 }
 
 int run_embedded_worker(const CommonOptions& common, const EngineFlags& options) {
-  auto node = open_local_node(common, embedded::Role::kOwner);
+  auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options));
   if (!node) return 1;
   auto settings = engine_settings(*node, options);
   if (!settings) return 2;
@@ -89,7 +89,7 @@ int run_distributed_worker(const CommonOptions& common, const WorkerOptions& wor
   std::signal(SIGPIPE, SIG_IGN);
 
   host::PluginRegistry plugins;
-  if (!load_plugins(common, plugins)) return 1;
+  if (!load_plugins(common, plugins, isolation_settings(options))) return 1;
   auto settings = engine_settings(plugins, options);
   if (!settings) return 2;
   for (const auto& type : settings->only) {

@@ -7,8 +7,9 @@
 
 namespace dtq::host {
 
-StatusOr<std::unique_ptr<Engine>> Engine::create(const PluginRegistry& plugins, const EngineSettings& settings,
-                                                 Backends backends, const HttpClient& http) {
+StatusOr<std::unique_ptr<Engine>> Engine::create(const PluginRegistry& plugins,
+                                                 const EngineSettings& settings, Backends backends,
+                                                 const HttpClient& http) {
   for (const auto& type : settings.only) {
     if (plugins.find(type) == nullptr) {
       return not_found("--only " + type + ": no loaded plugin provides job type \"" + type + "\"");
@@ -19,23 +20,26 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const PluginRegistry& plugins, 
     const PluginInfo& info = plugin->info();
     if (!settings.only.empty() && settings.only.count(info.job_type) == 0) continue;
     PluginSettings overrides;
-    if (auto it = settings.per_plugin.find(info.job_type); it != settings.per_plugin.end()) overrides = it->second;
+    if (auto it = settings.per_plugin.find(info.job_type); it != settings.per_plugin.end())
+      overrides = it->second;
     PoolSettings pool = resolve_pool_settings(info, overrides);
     if (settings.backoff_base) pool.backoff_base = *settings.backoff_base;
     if (settings.cancel_grace) pool.cancel_grace = *settings.cancel_grace;
-    engine->pools_.push_back(
-        std::make_unique<WorkerPool>(plugin, pool, backends, http, outbound_policy(info, overrides)));
+    engine->pools_.push_back(std::make_unique<WorkerPool>(plugin, pool, backends, http,
+                                                          outbound_policy(info, overrides)));
   }
   return engine;
 }
 
-Engine::~Engine() { drain(); }
+Engine::~Engine() {
+  drain();
+}
 
 void Engine::start() {
   for (auto& pool : pools_) {
     const auto& s = pool->settings();
-    spdlog::info("pool job_type={} concurrency={} timeout_ms={} max_attempts={}", pool->plugin().info().job_type,
-                 s.concurrency, s.timeout.count(), s.max_attempts);
+    spdlog::info("pool job_type={} concurrency={} timeout_ms={} max_attempts={}",
+                 pool->plugin().info().job_type, s.concurrency, s.timeout.count(), s.max_attempts);
     pool->start();
   }
   taking_work_ = true;
@@ -100,7 +104,8 @@ StatusOr<std::vector<JobTypeInfo>> EngineJobTypeRegistry::list() {
     type.in_flight = pool->stats().in_flight;
     types.push_back(std::move(type));
   }
-  std::sort(types.begin(), types.end(), [](const auto& a, const auto& b) { return a.job_type < b.job_type; });
+  std::sort(types.begin(), types.end(),
+            [](const auto& a, const auto& b) { return a.job_type < b.job_type; });
   return types;
 }
 
@@ -109,6 +114,13 @@ std::optional<ValidationOutcome> LocalPayloadValidator::validate(std::string_vie
   const auto plugin = plugins_.find(job_type);
   if (!plugin) return std::nullopt;
   return plugin->validate(payload);
+}
+
+StatusOr<ValidationOutcome> LocalPayloadValidator::check(std::string_view job_type,
+                                                         std::string_view payload) {
+  const auto plugin = plugins_.find(job_type);
+  if (!plugin) return not_found("unknown job type \"" + std::string(job_type) + "\"");
+  return plugin->check(payload);
 }
 
 }  // namespace dtq::host

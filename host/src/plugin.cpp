@@ -6,12 +6,20 @@
 
 namespace dtq::host {
 
-Plugin::Plugin(PluginInfo info, const dtq_plugin_api* api, void* state)
+ValidationOutcome Plugin::validate(std::string_view payload) const {
+  auto outcome = check(payload);
+  if (outcome.ok()) return std::move(outcome).value();
+  return ValidationOutcome{{}, {FieldError{"", outcome.status().message()}}};
+}
+
+InProcessPlugin::InProcessPlugin(PluginInfo info, const dtq_plugin_api* api, void* state)
     : info_(std::move(info)), api_(api), state_(state) {}
 
-Plugin::~Plugin() { api_->shutdown(state_); }
+InProcessPlugin::~InProcessPlugin() {
+  api_->shutdown(state_);
+}
 
-ValidationOutcome Plugin::validate(std::string_view payload) const {
+StatusOr<ValidationOutcome> InProcessPlugin::check(std::string_view payload) const {
   // The plugin is the authority on its payload, but only on a JSON object:
   // garbage never reaches plugin code.
   if (Status parsed = check_json_object(payload); !parsed.ok()) {
@@ -27,24 +35,33 @@ ValidationOutcome Plugin::validate(std::string_view payload) const {
   if (!validation.normalized_set) {
     outcome.normalized_payload = std::string(payload);
   } else if (Status normalized = check_json_object(outcome.normalized_payload); !normalized.ok()) {
-    outcome.errors.push_back(
-        {"", "plugin " + info_.job_type + " returned a normalized payload that is not a JSON object"});
+    outcome.errors.push_back({"", "plugin " + info_.job_type +
+                                      " returned a normalized payload that is not a JSON object"});
     outcome.normalized_payload.clear();
   }
   return std::move(outcome);
 }
 
-void Plugin::run(JobContext& context) const {
-  if (info_.single_threaded) {
-    std::lock_guard lock(single_thread_mutex_);
-    api_->run(state_, host_api(), context.abi_job(), context.abi_handle());
-    return;
-  }
-  api_->run(state_, host_api(), context.abi_job(), context.abi_handle());
+void InProcessPlugin::run(JobContext& context) const {
+  run_with(host_api(), context.abi_job(), context.abi_handle());
 }
 
-void Plugin::notify_cancel(JobContext& context) const {
-  if (api_->cancel != nullptr) api_->cancel(state_, context.abi_handle());
+void InProcessPlugin::run_with(const dtq_host_api* host, const dtq_job* job,
+                               dtq_job_ctx* context) const {
+  if (info_.single_threaded) {
+    std::lock_guard lock(single_thread_mutex_);
+    api_->run(state_, host, job, context);
+    return;
+  }
+  api_->run(state_, host, job, context);
+}
+
+void InProcessPlugin::notify_cancel(JobContext& context) const {
+  cancel_with(context.abi_handle());
+}
+
+void InProcessPlugin::cancel_with(dtq_job_ctx* context) const {
+  if (api_->cancel != nullptr) api_->cancel(state_, context);
 }
 
 }  // namespace dtq::host

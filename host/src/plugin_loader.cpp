@@ -19,7 +19,8 @@ namespace {
 // version only appends, so these are the smallest sizes a plugin may report.
 constexpr size_t kDescriptorV1Size =
     offsetof(dtq_plugin_descriptor, api) + sizeof(dtq_plugin_descriptor::api);
-constexpr size_t kPluginApiV1Size = offsetof(dtq_plugin_api, cancel) + sizeof(dtq_plugin_api::cancel);
+constexpr size_t kPluginApiV1Size =
+    offsetof(dtq_plugin_api, cancel) + sizeof(dtq_plugin_api::cancel);
 constexpr size_t kFrozenHeaderSize =
     offsetof(dtq_plugin_descriptor, abi_minor) + sizeof(dtq_plugin_descriptor::abi_minor);
 
@@ -67,9 +68,13 @@ bool is_host_name(std::string_view host) {
   });
 }
 
-Status invalid_metadata(const std::string& what) { return invalid_argument("invalid metadata: " + what); }
+Status invalid_metadata(const std::string& what) {
+  return invalid_argument("invalid metadata: " + what);
+}
 
-std::string text_or_empty(const char* text) { return text == nullptr ? std::string() : text; }
+std::string text_or_empty(const char* text) {
+  return text == nullptr ? std::string() : text;
+}
 
 // Checks everything the descriptor says and copies it out. Called only after
 // the ABI version has been accepted, so the 1.0 layout applies.
@@ -175,9 +180,11 @@ StatusOr<OpenedPlugin> open_plugin(const std::filesystem::path& path) {
                                DTQ_DESCRIPTOR_SYMBOL +
                                " (build it with DTQ_PLUGIN(...) and dtq_add_plugin)");
   }
-  const auto descriptor_fn = opened.library.get<const dtq_plugin_descriptor*()>(DTQ_DESCRIPTOR_SYMBOL);
+  const auto descriptor_fn =
+      opened.library.get<const dtq_plugin_descriptor*()>(DTQ_DESCRIPTOR_SYMBOL);
   const dtq_plugin_descriptor* d = descriptor_fn();
-  if (d == nullptr) return failed_precondition("missing descriptor: the descriptor function returned NULL");
+  if (d == nullptr)
+    return failed_precondition("missing descriptor: the descriptor function returned NULL");
   if (d->struct_size < kFrozenHeaderSize) {
     return failed_precondition("descriptor is " + std::to_string(d->struct_size) +
                                " bytes, too small to carry an ABI version");
@@ -201,14 +208,14 @@ StatusOr<OpenedPlugin> open_plugin(const std::filesystem::path& path) {
   return opened;
 }
 
-StatusOr<std::shared_ptr<Plugin>> initialize(OpenedPlugin opened) {
+StatusOr<std::shared_ptr<InProcessPlugin>> initialize(OpenedPlugin opened) {
   const dtq_plugin_api* api = opened.descriptor->api;
   void* state = nullptr;
   if (const int32_t code = api->init(host_api(), &state); code != 0) {
     return failed_precondition("init failed: the plugin's init returned " + std::to_string(code));
   }
   resident_libraries().push_back(std::move(opened.library));
-  return std::make_shared<Plugin>(std::move(opened.info), api, state);
+  return std::make_shared<InProcessPlugin>(std::move(opened.info), api, state);
 }
 
 }  // namespace
@@ -220,12 +227,19 @@ StatusOr<PluginInfo> inspect_plugin(const std::filesystem::path& library) {
   return std::move(opened->info);
 }
 
-StatusOr<std::shared_ptr<Plugin>> load_plugin(const std::filesystem::path& library) {
+StatusOr<std::shared_ptr<InProcessPlugin>> load_in_process_plugin(
+    const std::filesystem::path& library) {
   auto opened = open_plugin(library);
   if (!opened.ok()) return with_path(library, opened.status());
   auto plugin = initialize(std::move(opened).value());
   if (!plugin.ok()) return with_path(library, plugin.status());
   return plugin;
+}
+
+StatusOr<std::shared_ptr<Plugin>> load_plugin(const std::filesystem::path& library) {
+  auto plugin = load_in_process_plugin(library);
+  if (!plugin.ok()) return plugin.status();
+  return std::shared_ptr<Plugin>(std::move(plugin).value());
 }
 
 StatusOr<LoadReport> load_plugin_directory(const std::filesystem::path& directory,
@@ -236,7 +250,8 @@ StatusOr<LoadReport> load_plugin_directory(const std::filesystem::path& director
   }
   std::vector<std::filesystem::path> libraries;
   for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".so") libraries.push_back(entry.path());
+    if (entry.is_regular_file() && entry.path().extension() == ".so")
+      libraries.push_back(entry.path());
   }
   std::sort(libraries.begin(), libraries.end());
 
@@ -255,9 +270,9 @@ StatusOr<LoadReport> load_plugin_directory(const std::filesystem::path& director
     }
     // The duplicate check comes before init so a refused copy never runs.
     if (auto existing = seen.find(opened->info.job_type); existing != nullptr) {
-      Status duplicate = already_exists("duplicate job type \"" + opened->info.job_type + "\": " +
-                                        existing->info().path.string() + " and " + path.string() +
-                                        " both provide it");
+      Status duplicate = already_exists("duplicate job type \"" + opened->info.job_type +
+                                        "\": " + existing->info().path.string() + " and " +
+                                        path.string() + " both provide it");
       if (Status s = refuse(path, std::move(duplicate)); !s.ok()) return s;
       continue;
     }
@@ -266,7 +281,7 @@ StatusOr<LoadReport> load_plugin_directory(const std::filesystem::path& director
       if (Status s = refuse(path, with_path(path, plugin.status())); !s.ok()) return s;
       continue;
     }
-    (void)seen.add(std::move(plugin).value());
+    (void)seen.add(std::shared_ptr<Plugin>(std::move(plugin).value()));
   }
   report.plugins = seen.list();
   return report;

@@ -29,9 +29,11 @@ using namespace std::chrono_literals;
 
 class WorkerProcess {
  public:
-  WorkerProcess(const fs::path& plugins, const fs::path& data, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {DTQ_CLI, "--plugin-dir", plugins.string(), "--data-dir", data.string(),
-                                     "--log-level", "warn", "worker", "--concurrency", "4"};
+  WorkerProcess(const fs::path& plugins, const fs::path& data,
+                std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        DTQ_CLI,       "--plugin-dir", plugins.string(), "--data-dir",    data.string(),
+        "--log-level", "warn",         "worker",         "--concurrency", "4"};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = fork();
     if (pid_ == 0) {
@@ -83,13 +85,14 @@ class WorkerProcessTest : public ::testing::Test {
     auto plugin = host::load_plugin(root_ / "plugins" / "echo.so");
     ASSERT_TRUE(plugin.ok()) << plugin.status().message();
     ASSERT_TRUE(registry_.add(*plugin).ok());
-    auto backends = embedded::open_embedded({.data_dir = root_ / "data", .role = embedded::Role::kClient});
+    auto backends =
+        embedded::open_embedded({.data_dir = root_ / "data", .role = embedded::Role::kClient});
     ASSERT_TRUE(backends.ok()) << backends.status().message();
     backends_ = std::move(backends).value();
     validator_ = std::make_unique<host::LocalPayloadValidator>(registry_);
     progress_ = std::make_unique<StatusProgressQuery>(*backends_.statuses);
-    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results, *validator_,
-                                         *progress_);
+    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results,
+                                         *validator_, *progress_);
   }
   void TearDown() override {
     jobs_.reset();
@@ -136,14 +139,16 @@ TEST_F(WorkerProcessTest, SigkillMidRunLosesNothingAndDuplicatesNothing) {
   {
     WorkerProcess first(root_ / "plugins", root_ / "data");
     const auto until = std::chrono::steady_clock::now() + 30s;
-    while (count_terminal(ids) < 60 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+    while (count_terminal(ids) < 60 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(10ms);
     ASSERT_GE(count_terminal(ids), 60u) << "the first worker made no progress";
     ASSERT_LT(count_terminal(ids), ids.size()) << "too fast to kill mid-run";
     first.kill_now(SIGKILL);
     EXPECT_EQ(first.wait_exit(10s), 128 + SIGKILL);
   }
   WorkerProcess second(root_ / "plugins", root_ / "data");
-  ASSERT_TRUE(wait_all_terminal(ids, 60s)) << count_terminal(ids) << " of " << ids.size() << " ended";
+  ASSERT_TRUE(wait_all_terminal(ids, 60s))
+      << count_terminal(ids) << " of " << ids.size() << " ended";
   second.kill_now(SIGTERM);
   EXPECT_EQ(second.wait_exit(30s), 0);
 
@@ -188,7 +193,10 @@ TEST_F(WorkerProcessTest, AJobThatCrashesTheWorkerIsDeadLetteredOnceItsAttemptsA
 
   int crashes = 0;
   for (int start = 0; start <= kMaxAttempts + 1 && !poison_ended(); ++start) {
-    WorkerProcess worker(root_ / "plugins", root_ / "data", {"--config", config.string()});
+    // In process on purpose: only there can a plugin take the worker down
+    // (isolation_test covers the isolated default).
+    WorkerProcess worker(root_ / "plugins", root_ / "data",
+                         {"--config", config.string(), "--isolation", "in_process"});
     const auto until = std::chrono::steady_clock::now() + 30s;
     std::optional<int> exited;
     while (!(exited = worker.exit_status()) && !poison_ended() &&
@@ -234,7 +242,8 @@ TEST_F(WorkerProcessTest, SigtermDrainsInFlightJobsAndExitsZero) {
   bool running = false;
   while (!running && std::chrono::steady_clock::now() < until) {
     for (const auto& id : ids) {
-      if (auto s = backends_.statuses->get(id); s.ok() && s->state == JobState::kRunning) running = true;
+      if (auto s = backends_.statuses->get(id); s.ok() && s->state == JobState::kRunning)
+        running = true;
     }
     std::this_thread::sleep_for(5ms);
   }

@@ -21,9 +21,9 @@
 namespace dtq::host {
 
 struct EngineSettings {
-  std::set<std::string> only;                          // job types to run; empty = all
-  std::map<std::string, PluginSettings> per_plugin;    // operator overrides by job type
-  std::chrono::milliseconds drain_grace{30'000};       // SIGTERM: how long in-flight jobs may finish
+  std::set<std::string> only;                        // job types to run; empty = all
+  std::map<std::string, PluginSettings> per_plugin;  // operator overrides by job type
+  std::chrono::milliseconds drain_grace{30'000};     // SIGTERM: how long in-flight jobs may finish
   // Applied to every pool; tests shorten them.
   std::optional<std::chrono::milliseconds> backoff_base;
   std::optional<std::chrono::milliseconds> cancel_grace;
@@ -32,8 +32,9 @@ struct EngineSettings {
 class Engine {
  public:
   // Fails when `only` names a job type no loaded plugin provides.
-  static StatusOr<std::unique_ptr<Engine>> create(const PluginRegistry& plugins, const EngineSettings& settings,
-                                                  Backends backends, const HttpClient& http);
+  static StatusOr<std::unique_ptr<Engine>> create(const PluginRegistry& plugins,
+                                                  const EngineSettings& settings, Backends backends,
+                                                  const HttpClient& http);
   ~Engine();
 
   void start();
@@ -50,7 +51,8 @@ class Engine {
   bool taking_work() const noexcept { return taking_work_; }
 
  private:
-  Engine(EngineSettings settings, Backends backends) : settings_(std::move(settings)), backends_(backends) {}
+  Engine(EngineSettings settings, Backends backends)
+      : settings_(std::move(settings)), backends_(backends) {}
 
   EngineSettings settings_;
   Backends backends_;
@@ -78,7 +80,11 @@ class EngineJobTypeRegistry final : public JobTypeRegistry {
 class LocalPayloadValidator final : public PayloadValidator {
  public:
   explicit LocalPayloadValidator(const PluginRegistry& plugins) : plugins_(plugins) {}
-  std::optional<ValidationOutcome> validate(std::string_view job_type, std::string_view payload) override;
+  std::optional<ValidationOutcome> validate(std::string_view job_type,
+                                            std::string_view payload) override;
+  // A plugin that could not answer (an isolated one whose runner crashed or
+  // overran the validation time limit) is an error, never a verdict.
+  StatusOr<ValidationOutcome> check(std::string_view job_type, std::string_view payload) override;
 
  private:
   const PluginRegistry& plugins_;

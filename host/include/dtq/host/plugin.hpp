@@ -1,10 +1,15 @@
-// Plugin: one job handler loaded from a shared library and initialised. Holds
-// the metadata copied out of its descriptor and calls its hooks.
+// Plugin: one job handler, seen by the engine and the API. Holds the metadata
+// copied out of the plugin's descriptor and calls its hooks.
+//
+// Two implementations: InProcessPlugin (plugin_loader.hpp) calls a library
+// loaded into this process; IsolatedPlugin (isolated_plugin.hpp) forwards
+// each call to a supervised runner process, so that a plugin crash, exit or
+// hang costs only its runner. Callers cannot tell them apart.
 //
 // Thread-safety: validate() and run() may be called from many threads at
 // once; for a plugin that declared itself single-threaded, run() serialises
-// its calls. Ownership: the registry owns Plugins through shared_ptr; the
-// shared library is never unloaded while the process runs.
+// its calls. Ownership: the registry owns Plugins through shared_ptr; a
+// library loaded into a process is never unloaded while that process runs.
 #pragma once
 
 #include <dtq/plugin.h>
@@ -17,6 +22,7 @@
 #include <vector>
 
 #include "dtq/core/ports/payload_validator.hpp"
+#include "dtq/core/status.hpp"
 
 namespace dtq::host {
 
@@ -45,23 +51,46 @@ using dtq::ValidationOutcome;
 
 class Plugin {
  public:
-  // `api` and `state` come from a successful init(); shutdown() runs in the
-  // destructor.
-  Plugin(PluginInfo info, const dtq_plugin_api* api, void* state);
-  ~Plugin();
-  Plugin(const Plugin&) = delete;
-  Plugin& operator=(const Plugin&) = delete;
+  virtual ~Plugin() = default;
 
-  const PluginInfo& info() const noexcept { return info_; }
+  virtual const PluginInfo& info() const noexcept = 0;
 
-  // Asks the plugin whether `payload` is acceptable; never throws for bad input.
+  // Asks the plugin whether `payload` is acceptable; never throws for bad
+  // input. An isolated plugin that cannot answer (its runner crashed or
+  // overran the validation time limit) says so as an error Status, so the
+  // client hears "try again" rather than "your payload is wrong".
+  virtual StatusOr<ValidationOutcome> check(std::string_view payload) const = 0;
+
+  // check(), with a failure to answer reported as a whole-payload error.
   ValidationOutcome validate(std::string_view payload) const;
 
   // Runs one attempt; the outcome is recorded in `context`.
-  void run(JobContext& context) const;
+  virtual void run(JobContext& context) const = 0;
 
-  // Tells the plugin's optional cancel hook that `context` was cancelled.
-  void notify_cancel(JobContext& context) const;
+  // Tells the plugin that `context` was cancelled (its optional cancel hook).
+  virtual void notify_cancel(JobContext& context) const = 0;
+};
+
+// A plugin whose library is loaded into this process: its init() ran here,
+// and a crash in any of its hooks is a crash of this process.
+class InProcessPlugin final : public Plugin {
+ public:
+  // `api` and `state` come from a successful init(); shutdown() runs in the
+  // destructor.
+  InProcessPlugin(PluginInfo info, const dtq_plugin_api* api, void* state);
+  ~InProcessPlugin() override;
+  InProcessPlugin(const InProcessPlugin&) = delete;
+  InProcessPlugin& operator=(const InProcessPlugin&) = delete;
+
+  const PluginInfo& info() const noexcept override { return info_; }
+  StatusOr<ValidationOutcome> check(std::string_view payload) const override;
+  void run(JobContext& context) const override;
+  void notify_cancel(JobContext& context) const override;
+
+  // The raw hooks with a host API table of the caller's: how a runner
+  // process serves a job for its supervisor (plugin_runner.hpp).
+  void run_with(const dtq_host_api* host, const dtq_job* job, dtq_job_ctx* context) const;
+  void cancel_with(dtq_job_ctx* context) const;
 
  private:
   PluginInfo info_;

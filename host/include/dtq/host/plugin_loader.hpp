@@ -41,8 +41,10 @@ struct LoadReport {
 // `dtq plugin check` reports and what load() does first.
 StatusOr<PluginInfo> inspect_plugin(const std::filesystem::path& library);
 
-// Inspects, then initialises one plugin.
+// Inspects, then initialises one plugin in this process.
 StatusOr<std::shared_ptr<Plugin>> load_plugin(const std::filesystem::path& library);
+StatusOr<std::shared_ptr<InProcessPlugin>> load_in_process_plugin(
+    const std::filesystem::path& library);
 
 // Loads every *.so in `directory` (not recursive), refusing duplicate job
 // types. Under kFail the first refusal is returned as an error Status.

@@ -1,0 +1,132 @@
+// IsolatedPlugin: a plugin served by supervised runner processes
+// (dtq-plugin-runner, plugin_runner.hpp) instead of being loaded into this
+// one. This process never runs the plugin's code, not even its checks: the
+// first runner loads the library and reports its metadata, or the loader's
+// reason for refusing it.
+//
+// One runner serves one request at a time, so a crash is charged to exactly
+// the job that was running in it; runners are started on demand and kept
+// while they behave. What the supervisor guarantees:
+// - a runner that crashes, aborts or exits ends its job as `plugin_crashed`
+//   (retryable, so it counts as an attempt), naming the signal or the exit
+//   status; the next job gets a new runner, after a backoff once runners keep
+//   crashing;
+// - a job that outlives its deadline by `kill_grace` — the plugin ignored
+//   cancellation — has its runner killed and ends as `timeout`: no thread or
+//   slot is lost;
+// - validate() has a time limit; past it the runner is killed and the
+//   answer is DeadlineExceeded, never a verdict on the payload;
+// - a runner has no network of its own and the resource limits below; its
+//   HTTP goes through this process's client and the plugin's allow-list.
+//
+// Thread-safety: every member function may be called from any thread.
+// Ownership: the object owns its runner processes; destroying it kills them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "dtq/core/status.hpp"
+#include "dtq/host/plugin.hpp"
+#include "dtq/host/plugin_loader.hpp"
+
+namespace dtq::host {
+
+struct RunnerSettings {
+  // The runner binary; default_runner_executable() when empty.
+  std::filesystem::path executable;
+  uint64_t max_memory_mb = 1024;  // address space per runner; 0 = no limit
+  uint64_t max_open_files = 256;
+  uint64_t max_cpu_seconds = 0;  // per runner over its life; 0 = no limit
+  bool isolate_network = true;
+  // How long past its deadline a job that ignores cancellation may run
+  // before its runner is killed.
+  std::chrono::milliseconds kill_grace{2000};
+  std::chrono::milliseconds validate_timeout{5000};
+  // How long a new runner may take to load its plugin.
+  std::chrono::milliseconds start_timeout{10000};
+  // Runners answering validate() at once; more callers wait their turn.
+  uint32_t max_validators = 2;
+};
+
+// $DTQ_PLUGIN_RUNNER, else dtq-plugin-runner beside this process's binary.
+std::filesystem::path default_runner_executable();
+
+class IsolatedPlugin final : public Plugin {
+ public:
+  // Starts the first runner, which loads `library`; the loader's refusal,
+  // or the runner's failure to start, as an error.
+  static StatusOr<std::shared_ptr<IsolatedPlugin>> start(const std::filesystem::path& library,
+                                                         RunnerSettings settings);
+  ~IsolatedPlugin() override;
+  IsolatedPlugin(const IsolatedPlugin&) = delete;
+  IsolatedPlugin& operator=(const IsolatedPlugin&) = delete;
+
+  const PluginInfo& info() const noexcept override { return info_; }
+  StatusOr<ValidationOutcome> check(std::string_view payload) const override;
+  void run(JobContext& context) const override;
+  void notify_cancel(JobContext& context) const override;
+
+  struct Health {
+    uint64_t crashes = 0;              // runners lost while serving, ever
+    uint32_t consecutive_crashes = 0;  // since the last request served
+    std::string last_crash;            // what the last one died of
+    uint32_t runners = 0;              // alive now
+    bool network_isolated = false;
+  };
+  Health health() const;
+
+  class Runner;  // one runner process; defined in isolated_plugin.cpp
+
+ private:
+  IsolatedPlugin(PluginInfo info, RunnerSettings settings, std::unique_ptr<Runner> first);
+
+  enum class Role { kRun, kValidate };
+  StatusOr<std::unique_ptr<Runner>> take_runner(Role role) const;
+  void give_back(Role role, std::unique_ptr<Runner> runner) const;
+  void record_crash(const std::string& reason) const;
+  void record_success() const;
+
+  PluginInfo info_;
+  RunnerSettings settings_;
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable validator_free_;
+  mutable std::vector<std::unique_ptr<Runner>> idle_runners_;
+  mutable std::vector<std::unique_ptr<Runner>> idle_validators_;
+  mutable uint32_t validators_busy_ = 0;
+  mutable uint32_t runners_alive_ = 0;
+  // The runner and request id serving each running job, for cancel.
+  mutable std::vector<std::tuple<const JobContext*, Runner*, uint64_t>> running_;
+  mutable uint64_t next_request_ = 0;
+  mutable Health health_;
+};
+
+// How a host runs the plugins of its plugin folder.
+struct IsolationSettings {
+  // Every plugin in runner processes, but those named in `in_process`; or,
+  // when false, every plugin in this process (trusted plugins only).
+  bool isolate = true;
+  // Library file names without ".so" (weather for weather.so) of trusted
+  // plugins to load into this process even when `isolate` is set.
+  std::set<std::string, std::less<>> in_process;
+  RunnerSettings runner;
+};
+
+// Starts (or loads, where `settings` says so) every *.so in `directory`,
+// not recursive, refusing duplicate job types like load_plugin_directory().
+StatusOr<LoadReport> start_plugin_directory(const std::filesystem::path& directory,
+                                            BadPluginPolicy policy,
+                                            const IsolationSettings& settings);
+
+}  // namespace dtq::host

@@ -1,0 +1,621 @@
+#include "dtq/host/plugin_runner.hpp"
+
+#include <dtq/plugin.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <condition_variable>
+#include <cstddef>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dtq/core/time.hpp"
+#include "dtq/core/utf8.hpp"
+#include "dtq/host/job_context.hpp"
+#include "dtq/host/plugin_loader.hpp"
+#include "runner_protocol.hpp"
+
+namespace dtq::host {
+namespace {
+
+using runner::FrameReader;
+using runner::FrameType;
+using runner::FrameWriter;
+using runner::RunEnd;
+
+// What the supervisor sends is small; a validate() payload is bounded by
+// the API's body limit, well under this.
+constexpr size_t kMaxIncomingFrame = size_t{64} << 20;
+// Progress that changes only the message is sent at most this often.
+constexpr auto kProgressMessageInterval = std::chrono::milliseconds(100);
+
+struct RunnerOptions {
+  int fd = 3;
+  std::string library;
+  uint64_t max_memory_mb = 0;
+  uint64_t max_open_files = 0;
+  uint64_t max_cpu_seconds = 0;
+  bool isolate_network = true;
+};
+
+bool parse_number(std::string_view text, uint64_t& out) {
+  const auto* end = text.data() + text.size();
+  auto [ptr, error] = std::from_chars(text.data(), end, out);
+  return error == std::errc{} && ptr == end;
+}
+
+bool parse_options(int argc, char** argv, RunnerOptions& options) {
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string_view flag = argv[i];
+    const std::string_view value = argv[i + 1];
+    uint64_t number = 0;
+    if (flag == "--library") {
+      options.library = value;
+    } else if (flag == "--network" && (value == "none" || value == "host")) {
+      options.isolate_network = value == "none";
+    } else if (!parse_number(value, number)) {
+      return false;
+    } else if (flag == "--fd") {
+      options.fd = static_cast<int>(number);
+    } else if (flag == "--max-memory-mb") {
+      options.max_memory_mb = number;
+    } else if (flag == "--max-open-files") {
+      options.max_open_files = number;
+    } else if (flag == "--max-cpu-seconds") {
+      options.max_cpu_seconds = number;
+    } else {
+      return false;
+    }
+  }
+  return argc % 2 == 1 && !options.library.empty();
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
+Status set_limit(int resource, uint64_t value, const char* what) {
+  const rlimit limit{.rlim_cur = value, .rlim_max = value};
+  if (::setrlimit(resource, &limit) != 0) {
+    return internal_error(std::string("cannot limit ") + what + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+Status apply_limits(const RunnerOptions& options) {
+  // A crashing plugin must not litter the disk with core files.
+  if (Status s = set_limit(RLIMIT_CORE, 0, "core files"); !s.ok()) return s;
+  if (options.max_open_files != 0) {
+    if (Status s = set_limit(RLIMIT_NOFILE, options.max_open_files, "open files"); !s.ok())
+      return s;
+  }
+  if (options.max_cpu_seconds != 0) {
+    if (Status s = set_limit(RLIMIT_CPU, options.max_cpu_seconds, "CPU time"); !s.ok()) return s;
+  }
+  // AddressSanitizer reserves terabytes of address space for its shadow.
+  if (options.max_memory_mb != 0 && !kAddressSanitizer) {
+    if (Status s = set_limit(RLIMIT_AS, options.max_memory_mb << 20, "memory"); !s.ok()) return s;
+  }
+  return {};
+}
+
+#if defined(__x86_64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
+#endif
+
+// No network of its own: socket() fails with EACCES (and io_uring, which
+// can open sockets too, is absent), so a plugin's only way out is the host's
+// HTTP with its allow-list. The runner's channel was made before the filter.
+Status confine_network() {
+  // A namespace with only a loopback of its own, where the process may make
+  // one (root, or unprivileged user namespaces); the filter holds either way.
+  if (::unshare(CLONE_NEWNET) != 0) (void)::unshare(CLONE_NEWUSER | CLONE_NEWNET);
+#if defined(__x86_64__) || defined(__aarch64__)
+  sock_filter filter[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+#if defined(__x86_64__)
+    // x32 system calls are numbered apart: refuse them all.
+    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+#endif
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  const sock_fprog program{.len = static_cast<unsigned short>(std::size(filter)), .filter = filter};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+    return internal_error(std::string("cannot install the network filter: ") +
+                          std::strerror(errno));
+  }
+  return {};
+#else
+  return failed_precondition("no network filter for this processor; run with --network host");
+#endif
+}
+
+std::string_view view(dtq_str s) {
+  return s.ptr == nullptr ? std::string_view{} : std::string_view{s.ptr, s.len};
+}
+
+constexpr size_t kHttpRequestV1Size = offsetof(dtq_http_request, max_attempts) + sizeof(uint32_t);
+
+// The runner's side of the one job it runs at a time. The handle a plugin
+// gets is the job's generation number, never a pointer: a call from a
+// plugin thread after its job ended names an old generation and is ignored,
+// and nothing it holds can point at freed memory.
+class Runner {
+ public:
+  Runner(int fd, std::shared_ptr<InProcessPlugin> plugin) : fd_(fd), plugin_(std::move(plugin)) {}
+
+  int serve();
+
+  // Host API side, from the plugin's threads.
+  void report_progress(dtq_job_ctx* handle, int32_t percent, std::string_view message);
+  void log(dtq_job_ctx* handle, dtq_log_level level, std::string_view message);
+  bool interrupted(dtq_job_ctx* handle);
+  dtq_status sleep_ms(dtq_job_ctx* handle, uint32_t ms);
+  dtq_status http(dtq_job_ctx* handle, const dtq_http_request& request,
+                  dtq_http_response& response);
+  void set_result(dtq_job_ctx* handle, std::string_view output);
+  void fail(dtq_job_ctx* handle, std::string_view code, std::string_view message, bool retryable);
+
+ private:
+  struct HttpReply {
+    dtq_status status = DTQ_ERR_TRANSPORT;
+    int32_t status_code = 0;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::vector<dtq_http_header> header_views;
+    uint32_t attempts = 0;
+    std::string error;
+  };
+
+  static uint64_t generation_of(dtq_job_ctx* handle) { return reinterpret_cast<uintptr_t>(handle); }
+  bool current(dtq_job_ctx* handle) const {
+    return active_ && generation_of(handle) == generation_;
+  }
+  void send(std::string frame);
+  void start_run(FrameReader& reader, uint64_t id);
+  void run_job(uint64_t id, std::string job_id, std::string job_type, std::string trace_id,
+               std::string payload, uint32_t attempt, int64_t deadline_unix_ms);
+  void validate(FrameReader& reader, uint64_t id);
+  void cancel(uint64_t id);
+  void deliver_http_reply(FrameReader& reader);
+  void flush_progress_locked();
+
+  const int fd_;
+  const std::shared_ptr<InProcessPlugin> plugin_;
+  std::mutex send_mutex_;
+  std::thread job_thread_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  uint64_t generation_ = 0;
+  bool active_ = false;
+  bool cancelled_ = false;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  size_t max_result_bytes_ = 0;
+  RunEnd end_ = RunEnd::kNothing;
+  std::string result_;
+  std::string fail_code_;
+  std::string fail_message_;
+  bool retryable_ = false;
+  // Progress: what was last sent, and what is waiting to go.
+  int32_t sent_percent_ = -1;
+  Clock::time_point sent_at_{};
+  std::optional<std::pair<int32_t, std::string>> unsent_progress_;
+  uint32_t next_http_ = 0;
+  std::map<uint32_t, std::optional<HttpReply>> http_replies_;
+  // Responses handed to the plugin: they stay valid until the job ends.
+  std::deque<HttpReply> responses_;
+};
+
+Runner* the_runner = nullptr;
+
+void send_or_exit(int fd, std::mutex& mutex, const std::string& frame) {
+  std::lock_guard lock(mutex);
+  // The supervisor is gone: nothing is left to serve.
+  if (!runner::send_frame(fd, frame).ok()) std::_Exit(0);
+}
+
+void Runner::send(std::string frame) {
+  send_or_exit(fd_, send_mutex_, frame);
+}
+
+int Runner::serve() {
+  while (true) {
+    auto frame = runner::receive_frame(fd_, kMaxIncomingFrame);
+    if (!frame.ok()) {
+      // The supervisor closed the channel (or broke it): a plugin thread
+      // still running must not keep this process alive.
+      std::_Exit(frame.status().code() == StatusCode::kNotFound ? 0 : 1);
+    }
+    FrameReader reader(frame->body);
+    int64_t id = 0;
+    if (!reader.i64(id)) std::_Exit(1);
+    switch (frame->type) {
+      case FrameType::kRun:
+        start_run(reader, static_cast<uint64_t>(id));
+        break;
+      case FrameType::kCancel:
+        cancel(static_cast<uint64_t>(id));
+        break;
+      case FrameType::kHttpReply:
+        deliver_http_reply(reader);
+        break;
+      case FrameType::kValidate:
+        validate(reader, static_cast<uint64_t>(id));
+        break;
+      default:
+        std::_Exit(1);  // the supervisor never sends anything else
+    }
+  }
+}
+
+void Runner::start_run(FrameReader& reader, uint64_t id) {
+  std::string job_id, job_type, trace_id, payload;
+  uint32_t attempt = 0;
+  int64_t deadline_unix_ms = 0;
+  int64_t max_result_bytes = 0;
+  reader.str(job_id);
+  reader.str(job_type);
+  reader.str(trace_id);
+  reader.str(payload);
+  reader.u32(attempt);
+  reader.i64(deadline_unix_ms);
+  reader.i64(max_result_bytes);
+  if (!reader.ok()) std::_Exit(1);
+  // The previous job's thread sent its Done before the supervisor could
+  // send this Run, so it is ending or ended.
+  if (job_thread_.joinable()) job_thread_.join();
+  {
+    std::lock_guard lock(mutex_);
+    generation_ = id;
+    active_ = true;
+    cancelled_ = false;
+    deadline_ = deadline_unix_ms == 0
+                    ? Clock::time_point::max()
+                    : Clock::time_point(std::chrono::milliseconds(deadline_unix_ms));
+    max_result_bytes_ = static_cast<size_t>(max_result_bytes);
+    end_ = RunEnd::kNothing;
+    result_.clear();
+    fail_code_.clear();
+    fail_message_.clear();
+    retryable_ = false;
+    sent_percent_ = -1;
+    unsent_progress_.reset();
+    responses_.clear();
+  }
+  job_thread_ = std::thread(&Runner::run_job, this, id, std::move(job_id), std::move(job_type),
+                            std::move(trace_id), std::move(payload), attempt, deadline_unix_ms);
+}
+
+const dtq_host_api* runner_host_api();
+
+void Runner::run_job(uint64_t id, std::string job_id, std::string job_type, std::string trace_id,
+                     std::string payload, uint32_t attempt, int64_t deadline_unix_ms) {
+  const dtq_job job{
+      .struct_size = sizeof(dtq_job),
+      .job_id = {job_id.data(), job_id.size()},
+      .job_type = {job_type.data(), job_type.size()},
+      .trace_id = {trace_id.data(), trace_id.size()},
+      .payload = {payload.data(), payload.size()},
+      .attempt = attempt,
+      .deadline_unix_ms = deadline_unix_ms,
+  };
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): a generation number, never dereferenced
+  plugin_->run_with(runner_host_api(), &job,
+                    reinterpret_cast<dtq_job_ctx*>(static_cast<uintptr_t>(id)));
+  FrameWriter done(FrameType::kDone);
+  {
+    std::lock_guard lock(mutex_);
+    flush_progress_locked();
+    active_ = false;
+    done.i64(static_cast<int64_t>(id)).u32(static_cast<uint32_t>(end_));
+    done.str(result_).str(fail_code_).str(fail_message_).u32(retryable_ ? 1 : 0);
+    result_.clear();
+    result_.shrink_to_fit();
+  }
+  send(std::move(done).finish());
+}
+
+void Runner::validate(FrameReader& reader, uint64_t id) {
+  std::string payload;
+  if (!reader.str(payload)) std::_Exit(1);
+  auto outcome = plugin_->check(payload);
+  FrameWriter reply(FrameType::kValidated);
+  reply.i64(static_cast<int64_t>(id));
+  if (!outcome.ok()) {
+    reply.str(outcome.status().message()).str("").u32(0);
+  } else {
+    reply.str("")
+        .str(outcome->normalized_payload)
+        .u32(static_cast<uint32_t>(outcome->errors.size()));
+    for (const auto& error : outcome->errors) reply.str(error.field).str(error.message);
+  }
+  send(std::move(reply).finish());
+}
+
+void Runner::cancel(uint64_t id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!active_ || generation_ != id) return;
+    cancelled_ = true;
+  }
+  wake_.notify_all();
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): a generation number, never dereferenced
+  plugin_->cancel_with(reinterpret_cast<dtq_job_ctx*>(static_cast<uintptr_t>(id)));
+}
+
+void Runner::deliver_http_reply(FrameReader& reader) {
+  uint32_t number = 0, status = 0, status_code = 0, header_count = 0, attempts = 0;
+  HttpReply reply;
+  reader.u32(number);
+  reader.u32(status);
+  reader.u32(status_code);
+  reader.str(reply.body);
+  reader.u32(header_count);
+  for (uint32_t i = 0; i < header_count && reader.ok(); ++i) {
+    auto& [name, value] = reply.headers.emplace_back();
+    reader.str(name);
+    reader.str(value);
+  }
+  reader.u32(attempts);
+  reader.str(reply.error);
+  if (!reader.ok()) std::_Exit(1);
+  reply.status = static_cast<dtq_status>(status);
+  reply.status_code = static_cast<int32_t>(status_code);
+  reply.attempts = attempts;
+  {
+    std::lock_guard lock(mutex_);
+    auto waiting = http_replies_.find(number);
+    if (waiting == http_replies_.end()) return;
+    waiting->second = std::move(reply);
+  }
+  wake_.notify_all();
+}
+
+void Runner::flush_progress_locked() {
+  if (!unsent_progress_) return;
+  FrameWriter frame(FrameType::kProgress);
+  frame.i64(static_cast<int64_t>(generation_)).u32(static_cast<uint32_t>(unsent_progress_->first));
+  frame.str(unsent_progress_->second);
+  sent_percent_ = unsent_progress_->first;
+  sent_at_ = Clock::now();
+  unsent_progress_.reset();
+  send(std::move(frame).finish());
+}
+
+void Runner::report_progress(dtq_job_ctx* handle, int32_t percent, std::string_view message) {
+  std::lock_guard lock(mutex_);
+  if (!current(handle)) return;
+  // A flood costs the channel a bounded number of frames: a new percentage
+  // goes at once, a new message alone at most every 100 ms; the last one
+  // always goes before Done.
+  unsent_progress_.emplace(percent, to_valid_utf8(message));
+  if (percent != sent_percent_ || Clock::now() - sent_at_ >= kProgressMessageInterval) {
+    flush_progress_locked();
+  }
+}
+
+void Runner::log(dtq_job_ctx* handle, dtq_log_level level, std::string_view message) {
+  FrameWriter frame(FrameType::kLog);
+  {
+    std::lock_guard lock(mutex_);
+    if (handle != nullptr && !current(handle)) return;
+    frame.i64(handle == nullptr ? 0 : static_cast<int64_t>(generation_));
+  }
+  frame.u32(static_cast<uint32_t>(level)).str(to_valid_utf8(message));
+  send(std::move(frame).finish());
+}
+
+bool Runner::interrupted(dtq_job_ctx* handle) {
+  std::lock_guard lock(mutex_);
+  return !current(handle) || cancelled_ || Clock::now() >= deadline_;
+}
+
+dtq_status Runner::sleep_ms(dtq_job_ctx* handle, uint32_t ms) {
+  std::unique_lock lock(mutex_);
+  if (!current(handle)) return DTQ_ERR_JOB_ENDED;
+  const auto until = std::min(deadline_, Clock::now() + std::chrono::milliseconds(ms));
+  const bool woken = wake_.wait_until(lock, until, [&] { return cancelled_ || !current(handle); });
+  if (woken || Clock::now() >= deadline_) return DTQ_ERR_CANCELLED;
+  return DTQ_OK;
+}
+
+dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
+                        dtq_http_response& response) {
+  if (request.struct_size < kHttpRequestV1Size) return DTQ_ERR_INVALID_ARGUMENT;
+  if (request.header_count > 0 && request.headers == nullptr) return DTQ_ERR_INVALID_ARGUMENT;
+  uint32_t number = 0;
+  FrameWriter frame(FrameType::kHttp);
+  {
+    std::lock_guard lock(mutex_);
+    if (!current(handle)) return DTQ_ERR_JOB_ENDED;
+    number = ++next_http_;
+    http_replies_[number];
+    frame.i64(static_cast<int64_t>(generation_)).u32(number);
+  }
+  frame.str(view(request.method))
+      .str(view(request.url))
+      .u32(static_cast<uint32_t>(request.header_count));
+  for (size_t i = 0; i < request.header_count; ++i) {
+    frame.str(view(request.headers[i].name)).str(view(request.headers[i].value));
+  }
+  frame.str(view(request.body)).u32(request.timeout_ms).u32(request.max_attempts);
+  send(std::move(frame).finish());
+
+  std::unique_lock lock(mutex_);
+  // The supervisor always answers, even for a job that ended meanwhile;
+  // only its death (which ends this process) leaves a call unanswered.
+  wake_.wait(lock, [&] { return http_replies_[number].has_value(); });
+  HttpReply& kept = responses_.emplace_back(std::move(*http_replies_[number]));
+  http_replies_.erase(number);
+  for (const auto& [name, value] : kept.headers) {
+    kept.header_views.push_back({{name.data(), name.size()}, {value.data(), value.size()}});
+  }
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, status_code))
+    response.status_code = kept.status_code;
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, body))
+    response.body = {kept.body.data(), kept.body.size()};
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, header_count)) {
+    response.headers = kept.header_views.data();
+    response.header_count = kept.header_views.size();
+  }
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, attempts)) response.attempts = kept.attempts;
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, error))
+    response.error = {kept.error.data(), kept.error.size()};
+  return kept.status;
+}
+
+void Runner::set_result(dtq_job_ctx* handle, std::string_view output) {
+  std::lock_guard lock(mutex_);
+  if (!current(handle)) return;
+  if (output.size() > max_result_bytes_) {
+    // Refused here, so an oversized result never crosses the channel.
+    end_ = RunEnd::kFailed;
+    fail_code_ = "result_too_large";
+    fail_message_ = "the plugin's result of " + std::to_string(output.size()) +
+                    " bytes exceeds this pool's limit of " + std::to_string(max_result_bytes_) +
+                    " bytes (max_result_bytes)";
+    retryable_ = false;
+    return;
+  }
+  end_ = RunEnd::kResult;
+  result_.assign(output);
+}
+
+void Runner::fail(dtq_job_ctx* handle, std::string_view code, std::string_view message,
+                  bool retryable) {
+  std::lock_guard lock(mutex_);
+  if (!current(handle)) return;
+  end_ = RunEnd::kFailed;
+  fail_code_ = to_valid_utf8(code);
+  fail_message_ = to_valid_utf8(message);
+  retryable_ = retryable;
+}
+
+// The C trampolines: no exception may reach plugin code.
+template <typename F>
+auto guarded(F&& call, decltype(call()) otherwise) noexcept -> decltype(call()) {
+  try {
+    return call();
+  } catch (...) {
+    return otherwise;
+  }
+}
+
+const dtq_host_api* runner_host_api() {
+  static const dtq_host_api api{
+      sizeof(dtq_host_api),
+      DTQ_ABI_VERSION_MAJOR,
+      DTQ_ABI_VERSION_MINOR,
+      [](dtq_job_ctx* job, int32_t percent, dtq_str message) noexcept {
+        guarded([&] { return the_runner->report_progress(job, percent, view(message)), 0; }, 0);
+      },
+      [](dtq_job_ctx* job, dtq_log_level level, dtq_str message) noexcept {
+        guarded([&] { return the_runner->log(job, level, view(message)), 0; }, 0);
+      },
+      [](dtq_job_ctx* job) noexcept -> int {
+        return guarded([&] { return the_runner->interrupted(job) ? 1 : 0; }, 1);
+      },
+      [](dtq_job_ctx* job, uint32_t ms) noexcept -> dtq_status {
+        return guarded([&] { return the_runner->sleep_ms(job, ms); }, DTQ_ERR_CANCELLED);
+      },
+      [](dtq_job_ctx* job, const dtq_http_request* request,
+         dtq_http_response* response) noexcept -> dtq_status {
+        if (request == nullptr || response == nullptr) return DTQ_ERR_INVALID_ARGUMENT;
+        return guarded([&] { return the_runner->http(job, *request, *response); },
+                       DTQ_ERR_TRANSPORT);
+      },
+      [](dtq_job_ctx* job, dtq_str output) noexcept {
+        guarded([&] { return the_runner->set_result(job, view(output)), 0; }, 0);
+      },
+      [](dtq_job_ctx* job, dtq_str code, dtq_str message, int retryable) noexcept {
+        guarded([&] { return the_runner->fail(job, view(code), view(message), retryable != 0), 0; },
+                0);
+      },
+      // validate() reports through the in-process collector.
+      host_api()->set_normalized_payload,
+      host_api()->add_field_error,
+  };
+  return &api;
+}
+
+std::string hello_frame(const PluginInfo& info, bool network_isolated) {
+  FrameWriter hello(FrameType::kHello);
+  hello.i64(0).str(info.name).str(info.job_type).str(info.version).str(info.sdk_version);
+  hello.str(info.description)
+      .str(info.payload_schema_json)
+      .u32(static_cast<uint32_t>(info.allowed_hosts.size()));
+  for (const auto& host : info.allowed_hosts) hello.str(host);
+  hello.u32(info.abi_major)
+      .u32(info.abi_minor)
+      .u32(info.default_concurrency)
+      .u32(info.default_timeout_ms);
+  hello.u32(info.default_max_attempts)
+      .u32(info.single_threaded ? 1 : 0)
+      .u32(network_isolated ? 1 : 0);
+  return std::move(hello).finish();
+}
+
+}  // namespace
+
+int run_plugin_runner(int argc, char** argv) {
+  RunnerOptions options;
+  if (!parse_options(argc, argv, options)) {
+    spdlog::error(
+        "usage: dtq-plugin-runner --library FILE [--fd N] [--max-memory-mb N] [--max-open-files N] "
+        "[--max-cpu-seconds N] [--network none|host]");
+    return 2;
+  }
+  std::mutex send_mutex;
+  const auto refuse = [&](const std::string& reason) {
+    FrameWriter refused(FrameType::kRefused);
+    refused.i64(0).str(reason);
+    send_or_exit(options.fd, send_mutex, std::move(refused).finish());
+    return 2;
+  };
+  if (Status limited = apply_limits(options); !limited.ok()) return refuse(limited.message());
+  if (options.isolate_network) {
+    if (Status confined = confine_network(); !confined.ok()) return refuse(confined.message());
+  }
+  auto plugin = load_in_process_plugin(options.library);
+  if (!plugin.ok()) return refuse(plugin.status().message());
+  Runner runner(options.fd, *plugin);
+  the_runner = &runner;
+  send_or_exit(options.fd, send_mutex, hello_frame((*plugin)->info(), options.isolate_network));
+  return runner.serve();
+}
+
+}  // namespace dtq::host

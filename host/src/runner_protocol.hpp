@@ -1,0 +1,87 @@
+// The frames a supervisor and its plugin runner exchange over their socket
+// (isolated_plugin.cpp is one end, plugin_runner.cpp the other). Private to
+// the host: both ends are built from this one source, into the same
+// release, so the layout needs no version of its own.
+//
+// A frame is a little header — a u32 length (of what follows it) and a u8
+// type — then the fields of that type in order: u32 and i64 integers in the
+// machine's byte order, strings as a u32 length and the bytes.
+//
+// Thread-safety: FrameWriter and FrameReader are plain values. send_frame()
+// and receive_frame() may run at the same time on one socket (one writer,
+// one reader); two writers need a lock of the caller's.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dtq/core/status.hpp"
+
+namespace dtq::host::runner {
+
+enum class FrameType : uint8_t {
+  // runner → supervisor
+  kHello = 1,  // the runner loaded its plugin: its metadata
+  kRefused,    // it could not: the loader's reason
+  kProgress,   // id, percent, message
+  kLog,        // id, level, message
+  kHttp,       // id, request fields: the host makes the call
+  kDone,       // id, outcome
+  kValidated,  // id, outcome of a validate()
+  // supervisor → runner
+  kRun,        // id, the job
+  kCancel,     // id
+  kHttpReply,  // id, response fields
+  kValidate,   // id, payload
+};
+
+// What a run ended with, as the plugin left it.
+enum class RunEnd : uint32_t { kNothing = 0, kResult = 1, kFailed = 2 };
+
+class FrameWriter {
+ public:
+  explicit FrameWriter(FrameType type);
+  FrameWriter& u32(uint32_t value);
+  FrameWriter& i64(int64_t value);
+  FrameWriter& str(std::string_view value);
+  // The whole frame, header included.
+  std::string finish() &&;
+
+ private:
+  std::string bytes_;
+};
+
+class FrameReader {
+ public:
+  explicit FrameReader(std::string_view body) : rest_(body) {}
+  // Each returns false, and every later call too, once the body runs out.
+  bool u32(uint32_t& value);
+  bool i64(int64_t& value);
+  bool str(std::string& value);
+  bool ok() const noexcept { return ok_; }
+
+ private:
+  bool take(void* out, size_t size);
+  std::string_view rest_;
+  bool ok_ = true;
+};
+
+struct Frame {
+  FrameType type{};
+  std::string body;
+};
+
+// Writes all of `frame`; an error when the peer is gone.
+Status send_frame(int fd, std::string_view frame);
+
+// Reads one frame of at most `max_body` bytes. NotFound at a clean end of
+// stream, Unavailable on a torn frame or an error, InvalidArgument for a
+// frame over the limit. With a timeout, DeadlineExceeded when no byte
+// arrived within it (a frame once started is read whole).
+StatusOr<Frame> receive_frame(int fd, size_t max_body,
+                              std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
+}  // namespace dtq::host::runner

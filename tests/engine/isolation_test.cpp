@@ -1,0 +1,323 @@
+// Plugins in supervised runner processes (host/isolated_plugin.hpp): what a
+// plugin's crash, exit, hang, memory hog or socket does to its runner, its
+// job and the host — first on IsolatedPlugin alone, then in the job engine
+// on the embedded backends, where a poison job must end dead-lettered while
+// the other job types keep completing.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "dtq/core/ids.hpp"
+#include "dtq/core/job_service.hpp"
+#include "dtq/core/status_progress_query.hpp"
+#include "dtq/embedded/embedded_backends.hpp"
+#include "dtq/host/engine.hpp"
+#include "dtq/host/isolated_plugin.hpp"
+#include "dtq/host/job_context.hpp"
+#include "dtq/host/plugin_loader.hpp"
+
+namespace dtq::host {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+RunnerSettings test_runner_settings() {
+  RunnerSettings settings;
+  settings.executable = DTQ_PLUGIN_RUNNER;
+  settings.kill_grace = 300ms;
+  settings.validate_timeout = 500ms;
+  return settings;
+}
+
+std::shared_ptr<IsolatedPlugin> isolated(const std::string& name,
+                                         RunnerSettings settings = test_runner_settings()) {
+  auto plugin =
+      IsolatedPlugin::start(fs::path(DTQ_TEST_PLUGIN_DIR) / (name + ".so"), std::move(settings));
+  if (!plugin.ok()) throw std::runtime_error(plugin.status().message());
+  return std::move(plugin).value();
+}
+
+// Records the progress a job reports.
+class ProgressLog final : public JobObserver {
+ public:
+  void on_progress(const JobRequest& /*job*/, int percent, std::string_view /*message*/) override {
+    std::lock_guard lock(mutex_);
+    percents_.push_back(percent);
+  }
+  std::vector<int> percents() const {
+    std::lock_guard lock(mutex_);
+    return percents_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<int> percents_;
+};
+
+// Runs one attempt of `payload` on `plugin` and returns how it ended.
+JobOutcome run_once(const Plugin& plugin, const std::string& payload,
+                    Clock::time_point deadline = Clock::now() + 10s,
+                    JobObserver* observer = nullptr) {
+  static HttpClient http;
+  auto context = JobContext::create(JobRequest{.job_id = new_uuid4(),
+                                               .job_type = plugin.info().job_type,
+                                               .trace_id = new_uuid4(),
+                                               .payload = payload,
+                                               .deadline = deadline},
+                                    OutboundPolicy{}, http, observer);
+  plugin.run(*context);
+  return context->finish();
+}
+
+TEST(IsolatedPluginTest, ReportsThePluginsMetadataWithoutLoadingItHere) {
+  auto plugin = isolated("echo");
+  EXPECT_EQ(plugin->info().job_type, "echo");
+  EXPECT_EQ(plugin->info().default_concurrency, 4u);
+  EXPECT_EQ(plugin->info().path, fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so");
+  EXPECT_TRUE(plugin->health().network_isolated);
+  ProgressLog progress;
+  const JobOutcome outcome =
+      run_once(*plugin, R"({"message":"hi","progress":[30,60]})", Clock::now() + 10s, &progress);
+  EXPECT_EQ(outcome.kind, JobOutcome::Kind::kCompleted) << outcome.error_message;
+  EXPECT_EQ(outcome.output_json, R"({"attempt":1,"echo":"hi"})");
+  EXPECT_THAT(progress.percents(), ::testing::IsSupersetOf({30, 60}));
+}
+
+TEST(IsolatedPluginTest, RefusesALibraryWithTheLoadersReason) {
+  auto refused = IsolatedPlugin::start(fs::path(DTQ_TEST_PLUGIN_DIR) / "bad_abi_major.so",
+                                       test_runner_settings());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("ABI major version mismatch"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("bad_abi_major.so"));
+}
+
+TEST(IsolatedPluginTest, NamesTheMissingRunnerBinary) {
+  RunnerSettings settings = test_runner_settings();
+  settings.executable = "/nonexistent/dtq-plugin-runner";
+  auto refused = IsolatedPlugin::start(fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so", settings);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("/nonexistent/dtq-plugin-runner"));
+}
+
+struct Crash {
+  const char* payload;
+  const char* how;
+};
+
+class CrashTest : public ::testing::TestWithParam<Crash> {};
+
+TEST_P(CrashTest, EndsOnlyTheJobAndTheNextJobGetsANewRunner) {
+  auto plugin = isolated("poison");
+  const JobOutcome crashed = run_once(*plugin, GetParam().payload);
+  EXPECT_EQ(crashed.kind, JobOutcome::Kind::kFailed);
+  EXPECT_EQ(crashed.error_code, "plugin_crashed");
+  EXPECT_THAT(crashed.error_message, HasSubstr(GetParam().how));
+  EXPECT_TRUE(crashed.retryable);
+  EXPECT_EQ(plugin->health().crashes, 1u);
+
+  const JobOutcome next = run_once(*plugin, R"({"do":"ok"})");
+  EXPECT_EQ(next.kind, JobOutcome::Kind::kCompleted) << next.error_message;
+  EXPECT_EQ(plugin->health().consecutive_crashes, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Behaviours, CrashTest,
+                         ::testing::Values(Crash{R"({"do":"segv"})", "signal SIGSEGV"},
+                                           Crash{R"({"do":"abort"})", "signal SIGABRT"},
+                                           Crash{R"({"do":"exit"})", "exited with status 0"}));
+
+TEST(IsolatedPluginTest, KillsARunnerWhoseJobIgnoresItsDeadline) {
+  auto plugin = isolated("poison");
+  const auto started = Clock::now();
+  const JobOutcome outcome = run_once(*plugin, R"({"do":"hang"})", Clock::now() + 300ms);
+  const auto took = Clock::now() - started;
+  EXPECT_EQ(outcome.kind, JobOutcome::Kind::kFailed);
+  EXPECT_EQ(outcome.error_code, "timeout");
+  // The deadline, the grace, and margin for a loaded machine: not forever.
+  EXPECT_LT(took, 5s);
+  EXPECT_EQ(run_once(*plugin, R"({"do":"ok"})").kind, JobOutcome::Kind::kCompleted);
+}
+
+TEST(IsolatedPluginTest, AMemoryHogHitsItsRunnersLimit) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer builds run runners without a memory limit";
+#endif
+  RunnerSettings settings = test_runner_settings();
+  settings.max_memory_mb = 256;
+  auto plugin = isolated("poison", settings);
+  const JobOutcome outcome = run_once(*plugin, R"({"do":"hog"})");
+  EXPECT_EQ(outcome.error_code, "plugin_crashed");
+  EXPECT_EQ(run_once(*plugin, R"({"do":"ok"})").kind, JobOutcome::Kind::kCompleted);
+}
+
+// A listener on loopback that the plugin tries to reach by itself.
+class Listener {
+ public:
+  Listener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof address;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), size), 0);
+    EXPECT_EQ(::listen(fd_, 4), 0);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size), 0);
+    port_ = ntohs(address.sin_port);
+  }
+  ~Listener() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(IsolatedPluginTest, ARunnerHasNoNetworkOfItsOwn) {
+  Listener listener;
+  const std::string payload = R"({"do":"socket","port":)" + std::to_string(listener.port()) + "}";
+  // In process, the same plugin reaches the listener: the test can fail.
+  auto in_process = load_plugin(fs::path(DTQ_TEST_PLUGIN_DIR) / "poison.so");
+  ASSERT_TRUE(in_process.ok()) << in_process.status().message();
+  EXPECT_EQ(run_once(**in_process, payload).output_json, R"({"connected":true})");
+
+  auto plugin = isolated("poison");
+  const JobOutcome outcome = run_once(*plugin, payload);
+  ASSERT_EQ(outcome.kind, JobOutcome::Kind::kCompleted) << outcome.error_message;
+  EXPECT_THAT(outcome.output_json, HasSubstr(R"("connected":false)"));
+  EXPECT_THAT(outcome.output_json, HasSubstr("Permission denied"));
+}
+
+TEST(IsolatedPluginTest, ASlowValidatorIsCutOffWithoutAVerdict) {
+  auto plugin = isolated("poison");
+  const auto started = Clock::now();
+  auto slow = plugin->check(R"({"do":"slow_validate"})");
+  EXPECT_LT(Clock::now() - started, 5s);
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(slow.status().message(), HasSubstr("did not validate the payload within 500 ms"));
+  auto quick = plugin->check(R"({"do":"ok"})");
+  ASSERT_TRUE(quick.ok()) << quick.status().message();
+  EXPECT_TRUE(quick->valid());
+}
+
+TEST(IsolatedPluginTest, ValidatesThroughTheRunner) {
+  auto plugin = isolated("echo");
+  auto bad = plugin->check(R"({"nope":1})");
+  ASSERT_TRUE(bad.ok()) << bad.status().message();
+  ASSERT_EQ(bad->errors.size(), 1u);
+  EXPECT_EQ(bad->errors[0].field, "/nope");
+  auto good = plugin->check(R"({"message":"x"})");
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(good->normalized_payload, R"({"message":"x"})");
+  EXPECT_FALSE(plugin->check("not json").ok() && plugin->check("not json")->valid());
+}
+
+TEST(IsolatedPluginTest, ManyJobsAtOnceEachInARunnerOfItsOwn) {
+  auto plugin = isolated("echo");
+  std::vector<std::thread> threads;
+  std::atomic<int> completed{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      const JobOutcome outcome =
+          run_once(*plugin, R"({"message":")" + std::to_string(i) + R"(","sleep_ms":50})");
+      if (outcome.kind == JobOutcome::Kind::kCompleted) ++completed;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(completed.load(), 8);
+  EXPECT_EQ(plugin->health().runners, 8u);
+}
+
+// The engine with the poison plugin beside echo, both isolated.
+class IsolatedEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_dir_ = fs::temp_directory_path() / ("dtq-isolation-" + new_uuid4());
+    ASSERT_TRUE(registry_.add(isolated("echo")).ok());
+    ASSERT_TRUE(registry_.add(isolated("poison")).ok());
+    auto backends = embedded::open_embedded(
+        {.data_dir = data_dir_, .role = embedded::Role::kOwner, .poll_interval = 20ms});
+    ASSERT_TRUE(backends.ok()) << backends.status().message();
+    backends_ = std::move(backends).value();
+    validator_ = std::make_unique<LocalPayloadValidator>(registry_);
+    progress_ = std::make_unique<StatusProgressQuery>(*backends_.statuses);
+    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results,
+                                         *validator_, *progress_);
+    EngineSettings settings;
+    settings.backoff_base = 10ms;
+    settings.cancel_grace = 200ms;
+    settings.per_plugin["poison"] = {.max_attempts = 2};
+    auto engine =
+        Engine::create(registry_, settings,
+                       Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+    ASSERT_TRUE(engine.ok()) << engine.status().message();
+    engine_ = std::move(engine).value();
+    engine_->start();
+  }
+  void TearDown() override {
+    engine_.reset();
+    jobs_.reset();
+    backends_ = {};
+    fs::remove_all(data_dir_);
+  }
+
+  std::string submit(const std::string& job_type, const std::string& payload) {
+    SubmittedJob job;
+    SubmitError error;
+    EXPECT_TRUE(jobs_->submit(job_type, payload, job, error)) << error.status.message();
+    return job.job_id;
+  }
+
+  JobStatus wait_terminal(const std::string& job_id, std::chrono::seconds limit = 30s) {
+    const auto until = Clock::now() + limit;
+    while (Clock::now() < until) {
+      auto status = backends_.statuses->get(job_id);
+      if (status.ok() && is_terminal(status->state)) return *status;
+      std::this_thread::sleep_for(10ms);
+    }
+    ADD_FAILURE() << "job " << job_id << " did not end within " << limit.count() << " s";
+    return {};
+  }
+
+  fs::path data_dir_;
+  PluginRegistry registry_;
+  HttpClient http_;
+  embedded::EmbeddedBackends backends_;
+  std::unique_ptr<LocalPayloadValidator> validator_;
+  std::unique_ptr<StatusProgressQuery> progress_;
+  std::unique_ptr<JobService> jobs_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(IsolatedEngineTest, PoisonJobsAreDeadLetteredAndOtherTypesKeepCompleting) {
+  std::vector<std::string> poison;
+  for (const char* action : {"segv", "abort", "exit", "hang"}) {
+    poison.push_back(submit("poison", std::string(R"({"do":")") + action + R"("})"));
+  }
+  std::vector<std::string> echoes;
+  for (int i = 0; i < 20; ++i) echoes.push_back(submit("echo", R"({"message":"still here"})"));
+  for (const auto& id : echoes) EXPECT_EQ(wait_terminal(id).state, JobState::kCompleted) << id;
+  for (const auto& id : poison) {
+    const JobStatus status = wait_terminal(id);
+    EXPECT_EQ(status.state, JobState::kFailed) << id;
+    EXPECT_THAT(status.error_code, ::testing::AnyOf("plugin_crashed", "timeout")) << id;
+  }
+  auto letters = jobs_->dead_letters("poison", 10);
+  ASSERT_TRUE(letters.ok());
+  EXPECT_EQ(letters->size(), poison.size());
+  for (const auto& letter : *letters) {
+    EXPECT_THAT(letter.error.message,
+                ::testing::AnyOf(HasSubstr("runner process"), HasSubstr("timeout")));
+  }
+}
+
+}  // namespace
+}  // namespace dtq::host
