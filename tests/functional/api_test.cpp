@@ -199,6 +199,7 @@ std::string json_field(const std::string& body, const std::string& name) {
 
 struct ServeOptions {
   std::vector<std::string> flags;  // extra `serve` flags
+  fs::path plugin_dir = DTQ_PLUGIN_DIR;
   std::string submit_rate = "100000";
   bool token_from_env = true;  // DTQ_API_TOKEN=kToken; else the data folder's token file
   std::string log_level = "warn";
@@ -209,10 +210,11 @@ class ServeProcess {
  public:
   ServeProcess(const fs::path& data, const std::string& provider_url,
                const ServeOptions& options = {}) {
-    std::vector<std::string> args = {DTQ_CLI,           "--plugin-dir",  DTQ_PLUGIN_DIR,
-                                     "--data-dir",      data.string(),   "--log-level",
-                                     options.log_level, "serve",         "--listen",
-                                     "127.0.0.1:0",     "--submit-rate", options.submit_rate};
+    std::vector<std::string> args = {
+        DTQ_CLI,           "--plugin-dir",  options.plugin_dir.string(),
+        "--data-dir",      data.string(),   "--log-level",
+        options.log_level, "serve",         "--listen",
+        "127.0.0.1:0",     "--submit-rate", options.submit_rate};
     args.insert(args.end(), options.flags.begin(), options.flags.end());
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe");
@@ -325,6 +327,39 @@ TEST_F(ApiTest, EachJobTypeRunsToCompletionFollowedOverSse) {
       http("GET", url() + "/v1/jobs/" + submit("weather", jobs[0].second) + "/status");
   EXPECT_EQ(status.code, 200);
   EXPECT_THAT(status.body, HasSubstr(R"("progress_percent":)"));
+}
+
+// The shipped plugins and the poison fixture, whose jobs segfault, abort,
+// exit and hang: each ends dead-lettered, and serve keeps serving the rest.
+TEST_F(ApiTest, APoisonPluginNeverTakesServeDown) {
+  const fs::path plugins = data_ / "plugins";
+  fs::create_directories(plugins);
+  for (const auto& entry : fs::directory_iterator(DTQ_PLUGIN_DIR)) {
+    if (entry.path().extension() == ".so")
+      fs::create_symlink(entry.path(), plugins / entry.path().filename());
+  }
+  fs::create_symlink(fs::path(DTQ_TEST_PLUGIN_DIR) / "poison.so", plugins / "poison.so");
+  ServeOptions options;
+  options.plugin_dir = plugins;
+  options.flags = {"--max-attempts", "2"};
+  restart(options);
+
+  std::vector<std::string> poison;
+  for (const char* action : {"segv", "abort", "exit", "hang"}) {
+    poison.push_back(submit("poison", std::string(R"({"do":")") + action + R"("})"));
+  }
+  const std::string weather = submit("weather", R"({"city":"Austin","country_code":"US"})");
+  EXPECT_THAT(events(url(), weather).body, HasSubstr(R"("state":"completed")"));
+  for (const auto& id : poison) {
+    const Reply stream = events(url(), id);
+    EXPECT_THAT(stream.body, HasSubstr(R"("state":"failed")")) << stream.body;
+    EXPECT_THAT(stream.body, ::testing::AnyOf(HasSubstr(R"("error_code":"plugin_crashed")"),
+                                              HasSubstr(R"("error_code":"timeout")")))
+        << stream.body;
+  }
+  EXPECT_TRUE(server_->running()) << "a plugin took dtq serve down";
+  EXPECT_THAT(events(url(), submit("quote", R"({"max_length":200})")).body,
+              HasSubstr(R"("state":"completed")"));
 }
 
 TEST_F(ApiTest, WeatherStreamShowsTheMilestonesInOrder) {
