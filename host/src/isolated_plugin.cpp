@@ -155,7 +155,7 @@ class IsolatedPlugin::Runner {
   }
 
   StatusOr<Frame> receive(std::optional<std::chrono::milliseconds> timeout) {
-    return runner::receive_frame(fd_, kMaxRunnerFrame, timeout);
+    return stream_.next(timeout);
   }
 
   // Ends the process (it may be dying already) and says how it ended. A
@@ -182,7 +182,7 @@ class IsolatedPlugin::Runner {
   pid_t pid() const noexcept { return pid_; }
 
  private:
-  Runner(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
+  Runner(pid_t pid, int fd) : pid_(pid), fd_(fd), stream_(fd, kMaxRunnerFrame) {}
   std::string finish(std::string how) {
     ended_ = true;
     how_ = std::move(how);
@@ -191,6 +191,7 @@ class IsolatedPlugin::Runner {
 
   const pid_t pid_;
   const int fd_;
+  runner::FrameStream stream_;
   std::mutex send_mutex_;
   bool ended_ = false;
   std::string how_;

@@ -40,7 +40,10 @@ using runner::RunEnd;
 // What the supervisor sends is small; a validate() payload is bounded by
 // the API's body limit, well under this.
 constexpr size_t kMaxIncomingFrame = size_t{64} << 20;
-// Progress that changes only the message is sent at most this often.
+// A new percentage is sent at once (every milestone shows, in order); a
+// report that only changes the message waits this long for company (the
+// next report, a host call, the job's end), so a flood costs a bounded
+// number of frames.
 constexpr auto kProgressMessageInterval = std::chrono::milliseconds(100);
 
 struct RunnerOptions {
@@ -204,19 +207,29 @@ class Runner {
   bool current(dtq_job_ctx* handle) const {
     return active_ && generation_of(handle) == generation_;
   }
+  struct PendingJob {
+    uint64_t id = 0;
+    std::string job_id, job_type, trace_id, payload;
+    uint32_t attempt = 0;
+    int64_t deadline_unix_ms = 0;
+  };
+
   void send(std::string frame);
   void start_run(FrameReader& reader, uint64_t id);
-  void run_job(uint64_t id, std::string job_id, std::string job_type, std::string trace_id,
-               std::string payload, uint32_t attempt, int64_t deadline_unix_ms);
+  // The job thread: runs each job start_run() hands it, one at a time.
+  void job_loop();
+  void run_job(const PendingJob& job);
   void validate(FrameReader& reader, uint64_t id);
   void cancel(uint64_t id);
   void deliver_http_reply(FrameReader& reader);
-  void flush_progress_locked();
+  // The unsent progress report as a frame ("" when there is none).
+  std::string take_progress_locked();
 
   const int fd_;
   const std::shared_ptr<InProcessPlugin> plugin_;
   std::mutex send_mutex_;
   std::thread job_thread_;
+  std::optional<PendingJob> pending_;  // guarded by mutex_
 
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -253,8 +266,10 @@ void Runner::send(std::string frame) {
 }
 
 int Runner::serve() {
+  job_thread_ = std::thread(&Runner::job_loop, this);
+  runner::FrameStream stream(fd_, kMaxIncomingFrame);
   while (true) {
-    auto frame = runner::receive_frame(fd_, kMaxIncomingFrame);
+    auto frame = stream.next();
     if (!frame.ok()) {
       // The supervisor closed the channel (or broke it): a plugin thread
       // still running must not keep this process alive.
@@ -283,29 +298,27 @@ int Runner::serve() {
 }
 
 void Runner::start_run(FrameReader& reader, uint64_t id) {
-  std::string job_id, job_type, trace_id, payload;
-  uint32_t attempt = 0;
-  int64_t deadline_unix_ms = 0;
+  PendingJob job;
   int64_t max_result_bytes = 0;
-  reader.str(job_id);
-  reader.str(job_type);
-  reader.str(trace_id);
-  reader.str(payload);
-  reader.u32(attempt);
-  reader.i64(deadline_unix_ms);
+  job.id = id;
+  reader.str(job.job_id);
+  reader.str(job.job_type);
+  reader.str(job.trace_id);
+  reader.str(job.payload);
+  reader.u32(job.attempt);
+  reader.i64(job.deadline_unix_ms);
   reader.i64(max_result_bytes);
   if (!reader.ok()) std::_Exit(1);
-  // The previous job's thread sent its Done before the supervisor could
-  // send this Run, so it is ending or ended.
-  if (job_thread_.joinable()) job_thread_.join();
   {
     std::lock_guard lock(mutex_);
+    // The supervisor sends a Run only after the previous job's Done.
+    if (active_ || pending_) std::_Exit(1);
     generation_ = id;
     active_ = true;
     cancelled_ = false;
-    deadline_ = deadline_unix_ms == 0
+    deadline_ = job.deadline_unix_ms == 0
                     ? Clock::time_point::max()
-                    : Clock::time_point(std::chrono::milliseconds(deadline_unix_ms));
+                    : Clock::time_point(std::chrono::milliseconds(job.deadline_unix_ms));
     max_result_bytes_ = static_cast<size_t>(max_result_bytes);
     end_ = RunEnd::kNothing;
     result_.clear();
@@ -313,40 +326,56 @@ void Runner::start_run(FrameReader& reader, uint64_t id) {
     fail_message_.clear();
     retryable_ = false;
     sent_percent_ = -1;
+    sent_at_ = Clock::now();
     unsent_progress_.reset();
     responses_.clear();
+    pending_ = std::move(job);
   }
-  job_thread_ = std::thread(&Runner::run_job, this, id, std::move(job_id), std::move(job_type),
-                            std::move(trace_id), std::move(payload), attempt, deadline_unix_ms);
+  wake_.notify_all();
+}
+
+void Runner::job_loop() {
+  while (true) {
+    PendingJob job;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return pending_.has_value(); });
+      job = std::move(*pending_);
+      pending_.reset();
+    }
+    run_job(job);
+  }
 }
 
 const dtq_host_api* runner_host_api();
 
-void Runner::run_job(uint64_t id, std::string job_id, std::string job_type, std::string trace_id,
-                     std::string payload, uint32_t attempt, int64_t deadline_unix_ms) {
+void Runner::run_job(const PendingJob& pending) {
   const dtq_job job{
       .struct_size = sizeof(dtq_job),
-      .job_id = {job_id.data(), job_id.size()},
-      .job_type = {job_type.data(), job_type.size()},
-      .trace_id = {trace_id.data(), trace_id.size()},
-      .payload = {payload.data(), payload.size()},
-      .attempt = attempt,
-      .deadline_unix_ms = deadline_unix_ms,
+      .job_id = {pending.job_id.data(), pending.job_id.size()},
+      .job_type = {pending.job_type.data(), pending.job_type.size()},
+      .trace_id = {pending.trace_id.data(), pending.trace_id.size()},
+      .payload = {pending.payload.data(), pending.payload.size()},
+      .attempt = pending.attempt,
+      .deadline_unix_ms = pending.deadline_unix_ms,
   };
   // NOLINTNEXTLINE(performance-no-int-to-ptr): a generation number, never dereferenced
   plugin_->run_with(runner_host_api(), &job,
-                    reinterpret_cast<dtq_job_ctx*>(static_cast<uintptr_t>(id)));
+                    reinterpret_cast<dtq_job_ctx*>(static_cast<uintptr_t>(pending.id)));
   FrameWriter done(FrameType::kDone);
+  std::string frames;
   {
     std::lock_guard lock(mutex_);
-    flush_progress_locked();
+    frames = take_progress_locked();
     active_ = false;
-    done.i64(static_cast<int64_t>(id)).u32(static_cast<uint32_t>(end_));
+    done.i64(static_cast<int64_t>(pending.id)).u32(static_cast<uint32_t>(end_));
     done.str(result_).str(fail_code_).str(fail_message_).u32(retryable_ ? 1 : 0);
     result_.clear();
     result_.shrink_to_fit();
   }
-  send(std::move(done).finish());
+  // The last progress and the outcome in one write.
+  frames += std::move(done).finish();
+  send(std::move(frames));
 }
 
 void Runner::validate(FrameReader& reader, uint64_t id) {
@@ -405,27 +434,28 @@ void Runner::deliver_http_reply(FrameReader& reader) {
   wake_.notify_all();
 }
 
-void Runner::flush_progress_locked() {
-  if (!unsent_progress_) return;
+std::string Runner::take_progress_locked() {
+  if (!unsent_progress_) return {};
   FrameWriter frame(FrameType::kProgress);
   frame.i64(static_cast<int64_t>(generation_)).u32(static_cast<uint32_t>(unsent_progress_->first));
   frame.str(unsent_progress_->second);
   sent_percent_ = unsent_progress_->first;
   sent_at_ = Clock::now();
   unsent_progress_.reset();
-  send(std::move(frame).finish());
+  return std::move(frame).finish();
 }
 
 void Runner::report_progress(dtq_job_ctx* handle, int32_t percent, std::string_view message) {
-  std::lock_guard lock(mutex_);
-  if (!current(handle)) return;
-  // A flood costs the channel a bounded number of frames: a new percentage
-  // goes at once, a new message alone at most every 100 ms; the last one
-  // always goes before Done.
-  unsent_progress_.emplace(percent, to_valid_utf8(message));
-  if (percent != sent_percent_ || Clock::now() - sent_at_ >= kProgressMessageInterval) {
-    flush_progress_locked();
+  std::string frame;
+  {
+    std::lock_guard lock(mutex_);
+    if (!current(handle)) return;
+    unsent_progress_.emplace(percent, to_valid_utf8(message));
+    if (percent != sent_percent_ || Clock::now() - sent_at_ >= kProgressMessageInterval) {
+      frame = take_progress_locked();
+    }
   }
+  if (!frame.empty()) send(std::move(frame));
 }
 
 void Runner::log(dtq_job_ctx* handle, dtq_log_level level, std::string_view message) {
@@ -440,13 +470,30 @@ void Runner::log(dtq_job_ctx* handle, dtq_log_level level, std::string_view mess
 }
 
 bool Runner::interrupted(dtq_job_ctx* handle) {
-  std::lock_guard lock(mutex_);
-  return !current(handle) || cancelled_ || Clock::now() >= deadline_;
+  std::string frame;
+  bool interrupted = false;
+  {
+    std::lock_guard lock(mutex_);
+    interrupted = !current(handle) || cancelled_ || Clock::now() >= deadline_;
+    // A plugin that polls for cancellation is busy: what it reported shows
+    // at least this often.
+    if (!interrupted && Clock::now() - sent_at_ >= kProgressMessageInterval)
+      frame = take_progress_locked();
+  }
+  if (!frame.empty()) send(std::move(frame));
+  return interrupted;
 }
 
 dtq_status Runner::sleep_ms(dtq_job_ctx* handle, uint32_t ms) {
   std::unique_lock lock(mutex_);
   if (!current(handle)) return DTQ_ERR_JOB_ENDED;
+  // What the plugin reported shows while it sleeps.
+  if (std::string frame = take_progress_locked(); !frame.empty()) {
+    lock.unlock();
+    send(std::move(frame));
+    lock.lock();
+    if (!current(handle)) return DTQ_ERR_JOB_ENDED;
+  }
   const auto until = std::min(deadline_, Clock::now() + std::chrono::milliseconds(ms));
   const bool woken = wake_.wait_until(lock, until, [&] { return cancelled_ || !current(handle); });
   if (woken || Clock::now() >= deadline_) return DTQ_ERR_CANCELLED;
@@ -459,12 +506,15 @@ dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
   if (request.header_count > 0 && request.headers == nullptr) return DTQ_ERR_INVALID_ARGUMENT;
   uint32_t number = 0;
   FrameWriter frame(FrameType::kHttp);
+  std::string frames;
   {
     std::lock_guard lock(mutex_);
     if (!current(handle)) return DTQ_ERR_JOB_ENDED;
     number = ++next_http_;
     http_replies_[number];
     frame.i64(static_cast<int64_t>(generation_)).u32(number);
+    // What the plugin reported shows while the request is under way.
+    frames = take_progress_locked();
   }
   frame.str(view(request.method))
       .str(view(request.url))
@@ -473,7 +523,8 @@ dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
     frame.str(view(request.headers[i].name)).str(view(request.headers[i].value));
   }
   frame.str(view(request.body)).u32(request.timeout_ms).u32(request.max_attempts);
-  send(std::move(frame).finish());
+  frames += std::move(frame).finish();
+  send(std::move(frames));
 
   std::unique_lock lock(mutex_);
   // The supervisor always answers, even for a job that ended meanwhile;

@@ -12,23 +12,6 @@ namespace {
 
 constexpr size_t kHeaderSize = sizeof(uint32_t) + sizeof(uint8_t);
 
-// Reads exactly `size` bytes; false at end of stream or on an error.
-bool read_exactly(int fd, char* out, size_t size, bool& clean_end) {
-  size_t done = 0;
-  clean_end = false;
-  while (done < size) {
-    const ssize_t got = ::read(fd, out + done, size - done);
-    if (got > 0) {
-      done += static_cast<size_t>(got);
-      continue;
-    }
-    if (got < 0 && errno == EINTR) continue;
-    clean_end = got == 0 && done == 0;
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 FrameWriter::FrameWriter(FrameType type) : bytes_(kHeaderSize, '\0') {
@@ -93,35 +76,59 @@ Status send_frame(int fd, std::string_view frame) {
   return {};
 }
 
-StatusOr<Frame> receive_frame(int fd, size_t max_body,
-                              std::optional<std::chrono::milliseconds> timeout) {
+Status FrameStream::fill(std::optional<std::chrono::milliseconds> timeout) {
   if (timeout) {
-    pollfd ready{.fd = fd, .events = POLLIN, .revents = 0};
+    pollfd ready{.fd = fd_, .events = POLLIN, .revents = 0};
     int polled = 0;
     do {
       polled = ::poll(&ready, 1, static_cast<int>(std::max<int64_t>(timeout->count(), 0)));
     } while (polled < 0 && errno == EINTR);
     if (polled == 0) return Status(StatusCode::kDeadlineExceeded, "no frame within the time limit");
   }
-  char header[kHeaderSize];
-  bool clean_end = false;
-  if (!read_exactly(fd, header, sizeof header, clean_end)) {
-    return clean_end ? not_found("end of stream")
-                     : unavailable("the channel broke inside a frame header");
+  // Unread bytes move to the front; the buffer only ever grows (to the
+  // largest frame plus the read-ahead), and is never cleared byte by byte.
+  constexpr size_t kReadAhead = 64 * 1024;
+  if (start_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
+    end_ -= start_;
+    start_ = 0;
   }
-  uint32_t length = 0;
-  std::memcpy(&length, header, sizeof length);
-  if (length < 1 || length - 1 > max_body) {
-    return invalid_argument("a frame of " + std::to_string(length) +
-                            " bytes exceeds the limit of " + std::to_string(max_body));
+  if (buffer_.size() < end_ + kReadAhead) buffer_.resize(end_ + kReadAhead);
+  const size_t had = end_;
+  ssize_t got = 0;
+  do {
+    got = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
+  } while (got < 0 && errno == EINTR);
+  if (got > 0) end_ += static_cast<size_t>(got);
+  if (got > 0) return {};
+  if (got == 0 && had == 0) return not_found("end of stream");
+  return unavailable(got == 0 ? "the channel closed inside a frame" : "the channel broke");
+}
+
+StatusOr<Frame> FrameStream::next(std::optional<std::chrono::milliseconds> timeout) {
+  // A frame is waited for once; the rest of a frame that started arriving
+  // is read without a limit (the sender writes frames whole).
+  std::optional<std::chrono::milliseconds> wait = timeout;
+  while (true) {
+    const size_t available = end_ - start_;
+    if (available >= kHeaderSize) {
+      uint32_t length = 0;
+      std::memcpy(&length, buffer_.data() + start_, sizeof length);
+      if (length < 1 || length - 1 > max_body_) {
+        return invalid_argument("a frame of " + std::to_string(length) +
+                                " bytes exceeds the limit of " + std::to_string(max_body_));
+      }
+      if (available >= sizeof(uint32_t) + length) {
+        Frame frame;
+        frame.type = static_cast<FrameType>(buffer_[start_ + sizeof(uint32_t)]);
+        frame.body.assign(buffer_.data() + start_ + kHeaderSize, length - 1);
+        start_ += sizeof(uint32_t) + length;
+        return frame;
+      }
+    }
+    if (Status filled = fill(available == 0 ? wait : std::nullopt); !filled.ok()) return filled;
+    wait.reset();
   }
-  Frame frame;
-  frame.type = static_cast<FrameType>(header[sizeof(uint32_t)]);
-  frame.body.resize(length - 1);
-  if (!read_exactly(fd, frame.body.data(), frame.body.size(), clean_end)) {
-    return unavailable("the channel broke inside a frame");
-  }
-  return frame;
 }
 
 }  // namespace dtq::host::runner

@@ -7,9 +7,9 @@
 // type — then the fields of that type in order: u32 and i64 integers in the
 // machine's byte order, strings as a u32 length and the bytes.
 //
-// Thread-safety: FrameWriter and FrameReader are plain values. send_frame()
-// and receive_frame() may run at the same time on one socket (one writer,
-// one reader); two writers need a lock of the caller's.
+// Thread-safety: FrameWriter and FrameReader are plain values; a
+// FrameStream is used by one reader at a time. send_frame() may run beside
+// that reader on the same socket; two writers need a lock of the caller's.
 #pragma once
 
 #include <chrono>
@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "dtq/core/status.hpp"
 
@@ -74,14 +75,31 @@ struct Frame {
   std::string body;
 };
 
-// Writes all of `frame`; an error when the peer is gone.
+// Writes all of `frame` (or of several frames, concatenated); an error when
+// the peer is gone.
 Status send_frame(int fd, std::string_view frame);
 
-// Reads one frame of at most `max_body` bytes. NotFound at a clean end of
-// stream, Unavailable on a torn frame or an error, InvalidArgument for a
-// frame over the limit. With a timeout, DeadlineExceeded when no byte
-// arrived within it (a frame once started is read whole).
-StatusOr<Frame> receive_frame(int fd, size_t max_body,
-                              std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+// The reading end of a channel. Reads ahead as much as has arrived, so that
+// frames sent together cost one system call.
+class FrameStream {
+ public:
+  FrameStream(int fd, size_t max_body) : fd_(fd), max_body_(max_body) {}
+
+  // The next frame. NotFound at a clean end of stream, Unavailable on a
+  // torn frame or an error, InvalidArgument for a frame over the limit.
+  // With a timeout, DeadlineExceeded when no frame arrived within it.
+  StatusOr<Frame> next(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
+ private:
+  // Reads once more into the buffer; false at the end of the stream, an
+  // error, or (with a timeout) when nothing arrived in time.
+  Status fill(std::optional<std::chrono::milliseconds> timeout);
+
+  const int fd_;
+  const size_t max_body_;
+  std::vector<char> buffer_;
+  size_t start_ = 0;  // the unread bytes are [start_, end_)
+  size_t end_ = 0;
+};
 
 }  // namespace dtq::host::runner
