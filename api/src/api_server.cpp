@@ -218,6 +218,10 @@ class ApiServer::Impl {
   Reply cancel(std::string_view id);
   Reply list(const Request& request);
   Reply job_type_list() const;
+  // Ready; "degraded", still 200, naming the job types whose plugin runners
+  // keep crashing: the rest of the node serves, and a balancer must not
+  // take it all out for one plugin.
+  Reply readiness() const;
   std::optional<Reply> events(std::string_view id, ResponseWriter& response,
                               Pistache::Tcp::Transport* transport);
   std::optional<Reply> all_events(const Request& request, ResponseWriter& response,
@@ -466,7 +470,7 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
   if (parts.size() == 1 && parts[0] == "readyz") {
     route_name = "/readyz";
     return only(Method::Get, [&] {
-      if (ready.load()) return Reply{Code::Ok, R"({"status":"ready"})"};
+      if (ready.load()) return readiness();
       std::lock_guard lock(not_ready_mutex);
       return error_reply(Code::Service_Unavailable, "not_ready", not_ready_reason);
     });
@@ -474,6 +478,11 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
   if (parts.size() == 1 && parts[0] == "metrics") {
     route_name = "/metrics";
     if (method != Method::Get) return only(Method::Get, [] { return Reply{}; });
+    if (auto listed = job_types_.list(); listed.ok()) {
+      for (const auto& type : *listed) {
+        metrics_.set_plugin_health(type.job_type, type.runner_crashes, type.crash_looping);
+      }
+    }
     response.send(Code::Ok, metrics_.render(),
                   Pistache::Http::Mime::MediaType::fromString("text/plain; version=0.0.4"));
     return std::nullopt;
@@ -670,6 +679,19 @@ Reply ApiServer::Impl::list(const Request& request) {
   return Reply{Code::Ok, body + "}"};
 }
 
+Reply ApiServer::Impl::readiness() const {
+  json degraded = json::array();
+  if (auto listed = job_types_.list(); listed.ok()) {
+    for (const auto& type : *listed) {
+      if (type.crash_looping)
+        degraded.push_back({{"job_type", type.job_type}, {"last_crash", type.last_crash}});
+    }
+  }
+  if (degraded.empty()) return Reply{Code::Ok, R"({"status":"ready"})"};
+  return Reply{Code::Ok,
+               dump(json{{"status", "degraded"}, {"crash_looping_plugins", std::move(degraded)}})};
+}
+
 Reply ApiServer::Impl::job_type_list() const {
   auto listed = job_types_.list();
   if (!listed.ok()) return status_error(listed.status());
@@ -688,7 +710,11 @@ Reply ApiServer::Impl::job_type_list() const {
          {"abi_version", info.abi_version},
          {"concurrency", info.concurrency},
          {"pools", info.pools},
-         {"in_flight", info.in_flight}});
+         {"in_flight", info.in_flight},
+         {"isolation", info.isolation},
+         {"runner_crashes", info.runner_crashes},
+         {"crash_looping", info.crash_looping},
+         {"last_crash", info.last_crash}});
   }
   const ordered body = {{"job_types", std::move(types)}};
   return Reply{Code::Ok, body.dump(-1, ' ', false, ordered::error_handler_t::replace)};

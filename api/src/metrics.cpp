@@ -20,22 +20,38 @@ Metrics::Metrics(StatusStore& statuses)
       in_flight_(prometheus::BuildGauge()
                      .Name("dtq_jobs_in_flight")
                      .Help("Jobs running now, by job type")
-                     .Register(*registry_)) {
+                     .Register(*registry_)),
+      runner_crashes_(
+          prometheus::BuildGauge()
+              .Name("dtq_plugin_runner_crashes")
+              .Help("Plugin runner processes lost while serving since start, by job type")
+              .Register(*registry_)),
+      crash_looping_(prometheus::BuildGauge()
+                         .Name("dtq_plugin_crash_looping")
+                         .Help("1 while a job type's plugin runners keep crashing")
+                         .Register(*registry_)) {
   // Last: the callback touches everything above.
   subscription_ = statuses.subscribe("", [this](const JobStatus& status) { on_change(status); });
 }
 
-Metrics::~Metrics() { subscription_.reset(); }
+Metrics::~Metrics() {
+  subscription_.reset();
+}
 
 void Metrics::count_request(std::string_view route, int code) {
   requests_.Add({{"route", std::string(route)}, {"code", std::to_string(code)}}).Increment();
 }
 
+void Metrics::set_plugin_health(const std::string& job_type, uint64_t crashes, bool crash_looping) {
+  runner_crashes_.Add({{"job_type", job_type}}).Set(static_cast<double>(crashes));
+  crash_looping_.Add({{"job_type", job_type}}).Set(crash_looping ? 1 : 0);
+}
+
 void Metrics::on_change(const JobStatus& status) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
-  auto [it, inserted] = seen_.try_emplace(
-      status.job_id, Seen{status.state, now, status.state == JobState::kQueued});
+  auto [it, inserted] =
+      seen_.try_emplace(status.job_id, Seen{status.state, now, status.state == JobState::kQueued});
   const JobState previous = it->second.state;
   if (!inserted && previous == status.state) return;
   const std::string state(to_string(status.state));
@@ -45,10 +61,11 @@ void Metrics::on_change(const JobStatus& status) {
   if (status.state == JobState::kRunning) running.Increment();
   if (is_terminal(status.state)) {
     if (it->second.seen_queued) {
-      static const prometheus::Histogram::BucketBoundaries kBuckets{0.01, 0.05, 0.1, 0.25, 0.5, 1,  2.5,
-                                                                    5,    10,   30,  60,   300, 1800};
+      static const prometheus::Histogram::BucketBoundaries kBuckets{
+          0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800};
       const std::chrono::duration<double> elapsed = now - it->second.first_seen;
-      durations_.Add({{"job_type", status.job_type}, {"state", state}}, kBuckets).Observe(elapsed.count());
+      durations_.Add({{"job_type", status.job_type}, {"state", state}}, kBuckets)
+          .Observe(elapsed.count());
     }
     seen_.erase(it);
     return;

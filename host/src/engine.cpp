@@ -86,13 +86,18 @@ std::vector<const WorkerPool*> Engine::pools() const {
 
 JobTypeInfo job_type_info(const WorkerPool& pool) {
   const auto& info = pool.plugin().info();
+  const PluginHealth health = pool.plugin().health();
   return {.job_type = info.job_type,
           .name = info.name,
           .version = info.version,
           .description = info.description,
           .payload_schema_json = info.payload_schema_json,
           .abi_version = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor),
-          .concurrency = pool.settings().concurrency};
+          .concurrency = pool.settings().concurrency,
+          .isolation = health.isolated ? "process" : "in_process",
+          .runner_crashes = health.crashes,
+          .crash_looping = health.crash_looping(),
+          .last_crash = health.last_crash};
 }
 
 StatusOr<std::vector<JobTypeInfo>> EngineJobTypeRegistry::list() {

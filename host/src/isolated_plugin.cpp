@@ -305,9 +305,10 @@ void IsolatedPlugin::record_success() const {
   health_.consecutive_crashes = 0;
 }
 
-IsolatedPlugin::Health IsolatedPlugin::health() const {
+PluginHealth IsolatedPlugin::health() const {
   std::lock_guard lock(mutex_);
-  Health health = health_;
+  PluginHealth health = health_;
+  health.isolated = true;
   health.runners = runners_alive_;
   return health;
 }
@@ -363,8 +364,9 @@ StatusOr<ValidationOutcome> IsolatedPlugin::check(std::string_view payload) cons
     give_back(Role::kValidate, nullptr);
     return internal_error("plugin " + info_.job_type + "'s runner answered validate() out of turn");
   }
+  // Not record_success(): a plugin whose jobs keep killing their runners
+  // is crash-looping however well it validates.
   give_back(Role::kValidate, std::move(runner).value());
-  record_success();
   if (!error.empty()) return internal_error(error);
   return outcome;
 }

@@ -360,6 +360,22 @@ TEST_F(ApiTest, APoisonPluginNeverTakesServeDown) {
   EXPECT_TRUE(server_->running()) << "a plugin took dtq serve down";
   EXPECT_THAT(events(url(), submit("quote", R"({"max_length":200})")).body,
               HasSubstr(R"("state":"completed")"));
+
+  // The crash loop shows: on the job type, in /readyz (still 200: the other
+  // types serve) and in the metrics; until a poison job completes.
+  const std::string types = http("GET", url() + "/v1/job-types").body;
+  EXPECT_THAT(types, HasSubstr(R"("isolation":"process")"));
+  EXPECT_THAT(types, HasSubstr(R"("crash_looping":true)"));
+  const Reply degraded = http("GET", url() + "/readyz");
+  EXPECT_EQ(degraded.code, 200);
+  EXPECT_THAT(degraded.body, HasSubstr(R"("status":"degraded")"));
+  EXPECT_THAT(degraded.body, HasSubstr(R"("job_type":"poison")"));
+  const std::string metrics = http("GET", url() + "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr(R"(dtq_plugin_runner_crashes{job_type="poison"} 6)"));
+  EXPECT_THAT(metrics, HasSubstr(R"(dtq_plugin_crash_looping{job_type="poison"} 1)"));
+  EXPECT_THAT(events(url(), submit("poison", R"({"do":"ok"})")).body,
+              HasSubstr(R"("state":"completed")"));
+  EXPECT_THAT(http("GET", url() + "/readyz").body, HasSubstr(R"("status":"ready")"));
 }
 
 TEST_F(ApiTest, WeatherStreamShowsTheMilestonesInOrder) {

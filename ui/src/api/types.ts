@@ -55,6 +55,13 @@ export interface JobType {
   pools: number;
   /** Jobs of this type running now. */
   in_flight: number;
+  /** "process": in supervised runner processes; "in_process": inside the host. Absent from older servers. */
+  isolation?: string;
+  /** Runner processes lost while serving since the host started. */
+  runner_crashes?: number;
+  /** The plugin's runners keep crashing; last_crash says how the last one ended. */
+  crash_looping?: boolean;
+  last_crash?: string;
 }
 
 export interface JobPage {

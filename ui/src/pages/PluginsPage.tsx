@@ -1,6 +1,7 @@
 // Plugins: each job type this server hosts, with its plugin's metadata and
 // its pools' health from GET /v1/job-types: healthy while a pool takes its
-// jobs, "no worker" when none does (submitted jobs then wait).
+// jobs, "no worker" when none does (submitted jobs then wait), "crashing"
+// while its runner processes keep dying.
 import { Link } from "react-router";
 import { describeError } from "../api/client";
 import { useServices } from "../api/context";
@@ -38,12 +39,20 @@ export function PluginsPage() {
           <li key={type.job_type} className="card plugin" aria-labelledby={`plugin-${type.job_type}`}>
             <div className="card-heading">
               <h2 id={`plugin-${type.job_type}`}>{type.name}</h2>
-              <span className={`health ${type.pools > 0 ? "health-healthy" : "health-not-ready"}`}>
+              <span
+                className={`health ${type.pools > 0 && !type.crash_looping ? "health-healthy" : "health-not-ready"}`}
+              >
                 <span className="health-dot" aria-hidden="true" />
-                {type.pools > 0 ? "Healthy" : "No worker"}
+                {type.crash_looping ? "Crashing" : type.pools > 0 ? "Healthy" : "No worker"}
               </span>
             </div>
             <p>{type.description}</p>
+            {type.crash_looping && (
+              <Alert title="This plugin keeps crashing">
+                Its runner processes keep dying ({type.last_crash}); its jobs fail and are retried, and the other
+                plugins are not affected.
+              </Alert>
+            )}
             <dl className="details">
               <dt>Job type</dt>
               <dd className="mono">{type.job_type}</dd>
@@ -58,6 +67,15 @@ export function PluginsPage() {
               </dd>
               <dt>Running now</dt>
               <dd>{type.in_flight}</dd>
+              {type.isolation !== undefined && type.isolation !== "" && (
+                <>
+                  <dt>Runs</dt>
+                  <dd>
+                    {type.isolation === "process" ? "in its own processes" : "inside the host (trusted)"}
+                    {type.runner_crashes ? `, ${type.runner_crashes} crashed` : ""}
+                  </dd>
+                </>
+              )}
               <dt>Payload</dt>
               <dd>
                 {describeFields(type.payload_schema)

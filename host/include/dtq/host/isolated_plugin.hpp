@@ -77,14 +77,7 @@ class IsolatedPlugin final : public Plugin {
   void run(JobContext& context) const override;
   void notify_cancel(JobContext& context) const override;
 
-  struct Health {
-    uint64_t crashes = 0;              // runners lost while serving, ever
-    uint32_t consecutive_crashes = 0;  // since the last request served
-    std::string last_crash;            // what the last one died of
-    uint32_t runners = 0;              // alive now
-    bool network_isolated = false;
-  };
-  Health health() const;
+  PluginHealth health() const override;
 
   class Runner;  // one runner process; defined in isolated_plugin.cpp
 
@@ -109,7 +102,7 @@ class IsolatedPlugin final : public Plugin {
   // The runner and request id serving each running job, for cancel.
   mutable std::vector<std::tuple<const JobContext*, Runner*, uint64_t>> running_;
   mutable uint64_t next_request_ = 0;
-  mutable Health health_;
+  mutable PluginHealth health_;
 };
 
 // How a host runs the plugins of its plugin folder.

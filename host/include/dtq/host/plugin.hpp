@@ -49,6 +49,18 @@ struct PluginInfo {
 using dtq::FieldError;
 using dtq::ValidationOutcome;
 
+// How a plugin's runner processes fare; all zero for an in-process plugin.
+struct PluginHealth {
+  bool isolated = false;
+  bool network_isolated = false;
+  uint64_t crashes = 0;              // runners lost while serving, ever
+  uint32_t consecutive_crashes = 0;  // since the last request served
+  std::string last_crash;            // what the last one died of
+  uint32_t runners = 0;              // alive now
+  // Three requests in a row lost their runner: the plugin itself is broken.
+  bool crash_looping() const noexcept { return consecutive_crashes >= 3; }
+};
+
 class Plugin {
  public:
   virtual ~Plugin() = default;
@@ -69,6 +81,8 @@ class Plugin {
 
   // Tells the plugin that `context` was cancelled (its optional cancel hook).
   virtual void notify_cancel(JobContext& context) const = 0;
+
+  virtual PluginHealth health() const { return {}; }
 };
 
 // A plugin whose library is loaded into this process: its init() ran here,

@@ -24,6 +24,14 @@ struct JobTypeInfo {
   uint32_t concurrency = 0;         // workers per pool
   uint32_t pools = 0;               // pools running it now; 0 = nobody takes its jobs
   uint32_t in_flight = 0;           // jobs running now, across those pools
+  // Where the plugin runs: "process" (supervised runner processes) or
+  // "in_process"; "" when the registry does not know.
+  std::string isolation;
+  uint64_t runner_crashes = 0;  // runner processes lost while serving, ever
+  // Its runners keep crashing (the last few requests each lost one), and why
+  // the last one ended.
+  bool crash_looping = false;
+  std::string last_crash;
   // WorkerService gRPC addresses ("host:port") of the pools that serve one,
   // for the API's payload validation; empty in embedded mode. Internal: not
   // shown to clients.
