@@ -128,8 +128,10 @@ class DtqProcess {
   // the token in its environment; stderr goes to `log`. With
   // `wait_listening`, waits for the "LISTENING <url>" line on stdout.
   DtqProcess(std::vector<std::string> args, const fs::path& log, bool wait_listening,
-             std::map<std::string, std::string> extra_env = {}) {
-    args.insert(args.begin(), {DTQ_CLI, "--plugin-dir", DTQ_PLUGIN_DIR, "--log-level", "info"});
+             std::map<std::string, std::string> extra_env = {},
+             const fs::path& plugin_dir = DTQ_PLUGIN_DIR) {
+    args.insert(args.begin(),
+                {DTQ_CLI, "--plugin-dir", plugin_dir.string(), "--log-level", "info"});
     std::map<std::string, std::string> environment = Servers::env();
     environment["DTQ_HTTP_BASE_URL"] = testing::shared_fake_provider().base_url();
     environment["DTQ_API_TOKEN"] = kToken;
@@ -671,6 +673,66 @@ TEST_F(DistributedTest, ARedisOutageShowsInReadyzAndTheProcessesRecover) {
   EXPECT_THAT(api_log, HasSubstr("backend redis is available again"));
   worker->signal(SIGTERM);
   EXPECT_EQ(worker->wait_exit(30s), 0);
+  api.signal(SIGTERM);
+  EXPECT_EQ(api.wait_exit(20s), 0);
+}
+
+// A pool of the poison fixture, whose jobs crash or exit their runner,
+// beside a quote pool: every poison job ends failed and dead-lettered, the
+// poison worker stays up, and quote jobs keep completing.
+TEST_F(DistributedTest, APoisonPluginNeverTakesItsWorkerDown) {
+  const fs::path plugins = logs_ / "plugins";
+  fs::create_directories(plugins);
+  fs::create_symlink(fs::path(DTQ_PLUGIN_DIR) / "quote.so", plugins / "quote.so");
+  fs::create_symlink(fs::path(DTQ_TEST_PLUGIN_DIR) / "poison.so", plugins / "poison.so");
+  DtqProcess api({"api", "--listen", "127.0.0.1:0"}, logs_ / "api.log", true);
+  DtqProcess poison_worker(
+      {"worker", "--only", "poison", "--max-attempts", "2", "--concurrency", "2"},
+      logs_ / "worker-poison.log", false, {}, plugins);
+  DtqProcess quote_worker({"worker", "--only", "quote"}, logs_ / "worker-quote.log", false, {},
+                          plugins);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const std::string types = http("GET", api.url() + "/v1/job-types").body;
+        return types.find(R"("job_type":"poison")") != std::string::npos &&
+               types.find(R"("job_type":"quote")") != std::string::npos;
+      },
+      60s));
+
+  const auto submit = [&](const std::string& type, const std::string& payload) {
+    const Reply submitted = http("POST", api.url() + "/v1/jobs",
+                                 R"({"job_type":")" + type + R"(","payload":)" + payload + "}");
+    EXPECT_EQ(submitted.code, 202) << submitted.body;
+    return submitted.code == 202 ? json::parse(submitted.body)["job_id"].get<std::string>()
+                                 : std::string();
+  };
+  std::vector<std::string> poison;
+  for (const char* action : {"segv", "abort", "exit"}) {
+    poison.push_back(submit("poison", std::string(R"({"do":")") + action + R"("})"));
+  }
+  std::vector<std::string> quotes;
+  for (int i = 0; i < 10; ++i) quotes.push_back(submit("quote", R"({"max_length":200})"));
+
+  RawRedis redis;
+  for (const auto& id : quotes) {
+    EXPECT_TRUE(eventually([&] { return redis.status(id)["state"] == "completed"; }, 60s)) << id;
+  }
+  for (const auto& id : poison) {
+    EXPECT_TRUE(eventually([&] { return redis.status(id)["state"] == "failed"; }, 60s))
+        << id << " " << redis.status(id)["state"];
+    EXPECT_EQ(redis.status(id)["error_code"], "plugin_crashed") << id;
+  }
+  DtqProcess letters({"dead-letters", "--type", "poison"}, logs_ / "dead-letters.log", false);
+  const std::string listed = letters.read_stdout();
+  EXPECT_EQ(letters.wait_exit(30s), 0);
+  for (const auto& id : poison) EXPECT_THAT(listed, HasSubstr(id));
+  EXPECT_THAT(read_file(logs_ / "worker-poison.log"), HasSubstr("killed by signal SIGSEGV"));
+
+  // Still up: both workers drain and exit cleanly.
+  poison_worker.signal(SIGTERM);
+  EXPECT_EQ(poison_worker.wait_exit(30s), 0);
+  quote_worker.signal(SIGTERM);
+  EXPECT_EQ(quote_worker.wait_exit(30s), 0);
   api.signal(SIGTERM);
   EXPECT_EQ(api.wait_exit(20s), 0);
 }
