@@ -318,6 +318,23 @@ TEST_F(StatusTest, OwnerReadsStatusesItDidNotWrite) {
   EXPECT_EQ(merged.attempt, 2u);
 }
 
+TEST_F(StatusTest, ADurableUpdateIsCommittedWhenItReturns) {
+  auto owner = open(Role::kOwner);
+  auto client = open(Role::kClient);
+  // The client reads the file: what it sees is committed. update() writes
+  // behind (up to a linger later); update_durable() must not.
+  for (uint32_t attempt = 1; attempt <= 20; ++attempt) {
+    const std::string id = new_uuid4();
+    JobStatus running = status_of(id, JobState::kRunning, 0, "starting");
+    running.attempt = attempt;
+    auto stored = owner.statuses->update_durable(running);
+    ASSERT_TRUE(stored.ok()) << stored.status().message();
+    auto seen = client.statuses->get(id);
+    ASSERT_TRUE(seen.ok()) << "attempt " << attempt << ": " << seen.status().message();
+    EXPECT_EQ(seen->attempt, attempt);
+  }
+}
+
 TEST_F(StatusTest, ManyJobsBeyondTheCacheStayCorrect) {
   auto backends = open();
   std::vector<std::string> ids;
