@@ -260,11 +260,9 @@ TEST_F(EngineTest, PermanentFailuresFailAtOnceAndAreDeadLettered) {
   ASSERT_TRUE(stored.error.has_value());
   EXPECT_EQ(stored.error->code, "bad_input");
   EXPECT_EQ(stored.attempts, 1u);
-  auto letters = jobs_->dead_letters("echo", 10);
-  ASSERT_TRUE(letters.ok());
-  ASSERT_EQ(letters->size(), 1u);
-  EXPECT_EQ((*letters)[0].message.job_id, id);
-  EXPECT_EQ((*letters)[0].error.code, "bad_input");
+  const DeadLetter letter = wait_dead_letter("echo");
+  EXPECT_EQ(letter.message.job_id, id);
+  EXPECT_EQ(letter.error.code, "bad_input");
 }
 
 TEST_F(EngineTest, ExhaustedRetriesFailAndAReplayIsANewJob) {
