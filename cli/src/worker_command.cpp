@@ -51,6 +51,15 @@ std::string advertised_address(const std::string& listen, uint16_t port) {
 }
 
 int run_embedded_worker(const CommonOptions& common, const EngineFlags& options) {
+  // Blocked before any thread starts (the store's writer, the plugin
+  // folder's watcher, the pools) so that they inherit the mask and the
+  // sigwait in run_until_signal() gets SIGTERM: an unblocked thread would
+  // take it and the default action would end the process undrained.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options));
   if (!node) return 1;
   auto settings = engine_settings(*node, options);
@@ -68,6 +77,7 @@ int run_embedded_worker(const CommonOptions& common, const EngineFlags& options)
   std::cerr << "dtq worker: data in " << resolve_data_dir(common).string() << "; pools:";
   for (const auto* pool : (*engine)->pools()) std::cerr << " " << pool->plugin().info().job_type;
   std::cerr << std::endl;
+  auto watcher = watch_plugin_folder(common, options, node->plugins, **engine);
   (*engine)->run_until_signal();
   return 0;
 }

@@ -85,7 +85,9 @@ WorkerPool::WorkerPool(std::shared_ptr<Plugin> plugin, PoolSettings settings, Ba
       http_(http),
       policy_(std::move(policy)) {}
 
-WorkerPool::~WorkerPool() { drain(Clock::now()); }
+WorkerPool::~WorkerPool() {
+  drain(Clock::now());
+}
 
 void WorkerPool::start() {
   std::lock_guard lock(mutex_);
@@ -110,13 +112,13 @@ void WorkerPool::drain(Clock::time_point deadline) {
   stop_taking();
   {
     std::unique_lock lock(mutex_);
-    changed_.wait_until(lock, deadline, [this] { return running_.empty(); });
+    changed_.wait_until(lock, deadline, [this] { return holding_ == 0; });
     if (!running_.empty()) {
       // Out of patience: ask what is left to stop; whatever stops is released
       // for redelivery by its worker (hard_draining_ tells it so).
       hard_draining_ = true;
       for (const auto& attempt : running_) attempt->context->cancel();
-      changed_.wait_for(lock, settings_.cancel_grace, [this] { return running_.empty(); });
+      changed_.wait_for(lock, settings_.cancel_grace, [this] { return holding_ == 0; });
     }
   }
   // Whatever still runs ignored the cancel: the supervisor gives up on it.
@@ -174,7 +176,18 @@ void WorkerPool::worker_loop() {
         release(delivery, "worker stopping before it started");
         continue;
       }
+      {
+        std::lock_guard lock(mutex_);
+        ++holding_;
+      }
+      // false: the supervisor gave up on this thread, and abandon() let go
+      // of its delivery.
       if (!process(std::move(delivery))) return;
+      {
+        std::lock_guard lock(mutex_);
+        --holding_;
+      }
+      changed_.notify_all();
     }
   }
 }
@@ -189,8 +202,8 @@ bool WorkerPool::process(Delivery delivery) {
   // (a crash in between): finish the ack, never run the job twice.
   if (delivery.delivery_count > 1) {
     if (auto existing = backends_.results.get(message.job_id); existing.ok()) {
-      set_status(message, existing->final_state, "restored from the stored result", existing->attempts,
-                 existing->error ? &*existing->error : nullptr);
+      set_status(message, existing->final_state, "restored from the stored result",
+                 existing->attempts, existing->error ? &*existing->error : nullptr);
       (void)backends_.queue.ack(delivery);
       return true;
     }
@@ -203,14 +216,16 @@ bool WorkerPool::process(Delivery delivery) {
                                                      .trace_id = message.trace_id,
                                                      .job_type = message.job_type});
   if (!current.ok()) {
-    spdlog::error("job_id={} status store unavailable: {}", message.job_id, current.status().message());
+    spdlog::error("job_id={} status store unavailable: {}", message.job_id,
+                  current.status().message());
     release(delivery, "status store unavailable");
     return true;
   }
   const std::string started_at = current->updated_at;
-  if (current->state == JobState::kCancelled || backends_.statuses.cancel_requested(message.job_id)) {
-    store_outcome(delivery, JobState::kCancelled, "", JobError{"cancelled", "cancelled before it started"},
-                  "", current->attempt);
+  if (current->state == JobState::kCancelled ||
+      backends_.statuses.cancel_requested(message.job_id)) {
+    store_outcome(delivery, JobState::kCancelled, "",
+                  JobError{"cancelled", "cancelled before it started"}, "", current->attempt);
     return true;
   }
 
@@ -236,7 +251,8 @@ bool WorkerPool::process(Delivery delivery) {
   if (!validation.valid()) {
     std::string detail;
     for (const auto& e : validation.errors) {
-      detail += (detail.empty() ? "" : "; ") + (e.field.empty() ? std::string("payload") : e.field) + ": " + e.message;
+      detail += (detail.empty() ? "" : "; ") +
+                (e.field.empty() ? std::string("payload") : e.field) + ": " + e.message;
     }
     store_outcome(delivery, JobState::kFailed, "", JobError{"invalid_payload", detail}, started_at,
                   attempt_number);
@@ -290,7 +306,8 @@ bool WorkerPool::process(Delivery delivery) {
     }
 
     if (outcome.kind == JobOutcome::Kind::kCompleted) {
-      store_outcome(delivery, JobState::kCompleted, outcome.output_json, std::nullopt, started_at, attempt_number);
+      store_outcome(delivery, JobState::kCompleted, outcome.output_json, std::nullopt, started_at,
+                    attempt_number);
       return true;
     }
     const bool user_cancelled = backends_.statuses.cancel_requested(message.job_id);
@@ -299,26 +316,28 @@ bool WorkerPool::process(Delivery delivery) {
       return true;
     }
     if (outcome.kind == JobOutcome::Kind::kCancelled || user_cancelled) {
-      store_outcome(delivery, JobState::kCancelled, "", JobError{"cancelled", "cancelled while running"},
-                    started_at, attempt_number);
+      store_outcome(delivery, JobState::kCancelled, "",
+                    JobError{"cancelled", "cancelled while running"}, started_at, attempt_number);
       return true;
     }
     const JobError error{outcome.error_code, outcome.error_message};
     if (outcome.retryable && attempt_number < settings_.max_attempts) {
       if (stopping_) {
-        release(delivery, "worker stopping; attempt " + std::to_string(attempt_number) + " failed: " + error.code);
+        release(delivery, "worker stopping; attempt " + std::to_string(attempt_number) +
+                              " failed: " + error.code);
         return true;
       }
       const auto delay = backoff(attempt_number);
       ++retried_;
       set_status(message, JobState::kRunning,
-                 "attempt " + std::to_string(attempt_number) + " failed (" + error.code + ": " + error.message +
-                     "); retrying in " + seconds_text(delay),
+                 "attempt " + std::to_string(attempt_number) + " failed (" + error.code + ": " +
+                     error.message + "); retrying in " + seconds_text(delay),
                  attempt_number);
       if (!wait_backoff(delay, message.job_id)) {
         if (backends_.statuses.cancel_requested(message.job_id)) {
-          store_outcome(delivery, JobState::kCancelled, "", JobError{"cancelled", "cancelled while waiting to retry"},
-                        started_at, attempt_number);
+          store_outcome(delivery, JobState::kCancelled, "",
+                        JobError{"cancelled", "cancelled while waiting to retry"}, started_at,
+                        attempt_number);
         } else {
           release(delivery, "worker stopping while waiting to retry");
         }
@@ -357,7 +376,8 @@ void WorkerPool::supervise() {
     std::vector<std::shared_ptr<Attempt>> attempts;
     {
       std::unique_lock lock(mutex_);
-      changed_.wait_for(lock, settings_.supervisor_tick, [this] { return supervisor_stop_.load(); });
+      changed_.wait_for(lock, settings_.supervisor_tick,
+                        [this] { return supervisor_stop_.load(); });
       attempts.assign(running_.begin(), running_.end());
     }
     const auto now = Clock::now();
@@ -372,7 +392,8 @@ void WorkerPool::supervise() {
         attempt->cancel_sent_at = now;
       }
       const bool past_timeout = now > context.request().deadline + settings_.cancel_grace;
-      const bool ignored_cancel = attempt->cancel_sent && now > attempt->cancel_sent_at + settings_.cancel_grace;
+      const bool ignored_cancel =
+          attempt->cancel_sent && now > attempt->cancel_sent_at + settings_.cancel_grace;
       if (past_timeout || ignored_cancel) abandon(attempt, attempt->cancel_sent);
     }
   }
@@ -383,12 +404,14 @@ void WorkerPool::abandon(const std::shared_ptr<Attempt>& attempt, bool user_canc
   ++abandoned_;
   attempt->context->finish();  // every later host call from the stuck plugin is ignored
   const JobRequest& request = attempt->context->request();
-  spdlog::error("job_id={} job_type={} attempt={} plugin did not return {} after being told to stop; "
-                "freeing its slot",
-                request.job_id, request.job_type, request.attempt, seconds_text(settings_.cancel_grace));
+  spdlog::error(
+      "job_id={} job_type={} attempt={} plugin did not return {} after being told to stop; "
+      "freeing its slot",
+      request.job_id, request.job_type, request.attempt, seconds_text(settings_.cancel_grace));
   {
     std::lock_guard lock(mutex_);
     running_.remove(attempt);
+    --holding_;
     if (auto it = workers_.find(attempt->worker); it != workers_.end()) {
       it->second.detach();  // it may never come back; it will not touch the pool if it does
       workers_.erase(it);
@@ -398,17 +421,20 @@ void WorkerPool::abandon(const std::shared_ptr<Attempt>& attempt, bool user_canc
   changed_.notify_all();
   if (user_cancelled) {
     store_outcome(attempt->delivery, JobState::kCancelled, "",
-                  JobError{"cancelled", "cancelled; the plugin ignored the request"}, attempt->started_at,
-                  request.attempt);
+                  JobError{"cancelled", "cancelled; the plugin ignored the request"},
+                  attempt->started_at, request.attempt);
   } else if (!stopping_ && request.attempt < settings_.max_attempts) {
-    release(attempt->delivery, "attempt " + std::to_string(request.attempt) + " timed out and ignored cancellation");
+    release(attempt->delivery,
+            "attempt " + std::to_string(request.attempt) + " timed out and ignored cancellation");
   } else if (stopping_) {
     release(attempt->delivery, "worker shut down; the plugin ignored cancellation");
   } else {
-    store_outcome(attempt->delivery, JobState::kFailed, "",
-                  JobError{"timeout", "attempt " + std::to_string(request.attempt) + " exceeded its timeout of " +
-                                          seconds_text(settings_.timeout) + " and ignored cancellation"},
-                  attempt->started_at, request.attempt);
+    store_outcome(
+        attempt->delivery, JobState::kFailed, "",
+        JobError{"timeout", "attempt " + std::to_string(request.attempt) +
+                                " exceeded its timeout of " + seconds_text(settings_.timeout) +
+                                " and ignored cancellation"},
+        attempt->started_at, request.attempt);
   }
 }
 
@@ -423,8 +449,8 @@ void WorkerPool::on_progress(const JobRequest& job, int percent, std::string_vie
                                             .attempt = job.attempt});
 }
 
-void WorkerPool::set_status(const JobMessage& message, JobState state, std::string text, uint32_t attempt,
-                            const JobError* error) {
+void WorkerPool::set_status(const JobMessage& message, JobState state, std::string text,
+                            uint32_t attempt, const JobError* error) {
   JobStatus status{.job_id = message.job_id,
                    .state = state,
                    .updated_at = now_rfc3339(),
@@ -551,8 +577,9 @@ void WorkerPool::finish_stored(const Delivery& delivery, const JobResult& result
   const JobState state = result.final_state;
   const auto& error = result.error;
   const std::string text = state == JobState::kCompleted ? "completed"
-                           : state == JobState::kCancelled ? "cancelled"
-                                                           : "failed: " + (error ? error->message : std::string());
+                           : state == JobState::kCancelled
+                               ? "cancelled"
+                               : "failed: " + (error ? error->message : std::string());
   set_status(delivery.message, state, text, result.attempts, error ? &*error : nullptr);
   if (state == JobState::kFailed) {
     ++failed_;
@@ -591,7 +618,8 @@ bool WorkerPool::wait_backoff(std::chrono::milliseconds delay, const std::string
 std::chrono::milliseconds WorkerPool::backoff(uint32_t attempt) const {
   thread_local std::mt19937_64 random{std::random_device{}()};
   const auto exponent = std::min<uint32_t>(attempt - 1, 20);
-  const auto cap = std::min<int64_t>(settings_.backoff_max.count(), settings_.backoff_base.count() << exponent);
+  const auto cap =
+      std::min<int64_t>(settings_.backoff_max.count(), settings_.backoff_base.count() << exponent);
   std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(cap / 2, 0));
   return std::chrono::milliseconds(cap / 2 + jitter(random));
 }

@@ -175,6 +175,10 @@ class WorkerPool final : private JobObserver {
   std::condition_variable changed_;
   std::map<std::thread::id, std::thread> workers_;
   std::list<std::shared_ptr<Attempt>> running_;
+  // Workers between taking a delivery and being done with it: an attempt
+  // joins running_ only after its status, attempt record and validation,
+  // and drain must wait for those too, not find running_ empty and leave.
+  size_t holding_ = 0;
   std::thread supervisor_;
 
   std::mutex completer_mutex_;
