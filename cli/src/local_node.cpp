@@ -63,6 +63,21 @@ void add_engine_flags(CLI::App& command, EngineFlags& flags) {
   command.add_option(
       "--runner-cpu-seconds", flags.runner_cpu_seconds,
       "CPU time of each plugin runner over its life, seconds (0: no limit, the default)");
+  command.add_flag("--watch-plugins,!--no-watch-plugins", flags.watch_plugins,
+                   "Load libraries dropped into the plugin folder while running, stop removed ones "
+                   "(default: on)");
+}
+
+std::unique_ptr<host::PluginWatcher> watch_plugin_folder(const CommonOptions& options,
+                                                         const EngineFlags& flags,
+                                                         host::PluginRegistry& plugins,
+                                                         host::Engine& engine) {
+  if (!flags.watch_plugins) return nullptr;
+  return std::make_unique<host::PluginWatcher>(
+      host::PluginWatcherSettings{.directory = resolve_plugin_dir(options),
+                                  .copies = resolve_data_dir(options) / "plugin-copies",
+                                  .isolation = isolation_settings(flags)},
+      plugins, engine);
 }
 
 host::IsolationSettings isolation_settings(const EngineFlags& flags) {

@@ -15,6 +15,7 @@
 #include "dtq/host/engine.hpp"
 #include "dtq/host/isolated_plugin.hpp"
 #include "dtq/host/plugin_registry.hpp"
+#include "dtq/host/plugin_watcher.hpp"
 
 namespace dtq::cli {
 
@@ -52,9 +53,18 @@ struct EngineFlags {
   uint64_t runner_memory_mb = host::RunnerSettings{}.max_memory_mb;
   uint64_t runner_open_files = host::RunnerSettings{}.max_open_files;
   uint64_t runner_cpu_seconds = host::RunnerSettings{}.max_cpu_seconds;
+  bool watch_plugins = true;  // hot drop-in (host/plugin_watcher.hpp)
 };
 void add_engine_flags(CLI::App& command, EngineFlags& flags);
 host::IsolationSettings isolation_settings(const EngineFlags& flags);
+
+// The plugin folder's watcher for a running engine, or null when the flags
+// turn it off. Start it after the signals are blocked: its thread inherits
+// the mask.
+std::unique_ptr<host::PluginWatcher> watch_plugin_folder(const CommonOptions& options,
+                                                         const EngineFlags& flags,
+                                                         host::PluginRegistry& plugins,
+                                                         host::Engine& engine);
 
 // Per-plugin settings from the config file, the environment and the flags,
 // in that order of precedence (flags win). Prints why and returns nullopt

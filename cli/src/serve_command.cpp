@@ -155,6 +155,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
     }
     grpc = std::move(started).value();
   }
+  auto watcher = watch_plugin_folder(common, options.engine, node->plugins, **engine);
   server.set_ready(true);
   const std::string url = "http://" + settings.bind_address + ":" + std::to_string(server.port());
   // The token is printed once; the example refers to where it is kept.
@@ -191,6 +192,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   std::cerr << "dtq serve: " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
             << "; stopping the API and draining" << std::endl;
   server.set_ready(false);
+  watcher.reset();
   if (grpc) grpc->stop();
   server.stop();
   (*engine)->drain();

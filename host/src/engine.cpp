@@ -15,20 +15,70 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const PluginRegistry& plugins,
       return not_found("--only " + type + ": no loaded plugin provides job type \"" + type + "\"");
     }
   }
-  std::unique_ptr<Engine> engine(new Engine(settings, backends));
+  std::unique_ptr<Engine> engine(new Engine(settings, backends, http));
   for (const auto& plugin : plugins.list()) {
     const PluginInfo& info = plugin->info();
     if (!settings.only.empty() && settings.only.count(info.job_type) == 0) continue;
-    PluginSettings overrides;
-    if (auto it = settings.per_plugin.find(info.job_type); it != settings.per_plugin.end())
-      overrides = it->second;
-    PoolSettings pool = resolve_pool_settings(info, overrides);
-    if (settings.backoff_base) pool.backoff_base = *settings.backoff_base;
-    if (settings.cancel_grace) pool.cancel_grace = *settings.cancel_grace;
-    engine->pools_.push_back(std::make_unique<WorkerPool>(plugin, pool, backends, http,
-                                                          outbound_policy(info, overrides)));
+    engine->pools_.push_back(engine->make_pool(plugin));
   }
   return engine;
+}
+
+std::unique_ptr<WorkerPool> Engine::make_pool(std::shared_ptr<Plugin> plugin) const {
+  const PluginInfo& info = plugin->info();
+  PluginSettings overrides;
+  if (auto it = settings_.per_plugin.find(info.job_type); it != settings_.per_plugin.end()) {
+    overrides = it->second;
+  } else if (auto from_env = plugin_settings_from_env(info.job_type); from_env.ok()) {
+    // A plugin dropped in after start-up: its environment overrides apply
+    // as they would have at start-up.
+    overrides = *from_env;
+  }
+  PoolSettings pool = resolve_pool_settings(info, overrides);
+  if (settings_.backoff_base) pool.backoff_base = *settings_.backoff_base;
+  if (settings_.cancel_grace) pool.cancel_grace = *settings_.cancel_grace;
+  return std::make_unique<WorkerPool>(std::move(plugin), pool, backends_, http_,
+                                      outbound_policy(info, overrides));
+}
+
+Status Engine::add_plugin(std::shared_ptr<Plugin> plugin) {
+  const std::string type = plugin->info().job_type;
+  if (!settings_.only.empty() && settings_.only.count(type) == 0) {
+    return failed_precondition("job type \"" + type + "\" is not one this engine runs (--only)");
+  }
+  std::unique_ptr<WorkerPool> pool = make_pool(std::move(plugin));
+  std::lock_guard lock(pools_mutex_);
+  if (drained_) return failed_precondition("the engine has drained");
+  for (const auto& existing : pools_) {
+    if (existing->plugin().info().job_type == type)
+      return already_exists("job type \"" + type + "\" is hosted already");
+  }
+  if (taking_work_) {
+    const auto& s = pool->settings();
+    spdlog::info("pool job_type={} concurrency={} timeout_ms={} max_attempts={} (added)", type,
+                 s.concurrency, s.timeout.count(), s.max_attempts);
+    pool->start();
+  }
+  pools_.push_back(std::move(pool));
+  return {};
+}
+
+Status Engine::remove_plugin(std::string_view job_type) {
+  WorkerPool* pool = nullptr;
+  {
+    std::lock_guard lock(pools_mutex_);
+    auto it = std::find_if(pools_.begin(), pools_.end(),
+                           [&](const auto& p) { return p->plugin().info().job_type == job_type; });
+    if (it == pools_.end())
+      return not_found("no pool hosts job type \"" + std::string(job_type) + "\"");
+    pool = it->get();
+    retired_.push_back(std::move(*it));
+    pools_.erase(it);
+  }
+  pool->stop_taking();
+  pool->drain(Clock::now() + settings_.drain_grace);
+  spdlog::info("pool job_type={} stopped", job_type);
+  return {};
 }
 
 Engine::~Engine() {
@@ -36,6 +86,7 @@ Engine::~Engine() {
 }
 
 void Engine::start() {
+  std::lock_guard lock(pools_mutex_);
   for (auto& pool : pools_) {
     const auto& s = pool->settings();
     spdlog::info("pool job_type={} concurrency={} timeout_ms={} max_attempts={}",
@@ -46,13 +97,18 @@ void Engine::start() {
 }
 
 void Engine::drain() {
-  if (drained_) return;
-  drained_ = true;
-  taking_work_ = false;
+  std::vector<WorkerPool*> pools;
+  {
+    std::lock_guard lock(pools_mutex_);
+    if (drained_) return;
+    drained_ = true;
+    taking_work_ = false;
+    for (auto& pool : pools_) pools.push_back(pool.get());
+  }
   const auto deadline = Clock::now() + settings_.drain_grace;
-  for (auto& pool : pools_) pool->stop_taking();
+  for (auto* pool : pools) pool->stop_taking();
   backends_.queue.close();
-  for (auto& pool : pools_) pool->drain(deadline);
+  for (auto* pool : pools) pool->drain(deadline);
 }
 
 void Engine::run_until_signal() {
@@ -73,12 +129,14 @@ void Engine::run_until_signal() {
 }
 
 std::map<std::string, PoolStats> Engine::stats() const {
+  std::lock_guard lock(pools_mutex_);
   std::map<std::string, PoolStats> out;
   for (const auto& pool : pools_) out.emplace(pool->plugin().info().job_type, pool->stats());
   return out;
 }
 
 std::vector<const WorkerPool*> Engine::pools() const {
+  std::lock_guard lock(pools_mutex_);
   std::vector<const WorkerPool*> out;
   for (const auto& pool : pools_) out.push_back(pool.get());
   return out;

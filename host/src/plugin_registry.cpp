@@ -9,10 +9,20 @@ Status PluginRegistry::add(std::shared_ptr<Plugin> plugin) {
   std::unique_lock lock(mutex_);
   const auto [it, inserted] = by_type_.try_emplace(type, plugin);
   if (!inserted) {
-    return already_exists("duplicate job type \"" + type + "\": " + it->second->info().path.string() +
-                          " and " + plugin->info().path.string() + " both provide it");
+    return already_exists("duplicate job type \"" + type +
+                          "\": " + it->second->info().path.string() + " and " +
+                          plugin->info().path.string() + " both provide it");
   }
   return {};
+}
+
+std::shared_ptr<Plugin> PluginRegistry::remove(std::string_view job_type) {
+  std::unique_lock lock(mutex_);
+  const auto it = by_type_.find(job_type);
+  if (it == by_type_.end()) return nullptr;
+  auto removed = std::move(it->second);
+  by_type_.erase(it);
+  return removed;
 }
 
 std::shared_ptr<Plugin> PluginRegistry::find(std::string_view job_type) const {

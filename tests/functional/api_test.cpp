@@ -378,6 +378,59 @@ TEST_F(ApiTest, APoisonPluginNeverTakesServeDown) {
   EXPECT_THAT(http("GET", url() + "/readyz").body, HasSubstr(R"("status":"ready")"));
 }
 
+// Hot drop-in: a library moved into the plugin folder of a running serve is
+// checked, registered and served within seconds; a refused one changes
+// nothing; a removed one stops being offered.
+TEST_F(ApiTest, APluginDroppedIntoTheFolderIsServedWithinSeconds) {
+  const fs::path plugins = data_ / "plugins";
+  fs::create_directories(plugins);
+  fs::create_symlink(fs::path(DTQ_PLUGIN_DIR) / "weather.so", plugins / "weather.so");
+  ServeOptions options;
+  options.plugin_dir = plugins;
+  options.log_level = "info";
+  options.stderr_file = data_ / "serve.log";
+  restart(options);
+  const auto offered = [&](const std::string& type) {
+    return http("GET", url() + "/v1/job-types").body.find(R"("job_type":")" + type + '"') !=
+           std::string::npos;
+  };
+  const auto within = [](std::chrono::seconds limit, const auto& done) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(100ms);
+    }
+    return true;
+  };
+  ASSERT_FALSE(offered("echo"));
+
+  // Installed the documented way: copied beside, then renamed into place.
+  fs::copy_file(fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so", plugins / ".echo.so.part");
+  fs::rename(plugins / ".echo.so.part", plugins / "echo.so");
+  ASSERT_TRUE(within(10s, [&] { return offered("echo"); }))
+      << "echo.so was not picked up within 10 s";
+  EXPECT_THAT(events(url(), submit("echo", R"({"message":"hot"})")).body,
+              HasSubstr(R"("state":"completed")"));
+
+  fs::copy_file(fs::path(DTQ_TEST_PLUGIN_DIR) / "bad_abi_major.so", plugins / "bad_abi_major.so");
+  EXPECT_TRUE(within(10s, [&] {
+    std::ifstream log(data_ / "serve.log");
+    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    return text.find("refused") != std::string::npos &&
+           text.find("ABI major version mismatch") != std::string::npos;
+  }));
+  EXPECT_TRUE(offered("echo"));
+  EXPECT_TRUE(offered("weather"));
+
+  fs::remove(plugins / "echo.so");
+  EXPECT_TRUE(within(10s, [&] { return !offered("echo"); }))
+      << "echo was still offered 10 s after removal";
+  EXPECT_NE(http("POST", url() + "/v1/jobs", R"({"job_type":"echo","payload":{}})").code, 202);
+  EXPECT_THAT(events(url(), submit("weather", R"({"city":"Austin","country_code":"US"})")).body,
+              HasSubstr(R"("state":"completed")"));
+  EXPECT_TRUE(server_->running());
+}
+
 TEST_F(ApiTest, WeatherStreamShowsTheMilestonesInOrder) {
   // A slow city lookup: the watcher is connected before the job reports 20.
   testing::shared_fake_provider().add_fault(

@@ -2,13 +2,17 @@
 // queue and stores it is given. `dtq worker` and `dtq serve` run one.
 //
 // Thread-safety: start, drain and run_until_signal from one controlling
-// thread; stats from any. Ownership: borrows the ports and HTTP client.
+// thread; add_plugin and remove_plugin from one other (the plugin folder's
+// watcher); stats and pools from any. Ownership: borrows the ports and HTTP
+// client; a pool that stopped is kept until the engine goes, so a pointer
+// from pools() stays valid.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -45,18 +49,32 @@ class Engine {
   // every thread it starts.
   void run_until_signal();
 
+  // Hosts a plugin that appeared after start (a library dropped into the
+  // plugin folder): a new pool, taking work at once while the engine does.
+  // AlreadyExists for a hosted job type; FailedPrecondition for one outside
+  // `only`, or after drain.
+  Status add_plugin(std::shared_ptr<Plugin> plugin);
+  // Stops hosting `job_type`: its pool takes no more jobs and finishes (or,
+  // past the drain grace, releases) the ones it runs; queued jobs wait for a
+  // pool. NotFound when no pool hosts it.
+  Status remove_plugin(std::string_view job_type);
+
   std::map<std::string, PoolStats> stats() const;
   std::vector<const WorkerPool*> pools() const;
   // Between start() and drain(): the pools are taking work.
   bool taking_work() const noexcept { return taking_work_; }
 
  private:
-  Engine(EngineSettings settings, Backends backends)
-      : settings_(std::move(settings)), backends_(backends) {}
+  Engine(EngineSettings settings, Backends backends, const HttpClient& http)
+      : settings_(std::move(settings)), backends_(backends), http_(http) {}
+  std::unique_ptr<WorkerPool> make_pool(std::shared_ptr<Plugin> plugin) const;
 
   EngineSettings settings_;
   Backends backends_;
+  const HttpClient& http_;
+  mutable std::mutex pools_mutex_;
   std::vector<std::unique_ptr<WorkerPool>> pools_;
+  std::vector<std::unique_ptr<WorkerPool>> retired_;  // stopped; see Ownership
   bool drained_ = false;
   std::atomic<bool> taking_work_{false};
 };

@@ -1,7 +1,8 @@
 // PluginRegistry: the loaded plugins by job type. Refuses a second plugin for
 // a job type that is already registered.
 //
-// Thread-safety: add() during start-up; find()/list() from any thread after.
+// Thread-safety: every member function may be called from any thread (the
+// plugin folder's watcher adds and removes while the API finds).
 #pragma once
 
 #include <map>
@@ -19,6 +20,8 @@ namespace dtq::host {
 class PluginRegistry {
  public:
   Status add(std::shared_ptr<Plugin> plugin);
+  // The plugin that provided `job_type`, no longer registered; null if none.
+  std::shared_ptr<Plugin> remove(std::string_view job_type);
   std::shared_ptr<Plugin> find(std::string_view job_type) const;
   std::vector<std::shared_ptr<Plugin>> list() const;  // sorted by job type
 
