@@ -38,24 +38,6 @@ class CountingObserver final : public dtq::host::JobObserver {
   int last_ = 0;
 };
 
-void BM_HostPluginHostCall(benchmark::State& state) {
-  const auto plugin = noop_plugin();
-  dtq::host::HttpClient http;
-  CountingObserver observer;
-  dtq::host::JobRequest request{.job_id = "00000000-0000-4000-8000-000000000000",
-                                .job_type = "bench_noop",
-                                .trace_id = "00000000-0000-4000-8000-000000000001",
-                                .payload = "{}"};
-  for (auto _ : state) {
-    const auto context = dtq::host::JobContext::create(request, {}, http, &observer);
-    plugin->run(*context);
-    auto outcome = context->finish();
-    benchmark::DoNotOptimize(outcome);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(BM_HostPluginHostCall);
-
 void BM_ProgressReportOnly(benchmark::State& state) {
   dtq::host::HttpClient http;
   CountingObserver observer;

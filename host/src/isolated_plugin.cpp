@@ -559,16 +559,8 @@ StatusOr<LoadReport> start_plugin_directory(const std::filesystem::path& directo
                                             const IsolationSettings& settings) {
   if (!settings.isolate && settings.in_process.empty())
     return load_plugin_directory(directory, policy);
-  std::error_code error;
-  if (!std::filesystem::is_directory(directory, error)) {
-    return not_found("plugin directory " + directory.string() + " does not exist");
-  }
-  std::vector<std::filesystem::path> libraries;
-  for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".so")
-      libraries.push_back(entry.path());
-  }
-  std::sort(libraries.begin(), libraries.end());
+  auto listed = list_plugin_libraries(directory);
+  if (!listed.ok()) return listed.status();
   LoadReport report;
   std::map<std::string, std::filesystem::path> seen;
   const auto open = [&](const std::filesystem::path& path) -> StatusOr<std::shared_ptr<Plugin>> {
@@ -578,7 +570,7 @@ StatusOr<LoadReport> start_plugin_directory(const std::filesystem::path& directo
     if (!started.ok()) return started.status();
     return std::shared_ptr<Plugin>(std::move(started).value());
   };
-  for (const auto& path : libraries) {
+  for (const auto& path : *listed) {
     auto plugin = open(path);
     Status refusal;
     if (!plugin.ok()) {

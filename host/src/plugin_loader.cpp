@@ -242,8 +242,8 @@ StatusOr<std::shared_ptr<Plugin>> load_plugin(const std::filesystem::path& libra
   return std::shared_ptr<Plugin>(std::move(plugin).value());
 }
 
-StatusOr<LoadReport> load_plugin_directory(const std::filesystem::path& directory,
-                                           BadPluginPolicy policy) {
+StatusOr<std::vector<std::filesystem::path>> list_plugin_libraries(
+    const std::filesystem::path& directory) {
   std::error_code error;
   if (!std::filesystem::is_directory(directory, error)) {
     return not_found("plugin directory " + directory.string() + " does not exist");
@@ -254,6 +254,14 @@ StatusOr<LoadReport> load_plugin_directory(const std::filesystem::path& director
       libraries.push_back(entry.path());
   }
   std::sort(libraries.begin(), libraries.end());
+  return libraries;
+}
+
+StatusOr<LoadReport> load_plugin_directory(const std::filesystem::path& directory,
+                                           BadPluginPolicy policy) {
+  auto listed = list_plugin_libraries(directory);
+  if (!listed.ok()) return listed.status();
+  const std::vector<std::filesystem::path>& libraries = *listed;
 
   LoadReport report;
   PluginRegistry seen;

@@ -46,6 +46,11 @@ StatusOr<std::shared_ptr<Plugin>> load_plugin(const std::filesystem::path& libra
 StatusOr<std::shared_ptr<InProcessPlugin>> load_in_process_plugin(
     const std::filesystem::path& library);
 
+// The *.so files in `directory` (not recursive), sorted; NotFound when it
+// is not a folder.
+StatusOr<std::vector<std::filesystem::path>> list_plugin_libraries(
+    const std::filesystem::path& directory);
+
 // Loads every *.so in `directory` (not recursive), refusing duplicate job
 // types. Under kFail the first refusal is returned as an error Status.
 StatusOr<LoadReport> load_plugin_directory(const std::filesystem::path& directory,
