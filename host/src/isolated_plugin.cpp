@@ -1,16 +1,17 @@
 #include "dtq/host/isolated_plugin.hpp"
 
-#include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <system_error>
 #include <thread>
 
 #include "dtq/core/time.hpp"
@@ -50,7 +51,9 @@ std::string describe_exit(int status) {
 }
 
 bool read_info(FrameReader& reader, PluginInfo& info, bool& network_isolated) {
-  uint32_t count = 0, single = 0, isolated = 0;
+  uint32_t count = 0;
+  uint32_t single = 0;
+  uint32_t isolated = 0;
   reader.str(info.name);
   reader.str(info.job_type);
   reader.str(info.version);
@@ -74,6 +77,7 @@ bool read_info(FrameReader& reader, PluginInfo& info, bool& network_isolated) {
 }  // namespace
 
 std::filesystem::path default_runner_executable() {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in dtq sets the environment
   if (const char* path = std::getenv("DTQ_PLUGIN_RUNNER"); path != nullptr && *path != '\0')
     return path;
   std::error_code error;
@@ -90,7 +94,8 @@ class IsolatedPlugin::Runner {
                                                  const RunnerSettings& settings) {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-      return unavailable(std::string("cannot make a runner channel: ") + std::strerror(errno));
+      return unavailable(std::string("cannot make a runner channel: ") +
+                         std::error_code(errno, std::generic_category()).message());
     }
     const std::string executable =
         (settings.executable.empty() ? default_runner_executable() : settings.executable).string();
@@ -108,6 +113,7 @@ class IsolatedPlugin::Runner {
                                      "--network",
                                      settings.isolate_network ? "none" : "host"};
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
 
@@ -120,7 +126,8 @@ class IsolatedPlugin::Runner {
     posix_spawn_file_actions_addclosefrom_np(&actions, 4);
     // Its own process group: a Ctrl-C meant for dtq must not kill runners
     // while dtq drains. Default signal handling and mask, whatever ours are.
-    sigset_t no_signals, all_signals;
+    sigset_t no_signals;
+    sigset_t all_signals;
     sigemptyset(&no_signals);
     sigfillset(&all_signals);
     posix_spawnattr_setsigmask(&attributes, &no_signals);
@@ -137,7 +144,7 @@ class IsolatedPlugin::Runner {
     if (spawned != 0) {
       ::close(fds[0]);
       return unavailable("cannot start the plugin runner " + executable + ": " +
-                         std::strerror(spawned));
+                         std::error_code(spawned, std::generic_category()).message());
     }
     return std::unique_ptr<Runner>(new Runner(pid, fds[0]));
   }
@@ -175,11 +182,11 @@ class IsolatedPlugin::Runner {
     return finish("closed its channel without exiting and was killed");
   }
 
-  void kill() {
+  void kill() const {
     if (!ended_) ::kill(pid_, SIGKILL);
   }
 
-  pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
  private:
   Runner(pid_t pid, int fd) : pid_(pid), fd_(fd), stream_(fd, kMaxRunnerFrame) {}
@@ -376,8 +383,13 @@ namespace {
 // Makes the plugin's HTTP call through this process's client, under the
 // plugin's allow-list, and returns the reply frame.
 std::string serve_http(JobContext& context, FrameReader& reader, int64_t id) {
-  uint32_t number = 0, header_count = 0, timeout_ms = 0, max_attempts = 0;
-  std::string method, url, body;
+  uint32_t number = 0;
+  uint32_t header_count = 0;
+  uint32_t timeout_ms = 0;
+  uint32_t max_attempts = 0;
+  std::string method;
+  std::string url;
+  std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   reader.u32(number);
   reader.str(method);
@@ -392,6 +404,7 @@ std::string serve_http(JobContext& context, FrameReader& reader, int64_t id) {
   reader.u32(timeout_ms);
   reader.u32(max_attempts);
   std::vector<dtq_http_header> header_views;
+  header_views.reserve(headers.size());
   for (const auto& [name, value] : headers)
     header_views.push_back({{name.data(), name.size()}, {value.data(), value.size()}});
   const dtq_http_request request{
@@ -508,8 +521,11 @@ void IsolatedPlugin::run(JobContext& context) const {
         sent = runner->send(serve_http(context, reader, frame_id));
         break;
       case FrameType::kDone: {
-        uint32_t end = 0, retryable = 0;
-        std::string result, code, message;
+        uint32_t end = 0;
+        uint32_t retryable = 0;
+        std::string result;
+        std::string code;
+        std::string message;
         reader.u32(end);
         reader.str(result);
         reader.str(code);

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -20,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -62,28 +64,29 @@ bool parse_number(std::string_view text, uint64_t& out) {
 }
 
 bool parse_options(int argc, char** argv, RunnerOptions& options) {
+  auto fd = static_cast<uint64_t>(options.fd);
+  const std::pair<std::string_view, uint64_t*> numbers[] = {
+      {"--fd", &fd},
+      {"--max-memory-mb", &options.max_memory_mb},
+      {"--max-open-files", &options.max_open_files},
+      {"--max-cpu-seconds", &options.max_cpu_seconds}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
     const std::string_view value = argv[i + 1];
-    uint64_t number = 0;
     if (flag == "--library") {
       options.library = value;
-    } else if (flag == "--network" && (value == "none" || value == "host")) {
-      options.isolate_network = value == "none";
-    } else if (!parse_number(value, number)) {
-      return false;
-    } else if (flag == "--fd") {
-      options.fd = static_cast<int>(number);
-    } else if (flag == "--max-memory-mb") {
-      options.max_memory_mb = number;
-    } else if (flag == "--max-open-files") {
-      options.max_open_files = number;
-    } else if (flag == "--max-cpu-seconds") {
-      options.max_cpu_seconds = number;
-    } else {
-      return false;
+      continue;
     }
+    if (flag == "--network") {
+      if (value != "none" && value != "host") return false;
+      options.isolate_network = value == "none";
+      continue;
+    }
+    const auto* number = std::find_if(std::begin(numbers), std::end(numbers),
+                                      [&](const auto& entry) { return entry.first == flag; });
+    if (number == std::end(numbers) || !parse_number(value, *number->second)) return false;
   }
+  options.fd = static_cast<int>(fd);
   return argc % 2 == 1 && !options.library.empty();
 }
 
@@ -102,7 +105,8 @@ constexpr bool kAddressSanitizer = false;
 Status set_limit(int resource, uint64_t value, const char* what) {
   const rlimit limit{.rlim_cur = value, .rlim_max = value};
   if (::setrlimit(resource, &limit) != 0) {
-    return internal_error(std::string("cannot limit ") + what + ": " + std::strerror(errno));
+    return internal_error(std::string("cannot limit ") + what + ": " +
+                          std::error_code(errno, std::generic_category()).message());
   }
   return {};
 }
@@ -158,7 +162,7 @@ Status confine_network() {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
       ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
     return internal_error(std::string("cannot install the network filter: ") +
-                          std::strerror(errno));
+                          std::error_code(errno, std::generic_category()).message());
   }
   return {};
 #else
@@ -204,6 +208,11 @@ class Runner {
   };
 
   static uint64_t generation_of(dtq_job_ctx* handle) { return reinterpret_cast<uintptr_t>(handle); }
+  // A generation number dressed as a handle; never dereferenced.
+  static dtq_job_ctx* handle_of(uint64_t generation) {
+    const auto value = static_cast<uintptr_t>(generation);
+    return reinterpret_cast<dtq_job_ctx*>(value);  // NOLINT(performance-no-int-to-ptr)
+  }
   bool current(dtq_job_ctx* handle) const {
     return active_ && generation_of(handle) == generation_;
   }
@@ -214,11 +223,11 @@ class Runner {
     int64_t deadline_unix_ms = 0;
   };
 
-  void send(std::string frame);
+  void send(const std::string& frame);
   void start_run(FrameReader& reader, uint64_t id);
   // The job thread: runs each job start_run() hands it, one at a time.
   void job_loop();
-  void run_job(const PendingJob& job);
+  void run_job(const PendingJob& pending);
   void validate(FrameReader& reader, uint64_t id);
   void cancel(uint64_t id);
   void deliver_http_reply(FrameReader& reader);
@@ -261,7 +270,7 @@ void send_or_exit(int fd, std::mutex& mutex, const std::string& frame) {
   if (!runner::send_frame(fd, frame).ok()) std::_Exit(0);
 }
 
-void Runner::send(std::string frame) {
+void Runner::send(const std::string& frame) {
   send_or_exit(fd_, send_mutex_, frame);
 }
 
@@ -359,9 +368,7 @@ void Runner::run_job(const PendingJob& pending) {
       .attempt = pending.attempt,
       .deadline_unix_ms = pending.deadline_unix_ms,
   };
-  // NOLINTNEXTLINE(performance-no-int-to-ptr): a generation number, never dereferenced
-  plugin_->run_with(runner_host_api(), &job,
-                    reinterpret_cast<dtq_job_ctx*>(static_cast<uintptr_t>(pending.id)));
+  plugin_->run_with(runner_host_api(), &job, handle_of(pending.id));
   FrameWriter done(FrameType::kDone);
   std::string frames;
   {
@@ -375,7 +382,7 @@ void Runner::run_job(const PendingJob& pending) {
   }
   // The last progress and the outcome in one write.
   frames += std::move(done).finish();
-  send(std::move(frames));
+  send(frames);
 }
 
 void Runner::validate(FrameReader& reader, uint64_t id) {
@@ -402,12 +409,15 @@ void Runner::cancel(uint64_t id) {
     cancelled_ = true;
   }
   wake_.notify_all();
-  // NOLINTNEXTLINE(performance-no-int-to-ptr): a generation number, never dereferenced
-  plugin_->cancel_with(reinterpret_cast<dtq_job_ctx*>(static_cast<uintptr_t>(id)));
+  plugin_->cancel_with(handle_of(id));
 }
 
 void Runner::deliver_http_reply(FrameReader& reader) {
-  uint32_t number = 0, status = 0, status_code = 0, header_count = 0, attempts = 0;
+  uint32_t number = 0;
+  uint32_t status = 0;
+  uint32_t status_code = 0;
+  uint32_t header_count = 0;
+  uint32_t attempts = 0;
   HttpReply reply;
   reader.u32(number);
   reader.u32(status);
@@ -455,7 +465,7 @@ void Runner::report_progress(dtq_job_ctx* handle, int32_t percent, std::string_v
       frame = take_progress_locked();
     }
   }
-  if (!frame.empty()) send(std::move(frame));
+  if (!frame.empty()) send(frame);
 }
 
 void Runner::log(dtq_job_ctx* handle, dtq_log_level level, std::string_view message) {
@@ -480,7 +490,7 @@ bool Runner::interrupted(dtq_job_ctx* handle) {
     if (!interrupted && Clock::now() - sent_at_ >= kProgressMessageInterval)
       frame = take_progress_locked();
   }
-  if (!frame.empty()) send(std::move(frame));
+  if (!frame.empty()) send(frame);
   return interrupted;
 }
 
@@ -490,7 +500,7 @@ dtq_status Runner::sleep_ms(dtq_job_ctx* handle, uint32_t ms) {
   // What the plugin reported shows while it sleeps.
   if (std::string frame = take_progress_locked(); !frame.empty()) {
     lock.unlock();
-    send(std::move(frame));
+    send(frame);
     lock.lock();
     if (!current(handle)) return DTQ_ERR_JOB_ENDED;
   }
@@ -524,7 +534,7 @@ dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
   }
   frame.str(view(request.body)).u32(request.timeout_ms).u32(request.max_attempts);
   frames += std::move(frame).finish();
-  send(std::move(frames));
+  send(frames);
 
   std::unique_lock lock(mutex_);
   // The supervisor always answers, even for a job that ended meanwhile;

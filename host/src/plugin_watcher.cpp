@@ -108,7 +108,7 @@ void PluginWatcher::scan() {
     }
   }
   for (auto it = seen_.begin(); it != seen_.end();) {
-    if (present.count(it->first) != 0) {
+    if (present.contains(it->first)) {
       ++it;
       continue;
     }

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 namespace dtq::host::runner {
 namespace {
@@ -71,7 +72,8 @@ Status send_frame(int fd, std::string_view frame) {
       continue;
     }
     if (sent < 0 && errno == EINTR) continue;
-    return unavailable(std::string("the peer is gone: ") + std::strerror(errno));
+    return unavailable(std::string("the peer is gone: ") +
+                       std::error_code(errno, std::generic_category()).message());
   }
   return {};
 }
@@ -83,11 +85,11 @@ Status FrameStream::fill(std::optional<std::chrono::milliseconds> timeout) {
     do {
       polled = ::poll(&ready, 1, static_cast<int>(std::max<int64_t>(timeout->count(), 0)));
     } while (polled < 0 && errno == EINTR);
-    if (polled == 0) return Status(StatusCode::kDeadlineExceeded, "no frame within the time limit");
+    if (polled == 0) return {StatusCode::kDeadlineExceeded, "no frame within the time limit"};
   }
   // Unread bytes move to the front; the buffer only ever grows (to the
   // largest frame plus the read-ahead), and is never cleared byte by byte.
-  constexpr size_t kReadAhead = 64 * 1024;
+  constexpr size_t kReadAhead = size_t{64} * 1024;
   if (start_ > 0) {
     std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
     end_ -= start_;

@@ -62,7 +62,7 @@ class FrameReader {
   bool u32(uint32_t& value);
   bool i64(int64_t& value);
   bool str(std::string& value);
-  bool ok() const noexcept { return ok_; }
+  [[nodiscard]] bool ok() const noexcept { return ok_; }
 
  private:
   bool take(void* out, size_t size);
