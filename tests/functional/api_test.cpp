@@ -412,6 +412,19 @@ TEST_F(ApiTest, APluginDroppedIntoTheFolderIsServedWithinSeconds) {
   EXPECT_THAT(events(url(), submit("echo", R"({"message":"hot"})")).body,
               HasSubstr(R"("state":"completed")"));
 
+  // A new version, moved over the old file: the old pool finishes its job,
+  // the new plugin serves.
+  const std::string slow = submit("echo", R"({"sleep_ms":1500})");
+  fs::copy_file(fs::path(DTQ_TEST_PLUGIN_DIR) / "echo_v2.so", plugins / ".echo.so.part");
+  fs::rename(plugins / ".echo.so.part", plugins / "echo.so");
+  EXPECT_TRUE(within(10s, [&] {
+    return http("GET", url() + "/v1/job-types").body.find(R"("version":"2.0.0")") !=
+           std::string::npos;
+  })) << "echo 2.0.0 did not replace 1.0.0 within 10 s";
+  EXPECT_THAT(events(url(), slow).body, HasSubstr(R"("state":"completed")"));
+  EXPECT_THAT(events(url(), submit("echo", R"({"message":"v2"})")).body,
+              HasSubstr(R"("state":"completed")"));
+
   fs::copy_file(fs::path(DTQ_TEST_PLUGIN_DIR) / "bad_abi_major.so", plugins / "bad_abi_major.so");
   EXPECT_TRUE(within(10s, [&] {
     std::ifstream log(data_ / "serve.log");
