@@ -147,8 +147,13 @@ int run_distributed_worker(const CommonOptions& common, const WorkerOptions& wor
   for (const auto* pool : (*engine)->pools()) {
     JobTypeInfo registration = host::job_type_info(*pool);
     registration.worker_addresses = {address};
-    auto registered = backends->registry->register_pool(std::move(registration),
-                                                        [pool] { return pool->stats().in_flight; });
+    auto registered = backends->registry->register_pool(std::move(registration), [pool] {
+      const host::PluginHealth health = pool->plugin().health();
+      return redis::PoolFigures{.in_flight = pool->stats().in_flight,
+                                .runner_crashes = health.crashes,
+                                .crash_looping = health.crash_looping(),
+                                .last_crash = health.last_crash};
+    });
     if (!registered.ok()) {
       std::cerr << "dtq worker: cannot register pool " << pool->plugin().info().job_type
                 << " in the job type registry: " << registered.status().message() << "\n";

@@ -727,6 +727,17 @@ TEST_F(DistributedTest, APoisonPluginNeverTakesItsWorkerDown) {
   EXPECT_EQ(letters.wait_exit(30s), 0);
   for (const auto& id : poison) EXPECT_THAT(listed, HasSubstr(id));
   EXPECT_THAT(read_file(logs_ / "worker-poison.log"), HasSubstr("killed by signal SIGSEGV"));
+  // The API sees the crash loop through the registry: on the job type and
+  // in /readyz, still 200.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return http("GET", api.url() + "/v1/job-types").body.find(R"("crash_looping":true)") !=
+               std::string::npos;
+      },
+      30s));
+  const Reply ready = http("GET", api.url() + "/readyz");
+  EXPECT_EQ(ready.code, 200);
+  EXPECT_THAT(ready.body, HasSubstr(R"("job_type":"poison")"));
 
   // Still up: both workers drain and exit cleanly.
   poison_worker.signal(SIGTERM);

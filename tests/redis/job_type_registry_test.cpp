@@ -57,8 +57,8 @@ class RedisRegistryTest : public ::testing::Test {
     return listed.ok() ? *listed : std::vector<JobTypeInfo>{};
   }
   static std::string register_ok(RedisJobTypeRegistry& registry, PoolRegistration pool,
-                                 std::function<uint32_t()> in_flight = {}) {
-    auto id = registry.register_pool(std::move(pool), std::move(in_flight));
+                                 std::function<PoolFigures()> figures = {}) {
+    auto id = registry.register_pool(std::move(pool), std::move(figures));
     EXPECT_TRUE(id.ok()) << id.status().message();
     return id.ok() ? *id : std::string();
   }
@@ -71,8 +71,9 @@ TEST_F(RedisRegistryTest, RegistersListsAndStoresThePool) {
   ASSERT_TRUE(registry);
   EXPECT_TRUE(list_ok(*registry).empty());
   std::atomic<uint32_t> busy{3};
-  const std::string weather = register_ok(
-      *registry, pool_of("weather", "1.2.0", 8, "10.0.0.7:7001"), [&] { return busy.load(); });
+  const std::string weather =
+      register_ok(*registry, pool_of("weather", "1.2.0", 8, "10.0.0.7:7001"),
+                  [&] { return PoolFigures{.in_flight = busy.load()}; });
   register_ok(*registry, pool_of("quote", "0.3.1", 2));
   ASSERT_TRUE(is_uuid(weather));
 
@@ -118,8 +119,12 @@ TEST_F(RedisRegistryTest, TwoHostsWithTheSameTypeAreTwoPoolsWithTheNewestMetadat
   auto first = open();
   auto second = open();
   ASSERT_TRUE(first && second);
-  register_ok(*first, pool_of("weather", "1.9.0", 4, "host-a:7001"), [] { return 2U; });
-  register_ok(*second, pool_of("weather", "1.10.0", 6, "host-b:7001"), [] { return 5U; });
+  register_ok(*first, pool_of("weather", "1.9.0", 4, "host-a:7001"), [] {
+    return PoolFigures{
+        .in_flight = 2, .runner_crashes = 4, .crash_looping = true, .last_crash = "SIGSEGV"};
+  });
+  register_ok(*second, pool_of("weather", "1.10.0", 6, "host-b:7001"),
+              [] { return PoolFigures{.in_flight = 5, .runner_crashes = 1}; });
   register_ok(*second, pool_of("quote", "1.0.0"));
 
   for (auto* registry : {first.get(), second.get()}) {
@@ -129,6 +134,11 @@ TEST_F(RedisRegistryTest, TwoHostsWithTheSameTypeAreTwoPoolsWithTheNewestMetadat
     EXPECT_EQ(weather.job_type, "weather");
     EXPECT_EQ(weather.pools, 2u);
     EXPECT_EQ(weather.in_flight, 7u);
+    // One pool's runners keep crashing: the type says so, with that pool's crash.
+    EXPECT_EQ(weather.runner_crashes, 5u);
+    EXPECT_TRUE(weather.crash_looping);
+    EXPECT_EQ(weather.last_crash, "SIGSEGV");
+    EXPECT_FALSE(types[0].crash_looping);
     // 1.10.0 is newer than 1.9.0 (numerically, not as text).
     EXPECT_EQ(weather.version, "1.10.0");
     EXPECT_EQ(weather.description, "the weather plugin, 1.10.0");
@@ -141,7 +151,8 @@ TEST_F(RedisRegistryTest, TheHeartbeatKeepsAPoolAliveAndItsInFlightFresh) {
   auto registry = open(settings(100ms, 400ms));
   ASSERT_TRUE(registry);
   std::atomic<uint32_t> busy{1};
-  register_ok(*registry, pool_of("weather", "1.0.0"), [&] { return busy.load(); });
+  register_ok(*registry, pool_of("weather", "1.0.0"),
+              [&] { return PoolFigures{.in_flight = busy.load()}; });
   busy = 4;
   // Five TTLs: only the heartbeat can have kept it.
   std::this_thread::sleep_for(2s);

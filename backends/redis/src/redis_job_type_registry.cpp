@@ -112,6 +112,10 @@ std::optional<LivePool> parse_pool(const std::string& text) {
   pool.info.abi_version = text_of("abi_version");
   pool.info.concurrency = number_of("concurrency");
   pool.info.in_flight = number_of("in_flight");
+  pool.info.isolation = text_of("isolation");
+  pool.info.runner_crashes = number_of("runner_crashes");
+  pool.info.crash_looping = value.value("crash_looping", false);
+  pool.info.last_crash = text_of("last_crash");
   pool.worker_address = text_of("worker_address");
   pool.registered_at = text_of("registered_at");
   return pool;
@@ -198,6 +202,7 @@ void RedisJobTypeRegistry::note(const Status& status) {
 
 Status RedisJobTypeRegistry::write(const std::string& pool_id, const Registered& registered) {
   const PoolRegistration& pool = registered.pool;
+  const PoolFigures figures = registered.figures ? registered.figures() : PoolFigures{};
   const json value = {
       {"job_type", pool.job_type},
       {"name", pool.name},
@@ -206,7 +211,11 @@ Status RedisJobTypeRegistry::write(const std::string& pool_id, const Registered&
       {"payload_schema", pool.payload_schema_json},
       {"abi_version", pool.abi_version},
       {"concurrency", pool.concurrency},
-      {"in_flight", registered.in_flight ? registered.in_flight() : 0U},
+      {"in_flight", figures.in_flight},
+      {"isolation", pool.isolation},
+      {"runner_crashes", figures.runner_crashes},
+      {"crash_looping", figures.crash_looping},
+      {"last_crash", figures.last_crash},
       {"worker_address", pool.worker_addresses.empty() ? "" : pool.worker_addresses.front()},
       {"host", host_},
       {"pid", pid_},
@@ -227,7 +236,7 @@ Status RedisJobTypeRegistry::write(const std::string& pool_id, const Registered&
 }
 
 StatusOr<std::string> RedisJobTypeRegistry::register_pool(PoolRegistration pool,
-                                                          std::function<uint32_t()> in_flight) {
+                                                          std::function<PoolFigures()> figures) {
   if (pool.job_type.empty()) return invalid_argument("a pool registration needs a job type");
   if (pool.worker_addresses.size() > 1) {
     return invalid_argument("pool " + pool.job_type + " registers " +
@@ -235,7 +244,7 @@ StatusOr<std::string> RedisJobTypeRegistry::register_pool(PoolRegistration pool,
                             " worker addresses; a pool has at most one");
   }
   const std::string pool_id = new_uuid4();
-  Registered registered{std::move(pool), std::move(in_flight), now_rfc3339()};
+  Registered registered{std::move(pool), std::move(figures), now_rfc3339()};
   {
     std::lock_guard writing(write_mutex_);
     Status written = write(pool_id, registered);
@@ -347,8 +356,16 @@ StatusOr<std::vector<JobTypeInfo>> RedisJobTypeRegistry::list() {
     JobTypeInfo info = pools.front().info;
     info.pools = static_cast<uint32_t>(pools.size());
     info.in_flight = 0;
+    info.runner_crashes = 0;
+    info.crash_looping = false;
+    info.last_crash.clear();
     for (const auto& pool : pools) {
       info.in_flight += pool.info.in_flight;
+      info.runner_crashes += pool.info.runner_crashes;
+      if (pool.info.crash_looping && !info.crash_looping) {
+        info.crash_looping = true;
+        info.last_crash = pool.info.last_crash;
+      }
       if (!pool.worker_address.empty() &&
           std::find(info.worker_addresses.begin(), info.worker_addresses.end(),
                     pool.worker_address) == info.worker_addresses.end()) {

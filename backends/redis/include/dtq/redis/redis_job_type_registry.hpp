@@ -6,7 +6,8 @@
 // What it stores (docs/distributed.md has the details):
 //  - <key_prefix>pool:<job_type>:<pool_id>  string, one per live pool: JSON
 //    {"job_type","name","version","description","payload_schema",
-//    "abi_version","concurrency","in_flight","worker_address","host","pid",
+//    "abi_version","concurrency","in_flight","isolation","runner_crashes",
+//    "crash_looping","last_crash","worker_address","host","pid",
 //    "pool_id","registered_at","heartbeat_at"}, with a TTL of settings.ttl,
 //    renewed by every heartbeat. `pool_id` is a fresh UUID per
 //    registration, so a restarted process is a new pool (its predecessor's
@@ -18,7 +19,9 @@
 // expired) are one Lua script each, atomic on the server.
 //
 // list() aggregates per job type over the live pools: `pools` is how many,
-// `in_flight` their sum, and the metadata (name, version, description,
+// `in_flight` and `runner_crashes` their sums, `crash_looping` whether any
+// pool's runners keep crashing (with that pool's `last_crash`), and the
+// metadata (name, version, description,
 // schema, ABI version, concurrency) is that of the newest plugin version
 // among them (versions compare by their numeric dot-separated parts, then
 // as text; among pools of the same version, the latest registered wins).
@@ -28,7 +31,7 @@
 // Heartbeat: register_pool() writes the pool at once (its failure is the
 // caller's start-up failure) and starts, on first use, one thread that
 // rewrites every registered pool each settings.heartbeat_interval, with its
-// in_flight figure from the callback. While Redis is unreachable the
+// live figures from the callback. While Redis is unreachable the
 // heartbeats fail (healthy() turns false, the connection pool logs one
 // warning per outage and reconnects with backoff); the next heartbeat after
 // it is back writes the pools again, re-creating keys that expired
@@ -36,7 +39,7 @@
 // clean shutdown leaves the list immediately.
 //
 // Thread-safety: every member function is thread-safe. Ownership: owns its
-// connections and the heartbeat thread; the in_flight callbacks must stay
+// connections and the heartbeat thread; the figures callbacks must stay
 // callable until their pool is deregistered (or the registry destroyed).
 #pragma once
 
@@ -77,9 +80,17 @@ struct JobTypeRegistrySettings {
 
 // One pool as a worker registers it: JobTypeInfo's metadata, its
 // concurrency, and its WorkerService address (worker_addresses: at most one,
-// or none). `pools` and `in_flight` are ignored (in_flight comes from the
+// or none). `pools`, `in_flight` and the crash figures are ignored (they come from the
 // callback given to register_pool).
 using PoolRegistration = JobTypeInfo;
+
+// What a pool reports at each heartbeat.
+struct PoolFigures {
+  uint32_t in_flight = 0;
+  uint64_t runner_crashes = 0;
+  bool crash_looping = false;
+  std::string last_crash;
+};
 
 class RedisJobTypeRegistry final : public JobTypeRegistry {
  public:
@@ -95,12 +106,12 @@ class RedisJobTypeRegistry final : public JobTypeRegistry {
   StatusOr<std::vector<JobTypeInfo>> list() override;
 
   // Registers a pool of this process and writes it now; returns its pool id.
-  // `in_flight` (may be empty: 0) is asked at every heartbeat.
+  // `figures` (may be empty: all zero) is asked at every heartbeat.
   // InvalidArgument for a pool without a job type or with more than one
   // address; Unavailable (or DeadlineExceeded) when Redis could not be
   // written.
   StatusOr<std::string> register_pool(PoolRegistration pool,
-                                      std::function<uint32_t()> in_flight = {});
+                                      std::function<PoolFigures()> figures = {});
   // Removes the pool from the registry at once. NotFound for a pool id this
   // registry did not register; an error from Redis otherwise (the pool is
   // still forgotten locally, and its key expires after the TTL).
@@ -126,7 +137,7 @@ class RedisJobTypeRegistry final : public JobTypeRegistry {
 
   struct Registered {
     PoolRegistration pool;
-    std::function<uint32_t()> in_flight;
+    std::function<PoolFigures()> figures;
     std::string registered_at;  // RFC 3339
   };
   Status write(const std::string& pool_id, const Registered& registered);
