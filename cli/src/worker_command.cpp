@@ -14,10 +14,13 @@
 #include <array>
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 
+#include "api_wiring.hpp"
 #include "commands.hpp"
 #include "distributed_node.hpp"
+#include "dtq/api/admin_server.hpp"
 #include "dtq/core/logging.hpp"
 #include "dtq/host/worker_grpc_server.hpp"
 #include "local_node.hpp"
@@ -30,7 +33,37 @@ struct WorkerOptions {
   BackendFlags backends;
   std::string grpc_listen;     // empty: $DTQ_GRPC_LISTEN, else 127.0.0.1:0
   std::string grpc_advertise;  // empty: $DTQ_GRPC_ADVERTISE, else from the listen address
+  std::string admin_listen;    // empty: $DTQ_ADMIN_LISTEN, else no admin port
 };
+
+// The admin port (/healthz, /readyz, /metrics) when `listen` names one, and
+// its address on stdout as `ADMIN_LISTENING HOST:PORT`. `backends_ready`
+// (may be empty) says whether the backends answer.
+StatusOr<std::unique_ptr<api::AdminServer>> start_admin_port(const std::string& listen,
+                                                             const host::Engine& engine,
+                                                             std::function<bool()> backends_ready) {
+  if (listen.empty()) return std::unique_ptr<api::AdminServer>();
+  api::ApiSettings address;
+  if (!parse_listen(listen, address)) {
+    return invalid_argument("--admin-listen wants HOST:PORT, not \"" + listen + "\"");
+  }
+  auto server = std::make_unique<api::AdminServer>(
+      api::AdminSettings{.bind_address = address.bind_address, .port = address.port},
+      [&engine, backends_ready = std::move(backends_ready)] {
+        if (!engine.taking_work())
+          return api::AdminReadiness{false, "not taking work: starting or draining"};
+        if (backends_ready && !backends_ready())
+          return api::AdminReadiness{false, "a backend is unreachable"};
+        return api::AdminReadiness{true, ""};
+      },
+      [&engine] {
+        auto listed = host::EngineJobTypeRegistry(engine).list();
+        return listed.ok() ? std::move(listed).value() : std::vector<JobTypeInfo>{};
+      });
+  if (Status started = server->start(); !started.ok()) return started;
+  std::cout << "ADMIN_LISTENING " << address.bind_address << ":" << server->port() << std::endl;
+  return server;
+}
 
 std::string from_env(const std::string& flag, const char* variable, std::string fallback) {
   if (!flag.empty()) return flag;
@@ -50,7 +83,8 @@ std::string advertised_address(const std::string& listen, uint16_t port) {
   return host + ":" + std::to_string(port);
 }
 
-int run_embedded_worker(const CommonOptions& common, const EngineFlags& options) {
+int run_embedded_worker(const CommonOptions& common, const EngineFlags& options,
+                        const std::string& admin_listen) {
   // Blocked before any thread starts (the store's writer, the plugin
   // folder's watcher, the pools) so that they inherit the mask and the
   // sigwait in run_until_signal() gets SIGTERM: an unblocked thread would
@@ -78,6 +112,11 @@ int run_embedded_worker(const CommonOptions& common, const EngineFlags& options)
   for (const auto* pool : (*engine)->pools()) std::cerr << " " << pool->plugin().info().job_type;
   std::cerr << std::endl;
   auto watcher = watch_plugin_folder(common, options, node->plugins, **engine);
+  auto admin = start_admin_port(admin_listen, **engine, {});
+  if (!admin.ok()) {
+    std::cerr << "dtq: " << admin.status().message() << "\n";
+    return admin.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
   (*engine)->run_until_signal();
   return 0;
 }
@@ -164,6 +203,13 @@ int run_distributed_worker(const CommonOptions& common, const WorkerOptions& wor
   BackendHealth health(BackendHealth::checks_for(*backends, DistributedRole::kWorker),
                        std::chrono::seconds(2), nullptr);
   health.start();
+  auto admin = start_admin_port(from_env(worker.admin_listen, "DTQ_ADMIN_LISTEN", ""), **engine,
+                                [&health] { return health.healthy(); });
+  if (!admin.ok()) {
+    std::cerr << "dtq: " << admin.status().message() << "\n";
+    (*engine)->drain();
+    return admin.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
 
   std::cerr << "dtq worker: pools:";
   for (const auto* pool : (*engine)->pools()) std::cerr << " " << pool->plugin().info().job_type;
@@ -196,7 +242,8 @@ int run_worker(const CommonOptions& common, const WorkerOptions& options) {
     return 2;
   }
   if (uris->any()) return run_distributed_worker(common, options, *uris);
-  return run_embedded_worker(common, options.engine);
+  return run_embedded_worker(common, options.engine,
+                             from_env(options.admin_listen, "DTQ_ADMIN_LISTEN", ""));
 }
 
 }  // namespace
@@ -218,6 +265,10 @@ void add_worker_command(CLI::App& app, CommonOptions& common, int& exit_code) {
       "Distributed: HOST:PORT the API reaches that service at, as registered in Redis "
       "($DTQ_GRPC_ADVERTISE; default the listen address, or this host's name when it "
       "listens on all interfaces)");
+  worker->add_option(
+      "--admin-listen", options->admin_listen,
+      "HOST:PORT of this worker's admin port: /healthz, /readyz and /metrics for probes "
+      "and Prometheus ($DTQ_ADMIN_LISTEN; default none). Unauthenticated: keep it private");
   worker->callback([&common, &exit_code, options] {
     (void)configure_logging(common.log_level.empty() ? "info" : common.log_level);
     exit_code = run_worker(common, *options);

@@ -2,10 +2,13 @@
 // SIGKILL mid-run and restart lose no job and store one result each; a job
 // that crashes the worker every time is dead-lettered once its attempts are
 // used; SIGTERM drains and exits cleanly; a second worker on the same folder
-// is refused.
+// is refused; the admin port answers probes and Prometheus.
+#include <curl/curl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -233,6 +236,58 @@ TEST_F(WorkerProcessTest, AJobThatCrashesTheWorkerIsDeadLetteredOnceItsAttemptsA
     ASSERT_TRUE(echo.ok());
     EXPECT_EQ(echo->state, JobState::kCompleted) << id;
   }
+}
+
+// A loopback port free now.
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  bind(fd, reinterpret_cast<sockaddr*>(&address), size);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// GET `url`: the status code (0 when nothing answered) and the body.
+std::pair<long, std::string> get(const std::string& url) {
+  std::string body;
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* out) {
+        static_cast<std::string*>(out)->append(data, size * count);
+        return size * count;
+      });
+  long code = 0;
+  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(curl);
+  return {code, body};
+}
+
+TEST_F(WorkerProcessTest, TheAdminPortAnswersProbesAndPrometheus) {
+  const std::string admin = "http://127.0.0.1:" + std::to_string(free_port());
+  WorkerProcess worker(root_ / "plugins", root_ / "data", {"--admin-listen", admin.substr(7)});
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (get(admin + "/readyz").first != 200 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(get(admin + "/healthz"), (std::pair<long, std::string>{200, R"({"status":"ok"})"}));
+  EXPECT_EQ(get(admin + "/readyz"), (std::pair<long, std::string>{200, R"({"status":"ready"})"}));
+  const auto ids = submit_many(3, R"({"message":"x"})");
+  ASSERT_TRUE(wait_all_terminal(ids, 20s));
+  const auto [code, metrics] = get(admin + "/metrics");
+  EXPECT_EQ(code, 200);
+  EXPECT_THAT(metrics, ::testing::HasSubstr(R"(dtq_pool_concurrency{job_type="echo"} 4)"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr(R"(dtq_plugin_runner_crashes{job_type="echo"} 0)"));
+  EXPECT_EQ(get(admin + "/nothing").first, 404);
+  worker.kill_now(SIGTERM);
+  EXPECT_EQ(worker.wait_exit(30s), 0);
 }
 
 TEST_F(WorkerProcessTest, SigtermDrainsInFlightJobsAndExitsZero) {
