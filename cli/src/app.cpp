@@ -37,6 +37,9 @@ std::filesystem::path resolve_data_dir(const CommonOptions& options) {
 int run(int argc, char** argv) {
   CLI::App app{"dtq — a distributed task queue whose workers host job plugins"};
   app.require_subcommand(1);
+  // --plugin-dir, --data-dir and --log-level work after the subcommand too
+  // (dtq run --plugin-dir DIR ...), not only before it.
+  app.fallthrough();
   CommonOptions options;
   app.add_option("--plugin-dir", options.plugin_dir,
                  "Folder of plugin libraries (default: $DTQ_PLUGIN_DIR, else beside the binary)");

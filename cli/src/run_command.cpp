@@ -35,7 +35,8 @@ struct RunOptions {
 };
 
 int run_job(const CommonOptions& common, const RunOptions& options) {
-  auto loaded = host::load_plugin_directory(resolve_plugin_dir(common), host::BadPluginPolicy::kQuarantine);
+  auto loaded =
+      host::load_plugin_directory(resolve_plugin_dir(common), host::BadPluginPolicy::kQuarantine);
   if (!loaded.ok()) {
     std::cerr << "dtq: " << loaded.status().message() << "\n";
     return 1;
@@ -48,6 +49,10 @@ int run_job(const CommonOptions& common, const RunOptions& options) {
   }
   if (!plugin) {
     std::cerr << "dtq: unknown job type \"" << options.job_type << "\" (loaded: " << known << ")\n";
+    // The plugin the user meant may be one the loader refused: say why.
+    for (const auto& rejected : loaded->rejected) {
+      std::cerr << "dtq: refused: " << rejected.reason.message() << "\n";
+    }
     return 2;
   }
 
@@ -55,14 +60,14 @@ int run_job(const CommonOptions& common, const RunOptions& options) {
   if (!validation.valid()) {
     std::cerr << "dtq: invalid payload for " << options.job_type << ":\n";
     for (const auto& error : validation.errors) {
-      std::cerr << "  " << (error.field.empty() ? "(payload)" : error.field) << ": " << error.message
-                << "\n";
+      std::cerr << "  " << (error.field.empty() ? "(payload)" : error.field) << ": "
+                << error.message << "\n";
     }
     return 2;
   }
 
   const auto& info = plugin->info();
-  const uint32_t timeout_ms = options.timeout_ms != 0            ? options.timeout_ms
+  const uint32_t timeout_ms = options.timeout_ms != 0        ? options.timeout_ms
                               : info.default_timeout_ms != 0 ? info.default_timeout_ms
                                                              : kDefaultTimeoutMs;
   host::JobRequest request;
@@ -108,7 +113,8 @@ int run_job(const CommonOptions& common, const RunOptions& options) {
 
 void add_run_command(CLI::App& app, CommonOptions& common, int& exit_code) {
   auto options = std::make_shared<RunOptions>();
-  auto* run = app.add_subcommand("run", "Validate and run one job in this process, showing progress");
+  auto* run =
+      app.add_subcommand("run", "Validate and run one job in this process, showing progress");
   run->add_option("type", options->job_type, "Job type, e.g. weather")->required();
   run->add_option("payload", options->payload, "Payload as a JSON object")->required();
   run->add_option("--timeout-ms", options->timeout_ms, "Override the plugin's timeout");

@@ -21,9 +21,21 @@ if [[ $output != '{"greeting":"Hello, Ada!"}' ]]; then
   echo "unexpected output: $output" >&2
   exit 1
 fi
-if "$dtq" --plugin-dir "$scratch/plugins" run hello '{"name":""}' 2>"$scratch/err"; then
+# The folder may also follow the subcommand.
+if "$dtq" run --plugin-dir "$scratch/plugins" hello '{"name":""}' 2>"$scratch/err"; then
   echo "an empty name was accepted" >&2
   exit 1
 fi
 grep -q '/name: a non-empty string is required' "$scratch/err"
-echo "sdk example: built out of tree, accepted, ran, and validated"
+# A library the loader refuses is named, with why, when its job is asked for.
+echo "not a library" >"$scratch/plugins/broken.so"
+if "$dtq" run --plugin-dir "$scratch/plugins" broken '{}' 2>"$scratch/err"; then
+  echo "a job of a refused plugin ran" >&2
+  exit 1
+fi
+grep -q 'refused: .*broken.so' "$scratch/err" || {
+  cat "$scratch/err" >&2
+  echo "dtq run did not say why broken.so was refused" >&2
+  exit 1
+}
+echo "sdk example: built out of tree, accepted, ran, and validated; a refused library is named"
