@@ -105,5 +105,18 @@ TEST(Status, CarriesCodeAndMessage) {
   EXPECT_EQ(error.status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(StatusOr, AnOkStatusWithoutAValueIsAnInternalError) {
+  const StatusOr<int> odd = Status();
+  EXPECT_FALSE(odd.ok());
+  EXPECT_EQ(odd.status().code(), StatusCode::kInternal);
+}
+
+TEST(StatusOrDeathTest, AskingAnErrorForItsValueAbortsWithTheStatus) {
+  const StatusOr<int> error = not_found("no such job");
+  EXPECT_DEATH((void)error.value(),
+               "StatusOr::value\\(\\) called on an error \\(not_found: no such job\\)");
+  EXPECT_DEATH((void)*error, "no such job");
+}
+
 }  // namespace
 }  // namespace dtq
