@@ -8,8 +8,9 @@
 #include <prometheus/text_serializer.h>
 
 #include <atomic>
-#include <map>
 #include <nlohmann/json.hpp>
+
+#include "plugin_health.hpp"
 
 namespace dtq::api {
 namespace {
@@ -27,21 +28,11 @@ std::string render_metrics(const std::vector<JobTypeInfo>& pools) {
                           .Name("dtq_pool_concurrency")
                           .Help("Workers in this worker's pool, by job type")
                           .Register(registry);
-  auto& crashes = prometheus::BuildGauge()
-                      .Name("dtq_plugin_runner_crashes")
-                      .Help("Plugin runner processes lost while serving since start, by job type")
-                      .Register(registry);
-  auto& looping = prometheus::BuildGauge()
-                      .Name("dtq_plugin_crash_looping")
-                      .Help("1 while a job type's plugin runners keep crashing")
-                      .Register(registry);
   for (const auto& pool : pools) {
-    const std::map<std::string, std::string> labels = {{"job_type", pool.job_type}};
-    in_flight.Add(labels).Set(pool.in_flight);
-    concurrency.Add(labels).Set(pool.concurrency);
-    crashes.Add(labels).Set(static_cast<double>(pool.runner_crashes));
-    looping.Add(labels).Set(pool.crash_looping ? 1 : 0);
+    in_flight.Add({{"job_type", pool.job_type}}).Set(pool.in_flight);
+    concurrency.Add({{"job_type", pool.job_type}}).Set(pool.concurrency);
   }
+  PluginHealthGauges(registry).set(pools);
   return prometheus::TextSerializer().Serialize(registry.Collect());
 }
 
@@ -105,15 +96,7 @@ class AdminServer::Impl {
       return {Code::Service_Unavailable,
               json{{"status", "not_ready"}, {"reason", readiness.reason}}.dump()};
     }
-    json looping = json::array();
-    for (const auto& pool : pools_()) {
-      if (pool.crash_looping)
-        looping.push_back({{"job_type", pool.job_type}, {"last_crash", pool.last_crash}});
-    }
-    if (looping.empty()) return {Code::Ok, R"({"status":"ready"})"};
-    return {Code::Ok,
-            json{{"status", "degraded"}, {"crash_looping_plugins", std::move(looping)}}.dump(
-                -1, ' ', false, json::error_handler_t::replace)};
+    return {Code::Ok, readiness_body(pools_())};
   }
 
   Status start() {

@@ -21,6 +21,7 @@
 #include "dtq/core/ids.hpp"
 #include "dtq/core/model_json.hpp"
 #include "metrics.hpp"
+#include "plugin_health.hpp"
 #include "sse_hub.hpp"
 #include "write_guard.hpp"
 
@@ -478,11 +479,7 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
   if (parts.size() == 1 && parts[0] == "metrics") {
     route_name = "/metrics";
     if (method != Method::Get) return only(Method::Get, [] { return Reply{}; });
-    if (auto listed = job_types_.list(); listed.ok()) {
-      for (const auto& type : *listed) {
-        metrics_.set_plugin_health(type.job_type, type.runner_crashes, type.crash_looping);
-      }
-    }
+    if (auto listed = job_types_.list(); listed.ok()) metrics_.set_plugin_health(*listed);
     response.send(Code::Ok, metrics_.render(),
                   Pistache::Http::Mime::MediaType::fromString("text/plain; version=0.0.4"));
     return std::nullopt;
@@ -680,16 +677,8 @@ Reply ApiServer::Impl::list(const Request& request) {
 }
 
 Reply ApiServer::Impl::readiness() const {
-  json degraded = json::array();
-  if (auto listed = job_types_.list(); listed.ok()) {
-    for (const auto& type : *listed) {
-      if (type.crash_looping)
-        degraded.push_back({{"job_type", type.job_type}, {"last_crash", type.last_crash}});
-    }
-  }
-  if (degraded.empty()) return Reply{Code::Ok, R"({"status":"ready"})"};
-  return Reply{Code::Ok,
-               dump(json{{"status", "degraded"}, {"crash_looping_plugins", std::move(degraded)}})};
+  auto listed = job_types_.list();
+  return Reply{Code::Ok, readiness_body(listed.ok() ? *listed : std::vector<JobTypeInfo>{})};
 }
 
 Reply ApiServer::Impl::job_type_list() const {

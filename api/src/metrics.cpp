@@ -20,16 +20,7 @@ Metrics::Metrics(StatusStore& statuses)
       in_flight_(prometheus::BuildGauge()
                      .Name("dtq_jobs_in_flight")
                      .Help("Jobs running now, by job type")
-                     .Register(*registry_)),
-      runner_crashes_(
-          prometheus::BuildGauge()
-              .Name("dtq_plugin_runner_crashes")
-              .Help("Plugin runner processes lost while serving since start, by job type")
-              .Register(*registry_)),
-      crash_looping_(prometheus::BuildGauge()
-                         .Name("dtq_plugin_crash_looping")
-                         .Help("1 while a job type's plugin runners keep crashing")
-                         .Register(*registry_)) {
+                     .Register(*registry_)) {
   // Last: the callback touches everything above.
   subscription_ = statuses.subscribe("", [this](const JobStatus& status) { on_change(status); });
 }
@@ -40,11 +31,6 @@ Metrics::~Metrics() {
 
 void Metrics::count_request(std::string_view route, int code) {
   requests_.Add({{"route", std::string(route)}, {"code", std::to_string(code)}}).Increment();
-}
-
-void Metrics::set_plugin_health(const std::string& job_type, uint64_t crashes, bool crash_looping) {
-  runner_crashes_.Add({{"job_type", job_type}}).Set(static_cast<double>(crashes));
-  crash_looping_.Add({{"job_type", job_type}}).Set(crash_looping ? 1 : 0);
 }
 
 void Metrics::on_change(const JobStatus& status) {

@@ -19,8 +19,10 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "dtq/core/ports/status_store.hpp"
+#include "plugin_health.hpp"
 
 namespace dtq::api {
 
@@ -34,8 +36,8 @@ class Metrics {
   // `route` is the route's template ("/v1/jobs/{id}"), never the raw path,
   // so the label set stays bounded.
   void count_request(std::string_view route, int code);
-  // A plugin's runner crashes so far, and whether they keep crashing.
-  void set_plugin_health(const std::string& job_type, uint64_t crashes, bool crash_looping);
+  // The job types' runner crashes so far, and whether they keep crashing.
+  void set_plugin_health(const std::vector<JobTypeInfo>& types) { plugin_health_.set(types); }
   // The Prometheus text exposition format.
   std::string render() const;
 
@@ -53,8 +55,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& jobs_;
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
-  prometheus::Family<prometheus::Gauge>& runner_crashes_;
-  prometheus::Family<prometheus::Gauge>& crash_looping_;
+  PluginHealthGauges plugin_health_{*registry_};
 
   std::mutex mutex_;
   std::unordered_map<std::string, Seen> seen_;  // jobs not yet ended

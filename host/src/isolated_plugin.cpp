@@ -570,6 +570,17 @@ void IsolatedPlugin::notify_cancel(JobContext& context) const {
   }
 }
 
+StatusOr<std::shared_ptr<Plugin>> start_plugin(const std::filesystem::path& library,
+                                               const IsolationSettings& settings,
+                                               const std::filesystem::path& load_from) {
+  const std::filesystem::path& file = load_from.empty() ? library : load_from;
+  if (!settings.isolate || settings.in_process.contains(library.stem().string()))
+    return load_plugin(file);
+  auto started = IsolatedPlugin::start(file, settings.runner);
+  if (!started.ok()) return started.status();
+  return std::shared_ptr<Plugin>(std::move(started).value());
+}
+
 StatusOr<LoadReport> start_plugin_directory(const std::filesystem::path& directory,
                                             BadPluginPolicy policy,
                                             const IsolationSettings& settings) {
@@ -579,15 +590,8 @@ StatusOr<LoadReport> start_plugin_directory(const std::filesystem::path& directo
   if (!listed.ok()) return listed.status();
   LoadReport report;
   std::map<std::string, std::filesystem::path> seen;
-  const auto open = [&](const std::filesystem::path& path) -> StatusOr<std::shared_ptr<Plugin>> {
-    if (!settings.isolate || settings.in_process.contains(path.stem().string()))
-      return load_plugin(path);
-    auto started = IsolatedPlugin::start(path, settings.runner);
-    if (!started.ok()) return started.status();
-    return std::shared_ptr<Plugin>(std::move(started).value());
-  };
   for (const auto& path : *listed) {
-    auto plugin = open(path);
+    auto plugin = start_plugin(path, settings);
     Status refusal;
     if (!plugin.ok()) {
       refusal = plugin.status();

@@ -4,10 +4,8 @@
 
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <set>
 
-#include "dtq/host/plugin_loader.hpp"
 
 namespace dtq::host {
 namespace {
@@ -123,16 +121,7 @@ void PluginWatcher::load(const fs::path& library, Seen& seen) {
   };
   auto copy = content_addressed_copy(library, settings_.copies);
   if (!copy.ok()) return refuse(copy.status().message());
-  StatusOr<std::shared_ptr<Plugin>> plugin = unavailable("not started");
-  if (!settings_.isolation.isolate ||
-      settings_.isolation.in_process.contains(library.stem().string())) {
-    plugin = load_plugin(*copy);
-  } else if (auto started = IsolatedPlugin::start(*copy, settings_.isolation.runner);
-             started.ok()) {
-    plugin = std::shared_ptr<Plugin>(std::move(started).value());
-  } else {
-    plugin = started.status();
-  }
+  auto plugin = start_plugin(library, settings_.isolation, *copy);
   if (!plugin.ok()) return refuse(plugin.status().message());
   const std::string type = (*plugin)->info().job_type;
   for (const auto& [path, other] : seen_) {

@@ -116,6 +116,13 @@ struct IsolationSettings {
   RunnerSettings runner;
 };
 
+// Starts the plugin `library` in runners, or loads it in process where
+// `settings` say so for its name (file name without ".so"). `load_from`, when
+// given, is the file actually opened (the watcher's content-addressed copy).
+StatusOr<std::shared_ptr<Plugin>> start_plugin(const std::filesystem::path& library,
+                                               const IsolationSettings& settings,
+                                               const std::filesystem::path& load_from = {});
+
 // Starts (or loads, where `settings` says so) every *.so in `directory`,
 // not recursive, refusing duplicate job types like load_plugin_directory().
 StatusOr<LoadReport> start_plugin_directory(const std::filesystem::path& directory,
