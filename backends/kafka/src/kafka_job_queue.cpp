@@ -269,26 +269,20 @@ StatusOr<std::vector<Delivery>> KafkaJobQueue::take(std::string_view job_type, s
 
 Status KafkaJobQueue::ack(const Delivery& delivery) {
   const auto consumer = impl_->find_consumer(delivery.message.job_type);
-  if (!consumer) {
-    return failed_precondition("job " + delivery.message.job_id + " is not leased by this process");
-  }
+  if (!consumer) return not_leased(delivery);
   return consumer->ack(delivery);
 }
 
 Status KafkaJobQueue::release(const Delivery& delivery) {
   const auto consumer = impl_->find_consumer(delivery.message.job_type);
-  if (!consumer) {
-    return failed_precondition("job " + delivery.message.job_id + " is not leased by this process");
-  }
+  if (!consumer) return not_leased(delivery);
   return consumer->release(delivery);
 }
 
 Status KafkaJobQueue::dead_letter(const Delivery& delivery, const JobError& error,
                                   uint32_t attempts) {
   const auto consumer = impl_->find_consumer(delivery.message.job_type);
-  if (!consumer) {
-    return failed_precondition("job " + delivery.message.job_id + " is not leased by this process");
-  }
+  if (!consumer) return not_leased(delivery);
   auto lease = consumer->lease(delivery);
   if (!lease.ok()) return lease.status();
   const std::string& type = lease->message.job_type;
