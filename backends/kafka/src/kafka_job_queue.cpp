@@ -91,8 +91,13 @@ struct KafkaJobQueue::Impl {
   std::mutex topics_mutex;
   std::set<std::string> ready_topics;  // known to exist
 
+  // Held only to look a consumer up or add one: every ack and release takes
+  // it, so nothing slow (a broker round trip) runs under it.
   std::mutex consumers_mutex;
   std::map<std::string, std::shared_ptr<TypeConsumer>, std::less<>> consumers;
+  // Serializes starting consumers (topic creation, joining the group), so
+  // that two first take()s of a type start one consumer, not two.
+  std::mutex starting_mutex;
 
   std::mutex reader_mutex;  // also serializes replays in this process
   std::unique_ptr<TopicReader> reader;
@@ -131,14 +136,18 @@ struct KafkaJobQueue::Impl {
   }
 
   StatusOr<std::shared_ptr<TypeConsumer>> consumer(std::string_view type) {
-    std::lock_guard lock(consumers_mutex);
-    if (const auto it = consumers.find(type); it != consumers.end()) return it->second;
+    if (auto found = find_consumer(type)) return found;
+    std::lock_guard starting(starting_mutex);
+    if (auto found = find_consumer(type)) return found;
     if (Status s = ensure_topics(type); !s.ok()) return s;
     auto started = TypeConsumer::start(settings, std::string(type), topic(type), dlq_topic(type),
                                        settings.group_id_prefix + std::string(type), *producer,
                                        receipts, closed);
     if (!started.ok()) return started.status();
+    std::lock_guard lock(consumers_mutex);
     consumers.emplace(std::string(type), *started);
+    // A close() that ran while it started did not see it to wake it.
+    if (closed) (*started)->wake();
     return started;
   }
 
