@@ -299,10 +299,16 @@ bool RedisStatusStore::cancel_requested(std::string_view job_id) {
   }
   auto reply = pool_->run({"EXISTS", cancel_key(job_id)});
   if (!reply.ok() || reply->is_error()) {
-    spdlog::error("job_id={} cannot read cancel requests: {}", job_id,
-                  reply.ok() ? reply->text : reply.status().message());
+    if (!cancel_reads_failing_.exchange(true)) {
+      spdlog::error(
+          "job_id={} cannot read cancel requests: {}; running jobs go on uncancelled until redis "
+          "answers",
+          job_id, reply.ok() ? reply->text : reply.status().message());
+    }
     return false;
   }
+  if (cancel_reads_failing_.exchange(false))
+    spdlog::info("cancel requests are read from redis at {} again", settings().describe());
   if (reply->integer == 0) return false;
   std::lock_guard lock(cancels_mutex_);
   if (cancels_.size() >= kRememberedCancels) cancels_.clear();

@@ -49,6 +49,7 @@
 // subscription may outlive the store (it then never fires).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -85,7 +86,8 @@ class RedisStatusStore final : public StatusStore {
       std::string job_id, std::function<void(const JobStatus&)> on_change) override;
   Status request_cancel(std::string_view job_id) override;
   // A round trip per call until the answer is yes; yes is remembered. False
-  // (and logged) when Redis cannot be reached.
+  // when Redis cannot be reached: the pools ask every tick, so an outage is
+  // logged once when it starts and once when reads work again.
   bool cancel_requested(std::string_view job_id) override;
   StatusOr<StatusPage> list(const StatusListQuery& query) override;
 
@@ -106,6 +108,7 @@ class RedisStatusStore final : public StatusStore {
   std::shared_ptr<StatusEvents> events_;
   std::mutex cancels_mutex_;
   std::unordered_set<std::string> cancels_;  // jobs known to be cancelled
+  std::atomic<bool> cancel_reads_failing_{false};
 };
 
 }  // namespace dtq::redis
