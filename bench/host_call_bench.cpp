@@ -17,15 +17,12 @@
 namespace {
 
 std::shared_ptr<dtq::host::Plugin> noop_plugin() {
-  static auto plugin = [] {
-    auto loaded = dtq::host::load_plugin(DTQ_BENCH_PLUGIN);
-    if (!loaded.ok()) {
-      std::cerr << loaded.status().message() << "\n";
-      std::abort();
-    }
-    return std::move(loaded).value();
-  }();
-  return plugin;
+  auto loaded = dtq::host::load_plugin(DTQ_BENCH_PLUGIN);
+  if (!loaded.ok()) {
+    std::cerr << loaded.status().message() << "\n";
+    std::abort();
+  }
+  return std::move(loaded).value();
 }
 
 class CountingObserver final : public dtq::host::JobObserver {
@@ -61,12 +58,36 @@ double cpu_seconds(int who) {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
-// CPU per job of this process and of the runners (reaped when `plugin` goes,
-// so that RUSAGE_CHILDREN holds them), the latest run of each mode.
-double in_process_cpu_us = 0;
-double isolated_cpu_us = 0;
+// CPU per job of this process and of the runners (reaped when the plugin
+// goes, so that RUSAGE_CHILDREN holds them), the latest run of each mode:
+// [0] one job at a time, [1] at full load (kFullLoad jobs at once).
+constexpr int kFullLoad = 8;
+double in_process_cpu_us[2] = {0, 0};
+double isolated_cpu_us[2] = {0, 0};
 
-void run_jobs(benchmark::State& state, const dtq::host::Plugin& plugin) {
+std::shared_ptr<dtq::host::Plugin> isolated_noop_plugin() {
+  dtq::host::RunnerSettings settings;
+  settings.executable = DTQ_PLUGIN_RUNNER;
+  auto plugin = dtq::host::IsolatedPlugin::start(DTQ_BENCH_PLUGIN, settings);
+  if (!plugin.ok()) {
+    std::cerr << plugin.status().message() << "\n";
+    std::abort();
+  }
+  return std::move(plugin).value();
+}
+
+// Every benchmark thread runs no-op jobs on one plugin, made by thread 0
+// before the timed loop starts (the loop's start waits for every thread)
+// and dropped by it after the loop's end (which does too).
+std::shared_ptr<dtq::host::Plugin> shared_plugin;
+double cpu_before = 0;
+
+void run_jobs(benchmark::State& state, std::shared_ptr<dtq::host::Plugin> (*make)(),
+              double (&cpu_us_per_job)[2]) {
+  if (state.thread_index() == 0) {
+    cpu_before = cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN);
+    shared_plugin = make();
+  }
   dtq::host::HttpClient http;
   CountingObserver observer;
   dtq::host::JobRequest request{.job_id = "00000000-0000-4000-8000-000000000000",
@@ -75,39 +96,29 @@ void run_jobs(benchmark::State& state, const dtq::host::Plugin& plugin) {
                                 .payload = "{}"};
   for (auto _ : state) {
     const auto context = dtq::host::JobContext::create(request, {}, http, &observer);
-    plugin.run(*context);
+    shared_plugin->run(*context);
     auto outcome = context->finish();
     benchmark::DoNotOptimize(outcome);
   }
   state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() != 0) return;
+  shared_plugin.reset();
+  const double jobs = static_cast<double>(state.iterations()) * state.threads();
+  const double cpu_us =
+      (cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN) - cpu_before) * 1e6 / jobs;
+  cpu_us_per_job[state.threads() > 1 ? 1 : 0] = cpu_us;
+  state.counters["cpu_us_per_job"] = cpu_us;
 }
 
 void BM_Job_InProcess(benchmark::State& state) {
-  const double before = cpu_seconds(RUSAGE_SELF);
-  run_jobs(state, *noop_plugin());
-  in_process_cpu_us =
-      (cpu_seconds(RUSAGE_SELF) - before) * 1e6 / static_cast<double>(state.iterations());
-  state.counters["cpu_us_per_job"] = in_process_cpu_us;
+  run_jobs(state, &noop_plugin, in_process_cpu_us);
 }
-BENCHMARK(BM_Job_InProcess)->UseRealTime();
+BENCHMARK(BM_Job_InProcess)->UseRealTime()->Threads(1)->Threads(kFullLoad);
 
 void BM_Job_Isolated(benchmark::State& state) {
-  const double before = cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN);
-  {
-    dtq::host::RunnerSettings settings;
-    settings.executable = DTQ_PLUGIN_RUNNER;
-    auto plugin = dtq::host::IsolatedPlugin::start(DTQ_BENCH_PLUGIN, settings);
-    if (!plugin.ok()) {
-      state.SkipWithError(plugin.status().message().c_str());
-      return;
-    }
-    run_jobs(state, **plugin);
-  }
-  isolated_cpu_us = (cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN) - before) * 1e6 /
-                    static_cast<double>(state.iterations());
-  state.counters["cpu_us_per_job"] = isolated_cpu_us;
+  run_jobs(state, &isolated_noop_plugin, isolated_cpu_us);
 }
-BENCHMARK(BM_Job_Isolated)->UseRealTime();
+BENCHMARK(BM_Job_Isolated)->UseRealTime()->Threads(1)->Threads(kFullLoad);
 
 }  // namespace
 
@@ -116,11 +127,12 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  if (in_process_cpu_us > 0 && isolated_cpu_us > 0) {
-    std::cout << "isolation cost: " << isolated_cpu_us - in_process_cpu_us
-              << " us of CPU per job (isolated " << isolated_cpu_us << " us, in process "
-              << in_process_cpu_us << " us, ratio " << isolated_cpu_us / in_process_cpu_us
-              << "x)\n";
+  const char* modes[2] = {"one job at a time", "at full load (8 jobs at once)"};
+  for (int mode = 0; mode < 2; ++mode) {
+    if (in_process_cpu_us[mode] <= 0 || isolated_cpu_us[mode] <= 0) continue;
+    std::cout << "isolation cost, " << modes[mode] << ": "
+              << isolated_cpu_us[mode] - in_process_cpu_us[mode] << " us of CPU per job (isolated "
+              << isolated_cpu_us[mode] << " us, in process " << in_process_cpu_us[mode] << " us)\n";
   }
   return 0;
 }

@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -86,10 +89,22 @@ std::filesystem::path default_runner_executable() {
   return self.replace_filename("dtq-plugin-runner");
 }
 
-// One runner process and this end of its socket. Owned by one caller at a
-// time, but send() may also be called by a canceller meanwhile.
+// One runner process and this end of its socket. Many callers share it:
+// each request is a Call, numbered by the caller; a reader thread of the
+// runner's own routes every frame that comes back to the call it names.
 class IsolatedPlugin::Runner {
  public:
+  // One request's inbox.
+  struct Call {
+    std::condition_variable arrived;
+    std::deque<Frame> frames;
+    bool runner_gone = false;
+    // Other requests were on the runner when it died, or it was killed for
+    // one of them: this one is a suspect, not the culprit.
+    bool suspect = false;
+  };
+  enum class Wait { kFrame, kTimeout, kGone };
+
   static StatusOr<std::unique_ptr<Runner>> spawn(const std::filesystem::path& library,
                                                  const RunnerSettings& settings) {
     int fds[2];
@@ -150,68 +165,208 @@ class IsolatedPlugin::Runner {
   }
 
   ~Runner() {
-    end();
+    kill();
+    if (reader_.joinable()) reader_.join();
+    reap();
     ::close(fd_);
   }
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
 
-  Status send(std::string_view frame) {
-    std::lock_guard lock(send_mutex_);
-    return runner::send_frame(fd_, frame);
+  // The runner's greeting (or refusal), read before serve().
+  StatusOr<Frame> greeting(std::chrono::milliseconds timeout) { return stream_.next(timeout); }
+
+  // From now on a thread of this object reads the channel.
+  void serve() { reader_ = std::thread(&Runner::read_loop, this); }
+
+  // Registers request `id`, before its frame is sent; null once the runner
+  // is gone.
+  std::shared_ptr<Call> open(uint64_t id) {
+    std::lock_guard lock(mutex_);
+    if (gone_) return nullptr;
+    auto call = std::make_shared<Call>();
+    calls_.emplace(id, call);
+    return call;
+  }
+  void close(uint64_t id) {
+    std::lock_guard lock(mutex_);
+    calls_.erase(id);
   }
 
-  StatusOr<Frame> receive(std::optional<std::chrono::milliseconds> timeout) {
-    return stream_.next(timeout);
+  // The call's next frame, into `frame`.
+  Wait next(Call& call, Clock::time_point until, Frame& frame) {
+    std::unique_lock lock(mutex_);
+    const auto answered = [&] { return !call.frames.empty() || call.runner_gone; };
+    bool ready = true;
+    if (until == Clock::time_point::max()) {
+      call.arrived.wait(lock, answered);
+    } else {
+      ready = call.arrived.wait_until(lock, until, answered);
+    }
+    if (!call.frames.empty()) {
+      frame = std::move(call.frames.front());
+      call.frames.pop_front();
+      return Wait::kFrame;
+    }
+    return ready ? Wait::kGone : Wait::kTimeout;
   }
 
-  // Ends the process (it may be dying already) and says how it ended. A
-  // runner that closed its channel without exiting is killed.
-  std::string end() {
-    if (ended_) return how_;
+  // A thread that finds another one writing leaves its frames to that
+  // writer, which sends everything queued before it returns: under load,
+  // one write carries many requests. An error when the runner is gone.
+  Status send(std::string_view frames) {
+    std::unique_lock lock(send_mutex_);
+    queued_ += frames;
+    if (writing_) return {};
+    writing_ = true;
+    Status sent;
+    while (!queued_.empty() && sent.ok()) {
+      std::string batch;
+      batch.swap(queued_);
+      lock.unlock();
+      sent = runner::send_frame(fd_, batch);
+      lock.lock();
+    }
+    queued_.clear();
+    writing_ = false;
+    return sent;
+  }
+
+  // Kills the process for the sake of one request: every other one it was
+  // serving becomes a suspect, whatever their number.
+  void condemn() {
+    {
+      std::lock_guard lock(mutex_);
+      condemned_ = true;
+    }
+    kill();
+  }
+
+  void kill() {
+    std::lock_guard lock(process_mutex_);
+    if (!reaped_) ::kill(pid_, SIGKILL);
+  }
+
+  [[nodiscard]] bool gone() const {
+    std::lock_guard lock(mutex_);
+    return gone_;
+  }
+  // How the process ended; "" while it runs.
+  [[nodiscard]] std::string how() const {
+    std::lock_guard lock(mutex_);
+    return how_;
+  }
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+ private:
+  Runner(pid_t pid, int fd) : pid_(pid), fd_(fd), stream_(fd, kMaxRunnerFrame) {}
+
+  void read_loop() {
+    while (true) {
+      auto frame = stream_.next();
+      if (!frame.ok()) break;
+      FrameReader reader(frame->body);
+      int64_t id = 0;
+      if (!reader.i64(id)) break;
+      std::unique_lock lock(mutex_);
+      auto call = calls_.find(static_cast<uint64_t>(id));
+      if (call != calls_.end()) {
+        call->second->frames.push_back(std::move(*frame));
+        call->second->arrived.notify_one();
+        continue;
+      }
+      lock.unlock();
+      answer_orphan(*frame, reader);
+    }
+    // The runner died, broke the protocol or closed its channel.
+    kill();
+    std::string how = reap();
+    std::lock_guard lock(mutex_);
+    gone_ = true;
+    how_ = std::move(how);
+    for (auto& [id, call] : calls_) {
+      call->runner_gone = true;
+      call->suspect = condemned_ || calls_.size() > 1;
+      call->arrived.notify_one();
+    }
+  }
+
+  // A frame for no open call: a log line not tied to a job, or a late
+  // request, which still gets an answer so that no runner thread waits
+  // forever.
+  void answer_orphan(const Frame& frame, FrameReader& reader) {
+    if (frame.type == FrameType::kLog) {
+      uint32_t level = 0;
+      std::string message;
+      reader.u32(level);
+      reader.str(message);
+      if (reader.ok()) spdlog::info("plugin runner {}: {}", pid_, message);
+    } else if (frame.type == FrameType::kHttp) {
+      uint32_t number = 0;
+      reader.u32(number);
+      FrameWriter reply(FrameType::kHttpReply);
+      reply.i64(0).u32(number).u32(static_cast<uint32_t>(DTQ_ERR_JOB_ENDED)).u32(0);
+      reply.str("").u32(0).u32(0).str("the job ended");
+      (void)send(std::move(reply).finish());  // a dead runner is noticed by read_loop()
+    }
+  }
+
+ public:
+  // Reaps the process (it may be dying already) and says how it ended. A
+  // runner that closed its channel without exiting is killed. Called by the
+  // reader when the channel ends, or before serve() by the one owner.
+  std::string reap() {
+    std::lock_guard lock(process_mutex_);
+    if (reaped_) return how_reaped_;
     int status = 0;
     for (int waited = 0; waited < 20; ++waited) {
       const pid_t done = ::waitpid(pid_, &status, WNOHANG);
       if (done == pid_ || (done < 0 && errno != EINTR))
-        return finish(done == pid_ ? describe_exit(status) : "ended");
+        return record_reaped(done == pid_ ? describe_exit(status) : "ended");
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     ::kill(pid_, SIGKILL);
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
-    return finish("closed its channel without exiting and was killed");
+    return record_reaped("closed its channel without exiting and was killed");
   }
-
-  void kill() const {
-    if (!ended_) ::kill(pid_, SIGKILL);
-  }
-
-  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
  private:
-  Runner(pid_t pid, int fd) : pid_(pid), fd_(fd), stream_(fd, kMaxRunnerFrame) {}
-  std::string finish(std::string how) {
-    ended_ = true;
-    how_ = std::move(how);
-    return how_;
+  std::string record_reaped(std::string how) {
+    reaped_ = true;
+    how_reaped_ = std::move(how);
+    return how_reaped_;
   }
 
   const pid_t pid_;
   const int fd_;
-  runner::FrameStream stream_;
+  runner::FrameStream stream_;  // read by greeting(), then by the reader alone
+  std::thread reader_;
+
   std::mutex send_mutex_;
-  bool ended_ = false;
+  std::string queued_;
+  bool writing_ = false;
+
+  mutable std::mutex mutex_;
+  std::map<uint64_t, std::shared_ptr<Call>> calls_;
+  bool condemned_ = false;
+  bool gone_ = false;
   std::string how_;
+
+  std::mutex process_mutex_;
+  bool reaped_ = false;
+  std::string how_reaped_;
 };
 
-StatusOr<std::shared_ptr<IsolatedPlugin>> IsolatedPlugin::start(
-    const std::filesystem::path& library, RunnerSettings settings) {
-  auto runner = Runner::spawn(library, settings);
-  if (!runner.ok()) return runner.status();
-  auto hello = (*runner)->receive(settings.start_timeout);
+namespace {
+
+// Reads a runner's greeting: the plugin's metadata, or the loader's refusal.
+StatusOr<PluginInfo> greet(IsolatedPlugin::Runner& runner, const std::filesystem::path& library,
+                           std::chrono::milliseconds timeout, bool& network_isolated) {
+  auto hello = runner.greeting(timeout);
   if (!hello.ok()) {
-    if (hello.status().code() == StatusCode::kDeadlineExceeded) (*runner)->kill();
-    return unavailable("the runner for " + library.string() + " " + (*runner)->end() +
+    runner.kill();
+    return unavailable("the runner for " + library.string() + " " + runner.reap() +
                        " before it loaded the plugin");
   }
   FrameReader reader(hello->body);
@@ -223,41 +378,63 @@ StatusOr<std::shared_ptr<IsolatedPlugin>> IsolatedPlugin::start(
     return failed_precondition(reason);
   }
   PluginInfo info;
-  bool network_isolated = false;
   if (hello->type != FrameType::kHello || !read_info(reader, info, network_isolated)) {
     return internal_error("the runner for " + library.string() + " sent a malformed greeting");
   }
   info.path = library;
+  return info;
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<IsolatedPlugin>> IsolatedPlugin::start(
+    const std::filesystem::path& library, RunnerSettings settings) {
+  auto runner = Runner::spawn(library, settings);
+  if (!runner.ok()) return runner.status();
+  bool network_isolated = false;
+  auto info = greet(**runner, library, settings.start_timeout, network_isolated);
+  if (!info.ok()) return info.status();
+  (*runner)->serve();
   std::shared_ptr<IsolatedPlugin> plugin(
-      new IsolatedPlugin(std::move(info), std::move(settings), std::move(runner).value()));
+      new IsolatedPlugin(std::move(info).value(), std::move(settings), std::move(runner).value()));
   plugin->health_.network_isolated = network_isolated;
   return plugin;
 }
 
 IsolatedPlugin::IsolatedPlugin(PluginInfo info, RunnerSettings settings,
-                               std::unique_ptr<Runner> first)
+                               std::shared_ptr<Runner> first)
     : info_(std::move(info)), settings_(std::move(settings)) {
-  idle_runners_.push_back(std::move(first));
-  runners_alive_ = 1;
+  shared_[static_cast<int>(Role::kRun)] = std::move(first);
 }
 
 IsolatedPlugin::~IsolatedPlugin() = default;
 
-StatusOr<std::unique_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::take_runner(Role role) const {
+uint64_t IsolatedPlugin::next_request() const {
+  std::lock_guard lock(mutex_);
+  return ++next_request_;
+}
+
+StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::shared_runner(Role role) const {
+  const auto index = static_cast<int>(role);
+  const auto alive = [&]() -> std::shared_ptr<Runner> {
+    std::lock_guard lock(mutex_);
+    const auto& runner = shared_[index];
+    return runner != nullptr && !runner->gone() ? runner : nullptr;
+  };
+  if (auto runner = alive()) return runner;
+  std::lock_guard starting(starting_[index]);
+  if (auto runner = alive()) return runner;  // another caller started it meanwhile
+  auto started = start_runner();
+  if (!started.ok()) return started.status();
+  std::lock_guard lock(mutex_);
+  shared_[index] = *started;
+  return started;
+}
+
+StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::start_runner() const {
   std::chrono::milliseconds delay{0};
   {
-    std::unique_lock lock(mutex_);
-    if (role == Role::kValidate) {
-      validator_free_.wait(
-          lock, [&] { return validators_busy_ < std::max(settings_.max_validators, 1U); });
-      ++validators_busy_;
-    }
-    auto& idle = role == Role::kRun ? idle_runners_ : idle_validators_;
-    if (!idle.empty()) {
-      auto runner = std::move(idle.back());
-      idle.pop_back();
-      return runner;
-    }
+    std::lock_guard lock(mutex_);
     if (health_.consecutive_crashes >= kCrashesBeforeBackoff) {
       const auto doublings =
           std::min<uint32_t>(health_.consecutive_crashes - kCrashesBeforeBackoff, 6);
@@ -267,37 +444,17 @@ StatusOr<std::unique_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::take_runner(Ro
   }
   if (delay.count() > 0) std::this_thread::sleep_for(delay);
   auto runner = Runner::spawn(info_.path, settings_);
-  if (runner.ok()) {
-    // The new runner greets first; anything else means it could not load
-    // the plugin that loaded before (the file changed, memory ran out).
-    auto hello = (*runner)->receive(settings_.start_timeout);
-    if (!hello.ok() || hello->type != FrameType::kHello) {
-      if (hello.ok() || hello.status().code() == StatusCode::kDeadlineExceeded) (*runner)->kill();
-      runner = unavailable("a new runner for plugin " + info_.job_type + " " + (*runner)->end() +
-                           " before it loaded the plugin");
-    }
+  if (!runner.ok()) return runner.status();
+  // The new runner greets first; anything else means it could not load the
+  // plugin that loaded before (the file changed, memory ran out).
+  bool network_isolated = false;
+  auto info = greet(**runner, info_.path, settings_.start_timeout, network_isolated);
+  if (!info.ok()) {
+    return unavailable("a new runner for plugin " + info_.job_type +
+                       " could not load it: " + std::string(info.status().message()));
   }
-  std::lock_guard lock(mutex_);
-  if (!runner.ok()) {
-    if (role == Role::kValidate) --validators_busy_;
-    validator_free_.notify_one();
-    return runner.status();
-  }
-  ++runners_alive_;
-  return runner;
-}
-
-void IsolatedPlugin::give_back(Role role, std::unique_ptr<Runner> runner) const {
-  std::lock_guard lock(mutex_);
-  if (role == Role::kValidate) {
-    --validators_busy_;
-    validator_free_.notify_one();
-  }
-  if (runner == nullptr) {
-    --runners_alive_;
-    return;
-  }
-  (role == Role::kRun ? idle_runners_ : idle_validators_).push_back(std::move(runner));
+  (*runner)->serve();
+  return std::shared_ptr<Runner>(std::move(runner).value());
 }
 
 void IsolatedPlugin::record_crash(const std::string& reason) const {
@@ -316,66 +473,89 @@ PluginHealth IsolatedPlugin::health() const {
   std::lock_guard lock(mutex_);
   PluginHealth health = health_;
   health.isolated = true;
-  health.runners = runners_alive_;
+  std::set<const Runner*> alive;
+  for (const auto& runner : shared_)
+    if (runner != nullptr && !runner->gone()) alive.insert(runner.get());
+  for (const auto& [context, runner, id] : running_)
+    if (!runner->gone()) alive.insert(runner.get());
+  health.runners = static_cast<uint32_t>(alive.size());
   return health;
 }
 
 StatusOr<ValidationOutcome> IsolatedPlugin::check(std::string_view payload) const {
-  auto runner = take_runner(Role::kValidate);
+  auto runner = shared_runner(Role::kValidate);
   if (!runner.ok()) return runner.status();
-  uint64_t id = 0;
-  {
-    std::lock_guard lock(mutex_);
-    id = ++next_request_;
+  StatusOr<ValidationOutcome> outcome = internal_error("not validated");
+  Ending ending = validate_on(payload, **runner, outcome);
+  if (ending == Ending::kCrashedShared) {
+    // Another payload may have crashed it: this one is tried alone.
+    auto solo = start_runner();
+    if (!solo.ok()) return solo.status();
+    ending = validate_on(payload, **solo, outcome);
   }
-  FrameWriter request(FrameType::kValidate);
-  request.i64(static_cast<int64_t>(id)).str(payload);
-  const Status sent = (*runner)->send(std::move(request).finish());
-  StatusOr<Frame> reply =
-      sent.ok() ? (*runner)->receive(settings_.validate_timeout) : StatusOr<Frame>(sent);
-  if (!reply.ok() || reply->type != FrameType::kValidated) {
-    const bool slow = !reply.ok() && reply.status().code() == StatusCode::kDeadlineExceeded;
-    if (slow) (*runner)->kill();
-    const std::string how = (*runner)->end();
-    give_back(Role::kValidate, nullptr);
-    if (slow) {
-      spdlog::warn("job_type={} validate() did not answer within {} ms; its runner was killed",
-                   info_.job_type, settings_.validate_timeout.count());
-      return Status(StatusCode::kDeadlineExceeded,
-                    "plugin " + info_.job_type + " did not validate the payload within " +
-                        std::to_string(settings_.validate_timeout.count()) + " ms");
-    }
+  return outcome;
+}
+
+IsolatedPlugin::Ending IsolatedPlugin::validate_on(std::string_view payload, Runner& runner,
+                                                   StatusOr<ValidationOutcome>& outcome) const {
+  const uint64_t id = next_request();
+  auto call = runner.open(id);
+  Frame reply;
+  Runner::Wait wait = Runner::Wait::kGone;
+  if (call != nullptr) {
+    FrameWriter request(FrameType::kValidate);
+    request.i64(static_cast<int64_t>(id)).str(payload);
+    (void)runner.send(std::move(request).finish());  // a dead runner is noticed by next()
+    wait = runner.next(*call, Clock::now() + settings_.validate_timeout, reply);
+    runner.close(id);
+  }
+  if (wait == Runner::Wait::kTimeout) {
+    runner.condemn();
+    spdlog::warn("job_type={} validate() did not answer within {} ms; its runner was killed",
+                 info_.job_type, settings_.validate_timeout.count());
+    outcome = Status(StatusCode::kDeadlineExceeded,
+                     "plugin " + info_.job_type + " did not validate the payload within " +
+                         std::to_string(settings_.validate_timeout.count()) + " ms");
+    return Ending::kTimedOut;
+  }
+  if (wait == Runner::Wait::kGone) {
+    if (call == nullptr || call->suspect) return Ending::kCrashedShared;
+    const std::string how = runner.how();
     record_crash(how);
     spdlog::error("job_type={} the validating runner {} while validating a payload", info_.job_type,
                   how);
-    return unavailable("plugin " + info_.job_type + "'s runner " + how +
-                       " while validating the payload");
+    outcome = unavailable("plugin " + info_.job_type + "'s runner " + how +
+                          " while validating the payload");
+    return Ending::kCrashedAlone;
   }
-  FrameReader reader(reply->body);
+  FrameReader reader(reply.body);
   int64_t reply_id = 0;
   std::string error;
   uint32_t count = 0;
-  ValidationOutcome outcome;
+  ValidationOutcome validated;
   reader.i64(reply_id);
   reader.str(error);
-  reader.str(outcome.normalized_payload);
+  reader.str(validated.normalized_payload);
   reader.u32(count);
   for (uint32_t i = 0; i < count && reader.ok(); ++i) {
-    auto& field_error = outcome.errors.emplace_back();
+    auto& field_error = validated.errors.emplace_back();
     reader.str(field_error.field);
     reader.str(field_error.message);
   }
-  if (!reader.ok() || reply_id != static_cast<int64_t>(id)) {
-    (*runner)->kill();
-    (*runner)->end();
-    give_back(Role::kValidate, nullptr);
-    return internal_error("plugin " + info_.job_type + "'s runner answered validate() out of turn");
+  if (reply.type != FrameType::kValidated || !reader.ok()) {
+    runner.condemn();
+    outcome =
+        internal_error("plugin " + info_.job_type + "'s runner answered validate() out of turn");
+    return Ending::kCrashedAlone;
   }
   // Not record_success(): a plugin whose jobs keep killing their runners
   // is crash-looping however well it validates.
-  give_back(Role::kValidate, std::move(runner).value());
-  if (!error.empty()) return internal_error(error);
-  return outcome;
+  if (!error.empty()) {
+    outcome = internal_error(error);
+  } else {
+    outcome = std::move(validated);
+  }
+  return Ending::kAnswered;
 }
 
 namespace {
@@ -440,20 +620,39 @@ std::string serve_http(JobContext& context, FrameReader& reader, int64_t id) {
 }  // namespace
 
 void IsolatedPlugin::run(JobContext& context) const {
-  const JobRequest& job = context.request();
-  auto taken = take_runner(Role::kRun);
-  if (!taken.ok()) {
-    context.fail("plugin_unavailable", taken.status().message(), true);
+  auto runner = shared_runner(Role::kRun);
+  if (!runner.ok()) {
+    context.fail("plugin_unavailable", runner.status().message(), true);
     return;
   }
-  std::unique_ptr<Runner> runner = std::move(taken).value();
-  uint64_t id = 0;
+  if (run_on(context, *runner) != Ending::kCrashedShared) return;
+  // Quarantine: the runner died while it served other jobs too, so this
+  // one is run again alone, where a crash can only be its own.
+  const JobRequest& job = context.request();
+  spdlog::warn(
+      "job_id={} job_type={} attempt={} its runner {} while it also served other jobs; running "
+      "it again alone to find out which job crashed it",
+      job.job_id, job.job_type, job.attempt, (*runner)->how());
+  auto solo = start_runner();
+  if (!solo.ok()) {
+    context.fail("plugin_unavailable", solo.status().message(), true);
+    return;
+  }
+  run_on(context, *solo);
+}
+
+IsolatedPlugin::Ending IsolatedPlugin::run_on(JobContext& context,
+                                              const std::shared_ptr<Runner>& runner) const {
+  const JobRequest& job = context.request();
+  const uint64_t id = next_request();
+  auto call = runner->open(id);
+  if (call == nullptr) return Ending::kCrashedShared;  // died before it took the job: try another
   {
     std::lock_guard lock(mutex_);
-    id = ++next_request_;
-    running_.emplace_back(&context, runner.get(), id);
+    running_.emplace_back(&context, runner, id);
   }
   const auto forget = [&] {
+    runner->close(id);
     std::lock_guard lock(mutex_);
     std::erase_if(running_, [&](const auto& entry) { return std::get<0>(entry) == &context; });
   };
@@ -466,41 +665,43 @@ void IsolatedPlugin::run(JobContext& context) const {
   request.u32(job.attempt)
       .i64(job.deadline == Clock::time_point::max() ? 0 : to_unix_ms(job.deadline));
   request.i64(static_cast<int64_t>(job.max_result_bytes));
-  Status sent = runner->send(std::move(request).finish());
+  (void)runner->send(std::move(request).finish());  // a dead runner is noticed by next()
 
-  const bool has_deadline = job.deadline != Clock::time_point::max();
-  const auto hard_deadline =
-      has_deadline ? job.deadline + settings_.kill_grace : Clock::time_point::max();
-  while (sent.ok()) {
-    std::optional<std::chrono::milliseconds> wait;
-    if (has_deadline) {
-      wait = std::max(
-          std::chrono::duration_cast<std::chrono::milliseconds>(hard_deadline - Clock::now()),
-          std::chrono::milliseconds(0));
-    }
-    auto frame = runner->receive(wait);
-    if (!frame.ok() && frame.status().code() == StatusCode::kDeadlineExceeded) {
-      runner->kill();
-      const std::string how = runner->end();
+  const auto hard_deadline = job.deadline == Clock::time_point::max()
+                                 ? Clock::time_point::max()
+                                 : job.deadline + settings_.kill_grace;
+  while (true) {
+    Frame frame;
+    const Runner::Wait wait = runner->next(*call, hard_deadline, frame);
+    if (wait == Runner::Wait::kTimeout) {
       forget();
-      give_back(Role::kRun, nullptr);
+      runner->condemn();
       spdlog::error(
           "job_id={} job_type={} attempt={} the plugin ignored cancellation {} ms past its "
-          "deadline; "
-          "its runner (pid {}) {}",
-          job.job_id, job.job_type, job.attempt, settings_.kill_grace.count(), runner->pid(), how);
+          "deadline; its runner (pid {}) was killed",
+          job.job_id, job.job_type, job.attempt, settings_.kill_grace.count(), runner->pid());
       context.fail("timeout",
                    "the job ran past its deadline and ignored cancellation for " +
                        std::to_string(settings_.kill_grace.count()) +
                        " ms; its runner process was killed",
                    true);
-      return;
+      return Ending::kTimedOut;
     }
-    if (!frame.ok()) break;
-    FrameReader reader(frame->body);
+    if (wait == Runner::Wait::kGone) {
+      forget();
+      if (call->suspect) return Ending::kCrashedShared;
+      const std::string how = runner->how();
+      record_crash(how);
+      spdlog::error("job_id={} job_type={} attempt={} the plugin's runner {} while running the job",
+                    job.job_id, job.job_type, job.attempt, how);
+      context.fail("plugin_crashed",
+                   "the plugin's runner process " + how + " while running this job", true);
+      return Ending::kCrashedAlone;
+    }
+    FrameReader reader(frame.body);
     int64_t frame_id = 0;
     reader.i64(frame_id);
-    switch (frame->type) {
+    switch (frame.type) {
       case FrameType::kProgress: {
         uint32_t percent = 0;
         std::string message;
@@ -518,7 +719,7 @@ void IsolatedPlugin::run(JobContext& context) const {
         break;
       }
       case FrameType::kHttp:
-        sent = runner->send(serve_http(context, reader, frame_id));
+        (void)runner->send(serve_http(context, reader, frame_id));  // a dead runner: next()
         break;
       case FrameType::kDone: {
         uint32_t end = 0;
@@ -531,33 +732,22 @@ void IsolatedPlugin::run(JobContext& context) const {
         reader.str(code);
         reader.str(message);
         reader.u32(retryable);
-        if (!reader.ok() || frame_id != static_cast<int64_t>(id)) {
-          sent = internal_error("malformed Done");
+        if (!reader.ok()) {
+          runner->condemn();  // a runner that breaks the protocol is not trusted again
           break;
         }
         forget();
         if (static_cast<RunEnd>(end) == RunEnd::kResult) context.set_result(result);
         if (static_cast<RunEnd>(end) == RunEnd::kFailed)
           context.fail(code, message, retryable != 0);
-        give_back(Role::kRun, std::move(runner));
         record_success();
-        return;
+        return Ending::kAnswered;
       }
       default:
-        sent = internal_error("unexpected frame");
+        runner->condemn();
         break;
     }
   }
-  // The runner died, broke the protocol, or closed its channel mid-job.
-  runner->kill();
-  const std::string how = runner->end();
-  forget();
-  give_back(Role::kRun, nullptr);
-  record_crash(how);
-  spdlog::error("job_id={} job_type={} attempt={} the plugin's runner {} while running the job",
-                job.job_id, job.job_type, job.attempt, how);
-  context.fail("plugin_crashed", "the plugin's runner process " + how + " while running this job",
-               true);
 }
 
 void IsolatedPlugin::notify_cancel(JobContext& context) const {

@@ -23,6 +23,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "dtq/core/time.hpp"
@@ -176,13 +177,19 @@ std::string_view view(dtq_str s) {
 
 constexpr size_t kHttpRequestV1Size = offsetof(dtq_http_request, max_attempts) + sizeof(uint32_t);
 
-// The runner's side of the one job it runs at a time. The handle a plugin
-// gets is the job's generation number, never a pointer: a call from a
-// plugin thread after its job ended names an old generation and is ignored,
-// and nothing it holds can point at freed memory.
+// The runner's side of the jobs and validations it serves at once. The
+// supervisor sends requests as they come; each runs on a thread of this
+// process's own (threads are added while every one is busy, and kept), and
+// what they send back — progress, HTTP requests, outcomes — goes out in as
+// few writes as the load allows (see Outbox).
+//
+// The handle a plugin gets is the job's request number, never a pointer: a
+// call from a plugin thread after its job ended names a number no longer
+// served and is ignored, and nothing it holds can point at freed memory.
 class Runner {
  public:
-  Runner(int fd, std::shared_ptr<InProcessPlugin> plugin) : fd_(fd), plugin_(std::move(plugin)) {}
+  Runner(int fd, std::shared_ptr<InProcessPlugin> plugin)
+      : outbox_(fd), fd_(fd), plugin_(std::move(plugin)) {}
 
   int serve();
 
@@ -197,6 +204,35 @@ class Runner {
   void fail(dtq_job_ctx* handle, std::string_view code, std::string_view message, bool retryable);
 
  private:
+  // Frames bound for the supervisor. A thread that finds another one
+  // writing leaves its frames to that writer, which sends everything
+  // queued before it returns: under load, one write carries many frames.
+  class Outbox {
+   public:
+    explicit Outbox(int fd) : fd_(fd) {}
+    void send(std::string_view frames) {
+      std::unique_lock lock(mutex_);
+      queued_ += frames;
+      if (writing_) return;
+      writing_ = true;
+      while (!queued_.empty()) {
+        std::string batch;
+        batch.swap(queued_);
+        lock.unlock();
+        // The supervisor is gone: nothing is left to serve.
+        if (!runner::send_frame(fd_, batch).ok()) std::_Exit(0);
+        lock.lock();
+      }
+      writing_ = false;
+    }
+
+   private:
+    const int fd_;
+    std::mutex mutex_;
+    std::string queued_;
+    bool writing_ = false;
+  };
+
   struct HttpReply {
     dtq_status status = DTQ_ERR_TRANSPORT;
     int32_t status_code = 0;
@@ -207,59 +243,70 @@ class Runner {
     std::string error;
   };
 
-  static uint64_t generation_of(dtq_job_ctx* handle) { return reinterpret_cast<uintptr_t>(handle); }
-  // A generation number dressed as a handle; never dereferenced.
-  static dtq_job_ctx* handle_of(uint64_t generation) {
-    const auto value = static_cast<uintptr_t>(generation);
+  static uint64_t request_of(dtq_job_ctx* handle) { return reinterpret_cast<uintptr_t>(handle); }
+  // A request number dressed as a handle; never dereferenced.
+  static dtq_job_ctx* handle_of(uint64_t request) {
+    const auto value = static_cast<uintptr_t>(request);
     return reinterpret_cast<dtq_job_ctx*>(value);  // NOLINT(performance-no-int-to-ptr)
   }
-  bool current(dtq_job_ctx* handle) const {
-    return active_ && generation_of(handle) == generation_;
-  }
+
   struct PendingJob {
-    uint64_t id = 0;
     std::string job_id, job_type, trace_id, payload;
     uint32_t attempt = 0;
     int64_t deadline_unix_ms = 0;
   };
+  // One request waiting for a thread: a job to run, or a payload to validate.
+  struct Work {
+    uint64_t id = 0;
+    bool validate = false;
+    PendingJob job;  // for a validation, only the payload
+  };
+  // What one running job has said so far.
+  struct JobState {
+    bool cancelled = false;
+    Clock::time_point deadline = Clock::time_point::max();
+    size_t max_result_bytes = 0;
+    RunEnd end = RunEnd::kNothing;
+    std::string result;
+    std::string fail_code;
+    std::string fail_message;
+    bool retryable = false;
+    // Progress: what was last sent, and what is waiting to go.
+    int32_t sent_percent = -1;
+    Clock::time_point sent_at{};
+    std::optional<std::pair<int32_t, std::string>> unsent_progress;
+    // Responses handed to the plugin: they stay valid until the job ends.
+    std::deque<HttpReply> responses;
+  };
 
-  void send(const std::string& frame);
-  void start_run(FrameReader& reader, uint64_t id);
-  // The job thread: runs each job start_run() hands it, one at a time.
-  void job_loop();
-  void run_job(const PendingJob& pending);
-  void validate(FrameReader& reader, uint64_t id);
+  void accept_run(FrameReader& reader, uint64_t id);
+  void accept_validate(FrameReader& reader, uint64_t id);
+  void enqueue(Work work);
+  // A request thread: takes the next request, runs it, and again.
+  void work_loop();
+  void run_job(uint64_t id, const PendingJob& pending);
+  void validate(uint64_t id, const std::string& payload);
   void cancel(uint64_t id);
   void deliver_http_reply(FrameReader& reader);
-  // The unsent progress report as a frame ("" when there is none).
-  std::string take_progress_locked();
+  // The running job behind `handle`, or null once it ended. mutex_ held.
+  JobState* job_locked(dtq_job_ctx* handle);
+  // The job's unsent progress report as a frame ("" when there is none).
+  static std::string take_progress_locked(uint64_t id, JobState& job);
 
+  Outbox outbox_;
   const int fd_;
   const std::shared_ptr<InProcessPlugin> plugin_;
-  std::mutex send_mutex_;
-  std::thread job_thread_;
-  std::optional<PendingJob> pending_;  // guarded by mutex_
 
   std::mutex mutex_;
+  std::condition_variable work_ready_;
+  // Sleeping plugin calls (sleep_ms, http) wait on this one.
   std::condition_variable wake_;
-  uint64_t generation_ = 0;
-  bool active_ = false;
-  bool cancelled_ = false;
-  Clock::time_point deadline_ = Clock::time_point::max();
-  size_t max_result_bytes_ = 0;
-  RunEnd end_ = RunEnd::kNothing;
-  std::string result_;
-  std::string fail_code_;
-  std::string fail_message_;
-  bool retryable_ = false;
-  // Progress: what was last sent, and what is waiting to go.
-  int32_t sent_percent_ = -1;
-  Clock::time_point sent_at_{};
-  std::optional<std::pair<int32_t, std::string>> unsent_progress_;
+  std::deque<Work> work_;
+  size_t idle_threads_ = 0;
+  std::vector<std::thread> threads_;
+  std::unordered_map<uint64_t, JobState> jobs_;
   uint32_t next_http_ = 0;
   std::map<uint32_t, std::optional<HttpReply>> http_replies_;
-  // Responses handed to the plugin: they stay valid until the job ends.
-  std::deque<HttpReply> responses_;
 };
 
 Runner* the_runner = nullptr;
@@ -270,12 +317,7 @@ void send_or_exit(int fd, std::mutex& mutex, const std::string& frame) {
   if (!runner::send_frame(fd, frame).ok()) std::_Exit(0);
 }
 
-void Runner::send(const std::string& frame) {
-  send_or_exit(fd_, send_mutex_, frame);
-}
-
 int Runner::serve() {
-  job_thread_ = std::thread(&Runner::job_loop, this);
   runner::FrameStream stream(fd_, kMaxIncomingFrame);
   while (true) {
     auto frame = stream.next();
@@ -289,7 +331,7 @@ int Runner::serve() {
     if (!reader.i64(id)) std::_Exit(1);
     switch (frame->type) {
       case FrameType::kRun:
-        start_run(reader, static_cast<uint64_t>(id));
+        accept_run(reader, static_cast<uint64_t>(id));
         break;
       case FrameType::kCancel:
         cancel(static_cast<uint64_t>(id));
@@ -298,7 +340,7 @@ int Runner::serve() {
         deliver_http_reply(reader);
         break;
       case FrameType::kValidate:
-        validate(reader, static_cast<uint64_t>(id));
+        accept_validate(reader, static_cast<uint64_t>(id));
         break;
       default:
         std::_Exit(1);  // the supervisor never sends anything else
@@ -306,59 +348,72 @@ int Runner::serve() {
   }
 }
 
-void Runner::start_run(FrameReader& reader, uint64_t id) {
-  PendingJob job;
+void Runner::accept_run(FrameReader& reader, uint64_t id) {
+  Work work{.id = id};
   int64_t max_result_bytes = 0;
-  job.id = id;
-  reader.str(job.job_id);
-  reader.str(job.job_type);
-  reader.str(job.trace_id);
-  reader.str(job.payload);
-  reader.u32(job.attempt);
-  reader.i64(job.deadline_unix_ms);
+  reader.str(work.job.job_id);
+  reader.str(work.job.job_type);
+  reader.str(work.job.trace_id);
+  reader.str(work.job.payload);
+  reader.u32(work.job.attempt);
+  reader.i64(work.job.deadline_unix_ms);
   reader.i64(max_result_bytes);
   if (!reader.ok()) std::_Exit(1);
   {
     std::lock_guard lock(mutex_);
-    // The supervisor sends a Run only after the previous job's Done.
-    if (active_ || pending_) std::_Exit(1);
-    generation_ = id;
-    active_ = true;
-    cancelled_ = false;
-    deadline_ = job.deadline_unix_ms == 0
-                    ? Clock::time_point::max()
-                    : Clock::time_point(std::chrono::milliseconds(job.deadline_unix_ms));
-    max_result_bytes_ = static_cast<size_t>(max_result_bytes);
-    end_ = RunEnd::kNothing;
-    result_.clear();
-    fail_code_.clear();
-    fail_message_.clear();
-    retryable_ = false;
-    sent_percent_ = -1;
-    sent_at_ = Clock::now();
-    unsent_progress_.reset();
-    responses_.clear();
-    pending_ = std::move(job);
+    // Request numbers are never reused: a repeat is a broken supervisor.
+    auto [job, added] = jobs_.try_emplace(id);
+    if (!added) std::_Exit(1);
+    job->second.deadline =
+        work.job.deadline_unix_ms == 0
+            ? Clock::time_point::max()
+            : Clock::time_point(std::chrono::milliseconds(work.job.deadline_unix_ms));
+    job->second.max_result_bytes = static_cast<size_t>(max_result_bytes);
+    job->second.sent_at = Clock::now();
   }
-  wake_.notify_all();
+  enqueue(std::move(work));
 }
 
-void Runner::job_loop() {
+void Runner::accept_validate(FrameReader& reader, uint64_t id) {
+  Work work{.id = id, .validate = true};
+  if (!reader.str(work.job.payload)) std::_Exit(1);
+  enqueue(std::move(work));
+}
+
+void Runner::enqueue(Work work) {
+  std::lock_guard lock(mutex_);
+  work_.push_back(std::move(work));
+  if (idle_threads_ >= work_.size()) {
+    work_ready_.notify_one();
+    return;
+  }
+  // Every thread is busy (a plugin call may block for as long as its job
+  // runs): this request gets a thread of its own. The supervisor bounds how
+  // many requests are outstanding, and so the threads.
+  threads_.emplace_back(&Runner::work_loop, this);
+}
+
+void Runner::work_loop() {
+  std::unique_lock lock(mutex_);
   while (true) {
-    PendingJob job;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return pending_.has_value(); });
-      job = std::move(*pending_);
-      pending_.reset();
+    ++idle_threads_;
+    work_ready_.wait(lock, [&] { return !work_.empty(); });
+    --idle_threads_;
+    Work work = std::move(work_.front());
+    work_.pop_front();
+    lock.unlock();
+    if (work.validate) {
+      validate(work.id, work.job.payload);
+    } else {
+      run_job(work.id, work.job);
     }
-    run_job(job);
+    lock.lock();
   }
 }
 
 const dtq_host_api* runner_host_api();
 
-void Runner::run_job(const PendingJob& pending) {
+void Runner::run_job(uint64_t id, const PendingJob& pending) {
   const dtq_job job{
       .struct_size = sizeof(dtq_job),
       .job_id = {pending.job_id.data(), pending.job_id.size()},
@@ -368,26 +423,25 @@ void Runner::run_job(const PendingJob& pending) {
       .attempt = pending.attempt,
       .deadline_unix_ms = pending.deadline_unix_ms,
   };
-  plugin_->run_with(runner_host_api(), &job, handle_of(pending.id));
-  FrameWriter done(FrameType::kDone);
+  plugin_->run_with(runner_host_api(), &job, handle_of(id));
   std::string frames;
   {
     std::lock_guard lock(mutex_);
-    frames = take_progress_locked();
-    active_ = false;
-    done.i64(static_cast<int64_t>(pending.id)).u32(static_cast<uint32_t>(end_));
-    done.str(result_).str(fail_code_).str(fail_message_).u32(retryable_ ? 1 : 0);
-    result_.clear();
-    result_.shrink_to_fit();
+    auto found = jobs_.find(id);
+    JobState& state = found->second;
+    // The last progress and the outcome in one frame batch.
+    frames = take_progress_locked(id, state);
+    FrameWriter done(FrameType::kDone);
+    done.i64(static_cast<int64_t>(id)).u32(static_cast<uint32_t>(state.end));
+    done.str(state.result).str(state.fail_code).str(state.fail_message);
+    done.u32(state.retryable ? 1 : 0);
+    frames += std::move(done).finish();
+    jobs_.erase(found);
   }
-  // The last progress and the outcome in one write.
-  frames += std::move(done).finish();
-  send(frames);
+  outbox_.send(frames);
 }
 
-void Runner::validate(FrameReader& reader, uint64_t id) {
-  std::string payload;
-  if (!reader.str(payload)) std::_Exit(1);
+void Runner::validate(uint64_t id, const std::string& payload) {
   auto outcome = plugin_->check(payload);
   FrameWriter reply(FrameType::kValidated);
   reply.i64(static_cast<int64_t>(id));
@@ -399,14 +453,15 @@ void Runner::validate(FrameReader& reader, uint64_t id) {
         .u32(static_cast<uint32_t>(outcome->errors.size()));
     for (const auto& error : outcome->errors) reply.str(error.field).str(error.message);
   }
-  send(std::move(reply).finish());
+  outbox_.send(std::move(reply).finish());
 }
 
 void Runner::cancel(uint64_t id) {
   {
     std::lock_guard lock(mutex_);
-    if (!active_ || generation_ != id) return;
-    cancelled_ = true;
+    auto found = jobs_.find(id);
+    if (found == jobs_.end()) return;
+    found->second.cancelled = true;
   }
   wake_.notify_all();
   plugin_->cancel_with(handle_of(id));
@@ -444,14 +499,19 @@ void Runner::deliver_http_reply(FrameReader& reader) {
   wake_.notify_all();
 }
 
-std::string Runner::take_progress_locked() {
-  if (!unsent_progress_) return {};
+Runner::JobState* Runner::job_locked(dtq_job_ctx* handle) {
+  auto found = jobs_.find(request_of(handle));
+  return found == jobs_.end() ? nullptr : &found->second;
+}
+
+std::string Runner::take_progress_locked(uint64_t id, JobState& job) {
+  if (!job.unsent_progress) return {};
   FrameWriter frame(FrameType::kProgress);
-  frame.i64(static_cast<int64_t>(generation_)).u32(static_cast<uint32_t>(unsent_progress_->first));
-  frame.str(unsent_progress_->second);
-  sent_percent_ = unsent_progress_->first;
-  sent_at_ = Clock::now();
-  unsent_progress_.reset();
+  frame.i64(static_cast<int64_t>(id)).u32(static_cast<uint32_t>(job.unsent_progress->first));
+  frame.str(job.unsent_progress->second);
+  job.sent_percent = job.unsent_progress->first;
+  job.sent_at = Clock::now();
+  job.unsent_progress.reset();
   return std::move(frame).finish();
 }
 
@@ -459,24 +519,25 @@ void Runner::report_progress(dtq_job_ctx* handle, int32_t percent, std::string_v
   std::string frame;
   {
     std::lock_guard lock(mutex_);
-    if (!current(handle)) return;
-    unsent_progress_.emplace(percent, to_valid_utf8(message));
-    if (percent != sent_percent_ || Clock::now() - sent_at_ >= kProgressMessageInterval) {
-      frame = take_progress_locked();
+    JobState* job = job_locked(handle);
+    if (job == nullptr) return;
+    job->unsent_progress.emplace(percent, to_valid_utf8(message));
+    if (percent != job->sent_percent || Clock::now() - job->sent_at >= kProgressMessageInterval) {
+      frame = take_progress_locked(request_of(handle), *job);
     }
   }
-  if (!frame.empty()) send(frame);
+  if (!frame.empty()) outbox_.send(frame);
 }
 
 void Runner::log(dtq_job_ctx* handle, dtq_log_level level, std::string_view message) {
   FrameWriter frame(FrameType::kLog);
   {
     std::lock_guard lock(mutex_);
-    if (handle != nullptr && !current(handle)) return;
-    frame.i64(handle == nullptr ? 0 : static_cast<int64_t>(generation_));
+    if (handle != nullptr && job_locked(handle) == nullptr) return;
+    frame.i64(static_cast<int64_t>(request_of(handle)));
   }
   frame.u32(static_cast<uint32_t>(level)).str(to_valid_utf8(message));
-  send(std::move(frame).finish());
+  outbox_.send(std::move(frame).finish());
 }
 
 bool Runner::interrupted(dtq_job_ctx* handle) {
@@ -484,29 +545,36 @@ bool Runner::interrupted(dtq_job_ctx* handle) {
   bool interrupted = false;
   {
     std::lock_guard lock(mutex_);
-    interrupted = !current(handle) || cancelled_ || Clock::now() >= deadline_;
+    JobState* job = job_locked(handle);
+    interrupted = job == nullptr || job->cancelled || Clock::now() >= job->deadline;
     // A plugin that polls for cancellation is busy: what it reported shows
     // at least this often.
-    if (!interrupted && Clock::now() - sent_at_ >= kProgressMessageInterval)
-      frame = take_progress_locked();
+    if (!interrupted && Clock::now() - job->sent_at >= kProgressMessageInterval)
+      frame = take_progress_locked(request_of(handle), *job);
   }
-  if (!frame.empty()) send(frame);
+  if (!frame.empty()) outbox_.send(frame);
   return interrupted;
 }
 
 dtq_status Runner::sleep_ms(dtq_job_ctx* handle, uint32_t ms) {
   std::unique_lock lock(mutex_);
-  if (!current(handle)) return DTQ_ERR_JOB_ENDED;
+  JobState* job = job_locked(handle);
+  if (job == nullptr) return DTQ_ERR_JOB_ENDED;
   // What the plugin reported shows while it sleeps.
-  if (std::string frame = take_progress_locked(); !frame.empty()) {
+  if (std::string frame = take_progress_locked(request_of(handle), *job); !frame.empty()) {
     lock.unlock();
-    send(frame);
+    outbox_.send(frame);
     lock.lock();
-    if (!current(handle)) return DTQ_ERR_JOB_ENDED;
+    job = job_locked(handle);
+    if (job == nullptr) return DTQ_ERR_JOB_ENDED;
   }
-  const auto until = std::min(deadline_, Clock::now() + std::chrono::milliseconds(ms));
-  const bool woken = wake_.wait_until(lock, until, [&] { return cancelled_ || !current(handle); });
-  if (woken || Clock::now() >= deadline_) return DTQ_ERR_CANCELLED;
+  const auto deadline = job->deadline;
+  const auto until = std::min(deadline, Clock::now() + std::chrono::milliseconds(ms));
+  const bool woken = wake_.wait_until(lock, until, [&] {
+    JobState* still = job_locked(handle);
+    return still == nullptr || still->cancelled;
+  });
+  if (woken || Clock::now() >= deadline) return DTQ_ERR_CANCELLED;
   return DTQ_OK;
 }
 
@@ -519,12 +587,13 @@ dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
   std::string frames;
   {
     std::lock_guard lock(mutex_);
-    if (!current(handle)) return DTQ_ERR_JOB_ENDED;
+    JobState* job = job_locked(handle);
+    if (job == nullptr) return DTQ_ERR_JOB_ENDED;
     number = ++next_http_;
     http_replies_[number];
-    frame.i64(static_cast<int64_t>(generation_)).u32(number);
+    frame.i64(static_cast<int64_t>(request_of(handle))).u32(number);
     // What the plugin reported shows while the request is under way.
-    frames = take_progress_locked();
+    frames = take_progress_locked(request_of(handle), *job);
   }
   frame.str(view(request.method))
       .str(view(request.url))
@@ -534,14 +603,17 @@ dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
   }
   frame.str(view(request.body)).u32(request.timeout_ms).u32(request.max_attempts);
   frames += std::move(frame).finish();
-  send(frames);
+  outbox_.send(frames);
 
   std::unique_lock lock(mutex_);
   // The supervisor always answers, even for a job that ended meanwhile;
   // only its death (which ends this process) leaves a call unanswered.
   wake_.wait(lock, [&] { return http_replies_[number].has_value(); });
-  HttpReply& kept = responses_.emplace_back(std::move(*http_replies_[number]));
+  HttpReply reply = std::move(*http_replies_[number]);
   http_replies_.erase(number);
+  JobState* job = job_locked(handle);
+  if (job == nullptr) return DTQ_ERR_JOB_ENDED;
+  HttpReply& kept = job->responses.emplace_back(std::move(reply));
   for (const auto& [name, value] : kept.headers) {
     kept.header_views.push_back({{name.data(), name.size()}, {value.data(), value.size()}});
   }
@@ -561,29 +633,31 @@ dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
 
 void Runner::set_result(dtq_job_ctx* handle, std::string_view output) {
   std::lock_guard lock(mutex_);
-  if (!current(handle)) return;
-  if (output.size() > max_result_bytes_) {
+  JobState* job = job_locked(handle);
+  if (job == nullptr) return;
+  if (output.size() > job->max_result_bytes) {
     // Refused here, so an oversized result never crosses the channel.
-    end_ = RunEnd::kFailed;
-    fail_code_ = "result_too_large";
-    fail_message_ = "the plugin's result of " + std::to_string(output.size()) +
-                    " bytes exceeds this pool's limit of " + std::to_string(max_result_bytes_) +
-                    " bytes (max_result_bytes)";
-    retryable_ = false;
+    job->end = RunEnd::kFailed;
+    job->fail_code = "result_too_large";
+    job->fail_message = "the plugin's result of " + std::to_string(output.size()) +
+                        " bytes exceeds this pool's limit of " +
+                        std::to_string(job->max_result_bytes) + " bytes (max_result_bytes)";
+    job->retryable = false;
     return;
   }
-  end_ = RunEnd::kResult;
-  result_.assign(output);
+  job->end = RunEnd::kResult;
+  job->result.assign(output);
 }
 
 void Runner::fail(dtq_job_ctx* handle, std::string_view code, std::string_view message,
                   bool retryable) {
   std::lock_guard lock(mutex_);
-  if (!current(handle)) return;
-  end_ = RunEnd::kFailed;
-  fail_code_ = to_valid_utf8(code);
-  fail_message_ = to_valid_utf8(message);
-  retryable_ = retryable;
+  JobState* job = job_locked(handle);
+  if (job == nullptr) return;
+  job->end = RunEnd::kFailed;
+  job->fail_code = to_valid_utf8(code);
+  job->fail_message = to_valid_utf8(message);
+  job->retryable = retryable;
 }
 
 // The C trampolines: no exception may reach plugin code.

@@ -227,7 +227,7 @@ TEST(IsolatedPluginTest, ValidatesThroughTheRunner) {
   EXPECT_FALSE(plugin->check("not json").ok() && plugin->check("not json")->valid());
 }
 
-TEST(IsolatedPluginTest, ManyJobsAtOnceEachInARunnerOfItsOwn) {
+TEST(IsolatedPluginTest, ManyJobsAtOnceShareOneRunner) {
   auto plugin = isolated("echo");
   std::vector<std::thread> threads;
   std::atomic<int> completed{0};
@@ -240,7 +240,37 @@ TEST(IsolatedPluginTest, ManyJobsAtOnceEachInARunnerOfItsOwn) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(completed.load(), 8);
-  EXPECT_EQ(plugin->health().runners, 8u);
+  EXPECT_EQ(plugin->health().runners, 1u);
+}
+
+// Who pays for a crash: the jobs that shared the runner with a poison job
+// are re-run alone and complete; only the poison job, crashing again alone,
+// is charged.
+TEST(IsolatedPluginTest, ACrashIsChargedOnlyToTheJobThatCrashesAlone) {
+  auto plugin = isolated("poison");
+  std::vector<std::thread> innocents;
+  std::vector<JobOutcome> outcomes(4);
+  ProgressLog started;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    innocents.emplace_back([&, i] {
+      outcomes[i] = run_once(*plugin, R"({"do":"nap"})", Clock::now() + 10s, &started);
+    });
+  }
+  // Every innocent is napping in the shared runner (it reported its first
+  // progress) before the poison arrives.
+  const auto until = Clock::now() + 5s;
+  while (started.percents().size() < outcomes.size() && Clock::now() < until)
+    std::this_thread::yield();
+  ASSERT_EQ(started.percents().size(), outcomes.size());
+  const JobOutcome poison = run_once(*plugin, R"({"do":"segv"})");
+  for (auto& thread : innocents) thread.join();
+
+  EXPECT_EQ(poison.error_code, "plugin_crashed");
+  EXPECT_THAT(poison.error_message, HasSubstr(kSegfaultEnd));
+  for (const auto& outcome : outcomes) {
+    EXPECT_EQ(outcome.kind, JobOutcome::Kind::kCompleted) << outcome.error_code;
+  }
+  EXPECT_EQ(plugin->health().crashes, 1u);
 }
 
 // The engine with the poison plugin beside echo, both isolated.
@@ -277,10 +307,9 @@ class IsolatedEngineTest : public ::testing::Test {
   }
 
   std::string submit(const std::string& job_type, const std::string& payload) {
-    SubmittedJob job;
-    SubmitError error;
-    EXPECT_TRUE(jobs_->submit(job_type, payload, job, error)) << error.status.message();
-    return job.job_id;
+    const auto job = jobs_->submit(job_type, payload);
+    EXPECT_TRUE(job.ok()) << job.status().message();
+    return job.ok() ? job->job_id : "";
   }
 
   JobStatus wait_terminal(const std::string& job_id, std::chrono::seconds limit = 30s) {

@@ -4,16 +4,22 @@
 // first runner loads the library and reports its metadata, or the loader's
 // reason for refusing it.
 //
-// One runner serves one request at a time, so a crash is charged to exactly
-// the job that was running in it; runners are started on demand and kept
-// while they behave. What the supervisor guarantees:
-// - a runner that crashes, aborts or exits ends its job as `plugin_crashed`
-//   (retryable, so it counts as an attempt), naming the signal or the exit
-//   status; the next job gets a new runner, after a backoff once runners keep
-//   crashing;
+// One shared runner serves every job of the plugin at once, and another one
+// every validation, so that under load one write carries many requests and
+// many answers: isolation costs a job a few microseconds, not a round trip
+// of its own (docs/engine.md#isolation measures it). What the supervisor
+// guarantees:
+// - a crash, abort or exit of a runner ends only the requests it was
+//   serving. Who pays: a request that was alone on the runner ends as
+//   `plugin_crashed` (retryable, so it counts as an attempt), naming the
+//   signal or the exit status. Requests that shared the runner are suspects,
+//   not culprits: each is run again, alone, in a quarantine runner of its
+//   own, and only a crash there is charged to it. The next requests get a
+//   new shared runner, after a backoff once runners keep crashing;
 // - a job that outlives its deadline by `kill_grace` — the plugin ignored
-//   cancellation — has its runner killed and ends as `timeout`: no thread or
-//   slot is lost;
+//   cancellation — has its runner killed and ends as `timeout`; the jobs it
+//   shared the runner with are re-run in quarantine. No thread or slot is
+//   lost;
 // - validate() has a time limit; past it the runner is killed and the
 //   answer is DeadlineExceeded, never a verdict on the payload;
 // - a runner has no network of its own and the resource limits below; its
@@ -23,10 +29,7 @@
 // Ownership: the object owns its runner processes; destroying it kills them.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -55,8 +58,6 @@ struct RunnerSettings {
   std::chrono::milliseconds validate_timeout{5000};
   // How long a new runner may take to load its plugin.
   std::chrono::milliseconds start_timeout{10000};
-  // Runners answering validate() at once; more callers wait their turn.
-  uint32_t max_validators = 2;
 };
 
 // $DTQ_PLUGIN_RUNNER, else dtq-plugin-runner beside this process's binary.
@@ -82,11 +83,24 @@ class IsolatedPlugin final : public Plugin {
   class Runner;  // one runner process; defined in isolated_plugin.cpp
 
  private:
-  IsolatedPlugin(PluginInfo info, RunnerSettings settings, std::unique_ptr<Runner> first);
+  IsolatedPlugin(PluginInfo info, RunnerSettings settings, std::shared_ptr<Runner> first);
 
-  enum class Role { kRun, kValidate };
-  StatusOr<std::unique_ptr<Runner>> take_runner(Role role) const;
-  void give_back(Role role, std::unique_ptr<Runner> runner) const;
+  enum class Role { kRun = 0, kValidate = 1 };
+  // How one request on one runner ended.
+  enum class Ending {
+    kAnswered,      // the runner answered; the outcome is recorded
+    kTimedOut,      // past its deadline; the runner was killed
+    kCrashedAlone,  // the runner died serving this request alone: charged
+    kCrashedShared  // the runner died serving others too: a suspect
+  };
+  // The shared runner for `role`, started when none is alive.
+  StatusOr<std::shared_ptr<Runner>> shared_runner(Role role) const;
+  // A new runner, after the crash backoff.
+  StatusOr<std::shared_ptr<Runner>> start_runner() const;
+  Ending run_on(JobContext& context, const std::shared_ptr<Runner>& runner) const;
+  Ending validate_on(std::string_view payload, Runner& runner,
+                     StatusOr<ValidationOutcome>& outcome) const;
+  uint64_t next_request() const;
   void record_crash(const std::string& reason) const;
   void record_success() const;
 
@@ -94,13 +108,12 @@ class IsolatedPlugin final : public Plugin {
   RunnerSettings settings_;
 
   mutable std::mutex mutex_;
-  mutable std::condition_variable validator_free_;
-  mutable std::vector<std::unique_ptr<Runner>> idle_runners_;
-  mutable std::vector<std::unique_ptr<Runner>> idle_validators_;
-  mutable uint32_t validators_busy_ = 0;
-  mutable uint32_t runners_alive_ = 0;
+  mutable std::shared_ptr<Runner> shared_[2];  // by Role
+  // One runner start at a time per role: callers that find none alive wait
+  // for the one being started instead of each starting their own.
+  mutable std::mutex starting_[2];
   // The runner and request id serving each running job, for cancel.
-  mutable std::vector<std::tuple<const JobContext*, Runner*, uint64_t>> running_;
+  mutable std::vector<std::tuple<const JobContext*, std::shared_ptr<Runner>, uint64_t>> running_;
   mutable uint64_t next_request_ = 0;
   mutable PluginHealth health_;
 };

@@ -7,8 +7,9 @@
 // (address space, open files, CPU time; no core files), no network (a
 // seccomp filter refuses socket(), and a network namespace of its own where
 // the process may make one), then loads the library with the same loader
-// and checks as an in-process host. It then serves one request at a time
-// over the socket it inherited: run a job, validate a payload. The plugin's
+// and checks as an in-process host. It then serves the requests that come
+// over the socket it inherited, many at once, each on a thread of its own:
+// run a job, validate a payload. The plugin's
 // host calls travel back over that socket: progress, logs and HTTP, which
 // the supervisor makes under the plugin's allow-list.
 //
