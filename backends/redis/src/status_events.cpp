@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <exception>
+#include <system_error>
 
 #include "dtq/core/backoff.hpp"
 #include "dtq/core/model_json.hpp"
@@ -63,7 +63,9 @@ class StatusEvents::Subscription final : public StatusSubscription {
 StatusEvents::StatusEvents(RedisSettings settings, Fetch fetch)
     : settings_(std::move(settings)), fetch_(std::move(fetch)) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) spdlog::error("redis status events: eventfd failed: {}", std::strerror(errno));
+  if (wake_fd_ < 0)
+    spdlog::error("redis status events: eventfd failed: {}",
+                  std::generic_category().message(errno));
 }
 
 StatusEvents::~StatusEvents() {
@@ -81,7 +83,7 @@ void StatusEvents::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void StatusEvents::wake() {
+void StatusEvents::wake() const {
   if (wake_fd_ < 0) return;
   const uint64_t one = 1;
   // EAGAIN only when the counter is saturated: the thread is awake anyway.
@@ -128,8 +130,8 @@ bool StatusEvents::wait_confirmed(const std::string& channel) {
   // at all while the server is known to be down.
   return confirmed_changed_.wait_for(
              lock, settings_.connect_timeout + settings_.command_timeout,
-             [&] { return stopping_ || down_ || confirmed_.count(channel) != 0; }) &&
-         confirmed_.count(channel) != 0;
+             [&] { return stopping_ || down_ || confirmed_.contains(channel); }) &&
+         confirmed_.contains(channel);
 }
 
 void StatusEvents::remove(const std::shared_ptr<Subscriber>& subscriber) {
@@ -155,36 +157,64 @@ void StatusEvents::remove(const std::shared_ptr<Subscriber>& subscriber) {
   subscriber->active = false;
 }
 
+// Thread: when to PING an idle pub/sub connection, so that a server that
+// vanished without closing the socket is noticed, and whether its PONG is
+// late.
+struct StatusEvents::KeepAlive {
+  std::chrono::milliseconds answer_within;
+  std::chrono::steady_clock::time_point last_read = std::chrono::steady_clock::now();
+  bool awaiting_pong = false;
+  std::chrono::steady_clock::time_point pong_due;
+
+  int poll_timeout_ms() const {
+    const auto next = awaiting_pong ? pong_due : last_read + kIdlePing;
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          next - std::chrono::steady_clock::now())
+                          .count();
+    return static_cast<int>(std::clamp<int64_t>(wait, 0, 60'000));
+  }
+};
+
+bool StatusEvents::stopping() {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+void StatusEvents::set_down(bool down) {
+  {
+    std::lock_guard lock(mutex_);
+    down_ = down;
+  }
+  if (down) confirmed_changed_.notify_all();
+}
+
+void StatusEvents::drain_wake_fd() const {
+  uint64_t drained = 0;
+  [[maybe_unused]] const auto got = ::read(wake_fd_, &drained, sizeof drained);
+}
+
+bool StatusEvents::sleep_before_reconnecting(uint32_t failures) {
+  pollfd wake{.fd = wake_fd_, .events = POLLIN, .revents = 0};
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      backoff_delay(settings_.reconnect_backoff_min, settings_.reconnect_backoff_max, failures);
+  while (!stopping()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return true;
+    // Woken early only to stop.
+    if (::poll(&wake, 1, static_cast<int>(left.count())) > 0) drain_wake_fd();
+  }
+  return false;
+}
+
 void StatusEvents::run() {
   Connection connection(settings_);
   uint32_t failures = 0;
   bool served_before = false;
   bool reported_down = false;
-  while (true) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-    }
-    if (failures > 0) {
-      // Sleeps, woken early only to stop.
-      pollfd wake{.fd = wake_fd_, .events = POLLIN, .revents = 0};
-      const auto deadline =
-          std::chrono::steady_clock::now() +
-          backoff_delay(settings_.reconnect_backoff_min, settings_.reconnect_backoff_max, failures);
-      while (true) {
-        {
-          std::lock_guard lock(mutex_);
-          if (stopping_) return;
-        }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) break;
-        if (::poll(&wake, 1, static_cast<int>(left.count())) > 0) {
-          uint64_t drained = 0;
-          [[maybe_unused]] const auto got = ::read(wake_fd_, &drained, sizeof drained);
-        }
-      }
-    }
+  while (!stopping()) {
+    if (failures > 0 && !sleep_before_reconnecting(failures)) return;
     if (Status connected = connection.connect(); !connected.ok()) {
       ++failures;
       if (!reported_down) {
@@ -192,20 +222,13 @@ void StatusEvents::run() {
                      connected.message(), settings_.reconnect_backoff_max.count());
         reported_down = true;
       }
-      {
-        std::lock_guard lock(mutex_);
-        down_ = true;
-      }
-      confirmed_changed_.notify_all();
+      set_down(true);
       continue;
     }
     if (reported_down)
       spdlog::info("redis status events: connected to redis at {} again", settings_.describe());
     reported_down = false;
-    {
-      std::lock_guard lock(mutex_);
-      down_ = false;
-    }
+    set_down(false);
     const auto started = std::chrono::steady_clock::now();
     serve(connection, served_before);
     served_before = true;
@@ -222,80 +245,65 @@ void StatusEvents::run() {
 
 void StatusEvents::serve(Connection& connection, bool resync) {
   bool catch_up_due = resync;
-  auto last_read = std::chrono::steady_clock::now();
-  bool awaiting_pong = false;
-  auto pong_due = last_read;
+  KeepAlive alive{.answer_within = settings_.command_timeout};
   const auto lost = [&](const Status& why) {
-    bool stopping = false;
-    {
-      std::lock_guard lock(mutex_);
-      stopping = stopping_;
-    }
-    if (!stopping) spdlog::warn("redis status events: {}; reconnecting", why.message());
+    if (!stopping()) spdlog::warn("redis status events: {}; reconnecting", why.message());
   };
-  while (true) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-    }
+  while (!stopping()) {
     if (Status s = sync_channels(connection); !s.ok()) return lost(s);
-    if (catch_up_due) {
-      bool settled = false;
-      {
-        std::lock_guard lock(mutex_);
-        settled = pending_.empty();
-      }
-      if (settled) {
-        catch_up();
-        catch_up_due = false;
-      }
+    if (catch_up_due && channels_settled()) {
+      catch_up();
+      catch_up_due = false;
     }
+    if (Status s = wait_and_read(connection, alive); !s.ok()) return lost(s);
+    if (Status s = keep_alive(connection, alive); !s.ok()) return lost(s);
+  }
+}
 
-    const auto now = std::chrono::steady_clock::now();
-    const auto next = awaiting_pong ? pong_due : last_read + kIdlePing;
-    const auto wait = std::max<int64_t>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count());
-    pollfd fds[2] = {{.fd = connection.fd(), .events = POLLIN, .revents = 0},
-                     {.fd = wake_fd_, .events = POLLIN, .revents = 0}};
-    const int ready = ::poll(fds, 2, static_cast<int>(std::min<int64_t>(wait, 60'000)));
-    if (ready < 0 && errno != EINTR)
-      return lost(internal_error(std::string("poll: ") + std::strerror(errno)));
-    if ((fds[1].revents & POLLIN) != 0) {
-      uint64_t drained = 0;
-      [[maybe_unused]] const auto got = ::read(wake_fd_, &drained, sizeof drained);
-    }
-    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-      if (Status s = connection.read_available(); !s.ok()) return lost(s);
-      last_read = std::chrono::steady_clock::now();
-      while (true) {
-        auto reply = connection.next_reply();
-        if (!reply.ok()) return lost(reply.status());
-        if (!reply->has_value()) break;
-        const Reply& r = **reply;
-        const bool pong =
-            (r.type == Reply::Type::kStatus && r.text == "PONG") ||
-            (r.type == Reply::Type::kArray && !r.elements.empty() && r.elements[0].text == "pong");
-        if (pong) {
-          awaiting_pong = false;
-        } else {
-          handle(r);
-        }
-      }
-    }
-    const auto after = std::chrono::steady_clock::now();
-    if (awaiting_pong && after > pong_due) {
-      return lost(Status(StatusCode::kDeadlineExceeded,
-                         "no answer to PING from redis at " + settings_.describe() + " within " +
-                             std::to_string(settings_.command_timeout.count()) + " ms"));
-    }
-    if (!awaiting_pong && after - last_read >= kIdlePing) {
-      const std::string_view ping[] = {"PING"};
-      if (Status s = connection.append(ping); !s.ok()) return lost(s);
-      if (Status s = connection.flush(); !s.ok()) return lost(s);
-      awaiting_pong = true;
-      pong_due = after + settings_.command_timeout;
+bool StatusEvents::channels_settled() {
+  std::lock_guard lock(mutex_);
+  return pending_.empty();
+}
+
+Status StatusEvents::wait_and_read(Connection& connection, KeepAlive& alive) {
+  pollfd fds[2] = {{.fd = connection.fd(), .events = POLLIN, .revents = 0},
+                   {.fd = wake_fd_, .events = POLLIN, .revents = 0}};
+  if (::poll(fds, 2, alive.poll_timeout_ms()) < 0 && errno != EINTR)
+    return internal_error(std::string("poll: ") + std::generic_category().message(errno));
+  if ((fds[1].revents & POLLIN) != 0) drain_wake_fd();
+  if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0) return {};
+  if (Status s = connection.read_available(); !s.ok()) return s;
+  alive.last_read = std::chrono::steady_clock::now();
+  while (true) {
+    auto reply = connection.next_reply();
+    if (!reply.ok()) return reply.status();
+    if (!reply->has_value()) return {};
+    const Reply& r = **reply;
+    const bool pong =
+        (r.type == Reply::Type::kStatus && r.text == "PONG") ||
+        (r.type == Reply::Type::kArray && !r.elements.empty() && r.elements[0].text == "pong");
+    if (pong) {
+      alive.awaiting_pong = false;
+    } else {
+      handle(r);
     }
   }
+}
+
+Status StatusEvents::keep_alive(Connection& connection, KeepAlive& alive) {
+  const auto now = std::chrono::steady_clock::now();
+  if (alive.awaiting_pong && now > alive.pong_due) {
+    return {StatusCode::kDeadlineExceeded, "no answer to PING from redis at " +
+                                               settings_.describe() + " within " +
+                                               std::to_string(alive.answer_within.count()) + " ms"};
+  }
+  if (alive.awaiting_pong || now - alive.last_read < kIdlePing) return {};
+  const std::string_view ping[] = {"PING"};
+  if (Status s = connection.append(ping); !s.ok()) return s;
+  if (Status s = connection.flush(); !s.ok()) return s;
+  alive.awaiting_pong = true;
+  alive.pong_due = now + alive.answer_within;
+  return {};
 }
 
 Status StatusEvents::sync_channels(Connection& connection) {
@@ -313,7 +321,7 @@ Status StatusEvents::sync_channels(Connection& connection) {
       }
     }
     for (auto it = sent_.begin(); it != sent_.end();) {
-      if (*it != pattern && wanted_.count(*it) == 0) {
+      if (*it != pattern && !wanted_.contains(*it)) {
         unsubscribe.push_back(*it);
         confirmed_.erase(*it);
         it = sent_.erase(it);
@@ -367,7 +375,7 @@ void StatusEvents::handle(const Reply& reply) {
       const auto it = pending_.find(e[1].text);
       if (it != pending_.end() && --it->second <= 0) {
         pending_.erase(it);
-        if (sent_.count(e[1].text) != 0) confirmed_.insert(e[1].text);
+        if (sent_.contains(e[1].text)) confirmed_.insert(e[1].text);
       }
     }
     confirmed_changed_.notify_all();
@@ -428,8 +436,7 @@ void StatusEvents::catch_up() {
       continue;
     }
     const auto last = last_delivered_.find(job_id);
-    if (last == last_delivered_.end() || last->second != *current)
-      deliver(job_id, *current, false);
+    if (last == last_delivered_.end() || last->second != *current) deliver(job_id, *current, false);
   }
 }
 

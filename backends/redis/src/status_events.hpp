@@ -71,13 +71,29 @@ class StatusEvents : public std::enable_shared_from_this<StatusEvents> {
     bool active = true;  // guarded by `calling`
   };
   class Subscription;
+  struct KeepAlive;
 
   void remove(const std::shared_ptr<Subscriber>& subscriber);
-  void wake();
+  void wake() const;
+  bool stopping();
   void run();
+  // Thread: marks the last connection attempt failed or not, for
+  // wait_confirmed().
+  void set_down(bool down);
+  // Thread: sleeps out the backoff after `failures` failed sessions; false
+  // when stopped meanwhile.
+  bool sleep_before_reconnecting(uint32_t failures);
+  void drain_wake_fd() const;
   // Thread: one connected session; returns when the connection is lost or
   // on stop.
   void serve(Connection& connection, bool resync);
+  // Thread: every SUBSCRIBE sent has been confirmed.
+  bool channels_settled();
+  // Thread: waits for the socket, a wake-up or the keep-alive's next
+  // deadline, then handles every reply read.
+  Status wait_and_read(Connection& connection, KeepAlive& alive);
+  // Thread: PINGs an idle connection; DeadlineExceeded when a PONG is late.
+  Status keep_alive(Connection& connection, KeepAlive& alive);
   // Thread: sends the (un)subscriptions that the wanted set differs by.
   Status sync_channels(Connection& connection);
   void handle(const Reply& reply);
