@@ -486,6 +486,61 @@ struct MongoResultStore::Driver {
     return {};
   }
 
+  // The writeErrors of a failed insert_many: a duplicate key marks its
+  // document not stored (already there); the first other error is returned.
+  // `listed` says whether there were any.
+  Status read_write_errors(const bson_t* reply, std::vector<bool>& stored, bool& listed) const {
+    bson_iter_t iter;
+    bson_iter_t item;
+    if (!bson_iter_init_find(&iter, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&iter) ||
+        !bson_iter_recurse(&iter, &item)) {
+      return {};
+    }
+    while (bson_iter_next(&item)) {
+      bson_iter_t field;
+      int64_t index = -1;
+      int64_t code = 0;
+      std::string message;
+      if (!bson_iter_recurse(&item, &field)) continue;
+      while (bson_iter_next(&field)) {
+        const std::string_view key = bson_iter_key(&field);
+        if (key == "index") index = bson_iter_as_int64(&field);
+        if (key == "code") code = bson_iter_as_int64(&field);
+        if (key == "errmsg") message = text_of(field);
+      }
+      listed = true;
+      if (index < 0 || static_cast<size_t>(index) >= stored.size()) continue;
+      if (code == kDuplicateKey) {
+        stored[static_cast<size_t>(index)] = false;
+        continue;
+      }
+      bson_error_t item_error{};
+      item_error.domain = MONGOC_ERROR_SERVER;
+      item_error.code = static_cast<uint32_t>(code);
+      bson_strncpy(item_error.message, message.c_str(), sizeof item_error.message);
+      return status_of(item_error, "storing result " + std::to_string(index) + " of " +
+                                       std::to_string(stored.size()));
+    }
+    return {};
+  }
+
+  // The first writeConcernError of a failed insert_many, if any.
+  Status write_concern_error(const bson_t* reply) const {
+    bson_iter_t iter;
+    bson_iter_t concern;
+    if (!bson_iter_init_find(&iter, reply, "writeConcernErrors") || !BSON_ITER_HOLDS_ARRAY(&iter) ||
+        !bson_iter_recurse(&iter, &concern) || !bson_iter_next(&concern)) {
+      return {};
+    }
+    bson_error_t concern_error{};
+    concern_error.domain = MONGOC_ERROR_WRITE_CONCERN;
+    bson_iter_t field;
+    if (bson_iter_recurse(&concern, &field) && bson_iter_find(&field, "errmsg")) {
+      bson_strncpy(concern_error.message, text_of(field).c_str(), sizeof concern_error.message);
+    }
+    return status_of(concern_error, "storing results");
+  }
+
   // One unordered insert_many. On a lost connection `retry` is set and the
   // caller may try again.
   StatusOr<std::vector<bool>> insert(std::span<const bson_t*> docs, bool& retry) const {
@@ -507,49 +562,8 @@ struct MongoResultStore::Driver {
     // fails the call (the documents that were stored stay stored, and a
     // retry reports them as duplicates).
     bool write_errors = false;
-    bson_iter_t iter;
-    bson_iter_t item;
-    if (bson_iter_init_find(&iter, reply.get(), "writeErrors") && BSON_ITER_HOLDS_ARRAY(&iter) &&
-        bson_iter_recurse(&iter, &item)) {
-      while (bson_iter_next(&item)) {
-        bson_iter_t field;
-        int64_t index = -1;
-        int64_t code = 0;
-        std::string message;
-        if (!bson_iter_recurse(&item, &field)) continue;
-        while (bson_iter_next(&field)) {
-          const std::string_view key = bson_iter_key(&field);
-          if (key == "index") index = bson_iter_as_int64(&field);
-          if (key == "code") code = bson_iter_as_int64(&field);
-          if (key == "errmsg") message = text_of(field);
-        }
-        write_errors = true;
-        if (index < 0 || static_cast<size_t>(index) >= docs.size()) continue;
-        if (code == kDuplicateKey) {
-          stored[static_cast<size_t>(index)] = false;
-          continue;
-        }
-        bson_error_t item_error{};
-        item_error.domain = MONGOC_ERROR_SERVER;
-        item_error.code = static_cast<uint32_t>(code);
-        bson_strncpy(item_error.message, message.c_str(), sizeof item_error.message);
-        return status_of(item_error, "storing result " + std::to_string(index) + " of " +
-                                         std::to_string(docs.size()));
-      }
-    }
-    if (bson_iter_init_find(&iter, reply.get(), "writeConcernErrors") &&
-        BSON_ITER_HOLDS_ARRAY(&iter)) {
-      bson_iter_t concern;
-      if (bson_iter_recurse(&iter, &concern) && bson_iter_next(&concern)) {
-        bson_error_t concern_error{};
-        concern_error.domain = MONGOC_ERROR_WRITE_CONCERN;
-        bson_iter_t field;
-        if (bson_iter_recurse(&concern, &field) && bson_iter_find(&field, "errmsg")) {
-          bson_strncpy(concern_error.message, text_of(field).c_str(), sizeof concern_error.message);
-        }
-        return status_of(concern_error, "storing results");
-      }
-    }
+    if (Status s = read_write_errors(reply.get(), stored, write_errors); !s.ok()) return s;
+    if (Status s = write_concern_error(reply.get()); !s.ok()) return s;
     if (write_errors) return stored;
     retry = connection_lost(error);
     return status_of(error, "storing results");
