@@ -665,6 +665,7 @@ IsolatedPlugin::Ending IsolatedPlugin::run_on(JobContext& context,
   request.u32(job.attempt)
       .i64(job.deadline == Clock::time_point::max() ? 0 : to_unix_ms(job.deadline));
   request.i64(static_cast<int64_t>(job.max_result_bytes));
+  request.u32(1);                                   // validate first (validates_on_run())
   (void)runner->send(std::move(request).finish());  // a dead runner is noticed by next()
 
   const auto hard_deadline = job.deadline == Clock::time_point::max()

@@ -254,6 +254,7 @@ class Runner {
     std::string job_id, job_type, trace_id, payload;
     uint32_t attempt = 0;
     int64_t deadline_unix_ms = 0;
+    bool validate_first = false;
   };
   // One request waiting for a thread: a job to run, or a payload to validate.
   struct Work {
@@ -284,7 +285,9 @@ class Runner {
   void enqueue(Work work);
   // A request thread: takes the next request, runs it, and again.
   void work_loop();
-  void run_job(uint64_t id, const PendingJob& pending);
+  void run_job(uint64_t id, PendingJob& pending);
+  // Sends the job's outcome (and its last progress) and forgets it.
+  void finish_job(uint64_t id);
   void validate(uint64_t id, const std::string& payload);
   void cancel(uint64_t id);
   void deliver_http_reply(FrameReader& reader);
@@ -358,6 +361,9 @@ void Runner::accept_run(FrameReader& reader, uint64_t id) {
   reader.u32(work.job.attempt);
   reader.i64(work.job.deadline_unix_ms);
   reader.i64(max_result_bytes);
+  uint32_t validate_first = 0;
+  reader.u32(validate_first);
+  work.job.validate_first = validate_first != 0;
   if (!reader.ok()) std::_Exit(1);
   {
     std::lock_guard lock(mutex_);
@@ -413,7 +419,15 @@ void Runner::work_loop() {
 
 const dtq_host_api* runner_host_api();
 
-void Runner::run_job(uint64_t id, const PendingJob& pending) {
+void Runner::run_job(uint64_t id, PendingJob& pending) {
+  if (pending.validate_first) {
+    const ValidationOutcome validation = plugin_->validate(pending.payload);
+    if (!validation.valid()) {
+      fail(handle_of(id), "invalid_payload", validation.describe(), false);
+      return finish_job(id);
+    }
+    pending.payload = validation.normalized_payload;
+  }
   const dtq_job job{
       .struct_size = sizeof(dtq_job),
       .job_id = {pending.job_id.data(), pending.job_id.size()},
@@ -424,6 +438,10 @@ void Runner::run_job(uint64_t id, const PendingJob& pending) {
       .deadline_unix_ms = pending.deadline_unix_ms,
   };
   plugin_->run_with(runner_host_api(), &job, handle_of(id));
+  finish_job(id);
+}
+
+void Runner::finish_job(uint64_t id) {
   std::string frames;
   {
     std::lock_guard lock(mutex_);

@@ -247,15 +247,12 @@ bool WorkerPool::process(Delivery delivery) {
   }
   if (!record_attempt(delivery, attempt_number)) return true;
 
-  const ValidationOutcome validation = plugin->validate(message.payload);
+  const ValidationOutcome validation =
+      plugin->validates_on_run() ? ValidationOutcome{.normalized_payload = message.payload}
+                                 : plugin->validate(message.payload);
   if (!validation.valid()) {
-    std::string detail;
-    for (const auto& e : validation.errors) {
-      detail += (detail.empty() ? "" : "; ") +
-                (e.field.empty() ? std::string("payload") : e.field) + ": " + e.message;
-    }
-    store_outcome(delivery, JobState::kFailed, "", JobError{"invalid_payload", detail}, started_at,
-                  attempt_number);
+    store_outcome(delivery, JobState::kFailed, "",
+                  JobError{"invalid_payload", validation.describe()}, started_at, attempt_number);
     return true;
   }
 

@@ -227,6 +227,19 @@ TEST(IsolatedPluginTest, ValidatesThroughTheRunner) {
   EXPECT_FALSE(plugin->check("not json").ok() && plugin->check("not json")->valid());
 }
 
+// The runner validates before it runs, so a pool spends no round trip of
+// its own on validation (validates_on_run()).
+TEST(IsolatedPluginTest, RefusesAnInvalidPayloadInTheRunnerBeforeRunningIt) {
+  auto plugin = isolated("echo");
+  ASSERT_TRUE(plugin->validates_on_run());
+  const JobOutcome refused = run_once(*plugin, "[1,2]");
+  EXPECT_EQ(refused.kind, JobOutcome::Kind::kFailed);
+  EXPECT_EQ(refused.error_code, "invalid_payload");
+  EXPECT_THAT(refused.error_message, HasSubstr("payload: "));
+  EXPECT_FALSE(refused.retryable);
+  EXPECT_EQ(plugin->health().crashes, 0u);
+}
+
 TEST(IsolatedPluginTest, ManyJobsAtOnceShareOneRunner) {
   auto plugin = isolated("echo");
   std::vector<std::thread> threads;
@@ -294,7 +307,7 @@ class IsolatedEngineTest : public ::testing::Test {
     settings.per_plugin["poison"] = {.max_attempts = 2};
     auto engine =
         Engine::create(registry_, settings,
-                       Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+                       EnginePorts{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();

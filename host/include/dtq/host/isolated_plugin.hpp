@@ -76,6 +76,7 @@ class IsolatedPlugin final : public Plugin {
   const PluginInfo& info() const noexcept override { return info_; }
   StatusOr<ValidationOutcome> check(std::string_view payload) const override;
   void run(JobContext& context) const override;
+  bool validates_on_run() const noexcept override { return true; }
   void notify_cancel(JobContext& context) const override;
 
   PluginHealth health() const override;

@@ -79,6 +79,12 @@ class Plugin {
   // Runs one attempt; the outcome is recorded in `context`.
   virtual void run(JobContext& context) const = 0;
 
+  // Whether run() checks the payload first, ending the attempt as a
+  // non-retryable `invalid_payload` failure when it is refused: an isolated
+  // plugin does so in its runner, which spares each job a round trip.
+  // Otherwise the caller validates before it runs.
+  virtual bool validates_on_run() const noexcept { return false; }
+
   // Tells the plugin that `context` was cancelled (its optional cancel hook).
   virtual void notify_cancel(JobContext& context) const = 0;
 

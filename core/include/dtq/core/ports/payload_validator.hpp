@@ -21,6 +21,16 @@ struct FieldError {
 
 struct ValidationOutcome {
   bool valid() const noexcept { return errors.empty(); }
+  // The errors as one line, "field: message; ..." ("payload" for a
+  // whole-payload error): what a failed job's error message says.
+  std::string describe() const {
+    std::string text;
+    for (const auto& error : errors) {
+      text += (text.empty() ? "" : "; ") +
+              (error.field.empty() ? std::string("payload") : error.field) + ": " + error.message;
+    }
+    return text;
+  }
   std::string normalized_payload;
   std::vector<FieldError> errors;
 };
