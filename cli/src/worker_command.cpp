@@ -60,6 +60,32 @@ StatusOr<std::unique_ptr<api::AdminServer>> start_admin_port(const std::string& 
         auto listed = host::EngineJobTypeRegistry(engine).list();
         return listed.ok() ? std::move(listed).value() : std::vector<JobTypeInfo>{};
       });
+  // What each pool counted, for dtq_worker_* (docs/deploy.md).
+  server->set_pool_metrics([&engine] {
+    std::vector<api::PoolMetrics> out;
+    for (const auto* pool : engine.pools()) {
+      const host::PoolStats stats = pool->stats();
+      api::PoolMetrics& m = out.emplace_back();
+      m.job_type = pool->plugin().info().job_type;
+      m.attempts_started = stats.started;
+      m.attempts_retried = stats.retried;
+      m.attempts_abandoned = stats.abandoned;
+      m.jobs_completed = stats.completed;
+      m.jobs_failed = stats.failed;
+      m.jobs_cancelled = stats.cancelled;
+      m.jobs_dead_lettered = stats.dead_lettered;
+      m.jobs_released = stats.released;
+      m.queue_errors = stats.queue_errors;
+      m.status_errors = stats.status_errors;
+      m.result_errors = stats.result_errors;
+      m.duration_bounds.assign(host::kAttemptDurationBounds.begin(),
+                               host::kAttemptDurationBounds.end());
+      m.duration_counts.assign(stats.attempt_duration_buckets.begin(),
+                               stats.attempt_duration_buckets.end());
+      m.duration_sum_seconds = stats.attempt_duration_sum_seconds;
+    }
+    return out;
+  });
   if (Status started = server->start(); !started.ok()) return started;
   std::cout << "ADMIN_LISTENING " << address.bind_address << ":" << server->port() << std::endl;
   return server;

@@ -8,7 +8,11 @@
 //                 worker drains;
 //   GET /metrics  its pools by job type: dtq_pool_in_flight,
 //                 dtq_pool_concurrency, dtq_plugin_runner_crashes,
-//                 dtq_plugin_crash_looping.
+//                 dtq_plugin_crash_looping, dtq_worker_ready; and, when
+//                 set_pool_metrics() gave the figures, what each pool
+//                 counted (dtq_worker_*: attempts, outcomes, dead letters,
+//                 the attempt-duration histogram, backend errors).
+//                 docs/deploy.md lists every series.
 // Nothing else, and no authentication: bind it to an address only
 // operators and probes reach.
 //
@@ -38,6 +42,29 @@ struct AdminReadiness {
   std::string reason;  // why not, when not ready
 };
 
+// What one pool counted since it started (the worker copies its
+// host::PoolStats here: the API layer does not depend on the host).
+struct PoolMetrics {
+  std::string job_type;
+  uint64_t attempts_started = 0;
+  uint64_t attempts_retried = 0;    // failed attempts followed by another
+  uint64_t attempts_abandoned = 0;  // the plugin ignored its timeout or a cancel
+  uint64_t jobs_completed = 0;
+  uint64_t jobs_failed = 0;
+  uint64_t jobs_cancelled = 0;
+  uint64_t jobs_dead_lettered = 0;
+  uint64_t jobs_released = 0;  // handed back to the queue for redelivery
+  // Failed calls to the backends behind each port.
+  uint64_t queue_errors = 0;
+  uint64_t status_errors = 0;
+  uint64_t result_errors = 0;
+  // The attempt-duration histogram: upper bounds in seconds, and a count per
+  // bucket (not cumulative; one more than the bounds: the rest), their sum.
+  std::vector<double> duration_bounds;
+  std::vector<uint64_t> duration_counts;
+  double duration_sum_seconds = 0;
+};
+
 class AdminServer {
  public:
   AdminServer(AdminSettings settings, std::function<AdminReadiness()> readiness,
@@ -45,6 +72,10 @@ class AdminServer {
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
+
+  // The pools' own counters for /metrics; call before start(). Called on
+  // the server's thread at each scrape, so it must be thread-safe.
+  void set_pool_metrics(std::function<std::vector<PoolMetrics>()> pool_metrics);
 
   Status start();
   uint16_t port() const noexcept;

@@ -37,6 +37,7 @@
 // outlive the pool; shares the plugin.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -77,6 +78,12 @@ struct Backends {
   ResultStore& results;
 };
 
+// Upper bounds (seconds) of the attempt-duration buckets: from a cached
+// answer to a job near a typical timeout.
+inline constexpr std::array<double, 13> kAttemptDurationBounds{
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+// Counters since the pool started, for the worker's metrics.
 struct PoolStats {
   uint64_t completed = 0;
   uint64_t failed = 0;
@@ -85,6 +92,16 @@ struct PoolStats {
   uint64_t released = 0;
   uint64_t abandoned = 0;  // attempts whose plugin ignored cancellation past the grace
   uint32_t in_flight = 0;
+  uint64_t started = 0;        // attempts handed to the plugin
+  uint64_t dead_lettered = 0;  // failed jobs the queue took as dead letters
+  // Calls to a port that failed, by port.
+  uint64_t queue_errors = 0;
+  uint64_t status_errors = 0;
+  uint64_t result_errors = 0;
+  // Attempts by duration: a count per bucket of kAttemptDurationBounds (not
+  // cumulative; the last counts those past every bound), and their sum.
+  std::array<uint64_t, kAttemptDurationBounds.size() + 1> attempt_duration_buckets{};
+  double attempt_duration_sum_seconds = 0;
 };
 
 class WorkerPool final : private JobObserver {
@@ -159,6 +176,8 @@ class WorkerPool final : private JobObserver {
   void release(const Delivery& delivery, const std::string& why);
   bool wait_backoff(std::chrono::milliseconds delay, const std::string& job_id);
   std::chrono::milliseconds backoff(uint32_t attempt) const;
+  // Counts an attempt that ran for `elapsed` into the duration buckets.
+  void observe_attempt(Clock::duration elapsed);
 
   std::shared_ptr<Plugin> plugin_;
   const std::shared_ptr<SingleThread> single_thread_ = std::make_shared<SingleThread>();
@@ -189,7 +208,10 @@ class WorkerPool final : private JobObserver {
   std::thread completer_;
 
   std::atomic<uint64_t> completed_{0}, failed_{0}, cancelled_{0}, retried_{0}, released_{0},
-      abandoned_{0};
+      abandoned_{0}, started_{0}, dead_lettered_{0}, queue_errors_{0}, status_errors_{0},
+      result_errors_{0};
+  std::array<std::atomic<uint64_t>, kAttemptDurationBounds.size() + 1> duration_buckets_{};
+  std::atomic<uint64_t> duration_sum_us_{0};
 };
 
 }  // namespace dtq::host
