@@ -156,6 +156,14 @@ PoolStats WorkerPool::stats() const {
   out.retried = retried_;
   out.released = released_;
   out.abandoned = abandoned_;
+  out.started = started_;
+  out.dead_lettered = dead_lettered_;
+  out.queue_errors = queue_errors_;
+  out.status_errors = status_errors_;
+  out.result_errors = result_errors_;
+  for (size_t i = 0; i < duration_buckets_.size(); ++i)
+    out.attempt_duration_buckets[i] = duration_buckets_[i];
+  out.attempt_duration_sum_seconds = static_cast<double>(duration_sum_us_) / 1e6;
   std::lock_guard lock(mutex_);
   out.in_flight = static_cast<uint32_t>(running_.size());
   return out;
@@ -166,6 +174,7 @@ void WorkerPool::worker_loop() {
   while (!stopping_) {
     auto taken = backends_.queue.take(type, 1, kTakeWait);
     if (!taken.ok()) {
+      ++queue_errors_;
       spdlog::error("job_type={} cannot take from the queue: {}", type, taken.status().message());
       std::unique_lock lock(mutex_);
       changed_.wait_for(lock, kBackendRetry, [this] { return stopping_.load(); });
@@ -281,10 +290,13 @@ bool WorkerPool::process(Delivery delivery) {
       std::lock_guard lock(mutex_);
       running_.push_back(attempt);
     }
+    ++started_;
+    const auto began = Clock::now();
 
     const bool ran = run_attempt(*plugin, single_thread, *attempt->context);
 
     if (attempt->claimed.exchange(true)) return false;  // the supervisor gave up on us
+    observe_attempt(Clock::now() - began);
     {
       std::lock_guard lock(mutex_);
       running_.remove(attempt);
@@ -360,6 +372,7 @@ bool WorkerPool::record_attempt(const Delivery& delivery, uint32_t attempt) {
                 .job_type = message.job_type,
                 .attempt = attempt});
   if (recorded.ok()) return true;
+  ++status_errors_;
   // Unrecorded, the attempt must not run: it could crash the process
   // without counting. The job waits for another delivery instead.
   spdlog::error("job_id={} attempt {} not recorded: {}", message.job_id, attempt,
@@ -401,6 +414,8 @@ void WorkerPool::abandon(const std::shared_ptr<Attempt>& attempt, bool user_canc
   ++abandoned_;
   attempt->context->finish();  // every later host call from the stuck plugin is ignored
   const JobRequest& request = attempt->context->request();
+  // Counted as long as it was let run: the p99 must see hung plugins.
+  observe_attempt(Clock::now() - (request.deadline - settings_.timeout));
   spdlog::error(
       "job_id={} job_type={} attempt={} plugin did not return {} after being told to stop; "
       "freeing its slot",
@@ -460,6 +475,7 @@ void WorkerPool::set_status(const JobMessage& message, JobState state, std::stri
     status.error_message = error->message;
   }
   if (auto stored = backends_.statuses.update(status); !stored.ok()) {
+    ++status_errors_;
     spdlog::warn("job_id={} status not updated: {}", message.job_id, stored.status().message());
   }
 }
@@ -534,6 +550,7 @@ void WorkerPool::store_results(std::vector<Delivery>& deliveries, std::vector<Jo
     results.clear();
     return;
   }
+  ++result_errors_;
   if (stored.status().code() == StatusCode::kUnavailable) {
     spdlog::error("job_type={} {} results not stored ({}); keeping them to retry with backoff",
                   plugin_->info().job_type, results.size(), stored.status().message());
@@ -561,6 +578,7 @@ void WorkerPool::store_results(std::vector<Delivery>& deliveries, std::vector<Jo
       finish_stored(deliveries[i], results[i]);
       continue;
     }
+    ++result_errors_;
     spdlog::error("job_id={} result not stored ({}); keeping it to retry with backoff",
                   results[i].job_id, one.status().message());
     kept_deliveries.push_back(std::move(deliveries[i]));
@@ -582,12 +600,16 @@ void WorkerPool::finish_stored(const Delivery& delivery, const JobResult& result
     ++failed_;
     const JobError reason = error.value_or(JobError{"failed", "failed"});
     if (Status s = backends_.queue.dead_letter(delivery, reason, result.attempts); !s.ok()) {
+      ++queue_errors_;
       spdlog::error("job_id={} not dead-lettered: {}", delivery.message.job_id, s.message());
+    } else {
+      ++dead_lettered_;
     }
     return;
   }
   ++(state == JobState::kCompleted ? completed_ : cancelled_);
   if (Status s = backends_.queue.ack(delivery); !s.ok()) {
+    ++queue_errors_;
     spdlog::error("job_id={} not acknowledged: {}", delivery.message.job_id, s.message());
   }
 }
@@ -597,6 +619,7 @@ void WorkerPool::release(const Delivery& delivery, const std::string& why) {
   spdlog::info("job_id={} released for redelivery: {}", delivery.message.job_id, why);
   set_status(delivery.message, JobState::kRunning, "waiting for redelivery: " + why, 0);
   if (Status s = backends_.queue.release(delivery); !s.ok()) {
+    ++queue_errors_;
     spdlog::error("job_id={} not released ({}); it returns when this process restarts",
                   delivery.message.job_id, s.message());
   }
@@ -619,6 +642,15 @@ std::chrono::milliseconds WorkerPool::backoff(uint32_t attempt) const {
       std::min<int64_t>(settings_.backoff_max.count(), settings_.backoff_base.count() << exponent);
   std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(cap / 2, 0));
   return std::chrono::milliseconds(cap / 2 + jitter(random));
+}
+
+void WorkerPool::observe_attempt(Clock::duration elapsed) {
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  const auto bucket =
+      std::lower_bound(kAttemptDurationBounds.begin(), kAttemptDurationBounds.end(), seconds);
+  ++duration_buckets_[static_cast<size_t>(bucket - kAttemptDurationBounds.begin())];
+  duration_sum_us_ +=
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
 }
 
 }  // namespace dtq::host
