@@ -129,7 +129,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   host::HttpClient http;
   auto engine = host::Engine::create(
       node->plugins, *engine_config,
-      host::Backends{*node->backends.queue, *node->backends.statuses, *node->backends.results},
+      host::EnginePorts{*node->backends.queue, *node->backends.statuses, *node->backends.results},
       http);
   if (!engine.ok()) {
     std::cerr << "dtq: " << engine.status().message() << "\n";

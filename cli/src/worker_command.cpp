@@ -128,7 +128,7 @@ int run_embedded_worker(const CommonOptions& common, const EngineFlags& options,
   host::HttpClient http;
   auto engine = host::Engine::create(
       node->plugins, *settings,
-      host::Backends{*node->backends.queue, *node->backends.statuses, *node->backends.results},
+      host::EnginePorts{*node->backends.queue, *node->backends.statuses, *node->backends.results},
       http);
   if (!engine.ok()) {
     std::cerr << "dtq: " << engine.status().message() << "\n";
@@ -202,8 +202,8 @@ int run_distributed_worker(const CommonOptions& common, const WorkerOptions& wor
 
   host::HttpClient http;
   auto engine = host::Engine::create(
-      hosted, *settings, host::Backends{*backends->queue, *backends->statuses, *backends->results},
-      http);
+      hosted, *settings,
+      host::EnginePorts{*backends->queue, *backends->statuses, *backends->results}, http);
   if (!engine.ok()) {
     std::cerr << "dtq: " << engine.status().message() << "\n";
     return 2;

@@ -8,8 +8,8 @@
 namespace dtq::host {
 
 StatusOr<std::unique_ptr<Engine>> Engine::create(const PluginRegistry& plugins,
-                                                 const EngineSettings& settings, Backends backends,
-                                                 const HttpClient& http) {
+                                                 const EngineSettings& settings,
+                                                 EnginePorts backends, const HttpClient& http) {
   for (const auto& type : settings.only) {
     if (plugins.find(type) == nullptr) {
       return not_found("--only " + type + ": no loaded plugin provides job type \"" + type + "\"");

@@ -77,7 +77,7 @@ PoolSettings resolve_pool_settings(const PluginInfo& plugin, const PluginSetting
   return pool;
 }
 
-WorkerPool::WorkerPool(std::shared_ptr<Plugin> plugin, PoolSettings settings, Backends backends,
+WorkerPool::WorkerPool(std::shared_ptr<Plugin> plugin, PoolSettings settings, EnginePorts backends,
                        const HttpClient& http, OutboundPolicy policy)
     : plugin_(std::move(plugin)),
       settings_(settings),

@@ -160,8 +160,8 @@ class EngineTest : public ::testing::Test {
     settings.drain_grace = drain_grace;
     StatusStore& statuses = engine_statuses_ != nullptr ? *engine_statuses_ : *backends_.statuses;
     ResultStore& results = engine_results_ != nullptr ? *engine_results_ : *backends_.results;
-    auto engine =
-        Engine::create(registry_, settings, Backends{*backends_.queue, statuses, results}, http_);
+    auto engine = Engine::create(registry_, settings,
+                                 EnginePorts{*backends_.queue, statuses, results}, http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();
@@ -718,7 +718,7 @@ TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {
   settings.only = {"weather"};
   auto engine =
       Engine::create(registry_, settings,
-                     Backends{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+                     EnginePorts{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
   ASSERT_FALSE(engine.ok());
   EXPECT_THAT(engine.status().message(),
               HasSubstr("no loaded plugin provides job type \"weather\""));

@@ -305,9 +305,9 @@ class IsolatedEngineTest : public ::testing::Test {
     settings.backoff_base = 10ms;
     settings.cancel_grace = 200ms;
     settings.per_plugin["poison"] = {.max_attempts = 2};
-    auto engine =
-        Engine::create(registry_, settings,
-                       EnginePorts{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+    auto engine = Engine::create(
+        registry_, settings, EnginePorts{*backends_.queue, *backends_.statuses, *backends_.results},
+        http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();

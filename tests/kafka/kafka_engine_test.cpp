@@ -53,7 +53,8 @@ class KafkaEngineTest : public ::testing::Test {
     settings.backoff_base = 10ms;
     settings.drain_grace = 5s;
     auto engine = host::Engine::create(
-        registry_, settings, host::Backends{*queue_, *stores_.statuses, *stores_.results}, http_);
+        registry_, settings, host::EnginePorts{*queue_, *stores_.statuses, *stores_.results},
+        http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();

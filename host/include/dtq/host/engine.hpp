@@ -37,8 +37,8 @@ class Engine {
  public:
   // Fails when `only` names a job type no loaded plugin provides.
   static StatusOr<std::unique_ptr<Engine>> create(const PluginRegistry& plugins,
-                                                  const EngineSettings& settings, Backends backends,
-                                                  const HttpClient& http);
+                                                  const EngineSettings& settings,
+                                                  EnginePorts backends, const HttpClient& http);
   ~Engine();
 
   void start();
@@ -65,12 +65,12 @@ class Engine {
   bool taking_work() const noexcept { return taking_work_; }
 
  private:
-  Engine(EngineSettings settings, Backends backends, const HttpClient& http)
+  Engine(EngineSettings settings, EnginePorts backends, const HttpClient& http)
       : settings_(std::move(settings)), backends_(backends), http_(http) {}
   std::unique_ptr<WorkerPool> make_pool(std::shared_ptr<Plugin> plugin) const;
 
   EngineSettings settings_;
-  Backends backends_;
+  EnginePorts backends_;
   const HttpClient& http_;
   mutable std::mutex pools_mutex_;
   std::vector<std::unique_ptr<WorkerPool>> pools_;

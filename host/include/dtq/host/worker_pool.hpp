@@ -72,7 +72,7 @@ struct PoolSettings {
 // The plugin's hints, overridden by the operator's settings.
 PoolSettings resolve_pool_settings(const PluginInfo& plugin, const PluginSettings& settings);
 
-struct Backends {
+struct EnginePorts {
   JobQueue& queue;
   StatusStore& statuses;
   ResultStore& results;
@@ -106,7 +106,7 @@ struct PoolStats {
 
 class WorkerPool final : private JobObserver {
  public:
-  WorkerPool(std::shared_ptr<Plugin> plugin, PoolSettings settings, Backends backends,
+  WorkerPool(std::shared_ptr<Plugin> plugin, PoolSettings settings, EnginePorts backends,
              const HttpClient& http, OutboundPolicy policy);
   ~WorkerPool() override;
   WorkerPool(const WorkerPool&) = delete;
@@ -182,7 +182,7 @@ class WorkerPool final : private JobObserver {
   std::shared_ptr<Plugin> plugin_;
   const std::shared_ptr<SingleThread> single_thread_ = std::make_shared<SingleThread>();
   PoolSettings settings_;
-  Backends backends_;
+  EnginePorts backends_;
   const HttpClient& http_;
   OutboundPolicy policy_;
 
