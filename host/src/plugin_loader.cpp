@@ -29,14 +29,6 @@ constexpr uint32_t kMaxConcurrency = 4096;
 constexpr uint32_t kMaxTimeoutMs = 24u * 60 * 60 * 1000;
 constexpr uint32_t kMaxAttempts = 100;
 
-// Loaded libraries stay mapped for the life of the process: a plugin may have
-// started threads or handed out pointers to its statics, and unloading under
-// them would crash long after the cause. Deliberately never destroyed.
-std::vector<boost::dll::shared_library>& resident_libraries() {
-  static auto* libraries = new std::vector<boost::dll::shared_library>();
-  return *libraries;
-}
-
 std::string abi_string(uint32_t major, uint32_t minor) {
   return std::to_string(major) + "." + std::to_string(minor);
 }
@@ -208,13 +200,29 @@ StatusOr<OpenedPlugin> open_plugin(const std::filesystem::path& path) {
   return opened;
 }
 
+// Marks the library behind `path` (already open) as never to be unloaded.
+// Once its init() ran, a plugin may have started threads or handed out
+// pointers to its statics, even when init() then failed: unmapping it under
+// them would crash long after the cause. The dynamic loader keeps the
+// promise (RTLD_NODELETE), so no handle needs to be kept for it.
+Status pin_resident(const std::filesystem::path& path) {
+  void* pinned = ::dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  if (pinned == nullptr) {
+    const char* reason = ::dlerror();
+    return internal_error("cannot keep the library loaded: " +
+                          std::string(reason != nullptr ? reason : "unknown dlopen error"));
+  }
+  ::dlclose(pinned);
+  return {};
+}
+
 StatusOr<std::shared_ptr<InProcessPlugin>> initialize(OpenedPlugin opened) {
   const dtq_plugin_api* api = opened.descriptor->api;
+  if (Status pinned = pin_resident(opened.info.path); !pinned.ok()) return pinned;
   void* state = nullptr;
   if (const int32_t code = api->init(host_api(), &state); code != 0) {
     return failed_precondition("init failed: the plugin's init returned " + std::to_string(code));
   }
-  resident_libraries().push_back(std::move(opened.library));
   return std::make_shared<InProcessPlugin>(std::move(opened.info), api, state);
 }
 

@@ -1,5 +1,6 @@
 // Every refusal the loader makes, each with its own message, and the
 // directory policies (fail fast vs quarantine) and duplicate detection.
+#include <dlfcn.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -16,7 +17,9 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-fs::path fixture(const std::string& name) { return fs::path(DTQ_TEST_PLUGIN_DIR) / (name + ".so"); }
+fs::path fixture(const std::string& name) {
+  return fs::path(DTQ_TEST_PLUGIN_DIR) / (name + ".so");
+}
 
 // A scratch plugin folder holding links to the named fixtures.
 class PluginFolder {
@@ -58,33 +61,42 @@ TEST(PluginLoader, AcceptsAPluginWrittenInPlainC) {
 }
 
 TEST(PluginLoader, RefusesMissingDescriptor) {
-  EXPECT_THAT(refusal("bad_no_descriptor"),
-              HasSubstr("missing descriptor: the library does not export dtq_plugin_get_descriptor"));
+  EXPECT_THAT(
+      refusal("bad_no_descriptor"),
+      HasSubstr("missing descriptor: the library does not export dtq_plugin_get_descriptor"));
   EXPECT_THAT(refusal("bad_null_descriptor"),
               HasSubstr("missing descriptor: the descriptor function returned NULL"));
 }
 
 TEST(PluginLoader, RefusesAbiMajorMismatchNamingBothVersions) {
-  EXPECT_THAT(refusal("bad_abi_major"),
-              HasSubstr("ABI major version mismatch: plugin built for ABI 2.0, host speaks ABI 1.0"));
+  EXPECT_THAT(
+      refusal("bad_abi_major"),
+      HasSubstr("ABI major version mismatch: plugin built for ABI 2.0, host speaks ABI 1.0"));
 }
 
 TEST(PluginLoader, RefusesAbiMinorNewerThanHost) {
-  EXPECT_THAT(refusal("bad_abi_minor"),
-              HasSubstr("ABI minor version newer than the host: plugin needs ABI 1.7, host speaks ABI 1.0"));
+  EXPECT_THAT(
+      refusal("bad_abi_minor"),
+      HasSubstr(
+          "ABI minor version newer than the host: plugin needs ABI 1.7, host speaks ABI 1.0"));
 }
 
 TEST(PluginLoader, RefusesDescriptorsTooSmall) {
   EXPECT_THAT(refusal("bad_tiny_descriptor"), HasSubstr("too small to carry an ABI version"));
-  EXPECT_THAT(refusal("bad_short_descriptor"), HasSubstr("invalid metadata: descriptor is 40 bytes"));
+  EXPECT_THAT(refusal("bad_short_descriptor"),
+              HasSubstr("invalid metadata: descriptor is 40 bytes"));
 }
 
 TEST(PluginLoader, RefusesInvalidMetadata) {
-  EXPECT_THAT(refusal("bad_job_type"),
-              HasSubstr("invalid metadata: job_type \"Bad Type!\" must match [a-z][a-z0-9_]{0,63}"));
-  EXPECT_THAT(refusal("bad_version"), HasSubstr("invalid metadata: version \"one\" is not MAJOR.MINOR.PATCH"));
-  EXPECT_THAT(refusal("bad_schema"), HasSubstr("invalid metadata: payload_schema_json is not a JSON Schema"));
-  EXPECT_THAT(refusal("bad_host"), HasSubstr("invalid metadata: allowed_hosts[0] \"http://x/\" is not a host name"));
+  EXPECT_THAT(
+      refusal("bad_job_type"),
+      HasSubstr("invalid metadata: job_type \"Bad Type!\" must match [a-z][a-z0-9_]{0,63}"));
+  EXPECT_THAT(refusal("bad_version"),
+              HasSubstr("invalid metadata: version \"one\" is not MAJOR.MINOR.PATCH"));
+  EXPECT_THAT(refusal("bad_schema"),
+              HasSubstr("invalid metadata: payload_schema_json is not a JSON Schema"));
+  EXPECT_THAT(refusal("bad_host"),
+              HasSubstr("invalid metadata: allowed_hosts[0] \"http://x/\" is not a host name"));
   EXPECT_THAT(refusal("bad_null_api"), HasSubstr("invalid metadata: api table is NULL"));
   EXPECT_THAT(refusal("bad_missing_run"),
               HasSubstr("invalid metadata: api table lacks one of init, shutdown, validate, run"));
@@ -106,6 +118,31 @@ TEST(PluginLoader, RefusesAFileThatIsNotALibrary) {
   fs::remove(fake);
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(loaded.status().message(), HasSubstr("cannot load shared library"));
+}
+
+bool mapped(const fs::path& library) {
+  void* handle = ::dlopen(library.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  if (handle == nullptr) return false;
+  ::dlclose(handle);
+  return true;
+}
+
+// Once a plugin's init() ran, its code may still run (threads it started,
+// pointers to its statics): the library is never unmapped, even when init()
+// failed or the plugin object is gone.
+TEST(PluginLoader, AnInitialisedLibraryStaysMappedForTheProcesssLife) {
+  {
+    auto loaded = load_plugin(fixture("good_c"));
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  }
+  EXPECT_TRUE(mapped(fixture("good_c")));
+  ASSERT_FALSE(load_plugin(fixture("bad_init_fails")).ok());
+  EXPECT_TRUE(mapped(fixture("bad_init_fails")));
+}
+
+TEST(PluginLoader, ALibraryRefusedBeforeInitIsUnmapped) {
+  ASSERT_FALSE(load_plugin(fixture("bad_abi_major")).ok());
+  EXPECT_FALSE(mapped(fixture("bad_abi_major")));
 }
 
 TEST(PluginLoader, RefusalsNameTheLibrary) {
