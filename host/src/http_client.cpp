@@ -30,10 +30,11 @@
 #include <ctime>
 #include <memory>
 #include <new>
-#include <random>
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
+
+#include "dtq/core/backoff.hpp"
 
 namespace dtq::host {
 namespace {
@@ -497,19 +498,6 @@ Attempt run_attempt(const PreparedRequest& prepared, const HttpClientSettings& s
   return attempt;
 }
 
-milliseconds backoff_delay(const HttpClientSettings& settings, uint32_t attempt) {
-  // cap = min(backoff_max, backoff_base * 2^(attempt-1)); doubling stops at
-  // the max so it cannot overflow. Half the cap is fixed, half is jitter, so
-  // clients retrying together spread out without ever retrying at once.
-  milliseconds cap = settings.backoff_base;
-  for (uint32_t i = 1; i < attempt && cap < settings.backoff_max; ++i) cap *= 2;
-  cap = std::min(cap, settings.backoff_max);
-  if (cap <= milliseconds(0)) return milliseconds(0);
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  std::uniform_int_distribution<int64_t> jitter(0, cap.count() / 2);
-  return cap / 2 + milliseconds(jitter(random));
-}
-
 HttpResult to_result(Attempt&& attempt, uint32_t attempts) {
   HttpResult result;
   result.attempts = attempts;
@@ -615,7 +603,7 @@ HttpResult HttpClient::perform(const HttpRequestSpec& request, const OutboundPol
     result = to_result(std::move(outcome), attempt);
     if (!retryable || attempt >= max_attempts) break;
 
-    milliseconds delay = backoff_delay(settings_, attempt);
+    milliseconds delay = backoff_delay(settings_.backoff_base, settings_.backoff_max, attempt);
     if (result.outcome == HttpOutcome::kResponse) {
       if (auto asked = retry_after(result.headers)) {
         // Waiting longer than the operator allows is not worth it: hand the

@@ -17,6 +17,7 @@
 #include <system_error>
 #include <thread>
 
+#include "dtq/core/backoff.hpp"
 #include "dtq/core/time.hpp"
 #include "dtq/host/job_context.hpp"
 #include "runner_protocol.hpp"
@@ -436,10 +437,8 @@ StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::start_runner()
   {
     std::lock_guard lock(mutex_);
     if (health_.consecutive_crashes >= kCrashesBeforeBackoff) {
-      const auto doublings =
-          std::min<uint32_t>(health_.consecutive_crashes - kCrashesBeforeBackoff, 6);
-      delay = std::min<std::chrono::milliseconds>(kFirstRestartDelay * (1 << doublings),
-                                                  kMaxRestartDelay);
+      delay = backoff_delay(kFirstRestartDelay, kMaxRestartDelay,
+                            health_.consecutive_crashes - kCrashesBeforeBackoff + 1);
     }
   }
   if (delay.count() > 0) std::this_thread::sleep_for(delay);
