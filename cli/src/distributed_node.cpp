@@ -8,6 +8,8 @@
 #include <map>
 #include <optional>
 
+#include "dtq/core/uri.hpp"
+
 namespace dtq::cli {
 namespace {
 
@@ -29,22 +31,6 @@ constexpr BackendNames kTopicTemplate{"kafka_topic_template", "--kafka-topic-tem
 std::string env(const char* name) {
   const char* value = std::getenv(name);
   return value == nullptr ? std::string() : std::string(value);
-}
-
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    unsigned value = 0;
-    if (text[i] == '%' && i + 2 < text.size() &&
-        std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16).ptr ==
-            text.data() + i + 3) {
-      out.push_back(static_cast<char>(value));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
 }
 
 // A URI's parts: scheme://[user[:password]@]host[:port][/path][?query].
