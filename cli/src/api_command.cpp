@@ -113,17 +113,21 @@ StatusOr<std::string> resolve_token(const ApiOptions& options) {
 
 int run_api(const ApiOptions& options) {
   api::ApiSettings settings;
-  if (!parse_listen(options.listen, settings)) {
+  const auto listen = parse_listen(options.listen);
+  if (!listen.ok()) {
     std::cerr << "dtq: --listen wants HOST:PORT, not \"" << options.listen << "\"\n";
     return 2;
   }
+  settings.bind_address = listen->host;
+  settings.port = listen->port;
   settings.static_dir = options.ui_dir;
   settings.cors_origins = options.cors_origins;
   settings.body_limit = options.body_limit;
   settings.submit_rate_per_second = options.submit_rate;
   settings.max_sse_streams = options.max_streams;
-  api::ApiSettings grpc_address;
-  if (!options.grpc_listen.empty() && !parse_listen(options.grpc_listen, grpc_address)) {
+  const auto grpc_address = options.grpc_listen.empty() ? StatusOr<ListenAddress>(ListenAddress{})
+                                                        : parse_listen(options.grpc_listen);
+  if (!grpc_address.ok()) {
     std::cerr << "dtq: --grpc-listen wants HOST:PORT, not \"" << options.grpc_listen << "\"\n";
     return 2;
   }
@@ -189,7 +193,7 @@ int run_api(const ApiOptions& options) {
   // The first line is for scripts and tests; the rest for people.
   std::cout << "LISTENING " << url << std::endl;
   if (grpc) {
-    std::cout << "GRPC_LISTENING " << grpc_address.bind_address << ":" << grpc->port() << std::endl;
+    std::cout << "GRPC_LISTENING " << grpc_address->host << ":" << grpc->port() << std::endl;
   }
   std::cerr << "dtq api: REST API at " << url << "\n"
             << "  kafka " << backends->uris.kafka.value << ", redis "
@@ -198,8 +202,8 @@ int run_api(const ApiOptions& options) {
             << backends->progress->settings().describe() << "\n"
             << "  payloads validated by the worker pools over gRPC (their WorkerService)";
   if (grpc) {
-    std::cerr << "\n  gRPC:  dtq.v1.JobService at " << grpc_address.bind_address << ":"
-              << grpc->port() << " (metadata authorization: Bearer TOKEN on writes)";
+    std::cerr << "\n  gRPC:  dtq.v1.JobService at " << grpc_address->host << ":" << grpc->port()
+              << " (metadata authorization: Bearer TOKEN on writes)";
   }
   std::cerr << (settings.token.empty() ? "\n  writes are open (--no-auth)" : "") << std::endl;
 

@@ -1,24 +1,25 @@
 #include "api_wiring.hpp"
 
-#include <exception>
+#include <charconv>
+#include <system_error>
 
 namespace dtq::cli {
 
-bool parse_listen(const std::string& listen, api::ApiSettings& settings) {
+StatusOr<ListenAddress> parse_listen(std::string_view listen) {
+  const auto malformed = [&] {
+    return invalid_argument("\"" + std::string(listen) + "\" is not HOST:PORT");
+  };
   const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  int port = -1;
-  try {
-    size_t used = 0;
-    port = std::stoi(listen.substr(colon + 1), &used);
-    if (used != listen.size() - colon - 1) return false;
-  } catch (const std::exception&) {
-    return false;
+  if (colon == std::string_view::npos || colon == 0) return malformed();
+  const std::string_view digits = listen.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
+      port > 65535) {
+    return malformed();
   }
-  if (port < 0 || port > 65535) return false;
-  settings.bind_address = listen.substr(0, colon);
-  settings.port = static_cast<uint16_t>(port);
-  return true;
+  return ListenAddress{.host = std::string(listen.substr(0, colon)),
+                       .port = static_cast<uint16_t>(port)};
 }
 
 StatusOr<std::unique_ptr<api::GrpcJobServer>> start_grpc_job_server(const std::string& listen,

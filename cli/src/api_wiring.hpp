@@ -4,8 +4,10 @@
 // Thread-safety: call from the command's main thread during start-up.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "dtq/api/api_server.hpp"
 #include "dtq/api/grpc_job_server.hpp"
@@ -13,8 +15,14 @@
 
 namespace dtq::cli {
 
-// HOST:PORT into `settings` (port 0: any free one); false when malformed.
-bool parse_listen(const std::string& listen, api::ApiSettings& settings);
+// Where a server listens: a host (name or address) and a port (0: any free one).
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// HOST:PORT; InvalidArgument when malformed.
+StatusOr<ListenAddress> parse_listen(std::string_view listen);
 
 // The gRPC JobService at `listen`, started, with the REST settings' token
 // and limits (body limit, open streams, submit rate) so that the two faces

@@ -98,18 +98,22 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   std::signal(SIGPIPE, SIG_IGN);
 
   api::ApiSettings settings;
-  if (!parse_listen(options.listen, settings)) {
+  const auto listen = parse_listen(options.listen);
+  if (!listen.ok()) {
     std::cerr << "dtq: --listen wants HOST:PORT, not \"" << options.listen << "\"\n";
     return 2;
   }
+  settings.bind_address = listen->host;
+  settings.port = listen->port;
   settings.static_dir = options.ui_dir;
   settings.cors_origins = options.cors_origins;
   settings.body_limit = options.body_limit;
   settings.submit_rate_per_second = options.submit_rate;
   settings.max_sse_streams = options.max_streams;
   // The gRPC JobService: the same token and limits as the REST face.
-  api::ApiSettings grpc_address;
-  if (!options.grpc_listen.empty() && !parse_listen(options.grpc_listen, grpc_address)) {
+  const auto grpc_address = options.grpc_listen.empty() ? StatusOr<ListenAddress>(ListenAddress{})
+                                                        : parse_listen(options.grpc_listen);
+  if (!grpc_address.ok()) {
     std::cerr << "dtq: --grpc-listen wants HOST:PORT, not \"" << options.grpc_listen << "\"\n";
     return 2;
   }
@@ -170,7 +174,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   // The first line is for scripts and tests; the rest for people.
   std::cout << "LISTENING " << url << std::endl;
   if (grpc) {
-    std::cout << "GRPC_LISTENING " << grpc_address.bind_address << ":" << grpc->port() << std::endl;
+    std::cout << "GRPC_LISTENING " << grpc_address->host << ":" << grpc->port() << std::endl;
   }
   std::cerr
       << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n"
@@ -183,8 +187,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
       << "  or:    dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch"
       << std::endl;
   if (grpc) {
-    std::cerr << "  gRPC:  dtq.v1.JobService at " << grpc_address.bind_address << ":"
-              << grpc->port() << " (metadata authorization: Bearer TOKEN on writes)" << std::endl;
+    std::cerr << "  gRPC:  dtq.v1.JobService at " << grpc_address->host << ":" << grpc->port()
+              << " (metadata authorization: Bearer TOKEN on writes)" << std::endl;
   }
 
   int received = 0;

@@ -43,12 +43,12 @@ StatusOr<std::unique_ptr<api::AdminServer>> start_admin_port(const std::string& 
                                                              const host::Engine& engine,
                                                              std::function<bool()> backends_ready) {
   if (listen.empty()) return std::unique_ptr<api::AdminServer>();
-  api::ApiSettings address;
-  if (!parse_listen(listen, address)) {
+  const auto address = parse_listen(listen);
+  if (!address.ok()) {
     return invalid_argument("--admin-listen wants HOST:PORT, not \"" + listen + "\"");
   }
   auto server = std::make_unique<api::AdminServer>(
-      api::AdminSettings{.bind_address = address.bind_address, .port = address.port},
+      api::AdminSettings{.bind_address = address->host, .port = address->port},
       [&engine, backends_ready = std::move(backends_ready)] {
         if (!engine.taking_work())
           return api::AdminReadiness{false, "not taking work: starting or draining"};
@@ -87,7 +87,7 @@ StatusOr<std::unique_ptr<api::AdminServer>> start_admin_port(const std::string& 
     return out;
   });
   if (Status started = server->start(); !started.ok()) return started;
-  std::cout << "ADMIN_LISTENING " << address.bind_address << ":" << server->port() << std::endl;
+  std::cout << "ADMIN_LISTENING " << address->host << ":" << server->port() << std::endl;
   return server;
 }
 

@@ -30,21 +30,15 @@ JobStatus status_of(const JobResult& result) {
 
 }  // namespace
 
-bool JobService::submit(std::string_view job_type, std::string_view payload, SubmittedJob& job,
-                        SubmitError& error) {
+SubmitResult JobService::submit(std::string_view job_type, std::string_view payload) {
   if (!is_valid_job_type(job_type)) {
-    error.status = not_found("unknown job type \"" + std::string(job_type) + "\"");
-    return false;
+    return not_found("unknown job type \"" + std::string(job_type) + "\"");
   }
   auto validation = validator_.check(job_type, payload);
-  if (!validation.ok()) {
-    error.status = validation.status();
-    return false;
-  }
+  if (!validation.ok()) return validation.status();
   if (!validation->valid()) {
-    error.status = invalid_argument("invalid payload for " + std::string(job_type));
-    error.field_errors = std::move(validation->errors);
-    return false;
+    return {invalid_argument("invalid payload for " + std::string(job_type)),
+            std::move(validation->errors)};
   }
   JobMessage message;
   message.job_id = new_uuid4();
@@ -63,10 +57,7 @@ bool JobService::submit(std::string_view job_type, std::string_view payload, Sub
                    .trace_id = message.trace_id,
                    .job_type = message.job_type};
   auto stored = statuses_.update(queued);
-  if (!stored.ok()) {
-    error.status = stored.status();
-    return false;
-  }
+  if (!stored.ok()) return stored.status();
   if (Status enqueued = queue_.enqueue(message); !enqueued.ok()) {
     JobStatus lost = queued;
     lost.state = JobState::kFailed;
@@ -74,14 +65,14 @@ bool JobService::submit(std::string_view job_type, std::string_view payload, Sub
     lost.message = "could not be enqueued";
     lost.error_code = "enqueue_failed";
     lost.error_message = enqueued.message();
+    // Best effort: the caller is told the enqueue failed either way, and a
+    // status left "queued" would only outlive the job that never was.
     (void)statuses_.update(lost);
-    error.status = enqueued;
-    return false;
+    return enqueued;
   }
-  job.job_id = message.job_id;
-  job.trace_id = message.trace_id;
-  job.status = std::move(stored).value();
-  return true;
+  return SubmittedJob{.job_id = std::move(message.job_id),
+                      .trace_id = std::move(message.trace_id),
+                      .status = std::move(stored).value()};
 }
 
 StatusOr<JobStatus> JobService::status(std::string_view job_id) {

@@ -168,10 +168,9 @@ class EngineTest : public ::testing::Test {
   }
 
   std::string submit(const std::string& payload, const std::string& job_type = "echo") {
-    SubmittedJob job;
-    SubmitError error;
-    EXPECT_TRUE(jobs_->submit(job_type, payload, job, error)) << error.status.message();
-    return job.job_id;
+    const auto job = jobs_->submit(job_type, payload);
+    EXPECT_TRUE(job.ok()) << job.status().message();
+    return job.ok() ? job->job_id : "";
   }
 
   // Hosts one of the unruly_* fixtures beside echo; before start().
@@ -392,14 +391,11 @@ TEST_F(EngineTest, MalformedAndUnknownIdsAreRefused) {
   EXPECT_EQ(jobs_->status("not-a-uuid").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(jobs_->status(new_uuid4()).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(jobs_->cancel(new_uuid4()).status().code(), StatusCode::kNotFound);
-  SubmittedJob job;
-  SubmitError error;
-  EXPECT_FALSE(jobs_->submit("nope", "{}", job, error));
-  EXPECT_EQ(error.status.code(), StatusCode::kNotFound);
-  EXPECT_FALSE(jobs_->submit("echo", R"({"bogus":1})", job, error));
-  EXPECT_EQ(error.status.code(), StatusCode::kInvalidArgument);
-  ASSERT_EQ(error.field_errors.size(), 1u);
-  EXPECT_EQ(error.field_errors[0].field, "/bogus");
+  EXPECT_EQ(jobs_->submit("nope", "{}").status().code(), StatusCode::kNotFound);
+  const auto refused = jobs_->submit("echo", R"({"bogus":1})");
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  ASSERT_EQ(refused.field_errors().size(), 1u);
+  EXPECT_EQ(refused.field_errors()[0].field, "/bogus");
 }
 
 TEST_F(EngineTest, DrainLetsInFlightJobsFinish) {

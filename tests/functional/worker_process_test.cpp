@@ -106,10 +106,9 @@ class WorkerProcessTest : public ::testing::Test {
   std::vector<std::string> submit_many(int count, const std::string& payload) {
     std::vector<std::string> ids;
     for (int i = 0; i < count; ++i) {
-      SubmittedJob job;
-      SubmitError error;
-      EXPECT_TRUE(jobs_->submit("echo", payload, job, error)) << error.status.message();
-      ids.push_back(job.job_id);
+      const auto job = jobs_->submit("echo", payload);
+      EXPECT_TRUE(job.ok()) << job.status().message();
+      ids.push_back(job.ok() ? job->job_id : "");
     }
     return ids;
   }
@@ -186,9 +185,9 @@ TEST_F(WorkerProcessTest, AJobThatCrashesTheWorkerIsDeadLetteredOnceItsAttemptsA
   std::ofstream(config)
       << R"({"plugins": {"crasher": {"max_attempts": 3}, "echo": {"max_attempts": 10}}})";
   const auto echoes = submit_many(40, R"({"sleep_ms":20})");
-  SubmittedJob poison;
-  SubmitError error;
-  ASSERT_TRUE(jobs_->submit("crasher", "{}", poison, error)) << error.status.message();
+  const auto submitted = jobs_->submit("crasher", "{}");
+  ASSERT_TRUE(submitted.ok()) << submitted.status().message();
+  const SubmittedJob& poison = *submitted;
   const auto poison_ended = [&] {
     auto status = backends_.statuses->get(poison.job_id);
     return status.ok() && is_terminal(status->state);

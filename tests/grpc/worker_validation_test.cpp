@@ -243,26 +243,22 @@ TEST_F(WorkerValidationTest, JobServiceSubmitsThroughTheWorker) {
     StatusProgressQuery progress(*backends->statuses);
     JobService jobs(*backends->queue, *backends->statuses, *backends->results, *remote, progress);
 
-    SubmittedJob job;
-    SubmitError error;
-    ASSERT_TRUE(jobs.submit("weather", R"({"city":"Austin"})", job, error))
-        << error.status.message();
+    const auto job = jobs.submit("weather", R"({"city":"Austin"})");
+    ASSERT_TRUE(job.ok()) << job.status().message();
     const auto taken = backends->queue->take("weather", 1, 1s);
     ASSERT_TRUE(taken.ok());
     ASSERT_EQ(taken->size(), 1U);
-    EXPECT_EQ(taken->front().message.job_id, job.job_id);
+    EXPECT_EQ(taken->front().message.job_id, job->job_id);
     // What is enqueued is the payload the plugin normalized.
     EXPECT_EQ(taken->front().message.payload,
               registry_->find("weather")->validate(R"({"city":"Austin"})").normalized_payload);
 
-    EXPECT_FALSE(jobs.submit("weather", R"({"city":""})", job, error));
-    EXPECT_EQ(error.status.code(), StatusCode::kInvalidArgument);
-    ASSERT_FALSE(error.field_errors.empty());
-    EXPECT_EQ(error.field_errors[0].field, "/city");
+    const auto refused = jobs.submit("weather", R"({"city":""})");
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    ASSERT_FALSE(refused.field_errors().empty());
+    EXPECT_EQ(refused.field_errors()[0].field, "/city");
 
-    error = {};
-    EXPECT_FALSE(jobs.submit("quote", "{}", job, error));
-    EXPECT_EQ(error.status.code(), StatusCode::kNotFound);
+    EXPECT_EQ(jobs.submit("quote", "{}").status().code(), StatusCode::kNotFound);
 
     // The owning pool is registered but does not answer: "try again"
     // (REST 503), not "no such type", and nothing is enqueued.
@@ -270,9 +266,8 @@ TEST_F(WorkerValidationTest, JobServiceSubmitsThroughTheWorker) {
     auto unreachable = validator({gone.address()});
     JobService cut_off(*backends->queue, *backends->statuses, *backends->results, *unreachable,
                        progress);
-    error = {};
-    EXPECT_FALSE(cut_off.submit("weather", R"({"city":"Austin"})", job, error));
-    EXPECT_EQ(error.status.code(), StatusCode::kUnavailable);
+    EXPECT_EQ(cut_off.submit("weather", R"({"city":"Austin"})").status().code(),
+              StatusCode::kUnavailable);
     const auto nothing = backends->queue->take("weather", 1, 100ms);
     ASSERT_TRUE(nothing.ok());
     EXPECT_TRUE(nothing->empty());

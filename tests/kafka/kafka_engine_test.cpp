@@ -61,10 +61,9 @@ class KafkaEngineTest : public ::testing::Test {
   }
 
   std::string submit(const std::string& payload) {
-    SubmittedJob job;
-    SubmitError error;
-    EXPECT_TRUE(jobs_->submit("echo", payload, job, error)) << error.status.message();
-    return job.job_id;
+    const auto job = jobs_->submit("echo", payload);
+    EXPECT_TRUE(job.ok()) << job.status().message();
+    return job.ok() ? job->job_id : "";
   }
 
   JobStatus wait_terminal(const std::string& job_id, std::chrono::seconds limit = 30s) {

@@ -11,6 +11,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dtq/core/model.hpp"
@@ -29,12 +30,21 @@ struct SubmittedJob {
   JobStatus status;
 };
 
-// Why a submission was refused: the Status says what kind (NotFound for an
-// unknown job type, InvalidArgument for a bad payload), `field_errors` which
-// fields the plugin objected to.
-struct SubmitError {
-  Status status;
-  std::vector<FieldError> field_errors;
+// A submission's outcome: the job, or the Status that says why it was
+// refused (NotFound for an unknown job type, InvalidArgument for a payload
+// its plugin refused, anything else for a store or queue that failed). A
+// refused payload also says which fields the plugin objected to: the REST
+// and gRPC faces return them to the client field by field.
+class [[nodiscard]] SubmitResult : public StatusOr<SubmittedJob> {
+ public:
+  using StatusOr<SubmittedJob>::StatusOr;
+  SubmitResult(Status status, std::vector<FieldError> field_errors)
+      : StatusOr<SubmittedJob>(std::move(status)), field_errors_(std::move(field_errors)) {}
+  // Empty unless the plugin refused the payload.
+  const std::vector<FieldError>& field_errors() const noexcept { return field_errors_; }
+
+ private:
+  std::vector<FieldError> field_errors_;
 };
 
 // Gives `replay_id`, the replay of dead-lettered job `original_id`, the
@@ -53,9 +63,7 @@ class JobService {
         validator_(validator),
         progress_(progress) {}
 
-  // On success `job` is filled and the return is ok; otherwise `error` says why.
-  bool submit(std::string_view job_type, std::string_view payload, SubmittedJob& job,
-              SubmitError& error);
+  SubmitResult submit(std::string_view job_type, std::string_view payload);
 
   // InvalidArgument for a malformed id, NotFound for an unknown job. Asked
   // through the ProgressQuery: in distributed mode, of the workers. A job
