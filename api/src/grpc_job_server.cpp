@@ -5,10 +5,8 @@
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <atomic>
 #include <deque>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -16,7 +14,9 @@
 #include <vector>
 
 #include "dtq/core/ids.hpp"
+#include "dtq/rpc/grpc_server.hpp"
 #include "grpc_convert.hpp"
+#include "job_feed.hpp"
 #include "write_guard.hpp"
 
 namespace dtq::api {
@@ -90,7 +90,8 @@ class GrpcJobServer::Impl final
         jobs_(jobs),
         statuses_(statuses),
         job_types_(job_types),
-        limiter_(settings_.submit_rate_per_second) {}
+        limiter_(settings_.submit_rate_per_second),
+        watch_slots_(settings_.max_watch_streams) {}
 
   Status start();
   void stop();
@@ -117,8 +118,6 @@ class GrpcJobServer::Impl final
   friend class Watch;
 
   std::optional<Failure> check_token(const grpc::ServerContext& context) const;
-  bool reserve_watch();
-  void release_watch() { open_watches_.fetch_sub(1); }
   void forget(Watch* watch, std::shared_ptr<Watch>& keep);
 
   const GrpcServerSettings settings_;
@@ -128,7 +127,7 @@ class GrpcJobServer::Impl final
   RateLimiter limiter_;
   std::unique_ptr<grpc::Server> server_;
 
-  std::atomic<size_t> open_watches_{0};
+  StreamSlots watch_slots_;
   std::mutex watches_mutex_;
   bool stopping_ = false;                                       // guarded by watches_mutex_
   std::unordered_map<Watch*, std::shared_ptr<Watch>> watches_;  // guarded by watches_mutex_
@@ -150,29 +149,21 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
   // Runs once the server holds the watch: looks the job up and subscribes.
   void begin(const std::string& job_id) {
     if (!is_uuid(job_id)) return finish_with(malformed_id());
-    if (!server_.reserve_watch()) {
+    if (!server_.watch_slots_.claim()) {
       return finish_with({grpc::StatusCode::RESOURCE_EXHAUSTED, "too_many_streams",
                           "too many open watches; retry later"});
     }
     reserved_ = true;
     auto snapshot = server_.statuses_.get(job_id);
     if (!snapshot.ok()) return finish_with(job_failure(snapshot.status()));
-    {
-      std::lock_guard lock(mutex_);
-      queued_.push_back(std::move(snapshot).value());
-    }
-    subscription_ = server_.statuses_.subscribe(job_id, [this](const JobStatus& status) {
-      {
-        std::lock_guard lock(mutex_);
-        queued_.push_back(status);
-      }
-      advance();
-    });
-    // A change between the snapshot and the subscription is caught by a re-read.
-    if (auto now = server_.statuses_.get(job_id); now.ok()) {
-      std::lock_guard lock(mutex_);
-      queued_.push_back(std::move(now).value());
-    }
+    subscription_ =
+        follow_job(server_.statuses_, std::move(snapshot).value(), [this](const JobStatus& status) {
+          {
+            std::lock_guard lock(mutex_);
+            queued_.push_back(status);
+          }
+          advance();
+        });
     {
       std::lock_guard lock(mutex_);
       started_ = true;
@@ -211,7 +202,7 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
   void OnDone() override {
     // No callback runs once the subscription is gone.
     subscription_.reset();
-    if (reserved_) server_.release_watch();
+    if (reserved_) server_.watch_slots_.release();
     std::shared_ptr<Watch> keep;
     server_.forget(this, keep);
     // `keep` may be the last owner: nothing touches this after here.
@@ -231,16 +222,11 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
         op = Op::kFinish;
       } else if (started_) {
         while (!queued_.empty()) {
-          const JobStatus next = std::move(queued_.front());
+          const auto next = feed_.next(queued_.front());
           queued_.pop_front();
-          if (!snapshot_sent_) {
-            sent_ = next;
-            snapshot_sent_ = true;
-          } else if (!merge_status(sent_, next)) {
-            continue;  // nothing the client has not seen
-          }
-          to_proto(sent_, out_);
-          if (is_terminal(sent_.state)) {
+          if (!next) continue;  // nothing the client has not seen
+          to_proto(*next, out_);
+          if (feed_.ended()) {
             finished_ = true;
             op = Op::kWriteLast;
           } else {
@@ -277,30 +263,18 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
   bool writing_ = false;   // a StartWrite is in flight
   bool finished_ = false;  // Finish (or the last write) has been started
   std::optional<grpc::Status> finish_wanted_;
-  bool snapshot_sent_ = false;
-  JobStatus sent_;     // what the client has seen
+  JobFeed feed_;       // what the client is sent
   v1::JobStatus out_;  // the message in flight; untouched until OnWriteDone
 };
 
 Status GrpcJobServer::Impl::start() {
   if (server_) return {};
-  const size_t colon = settings_.listen_address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == settings_.listen_address.size()) {
-    return invalid_argument("gRPC listen address \"" + settings_.listen_address +
-                            "\" is not HOST:PORT");
-  }
-  grpc::ServerBuilder builder;
-  int bound = 0;
-  builder.AddListeningPort(settings_.listen_address, grpc::InsecureServerCredentials(), &bound);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::min<size_t>(settings_.max_message_bytes, std::numeric_limits<int>::max())));
-  builder.RegisterService(this);
-  server_ = builder.BuildAndStart();
-  if (!server_ || bound == 0) {
-    server_.reset();
-    return unavailable("cannot listen for gRPC on " + settings_.listen_address);
-  }
-  port.store(static_cast<uint16_t>(bound));
+  auto running = rpc::start_grpc_server(
+      {.address = settings_.listen_address, .max_message_bytes = settings_.max_message_bytes},
+      {this});
+  if (!running.ok()) return running.status();
+  server_ = std::move(running->server);
+  port.store(running->port);
   return {};
 }
 
@@ -315,18 +289,9 @@ void GrpcJobServer::Impl::stop() {
   for (const auto& watch : open) {
     watch->finish_with({grpc::StatusCode::UNAVAILABLE, "unavailable", "the server is stopping"});
   }
-  server_->Shutdown(std::chrono::system_clock::now() + settings_.shutdown_grace);
-  server_->Wait();
+  rpc::stop_grpc_server(*server_, settings_.shutdown_grace);
   server_.reset();
   port.store(0);
-}
-
-bool GrpcJobServer::Impl::reserve_watch() {
-  size_t now = open_watches_.load();
-  do {
-    if (now >= settings_.max_watch_streams) return false;
-  } while (!open_watches_.compare_exchange_weak(now, now + 1));
-  return true;
 }
 
 void GrpcJobServer::Impl::forget(Watch* watch, std::shared_ptr<Watch>& keep) {
@@ -387,25 +352,27 @@ grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
                           "payload_json must be a JSON object",
                           {{"payload_json", "required, a JSON object"}}});
   }
-  SubmittedJob submitted;
-  SubmitError refused;
-  try {
-    if (!jobs_.submit(request->job_type(), simdjson::minify(payload), submitted, refused)) {
-      Failure failure = from_status(refused.status);
-      if (refused.status.code() == StatusCode::kNotFound) failure.error_code = "unknown_job_type";
-      if (refused.status.code() == StatusCode::kInvalidArgument) {
-        failure.error_code = "invalid_payload";
-        failure.fields = std::move(refused.field_errors);
-      }
-      return fail(context, failure);
+  const SubmitResult submitted = [&]() -> SubmitResult {
+    try {
+      return jobs_.submit(request->job_type(), simdjson::minify(payload));
+    } catch (const std::exception& e) {
+      spdlog::error("gRPC SubmitJob: {}", e.what());
+      return internal_error("internal error");
     }
-  } catch (const std::exception& e) {
-    spdlog::error("gRPC SubmitJob: {}", e.what());
-    return fail(context, {grpc::StatusCode::INTERNAL, "internal", "internal error"});
+  }();
+  if (!submitted.ok()) {
+    const Status& refused = submitted.status();
+    Failure failure = from_status(refused);
+    if (refused.code() == StatusCode::kNotFound) failure.error_code = "unknown_job_type";
+    if (refused.code() == StatusCode::kInvalidArgument) {
+      failure.error_code = "invalid_payload";
+      failure.fields = submitted.field_errors();
+    }
+    return fail(context, failure);
   }
-  response->set_job_id(submitted.job_id);
-  response->set_trace_id(submitted.trace_id);
-  to_proto(submitted.status, *response->mutable_status());
+  response->set_job_id(submitted->job_id);
+  response->set_trace_id(submitted->trace_id);
+  to_proto(submitted->status, *response->mutable_status());
   return grpc::Status::OK;
 }
 

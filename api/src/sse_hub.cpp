@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dtq/core/model_json.hpp"
+#include "job_feed.hpp"
 
 namespace dtq::api {
 
@@ -28,12 +29,13 @@ struct SseHub::Stream {
         every_job(all) {}
 
   // What the logs call the stream.
-  std::string name() const { return every_job ? std::string("every job") : "job " + sent.job_id; }
+  std::string name() const { return every_job ? std::string("every job") : "job " + job_id; }
 
   // Touched only by pump(), which runs on the reactor, one call at a time.
   Pistache::Http::ResponseStream response;
-  JobStatus sent;  // what the client has seen (a job's stream only)
-  bool snapshot_sent = false;
+  JobFeed feed;  // what the client is sent (a job's stream only)
+
+  std::string job_id;  // a job's stream only; set before the stream is shared
 
   const std::weak_ptr<Pistache::Tcp::Peer> peer;
   Pistache::Tcp::Transport* const transport;
@@ -79,48 +81,50 @@ void write_event(Pistache::Http::ResponseStream& out, const JobStatus& status) {
 }  // namespace
 
 SseHub::SseHub(StatusStore& statuses, size_t max_streams, std::chrono::seconds heartbeat)
-    : statuses_(statuses),
-      max_streams_(max_streams),
-      heartbeat_(heartbeat),
-      thread_([this] { run(); }) {}
+    : statuses_(statuses), heartbeat_(heartbeat), slots_(max_streams), thread_([this] { run(); }) {}
 
 SseHub::~SseHub() {
   stop();
 }
 
-bool SseHub::reserve() {
-  size_t now = reserved_.load();
-  do {
-    if (now >= max_streams_) return false;
-  } while (!reserved_.compare_exchange_weak(now, now + 1));
-  return true;
-}
-
-void SseHub::release() {
-  reserved_.fetch_sub(1);
-}
-
-void SseHub::open(Pistache::Http::ResponseStream response, std::weak_ptr<Pistache::Tcp::Peer> peer,
-                  Pistache::Tcp::Transport* transport, JobStatus snapshot) {
-  auto stream = std::make_shared<Stream>(std::move(response), std::move(peer), transport, false);
-  stream->sent = snapshot;
-  stream->queued.push_back(std::move(snapshot));
-  std::weak_ptr<Stream> weak = stream;
-  const std::string job_id = stream->sent.job_id;
-  stream->subscription =
-      statuses_.subscribe(job_id, [this, weak](const JobStatus& status) { deliver(weak, status); });
-  // A change between the snapshot and the subscription is caught by a re-read.
-  if (auto now = statuses_.get(job_id); now.ok()) {
-    std::lock_guard lock(stream->mutex);
-    stream->queued.push_back(std::move(now).value());
+SseHub::Opened SseHub::begin(Pistache::Http::ResponseWriter& response,
+                             Pistache::Tcp::Transport* transport, bool every_job,
+                             std::shared_ptr<Stream>& stream) {
+  if (!slots_.claim()) return Opened::kAtLimit;
+  std::weak_ptr<Pistache::Tcp::Peer> peer;
+  try {
+    peer = response.peer();
+  } catch (const std::exception&) {
+    slots_.release();  // the client is already gone
+    return Opened::kClientGone;
   }
-  add(std::move(stream));
+  response.setMime(Pistache::Http::Mime::MediaType::fromString("text/event-stream"));
+  response.headers().add<Pistache::Http::Header::CacheControl>(
+      Pistache::Http::CacheDirective::NoCache);
+  stream = std::make_shared<Stream>(response.stream(Pistache::Http::Code::Ok), std::move(peer),
+                                    transport, every_job);
+  return Opened::kOpened;
 }
 
-void SseHub::open_all(Pistache::Http::ResponseStream response,
-                      std::weak_ptr<Pistache::Tcp::Peer> peer, Pistache::Tcp::Transport* transport,
-                      Filter filter) {
-  auto stream = std::make_shared<Stream>(std::move(response), std::move(peer), transport, true);
+SseHub::Opened SseHub::open(Pistache::Http::ResponseWriter& response,
+                            Pistache::Tcp::Transport* transport, JobStatus snapshot) {
+  std::shared_ptr<Stream> stream;
+  if (const Opened began = begin(response, transport, false, stream); began != Opened::kOpened)
+    return began;
+  stream->job_id = snapshot.job_id;
+  std::weak_ptr<Stream> weak = stream;
+  stream->subscription =
+      follow_job(statuses_, std::move(snapshot),
+                 [this, weak](const JobStatus& status) { deliver(weak, status); });
+  add(std::move(stream));
+  return Opened::kOpened;
+}
+
+SseHub::Opened SseHub::open_all(Pistache::Http::ResponseWriter& response,
+                                Pistache::Tcp::Transport* transport, Filter filter) {
+  std::shared_ptr<Stream> stream;
+  if (const Opened began = begin(response, transport, true, stream); began != Opened::kOpened)
+    return began;
   // With no snapshot to send, a first heartbeat sends the headers, so the
   // client knows the stream is open before any job changes.
   stream->heartbeat_due.store(true);
@@ -132,6 +136,7 @@ void SseHub::open_all(Pistache::Http::ResponseStream response,
         deliver(weak, status);
       });
   add(std::move(stream));
+  return Opened::kOpened;
 }
 
 void SseHub::deliver(const std::weak_ptr<Stream>& stream, const JobStatus& status) {
@@ -159,7 +164,7 @@ void SseHub::add(std::shared_ptr<Stream> stream) {
     std::lock_guard lock(mutex_);
     if (stopping_) {
       stream->subscription.reset();
-      release();
+      slots_.release();
       return;
     }
     streams_.push_back(std::move(stream));
@@ -226,14 +231,11 @@ SseHub::Pumped SseHub::pump(Stream& stream) {
         wrote = true;
         continue;
       }
-      if (!stream.snapshot_sent) {
-        stream.snapshot_sent = true;
-      } else if (!merge_status(stream.sent, status)) {
-        continue;  // nothing the client has not seen
-      }
-      write_event(stream.response, stream.sent);
+      const auto next = stream.feed.next(status);
+      if (!next) continue;  // nothing the client has not seen
+      write_event(stream.response, *next);
       wrote = true;
-      if (is_terminal(stream.sent.state)) {
+      if (stream.feed.ended()) {
         stream.response.ends();
         return Pumped::kFinished;
       }
@@ -284,7 +286,7 @@ void SseHub::run() {
     // Unsubscribing waits for a running callback, so it happens unlocked.
     for (const auto& stream : finished) {
       stream->subscription.reset();
-      release();
+      slots_.release();
     }
     lock.lock();
     for (const auto& stream : finished) streams_.remove(stream);
@@ -295,7 +297,7 @@ void SseHub::run() {
   lock.unlock();
   for (const auto& stream : remaining) {
     stream->subscription.reset();
-    release();
+    slots_.release();
   }
 }
 

@@ -40,6 +40,7 @@
 #include <thread>
 
 #include "dtq/core/ports/status_store.hpp"
+#include "write_guard.hpp"
 
 namespace dtq::api {
 
@@ -50,31 +51,39 @@ class SseHub {
   SseHub(const SseHub&) = delete;
   SseHub& operator=(const SseHub&) = delete;
 
-  // Claims a slot for a stream about to open; false at the limit. A claimed
-  // slot is given back by open() or release().
-  bool reserve();
-  void release();
-  // Takes over `stream` (headers already sent) for job `snapshot.job_id`;
-  // `transport` is the reactor serving the connection.
-  void open(Pistache::Http::ResponseStream stream, std::weak_ptr<Pistache::Tcp::Peer> peer,
-            Pistache::Tcp::Transport* transport, JobStatus snapshot);
+  // What became of a request for a stream.
+  enum class Opened {
+    kOpened,      // the stream is the hub's
+    kAtLimit,     // max_streams are open: nothing was sent, the caller answers
+    kClientGone,  // the client left before the stream began: nothing to answer
+  };
+  // Answers `response` with an event stream of job `snapshot.job_id`,
+  // starting with `snapshot`; `transport` is the reactor serving the
+  // connection.
+  Opened open(Pistache::Http::ResponseWriter& response, Pistache::Tcp::Transport* transport,
+              JobStatus snapshot);
   // Which jobs a stream of every job carries; an empty field matches all.
   struct Filter {
     std::optional<JobState> state;
     std::string job_type;
   };
-  // Takes over `stream` for the changes of every job that passes `filter`.
-  void open_all(Pistache::Http::ResponseStream stream, std::weak_ptr<Pistache::Tcp::Peer> peer,
-                Pistache::Tcp::Transport* transport, Filter filter);
+  // Answers `response` with an event stream of the changes of every job
+  // that passes `filter`.
+  Opened open_all(Pistache::Http::ResponseWriter& response, Pistache::Tcp::Transport* transport,
+                  Filter filter);
   // Ends every stream and joins the thread. Idempotent.
   void stop();
 
-  size_t open_streams() const noexcept { return reserved_.load(); }
+  size_t open_streams() const noexcept { return slots_.open(); }
 
  private:
   struct Stream;
 
   enum class Pumped { kMore, kBlocked, kFinished };
+
+  // Claims a slot and starts the SSE response: the stream, or why not.
+  Opened begin(Pistache::Http::ResponseWriter& response, Pistache::Tcp::Transport* transport,
+               bool every_job, std::shared_ptr<Stream>& stream);
 
   // Queues `status` on `stream` and wakes the hub thread.
   void deliver(const std::weak_ptr<Stream>& stream, const JobStatus& status);
@@ -89,9 +98,8 @@ class SseHub {
   static Pumped pump(Stream& stream);
 
   StatusStore& statuses_;
-  const size_t max_streams_;
   const std::chrono::seconds heartbeat_;
-  std::atomic<size_t> reserved_{0};
+  StreamSlots slots_;
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -1,12 +1,14 @@
-// What the REST and the gRPC faces of the API guard writes and listings
-// with, so that one API refuses the same things on both: the bearer token
-// check and the submit rate limit, and the listing's page sizes.
+// What the REST and the gRPC faces of the API guard writes, listings and
+// streams with, so that one API refuses the same things on both: the
+// bearer token check, the submit rate limit, the listing's page sizes and
+// the limit on open streams.
 //
-// Thread-safety: bearer_matches() is pure; a RateLimiter may be shared by
-// every thread.
+// Thread-safety: bearer_matches() is pure; a RateLimiter and StreamSlots
+// may be shared by every thread.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <mutex>
@@ -58,6 +60,27 @@ class RateLimiter {
   std::mutex mutex_;
   double tokens_;
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+// A limit on open streams (SSE streams, gRPC watches): a slot is claimed
+// before a stream opens and released when it ends.
+class StreamSlots {
+ public:
+  explicit StreamSlots(size_t max) : max_(max) {}
+  // False at the limit.
+  bool claim() {
+    size_t now = open_.load();
+    do {
+      if (now >= max_) return false;
+    } while (!open_.compare_exchange_weak(now, now + 1));
+    return true;
+  }
+  void release() { open_.fetch_sub(1); }
+  size_t open() const noexcept { return open_.load(); }
+
+ private:
+  const size_t max_;
+  std::atomic<size_t> open_{0};
 };
 
 }  // namespace dtq::api

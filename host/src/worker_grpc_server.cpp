@@ -4,10 +4,10 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <atomic>
-#include <limits>
 #include <utility>
+
+#include "dtq/rpc/grpc_server.hpp"
 
 namespace dtq::host {
 namespace {
@@ -23,30 +23,18 @@ class WorkerGrpcServer::Impl final : public v1::WorkerService::Service {
 
   Status start() {
     if (server_) return {};
-    const std::string& address = settings_.listen_address;
-    const size_t colon = address.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-      return invalid_argument("gRPC listen address \"" + address + "\" is not HOST:PORT");
-    }
-    grpc::ServerBuilder builder;
-    int bound = 0;
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound);
-    builder.SetMaxReceiveMessageSize(static_cast<int>(
-        std::min<size_t>(settings_.max_message_bytes, std::numeric_limits<int>::max())));
-    builder.RegisterService(this);
-    server_ = builder.BuildAndStart();
-    if (!server_ || bound == 0) {
-      server_.reset();
-      return unavailable("cannot listen for gRPC on " + address);
-    }
-    port.store(static_cast<uint16_t>(bound));
+    auto running = rpc::start_grpc_server(
+        {.address = settings_.listen_address, .max_message_bytes = settings_.max_message_bytes},
+        {this});
+    if (!running.ok()) return running.status();
+    server_ = std::move(running->server);
+    port.store(running->port);
     return {};
   }
 
   void stop() {
     if (!server_) return;
-    server_->Shutdown(std::chrono::system_clock::now() + settings_.shutdown_grace);
-    server_->Wait();
+    rpc::stop_grpc_server(*server_, settings_.shutdown_grace);
     server_.reset();
     port.store(0);
   }

@@ -1,0 +1,252 @@
+#include "api_routes.hpp"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "dtq/core/ids.hpp"
+#include "dtq/core/model_json.hpp"
+#include "dtq/core/uri.hpp"
+
+namespace dtq::api {
+namespace {
+
+using nlohmann::ordered_json;
+using Pistache::Http::Code;
+
+Reply malformed_id() {
+  return error_reply(Code::Bad_Request, "malformed_id", "malformed job id");
+}
+
+// The model's own JSON of a status or result, as a member of a larger body.
+template <class T>
+ordered_json member(const T& value) {
+  return ordered_json::parse(to_json(value));
+}
+
+// A submission's body: {job_type, payload}.
+struct Submission {
+  std::string job_type;
+  std::string payload;  // minified JSON object
+};
+
+// The body as a Submission, or the 400 that says what is wrong with it.
+std::variant<Submission, Reply> read_submission(const std::string& body) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (const auto error = parser.parse(simdjson::padded_string(body)).get(root); error) {
+    return error_reply(Code::Bad_Request, "malformed_json",
+                       std::string("malformed JSON: ") + simdjson::error_message(error));
+  }
+  ordered_json details = ordered_json::array();
+  std::string_view job_type;
+  simdjson::dom::element payload;
+  if (!root.is_object()) {
+    details.push_back({{"field", ""}, {"message", "the body must be a JSON object"}});
+  } else {
+    if (root["job_type"].get(job_type) != simdjson::SUCCESS) {
+      details.push_back({{"field", "/job_type"}, {"message", "required, a string"}});
+    }
+    if (root["payload"].get(payload) != simdjson::SUCCESS || !payload.is_object()) {
+      details.push_back({{"field", "/payload"}, {"message", "required, a JSON object"}});
+    }
+  }
+  if (!details.empty()) {
+    return error_reply(Code::Bad_Request, "invalid_request", "the body must be {job_type, payload}",
+                       std::move(details));
+  }
+  return Submission{std::string(job_type), simdjson::minify(payload)};
+}
+
+// The state= filter of a list or a stream (none when absent or empty); an
+// error reply for a value that is not a state.
+std::optional<Reply> read_state_filter(const Pistache::Http::Uri::Query& query,
+                                       std::optional<JobState>& state) {
+  const auto given = query.get("state");
+  if (!given || given->empty()) return std::nullopt;
+  state = parse_job_state(query_decode(*given));
+  if (state) return std::nullopt;
+  return error_reply(
+      Code::Bad_Request, "invalid_argument", "unknown state",
+      ordered_json::array({{{"field", "state"},
+                            {"message", "one of queued, running, completed, failed, cancelled"}}}));
+}
+
+// The limit= of a list (the default when absent or empty); an error reply
+// for a value out of range.
+std::optional<Reply> read_limit(const Pistache::Http::Uri::Query& query, size_t& limit) {
+  const auto given = query.get("limit");
+  if (!given || given->empty()) return std::nullopt;
+  size_t value = 0;
+  const auto [end, error] = std::from_chars(given->data(), given->data() + given->size(), value);
+  if (error != std::errc() || end != given->data() + given->size() || value == 0 ||
+      value > kMaxListLimit) {
+    return error_reply(Code::Bad_Request, "invalid_argument", "bad limit",
+                       ordered_json::array({{{"field", "limit"},
+                                             {"message", "an integer from 1 to " +
+                                                             std::to_string(kMaxListLimit)}}}));
+  }
+  limit = value;
+  return std::nullopt;
+}
+
+// The answer to a request for an event stream that was not opened.
+std::optional<Reply> unless_opened(SseHub::Opened opened) {
+  if (opened != SseHub::Opened::kAtLimit) return std::nullopt;
+  return error_reply(Code::Too_Many_Requests, "too_many_streams",
+                     "too many open event streams; retry later");
+}
+
+}  // namespace
+
+void JobRoutes::add_to(ApiRouteTable& table) {
+  table.add("GET", "/v1/events", {Access::kOpen, [this](Exchange& e) { return all_events(e); }});
+  table.add("GET", "/v1/job-types", {Access::kOpen, [this](Exchange&) { return job_type_list(); }});
+  table.add("GET", "/v1/jobs", {Access::kOpen, [this](Exchange& e) { return list(e.request); }});
+  table.add("POST", "/v1/jobs",
+            {Access::kWrite, [this](Exchange& e) { return submit(e.request); }});
+  table.add("GET", "/v1/jobs/{id}",
+            {Access::kOpen, [this](Exchange& e) { return job(e.params.get("id")); }});
+  table.add("GET", "/v1/jobs/{id}/status",
+            {Access::kOpen, [this](Exchange& e) { return job_status(e.params.get("id")); }});
+  table.add("POST", "/v1/jobs/{id}/cancel", {Access::kWrite, [this](Exchange& e) {
+                                               return cancel(e.request, e.params.get("id"));
+                                             }});
+  table.add("GET", "/v1/jobs/{id}/events",
+            {Access::kOpen, [this](Exchange& e) { return events(e); }});
+}
+
+std::optional<Reply> JobRoutes::check_body(const Pistache::Http::Request& request,
+                                           bool needs_json_body) const {
+  if (request.body().size() > body_limit_) {
+    return error_reply(Code::Request_Entity_Too_Large, "payload_too_large",
+                       "the body is over " + std::to_string(body_limit_) + " bytes");
+  }
+  if (needs_json_body) {
+    const auto type = request.headers().tryGet<Pistache::Http::Header::ContentType>();
+    if (!type || type->mime() != json_mime()) {
+      return error_reply(Code::Unsupported_Media_Type, "unsupported_media_type",
+                         "the body must be application/json");
+    }
+  }
+  return std::nullopt;
+}
+
+Reply JobRoutes::submit(const Pistache::Http::Request& request) {
+  if (auto refused = check_body(request, true)) return *refused;
+  if (!limiter_.allow()) {
+    return error_reply(Code::Too_Many_Requests, "rate_limited",
+                       "over the submit rate; retry shortly");
+  }
+  auto read = read_submission(request.body());
+  if (auto* refused = std::get_if<Reply>(&read)) return std::move(*refused);
+  const auto& [job_type, payload] = std::get<Submission>(read);
+  const SubmitResult submitted = jobs_.submit(job_type, payload);
+  if (!submitted.ok()) {
+    const Status& refused = submitted.status();
+    if (refused.code() == StatusCode::kNotFound) {
+      return error_reply(Code::Not_Found, "unknown_job_type", refused.message());
+    }
+    if (refused.code() != StatusCode::kInvalidArgument) return status_error(refused);
+    ordered_json details = ordered_json::array();
+    for (const auto& field : submitted.field_errors()) {
+      details.push_back({{"field", field.field}, {"message", field.message}});
+    }
+    return error_reply(Code::Bad_Request, "invalid_payload", refused.message(), std::move(details));
+  }
+  const std::string& id = submitted->job_id;
+  return Reply{Code::Accepted, dump({{"job_id", id},
+                                     {"trace_id", submitted->trace_id},
+                                     {"status_url", "/v1/jobs/" + id + "/status"},
+                                     {"events_url", "/v1/jobs/" + id + "/events"}})};
+}
+
+Reply JobRoutes::job_status(std::string_view id) {
+  if (!is_uuid(id)) return malformed_id();
+  auto status = jobs_.status(id);
+  if (!status.ok()) return job_error(status.status());
+  return Reply{Code::Ok, to_json(*status)};
+}
+
+Reply JobRoutes::job(std::string_view id) {
+  if (!is_uuid(id)) return malformed_id();
+  auto status = jobs_.status(id);
+  if (!status.ok()) return job_error(status.status());
+  ordered_json body = {{"job_id", id}, {"status", member(*status)}};
+  // A result exists only once the job ended; its absence is not an error.
+  if (auto result = jobs_.result(id); result.ok()) body["result"] = member(*result);
+  return Reply{Code::Ok, dump(body)};
+}
+
+Reply JobRoutes::cancel(const Pistache::Http::Request& request, std::string_view id) {
+  if (auto refused = check_body(request, false)) return *refused;
+  if (!is_uuid(id)) return malformed_id();
+  auto cancelled = jobs_.cancel(id);
+  if (!cancelled.ok()) return job_error(cancelled.status());
+  return Reply{Code::Ok, to_json(*cancelled)};
+}
+
+Reply JobRoutes::list(const Pistache::Http::Request& request) {
+  const auto& query = request.query();
+  StatusListQuery list_query;
+  list_query.limit = kDefaultListLimit;
+  if (auto refused = read_state_filter(query, list_query.state)) return *refused;
+  if (auto type = query.get("job_type")) list_query.job_type = query_decode(*type);
+  if (auto cursor = query.get("cursor")) list_query.cursor = query_decode(*cursor);
+  if (auto refused = read_limit(query, list_query.limit)) return *refused;
+  auto page = statuses_.list(list_query);
+  if (!page.ok()) return status_error(page.status());
+  ordered_json jobs = ordered_json::array();
+  for (const auto& status : page->statuses) jobs.push_back(member(status));
+  ordered_json cursor =
+      page->next_cursor.empty() ? ordered_json() : ordered_json(page->next_cursor);
+  return Reply{Code::Ok, dump({{"jobs", std::move(jobs)}, {"next_cursor", std::move(cursor)}})};
+}
+
+Reply JobRoutes::job_type_list() const {
+  auto listed = job_types_.list();
+  if (!listed.ok()) return status_error(listed.status());
+  // ordered_json: the schema's properties keep the plugin's order, which is
+  // the order a generated form shows its fields in.
+  ordered_json types = ordered_json::array();
+  for (const auto& info : *listed) {
+    ordered_json schema = ordered_json::parse(info.payload_schema_json, nullptr, false);
+    types.push_back(
+        {{"job_type", info.job_type},
+         {"name", info.name},
+         {"version", info.version},
+         {"description", info.description},
+         {"payload_schema", schema.is_discarded() ? ordered_json::object() : std::move(schema)},
+         {"abi_version", info.abi_version},
+         {"concurrency", info.concurrency},
+         {"pools", info.pools},
+         {"in_flight", info.in_flight},
+         {"isolation", info.isolation},
+         {"runner_crashes", info.runner_crashes},
+         {"crash_looping", info.crash_looping},
+         {"last_crash", info.last_crash}});
+  }
+  return Reply{Code::Ok, dump({{"job_types", std::move(types)}})};
+}
+
+std::optional<Reply> JobRoutes::events(Exchange& exchange) {
+  const std::string_view id = exchange.params.get("id");
+  if (!is_uuid(id)) return malformed_id();
+  auto snapshot = jobs_.status(id);
+  if (!snapshot.ok()) return job_error(snapshot.status());
+  return unless_opened(
+      sse_.open(exchange.response, exchange.transport, std::move(snapshot).value()));
+}
+
+std::optional<Reply> JobRoutes::all_events(Exchange& exchange) {
+  const auto& query = exchange.request.query();
+  SseHub::Filter filter;
+  if (auto refused = read_state_filter(query, filter.state)) return refused;
+  if (auto type = query.get("job_type")) filter.job_type = query_decode(*type);
+  return unless_opened(sse_.open_all(exchange.response, exchange.transport, std::move(filter)));
+}
+
+}  // namespace dtq::api

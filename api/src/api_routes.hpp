@@ -1,0 +1,73 @@
+// The REST face's routes: the route table's entry type, and the job
+// routes (/v1/...) that map HTTP onto the JobService. Each route says who
+// may call it; ApiServer checks that before the handler runs.
+//
+// Thread-safety: handlers run on Pistache's reactor threads, many at once;
+// JobRoutes holds nothing mutable of its own. Ownership: JobRoutes borrows
+// everything it is given, which must outlive the table it fills.
+#pragma once
+
+#include <functional>
+#include <optional>
+
+#include "dtq/core/job_service.hpp"
+#include "dtq/core/ports/job_type_registry.hpp"
+#include "dtq/core/ports/status_store.hpp"
+#include "http_reply.hpp"
+#include "route_table.hpp"
+#include "sse_hub.hpp"
+#include "write_guard.hpp"
+
+namespace dtq::api {
+
+// Who may call a route.
+enum class Access {
+  kOpen,   // anyone: probes, metrics, reads
+  kWrite,  // the bearer token, when one is set
+};
+
+struct ApiRoute {
+  Access access = Access::kOpen;
+  // A reply to send, or nothing when the handler answered on its own (an
+  // event stream, a file).
+  std::function<std::optional<Reply>(Exchange&)> handle;
+};
+
+using ApiRouteTable = RouteTable<ApiRoute>;
+
+class JobRoutes {
+ public:
+  JobRoutes(JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types, SseHub& sse,
+            size_t body_limit, double submit_rate_per_second)
+      : jobs_(jobs),
+        statuses_(statuses),
+        job_types_(job_types),
+        sse_(sse),
+        body_limit_(body_limit),
+        limiter_(submit_rate_per_second) {}
+
+  // Adds every /v1 route to `table`.
+  void add_to(ApiRouteTable& table);
+
+ private:
+  // A write's body over the limit (413) or, when JSON is wanted, not JSON (415).
+  std::optional<Reply> check_body(const Pistache::Http::Request& request,
+                                  bool needs_json_body) const;
+  Reply submit(const Pistache::Http::Request& request);
+  Reply job(std::string_view id);
+  Reply job_status(std::string_view id);
+  Reply cancel(const Pistache::Http::Request& request, std::string_view id);
+  Reply list(const Pistache::Http::Request& request);
+  Reply job_type_list() const;
+  std::optional<Reply> events(Exchange& exchange);
+  std::optional<Reply> all_events(Exchange& exchange);
+
+  JobService& jobs_;
+  StatusStore& statuses_;
+  JobTypeRegistry& job_types_;
+  SseHub& sse_;
+  const size_t body_limit_;
+  RateLimiter limiter_;
+};
+
+}  // namespace dtq::api

@@ -1,0 +1,173 @@
+#include "http_connection.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <exception>
+#include <string>
+
+namespace dtq::api {
+namespace {
+
+using Pistache::Http::Code;
+using Pistache::Http::Private::BodyStep;
+using Pistache::Http::Private::State;
+
+constexpr const char* kConnectionData = "dtq.connection";
+
+Reply body_too_large(const HttpLimits& limits) {
+  return error_reply(Code::Request_Entity_Too_Large, "payload_too_large",
+                     "the body is over " + std::to_string(limits.body_limit) + " bytes");
+}
+
+Reply head_too_large(const HttpLimits& limits) {
+  return error_reply(Code::Request_Header_Fields_Too_Large, "headers_too_large",
+                     "the request line and headers are over " +
+                         std::to_string(limits.max_header_bytes) + " bytes");
+}
+
+Reply malformed_length() {
+  return error_reply(Code::Bad_Request, "bad_request",
+                     "malformed request: Content-Length is not a number");
+}
+
+// A Content-Length that is not digits (Pistache reads "-5" as 2^64 - 5).
+bool bad_length(const Pistache::Http::Request& request) {
+  const auto raw = request.headers().tryGetRaw("Content-Length");
+  if (!raw) return false;
+  const std::string& value = raw->value();
+  return value.empty() || value.size() > 19 ||
+         !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A Content-Length already parsed that says the body is over the limit.
+bool declared_too_large(const Pistache::Http::Request& request, const HttpLimits& limits) {
+  const auto declared = request.headers().tryGet<Pistache::Http::Header::ContentLength>();
+  return declared && declared->value() > limits.body_limit;
+}
+
+// The size of a whole head, however it arrived.
+size_t head_size(const Pistache::Http::Request& request) {
+  size_t head = request.resource().size() + request.query().as_str().size() + 16;
+  for (const auto& [name, raw] : request.headers().rawList())
+    head += name.size() + raw.value().size() + 4;
+  return head;
+}
+
+}  // namespace
+
+void HardenedHandler::onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  peer->putData(ParserData, std::make_shared<Pistache::Http::RequestParser>(getMaxRequestSize()));
+  peer->putData(kConnectionData, std::make_shared<Connection>());
+}
+
+void HardenedHandler::onInput(const char* buffer, size_t length,
+                              const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  const auto parser = getParser(peer);
+  const auto connection = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionData));
+  if (!parser || !connection || connection->closing) return;
+  Pistache::Http::Request& request = parser->request;
+  try {
+    const bool in_head = parser->step()->id() != BodyStep::Id;
+    if (!parser->feed(buffer, length)) {
+      return refuse(peer, *connection, request.version(),
+                    in_head ? head_too_large(limits_) : body_too_large(limits_));
+    }
+    if (in_head) connection->head_bytes += length;
+    if (parser->parse() != State::Done) {
+      if (auto refusal = refusal_while_reading(*parser, *connection)) {
+        refuse(peer, *connection, request.version(), *refusal);
+      }
+      return;
+    }
+    if (bad_length(request))
+      return refuse(peer, *connection, request.version(), malformed_length());
+    if (head_size(request) > limits_.max_header_bytes) {
+      return refuse(peer, *connection, request.version(), head_too_large(limits_));
+    }
+    dispatch(request, *connection, peer);
+    parser->reset();
+  } catch (...) {
+    refuse(peer, *connection, request.version(), refusal_for(request, std::current_exception()));
+  }
+}
+
+std::optional<Reply> HardenedHandler::refusal_while_reading(Pistache::Http::RequestParser& parser,
+                                                            const Connection& connection) const {
+  if (parser.step()->id() != BodyStep::Id) {
+    if (connection.head_bytes > limits_.max_header_bytes) return head_too_large(limits_);
+    return std::nullopt;
+  }
+  if (bad_length(parser.request)) return malformed_length();
+  if (declared_too_large(parser.request, limits_)) return body_too_large(limits_);
+  return std::nullopt;
+}
+
+void HardenedHandler::dispatch(Pistache::Http::Request& request, Connection& connection,
+                               const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  Pistache::Http::ResponseWriter response(request.version(), transport(), this, peer);
+  request.copyAddress(peer->address());
+  // HTTP/1.1 keeps the connection unless told otherwise (RFC 9112 §9.3).
+  using Pistache::Http::ConnectionControl;
+  const auto asked = request.headers().tryGet<Pistache::Http::Header::Connection>();
+  ConnectionControl control = request.version() == Pistache::Http::Version::Http11
+                                  ? ConnectionControl::KeepAlive
+                                  : ConnectionControl::Close;
+  if (asked && asked->control() != ConnectionControl::Ext) control = asked->control();
+  response.headers().add<Pistache::Http::Header::Connection>(control);
+  peer->setIdle(false);
+  connection.head_bytes = 0;
+  onRequest(request, std::move(response));
+}
+
+Reply HardenedHandler::refusal_for(const Pistache::Http::Request& request,
+                                   std::exception_ptr error) const {
+  try {
+    std::rethrow_exception(std::move(error));
+  } catch (const Pistache::Http::HttpError& refused) {
+    // The parser's own refusals: 400 for a broken request line or chunk,
+    // 415 for a media type it cannot read, 501 for a transfer coding it
+    // does not know.
+    const int code = refused.code() >= 400 && refused.code() < 600 && refused.code() != 500
+                         ? refused.code()
+                         : 400;
+    std::string error_code = "bad_request";
+    if (code == 415) error_code = "unsupported_media_type";
+    if (code == 501) error_code = "not_implemented";
+    return error_reply(static_cast<Code>(code), error_code,
+                       "malformed request: " + refused.reason());
+  } catch (const std::exception& refused) {
+    // A header value Pistache could not read (Content-Length, Host, Date,
+    // Cookie, Cache-Control...): the client's mistake, never a 500.
+    if (bad_length(request)) return malformed_length();
+    if (declared_too_large(request, limits_)) return body_too_large(limits_);
+    return error_reply(Code::Bad_Request, "bad_request",
+                       std::string("malformed request: ") + refused.what());
+  } catch (...) {
+    return error_reply(Code::Bad_Request, "bad_request", "malformed request");
+  }
+}
+
+void HardenedHandler::refuse(const std::shared_ptr<Pistache::Tcp::Peer>& peer,
+                             Connection& connection, Pistache::Http::Version version,
+                             const Reply& reply) {
+  connection.closing = true;
+  getParser(peer)->reset();
+  sink_->refused(static_cast<int>(reply.code));
+  Pistache::Http::ResponseWriter response(version, transport(), this, peer);
+  response.headers().add<Pistache::Http::Header::Connection>(
+      Pistache::Http::ConnectionControl::Close);
+  // Half-close once the answer is out: the client reads it, then sees the
+  // end; whatever it still sends is dropped until it hangs up. (The write
+  // resolves on this reactor, and only while the peer is registered, so
+  // the descriptor is still this connection's.)
+  std::weak_ptr<Pistache::Tcp::Peer> weak = peer;
+  response.send(reply.code, reply.body, json_mime())
+      .then(
+          [weak](ssize_t) {
+            if (const auto alive = weak.lock()) ::shutdown(alive->fd(), SHUT_WR);
+          },
+          Pistache::Async::IgnoreException);
+}
+
+}  // namespace dtq::api

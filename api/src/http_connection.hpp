@@ -1,0 +1,87 @@
+// HardenedHandler: how the REST face reads requests off a connection. It
+// takes over Pistache's own reading (onConnection and onInput, the same
+// steps through Pistache's parser) because Pistache 0.0.5 answers a header
+// it cannot parse (a negative Content-Length, a bad Host port, Date or
+// Cookie) with a 500 carrying the exception's text, answers its other
+// refusals in plain text, has no limit on the size of a request's head, and
+// closes HTTP/1.1 connections unless asked to keep them. Here every refusal
+// is a 4xx in the JSON error shape and ends the connection, the head is
+// limited (431), a declared body over the limit is refused before it is
+// read (413), Content-Length must be digits (a server and a proxy in front
+// must never disagree on where a body ends), and HTTP/1.1 keeps the
+// connection open by default. A whole request goes to the RequestSink.
+//
+// Thread-safety: Pistache copies the handler per reactor thread and calls
+// each copy from its own thread; the sink is shared by every copy and must
+// be thread-safe. Ownership: borrows the sink, which must outlive the
+// endpoint the handler is set on.
+#pragma once
+
+#include <pistache/http.h>
+#include <pistache/peer.h>
+
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+
+#include "http_reply.hpp"
+
+namespace dtq::api {
+
+struct HttpLimits {
+  size_t body_limit = 1 << 20;         // bytes of request body; more is 413
+  size_t max_header_bytes = 16 << 10;  // request line and headers; more is 431
+};
+
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  // A whole, well-formed request; `transport` is the reactor it arrived on.
+  virtual void serve(const Pistache::Http::Request& request,
+                     Pistache::Http::ResponseWriter response,
+                     Pistache::Tcp::Transport* transport) = 0;
+  // A request refused while it was read, with the code it was answered.
+  virtual void refused(int code) = 0;
+};
+
+class HardenedHandler final : public Pistache::Http::Handler {
+ public:
+  HTTP_PROTOTYPE(HardenedHandler)
+  HardenedHandler(HttpLimits limits, RequestSink& sink) : limits_(limits), sink_(&sink) {}
+
+  void onRequest(const Pistache::Http::Request& request,
+                 Pistache::Http::ResponseWriter response) override {
+    sink_->serve(request, std::move(response), transport());
+  }
+  void onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
+  void onInput(const char* buffer, size_t length,
+               const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
+
+ private:
+  // What this handler keeps per connection, beside Pistache's parser.
+  struct Connection {
+    size_t head_bytes = 0;  // bytes of the current request's head so far
+    bool closing = false;   // refused: the rest of the input is dropped
+  };
+
+  // A request still being read that is refused already: a head over the
+  // limit, or a body whose length is malformed or over the limit.
+  std::optional<Reply> refusal_while_reading(Pistache::Http::RequestParser& parser,
+                                             const Connection& connection) const;
+  // Hands a whole request to the sink, on a connection kept alive unless
+  // the request or its version says otherwise.
+  void dispatch(Pistache::Http::Request& request, Connection& connection,
+                const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+  // What a parser's exception is answered with.
+  Reply refusal_for(const Pistache::Http::Request& request, std::exception_ptr error) const;
+  // Answers `reply` and ends the connection: the stream may be out of step
+  // (an unread body, a broken head), so nothing more is read from it.
+  void refuse(const std::shared_ptr<Pistache::Tcp::Peer>& peer, Connection& connection,
+              Pistache::Http::Version version, const Reply& reply);
+
+  HttpLimits limits_;
+  RequestSink* sink_;
+};
+
+}  // namespace dtq::api
