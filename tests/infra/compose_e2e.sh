@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The compose stack end to end (label `compose`): a private Docker engine
+# (scripts/docker/engine.sh), dtq's images built on a local Debian base from
+# this build tree's binaries, infra/compose with its test override's
+# stand-ins, then:
+#   1. one job of each type (the four shipped plugins and the hello plugin
+#      image's) submitted through the API, each seen completed;
+#   2. Prometheus scraping the API and every worker, and every dashboard
+#      panel's expression answering with data;
+#   3. a worker container stopped, and DtqPoolNoReadyWorker seen firing.
+# Everything it started is stopped and removed afterwards, even on failure.
+#
+#   tests/infra/compose_e2e.sh BUILD_DIR
+#
+# Ports (loopback, outside the other test servers' 21xxx and 29xxx):
+# DTQ_E2E_API_PORT (default 23080), DTQ_E2E_PROMETHEUS_PORT (23090).
+# Each step prints its time; the whole run its total.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=$(cd "${1:?usage: compose_e2e.sh BUILD_DIR}" && pwd)
+# shellcheck source=../../scripts/cache.sh
+source "$repo/scripts/cache.sh"
+
+api_port=${DTQ_E2E_API_PORT:-23080}
+prometheus_port=${DTQ_E2E_PROMETHEUS_PORT:-23090}
+work=$(mktemp -d /tmp/dtq-e2e.XXXXXX)
+export DTQ_DOCKER_DIR=$work/engine
+export DOCKER_HOST=unix://$DTQ_DOCKER_DIR/docker.sock
+export COMPOSE_PROJECT_NAME=dtqe2e$$
+export DTQ_STAGE_DIR=$work/stage
+export DTQ_API_PORT=$api_port DTQ_PROMETHEUS_PORT=$prometheus_port
+export DTQ_IMAGE=dtq:e2e DTQ_HELLO_PLUGIN_IMAGE=dtq-plugin-hello:e2e DTQ_HELLO_WORKER_IMAGE=dtq-worker-hello:e2e
+DTQ_API_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+export DTQ_API_TOKEN
+compose=(docker-compose -f "$repo/infra/compose/docker-compose.yml" -f "$repo/infra/compose/docker-compose.test.yml")
+api=http://127.0.0.1:$api_port
+prometheus=http://127.0.0.1:$prometheus_port
+
+started_all=$SECONDS
+step_started=$SECONDS
+step() {
+  echo "e2e: $1 ($((SECONDS - step_started))s; ${SECONDS}s in all)" >&2
+  step_started=$SECONDS
+}
+fail() {
+  echo "e2e: FAILED: $*" >&2
+  exit 1
+}
+
+cleanup() {
+  local status=$?
+  set +e
+  if [[ -S $DTQ_DOCKER_DIR/docker.sock ]]; then
+    if ((status != 0)); then
+      echo "e2e: --- containers and the last lines of their logs ---" >&2
+      "${compose[@]}" ps >&2
+      "${compose[@]}" logs --no-color --tail=30 >&2
+    fi
+    "${compose[@]}" --profile build down --volumes --remove-orphans --timeout 10 >/dev/null 2>&1
+  fi
+  "$repo/scripts/docker/engine.sh" stop
+  rm -rf "$work"
+  echo "e2e: $( ((status == 0)) && echo passed || echo failed) in $((SECONDS - started_all))s" >&2
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for SECS WHAT CMD...: polls CMD every second until it succeeds.
+wait_for() {
+  local limit=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "no $what within ${limit}s"
+    sleep 1
+  done
+}
+
+for port in "$api_port" "$prometheus_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    fail "port $port is taken; choose others with DTQ_E2E_API_PORT / DTQ_E2E_PROMETHEUS_PORT"
+  fi
+done
+
+"$repo/scripts/docker/engine.sh" start
+step "engine started"
+"$repo/scripts/docker/base-image.sh" import
+step "base image"
+"$repo/scripts/docker/stage.sh" "$build" "$DTQ_STAGE_DIR"
+step "contexts staged"
+# dtq's and the plugin's images first: worker-hello is built from both.
+"${compose[@]}" build api
+"${compose[@]}" --profile build build hello-plugin
+"${compose[@]}" build
+step "images built"
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | sort >&2
+
+services=(kafka rabbitmq redis mongo fake-provider api worker-weather worker-quote
+  worker-exchange-rate worker-github-user worker-hello prometheus)
+"${compose[@]}" up -d "${services[@]}"
+step "stack up"
+
+job_types_ready() {
+  local listed
+  listed=$(curl -fsS "$api/v1/job-types") || return 1
+  python3 - "$listed" <<'PY'
+import json, sys
+types = {t["job_type"]: t for t in json.loads(sys.argv[1])["job_types"]}
+wanted = ["weather", "quote", "exchange_rate", "github_user", "hello"]
+sys.exit(0 if all(types.get(w, {}).get("pools", 0) >= 1 for w in wanted) else 1)
+PY
+}
+wait_for 240 "API with all five pools registered" job_types_ready
+step "API ready, five pools registered"
+
+# 1. One job of each type, through the API.
+declare -A payloads=(
+  [weather]='{"city":"Austin","country_code":"US"}'
+  [quote]='{"max_length":200}'
+  [exchange_rate]='{"base":"USD","target":"EUR","amount":10}'
+  [github_user]='{"username":"octocat"}'
+  [hello]='{"name":"Ada"}'
+)
+declare -A ids
+for type in "${!payloads[@]}"; do
+  answer=$(curl -fsS -H "Authorization: Bearer $DTQ_API_TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"job_type\":\"$type\",\"payload\":${payloads[$type]}}" "$api/v1/jobs") ||
+    fail "submitting a $type job"
+  ids[$type]=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["job_id"])' "$answer")
+done
+job_state() { curl -fsS "$api/v1/jobs/$1/status" | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])'; }
+job_done() { [[ $(job_state "$1") =~ ^(completed|failed|cancelled)$ ]]; }
+for type in "${!ids[@]}"; do
+  wait_for 120 "end of the $type job ${ids[$type]}" job_done "${ids[$type]}"
+  state=$(job_state "${ids[$type]}")
+  [[ $state == completed ]] || fail "the $type job ended $state: $(curl -fsS "$api/v1/jobs/${ids[$type]}")"
+  echo "e2e: $type job ${ids[$type]} completed" >&2
+done
+step "one job of each type completed"
+
+# 2. Prometheus scrapes the API and every worker, and sees the jobs.
+query() { # query PROMQL: prints the JSON result array
+  curl -fsS --get --data-urlencode "query=$1" "$prometheus/api/v1/query" |
+    python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["data"]["result"]))'
+}
+count_at_least() { # count_at_least N PROMQL
+  local result
+  result=$(query "$2") || return 1
+  python3 -c 'import json, sys; sys.exit(0 if len(json.loads(sys.argv[1])) >= int(sys.argv[2]) else 1)' "$result" "$1"
+}
+wait_for 120 "scrape of the API" count_at_least 1 'up{job="dtq-api"} == 1'
+wait_for 120 "scrape of all five workers" count_at_least 5 'up{job="dtq-worker"} == 1'
+wait_for 60 "completed jobs in every worker's metrics" \
+  count_at_least 5 'dtq_worker_jobs_total{outcome="completed"} >= 1'
+wait_for 60 "the API's job metrics" count_at_least 5 'dtq_jobs_total{state="completed"} >= 1'
+step "Prometheus scrapes the API and the five workers"
+# Every dashboard panel's expression, with its variables filled in, answers.
+python3 "$repo/tests/infra/dashboard_exprs.py" "$repo"/infra/grafana/dashboards/*.json >"$work/exprs"
+while IFS=$'\t' read -r where expr; do
+  count_at_least 1 "$expr" || fail "dashboard panel $where answers nothing: $expr"
+done <"$work/exprs"
+step "$(wc -l <"$work/exprs") dashboard expressions answer"
+
+# 3. A pool loses its only worker: its alert fires.
+"${compose[@]}" stop worker-hello
+firing() {
+  curl -fsS "$prometheus/api/v1/alerts" | python3 -c '
+import json, sys
+alerts = json.load(sys.stdin)["data"]["alerts"]
+sys.exit(0 if any(a["labels"].get("alertname") == "DtqPoolNoReadyWorker" and a["labels"].get("pool") == "hello"
+                  and a["state"] == "firing" for a in alerts) else 1)'
+}
+wait_for 120 "DtqPoolNoReadyWorker firing for pool hello" firing
+step "worker-hello stopped; DtqPoolNoReadyWorker fired"
