@@ -84,6 +84,13 @@ do_start() {
 do_stop() {
   # dockerd stops its containers (10 s each at most) and its containerd.
   server_stop "${DTQ_SERVER_STOP_TIMEOUT:-60}"
+  # It leaves its network namespace (and, killed, maybe more) mounted under
+  # the exec root: unmount them, deepest first, so the folder can go.
+  local mounts
+  mounts=$(awk -v dir="$DTQ_DOCKER_DIR/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r)
+  if [[ -n $mounts ]]; then
+    xargs -r -n1 umount -l <<<"$mounts" 2>/dev/null || true
+  fi
 }
 do_status() { server_status 0 ping; }
 do_env() { echo "DOCKER_HOST=unix://$socket"; }

@@ -90,9 +90,9 @@ step "base image"
 "$repo/scripts/docker/stage.sh" "$build" "$DTQ_STAGE_DIR"
 step "contexts staged"
 # dtq's and the plugin's images first: worker-hello is built from both.
-"${compose[@]}" build api
-"${compose[@]}" --profile build build hello-plugin
-"${compose[@]}" build
+"${compose[@]}" build -q api
+"${compose[@]}" --profile build build -q hello-plugin
+"${compose[@]}" build -q
 step "images built"
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | sort >&2
 
