@@ -3,7 +3,10 @@
 // plugin (one progress report each), results stored and acknowledged. Prints
 // throughput and submit->complete latency percentiles.
 //
-//   engine_bench [--jobs N] [--concurrency C] [--batch B]
+//   engine_bench [--jobs N] [--concurrency C] [--batch B] [--isolated 0|1]
+//
+// --isolated 1 (the default, as in dtq) runs the plugin in a supervised
+// runner process; 0 loads it into this one.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,6 +24,7 @@
 #include "dtq/core/time.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
+#include "dtq/host/isolated_plugin.hpp"
 #include "dtq/host/plugin_loader.hpp"
 
 namespace {
@@ -32,6 +36,7 @@ struct Options {
   size_t jobs = 200'000;
   uint32_t concurrency = 32;
   size_t batch = 500;
+  bool isolated = true;
 };
 
 Options parse(int argc, char** argv) {
@@ -42,6 +47,7 @@ Options parse(int argc, char** argv) {
     if (flag == "--jobs") options.jobs = value;
     if (flag == "--concurrency") options.concurrency = static_cast<uint32_t>(value);
     if (flag == "--batch") options.batch = value;
+    if (flag == "--isolated") options.isolated = value != 0;
   }
   return options;
 }
@@ -59,7 +65,10 @@ int main(int argc, char** argv) {
   (void)dtq::configure_logging("warn");
   const fs::path data_dir = fs::temp_directory_path() / ("dtq-engine-bench-" + dtq::new_uuid4());
 
-  auto plugin = dtq::host::load_plugin(DTQ_BENCH_PLUGIN);
+  dtq::host::IsolationSettings isolation;
+  isolation.isolate = options.isolated;
+  isolation.runner.executable = DTQ_PLUGIN_RUNNER;
+  auto plugin = dtq::host::start_plugin(DTQ_BENCH_PLUGIN, isolation);
   if (!plugin.ok()) {
     std::fprintf(stderr, "%s\n", plugin.status().message().c_str());
     return 1;
@@ -142,6 +151,8 @@ int main(int argc, char** argv) {
   std::sort(latency_ms.begin(), latency_ms.end());
   constexpr double kBullmqJobsPerSecond = 20'000;  // BullMQ on Redis (AOF, fsync every second), same machine kind
   std::printf("embedded engine, no-op plugin with one progress report per job\n");
+  std::printf("  plugin               %s\n",
+              options.isolated ? "isolated (a runner process)" : "in process");
   std::printf("  jobs                 %zu (concurrency %u, enqueue batches of %zu)\n", options.jobs,
               options.concurrency, options.batch);
   std::printf("  durable enqueue      %.0f jobs/s\n", static_cast<double>(options.jobs) / enqueue_seconds);

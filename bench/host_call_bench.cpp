@@ -7,7 +7,9 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <iostream>
 
 #include "dtq/host/isolated_plugin.hpp"
@@ -110,6 +112,61 @@ void run_jobs(benchmark::State& state, std::shared_ptr<dtq::host::Plugin> (*make
   state.counters["cpu_us_per_job"] = cpu_us;
 }
 
+// Full load as a pool using run_async() makes it: one thread keeps up to
+// kInFlight jobs started, topping up once half have ended, and no thread
+// waits on any one job.
+constexpr int kInFlight = 64;
+double in_process_async_cpu_us = 0;
+double isolated_async_cpu_us = 0;
+
+void run_jobs_async(benchmark::State& state, std::shared_ptr<dtq::host::Plugin> (*make)(),
+                    double& cpu_us_per_job) {
+  const double before = cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN);
+  {
+    const auto plugin = make();
+    dtq::host::HttpClient http;
+    CountingObserver observer;
+    dtq::host::JobRequest request{.job_id = "00000000-0000-4000-8000-000000000000",
+                                  .job_type = "bench_noop",
+                                  .trace_id = "00000000-0000-4000-8000-000000000001",
+                                  .payload = "{}"};
+    std::mutex mutex;
+    std::condition_variable room;
+    int in_flight = 0;
+    for (auto _ : state) {
+      {
+        std::unique_lock lock(mutex);
+        if (in_flight >= kInFlight) room.wait(lock, [&] { return in_flight <= kInFlight / 2; });
+        ++in_flight;
+      }
+      auto context = dtq::host::JobContext::create(request, {}, http, &observer);
+      dtq::host::JobContext* job = context.get();
+      plugin->run_async(std::move(context), [&mutex, &room, &in_flight, job] {
+        auto outcome = job->finish();
+        benchmark::DoNotOptimize(outcome);
+        std::lock_guard lock(mutex);
+        if (--in_flight <= kInFlight / 2) room.notify_one();
+      });
+    }
+    std::unique_lock lock(mutex);
+    room.wait(lock, [&] { return in_flight == 0; });
+  }
+  state.SetItemsProcessed(state.iterations());
+  cpu_us_per_job = (cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN) - before) * 1e6 /
+                   static_cast<double>(state.iterations());
+  state.counters["cpu_us_per_job"] = cpu_us_per_job;
+}
+
+void BM_JobAsync_InProcess(benchmark::State& state) {
+  run_jobs_async(state, &noop_plugin, in_process_async_cpu_us);
+}
+BENCHMARK(BM_JobAsync_InProcess)->UseRealTime();
+
+void BM_JobAsync_Isolated(benchmark::State& state) {
+  run_jobs_async(state, &isolated_noop_plugin, isolated_async_cpu_us);
+}
+BENCHMARK(BM_JobAsync_Isolated)->UseRealTime();
+
 void BM_Job_InProcess(benchmark::State& state) {
   run_jobs(state, &noop_plugin, in_process_cpu_us);
 }
@@ -127,7 +184,13 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  const char* modes[2] = {"one job at a time", "at full load (8 jobs at once)"};
+  if (in_process_async_cpu_us > 0 && isolated_async_cpu_us > 0) {
+    std::cout << "isolation cost, at full load through run_async (" << kInFlight
+              << " jobs in flight): " << isolated_async_cpu_us - in_process_async_cpu_us
+              << " us of CPU per job (isolated " << isolated_async_cpu_us << " us, in process "
+              << in_process_async_cpu_us << " us)\n";
+  }
+  const char* modes[2] = {"one job at a time", "at full load (8 threads, a job each)"};
   for (int mode = 0; mode < 2; ++mode) {
     if (in_process_cpu_us[mode] <= 0 || isolated_cpu_us[mode] <= 0) continue;
     std::cout << "isolation cost, " << modes[mode] << ": "

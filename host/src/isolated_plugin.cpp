@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <system_error>
@@ -41,6 +42,9 @@ constexpr size_t kMaxRunnerFrame = size_t{256} << 20;
 constexpr int kCrashesBeforeBackoff = 3;
 constexpr auto kFirstRestartDelay = std::chrono::milliseconds(100);
 constexpr auto kMaxRestartDelay = std::chrono::milliseconds(5000);
+// How often a runner's reader looks at the deadlines of the jobs started
+// asynchronously on it (a late kill is late by at most this).
+constexpr auto kDeadlineCheckInterval = std::chrono::milliseconds(100);
 
 std::string describe_exit(int status) {
   if (WIFSIGNALED(status)) {
@@ -96,9 +100,20 @@ std::filesystem::path default_runner_executable() {
 class IsolatedPlugin::Runner {
  public:
   // One request's inbox.
+  // What an asynchronous call is handed: each frame that names it, then
+  // null once the runner is gone (with whether the call is a suspect).
+  struct Call;
+  using FrameHandler = std::function<void(const Frame* frame, const Call& call)>;
+
   struct Call {
     std::condition_variable arrived;
     std::deque<Frame> frames;
+    // Set for an asynchronous call, whose frames go to it on the reader
+    // thread instead of into `frames`; the reader kills the runner once
+    // the call outlives `hard_deadline`, and says so in `timed_out`.
+    FrameHandler handler;
+    Clock::time_point hard_deadline = Clock::time_point::max();
+    bool timed_out = false;
     bool runner_gone = false;
     // Other requests were on the runner when it died, or it was killed for
     // one of them: this one is a suspect, not the culprit.
@@ -167,7 +182,14 @@ class IsolatedPlugin::Runner {
 
   ~Runner() {
     kill();
-    if (reader_.joinable()) reader_.join();
+    // The last reference may go on the reader thread itself (a finished
+    // asynchronous call held it), at the very end of its read_loop(): it
+    // touches nothing of this object after that, so it is let go.
+    if (reader_.get_id() == std::this_thread::get_id()) {
+      reader_.detach();
+    } else if (reader_.joinable()) {
+      reader_.join();
+    }
     reap();
     ::close(fd_);
   }
@@ -189,9 +211,23 @@ class IsolatedPlugin::Runner {
     calls_.emplace(id, call);
     return call;
   }
+  // An asynchronous call: `handler` gets its frames on the reader thread.
+  std::shared_ptr<Call> open(uint64_t id, FrameHandler handler, Clock::time_point hard_deadline) {
+    std::lock_guard lock(mutex_);
+    if (gone_) return nullptr;
+    auto call = std::make_shared<Call>();
+    call->handler = std::move(handler);
+    call->hard_deadline = hard_deadline;
+    calls_.emplace(id, call);
+    ++asynchronous_calls_;
+    return call;
+  }
   void close(uint64_t id) {
     std::lock_guard lock(mutex_);
-    calls_.erase(id);
+    auto call = calls_.find(id);
+    if (call == calls_.end()) return;
+    if (call->second->handler) --asynchronous_calls_;
+    calls_.erase(call);
   }
 
   // The call's next frame, into `frame`.
@@ -264,31 +300,73 @@ class IsolatedPlugin::Runner {
 
   void read_loop() {
     while (true) {
-      auto frame = stream_.next();
+      // While asynchronous calls are open, the reader also keeps their
+      // deadlines: it looks at least this often.
+      std::optional<std::chrono::milliseconds> wait;
+      {
+        std::lock_guard lock(mutex_);
+        if (asynchronous_calls_ > 0) wait = kDeadlineCheckInterval;
+      }
+      auto frame = stream_.next(wait);
+      if (!frame.ok() && frame.status().code() == StatusCode::kDeadlineExceeded) {
+        kill_overdue();
+        continue;
+      }
       if (!frame.ok()) break;
       FrameReader reader(frame->body);
       int64_t id = 0;
       if (!reader.i64(id)) break;
       std::unique_lock lock(mutex_);
       auto call = calls_.find(static_cast<uint64_t>(id));
-      if (call != calls_.end()) {
-        call->second->frames.push_back(std::move(*frame));
-        call->second->arrived.notify_one();
+      if (call == calls_.end()) {
+        lock.unlock();
+        answer_orphan(*frame, reader);
         continue;
       }
-      lock.unlock();
-      answer_orphan(*frame, reader);
+      if (call->second->handler) {
+        const std::shared_ptr<Call> keep = call->second;
+        lock.unlock();
+        keep->handler(&*frame, *keep);
+        continue;
+      }
+      call->second->frames.push_back(std::move(*frame));
+      call->second->arrived.notify_one();
+      if (asynchronous_calls_ > 0) kill_overdue_locked();
     }
     // The runner died, broke the protocol or closed its channel.
     kill();
     std::string how = reap();
+    std::vector<std::shared_ptr<Call>> asynchronous;
+    {
+      std::lock_guard lock(mutex_);
+      gone_ = true;
+      how_ = std::move(how);
+      for (auto& [id, call] : calls_) {
+        call->runner_gone = true;
+        call->suspect = condemned_ || calls_.size() > 1;
+        call->arrived.notify_one();
+        if (call->handler) asynchronous.push_back(call);
+      }
+    }
+    for (const auto& call : asynchronous) call->handler(nullptr, *call);
+  }
+
+  void kill_overdue() {
     std::lock_guard lock(mutex_);
-    gone_ = true;
-    how_ = std::move(how);
+    kill_overdue_locked();
+  }
+  // An asynchronous call past its hard deadline: its plugin ignored
+  // cancellation, so the runner is killed (its other calls are suspects).
+  void kill_overdue_locked() {
+    const auto now = Clock::now();
     for (auto& [id, call] : calls_) {
-      call->runner_gone = true;
-      call->suspect = condemned_ || calls_.size() > 1;
-      call->arrived.notify_one();
+      if (!call->handler || call->hard_deadline > now) continue;
+      call->timed_out = true;
+      condemned_ = true;
+    }
+    if (condemned_) {
+      std::lock_guard process(process_mutex_);
+      if (!reaped_) ::kill(pid_, SIGKILL);
     }
   }
 
@@ -350,6 +428,7 @@ class IsolatedPlugin::Runner {
 
   mutable std::mutex mutex_;
   std::map<uint64_t, std::shared_ptr<Call>> calls_;
+  size_t asynchronous_calls_ = 0;
   bool condemned_ = false;
   bool gone_ = false;
   std::string how_;
@@ -618,43 +697,9 @@ std::string serve_http(JobContext& context, FrameReader& reader, int64_t id) {
 
 }  // namespace
 
-void IsolatedPlugin::run(JobContext& context) const {
-  auto runner = shared_runner(Role::kRun);
-  if (!runner.ok()) {
-    context.fail("plugin_unavailable", runner.status().message(), true);
-    return;
-  }
-  if (run_on(context, *runner) != Ending::kCrashedShared) return;
-  // Quarantine: the runner died while it served other jobs too, so this
-  // one is run again alone, where a crash can only be its own.
-  const JobRequest& job = context.request();
-  spdlog::warn(
-      "job_id={} job_type={} attempt={} its runner {} while it also served other jobs; running "
-      "it again alone to find out which job crashed it",
-      job.job_id, job.job_type, job.attempt, (*runner)->how());
-  auto solo = start_runner();
-  if (!solo.ok()) {
-    context.fail("plugin_unavailable", solo.status().message(), true);
-    return;
-  }
-  run_on(context, *solo);
-}
+namespace {
 
-IsolatedPlugin::Ending IsolatedPlugin::run_on(JobContext& context,
-                                              const std::shared_ptr<Runner>& runner) const {
-  const JobRequest& job = context.request();
-  const uint64_t id = next_request();
-  auto call = runner->open(id);
-  if (call == nullptr) return Ending::kCrashedShared;  // died before it took the job: try another
-  {
-    std::lock_guard lock(mutex_);
-    running_.emplace_back(&context, runner, id);
-  }
-  const auto forget = [&] {
-    runner->close(id);
-    std::lock_guard lock(mutex_);
-    std::erase_if(running_, [&](const auto& entry) { return std::get<0>(entry) == &context; });
-  };
+std::string run_frame(const JobRequest& job, uint64_t id) {
   FrameWriter request(FrameType::kRun);
   request.i64(static_cast<int64_t>(id))
       .str(job.job_id)
@@ -664,90 +709,220 @@ IsolatedPlugin::Ending IsolatedPlugin::run_on(JobContext& context,
   request.u32(job.attempt)
       .i64(job.deadline == Clock::time_point::max() ? 0 : to_unix_ms(job.deadline));
   request.i64(static_cast<int64_t>(job.max_result_bytes));
-  request.u32(1);                                   // validate first (validates_on_run())
-  (void)runner->send(std::move(request).finish());  // a dead runner is noticed by next()
+  request.u32(1);  // validate first (validates_on_run())
+  return std::move(request).finish();
+}
 
-  const auto hard_deadline = job.deadline == Clock::time_point::max()
-                                 ? Clock::time_point::max()
-                                 : job.deadline + settings_.kill_grace;
-  while (true) {
-    Frame frame;
-    const Runner::Wait wait = runner->next(*call, hard_deadline, frame);
-    if (wait == Runner::Wait::kTimeout) {
-      forget();
-      runner->condemn();
-      spdlog::error(
-          "job_id={} job_type={} attempt={} the plugin ignored cancellation {} ms past its "
-          "deadline; its runner (pid {}) was killed",
-          job.job_id, job.job_type, job.attempt, settings_.kill_grace.count(), runner->pid());
-      context.fail("timeout",
-                   "the job ran past its deadline and ignored cancellation for " +
-                       std::to_string(settings_.kill_grace.count()) +
-                       " ms; its runner process was killed",
-                   true);
-      return Ending::kTimedOut;
+}  // namespace
+
+Clock::time_point IsolatedPlugin::hard_deadline(const JobRequest& job) const {
+  return job.deadline == Clock::time_point::max() ? Clock::time_point::max()
+                                                  : job.deadline + settings_.kill_grace;
+}
+
+namespace {
+
+// What one frame from the runner did to the job it names.
+enum class FrameEffect { kContinue, kDone, kBroken };
+
+// Applies one frame from the runner to the job it names; `http` makes a
+// plugin's HTTP call (the frame's body).
+FrameEffect apply(JobContext& context, const Frame& frame,
+                  const std::function<void(std::string)>& http) {
+  FrameReader reader(frame.body);
+  int64_t frame_id = 0;
+  reader.i64(frame_id);
+  switch (frame.type) {
+    case FrameType::kProgress: {
+      uint32_t percent = 0;
+      std::string message;
+      reader.u32(percent);
+      reader.str(message);
+      if (reader.ok()) context.report_progress(static_cast<int32_t>(percent), message);
+      return FrameEffect::kContinue;
     }
-    if (wait == Runner::Wait::kGone) {
-      forget();
-      if (call->suspect) return Ending::kCrashedShared;
-      const std::string how = runner->how();
-      record_crash(how);
-      spdlog::error("job_id={} job_type={} attempt={} the plugin's runner {} while running the job",
-                    job.job_id, job.job_type, job.attempt, how);
-      context.fail("plugin_crashed",
-                   "the plugin's runner process " + how + " while running this job", true);
-      return Ending::kCrashedAlone;
+    case FrameType::kLog: {
+      uint32_t level = 0;
+      std::string message;
+      reader.u32(level);
+      reader.str(message);
+      if (reader.ok()) context.log(static_cast<dtq_log_level>(level), message);
+      return FrameEffect::kContinue;
     }
-    FrameReader reader(frame.body);
-    int64_t frame_id = 0;
-    reader.i64(frame_id);
-    switch (frame.type) {
-      case FrameType::kProgress: {
-        uint32_t percent = 0;
-        std::string message;
-        reader.u32(percent);
-        reader.str(message);
-        if (reader.ok()) context.report_progress(static_cast<int32_t>(percent), message);
-        break;
-      }
-      case FrameType::kLog: {
-        uint32_t level = 0;
-        std::string message;
-        reader.u32(level);
-        reader.str(message);
-        if (reader.ok()) context.log(static_cast<dtq_log_level>(level), message);
-        break;
-      }
-      case FrameType::kHttp:
-        (void)runner->send(serve_http(context, reader, frame_id));  // a dead runner: next()
-        break;
-      case FrameType::kDone: {
-        uint32_t end = 0;
-        uint32_t retryable = 0;
-        std::string result;
-        std::string code;
-        std::string message;
-        reader.u32(end);
-        reader.str(result);
-        reader.str(code);
-        reader.str(message);
-        reader.u32(retryable);
-        if (!reader.ok()) {
-          runner->condemn();  // a runner that breaks the protocol is not trusted again
-          break;
-        }
-        forget();
-        if (static_cast<RunEnd>(end) == RunEnd::kResult) context.set_result(result);
-        if (static_cast<RunEnd>(end) == RunEnd::kFailed)
-          context.fail(code, message, retryable != 0);
-        record_success();
-        return Ending::kAnswered;
-      }
-      default:
-        runner->condemn();
-        break;
+    case FrameType::kHttp:
+      http(frame.body);
+      return FrameEffect::kContinue;
+    case FrameType::kDone: {
+      uint32_t end = 0;
+      uint32_t retryable = 0;
+      std::string result;
+      std::string code;
+      std::string message;
+      reader.u32(end);
+      reader.str(result);
+      reader.str(code);
+      reader.str(message);
+      reader.u32(retryable);
+      if (!reader.ok()) return FrameEffect::kBroken;
+      if (static_cast<RunEnd>(end) == RunEnd::kResult) context.set_result(result);
+      if (static_cast<RunEnd>(end) == RunEnd::kFailed) context.fail(code, message, retryable != 0);
+      return FrameEffect::kDone;
     }
+    default:
+      return FrameEffect::kBroken;
   }
+}
+
+// Makes the plugin's HTTP call (a frame's body) through `context` and sends
+// the reply to `runner`.
+void answer_http(JobContext& context, IsolatedPlugin::Runner& runner, const std::string& body) {
+  FrameReader reader(body);
+  int64_t id = 0;
+  reader.i64(id);
+  (void)runner.send(serve_http(context, reader, id));  // a dead runner is noticed by its reader
+}
+
+}  // namespace
+
+void IsolatedPlugin::fail_timeout(JobContext& context, pid_t runner) const {
+  const JobRequest& job = context.request();
+  spdlog::error(
+      "job_id={} job_type={} attempt={} the plugin ignored cancellation {} ms past its "
+      "deadline; its runner (pid {}) was killed",
+      job.job_id, job.job_type, job.attempt, settings_.kill_grace.count(), runner);
+  context.fail("timeout",
+               "the job ran past its deadline and ignored cancellation for " +
+                   std::to_string(settings_.kill_grace.count()) +
+                   " ms; its runner process was killed",
+               true);
+}
+
+void IsolatedPlugin::fail_crashed(JobContext& context, const std::string& how) const {
+  const JobRequest& job = context.request();
+  record_crash(how);
+  spdlog::error("job_id={} job_type={} attempt={} the plugin's runner {} while running the job",
+                job.job_id, job.job_type, job.attempt, how);
+  context.fail("plugin_crashed", "the plugin's runner process " + how + " while running this job",
+               true);
+}
+
+// One job on its way through a runner: what its frames need.
+struct IsolatedPlugin::AsyncRun {
+  JobContext* context = nullptr;
+  std::shared_ptr<JobContext> keep;  // run_async(): the context's owner until done
+  std::function<void()> done;
+  std::shared_ptr<Runner> runner;
+  uint64_t id = 0;
+};
+
+void IsolatedPlugin::run(JobContext& context) const {
+  // The asynchronous path, waited for: the caller keeps the context.
+  std::mutex mutex;
+  std::condition_variable ended;
+  bool done = false;
+  start(std::make_shared<AsyncRun>(AsyncRun{.context = &context, .done = [&] {
+                                              std::lock_guard lock(mutex);
+                                              done = true;
+                                              ended.notify_one();
+                                            }}));
+  std::unique_lock lock(mutex);
+  ended.wait(lock, [&] { return done; });
+}
+
+void IsolatedPlugin::run_async(std::shared_ptr<JobContext> context,
+                               std::function<void()> done) const {
+  JobContext* job = context.get();
+  start(std::make_shared<AsyncRun>(
+      AsyncRun{.context = job, .keep = std::move(context), .done = std::move(done)}));
+}
+
+void IsolatedPlugin::start(const std::shared_ptr<AsyncRun>& run) const {
+  auto runner = shared_runner(Role::kRun);
+  if (!runner.ok()) {
+    run->context->fail("plugin_unavailable", runner.status().message(), true);
+    run->done();
+    return;
+  }
+  if (!start_on(run, std::move(runner).value())) quarantine(run);  // died before it took the job
+}
+
+bool IsolatedPlugin::start_on(const std::shared_ptr<AsyncRun>& run,
+                              std::shared_ptr<Runner> runner) const {
+  run->runner = std::move(runner);
+  run->id = next_request();
+  {
+    std::lock_guard lock(mutex_);
+    running_.emplace_back(run->context, run->runner, run->id);
+  }
+  auto call = run->runner->open(
+      run->id,
+      [this, run](const Frame* frame, const Runner::Call& on) {
+        on_frame(run, frame, on.timed_out, on.suspect);
+      },
+      hard_deadline(run->context->request()));
+  if (call == nullptr) {
+    forget(*run);
+    return false;
+  }
+  (void)run->runner->send(
+      run_frame(run->context->request(), run->id));  // its reader notices a death
+  return true;
+}
+
+void IsolatedPlugin::forget(const AsyncRun& run) const {
+  run.runner->close(run.id);
+  std::lock_guard lock(mutex_);
+  std::erase_if(running_,
+                [&](const auto& entry) { return std::get<0>(entry) == run.context; });
+}
+
+void IsolatedPlugin::on_frame(const std::shared_ptr<AsyncRun>& run, const Frame* frame,
+                              bool timed_out, bool suspect) const {
+  JobContext& context = *run->context;
+  if (frame == nullptr) {  // the runner is gone
+    forget(*run);
+    if (timed_out) {
+      fail_timeout(context, run->runner->pid());
+    } else if (suspect) {
+      return quarantine(run);
+    } else {
+      fail_crashed(context, run->runner->how());
+    }
+    run->done();
+    return;
+  }
+  const FrameEffect effect = apply(context, *frame, [run](std::string body) {
+    // A plugin's HTTP call may take seconds: never on the reader thread.
+    std::thread([run, runner = run->runner, body = std::move(body)] {
+      answer_http(*run->context, *runner, body);
+    }).detach();
+  });
+  if (effect == FrameEffect::kBroken) run->runner->condemn();  // not trusted again
+  if (effect == FrameEffect::kDone) {
+    forget(*run);
+    record_success();
+    run->done();
+  }
+}
+
+void IsolatedPlugin::quarantine(const std::shared_ptr<AsyncRun>& run) const {
+  const JobRequest& job = run->context->request();
+  spdlog::warn(
+      "job_id={} job_type={} attempt={} its runner {} while it also served other jobs; running "
+      "it again alone to find out which job crashed it",
+      job.job_id, job.job_type, job.attempt, run->runner != nullptr ? run->runner->how() : "ended");
+  // Starting a runner takes milliseconds: not on the reader thread that
+  // noticed the death. Alone in it, the job is no one's suspect: whatever
+  // happens there is its own.
+  std::thread([self = shared_from_this(), run] {
+    auto solo = self->start_runner();
+    if (solo.ok() && self->start_on(run, std::move(solo).value())) return;
+    run->context->fail(
+        "plugin_unavailable",
+        solo.ok() ? "its quarantine runner ended before it took the job" : solo.status().message(),
+        true);
+    run->done();
+  }).detach();
 }
 
 void IsolatedPlugin::notify_cancel(JobContext& context) const {

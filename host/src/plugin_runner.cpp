@@ -4,6 +4,8 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -48,6 +50,11 @@ constexpr size_t kMaxIncomingFrame = size_t{64} << 20;
 // next report, a host call, the job's end), so a flood costs a bounded
 // number of frames.
 constexpr auto kProgressMessageInterval = std::chrono::milliseconds(100);
+// How long a request may wait for a thread, or an outcome be held back for
+// company, before the reader steps in.
+constexpr auto kStallLimit = std::chrono::milliseconds(1);
+constexpr size_t kThreadStackBytes = size_t{1} << 20;
+constexpr int kMallocArenas = 4;
 
 struct RunnerOptions {
   int fd = 3;
@@ -178,10 +185,14 @@ std::string_view view(dtq_str s) {
 constexpr size_t kHttpRequestV1Size = offsetof(dtq_http_request, max_attempts) + sizeof(uint32_t);
 
 // The runner's side of the jobs and validations it serves at once. The
-// supervisor sends requests as they come; each runs on a thread of this
-// process's own (threads are added while every one is busy, and kept), and
-// what they send back — progress, HTTP requests, outcomes — goes out in as
-// few writes as the load allows (see Outbox).
+// supervisor sends requests as they come, in batches under load. Each
+// thread wakes or added costs microseconds, so requests are not handed out
+// one thread each: a thread that is running requests takes the next one
+// itself, and another thread is woken (or added, and kept) only when a
+// request has waited kStallLimit — because the threads at work are blocked
+// in a slow job, an HTTP call or a sleep. What requests send back —
+// progress, HTTP requests, outcomes — goes out in as few writes as the load
+// allows (see Outbox).
 //
 // The handle a plugin gets is the job's request number, never a pointer: a
 // call from a plugin thread after its job ended names a number no longer
@@ -210,10 +221,20 @@ class Runner {
   class Outbox {
    public:
     explicit Outbox(int fd) : fd_(fd) {}
+    // Queues `frames` for the next send() or flush().
+    void hold(std::string_view frames) {
+      std::lock_guard lock(mutex_);
+      queued_ += frames;
+    }
+    [[nodiscard]] bool holding() {
+      std::lock_guard lock(mutex_);
+      return !queued_.empty();
+    }
+    void flush() { send({}); }
     void send(std::string_view frames) {
       std::unique_lock lock(mutex_);
       queued_ += frames;
-      if (writing_) return;
+      if (writing_ || queued_.empty()) return;
       writing_ = true;
       while (!queued_.empty()) {
         std::string batch;
@@ -261,6 +282,7 @@ class Runner {
     uint64_t id = 0;
     bool validate = false;
     PendingJob job;  // for a validation, only the payload
+    std::chrono::steady_clock::time_point queued_at;
   };
   // What one running job has said so far.
   struct JobState {
@@ -283,6 +305,14 @@ class Runner {
   void accept_run(FrameReader& reader, uint64_t id);
   void accept_validate(FrameReader& reader, uint64_t id);
   void enqueue(Work work);
+  // How long the reader may block: while requests wait or outcomes are
+  // held, it looks again within kStallLimit. mutex_ not held.
+  std::optional<std::chrono::milliseconds> reader_wait();
+  // Called by the reader every kStallLimit while it looks: sends what is
+  // held, and gets a thread to a request that waited that long.
+  void unstall();
+  // mutex_ held.
+  void add_thread_locked();
   // A request thread: takes the next request, runs it, and again.
   void work_loop();
   void run_job(uint64_t id, PendingJob& pending);
@@ -306,6 +336,7 @@ class Runner {
   std::condition_variable wake_;
   std::deque<Work> work_;
   size_t idle_threads_ = 0;
+  size_t busy_threads_ = 0;
   std::vector<std::thread> threads_;
   std::unordered_map<uint64_t, JobState> jobs_;
   uint32_t next_http_ = 0;
@@ -323,7 +354,11 @@ void send_or_exit(int fd, std::mutex& mutex, const std::string& frame) {
 int Runner::serve() {
   runner::FrameStream stream(fd_, kMaxIncomingFrame);
   while (true) {
-    auto frame = stream.next();
+    auto frame = stream.next(reader_wait());
+    if (!frame.ok() && frame.status().code() == StatusCode::kDeadlineExceeded) {
+      unstall();
+      continue;
+    }
     if (!frame.ok()) {
       // The supervisor closed the channel (or broke it): a plugin thread
       // still running must not keep this process alive.
@@ -388,15 +423,48 @@ void Runner::accept_validate(FrameReader& reader, uint64_t id) {
 
 void Runner::enqueue(Work work) {
   std::lock_guard lock(mutex_);
+  work.queued_at = std::chrono::steady_clock::now();
   work_.push_back(std::move(work));
-  if (idle_threads_ >= work_.size()) {
+  // A thread at work takes it when it is done with its own request; if that
+  // takes too long, unstall() brings another.
+  if (busy_threads_ > 0) return;
+  if (idle_threads_ > 0) {
     work_ready_.notify_one();
+  } else {
+    add_thread_locked();
+  }
+}
+
+void Runner::add_thread_locked() {
+  try {
+    threads_.emplace_back(&Runner::work_loop, this);
+  } catch (const std::system_error& error) {
+    // Out of threads (or of address space for their stacks): the requests
+    // wait for the threads there are.
+    spdlog::warn("plugin runner: cannot add a thread beyond {}: {}", threads_.size(), error.what());
+  }
+}
+
+std::optional<std::chrono::milliseconds> Runner::reader_wait() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!work_.empty()) return kStallLimit;
+  }
+  if (outbox_.holding()) return kStallLimit;
+  return std::nullopt;
+}
+
+void Runner::unstall() {
+  outbox_.flush();
+  std::lock_guard lock(mutex_);
+  if (work_.empty() || std::chrono::steady_clock::now() - work_.front().queued_at < kStallLimit) {
     return;
   }
-  // Every thread is busy (a plugin call may block for as long as its job
-  // runs): this request gets a thread of its own. The supervisor bounds how
-  // many requests are outstanding, and so the threads.
-  threads_.emplace_back(&Runner::work_loop, this);
+  if (idle_threads_ > 0) {
+    work_ready_.notify_one();
+  } else {
+    add_thread_locked();
+  }
 }
 
 void Runner::work_loop() {
@@ -405,15 +473,19 @@ void Runner::work_loop() {
     ++idle_threads_;
     work_ready_.wait(lock, [&] { return !work_.empty(); });
     --idle_threads_;
-    Work work = std::move(work_.front());
-    work_.pop_front();
-    lock.unlock();
-    if (work.validate) {
-      validate(work.id, work.job.payload);
-    } else {
-      run_job(work.id, work.job);
+    ++busy_threads_;
+    while (!work_.empty()) {
+      Work work = std::move(work_.front());
+      work_.pop_front();
+      lock.unlock();
+      if (work.validate) {
+        validate(work.id, work.job.payload);
+      } else {
+        run_job(work.id, work.job);
+      }
+      lock.lock();
     }
-    lock.lock();
+    --busy_threads_;
   }
 }
 
@@ -455,6 +527,12 @@ void Runner::finish_job(uint64_t id) {
     done.u32(state.retryable ? 1 : 0);
     frames += std::move(done).finish();
     jobs_.erase(found);
+    // More requests are waiting for this thread: their outcomes will go
+    // with this one (the reader sends held frames within kStallLimit).
+    if (!work_.empty()) {
+      outbox_.hold(frames);
+      return;
+    }
   }
   outbox_.send(frames);
 }
@@ -470,6 +548,13 @@ void Runner::validate(uint64_t id, const std::string& payload) {
         .str(outcome->normalized_payload)
         .u32(static_cast<uint32_t>(outcome->errors.size()));
     for (const auto& error : outcome->errors) reply.str(error.field).str(error.message);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (!work_.empty()) {  // as in finish_job()
+      outbox_.hold(std::move(reply).finish());
+      return;
+    }
   }
   outbox_.send(std::move(reply).finish());
 }
@@ -763,6 +848,17 @@ int run_plugin_runner(int argc, char** argv) {
   if (options.isolate_network) {
     if (Status confined = confine_network(); !confined.ok()) return refuse(confined.message());
   }
+  // A runner may serve hundreds of jobs at once, a thread each, under an
+  // address-space limit: each thread gets a 1 MiB stack (not the 8 MiB that
+  // RLIMIT_STACK would give), and malloc a few arenas, not one per thread
+  // pair of cores (64 MiB of address space each).
+  pthread_attr_t thread_defaults;
+  if (pthread_attr_init(&thread_defaults) == 0) {
+    pthread_attr_setstacksize(&thread_defaults, kThreadStackBytes);
+    pthread_setattr_default_np(&thread_defaults);
+    pthread_attr_destroy(&thread_defaults);
+  }
+  mallopt(M_ARENA_MAX, kMallocArenas);
   auto plugin = load_in_process_plugin(options.library);
   if (!plugin.ok()) return refuse(plugin.status().message());
   Runner runner(options.fd, *plugin);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -284,6 +285,87 @@ TEST(IsolatedPluginTest, ACrashIsChargedOnlyToTheJobThatCrashesAlone) {
     EXPECT_EQ(outcome.kind, JobOutcome::Kind::kCompleted) << outcome.error_code;
   }
   EXPECT_EQ(plugin->health().crashes, 1u);
+}
+
+// Starts one attempt with run_async(); the outcome arrives through wait().
+class AsyncAttempt {
+ public:
+  AsyncAttempt(const Plugin& plugin, const std::string& payload,
+               Clock::time_point deadline = Clock::now() + 10s, JobObserver* observer = nullptr) {
+    static HttpClient http;
+    context_ = JobContext::create(JobRequest{.job_id = new_uuid4(),
+                                             .job_type = plugin.info().job_type,
+                                             .trace_id = new_uuid4(),
+                                             .payload = payload,
+                                             .deadline = deadline},
+                                  OutboundPolicy{}, http, observer);
+    plugin.run_async(context_, [this] {
+      std::lock_guard lock(mutex_);
+      ++calls_;
+      ended_.notify_all();
+    });
+  }
+  // How the attempt ended; fails the test unless `done` came exactly once.
+  JobOutcome wait(std::chrono::seconds limit = 20s) {
+    std::unique_lock lock(mutex_);
+    EXPECT_TRUE(ended_.wait_for(lock, limit, [&] { return calls_ > 0; })) << "done() never came";
+    EXPECT_EQ(calls_, 1);
+    return context_->finish();
+  }
+
+ private:
+  std::shared_ptr<JobContext> context_;
+  std::mutex mutex_;
+  std::condition_variable ended_;
+  int calls_ = 0;
+};
+
+TEST(IsolatedPluginAsyncTest, ManyJobsInFlightEachEndOnce) {
+  auto plugin = isolated("echo");
+  std::vector<std::unique_ptr<AsyncAttempt>> attempts;
+  for (int i = 0; i < 200; ++i) {
+    attempts.push_back(std::make_unique<AsyncAttempt>(
+        *plugin, R"({"message":")" + std::to_string(i) + R"(","sleep_ms":5})"));
+  }
+  for (auto& attempt : attempts) {
+    const JobOutcome outcome = attempt->wait();
+    EXPECT_EQ(outcome.kind, JobOutcome::Kind::kCompleted) << outcome.error_code;
+  }
+  EXPECT_EQ(plugin->health().runners, 1u);
+}
+
+TEST(IsolatedPluginAsyncTest, ACrashIsChargedOnlyToTheJobThatCrashesAlone) {
+  auto plugin = isolated("poison");
+  ProgressLog started;
+  std::vector<std::unique_ptr<AsyncAttempt>> innocents;
+  for (int i = 0; i < 4; ++i) {
+    innocents.push_back(
+        std::make_unique<AsyncAttempt>(*plugin, R"({"do":"nap"})", Clock::now() + 10s, &started));
+  }
+  const auto until = Clock::now() + 5s;
+  while (started.percents().size() < innocents.size() && Clock::now() < until)
+    std::this_thread::yield();
+  ASSERT_EQ(started.percents().size(), innocents.size());
+  AsyncAttempt poison(*plugin, R"({"do":"segv"})");
+
+  const JobOutcome crashed = poison.wait();
+  EXPECT_EQ(crashed.error_code, "plugin_crashed");
+  EXPECT_THAT(crashed.error_message, HasSubstr(kSegfaultEnd));
+  for (auto& innocent : innocents) {
+    const JobOutcome outcome = innocent->wait();
+    EXPECT_EQ(outcome.kind, JobOutcome::Kind::kCompleted) << outcome.error_code;
+  }
+  EXPECT_EQ(plugin->health().crashes, 1u);
+}
+
+TEST(IsolatedPluginAsyncTest, KillsARunnerWhoseJobIgnoresItsDeadline) {
+  auto plugin = isolated("poison");
+  AsyncAttempt hung(*plugin, R"({"do":"hang"})", Clock::now() + 200ms);
+  const JobOutcome outcome = hung.wait();
+  EXPECT_EQ(outcome.kind, JobOutcome::Kind::kFailed);
+  EXPECT_EQ(outcome.error_code, "timeout");
+  AsyncAttempt next(*plugin, R"({"do":"ok"})");
+  EXPECT_EQ(next.wait().kind, JobOutcome::Kind::kCompleted);
 }
 
 // The engine with the poison plugin beside echo, both isolated.

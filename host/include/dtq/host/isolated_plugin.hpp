@@ -29,9 +29,12 @@
 // Ownership: the object owns its runner processes; destroying it kills them.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -40,10 +43,16 @@
 #include <vector>
 
 #include "dtq/core/status.hpp"
+#include "dtq/core/time.hpp"
 #include "dtq/host/plugin.hpp"
 #include "dtq/host/plugin_loader.hpp"
 
 namespace dtq::host {
+
+namespace runner {
+struct Frame;  // runner_protocol.hpp, private to the host
+}
+struct JobRequest;  // job_context.hpp
 
 struct RunnerSettings {
   // The runner binary; default_runner_executable() when empty.
@@ -63,7 +72,7 @@ struct RunnerSettings {
 // $DTQ_PLUGIN_RUNNER, else dtq-plugin-runner beside this process's binary.
 std::filesystem::path default_runner_executable();
 
-class IsolatedPlugin final : public Plugin {
+class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<IsolatedPlugin> {
  public:
   // Starts the first runner, which loads `library`; the loader's refusal,
   // or the runner's failure to start, as an error.
@@ -76,6 +85,7 @@ class IsolatedPlugin final : public Plugin {
   const PluginInfo& info() const noexcept override { return info_; }
   StatusOr<ValidationOutcome> check(std::string_view payload) const override;
   void run(JobContext& context) const override;
+  void run_async(std::shared_ptr<JobContext> context, std::function<void()> done) const override;
   bool validates_on_run() const noexcept override { return true; }
   void notify_cancel(JobContext& context) const override;
 
@@ -87,7 +97,7 @@ class IsolatedPlugin final : public Plugin {
   IsolatedPlugin(PluginInfo info, RunnerSettings settings, std::shared_ptr<Runner> first);
 
   enum class Role { kRun = 0, kValidate = 1 };
-  // How one request on one runner ended.
+  // How one validation on one runner ended.
   enum class Ending {
     kAnswered,      // the runner answered; the outcome is recorded
     kTimedOut,      // past its deadline; the runner was killed
@@ -98,7 +108,20 @@ class IsolatedPlugin final : public Plugin {
   StatusOr<std::shared_ptr<Runner>> shared_runner(Role role) const;
   // A new runner, after the crash backoff.
   StatusOr<std::shared_ptr<Runner>> start_runner() const;
-  Ending run_on(JobContext& context, const std::shared_ptr<Runner>& runner) const;
+  struct AsyncRun;
+  // Starts `run` on the shared runner (or in quarantine if it died first).
+  void start(const std::shared_ptr<AsyncRun>& run) const;
+  // false when `runner` is gone already.
+  bool start_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner) const;
+  // A frame for a job started with run_async() (null: its runner is gone).
+  void on_frame(const std::shared_ptr<AsyncRun>& run, const runner::Frame* frame, bool timed_out,
+                bool suspect) const;
+  void forget(const AsyncRun& run) const;
+  // Runs a suspect again, alone, in a runner of its own, on a thread of its own.
+  void quarantine(const std::shared_ptr<AsyncRun>& run) const;
+  Clock::time_point hard_deadline(const JobRequest& job) const;
+  void fail_timeout(JobContext& context, pid_t runner) const;
+  void fail_crashed(JobContext& context, const std::string& how) const;
   Ending validate_on(std::string_view payload, Runner& runner,
                      StatusOr<ValidationOutcome>& outcome) const;
   uint64_t next_request() const;

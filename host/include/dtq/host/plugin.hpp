@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -78,6 +79,16 @@ class Plugin {
 
   // Runs one attempt; the outcome is recorded in `context`.
   virtual void run(JobContext& context) const = 0;
+
+  // Runs one attempt like run(), but may return before it ends: `done` is
+  // called exactly once, on any thread, after the outcome is recorded in
+  // `context`. An isolated plugin returns at once and calls `done` from its
+  // channel's reader, so that no thread waits on each job; this default
+  // runs the attempt on the calling thread.
+  virtual void run_async(std::shared_ptr<JobContext> context, std::function<void()> done) const {
+    run(*context);
+    done();
+  }
 
   // Whether run() checks the payload first, ending the attempt as a
   // non-retryable `invalid_payload` failure when it is refused: an isolated
