@@ -20,7 +20,12 @@ Metrics::Metrics(StatusStore& statuses)
       in_flight_(prometheus::BuildGauge()
                      .Name("dtq_jobs_in_flight")
                      .Help("Jobs running now, by job type")
-                     .Register(*registry_)) {
+                     .Register(*registry_)),
+      waiting_(prometheus::BuildGauge()
+                   .Name("dtq_jobs_waiting")
+                   .Help("Jobs submitted and not yet running, by job type: the queue's depth as "
+                         "this API saw the jobs' statuses since it started")
+                   .Register(*registry_)) {
   // Last: the callback touches everything above.
   subscription_ = statuses.subscribe("", [this](const JobStatus& status) { on_change(status); });
 }
@@ -45,6 +50,9 @@ void Metrics::on_change(const JobStatus& status) {
   auto& running = in_flight_.Add({{"job_type", status.job_type}});
   if (!inserted && previous == JobState::kRunning) running.Decrement();
   if (status.state == JobState::kRunning) running.Increment();
+  auto& waiting = waiting_.Add({{"job_type", status.job_type}});
+  if (!inserted && previous == JobState::kQueued) waiting.Decrement();
+  if (status.state == JobState::kQueued) waiting.Increment();
   if (is_terminal(status.state)) {
     if (it->second.seen_queued) {
       static const prometheus::Histogram::BucketBoundaries kBuckets{

@@ -1,6 +1,7 @@
 // Metrics: the Prometheus series GET /metrics serves — jobs by type and
-// state, submit-to-end durations, jobs in flight (fed by a subscription to
-// every job's status), and HTTP requests by route and code.
+// state, submit-to-end durations, jobs in flight and jobs waiting for a pool
+// (fed by a subscription to every job's status), and HTTP requests by route
+// and code. docs/deploy.md lists every series.
 //
 // Thread-safety: every member function is thread-safe. Ownership: borrows
 // the StatusStore, which must outlive the object; the subscription ends in
@@ -55,6 +56,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& jobs_;
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
+  prometheus::Family<prometheus::Gauge>& waiting_;
   PluginHealthGauges plugin_health_{*registry_};
 
   std::mutex mutex_;
