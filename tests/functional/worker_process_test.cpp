@@ -284,6 +284,21 @@ TEST_F(WorkerProcessTest, TheAdminPortAnswersProbesAndPrometheus) {
   EXPECT_EQ(code, 200);
   EXPECT_THAT(metrics, ::testing::HasSubstr(R"(dtq_pool_concurrency{job_type="echo"} 4)"));
   EXPECT_THAT(metrics, ::testing::HasSubstr(R"(dtq_plugin_runner_crashes{job_type="echo"} 0)"));
+  // What the pool counted (docs/deploy.md's metrics reference): the counts
+  // land just after each job's terminal status, so each is waited for.
+  for (const char* line :
+       {R"(dtq_worker_attempts_started_total{job_type="echo"} 3)",
+        R"(dtq_worker_jobs_total{job_type="echo",outcome="completed"} 3)",
+        R"(dtq_worker_jobs_total{job_type="echo",outcome="failed"} 0)",
+        R"(dtq_worker_jobs_dead_lettered_total{job_type="echo"} 0)",
+        R"(dtq_worker_attempt_duration_seconds_count{job_type="echo"} 3)",
+        R"(dtq_worker_attempt_duration_seconds_bucket{job_type="echo",le="+Inf"} 3)",
+        R"(dtq_worker_backend_errors_total{job_type="echo",port="queue"} 0)",
+        R"(dtq_worker_ready{job_type="echo"} 1)"}) {
+    EXPECT_TRUE(eventually(
+        [&] { return get(admin + "/metrics").second.find(line) != std::string::npos; }, 10s, 50ms))
+        << line;
+  }
   EXPECT_EQ(get(admin + "/nothing").first, 404);
   worker.kill_now(SIGTERM);
   EXPECT_EQ(worker.wait_exit(30s), 0);
