@@ -1,5 +1,5 @@
-// Shared by the embedded backend tests: a private data folder per test,
-// message factories, and bounded waiting.
+// Shared by the embedded backend tests: a private data folder per test (the
+// message factories and bounded waiting are tests/support's).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,11 +7,11 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
-#include <thread>
 
 #include "dtq/core/ids.hpp"
-#include "dtq/core/time.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
+#include "support/eventually.hpp"
+#include "support/model_factories.hpp"
 
 namespace dtq::embedded::testing {
 
@@ -31,23 +31,7 @@ class EmbeddedTest : public ::testing::Test {
   std::filesystem::path dir_ = std::filesystem::temp_directory_path() / ("dtq-embedded-" + new_uuid4());
 };
 
-inline JobMessage make_message(std::string job_type = "echo", std::string payload = R"({"n":1})") {
-  return JobMessage{.job_id = new_uuid4(),
-                    .job_type = std::move(job_type),
-                    .submitted_at = now_rfc3339(),
-                    .trace_id = new_uuid4(),
-                    .payload = std::move(payload)};
-}
-
-// Polls `done` until it holds or `limit` passes; a hang fails, never blocks.
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 10s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return done();
-}
+using dtq::testing::eventually;
+using dtq::testing::make_message;
 
 }  // namespace dtq::embedded::testing

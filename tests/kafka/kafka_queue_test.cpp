@@ -1,8 +1,10 @@
-// The Kafka JobQueue against a real broker: the contract's topic, key and
-// headers; concurrent out-of-order acks never committing past an unfinished
-// job; release; dead letters and replay; two members of one group splitting
-// the partitions, one leaving mid-flight; the broker restarting under a
-// running queue.
+// What only the Kafka JobQueue does, against a real broker: the contract's
+// topic, key and headers (also of dead letters); concurrent out-of-order
+// acks never committing past an unfinished job; hand-over of released and
+// unfinished jobs; two members of one group splitting the partitions, one
+// leaving mid-flight; the broker restarting under a running queue. What
+// every JobQueue does is the conformance suite's
+// (queue_conformance_test.cpp).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -86,14 +88,6 @@ std::vector<std::string> ids_of(const std::vector<Delivery>& deliveries) {
   return ids;
 }
 
-void expect_same(const JobMessage& actual, const JobMessage& expected) {
-  EXPECT_EQ(actual.job_id, expected.job_id);
-  EXPECT_EQ(actual.job_type, expected.job_type);
-  EXPECT_EQ(actual.submitted_at, expected.submitted_at);
-  EXPECT_EQ(actual.trace_id, expected.trace_id);
-  EXPECT_EQ(actual.payload, expected.payload);
-}
-
 TEST(KafkaQueueTest, ProducesTheContractsTopicKeyHeadersAndMessage) {
   const KafkaSettings settings = test_settings();
   auto queue = open_queue(settings);
@@ -115,7 +109,7 @@ TEST(KafkaQueueTest, ProducesTheContractsTopicKeyHeadersAndMessage) {
   expect_same(*parsed, message);
   EXPECT_THAT(record.value, HasSubstr(R"("schema_version":"1.0")"));
 
-  const auto taken = take_n(*queue, 1);
+  const auto taken = take_within(*queue, 1);
   ASSERT_EQ(taken.size(), 1u);
   expect_same(taken.front().message, message);
   EXPECT_EQ(taken.front().delivery_count, 1u);
@@ -123,18 +117,9 @@ TEST(KafkaQueueTest, ProducesTheContractsTopicKeyHeadersAndMessage) {
   EXPECT_EQ(queue->ack(taken.front()).code(), StatusCode::kFailedPrecondition);
 }
 
-TEST(KafkaQueueTest, RefusesInvalidMessagesAndSettings) {
+// Invalid messages are the conformance suite's.
+TEST(KafkaQueueTest, RefusesInvalidSettings) {
   KafkaSettings settings = test_settings();
-  auto queue = open_queue(settings);
-  ASSERT_TRUE(queue);
-  JobMessage bad = make_message();
-  bad.job_id = "not-a-uuid";
-  EXPECT_EQ(queue->enqueue(bad).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(queue->enqueue(make_message("Not A Type")).code(), StatusCode::kInvalidArgument);
-  const JobMessage twice = make_message();
-  const std::vector<JobMessage> batch = {twice, make_message(), twice};
-  EXPECT_EQ(queue->enqueue_batch(batch).code(), StatusCode::kAlreadyExists);
-
   settings.topic_template = "jobs.v1";
   EXPECT_EQ(KafkaJobQueue::create(settings).status().code(), StatusCode::kInvalidArgument);
   settings = test_settings();
@@ -161,7 +146,7 @@ TEST(KafkaQueueTest, OutOfOrderAcksNeverCommitPastAnUnfinishedJob) {
     auto queue = open_queue(settings);
     ASSERT_TRUE(queue);
     ASSERT_TRUE(queue->enqueue_batch(messages).ok());
-    auto taken = take_n(*queue, messages.size());
+    auto taken = take_within(*queue, messages.size());
     ASSERT_EQ(taken.size(), messages.size());
     for (const auto& delivery : taken) EXPECT_EQ(delivery.delivery_count, 1u);
     // Some early, some in the middle, the very last: never acknowledged.
@@ -185,7 +170,7 @@ TEST(KafkaQueueTest, OutOfOrderAcksNeverCommitPastAnUnfinishedJob) {
   }
   auto queue = open_queue(settings);
   ASSERT_TRUE(queue);
-  auto again = take_n(*queue, unfinished.size());
+  auto again = take_within(*queue, unfinished.size());
   EXPECT_THAT(ids_of(again), UnorderedElementsAreArray(unfinished));
   for (const auto& delivery : again)
     EXPECT_EQ(delivery.delivery_count, 2u) << delivery.message.job_id;
@@ -221,13 +206,15 @@ TEST(KafkaQueueTest, AMemberThatDiesLeavesExactlyItsUnfinishedJobs) {
   if (child == 0) {
     auto queue = KafkaJobQueue::create(settings);
     if (!queue.ok()) _exit(1);
-    const auto taken = take_n(**queue, messages.size());
+    const auto taken = take_within(**queue, messages.size());
     if (taken.size() != messages.size()) _exit(2);
     for (const auto& delivery : taken) {
       if (unfinished.count(delivery.message.job_id) == 0 && !(*queue)->ack(delivery).ok()) _exit(3);
     }
-    std::this_thread::sleep_for(500ms);  // several commit intervals
-    _exit(0);                            // no destructor: the member dies
+    // The point of the sleep: several commit intervals pass (the periodic
+    // commits are what a dead member leaves), and nothing outside shows them.
+    std::this_thread::sleep_for(500ms);
+    _exit(0);  // no destructor: the member dies
   }
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
@@ -238,7 +225,7 @@ TEST(KafkaQueueTest, AMemberThatDiesLeavesExactlyItsUnfinishedJobs) {
   // times out.
   auto queue = open_queue(settings);
   ASSERT_TRUE(queue);
-  auto again = take_n(*queue, unfinished.size(), 40s);
+  auto again = take_within(*queue, unfinished.size(), 40s);
   EXPECT_THAT(ids_of(again), UnorderedElementsAreArray(unfinished));
   for (const auto& delivery : again) EXPECT_EQ(delivery.delivery_count, 2u);
   auto extra = queue->take("echo", 100, 1500ms);
@@ -246,7 +233,9 @@ TEST(KafkaQueueTest, AMemberThatDiesLeavesExactlyItsUnfinishedJobs) {
   EXPECT_TRUE(extra->empty()) << "a finished job came back: " << extra->front().message.job_id;
 }
 
-TEST(KafkaQueueTest, AReleasedJobComesBackFirstAndSurvivesAHandOver) {
+// A released job comes back first (the conformance suite); released while
+// its member leaves, the next member runs it, as a redelivery.
+TEST(KafkaQueueTest, AJobReleasedAsItsMemberLeavesGoesToTheNext) {
   const KafkaSettings settings = test_settings(/*partitions=*/1);
   const JobMessage first = make_message();
   const JobMessage second = make_message();
@@ -255,25 +244,15 @@ TEST(KafkaQueueTest, AReleasedJobComesBackFirstAndSurvivesAHandOver) {
     ASSERT_TRUE(queue);
     ASSERT_TRUE(queue->enqueue(first).ok());
     ASSERT_TRUE(queue->enqueue(second).ok());
-    auto taken = take_n(*queue, 1);
-    ASSERT_EQ(taken.size(), 1u);
+    auto taken = take_within(*queue, 2);
+    ASSERT_EQ(taken.size(), 2u);
     ASSERT_EQ(taken[0].message.job_id, first.job_id);
+    ASSERT_TRUE(queue->ack(taken[1]).ok());
     ASSERT_TRUE(queue->release(taken[0]).ok());
-    EXPECT_EQ(queue->release(taken[0]).code(), StatusCode::kFailedPrecondition);
-    auto again = take_n(*queue, 1);
-    ASSERT_EQ(again.size(), 1u);
-    EXPECT_EQ(again[0].message.job_id, first.job_id);
-    EXPECT_EQ(again[0].delivery_count, 2u);
-    auto next = take_n(*queue, 1);
-    ASSERT_EQ(next.size(), 1u);
-    EXPECT_EQ(next[0].message.job_id, second.job_id);
-    ASSERT_TRUE(queue->ack(next[0]).ok());
-    // Released while this member leaves: the next one runs it.
-    ASSERT_TRUE(queue->release(again[0]).ok());
   }
   auto queue = open_queue(settings);
   ASSERT_TRUE(queue);
-  auto handed_over = take_n(*queue, 1);
+  auto handed_over = take_within(*queue, 1);
   ASSERT_EQ(handed_over.size(), 1u);
   EXPECT_EQ(handed_over[0].message.job_id, first.job_id);
   EXPECT_EQ(handed_over[0].delivery_count, 2u);
@@ -282,16 +261,17 @@ TEST(KafkaQueueTest, AReleasedJobComesBackFirstAndSurvivesAHandOver) {
   EXPECT_TRUE(extra->empty());
 }
 
-TEST(KafkaQueueTest, DeadLettersAreListedAndReplayedOnce) {
+// Listing and replaying dead letters is the conformance suite's; this is
+// what one looks like on the dead-letter topic.
+TEST(KafkaQueueTest, ADeadLetterIsTheJobMessageWithItsErrorInHeaders) {
   const KafkaSettings settings = test_settings();
   auto queue = open_queue(settings);
   ASSERT_TRUE(queue);
   const JobMessage message = make_message("echo", R"({"fail":true})");
   ASSERT_TRUE(queue->enqueue(message).ok());
-  auto taken = take_n(*queue, 1);
+  auto taken = take_within(*queue, 1);
   ASSERT_EQ(taken.size(), 1u);
   ASSERT_TRUE(queue->dead_letter(taken[0], JobError{"boom", "it broke"}, 3).ok());
-  EXPECT_EQ(queue->ack(taken[0]).code(), StatusCode::kFailedPrecondition);
 
   // The record on jobs.echo.dlq.v1: the job message unchanged, its error in headers.
   const auto records = read_topic(settings, queue->dlq_topic("echo"));
@@ -305,72 +285,6 @@ TEST(KafkaQueueTest, DeadLettersAreListedAndReplayedOnce) {
   EXPECT_EQ(header_value(records[0], "dtq-error-message"), "it broke");
   EXPECT_EQ(header_value(records[0], "dtq-attempts"), "3");
   EXPECT_EQ(header_value(records[0], "dtq-source-topic"), queue->topic("echo"));
-
-  auto letters = queue->dead_letters("echo", 10);
-  ASSERT_TRUE(letters.ok()) << letters.status().message();
-  ASSERT_EQ(letters->size(), 1u);
-  const DeadLetter& letter = letters->front();
-  expect_same(letter.message, message);
-  EXPECT_EQ(letter.error.code, "boom");
-  EXPECT_EQ(letter.error.message, "it broke");
-  EXPECT_EQ(letter.attempts, 3u);
-  EXPECT_TRUE(parse_rfc3339(letter.failed_at).has_value()) << letter.failed_at;
-  EXPECT_TRUE(letter.replayed_as.empty());
-  auto every_type = queue->dead_letters("", 10);
-  ASSERT_TRUE(every_type.ok()) << every_type.status().message();
-  EXPECT_EQ(every_type->size(), 1u);
-  auto other_type = queue->dead_letters("weather", 10);
-  ASSERT_TRUE(other_type.ok()) << other_type.status().message();
-  EXPECT_TRUE(other_type->empty());
-
-  auto replayed = queue->replay(message.job_id);
-  ASSERT_TRUE(replayed.ok()) << replayed.status().message();
-  EXPECT_NE(*replayed, message.job_id);
-  EXPECT_TRUE(is_uuid(*replayed));
-  auto rerun = take_n(*queue, 1);
-  ASSERT_EQ(rerun.size(), 1u);
-  EXPECT_EQ(rerun[0].message.job_id, *replayed);
-  EXPECT_EQ(rerun[0].message.payload, message.payload);
-  EXPECT_EQ(rerun[0].message.trace_id, message.trace_id);
-  EXPECT_EQ(rerun[0].delivery_count, 1u);
-  ASSERT_TRUE(queue->ack(rerun[0]).ok());
-
-  const auto twice = queue->replay(message.job_id);
-  EXPECT_EQ(twice.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_THAT(twice.status().message(), HasSubstr(*replayed));
-  EXPECT_EQ(queue->replay(new_uuid4()).status().code(), StatusCode::kNotFound);
-
-  // Another process (the CLI) sees the same, replayed_as included.
-  queue.reset();
-  auto cli = open_queue(settings);
-  ASSERT_TRUE(cli);
-  letters = cli->dead_letters("", 10);
-  ASSERT_TRUE(letters.ok()) << letters.status().message();
-  ASSERT_EQ(letters->size(), 1u);
-  EXPECT_EQ(letters->front().replayed_as, *replayed);
-  EXPECT_EQ(cli->replay(message.job_id).status().code(), StatusCode::kFailedPrecondition);
-}
-
-TEST(KafkaQueueTest, DeadLettersAreListedNewestFirstUpToTheLimit) {
-  const KafkaSettings settings = test_settings(/*partitions=*/2);
-  auto queue = open_queue(settings);
-  ASSERT_TRUE(queue);
-  std::vector<std::string> ids;
-  for (int i = 0; i < 5; ++i) {
-    const JobMessage message = make_message();
-    ids.push_back(message.job_id);
-    ASSERT_TRUE(queue->enqueue(message).ok());
-    auto taken = take_n(*queue, 1);
-    ASSERT_EQ(taken.size(), 1u);
-    ASSERT_TRUE(queue->dead_letter(taken[0], JobError{"e", std::to_string(i)}, 1).ok());
-    std::this_thread::sleep_for(5ms);  // failed_at has millisecond precision
-  }
-  auto letters = queue->dead_letters("echo", 3);
-  ASSERT_TRUE(letters.ok()) << letters.status().message();
-  ASSERT_EQ(letters->size(), 3u);
-  EXPECT_EQ((*letters)[0].message.job_id, ids[4]);
-  EXPECT_EQ((*letters)[1].message.job_id, ids[3]);
-  EXPECT_EQ((*letters)[2].message.job_id, ids[2]);
 }
 
 TEST(KafkaQueueTest, AnUnreadableRecordIsDeadLetteredAndSkipped) {
@@ -386,7 +300,7 @@ TEST(KafkaQueueTest, AnUnreadableRecordIsDeadLetteredAndSkipped) {
   const JobMessage good = make_message();
   ASSERT_TRUE(queue->enqueue(good).ok());
 
-  auto taken = take_n(*queue, 1);
+  auto taken = take_within(*queue, 1);
   ASSERT_EQ(taken.size(), 1u);
   EXPECT_EQ(taken[0].message.job_id, good.job_id);
   ASSERT_TRUE(queue->ack(taken[0]).ok());
@@ -468,7 +382,13 @@ TEST(KafkaQueueTest, TwoMembersSplitThePartitionsAndALeaversUnfinishedJobsMove) 
     const JobMessage message = make_message();
     ASSERT_TRUE(first->enqueue(message).ok());
     produced.insert(message.job_id);
-    std::this_thread::sleep_for(20ms);
+    // One at a time: the next once a member took this one.
+    ASSERT_TRUE(eventually(
+        [&] {
+          std::lock_guard lock(mutex);
+          return first_got.contains(message.job_id) || second_got.contains(message.job_id);
+        },
+        20s));
   }
   // Everything produced so far is taken by someone.
   ASSERT_TRUE(eventually(
@@ -502,7 +422,14 @@ TEST(KafkaQueueTest, TwoMembersSplitThePartitionsAndALeaversUnfinishedJobsMove) 
       },
       30s))
       << "the leaver's unfinished jobs did not reach the other member";
-  std::this_thread::sleep_for(1s);  // room for anything that should not come
+  // Room for anything that should not come: no job runs a second time.
+  EXPECT_TRUE(throughout(
+      [&] {
+        std::lock_guard lock(mutex);
+        return std::all_of(acked.begin(), acked.end(),
+                           [](const auto& entry) { return entry.second == 1; });
+      },
+      1s));
   stop_second = true;
   second_thread.join();
 
@@ -529,13 +456,15 @@ TEST(KafkaQueueTest, RecoversFromABrokerRestart) {
   ASSERT_TRUE(queue);
   const JobMessage before = make_message();
   ASSERT_TRUE(queue->enqueue(before).ok());
-  auto in_flight = take_n(*queue, 1);
+  auto in_flight = take_within(*queue, 1);
   ASSERT_EQ(in_flight.size(), 1u);
 
   ASSERT_TRUE(stop_broker());
   const JobMessage during = make_message();
   Status enqueued = internal_error("not done");
   std::thread producer([&] { enqueued = queue->enqueue(during); });
+  // The point of the sleep: the enqueue is in flight while the broker is
+  // down, and nothing outside shows that it is.
   std::this_thread::sleep_for(500ms);
   ASSERT_TRUE(start_broker());
   producer.join();

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "dtq/core/ids.hpp"
+
 namespace dtq::kafka::testing {
 namespace {
 
@@ -75,22 +77,6 @@ std::unique_ptr<KafkaJobQueue> open_queue(const KafkaSettings& settings) {
   auto queue = KafkaJobQueue::create(settings);
   EXPECT_TRUE(queue.ok()) << queue.status().message();
   return queue.ok() ? std::move(queue).value() : nullptr;
-}
-
-std::vector<Delivery> take_n(JobQueue& queue, size_t count, std::chrono::milliseconds limit,
-                             std::string_view job_type) {
-  std::vector<Delivery> taken;
-  const auto until = SteadyClock::now() + limit;
-  while (taken.size() < count && SteadyClock::now() < until) {
-    auto more = queue.take(job_type, count - taken.size(), 200ms);
-    if (!more.ok()) {
-      ADD_FAILURE() << "take: " << more.status().message();
-      std::this_thread::sleep_for(200ms);
-      continue;
-    }
-    for (auto& delivery : *more) taken.push_back(std::move(delivery));
-  }
-  return taken;
 }
 
 }  // namespace dtq::kafka::testing

@@ -1,18 +1,19 @@
 // Helpers of the Kafka tests: the broker of scripts/servers/kafka.sh (or the
-// one DTQ_KAFKA_BOOTSTRAP names), settings with topic and group names of
-// their own per test, messages, and taking with a deadline.
+// one DTQ_KAFKA_BOOTSTRAP names) and settings with topic and group names of
+// their own per test (messages, waiting and taking with a deadline are
+// tests/support's).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "dtq/core/ids.hpp"
-#include "dtq/core/time.hpp"
 #include "dtq/kafka/kafka_job_queue.hpp"
+#include "support/eventually.hpp"
+#include "support/model_factories.hpp"
+#include "support/queue_helpers.hpp"
 
 namespace dtq::kafka::testing {
 
@@ -33,28 +34,12 @@ bool start_broker();
 // timeouts; `partitions` for the topics it creates.
 KafkaSettings test_settings(int32_t partitions = 3);
 
-inline JobMessage make_message(std::string job_type = "echo", std::string payload = "{}") {
-  return JobMessage{.job_id = new_uuid4(),
-                    .job_type = std::move(job_type),
-                    .submitted_at = now_rfc3339(),
-                    .trace_id = new_uuid4(),
-                    .payload = std::move(payload)};
-}
-
 std::unique_ptr<KafkaJobQueue> open_queue(const KafkaSettings& settings);
 
-// Takes until `count` deliveries arrived or `limit` passed.
-std::vector<Delivery> take_n(JobQueue& queue, size_t count, std::chrono::milliseconds limit = 30s,
-                             std::string_view job_type = "echo");
-
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds limit) {
-  const auto until = SteadyClock::now() + limit;
-  while (SteadyClock::now() < until) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return predicate();
-}
+using dtq::testing::eventually;
+using dtq::testing::expect_same;
+using dtq::testing::make_message;
+using dtq::testing::take_within;
+using dtq::testing::throughout;
 
 }  // namespace dtq::kafka::testing

@@ -15,11 +15,11 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "dtq/core/ids.hpp"
 #include "dtq/mongo/mongo_settings.hpp"
+#include "support/eventually.hpp"
 #include "support/scripted_server.hpp"
 
 namespace dtq::mongo::testing {
@@ -164,14 +164,6 @@ class RawMongo {
   std::string collection_;
 };
 
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 20s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
-}
+using dtq::testing::eventually;
 
 }  // namespace dtq::mongo::testing

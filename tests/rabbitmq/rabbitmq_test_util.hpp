@@ -1,7 +1,8 @@
 // Shared by the RabbitMQ adapter tests: the broker of scripts/servers/
-// rabbitmq.sh, settings with a request queue of each test's own, a tiny
-// in-memory StatusStore (the store is not what is under test), and a raw
-// rabbitmq-c client that plays a foreign client or worker on the wire.
+// rabbitmq.sh, settings with a request queue of each test's own, and a raw
+// rabbitmq-c client that plays a foreign client or worker on the wire. The
+// responders read a fakes::MemoryStatusStore (the store is not what is under
+// test).
 //
 // The broker: under ctest, the `rabbitmq_server` fixture starts one for every
 // test and names its folder in DTQ_TEST_RABBITMQ_STATE. Run by hand, the test
@@ -14,19 +15,18 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/ports/status_store.hpp"
 #include "dtq/core/time.hpp"
 #include "dtq/rabbitmq/rabbit_settings.hpp"
+#include "support/eventually.hpp"
 #include "support/scripted_server.hpp"
+#include "support/status_helpers.hpp"
 
 namespace dtq::rabbitmq::testing {
 
@@ -61,60 +61,6 @@ inline RabbitSettings test_settings(uint16_t port = 0) {
   settings.reply_timeout = 5s;
   return settings;
 }
-
-// A StatusStore in memory, for the responder to read. `fail_with` makes
-// get() fail; `delay` slows it down.
-class MemoryStatusStore final : public StatusStore {
- public:
-  void put(JobStatus status) {
-    std::lock_guard lock(mutex_);
-    statuses_[status.job_id] = std::move(status);
-  }
-  void fail_with(Status status) {
-    std::lock_guard lock(mutex_);
-    failure_ = std::move(status);
-  }
-  void set_delay(std::chrono::milliseconds delay) {
-    std::lock_guard lock(mutex_);
-    delay_ = delay;
-  }
-
-  StatusOr<JobStatus> update(const JobStatus& update) override {
-    std::lock_guard lock(mutex_);
-    JobStatus& current = statuses_[update.job_id];
-    if (current.job_id.empty()) current = update;
-    merge_status(current, update);
-    return current;
-  }
-  StatusOr<JobStatus> update_durable(const JobStatus& update) override {
-    return this->update(update);
-  }
-  StatusOr<JobStatus> get(std::string_view job_id) override {
-    std::chrono::milliseconds delay;
-    {
-      std::lock_guard lock(mutex_);
-      delay = delay_;
-    }
-    if (delay.count() > 0) std::this_thread::sleep_for(delay);
-    std::lock_guard lock(mutex_);
-    if (!failure_.ok()) return failure_;
-    const auto it = statuses_.find(std::string(job_id));
-    if (it == statuses_.end()) return not_found("unknown job " + std::string(job_id));
-    return it->second;
-  }
-  std::unique_ptr<StatusSubscription> subscribe(std::string,
-                                                std::function<void(const JobStatus&)>) override {
-    return nullptr;
-  }
-  Status request_cancel(std::string_view) override { return {}; }
-  bool cancel_requested(std::string_view) override { return false; }
-
- private:
-  std::mutex mutex_;
-  std::map<std::string, JobStatus, std::less<>> statuses_;
-  Status failure_;
-  std::chrono::milliseconds delay_{0};
-};
 
 inline JobStatus running_status(const std::string& job_id, int progress, std::string message) {
   return JobStatus{.job_id = job_id,
@@ -262,14 +208,8 @@ class RawAmqp {
   bool ok_ = false;
 };
 
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 20s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
+using dtq::testing::eventually;
+using dtq::testing::throughout;
+using dtq::testing::update_ok;
 
 }  // namespace dtq::rabbitmq::testing

@@ -155,7 +155,12 @@ TEST_F(RedisRegistryTest, TheHeartbeatKeepsAPoolAliveAndItsInFlightFresh) {
               [&] { return PoolFigures{.in_flight = busy.load()}; });
   busy = 4;
   // Five TTLs: only the heartbeat can have kept it.
-  std::this_thread::sleep_for(2s);
+  EXPECT_TRUE(throughout(
+      [&] {
+        const auto types = list_ok(*registry);
+        return types.size() == 1 && types[0].pools == 1;
+      },
+      2s, 50ms));
   const auto types = list_ok(*registry);
   ASSERT_EQ(types.size(), 1u);
   EXPECT_EQ(types[0].pools, 1u);
@@ -176,8 +181,10 @@ TEST_F(RedisRegistryTest, APoolThatStopsBeatingExpires) {
     auto registry = RedisJobTypeRegistry::connect(settings_for(SharedRedis::port()), short_lived);
     if (!registry.ok() || !(*registry)->register_pool(pool_of("weather", "1.0.0")).ok()) _exit(1);
     (void)!write(ready[1], "r", 1);
-    std::this_thread::sleep_for(1500ms);  // three TTLs, kept alive by its heartbeat
-    _exit(0);                             // no destructor: nobody deregisters
+    // The point of the sleep: the worker lives three TTLs, kept alive by
+    // its heartbeat, and then dies.
+    std::this_thread::sleep_for(1500ms);
+    _exit(0);  // no destructor: nobody deregisters
   }
   close(ready[1]);
   char byte = 0;
@@ -186,10 +193,13 @@ TEST_F(RedisRegistryTest, APoolThatStopsBeatingExpires) {
 
   auto observer = open(short_lived);
   ASSERT_TRUE(observer);
-  std::this_thread::sleep_for(1s);  // two TTLs after registering: still beating
-  auto types = list_ok(*observer);
-  ASSERT_EQ(types.size(), 1u);
-  EXPECT_EQ(types[0].pools, 1u);
+  // Two TTLs after registering: still beating.
+  EXPECT_TRUE(throughout(
+      [&] {
+        const auto types = list_ok(*observer);
+        return types.size() == 1 && types[0].pools == 1;
+      },
+      1s, 50ms));
 
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);

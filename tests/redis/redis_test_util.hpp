@@ -1,6 +1,6 @@
 // Shared by the Redis adapter tests: the real redis-server, started by the
-// project's own script (scripts/servers/redis.sh), a raw hiredis client to
-// look at what the adapter stored, and bounded waiting.
+// project's own script (scripts/servers/redis.sh) and a raw hiredis client
+// to look at what the adapter stored.
 //
 // The server: under ctest, the `redis_server` fixture (redis_fixture.sh)
 // starts one for every test and names its folder in DTQ_TEST_REDIS_STATE
@@ -29,6 +29,7 @@
 
 #include "dtq/core/ids.hpp"
 #include "dtq/redis/redis_settings.hpp"
+#include "support/eventually.hpp"
 
 namespace dtq::redis::testing {
 
@@ -195,15 +196,7 @@ class RawRedis {
   redisContext* context_;
 };
 
-// Polls `done` until it holds or `limit` passes; a hang fails, never blocks.
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 10s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return done();
-}
+using dtq::testing::eventually;
+using dtq::testing::throughout;
 
 }  // namespace dtq::redis::testing
