@@ -19,6 +19,8 @@
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
 #include "dtq/host/plugin_loader.hpp"
+#include "support/eventually.hpp"
+#include "support/status_helpers.hpp"
 
 namespace dtq::host {
 namespace {
@@ -26,6 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using dtq::testing::eventually;
 
 // Loaded once per process: a library is never unloaded.
 std::shared_ptr<Plugin> fixture_plugin(const std::string& name) {
@@ -178,26 +181,21 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(registry_.add(fixture_plugin("unruly_" + job_type)).ok());
   }
 
-  // Polls until the job's status is terminal (bounded: a hang fails the test).
+  // The job's status once terminal (bounded: a hang fails the test).
   JobStatus wait_terminal(const std::string& job_id, std::chrono::seconds limit = 20s) {
-    const auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
-      auto status = backends_.statuses->get(job_id);
-      if (status.ok() && is_terminal(status->state)) return *status;
-      std::this_thread::sleep_for(5ms);
-    }
-    ADD_FAILURE() << "job " << job_id << " did not end within " << limit.count() << " s";
-    return {};
+    return dtq::testing::wait_terminal(*backends_.statuses, job_id, limit);
   }
 
   // The newest dead letter of `job_type`, waiting for it (bounded).
   DeadLetter wait_dead_letter(const std::string& job_type) {
-    const auto until = Clock::now() + 10s;
-    while (Clock::now() < until) {
+    DeadLetter newest;
+    const bool found = eventually([&] {
       auto letters = jobs_->dead_letters(job_type, 1);
-      if (letters.ok() && !letters->empty()) return letters->front();
-      std::this_thread::sleep_for(5ms);
-    }
+      if (!letters.ok() || letters->empty()) return false;
+      newest = letters->front();
+      return true;
+    });
+    if (found) return newest;
     ADD_FAILURE() << "no dead letter of " << job_type << " within 10 s";
     return {};
   }
@@ -327,13 +325,12 @@ TEST_F(EngineTest, CancellingAQueuedJobMeansItNeverRuns) {
   ASSERT_TRUE(cancelled.ok()) << cancelled.status().message();
   EXPECT_EQ(cancelled->state, JobState::kCancelled);
   start();
-  const JobResult stored = [&] {
-    for (int i = 0; i < 400; ++i) {
-      if (auto r = backends_.results->get(id); r.ok()) return *r;
-      std::this_thread::sleep_for(5ms);
-    }
-    return JobResult{};
-  }();
+  JobResult stored;
+  EXPECT_TRUE(eventually([&] {
+    auto got = backends_.results->get(id);
+    if (got.ok()) stored = *got;
+    return got.ok();
+  }));
   EXPECT_EQ(stored.final_state, JobState::kCancelled);
   EXPECT_TRUE(stored.output.empty());
   EXPECT_EQ(jobs_->cancel(id).status().code(), StatusCode::kFailedPrecondition);
@@ -342,10 +339,10 @@ TEST_F(EngineTest, CancellingAQueuedJobMeansItNeverRuns) {
 TEST_F(EngineTest, CancellationReachesARunningPlugin) {
   start();
   const std::string id = submit(R"({"progress":[40],"sleep_ms":60000})");
-  for (int i = 0; i < 400; ++i) {
-    if (auto s = backends_.statuses->get(id); s.ok() && s->progress_percent == 40) break;
-    std::this_thread::sleep_for(5ms);
-  }
+  ASSERT_TRUE(eventually([&] {
+    auto status = backends_.statuses->get(id);
+    return status.ok() && status->progress_percent == 40;
+  }));
   ASSERT_TRUE(jobs_->cancel(id).ok());
   const JobStatus status = wait_terminal(id, 5s);
   EXPECT_EQ(status.state, JobState::kCancelled);
@@ -402,8 +399,7 @@ TEST_F(EngineTest, DrainLetsInFlightJobsFinish) {
   start();
   std::vector<std::string> ids;
   for (int i = 0; i < 4; ++i) ids.push_back(submit(R"({"sleep_ms":300})"));
-  for (int i = 0; i < 400 && engine_->stats().at("echo").in_flight < 4; ++i)
-    std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(eventually([&] { return engine_->stats().at("echo").in_flight == 4; }));
   engine_->drain();
   for (const auto& id : ids) EXPECT_EQ(backends_.statuses->get(id)->state, JobState::kCompleted);
 }
@@ -411,10 +407,10 @@ TEST_F(EngineTest, DrainLetsInFlightJobsFinish) {
 TEST_F(EngineTest, DrainPastTheGraceReleasesJobsAndProgressSurvivesRedelivery) {
   start({}, 200ms, /*drain_grace=*/100ms);
   const std::string id = submit(R"({"progress":[60],"sleep_ms":60000})");
-  for (int i = 0; i < 400; ++i) {
-    if (auto s = backends_.statuses->get(id); s.ok() && s->progress_percent == 60) break;
-    std::this_thread::sleep_for(5ms);
-  }
+  ASSERT_TRUE(eventually([&] {
+    auto status = backends_.statuses->get(id);
+    return status.ok() && status->progress_percent == 60;
+  }));
   engine_->drain();
   EXPECT_FALSE(is_terminal(backends_.statuses->get(id)->state));
   EXPECT_FALSE(backends_.results->get(id).ok()) << "a released job must not have a result";
@@ -601,9 +597,7 @@ TEST_F(EngineTest, HostCallsAfterRunReturnedAreIgnored) {
   }
   // Every late caller ran to its end (under AddressSanitizer: without
   // touching freed memory), and none changed a stored outcome.
-  const auto until = Clock::now() + 20s;
-  while (done() < before + 4 && Clock::now() < until) std::this_thread::sleep_for(5ms);
-  EXPECT_EQ(done(), before + 4);
+  EXPECT_TRUE(eventually([&] { return done() == before + 4; }, 20s)) << done() - before;
   for (const auto& id : ids) {
     const JobStatus status = *backends_.statuses->get(id);
     EXPECT_EQ(status.state, JobState::kCompleted);
@@ -686,9 +680,7 @@ TEST_F(EngineTest, AHungSingleThreadedPluginFailsWaitingAttemptsInsteadOfWedging
       .concurrency = 2, .timeout_ms = 200, .max_attempts = 1};
   start({}, /*cancel_grace=*/100ms);
   const std::string hung = submit(R"({"hang_ms":1500})", "hang_single");
-  for (int i = 0; i < 200 && engine_->stats().at("hang_single").in_flight == 0; ++i) {
-    std::this_thread::sleep_for(5ms);
-  }
+  ASSERT_TRUE(eventually([&] { return engine_->stats().at("hang_single").in_flight > 0; }));
   const std::string waiting = submit("{}", "hang_single");
 
   // The waiting attempt gives up at its own deadline, long before the hung
@@ -703,8 +695,7 @@ TEST_F(EngineTest, AHungSingleThreadedPluginFailsWaitingAttemptsInsteadOfWedging
   EXPECT_EQ(engine_->stats().at("hang_single").abandoned, 1u);
 
   // Once the hung call returns, the plugin's one thread is free again.
-  const auto until = Clock::now() + 10s;
-  while (hangs_done() == hangs_before && Clock::now() < until) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(eventually([&] { return hangs_done() != hangs_before; }));
   EXPECT_EQ(wait_terminal(submit("{}", "hang_single")).state, JobState::kCompleted);
   dlclose(library);
 }

@@ -38,6 +38,7 @@
 
 #include "dtq/core/ids.hpp"
 #include "grpc/grpc_test_util.hpp"
+#include "support/eventually.hpp"
 #include "support/fake_provider.hpp"
 
 namespace dtq {
@@ -182,16 +183,13 @@ class DtqProcess {
   void signal(int number) { kill(pid_, number); }
   // The exit status (128 + signal when killed), or -1 if it did not end within `limit`.
   int wait_exit(std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(20ms);
+    int status = 0;
+    if (!dtq::testing::eventually([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, limit,
+                                  20ms)) {
+      return -1;
     }
-    return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   // The next line it prints on stdout (after LISTENING: GRPC_LISTENING …).
   std::string read_line() {
@@ -271,14 +269,10 @@ void in_parallel(int count, int threads, Work work) {
   for (auto& thread : pool) thread.join();
 }
 
+// Every look is a round trip to a server or process: one per 100 ms.
 template <class Predicate>
 bool eventually(Predicate done, std::chrono::milliseconds limit) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return done();
+  return dtq::testing::eventually(std::move(done), limit, 100ms);
 }
 
 // --- looking at the servers directly ----------------------------------------------

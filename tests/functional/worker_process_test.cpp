@@ -12,10 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <thread>
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/job_service.hpp"
@@ -23,12 +23,14 @@
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
 #include "dtq/host/plugin_loader.hpp"
+#include "support/eventually.hpp"
 
 namespace dtq {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using dtq::testing::eventually;
 
 class WorkerProcess {
  public:
@@ -66,12 +68,8 @@ class WorkerProcess {
   }
   // The exit status, or -1 if it did not exit within `limit`.
   int wait_exit(std::chrono::seconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      if (auto status = exit_status()) return *status;
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
+    std::optional<int> status;
+    return eventually([&] { return (status = exit_status()).has_value(); }, limit) ? *status : -1;
   }
 
  private:
@@ -120,12 +118,7 @@ class WorkerProcessTest : public ::testing::Test {
     return done;
   }
   bool wait_all_terminal(const std::vector<std::string>& ids, std::chrono::seconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      if (count_terminal(ids) == ids.size()) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
+    return eventually([&] { return count_terminal(ids) == ids.size(); }, limit, 50ms);
   }
 
   fs::path root_;
@@ -140,10 +133,8 @@ TEST_F(WorkerProcessTest, SigkillMidRunLosesNothingAndDuplicatesNothing) {
   const auto ids = submit_many(300, R"({"progress":[50],"sleep_ms":10})");
   {
     WorkerProcess first(root_ / "plugins", root_ / "data");
-    const auto until = std::chrono::steady_clock::now() + 30s;
-    while (count_terminal(ids) < 60 && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(10ms);
-    ASSERT_GE(count_terminal(ids), 60u) << "the first worker made no progress";
+    ASSERT_TRUE(eventually([&] { return count_terminal(ids) >= 60; }, 30s))
+        << "the first worker made no progress";
     ASSERT_LT(count_terminal(ids), ids.size()) << "too fast to kill mid-run";
     first.kill_now(SIGKILL);
     EXPECT_EQ(first.wait_exit(10s), 128 + SIGKILL);
@@ -199,12 +190,9 @@ TEST_F(WorkerProcessTest, AJobThatCrashesTheWorkerIsDeadLetteredOnceItsAttemptsA
     // (isolation_test covers the isolated default).
     WorkerProcess worker(root_ / "plugins", root_ / "data",
                          {"--config", config.string(), "--isolation", "in_process"});
-    const auto until = std::chrono::steady_clock::now() + 30s;
     std::optional<int> exited;
-    while (!(exited = worker.exit_status()) && !poison_ended() &&
-           std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(20ms);
-    }
+    eventually([&] { return (exited = worker.exit_status()).has_value() || poison_ended(); }, 30s,
+               20ms);
     if (exited) {
       EXPECT_EQ(*exited, 128 + SIGABRT);
       ++crashes;
@@ -272,10 +260,7 @@ std::pair<long, std::string> get(const std::string& url) {
 TEST_F(WorkerProcessTest, TheAdminPortAnswersProbesAndPrometheus) {
   const std::string admin = "http://127.0.0.1:" + std::to_string(free_port());
   WorkerProcess worker(root_ / "plugins", root_ / "data", {"--admin-listen", admin.substr(7)});
-  const auto until = std::chrono::steady_clock::now() + 20s;
-  while (get(admin + "/readyz").first != 200 && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-  }
+  eventually([&] { return get(admin + "/readyz").first == 200; }, 20s, 50ms);
   EXPECT_EQ(get(admin + "/healthz"), (std::pair<long, std::string>{200, R"({"status":"ok"})"}));
   EXPECT_EQ(get(admin + "/readyz"), (std::pair<long, std::string>{200, R"({"status":"ready"})"}));
   const auto ids = submit_many(3, R"({"message":"x"})");
@@ -307,16 +292,14 @@ TEST_F(WorkerProcessTest, TheAdminPortAnswersProbesAndPrometheus) {
 TEST_F(WorkerProcessTest, SigtermDrainsInFlightJobsAndExitsZero) {
   const auto ids = submit_many(4, R"({"sleep_ms":500})");
   WorkerProcess worker(root_ / "plugins", root_ / "data");
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  bool running = false;
-  while (!running && std::chrono::steady_clock::now() < until) {
-    for (const auto& id : ids) {
-      if (auto s = backends_.statuses->get(id); s.ok() && s->state == JobState::kRunning)
-        running = true;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_TRUE(running);
+  ASSERT_TRUE(eventually(
+      [&] {
+        return std::any_of(ids.begin(), ids.end(), [&](const std::string& id) {
+          auto status = backends_.statuses->get(id);
+          return status.ok() && status->state == JobState::kRunning;
+        });
+      },
+      10s));
   worker.kill_now(SIGTERM);
   EXPECT_EQ(worker.wait_exit(30s), 0);
   // The four ran concurrently and were given the grace to finish.

@@ -15,6 +15,7 @@
 #include "dtq/host/engine.hpp"
 #include "dtq/host/plugin_loader.hpp"
 #include "kafka_test_util.hpp"
+#include "support/status_helpers.hpp"
 
 namespace dtq::kafka::testing {
 namespace {
@@ -67,17 +68,7 @@ class KafkaEngineTest : public ::testing::Test {
   }
 
   JobStatus wait_terminal(const std::string& job_id, std::chrono::seconds limit = 30s) {
-    JobStatus last;
-    const bool ended = eventually(
-        [&] {
-          auto status = stores_.statuses->get(job_id);
-          if (status.ok()) last = *status;
-          return status.ok() && is_terminal(status->state);
-        },
-        limit);
-    EXPECT_TRUE(ended) << "job " << job_id << " still " << to_string(last.state) << " after "
-                       << limit.count() << " s";
-    return last;
+    return dtq::testing::wait_terminal(*stores_.statuses, job_id, limit);
   }
 
   fs::path data_dir_;

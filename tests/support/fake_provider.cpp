@@ -14,8 +14,9 @@
 #include <memory>
 #include <stdexcept>
 #include <system_error>
-#include <thread>
 #include <vector>
+
+#include "support/eventually.hpp"
 
 #ifndef DTQ_SOURCE_DIR
 #error "DTQ_SOURCE_DIR must be defined (tests/CMakeLists.txt sets it)"
@@ -45,12 +46,13 @@ void init_curl_once() {
 void stop_child(pid_t pid) {
   if (pid <= 0) return;
   kill(pid, SIGTERM);
-  const auto give_up = SteadyClock::now() + kStopTimeout;
-  while (SteadyClock::now() < give_up) {
-    const pid_t waited = waitpid(pid, nullptr, WNOHANG);
-    if (waited == pid || (waited < 0 && errno != EINTR)) return;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
+  const bool exited = eventually(
+      [&] {
+        const pid_t waited = waitpid(pid, nullptr, WNOHANG);
+        return waited == pid || (waited < 0 && errno != EINTR);
+      },
+      kStopTimeout, milliseconds(20));
+  if (exited) return;
   kill(pid, SIGKILL);
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }

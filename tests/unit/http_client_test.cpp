@@ -32,6 +32,7 @@ constexpr char kGeocodePath[] = "/v1/search?name=Berlin&count=1";
 class NeverInterrupted final : public Interruption {
  public:
   bool interrupted() const override { return false; }
+  // The backoff between retries is a real wait; nothing cuts it short.
   bool sleep_for(milliseconds duration) const override {
     std::this_thread::sleep_for(duration);
     return true;

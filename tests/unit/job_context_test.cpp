@@ -8,6 +8,7 @@
 
 #include "dtq/host/job_context.hpp"
 #include "dtq/host/plugin_loader.hpp"
+#include "support/eventually.hpp"
 
 namespace dtq::host {
 namespace {
@@ -108,8 +109,10 @@ TEST_F(JobContextTest, TheLatestHeldBackMessageIsFlushedAfterTheInterval) {
   EXPECT_THAT(observer_.messages(), ElementsAre("first"));
   context->flush_progress();  // too early: nothing yet
   EXPECT_THAT(observer_.messages(), ElementsAre("first"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  context->flush_progress();
+  EXPECT_TRUE(dtq::testing::eventually([&] {
+    context->flush_progress();
+    return observer_.messages().size() == 2;
+  }));
   EXPECT_THAT(observer_.messages(), ElementsAre("first", "third"));
   context->flush_progress();
   EXPECT_THAT(observer_.messages(), ElementsAre("first", "third"));
@@ -146,6 +149,8 @@ TEST_F(JobContextTest, AStandardExceptionBecomesAPermanentFailure) {
 TEST_F(JobContextTest, CancellationWakesASleepingPlugin) {
   const auto context = JobContext::create(request(R"({"sleep_ms":60000})"), {}, http_, &observer_);
   std::thread runner([&] { echo_plugin()->run(*context); });
+  // The point of the sleep: the plugin is asleep by the time cancel() comes,
+  // and nothing outside it shows that it is.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   context->cancel();
   runner.join();  // would take a minute if the sleep ignored cancel()
