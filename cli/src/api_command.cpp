@@ -4,7 +4,7 @@
 // MongoDB, progress queries go over RabbitMQ to whichever worker answers,
 // and the job types are those the worker pools registered in Redis.
 // /readyz answers 200 only while every backend answers (checked every
-// second); SIGTERM or SIGINT stops it. With --grpc-listen it also serves
+// second); SIGTERM or SIGINT stops it (process_lifecycle.hpp). With --grpc-listen it also serves
 // the typed gRPC dtq.v1.JobService (REST is its JSON face) over the same
 // JobService, token and limits.
 //
@@ -14,7 +14,6 @@
 // addresses the pools registered in Redis.
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -28,6 +27,7 @@
 #include "dtq/api/grpc_payload_validator.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/logging.hpp"
+#include "process_lifecycle.hpp"
 
 namespace dtq::cli {
 namespace {
@@ -147,16 +147,7 @@ int run_api(const ApiOptions& options) {
     return 2;
   }
 
-  // Blocked before any thread starts (the adapters', Pistache's), so that
-  // they inherit the mask and sigwait below gets the signal.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  // A watcher that hangs up mid-write must not end the process.
-  std::signal(SIGPIPE, SIG_IGN);
-
+  ProcessLifecycle lifecycle;
   auto backends = connect_backends(*uris, DistributedRole::kApi, {});
   if (!backends.ok()) {
     std::cerr << "dtq api: " << backends.status().message() << "\n";
@@ -172,19 +163,22 @@ int run_api(const ApiOptions& options) {
     std::cerr << "dtq api: " << started.message() << "\n";
     return 1;
   }
+  lifecycle.on_stop([&server] { server.stop(); });
   std::unique_ptr<api::GrpcJobServer> grpc;
   if (!options.grpc_listen.empty()) {
     auto started = start_grpc_job_server(options.grpc_listen, settings, jobs, *backends->statuses,
                                          *backends->registry);
     if (!started.ok()) {
       std::cerr << "dtq api: " << started.status().message() << "\n";
-      server.stop();
+      lifecycle.stop();
       return 1;
     }
     grpc = std::move(started).value();
+    lifecycle.on_stop([&grpc] { grpc->stop(); });
   }
-  BackendHealth health(BackendHealth::checks_for(*backends, DistributedRole::kApi),
-                       std::chrono::seconds(1), [&server](bool healthy, const std::string& reason) {
+  lifecycle.on_stop([&server] { server.set_ready(false, "shutting down"); });
+  BackendHealth health(health_checks(*backends, DistributedRole::kApi), std::chrono::seconds(1),
+                       [&server](bool healthy, const std::string& reason) {
                          server.set_ready(healthy, "backends unavailable: " + reason);
                        });
   health.start();
@@ -207,12 +201,9 @@ int run_api(const ApiOptions& options) {
   }
   std::cerr << (settings.token.empty() ? "\n  writes are open (--no-auth)" : "") << std::endl;
 
-  int received = 0;
-  sigwait(&signals, &received);
-  spdlog::info("dtq api: {}; stopping", received == SIGTERM ? "SIGTERM" : "SIGINT");
-  server.set_ready(false, "shutting down");
-  if (grpc) grpc->stop();
-  server.stop();
+  const std::string signal = lifecycle.wait_for_signal();
+  spdlog::info("dtq api: {}; stopping", signal);
+  lifecycle.stop();
   return 0;
 }
 

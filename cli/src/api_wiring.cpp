@@ -1,25 +1,14 @@
 #include "api_wiring.hpp"
 
-#include <charconv>
-#include <system_error>
+#include "dtq/core/host_port.hpp"
 
 namespace dtq::cli {
 
 StatusOr<ListenAddress> parse_listen(std::string_view listen) {
-  const auto malformed = [&] {
-    return invalid_argument("\"" + std::string(listen) + "\" is not HOST:PORT");
-  };
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return malformed();
-  const std::string_view digits = listen.substr(colon + 1);
-  unsigned port = 0;
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-  if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
-      port > 65535) {
-    return malformed();
-  }
-  return ListenAddress{.host = std::string(listen.substr(0, colon)),
-                       .port = static_cast<uint16_t>(port)};
+  auto address = parse_listen_address(listen);
+  if (!address.ok()) return invalid_argument("\"" + std::string(listen) + "\" is not HOST:PORT");
+  // Pistache reads an IPv6 host in its brackets.
+  return ListenAddress{.host = address->url_host(), .port = address->port};
 }
 
 StatusOr<std::unique_ptr<api::GrpcJobServer>> start_grpc_job_server(const std::string& listen,

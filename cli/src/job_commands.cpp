@@ -33,25 +33,47 @@ int report(const Status& status) {
   return exit_code_for(status);
 }
 
-// The backend flags the dead-letter verbs take.
-struct DeadLetterBackends {
+// A server named but not usable (a bad URI as much as no answer): 1.
+int server_unusable(const Status& status) {
+  std::cerr << "dtq: " << status.message() << "\n";
+  return 1;
+}
+
+// The servers the dead-letter verbs may use instead of the data folder.
+struct DeadLetterServerFlags {
   BackendFlags flags;
   std::string config;
 };
 
-void add_dead_letter_backend_flags(CLI::App& command, DeadLetterBackends& backends) {
-  command.add_option("--kafka", backends.flags.kafka,
+struct DeadLettersOptions {
+  std::string type;
+  size_t limit = 50;
+  DeadLetterServerFlags servers;
+};
+
+struct ReplayOptions {
+  std::string job_id;
+  DeadLetterServerFlags servers;
+};
+
+void add_server_flags(CLI::App& command, DeadLetterServerFlags& servers) {
+  command.add_option("--kafka", servers.flags.kafka,
                      "Kafka bootstrap servers: use its dead-letter topics ($DTQ_KAFKA_BOOTSTRAP)");
-  command.add_option("--kafka-topic-template", backends.flags.kafka_topic_template,
+  command.add_option("--kafka-topic-template", servers.flags.kafka_topic_template,
                      "Job topic name, %s = job type ($KAFKA_TOPIC_TEMPLATE)");
-  command.add_option("--redis", backends.flags.redis,
+  command.add_option("--redis", servers.flags.redis,
                      "Redis URI, for the replayed job's status ($DTQ_REDIS_URL)");
-  command.add_option("--config", backends.config,
+  command.add_option("--config", servers.config,
                      "JSON file whose \"backends\" section names the servers");
 }
 
-// The Kafka queue when Kafka is named; null (and ok) when it is not.
-StatusOr<std::unique_ptr<kafka::KafkaJobQueue>> open_kafka(const BackendUris& uris) {
+// The Kafka queue when a source names Kafka; null (and ok) when none does.
+// `uris` gets what the sources name.
+StatusOr<std::unique_ptr<kafka::KafkaJobQueue>> open_kafka(const DeadLetterServerFlags& servers,
+                                                           BackendUris& uris) {
+  auto resolved = resolve_backends(servers.flags, servers.config);
+  if (!resolved.ok()) return resolved.status();
+  uris = std::move(resolved).value();
   if (uris.kafka.value.empty()) return std::unique_ptr<kafka::KafkaJobQueue>();
   auto settings = kafka_settings(uris);
   if (!settings.ok()) return settings.status();
@@ -97,85 +119,57 @@ StatusOr<std::string> replay_on_kafka(kafka::KafkaJobQueue& queue, const Backend
   return new_id;
 }
 
+void use_log_level(const CommonOptions& common) {
+  (void)configure_logging(common.log_level.empty() ? "warn" : common.log_level);
+}
+
+// From Kafka's dead-letter topics when a source names Kafka, else from the
+// data folder.
+int run_dead_letters(const CommonOptions& common, const DeadLettersOptions& options) {
+  use_log_level(common);
+  BackendUris uris;
+  auto queue = open_kafka(options.servers, uris);
+  if (!queue.ok()) return server_unusable(queue.status());
+  std::unique_ptr<LocalNode> node;
+  if (!*queue && !(node = open_local_node(common, embedded::Role::kClient))) return 1;
+  auto letters = *queue ? (*queue)->dead_letters(options.type, options.limit)
+                        : node->jobs->dead_letters(options.type, options.limit);
+  if (!letters.ok()) return report(letters.status());
+  print_dead_letters(*letters);
+  return 0;
+}
+
+int run_replay(const CommonOptions& common, const ReplayOptions& options) {
+  use_log_level(common);
+  BackendUris uris;
+  auto queue = open_kafka(options.servers, uris);
+  if (!queue.ok()) return server_unusable(queue.status());
+  std::unique_ptr<LocalNode> node;
+  if (!*queue && !(node = open_local_node(common, embedded::Role::kClient))) return 1;
+  auto new_id =
+      *queue ? replay_on_kafka(**queue, uris, options.job_id) : node->jobs->replay(options.job_id);
+  if (!new_id.ok()) return report(new_id.status());
+  std::cout << *new_id << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_job_commands(CLI::App& app, CommonOptions& common, int& exit_code) {
-  const auto client = [&common]() {
-    (void)configure_logging(common.log_level.empty() ? "warn" : common.log_level);
-    return open_local_node(common, embedded::Role::kClient);
-  };
-
-  // Kafka's queue when a source names Kafka (reported and null on failure,
-  // with `failed` set), else null.
-  const auto kafka_queue = [&common](const DeadLetterBackends& backends, BackendUris& uris,
-                                     bool& failed) {
-    (void)configure_logging(common.log_level.empty() ? "warn" : common.log_level);
-    failed = false;
-    auto resolved = resolve_backends(backends.flags, backends.config);
-    if (!resolved.ok()) {
-      std::cerr << "dtq: " << resolved.status().message() << "\n";
-      failed = true;
-      return std::unique_ptr<kafka::KafkaJobQueue>();
-    }
-    uris = *resolved;
-    auto queue = open_kafka(uris);
-    if (!queue.ok()) {
-      std::cerr << "dtq: " << queue.status().message() << "\n";
-      failed = true;
-      return std::unique_ptr<kafka::KafkaJobQueue>();
-    }
-    return std::move(queue).value();
-  };
-
-  auto dead_type = std::make_shared<std::string>();
-  auto dead_limit = std::make_shared<size_t>(50);
-  auto dead_backends = std::make_shared<DeadLetterBackends>();
+  auto dead_letters = std::make_shared<DeadLettersOptions>();
   auto* dead = app.add_subcommand("dead-letters", "List failed jobs kept for replay, newest first");
-  dead->add_option("--type", *dead_type, "Only this job type");
-  dead->add_option("--limit", *dead_limit, "At most this many");
-  add_dead_letter_backend_flags(*dead, *dead_backends);
-  dead->callback([=, &exit_code] {
-    BackendUris uris;
-    bool failed = false;
-    if (auto queue = kafka_queue(*dead_backends, uris, failed); failed) {
-      return void(exit_code = 1);
-    } else if (queue) {
-      auto letters = queue->dead_letters(*dead_type, *dead_limit);
-      if (!letters.ok()) return void(exit_code = report(letters.status()));
-      print_dead_letters(*letters);
-      return void(exit_code = 0);
-    }
-    auto node = client();
-    if (!node) return void(exit_code = 1);
-    auto letters = node->jobs->dead_letters(*dead_type, *dead_limit);
-    if (!letters.ok()) return void(exit_code = report(letters.status()));
-    print_dead_letters(*letters);
-    exit_code = 0;
-  });
+  dead->add_option("--type", dead_letters->type, "Only this job type");
+  dead->add_option("--limit", dead_letters->limit, "At most this many");
+  add_server_flags(*dead, dead_letters->servers);
+  dead->callback(
+      [&common, &exit_code, dead_letters] { exit_code = run_dead_letters(common, *dead_letters); });
 
-  auto replay_id = std::make_shared<std::string>();
-  auto replay_backends = std::make_shared<DeadLetterBackends>();
+  auto replay_options = std::make_shared<ReplayOptions>();
   auto* replay = app.add_subcommand("replay", "Enqueue a dead-lettered job again, as a new job");
-  replay->add_option("job_id", *replay_id, "The dead-lettered job's id")->required();
-  add_dead_letter_backend_flags(*replay, *replay_backends);
-  replay->callback([=, &exit_code] {
-    BackendUris uris;
-    bool failed = false;
-    if (auto queue = kafka_queue(*replay_backends, uris, failed); failed) {
-      return void(exit_code = 1);
-    } else if (queue) {
-      auto new_id = replay_on_kafka(*queue, uris, *replay_id);
-      if (!new_id.ok()) return void(exit_code = report(new_id.status()));
-      std::cout << *new_id << "\n";
-      return void(exit_code = 0);
-    }
-    auto node = client();
-    if (!node) return void(exit_code = 1);
-    auto new_id = node->jobs->replay(*replay_id);
-    if (!new_id.ok()) return void(exit_code = report(new_id.status()));
-    std::cout << *new_id << "\n";
-    exit_code = 0;
-  });
+  replay->add_option("job_id", replay_options->job_id, "The dead-lettered job's id")->required();
+  add_server_flags(*replay, replay_options->servers);
+  replay->callback(
+      [&common, &exit_code, replay_options] { exit_code = run_replay(common, *replay_options); });
 }
 
 }  // namespace dtq::cli

@@ -2,14 +2,13 @@
 // every plugin, and the UI's static files — in one process on the embedded
 // backends in the data folder; with --grpc-listen, the gRPC JobService too.
 // Prints the URL and the access token; SIGTERM or SIGINT stops the API and
-// drains the engine.
+// drains the engine (process_lifecycle.hpp).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -20,6 +19,7 @@
 #include "dtq/api/api_server.hpp"
 #include "dtq/core/logging.hpp"
 #include "local_node.hpp"
+#include "process_lifecycle.hpp"
 
 namespace dtq::cli {
 namespace {
@@ -86,17 +86,92 @@ StatusOr<std::string> resolve_token(const ServeOptions& options,
   return token;
 }
 
-int run_serve(const CommonOptions& common, const ServeOptions& options) {
-  // Blocked before any thread starts (the backends', Pistache's, the
-  // engine's) so that they inherit the mask and sigwait below gets them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  // A watcher that hangs up mid-write must not end the process.
-  std::signal(SIGPIPE, SIG_IGN);
+// How to show the token in the example: where it is kept, not its value.
+std::string token_hint(const ServeOptions& options, const std::filesystem::path& data_dir) {
+  // Read at start-up, before the threads.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
+  const char* from_env = std::getenv("DTQ_API_TOKEN");
+  if (from_env != nullptr && *from_env != '\0') return "$DTQ_API_TOKEN";
+  return "$(cat " +
+         (options.token_file.empty() ? (data_dir / "token").string() : options.token_file) + ")";
+}
 
+// The first line is for scripts and tests; the rest for people. The token
+// is printed once.
+void print_started(const std::string& url, const std::string& grpc_at, const std::string& token,
+                   const std::string& hint, const std::filesystem::path& data_dir) {
+  std::cout << "LISTENING " << url << std::endl;
+  if (!grpc_at.empty()) std::cout << "GRPC_LISTENING " << grpc_at << std::endl;
+  std::cerr << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n"
+            << "  token: " << token << "\n"
+            << "  try:   curl -H \"Authorization: Bearer " << hint
+            << "\" -H 'Content-Type: application/json' "
+            << "-d "
+               "'{\"job_type\":\"weather\",\"payload\":{\"city\":\"Austin\","
+               "\"country_code\":\"US\"}}' "
+            << url << "/v1/jobs\n"
+            << "  or:    dtq submit weather "
+               "'{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch"
+            << std::endl;
+  if (!grpc_at.empty()) {
+    std::cerr << "  gRPC:  dtq.v1.JobService at " << grpc_at
+              << " (metadata authorization: Bearer TOKEN on writes)" << std::endl;
+  }
+}
+
+// The engine, the REST API and (with --grpc-listen) the gRPC JobService on
+// `node`, until SIGTERM or SIGINT; then the API stops and the engine drains.
+int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
+                       const ServeOptions& options, const api::ApiSettings& settings,
+                       const std::string& grpc_host, LocalNode& node,
+                       const host::EngineSettings& engine_config) {
+  host::HttpClient http;
+  auto engine = host::Engine::create(
+      node.plugins, engine_config,
+      host::EnginePorts{*node.backends.queue, *node.backends.statuses, *node.backends.results},
+      http);
+  if (!engine.ok()) {
+    std::cerr << "dtq: " << engine.status().message() << "\n";
+    return 2;
+  }
+  host::EngineJobTypeRegistry job_types(**engine);
+  api::ApiServer server(settings, *node.jobs, *node.backends.statuses, job_types);
+  (*engine)->start();
+  lifecycle.on_stop([&engine] { (*engine)->drain(); });
+  if (Status started = server.start(); !started.ok()) {
+    std::cerr << "dtq: " << started.message() << "\n";
+    lifecycle.stop();
+    return 1;
+  }
+  lifecycle.on_stop([&server] { server.stop(); });
+  std::unique_ptr<api::GrpcJobServer> grpc;
+  if (!options.grpc_listen.empty()) {
+    auto started = start_grpc_job_server(options.grpc_listen, settings, *node.jobs,
+                                         *node.backends.statuses, job_types);
+    if (!started.ok()) {
+      std::cerr << "dtq: " << started.status().message() << "\n";
+      lifecycle.stop();
+      return 1;
+    }
+    grpc = std::move(started).value();
+    lifecycle.on_stop([&grpc] { grpc->stop(); });
+  }
+  auto watcher = watch_plugin_folder(common, options.engine, node.plugins, **engine);
+  lifecycle.on_stop([&watcher] { watcher.reset(); });
+  server.set_ready(true);
+  lifecycle.on_stop([&server] { server.set_ready(false); });
+  const std::filesystem::path data_dir = resolve_data_dir(common);
+  print_started("http://" + settings.bind_address + ":" + std::to_string(server.port()),
+                grpc ? grpc_host + ":" + std::to_string(grpc->port()) : std::string(),
+                settings.token, token_hint(options, data_dir), data_dir);
+  const std::string signal = lifecycle.wait_for_signal();
+  std::cerr << "dtq serve: " << signal << "; stopping the API and draining" << std::endl;
+  lifecycle.stop();
+  return 0;
+}
+
+int run_serve(const CommonOptions& common, const ServeOptions& options) {
+  ProcessLifecycle lifecycle;
   api::ApiSettings settings;
   const auto listen = parse_listen(options.listen);
   if (!listen.ok()) {
@@ -120,8 +195,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
 
   auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options.engine));
   if (!node) return 1;
-  const std::filesystem::path data_dir = resolve_data_dir(common);
-  auto token = resolve_token(options, data_dir);
+  auto token = resolve_token(options, resolve_data_dir(common));
   if (!token.ok()) {
     std::cerr << "dtq: " << token.status().message() << "\n";
     return 2;
@@ -129,78 +203,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   settings.token = *token;
   auto engine_config = engine_settings(*node, options.engine);
   if (!engine_config) return 2;
-
-  host::HttpClient http;
-  auto engine = host::Engine::create(
-      node->plugins, *engine_config,
-      host::EnginePorts{*node->backends.queue, *node->backends.statuses, *node->backends.results},
-      http);
-  if (!engine.ok()) {
-    std::cerr << "dtq: " << engine.status().message() << "\n";
-    return 2;
-  }
-  host::EngineJobTypeRegistry job_types(**engine);
-  api::ApiServer server(settings, *node->jobs, *node->backends.statuses, job_types);
-  (*engine)->start();
-  if (Status started = server.start(); !started.ok()) {
-    std::cerr << "dtq: " << started.message() << "\n";
-    (*engine)->drain();
-    return 1;
-  }
-  std::unique_ptr<api::GrpcJobServer> grpc;
-  if (!options.grpc_listen.empty()) {
-    auto started = start_grpc_job_server(options.grpc_listen, settings, *node->jobs,
-                                         *node->backends.statuses, job_types);
-    if (!started.ok()) {
-      std::cerr << "dtq: " << started.status().message() << "\n";
-      server.stop();
-      (*engine)->drain();
-      return 1;
-    }
-    grpc = std::move(started).value();
-  }
-  auto watcher = watch_plugin_folder(common, options.engine, node->plugins, **engine);
-  server.set_ready(true);
-  const std::string url = "http://" + settings.bind_address + ":" + std::to_string(server.port());
-  // The token is printed once; the example refers to where it is kept.
-  const bool token_from_env =
-      std::getenv("DTQ_API_TOKEN") != nullptr && *std::getenv("DTQ_API_TOKEN") != '\0';
-  const std::string token_hint =
-      token_from_env
-          ? "$DTQ_API_TOKEN"
-          : "$(cat " +
-                (options.token_file.empty() ? (data_dir / "token").string() : options.token_file) +
-                ")";
-  // The first line is for scripts and tests; the rest for people.
-  std::cout << "LISTENING " << url << std::endl;
-  if (grpc) {
-    std::cout << "GRPC_LISTENING " << grpc_address->host << ":" << grpc->port() << std::endl;
-  }
-  std::cerr
-      << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n"
-      << "  token: " << settings.token << "\n"
-      << "  try:   curl -H \"Authorization: Bearer " << token_hint
-      << "\" -H 'Content-Type: application/json' "
-      << "-d "
-         "'{\"job_type\":\"weather\",\"payload\":{\"city\":\"Austin\",\"country_code\":\"US\"}}' "
-      << url << "/v1/jobs\n"
-      << "  or:    dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch"
-      << std::endl;
-  if (grpc) {
-    std::cerr << "  gRPC:  dtq.v1.JobService at " << grpc_address->host << ":" << grpc->port()
-              << " (metadata authorization: Bearer TOKEN on writes)" << std::endl;
-  }
-
-  int received = 0;
-  sigwait(&signals, &received);
-  std::cerr << "dtq serve: " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
-            << "; stopping the API and draining" << std::endl;
-  server.set_ready(false);
-  watcher.reset();
-  if (grpc) grpc->stop();
-  server.stop();
-  (*engine)->drain();
-  return 0;
+  return serve_until_signal(lifecycle, common, options, settings, grpc_address->host, *node,
+                            *engine_config);
 }
 
 }  // namespace
@@ -213,7 +217,8 @@ void add_serve_command(CLI::App& app, CommonOptions& common, int& exit_code) {
   serve->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")
       ->capture_default_str();
   serve->add_option("--token-file", options->token_file,
-                    "File holding the API token (default: $DTQ_API_TOKEN, else <data-dir>/token, "
+                    "File holding the API token (default: $DTQ_API_TOKEN, else "
+                    "<data-dir>/token, "
                     "made on first run)");
   serve->add_option("--ui-dir", options->ui_dir, "Folder of the UI's static files, served at /");
   serve->add_option("--cors-origin", options->cors_origins,
@@ -224,9 +229,9 @@ void add_serve_command(CLI::App& app, CommonOptions& common, int& exit_code) {
       ->capture_default_str();
   serve->add_option("--max-streams", options->max_streams, "Open event streams before 429")
       ->capture_default_str();
-  serve->add_option(
-      "--grpc-listen", options->grpc_listen,
-      "HOST:PORT for the gRPC JobService (dtq.v1); off unless given (port 0: any free one)");
+  serve->add_option("--grpc-listen", options->grpc_listen,
+                    "HOST:PORT for the gRPC JobService (dtq.v1); off unless "
+                    "given (port 0: any free one)");
   serve->callback([&common, &exit_code, options] {
     (void)configure_logging(common.log_level.empty() ? "info" : common.log_level);
     exit_code = run_serve(common, *options);

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -21,9 +20,11 @@
 #include "commands.hpp"
 #include "distributed_node.hpp"
 #include "dtq/api/admin_server.hpp"
+#include "dtq/core/host_port.hpp"
 #include "dtq/core/logging.hpp"
 #include "dtq/host/worker_grpc_server.hpp"
 #include "local_node.hpp"
+#include "process_lifecycle.hpp"
 
 namespace dtq::cli {
 namespace {
@@ -101,25 +102,18 @@ std::string from_env(const std::string& flag, const char* variable, std::string 
 // address with its real port, or, when it listens on every interface, this
 // host's name.
 std::string advertised_address(const std::string& listen, uint16_t port) {
-  std::string host = listen.substr(0, listen.rfind(':'));
-  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
+  auto address = parse_listen_address(listen);
+  std::string host = address.ok() ? address->host : std::string();
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
     std::array<char, 256> name{};
     host = ::gethostname(name.data(), name.size() - 1) == 0 ? name.data() : "localhost";
   }
-  return host + ":" + std::to_string(port);
+  return HostPort{.host = host, .port = port}.authority();
 }
 
 int run_embedded_worker(const CommonOptions& common, const EngineFlags& options,
                         const std::string& admin_listen) {
-  // Blocked before any thread starts (the store's writer, the plugin
-  // folder's watcher, the pools) so that they inherit the mask and the
-  // sigwait in run_until_signal() gets SIGTERM: an unblocked thread would
-  // take it and the default action would end the process undrained.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ProcessLifecycle lifecycle;
   auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options));
   if (!node) return 1;
   auto settings = engine_settings(*node, options);
@@ -143,76 +137,44 @@ int run_embedded_worker(const CommonOptions& common, const EngineFlags& options,
     std::cerr << "dtq: " << admin.status().message() << "\n";
     return admin.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
-  (*engine)->run_until_signal();
+  (*engine)->start();
+  lifecycle.on_stop([&engine] { (*engine)->drain(); });
+  const std::string signal = lifecycle.wait_for_signal();
+  spdlog::info("received {}; draining (grace {} ms)", signal, settings->drain_grace.count());
+  lifecycle.stop();
+  spdlog::info("drained; exiting");
   return 0;
 }
 
-int run_distributed_worker(const CommonOptions& common, const WorkerOptions& worker,
-                           const BackendUris& uris) {
-  const EngineFlags& options = worker.engine;
-  if (Status all = uris.require_all("dtq worker"); !all.ok()) {
-    std::cerr << "dtq: " << all.message() << "\n";
-    return 2;
-  }
-  // Blocked before any thread starts (every adapter has some), so that they
-  // inherit the mask and sigwait below gets the signal.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-
-  host::PluginRegistry plugins;
-  if (!load_plugins(common, plugins, isolation_settings(options))) return 1;
-  auto settings = engine_settings(plugins, options);
-  if (!settings) return 2;
-  for (const auto& type : settings->only) {
+// The plugins this process runs pools of (the loaded ones, or the --only
+// ones): the engine's, and the ones its WorkerService validates payloads
+// for. Prints why and returns false when --only names a type no plugin has.
+bool select_hosted(const host::PluginRegistry& plugins, const host::EngineSettings& settings,
+                   host::PluginRegistry& hosted, std::vector<std::string>& types) {
+  for (const auto& type : settings.only) {
     if (plugins.find(type) == nullptr) {
       std::cerr << "dtq: --only " << type << ": no loaded plugin provides job type \"" << type
                 << "\"\n";
-      return 2;
+      return false;
     }
   }
-  // The plugins this process runs pools of: the engine's, and the ones its
-  // WorkerService validates payloads for.
-  host::PluginRegistry hosted;
-  std::vector<std::string> types;
   for (const auto& plugin : plugins.list()) {
     const std::string& type = plugin->info().job_type;
-    if (!settings->only.empty() && settings->only.count(type) == 0) continue;
+    if (!settings.only.empty() && !settings.only.contains(type)) continue;
     (void)hosted.add(plugin);
     types.push_back(type);
   }
+  return true;
+}
 
-  auto backends = connect_backends(uris, DistributedRole::kWorker, types);
-  if (!backends.ok()) {
-    std::cerr << "dtq worker: " << backends.status().message() << "\n";
-    return backends.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  const std::string grpc_listen = from_env(worker.grpc_listen, "DTQ_GRPC_LISTEN", "127.0.0.1:0");
-  host::WorkerGrpcServer grpc({.listen_address = grpc_listen}, hosted);
-  if (Status listening = grpc.start(); !listening.ok()) {
-    std::cerr << "dtq worker: cannot serve WorkerService on " << grpc_listen << ": "
-              << listening.message() << "\n";
-    return listening.code() == StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  const std::string address = from_env(worker.grpc_advertise, "DTQ_GRPC_ADVERTISE",
-                                       advertised_address(grpc_listen, grpc.port()));
-
-  host::HttpClient http;
-  auto engine = host::Engine::create(
-      hosted, *settings,
-      host::EnginePorts{*backends->queue, *backends->statuses, *backends->results}, http);
-  if (!engine.ok()) {
-    std::cerr << "dtq: " << engine.status().message() << "\n";
-    return 2;
-  }
-  (*engine)->start();
-  for (const auto* pool : (*engine)->pools()) {
+// Each pool into the job type registry, at the WorkerService `address`,
+// with the figures its heartbeat carries.
+Status register_pools(const host::Engine& engine, redis::RedisJobTypeRegistry& registry,
+                      const std::string& address) {
+  for (const auto* pool : engine.pools()) {
     JobTypeInfo registration = host::job_type_info(*pool);
     registration.worker_addresses = {address};
-    auto registered = backends->registry->register_pool(std::move(registration), [pool] {
+    auto registered = registry.register_pool(std::move(registration), [pool] {
       const host::PluginHealth health = pool->plugin().health();
       return redis::PoolFigures{.in_flight = pool->stats().in_flight,
                                 .runner_crashes = health.crashes,
@@ -220,45 +182,105 @@ int run_distributed_worker(const CommonOptions& common, const WorkerOptions& wor
                                 .last_crash = health.last_crash};
     });
     if (!registered.ok()) {
-      std::cerr << "dtq worker: cannot register pool " << pool->plugin().info().job_type
-                << " in the job type registry: " << registered.status().message() << "\n";
-      (*engine)->drain();
-      return 1;
+      return {registered.status().code(),
+              "cannot register pool " + pool->plugin().info().job_type +
+                  " in the job type registry: " + registered.status().message()};
     }
   }
-  BackendHealth health(BackendHealth::checks_for(*backends, DistributedRole::kWorker),
-                       std::chrono::seconds(2), nullptr);
+  return {};
+}
+
+// Off the list first when stopping: the API stops counting these pools, and
+// stops asking this WorkerService, at once.
+void leave_registry(redis::RedisJobTypeRegistry& registry) {
+  if (Status gone = registry.deregister_all(); !gone.ok()) {
+    spdlog::warn("could not leave the job type registry ({}); the pools expire after {} ms",
+                 gone.message(), registry.settings().ttl.count());
+  }
+}
+
+void print_worker_started(const host::Engine& engine, const DistributedAdapters& adapters,
+                          const std::string& address) {
+  std::cerr << "dtq worker: pools:";
+  for (const auto* pool : engine.pools()) std::cerr << " " << pool->plugin().info().job_type;
+  std::cerr << "; kafka " << adapters.uris.kafka.value << ", redis "
+            << adapters.statuses->settings().describe() << ", mongodb "
+            << adapters.results->describe() << ", rabbitmq "
+            << adapters.responder->settings().describe() << "; WorkerService at " << address
+            << std::endl;
+}
+
+// The WorkerService, the engine over `adapters` and the pools' registration,
+// until SIGTERM or SIGINT; then the pools leave the registry and drain.
+int work_until_signal(ProcessLifecycle& lifecycle, const WorkerOptions& worker,
+                      const host::EngineSettings& settings, const host::PluginRegistry& hosted,
+                      DistributedAdapters& adapters) {
+  const std::string grpc_listen = from_env(worker.grpc_listen, "DTQ_GRPC_LISTEN", "127.0.0.1:0");
+  host::WorkerGrpcServer grpc({.listen_address = grpc_listen}, hosted);
+  if (Status listening = grpc.start(); !listening.ok()) {
+    std::cerr << "dtq worker: cannot serve WorkerService on " << grpc_listen << ": "
+              << listening.message() << "\n";
+    return listening.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  lifecycle.on_stop([&grpc] { grpc.stop(); });
+  const std::string address = from_env(worker.grpc_advertise, "DTQ_GRPC_ADVERTISE",
+                                       advertised_address(grpc_listen, grpc.port()));
+  host::HttpClient http;
+  auto engine = host::Engine::create(
+      hosted, settings, host::EnginePorts{*adapters.queue, *adapters.statuses, *adapters.results},
+      http);
+  if (!engine.ok()) {
+    std::cerr << "dtq: " << engine.status().message() << "\n";
+    lifecycle.stop();
+    return 2;
+  }
+  (*engine)->start();
+  lifecycle.on_stop([&engine] { (*engine)->drain(); });
+  if (Status registered = register_pools(**engine, *adapters.registry, address); !registered.ok()) {
+    std::cerr << "dtq worker: " << registered.message() << "\n";
+    lifecycle.stop();
+    return 1;
+  }
+  lifecycle.on_stop([&adapters] { leave_registry(*adapters.registry); });
+  BackendHealth health(health_checks(adapters, DistributedRole::kWorker), std::chrono::seconds(2),
+                       nullptr);
   health.start();
   auto admin = start_admin_port(from_env(worker.admin_listen, "DTQ_ADMIN_LISTEN", ""), **engine,
                                 [&health] { return health.healthy(); });
   if (!admin.ok()) {
     std::cerr << "dtq: " << admin.status().message() << "\n";
-    (*engine)->drain();
+    lifecycle.stop();
     return admin.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
-
-  std::cerr << "dtq worker: pools:";
-  for (const auto* pool : (*engine)->pools()) std::cerr << " " << pool->plugin().info().job_type;
-  std::cerr << "; kafka " << backends->uris.kafka.value << ", redis "
-            << backends->statuses->settings().describe() << ", mongodb "
-            << backends->results->describe() << ", rabbitmq "
-            << backends->responder->settings().describe() << "; WorkerService at " << address
-            << std::endl;
-
-  int received = 0;
-  sigwait(&signals, &received);
-  spdlog::info("received {}; leaving the job type registry and draining (grace {} ms)",
-               received == SIGTERM ? "SIGTERM" : "SIGINT", settings->drain_grace.count());
-  // Off the list first: the API stops counting these pools, and stops
-  // asking this WorkerService, at once.
-  if (Status gone = backends->registry->deregister_all(); !gone.ok()) {
-    spdlog::warn("could not leave the job type registry ({}); the pools expire after {} ms",
-                 gone.message(), backends->registry->settings().ttl.count());
-  }
-  (*engine)->drain();
-  grpc.stop();
+  print_worker_started(**engine, adapters, address);
+  const std::string signal = lifecycle.wait_for_signal();
+  spdlog::info("received {}; leaving the job type registry and draining (grace {} ms)", signal,
+               settings.drain_grace.count());
+  lifecycle.stop();
   spdlog::info("drained; exiting");
   return 0;
+}
+
+int run_distributed_worker(const CommonOptions& common, const WorkerOptions& worker,
+                           const BackendUris& uris) {
+  if (Status all = uris.require_all("dtq worker"); !all.ok()) {
+    std::cerr << "dtq: " << all.message() << "\n";
+    return 2;
+  }
+  ProcessLifecycle lifecycle;
+  host::PluginRegistry plugins;
+  if (!load_plugins(common, plugins, isolation_settings(worker.engine))) return 1;
+  auto settings = engine_settings(plugins, worker.engine);
+  if (!settings) return 2;
+  host::PluginRegistry hosted;
+  std::vector<std::string> types;
+  if (!select_hosted(plugins, *settings, hosted, types)) return 2;
+  auto adapters = connect_backends(uris, DistributedRole::kWorker, types);
+  if (!adapters.ok()) {
+    std::cerr << "dtq worker: " << adapters.status().message() << "\n";
+    return adapters.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return work_until_signal(lifecycle, worker, *settings, hosted, *adapters);
 }
 
 int run_worker(const CommonOptions& common, const WorkerOptions& options) {
