@@ -14,6 +14,7 @@
 #
 # Ports (loopback, outside the other test servers' 21xxx and 29xxx):
 # DTQ_E2E_API_PORT (default 23080), DTQ_E2E_PROMETHEUS_PORT (23090).
+# DTQ_E2E_COMPOSE_OVERRIDES: more compose files to apply on top.
 # Each step prints its time; the whole run its total.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -33,7 +34,11 @@ export DTQ_IMAGE=dtq:e2e DTQ_HELLO_PLUGIN_IMAGE=dtq-plugin-hello:e2e DTQ_HELLO_W
 DTQ_API_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 export DTQ_API_TOKEN
 compose=(docker-compose -f "$repo/infra/compose/docker-compose.yml" -f "$repo/infra/compose/docker-compose.test.yml")
+# More override files, space-separated (a local experiment's settings).
+for extra in ${DTQ_E2E_COMPOSE_OVERRIDES:-}; do compose+=(-f "$extra"); done
 api=http://127.0.0.1:$api_port
+# DTQ_API_TOKEN is the API's operator key: reads need a key too.
+auth=(-H "Authorization: Bearer $DTQ_API_TOKEN")
 prometheus=http://127.0.0.1:$prometheus_port
 
 started_all=$SECONDS
@@ -103,7 +108,7 @@ step "stack up"
 
 job_types_ready() {
   local listed
-  listed=$(curl -fsS "$api/v1/job-types") || return 1
+  listed=$(curl -fsS "${auth[@]}" "$api/v1/job-types") || return 1
   python3 - "$listed" <<'PY'
 import json, sys
 types = {t["job_type"]: t for t in json.loads(sys.argv[1])["job_types"]}
@@ -124,17 +129,17 @@ declare -A payloads=(
 )
 declare -A ids
 for type in "${!payloads[@]}"; do
-  answer=$(curl -fsS -H "Authorization: Bearer $DTQ_API_TOKEN" -H 'Content-Type: application/json' \
+  answer=$(curl -fsS "${auth[@]}" -H 'Content-Type: application/json' \
     -d "{\"job_type\":\"$type\",\"payload\":${payloads[$type]}}" "$api/v1/jobs") ||
     fail "submitting a $type job"
   ids[$type]=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["job_id"])' "$answer")
 done
-job_state() { curl -fsS "$api/v1/jobs/$1/status" | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])'; }
+job_state() { curl -fsS "${auth[@]}" "$api/v1/jobs/$1/status" | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])'; }
 job_done() { [[ $(job_state "$1") =~ ^(completed|failed|cancelled)$ ]]; }
 for type in "${!ids[@]}"; do
   wait_for 120 "end of the $type job ${ids[$type]}" job_done "${ids[$type]}"
   state=$(job_state "${ids[$type]}")
-  [[ $state == completed ]] || fail "the $type job ended $state: $(curl -fsS "$api/v1/jobs/${ids[$type]}")"
+  [[ $state == completed ]] || fail "the $type job ended $state: $(curl -fsS "${auth[@]}" "$api/v1/jobs/${ids[$type]}")"
   echo "e2e: $type job ${ids[$type]} completed" >&2
 done
 step "one job of each type completed"
