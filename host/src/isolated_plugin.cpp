@@ -569,7 +569,7 @@ StatusOr<ValidationOutcome> IsolatedPlugin::check(std::string_view payload) cons
     // Another payload may have crashed it: this one is tried alone.
     auto solo = start_runner();
     if (!solo.ok()) return solo.status();
-    ending = validate_on(payload, **solo, outcome);
+    validate_on(payload, **solo, outcome);
   }
   return outcome;
 }
@@ -872,8 +872,7 @@ bool IsolatedPlugin::start_on(const std::shared_ptr<AsyncRun>& run,
 void IsolatedPlugin::forget(const AsyncRun& run) const {
   run.runner->close(run.id);
   std::lock_guard lock(mutex_);
-  std::erase_if(running_,
-                [&](const auto& entry) { return std::get<0>(entry) == run.context; });
+  std::erase_if(running_, [&](const auto& entry) { return std::get<0>(entry) == run.context; });
 }
 
 void IsolatedPlugin::on_frame(const std::shared_ptr<AsyncRun>& run, const Frame* frame,
@@ -916,12 +915,14 @@ void IsolatedPlugin::quarantine(const std::shared_ptr<AsyncRun>& run) const {
   // happens there is its own.
   std::thread([self = shared_from_this(), run] {
     auto solo = self->start_runner();
-    if (solo.ok() && self->start_on(run, std::move(solo).value())) return;
-    run->context->fail(
-        "plugin_unavailable",
-        solo.ok() ? "its quarantine runner ended before it took the job" : solo.status().message(),
-        true);
-    run->done();
+    if (!solo.ok()) {
+      run->context->fail("plugin_unavailable", solo.status().message(), true);
+      run->done();
+    } else if (!self->start_on(run, std::move(solo).value())) {
+      run->context->fail("plugin_unavailable", "its quarantine runner ended before it took the job",
+                         true);
+      run->done();
+    }
   }).detach();
 }
 

@@ -858,7 +858,7 @@ int run_plugin_runner(int argc, char** argv) {
     pthread_setattr_default_np(&thread_defaults);
     pthread_attr_destroy(&thread_defaults);
   }
-  mallopt(M_ARENA_MAX, kMallocArenas);
+  mallopt(M_ARENA_MAX, kMallocArenas);  // NOLINT(concurrency-mt-unsafe): no thread runs yet
   auto plugin = load_in_process_plugin(options.library);
   if (!plugin.ok()) return refuse(plugin.status().message());
   Runner runner(options.fd, *plugin);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <iterator>
-#include <random>
 
 #include "dtq/core/backoff.hpp"
 #include "dtq/core/time.hpp"
@@ -191,7 +190,7 @@ void WorkerPool::worker_loop() {
       }
       // false: the supervisor gave up on this thread, and abandon() let go
       // of its delivery.
-      if (!process(std::move(delivery))) return;
+      if (!process(delivery)) return;
       {
         std::lock_guard lock(mutex_);
         --holding_;
@@ -201,23 +200,45 @@ void WorkerPool::worker_loop() {
   }
 }
 
-bool WorkerPool::process(Delivery delivery) {
-  // Both outlive the pool if this thread is abandoned.
-  const std::shared_ptr<Plugin> plugin = plugin_;
-  const std::shared_ptr<SingleThread> single_thread = single_thread_;
+bool WorkerPool::process(const Delivery& delivery) {
+  if (finish_if_stored(delivery)) return true;
+  const auto begun = begin(delivery);
+  if (!begun) return true;
   const JobMessage& message = delivery.message;
+  const ValidationOutcome validation =
+      plugin_->validates_on_run() ? ValidationOutcome{.normalized_payload = message.payload}
+                                  : plugin_->validate(message.payload);
+  if (!validation.valid()) {
+    store_outcome(delivery, JobState::kFailed, "",
+                  JobError{"invalid_payload", validation.describe()}, begun->started_at,
+                  begun->attempt);
+    return true;
+  }
+  int progress = begun->progress;
+  for (uint32_t attempt = begun->attempt;; ++attempt) {
+    if (attempt != begun->attempt && !record_attempt(delivery, attempt)) return true;
+    const auto outcome =
+        run_one(delivery, begun->started_at, validation.normalized_payload, attempt, progress);
+    if (!outcome) return false;  // the supervisor gave up on this thread
+    progress = outcome->progress;
+    if (settle(delivery, begun->started_at, attempt, *outcome) == Next::kDone) return true;
+  }
+}
 
+bool WorkerPool::finish_if_stored(const Delivery& delivery) {
   // A redelivery may come after the outcome was stored but before the ack
   // (a crash in between): finish the ack, never run the job twice.
-  if (delivery.delivery_count > 1) {
-    if (auto existing = backends_.results.get(message.job_id); existing.ok()) {
-      set_status(message, existing->final_state, "restored from the stored result",
-                 existing->attempts, existing->error ? &*existing->error : nullptr);
-      (void)backends_.queue.ack(delivery);
-      return true;
-    }
-  }
+  if (delivery.delivery_count <= 1) return false;
+  auto existing = backends_.results.get(delivery.message.job_id);
+  if (!existing.ok()) return false;
+  set_status(delivery.message, existing->final_state, "restored from the stored result",
+             existing->attempts, existing->error ? &*existing->error : nullptr);
+  (void)backends_.queue.ack(delivery);
+  return true;
+}
 
+std::optional<WorkerPool::Begun> WorkerPool::begin(const Delivery& delivery) {
+  const JobMessage& message = delivery.message;
   auto current = backends_.statuses.update(JobStatus{.job_id = message.job_id,
                                                      .state = JobState::kRunning,
                                                      .updated_at = now_rfc3339(),
@@ -225,25 +246,24 @@ bool WorkerPool::process(Delivery delivery) {
                                                      .trace_id = message.trace_id,
                                                      .job_type = message.job_type});
   if (!current.ok()) {
+    ++status_errors_;
     spdlog::error("job_id={} status store unavailable: {}", message.job_id,
                   current.status().message());
     release(delivery, "status store unavailable");
-    return true;
+    return std::nullopt;
   }
-  const std::string started_at = current->updated_at;
   if (current->state == JobState::kCancelled ||
       backends_.statuses.cancel_requested(message.job_id)) {
     store_outcome(delivery, JobState::kCancelled, "",
                   JobError{"cancelled", "cancelled before it started"}, "", current->attempt);
-    return true;
+    return std::nullopt;
   }
-
   // Every attempt this delivery makes is recorded before plugin code runs,
   // so one the process does not survive still counts. A job delivered again
   // with none left is one whose last attempt ended the process (or was cut
   // short by a kill or a shutdown): it ends here instead of looping.
-  uint32_t attempt_number = current->attempt + 1;
-  if (attempt_number > settings_.max_attempts) {
+  const uint32_t attempt = current->attempt + 1;
+  if (attempt > settings_.max_attempts) {
     store_outcome(
         delivery, JobState::kFailed, "",
         JobError{"attempts_exhausted",
@@ -251,112 +271,105 @@ bool WorkerPool::process(Delivery delivery) {
                      std::to_string(settings_.max_attempts) +
                      " never finished (the worker running it stopped first: a crash, a kill, a "
                      "shutdown, or a plugin that took the process down)"},
-        started_at, current->attempt);
-    return true;
+        current->updated_at, current->attempt);
+    return std::nullopt;
   }
-  if (!record_attempt(delivery, attempt_number)) return true;
+  if (!record_attempt(delivery, attempt)) return std::nullopt;
+  return Begun{current->updated_at, attempt, current->progress_percent};
+}
 
-  const ValidationOutcome validation =
-      plugin->validates_on_run() ? ValidationOutcome{.normalized_payload = message.payload}
-                                 : plugin->validate(message.payload);
-  if (!validation.valid()) {
-    store_outcome(delivery, JobState::kFailed, "",
-                  JobError{"invalid_payload", validation.describe()}, started_at, attempt_number);
-    return true;
+std::optional<JobOutcome> WorkerPool::run_one(const Delivery& delivery,
+                                              const std::string& started_at,
+                                              const std::string& payload, uint32_t number,
+                                              int progress) {
+  // Both outlive the pool if this thread is abandoned.
+  const std::shared_ptr<Plugin> plugin = plugin_;
+  const std::shared_ptr<SingleThread> single_thread = single_thread_;
+  const JobMessage& message = delivery.message;
+  auto attempt = std::make_shared<Attempt>();
+  attempt->context = JobContext::create(JobRequest{.job_id = message.job_id,
+                                                   .job_type = message.job_type,
+                                                   .trace_id = message.trace_id,
+                                                   .payload = payload,
+                                                   .attempt = number,
+                                                   .deadline = Clock::now() + settings_.timeout,
+                                                   .initial_progress = progress,
+                                                   .max_result_bytes = settings_.max_result_bytes},
+                                        policy_, http_, static_cast<JobObserver*>(this));
+  attempt->delivery = delivery;
+  attempt->started_at = started_at;
+  attempt->worker = std::this_thread::get_id();
+  {
+    std::lock_guard lock(mutex_);
+    running_.push_back(attempt);
   }
+  ++started_;
+  const auto began = Clock::now();
 
-  int progress = current->progress_percent;
-  for (bool first = true;; first = false) {
-    if (!first) {
-      ++attempt_number;
-      if (!record_attempt(delivery, attempt_number)) return true;
-    }
+  const bool ran = run_attempt(*plugin, single_thread, *attempt->context);
 
-    auto attempt = std::make_shared<Attempt>();
-    attempt->context =
-        JobContext::create(JobRequest{.job_id = message.job_id,
-                                      .job_type = message.job_type,
-                                      .trace_id = message.trace_id,
-                                      .payload = validation.normalized_payload,
-                                      .attempt = attempt_number,
-                                      .deadline = Clock::now() + settings_.timeout,
-                                      .initial_progress = progress,
-                                      .max_result_bytes = settings_.max_result_bytes},
-                           policy_, http_, static_cast<JobObserver*>(this));
-    attempt->delivery = delivery;
-    attempt->started_at = started_at;
-    attempt->worker = std::this_thread::get_id();
-    {
-      std::lock_guard lock(mutex_);
-      running_.push_back(attempt);
-    }
-    ++started_;
-    const auto began = Clock::now();
-
-    const bool ran = run_attempt(*plugin, single_thread, *attempt->context);
-
-    if (attempt->claimed.exchange(true)) return false;  // the supervisor gave up on us
-    observe_attempt(Clock::now() - began);
-    {
-      std::lock_guard lock(mutex_);
-      running_.remove(attempt);
-    }
-    changed_.notify_all();
-    JobOutcome outcome = attempt->context->finish();
-    progress = outcome.progress;
-    if (!ran && outcome.kind != JobOutcome::Kind::kCancelled) {
-      outcome.kind = JobOutcome::Kind::kFailed;
-      outcome.error_code = "plugin_busy";
-      outcome.error_message =
-          "the single-threaded plugin was busy for this attempt's whole timeout of " +
-          seconds_text(settings_.timeout) +
-          " (an earlier attempt still runs: it ignored its timeout and cancellation)";
-      outcome.retryable = true;
-    }
-
-    if (outcome.kind == JobOutcome::Kind::kCompleted) {
-      store_outcome(delivery, JobState::kCompleted, outcome.output_json, std::nullopt, started_at,
-                    attempt_number);
-      return true;
-    }
-    const bool user_cancelled = backends_.statuses.cancel_requested(message.job_id);
-    if (outcome.kind == JobOutcome::Kind::kCancelled && !user_cancelled && hard_draining_) {
-      release(delivery, "worker shut down during attempt " + std::to_string(attempt_number));
-      return true;
-    }
-    if (outcome.kind == JobOutcome::Kind::kCancelled || user_cancelled) {
-      store_outcome(delivery, JobState::kCancelled, "",
-                    JobError{"cancelled", "cancelled while running"}, started_at, attempt_number);
-      return true;
-    }
-    const JobError error{outcome.error_code, outcome.error_message};
-    if (outcome.retryable && attempt_number < settings_.max_attempts) {
-      if (stopping_) {
-        release(delivery, "worker stopping; attempt " + std::to_string(attempt_number) +
-                              " failed: " + error.code);
-        return true;
-      }
-      const auto delay = backoff(attempt_number);
-      ++retried_;
-      set_status(message, JobState::kRunning,
-                 "attempt " + std::to_string(attempt_number) + " failed (" + error.code + ": " +
-                     error.message + "); retrying in " + seconds_text(delay),
-                 attempt_number);
-      if (!wait_backoff(delay, message.job_id)) {
-        if (backends_.statuses.cancel_requested(message.job_id)) {
-          store_outcome(delivery, JobState::kCancelled, "",
-                        JobError{"cancelled", "cancelled while waiting to retry"}, started_at,
-                        attempt_number);
-        } else {
-          release(delivery, "worker stopping while waiting to retry");
-        }
-        return true;
-      }
-      continue;
-    }
-    store_outcome(delivery, JobState::kFailed, "", error, started_at, attempt_number);
-    return true;
+  if (attempt->claimed.exchange(true)) return std::nullopt;
+  observe_attempt(Clock::now() - began);
+  {
+    std::lock_guard lock(mutex_);
+    running_.remove(attempt);
   }
+  changed_.notify_all();
+  JobOutcome outcome = attempt->context->finish();
+  if (!ran && outcome.kind != JobOutcome::Kind::kCancelled) {
+    outcome.kind = JobOutcome::Kind::kFailed;
+    outcome.error_code = "plugin_busy";
+    outcome.error_message =
+        "the single-threaded plugin was busy for this attempt's whole timeout of " +
+        seconds_text(settings_.timeout) +
+        " (an earlier attempt still runs: it ignored its timeout and cancellation)";
+    outcome.retryable = true;
+  }
+  return outcome;
+}
+
+WorkerPool::Next WorkerPool::settle(const Delivery& delivery, const std::string& started_at,
+                                    uint32_t attempt, const JobOutcome& outcome) {
+  const JobMessage& message = delivery.message;
+  if (outcome.kind == JobOutcome::Kind::kCompleted) {
+    store_outcome(delivery, JobState::kCompleted, outcome.output_json, std::nullopt, started_at,
+                  attempt);
+    return Next::kDone;
+  }
+  const bool user_cancelled = backends_.statuses.cancel_requested(message.job_id);
+  if (outcome.kind == JobOutcome::Kind::kCancelled && !user_cancelled && hard_draining_) {
+    release(delivery, "worker shut down during attempt " + std::to_string(attempt));
+    return Next::kDone;
+  }
+  if (outcome.kind == JobOutcome::Kind::kCancelled || user_cancelled) {
+    store_outcome(delivery, JobState::kCancelled, "",
+                  JobError{"cancelled", "cancelled while running"}, started_at, attempt);
+    return Next::kDone;
+  }
+  const JobError error{outcome.error_code, outcome.error_message};
+  if (!outcome.retryable || attempt >= settings_.max_attempts) {
+    store_outcome(delivery, JobState::kFailed, "", error, started_at, attempt);
+    return Next::kDone;
+  }
+  if (stopping_) {
+    release(delivery,
+            "worker stopping; attempt " + std::to_string(attempt) + " failed: " + error.code);
+    return Next::kDone;
+  }
+  const auto delay = backoff_delay(settings_.backoff_base, settings_.backoff_max, attempt);
+  ++retried_;
+  set_status(message, JobState::kRunning,
+             "attempt " + std::to_string(attempt) + " failed (" + error.code + ": " +
+                 error.message + "); retrying in " + seconds_text(delay),
+             attempt);
+  if (wait_backoff(delay, message.job_id)) return Next::kRetry;
+  if (backends_.statuses.cancel_requested(message.job_id)) {
+    store_outcome(delivery, JobState::kCancelled, "",
+                  JobError{"cancelled", "cancelled while waiting to retry"}, started_at, attempt);
+  } else {
+    release(delivery, "worker stopping while waiting to retry");
+  }
+  return Next::kDone;
 }
 
 bool WorkerPool::record_attempt(const Delivery& delivery, uint32_t attempt) {
@@ -627,26 +640,19 @@ void WorkerPool::release(const Delivery& delivery, const std::string& why) {
 
 bool WorkerPool::wait_backoff(std::chrono::milliseconds delay, const std::string& job_id) {
   const auto until = Clock::now() + delay;
-  std::unique_lock lock(mutex_);
   while (Clock::now() < until) {
+    // Asked without the pool's lock: the status store may be a server.
     if (stopping_ || backends_.statuses.cancel_requested(job_id)) return false;
-    changed_.wait_until(lock, std::min(until, Clock::now() + settings_.supervisor_tick));
+    std::unique_lock lock(mutex_);
+    changed_.wait_until(lock, std::min(until, Clock::now() + settings_.supervisor_tick),
+                        [this] { return stopping_.load(); });
   }
   return !stopping_;
 }
 
-std::chrono::milliseconds WorkerPool::backoff(uint32_t attempt) const {
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  const auto exponent = std::min<uint32_t>(attempt - 1, 20);
-  const auto cap =
-      std::min<int64_t>(settings_.backoff_max.count(), settings_.backoff_base.count() << exponent);
-  std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(cap / 2, 0));
-  return std::chrono::milliseconds(cap / 2 + jitter(random));
-}
-
 void WorkerPool::observe_attempt(Clock::duration elapsed) {
   const double seconds = std::chrono::duration<double>(elapsed).count();
-  const auto bucket =
+  const auto* const bucket =
       std::lower_bound(kAttemptDurationBounds.begin(), kAttemptDurationBounds.end(), seconds);
   ++duration_buckets_[static_cast<size_t>(bucket - kAttemptDurationBounds.begin())];
   duration_sum_us_ +=

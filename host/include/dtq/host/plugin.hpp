@@ -85,6 +85,7 @@ class Plugin {
   // `context`. An isolated plugin returns at once and calls `done` from its
   // channel's reader, so that no thread waits on each job; this default
   // runs the attempt on the calling thread.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): overrides keep both
   virtual void run_async(std::shared_ptr<JobContext> context, std::function<void()> done) const {
     run(*context);
     done();

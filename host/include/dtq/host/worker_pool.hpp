@@ -45,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "dtq/core/ports/job_queue.hpp"
@@ -152,7 +153,25 @@ class WorkerPool final : private JobObserver {
   void worker_loop();
   // False when the supervisor took this thread's job away: the thread must
   // then end without touching the pool.
-  bool process(Delivery delivery);
+  bool process(const Delivery& delivery);
+  // A redelivery whose outcome is already stored: acknowledged, true.
+  bool finish_if_stored(const Delivery& delivery);
+  // Where a delivery starts: its first attempt, recorded durably.
+  struct Begun {
+    std::string started_at;
+    uint32_t attempt = 0;
+    int progress = 0;
+  };
+  // Marks the job running and records its first attempt; nullopt when the
+  // delivery ended here (cancelled, no attempts left, store unavailable).
+  std::optional<Begun> begin(const Delivery& delivery);
+  // Runs attempt `number`; nullopt when the supervisor gave up on it.
+  std::optional<JobOutcome> run_one(const Delivery& delivery, const std::string& started_at,
+                                    const std::string& payload, uint32_t number, int progress);
+  enum class Next { kDone, kRetry };
+  // Stores, releases or retries (after the backoff) what an attempt ended with.
+  Next settle(const Delivery& delivery, const std::string& started_at, uint32_t attempt,
+              const JobOutcome& outcome);
   // Records durably that `attempt` of the delivered job is about to run;
   // when the store cannot, releases the delivery and returns false.
   bool record_attempt(const Delivery& delivery, uint32_t attempt);
@@ -174,8 +193,9 @@ class WorkerPool final : private JobObserver {
   void store_results(std::vector<Delivery>& deliveries, std::vector<JobResult>& results);
   void finish_stored(const Delivery& delivery, const JobResult& result);
   void release(const Delivery& delivery, const std::string& why);
+  // Waits `delay` before a retry; false when the pool stops or the job is
+  // cancelled meanwhile.
   bool wait_backoff(std::chrono::milliseconds delay, const std::string& job_id);
-  std::chrono::milliseconds backoff(uint32_t attempt) const;
   // Counts an attempt that ran for `elapsed` into the duration buckets.
   void observe_attempt(Clock::duration elapsed);
 
