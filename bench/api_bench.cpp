@@ -243,8 +243,8 @@ int main(int argc, char** argv) {
           std::printf("    engine caught up   not within 60 s\n");
         }
       }
-      FollowPhase follow =
-          run_followers(server.port(), options.followers, options.seconds, submit_request(), "");
+      FollowPhase follow = run_followers(server.port(), options.followers, options.seconds,
+                                         submit_request(), kToken);
       std::printf("  submit, then follow GET /v1/jobs/{id}/events to completed, %d clients\n",
                   options.followers);
       std::printf("    jobs followed      %zu (%zu failed)\n", follow.followed, follow.failed);

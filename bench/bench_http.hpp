@@ -146,7 +146,7 @@ class Connection {
 
 // POST /v1/jobs of `body` with the bearer `token`.
 inline std::string submit_request(const std::string& token, const std::string& body) {
-  return "POST /v1/jobs HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\nAuthorization: "
+  return "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\nAuthorization: "
          "Bearer " +
          token +
          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
@@ -155,7 +155,7 @@ inline std::string submit_request(const std::string& token, const std::string& b
 
 // GET `path`, with the bearer `token` unless it is empty.
 inline std::string get_request(const std::string& path, const std::string& token = "") {
-  return "GET " + path + " HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n" +
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n" +
          (token.empty() ? std::string() : "Authorization: Bearer " + token + "\r\n") + "\r\n";
 }
 

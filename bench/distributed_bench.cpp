@@ -269,6 +269,7 @@ class DtqProcess {
       if (err >= 0) dup2(err, STDERR_FILENO);
       for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
       setenv("DTQ_API_TOKEN", kToken, 1);
+      setenv("DTQ_CLUSTER_SECRET", "distributed-bench-cluster-secret", 1);
       std::vector<char*> argv;
       for (auto& arg : args) argv.push_back(arg.data());
       argv.push_back(nullptr);

@@ -11,7 +11,7 @@ profile=${1:-build}
 build_packages=(
   build-essential cmake ninja-build ccache pkg-config python3 curl
   libboost-dev libboost-filesystem-dev libsimdjson-dev libspdlog-dev libfmt-dev
-  libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev
+  libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev libssl-dev
   libbenchmark-dev libpistache-dev prometheus-cpp-dev
   libhiredis-dev librdkafka-dev libmongoc-dev librabbitmq-dev
   # gRPC: proto/ is generated at build time by protoc and grpc_cpp_plugin.

@@ -103,20 +103,18 @@ std::optional<Reply> unless_opened(SseHub::Opened opened) {
 }  // namespace
 
 void JobRoutes::add_to(ApiRouteTable& table) {
-  table.add("GET", "/v1/events", {Access::kOpen, [this](Exchange& e) { return all_events(e); }});
-  table.add("GET", "/v1/job-types", {Access::kOpen, [this](Exchange&) { return job_type_list(); }});
-  table.add("GET", "/v1/jobs", {Access::kOpen, [this](Exchange& e) { return list(e.request); }});
-  table.add("POST", "/v1/jobs",
-            {Access::kWrite, [this](Exchange& e) { return submit(e.request); }});
+  table.add("GET", "/v1/events", {Need::kRead, [this](Exchange& e) { return all_events(e); }});
+  table.add("GET", "/v1/job-types", {Need::kRead, [this](Exchange&) { return job_type_list(); }});
+  table.add("GET", "/v1/jobs", {Need::kRead, [this](Exchange& e) { return list(e.request); }});
+  table.add("POST", "/v1/jobs", {Need::kSubmit, [this](Exchange& e) { return submit(e.request); }});
   table.add("GET", "/v1/jobs/{id}",
-            {Access::kOpen, [this](Exchange& e) { return job(e.params.get("id")); }});
+            {Need::kRead, [this](Exchange& e) { return job(e.params.get("id")); }});
   table.add("GET", "/v1/jobs/{id}/status",
-            {Access::kOpen, [this](Exchange& e) { return job_status(e.params.get("id")); }});
-  table.add("POST", "/v1/jobs/{id}/cancel", {Access::kWrite, [this](Exchange& e) {
-                                               return cancel(e.request, e.params.get("id"));
-                                             }});
+            {Need::kRead, [this](Exchange& e) { return job_status(e.params.get("id")); }});
+  table.add("POST", "/v1/jobs/{id}/cancel",
+            {Need::kSubmit, [this](Exchange& e) { return cancel(e.request, e.params.get("id")); }});
   table.add("GET", "/v1/jobs/{id}/events",
-            {Access::kOpen, [this](Exchange& e) { return events(e); }});
+            {Need::kRead, [this](Exchange& e) { return events(e); }});
 }
 
 std::optional<Reply> JobRoutes::check_body(const Pistache::Http::Request& request,

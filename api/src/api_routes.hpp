@@ -1,6 +1,6 @@
 // The REST face's routes: the route table's entry type, and the job
-// routes (/v1/...) that map HTTP onto the JobService. Each route says who
-// may call it; ApiServer checks that before the handler runs.
+// routes (/v1/...) that map HTTP onto the JobService. Each route says what
+// its caller must present; ApiServer checks that before the handler runs.
 //
 // Thread-safety: handlers run on Pistache's reactor threads, many at once;
 // JobRoutes holds nothing mutable of its own. Ownership: JobRoutes borrows
@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 
+#include "access_guard.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/status_store.hpp"
@@ -20,17 +21,12 @@
 
 namespace dtq::api {
 
-// Who may call a route.
-enum class Access {
-  kOpen,   // anyone: probes, metrics, reads
-  kWrite,  // the bearer token, when one is set
-};
-
 struct ApiRoute {
-  Access access = Access::kOpen;
+  Need need = Need::kNothing;  // what the caller must present
   // A reply to send, or nothing when the handler answered on its own (an
   // event stream, a file).
   std::function<std::optional<Reply>(Exchange&)> handle;
+  bool probe = false;  // a health probe: answered whatever the Host
 };
 
 using ApiRouteTable = RouteTable<ApiRoute>;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <utility>
 
+#include "access_guard.hpp"
 #include "api_routes.hpp"
 #include "http_connection.hpp"
 #include "http_reply.hpp"
@@ -36,6 +37,7 @@ class ApiServer::Impl final : public RequestSink {
  public:
   Impl(ApiSettings settings, JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types)
       : settings_(std::move(settings)),
+        guard_(settings_.keys, settings_.open_reads, settings_.metrics_need_key),
         job_types_(job_types),
         metrics_(statuses),
         sse_(statuses, settings_.max_sse_streams, settings_.sse_heartbeat),
@@ -68,11 +70,14 @@ class ApiServer::Impl final : public RequestSink {
   // and in `route_name` the route that took it, for the metrics.
   std::optional<Reply> route(const Request& request, ResponseWriter& response,
                              Pistache::Tcp::Transport* transport, std::string& route_name);
-  // The refusal of a request that lacks what `access` asks for.
-  std::optional<Reply> check_access(const Request& request, Access access) const;
+  // The refusal of a request whose Host this server does not answer to.
+  std::optional<Reply> check_host(const Request& request) const;
+  // The refusal of a request that lacks what `need` asks for.
+  std::optional<Reply> check_access(const Request& request, Need need) const;
   void add_cors(const Request& request, ResponseWriter& response) const;
 
   const ApiSettings settings_;
+  const AccessGuard guard_;
   JobTypeRegistry& job_types_;
   Metrics metrics_;
   SseHub sse_;
@@ -83,12 +88,11 @@ class ApiServer::Impl final : public RequestSink {
 };
 
 void ApiServer::Impl::add_operator_routes() {
-  routes_.add("GET", "/healthz", {Access::kOpen, [](Exchange&) {
-                                    return Reply{Code::Ok, R"({"status":"ok"})"};
-                                  }});
-  routes_.add("GET", "/readyz", {Access::kOpen, [this](Exchange&) { return readiness(); }});
+  const auto health = [](Exchange&) { return Reply{Code::Ok, R"({"status":"ok"})"}; };
+  routes_.add("GET", "/healthz", {Need::kNothing, health, true});
+  routes_.add("GET", "/readyz", {Need::kNothing, [this](Exchange&) { return readiness(); }, true});
   routes_.add("GET", "/metrics",
-              {Access::kOpen, [this](Exchange& exchange) -> std::optional<Reply> {
+              {Need::kMetrics, [this](Exchange& exchange) -> std::optional<Reply> {
                  if (auto listed = job_types_.list(); listed.ok())
                    metrics_.set_plugin_health(*listed);
                  exchange.response.send(
@@ -176,6 +180,8 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
   const std::string method_name = Pistache::Http::methodString(method);
   auto match = routes_.match(method_name, resource);
   using Kind = ApiRouteTable::Match::Kind;
+  const bool probe = match.kind == Kind::kFound && match.route->handler.probe;
+  if (auto refused = probe ? std::nullopt : check_host(request)) return refused;
   if (match.kind == Kind::kMethodNotAllowed) {
     route_name = match.pattern;
     Reply refused = error_reply(Code::Method_Not_Allowed, "method_not_allowed",
@@ -193,21 +199,39 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
     return error_reply(Code::Not_Found, "not_found", "no route " + resource);
   }
   route_name = match.pattern;
-  if (auto refused = check_access(request, match.route->handler.access)) return refused;
+  if (auto refused = check_access(request, match.route->handler.need)) return refused;
   Exchange exchange{request, response, transport, std::move(match.params)};
   return match.route->handler.handle(exchange);
 }
 
-std::optional<Reply> ApiServer::Impl::check_access(const Request& request, Access access) const {
-  if (access == Access::kOpen || settings_.token.empty()) return std::nullopt;
-  const auto authorization = request.headers().tryGet<Pistache::Http::Header::Authorization>();
-  if (bearer_matches(authorization ? authorization->value() : std::string(), settings_.token)) {
-    return std::nullopt;
+std::optional<Reply> ApiServer::Impl::check_host(const Request& request) const {
+  const auto host = request.headers().tryGetRaw("Host");
+  // A request without a Host (HTTP/1.0) is no browser's: rebinding needs one.
+  if (!host || host_allowed(host->value(), settings_.allowed_hosts)) return std::nullopt;
+  return error_reply(
+      Code::Forbidden, "forbidden_host",
+      "this server does not answer to the host \"" + host->value() + "\" (see --allowed-hosts)");
+}
+
+std::optional<Reply> ApiServer::Impl::check_access(const Request& request, Need need) const {
+  const auto header = request.headers().tryGetRaw("Authorization");
+  const Verdict verdict =
+      guard_.check(need, header ? std::optional<std::string_view>(header->value()) : std::nullopt);
+  switch (verdict.kind) {
+    case Verdict::Kind::kAllowed:
+      return std::nullopt;
+    case Verdict::Kind::kUnauthenticated: {
+      Reply refused = error_reply(Code::Unauthorized, "unauthorized", verdict.message);
+      refused.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return refused;
+    }
+    case Verdict::Kind::kForbidden:
+      return error_reply(Code::Forbidden, "forbidden", verdict.message);
+    case Verdict::Kind::kUnavailable:
+      spdlog::error("API keys: {}", verdict.message);
+      return error_reply(Code::Service_Unavailable, "unavailable", "cannot check the API key now");
   }
-  Reply refused = error_reply(Code::Unauthorized, "unauthorized",
-                              authorization ? "wrong bearer token" : "a bearer token is required");
-  refused.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return refused;
+  return std::nullopt;
 }
 
 void ApiServer::Impl::add_cors(const Request& request, ResponseWriter& response) const {

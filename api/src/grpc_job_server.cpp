@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "access_guard.hpp"
 #include "dtq/core/ids.hpp"
 #include "dtq/rpc/grpc_server.hpp"
 #include "grpc_convert.hpp"
@@ -90,6 +91,7 @@ class GrpcJobServer::Impl final
         jobs_(jobs),
         statuses_(statuses),
         job_types_(job_types),
+        guard_(settings_.keys, settings_.open_reads, false),
         limiter_(settings_.submit_rate_per_second),
         watch_slots_(settings_.max_watch_streams) {}
 
@@ -117,13 +119,15 @@ class GrpcJobServer::Impl final
   class Watch;
   friend class Watch;
 
-  std::optional<Failure> check_token(const grpc::ServerContext& context) const;
+  // The refusal of a call that lacks what `need` asks for.
+  std::optional<Failure> check_access(const grpc::ServerContextBase& context, Need need) const;
   void forget(Watch* watch, std::shared_ptr<Watch>& keep);
 
   const GrpcServerSettings settings_;
   JobService& jobs_;
   StatusStore& statuses_;
   JobTypeRegistry& job_types_;
+  const AccessGuard guard_;
   RateLimiter limiter_;
   std::unique_ptr<grpc::Server> server_;
 
@@ -313,23 +317,33 @@ grpc::ServerWriteReactor<v1::JobStatus>* GrpcJobServer::Impl::WatchJob(
   }
   if (stopping) {
     watch->finish_with({grpc::StatusCode::UNAVAILABLE, "unavailable", "the server is stopping"});
+  } else if (auto refused = check_access(*context, Need::kRead)) {
+    watch->finish_with(*refused);
   } else {
     watch->begin(request->job_id());
   }
   return watch.get();
 }
 
-std::optional<Failure> GrpcJobServer::Impl::check_token(const grpc::ServerContext& context) const {
-  if (settings_.token.empty()) return std::nullopt;
+std::optional<Failure> GrpcJobServer::Impl::check_access(const grpc::ServerContextBase& context,
+                                                         Need need) const {
   const auto& metadata = context.client_metadata();
   const auto found = metadata.find("authorization");
-  if (found == metadata.end()) {
-    return Failure{grpc::StatusCode::UNAUTHENTICATED, "unauthorized",
-                   "a bearer token is required (metadata authorization: Bearer TOKEN)"};
-  }
-  if (!bearer_matches(std::string_view(found->second.data(), found->second.size()),
-                      settings_.token)) {
-    return Failure{grpc::StatusCode::UNAUTHENTICATED, "unauthorized", "wrong bearer token"};
+  const Verdict verdict = guard_.check(
+      need, found == metadata.end() ? std::nullopt
+                                    : std::optional<std::string_view>(std::string_view(
+                                          found->second.data(), found->second.size())));
+  switch (verdict.kind) {
+    case Verdict::Kind::kAllowed:
+      return std::nullopt;
+    case Verdict::Kind::kUnauthenticated:
+      return Failure{grpc::StatusCode::UNAUTHENTICATED, "unauthorized",
+                     verdict.message + " (metadata authorization: Bearer KEY)"};
+    case Verdict::Kind::kForbidden:
+      return Failure{grpc::StatusCode::PERMISSION_DENIED, "forbidden", verdict.message};
+    case Verdict::Kind::kUnavailable:
+      spdlog::error("API keys: {}", verdict.message);
+      return Failure{grpc::StatusCode::UNAVAILABLE, "unavailable", "cannot check the API key now"};
   }
   return std::nullopt;
 }
@@ -337,7 +351,7 @@ std::optional<Failure> GrpcJobServer::Impl::check_token(const grpc::ServerContex
 grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
                                             const v1::SubmitJobRequest* request,
                                             v1::SubmitJobResponse* response) {
-  if (auto refused = check_token(*context)) return fail(context, *refused);
+  if (auto refused = check_access(*context, Need::kSubmit)) return fail(context, *refused);
   if (!limiter_.allow()) {
     return fail(context, {grpc::StatusCode::RESOURCE_EXHAUSTED, "rate_limited",
                           "over the submit rate; retry shortly"});
@@ -379,6 +393,7 @@ grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
 grpc::Status GrpcJobServer::Impl::GetJob(grpc::ServerContext* context,
                                          const v1::GetJobRequest* request,
                                          v1::GetJobResponse* response) {
+  if (auto refused = check_access(*context, Need::kRead)) return fail(context, *refused);
   if (!is_uuid(request->job_id())) return fail(context, malformed_id());
   auto status = jobs_.status(request->job_id());
   if (!status.ok()) return fail(context, job_failure(status.status()));
@@ -394,6 +409,7 @@ grpc::Status GrpcJobServer::Impl::GetJob(grpc::ServerContext* context,
 grpc::Status GrpcJobServer::Impl::ListJobs(grpc::ServerContext* context,
                                            const v1::ListJobsRequest* request,
                                            v1::ListJobsResponse* response) {
+  if (auto refused = check_access(*context, Need::kRead)) return fail(context, *refused);
   StatusListQuery query;
   if (request->state() != v1::JOB_STATE_UNSPECIFIED) {
     query.state = from_proto(request->state());
@@ -430,7 +446,7 @@ grpc::Status GrpcJobServer::Impl::ListJobs(grpc::ServerContext* context,
 grpc::Status GrpcJobServer::Impl::CancelJob(grpc::ServerContext* context,
                                             const v1::CancelJobRequest* request,
                                             v1::CancelJobResponse* response) {
-  if (auto refused = check_token(*context)) return fail(context, *refused);
+  if (auto refused = check_access(*context, Need::kSubmit)) return fail(context, *refused);
   if (!is_uuid(request->job_id())) return fail(context, malformed_id());
   auto cancelled = jobs_.cancel(request->job_id());
   if (!cancelled.ok()) return fail(context, job_failure(cancelled.status()));
@@ -441,6 +457,7 @@ grpc::Status GrpcJobServer::Impl::CancelJob(grpc::ServerContext* context,
 grpc::Status GrpcJobServer::Impl::ListJobTypes(grpc::ServerContext* context,
                                                const v1::ListJobTypesRequest* /*request*/,
                                                v1::ListJobTypesResponse* response) {
+  if (auto refused = check_access(*context, Need::kRead)) return fail(context, *refused);
   auto listed = job_types_.list();
   if (!listed.ok()) return fail(context, from_status(listed.status()));
   for (const auto& info : *listed) {

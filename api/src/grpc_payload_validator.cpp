@@ -11,6 +11,8 @@
 #include <mutex>
 #include <utility>
 
+#include "dtq/rpc/grpc_server.hpp"
+
 namespace dtq::api {
 namespace {
 
@@ -95,6 +97,7 @@ StatusOr<ValidationOutcome> GrpcPayloadValidator::Impl::check(std::string_view j
     const auto cached = stub_for(address);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + settings_.deadline);
+    context.AddMetadata(std::string(rpc::kClusterSecretKey), settings_.cluster_secret);
     v1::ValidatePayloadResponse response;
     const grpc::Status called = cached->stub->ValidatePayload(&context, request, &response);
     if (called.ok()) {

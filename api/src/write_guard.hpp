@@ -1,10 +1,9 @@
-// What the REST and the gRPC faces of the API guard writes, listings and
-// streams with, so that one API refuses the same things on both: the
-// bearer token check, the submit rate limit, the listing's page sizes and
-// the limit on open streams.
+// What the REST and the gRPC faces of the API limit alike, so that one API
+// refuses the same things on both: the submit rate, the listing's page
+// sizes and the number of open streams. (Who may call: access_guard.hpp.)
 //
-// Thread-safety: bearer_matches() is pure; a RateLimiter and StreamSlots
-// may be shared by every thread.
+// Thread-safety: a RateLimiter and StreamSlots may be shared by every
+// thread.
 #pragma once
 
 #include <algorithm>
@@ -12,31 +11,11 @@
 #include <chrono>
 #include <cstddef>
 #include <mutex>
-#include <string_view>
 
 namespace dtq::api {
 
 inline constexpr size_t kMaxListLimit = 500;
 inline constexpr size_t kDefaultListLimit = 50;
-
-// Whether `authorization` is "Bearer <token>". The token is compared in
-// time that depends only on its own length, so the response time says
-// nothing about how much of a guess was right.
-inline bool bearer_matches(std::string_view authorization, std::string_view token) {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() ||
-      authorization.substr(0, kBearer.size()) != kBearer) {
-    return false;
-  }
-  const std::string_view given = authorization.substr(kBearer.size());
-  unsigned char diff = given.size() == token.size() ? 0 : 1;
-  for (size_t i = 0; i < token.size(); ++i) {
-    const char g = i < given.size() ? given[i] : '\0';
-    diff = static_cast<unsigned char>(
-        diff | (static_cast<unsigned char>(g) ^ static_cast<unsigned char>(token[i])));
-  }
-  return diff == 0;
-}
 
 // A token bucket: `rate` per second on average, bursts up to one second's
 // worth; a rate of 0 (or less) allows everything.

@@ -6,7 +6,7 @@
 // /readyz answers 200 only while every backend answers (checked every
 // second); SIGTERM or SIGINT stops it (process_lifecycle.hpp). With --grpc-listen it also serves
 // the typed gRPC dtq.v1.JobService (REST is its JSON face) over the same
-// JobService, token and limits.
+// JobService, API keys and limits (docs/security.md).
 //
 // Payload validation: the plugin owns its payload's contract and runs in the
 // worker pools, so each submission is validated by a worker of the job
@@ -27,6 +27,7 @@
 #include "dtq/api/grpc_payload_validator.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/logging.hpp"
+#include "dtq/redis/redis_api_key_store.hpp"
 #include "process_lifecycle.hpp"
 
 namespace dtq::cli {
@@ -39,6 +40,8 @@ struct ApiOptions {
   std::string grpc_listen;  // empty: no gRPC server
   std::string token_file;
   bool no_auth = false;
+  AccessOptions access;
+  std::string cluster_secret;  // empty: $DTQ_CLUSTER_SECRET
   std::string ui_dir;
   std::vector<std::string> cors_origins;
   size_t body_limit = 1 << 20;
@@ -88,27 +91,37 @@ class WorkerResolver {
   std::vector<JobTypeInfo> types_;
 };
 
-// $DTQ_API_TOKEN, else the first line of --token-file; empty only with
-// --no-auth (writes open to anyone who reaches the port).
-StatusOr<std::string> resolve_token(const ApiOptions& options) {
-  // Read before any thread starts.
-  // NOLINTNEXTLINE(concurrency-mt-unsafe)
-  if (const char* env = std::getenv("DTQ_API_TOKEN"); env != nullptr && *env != '\0')
-    return std::string(env);
-  if (!options.token_file.empty()) {
-    std::ifstream in(options.token_file);
-    if (!in) return not_found("cannot read token file " + options.token_file);
-    std::string token;
-    std::getline(in, token);
-    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-    if (token.empty()) return invalid_argument(options.token_file + " is empty");
-    return token;
-  }
-  if (options.no_auth) return std::string();
-  return invalid_argument(
-      "dtq api needs a token for writes: set $DTQ_API_TOKEN or --token-file FILE (or --no-auth to "
-      "leave them "
-      "open)");
+// The operator key (admin, stored nowhere): $DTQ_API_TOKEN, else the first
+// line of --token-file; empty when neither is given.
+StatusOr<std::string> resolve_operator_key(const ApiOptions& options) {
+  if (std::string key = operator_key_from_env(); !key.empty()) return key;
+  if (options.token_file.empty()) return std::string();
+  std::ifstream in(options.token_file);
+  if (!in) return not_found("cannot read token file " + options.token_file);
+  std::string key;
+  std::getline(in, key);
+  while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
+  if (key.empty()) return invalid_argument(options.token_file + " is empty");
+  return key;
+}
+
+// The keys every replica reads, in the deployment's Redis, and the
+// operator key; none with --no-auth.
+struct DistributedApiKeys {
+  std::unique_ptr<redis::RedisApiKeyStore> store;
+  std::unique_ptr<ApiKeys> keys;
+};
+StatusOr<DistributedApiKeys> open_api_keys(const ApiOptions& options,
+                                           const redis::RedisSettings& redis) {
+  DistributedApiKeys opened;
+  if (options.no_auth) return opened;
+  auto operator_key = resolve_operator_key(options);
+  if (!operator_key.ok()) return operator_key.status();
+  auto store = redis::RedisApiKeyStore::connect(redis);
+  if (!store.ok()) return store.status();
+  opened.store = std::move(store).value();
+  opened.keys = std::make_unique<ApiKeys>(*opened.store, std::move(operator_key).value());
+  return opened;
 }
 
 int run_api(const ApiOptions& options) {
@@ -131,12 +144,7 @@ int run_api(const ApiOptions& options) {
     std::cerr << "dtq: --grpc-listen wants HOST:PORT, not \"" << options.grpc_listen << "\"\n";
     return 2;
   }
-  auto token = resolve_token(options);
-  if (!token.ok()) {
-    std::cerr << "dtq: " << token.status().message() << "\n";
-    return 2;
-  }
-  settings.token = *token;
+  apply_access_options(options.access, settings);
   auto uris = resolve_backends(options.backends, options.config);
   if (!uris.ok()) {
     std::cerr << "dtq: " << uris.status().message() << "\n";
@@ -153,9 +161,16 @@ int run_api(const ApiOptions& options) {
     std::cerr << "dtq api: " << backends.status().message() << "\n";
     return backends.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
+  auto keys = open_api_keys(options, backends->statuses->settings());
+  if (!keys.ok()) {
+    std::cerr << "dtq api: the API keys: " << keys.status().message() << "\n";
+    return keys.status().code() == StatusCode::kUnavailable ? 1 : 2;
+  }
+  settings.keys = keys->keys.get();
   auto resolver = std::make_shared<WorkerResolver>(*backends->registry);
   api::GrpcPayloadValidator validator(
-      {.resolve = [resolver](std::string_view job_type) { return (*resolver)(job_type); }});
+      {.resolve = [resolver](std::string_view job_type) { return (*resolver)(job_type); },
+       .cluster_secret = cluster_secret_from(options.cluster_secret)});
   JobService jobs(*backends->queue, *backends->statuses, *backends->results, validator,
                   *backends->progress);
   api::ApiServer server(settings, jobs, *backends->statuses, *backends->registry);
@@ -197,9 +212,13 @@ int run_api(const ApiOptions& options) {
             << "  payloads validated by the worker pools over gRPC (their WorkerService)";
   if (grpc) {
     std::cerr << "\n  gRPC:  dtq.v1.JobService at " << grpc_address->host << ":" << grpc->port()
-              << " (metadata authorization: Bearer TOKEN on writes)";
+              << " (metadata authorization: Bearer KEY)";
   }
-  std::cerr << (settings.token.empty() ? "\n  writes are open (--no-auth)" : "") << std::endl;
+  std::cerr << (settings.keys == nullptr
+                    ? "\n  every route is open (--no-auth)"
+                    : "\n  API keys: in Redis; make one with dtq keys create --redis URL --name "
+                      "NAME --scope read|submit|admin")
+            << std::endl;
 
   const std::string signal = lifecycle.wait_for_signal();
   spdlog::info("dtq api: {}; stopping", signal);
@@ -221,8 +240,12 @@ void add_api_command(CLI::App& app, CommonOptions& common, int& exit_code) {
   api->add_option("--grpc-listen", options->grpc_listen,
                   "HOST:PORT for the gRPC dtq.v1.JobService too (port 0: any free one)");
   api->add_option("--token-file", options->token_file,
-                  "File holding the API token (default: $DTQ_API_TOKEN)");
-  api->add_flag("--no-auth", options->no_auth, "Serve without a token: writes are open to anyone");
+                  "File holding an operator key with admin scope (default: $DTQ_API_TOKEN)");
+  api->add_flag("--no-auth", options->no_auth, "Serve without keys: every route is open to anyone");
+  add_access_flags(*api, options->access);
+  api->add_option("--cluster-secret", options->cluster_secret,
+                  "The secret the workers' WorkerService asks of every call (default: "
+                  "$DTQ_CLUSTER_SECRET; the same for every worker and API)");
   api->add_option("--ui-dir", options->ui_dir, "Folder of the UI's static files, served at /");
   api->add_option("--cors-origin", options->cors_origins,
                   "An Origin allowed to call the API (repeatable)");

@@ -1,5 +1,9 @@
 #include "api_wiring.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
 #include "dtq/core/host_port.hpp"
 
 namespace dtq::cli {
@@ -11,6 +15,70 @@ StatusOr<ListenAddress> parse_listen(std::string_view listen) {
   return ListenAddress{.host = address->url_host(), .port = address->port};
 }
 
+void add_access_flags(CLI::App& command, AccessOptions& options) {
+  command.add_flag("--open-reads", options.open_reads,
+                   "Serve reads (listing, lookups, event streams) without an API key");
+  command.add_flag("--metrics-key", options.metrics_key, "/metrics needs a read key too");
+  command
+      .add_option("--allowed-hosts", options.allowed_hosts,
+                  "Host names this server answers to, exactly (default: localhost, the "
+                  "loopback addresses, the --listen host and each --public-host)")
+      ->delimiter(',');
+  command.add_option("--public-host", options.public_hosts,
+                     "A name clients reach this server by (repeatable)");
+}
+
+void apply_access_options(const AccessOptions& options, api::ApiSettings& settings) {
+  settings.open_reads = options.open_reads;
+  settings.metrics_need_key = options.metrics_key;
+  std::vector<std::string> hosts = options.allowed_hosts;
+  if (hosts.empty()) {
+    hosts = {"localhost", "127.0.0.1", "[::1]", "::1"};
+    const std::string& listen = settings.bind_address;
+    if (listen != "0.0.0.0" && listen != "::" && listen != "[::]") hosts.push_back(listen);
+    hosts.insert(hosts.end(), options.public_hosts.begin(), options.public_hosts.end());
+  }
+  for (auto& host : hosts) {
+    std::transform(host.begin(), host.end(), host.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  }
+  settings.allowed_hosts = std::move(hosts);
+}
+
+std::string operator_key_from_env() {
+  // Read at start-up, before the threads.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
+  const char* key = std::getenv("DTQ_API_TOKEN");
+  return key == nullptr ? std::string() : std::string(key);
+}
+
+std::string cluster_secret_from(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  // Read at start-up, before the threads.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
+  const char* secret = std::getenv("DTQ_CLUSTER_SECRET");
+  return secret == nullptr ? std::string() : std::string(secret);
+}
+
+std::filesystem::path api_keys_file(const std::filesystem::path& data_dir) {
+  return data_dir / "api-keys.jsonl";
+}
+
+StatusOr<LocalApiKeys> open_local_api_keys(const std::filesystem::path& data_dir) {
+  LocalApiKeys local;
+  local.store = std::make_unique<embedded::FileApiKeyStore>(api_keys_file(data_dir));
+  const std::string operator_key = operator_key_from_env();
+  local.keys = std::make_unique<ApiKeys>(*local.store, operator_key);
+  auto stored = local.store->list();
+  if (!stored.ok()) return stored.status();
+  if (!stored->empty() || !operator_key.empty()) return local;
+  auto first = new_api_key("first admin key", Scope::kAdmin);
+  if (!first.ok()) return first.status();
+  if (Status added = local.store->add(first->record); !added.ok()) return added;
+  local.first_key = std::move(first->key);
+  return local;
+}
+
 StatusOr<std::unique_ptr<api::GrpcJobServer>> start_grpc_job_server(const std::string& listen,
                                                                     const api::ApiSettings& rest,
                                                                     JobService& jobs,
@@ -18,7 +86,8 @@ StatusOr<std::unique_ptr<api::GrpcJobServer>> start_grpc_job_server(const std::s
                                                                     JobTypeRegistry& job_types) {
   auto server = std::make_unique<api::GrpcJobServer>(
       api::GrpcServerSettings{.listen_address = listen,
-                              .token = rest.token,
+                              .keys = rest.keys,
+                              .open_reads = rest.open_reads,
                               .max_message_bytes = rest.body_limit,
                               .max_watch_streams = rest.max_sse_streams,
                               .submit_rate_per_second = rest.submit_rate_per_second},

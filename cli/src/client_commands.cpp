@@ -1,10 +1,9 @@
 // Job verbs that talk to a dtq API server: submit (with --watch), status,
 // jobs, cancel, job-types. The server is --server (default: the local
-// `dtq serve`); the token comes from $DTQ_API_TOKEN, else the local data
-// folder's token file.
+// `dtq serve`); the API key comes from $DTQ_API_KEY, else $DTQ_API_TOKEN
+// (an operator key). Keys are made with `dtq keys create`.
 #include <simdjson.h>
 
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -22,12 +21,12 @@ struct ClientOptions {
   std::string server = kDefaultServer;
 };
 
-std::string resolve_token(const CommonOptions& common) {
-  if (const char* env = std::getenv("DTQ_API_TOKEN"); env != nullptr && *env != '\0') return env;
-  std::ifstream in(resolve_data_dir(common) / "token");
-  std::string token;
-  std::getline(in, token);
-  return token;
+std::string resolve_key() {
+  for (const char* variable : {"DTQ_API_KEY", "DTQ_API_TOKEN"}) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any thread starts
+    if (const char* key = std::getenv(variable); key != nullptr && *key != '\0') return key;
+  }
+  return {};
 }
 
 std::string field(simdjson::dom::element element, const char* name) {
@@ -117,12 +116,12 @@ std::string url_encode(const std::string& text) {
 
 }  // namespace
 
-void add_client_commands(CLI::App& app, CommonOptions& common, int& exit_code) {
+void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_code) {
   auto options = std::make_shared<ClientOptions>();
   const auto add_server = [options](CLI::App* command) {
     command->add_option("--server", options->server, "API server URL")->capture_default_str();
   };
-  const auto client = [options, &common] { return std::make_unique<ApiClient>(options->server, resolve_token(common)); };
+  const auto client = [options] { return std::make_unique<ApiClient>(options->server, resolve_key()); };
 
   auto submit_type = std::make_shared<std::string>();
   auto submit_payload = std::make_shared<std::string>();

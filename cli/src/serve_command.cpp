@@ -1,18 +1,9 @@
 // `dtq serve`: the all-in-one node — the REST API, the job engine hosting
 // every plugin, and the UI's static files — in one process on the embedded
 // backends in the data folder; with --grpc-listen, the gRPC JobService too.
-// Prints the URL and the access token; SIGTERM or SIGINT stops the API and
-// drains the engine (process_lifecycle.hpp).
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <array>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
+// Prints the URL (and, on first start, the admin key, once); SIGTERM or
+// SIGINT stops the API and drains the engine (process_lifecycle.hpp).
 #include <iostream>
-#include <sstream>
 
 #include "api_wiring.hpp"
 #include "commands.hpp"
@@ -27,7 +18,7 @@ namespace {
 struct ServeOptions {
   EngineFlags engine;
   std::string listen = "127.0.0.1:8080";
-  std::string token_file;  // empty: $DTQ_API_TOKEN, then <data_dir>/token
+  AccessOptions access;
   std::string ui_dir;
   std::vector<std::string> cors_origins;
   size_t body_limit = 1 << 20;
@@ -36,86 +27,24 @@ struct ServeOptions {
   std::string grpc_listen;  // empty: no gRPC server
 };
 
-std::string trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
-    text.pop_back();
-  return text;
-}
-
-// 32 random bytes from the kernel, as hex.
-StatusOr<std::string> generate_token() {
-  std::ifstream random("/dev/urandom", std::ios::binary);
-  std::array<unsigned char, 32> bytes{};
-  if (!random.read(reinterpret_cast<char*>(bytes.data()), bytes.size())) {
-    return unavailable("cannot read /dev/urandom");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string token;
-  for (const unsigned char byte : bytes) {
-    token.push_back(kHex[byte >> 4]);
-    token.push_back(kHex[byte & 0xf]);
-  }
-  return token;
-}
-
-// The token, from the first of: $DTQ_API_TOKEN, --token-file, the data
-// folder's token file — which is created (owner-only) on first run.
-StatusOr<std::string> resolve_token(const ServeOptions& options,
-                                    const std::filesystem::path& data_dir) {
-  if (const char* env = std::getenv("DTQ_API_TOKEN"); env != nullptr && *env != '\0')
-    return std::string(env);
-  const std::filesystem::path path =
-      options.token_file.empty() ? data_dir / "token" : std::filesystem::path(options.token_file);
-  if (std::ifstream in(path); in) {
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string token = trim(text.str());
-    if (token.empty()) return invalid_argument(path.string() + " is empty");
-    return token;
-  }
-  if (!options.token_file.empty()) return not_found("cannot read token file " + path.string());
-  auto token = generate_token();
-  if (!token.ok()) return token;
-  // O_EXCL: two first runs never hand out different tokens for one file.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return unavailable("cannot create " + path.string() + ": " + std::strerror(errno));
-  const std::string line = *token + "\n";
-  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ::close(fd);
-  if (!written) return unavailable("cannot write " + path.string());
-  return token;
-}
-
-// How to show the token in the example: where it is kept, not its value.
-std::string token_hint(const ServeOptions& options, const std::filesystem::path& data_dir) {
-  // Read at start-up, before the threads.
-  // NOLINTNEXTLINE(concurrency-mt-unsafe)
-  const char* from_env = std::getenv("DTQ_API_TOKEN");
-  if (from_env != nullptr && *from_env != '\0') return "$DTQ_API_TOKEN";
-  return "$(cat " +
-         (options.token_file.empty() ? (data_dir / "token").string() : options.token_file) + ")";
-}
-
-// The first line is for scripts and tests; the rest for people. The token
-// is printed once.
-void print_started(const std::string& url, const std::string& grpc_at, const std::string& token,
-                   const std::string& hint, const std::filesystem::path& data_dir) {
+// The first line is for scripts and tests; the rest for people. A first
+// admin key is shown here once (the key file holds only its hash); the URL
+// carries it in its fragment, which browsers never send to the server.
+void print_started(const std::string& url, const std::string& grpc_at,
+                   const std::string& first_key, const std::filesystem::path& data_dir) {
   std::cout << "LISTENING " << url << std::endl;
   if (!grpc_at.empty()) std::cout << "GRPC_LISTENING " << grpc_at << std::endl;
-  std::cerr << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n"
-            << "  token: " << token << "\n"
-            << "  try:   curl -H \"Authorization: Bearer " << hint
-            << "\" -H 'Content-Type: application/json' "
-            << "-d "
-               "'{\"job_type\":\"weather\",\"payload\":{\"city\":\"Austin\","
-               "\"country_code\":\"US\"}}' "
-            << url << "/v1/jobs\n"
-            << "  or:    dtq submit weather "
-               "'{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch"
-            << std::endl;
+  std::cerr << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n";
+  if (!first_key.empty()) {
+    std::cerr << "  key:   " << first_key << "  (admin; shown this once: keep it)\n"
+              << "  UI:    " << url << "/#key=" << first_key << "\n";
+  }
+  std::cerr << "  try:   export DTQ_API_KEY=<your key>; dtq submit weather "
+               "'{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch\n"
+            << "  keys:  dtq keys create --name NAME --scope read|submit|admin" << std::endl;
   if (!grpc_at.empty()) {
     std::cerr << "  gRPC:  dtq.v1.JobService at " << grpc_at
-              << " (metadata authorization: Bearer TOKEN on writes)" << std::endl;
+              << " (metadata authorization: Bearer KEY)" << std::endl;
   }
 }
 
@@ -123,8 +52,8 @@ void print_started(const std::string& url, const std::string& grpc_at, const std
 // `node`, until SIGTERM or SIGINT; then the API stops and the engine drains.
 int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
                        const ServeOptions& options, const api::ApiSettings& settings,
-                       const std::string& grpc_host, LocalNode& node,
-                       const host::EngineSettings& engine_config) {
+                       const std::string& grpc_host, const std::string& first_key,
+                       LocalNode& node, const host::EngineSettings& engine_config) {
   host::HttpClient http;
   auto engine = host::Engine::create(
       node.plugins, engine_config,
@@ -163,7 +92,7 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   const std::filesystem::path data_dir = resolve_data_dir(common);
   print_started("http://" + settings.bind_address + ":" + std::to_string(server.port()),
                 grpc ? grpc_host + ":" + std::to_string(grpc->port()) : std::string(),
-                settings.token, token_hint(options, data_dir), data_dir);
+                first_key, data_dir);
   const std::string signal = lifecycle.wait_for_signal();
   std::cerr << "dtq serve: " << signal << "; stopping the API and draining" << std::endl;
   lifecycle.stop();
@@ -185,7 +114,8 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   settings.body_limit = options.body_limit;
   settings.submit_rate_per_second = options.submit_rate;
   settings.max_sse_streams = options.max_streams;
-  // The gRPC JobService: the same token and limits as the REST face.
+  apply_access_options(options.access, settings);
+  // The gRPC JobService: the same keys and limits as the REST face.
   const auto grpc_address = options.grpc_listen.empty() ? StatusOr<ListenAddress>(ListenAddress{})
                                                         : parse_listen(options.grpc_listen);
   if (!grpc_address.ok()) {
@@ -195,16 +125,16 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
 
   auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options.engine));
   if (!node) return 1;
-  auto token = resolve_token(options, resolve_data_dir(common));
-  if (!token.ok()) {
-    std::cerr << "dtq: " << token.status().message() << "\n";
+  auto keys = open_local_api_keys(resolve_data_dir(common));
+  if (!keys.ok()) {
+    std::cerr << "dtq: the API keys: " << keys.status().message() << "\n";
     return 2;
   }
-  settings.token = *token;
+  settings.keys = keys->keys.get();
   auto engine_config = engine_settings(*node, options.engine);
   if (!engine_config) return 2;
-  return serve_until_signal(lifecycle, common, options, settings, grpc_address->host, *node,
-                            *engine_config);
+  return serve_until_signal(lifecycle, common, options, settings, grpc_address->host,
+                            keys->first_key, *node, *engine_config);
 }
 
 }  // namespace
@@ -216,10 +146,7 @@ void add_serve_command(CLI::App& app, CommonOptions& common, int& exit_code) {
   add_engine_flags(*serve, options->engine);
   serve->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")
       ->capture_default_str();
-  serve->add_option("--token-file", options->token_file,
-                    "File holding the API token (default: $DTQ_API_TOKEN, else "
-                    "<data-dir>/token, "
-                    "made on first run)");
+  add_access_flags(*serve, options->access);
   serve->add_option("--ui-dir", options->ui_dir, "Folder of the UI's static files, served at /");
   serve->add_option("--cors-origin", options->cors_origins,
                     "An Origin allowed to call the API (repeatable)");

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <utility>
 
+#include "dtq/core/api_keys.hpp"
 #include "dtq/rpc/grpc_server.hpp"
 
 namespace dtq::host {
@@ -23,6 +24,11 @@ class WorkerGrpcServer::Impl final : public v1::WorkerService::Service {
 
   Status start() {
     if (server_) return {};
+    if (settings_.cluster_secret.empty()) {
+      return invalid_argument(
+          "the WorkerService needs the cluster secret (--cluster-secret or $DTQ_CLUSTER_SECRET, "
+          "the same for every worker and API)");
+    }
     auto running = rpc::start_grpc_server(
         {.address = settings_.listen_address, .max_message_bytes = settings_.max_message_bytes},
         {this});
@@ -39,9 +45,16 @@ class WorkerGrpcServer::Impl final : public v1::WorkerService::Service {
     port.store(0);
   }
 
-  grpc::Status ValidatePayload(grpc::ServerContext* /*context*/,
+  grpc::Status ValidatePayload(grpc::ServerContext* context,
                                const v1::ValidatePayloadRequest* request,
                                v1::ValidatePayloadResponse* response) override {
+    const auto& metadata = context->client_metadata();
+    const auto secret = metadata.find(std::string(rpc::kClusterSecretKey));
+    if (secret == metadata.end() ||
+        !secrets_equal(std::string_view(secret->second.data(), secret->second.size()),
+                       settings_.cluster_secret)) {
+      return {grpc::StatusCode::UNAUTHENTICATED, "the cluster secret is missing or wrong"};
+    }
     const auto plugin = plugins_.find(request->job_type());
     if (!plugin) {
       return {grpc::StatusCode::NOT_FOUND,

@@ -59,6 +59,16 @@ std::vector<std::string> default_headers(const std::string& token = kToken) {
   return {"Content-Type: application/json", "Authorization: Bearer " + token};
 }
 
+// The key alone, for a request that must carry nothing else.
+std::vector<std::string> key_only(const std::string& token = kToken) {
+  return {"Authorization: Bearer " + token};
+}
+
+// The head lines a raw request needs past the request line: a Host this
+// server answers to, and the key.
+const std::string kRawHeaders =
+    std::string("Host: 127.0.0.1\r\nAuthorization: Bearer ") + kToken + "\r\n";
+
 Reply http(const std::string& method, const std::string& url, const std::string& body = "",
            std::vector<std::string> headers = default_headers()) {
   CURL* curl = curl_easy_init();
@@ -87,7 +97,7 @@ Reply http(const std::string& method, const std::string& url, const std::string&
 
 // The whole event stream of a job, until the server ends it.
 Reply events(const std::string& base, const std::string& job_id) {
-  return http("GET", base + "/v1/jobs/" + job_id + "/events", "", {});
+  return http("GET", base + "/v1/jobs/" + job_id + "/events", "", key_only());
 }
 
 // A header's value in a reply ("" when absent); names compare without case.
@@ -576,7 +586,7 @@ TEST_F(ApiTest, BodiesOverTheLimitGet413AndItIsConfigurable) {
   const int fd = connect_to(server_->port());
   const std::string chunk(3000, ' ');
   std::ostringstream request;
-  request << "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+  request << "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
           << "Authorization: Bearer " << kToken << "\r\nTransfer-Encoding: chunked\r\n\r\n"
           << std::hex << chunk.size() << "\r\n"
           << chunk << "\r\n0\r\n\r\n";
@@ -646,7 +656,7 @@ TEST_F(ApiTest, EventStreamsPastTheLimitGet429) {
   testing::shared_fake_provider().add_fault(
       R"({"path":"/v1/forecast","kind":"latency","delay_ms":4000})");
   const std::string id = submit("weather", R"({"city":"Austin","country_code":"US"})");
-  const std::string request = "GET /v1/jobs/" + id + "/events HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string request = "GET /v1/jobs/" + id + "/events HTTP/1.1\r\n" + kRawHeaders + "\r\n";
   const auto open_stream = [&] {
     const int fd = connect_to(server_->port());
     send_all(fd, request);
@@ -658,8 +668,8 @@ TEST_F(ApiTest, EventStreamsPastTheLimitGet429) {
   };
   const int first = open_stream();
   const int second = open_stream();
-  EXPECT_TRUE(
-      IsError(http("GET", url() + "/v1/jobs/" + id + "/events", "", {}), 429, "too_many_streams"));
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/jobs/" + id + "/events", "", key_only()), 429,
+                      "too_many_streams"));
   // A client that hangs up gives its slot back (noticed within a second or so).
   close(first);
   bool reopened = false;
@@ -680,7 +690,7 @@ TEST_F(ApiTest, EventStreamsPastTheLimitGet429) {
 // so curl would wait for its timeout) and reads until its headers are in.
 int open_event_stream(int port, const std::string& target, std::string& head) {
   const int fd = connect_to(port);
-  send_all(fd, "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  send_all(fd, "GET " + target + " HTTP/1.1\r\n" + kRawHeaders + "\r\n");
   head = receive(fd, 5s,
                  [](const std::string& got) { return got.find("\r\n\r\n") != std::string::npos; });
   return fd;
@@ -759,8 +769,8 @@ TEST_F(ApiTest, TheStreamOfEveryJobFiltersByTypeAndState) {
   EXPECT_EQ(statuses.size(), 2U) << ended;
   for (const auto& status : statuses) EXPECT_EQ(status.value("state", ""), "completed") << ended;
 
-  EXPECT_TRUE(
-      IsError(http("GET", url() + "/v1/events?state=finished", "", {}), 400, "invalid_argument"));
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/events?state=finished", "", key_only()), 400,
+                      "invalid_argument"));
   EXPECT_TRUE(IsError(http("POST", url() + "/v1/events"), 405, "method_not_allowed"));
 }
 
@@ -800,7 +810,7 @@ TEST_F(ApiTest, AClientThatStopsReadingTheStreamOfEveryJobIsDropped) {
   address.sin_port = htons(static_cast<uint16_t>(server_->port()));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  send_all(fd, "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n");
+  send_all(fd, "GET /v1/events HTTP/1.1\r\n" + kRawHeaders + "\r\n");
   std::string last;
   for (int i = 0; i < 600; ++i) last = submit("quote", R"({"max_length":200})");
   EXPECT_THAT(events(url(), last).body, HasSubstr(R"("state":"completed")"));
@@ -840,7 +850,7 @@ TEST_F(ApiTest, CorsIsOffUnlessAnOriginIsAllowed) {
   EXPECT_EQ(header(preflight_off, "Access-Control-Allow-Origin"), "");
 
   restart({.flags = {"--cors-origin", "https://ui.example"}});
-  const Reply allowed = http("GET", url() + "/v1/job-types", "", {origin});
+  const Reply allowed = http("GET", url() + "/v1/job-types", "", {origin, key_only()[0]});
   EXPECT_EQ(allowed.code, 200);
   EXPECT_EQ(header(allowed, "Access-Control-Allow-Origin"), "https://ui.example");
   EXPECT_EQ(header(allowed, "Vary"), "Origin");
@@ -858,7 +868,8 @@ TEST_F(ApiTest, CorsIsOffUnlessAnOriginIsAllowed) {
   EXPECT_THAT(header(preflight, "Access-Control-Allow-Headers"), HasSubstr("Authorization"));
   EXPECT_EQ(header(preflight, "Access-Control-Max-Age"), "600");
   // Any other origin gets nothing that would let a browser read the answer.
-  const Reply other = http("GET", url() + "/v1/job-types", "", {"Origin: https://evil.example"});
+  const Reply other =
+      http("GET", url() + "/v1/job-types", "", {"Origin: https://evil.example", key_only()[0]});
   EXPECT_EQ(other.code, 200);
   EXPECT_EQ(header(other, "Access-Control-Allow-Origin"), "");
   const Reply other_preflight =
@@ -888,7 +899,7 @@ TEST_F(ApiTest, Http11ConnectionsStayOpenBetweenRequests) {
 TEST_F(ApiTest, GarbageOnTheSocketNeverGetsA500NorStopsTheServer) {
   const std::string bearer = std::string("Authorization: Bearer ") + kToken + "\r\n";
   const std::string submit_head =
-      "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + bearer;
+      "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" + bearer;
   const std::string body = R"({"job_type":"quote","payload":{"max_length":200}})";
   const std::string valid =
       submit_head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -989,51 +1000,91 @@ TEST_F(ApiTest, GarbageOnTheSocketNeverGetsA500NorStopsTheServer) {
   EXPECT_THAT(http("GET", url() + "/metrics").body, Not(HasSubstr("code=\"500\"")));
 }
 
-TEST_F(ApiTest, TokenFileIsOwnerOnlyAndTheTokenStaysOutOfTheLogs) {
+// What a file holds once `done(text)` says so, or all it holds at the deadline.
+std::string read_when(const fs::path& file, const std::function<bool(const std::string&)>& done) {
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::stringstream read;
+    read << std::ifstream(file).rdbuf();
+    text = read.str();
+    if (done(text)) break;
+    std::this_thread::sleep_for(20ms);  // polling a file another process writes
+  }
+  return text;
+}
+
+// The value after `label` on its line of `text`; empty when absent.
+std::string value_after(const std::string& text, const std::string& label) {
+  const size_t at = text.find(label);
+  if (at == std::string::npos) return {};
+  const size_t start = at + label.size();
+  return text.substr(start, text.find_first_of(" \n", start) - start);
+}
+
+TEST_F(ApiTest, AFirstStartMakesAnAdminKeyShownOnceStoredHashedAndNeverLogged) {
   const fs::path log = data_.parent_path() / (data_.filename().string() + ".log");
   restart({.token_from_env = false, .log_level = "debug", .stderr_file = log});
-  const fs::path token_file = data_ / "token";
-  ASSERT_TRUE(fs::exists(token_file));
+  const std::string started = read_when(
+      log, [](const std::string& text) { return text.find("  keys:") != std::string::npos; });
+  const std::string key = value_after(started, "  key:   ");
+  ASSERT_TRUE(key.starts_with("dtq_")) << started;
+  EXPECT_THAT(started, HasSubstr("/#key=" + key));
+  const fs::path key_file = data_ / "api-keys.jsonl";
   struct stat info {};
-  ASSERT_EQ(stat(token_file.c_str(), &info), 0);
+  ASSERT_EQ(stat(key_file.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 07777, 0600U);
-  std::string token;
-  std::ifstream(token_file) >> token;
-  ASSERT_EQ(token.size(), 64U);
+  std::stringstream stored;
+  stored << std::ifstream(key_file).rdbuf();
+  EXPECT_THAT(stored.str(), Not(HasSubstr(key.substr(21))));  // not even the secret part
 
-  // The token in use on every kind of request: accepted, refused, malformed.
+  // The key in use on every kind of request: accepted, refused, malformed.
   const std::string payload = R"({"job_type":"quote","payload":{"max_length":200}})";
-  const Reply submitted = http("POST", url() + "/v1/jobs", payload, default_headers(token));
+  const Reply submitted = http("POST", url() + "/v1/jobs", payload, default_headers(key));
   ASSERT_EQ(submitted.code, 202);
   const std::string id = json_field(submitted.body, "job_id");
-  EXPECT_THAT(events(url(), id).body, HasSubstr(R"("state":"completed")"));
-  EXPECT_TRUE(
-      IsError(http("POST", url() + "/v1/jobs/" + id + "/cancel", "", default_headers(token)), 409,
-              "conflict"));
-  EXPECT_EQ(http("POST", url() + "/v1/jobs", payload, default_headers(token + "0")).code, 401);
-  EXPECT_EQ(http("POST", url() + "/v1/jobs", payload, default_headers(token.substr(1))).code, 401);
-  EXPECT_EQ(http("POST", url() + "/v1/jobs", "{", default_headers(token)).code, 400);
-  EXPECT_EQ(http("GET", url() + "/v1/jobs?cursor=" + token, "", default_headers(token)).code, 400);
+  EXPECT_THAT(http("GET", url() + "/v1/jobs/" + id + "/events", "", key_only(key)).body,
+              HasSubstr(R"("state":"completed")"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs/" + id + "/cancel", "", default_headers(key)),
+                      409, "conflict"));
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", payload, default_headers(key + "0")).code, 401);
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", payload, default_headers(key.substr(1))).code, 401);
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", "{", default_headers(key)).code, 400);
+  EXPECT_EQ(http("GET", url() + "/v1/jobs?cursor=" + key, "", default_headers(key)).code, 400);
   const int fd = connect_to(server_->port());
   send_all(fd,
-           "POST /v1/jobs HTTP/1.1\r\nAuthorization: Bearer " + token + "\r\nDate: never\r\n\r\n");
+           "POST /v1/jobs HTTP/1.1\r\nAuthorization: Bearer " + key + "\r\nDate: never\r\n\r\n");
   EXPECT_THAT(
       receive(fd, 5s, [](const std::string& got) { return got.find("}}") != std::string::npos; }),
       HasSubstr("HTTP/1.1 400"));
   close(fd);
   EXPECT_EQ(server_->terminate(), 0);
 
-  // Only the start-up lines that tell the user the token show it.
+  // A second start makes no key and shows none; the first one still works.
+  const fs::path second_log = log.string() + ".2";
+  restart({.token_from_env = false, .log_level = "debug", .stderr_file = second_log});
+  const std::string second = read_when(second_log, [](const std::string& text) {
+    return text.find("  keys:") != std::string::npos;
+  });
+  EXPECT_THAT(second, Not(HasSubstr("  key:"))) << second;
+  EXPECT_EQ(http("GET", url() + "/v1/jobs/" + id, "", key_only(key)).code, 200);
+  EXPECT_EQ(server_->terminate(), 0);
+
+  // Only the two start-up lines that hand the key over show it.
   std::ifstream lines(log);
   std::string line;
   int shown = 0;
   while (std::getline(lines, line)) {
-    if (line.find(token) == std::string::npos) continue;
+    if (line.find(key) == std::string::npos) continue;
     ++shown;
-    EXPECT_TRUE(line.starts_with("  token: ") || line.starts_with("  try: ")) << line;
+    EXPECT_TRUE(line.starts_with("  key: ") || line.starts_with("  UI: ")) << line;
   }
-  EXPECT_GE(shown, 1);
+  EXPECT_EQ(shown, 2);
+  std::stringstream second_text;
+  second_text << std::ifstream(second_log).rdbuf();
+  EXPECT_THAT(second_text.str(), Not(HasSubstr(key)));
   fs::remove(log);
+  fs::remove(second_log);
 }
 
 TEST_F(ApiTest, ListsNewestFirstWithCursorPaging) {
@@ -1096,6 +1147,145 @@ TEST_F(ApiTest, TwoHundredWatchersOnOneJobAllSeeItEnd) {
   }
   for (auto& watcher : watchers) watcher.join();
   EXPECT_EQ(completed.load(), 200);
+}
+
+// `dtq keys ARGS...` on `data`'s key file: what it printed on stdout (the
+// key, for create), and its exit code.
+std::pair<std::string, int> dtq_keys(const fs::path& data, const std::string& args) {
+  const std::string command =
+      std::string(DTQ_CLI) + " --data-dir " + data.string() + " keys " + args + " 2>/dev/null";
+  FILE* out = popen(command.c_str(), "r");
+  std::string printed;
+  char chunk[4096];
+  for (size_t n; (n = fread(chunk, 1, sizeof chunk, out)) > 0;) printed.append(chunk, n);
+  const int status = pclose(out);
+  while (!printed.empty() && printed.back() == '\n') printed.pop_back();
+  return {printed, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+std::string make_key(const fs::path& data, const std::string& scope) {
+  const auto [key, code] = dtq_keys(data, "create --name test-" + scope + " --scope " + scope);
+  EXPECT_EQ(code, 0);
+  EXPECT_TRUE(key.starts_with("dtq_")) << key;
+  return key;
+}
+
+TEST_F(ApiTest, EveryReadRouteNeedsAReadKeyAndWritesASubmitKey) {
+  const std::string id = submit("quote", R"({"max_length":200})");
+  const std::vector<std::string> reads = {
+      "/v1/jobs",   "/v1/jobs/" + id, "/v1/jobs/" + id + "/status", "/v1/jobs/" + id + "/events",
+      "/v1/events", "/v1/job-types"};
+  const std::string reader = make_key(data_, "read");
+  for (const auto& path : reads) {
+    const Reply anonymous = http("GET", url() + path, "", {});
+    EXPECT_TRUE(IsError(anonymous, 401, "unauthorized")) << path;
+    EXPECT_EQ(header(anonymous, "WWW-Authenticate"), "Bearer") << path;
+    EXPECT_TRUE(IsError(http("GET", url() + path, "", key_only(reader + "0")), 401, "unauthorized"))
+        << path;
+    // A cookie is never a key, whatever it holds.
+    EXPECT_TRUE(
+        IsError(http("GET", url() + path, "", {"Cookie: key=" + reader}), 401, "unauthorized"))
+        << path;
+  }
+  for (const auto& path : {"/v1/jobs", "/v1/job-types"}) {
+    EXPECT_EQ(http("GET", url() + path, "", key_only(reader)).code, 200) << path;
+  }
+  EXPECT_THAT(http("GET", url() + "/v1/jobs/" + id + "/events", "", key_only(reader)).body,
+              HasSubstr(R"("state":"completed")"));
+  std::string head;
+  const int stream = connect_to(server_->port());
+  send_all(stream, "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + reader +
+                       "\r\n\r\n");
+  EXPECT_THAT(
+      receive(stream, 5s,
+              [](const std::string& got) { return got.find("\r\n\r\n") != std::string::npos; }),
+      HasSubstr("HTTP/1.1 200"));
+  close(stream);
+
+  // A read key writes nothing: 403, not 401, so the client knows the key is good.
+  const std::string payload = R"({"job_type":"quote","payload":{"max_length":200}})";
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs", payload, default_headers(reader)), 403,
+                      "forbidden"));
+  EXPECT_TRUE(
+      IsError(http("POST", url() + "/v1/jobs/" + id + "/cancel", "", default_headers(reader)), 403,
+              "forbidden"));
+  const std::string submitter = make_key(data_, "submit");
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", payload, default_headers(submitter)).code, 202);
+  EXPECT_EQ(http("GET", url() + "/v1/jobs", "", key_only(submitter)).code, 200);
+}
+
+TEST_F(ApiTest, ProbesTheUiAndMetricsAreOpenUnlessMetricsNeedAKey) {
+  const fs::path ui = data_.parent_path() / (data_.filename().string() + "-ui");
+  fs::create_directories(ui);
+  std::ofstream(ui / "index.html") << "<!doctype html><title>dtq</title>";
+  restart({.flags = {"--ui-dir", ui.string()}});
+  for (const auto& path : {"/healthz", "/readyz", "/metrics", "/", "/index.html", "/jobs/x"}) {
+    EXPECT_EQ(http("GET", url() + path, "", {}).code, 200) << path;
+  }
+  restart({.flags = {"--ui-dir", ui.string(), "--metrics-key"}});
+  EXPECT_TRUE(IsError(http("GET", url() + "/metrics", "", {}), 401, "unauthorized"));
+  EXPECT_EQ(http("GET", url() + "/metrics", "", key_only(make_key(data_, "read"))).code, 200);
+  EXPECT_EQ(http("GET", url() + "/healthz", "", {}).code, 200);
+  EXPECT_EQ(http("GET", url() + "/", "", {}).code, 200);
+  fs::remove_all(ui);
+}
+
+TEST_F(ApiTest, OpenReadsServeReadsWithoutAKeyButNotWrites) {
+  restart({.flags = {"--open-reads"}});
+  const std::string id = submit("quote", R"({"max_length":200})");
+  EXPECT_EQ(http("GET", url() + "/v1/jobs", "", {}).code, 200);
+  EXPECT_EQ(http("GET", url() + "/v1/jobs/" + id + "/status", "", {}).code, 200);
+  EXPECT_THAT(http("GET", url() + "/v1/jobs/" + id + "/events", "", {}).body,
+              HasSubstr(R"("state":"completed")"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{}})",
+                           {"Content-Type: application/json"}),
+                      401, "unauthorized"));
+}
+
+TEST_F(ApiTest, AHostNotServedIsRefusedExceptByTheProbes) {
+  const std::string evil = "Host: rebound.example";
+  EXPECT_TRUE(
+      IsError(http("GET", url() + "/v1/jobs", "", {evil, key_only()[0]}), 403, "forbidden_host"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{}})",
+                           {evil, "Content-Type: application/json", key_only()[0]}),
+                      403, "forbidden_host"));
+  EXPECT_EQ(http("GET", url() + "/healthz", "", {evil}).code, 200);
+  EXPECT_EQ(http("GET", url() + "/readyz", "", {evil}).code, 200);
+  for (const auto& good :
+       {"Host: localhost", "Host: LOCALHOST:8080", "Host: 127.0.0.1", "Host: [::1]:80"}) {
+    EXPECT_EQ(http("GET", url() + "/v1/jobs", "", {good, key_only()[0]}).code, 200) << good;
+  }
+  restart({.flags = {"--public-host", "dtq.example"}});
+  EXPECT_EQ(http("GET", url() + "/v1/jobs", "", {"Host: dtq.example", key_only()[0]}).code, 200);
+  EXPECT_EQ(http("GET", url() + "/v1/jobs", "", {"Host: localhost", key_only()[0]}).code, 200);
+  restart({.flags = {"--allowed-hosts", "only.example"}});
+  EXPECT_EQ(http("GET", url() + "/v1/jobs", "", {"Host: only.example", key_only()[0]}).code, 200);
+  EXPECT_EQ(http("GET", url() + "/v1/jobs", "", {"Host: localhost", key_only()[0]}).code, 403);
+}
+
+TEST_F(ApiTest, KeysAreCreatedListedAndRevokedAndARevokedKeyIsRefusedAtOnce) {
+  const std::string key = make_key(data_, "submit");
+  const std::string id = key.substr(4, 16);
+  const auto [listed, listed_code] = dtq_keys(data_, "list");
+  EXPECT_EQ(listed_code, 0);
+  EXPECT_THAT(listed, HasSubstr(id));
+  EXPECT_THAT(listed, HasSubstr("submit"));
+  EXPECT_THAT(listed, HasSubstr("live"));
+  EXPECT_THAT(listed, Not(HasSubstr(key.substr(21))));
+  EXPECT_EQ(http("GET", url() + "/v1/jobs", "", key_only(key)).code, 200);
+
+  EXPECT_EQ(dtq_keys(data_, "revoke " + id).second, 0);
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/jobs", "", key_only(key)), 401, "unauthorized"));
+  EXPECT_THAT(dtq_keys(data_, "list").first, HasSubstr("revoked"));
+  EXPECT_NE(dtq_keys(data_, "revoke 0000000000000000").second, 0);
+  EXPECT_NE(dtq_keys(data_, "create --name x --scope root").second, 0);
+
+  // --replace: a new key of the same name revokes the old ones.
+  const std::string first = make_key(data_, "read");
+  const auto [second, code] = dtq_keys(data_, "create --name test-read --scope read --replace");
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(http("GET", url() + "/v1/jobs", "", key_only(first)).code, 401);
+  EXPECT_EQ(http("GET", url() + "/v1/jobs", "", key_only(second)).code, 200);
 }
 
 TEST_F(ApiTest, KilledMidRunAndRestartedLosesAndDuplicatesNothing) {

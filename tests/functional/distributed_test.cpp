@@ -136,6 +136,7 @@ class DtqProcess {
     std::map<std::string, std::string> environment = Servers::env();
     environment["DTQ_HTTP_BASE_URL"] = testing::shared_fake_provider().base_url();
     environment["DTQ_API_TOKEN"] = kToken;
+    environment["DTQ_CLUSTER_SECRET"] = "distributed-test-cluster-secret";
     for (auto& [name, value] : extra_env) environment[name] = value;
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe");
@@ -752,12 +753,17 @@ TEST_F(DistributedTest, TheGrpcJobServiceOfDtqApiRunsAJobOnThePools) {
   const auto deadline = [](grpc::ClientContext& context) {
     context.set_deadline(std::chrono::system_clock::now() + 30s);
   };
+  // Reads need a key too: the operator key.
+  const auto reading = [&](grpc::ClientContext& context) {
+    deadline(context);
+    context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  };
 
   // The pool's registration reaches the API's ListJobTypes.
   EXPECT_TRUE(eventually(
       [&] {
         grpc::ClientContext context;
-        deadline(context);
+        reading(context);
         v1::ListJobTypesResponse types;
         if (!stub->ListJobTypes(&context, {}, &types).ok()) return false;
         for (const auto& type : types.job_types()) {
@@ -803,7 +809,7 @@ TEST_F(DistributedTest, TheGrpcJobServiceOfDtqApiRunsAJobOnThePools) {
   std::vector<v1::JobStatus> watched;
   {
     grpc::ClientContext context;
-    deadline(context);
+    reading(context);
     v1::WatchJobRequest watch;
     watch.set_job_id(id);
     auto reader = stub->WatchJob(&context, watch);
@@ -820,7 +826,7 @@ TEST_F(DistributedTest, TheGrpcJobServiceOfDtqApiRunsAJobOnThePools) {
   // GetJob carries the result from MongoDB; ListJobs (Redis's index) has it first.
   {
     grpc::ClientContext context;
-    deadline(context);
+    reading(context);
     v1::GetJobRequest get;
     get.set_job_id(id);
     v1::GetJobResponse job;
@@ -830,7 +836,7 @@ TEST_F(DistributedTest, TheGrpcJobServiceOfDtqApiRunsAJobOnThePools) {
   }
   {
     grpc::ClientContext context;
-    deadline(context);
+    reading(context);
     v1::ListJobsRequest list;
     list.set_job_type("exchange_rate");
     list.set_limit(1);

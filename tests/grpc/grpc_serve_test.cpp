@@ -1,7 +1,7 @@
 // gRPC tier, functional: the real `dtq serve --grpc-listen 127.0.0.1:0` on a
 // temporary data folder and the fake provider, driven through the
 // generated dtq.v1.JobService client. Each job type submitted and watched
-// to completion; every refusal's code and ErrorDetails; the token; cancel;
+// to completion; every refusal's code and ErrorDetails; the keys; cancel;
 // listing pages; job types; the watch limit; the REST face seeing the same
 // jobs; SIGTERM with watches open.
 #include <curl/curl.h>
@@ -113,17 +113,21 @@ size_t collect(char* data, size_t size, size_t count, void* out) {
   return size * count;
 }
 
-// GET over REST: {code, body}.
+// GET over REST with the operator key: {code, body}.
 std::pair<long, std::string> rest_get(const std::string& url) {
   CURL* curl = curl_easy_init();
   std::string body;
   long code = 0;
+  const std::string authorization = std::string("Authorization: Bearer ") + kToken;
+  curl_slist* headers = curl_slist_append(nullptr, authorization.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
   if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return {code, body};
 }
@@ -149,6 +153,18 @@ class GrpcServeTest : public ::testing::Test {
     stub_ = v1::JobService::NewStub(testing::channel_to(server_->grpc_address()));
   }
 
+  // A key of scope read, made as an operator would (`dtq keys create`).
+  std::string make_read_key() const {
+    const std::string command = std::string(DTQ_CLI) + " --data-dir " + data_.string() +
+                                " keys create --name reader --scope read 2>/dev/null";
+    FILE* out = popen(command.c_str(), "r");
+    std::string key;
+    char chunk[256];
+    for (size_t n; (n = fread(chunk, 1, sizeof chunk, out)) > 0;) key.append(chunk, n);
+    EXPECT_EQ(pclose(out), 0);
+    while (!key.empty() && key.back() == '\n') key.pop_back();
+    return key;
+  }
   static void authorize(grpc::ClientContext& context, const std::string& token = kToken) {
     context.AddMetadata("authorization", "Bearer " + token);
   }
@@ -179,6 +195,7 @@ class GrpcServeTest : public ::testing::Test {
   Watched watch(const std::string& id) {
     grpc::ClientContext context;
     bounded(context);
+    authorize(context);
     v1::WatchJobRequest request;
     request.set_job_id(id);
     auto reader = stub_->WatchJob(&context, request);
@@ -193,6 +210,7 @@ class GrpcServeTest : public ::testing::Test {
                    CallError* error = nullptr) {
     grpc::ClientContext context;
     bounded(context);
+    authorize(context);
     v1::GetJobRequest request;
     request.set_job_id(id);
     const grpc::Status status = stub_->GetJob(&context, request, &response);
@@ -218,6 +236,7 @@ class GrpcServeTest : public ::testing::Test {
   CallError list(const v1::ListJobsRequest& request, v1::ListJobsResponse& response) {
     grpc::ClientContext context;
     bounded(context);
+    authorize(context);
     return call_error(stub_->ListJobs(&context, request, &response), context);
   }
 
@@ -356,7 +375,7 @@ TEST_F(GrpcServeTest, UnknownTypesJobsAndMalformedIdsAreRefused) {
   }
 }
 
-TEST_F(GrpcServeTest, WritesNeedTheBearerTokenReadsDoNot) {
+TEST_F(GrpcServeTest, WritesNeedASubmitKeyAndReadsAReadKey) {
   const std::string payload = R"({"max_length":200})";
   CallError error;
   for (const std::string& authorization :
@@ -374,7 +393,7 @@ TEST_F(GrpcServeTest, WritesNeedTheBearerTokenReadsDoNot) {
   EXPECT_EQ(submit("nope", payload, &error, &none), "");
   EXPECT_EQ(error.code, grpc::StatusCode::UNAUTHENTICATED);
 
-  // Reads are open.
+  // Reads need a key too; the operator key (admin) reads.
   const std::string id = submit("quote", payload);
   ASSERT_TRUE(is_uuid(id));
   v1::GetJobResponse job;
@@ -382,6 +401,49 @@ TEST_F(GrpcServeTest, WritesNeedTheBearerTokenReadsDoNot) {
   expect_well_formed(watch(id), id);
   v1::ListJobsResponse page;
   EXPECT_EQ(list({}, page).code, grpc::StatusCode::OK);
+  for (const std::string& authorization : {std::string(), std::string("Bearer wrong")}) {
+    grpc::ClientContext get_context;
+    bounded(get_context);
+    if (!authorization.empty()) get_context.AddMetadata("authorization", authorization);
+    v1::GetJobRequest get_request;
+    get_request.set_job_id(id);
+    EXPECT_EQ(stub_->GetJob(&get_context, get_request, &job).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    grpc::ClientContext list_context;
+    bounded(list_context);
+    if (!authorization.empty()) list_context.AddMetadata("authorization", authorization);
+    EXPECT_EQ(stub_->ListJobs(&list_context, {}, &page).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    grpc::ClientContext types_context;
+    bounded(types_context);
+    if (!authorization.empty()) types_context.AddMetadata("authorization", authorization);
+    v1::ListJobTypesResponse types;
+    EXPECT_EQ(stub_->ListJobTypes(&types_context, {}, &types).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    grpc::ClientContext watch_context;
+    bounded(watch_context);
+    if (!authorization.empty()) watch_context.AddMetadata("authorization", authorization);
+    v1::WatchJobRequest watch_request;
+    watch_request.set_job_id(id);
+    auto reader = stub_->WatchJob(&watch_context, watch_request);
+    v1::JobStatus status;
+    EXPECT_FALSE(reader->Read(&status));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+
+  // A read key reads and cannot write: PERMISSION_DENIED, not UNAUTHENTICATED.
+  const std::string reader_key = make_read_key();
+  grpc::ClientContext read_context;
+  bounded(read_context);
+  authorize(read_context, reader_key);
+  v1::GetJobRequest read_request;
+  read_request.set_job_id(id);
+  EXPECT_TRUE(stub_->GetJob(&read_context, read_request, &job).ok());
+  const std::string bearer = "Bearer " + reader_key;
+  EXPECT_EQ(submit("quote", payload, &error, &bearer), "");
+  EXPECT_EQ(error.code, grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(error.error_code, "forbidden");
+  EXPECT_EQ(cancel(id, nullptr, &bearer).code, grpc::StatusCode::PERMISSION_DENIED);
 }
 
 TEST_F(GrpcServeTest, CancelEndsARunningJobAndRefusesAnEndedOne) {
@@ -394,6 +456,7 @@ TEST_F(GrpcServeTest, CancelEndsARunningJobAndRefusesAnEndedOne) {
   {
     grpc::ClientContext context;
     bounded(context);
+    authorize(context);
     v1::WatchJobRequest request;
     request.set_job_id(id);
     auto reader = stub_->WatchJob(&context, request);
@@ -489,6 +552,7 @@ TEST_F(GrpcServeTest, ListingPagesNewestFirstWithFilters) {
 TEST_F(GrpcServeTest, ListJobTypesNamesEveryPluginWithItsSchemaAndPools) {
   grpc::ClientContext context;
   bounded(context);
+  authorize(context);
   v1::ListJobTypesResponse response;
   ASSERT_TRUE(stub_->ListJobTypes(&context, {}, &response).ok());
   std::vector<std::string> types;
@@ -534,6 +598,7 @@ TEST_F(GrpcServeTest, WatchesPastTheLimitAreRefusedAndACancelledOneFreesItsSlot)
   for (int i = 0; i < 2; ++i) {
     auto watch = std::make_unique<Open>();
     bounded(watch->context);
+    authorize(watch->context);
     v1::WatchJobRequest request;
     request.set_job_id(id);
     watch->reader = stub_->WatchJob(&watch->context, request);
@@ -570,6 +635,7 @@ TEST_F(GrpcServeTest, SigtermEndsOpenWatchesAndExitsCleanly) {
   ASSERT_TRUE(is_uuid(id));
   grpc::ClientContext context;
   bounded(context);
+  authorize(context);
   v1::WatchJobRequest request;
   request.set_job_id(id);
   auto reader = stub_->WatchJob(&context, request);

@@ -86,7 +86,8 @@ class WorkerValidationTest : public ::testing::Test {
 
   void SetUp() override {
     worker_ = std::make_unique<host::WorkerGrpcServer>(
-        host::WorkerGrpcSettings{.listen_address = "127.0.0.1:0"}, *registry_);
+        host::WorkerGrpcSettings{.listen_address = "127.0.0.1:0", .cluster_secret = kSecret},
+        *registry_);
     ASSERT_TRUE(worker_->start().ok());
     ASSERT_NE(worker_->port(), 0);
   }
@@ -95,7 +96,8 @@ class WorkerValidationTest : public ::testing::Test {
 
   // A validator whose resolver answers `candidates` for weather, nothing else.
   std::unique_ptr<api::GrpcPayloadValidator> validator(std::vector<std::string> candidates,
-                                                       std::chrono::milliseconds deadline = 2s) {
+                                                       std::chrono::milliseconds deadline = 2s,
+                                                       std::string secret = kSecret) {
     return std::make_unique<api::GrpcPayloadValidator>(api::GrpcPayloadValidatorSettings{
         .resolve =
             [this, candidates](std::string_view job_type) {
@@ -106,9 +108,11 @@ class WorkerValidationTest : public ::testing::Test {
               return job_type == "weather" || job_type == "nope" ? candidates
                                                                  : std::vector<std::string>{};
             },
+        .cluster_secret = std::move(secret),
         .deadline = deadline});
   }
 
+  static const std::string kSecret;
   static host::PluginRegistry* registry_;
   std::unique_ptr<host::WorkerGrpcServer> worker_;
   std::mutex mutex_;
@@ -116,6 +120,7 @@ class WorkerValidationTest : public ::testing::Test {
 };
 
 host::PluginRegistry* WorkerValidationTest::registry_ = nullptr;
+const std::string WorkerValidationTest::kSecret = "cluster-secret-for-tests";
 
 TEST_F(WorkerValidationTest, AValidPayloadComesBackNormalizedAsThePluginNormalizesIt) {
   const std::string payload = R"({"city":"Austin","country_code":"US"})";
@@ -197,6 +202,24 @@ TEST_F(WorkerValidationTest, NoCandidateReachableIsUnavailableAndTheJobIsRefused
   EXPECT_FALSE(remote->validate("weather", R"({"city":"Austin"})").has_value());
 }
 
+TEST_F(WorkerValidationTest, ACallWithoutTheClusterSecretIsRefused) {
+  for (const std::string& secret : {std::string(), std::string("wrong"), kSecret + "x"}) {
+    auto outsider = validator({worker_address()}, 2s, secret);
+    const auto checked = outsider->check("weather", R"({"city":"Austin"})");
+    EXPECT_EQ(checked.status().code(), StatusCode::kUnavailable) << secret;
+    EXPECT_THAT(checked.status().message(), HasSubstr("cluster secret")) << secret;
+  }
+  EXPECT_TRUE(validator({worker_address()})->check("weather", R"({"city":"Austin"})").ok());
+}
+
+TEST_F(WorkerValidationTest, AWorkerWithoutAClusterSecretDoesNotServe) {
+  host::WorkerGrpcServer open_worker({.listen_address = "127.0.0.1:0"}, *registry_);
+  const Status started = open_worker.start();
+  EXPECT_EQ(started.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(started.message(), HasSubstr("cluster secret"));
+  EXPECT_EQ(open_worker.port(), 0);
+}
+
 TEST_F(WorkerValidationTest, AWorkerThatComesBackIsUsedAgain) {
   auto remote = validator({worker_address()});
   ASSERT_TRUE(remote->check("weather", R"({"city":"Austin"})").ok());
@@ -205,7 +228,7 @@ TEST_F(WorkerValidationTest, AWorkerThatComesBackIsUsedAgain) {
   EXPECT_EQ(remote->check("weather", R"({"city":"Austin"})").status().code(),
             StatusCode::kUnavailable);
   worker_ = std::make_unique<host::WorkerGrpcServer>(
-      host::WorkerGrpcSettings{.listen_address = address}, *registry_);
+      host::WorkerGrpcSettings{.listen_address = address, .cluster_secret = kSecret}, *registry_);
   ASSERT_TRUE(worker_->start().ok());
   // The cached channel reconnects within its short backoff.
   bool answered = false;

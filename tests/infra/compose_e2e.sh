@@ -33,6 +33,8 @@ export DTQ_API_PORT=$api_port DTQ_PROMETHEUS_PORT=$prometheus_port
 export DTQ_IMAGE=dtq:e2e DTQ_HELLO_PLUGIN_IMAGE=dtq-plugin-hello:e2e DTQ_HELLO_WORKER_IMAGE=dtq-worker-hello:e2e
 DTQ_API_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 export DTQ_API_TOKEN
+DTQ_CLUSTER_SECRET=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+export DTQ_CLUSTER_SECRET
 compose=(docker-compose -f "$repo/infra/compose/docker-compose.yml" -f "$repo/infra/compose/docker-compose.test.yml")
 # More override files, space-separated (a local experiment's settings).
 for extra in ${DTQ_E2E_COMPOSE_OVERRIDES:-}; do compose+=(-f "$extra"); done

@@ -38,7 +38,7 @@ case ${1:-} in
     for context in dtq hello kafka ferretdb fake_provider redis rabbitmq prometheus; do
       mkdir -p "$work/stage/$context"
     done
-    export DTQ_API_TOKEN=static-check DTQ_STAGE_DIR=$work/stage
+    export DTQ_API_TOKEN=static-check DTQ_CLUSTER_SECRET=static-check DTQ_STAGE_DIR=$work/stage
     main=$infra/compose/docker-compose.yml
     docker-compose -f "$main" config -q
     docker-compose -f "$main" -f "$infra/compose/docker-compose.test.yml" config -q

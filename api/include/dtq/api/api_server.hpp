@@ -4,7 +4,16 @@
 // /metrics (Prometheus text). Every rule about jobs is JobService's; this
 // class only maps HTTP onto it and its errors onto one JSON shape,
 // {"error":{"code","message","details"}}. Routes and limits:
-// docs/operators.md.
+// docs/operators.md; who may call what: docs/security.md.
+//
+// Access: with `keys` set, every route but the probes (/healthz, /readyz),
+// the UI's files and /metrics needs an API key in `Authorization: Bearer
+// KEY` (401 without one or with an unknown or revoked one, 403 when its
+// scope is too small): `read` for reads and event streams (unless
+// open_reads), `submit` for submit and cancel; /metrics too with
+// metrics_need_key. Cookies are never read. With `allowed_hosts` set, a
+// request whose Host names none of them is refused 403 (DNS rebinding);
+// the probes are exempt.
 //
 // Thread-safety: start() and stop() from one controlling thread; requests
 // are served on Pistache's threads plus one thread that writes every SSE
@@ -20,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "dtq/core/api_keys.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/status_store.hpp"
@@ -30,7 +40,10 @@ namespace dtq::api {
 struct ApiSettings {
   std::string bind_address = "127.0.0.1";
   uint16_t port = 0;                      // 0: an ephemeral port; see ApiServer::port()
-  std::string token;                      // bearer token required on writes; empty: writes are open
+  const ApiKeys* keys = nullptr;           // who may call; none: every route is open (--no-auth)
+  bool open_reads = false;                 // reads need no key
+  bool metrics_need_key = false;           // /metrics needs a `read` key
+  std::vector<std::string> allowed_hosts;  // Host names served (lower case); empty: any
   size_t body_limit = 1 << 20;            // bytes of request body; more is 413
   size_t max_header_bytes = 16 << 10;     // request line and headers; more is 431
   double submit_rate_per_second = 100;    // POST /v1/jobs across all clients; past it 429

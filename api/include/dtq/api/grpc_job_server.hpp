@@ -2,9 +2,11 @@
 // (proto/dtq/v1/jobs.proto): submit, get, list, watch (a server stream),
 // cancel, list job types. REST (ApiServer) is its JSON face; both run over
 // the same JobService, StatusStore and JobTypeRegistry and keep the same
-// rules: every rule about jobs is JobService's; writes (SubmitJob,
-// CancelJob) need the metadata `authorization: Bearer TOKEN`, compared in
-// constant time; a failed call carries the gRPC status code and, in the
+// rules: every rule about jobs is JobService's; with `keys` set, every
+// call needs the metadata `authorization: Bearer KEY` — a `read` key for
+// GetJob, ListJobs, ListJobTypes and WatchJob (unless open_reads), a
+// `submit` key for SubmitJob and CancelJob (UNAUTHENTICATED without a
+// known key, PERMISSION_DENIED for a scope too small); a failed call carries the gRPC status code and, in the
 // trailing metadata `dtq-error-bin`, a serialized dtq.v1.ErrorDetails (the
 // REST error code and the field errors) — see jobs.proto.
 //
@@ -28,6 +30,7 @@
 #include <memory>
 #include <string>
 
+#include "dtq/core/api_keys.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/status_store.hpp"
@@ -37,7 +40,8 @@ namespace dtq::api {
 
 struct GrpcServerSettings {
   std::string listen_address = "127.0.0.1:0";  // HOST:PORT; port 0: an ephemeral one, see port()
-  std::string token;  // bearer token required on writes; empty: writes are open
+  const ApiKeys* keys = nullptr;  // who may call; none: every call is open (--no-auth)
+  bool open_reads = false;        // reads need no key
   size_t max_message_bytes =
       1 << 20;  // largest request message; past it gRPC answers RESOURCE_EXHAUSTED
   size_t max_watch_streams = 1024;  // open WatchJob calls; past it RESOURCE_EXHAUSTED

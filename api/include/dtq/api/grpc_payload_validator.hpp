@@ -44,6 +44,7 @@ namespace dtq::api {
 struct GrpcPayloadValidatorSettings {
   // "host:port" of the workers that run `job_type`, in the order to try.
   std::function<std::vector<std::string>(std::string_view job_type)> resolve;
+  std::string cluster_secret;  // sent with every call: the workers refuse calls without it
   std::chrono::milliseconds deadline{2000};  // per call, per candidate
   size_t max_message_bytes = 4 << 20;        // largest answer accepted
   size_t max_channels = 256;                 // cached channels (one per address)

@@ -6,8 +6,10 @@
 // hosted plugin owns the job type.
 //
 // Transport: plaintext HTTP/2 inside the cluster (keep it off public
-// networks, or put the mesh's TLS around it); no token: it only runs the
-// plugins' validate(), which has no side effects.
+// networks, or put the mesh's TLS around it). Every call must carry the
+// cluster's shared secret in the metadata `dtq-cluster-secret` (compared
+// in constant time; UNAUTHENTICATED otherwise): validate() has no side
+// effects, but it runs plugin code, and only the cluster's API may ask.
 //
 // Thread-safety: start() and stop() from one controlling thread; calls are
 // served on gRPC's threads (validate() may run on many at once, as the
@@ -29,6 +31,7 @@ namespace dtq::host {
 struct WorkerGrpcSettings {
   std::string listen_address = "0.0.0.0:0";  // HOST:PORT; port 0: an ephemeral one, see port()
   size_t max_message_bytes = 4 << 20;        // largest request; past it RESOURCE_EXHAUSTED
+  std::string cluster_secret;  // required of every call; start() refuses to run without one
   std::chrono::milliseconds shutdown_grace{1000};  // stop(): calls in flight may finish
 };
 
@@ -40,7 +43,8 @@ class WorkerGrpcServer {
   WorkerGrpcServer& operator=(const WorkerGrpcServer&) = delete;
 
   // Binds and starts serving in the background. Unavailable when the
-  // address cannot be bound; InvalidArgument when it is not HOST:PORT.
+  // address cannot be bound; InvalidArgument when it is not HOST:PORT or
+  // there is no cluster secret.
   Status start();
   // The bound port (the real one when settings asked for 0); 0 before start().
   uint16_t port() const noexcept;

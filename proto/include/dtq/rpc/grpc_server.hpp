@@ -19,10 +19,16 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "dtq/core/status.hpp"
 
 namespace dtq::rpc {
+
+// The metadata that carries the cluster's shared secret on every call to a
+// worker's WorkerService (host::WorkerGrpcServer checks it;
+// api::GrpcPayloadValidator sends it).
+inline constexpr std::string_view kClusterSecretKey = "dtq-cluster-secret";
 
 struct GrpcListen {
   std::string address;       // HOST:PORT
