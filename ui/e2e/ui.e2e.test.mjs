@@ -124,24 +124,29 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     data?.remove();
   });
 
-  e2e("the API token is entered once and kept", async () => {
+  e2e("the API key is entered once and kept; reads need it too", async () => {
     const page = await openPage("/");
-    await page.getByRole("button", { name: "Set API token" }).click();
-    const dialog = page.getByRole("dialog", { name: "API token" });
-    await dialog.getByLabel("Token", { exact: true }).fill(config.token);
+    // Without a key the server shows nothing: the page says what it needs.
+    await waitForText(page.getByRole("alert"), /needs an API key/);
+    await page.getByRole("button", { name: "Set API key" }).click();
+    const dialog = page.getByRole("dialog", { name: "API key" });
+    await dialog.getByLabel("Key", { exact: true }).fill(config.token);
     await page.screenshot({ path: artifact("01-token-dialog.png"), animations: "disabled" });
-    await dialog.getByRole("button", { name: "Save token" }).click();
-    await page.getByRole("button", { name: "API token set" }).waitFor();
+    await dialog.getByRole("button", { name: "Save key" }).click();
+    await page.getByRole("button", { name: "API key set" }).waitFor();
     await page.reload();
-    await page.getByRole("button", { name: "API token set" }).waitFor();
+    await page.getByRole("button", { name: "API key set" }).waitFor();
     await done(page);
 
-    // `make run` prints the address with the token in its fragment.
+    // `dtq serve` and `make run` print the address with the key in its
+    // fragment; the page keeps it, drops it from the address, and its live
+    // stream (fetch with the Authorization header, not EventSource) works.
     const other = await browser.newContext();
     const handed = await other.newPage();
-    await handed.goto(`${server.url}/jobs#token=${config.token}`);
-    await handed.getByRole("button", { name: "API token set" }).waitFor();
-    assert.equal(new URL(handed.url()).hash, "", "the token is removed from the address");
+    await handed.goto(`${server.url}/jobs#key=${config.token}`);
+    await handed.getByRole("button", { name: "API key set" }).waitFor();
+    assert.equal(new URL(handed.url()).hash, "", "the key is removed from the address");
+    await waitForText(handed.getByText(/Updating live/), /Updating live/);
     await other.close();
   });
 

@@ -5,7 +5,7 @@ import { ConnectionMonitor } from "./connection";
 import { TokenStore } from "./token";
 
 describe("DtqApi", () => {
-  it("sends the token on writes only, and the body as JSON", async () => {
+  it("sends the key on reads and writes alike, in a header, and the body as JSON", async () => {
     const { fetch, calls } = fakeFetch({
       "POST /v1/jobs": { status: 202, body: { job_id: "id" } },
       "GET /v1/job-types": { body: { job_types: [] } },
@@ -17,7 +17,11 @@ describe("DtqApi", () => {
     await api.jobTypes();
     expect(calls[0]?.headers.Authorization).toBe("Bearer secret");
     expect(calls[0]?.body).toEqual({ job_type: "weather", payload: { city: "Austin" } });
-    expect(calls[1]?.headers.Authorization).toBeUndefined();
+    expect(calls[1]?.headers.Authorization).toBe("Bearer secret");
+    expect(calls.every((call) => !call.url.href.includes("secret"))).toBe(true);
+    tokens.set("");
+    await api.jobTypes();
+    expect(calls[2]?.headers.Authorization).toBeUndefined();
   });
 
   it("turns the API's error shape into an ApiError with its details", async () => {
@@ -79,6 +83,17 @@ describe("ConnectionMonitor", () => {
 });
 
 describe("TokenStore", () => {
+  it("adopts a key handed over as #key=", () => {
+    const store = new TokenStore(localStorage);
+    const replaceState = vi.fn();
+    store.adoptFromLocation(
+      { hash: "#key=dtq_abc", pathname: "/", search: "" } as Location,
+      { state: null, replaceState } as unknown as History,
+    );
+    expect(store.get()).toBe("dtq_abc");
+    expect(replaceState).toHaveBeenCalledWith(null, "", "/");
+  });
+
   it("keeps the token, and adopts one handed over in the address", () => {
     const store = new TokenStore(localStorage);
     store.set("  abc  ");

@@ -29,7 +29,9 @@ export function describeError(error: unknown): string {
     case "network":
       return "Cannot reach the dtq server. It may have stopped, or the network is down; retrying by itself.";
     case "unauthorized":
-      return "The server refused the API token. Enter the token `dtq serve` printed when it started.";
+      return "This server needs an API key. Set the key `dtq serve` printed when it first started, or one made with `dtq keys create`.";
+    case "forbidden":
+      return `This API key may not do that: ${error.message}`;
     case "rate_limited":
       return "Too many submissions right now; wait a moment and try again.";
     case "too_many_streams":
@@ -68,12 +70,18 @@ export class DtqApi {
     return this.baseUrl + path;
   }
 
+  /** The Authorization header every request carries once a key is set (never a cookie). */
+  authHeaders(): Record<string, string> {
+    const key = this.options.tokens.get();
+    return key ? { Authorization: `Bearer ${key}` } : {};
+  }
+
   jobTypes(signal?: AbortSignal): Promise<JobType[]> {
     return this.request<{ job_types: JobType[] }>("GET", "/v1/job-types", { signal }).then((r) => r.job_types);
   }
 
   submit(jobType: string, payload: unknown, signal?: AbortSignal): Promise<Submitted> {
-    return this.request("POST", "/v1/jobs", { body: { job_type: jobType, payload }, auth: true, signal });
+    return this.request("POST", "/v1/jobs", { body: { job_type: jobType, payload }, signal });
   }
 
   job(id: string, signal?: AbortSignal): Promise<Job> {
@@ -91,7 +99,7 @@ export class DtqApi {
   }
 
   cancel(id: string): Promise<JobStatus> {
-    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`, { auth: true });
+    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`, {});
   }
 
   /** GET /healthz without telling the connection monitor: the monitor's own probe. */
@@ -107,12 +115,10 @@ export class DtqApi {
   private async request<T>(
     method: "GET" | "POST",
     path: string,
-    init: { body?: unknown; auth?: boolean; signal?: AbortSignal | undefined },
+    init: { body?: unknown; signal?: AbortSignal | undefined },
   ): Promise<T> {
-    const headers: Record<string, string> = { Accept: "application/json" };
+    const headers: Record<string, string> = { Accept: "application/json", ...this.authHeaders() };
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
-    const token = this.options.tokens.get();
-    if (init.auth && token) headers.Authorization = `Bearer ${token}`;
     let response: Response;
     try {
       response = await this.doFetch(this.url(path), {

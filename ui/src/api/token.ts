@@ -1,5 +1,7 @@
-// The API token, entered once and kept in localStorage. Reads are open on
-// the dtq API; only writes (submit, cancel) send it.
+// The API key, entered once and kept in localStorage (never a cookie: the
+// browser would send a cookie by itself, to any page's request). Every
+// request sends it in the Authorization header: reads need a `read` key,
+// submit and cancel a `submit` one.
 
 const KEY = "dtq.token";
 type Listener = () => void;
@@ -31,11 +33,12 @@ export class TokenStore {
   }
 
   /**
-   * Takes a token handed over in the address (`#token=...`, as `make run`
-   * prints it), keeps it and removes it from the address bar and history.
+   * Takes a key handed over in the address (`#key=...`, as `dtq serve` and
+   * `make run` print it; `#token=` too), keeps it and removes it from the
+   * address bar and history. A fragment never reaches the server.
    */
   adoptFromLocation(location: Location = window.location, history: History = window.history): void {
-    const match = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+    const match = /(?:^#|&)(?:key|token)=([^&]*)/.exec(location.hash);
     if (!match?.[1]) return;
     this.set(decodeURIComponent(match[1]));
     history.replaceState(history.state, "", location.pathname + location.search);

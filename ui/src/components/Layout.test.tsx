@@ -27,10 +27,10 @@ describe("Layout", () => {
 
   it("keeps the token entered once, and the theme", () => {
     renderLayout();
-    fireEvent.click(screen.getByRole("button", { name: "Set API token" }));
-    fireEvent.change(screen.getByLabelText("Token"), { target: { value: "abc" } });
-    fireEvent.click(screen.getByRole("button", { name: "Save token" }));
-    expect(screen.getByRole("button", { name: "API token set" })).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Set API key" }));
+    fireEvent.change(screen.getByLabelText("Key"), { target: { value: "abc" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save key" }));
+    expect(screen.getByRole("button", { name: "API key set" })).toBeTruthy();
     expect(localStorage.getItem("dtq.token")).toBe("abc");
 
     const toggle = screen.getByRole("button", { name: "Dark mode" });

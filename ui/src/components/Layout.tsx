@@ -46,7 +46,7 @@ function TokenButton() {
   const requestToken = useTokenPrompt();
   return (
     <button type="button" className="button button-ghost" onClick={() => void requestToken()}>
-      <Icon name={token ? "key" : "warning"} /> {token ? "API token set" : "Set API token"}
+      <Icon name={token ? "key" : "warning"} /> {token ? "API key set" : "Set API key"}
     </button>
   );
 }

@@ -1,6 +1,6 @@
-// The API token: asked for once (when a write needs it, or from the header)
+// The API key: asked for once (when a request needs it, or from the header)
 // and kept in localStorage. requestToken() opens the dialog and resolves to
-// whether a token was saved, so a refused submit can be retried at once.
+// whether a key was saved, so a refused submit can be retried at once.
 import { createContext, useCallback, useContext, useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { useServices, useToken } from "../api/context";
 
@@ -72,9 +72,9 @@ function TokenDialog({ reason, onClose }: { reason?: string | undefined; onClose
           onClose(value.trim() !== "");
         }}
       >
-        <h2 id={titleId}>API token</h2>
+        <h2 id={titleId}>API key</h2>
         {reason && <p className="dialog-reason">{reason}</p>}
-        <label htmlFor="token-input">Token</label>
+        <label htmlFor="token-input">Key</label>
         <div className="input-row">
           <input
             id="token-input"
@@ -92,8 +92,9 @@ function TokenDialog({ reason, onClose }: { reason?: string | undefined; onClose
           </button>
         </div>
         <p id={hintId} className="hint">
-          Submitting and cancelling need it. <code>dtq serve</code> prints it when it starts; it is also in the data
-          folder's <code>token</code> file. It is kept in this browser only.
+          Reading needs a <code>read</code> key; submitting and cancelling a <code>submit</code> one. <code>dtq serve</code>{" "}
+          prints an admin key the first time it starts; <code>dtq keys create</code> makes more. It is kept in this
+          browser only.
         </p>
         <div className="dialog-actions">
           {current && (
@@ -105,7 +106,7 @@ function TokenDialog({ reason, onClose }: { reason?: string | undefined; onClose
                 onClose(false);
               }}
             >
-              Forget token
+              Forget key
             </button>
           )}
           <span className="spacer" />
@@ -113,7 +114,7 @@ function TokenDialog({ reason, onClose }: { reason?: string | undefined; onClose
             Cancel
           </button>
           <button type="submit" className="button button-primary" disabled={!value.trim()}>
-            Save token
+            Save key
           </button>
         </div>
       </form>

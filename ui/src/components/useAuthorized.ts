@@ -1,28 +1,35 @@
 import { useCallback } from "react";
 import { ApiError } from "../api/client";
+import { useServices } from "../api/context";
 import { useTokenPrompt } from "./TokenDialog";
 
 /**
- * Runs a write; when the server refuses the token (or none is set), asks for
- * one and runs it again once it is saved. Other errors pass through.
+ * Runs a write; when the server refuses the key (or none is set), or the
+ * key's scope is too small, asks for one and runs it again once it is
+ * saved. Other errors pass through.
  */
 export function useAuthorized() {
   const requestToken = useTokenPrompt();
+  const { tokens } = useServices();
   return useCallback(
     async <T,>(write: () => Promise<T>): Promise<T> => {
       for (;;) {
         try {
           return await write();
         } catch (error) {
-          if (!(error instanceof ApiError) || error.code !== "unauthorized") throw error;
+          if (!(error instanceof ApiError) || (error.code !== "unauthorized" && error.code !== "forbidden")) {
+            throw error;
+          }
           const reason =
-            error.message === "a bearer token is required"
-              ? "This server needs its API token to accept changes."
-              : "The server refused this token. Check it and try again.";
+            error.code === "forbidden"
+              ? "This key may only read. Changes need a key with the submit scope."
+              : tokens.get() === ""
+                ? "This server needs an API key to accept changes."
+                : "The server refused this key. Check it and try again.";
           if (!(await requestToken(reason))) throw error;
         }
       }
     },
-    [requestToken],
+    [requestToken, tokens],
   );
 }

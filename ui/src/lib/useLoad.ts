@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { useConnection } from "../api/context";
+import { useConnection, useToken } from "../api/context";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -9,11 +9,14 @@ export interface Loaded<T> {
 }
 
 /**
- * Loads with `load(signal)` when `key` changes, and again each time the
- * connection to the server comes back. Keeps the last data while reloading.
+ * Loads with `load(signal)` when `key` changes, again each time the
+ * connection to the server comes back, and when the API key changes (a read
+ * refused for want of a key succeeds once one is set). Keeps the last data
+ * while reloading.
  */
 export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, key: string): Loaded<T> {
   const { epoch } = useConnection();
+  const apiKey = useToken();
   const [data, setData] = useState<T>();
   const [error, setError] = useState<unknown>();
   const [loading, setLoading] = useState(true);
@@ -38,7 +41,7 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, key: strin
       },
     );
     return () => controller.abort();
-  }, [key, epoch, nonce]);
+  }, [key, epoch, nonce, apiKey]);
 
   const reload = useCallback(() => setNonce((n) => n + 1), []);
   return { data, error, loading, reload };

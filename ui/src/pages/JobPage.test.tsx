@@ -52,6 +52,7 @@ describe("JobPage", () => {
     const { calls } = renderJob();
     const source = FakeEventSource.latest();
     expect(source.url).toBe(`/v1/jobs/${JOB_ID}/events`);
+    expect(source.headers).toEqual({ Authorization: "Bearer t" });
     act(() => source.open());
     expect(screen.getByText("Live")).toBeTruthy();
 

@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "react";
 import { Link, useParams } from "react-router";
 import { ApiError, describeError } from "../api/client";
-import { useServices } from "../api/context";
+import { useServices, useToken } from "../api/context";
 import { watchJob, type StreamState } from "../api/events";
 import { isTerminal, type JobResult, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
@@ -37,6 +37,7 @@ const STREAM_LABELS: Record<StreamState, string> = {
 export function JobPage() {
   const { id = "" } = useParams();
   const { api, connection, eventSource } = useServices();
+  const apiKey = useToken();
   const authorized = useAuthorized();
   const [status, setStatus] = useState<JobStatus>();
   const [timeline, setTimeline] = useState<TimelineEntry[]>([]);
@@ -105,7 +106,8 @@ export function JobPage() {
       active = false;
       stop();
     };
-  }, [api, connection, eventSource, id]);
+    // The key: a stream refused for want of one reopens with it.
+  }, [api, connection, eventSource, id, apiKey]);
 
   const cancel = async () => {
     setCancelling(true);

@@ -11,7 +11,7 @@
 import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { ApiError, describeError } from "../api/client";
-import { useServices } from "../api/context";
+import { useServices, useToken } from "../api/context";
 import { watchJobs, type StreamState } from "../api/events";
 import { JOB_STATES, isTerminal, type JobPage, type JobState, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
@@ -48,6 +48,7 @@ function withStatus(page: JobPage | undefined, next: JobStatus): JobPage | undef
 
 export function JobsPage() {
   const { api, connection, eventSource } = useServices();
+  const apiKey = useToken();
   const authorized = useAuthorized();
   const [params, setParams] = useSearchParams();
   const stateFilter = (JOB_STATES as readonly string[]).includes(params.get("state") ?? "")
@@ -88,7 +89,8 @@ export function JobsPage() {
         if (!signal?.aborted) setLoading(false);
       }
     },
-    [api, stateFilter, typeFilter, cursor],
+    // The key: a page refused for want of one is read again once it is set.
+    [api, stateFilter, typeFilter, cursor, apiKey],
   );
 
   // When the connection comes back, the stream's reopening re-reads the page.
@@ -141,7 +143,8 @@ export function JobsPage() {
       clearTimeout(reloadTimer);
       stop();
     };
-  }, [api, connection, eventSource, typeFilter]);
+    // The key: a stream refused for want of one reopens with it.
+  }, [api, connection, eventSource, typeFilter, apiKey]);
 
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), CLOCK_MS);

@@ -96,10 +96,10 @@ describe("SubmitPage", () => {
     await screen.findByRole("heading", { level: 2, name: "Dice roller" });
     fireEvent.change(input(/^Sides/), { target: { value: "6" } });
     fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
-    const dialog = await screen.findByRole("dialog", { name: "API token" });
-    expect(within(dialog).getByText(/needs its API token/)).toBeTruthy();
-    fireEvent.change(within(dialog).getByLabelText("Token"), { target: { value: "right" } });
-    fireEvent.click(within(dialog).getByRole("button", { name: "Save token" }));
+    const dialog = await screen.findByRole("dialog", { name: "API key" });
+    expect(within(dialog).getByText(/needs an API key/)).toBeTruthy();
+    fireEvent.change(within(dialog).getByLabelText("Key"), { target: { value: "right" } });
+    fireEvent.click(within(dialog).getByRole("button", { name: "Save key" }));
     expect(await screen.findByTestId("location")).toHaveProperty("textContent", "/jobs/11111111-2222-4333-8444-555555555555");
     expect(attempts).toBe(2);
     expect(localStorage.getItem("dtq.token")).toBe("right");

@@ -45,7 +45,10 @@ export class FakeEventSource {
   closed = false;
   private listeners: Record<string, ((event: MessageEvent<string>) => void)[]> = {};
 
-  constructor(readonly url: string) {
+  constructor(
+    readonly url: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     FakeEventSource.instances.push(this);
   }
 
@@ -86,7 +89,7 @@ export function renderApp(ui: ReactElement, options: { route?: string; fetch: ty
   FakeEventSource.instances = [];
   const services: Services = createServices({
     fetch: options.fetch,
-    eventSource: (url) => new FakeEventSource(url) as unknown as EventSource,
+    eventSource: (url, headers) => new FakeEventSource(url, headers),
     storage: localStorage,
   });
   if (options.token) services.tokens.set(options.token);
