@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: show the plugins this build hosts, then run `dtq serve` (API +
-# engine) in the foreground until Ctrl-C; it prints the URL and the token.
+# engine) in the foreground until Ctrl-C; it prints one URL that just works:
+# the UI with an admin key in its fragment.
 # Without internet the recorded fake provider stands in for the four
 # providers, and the script says so.
 set -euo pipefail
@@ -32,21 +33,24 @@ if [[ -f $here/ui/dist/index.html ]]; then
 else
   echo "No built web UI in ui/dist (scripts/build-ui.sh builds it): serving the API only."
 fi
-# The data folder as dtq resolves it, named explicitly so that this script
-# finds the token serve keeps there.
+# The data folder as dtq resolves it, named explicitly so that the key made
+# here is the one serve reads.
 data_dir=${DTQ_DATA_DIR:-${XDG_DATA_HOME:-${HOME:-.}/.local/share}/dtq}
+# The data folder keeps only keys' hashes, so each run makes a fresh admin
+# key named "make run" and revokes the previous run's (--replace); an
+# operator key in $DTQ_API_TOKEN is used as it is.
+key=${DTQ_API_TOKEN:-$("$dtq" --data-dir "$data_dir" keys create --name "make run" --scope admin --replace 2>/dev/null)}
 # Reads serve's first stdout line (LISTENING URL) and prints the address to
-# open, with the token in its fragment: the UI keeps it and drops it from the
+# open, with the key in its fragment: the UI keeps it and drops it from the
 # address bar; a fragment never reaches the server. Passes the rest through,
 # and outlives Ctrl-C so serve can still write while it drains.
 announce() {
   trap '' INT
-  local word url token
+  local word url
   if read -r word url && [[ $word == LISTENING ]]; then
-    token=${DTQ_API_TOKEN:-$(cat "$data_dir/token" 2>/dev/null || true)}
     if ((${#ui_args[@]})); then
       echo
-      echo "  Web UI: $url/${token:+#token=$token}"
+      echo "  Web UI: $url/#key=$key"
       echo
     fi
   fi
@@ -56,7 +60,7 @@ announce() {
 
 echo
 echo "Starting dtq serve (Ctrl-C stops it). In another terminal:"
-echo "  $dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\",\"units\":\"metric\"}' --watch"
+echo "  DTQ_API_KEY=$key $dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\",\"units\":\"metric\"}' --watch"
 echo
 # Not exec: the EXIT trap must still stop the fake provider.
 "$dtq" --data-dir "$data_dir" serve --listen "${DTQ_LISTEN:-127.0.0.1:8080}" "${ui_args[@]}" | announce
