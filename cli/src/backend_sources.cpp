@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 
@@ -27,11 +28,18 @@ std::string env(const char* name) {
   return value == nullptr ? std::string() : std::string(value);
 }
 
-bool known_key(std::string_view key) {
-  for (const auto* names : {&kKafka, &kRedis, &kMongo, &kAmqp, &kTopicTemplate}) {
-    if (key == names->key) return true;
+// One entry of the "backends" section: a known key with a string value.
+StatusOr<std::string> entry_value(const std::string& where, std::string_view key,
+                                  simdjson::dom::element value) {
+  const auto names = {&kKafka, &kRedis, &kMongo, &kAmqp, &kTopicTemplate};
+  if (std::ranges::none_of(names, [key](const BackendNames* n) { return key == n->key; })) {
+    return invalid_argument(where + "unknown setting backends." + std::string(key) +
+                            " (known: kafka, redis, mongo, amqp, kafka_topic_template)");
   }
-  return false;
+  std::string_view text;
+  if (value.get(text))
+    return invalid_argument(where + "backends." + std::string(key) + " must be a string");
+  return std::string(text);
 }
 
 // The config file's "backends" section, key → value (empty without a file
@@ -54,15 +62,9 @@ StatusOr<std::map<std::string, std::string>> read_config_section(const std::stri
   simdjson::dom::object entries;
   if (backends.get(entries)) return invalid_argument(where + "backends must be an object");
   for (const auto field : entries) {
-    const std::string key(field.key);
-    if (!known_key(key)) {
-      return invalid_argument(where + "unknown setting backends." + key +
-                              " (known: kafka, redis, mongo, amqp, kafka_topic_template)");
-    }
-    std::string_view value;
-    if (field.value.get(value))
-      return invalid_argument(where + "backends." + key + " must be a string");
-    values[key] = std::string(value);
+    auto value = entry_value(where, field.key, field.value);
+    if (!value.ok()) return value.status();
+    values[std::string(field.key)] = std::move(value).value();
   }
   return values;
 }

@@ -6,6 +6,7 @@
 // everyday job verbs talk to the API (client_commands.cpp).
 #include <iomanip>
 #include <iostream>
+#include <variant>
 
 #include "commands.hpp"
 #include "distributed_node.hpp"
@@ -119,35 +120,43 @@ StatusOr<std::string> replay_on_kafka(kafka::KafkaJobQueue& queue, const Backend
   return new_id;
 }
 
-void use_log_level(const CommonOptions& common) {
+// Where the dead letters are: Kafka's dead-letter topics when a source
+// names Kafka, else the data folder (through a running owner).
+struct DeadLetterSource {
+  BackendUris uris;
+  std::unique_ptr<kafka::KafkaJobQueue> kafka;
+  std::unique_ptr<LocalNode> node;  // without Kafka
+};
+
+// The source, or the exit code after printing why there is none.
+std::variant<DeadLetterSource, int> open_source(const CommonOptions& common,
+                                                const DeadLetterServerFlags& servers) {
   (void)configure_logging(common.log_level.empty() ? "warn" : common.log_level);
+  DeadLetterSource source;
+  auto queue = open_kafka(servers, source.uris);
+  if (!queue.ok()) return server_unusable(queue.status());
+  source.kafka = std::move(queue).value();
+  if (!source.kafka && !(source.node = open_local_node(common, embedded::Role::kClient))) return 1;
+  return source;
 }
 
-// From Kafka's dead-letter topics when a source names Kafka, else from the
-// data folder.
 int run_dead_letters(const CommonOptions& common, const DeadLettersOptions& options) {
-  use_log_level(common);
-  BackendUris uris;
-  auto queue = open_kafka(options.servers, uris);
-  if (!queue.ok()) return server_unusable(queue.status());
-  std::unique_ptr<LocalNode> node;
-  if (!*queue && !(node = open_local_node(common, embedded::Role::kClient))) return 1;
-  auto letters = *queue ? (*queue)->dead_letters(options.type, options.limit)
-                        : node->jobs->dead_letters(options.type, options.limit);
+  auto opened = open_source(common, options.servers);
+  if (const int* failed = std::get_if<int>(&opened)) return *failed;
+  auto& source = std::get<DeadLetterSource>(opened);
+  auto letters = source.kafka ? source.kafka->dead_letters(options.type, options.limit)
+                              : source.node->jobs->dead_letters(options.type, options.limit);
   if (!letters.ok()) return report(letters.status());
   print_dead_letters(*letters);
   return 0;
 }
 
 int run_replay(const CommonOptions& common, const ReplayOptions& options) {
-  use_log_level(common);
-  BackendUris uris;
-  auto queue = open_kafka(options.servers, uris);
-  if (!queue.ok()) return server_unusable(queue.status());
-  std::unique_ptr<LocalNode> node;
-  if (!*queue && !(node = open_local_node(common, embedded::Role::kClient))) return 1;
-  auto new_id =
-      *queue ? replay_on_kafka(**queue, uris, options.job_id) : node->jobs->replay(options.job_id);
+  auto opened = open_source(common, options.servers);
+  if (const int* failed = std::get_if<int>(&opened)) return *failed;
+  auto& source = std::get<DeadLetterSource>(opened);
+  auto new_id = source.kafka ? replay_on_kafka(*source.kafka, source.uris, options.job_id)
+                             : source.node->jobs->replay(options.job_id);
   if (!new_id.ok()) return report(new_id.status());
   std::cout << *new_id << "\n";
   return 0;

@@ -27,6 +27,7 @@ void ProcessLifecycle::on_stop(std::function<void()> step) {
   steps_.push_back(std::move(step));
 }
 
+// NOLINTNEXTLINE(readability-convert-member-functions-to-static): see the header.
 std::string ProcessLifecycle::wait_for_signal() const {
   const sigset_t signals = shutdown_signals();
   int received = 0;

@@ -35,7 +35,10 @@ class ProcessLifecycle {
 
   // `step` stops a part that has just started.
   void on_stop(std::function<void()> step);
-  // Blocks until SIGTERM or SIGINT arrives; "SIGTERM" or "SIGINT".
+  // Blocks until SIGTERM or SIGINT arrives; "SIGTERM" or "SIGINT". A
+  // member, though it reads no member: only the signals the constructor
+  // blocked can be waited for.
+  // NOLINTNEXTLINE(readability-convert-member-functions-to-static)
   std::string wait_for_signal() const;
   // Runs the steps, the last added first, once each.
   void stop();
