@@ -34,6 +34,7 @@ struct WorkerOptions {
   BackendFlags backends;
   std::string grpc_listen;     // empty: $DTQ_GRPC_LISTEN, else 127.0.0.1:0
   std::string grpc_advertise;  // empty: $DTQ_GRPC_ADVERTISE, else from the listen address
+  std::string cluster_secret;  // empty: $DTQ_CLUSTER_SECRET
   std::string admin_listen;    // empty: $DTQ_ADMIN_LISTEN, else no admin port
 };
 
@@ -218,7 +219,9 @@ int work_until_signal(ProcessLifecycle& lifecycle, const WorkerOptions& worker,
                       const host::EngineSettings& settings, const host::PluginRegistry& hosted,
                       DistributedAdapters& adapters) {
   const std::string grpc_listen = from_env(worker.grpc_listen, "DTQ_GRPC_LISTEN", "127.0.0.1:0");
-  host::WorkerGrpcServer grpc({.listen_address = grpc_listen}, hosted);
+  host::WorkerGrpcServer grpc(
+      {.listen_address = grpc_listen, .cluster_secret = cluster_secret_from(worker.cluster_secret)},
+      hosted);
   if (Status listening = grpc.start(); !listening.ok()) {
     std::cerr << "dtq worker: cannot serve WorkerService on " << grpc_listen << ": "
               << listening.message() << "\n";
@@ -310,6 +313,9 @@ void add_worker_command(CLI::App& app, CommonOptions& common, int& exit_code) {
       "--grpc-listen", options->grpc_listen,
       "Distributed: HOST:PORT of this worker's WorkerService, which the API validates "
       "payloads with ($DTQ_GRPC_LISTEN; default 127.0.0.1:0, any free port)");
+  worker->add_option("--cluster-secret", options->cluster_secret,
+                     "Distributed: the secret every call to this worker's WorkerService must "
+                     "carry ($DTQ_CLUSTER_SECRET; the same for every worker and API)");
   worker->add_option(
       "--grpc-advertise", options->grpc_advertise,
       "Distributed: HOST:PORT the API reaches that service at, as registered in Redis "
