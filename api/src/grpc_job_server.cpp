@@ -97,7 +97,7 @@ class GrpcJobServer::Impl final
 
   Status start();
   void stop();
-  std::atomic<uint16_t> port{0};
+  uint16_t port() const noexcept { return server_.port(); }
 
   // Unary calls: gRPC's synchronous server, whose threads may block (a
   // submit waits for its commit, a lookup for the progress query).
@@ -129,7 +129,7 @@ class GrpcJobServer::Impl final
   JobTypeRegistry& job_types_;
   const AccessGuard guard_;
   RateLimiter limiter_;
-  std::unique_ptr<grpc::Server> server_;
+  rpc::GrpcServer server_;
 
   StreamSlots watch_slots_;
   std::mutex watches_mutex_;
@@ -272,18 +272,13 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
 };
 
 Status GrpcJobServer::Impl::start() {
-  if (server_) return {};
-  auto running = rpc::start_grpc_server(
+  return server_.start(
       {.address = settings_.listen_address, .max_message_bytes = settings_.max_message_bytes},
       {this});
-  if (!running.ok()) return running.status();
-  server_ = std::move(running->server);
-  port.store(running->port);
-  return {};
 }
 
 void GrpcJobServer::Impl::stop() {
-  if (!server_) return;
+  if (!server_.serving()) return;
   std::vector<std::shared_ptr<Watch>> open;
   {
     std::lock_guard lock(watches_mutex_);
@@ -293,9 +288,7 @@ void GrpcJobServer::Impl::stop() {
   for (const auto& watch : open) {
     watch->finish_with({grpc::StatusCode::UNAVAILABLE, "unavailable", "the server is stopping"});
   }
-  rpc::stop_grpc_server(*server_, settings_.shutdown_grace);
-  server_.reset();
-  port.store(0);
+  server_.stop(settings_.shutdown_grace);
 }
 
 void GrpcJobServer::Impl::forget(Watch* watch, std::shared_ptr<Watch>& keep) {
@@ -488,7 +481,7 @@ Status GrpcJobServer::start() {
 }
 
 uint16_t GrpcJobServer::port() const noexcept {
-  return impl_->port.load();
+  return impl_->port();
 }
 
 void GrpcJobServer::stop() {

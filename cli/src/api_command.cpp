@@ -36,17 +36,10 @@ namespace {
 struct ApiOptions {
   BackendFlags backends;
   std::string config;
-  std::string listen = "127.0.0.1:8080";
-  std::string grpc_listen;  // empty: no gRPC server
+  ApiFaceOptions api;
   std::string token_file;
   bool no_auth = false;
-  AccessOptions access;
   std::string cluster_secret;  // empty: $DTQ_CLUSTER_SECRET
-  std::string ui_dir;
-  std::vector<std::string> cors_origins;
-  size_t body_limit = 1 << 20;
-  double submit_rate = 100;
-  size_t max_streams = 1024;
 };
 
 // job type → the WorkerService addresses of its live pools, from the job
@@ -124,27 +117,76 @@ StatusOr<DistributedApiKeys> open_api_keys(const ApiOptions& options,
   return opened;
 }
 
+// The first line is for scripts and tests; the rest for people.
+void print_api_started(const std::string& url, const std::string& grpc_at,
+                       const DistributedAdapters& backends, bool keys) {
+  std::cout << "LISTENING " << url << std::endl;
+  if (!grpc_at.empty()) std::cout << "GRPC_LISTENING " << grpc_at << std::endl;
+  std::cerr << "dtq api: REST API at " << url << "\n"
+            << "  kafka " << backends.uris.kafka.value << ", redis "
+            << backends.statuses->settings().describe() << ", mongodb "
+            << backends.results->describe() << ", rabbitmq "
+            << backends.progress->settings().describe() << "\n"
+            << "  payloads validated by the worker pools over gRPC (their WorkerService)";
+  if (!grpc_at.empty()) {
+    std::cerr << "\n  gRPC:  dtq.v1.JobService at " << grpc_at
+              << " (metadata authorization: Bearer KEY)";
+  }
+  std::cerr << (keys ? "\n  API keys: in Redis; make one with dtq keys create --redis URL --name "
+                       "NAME --scope read|submit|admin"
+                     : "\n  every route is open (--no-auth)")
+            << std::endl;
+}
+
+// The REST API, and with --grpc-listen the gRPC JobService, over
+// `backends` until SIGTERM or SIGINT.
+int serve_api_until_signal(ProcessLifecycle& lifecycle, const ApiOptions& options,
+                           const ApiFace& face, DistributedAdapters& backends) {
+  auto resolver = std::make_shared<WorkerResolver>(*backends.registry);
+  api::GrpcPayloadValidator validator(
+      {.resolve = [resolver](std::string_view job_type) { return (*resolver)(job_type); },
+       .cluster_secret = cluster_secret_from(options.cluster_secret)});
+  JobService jobs(*backends.queue, *backends.statuses, *backends.results, validator,
+                  *backends.progress);
+  api::ApiServer server(face.settings, jobs, *backends.statuses, *backends.registry);
+  if (Status started = server.start(); !started.ok()) {
+    std::cerr << "dtq api: " << started.message() << "\n";
+    return 1;
+  }
+  lifecycle.on_stop([&server] { server.stop(); });
+  std::unique_ptr<api::GrpcJobServer> grpc;
+  if (!options.api.grpc_listen.empty()) {
+    auto started = start_grpc_job_server(options.api.grpc_listen, face.settings, jobs,
+                                         *backends.statuses, *backends.registry);
+    if (!started.ok()) {
+      std::cerr << "dtq api: " << started.status().message() << "\n";
+      lifecycle.stop();
+      return 1;
+    }
+    grpc = std::move(started).value();
+    lifecycle.on_stop([&grpc] { grpc->stop(); });
+  }
+  lifecycle.on_stop([&server] { server.set_ready(false, "shutting down"); });
+  BackendHealth health(health_checks(backends, DistributedRole::kApi), std::chrono::seconds(1),
+                       [&server](bool healthy, const std::string& reason) {
+                         server.set_ready(healthy, "backends unavailable: " + reason);
+                       });
+  health.start();
+  print_api_started("http://" + face.settings.bind_address + ":" + std::to_string(server.port()),
+                    grpc ? face.grpc_host + ":" + std::to_string(grpc->port()) : std::string(),
+                    backends, face.settings.keys != nullptr);
+  const std::string signal = lifecycle.wait_for_signal();
+  spdlog::info("dtq api: {}; stopping", signal);
+  lifecycle.stop();
+  return 0;
+}
+
 int run_api(const ApiOptions& options) {
-  api::ApiSettings settings;
-  const auto listen = parse_listen(options.listen);
-  if (!listen.ok()) {
-    std::cerr << "dtq: --listen wants HOST:PORT, not \"" << options.listen << "\"\n";
+  auto face = api_face(options.api);
+  if (!face.ok()) {
+    std::cerr << "dtq: " << face.status().message() << "\n";
     return 2;
   }
-  settings.bind_address = listen->host;
-  settings.port = listen->port;
-  settings.static_dir = options.ui_dir;
-  settings.cors_origins = options.cors_origins;
-  settings.body_limit = options.body_limit;
-  settings.submit_rate_per_second = options.submit_rate;
-  settings.max_sse_streams = options.max_streams;
-  const auto grpc_address = options.grpc_listen.empty() ? StatusOr<ListenAddress>(ListenAddress{})
-                                                        : parse_listen(options.grpc_listen);
-  if (!grpc_address.ok()) {
-    std::cerr << "dtq: --grpc-listen wants HOST:PORT, not \"" << options.grpc_listen << "\"\n";
-    return 2;
-  }
-  apply_access_options(options.access, settings);
   auto uris = resolve_backends(options.backends, options.config);
   if (!uris.ok()) {
     std::cerr << "dtq: " << uris.status().message() << "\n";
@@ -154,7 +196,6 @@ int run_api(const ApiOptions& options) {
     std::cerr << "dtq: " << all.message() << "\n";
     return 2;
   }
-
   ProcessLifecycle lifecycle;
   auto backends = connect_backends(*uris, DistributedRole::kApi, {});
   if (!backends.ok()) {
@@ -166,64 +207,8 @@ int run_api(const ApiOptions& options) {
     std::cerr << "dtq api: the API keys: " << keys.status().message() << "\n";
     return keys.status().code() == StatusCode::kUnavailable ? 1 : 2;
   }
-  settings.keys = keys->keys.get();
-  auto resolver = std::make_shared<WorkerResolver>(*backends->registry);
-  api::GrpcPayloadValidator validator(
-      {.resolve = [resolver](std::string_view job_type) { return (*resolver)(job_type); },
-       .cluster_secret = cluster_secret_from(options.cluster_secret)});
-  JobService jobs(*backends->queue, *backends->statuses, *backends->results, validator,
-                  *backends->progress);
-  api::ApiServer server(settings, jobs, *backends->statuses, *backends->registry);
-  if (Status started = server.start(); !started.ok()) {
-    std::cerr << "dtq api: " << started.message() << "\n";
-    return 1;
-  }
-  lifecycle.on_stop([&server] { server.stop(); });
-  std::unique_ptr<api::GrpcJobServer> grpc;
-  if (!options.grpc_listen.empty()) {
-    auto started = start_grpc_job_server(options.grpc_listen, settings, jobs, *backends->statuses,
-                                         *backends->registry);
-    if (!started.ok()) {
-      std::cerr << "dtq api: " << started.status().message() << "\n";
-      lifecycle.stop();
-      return 1;
-    }
-    grpc = std::move(started).value();
-    lifecycle.on_stop([&grpc] { grpc->stop(); });
-  }
-  lifecycle.on_stop([&server] { server.set_ready(false, "shutting down"); });
-  BackendHealth health(health_checks(*backends, DistributedRole::kApi), std::chrono::seconds(1),
-                       [&server](bool healthy, const std::string& reason) {
-                         server.set_ready(healthy, "backends unavailable: " + reason);
-                       });
-  health.start();
-
-  const std::string url = "http://" + settings.bind_address + ":" + std::to_string(server.port());
-  // The first line is for scripts and tests; the rest for people.
-  std::cout << "LISTENING " << url << std::endl;
-  if (grpc) {
-    std::cout << "GRPC_LISTENING " << grpc_address->host << ":" << grpc->port() << std::endl;
-  }
-  std::cerr << "dtq api: REST API at " << url << "\n"
-            << "  kafka " << backends->uris.kafka.value << ", redis "
-            << backends->statuses->settings().describe() << ", mongodb "
-            << backends->results->describe() << ", rabbitmq "
-            << backends->progress->settings().describe() << "\n"
-            << "  payloads validated by the worker pools over gRPC (their WorkerService)";
-  if (grpc) {
-    std::cerr << "\n  gRPC:  dtq.v1.JobService at " << grpc_address->host << ":" << grpc->port()
-              << " (metadata authorization: Bearer KEY)";
-  }
-  std::cerr << (settings.keys == nullptr
-                    ? "\n  every route is open (--no-auth)"
-                    : "\n  API keys: in Redis; make one with dtq keys create --redis URL --name "
-                      "NAME --scope read|submit|admin")
-            << std::endl;
-
-  const std::string signal = lifecycle.wait_for_signal();
-  spdlog::info("dtq api: {}; stopping", signal);
-  lifecycle.stop();
-  return 0;
+  face->settings.keys = keys->keys.get();
+  return serve_api_until_signal(lifecycle, options, *face, *backends);
 }
 
 }  // namespace
@@ -235,26 +220,13 @@ void add_api_command(CLI::App& app, CommonOptions& common, int& exit_code) {
   add_backend_flags(*api, options->backends);
   api->add_option("--config", options->config,
                   "JSON file whose \"backends\" section names the servers");
-  api->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")
-      ->capture_default_str();
-  api->add_option("--grpc-listen", options->grpc_listen,
-                  "HOST:PORT for the gRPC dtq.v1.JobService too (port 0: any free one)");
+  add_api_face_flags(*api, options->api);
   api->add_option("--token-file", options->token_file,
                   "File holding an operator key with admin scope (default: $DTQ_API_TOKEN)");
   api->add_flag("--no-auth", options->no_auth, "Serve without keys: every route is open to anyone");
-  add_access_flags(*api, options->access);
   api->add_option("--cluster-secret", options->cluster_secret,
                   "The secret the workers' WorkerService asks of every call (default: "
                   "$DTQ_CLUSTER_SECRET; the same for every worker and API)");
-  api->add_option("--ui-dir", options->ui_dir, "Folder of the UI's static files, served at /");
-  api->add_option("--cors-origin", options->cors_origins,
-                  "An Origin allowed to call the API (repeatable)");
-  api->add_option("--body-limit", options->body_limit, "Largest request body in bytes")
-      ->capture_default_str();
-  api->add_option("--submit-rate", options->submit_rate, "Submits per second before 429")
-      ->capture_default_str();
-  api->add_option("--max-streams", options->max_streams, "Open event streams before 429")
-      ->capture_default_str();
   api->callback([&common, &exit_code, options] {
     (void)configure_logging(common.log_level.empty() ? "info" : common.log_level);
     exit_code = run_api(*options);

@@ -15,6 +15,8 @@ StatusOr<ListenAddress> parse_listen(std::string_view listen) {
   return ListenAddress{.host = address->url_host(), .port = address->port};
 }
 
+namespace {
+
 void add_access_flags(CLI::App& command, AccessOptions& options) {
   command.add_flag("--open-reads", options.open_reads,
                    "Serve reads (listing, lookups, event streams) without an API key");
@@ -28,13 +30,10 @@ void add_access_flags(CLI::App& command, AccessOptions& options) {
                      "A name clients reach this server by (repeatable)");
 }
 
-void apply_access_options(const AccessOptions& options, api::ApiSettings& settings) {
-  settings.open_reads = options.open_reads;
-  settings.metrics_need_key = options.metrics_key;
+std::vector<std::string> allowed_hosts(const AccessOptions& options, const std::string& listen) {
   std::vector<std::string> hosts = options.allowed_hosts;
   if (hosts.empty()) {
     hosts = {"localhost", "127.0.0.1", "[::1]", "::1"};
-    const std::string& listen = settings.bind_address;
     if (listen != "0.0.0.0" && listen != "::" && listen != "[::]") hosts.push_back(listen);
     hosts.insert(hosts.end(), options.public_hosts.begin(), options.public_hosts.end());
   }
@@ -42,7 +41,54 @@ void apply_access_options(const AccessOptions& options, api::ApiSettings& settin
     std::transform(host.begin(), host.end(), host.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   }
-  settings.allowed_hosts = std::move(hosts);
+  return hosts;
+}
+
+}  // namespace
+
+void add_api_face_flags(CLI::App& command, ApiFaceOptions& options) {
+  command.add_option("--listen", options.listen, "HOST:PORT to listen on (port 0: any free one)")
+      ->capture_default_str();
+  command.add_option("--grpc-listen", options.grpc_listen,
+                     "HOST:PORT for the gRPC JobService (dtq.v1) too; off unless given (port 0: "
+                     "any free one)");
+  add_access_flags(command, options.access);
+  command.add_option("--ui-dir", options.ui_dir, "Folder of the UI's static files, served at /");
+  command.add_option("--cors-origin", options.cors_origins,
+                     "An Origin allowed to call the API (repeatable)");
+  command.add_option("--body-limit", options.body_limit, "Largest request body in bytes")
+      ->capture_default_str();
+  command.add_option("--submit-rate", options.submit_rate, "Submits per second before 429")
+      ->capture_default_str();
+  command.add_option("--max-streams", options.max_streams, "Open event streams before 429")
+      ->capture_default_str();
+}
+
+StatusOr<ApiFace> api_face(const ApiFaceOptions& options) {
+  const auto listen = parse_listen(options.listen);
+  if (!listen.ok()) {
+    return invalid_argument("--listen wants HOST:PORT, not \"" + options.listen + "\"");
+  }
+  ApiFace face;
+  if (!options.grpc_listen.empty()) {
+    const auto grpc = parse_listen(options.grpc_listen);
+    if (!grpc.ok()) {
+      return invalid_argument("--grpc-listen wants HOST:PORT, not \"" + options.grpc_listen + "\"");
+    }
+    face.grpc_host = grpc->host;
+  }
+  api::ApiSettings& settings = face.settings;
+  settings.bind_address = listen->host;
+  settings.port = listen->port;
+  settings.static_dir = options.ui_dir;
+  settings.cors_origins = options.cors_origins;
+  settings.body_limit = options.body_limit;
+  settings.submit_rate_per_second = options.submit_rate;
+  settings.max_sse_streams = options.max_streams;
+  settings.open_reads = options.access.open_reads;
+  settings.metrics_need_key = options.access.metrics_key;
+  settings.allowed_hosts = allowed_hosts(options.access, listen->host);
+  return face;
 }
 
 std::string operator_key_from_env() {

@@ -37,11 +37,30 @@ struct AccessOptions {
   std::vector<std::string> allowed_hosts;  // --allowed-hosts: exactly these
   std::vector<std::string> public_hosts;   // --public-host: added to the defaults
 };
-void add_access_flags(CLI::App& command, AccessOptions& options);
-// Sets the settings' open_reads, metrics_need_key and allowed_hosts: the
-// --allowed-hosts given, else the loopback names, the listen host (unless
-// it is a wildcard) and every --public-host.
-void apply_access_options(const AccessOptions& options, api::ApiSettings& settings);
+
+// The API's flags, the same for `dtq serve` and `dtq api`.
+struct ApiFaceOptions {
+  std::string listen = "127.0.0.1:8080";
+  std::string grpc_listen;  // empty: no gRPC server
+  std::string ui_dir;
+  std::vector<std::string> cors_origins;
+  size_t body_limit = 1 << 20;
+  double submit_rate = 100;
+  size_t max_streams = 1024;
+  AccessOptions access;
+};
+void add_api_face_flags(CLI::App& command, ApiFaceOptions& options);
+
+// What the flags make: the REST settings (keys not set yet) and the host
+// the gRPC server listens on (empty without one).
+struct ApiFace {
+  api::ApiSettings settings;
+  std::string grpc_host;
+};
+// InvalidArgument naming the flag whose address is malformed. Allowed
+// hosts: --allowed-hosts as given, else the loopback names, the listen
+// host (unless a wildcard) and every --public-host.
+StatusOr<ApiFace> api_face(const ApiFaceOptions& options);
 
 // $DTQ_API_TOKEN: an operator key with admin scope, given by the
 // environment and stored nowhere; empty when unset.

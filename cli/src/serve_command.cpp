@@ -17,21 +17,14 @@ namespace {
 
 struct ServeOptions {
   EngineFlags engine;
-  std::string listen = "127.0.0.1:8080";
-  AccessOptions access;
-  std::string ui_dir;
-  std::vector<std::string> cors_origins;
-  size_t body_limit = 1 << 20;
-  double submit_rate = 100;
-  size_t max_streams = 1024;
-  std::string grpc_listen;  // empty: no gRPC server
+  ApiFaceOptions api;
 };
 
 // The first line is for scripts and tests; the rest for people. A first
 // admin key is shown here once (the key file holds only its hash); the URL
 // carries it in its fragment, which browsers never send to the server.
-void print_started(const std::string& url, const std::string& grpc_at,
-                   const std::string& first_key, const std::filesystem::path& data_dir) {
+void print_started(const std::string& url, const std::string& grpc_at, const std::string& first_key,
+                   const std::filesystem::path& data_dir) {
   std::cout << "LISTENING " << url << std::endl;
   if (!grpc_at.empty()) std::cout << "GRPC_LISTENING " << grpc_at << std::endl;
   std::cerr << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n";
@@ -52,8 +45,8 @@ void print_started(const std::string& url, const std::string& grpc_at,
 // `node`, until SIGTERM or SIGINT; then the API stops and the engine drains.
 int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
                        const ServeOptions& options, const api::ApiSettings& settings,
-                       const std::string& grpc_host, const std::string& first_key,
-                       LocalNode& node, const host::EngineSettings& engine_config) {
+                       const std::string& grpc_host, const std::string& first_key, LocalNode& node,
+                       const host::EngineSettings& engine_config) {
   host::HttpClient http;
   auto engine = host::Engine::create(
       node.plugins, engine_config,
@@ -74,8 +67,8 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   }
   lifecycle.on_stop([&server] { server.stop(); });
   std::unique_ptr<api::GrpcJobServer> grpc;
-  if (!options.grpc_listen.empty()) {
-    auto started = start_grpc_job_server(options.grpc_listen, settings, *node.jobs,
+  if (!options.api.grpc_listen.empty()) {
+    auto started = start_grpc_job_server(options.api.grpc_listen, settings, *node.jobs,
                                          *node.backends.statuses, job_types);
     if (!started.ok()) {
       std::cerr << "dtq: " << started.status().message() << "\n";
@@ -91,8 +84,8 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   lifecycle.on_stop([&server] { server.set_ready(false); });
   const std::filesystem::path data_dir = resolve_data_dir(common);
   print_started("http://" + settings.bind_address + ":" + std::to_string(server.port()),
-                grpc ? grpc_host + ":" + std::to_string(grpc->port()) : std::string(),
-                first_key, data_dir);
+                grpc ? grpc_host + ":" + std::to_string(grpc->port()) : std::string(), first_key,
+                data_dir);
   const std::string signal = lifecycle.wait_for_signal();
   std::cerr << "dtq serve: " << signal << "; stopping the API and draining" << std::endl;
   lifecycle.stop();
@@ -101,28 +94,12 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
 
 int run_serve(const CommonOptions& common, const ServeOptions& options) {
   ProcessLifecycle lifecycle;
-  api::ApiSettings settings;
-  const auto listen = parse_listen(options.listen);
-  if (!listen.ok()) {
-    std::cerr << "dtq: --listen wants HOST:PORT, not \"" << options.listen << "\"\n";
+  // The gRPC JobService gets the same keys and limits as the REST face.
+  auto face = api_face(options.api);
+  if (!face.ok()) {
+    std::cerr << "dtq: " << face.status().message() << "\n";
     return 2;
   }
-  settings.bind_address = listen->host;
-  settings.port = listen->port;
-  settings.static_dir = options.ui_dir;
-  settings.cors_origins = options.cors_origins;
-  settings.body_limit = options.body_limit;
-  settings.submit_rate_per_second = options.submit_rate;
-  settings.max_sse_streams = options.max_streams;
-  apply_access_options(options.access, settings);
-  // The gRPC JobService: the same keys and limits as the REST face.
-  const auto grpc_address = options.grpc_listen.empty() ? StatusOr<ListenAddress>(ListenAddress{})
-                                                        : parse_listen(options.grpc_listen);
-  if (!grpc_address.ok()) {
-    std::cerr << "dtq: --grpc-listen wants HOST:PORT, not \"" << options.grpc_listen << "\"\n";
-    return 2;
-  }
-
   auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options.engine));
   if (!node) return 1;
   auto keys = open_local_api_keys(resolve_data_dir(common));
@@ -130,10 +107,10 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
     std::cerr << "dtq: the API keys: " << keys.status().message() << "\n";
     return 2;
   }
-  settings.keys = keys->keys.get();
+  face->settings.keys = keys->keys.get();
   auto engine_config = engine_settings(*node, options.engine);
   if (!engine_config) return 2;
-  return serve_until_signal(lifecycle, common, options, settings, grpc_address->host,
+  return serve_until_signal(lifecycle, common, options, face->settings, face->grpc_host,
                             keys->first_key, *node, *engine_config);
 }
 
@@ -144,21 +121,7 @@ void add_serve_command(CLI::App& app, CommonOptions& common, int& exit_code) {
   auto* serve =
       app.add_subcommand("serve", "Run the API, the job engine and the UI in one process");
   add_engine_flags(*serve, options->engine);
-  serve->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")
-      ->capture_default_str();
-  add_access_flags(*serve, options->access);
-  serve->add_option("--ui-dir", options->ui_dir, "Folder of the UI's static files, served at /");
-  serve->add_option("--cors-origin", options->cors_origins,
-                    "An Origin allowed to call the API (repeatable)");
-  serve->add_option("--body-limit", options->body_limit, "Largest request body in bytes")
-      ->capture_default_str();
-  serve->add_option("--submit-rate", options->submit_rate, "Submits per second before 429")
-      ->capture_default_str();
-  serve->add_option("--max-streams", options->max_streams, "Open event streams before 429")
-      ->capture_default_str();
-  serve->add_option("--grpc-listen", options->grpc_listen,
-                    "HOST:PORT for the gRPC JobService (dtq.v1); off unless "
-                    "given (port 0: any free one)");
+  add_api_face_flags(*serve, options->api);
   serve->callback([&common, &exit_code, options] {
     (void)configure_logging(common.log_level.empty() ? "info" : common.log_level);
     exit_code = run_serve(common, *options);

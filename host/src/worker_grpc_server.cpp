@@ -23,27 +23,18 @@ class WorkerGrpcServer::Impl final : public v1::WorkerService::Service {
       : settings_(std::move(settings)), plugins_(plugins) {}
 
   Status start() {
-    if (server_) return {};
     if (settings_.cluster_secret.empty()) {
       return invalid_argument(
           "the WorkerService needs the cluster secret (--cluster-secret or $DTQ_CLUSTER_SECRET, "
           "the same for every worker and API)");
     }
-    auto running = rpc::start_grpc_server(
+    return server_.start(
         {.address = settings_.listen_address, .max_message_bytes = settings_.max_message_bytes},
         {this});
-    if (!running.ok()) return running.status();
-    server_ = std::move(running->server);
-    port.store(running->port);
-    return {};
   }
 
-  void stop() {
-    if (!server_) return;
-    rpc::stop_grpc_server(*server_, settings_.shutdown_grace);
-    server_.reset();
-    port.store(0);
-  }
+  void stop() { server_.stop(settings_.shutdown_grace); }
+  uint16_t port() const noexcept { return server_.port(); }
 
   grpc::Status ValidatePayload(grpc::ServerContext* context,
                                const v1::ValidatePayloadRequest* request,
@@ -80,12 +71,10 @@ class WorkerGrpcServer::Impl final : public v1::WorkerService::Service {
     return grpc::Status::OK;
   }
 
-  std::atomic<uint16_t> port{0};
-
  private:
   const WorkerGrpcSettings settings_;
   const PluginRegistry& plugins_;
-  std::unique_ptr<grpc::Server> server_;
+  rpc::GrpcServer server_;
 };
 
 WorkerGrpcServer::WorkerGrpcServer(WorkerGrpcSettings settings, const PluginRegistry& plugins)
@@ -100,7 +89,7 @@ Status WorkerGrpcServer::start() {
 }
 
 uint16_t WorkerGrpcServer::port() const noexcept {
-  return impl_->port.load();
+  return impl_->port();
 }
 
 void WorkerGrpcServer::stop() {

@@ -5,8 +5,8 @@
 
 namespace dtq::rpc {
 
-StatusOr<RunningGrpcServer> start_grpc_server(const GrpcListen& listen,
-                                              std::initializer_list<grpc::Service*> services) {
+Status GrpcServer::start(const GrpcListen& listen, std::initializer_list<grpc::Service*> services) {
+  if (server_) return {};
   const std::string& address = listen.address;
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
@@ -18,15 +18,19 @@ StatusOr<RunningGrpcServer> start_grpc_server(const GrpcListen& listen,
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<size_t>(listen.max_message_bytes, std::numeric_limits<int>::max())));
   for (grpc::Service* service : services) builder.RegisterService(service);
-  RunningGrpcServer running{builder.BuildAndStart(), 0};
-  if (!running.server || bound == 0) return unavailable("cannot listen for gRPC on " + address);
-  running.port = static_cast<uint16_t>(bound);
-  return running;
+  auto server = builder.BuildAndStart();
+  if (!server || bound == 0) return unavailable("cannot listen for gRPC on " + address);
+  server_ = std::move(server);
+  port_.store(static_cast<uint16_t>(bound));
+  return {};
 }
 
-void stop_grpc_server(grpc::Server& server, std::chrono::milliseconds grace) {
-  server.Shutdown(std::chrono::system_clock::now() + grace);
-  server.Wait();
+void GrpcServer::stop(std::chrono::milliseconds grace) {
+  if (!server_) return;
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  server_.reset();
+  port_.store(0);
 }
 
 }  // namespace dtq::rpc
