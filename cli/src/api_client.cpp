@@ -11,6 +11,7 @@ struct StreamState {
   std::string body;  // what came when the stream was refused (not 200)
   bool stopped = false;
   CURL* curl = nullptr;
+  const std::atomic<bool>* stop = nullptr;
 };
 
 size_t collect(char* data, size_t size, size_t count, void* user) {
@@ -53,6 +54,15 @@ size_t on_stream(char* data, size_t size, size_t count, void* user) {
     }
   }
   return size * count;
+}
+
+// Called by curl about once a second while a stream is open, events or
+// not: the one place a stream with nothing to say can be ended.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto& state = *static_cast<StreamState*>(user);
+  if (state.stop == nullptr || !state.stop->load()) return 0;
+  state.stopped = true;
+  return 1;  // aborts the transfer
 }
 
 }  // namespace
@@ -98,17 +108,26 @@ ApiReply ApiClient::get(const std::string& path) { return perform(path, nullptr)
 
 ApiReply ApiClient::post(const std::string& path, const std::string& json_body) { return perform(path, &json_body); }
 
-ApiReply ApiClient::stream_events(const std::string& path, const std::function<bool(std::string_view)>& on_data) {
+ApiReply ApiClient::stream_events(const std::string& path, const std::function<bool(std::string_view)>& on_data,
+                                  const std::atomic<bool>* stop) {
   CURL* curl = static_cast<CURL*>(curl_);
   curl_easy_reset(curl);
   const std::string url = base_url_ + path;
-  StreamState state{.on_data = &on_data, .curl = curl};
+  StreamState state{.on_data = &on_data, .curl = curl, .stop = stop};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_stream);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &state);
+  if (stop != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &state);
+  }
   curl_slist* headers = curl_slist_append(nullptr, "Accept: text/event-stream");
+  // Reads may need a key too (a server that requires one for reads).
+  const std::string authorization = "Authorization: Bearer " + token_;
+  if (!token_.empty()) headers = curl_slist_append(headers, authorization.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   const CURLcode result = curl_easy_perform(curl);
   curl_slist_free_all(headers);

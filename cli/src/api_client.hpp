@@ -4,6 +4,7 @@
 // Thread-safety: one object per thread. Ownership: owns its curl handle.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -27,9 +28,12 @@ class ApiClient {
   ApiReply get(const std::string& path);
   ApiReply post(const std::string& path, const std::string& json_body);
   // Reads the event stream at `path`, calling on_data with each event's data
-  // until it returns false or the server ends the stream. The reply carries
-  // the body only when the server refused the stream.
-  ApiReply stream_events(const std::string& path, const std::function<bool(std::string_view data)>& on_data);
+  // until it returns false, the server ends the stream, or `stop` (when
+  // given) becomes true, noticed within about a second even while no event
+  // comes. The reply carries the body only when the server refused the
+  // stream.
+  ApiReply stream_events(const std::string& path, const std::function<bool(std::string_view data)>& on_data,
+                         const std::atomic<bool>* stop = nullptr);
 
  private:
   ApiReply perform(const std::string& path, const std::string* post_body);

@@ -56,6 +56,7 @@ int run(int argc, char** argv) {
   add_api_command(app, options, exit_code);
   add_client_commands(app, options, exit_code);
   add_keys_command(app, options, exit_code);
+  add_top_command(app, options, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -27,5 +27,6 @@ void add_serve_command(CLI::App& app, CommonOptions& options, int& exit_code);
 void add_api_command(CLI::App& app, CommonOptions& common, int& exit_code);
 void add_client_commands(CLI::App& app, CommonOptions& options, int& exit_code);
 void add_keys_command(CLI::App& app, CommonOptions& common, int& exit_code);
+void add_top_command(CLI::App& app, CommonOptions& common, int& exit_code);
 
 }  // namespace dtq::cli

@@ -1,0 +1,299 @@
+#include "top_screen.hpp"
+
+#include <form.h>
+#include <ncurses.h>
+
+#include <algorithm>
+#include <clocale>
+#include <cstdlib>
+#include <cwchar>
+
+namespace dtq::cli::top {
+namespace {
+
+constexpr int kEscape = 27;
+
+// Text as the wide characters curses draws; bytes that are not UTF-8 in
+// the locale show as '?'.
+std::wstring widen(std::string_view text) {
+  std::wstring out;
+  out.reserve(text.size());
+  std::mbstate_t state{};
+  const char* at = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    wchar_t c = 0;
+    const size_t used = std::mbrtowc(&c, at, left, &state);
+    if (used == static_cast<size_t>(-1) || used == static_cast<size_t>(-2)) {
+      out.push_back(L'?');
+      state = {};
+      ++at;
+      --left;
+      continue;
+    }
+    const size_t step = used == 0 ? 1 : used;
+    // Control characters would move the cursor: drawn as spaces.
+    out.push_back(c < 0x20 || c == 0x7f ? L' ' : c);
+    at += step;
+    left -= step;
+  }
+  return out;
+}
+
+std::string trimmed(const char* buffer) {
+  std::string text = buffer == nullptr ? "" : buffer;
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  while (!text.empty() && text.front() == ' ') text.erase(0, 1);
+  return text;
+}
+
+}  // namespace
+
+Screen::Screen(bool colour_off) {
+  std::setlocale(LC_ALL, "");
+  initscr();
+  cbreak();
+  noecho();
+  nonl();
+  keypad(stdscr, TRUE);
+  nodelay(stdscr, TRUE);
+  curs_set(0);
+  set_escdelay(25);  // Esc closes at once rather than after a second
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before the feed's threads start
+  const char* no_color = std::getenv("NO_COLOR");
+  const bool can = has_colors();
+  if (can && (no_color == nullptr || *no_color == '\0') && !colour_off) {
+    start_color();
+    use_default_colors();
+  }
+  depth_ = choose_depth(no_color == nullptr ? "" : no_color, colour_off, can, COLORS);
+  if (depth_ != ColourDepth::kNone) {
+    for (int role = 0; role < kRoleCount; ++role) {
+      const Style style = style_for(static_cast<Role>(role), depth_);
+      init_pair(static_cast<short>(role + 1), style.foreground, style.background);
+    }
+  }
+}
+
+Screen::~Screen() {
+  endwin();
+}
+
+int Screen::height() const {
+  return getmaxy(stdscr);
+}
+int Screen::width() const {
+  return getmaxx(stdscr);
+}
+
+std::optional<int> Screen::read_key() {
+  wint_t key = 0;
+  const int kind = get_wch(&key);
+  if (kind == ERR) return std::nullopt;
+  return static_cast<int>(key);
+}
+
+int Screen::attributes(Role role) const {
+  const Style style = style_for(role, depth_);
+  int attrs = 0;
+  if ((style.attrs & kBold) != 0) attrs |= A_BOLD;
+  if ((style.attrs & kDimmed) != 0) attrs |= A_DIM;
+  if ((style.attrs & kReverse) != 0) attrs |= A_REVERSE;
+  if ((style.attrs & kUnderline) != 0) attrs |= A_UNDERLINE;
+  if (depth_ != ColourDepth::kNone) attrs |= COLOR_PAIR(static_cast<int>(role) + 1);
+  return attrs;
+}
+
+void Screen::begin_frame() {
+  erase();
+}
+
+int Screen::put(int y, int x, std::string_view text, Role role, int columns) {
+  if (y < 0 || y >= height() || x >= width()) return 0;
+  const int room = columns < 0 ? width() - x : std::min(columns, width() - x);
+  if (room <= 0) return 0;
+  const std::wstring wide = widen(text);
+  int used = 0;
+  size_t count = 0;
+  for (; count < wide.size(); ++count) {
+    const int w = std::max(0, wcwidth(wide[count]));
+    if (used + w > room) break;
+    used += w;
+  }
+  attrset(attributes(role));
+  mvaddnwstr(y, x, wide.c_str(), static_cast<int>(count));
+  attrset(A_NORMAL);
+  return used;
+}
+
+void Screen::fill_line(int y, Role role) {
+  attrset(attributes(role));
+  mvhline(y, 0, ' ', width());
+  attrset(A_NORMAL);
+}
+
+void Screen::end_frame() {
+  refresh();
+}
+
+std::optional<std::vector<std::string>> Screen::form(const std::string& title,
+                                                     const std::vector<FormSpec>& specs,
+                                                     const FormCheck& check,
+                                                     const std::function<bool()>& idle) {
+  const int label_width = 18;
+  const int box_width = std::max(40, std::min(width() - 2, 100));
+  const int field_width = box_width - label_width - 4;
+  const int box_height = static_cast<int>(specs.size()) * 2 + 5;
+  // Two lines a field (the field, its hint) and the frame's five.
+  if (box_height > height() || width() < 42) return std::nullopt;
+  const int rows = box_height - 5;
+  WINDOW* frame = newwin(box_height, box_width, std::max(0, (height() - box_height) / 2),
+                         std::max(0, (width() - box_width) / 2));
+  WINDOW* inner = derwin(frame, rows, box_width - 2, 2, 1);
+  keypad(frame, TRUE);
+  wtimeout(frame, 100);
+
+  // libform keeps pointers to the enum lists: they live until free_field.
+  std::vector<std::vector<std::string>> choice_text(specs.size());
+  std::vector<std::vector<char*>> choice_lists(specs.size());
+  std::vector<FIELD*> fields;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    FIELD* field = new_field(1, field_width, static_cast<int>(i) * 2, label_width, 0, 0);
+    field_opts_off(field, O_AUTOSKIP);
+    field_opts_off(field, O_STATIC);  // long answers scroll within the field
+    set_max_field(field, 0);
+    set_field_back(field, A_UNDERLINE);
+    set_field_buffer(field, 0, specs[i].initial.c_str());
+    if (!specs[i].choices.empty()) {
+      choice_text[i] = specs[i].choices;
+      for (auto& choice : choice_text[i]) choice_lists[i].push_back(choice.data());
+      choice_lists[i].push_back(nullptr);
+      set_field_type(field, TYPE_ENUM, choice_lists[i].data(), 0, 0);
+    }
+    fields.push_back(field);
+  }
+  fields.push_back(nullptr);
+  FORM* form = new_form(fields.data());
+  set_form_win(form, frame);
+  set_form_sub(form, inner);
+  post_form(form);
+
+  std::string message;
+  const auto draw = [&] {
+    box(frame, 0, 0);
+    wattron(frame, A_BOLD);
+    mvwaddnstr(frame, 0, 2, (" " + title + " ").c_str(), box_width - 4);
+    wattroff(frame, A_BOLD);
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const int y = static_cast<int>(i) * 2;
+      if (y >= rows) break;
+      mvwaddnwstr(inner, y, 0, widen(specs[i].label).c_str(), label_width - 1);
+      if (y + 1 < rows) {
+        wattron(inner, A_DIM);
+        mvwaddnwstr(inner, y + 1, label_width, widen(specs[i].hint).c_str(), field_width);
+        wattroff(inner, A_DIM);
+      }
+    }
+    wmove(frame, box_height - 2, 1);
+    wclrtoeol(frame);
+    box(frame, 0, 0);
+    mvwaddnwstr(
+        frame, box_height - 2, 2,
+        widen(message.empty() ? "Enter: done  Tab: next field  Esc: cancel" : message).c_str(),
+        box_width - 4);
+    pos_form_cursor(form);
+    wrefresh(frame);
+  };
+
+  curs_set(1);
+  std::optional<std::vector<std::string>> answers;
+  bool done = false;
+  draw();
+  while (!done) {
+    wint_t key = 0;
+    const int kind = wget_wch(frame, &key);
+    if (kind == ERR) {
+      if (!idle()) break;
+      continue;
+    }
+    if (kind == KEY_CODE_YES) {
+      switch (key) {
+        case KEY_DOWN:
+          form_driver(form, REQ_NEXT_FIELD);
+          form_driver(form, REQ_END_LINE);
+          break;
+        case KEY_UP:
+        case KEY_BTAB:
+          form_driver(form, REQ_PREV_FIELD);
+          form_driver(form, REQ_END_LINE);
+          break;
+        case KEY_LEFT:
+          form_driver(form, REQ_PREV_CHAR);
+          break;
+        case KEY_RIGHT:
+          form_driver(form, REQ_NEXT_CHAR);
+          break;
+        case KEY_HOME:
+          form_driver(form, REQ_BEG_LINE);
+          break;
+        case KEY_END:
+          form_driver(form, REQ_END_LINE);
+          break;
+        case KEY_BACKSPACE:
+          form_driver(form, REQ_DEL_PREV);
+          break;
+        case KEY_DC:
+          form_driver(form, REQ_DEL_CHAR);
+          break;
+        case KEY_ENTER:
+          key = '\r';
+          break;
+        default:
+          break;
+      }
+      if (key != '\r') {
+        draw();
+        continue;
+      }
+    }
+    if (key == kEscape) break;
+    if (key == '\t') {
+      form_driver(form, REQ_NEXT_FIELD);
+      form_driver(form, REQ_END_LINE);
+    } else if (key == 127 || key == 8) {
+      form_driver(form, REQ_DEL_PREV);
+    } else if (key == '\r' || key == '\n') {
+      // Validation completes an enum's prefix and refuses what is not one.
+      if (form_driver(form, REQ_VALIDATION) != E_OK) {
+        message = "not one of the choices: " + trimmed(field_buffer(current_field(form), 0));
+      } else {
+        std::vector<std::string> values;
+        for (size_t i = 0; i < specs.size(); ++i)
+          values.push_back(trimmed(field_buffer(fields[i], 0)));
+        message = "...";
+        draw();
+        if (auto refused = check(values)) {
+          message = *refused;
+        } else {
+          answers = std::move(values);
+          done = true;
+        }
+      }
+    } else if (key >= 0x20) {
+      form_driver_w(form, OK, static_cast<wchar_t>(key));
+    }
+    if (!done) draw();
+  }
+  curs_set(0);
+  unpost_form(form);
+  free_form(form);
+  for (FIELD* field : fields) {
+    if (field != nullptr) free_field(field);
+  }
+  delwin(inner);
+  delwin(frame);
+  touchwin(stdscr);
+  return answers;
+}
+
+}  // namespace dtq::cli::top
