@@ -14,6 +14,8 @@ build_packages=(
   libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev libssl-dev
   libbenchmark-dev libpistache-dev prometheus-cpp-dev
   libhiredis-dev librdkafka-dev libmongoc-dev librabbitmq-dev
+  # `dtq top`: ncurses (wide) and its form library.
+  libncurses-dev
   # gRPC: proto/ is generated at build time by protoc and grpc_cpp_plugin.
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 )
@@ -24,6 +26,8 @@ test_packages=(
   # FerretDB, the MongoDB wire-protocol server, is built with Go
   # (scripts/servers/ferretdb.sh).
   openjdk-17-jre-headless
+  # tests/top drives `dtq top` in a terminal of tmux's.
+  tmux
 )
 
 wanted=("${build_packages[@]}")
