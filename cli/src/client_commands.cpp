@@ -58,7 +58,8 @@ int report(const ApiReply& reply) {
     if (!root["error"]["details"].get(details)) {
       for (auto detail : details) {
         const std::string name = field(detail, "field");
-        std::cerr << "  " << (name.empty() ? "(payload)" : name) << ": " << field(detail, "message") << "\n";
+        std::cerr << "  " << (name.empty() ? "(payload)" : name) << ": " << field(detail, "message")
+                  << "\n";
       }
     }
   } else {
@@ -67,7 +68,9 @@ int report(const ApiReply& reply) {
   return reply.code >= 400 && reply.code < 500 ? 2 : 1;
 }
 
-bool ok(const ApiReply& reply) { return reply.code >= 200 && reply.code < 300; }
+bool ok(const ApiReply& reply) {
+  return reply.code >= 200 && reply.code < 300;
+}
 
 // Follows the job's event stream to its end with a progress bar, then
 // prints the output (completed) or the error; returns the exit code.
@@ -76,14 +79,16 @@ int watch(ApiClient& client, const std::string& job_id) {
   std::string state;
   std::string error;
   simdjson::dom::parser parser;
-  const ApiReply stream = client.stream_events("/v1/jobs/" + job_id + "/events", [&](std::string_view data) {
-    simdjson::dom::element status;
-    if (parser.parse(simdjson::padded_string(data)).get(status)) return true;
-    state = field(status, "state");
-    bar.update(static_cast<int>(number(status, "progress_percent")), state + ": " + field(status, "message"));
-    error = field(status, "error_code") + ": " + field(status, "error_message");
-    return !(state == "completed" || state == "failed" || state == "cancelled");
-  });
+  const ApiReply stream =
+      client.stream_events("/v1/jobs/" + job_id + "/events", [&](std::string_view data) {
+        simdjson::dom::element status;
+        if (parser.parse(simdjson::padded_string(data)).get(status)) return true;
+        state = field(status, "state");
+        bar.update(static_cast<int>(number(status, "progress_percent")),
+                   state + ": " + field(status, "message"));
+        error = field(status, "error_code") + ": " + field(status, "error_message");
+        return !(state == "completed" || state == "failed" || state == "cancelled");
+      });
   bar.close();
   if (stream.code != 200 || !stream.transport.empty()) return report(stream);
   if (state != "completed") {
@@ -94,7 +99,8 @@ int watch(ApiClient& client, const std::string& job_id) {
   if (!ok(job)) return report(job);
   simdjson::dom::element root;
   simdjson::dom::element output;
-  if (parser.parse(simdjson::padded_string(job.body)).get(root) || root["result"]["output"].get(output)) {
+  if (parser.parse(simdjson::padded_string(job.body)).get(root) ||
+      root["result"]["output"].get(output)) {
     std::cout << job.body << "\n";
   } else {
     std::cout << simdjson::minify(output) << "\n";
@@ -108,31 +114,39 @@ std::string url_encode(const std::string& text) {
     if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
       out << c;
     } else {
-      out << '%' << std::uppercase << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(c);
+      out << '%' << std::uppercase << std::hex << std::setw(2) << std::setfill('0')
+          << static_cast<int>(c);
     }
   }
   return out.str();
 }
 
-}  // namespace
+// What every job verb shares: the --server flag, a client with the key,
+// where the exit code goes.
+struct ClientVerbs {
+  std::shared_ptr<ClientOptions> options = std::make_shared<ClientOptions>();
+  int& exit_code;
 
-void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_code) {
-  auto options = std::make_shared<ClientOptions>();
-  const auto add_server = [options](CLI::App* command) {
+  void add_server(CLI::App* command) const {
     command->add_option("--server", options->server, "API server URL")->capture_default_str();
-  };
-  const auto client = [options] { return std::make_unique<ApiClient>(options->server, resolve_key()); };
+  }
+  std::unique_ptr<ApiClient> client() const {
+    return std::make_unique<ApiClient>(options->server, resolve_key());
+  }
+};
 
+void add_submit_command(CLI::App& app, const ClientVerbs& verbs) {
   auto submit_type = std::make_shared<std::string>();
   auto submit_payload = std::make_shared<std::string>();
   auto submit_watch = std::make_shared<bool>(false);
-  auto* submit = app.add_subcommand("submit", "Submit a job; prints its id (or, with --watch, its result)");
+  auto* submit =
+      app.add_subcommand("submit", "Submit a job; prints its id (or, with --watch, its result)");
   submit->add_option("type", *submit_type, "Job type")->required();
   submit->add_option("payload", *submit_payload, "Payload as a JSON object")->required();
   submit->add_flag("--watch", *submit_watch, "Show live progress until the job ends");
-  add_server(submit);
-  submit->callback([=, &exit_code] {
-    auto api = client();
+  verbs.add_server(submit);
+  submit->callback([=, &exit_code = verbs.exit_code] {
+    auto api = verbs.client();
     // The payload is spliced in as text: the server parses and validates it.
     const std::string quoted_type = "\"" + *submit_type + "\"";
     simdjson::dom::parser parser;
@@ -141,11 +155,12 @@ void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_cod
       std::cerr << "dtq: the payload is not valid JSON\n";
       return void(exit_code = 2);
     }
-    const ApiReply reply =
-        api->post("/v1/jobs", "{\"job_type\":" + quoted_type + ",\"payload\":" + *submit_payload + "}");
+    const ApiReply reply = api->post(
+        "/v1/jobs", "{\"job_type\":" + quoted_type + ",\"payload\":" + *submit_payload + "}");
     if (!ok(reply)) return void(exit_code = report(reply));
     simdjson::dom::element root;
-    if (parser.parse(simdjson::padded_string(reply.body)).get(root)) return void(exit_code = report(reply));
+    if (parser.parse(simdjson::padded_string(reply.body)).get(root))
+      return void(exit_code = report(reply));
     const std::string job_id = field(root, "job_id");
     if (!*submit_watch) {
       std::cout << job_id << "\n";
@@ -154,29 +169,37 @@ void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_cod
     std::cerr << "job " << job_id << " (" << *submit_type << ")\n";
     exit_code = watch(*api, job_id);
   });
+}
 
+void add_status_command(CLI::App& app, const ClientVerbs& verbs) {
   auto status_id = std::make_shared<std::string>();
-  auto* status = app.add_subcommand("status", "Print a job's status (and its result once it has one)");
+  auto* status =
+      app.add_subcommand("status", "Print a job's status (and its result once it has one)");
   status->add_option("job_id", *status_id, "Job id")->required();
-  add_server(status);
-  status->callback([=, &exit_code] {
-    const ApiReply reply = client()->get("/v1/jobs/" + url_encode(*status_id));
+  verbs.add_server(status);
+  status->callback([=, &exit_code = verbs.exit_code] {
+    const ApiReply reply = verbs.client()->get("/v1/jobs/" + url_encode(*status_id));
     if (!ok(reply)) return void(exit_code = report(reply));
     std::cout << reply.body << "\n";
     exit_code = 0;
   });
+}
 
+void add_cancel_command(CLI::App& app, const ClientVerbs& verbs) {
   auto cancel_id = std::make_shared<std::string>();
   auto* cancel = app.add_subcommand("cancel", "Cancel a queued or running job");
   cancel->add_option("job_id", *cancel_id, "Job id")->required();
-  add_server(cancel);
-  cancel->callback([=, &exit_code] {
-    const ApiReply reply = client()->post("/v1/jobs/" + url_encode(*cancel_id) + "/cancel", "");
+  verbs.add_server(cancel);
+  cancel->callback([=, &exit_code = verbs.exit_code] {
+    const ApiReply reply =
+        verbs.client()->post("/v1/jobs/" + url_encode(*cancel_id) + "/cancel", "");
     if (!ok(reply)) return void(exit_code = report(reply));
     std::cout << reply.body << "\n";
     exit_code = 0;
   });
+}
 
+void add_jobs_command(CLI::App& app, const ClientVerbs& verbs) {
   struct ListOptions {
     std::string state;
     std::string job_type;
@@ -189,13 +212,13 @@ void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_cod
   jobs->add_option("--type", list_options->job_type, "Only this job type");
   jobs->add_option("--limit", list_options->limit, "At most this many")->capture_default_str();
   jobs->add_option("--cursor", list_options->cursor, "Continue after a previous page");
-  add_server(jobs);
-  jobs->callback([=, &exit_code] {
+  verbs.add_server(jobs);
+  jobs->callback([=, &exit_code = verbs.exit_code] {
     const std::string path = "/v1/jobs?limit=" + std::to_string(list_options->limit) +
                              "&state=" + url_encode(list_options->state) +
                              "&job_type=" + url_encode(list_options->job_type) +
                              "&cursor=" + url_encode(list_options->cursor);
-    const ApiReply reply = client()->get(path);
+    const ApiReply reply = verbs.client()->get(path);
     if (!ok(reply)) return void(exit_code = report(reply));
     simdjson::dom::parser parser;
     simdjson::dom::element root;
@@ -203,37 +226,54 @@ void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_cod
     if (parser.parse(simdjson::padded_string(reply.body)).get(root) || root["jobs"].get(list)) {
       return void(exit_code = report(reply));
     }
-    std::cout << std::left << std::setw(38) << "JOB ID" << std::setw(16) << "TYPE" << std::setw(11) << "STATE"
-              << std::setw(6) << "%" << std::setw(26) << "UPDATED" << "MESSAGE\n";
+    std::cout << std::left << std::setw(38) << "JOB ID" << std::setw(16) << "TYPE" << std::setw(11)
+              << "STATE" << std::setw(6) << "%" << std::setw(26) << "UPDATED"
+              << "MESSAGE\n";
     for (auto job : list) {
-      std::cout << std::left << std::setw(38) << field(job, "job_id") << std::setw(16) << field(job, "job_type")
-                << std::setw(11) << field(job, "state") << std::setw(6) << number(job, "progress_percent")
-                << std::setw(26) << field(job, "updated_at") << field(job, "message") << "\n";
+      std::cout << std::left << std::setw(38) << field(job, "job_id") << std::setw(16)
+                << field(job, "job_type") << std::setw(11) << field(job, "state") << std::setw(6)
+                << number(job, "progress_percent") << std::setw(26) << field(job, "updated_at")
+                << field(job, "message") << "\n";
     }
     if (const std::string next = field(root, "next_cursor"); !next.empty()) {
       std::cout << "more: dtq jobs --cursor " << next << "\n";
     }
     exit_code = 0;
   });
+}
 
+void add_job_types_command(CLI::App& app, const ClientVerbs& verbs) {
   auto* types = app.add_subcommand("job-types", "List the job types the server accepts");
-  add_server(types);
-  types->callback([=, &exit_code] {
-    const ApiReply reply = client()->get("/v1/job-types");
+  verbs.add_server(types);
+  types->callback([=, &exit_code = verbs.exit_code] {
+    const ApiReply reply = verbs.client()->get("/v1/job-types");
     if (!ok(reply)) return void(exit_code = report(reply));
     simdjson::dom::parser parser;
     simdjson::dom::element root;
     simdjson::dom::array list;
-    if (parser.parse(simdjson::padded_string(reply.body)).get(root) || root["job_types"].get(list)) {
+    if (parser.parse(simdjson::padded_string(reply.body)).get(root) ||
+        root["job_types"].get(list)) {
       return void(exit_code = report(reply));
     }
-    std::cout << std::left << std::setw(16) << "JOB TYPE" << std::setw(10) << "VERSION" << "DESCRIPTION\n";
+    std::cout << std::left << std::setw(16) << "JOB TYPE" << std::setw(10) << "VERSION"
+              << "DESCRIPTION\n";
     for (auto type : list) {
-      std::cout << std::left << std::setw(16) << field(type, "job_type") << std::setw(10) << field(type, "version")
-                << field(type, "description") << "\n";
+      std::cout << std::left << std::setw(16) << field(type, "job_type") << std::setw(10)
+                << field(type, "version") << field(type, "description") << "\n";
     }
     exit_code = 0;
   });
+}
+
+}  // namespace
+
+void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_code) {
+  const ClientVerbs verbs{.exit_code = exit_code};
+  add_submit_command(app, verbs);
+  add_status_command(app, verbs);
+  add_cancel_command(app, verbs);
+  add_jobs_command(app, verbs);
+  add_job_types_command(app, verbs);
 }
 
 }  // namespace dtq::cli
