@@ -29,7 +29,7 @@ export function describeError(error: unknown): string {
     case "network":
       return "Cannot reach the dtq server. It may have stopped, or the network is down; retrying by itself.";
     case "unauthorized":
-      return "This server needs an API key. Set the key `dtq serve` printed when it first started, or one made with `dtq keys create`.";
+      return "This server needs an API key: the one dtq serve printed when it first started, or one made with dtq keys create.";
     case "forbidden":
       return `This API key may not do that: ${error.message}`;
     case "rate_limited":
