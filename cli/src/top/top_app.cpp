@@ -98,7 +98,7 @@ class TopApp {
     const auto now = Clock::now();
     if (update.connection) {
       model_.set_connection(update.connection->up, update.connection->why,
-                            update.connection->attempts);
+                            update.connection->attempts, now);
     }
     if (update.job_types) model_.set_job_types(std::move(*update.job_types));
     for (const auto& listing : update.listings) model_.apply_listing(listing, now);

@@ -20,7 +20,6 @@ std::string type_of(const JobStatus& status) {
 }  // namespace
 
 void RateWindow::add(Clock::time_point now, uint64_t count) {
-  if (!first_) first_ = now;
   const int64_t second = second_of(now);
   if (!buckets_.empty() && buckets_.back().first == second) {
     buckets_.back().second += count;
@@ -42,14 +41,13 @@ uint64_t RateWindow::total(Clock::time_point now) const {
   return sum;
 }
 
-double RateWindow::per_second(Clock::time_point now) const {
+double RateWindow::per_second(Clock::time_point now, Clock::time_point origin) const {
   const uint64_t sum = total(now);
-  if (sum == 0 || !first_) return 0;
-  // Over the whole window once it has been filled; before that, over the
-  // seconds since the first event (at least one, so a burst in the first
-  // second reads as its count, not as infinity).
-  const double since_first = std::chrono::duration<double>(now - *first_).count();
-  const double span = std::clamp(since_first, 1.0, static_cast<double>(window_.count()));
+  if (sum == 0) return 0;
+  // At least one second, so that a burst in the first second reads as its
+  // count, not as infinity.
+  const double watched = std::chrono::duration<double>(now - origin).count();
+  const double span = std::clamp(watched, 1.0, static_cast<double>(window_.count()));
   return static_cast<double>(sum) / span;
 }
 
@@ -91,6 +89,7 @@ void TopModel::count_entry(TypeStats& stats, JobState state, Clock::time_point n
 }
 
 bool TopModel::apply(const JobStatus& status, Clock::time_point now, bool counted) {
+  if (!origin_) origin_ = now;
   if (counted) {
     ++updates_;
     update_rate_.add(now);
@@ -148,7 +147,8 @@ void TopModel::set_job_types(std::vector<JobTypeInfo> types) {
   job_types_known_ = true;
 }
 
-void TopModel::set_connection(bool up, std::string why, uint32_t attempts) {
+void TopModel::set_connection(bool up, std::string why, uint32_t attempts, Clock::time_point now) {
+  if (up && !origin_) origin_ = now;
   connected_ = up;
   if (up) ever_connected_ = true;
   connection_why_ = std::move(why);
@@ -168,9 +168,10 @@ std::vector<TypeSummary> TopModel::summaries(Clock::time_point now) const {
     TypeSummary summary{.job_type = name};
     if (const auto it = types_.find(name); it != types_.end()) {
       summary.counts = it->second.counts;
-      summary.submitted_per_second = it->second.submitted.per_second(now);
-      summary.completed_per_second = it->second.completed.per_second(now);
-      summary.failed_per_second = it->second.failed.per_second(now);
+      const Clock::time_point origin = origin_.value_or(now);
+      summary.submitted_per_second = it->second.submitted.per_second(now, origin);
+      summary.completed_per_second = it->second.completed.per_second(now, origin);
+      summary.failed_per_second = it->second.failed.per_second(now, origin);
     }
     for (const auto& type : job_types_) {
       if (type.job_type == name) summary.info = type;

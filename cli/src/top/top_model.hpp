@@ -49,16 +49,16 @@ class RateWindow {
   explicit RateWindow(std::chrono::seconds window = std::chrono::seconds(60)) : window_(window) {}
   void add(Clock::time_point now, uint64_t count = 1);
   uint64_t total(Clock::time_point now) const;
-  // Events per second over the window, or over the time since the first
-  // event when that is shorter (so a fresh start does not read low).
-  double per_second(Clock::time_point now) const;
+  // Events per second over the window, or over the time since `origin`
+  // (when this client began to watch) when that is shorter, so that a
+  // fresh start does not read low.
+  double per_second(Clock::time_point now, Clock::time_point origin) const;
 
  private:
   void expire(Clock::time_point now) const;
 
   std::chrono::seconds window_;
   mutable std::deque<std::pair<int64_t, uint64_t>> buckets_;  // (second, count), oldest first
-  std::optional<Clock::time_point> first_;
 };
 
 struct HistoryEntry {
@@ -129,11 +129,13 @@ class TopModel {
   void apply_listing(const std::vector<JobStatus>& newest_first, Clock::time_point now);
   void set_job_types(std::vector<JobTypeInfo> types);
   // The stream's state: up, or down with why (shown in the alert).
-  void set_connection(bool up, std::string why, uint32_t attempts);
+  void set_connection(bool up, std::string why, uint32_t attempts, Clock::time_point now);
 
   bool connected() const { return connected_; }
   uint64_t updates() const { return updates_; }  // statuses applied from the stream
-  double updates_per_second(Clock::time_point now) const { return update_rate_.per_second(now); }
+  double updates_per_second(Clock::time_point now) const {
+    return update_rate_.per_second(now, origin_.value_or(now));
+  }
 
   std::vector<TypeSummary> summaries(Clock::time_point now) const;
   std::vector<Alert> alerts(Clock::time_point now) const;
@@ -187,6 +189,7 @@ class TopModel {
   uint32_t connection_attempts_ = 0;
   uint64_t updates_ = 0;
   RateWindow update_rate_;
+  std::optional<Clock::time_point> origin_;  // the first status or connection
 };
 
 }  // namespace dtq::cli::top

@@ -143,8 +143,9 @@ std::optional<std::vector<std::string>> Screen::form(const std::string& title,
   const int label_width = 18;
   const int box_width = std::max(40, std::min(width() - 2, 100));
   const int field_width = box_width - label_width - 4;
+  // Two lines a field (the field, its hint), a blank line under the top
+  // border, two for the message and the borders.
   const int box_height = static_cast<int>(specs.size()) * 2 + 5;
-  // Two lines a field (the field, its hint) and the frame's five.
   if (box_height > height() || width() < 42) return std::nullopt;
   const int rows = box_height - 5;
   WINDOW* frame = newwin(box_height, box_width, std::max(0, (height() - box_height) / 2),
@@ -180,27 +181,29 @@ std::optional<std::vector<std::string>> Screen::form(const std::string& title,
 
   std::string message;
   const auto draw = [&] {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const int y = static_cast<int>(i) * 2;
+      mvwaddnwstr(inner, y, 0, widen(specs[i].label).c_str(), label_width - 1);
+      wattron(inner, A_DIM);
+      mvwaddnwstr(inner, y + 1, label_width, widen(specs[i].hint).c_str(), field_width);
+      wattroff(inner, A_DIM);
+    }
+    // The message takes the last two lines inside the frame, wrapped.
+    const std::wstring text =
+        widen(message.empty() ? "Enter: done  Tab: next field  Esc: cancel" : message);
+    const auto line = static_cast<size_t>(box_width - 4);
+    for (int i = 0; i < 2; ++i) {
+      wmove(frame, box_height - 3 + i, 1);
+      wclrtoeol(frame);
+      if (text.size() > line * static_cast<size_t>(i)) {
+        mvwaddnwstr(frame, box_height - 3 + i, 2, text.c_str() + line * static_cast<size_t>(i),
+                    static_cast<int>(line));
+      }
+    }
     box(frame, 0, 0);
     wattron(frame, A_BOLD);
     mvwaddnstr(frame, 0, 2, (" " + title + " ").c_str(), box_width - 4);
     wattroff(frame, A_BOLD);
-    for (size_t i = 0; i < specs.size(); ++i) {
-      const int y = static_cast<int>(i) * 2;
-      if (y >= rows) break;
-      mvwaddnwstr(inner, y, 0, widen(specs[i].label).c_str(), label_width - 1);
-      if (y + 1 < rows) {
-        wattron(inner, A_DIM);
-        mvwaddnwstr(inner, y + 1, label_width, widen(specs[i].hint).c_str(), field_width);
-        wattroff(inner, A_DIM);
-      }
-    }
-    wmove(frame, box_height - 2, 1);
-    wclrtoeol(frame);
-    box(frame, 0, 0);
-    mvwaddnwstr(
-        frame, box_height - 2, 2,
-        widen(message.empty() ? "Enter: done  Tab: next field  Esc: cancel" : message).c_str(),
-        box_width - 4);
     pos_form_cursor(form);
     wrefresh(frame);
   };
