@@ -34,7 +34,7 @@ struct Verdict {
   };
   Kind kind = Kind::kAllowed;
   std::string message;
-  bool allowed() const { return kind == Kind::kAllowed; }
+  [[nodiscard]] bool allowed() const { return kind == Kind::kAllowed; }
 };
 
 class AccessGuard {
@@ -44,7 +44,7 @@ class AccessGuard {
       : keys_(keys), open_reads_(open_reads), metrics_need_key_(metrics_need_key) {}
 
   // `authorization`: the Authorization header's value, if any.
-  Verdict check(Need need, std::optional<std::string_view> authorization) const;
+  [[nodiscard]] Verdict check(Need need, std::optional<std::string_view> authorization) const;
 
  private:
   const ApiKeys* keys_;

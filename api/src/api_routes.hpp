@@ -47,14 +47,14 @@ class JobRoutes {
 
  private:
   // A write's body over the limit (413) or, when JSON is wanted, not JSON (415).
-  std::optional<Reply> check_body(const Pistache::Http::Request& request,
-                                  bool needs_json_body) const;
+  [[nodiscard]] std::optional<Reply> check_body(const Pistache::Http::Request& request,
+                                                bool needs_json_body) const;
   Reply submit(const Pistache::Http::Request& request);
   Reply job(std::string_view id);
   Reply job_status(std::string_view id);
   Reply cancel(const Pistache::Http::Request& request, std::string_view id);
   Reply list(const Pistache::Http::Request& request);
-  Reply job_type_list() const;
+  [[nodiscard]] Reply job_type_list() const;
   std::optional<Reply> events(Exchange& exchange);
   std::optional<Reply> all_events(Exchange& exchange);
 

@@ -74,7 +74,8 @@ class HardenedHandler final : public Pistache::Http::Handler {
   void dispatch(Pistache::Http::Request& request, Connection& connection,
                 const std::shared_ptr<Pistache::Tcp::Peer>& peer);
   // What a parser's exception is answered with.
-  Reply refusal_for(const Pistache::Http::Request& request, std::exception_ptr error) const;
+  [[nodiscard]] Reply refusal_for(const Pistache::Http::Request& request,
+                                  std::exception_ptr error) const;
   // Answers `reply` and ends the connection: the stream may be out of step
   // (an unread body, a broken head), so nothing more is read from it.
   void refuse(const std::shared_ptr<Pistache::Tcp::Peer>& peer, Connection& connection,

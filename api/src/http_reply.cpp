@@ -12,9 +12,11 @@ class NamedHeader final : public Pistache::Http::Header::Header {
  public:
   NamedHeader(std::string name, std::string value)
       : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
+  [[nodiscard]] const char* name() const override { return name_.c_str(); }
   void write(std::ostream& out) const override { out << value_; }
-  uint64_t hash() const override { return Pistache::Http::Header::detail::hash(name_.c_str()); }
+  [[nodiscard]] uint64_t hash() const override {
+    return Pistache::Http::Header::detail::hash(name_.c_str());
+  }
 
  private:
   std::string name_;

@@ -31,7 +31,7 @@ class PathParams {
     params_.emplace_back(std::move(name), std::move(value));
   }
   // The segment matched by `{name}`; empty when the pattern has none.
-  std::string_view get(std::string_view name) const {
+  [[nodiscard]] std::string_view get(std::string_view name) const {
     for (const auto& [key, value] : params_)
       if (key == name) return value;
     return {};
@@ -78,7 +78,7 @@ class RouteTable {
 
   // The first route, in the order added, whose pattern matches `path` and
   // whose method is `method`.
-  Match match(std::string_view method, std::string_view path) const {
+  [[nodiscard]] Match match(std::string_view method, std::string_view path) const {
     const auto segments = path_segments(path);
     Match refused;
     std::vector<std::string_view> allowed;

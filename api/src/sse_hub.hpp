@@ -74,7 +74,7 @@ class SseHub {
   // Ends every stream and joins the thread. Idempotent.
   void stop();
 
-  size_t open_streams() const noexcept { return slots_.open(); }
+  [[nodiscard]] size_t open_streams() const noexcept { return slots_.open(); }
 
  private:
   struct Stream;

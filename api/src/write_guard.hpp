@@ -55,7 +55,7 @@ class StreamSlots {
     return true;
   }
   void release() { open_.fetch_sub(1); }
-  size_t open() const noexcept { return open_.load(); }
+  [[nodiscard]] size_t open() const noexcept { return open_.load(); }
 
  private:
   const size_t max_;

@@ -30,9 +30,8 @@ std::string hex(const std::array<unsigned char, N>& bytes, size_t count = N) {
 }
 
 bool is_hex(std::string_view text) {
-  for (const char c : text)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
+  return std::ranges::all_of(
+      text, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 }  // namespace

@@ -6,14 +6,15 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <fstream>
+#include <system_error>
 
 namespace dtq::embedded {
 namespace {
 
+// What errno says, without strerror's shared buffer.
 std::string describe_errno() {
-  return std::strerror(errno);
+  return std::system_category().message(errno);
 }
 
 // An exclusive flock on a lock file beside the keys, held while alive.
@@ -31,7 +32,7 @@ class FileLock {
   }
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
-  bool held() const { return fd_ >= 0; }
+  [[nodiscard]] bool held() const { return fd_ >= 0; }
 
  private:
   int fd_;

@@ -92,7 +92,7 @@ class ApiKeys {
 
   // The scope of `key`. NotFound for a key that is unknown, wrong or
   // revoked (the API answers 401); Unavailable when the store cannot be read.
-  StatusOr<Scope> authenticate(std::string_view key) const;
+  [[nodiscard]] StatusOr<Scope> authenticate(std::string_view key) const;
 
  private:
   ApiKeyStore& store_;

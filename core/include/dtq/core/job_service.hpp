@@ -41,7 +41,9 @@ class [[nodiscard]] SubmitResult : public StatusOr<SubmittedJob> {
   SubmitResult(Status status, std::vector<FieldError> field_errors)
       : StatusOr<SubmittedJob>(std::move(status)), field_errors_(std::move(field_errors)) {}
   // Empty unless the plugin refused the payload.
-  const std::vector<FieldError>& field_errors() const noexcept { return field_errors_; }
+  [[nodiscard]] const std::vector<FieldError>& field_errors() const noexcept {
+    return field_errors_;
+  }
 
  private:
   std::vector<FieldError> field_errors_;
