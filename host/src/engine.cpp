@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <csignal>
 
 namespace dtq::host {
 
@@ -109,23 +108,6 @@ void Engine::drain() {
   for (auto* pool : pools) pool->stop_taking();
   backends_.queue.close();
   for (auto* pool : pools) pool->drain(deadline);
-}
-
-void Engine::run_until_signal() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  // Block before starting threads so they inherit the mask and sigwait gets
-  // the signal here.
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  start();
-  int received = 0;
-  sigwait(&signals, &received);
-  spdlog::info("received {}; draining (grace {} ms)", received == SIGTERM ? "SIGTERM" : "SIGINT",
-               settings_.drain_grace.count());
-  drain();
-  spdlog::info("drained; exiting");
 }
 
 std::map<std::string, PoolStats> Engine::stats() const {

@@ -1,11 +1,10 @@
 // Engine: the worker side of dtq — one WorkerPool per hosted plugin, over the
 // queue and stores it is given. `dtq worker` and `dtq serve` run one.
 //
-// Thread-safety: start, drain and run_until_signal from one controlling
-// thread; add_plugin and remove_plugin from one other (the plugin folder's
-// watcher); stats and pools from any. Ownership: borrows the ports and HTTP
-// client; a pool that stopped is kept until the engine goes, so a pointer
-// from pools() stays valid.
+// Thread-safety: start and drain from one controlling thread; add_plugin and
+// remove_plugin from one other (the plugin folder's watcher); stats and pools
+// from any. Ownership: borrows the ports and HTTP client; a pool that stopped
+// is kept until the engine goes, so a pointer from pools() stays valid.
 #pragma once
 
 #include <atomic>
@@ -45,9 +44,6 @@ class Engine {
   // Stops taking work, lets in-flight jobs finish until the grace runs out,
   // releases the rest for redelivery, and closes the queue.
   void drain();
-  // start(), wait for SIGTERM or SIGINT, drain(). Blocks those signals in
-  // every thread it starts.
-  void run_until_signal();
 
   // Hosts a plugin that appeared after start (a library dropped into the
   // plugin folder): a new pool, taking work at once while the engine does.
