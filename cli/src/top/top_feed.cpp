@@ -162,7 +162,12 @@ void Feed::run_poll() {
       const std::lock_guard lock(mutex_);
       server_reachable_ = reachable;
       poll_why_ = reachable ? std::string() : ok(reply) ? "unreadable job types" : why(reply);
-      if (types) pending_.job_types = std::move(types);
+      // Whatever waits is taken at the next wake: a status posted after
+      // these job types would not wake the screen if they had not.
+      if (types) {
+        if (pending_.empty()) wake_();
+        pending_.job_types = std::move(types);
+      }
       report_connection();
       epoch = stream_epoch_;
     }
