@@ -2,10 +2,14 @@
 // suites: a fake that passes them behaves like the adapters it stands in
 // for, so a test written against a fake means the same on a real backend.
 #include "conformance/job_queue_conformance.hpp"
+#include "conformance/job_type_registry_conformance.hpp"
+#include "conformance/payload_validator_conformance.hpp"
 #include "conformance/progress_query_conformance.hpp"
 #include "conformance/result_store_conformance.hpp"
 #include "conformance/status_store_conformance.hpp"
 #include "fakes/memory_job_queue.hpp"
+#include "fakes/memory_job_type_registry.hpp"
+#include "fakes/memory_payload_validator.hpp"
 #include "fakes/memory_progress_query.hpp"
 #include "fakes/memory_result_store.hpp"
 #include "fakes/memory_status_store.hpp"
@@ -55,6 +59,36 @@ struct MemoryProgressHarness {
 };
 INSTANTIATE_TYPED_TEST_SUITE_P(MemoryProgressQuery, ProgressQueryConformance,
                                MemoryProgressHarness);
+
+struct MemoryRegistryHarness {
+  [[nodiscard]] std::shared_ptr<JobTypeRegistry> open() const { return registry; }
+  void host(JobTypeInfo type) const {
+    type.pools = 1;
+    registry->host(std::move(type));
+  }
+  void stop(const std::string& job_type) const { registry->stop(job_type); }
+  std::shared_ptr<fakes::MemoryJobTypeRegistry> registry =
+      std::make_shared<fakes::MemoryJobTypeRegistry>();
+};
+INSTANTIATE_TYPED_TEST_SUITE_P(MemoryJobTypeRegistry, JobTypeRegistryConformance,
+                               MemoryRegistryHarness);
+
+struct MemoryValidatorHarness {
+  [[nodiscard]] std::shared_ptr<PayloadValidator> open() const { return validator; }
+  void own(std::string job_type, Owner owner) const {
+    validator->own(std::move(job_type), std::move(owner));
+  }
+  void disown(const std::string& job_type) const { validator->disown(job_type); }
+  void cut_off(std::string job_type) const {
+    validator->own(std::move(job_type), [](std::string_view) -> StatusOr<ValidationOutcome> {
+      return unavailable("the owner does not answer");
+    });
+  }
+  std::shared_ptr<fakes::MemoryPayloadValidator> validator =
+      std::make_shared<fakes::MemoryPayloadValidator>();
+};
+INSTANTIATE_TYPED_TEST_SUITE_P(MemoryPayloadValidator, PayloadValidatorConformance,
+                               MemoryValidatorHarness);
 
 }  // namespace
 }  // namespace dtq::testing
