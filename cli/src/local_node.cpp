@@ -68,15 +68,19 @@ void add_engine_flags(CLI::App& command, EngineFlags& flags) {
                    "(default: on)");
 }
 
-std::unique_ptr<host::PluginWatcher> watch_plugin_folder(const CommonOptions& options,
-                                                         const EngineFlags& flags,
-                                                         host::PluginRegistry& plugins,
-                                                         host::Engine& engine) {
+std::unique_ptr<host::PluginWatcher> watch_plugin_folder(
+    const CommonOptions& options, const EngineFlags& flags, host::PluginRegistry& plugins,
+    host::Engine& engine, std::function<void(const std::string&)> on_hosted,
+    std::function<void(const std::string&)> on_unhosting,
+    const host::PluginRegistry* loaded_elsewhere) {
   if (!flags.watch_plugins) return nullptr;
   return std::make_unique<host::PluginWatcher>(
       host::PluginWatcherSettings{.directory = resolve_plugin_dir(options),
                                   .copies = resolve_data_dir(options) / "plugin-copies",
-                                  .isolation = isolation_settings(flags)},
+                                  .isolation = isolation_settings(flags),
+                                  .on_hosted = std::move(on_hosted),
+                                  .on_unhosting = std::move(on_unhosting),
+                                  .loaded_elsewhere = loaded_elsewhere},
       plugins, engine);
 }
 

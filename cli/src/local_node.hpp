@@ -60,11 +60,12 @@ host::IsolationSettings isolation_settings(const EngineFlags& flags);
 
 // The plugin folder's watcher for a running engine, or null when the flags
 // turn it off. Start it after the signals are blocked: its thread inherits
-// the mask.
-std::unique_ptr<host::PluginWatcher> watch_plugin_folder(const CommonOptions& options,
-                                                         const EngineFlags& flags,
-                                                         host::PluginRegistry& plugins,
-                                                         host::Engine& engine);
+// the mask. `on_hosted` and `on_unhosting` as in PluginWatcherSettings.
+std::unique_ptr<host::PluginWatcher> watch_plugin_folder(
+    const CommonOptions& options, const EngineFlags& flags, host::PluginRegistry& plugins,
+    host::Engine& engine, std::function<void(const std::string&)> on_hosted = {},
+    std::function<void(const std::string&)> on_unhosting = {},
+    const host::PluginRegistry* loaded_elsewhere = nullptr);
 
 // Per-plugin settings from the config file, the environment and the flags,
 // in that order of precedence (flags win). Prints why and returns nullopt

@@ -15,6 +15,9 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
 
 #include "api_wiring.hpp"
 #include "commands.hpp"
@@ -170,28 +173,72 @@ bool select_hosted(const host::PluginRegistry& plugins, const host::EngineSettin
   return true;
 }
 
-// Each pool into the job type registry, at the WorkerService `address`,
-// with the figures its heartbeat carries.
-Status register_pools(const host::Engine& engine, redis::RedisJobTypeRegistry& registry,
-                      const std::string& address) {
-  for (const auto* pool : engine.pools()) {
-    JobTypeInfo registration = host::job_type_info(*pool);
-    registration.worker_addresses = {address};
-    auto registered = registry.register_pool(std::move(registration), [pool] {
-      const host::PluginHealth health = pool->plugin().health();
-      return redis::PoolFigures{.in_flight = pool->stats().in_flight,
+// This worker's pools in the job type registry, at its WorkerService
+// address, with the figures their heartbeats carry. A pool started later (a
+// plugin dropped into the folder) is added, and one stopping is removed, by
+// the plugin folder's watcher thread, hence the lock.
+class PoolAnnouncer {
+ public:
+  PoolAnnouncer(const host::Engine& engine, redis::RedisJobTypeRegistry& registry,
+                std::string address)
+      : engine_(engine), registry_(registry), address_(std::move(address)) {}
+
+  Status announce_all() {
+    for (const auto* pool : engine_.pools()) {
+      if (Status announced = announce(*pool); !announced.ok()) return announced;
+    }
+    return {};
+  }
+  // For the watcher: the pool that now hosts `job_type`.
+  void hosted(const std::string& job_type) {
+    for (const auto* pool : engine_.pools()) {
+      if (pool->plugin().info().job_type != job_type) continue;
+      if (Status announced = announce(*pool); !announced.ok())
+        spdlog::error("dtq worker: {}", announced.message());
+    }
+  }
+  void unhosting(const std::string& job_type) {
+    std::string pool_id;
+    {
+      std::lock_guard lock(mutex_);
+      auto found = pool_ids_.find(job_type);
+      if (found == pool_ids_.end()) return;
+      pool_id = found->second;
+      pool_ids_.erase(found);
+    }
+    if (Status gone = registry_.deregister(pool_id); !gone.ok()) {
+      spdlog::warn("dtq worker: pool {} left the job type registry late ({}); it expires", job_type,
+                   gone.message());
+    }
+  }
+
+ private:
+  Status announce(const host::WorkerPool& pool) {
+    JobTypeInfo registration = host::job_type_info(pool);
+    registration.worker_addresses = {address_};
+    auto registered = registry_.register_pool(std::move(registration), [&pool] {
+      const host::PluginHealth health = pool.plugin().health();
+      return redis::PoolFigures{.in_flight = pool.stats().in_flight,
                                 .runner_crashes = health.crashes,
                                 .crash_looping = health.crash_looping(),
                                 .last_crash = health.last_crash};
     });
     if (!registered.ok()) {
       return {registered.status().code(),
-              "cannot register pool " + pool->plugin().info().job_type +
+              "cannot register pool " + pool.plugin().info().job_type +
                   " in the job type registry: " + registered.status().message()};
     }
+    std::lock_guard lock(mutex_);
+    pool_ids_[pool.plugin().info().job_type] = *registered;
+    return {};
   }
-  return {};
-}
+
+  const host::Engine& engine_;
+  redis::RedisJobTypeRegistry& registry_;
+  const std::string address_;
+  std::mutex mutex_;
+  std::map<std::string, std::string> pool_ids_;  // by job type
+};
 
 // Off the list first when stopping: the API stops counting these pools, and
 // stops asking this WorkerService, at once.
@@ -213,10 +260,12 @@ void print_worker_started(const host::Engine& engine, const DistributedAdapters&
             << std::endl;
 }
 
-// The WorkerService, the engine over `adapters` and the pools' registration,
-// until SIGTERM or SIGINT; then the pools leave the registry and drain.
-int work_until_signal(ProcessLifecycle& lifecycle, const WorkerOptions& worker,
-                      const host::EngineSettings& settings, const host::PluginRegistry& hosted,
+// The WorkerService, the engine over `adapters`, the pools' registration and
+// the plugin folder's watcher, until SIGTERM or SIGINT; then the pools leave
+// the registry and drain.
+int work_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
+                      const WorkerOptions& worker, const host::EngineSettings& settings,
+                      const host::PluginRegistry& loaded, host::PluginRegistry& hosted,
                       DistributedAdapters& adapters) {
   const std::string grpc_listen = from_env(worker.grpc_listen, "DTQ_GRPC_LISTEN", "127.0.0.1:0");
   host::WorkerGrpcServer grpc(
@@ -241,12 +290,18 @@ int work_until_signal(ProcessLifecycle& lifecycle, const WorkerOptions& worker,
   }
   (*engine)->start();
   lifecycle.on_stop([&engine] { (*engine)->drain(); });
-  if (Status registered = register_pools(**engine, *adapters.registry, address); !registered.ok()) {
+  PoolAnnouncer announcer(**engine, *adapters.registry, address);
+  if (Status registered = announcer.announce_all(); !registered.ok()) {
     std::cerr << "dtq worker: " << registered.message() << "\n";
     lifecycle.stop();
     return 1;
   }
   lifecycle.on_stop([&adapters] { leave_registry(*adapters.registry); });
+  auto watcher = watch_plugin_folder(
+      common, worker.engine, hosted, **engine,
+      [&announcer](const std::string& type) { announcer.hosted(type); },
+      [&announcer](const std::string& type) { announcer.unhosting(type); }, &loaded);
+  lifecycle.on_stop([&watcher] { watcher.reset(); });
   BackendHealth health(health_checks(adapters, DistributedRole::kWorker), std::chrono::seconds(2),
                        nullptr);
   health.start();
@@ -285,7 +340,7 @@ int run_distributed_worker(const CommonOptions& common, const WorkerOptions& wor
     std::cerr << "dtq worker: " << adapters.status().message() << "\n";
     return adapters.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
-  return work_until_signal(lifecycle, worker, *settings, hosted, *adapters);
+  return work_until_signal(lifecycle, common, worker, *settings, plugins, hosted, *adapters);
 }
 
 int run_worker(const CommonOptions& common, const WorkerOptions& options) {

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <set>
 
-
 namespace dtq::host {
 namespace {
 
@@ -49,13 +48,17 @@ StatusOr<fs::path> content_addressed_copy(const fs::path& library, const fs::pat
 PluginWatcher::PluginWatcher(PluginWatcherSettings settings, PluginRegistry& registry,
                              Engine& engine)
     : settings_(std::move(settings)), registry_(registry), engine_(engine) {
-  for (const auto& plugin : registry_.list()) {
-    std::error_code error;
-    const fs::path& path = plugin->info().path;
-    Seen seen{fs::last_write_time(path, error), fs::file_size(path, error), true,
-              plugin->info().job_type};
-    if (!error) seen_.emplace(path, std::move(seen));
-  }
+  const auto take_as_seen = [this](const PluginRegistry& loaded, bool hosted) {
+    for (const auto& plugin : loaded.list()) {
+      std::error_code error;
+      const fs::path& path = plugin->info().path;
+      Seen seen{fs::last_write_time(path, error), fs::file_size(path, error), true,
+                hosted ? plugin->info().job_type : std::string()};
+      if (!error) seen_.emplace(path, std::move(seen));
+    }
+  };
+  take_as_seen(registry_, true);
+  if (settings_.loaded_elsewhere != nullptr) take_as_seen(*settings_.loaded_elsewhere, false);
   thread_ = std::thread(&PluginWatcher::loop, this);
 }
 
@@ -145,12 +148,14 @@ void PluginWatcher::load(const fs::path& library, Seen& seen) {
   seen.job_type = type;
   spdlog::info("plugin folder: {} loaded: job type {} version {}", library.string(), type,
                (*plugin)->info().version);
+  if (settings_.on_hosted) settings_.on_hosted(type);
 }
 
 void PluginWatcher::unload(const fs::path& library, const Seen& seen) {
   if (seen.job_type.empty()) return;
   spdlog::info("plugin folder: {} gone or replaced: stopping job type {}", library.string(),
                seen.job_type);
+  if (settings_.on_unhosting) settings_.on_unhosting(seen.job_type);
   (void)registry_.remove(seen.job_type);
   if (Status removed = engine_.remove_plugin(seen.job_type); !removed.ok()) {
     spdlog::warn("plugin folder: {}", removed.message());

@@ -743,6 +743,45 @@ TEST_F(DistributedTest, APoisonPluginNeverTakesItsWorkerDown) {
   EXPECT_EQ(api.wait_exit(20s), 0);
 }
 
+// Hot drop-in on a distributed worker: a library copied into its plugin
+// folder gets a pool, is announced to the API through the registry and runs
+// jobs; removed, it leaves the registry.
+TEST_F(DistributedTest, APluginDroppedIntoAWorkersFolderIsServedAndLeavesWhenRemoved) {
+  const fs::path plugins = logs_ / "plugins";
+  fs::create_directories(plugins);
+  fs::create_symlink(fs::path(DTQ_PLUGIN_DIR) / "quote.so", plugins / "quote.so");
+  DtqProcess api({"api", "--listen", "127.0.0.1:0"}, logs_ / "api.log", true);
+  DtqProcess worker({"worker", "--data-dir", (logs_ / "worker-data").string()},
+                    logs_ / "worker.log", false, {}, plugins);
+  const auto offered = [&](const std::string& type) {
+    return http("GET", api.url() + "/v1/job-types").body.find(R"("job_type":")" + type + '"') !=
+           std::string::npos;
+  };
+  ASSERT_TRUE(eventually([&] { return offered("quote"); }, 60s));
+  ASSERT_FALSE(offered("echo"));
+
+  // Installed the documented way: copied beside, then renamed into place.
+  fs::copy_file(fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so", plugins / ".echo.so.part");
+  fs::rename(plugins / ".echo.so.part", plugins / "echo.so");
+  ASSERT_TRUE(eventually([&] { return offered("echo"); }, 10s))
+      << "echo.so was not announced within 10 s";
+  const Reply submitted =
+      http("POST", api.url() + "/v1/jobs", R"({"job_type":"echo","payload":{"message":"hot"}})");
+  ASSERT_EQ(submitted.code, 202) << submitted.body;
+  const std::string id = json::parse(submitted.body)["job_id"].get<std::string>();
+  RawRedis redis;
+  EXPECT_TRUE(eventually([&] { return redis.status(id)["state"] == "completed"; }, 60s)) << id;
+
+  fs::remove(plugins / "echo.so");
+  EXPECT_TRUE(eventually([&] { return !offered("echo"); }, 10s))
+      << "echo was still offered 10 s after its library was removed";
+  EXPECT_TRUE(offered("quote"));
+  worker.signal(SIGTERM);
+  EXPECT_EQ(worker.wait_exit(30s), 0);
+  api.signal(SIGTERM);
+  EXPECT_EQ(api.wait_exit(20s), 0);
+}
+
 TEST_F(DistributedTest, TheGrpcJobServiceOfDtqApiRunsAJobOnThePools) {
   DtqProcess api({"api", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"},
                  logs_ / "api.log", true);

@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -39,6 +40,14 @@ struct PluginWatcherSettings {
   std::filesystem::path copies;     // where the content-addressed copies go
   IsolationSettings isolation;
   std::chrono::milliseconds interval{1000};
+  // Told, on the watcher's thread, once a pool for a dropped-in library
+  // takes work, and before the pool of a removed or replaced one stops: a
+  // distributed worker announces its pools to the API's registry so.
+  std::function<void(const std::string& job_type)> on_hosted;
+  std::function<void(const std::string& job_type)> on_unhosting;
+  // Libraries the host loaded at start-up but does not host (a worker's
+  // `--only`): taken as seen, so that they are not loaded again for nothing.
+  const PluginRegistry* loaded_elsewhere = nullptr;
 };
 
 class PluginWatcher {
