@@ -28,6 +28,8 @@ test_packages=(
   openjdk-17-jre-headless
   # tests/top drives `dtq top` in a terminal of tmux's.
   tmux
+  # The thread_safety test parses the code with clang's -Wthread-safety.
+  clang-14
 )
 
 wanted=("${build_packages[@]}")
