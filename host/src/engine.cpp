@@ -15,10 +15,14 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const PluginRegistry& plugins,
     }
   }
   std::unique_ptr<Engine> engine(new Engine(settings, backends, http));
-  for (const auto& plugin : plugins.list()) {
-    const PluginInfo& info = plugin->info();
-    if (!settings.only.empty() && settings.only.count(info.job_type) == 0) continue;
-    engine->pools_.push_back(engine->make_pool(plugin));
+  {
+    // Not shared yet; locked all the same so that pools_ has one rule.
+    MutexLock lock(engine->pools_mutex_);
+    for (const auto& plugin : plugins.list()) {
+      const PluginInfo& info = plugin->info();
+      if (!settings.only.empty() && settings.only.count(info.job_type) == 0) continue;
+      engine->pools_.push_back(engine->make_pool(plugin));
+    }
   }
   return engine;
 }
@@ -46,7 +50,7 @@ Status Engine::add_plugin(std::shared_ptr<Plugin> plugin) {
     return failed_precondition("job type \"" + type + "\" is not one this engine runs (--only)");
   }
   std::unique_ptr<WorkerPool> pool = make_pool(std::move(plugin));
-  std::lock_guard lock(pools_mutex_);
+  MutexLock lock(pools_mutex_);
   if (drained_) return failed_precondition("the engine has drained");
   for (const auto& existing : pools_) {
     if (existing->plugin().info().job_type == type)
@@ -65,7 +69,7 @@ Status Engine::add_plugin(std::shared_ptr<Plugin> plugin) {
 Status Engine::remove_plugin(std::string_view job_type) {
   WorkerPool* pool = nullptr;
   {
-    std::lock_guard lock(pools_mutex_);
+    MutexLock lock(pools_mutex_);
     auto it = std::find_if(pools_.begin(), pools_.end(),
                            [&](const auto& p) { return p->plugin().info().job_type == job_type; });
     if (it == pools_.end())
@@ -85,7 +89,7 @@ Engine::~Engine() {
 }
 
 void Engine::start() {
-  std::lock_guard lock(pools_mutex_);
+  MutexLock lock(pools_mutex_);
   for (auto& pool : pools_) {
     const auto& s = pool->settings();
     spdlog::info("pool job_type={} concurrency={} timeout_ms={} max_attempts={}",
@@ -98,7 +102,7 @@ void Engine::start() {
 void Engine::drain() {
   std::vector<WorkerPool*> pools;
   {
-    std::lock_guard lock(pools_mutex_);
+    MutexLock lock(pools_mutex_);
     if (drained_) return;
     drained_ = true;
     taking_work_ = false;
@@ -111,14 +115,14 @@ void Engine::drain() {
 }
 
 std::map<std::string, PoolStats> Engine::stats() const {
-  std::lock_guard lock(pools_mutex_);
+  MutexLock lock(pools_mutex_);
   std::map<std::string, PoolStats> out;
   for (const auto& pool : pools_) out.emplace(pool->plugin().info().job_type, pool->stats());
   return out;
 }
 
 std::vector<const WorkerPool*> Engine::pools() const {
-  std::lock_guard lock(pools_mutex_);
+  MutexLock lock(pools_mutex_);
   std::vector<const WorkerPool*> out;
   for (const auto& pool : pools_) out.push_back(pool.get());
   return out;

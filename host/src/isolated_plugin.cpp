@@ -105,8 +105,10 @@ class IsolatedPlugin::Runner {
   struct Call;
   using FrameHandler = std::function<void(const Frame* frame, const Call& call)>;
 
+  // The Runner's mutex_ guards a Call's fields (the analysis cannot name
+  // another object's mutex here).
   struct Call {
-    std::condition_variable arrived;
+    CondVar arrived;
     std::deque<Frame> frames;
     // Set for an asynchronous call, whose frames go to it on the reader
     // thread instead of into `frames`; the reader kills the runner once
@@ -205,7 +207,7 @@ class IsolatedPlugin::Runner {
   // Registers request `id`, before its frame is sent; null once the runner
   // is gone.
   std::shared_ptr<Call> open(uint64_t id) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (gone_) return nullptr;
     auto call = std::make_shared<Call>();
     calls_.emplace(id, call);
@@ -213,7 +215,7 @@ class IsolatedPlugin::Runner {
   }
   // An asynchronous call: `handler` gets its frames on the reader thread.
   std::shared_ptr<Call> open(uint64_t id, FrameHandler handler, Clock::time_point hard_deadline) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (gone_) return nullptr;
     auto call = std::make_shared<Call>();
     call->handler = std::move(handler);
@@ -223,7 +225,7 @@ class IsolatedPlugin::Runner {
     return call;
   }
   void close(uint64_t id) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto call = calls_.find(id);
     if (call == calls_.end()) return;
     if (call->second->handler) --asynchronous_calls_;
@@ -232,7 +234,7 @@ class IsolatedPlugin::Runner {
 
   // The call's next frame, into `frame`.
   Wait next(Call& call, Clock::time_point until, Frame& frame) {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     const auto answered = [&] { return !call.frames.empty() || call.runner_gone; };
     bool ready = true;
     if (until == Clock::time_point::max()) {
@@ -252,7 +254,7 @@ class IsolatedPlugin::Runner {
   // writer, which sends everything queued before it returns: under load,
   // one write carries many requests. An error when the runner is gone.
   Status send(std::string_view frames) {
-    std::unique_lock lock(send_mutex_);
+    MutexLock lock(send_mutex_);
     queued_ += frames;
     if (writing_) return {};
     writing_ = true;
@@ -273,24 +275,24 @@ class IsolatedPlugin::Runner {
   // serving becomes a suspect, whatever their number.
   void condemn() {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       condemned_ = true;
     }
     kill();
   }
 
   void kill() {
-    std::lock_guard lock(process_mutex_);
+    MutexLock lock(process_mutex_);
     if (!reaped_) ::kill(pid_, SIGKILL);
   }
 
   [[nodiscard]] bool gone() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return gone_;
   }
   // How the process ended; "" while it runs.
   [[nodiscard]] std::string how() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return how_;
   }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
@@ -304,7 +306,7 @@ class IsolatedPlugin::Runner {
       // deadlines: it looks at least this often.
       std::optional<std::chrono::milliseconds> wait;
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (asynchronous_calls_ > 0) wait = kDeadlineCheckInterval;
       }
       auto frame = stream_.next(wait);
@@ -316,7 +318,7 @@ class IsolatedPlugin::Runner {
       FrameReader reader(frame->body);
       int64_t id = 0;
       if (!reader.i64(id)) break;
-      std::unique_lock lock(mutex_);
+      MutexLock lock(mutex_);
       auto call = calls_.find(static_cast<uint64_t>(id));
       if (call == calls_.end()) {
         lock.unlock();
@@ -338,7 +340,7 @@ class IsolatedPlugin::Runner {
     std::string how = reap();
     std::vector<std::shared_ptr<Call>> asynchronous;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       gone_ = true;
       how_ = std::move(how);
       for (auto& [id, call] : calls_) {
@@ -352,12 +354,12 @@ class IsolatedPlugin::Runner {
   }
 
   void kill_overdue() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     kill_overdue_locked();
   }
   // An asynchronous call past its hard deadline: its plugin ignored
   // cancellation, so the runner is killed (its other calls are suspects).
-  void kill_overdue_locked() {
+  void kill_overdue_locked() DTQ_REQUIRES(mutex_) {
     const auto now = Clock::now();
     for (auto& [id, call] : calls_) {
       if (!call->handler || call->hard_deadline > now) continue;
@@ -365,7 +367,7 @@ class IsolatedPlugin::Runner {
       condemned_ = true;
     }
     if (condemned_) {
-      std::lock_guard process(process_mutex_);
+      MutexLock process(process_mutex_);
       if (!reaped_) ::kill(pid_, SIGKILL);
     }
   }
@@ -395,7 +397,7 @@ class IsolatedPlugin::Runner {
   // runner that closed its channel without exiting is killed. Called by the
   // reader when the channel ends, or before serve() by the one owner.
   std::string reap() {
-    std::lock_guard lock(process_mutex_);
+    MutexLock lock(process_mutex_);
     if (reaped_) return how_reaped_;
     int status = 0;
     for (int waited = 0; waited < 20; ++waited) {
@@ -411,7 +413,7 @@ class IsolatedPlugin::Runner {
   }
 
  private:
-  std::string record_reaped(std::string how) {
+  std::string record_reaped(std::string how) DTQ_REQUIRES(process_mutex_) {
     reaped_ = true;
     how_reaped_ = std::move(how);
     return how_reaped_;
@@ -422,20 +424,20 @@ class IsolatedPlugin::Runner {
   runner::FrameStream stream_;  // read by greeting(), then by the reader alone
   std::thread reader_;
 
-  std::mutex send_mutex_;
-  std::string queued_;
-  bool writing_ = false;
+  Mutex send_mutex_;
+  std::string queued_ DTQ_GUARDED_BY(send_mutex_);
+  bool writing_ DTQ_GUARDED_BY(send_mutex_) = false;
 
-  mutable std::mutex mutex_;
-  std::map<uint64_t, std::shared_ptr<Call>> calls_;
-  size_t asynchronous_calls_ = 0;
-  bool condemned_ = false;
-  bool gone_ = false;
-  std::string how_;
+  mutable Mutex mutex_;
+  std::map<uint64_t, std::shared_ptr<Call>> calls_ DTQ_GUARDED_BY(mutex_);
+  size_t asynchronous_calls_ DTQ_GUARDED_BY(mutex_) = 0;
+  bool condemned_ DTQ_GUARDED_BY(mutex_) = false;
+  bool gone_ DTQ_GUARDED_BY(mutex_) = false;
+  std::string how_ DTQ_GUARDED_BY(mutex_);
 
-  std::mutex process_mutex_;
-  bool reaped_ = false;
-  std::string how_reaped_;
+  Mutex process_mutex_;
+  bool reaped_ DTQ_GUARDED_BY(process_mutex_) = false;
+  std::string how_reaped_ DTQ_GUARDED_BY(process_mutex_);
 };
 
 namespace {
@@ -477,7 +479,12 @@ StatusOr<std::shared_ptr<IsolatedPlugin>> IsolatedPlugin::start(
   (*runner)->serve();
   std::shared_ptr<IsolatedPlugin> plugin(
       new IsolatedPlugin(std::move(info).value(), std::move(settings), std::move(runner).value()));
-  plugin->health_.network_isolated = network_isolated;
+  {
+    // Nothing else holds the plugin yet; the lock costs nothing and keeps
+    // health_ under its one rule.
+    MutexLock lock(plugin->mutex_);
+    plugin->health_.network_isolated = network_isolated;
+  }
   return plugin;
 }
 
@@ -490,23 +497,23 @@ IsolatedPlugin::IsolatedPlugin(PluginInfo info, RunnerSettings settings,
 IsolatedPlugin::~IsolatedPlugin() = default;
 
 uint64_t IsolatedPlugin::next_request() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return ++next_request_;
 }
 
 StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::shared_runner(Role role) const {
   const auto index = static_cast<int>(role);
   const auto alive = [&]() -> std::shared_ptr<Runner> {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     const auto& runner = shared_[index];
     return runner != nullptr && !runner->gone() ? runner : nullptr;
   };
   if (auto runner = alive()) return runner;
-  std::lock_guard starting(starting_[index]);
+  MutexLock starting(starting_[index]);
   if (auto runner = alive()) return runner;  // another caller started it meanwhile
   auto started = start_runner();
   if (!started.ok()) return started.status();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   shared_[index] = *started;
   return started;
 }
@@ -514,7 +521,7 @@ StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::shared_runner(
 StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::start_runner() const {
   std::chrono::milliseconds delay{0};
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (health_.consecutive_crashes >= kCrashesBeforeBackoff) {
       delay = backoff_delay(kFirstRestartDelay, kMaxRestartDelay,
                             health_.consecutive_crashes - kCrashesBeforeBackoff + 1);
@@ -536,19 +543,19 @@ StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::start_runner()
 }
 
 void IsolatedPlugin::record_crash(const std::string& reason) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   ++health_.crashes;
   ++health_.consecutive_crashes;
   health_.last_crash = reason;
 }
 
 void IsolatedPlugin::record_success() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   health_.consecutive_crashes = 0;
 }
 
 PluginHealth IsolatedPlugin::health() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   PluginHealth health = health_;
   health.isolated = true;
   std::set<const Runner*> alive;
@@ -851,7 +858,7 @@ bool IsolatedPlugin::start_on(const std::shared_ptr<AsyncRun>& run,
   run->runner = std::move(runner);
   run->id = next_request();
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     running_.emplace_back(run->context, run->runner, run->id);
   }
   auto call = run->runner->open(
@@ -871,7 +878,7 @@ bool IsolatedPlugin::start_on(const std::shared_ptr<AsyncRun>& run,
 
 void IsolatedPlugin::forget(const AsyncRun& run) const {
   run.runner->close(run.id);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::erase_if(running_, [&](const auto& entry) { return std::get<0>(entry) == run.context; });
 }
 
@@ -927,7 +934,7 @@ void IsolatedPlugin::quarantine(const std::shared_ptr<AsyncRun>& run) const {
 }
 
 void IsolatedPlugin::notify_cancel(JobContext& context) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   for (const auto& [running, runner, id] : running_) {
     if (running != &context) continue;
     FrameWriter cancel(FrameType::kCancel);

@@ -28,7 +28,7 @@ std::string seconds_text(std::chrono::milliseconds d) {
 }  // namespace
 
 bool WorkerPool::SingleThread::acquire(const JobContext& context) {
-  std::unique_lock lock(mutex);
+  MutexLock lock(mutex);
   while (busy) {
     if (context.interrupted()) return false;
     // Cancellation does not notify: look again every 50 ms.
@@ -40,7 +40,7 @@ bool WorkerPool::SingleThread::acquire(const JobContext& context) {
 
 void WorkerPool::SingleThread::release() {
   {
-    std::lock_guard lock(mutex);
+    MutexLock lock(mutex);
     busy = false;
   }
   freed.notify_one();
@@ -89,14 +89,13 @@ WorkerPool::~WorkerPool() {
 }
 
 void WorkerPool::start() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   for (uint32_t i = 0; i < settings_.concurrency; ++i) spawn_worker();
   supervisor_ = std::thread([this] { supervise(); });
   completer_ = std::thread([this] { complete_loop(); });
 }
 
 void WorkerPool::spawn_worker() {
-  // Called with mutex_ held.
   std::thread worker([this] { worker_loop(); });
   const auto id = worker.get_id();
   workers_.emplace(id, std::move(worker));
@@ -110,14 +109,15 @@ void WorkerPool::stop_taking() {
 void WorkerPool::drain(Clock::time_point deadline) {
   stop_taking();
   {
-    std::unique_lock lock(mutex_);
-    changed_.wait_until(lock, deadline, [this] { return holding_ == 0; });
+    MutexLock lock(mutex_);
+    changed_.wait_until(lock, deadline, [this]() DTQ_REQUIRES(mutex_) { return holding_ == 0; });
     if (!running_.empty()) {
       // Out of patience: ask what is left to stop; whatever stops is released
       // for redelivery by its worker (hard_draining_ tells it so).
       hard_draining_ = true;
       for (const auto& attempt : running_) attempt->context->cancel();
-      changed_.wait_for(lock, settings_.cancel_grace, [this] { return holding_ == 0; });
+      changed_.wait_for(lock, settings_.cancel_grace,
+                        [this]() DTQ_REQUIRES(mutex_) { return holding_ == 0; });
     }
   }
   // Whatever still runs ignored the cancel: the supervisor gives up on it.
@@ -125,14 +125,14 @@ void WorkerPool::drain(Clock::time_point deadline) {
   if (supervisor_.joinable()) supervisor_.join();
   std::vector<std::shared_ptr<Attempt>> stuck;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stuck.assign(running_.begin(), running_.end());
   }
   for (const auto& attempt : stuck) abandon(attempt, false);
 
   std::map<std::thread::id, std::thread> workers;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     workers.swap(workers_);
   }
   for (auto& [id, worker] : workers) {
@@ -140,7 +140,7 @@ void WorkerPool::drain(Clock::time_point deadline) {
   }
   // Every worker is gone: persist what they handed over, then stop.
   {
-    std::lock_guard lock(completer_mutex_);
+    MutexLock lock(completer_mutex_);
     completer_stop_ = true;
   }
   completer_wake_.notify_all();
@@ -163,7 +163,7 @@ PoolStats WorkerPool::stats() const {
   for (size_t i = 0; i < duration_buckets_.size(); ++i)
     out.attempt_duration_buckets[i] = duration_buckets_[i];
   out.attempt_duration_sum_seconds = static_cast<double>(duration_sum_us_) / 1e6;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   out.in_flight = static_cast<uint32_t>(running_.size());
   return out;
 }
@@ -175,7 +175,7 @@ void WorkerPool::worker_loop() {
     if (!taken.ok()) {
       ++queue_errors_;
       spdlog::error("job_type={} cannot take from the queue: {}", type, taken.status().message());
-      std::unique_lock lock(mutex_);
+      MutexLock lock(mutex_);
       changed_.wait_for(lock, kBackendRetry, [this] { return stopping_.load(); });
       continue;
     }
@@ -185,14 +185,14 @@ void WorkerPool::worker_loop() {
         continue;
       }
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         ++holding_;
       }
       // false: the supervisor gave up on this thread, and abandon() let go
       // of its delivery.
       if (!process(delivery)) return;
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         --holding_;
       }
       changed_.notify_all();
@@ -300,7 +300,7 @@ std::optional<JobOutcome> WorkerPool::run_one(const Delivery& delivery,
   attempt->started_at = started_at;
   attempt->worker = std::this_thread::get_id();
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     running_.push_back(attempt);
   }
   ++started_;
@@ -311,7 +311,7 @@ std::optional<JobOutcome> WorkerPool::run_one(const Delivery& delivery,
   if (attempt->claimed.exchange(true)) return std::nullopt;
   observe_attempt(Clock::now() - began);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     running_.remove(attempt);
   }
   changed_.notify_all();
@@ -398,7 +398,7 @@ void WorkerPool::supervise() {
   while (!supervisor_stop_) {
     std::vector<std::shared_ptr<Attempt>> attempts;
     {
-      std::unique_lock lock(mutex_);
+      MutexLock lock(mutex_);
       changed_.wait_for(lock, settings_.supervisor_tick,
                         [this] { return supervisor_stop_.load(); });
       attempts.assign(running_.begin(), running_.end());
@@ -434,7 +434,7 @@ void WorkerPool::abandon(const std::shared_ptr<Attempt>& attempt, bool user_canc
       "freeing its slot",
       request.job_id, request.job_type, request.attempt, seconds_text(settings_.cancel_grace));
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     running_.remove(attempt);
     --holding_;
     if (auto it = workers_.find(attempt->worker); it != workers_.end()) {
@@ -508,7 +508,7 @@ void WorkerPool::store_outcome(const Delivery& delivery, JobState state, const s
                    .trace_id = message.trace_id,
                    .attempts = attempts};
   {
-    std::lock_guard lock(completer_mutex_);
+    MutexLock lock(completer_mutex_);
     pending_deliveries_.push_back(delivery);
     pending_results_.push_back(std::move(result));
   }
@@ -522,14 +522,17 @@ void WorkerPool::complete_loop() {
   while (true) {
     bool stopping = false;
     {
-      std::unique_lock lock(completer_mutex_);
+      MutexLock lock(completer_mutex_);
       if (failures == 0) {
-        completer_wake_.wait(lock, [this] { return completer_stop_ || !pending_results_.empty(); });
+        completer_wake_.wait(lock, [this]() DTQ_REQUIRES(completer_mutex_) {
+          return completer_stop_ || !pending_results_.empty();
+        });
       } else {
         // The store failed: wait before trying again, taking in new outcomes
         // meanwhile. Only stopping cuts the wait short.
         completer_wake_.wait_for(lock, backoff_delay(kStoreRetryMin, kStoreRetryMax, failures),
-                                 [this] { return completer_stop_; });
+                                 [this]()
+                                     DTQ_REQUIRES(completer_mutex_) { return completer_stop_; });
       }
       stopping = completer_stop_;
       std::move(pending_deliveries_.begin(), pending_deliveries_.end(),
@@ -643,7 +646,7 @@ bool WorkerPool::wait_backoff(std::chrono::milliseconds delay, const std::string
   while (Clock::now() < until) {
     // Asked without the pool's lock: the status store may be a server.
     if (stopping_ || backends_.statuses.cancel_requested(job_id)) return false;
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     changed_.wait_until(lock, std::min(until, Clock::now() + settings_.supervisor_tick),
                         [this] { return stopping_.load(); });
   }

@@ -11,13 +11,13 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/payload_validator.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/host/plugin_registry.hpp"
 #include "dtq/host/worker_pool.hpp"
 
@@ -68,10 +68,11 @@ class Engine {
   EngineSettings settings_;
   EnginePorts backends_;
   const HttpClient& http_;
-  mutable std::mutex pools_mutex_;
-  std::vector<std::unique_ptr<WorkerPool>> pools_;
-  std::vector<std::unique_ptr<WorkerPool>> retired_;  // stopped; see Ownership
-  bool drained_ = false;
+  mutable Mutex pools_mutex_;
+  std::vector<std::unique_ptr<WorkerPool>> pools_ DTQ_GUARDED_BY(pools_mutex_);
+  // Stopped; see Ownership.
+  std::vector<std::unique_ptr<WorkerPool>> retired_ DTQ_GUARDED_BY(pools_mutex_);
+  bool drained_ DTQ_GUARDED_BY(pools_mutex_) = false;
   std::atomic<bool> taking_work_{false};
 };
 

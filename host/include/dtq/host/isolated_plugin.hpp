@@ -36,13 +36,13 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "dtq/core/status.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/core/time.hpp"
 #include "dtq/host/plugin.hpp"
 #include "dtq/host/plugin_loader.hpp"
@@ -131,15 +131,16 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   PluginInfo info_;
   RunnerSettings settings_;
 
-  mutable std::mutex mutex_;
-  mutable std::shared_ptr<Runner> shared_[2];  // by Role
+  mutable Mutex mutex_;
+  mutable std::shared_ptr<Runner> shared_[2] DTQ_GUARDED_BY(mutex_);  // by Role
   // One runner start at a time per role: callers that find none alive wait
   // for the one being started instead of each starting their own.
-  mutable std::mutex starting_[2];
+  mutable Mutex starting_[2];
   // The runner and request id serving each running job, for cancel.
-  mutable std::vector<std::tuple<const JobContext*, std::shared_ptr<Runner>, uint64_t>> running_;
-  mutable uint64_t next_request_ = 0;
-  mutable PluginHealth health_;
+  mutable std::vector<std::tuple<const JobContext*, std::shared_ptr<Runner>, uint64_t>> running_
+      DTQ_GUARDED_BY(mutex_);
+  mutable uint64_t next_request_ DTQ_GUARDED_BY(mutex_) = 0;
+  mutable PluginHealth health_ DTQ_GUARDED_BY(mutex_);
 };
 
 // How a host runs the plugins of its plugin folder.

@@ -40,17 +40,16 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "dtq/core/ports/job_queue.hpp"
 #include "dtq/core/ports/result_store.hpp"
 #include "dtq/core/ports/status_store.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/host/job_context.hpp"
 #include "dtq/host/plugin.hpp"
 #include "dtq/host/plugin_settings.hpp"
@@ -137,9 +136,9 @@ class WorkerPool final : private JobObserver {
   // The one slot of a single-threaded plugin. Shared with the workers, so
   // that an abandoned one whose plugin returns late still finds it.
   struct SingleThread {
-    std::mutex mutex;
-    std::condition_variable freed;
-    bool busy = false;
+    Mutex mutex;
+    CondVar freed;
+    bool busy DTQ_GUARDED_BY(mutex) = false;
 
     // False when `context` was interrupted (deadline, cancellation) first.
     bool acquire(const JobContext& context);
@@ -177,7 +176,7 @@ class WorkerPool final : private JobObserver {
   bool record_attempt(const Delivery& delivery, uint32_t attempt);
   void supervise();
   void abandon(const std::shared_ptr<Attempt>& attempt, bool user_cancelled);
-  void spawn_worker();
+  void spawn_worker() DTQ_REQUIRES(mutex_);
 
   void on_progress(const JobRequest& job, int percent, std::string_view message) override;
 
@@ -210,21 +209,21 @@ class WorkerPool final : private JobObserver {
   std::atomic<bool> hard_draining_{false};
   std::atomic<bool> supervisor_stop_{false};
 
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::map<std::thread::id, std::thread> workers_;
-  std::list<std::shared_ptr<Attempt>> running_;
+  mutable Mutex mutex_;
+  CondVar changed_;
+  std::map<std::thread::id, std::thread> workers_ DTQ_GUARDED_BY(mutex_);
+  std::list<std::shared_ptr<Attempt>> running_ DTQ_GUARDED_BY(mutex_);
   // Workers between taking a delivery and being done with it: an attempt
   // joins running_ only after its status, attempt record and validation,
   // and drain must wait for those too, not find running_ empty and leave.
-  size_t holding_ = 0;
+  size_t holding_ DTQ_GUARDED_BY(mutex_) = 0;
   std::thread supervisor_;
 
-  std::mutex completer_mutex_;
-  std::condition_variable completer_wake_;
-  std::vector<Delivery> pending_deliveries_;
-  std::vector<JobResult> pending_results_;
-  bool completer_stop_ = false;
+  Mutex completer_mutex_;
+  CondVar completer_wake_;
+  std::vector<Delivery> pending_deliveries_ DTQ_GUARDED_BY(completer_mutex_);
+  std::vector<JobResult> pending_results_ DTQ_GUARDED_BY(completer_mutex_);
+  bool completer_stop_ DTQ_GUARDED_BY(completer_mutex_) = false;
   std::thread completer_;
 
   std::atomic<uint64_t> completed_{0}, failed_{0}, cancelled_{0}, retried_{0}, released_{0},
