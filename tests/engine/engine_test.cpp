@@ -14,11 +14,11 @@
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/job_service.hpp"
-#include "dtq/core/status_progress_query.hpp"
 #include "dtq/core/time.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
 #include "dtq/host/plugin_loader.hpp"
+#include "support/embedded_jobs.hpp"
 #include "support/eventually.hpp"
 #include "support/status_helpers.hpp"
 
@@ -27,8 +27,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using dtq::testing::eventually;
+using ::testing::HasSubstr;
 
 // Loaded once per process: a library is never unloaded.
 std::shared_ptr<Plugin> fixture_plugin(const std::string& name) {
@@ -140,19 +140,10 @@ class EngineTest : public ::testing::Test {
   }
 
   void open() {
-    auto backends = embedded::open_embedded(
-        {.data_dir = data_dir_, .role = embedded::Role::kOwner, .poll_interval = 20ms});
-    ASSERT_TRUE(backends.ok()) << backends.status().message();
-    backends_ = std::move(backends).value();
-    validator_ = std::make_unique<LocalPayloadValidator>(registry_);
-    progress_ = std::make_unique<StatusProgressQuery>(*backends_.statuses);
-    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results,
-                                         *validator_, *progress_);
+    const Status opened = embedded_.open(data_dir_, registry_);
+    ASSERT_TRUE(opened.ok()) << opened.message();
   }
-  void close() {
-    jobs_.reset();
-    backends_ = {};
-  }
+  void close() { embedded_.close(); }
 
   void start(PluginSettings overrides = {}, std::chrono::milliseconds cancel_grace = 200ms,
              std::chrono::milliseconds drain_grace = 5s) {
@@ -161,17 +152,19 @@ class EngineTest : public ::testing::Test {
     settings.backoff_base = 10ms;
     settings.cancel_grace = cancel_grace;
     settings.drain_grace = drain_grace;
-    StatusStore& statuses = engine_statuses_ != nullptr ? *engine_statuses_ : *backends_.statuses;
-    ResultStore& results = engine_results_ != nullptr ? *engine_results_ : *backends_.results;
+    StatusStore& statuses =
+        engine_statuses_ != nullptr ? *engine_statuses_ : *embedded_.backends.statuses;
+    ResultStore& results =
+        engine_results_ != nullptr ? *engine_results_ : *embedded_.backends.results;
     auto engine = Engine::create(registry_, settings,
-                                 EnginePorts{*backends_.queue, statuses, results}, http_);
+                                 EnginePorts{*embedded_.backends.queue, statuses, results}, http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();
   }
 
   std::string submit(const std::string& payload, const std::string& job_type = "echo") {
-    const auto job = jobs_->submit(job_type, payload);
+    const auto job = embedded_.jobs->submit(job_type, payload);
     EXPECT_TRUE(job.ok()) << job.status().message();
     return job.ok() ? job->job_id : "";
   }
@@ -183,14 +176,14 @@ class EngineTest : public ::testing::Test {
 
   // The job's status once terminal (bounded: a hang fails the test).
   JobStatus wait_terminal(const std::string& job_id, std::chrono::seconds limit = 20s) {
-    return dtq::testing::wait_terminal(*backends_.statuses, job_id, limit);
+    return dtq::testing::wait_terminal(*embedded_.backends.statuses, job_id, limit);
   }
 
   // The newest dead letter of `job_type`, waiting for it (bounded).
   DeadLetter wait_dead_letter(const std::string& job_type) {
     DeadLetter newest;
     const bool found = eventually([&] {
-      auto letters = jobs_->dead_letters(job_type, 1);
+      auto letters = embedded_.jobs->dead_letters(job_type, 1);
       if (!letters.ok() || letters->empty()) return false;
       newest = letters->front();
       return true;
@@ -201,7 +194,7 @@ class EngineTest : public ::testing::Test {
   }
 
   JobResult result(const std::string& job_id) {
-    auto stored = backends_.results->get(job_id);
+    auto stored = embedded_.backends.results->get(job_id);
     EXPECT_TRUE(stored.ok()) << job_id << ": " << stored.status().message();
     return stored.ok() ? *stored : JobResult{};
   }
@@ -209,13 +202,10 @@ class EngineTest : public ::testing::Test {
   fs::path data_dir_;
   PluginRegistry registry_;
   HttpClient http_;
-  embedded::EmbeddedBackends backends_;
-  std::unique_ptr<LocalPayloadValidator> validator_;
-  std::unique_ptr<StatusProgressQuery> progress_;
-  std::unique_ptr<JobService> jobs_;
+  testing::EmbeddedJobs embedded_;
   std::unique_ptr<Engine> engine_;
   EngineSettings engine_settings_;  // start() adds echo's overrides
-  // The engine's status store, when a test wraps backends_'s; the engine is
+  // The engine's status store, when a test wraps embedded_'s; the engine is
   // gone before it is (TearDown).
   std::unique_ptr<StatusStore> engine_statuses_;
   std::unique_ptr<ResultStore> engine_results_;
@@ -233,7 +223,7 @@ TEST_F(EngineTest, RunsAJobToCompletionAndStoresItsResultOnce) {
   EXPECT_EQ(stored.input, R"({"message":"hello","progress":[20,50,80]})");
   EXPECT_EQ(stored.attempts, 1u);
   EXPECT_FALSE(stored.started_at.empty());
-  auto again = backends_.results->put(stored);
+  auto again = embedded_.backends.results->put(stored);
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(*again) << "a second result for the same job id was stored";
 }
@@ -270,7 +260,7 @@ TEST_F(EngineTest, ExhaustedRetriesFailAndAReplayIsANewJob) {
   EXPECT_EQ(status.error_code, "flaky");
   EXPECT_EQ(result(id).attempts, 2u);
 
-  auto replayed = jobs_->replay(id);
+  auto replayed = embedded_.jobs->replay(id);
   ASSERT_TRUE(replayed.ok()) << replayed.status().message();
   EXPECT_NE(*replayed, id);
   // The replay starts from attempt 1 again, and attempt 1 still fails: it
@@ -278,7 +268,7 @@ TEST_F(EngineTest, ExhaustedRetriesFailAndAReplayIsANewJob) {
   EXPECT_EQ(wait_terminal(*replayed).state, JobState::kFailed);
   EXPECT_EQ(result(*replayed).attempts, 2u);
   EXPECT_EQ(result(id).attempts, 2u);
-  EXPECT_FALSE(jobs_->replay(id).ok()) << "a dead letter was replayed twice";
+  EXPECT_FALSE(embedded_.jobs->replay(id).ok()) << "a dead letter was replayed twice";
 }
 
 TEST_F(EngineTest, AnInvalidPayloadOnTheQueueFailsWithoutRunning) {
@@ -288,7 +278,7 @@ TEST_F(EngineTest, AnInvalidPayloadOnTheQueueFailsWithoutRunning) {
                      .submitted_at = now_rfc3339(),
                      .trace_id = new_uuid4(),
                      .payload = R"({"sleep_ms":"soon"})"};
-  ASSERT_TRUE(backends_.queue->enqueue(message).ok());
+  ASSERT_TRUE(embedded_.backends.queue->enqueue(message).ok());
   const JobStatus status = wait_terminal(message.job_id);
   EXPECT_EQ(status.state, JobState::kFailed);
   EXPECT_EQ(status.error_code, "invalid_payload");
@@ -321,29 +311,29 @@ TEST_F(EngineTest, APluginThatIgnoresCancellationLosesItsSlotNotThePool) {
 
 TEST_F(EngineTest, CancellingAQueuedJobMeansItNeverRuns) {
   const std::string id = submit(R"({"message":"never"})");
-  auto cancelled = jobs_->cancel(id);
+  auto cancelled = embedded_.jobs->cancel(id);
   ASSERT_TRUE(cancelled.ok()) << cancelled.status().message();
   EXPECT_EQ(cancelled->state, JobState::kCancelled);
   start();
   JobResult stored;
   EXPECT_TRUE(eventually([&] {
-    auto got = backends_.results->get(id);
+    auto got = embedded_.backends.results->get(id);
     if (got.ok()) stored = *got;
     return got.ok();
   }));
   EXPECT_EQ(stored.final_state, JobState::kCancelled);
   EXPECT_TRUE(stored.output.empty());
-  EXPECT_EQ(jobs_->cancel(id).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(embedded_.jobs->cancel(id).status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST_F(EngineTest, CancellationReachesARunningPlugin) {
   start();
   const std::string id = submit(R"({"progress":[40],"sleep_ms":60000})");
   ASSERT_TRUE(eventually([&] {
-    auto status = backends_.statuses->get(id);
+    auto status = embedded_.backends.statuses->get(id);
     return status.ok() && status->progress_percent == 40;
   }));
-  ASSERT_TRUE(jobs_->cancel(id).ok());
+  ASSERT_TRUE(embedded_.jobs->cancel(id).ok());
   const JobStatus status = wait_terminal(id, 5s);
   EXPECT_EQ(status.state, JobState::kCancelled);
   EXPECT_EQ(status.progress_percent, 40);
@@ -360,10 +350,10 @@ TEST_F(EngineTest, AJobWhoseLiveStatusExpiredIsAnsweredFromItsResult) {
                    .error = JobError{.code = "upstream_404", .message = "user not found"},
                    .trace_id = new_uuid4(),
                    .attempts = 2};
-  ASSERT_TRUE(backends_.results->put(stored).ok());
-  ASSERT_EQ(backends_.statuses->get(stored.job_id).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(embedded_.backends.results->put(stored).ok());
+  ASSERT_EQ(embedded_.backends.statuses->get(stored.job_id).status().code(), StatusCode::kNotFound);
 
-  const auto status = jobs_->status(stored.job_id);
+  const auto status = embedded_.jobs->status(stored.job_id);
   ASSERT_TRUE(status.ok()) << status.status().message();
   EXPECT_EQ(status->state, JobState::kFailed);
   EXPECT_EQ(status->updated_at, stored.completed_at);
@@ -377,19 +367,19 @@ TEST_F(EngineTest, AJobWhoseLiveStatusExpiredIsAnsweredFromItsResult) {
   stored.final_state = JobState::kCompleted;
   stored.output = R"({"ok":true})";
   stored.error.reset();
-  ASSERT_TRUE(backends_.results->put(stored).ok());
-  const auto completed = jobs_->status(stored.job_id);
+  ASSERT_TRUE(embedded_.backends.results->put(stored).ok());
+  const auto completed = embedded_.jobs->status(stored.job_id);
   ASSERT_TRUE(completed.ok());
   EXPECT_EQ(completed->state, JobState::kCompleted);
   EXPECT_EQ(completed->progress_percent, 100);
 }
 
 TEST_F(EngineTest, MalformedAndUnknownIdsAreRefused) {
-  EXPECT_EQ(jobs_->status("not-a-uuid").status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(jobs_->status(new_uuid4()).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(jobs_->cancel(new_uuid4()).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(jobs_->submit("nope", "{}").status().code(), StatusCode::kNotFound);
-  const auto refused = jobs_->submit("echo", R"({"bogus":1})");
+  EXPECT_EQ(embedded_.jobs->status("not-a-uuid").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(embedded_.jobs->status(new_uuid4()).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(embedded_.jobs->cancel(new_uuid4()).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(embedded_.jobs->submit("nope", "{}").status().code(), StatusCode::kNotFound);
+  const auto refused = embedded_.jobs->submit("echo", R"({"bogus":1})");
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   ASSERT_EQ(refused.field_errors().size(), 1u);
   EXPECT_EQ(refused.field_errors()[0].field, "/bogus");
@@ -401,35 +391,36 @@ TEST_F(EngineTest, DrainLetsInFlightJobsFinish) {
   for (int i = 0; i < 4; ++i) ids.push_back(submit(R"({"sleep_ms":300})"));
   ASSERT_TRUE(eventually([&] { return engine_->stats().at("echo").in_flight == 4; }));
   engine_->drain();
-  for (const auto& id : ids) EXPECT_EQ(backends_.statuses->get(id)->state, JobState::kCompleted);
+  for (const auto& id : ids)
+    EXPECT_EQ(embedded_.backends.statuses->get(id)->state, JobState::kCompleted);
 }
 
 TEST_F(EngineTest, DrainPastTheGraceReleasesJobsAndProgressSurvivesRedelivery) {
   start({}, 200ms, /*drain_grace=*/100ms);
   const std::string id = submit(R"({"progress":[60],"sleep_ms":60000})");
   ASSERT_TRUE(eventually([&] {
-    auto status = backends_.statuses->get(id);
+    auto status = embedded_.backends.statuses->get(id);
     return status.ok() && status->progress_percent == 60;
   }));
   engine_->drain();
-  EXPECT_FALSE(is_terminal(backends_.statuses->get(id)->state));
-  EXPECT_FALSE(backends_.results->get(id).ok()) << "a released job must not have a result";
+  EXPECT_FALSE(is_terminal(embedded_.backends.statuses->get(id)->state));
+  EXPECT_FALSE(embedded_.backends.results->get(id).ok()) << "a released job must not have a result";
   engine_.reset();
   close();
 
   // A new process: the job is delivered again, and its progress starts at 60.
   open();
-  auto delivery = backends_.queue->take("echo", 1, 2s);
+  auto delivery = embedded_.backends.queue->take("echo", 1, 2s);
   ASSERT_TRUE(delivery.ok());
   ASSERT_EQ(delivery->size(), 1u);
   EXPECT_EQ((*delivery)[0].message.job_id, id);
-  EXPECT_EQ(backends_.statuses->get(id)->progress_percent, 60);
+  EXPECT_EQ(embedded_.backends.statuses->get(id)->progress_percent, 60);
 }
 
 TEST_F(EngineTest, ARedeliveryAfterTheResultWasStoredIsOnlyAcknowledged) {
   // Simulates a crash between "result written" and "acknowledged".
   const std::string id = submit(R"({"message":"first"})");
-  auto taken = backends_.queue->take("echo", 1, 2s);
+  auto taken = embedded_.backends.queue->take("echo", 1, 2s);
   ASSERT_TRUE(taken.ok());
   ASSERT_EQ(taken->size(), 1u);
   JobResult first{.job_id = id,
@@ -439,7 +430,7 @@ TEST_F(EngineTest, ARedeliveryAfterTheResultWasStoredIsOnlyAcknowledged) {
                   .final_state = JobState::kCompleted,
                   .completed_at = now_rfc3339(),
                   .attempts = 1};
-  ASSERT_TRUE(backends_.results->put(first).ok());
+  ASSERT_TRUE(embedded_.backends.results->put(first).ok());
   close();  // no ack
 
   open();
@@ -455,10 +446,10 @@ TEST_F(EngineTest, AJobBackWithNoAttemptsLeftIsDeadLetteredWithoutRunning) {
   // As after a process that died in each of the job's three attempts: every
   // attempt was recorded before it ran, and none ended.
   const std::string id = submit(R"({"message":"poison"})");
-  auto taken = backends_.queue->take("echo", 1, 2s);
+  auto taken = embedded_.backends.queue->take("echo", 1, 2s);
   ASSERT_TRUE(taken.ok());
   ASSERT_EQ(taken->size(), 1u);
-  ASSERT_TRUE(backends_.statuses
+  ASSERT_TRUE(embedded_.backends.statuses
                   ->update_durable(JobStatus{.job_id = id,
                                              .state = JobState::kRunning,
                                              .updated_at = now_rfc3339(),
@@ -599,7 +590,7 @@ TEST_F(EngineTest, HostCallsAfterRunReturnedAreIgnored) {
   // touching freed memory), and none changed a stored outcome.
   EXPECT_TRUE(eventually([&] { return done() == before + 4; }, 20s)) << done() - before;
   for (const auto& id : ids) {
-    const JobStatus status = *backends_.statuses->get(id);
+    const JobStatus status = *embedded_.backends.statuses->get(id);
     EXPECT_EQ(status.state, JobState::kCompleted);
     EXPECT_EQ(status.message, "completed");
   }
@@ -608,7 +599,7 @@ TEST_F(EngineTest, HostCallsAfterRunReturnedAreIgnored) {
 
 TEST_F(EngineTest, AProgressFloodCostsABoundedNumberOfStatusWrites) {
   host_unruly("progress_flood");
-  auto counting = std::make_unique<CountingStatusStore>(*backends_.statuses);
+  auto counting = std::make_unique<CountingStatusStore>(*embedded_.backends.statuses);
   const CountingStatusStore& writes = *counting;
   engine_statuses_ = std::move(counting);
   start();
@@ -625,7 +616,7 @@ TEST_F(EngineTest, AProgressFloodCostsABoundedNumberOfStatusWrites) {
 }
 
 TEST_F(EngineTest, AResultStoreOutageIsRetriedWithBackoffAndTheJobNeverRunsAgain) {
-  auto faulty = std::make_unique<FaultyResultStore>(*backends_.results);
+  auto faulty = std::make_unique<FaultyResultStore>(*embedded_.backends.results);
   FaultyResultStore& store = *faulty;
   engine_results_ = std::move(faulty);
   store.fail_next(3);
@@ -644,7 +635,7 @@ TEST_F(EngineTest, AResultStoreOutageIsRetriedWithBackoffAndTheJobNeverRunsAgain
 }
 
 TEST_F(EngineTest, AResultTheStoreRefusesFailsItsOwnJobNotItsBatchMates) {
-  auto faulty = std::make_unique<FaultyResultStore>(*backends_.results);
+  auto faulty = std::make_unique<FaultyResultStore>(*embedded_.backends.results);
   FaultyResultStore& store = *faulty;
   engine_results_ = std::move(faulty);
   // Queued before the pool starts, so that their results meet in batches.
@@ -703,9 +694,10 @@ TEST_F(EngineTest, AHungSingleThreadedPluginFailsWaitingAttemptsInsteadOfWedging
 TEST_F(EngineTest, OnlyRefusesAnUnknownJobType) {
   EngineSettings settings;
   settings.only = {"weather"};
-  auto engine =
-      Engine::create(registry_, settings,
-                     EnginePorts{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+  auto engine = Engine::create(registry_, settings,
+                               EnginePorts{*embedded_.backends.queue, *embedded_.backends.statuses,
+                                           *embedded_.backends.results},
+                               http_);
   ASSERT_FALSE(engine.ok());
   EXPECT_THAT(engine.status().message(),
               HasSubstr("no loaded plugin provides job type \"weather\""));

@@ -17,12 +17,12 @@
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/job_service.hpp"
-#include "dtq/core/status_progress_query.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
 #include "dtq/host/isolated_plugin.hpp"
 #include "dtq/host/job_context.hpp"
 #include "dtq/host/plugin_loader.hpp"
+#include "support/embedded_jobs.hpp"
 
 namespace dtq::host {
 namespace {
@@ -375,34 +375,25 @@ class IsolatedEngineTest : public ::testing::Test {
     data_dir_ = fs::temp_directory_path() / ("dtq-isolation-" + new_uuid4());
     ASSERT_TRUE(registry_.add(isolated("echo")).ok());
     ASSERT_TRUE(registry_.add(isolated("poison")).ok());
-    auto backends = embedded::open_embedded(
-        {.data_dir = data_dir_, .role = embedded::Role::kOwner, .poll_interval = 20ms});
-    ASSERT_TRUE(backends.ok()) << backends.status().message();
-    backends_ = std::move(backends).value();
-    validator_ = std::make_unique<LocalPayloadValidator>(registry_);
-    progress_ = std::make_unique<StatusProgressQuery>(*backends_.statuses);
-    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results,
-                                         *validator_, *progress_);
+    const Status opened = embedded_.open(data_dir_, registry_);
+    ASSERT_TRUE(opened.ok()) << opened.message();
     EngineSettings settings;
     settings.backoff_base = 10ms;
     settings.cancel_grace = 200ms;
     settings.per_plugin["poison"] = {.max_attempts = 2};
-    auto engine = Engine::create(
-        registry_, settings, EnginePorts{*backends_.queue, *backends_.statuses, *backends_.results},
-        http_);
+    auto engine = Engine::create(registry_, settings, embedded_.ports(), http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();
   }
   void TearDown() override {
     engine_.reset();
-    jobs_.reset();
-    backends_ = {};
+    embedded_.close();
     fs::remove_all(data_dir_);
   }
 
   std::string submit(const std::string& job_type, const std::string& payload) {
-    const auto job = jobs_->submit(job_type, payload);
+    const auto job = embedded_.jobs->submit(job_type, payload);
     EXPECT_TRUE(job.ok()) << job.status().message();
     return job.ok() ? job->job_id : "";
   }
@@ -410,7 +401,7 @@ class IsolatedEngineTest : public ::testing::Test {
   JobStatus wait_terminal(const std::string& job_id, std::chrono::seconds limit = 30s) {
     const auto until = Clock::now() + limit;
     while (Clock::now() < until) {
-      auto status = backends_.statuses->get(job_id);
+      auto status = embedded_.backends.statuses->get(job_id);
       if (status.ok() && is_terminal(status->state)) return *status;
       std::this_thread::sleep_for(10ms);
     }
@@ -421,10 +412,7 @@ class IsolatedEngineTest : public ::testing::Test {
   fs::path data_dir_;
   PluginRegistry registry_;
   HttpClient http_;
-  embedded::EmbeddedBackends backends_;
-  std::unique_ptr<LocalPayloadValidator> validator_;
-  std::unique_ptr<StatusProgressQuery> progress_;
-  std::unique_ptr<JobService> jobs_;
+  testing::EmbeddedJobs embedded_;
   std::unique_ptr<Engine> engine_;
 };
 
@@ -441,7 +429,7 @@ TEST_F(IsolatedEngineTest, PoisonJobsAreDeadLetteredAndOtherTypesKeepCompleting)
     EXPECT_EQ(status.state, JobState::kFailed) << id;
     EXPECT_THAT(status.error_code, ::testing::AnyOf("plugin_crashed", "timeout")) << id;
   }
-  auto letters = jobs_->dead_letters("poison", 10);
+  auto letters = embedded_.jobs->dead_letters("poison", 10);
   ASSERT_TRUE(letters.ok());
   EXPECT_EQ(letters->size(), poison.size());
   for (const auto& letter : *letters) {

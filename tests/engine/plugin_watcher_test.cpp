@@ -13,10 +13,10 @@
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/job_service.hpp"
-#include "dtq/core/status_progress_query.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
 #include "dtq/host/plugin_watcher.hpp"
+#include "support/embedded_jobs.hpp"
 #include "support/eventually.hpp"
 
 namespace dtq::host {
@@ -38,17 +38,9 @@ class PluginWatcherTest : public ::testing::Test {
     ASSERT_TRUE(loaded.ok()) << loaded.status().message();
     for (auto& plugin : loaded->plugins) ASSERT_TRUE(registry_.add(plugin).ok());
 
-    auto backends = embedded::open_embedded(
-        {.data_dir = data_dir_, .role = embedded::Role::kOwner, .poll_interval = 20ms});
-    ASSERT_TRUE(backends.ok()) << backends.status().message();
-    backends_ = std::move(backends).value();
-    validator_ = std::make_unique<LocalPayloadValidator>(registry_);
-    progress_ = std::make_unique<StatusProgressQuery>(*backends_.statuses);
-    jobs_ = std::make_unique<JobService>(*backends_.queue, *backends_.statuses, *backends_.results,
-                                         *validator_, *progress_);
-    auto engine = Engine::create(
-        registry_, EngineSettings{},
-        EnginePorts{*backends_.queue, *backends_.statuses, *backends_.results}, http_);
+    const Status opened = embedded_.open(data_dir_, registry_);
+    ASSERT_TRUE(opened.ok()) << opened.message();
+    auto engine = Engine::create(registry_, EngineSettings{}, embedded_.ports(), http_);
     ASSERT_TRUE(engine.ok()) << engine.status().message();
     engine_ = std::move(engine).value();
     engine_->start();
@@ -62,8 +54,7 @@ class PluginWatcherTest : public ::testing::Test {
   void TearDown() override {
     watcher_.reset();
     engine_.reset();
-    jobs_.reset();
-    backends_ = {};
+    embedded_.close();
     fs::remove_all(data_dir_);
   }
 
@@ -85,13 +76,14 @@ class PluginWatcherTest : public ::testing::Test {
 
   // Submits an echo job; its id, or "" when the type is not offered.
   std::string submit(int n) {
-    auto job = jobs_->submit("echo", R"({"message":")" + std::to_string(n) + R"(","sleep_ms":20})");
+    auto job = embedded_.jobs->submit(
+        "echo", R"({"message":")" + std::to_string(n) + R"(","sleep_ms":20})");
     return job.ok() ? job->job_id : "";
   }
 
   bool completed_once(const std::string& job_id) const {
-    auto status = backends_.statuses->get(job_id);
-    auto result = backends_.results->get(job_id);
+    auto status = embedded_.backends.statuses->get(job_id);
+    auto result = embedded_.backends.results->get(job_id);
     return status.ok() && status->state == JobState::kCompleted && result.ok();
   }
 
@@ -99,10 +91,7 @@ class PluginWatcherTest : public ::testing::Test {
   IsolationSettings isolation_;
   PluginRegistry registry_;
   HttpClient http_;
-  embedded::EmbeddedBackends backends_;
-  std::unique_ptr<LocalPayloadValidator> validator_;
-  std::unique_ptr<StatusProgressQuery> progress_;
-  std::unique_ptr<JobService> jobs_;
+  testing::EmbeddedJobs embedded_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<PluginWatcher> watcher_;
 };
