@@ -7,7 +7,9 @@ build_dir=$1 example_dir=$2 dtq=$3
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-cmake --install "$build_dir" --component sdk --prefix "$scratch/sdk" >/dev/null
+# The SDK directory's own install script: unlike the top-level one it writes
+# no install_manifest into the build tree.
+cmake --install "$build_dir/plugin-sdk" --prefix "$scratch/sdk" >/dev/null
 cmake -S "$example_dir" -B "$scratch/build" -G Ninja -DCMAKE_PREFIX_PATH="$scratch/sdk" >/dev/null
 cmake --build "$scratch/build" >/dev/null
 
