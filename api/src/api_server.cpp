@@ -95,6 +95,7 @@ void ApiServer::Impl::add_operator_routes() {
               {Need::kMetrics, [this](Exchange& exchange) -> std::optional<Reply> {
                  if (auto listed = job_types_.list(); listed.ok())
                    metrics_.set_plugin_health(*listed);
+                 metrics_.set_open_streams(sse_.open_streams());
                  exchange.response.send(
                      Code::Ok, metrics_.render(),
                      Pistache::Http::Mime::MediaType::fromString("text/plain; version=0.0.4"));

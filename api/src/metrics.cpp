@@ -25,7 +25,12 @@ Metrics::Metrics(StatusStore& statuses)
                    .Name("dtq_jobs_waiting")
                    .Help("Jobs submitted and not yet running, by job type: the queue's depth as "
                          "this API saw the jobs' statuses since it started")
-                   .Register(*registry_)) {
+                   .Register(*registry_)),
+      streams_(prometheus::BuildGauge()
+                   .Name("dtq_api_event_streams")
+                   .Help("Live event streams (SSE) open now")
+                   .Register(*registry_)
+                   .Add({})) {
   // Last: the callback touches everything above.
   subscription_ = statuses.subscribe("", [this](const JobStatus& status) { on_change(status); });
 }

@@ -1,7 +1,7 @@
 // Metrics: the Prometheus series GET /metrics serves — jobs by type and
 // state, submit-to-end durations, jobs in flight and jobs waiting for a pool
-// (fed by a subscription to every job's status), and HTTP requests by route
-// and code. docs/deploy.md lists every series.
+// (fed by a subscription to every job's status), HTTP requests by route and
+// code, and the event streams open. docs/deploy.md lists every series.
 //
 // Thread-safety: every member function is thread-safe. Ownership: borrows
 // the StatusStore, which must outlive the object; the subscription ends in
@@ -39,6 +39,8 @@ class Metrics {
   void count_request(std::string_view route, int code);
   // The job types' runner crashes so far, and whether they keep crashing.
   void set_plugin_health(const std::vector<JobTypeInfo>& types) { plugin_health_.set(types); }
+  // The live event streams (SSE) open now.
+  void set_open_streams(size_t count) { streams_.Set(static_cast<double>(count)); }
   // The Prometheus text exposition format.
   std::string render() const;
 
@@ -57,6 +59,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Gauge>& waiting_;
+  prometheus::Gauge& streams_;
   PluginHealthGauges plugin_health_{*registry_};
 
   std::mutex mutex_;

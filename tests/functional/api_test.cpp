@@ -670,6 +670,7 @@ TEST_F(ApiTest, EventStreamsPastTheLimitGet429) {
   const int second = open_stream();
   EXPECT_TRUE(IsError(http("GET", url() + "/v1/jobs/" + id + "/events", "", key_only()), 429,
                       "too_many_streams"));
+  EXPECT_THAT(http("GET", url() + "/metrics").body, HasSubstr("dtq_api_event_streams 2"));
   // A client that hangs up gives its slot back (noticed within a second or so).
   close(first);
   bool reopened = false;
