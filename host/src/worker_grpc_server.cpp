@@ -51,13 +51,23 @@ class WorkerGrpcServer::Impl final : public v1::WorkerService::Service {
       return {grpc::StatusCode::NOT_FOUND,
               "this worker hosts no plugin for job type \"" + request->job_type() + "\""};
     }
-    ValidationOutcome outcome;
+    StatusOr<ValidationOutcome> checked = internal_error("not checked");
     try {
-      outcome = plugin->validate(request->payload_json());
+      checked = plugin->check(request->payload_json());
     } catch (const std::exception& e) {
       spdlog::error("validating a {} payload: {}", request->job_type(), e.what());
       return {grpc::StatusCode::INTERNAL, "internal error"};
     }
+    // A plugin that could not answer (its runner crashed or overran the
+    // validation time limit) is no verdict on the payload: the API tries
+    // another worker, or tells its client to try again.
+    if (!checked.ok()) {
+      const auto code = checked.status().code() == StatusCode::kDeadlineExceeded
+                            ? grpc::StatusCode::DEADLINE_EXCEEDED
+                            : grpc::StatusCode::UNAVAILABLE;
+      return {code, std::string(checked.status().message())};
+    }
+    const ValidationOutcome& outcome = *checked;
     response->set_valid(outcome.valid());
     if (outcome.valid()) {
       response->set_normalized_payload_json(outcome.normalized_payload);

@@ -3,14 +3,9 @@
 // host::WorkerGrpcServer on a loopback port, found through the registry's
 // resolver as `dtq api` finds its pools. A type whose plugin left is one the
 // worker no longer hosts (a stale registry); an owner that cannot be asked
-// is a pool whose address refuses connections. What only gRPC does
-// (several candidates, deadlines, the cluster secret) is in
-// worker_validation_test.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+// is a plugin that cannot answer, which the worker reports as such. What
+// only gRPC does (several candidates, unreachable or hung workers, deadlines,
+// the cluster secret) is in worker_validation_test.
 #include <map>
 #include <mutex>
 
@@ -26,29 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 
 const std::string kSecret = "cluster-secret-for-conformance";
-
-// A loopback port bound but never listening, held while the object lives:
-// connections to it are refused, and nobody else can take it.
-class RefusingPort {
- public:
-  RefusingPort() : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    socklen_t size = sizeof address;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size);
-    address_ = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
-  }
-  ~RefusingPort() { close(fd_); }
-  RefusingPort(const RefusingPort&) = delete;
-  RefusingPort& operator=(const RefusingPort&) = delete;
-  [[nodiscard]] const std::string& address() const { return address_; }
-
- private:
-  int fd_;
-  std::string address_;
-};
 
 class GrpcValidatorHarness {
  public:
@@ -71,9 +43,13 @@ class GrpcValidatorHarness {
   }
   // The registry still names the worker, which no longer hosts the type.
   void disown(const std::string& job_type) { EXPECT_TRUE(plugins_.remove(job_type)); }
+  // The worker answers, but its plugin cannot (its runner crashed): the
+  // worker says so rather than giving a verdict. (A worker that cannot be
+  // reached at all is worker_validation_test's.)
   void cut_off(const std::string& job_type) {
-    std::lock_guard lock(mutex_);
-    pools_[job_type] = {refusing_.address()};
+    own(job_type, [](std::string_view) -> StatusOr<ValidationOutcome> {
+      return unavailable("the plugin's runner process crashed");
+    });
   }
 
  private:
@@ -86,7 +62,6 @@ class GrpcValidatorHarness {
   host::PluginRegistry plugins_;
   host::WorkerGrpcServer worker_{{.listen_address = "127.0.0.1:0", .cluster_secret = kSecret},
                                  plugins_};
-  RefusingPort refusing_;
   std::mutex mutex_;
   std::map<std::string, std::vector<std::string>> pools_;  // the registry's worker addresses
 };
