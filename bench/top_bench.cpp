@@ -11,7 +11,6 @@
 //
 //   top_bench [--seconds S] [--rates 250,500,1000,2000]   (updates per second)
 #include <curl/curl.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -26,6 +26,7 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,7 +50,7 @@ std::string shell(const std::string& command) {
   return out;
 }
 
-size_t discard(char*, size_t size, size_t count, void*) {
+size_t discard(char* /*data*/, size_t size, size_t count, void* /*user*/) {
   return size * count;
 }
 
@@ -60,13 +61,13 @@ struct Serve {
 
   explicit Serve(const fs::path& data) {
     int out[2];
-    if (pipe(out) != 0) std::exit(1);
+    if (pipe(out) != 0) throw std::runtime_error("pipe");
     pid = fork();
     if (pid == 0) {
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       close(out[1]);
-      setenv("DTQ_API_TOKEN", kKey, 1);
+      setenv("DTQ_API_TOKEN", kKey, 1);  // NOLINT(concurrency-mt-unsafe): the child, one thread
       execl(DTQ_CLI, DTQ_CLI, "--plugin-dir", DTQ_BENCH_PLUGIN_DIR, "--data-dir", data.c_str(),
             "--log-level", "error", "serve", "--listen", "127.0.0.1:0", "--submit-rate", "0",
             static_cast<char*>(nullptr));
@@ -77,8 +78,7 @@ struct Serve {
     char c = 0;
     while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
     if (line.rfind("LISTENING ", 0) != 0) {
-      std::fprintf(stderr, "top_bench: dtq serve did not start: %s\n", line.c_str());
-      std::exit(1);
+      throw std::runtime_error("dtq serve did not start: " + line);
     }
     url = line.substr(10);
   }
@@ -122,7 +122,8 @@ class Follower {
     }
     return size * count;
   }
-  static int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  static int on_progress(void* user, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/,
+                         curl_off_t /*ultotal*/, curl_off_t /*ulnow*/) {
     return static_cast<Follower*>(user)->stop_ ? 1 : 0;
   }
   void run() {
@@ -156,6 +157,7 @@ size_t submit_at(const std::string& url, double jobs_per_second, std::chrono::mi
                  int connections) {
   std::atomic<size_t> accepted{0};
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(connections));
   const auto start = Clock::now();
   for (int c = 0; c < connections; ++c) {
     threads.emplace_back([&, c] {
@@ -201,8 +203,10 @@ struct Tmux {
           " new-session -d -x 200 -y 50 '" + command + "'");
   }
   ~Tmux() { shell("tmux -S " + socket + " kill-server"); }
-  std::string screen() const { return shell("tmux -S " + socket + " capture-pane -p -t 0"); }
-  std::string pane_pid() const {
+  [[nodiscard]] std::string screen() const {
+    return shell("tmux -S " + socket + " capture-pane -p -t 0");
+  }
+  [[nodiscard]] std::string pane_pid() const {
     std::string pid = shell("tmux -S " + socket + " display-message -p -t 0 '#{pane_pid}'");
     while (!pid.empty() && (pid.back() == '\n')) pid.pop_back();
     return pid;
@@ -241,7 +245,7 @@ double percentile(std::vector<double> values, double p) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   double seconds = 5;
   std::vector<double> rates = {250, 500, 1000, 2000};
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -363,4 +367,13 @@ int main(int argc, char** argv) {
   fs::remove_all(folder);
   curl_global_cleanup();
   return result;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "top_bench: %s\n", error.what());
+    return 1;
+  }
 }

@@ -58,7 +58,8 @@ size_t on_stream(char* data, size_t size, size_t count, void* user) {
 
 // Called by curl about once a second while a stream is open, events or
 // not: the one place a stream with nothing to say can be ended.
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int on_progress(void* user, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/, curl_off_t /*ultotal*/,
+                curl_off_t /*ulnow*/) {
   auto& state = *static_cast<StreamState*>(user);
   if (state.stop == nullptr || !state.stop->load()) return 0;
   state.stopped = true;

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-const Clock::time_point kStart = Clock::time_point(std::chrono::hours(1000));
+constexpr Clock::time_point kStart{std::chrono::hours(1000)};
 
 JobStatus status(const std::string& id, const std::string& type, JobState state, int progress = 0) {
   JobStatus s;
@@ -39,12 +39,12 @@ std::vector<std::string> ids(const TableWindow& window) {
 TEST(RateWindow, CountsOnlyTheLastMinute) {
   RateWindow rate(60s);
   for (int i = 0; i < 60; ++i) rate.add(kStart + std::chrono::seconds(i), 2);
-  EXPECT_EQ(rate.total(kStart + 59s), 120u);
+  EXPECT_EQ(rate.total(kStart + 59s), 120U);
   EXPECT_NEAR(rate.per_second(kStart + 59s, kStart), 2.0, 0.05);
   // Thirty seconds on, the first thirty seconds' events have left the window.
-  EXPECT_EQ(rate.total(kStart + 89s), 60u);
+  EXPECT_EQ(rate.total(kStart + 89s), 60U);
   EXPECT_NEAR(rate.per_second(kStart + 89s, kStart), 1.0, 0.05);
-  EXPECT_EQ(rate.total(kStart + 200s), 0u);
+  EXPECT_EQ(rate.total(kStart + 200s), 0U);
   EXPECT_EQ(rate.per_second(kStart + 200s, kStart), 0.0);
 }
 
@@ -71,18 +71,18 @@ TEST(TopModel, CountsFollowEachJobThroughItsLife) {
   model.apply(status("a", "echo", JobState::kCompleted, 100), kStart + 2s);
   model.apply(status("b", "echo", JobState::kFailed), kStart + 2s);
   const auto summaries = model.summaries(kStart + 2s);
-  ASSERT_EQ(summaries.size(), 2u);
+  ASSERT_EQ(summaries.size(), 2U);
   const TypeSummary& echo = summaries[0];
   EXPECT_EQ(echo.job_type, "echo");
-  EXPECT_EQ(echo.counts[state_index(JobState::kQueued)], 0u);
-  EXPECT_EQ(echo.counts[state_index(JobState::kRunning)], 0u);
-  EXPECT_EQ(echo.counts[state_index(JobState::kCompleted)], 1u);
-  EXPECT_EQ(echo.counts[state_index(JobState::kFailed)], 1u);
+  EXPECT_EQ(echo.counts[state_index(JobState::kQueued)], 0U);
+  EXPECT_EQ(echo.counts[state_index(JobState::kRunning)], 0U);
+  EXPECT_EQ(echo.counts[state_index(JobState::kCompleted)], 1U);
+  EXPECT_EQ(echo.counts[state_index(JobState::kFailed)], 1U);
   EXPECT_NEAR(echo.submitted_per_second, 1.0, 0.01);  // 2 in the 2 s since the first
   EXPECT_NEAR(echo.completed_per_second, 0.5, 0.01);
   EXPECT_NEAR(echo.failed_per_second, 0.5, 0.01);
-  EXPECT_EQ(summaries[1].counts[state_index(JobState::kQueued)], 1u);
-  EXPECT_EQ(model.updates(), 7u);
+  EXPECT_EQ(summaries[1].counts[state_index(JobState::kQueued)], 1U);
+  EXPECT_EQ(model.updates(), 7U);
 }
 
 TEST(TopModel, AStaleOrRepeatedStatusChangesNothing) {
@@ -96,8 +96,8 @@ TEST(TopModel, AStaleOrRepeatedStatusChangesNothing) {
   EXPECT_EQ(row->status.state, JobState::kRunning);
   EXPECT_EQ(row->status.progress_percent, 50);
   const auto summary = model.summaries(kStart)[0];
-  EXPECT_EQ(summary.counts[state_index(JobState::kRunning)], 1u);
-  EXPECT_EQ(summary.counts[state_index(JobState::kQueued)], 0u);
+  EXPECT_EQ(summary.counts[state_index(JobState::kRunning)], 1U);
+  EXPECT_EQ(summary.counts[state_index(JobState::kQueued)], 0U);
 }
 
 TEST(TopModel, ListingsAreNotCountedAsRatesAndKeepTheirOrder) {
@@ -109,15 +109,15 @@ TEST(TopModel, ListingsAreNotCountedAsRatesAndKeepTheirOrder) {
       kStart);
   EXPECT_THAT(ids(model.table_window(10)), ElementsAre("new", "mid", "old"));
   const auto summary = model.summaries(kStart)[0];
-  EXPECT_EQ(summary.counts[state_index(JobState::kCompleted)], 2u);
+  EXPECT_EQ(summary.counts[state_index(JobState::kCompleted)], 2U);
   EXPECT_EQ(summary.completed_per_second, 0.0);
-  EXPECT_EQ(model.updates(), 0u);
+  EXPECT_EQ(model.updates(), 0U);
   // A job the stream brings later goes on top; the listed one it updates
   // keeps its place.
   model.apply(status("newer", "echo", JobState::kQueued), kStart + 1s);
   model.apply(status("mid", "echo", JobState::kCompleted, 100), kStart + 1s);
   EXPECT_THAT(ids(model.table_window(10)), ElementsAre("newer", "new", "mid", "old"));
-  EXPECT_EQ(model.find("mid")->history.size(), 2u);
+  EXPECT_EQ(model.find("mid")->history.size(), 2U);
 }
 
 TEST(TopModel, FiltersByTypeAndState) {
@@ -133,9 +133,9 @@ TEST(TopModel, FiltersByTypeAndState) {
   model.set_filter({.job_type = "weather", .state = std::nullopt});
   EXPECT_THAT(ids(model.table_window(10)), ElementsAre("b"));
   model.set_filter({});
-  EXPECT_EQ(model.table_window(10).total, 4u);
+  EXPECT_EQ(model.table_window(10).total, 4U);
   // Counts are of every job, whatever the table shows.
-  EXPECT_EQ(model.summaries(kStart)[0].counts[state_index(JobState::kCompleted)], 2u);
+  EXPECT_EQ(model.summaries(kStart)[0].counts[state_index(JobState::kCompleted)], 2U);
 }
 
 TEST(TopModel, TheSelectionSticksToItsJobAndScrollsIntoView) {
@@ -153,8 +153,8 @@ TEST(TopModel, TheSelectionSticksToItsJobAndScrollsIntoView) {
   // Scrolling: a window of 3 rows keeps the selection in view.
   model.move_selection(4);  // j3, the 8th row
   const TableWindow window = model.table_window(3);
-  EXPECT_EQ(window.total, 11u);
-  EXPECT_EQ(window.selected, 7u);
+  EXPECT_EQ(window.total, 11U);
+  EXPECT_EQ(window.selected, 7U);
   EXPECT_THAT(ids(window), ElementsAre("j5", "j4", "j3"));
   model.move_selection(-100);
   EXPECT_EQ(model.selected()->status.job_id, "j10");
@@ -169,7 +169,7 @@ TEST(TopModel, OldEndedJobsAreEvictedFirst) {
   model.apply(status("done1", "echo", JobState::kCompleted), kStart);
   model.apply(status("done2", "echo", JobState::kCompleted), kStart);
   model.apply(status("done3", "echo", JobState::kCompleted), kStart);
-  EXPECT_EQ(model.job_count(), 3u);
+  EXPECT_EQ(model.job_count(), 3U);
   EXPECT_NE(model.find("running"), nullptr);  // older, but still alive
   EXPECT_EQ(model.find("done1"), nullptr);
 }
@@ -183,7 +183,7 @@ TEST(TopModel, AlertsOnConnectionPoolsAndFailures) {
   model.set_job_types({{.job_type = "echo", .pools = 1}, {.job_type = "weather", .pools = 0}});
   model.apply(status("w", "weather", JobState::kQueued), kStart);
   auto alerts = model.alerts(kStart);
-  ASSERT_EQ(alerts.size(), 1u);
+  ASSERT_EQ(alerts.size(), 1U);
   EXPECT_EQ(alerts[0].kind, AlertKind::kNoReadyPool);
   EXPECT_EQ(alerts[0].text, "no ready pool for weather: 1 queued jobs wait");
 
@@ -192,14 +192,14 @@ TEST(TopModel, AlertsOnConnectionPoolsAndFailures) {
     model.apply(status("ok" + std::to_string(i), "echo", JobState::kCompleted), kStart);
   }
   model.apply(status("bad0", "echo", JobState::kFailed), kStart);
-  EXPECT_EQ(model.alerts(kStart).size(), 1u);
+  EXPECT_EQ(model.alerts(kStart).size(), 1U);
   model.apply(status("bad1", "echo", JobState::kFailed), kStart);
   alerts = model.alerts(kStart);
-  ASSERT_EQ(alerts.size(), 2u);
+  ASSERT_EQ(alerts.size(), 2U);
   EXPECT_EQ(alerts[1].kind, AlertKind::kFailureRate);
   EXPECT_THAT(alerts[1].text, HasSubstr("echo: 40% of jobs failed in the last 60s (2 of 5)"));
   // A minute later the failures have aged out of the window.
-  EXPECT_EQ(model.alerts(kStart + 61s).size(), 1u);
+  EXPECT_EQ(model.alerts(kStart + 61s).size(), 1U);
 
   model.set_connection(false, "Couldn't connect to server", 3, kStart);
   alerts = model.alerts(kStart);
@@ -263,7 +263,7 @@ TEST(TopWire, TheSubmitFormFollowsThePluginsSchema) {
       "days":{"type":"integer"},
       "tags":{"type":"array"}},
       "required":["city"]})");
-  ASSERT_EQ(fields.size(), 4u);
+  ASSERT_EQ(fields.size(), 4U);
   EXPECT_EQ(fields[0].name, "city");  // the schema's order, not sorted
   EXPECT_EQ(fields[0].title, "City");
   EXPECT_TRUE(fields[0].required);
@@ -288,7 +288,7 @@ TEST(TopWire, ReadsTheApisAnswers) {
           "payload_schema":{"type":"object"},"abi_version":"1.0","concurrency":4,"pools":2,
           "in_flight":1}]})");
   ASSERT_TRUE(types.has_value());
-  ASSERT_EQ(types->size(), 1u);
+  ASSERT_EQ(types->size(), 1U);
   EXPECT_EQ((*types)[0].pools, 2);
   EXPECT_EQ((*types)[0].in_flight, 1);
   EXPECT_EQ((*types)[0].payload_schema, R"({"type":"object"})");
@@ -299,7 +299,7 @@ TEST(TopWire, ReadsTheApisAnswers) {
           "progress_percent":5,"updated_at":"2026-11-01T12:00:00Z","message":"m",
           "job_type":"echo"}],"next_cursor":"abc"})");
   ASSERT_TRUE(page.has_value());
-  ASSERT_EQ(page->jobs.size(), 1u);
+  ASSERT_EQ(page->jobs.size(), 1U);
   EXPECT_EQ(page->jobs[0].state, JobState::kRunning);
   EXPECT_EQ(page->next_cursor, "abc");
 

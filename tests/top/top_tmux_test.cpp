@@ -11,11 +11,11 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -34,7 +34,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
-using ::testing::Not;
 
 constexpr const char* kKey = "top-test-key-0123456789";
 
@@ -106,8 +105,9 @@ class Serve {
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       close(out[1]);
-      setenv("DTQ_API_TOKEN", kKey, 1);
+      setenv("DTQ_API_TOKEN", kKey, 1);  // NOLINT(concurrency-mt-unsafe): the child, one thread
       std::vector<char*> argv;
+      argv.reserve(args.size() + 1);
       for (auto& arg : args) argv.push_back(arg.data());
       argv.push_back(nullptr);
       execv(DTQ_CLI, argv.data());
@@ -125,8 +125,8 @@ class Serve {
   Serve(const Serve&) = delete;
   Serve& operator=(const Serve&) = delete;
 
-  const std::string& url() const { return url_; }
-  int port() const { return std::stoi(url_.substr(url_.rfind(':') + 1)); }
+  [[nodiscard]] const std::string& url() const { return url_; }
+  [[nodiscard]] int port() const { return std::stoi(url_.substr(url_.rfind(':') + 1)); }
   void kill_now() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
@@ -148,7 +148,9 @@ class Serve {
 class Tmux {
  public:
   Tmux(const fs::path& folder, int width, int height, const std::string& command)
-      : socket_((folder / "tmux.sock").string()) {
+      // A socket of each server's own: a new one never meets the last one
+      // on its way out.
+      : socket_((folder / ("tmux-" + new_uuid4() + ".sock")).string()) {
     const fs::path config = folder / "tmux.conf";
     // The pane stays after the command ends, so that the test can see that
     // it ended and what it left.
@@ -165,7 +167,7 @@ class Tmux {
   Tmux& operator=(const Tmux&) = delete;
 
   // The screen as text (with_escapes: with its colours and attributes).
-  std::string screen(bool with_escapes = false) const {
+  [[nodiscard]] std::string screen(bool with_escapes = false) const {
     return shell("tmux -S " + quote(socket_) + " capture-pane -p " + (with_escapes ? "-e " : "") +
                  "-t 0")
         .second;
@@ -179,7 +181,7 @@ class Tmux {
     shell("tmux -S " + quote(socket_) + " resize-window -t 0 -x " + std::to_string(width) + " -y " +
           std::to_string(height));
   }
-  bool pane_dead() const {
+  [[nodiscard]] bool pane_dead() const {
     return shell("tmux -S " + quote(socket_) + " display-message -p -t 0 '#{pane_dead}'")
                .second.rfind('1', 0) == 0;
   }
@@ -285,9 +287,11 @@ TEST_F(TopTmuxTest, ShowsJobsLiveAndCancelsOneFromTheKeyboard) {
   const std::string slow = submit(R"({"message":"slow","progress":[30],"sleep_ms":60000})");
   // queued, running, completed, failed, cancelled
   ASSERT_TRUE(wait_for_counts({0, 1, 2, 1, 0})) << tmux_->screen();
+  // Its progress comes after it starts running.
+  ASSERT_TRUE(wait_for_screen([&](const std::string& s) {
+    return row_of(s, slow).find("running   [###.......]  30%") != std::string::npos;
+  })) << tmux_->screen();
   const std::string screen = tmux_->screen();
-  EXPECT_THAT(row_of(screen, slow), HasSubstr("running"));
-  EXPECT_THAT(row_of(screen, slow), HasSubstr("[###.......]  30%"));
   EXPECT_THAT(row_of(screen, quick[0]), HasSubstr("completed"));
   EXPECT_THAT(row_of(screen, quick[0]), HasSubstr("[##########] 100%"));
   EXPECT_THAT(row_of(screen, quick[2]), HasSubstr("failed"));
@@ -394,7 +398,7 @@ TEST_F(TopTmuxTest, FollowsAResizeAndLosingTheServer) {
     return lines.size() == 20 && s.find(first) == std::string::npos && !row_of(s, first).empty() &&
            s.find("UPDATED") == std::string::npos;
   })) << tmux_->screen();
-  for (const auto& line : lines_of(tmux_->screen())) EXPECT_LE(line.size(), 70u) << line;
+  for (const auto& line : lines_of(tmux_->screen())) EXPECT_LE(line.size(), 70U) << line;
 
   tmux_->resize(160, 40);
   ASSERT_TRUE(wait_for_screen([&](const std::string& s) {

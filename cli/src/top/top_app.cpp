@@ -79,7 +79,7 @@ class TopApp {
       uint64_t count = 0;
       (void)!read(wake_fd_, &count, sizeof count);
       dirty = absorb() || dirty;
-      while (auto key = screen_.read_key()) {
+      while (auto key = Screen::read_key()) {
         handle(*key);
         dirty = true;
         if (quit_) break;
@@ -252,7 +252,7 @@ class TopApp {
          .initial = now.state ? state_name(*now.state) : "",
          .choices = states},
     };
-    auto answers = screen_.form(
+    auto answers = Screen::form(
         "Filter jobs", fields, [](const auto&) { return std::nullopt; }, [this] { return idle(); });
     if (!answers) return;
     Filter filter{.job_type = (*answers)[0], .state = parse_job_state((*answers)[1])};
@@ -286,7 +286,7 @@ class TopApp {
                                            .hint = "one of: " + join(names),
                                            .initial = initial,
                                            .choices = names}};
-    auto type = screen_.form(
+    auto type = Screen::form(
         "Submit a job (1/2)", choose,
         [](const auto& answers) {
           return answers[0].empty() ? std::optional<std::string>("a job type is needed")
@@ -314,7 +314,7 @@ class TopApp {
                        .choices = field.choices});
     }
     std::string submitted;
-    auto answers = screen_.form(
+    auto answers = Screen::form(
         "Submit a " + job_type + " job (2/2)", specs,
         [&](const std::vector<std::string>& values) -> std::optional<std::string> {
           const BuiltPayload payload =
@@ -337,9 +337,9 @@ class TopApp {
   }
 
   void draw(Clock::time_point now) {
-    screen_.begin_frame();
-    const int width = screen_.width();
-    const int height = screen_.height();
+    Screen::begin_frame();
+    const int width = Screen::width();
+    const int height = Screen::height();
     int y = draw_title(now, width);
     y = draw_summary(now, y, width, height);
     if (mode_ == Mode::kDetails) {
@@ -349,7 +349,7 @@ class TopApp {
     }
     draw_footer(width, height);
     if (mode_ == Mode::kHelp) draw_help(width, height);
-    screen_.end_frame();
+    Screen::end_frame();
   }
 
   int draw_title(Clock::time_point now, int width) {
@@ -539,7 +539,7 @@ class TopApp {
     lines.emplace_back("result:", Role::kDim);
     for (const auto& line : detail_lines_) lines.emplace_back("  " + line, Role::kNormal);
     const int room = height - 1 - y;
-    detail_scroll_ = std::min(detail_scroll_, lines.size() > 0 ? lines.size() - 1 : 0);
+    detail_scroll_ = std::min(detail_scroll_, lines.empty() ? 0 : lines.size() - 1);
     for (int i = 0; i < room && detail_scroll_ + static_cast<size_t>(i) < lines.size(); ++i) {
       const auto& [text, role] = lines[detail_scroll_ + static_cast<size_t>(i)];
       screen_.put(y + i, 0, text, role, width);

@@ -1,7 +1,7 @@
 #include "top_feed.hpp"
 
 #include <pthread.h>
-#include <signal.h>
+#include <csignal>
 
 #include <nlohmann/json.hpp>
 

@@ -58,7 +58,7 @@ struct FeedUpdate {
   std::optional<std::vector<JobTypeInfo>> job_types;
   std::optional<Connection> connection;
   std::vector<Notice> notices;
-  bool empty() const {
+  [[nodiscard]] bool empty() const {
     return statuses.empty() && listings.empty() && !job_types && !connection && notices.empty();
   }
 };

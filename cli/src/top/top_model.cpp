@@ -123,7 +123,8 @@ void TopModel::apply_listing(const std::vector<JobStatus>& newest_first, Clock::
   // Oldest first, so that jobs this client has not seen (all of them on the
   // first connect; those submitted while it was away on a reconnect) take
   // their places newest on top.
-  for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) apply(*it, now, false);
+  std::for_each(newest_first.rbegin(), newest_first.rend(),
+                [&](const JobStatus& status) { apply(status, now, false); });
 }
 
 void TopModel::evict() {
@@ -232,10 +233,10 @@ void TopModel::set_filter(Filter filter) {
 std::vector<const JobRow*> TopModel::visible() const {
   std::vector<const JobRow*> rows;
   rows.reserve(filter_.empty() ? order_.size() : 64);
-  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
-    const JobRow& row = jobs_.at(it->second);
+  std::for_each(order_.rbegin(), order_.rend(), [&](const auto& entry) {
+    const JobRow& row = jobs_.at(entry.second);
     if (filter_.matches(row.status)) rows.push_back(&row);
-  }
+  });
   return rows;
 }
 

@@ -79,8 +79,8 @@ struct JobRow {
 struct Filter {
   std::string job_type;
   std::optional<JobState> state;
-  bool matches(const JobStatus& status) const;
-  bool empty() const { return job_type.empty() && !state; }
+  [[nodiscard]] bool matches(const JobStatus& status) const;
+  [[nodiscard]] bool empty() const { return job_type.empty() && !state; }
 };
 
 // One type's line of the header.
@@ -170,7 +170,7 @@ class TopModel {
   std::vector<const JobRow*> visible() const;
   std::optional<size_t> selected_index(const std::vector<const JobRow*>& rows) const;
   TypeStats& stats(const std::string& job_type);
-  void count_entry(TypeStats& stats, JobState state, Clock::time_point now, bool counted);
+  static void count_entry(TypeStats& stats, JobState state, Clock::time_point now, bool counted);
   void evict();
 
   ModelSettings settings_;

@@ -23,6 +23,7 @@ std::wstring widen(std::string_view text) {
   size_t left = text.size();
   while (left > 0) {
     wchar_t c = 0;
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): the state is ours, so it is reentrant
     const size_t used = std::mbrtowc(&c, at, left, &state);
     if (used == static_cast<size_t>(-1) || used == static_cast<size_t>(-2)) {
       out.push_back(L'?');
@@ -50,7 +51,8 @@ std::string trimmed(const char* buffer) {
 }  // namespace
 
 Screen::Screen(bool colour_off) {
-  std::setlocale(LC_ALL, "");
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): before the feed's threads start
+  std::setlocale(LC_ALL, "");  // wide characters as the terminal encodes them
   initscr();
   cbreak();
   noecho();
@@ -79,10 +81,10 @@ Screen::~Screen() {
   endwin();
 }
 
-int Screen::height() const {
+int Screen::height() {
   return getmaxy(stdscr);
 }
-int Screen::width() const {
+int Screen::width() {
   return getmaxx(stdscr);
 }
 

@@ -39,32 +39,32 @@ class Screen {
   Screen(const Screen&) = delete;
   Screen& operator=(const Screen&) = delete;
 
-  ColourDepth depth() const { return depth_; }
-  int height() const;
-  int width() const;
+  [[nodiscard]] ColourDepth depth() const { return depth_; }
+  static int height();
+  static int width();
 
   // The next key, or nothing when none is waiting; wide characters as
   // their code point, function keys as curses' KEY_* codes.
-  std::optional<int> read_key();
+  static std::optional<int> read_key();
 
-  void begin_frame();  // clears what the last frame drew
+  static void begin_frame();  // clears what the last frame drew
   // Draws `text` at (y, x) in `role`'s style, at most `columns` wide
   // (-1: to the right edge); returns the columns used.
   int put(int y, int x, std::string_view text, Role role, int columns = -1);
   void fill_line(int y, Role role);  // the whole line in `role`'s background
-  void end_frame();
+  static void end_frame();
 
   // Shows a form over the screen until it is answered (Enter, and `check`
   // accepts) or abandoned (Esc: nothing). `idle` runs whenever no key is
   // waiting, so the caller's feed keeps flowing; it returns false to
   // abandon the form.
-  std::optional<std::vector<std::string>> form(const std::string& title,
-                                               const std::vector<FormSpec>& fields,
-                                               const FormCheck& check,
-                                               const std::function<bool()>& idle);
+  static std::optional<std::vector<std::string>> form(const std::string& title,
+                                                      const std::vector<FormSpec>& specs,
+                                                      const FormCheck& check,
+                                                      const std::function<bool()>& idle);
 
  private:
-  int attributes(Role role) const;
+  [[nodiscard]] int attributes(Role role) const;
 
   ColourDepth depth_ = ColourDepth::kNone;
 };
