@@ -244,8 +244,8 @@ ConnectionPool::ConnectionPool(RedisSettings settings) : settings_(std::move(set
 ConnectionPool::~ConnectionPool() = default;
 
 StatusOr<ConnectionPool::Slot*> ConnectionPool::acquire() {
-  std::unique_lock lock(mutex_);
-  const auto free_slot = [this]() -> Slot* {
+  MutexLock lock(mutex_);
+  const auto free_slot = [this]() DTQ_REQUIRES(mutex_) -> Slot* {
     for (auto& slot : slots_) {
       if (!slot.busy) return &slot;
     }
@@ -253,7 +253,7 @@ StatusOr<ConnectionPool::Slot*> ConnectionPool::acquire() {
   };
   Slot* slot = nullptr;
   if (!released_.wait_for(lock, settings_.command_timeout,
-                          [&] { return (slot = free_slot()) != nullptr; })) {
+                          [&]() DTQ_REQUIRES(mutex_) { return (slot = free_slot()) != nullptr; })) {
     return Status(StatusCode::kDeadlineExceeded,
                   "all " + std::to_string(slots_.size()) + " connections to redis at " +
                       settings_.describe() + " stayed busy for " +
@@ -265,7 +265,7 @@ StatusOr<ConnectionPool::Slot*> ConnectionPool::acquire() {
 
 void ConnectionPool::release(Slot* slot) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     slot->busy = false;
   }
   released_.notify_one();
@@ -273,7 +273,7 @@ void ConnectionPool::release(Slot* slot) {
 
 Status ConnectionPool::reconnect(Connection& connection) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     const auto now = std::chrono::steady_clock::now();
     if (failures_ > 0 && now < next_attempt_) {
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now);
@@ -283,7 +283,7 @@ Status ConnectionPool::reconnect(Connection& connection) {
     }
   }
   Status connected = connection.connect();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (connected.ok()) {
     if (reported_down_) spdlog::info("redis at {} is reachable again", settings_.describe());
     reported_down_ = false;
@@ -332,7 +332,7 @@ StatusOr<std::string> ConnectionPool::load(Connection& connection, const Script&
     return internal_error(std::string("redis refused the ") + script.name +
                           " script: " + reply->text);
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   for (auto& [known, sha] : shas_) {
     if (known == &script) {
       sha = reply->text;
@@ -349,7 +349,7 @@ StatusOr<Reply> ConnectionPool::eval(const Script& script, Args keys, Args args)
   Lease lease(*this, **slot);
   std::string sha;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [known, known_sha] : shas_) {
       if (known == &script) sha = known_sha;
     }

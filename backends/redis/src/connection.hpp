@@ -7,11 +7,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "dtq/core/status.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/redis/redis_settings.hpp"
 
 struct redisContext;
@@ -109,28 +108,29 @@ class ConnectionPool {
  private:
   struct Slot {
     std::unique_ptr<Connection> connection;
-    bool busy = false;
+    bool busy = false;  // mutex_'s
   };
   class Lease;
 
   StatusOr<Slot*> acquire();
   void release(Slot* slot);
+  // These reach the server: never under mutex_, which every command takes.
   // Connects `connection` unless the pool is backing off.
-  Status reconnect(Connection& connection);
-  StatusOr<Reply> run_on(Connection& connection, Args args);
-  StatusOr<std::string> load(Connection& connection, const Script& script);
+  Status reconnect(Connection& connection) DTQ_EXCLUDES(mutex_);
+  StatusOr<Reply> run_on(Connection& connection, Args args) DTQ_EXCLUDES(mutex_);
+  StatusOr<std::string> load(Connection& connection, const Script& script) DTQ_EXCLUDES(mutex_);
 
   const RedisSettings settings_;
-  std::mutex mutex_;
-  std::condition_variable released_;
-  std::vector<Slot> slots_;
+  Mutex mutex_;
+  CondVar released_;
+  std::vector<Slot> slots_ DTQ_GUARDED_BY(mutex_);
   // Reconnect backoff and outage reporting (one log line per outage).
-  uint32_t failures_ = 0;
-  std::chrono::steady_clock::time_point next_attempt_{};
-  bool reported_down_ = false;
-  std::vector<std::pair<const Script*, std::string>> shas_;  // learnt from SCRIPT LOAD
+  uint32_t failures_ DTQ_GUARDED_BY(mutex_) = 0;
+  std::chrono::steady_clock::time_point next_attempt_ DTQ_GUARDED_BY(mutex_){};
+  bool reported_down_ DTQ_GUARDED_BY(mutex_) = false;
+  // Learnt from SCRIPT LOAD.
+  std::vector<std::pair<const Script*, std::string>> shas_ DTQ_GUARDED_BY(mutex_);
 };
-
 
 // Reads an integer out of a reply (kInteger, or kString holding digits).
 std::optional<int64_t> reply_integer(const Reply& reply);

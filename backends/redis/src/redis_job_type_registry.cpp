@@ -163,7 +163,7 @@ RedisJobTypeRegistry::RedisJobTypeRegistry(RedisSettings redis, JobTypeRegistryS
 
 RedisJobTypeRegistry::~RedisJobTypeRegistry() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
@@ -246,11 +246,11 @@ StatusOr<std::string> RedisJobTypeRegistry::register_pool(PoolRegistration pool,
   const std::string pool_id = new_uuid4();
   Registered registered{std::move(pool), std::move(figures), now_rfc3339()};
   {
-    std::lock_guard writing(write_mutex_);
+    MutexLock writing(write_mutex_);
     Status written = write(pool_id, registered);
     note(written);
     if (!written.ok()) return written;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     registered_.emplace(pool_id, std::move(registered));
     if (!heartbeat_.joinable() && !stopping_) {
       heartbeat_ = std::thread([this] { heartbeat_loop(); });
@@ -260,10 +260,10 @@ StatusOr<std::string> RedisJobTypeRegistry::register_pool(PoolRegistration pool,
 }
 
 Status RedisJobTypeRegistry::deregister(std::string_view pool_id) {
-  std::lock_guard writing(write_mutex_);
+  MutexLock writing(write_mutex_);
   std::string job_type;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     const auto it = registered_.find(std::string(pool_id));
     if (it == registered_.end()) {
       return not_found("no pool " + std::string(pool_id) + " is registered here");
@@ -284,7 +284,7 @@ Status RedisJobTypeRegistry::deregister(std::string_view pool_id) {
 Status RedisJobTypeRegistry::deregister_all() {
   std::vector<std::string> ids;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [id, registered] : registered_) ids.push_back(id);
   }
   Status first;
@@ -296,10 +296,10 @@ Status RedisJobTypeRegistry::deregister_all() {
 }
 
 Status RedisJobTypeRegistry::heartbeat() {
-  std::lock_guard writing(write_mutex_);
+  MutexLock writing(write_mutex_);
   std::vector<std::pair<std::string, Registered>> pools;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     pools.assign(registered_.begin(), registered_.end());
   }
   Status first;
@@ -312,9 +312,10 @@ Status RedisJobTypeRegistry::heartbeat() {
 }
 
 void RedisJobTypeRegistry::heartbeat_loop() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, settings_.heartbeat_interval, [this] { return stopping_; });
+    wake_.wait_for(lock, settings_.heartbeat_interval,
+                   [this]() DTQ_REQUIRES(mutex_) { return stopping_; });
     if (stopping_) break;
     lock.unlock();
     if (Status beat = heartbeat(); !beat.ok()) {
@@ -330,7 +331,7 @@ void RedisJobTypeRegistry::heartbeat_loop() {
 StatusOr<std::vector<JobTypeInfo>> RedisJobTypeRegistry::list() {
   auto reply = pool_->eval(kList, {index_key()}, {});
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (registered_.empty()) note(reply.ok() ? Status() : reply.status());
   }
   if (!reply.ok()) return reply.status();

@@ -285,7 +285,7 @@ Status RedisStatusStore::request_cancel(std::string_view job_id) {
   if (!reply.ok()) return reply.status();
   if (reply->is_error())
     return error_reply(settings(), "the cancel request of job " + std::string(job_id), *reply);
-  std::lock_guard lock(cancels_mutex_);
+  MutexLock lock(cancels_mutex_);
   if (cancels_.size() >= kRememberedCancels) cancels_.clear();
   cancels_.emplace(job_id);
   return {};
@@ -294,7 +294,7 @@ Status RedisStatusStore::request_cancel(std::string_view job_id) {
 bool RedisStatusStore::cancel_requested(std::string_view job_id) {
   if (job_id.empty()) return false;
   {
-    std::lock_guard lock(cancels_mutex_);
+    MutexLock lock(cancels_mutex_);
     if (cancels_.contains(std::string(job_id))) return true;
   }
   auto reply = pool_->run({"EXISTS", cancel_key(job_id)});
@@ -310,7 +310,7 @@ bool RedisStatusStore::cancel_requested(std::string_view job_id) {
   if (cancel_reads_failing_.exchange(false))
     spdlog::info("cancel requests are read from redis at {} again", settings().describe());
   if (reply->integer == 0) return false;
-  std::lock_guard lock(cancels_mutex_);
+  MutexLock lock(cancels_mutex_);
   if (cancels_.size() >= kRememberedCancels) cancels_.clear();
   cancels_.emplace(job_id);
   return true;

@@ -75,7 +75,7 @@ StatusEvents::~StatusEvents() {
 
 void StatusEvents::stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
   confirmed_changed_.notify_all();
@@ -98,7 +98,7 @@ std::unique_ptr<StatusSubscription> StatusEvents::subscribe(
   const std::string channel = subscriber->job_id.empty() ? std::string(kEveryStatusPattern)
                                                          : status_channel(subscriber->job_id);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping_ || wake_fd_ < 0) {
       spdlog::error("redis status events are stopped; a subscription to {} never fires", channel);
       return std::make_unique<Subscription>(shared_from_this(), nullptr);
@@ -125,18 +125,19 @@ std::unique_ptr<StatusSubscription> StatusEvents::subscribe(
 }
 
 bool StatusEvents::wait_confirmed(const std::string& channel) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   // Bounded by one connection attempt and one round trip; not waited for
   // at all while the server is known to be down.
-  return confirmed_changed_.wait_for(
-             lock, settings_.connect_timeout + settings_.command_timeout,
-             [&] { return stopping_ || down_ || confirmed_.contains(channel); }) &&
+  return confirmed_changed_.wait_for(lock, settings_.connect_timeout + settings_.command_timeout,
+                                     [&]() DTQ_REQUIRES(mutex_) {
+                                       return stopping_ || down_ || confirmed_.contains(channel);
+                                     }) &&
          confirmed_.contains(channel);
 }
 
 void StatusEvents::remove(const std::shared_ptr<Subscriber>& subscriber) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (subscriber->job_id.empty()) {
       std::erase(every_, subscriber);
       --every_job_;
@@ -153,7 +154,7 @@ void StatusEvents::remove(const std::shared_ptr<Subscriber>& subscriber) {
     }
   }
   wake();
-  std::lock_guard calling(subscriber->calling);
+  MutexLock calling(subscriber->calling);
   subscriber->active = false;
 }
 
@@ -176,13 +177,13 @@ struct StatusEvents::KeepAlive {
 };
 
 bool StatusEvents::stopping() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return stopping_;
 }
 
 void StatusEvents::set_down(bool down) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     down_ = down;
   }
   if (down) confirmed_changed_.notify_all();
@@ -234,7 +235,7 @@ void StatusEvents::run() {
     served_before = true;
     connection.close();
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       sent_.clear();
       pending_.clear();
       confirmed_.clear();
@@ -261,7 +262,7 @@ void StatusEvents::serve(Connection& connection, bool resync) {
 }
 
 bool StatusEvents::channels_settled() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return pending_.empty();
 }
 
@@ -313,7 +314,7 @@ Status StatusEvents::sync_channels(Connection& connection) {
   bool punsubscribe = false;
   const std::string pattern(kEveryStatusPattern);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [channel, count] : wanted_) {
       if (sent_.insert(channel).second) {
         subscribe.push_back(channel);
@@ -371,7 +372,7 @@ void StatusEvents::handle(const Reply& reply) {
   const auto& e = reply.elements;
   if ((kind == "subscribe" || kind == "psubscribe") && e.size() >= 2) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       const auto it = pending_.find(e[1].text);
       if (it != pending_.end() && --it->second <= 0) {
         pending_.erase(it);
@@ -398,7 +399,7 @@ void StatusEvents::handle(const Reply& reply) {
 void StatusEvents::deliver(const std::string& job_id, const JobStatus& status, bool every_job) {
   std::vector<std::shared_ptr<Subscriber>> targets;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (every_job) {
       targets = every_;
     } else {
@@ -408,7 +409,7 @@ void StatusEvents::deliver(const std::string& job_id, const JobStatus& status, b
   }
   if (!every_job) last_delivered_[job_id] = status;
   for (const auto& target : targets) {
-    std::lock_guard calling(target->calling);
+    MutexLock calling(target->calling);
     if (!target->active) continue;
     try {
       target->on_change(status);
@@ -423,7 +424,7 @@ void StatusEvents::deliver(const std::string& job_id, const JobStatus& status, b
 void StatusEvents::catch_up() {
   std::vector<std::string> jobs;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [channel, count] : wanted_) jobs.push_back(job_of_channel(channel));
   }
   for (const auto& job_id : jobs) {

@@ -26,11 +26,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,6 +39,7 @@
 #include "connection.hpp"
 #include "dtq/core/model.hpp"
 #include "dtq/core/ports/status_store.hpp"
+#include "dtq/core/thread_annotations.hpp"
 
 namespace dtq::redis {
 
@@ -67,8 +66,8 @@ class StatusEvents : public std::enable_shared_from_this<StatusEvents> {
   struct Subscriber {
     std::string job_id;  // empty: every job
     std::function<void(const JobStatus&)> on_change;
-    std::mutex calling;  // held while on_change runs
-    bool active = true;  // guarded by `calling`
+    Mutex calling;  // held while on_change runs
+    bool active DTQ_GUARDED_BY(calling) = true;
   };
   class Subscription;
   struct KeepAlive;
@@ -105,24 +104,24 @@ class StatusEvents : public std::enable_shared_from_this<StatusEvents> {
   const Fetch fetch_;
   int wake_fd_ = -1;
 
-  std::mutex mutex_;
-  std::condition_variable confirmed_changed_;
-  bool stopping_ = false;
-  bool started_ = false;
-  bool down_ = false;  // the last connection attempt failed
+  Mutex mutex_;
+  CondVar confirmed_changed_;
+  bool stopping_ DTQ_GUARDED_BY(mutex_) = false;
+  bool started_ DTQ_GUARDED_BY(mutex_) = false;
+  bool down_ DTQ_GUARDED_BY(mutex_) = false;  // the last connection attempt failed
   std::thread thread_;
   // What the subscriptions want: channel -> number of subscriptions, and the
   // number of every-job subscriptions.
-  std::map<std::string, int> wanted_;
-  int every_job_ = 0;
-  std::unordered_multimap<std::string, std::shared_ptr<Subscriber>> by_job_;
-  std::vector<std::shared_ptr<Subscriber>> every_;
+  std::map<std::string, int> wanted_ DTQ_GUARDED_BY(mutex_);
+  int every_job_ DTQ_GUARDED_BY(mutex_) = 0;
+  std::unordered_multimap<std::string, std::shared_ptr<Subscriber>> by_job_ DTQ_GUARDED_BY(mutex_);
+  std::vector<std::shared_ptr<Subscriber>> every_ DTQ_GUARDED_BY(mutex_);
   // The connection's state (thread writes, subscribers read): channels sent,
   // SUBSCRIBE replies still due, channels confirmed. The pattern is the
   // entry kEveryStatusPattern.
-  std::set<std::string> sent_;
-  std::map<std::string, int> pending_;
-  std::set<std::string> confirmed_;
+  std::set<std::string> sent_ DTQ_GUARDED_BY(mutex_);
+  std::map<std::string, int> pending_ DTQ_GUARDED_BY(mutex_);
+  std::set<std::string> confirmed_ DTQ_GUARDED_BY(mutex_);
   // Thread only: the last status delivered per subscribed job (catch-up
   // compares against it).
   std::unordered_map<std::string, JobStatus> last_delivered_;

@@ -45,18 +45,17 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "dtq/core/ports/job_type_registry.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/redis/redis_settings.hpp"
 
 namespace dtq::redis {
@@ -149,12 +148,12 @@ class RedisJobTypeRegistry final : public JobTypeRegistry {
   const std::string host_;
   const int64_t pid_;
 
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::map<std::string, Registered> registered_;  // by pool id
-  bool stopping_ = false;
+  mutable Mutex mutex_;
+  CondVar wake_;
+  std::map<std::string, Registered> registered_ DTQ_GUARDED_BY(mutex_);  // by pool id
+  bool stopping_ DTQ_GUARDED_BY(mutex_) = false;
   std::thread heartbeat_;
-  std::mutex write_mutex_;  // one heartbeat at a time: writes stay in order
+  Mutex write_mutex_;  // one heartbeat at a time: writes stay in order
   std::atomic<bool> healthy_{true};
 };
 

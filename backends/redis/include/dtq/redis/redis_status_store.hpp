@@ -52,12 +52,12 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 
 #include "dtq/core/ports/status_store.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/redis/redis_settings.hpp"
 
 namespace dtq::redis {
@@ -106,8 +106,8 @@ class RedisStatusStore final : public StatusStore {
 
   std::shared_ptr<ConnectionPool> pool_;
   std::shared_ptr<StatusEvents> events_;
-  std::mutex cancels_mutex_;
-  std::unordered_set<std::string> cancels_;  // jobs known to be cancelled
+  Mutex cancels_mutex_;
+  std::unordered_set<std::string> cancels_ DTQ_GUARDED_BY(cancels_mutex_);  // known cancelled
   std::atomic<bool> cancel_reads_failing_{false};
 };
 
