@@ -101,7 +101,7 @@ Status SqliteJobQueue::load_new_rows(WriteTx& tx) {
 void SqliteJobQueue::push_ready(std::vector<Ready> items) {
   std::vector<TypeQueue*> woken;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (auto& item : items) {
       TypeQueue& queue = type_queue(item.message.job_type);
       queue.ready.push_back(std::move(item));
@@ -131,11 +131,12 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
   if (max == 0) return taken;
   std::vector<std::pair<int64_t, uint32_t>> counts;  // seq, deliveries
   {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     TypeQueue& queue = type_queue(job_type);
     // Bounded so that now + wait cannot overflow.
     const auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(wait, std::chrono::hours(24));
-    queue.available.wait_until(lock, until, [&] { return closed_ || !queue.ready.empty(); });
+    queue.available.wait_until(
+        lock, until, [&]() DTQ_REQUIRES(mutex_) { return closed_ || !queue.ready.empty(); });
     if (closed_) return taken;
     while (!queue.ready.empty() && taken.size() < max) {
       Ready item = std::move(queue.ready.front());
@@ -164,7 +165,7 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
 }
 
 StatusOr<SqliteJobQueue::Ready> SqliteJobQueue::end_lease(const Delivery& delivery) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const auto it = leased_.find(delivery.receipt);
   if (it == leased_.end() || it->second.message.job_id != delivery.message.job_id) return not_leased(delivery);
   Ready lease = std::move(it->second);
@@ -191,7 +192,7 @@ Status SqliteJobQueue::release(const Delivery& delivery) {
   if (!lease.ok()) return lease.status();
   TypeQueue* queue = nullptr;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     queue = &type_queue(lease->message.job_type);
     // It was the oldest when it was taken: it goes first again.
     queue->ready.push_front(std::move(lease).value());
@@ -225,7 +226,7 @@ Status SqliteJobQueue::dead_letter(const Delivery& delivery, const JobError& err
       Database::Atomic::kYes);
   if (!stored.ok()) {
     // Still leased: the caller may release it, and a restart redelivers it.
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     leased_.emplace(delivery.receipt, std::move(lease).value());
   }
   return stored;
@@ -297,7 +298,7 @@ StatusOr<std::string> SqliteJobQueue::replay(std::string_view job_id) {
 }
 
 void SqliteJobQueue::close() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   closed_ = true;
   for (auto& [type, queue] : types_) queue.available.notify_all();
 }

@@ -7,16 +7,15 @@
 // Thread-safety: every member function is thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "database.hpp"
 #include "dtq/core/ports/job_queue.hpp"
+#include "dtq/core/thread_annotations.hpp"
 
 namespace dtq::embedded {
 
@@ -45,7 +44,7 @@ class SqliteJobQueue final : public JobQueue {
   };
   struct TypeQueue {
     std::deque<Ready> ready;
-    std::condition_variable available;
+    CondVar available;
   };
 
   explicit SqliteJobQueue(std::shared_ptr<Database> db) : db_(std::move(db)) {}
@@ -56,7 +55,7 @@ class SqliteJobQueue final : public JobQueue {
   // Writer thread: loads rows other processes inserted since the last call.
   Status load_new_rows(WriteTx& tx);
   void push_ready(std::vector<Ready> items);
-  TypeQueue& type_queue(std::string_view job_type);  // mutex_ held
+  TypeQueue& type_queue(std::string_view job_type) DTQ_REQUIRES(mutex_);
   // Takes the lease of `delivery` out of leased_; FailedPrecondition if none.
   StatusOr<Ready> end_lease(const Delivery& delivery);
 
@@ -64,11 +63,13 @@ class SqliteJobQueue final : public JobQueue {
   uint64_t hook_ = 0;
   int64_t last_seq_ = 0;  // the highest seq in memory or acked; writer thread only
 
-  std::mutex mutex_;
-  std::unordered_map<std::string, TypeQueue, StringHash, std::equal_to<>> types_;
-  std::unordered_map<uint64_t, Ready> leased_;  // by receipt
-  uint64_t next_receipt_ = 1;
-  bool closed_ = false;
+  // Guards the TypeQueues' deques too.
+  Mutex mutex_;
+  std::unordered_map<std::string, TypeQueue, StringHash, std::equal_to<>> types_
+      DTQ_GUARDED_BY(mutex_);
+  std::unordered_map<uint64_t, Ready> leased_ DTQ_GUARDED_BY(mutex_);  // by receipt
+  uint64_t next_receipt_ DTQ_GUARDED_BY(mutex_) = 1;
+  bool closed_ DTQ_GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace dtq::embedded
