@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
-#include <mutex>
 #include <set>
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/model_json.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/core/time.hpp"
 #include "headers.hpp"
 #include "producer.hpp"
@@ -88,19 +88,21 @@ struct KafkaJobQueue::Impl {
   std::atomic<uint64_t> receipts{1};
   std::atomic<bool> closed{false};
 
-  std::mutex topics_mutex;
-  std::set<std::string> ready_topics;  // known to exist
+  Mutex topics_mutex;
+  std::set<std::string> ready_topics DTQ_GUARDED_BY(topics_mutex);  // known to exist
 
   // Held only to look a consumer up or add one: every ack and release takes
-  // it, so nothing slow (a broker round trip) runs under it.
-  std::mutex consumers_mutex;
-  std::map<std::string, std::shared_ptr<TypeConsumer>, std::less<>> consumers;
+  // it, so nothing slow (a broker round trip) runs under it; the functions
+  // that reach the broker say DTQ_EXCLUDES(consumers_mutex).
+  Mutex consumers_mutex;
+  std::map<std::string, std::shared_ptr<TypeConsumer>, std::less<>> consumers
+      DTQ_GUARDED_BY(consumers_mutex);
   // Serializes starting consumers (topic creation, joining the group), so
   // that two first take()s of a type start one consumer, not two.
-  std::mutex starting_mutex;
+  Mutex starting_mutex;
 
-  std::mutex reader_mutex;  // also serializes replays in this process
-  std::unique_ptr<TopicReader> reader;
+  Mutex reader_mutex;  // also serializes replays in this process
+  std::unique_ptr<TopicReader> reader DTQ_GUARDED_BY(reader_mutex);
 
   std::string topic(std::string_view type) const {
     return apply_template(settings.topic_template, type);
@@ -109,11 +111,11 @@ struct KafkaJobQueue::Impl {
     return apply_template(settings.dlq_topic_template, type);
   }
 
-  Status ensure_topics(std::string_view type) {
+  Status ensure_topics(std::string_view type) DTQ_EXCLUDES(consumers_mutex) {
     if (!is_valid_job_type(type)) {
       return invalid_argument("\"" + std::string(type) + "\" is not a valid job type");
     }
-    std::lock_guard lock(topics_mutex);
+    MutexLock lock(topics_mutex);
     std::vector<std::string> missing;
     for (auto name : {topic(type), dlq_topic(type)}) {
       if (ready_topics.count(name) == 0) missing.push_back(std::move(name));
@@ -130,29 +132,29 @@ struct KafkaJobQueue::Impl {
   }
 
   std::shared_ptr<TypeConsumer> find_consumer(std::string_view type) {
-    std::lock_guard lock(consumers_mutex);
+    MutexLock lock(consumers_mutex);
     const auto it = consumers.find(type);
     return it == consumers.end() ? nullptr : it->second;
   }
 
-  StatusOr<std::shared_ptr<TypeConsumer>> consumer(std::string_view type) {
+  StatusOr<std::shared_ptr<TypeConsumer>> consumer(std::string_view type)
+      DTQ_EXCLUDES(consumers_mutex) {
     if (auto found = find_consumer(type)) return found;
-    std::lock_guard starting(starting_mutex);
+    MutexLock starting(starting_mutex);
     if (auto found = find_consumer(type)) return found;
     if (Status s = ensure_topics(type); !s.ok()) return s;
     auto started = TypeConsumer::start(settings, std::string(type), topic(type), dlq_topic(type),
                                        settings.group_id_prefix + std::string(type), *producer,
                                        receipts, closed);
     if (!started.ok()) return started.status();
-    std::lock_guard lock(consumers_mutex);
+    MutexLock lock(consumers_mutex);
     consumers.emplace(std::string(type), *started);
     // A close() that ran while it started did not see it to wake it.
     if (closed) (*started)->wake();
     return started;
   }
 
-  // reader_mutex held.
-  StatusOr<TopicReader*> topic_reader() {
+  StatusOr<TopicReader*> topic_reader() DTQ_REQUIRES(reader_mutex) {
     if (!reader) {
       auto created = TopicReader::create(settings);
       if (!created.ok()) return created.status();
@@ -207,14 +209,17 @@ KafkaJobQueue::~KafkaJobQueue() {
   close();
   std::map<std::string, std::shared_ptr<TypeConsumer>, std::less<>> consumers;
   {
-    std::lock_guard lock(impl_->consumers_mutex);
+    MutexLock lock(impl_->consumers_mutex);
     consumers.swap(impl_->consumers);
   }
   // Each leaves its group (drain, commit) while the producer still serves
   // the dead letters it may wait for.
   for (auto& [type, consumer] : consumers) consumer->shutdown();
   consumers.clear();
-  impl_->reader.reset();
+  {
+    MutexLock lock(impl_->reader_mutex);
+    impl_->reader.reset();
+  }
   impl_->producer.reset();
 }
 
@@ -315,7 +320,7 @@ StatusOr<std::vector<DeadLetter>> KafkaJobQueue::dead_letters(std::string_view j
   if (!job_type.empty() && !is_valid_job_type(job_type)) {
     return invalid_argument("\"" + std::string(job_type) + "\" is not a valid job type");
   }
-  std::lock_guard lock(impl_->reader_mutex);
+  MutexLock lock(impl_->reader_mutex);
   auto reader = impl_->topic_reader();
   if (!reader.ok()) return reader.status();
   auto topics = impl_->dlq_topics(**reader, job_type);
@@ -385,7 +390,7 @@ StatusOr<std::vector<DeadLetter>> KafkaJobQueue::dead_letters(std::string_view j
 
 StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
   if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + std::string(job_id) + "\"");
-  std::lock_guard lock(impl_->reader_mutex);
+  MutexLock lock(impl_->reader_mutex);
   auto reader = impl_->topic_reader();
   if (!reader.ok()) return reader.status();
   auto topics = impl_->dlq_topics(**reader, "");
@@ -445,7 +450,7 @@ StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
 
 void KafkaJobQueue::close() {
   impl_->closed = true;
-  std::lock_guard lock(impl_->consumers_mutex);
+  MutexLock lock(impl_->consumers_mutex);
   for (auto& [type, consumer] : impl_->consumers) consumer->wake();
 }
 

@@ -103,7 +103,7 @@ void TypeConsumer::shutdown() {
 }
 
 void TypeConsumer::wake() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   ready_cv_.notify_all();
 }
 
@@ -142,7 +142,7 @@ void TypeConsumer::on_message(const rd_kafka_message_t* message) {
   } else if (parsed->job_type != type_) {
     unreadable = "a job of type \"" + parsed->job_type + "\" on the topic of " + type_;
   }
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   const auto it = partitions_.find(message->partition);
   if (it == partitions_.end() || it->second.revoking) return;  // not ours any more
   Partition& partition = it->second;
@@ -178,7 +178,7 @@ void TypeConsumer::dead_letter_unreadable(const rd_kafka_message_t* message, uin
   producer_.produce_async(record, [weak = weak_from_this(), partition, offset, epoch](Status s) {
     const auto self = weak.lock();
     if (!self) return;
-    std::lock_guard lock(self->mutex_);
+    MutexLock lock(self->mutex_);
     const auto it = self->partitions_.find(partition);
     if (it == self->partitions_.end() || it->second.epoch != epoch) return;
     --it->second.leased;
@@ -196,7 +196,7 @@ void TypeConsumer::dead_letter_unreadable(const rd_kafka_message_t* message, uin
 void TypeConsumer::flow_control() {
   size_t buffered = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     buffered = ready_.size();
   }
   const size_t limit = std::max<size_t>(settings_.prefetch, 1);
@@ -225,7 +225,7 @@ void TypeConsumer::commit_due(bool force) {
   last_commit_ = now;
   PartitionList offsets(rd_kafka_topic_partition_list_new(0));
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (auto& [id, partition] : partitions_) {
       if (partition.revoking) continue;
       auto commit = partition.tracker.pending_commit();
@@ -238,7 +238,7 @@ void TypeConsumer::commit_due(bool force) {
   if (const auto err = rd_kafka_commit(handle_.get(), offsets.get(), 1);
       err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     spdlog::warn("kafka: committing offsets of {}: {}", topic_, rd_kafka_err2str(err));
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (int i = 0; i < offsets->cnt; ++i) {
       if (auto it = partitions_.find(offsets->elems[i].partition); it != partitions_.end()) {
         it->second.tracker.commit_failed();
@@ -251,7 +251,7 @@ void TypeConsumer::commit_cb(rd_kafka_t* /*handle*/, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t* offsets, void* opaque) {
   auto* self = static_cast<TypeConsumer*>(opaque);
   if (err == RD_KAFKA_RESP_ERR__NO_OFFSET || offsets == nullptr) return;
-  std::lock_guard lock(self->mutex_);
+  MutexLock lock(self->mutex_);
   for (int i = 0; i < offsets->cnt; ++i) {
     const auto& entry = offsets->elems[i];
     const auto failure = err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : entry.err;
@@ -292,7 +292,7 @@ void TypeConsumer::on_assign(rd_kafka_topic_partition_list_t* partitions, bool c
   }
   std::string described;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (int i = 0; i < partitions->cnt; ++i) {
       const auto& entry = committed->elems[i];
       const bool known =
@@ -326,7 +326,7 @@ void TypeConsumer::on_revoke(rd_kafka_topic_partition_list_t* partitions, bool c
   PartitionList offsets(rd_kafka_topic_partition_list_new(partitions->cnt));
   std::string described;
   {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<int32_t> revoked;
     for (int i = 0; i < partitions->cnt; ++i) {
       if (auto it = partitions_.find(partitions->elems[i].partition); it != partitions_.end()) {
@@ -342,9 +342,10 @@ void TypeConsumer::on_revoke(rd_kafka_topic_partition_list_t* partitions, bool c
     std::erase_if(ready_, [&](const Lease& item) { return is_revoked(item.partition); });
     if (!lost) {
       const auto until = SteadyClock::now() + settings_.revoke_drain;
-      drained_cv_.wait_until(lock, until, [&] {
-        return std::all_of(revoked.begin(), revoked.end(),
-                           [&](int32_t id) { return partitions_.at(id).leased == 0; });
+      drained_cv_.wait_until(lock, until, [&]() DTQ_REQUIRES(mutex_) {
+        return std::all_of(revoked.begin(), revoked.end(), [&](int32_t id) DTQ_REQUIRES(mutex_) {
+          return partitions_.at(id).leased == 0;
+        });
       });
     }
     for (const int32_t id : revoked) {
@@ -387,10 +388,11 @@ void TypeConsumer::on_revoke(rd_kafka_topic_partition_list_t* partitions, bool c
 StatusOr<std::vector<Delivery>> TypeConsumer::take(size_t max, std::chrono::milliseconds wait) {
   std::vector<Delivery> taken;
   if (max == 0) return taken;
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   const auto until =
       SteadyClock::now() + std::min<std::chrono::milliseconds>(wait, std::chrono::hours(24));
-  ready_cv_.wait_until(lock, until, [&] { return closed_.load() || !ready_.empty(); });
+  ready_cv_.wait_until(lock, until,
+                       [&]() DTQ_REQUIRES(mutex_) { return closed_.load() || !ready_.empty(); });
   if (closed_) return taken;
   while (!ready_.empty() && taken.size() < max) {
     Lease item = std::move(ready_.front());
@@ -417,7 +419,7 @@ StatusOr<TypeConsumer::Lease> TypeConsumer::end_lease(const Delivery& delivery) 
 }
 
 StatusOr<TypeConsumer::Lease> TypeConsumer::lease(const Delivery& delivery) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const auto it = leases_.find(delivery.receipt);
   if (it == leases_.end() || it->second.message.job_id != delivery.message.job_id) {
     return not_leased(delivery);
@@ -426,7 +428,7 @@ StatusOr<TypeConsumer::Lease> TypeConsumer::lease(const Delivery& delivery) {
 }
 
 Status TypeConsumer::ack(const Delivery& delivery) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto lease = end_lease(delivery);
   if (!lease.ok()) return lease.status();
   const auto it = partitions_.find(lease->partition);
@@ -443,7 +445,7 @@ Status TypeConsumer::ack(const Delivery& delivery) {
 
 Status TypeConsumer::release(const Delivery& delivery) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto lease = end_lease(delivery);
     if (!lease.ok()) return lease.status();
     const auto it = partitions_.find(lease->partition);

@@ -10,11 +10,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -22,6 +20,7 @@
 #include <vector>
 
 #include "dtq/core/ports/job_queue.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "partition_tracker.hpp"
 #include "producer.hpp"
 #include "rdkafka_util.hpp"
@@ -86,8 +85,8 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   static void commit_cb(rd_kafka_t* handle, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t* offsets, void* opaque);
-  // Ends the lease of `delivery`; mutex_ held.
-  StatusOr<Lease> end_lease(const Delivery& delivery);
+  // Ends the lease of `delivery`.
+  StatusOr<Lease> end_lease(const Delivery& delivery) DTQ_REQUIRES(mutex_);
 
   const KafkaSettings& settings_;
   const std::string type_;
@@ -102,13 +101,13 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
   std::thread poller_;
   std::atomic<bool> stop_{false};
 
-  std::mutex mutex_;
-  std::condition_variable ready_cv_;    // take() waits for the buffer
-  std::condition_variable drained_cv_;  // a revocation waits for leases to end
-  std::deque<Lease> ready_;             // consumed, not handed out yet
-  std::map<int32_t, Partition> partitions_;
-  std::unordered_map<uint64_t, Lease> leases_;  // by receipt
-  uint64_t next_epoch_ = 1;
+  Mutex mutex_;
+  CondVar ready_cv_;                                // take() waits for the buffer
+  CondVar drained_cv_;                              // a revocation waits for leases to end
+  std::deque<Lease> ready_ DTQ_GUARDED_BY(mutex_);  // consumed, not handed out yet
+  std::map<int32_t, Partition> partitions_ DTQ_GUARDED_BY(mutex_);
+  std::unordered_map<uint64_t, Lease> leases_ DTQ_GUARDED_BY(mutex_);  // by receipt
+  uint64_t next_epoch_ DTQ_GUARDED_BY(mutex_) = 1;
 
   // Poll thread only.
   bool paused_ = false;
