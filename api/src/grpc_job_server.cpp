@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -15,6 +14,7 @@
 
 #include "access_guard.hpp"
 #include "dtq/core/ids.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/rpc/grpc_server.hpp"
 #include "grpc_convert.hpp"
 #include "job_feed.hpp"
@@ -132,9 +132,9 @@ class GrpcJobServer::Impl final
   rpc::GrpcServer server_;
 
   StreamSlots watch_slots_;
-  std::mutex watches_mutex_;
-  bool stopping_ = false;                                       // guarded by watches_mutex_
-  std::unordered_map<Watch*, std::shared_ptr<Watch>> watches_;  // guarded by watches_mutex_
+  Mutex watches_mutex_;
+  bool stopping_ DTQ_GUARDED_BY(watches_mutex_) = false;
+  std::unordered_map<Watch*, std::shared_ptr<Watch>> watches_ DTQ_GUARDED_BY(watches_mutex_);
 };
 
 // One WatchJob call. Statuses from the subscription queue up and are
@@ -163,13 +163,13 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
     subscription_ =
         follow_job(server_.statuses_, std::move(snapshot).value(), [this](const JobStatus& status) {
           {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             queued_.push_back(status);
           }
           advance();
         });
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       started_ = true;
     }
     advance();
@@ -178,7 +178,7 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
   // Ends the call with `failure` as soon as no write is in flight.
   void finish_with(const Failure& failure) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (finish_wanted_ || finished_) return;
       finish_wanted_ = fail(context_, failure);
     }
@@ -187,7 +187,7 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
 
   void OnWriteDone(bool ok) override {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       writing_ = false;
       // The client went away; Finish is still owed.
       if (!ok && !finish_wanted_) finish_wanted_ = grpc::Status::CANCELLED;
@@ -197,7 +197,7 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
 
   void OnCancel() override {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (!finish_wanted_) finish_wanted_ = grpc::Status::CANCELLED;
     }
     advance();
@@ -218,7 +218,7 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
     enum class Op { kNone, kWrite, kWriteLast, kFinish } op = Op::kNone;
     grpc::Status status;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (finished_ || writing_) return;
       if (finish_wanted_) {
         finished_ = true;
@@ -261,14 +261,15 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
   bool reserved_ = false;  // set in begin(), read in OnDone()
   std::unique_ptr<StatusSubscription> subscription_;
 
-  std::mutex mutex_;
-  std::deque<JobStatus> queued_;
-  bool started_ = false;   // the snapshot is queued: writing may begin
-  bool writing_ = false;   // a StartWrite is in flight
-  bool finished_ = false;  // Finish (or the last write) has been started
-  std::optional<grpc::Status> finish_wanted_;
-  JobFeed feed_;       // what the client is sent
-  v1::JobStatus out_;  // the message in flight; untouched until OnWriteDone
+  Mutex mutex_;
+  std::deque<JobStatus> queued_ DTQ_GUARDED_BY(mutex_);
+  // The snapshot is queued: writing may begin.
+  bool started_ DTQ_GUARDED_BY(mutex_) = false;
+  bool writing_ DTQ_GUARDED_BY(mutex_) = false;   // a StartWrite is in flight
+  bool finished_ DTQ_GUARDED_BY(mutex_) = false;  // Finish (or the last write) has been started
+  std::optional<grpc::Status> finish_wanted_ DTQ_GUARDED_BY(mutex_);
+  JobFeed feed_ DTQ_GUARDED_BY(mutex_);  // what the client is sent
+  v1::JobStatus out_;                    // the message in flight; untouched until OnWriteDone
 };
 
 Status GrpcJobServer::Impl::start() {
@@ -281,7 +282,7 @@ void GrpcJobServer::Impl::stop() {
   if (!server_.serving()) return;
   std::vector<std::shared_ptr<Watch>> open;
   {
-    std::lock_guard lock(watches_mutex_);
+    MutexLock lock(watches_mutex_);
     stopping_ = true;
     for (const auto& [raw, watch] : watches_) open.push_back(watch);
   }
@@ -292,7 +293,7 @@ void GrpcJobServer::Impl::stop() {
 }
 
 void GrpcJobServer::Impl::forget(Watch* watch, std::shared_ptr<Watch>& keep) {
-  std::lock_guard lock(watches_mutex_);
+  MutexLock lock(watches_mutex_);
   if (auto found = watches_.find(watch); found != watches_.end()) {
     keep = std::move(found->second);
     watches_.erase(found);
@@ -304,7 +305,7 @@ grpc::ServerWriteReactor<v1::JobStatus>* GrpcJobServer::Impl::WatchJob(
   auto watch = std::make_shared<Watch>(*this, context);
   bool stopping = false;
   {
-    std::lock_guard lock(watches_mutex_);
+    MutexLock lock(watches_mutex_);
     stopping = stopping_;
     watches_.emplace(watch.get(), watch);
   }

@@ -45,9 +45,9 @@ struct SseHub::Stream {
   const bool every_job;                                  // GET /v1/events, not one job's stream
   std::chrono::steady_clock::time_point next_heartbeat;  // hub thread only
 
-  std::mutex mutex;
-  std::deque<JobStatus> queued;  // guarded by mutex
-  bool overflowed = false;       // guarded by mutex; the client could not keep up
+  Mutex mutex;
+  std::deque<JobStatus> queued DTQ_GUARDED_BY(mutex);
+  bool overflowed DTQ_GUARDED_BY(mutex) = false;  // the client could not keep up
 
   std::unique_ptr<StatusSubscription> subscription;  // dropped before the stream
 };
@@ -143,7 +143,7 @@ void SseHub::deliver(const std::weak_ptr<Stream>& stream, const JobStatus& statu
   const auto target = stream.lock();
   if (!target) return;
   {
-    std::lock_guard lock(target->mutex);
+    MutexLock lock(target->mutex);
     if (target->overflowed) return;
     if (target->every_job && target->queued.size() >= kMaxQueued) {
       target->overflowed = true;
@@ -153,7 +153,7 @@ void SseHub::deliver(const std::weak_ptr<Stream>& stream, const JobStatus& statu
     }
   }
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     pending_ = true;
   }
   wake_.notify_one();
@@ -161,7 +161,7 @@ void SseHub::deliver(const std::weak_ptr<Stream>& stream, const JobStatus& statu
 
 void SseHub::add(std::shared_ptr<Stream> stream) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping_) {
       stream->subscription.reset();
       slots_.release();
@@ -195,7 +195,7 @@ void SseHub::schedule(const std::shared_ptr<Stream>& stream) {
         // not at once, which would spin while its client is not reading.
         if (pumped == Pumped::kBlocked) return;
         {
-          std::lock_guard lock(mutex_);
+          MutexLock lock(mutex_);
           pending_ = true;
         }
         wake_.notify_one();
@@ -212,7 +212,7 @@ SseHub::Pumped SseHub::pump(Stream& stream) {
   if (!peer) return Pumped::kFinished;
   std::deque<JobStatus> batch;
   {
-    std::lock_guard lock(stream.mutex);
+    MutexLock lock(stream.mutex);
     if (stream.overflowed) {
       spdlog::info("SSE: dropping the stream of {}: its client is not keeping up", stream.name());
       // Closing the socket (not just ending the response) frees what
@@ -255,9 +255,10 @@ SseHub::Pumped SseHub::pump(Stream& stream) {
 }
 
 void SseHub::run() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, kPeerCheck, [this] { return stopping_ || pending_; });
+    wake_.wait_for(lock, kPeerCheck,
+                   [this]() DTQ_REQUIRES(mutex_) { return stopping_ || pending_; });
     if (stopping_) break;
     pending_ = false;
     std::vector<std::shared_ptr<Stream>> streams(streams_.begin(), streams_.end());
@@ -272,7 +273,7 @@ void SseHub::run() {
       }
       bool queued = false;
       {
-        std::lock_guard stream_lock(stream->mutex);
+        MutexLock stream_lock(stream->mutex);
         queued = !stream->queued.empty();
       }
       if (stream->next_heartbeat == std::chrono::steady_clock::time_point{})
@@ -303,7 +304,7 @@ void SseHub::run() {
 
 void SseHub::stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_one();

@@ -31,15 +31,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "dtq/core/ports/status_store.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "write_guard.hpp"
 
 namespace dtq::api {
@@ -101,11 +100,11 @@ class SseHub {
   const std::chrono::seconds heartbeat_;
   StreamSlots slots_;
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::list<std::shared_ptr<Stream>> streams_;
-  bool pending_ = false;  // some stream has a queued status
-  bool stopping_ = false;
+  Mutex mutex_;
+  CondVar wake_;
+  std::list<std::shared_ptr<Stream>> streams_ DTQ_GUARDED_BY(mutex_);
+  bool pending_ DTQ_GUARDED_BY(mutex_) = false;  // some stream has a queued status
+  bool stopping_ DTQ_GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 
