@@ -212,7 +212,7 @@ Status AmqpSession::start() {
 
 void AmqpSession::stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -228,7 +228,7 @@ void AmqpSession::stop() {
 
 void AmqpSession::post(std::function<void(Channel*)> task) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!stopped_) {
       posted_.push_back(std::move(task));
       task = nullptr;
@@ -335,7 +335,7 @@ void AmqpSession::close(bool graceful) {
 void AmqpSession::run_posted() {
   std::deque<std::function<void(Channel*)>> tasks;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     tasks.swap(posted_);
   }
   if (tasks.empty()) return;

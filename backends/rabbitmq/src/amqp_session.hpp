@@ -21,12 +21,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
 #include "dtq/core/status.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/rabbitmq/rabbit_settings.hpp"
 
 namespace dtq::rabbitmq {
@@ -125,15 +125,14 @@ class AmqpSession {
   std::atomic<bool> healthy_{false};
   std::atomic<uint64_t> generation_{0};
 
-  std::mutex mutex_;
-  std::deque<std::function<void(Channel*)>> posted_;
-  bool stopped_ = false;  // under mutex_: post() runs tasks inline
+  Mutex mutex_;
+  std::deque<std::function<void(Channel*)>> posted_ DTQ_GUARDED_BY(mutex_);
+  bool stopped_ DTQ_GUARDED_BY(mutex_) = false;  // set: post() runs tasks inline
 
   // Reconnection state (I/O thread only).
   uint32_t failures_ = 0;
   std::chrono::steady_clock::time_point down_since_{};
   std::chrono::steady_clock::time_point next_attempt_{};
 };
-
 
 }  // namespace dtq::rabbitmq
