@@ -75,7 +75,7 @@ int run_job(const CommonOptions& common, const RunOptions& options) {
   request.job_type = info.job_type;
   request.trace_id = new_uuid4();
   request.payload = validation.normalized_payload;
-  request.deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  request.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
 
   auto settings = host::plugin_settings_from_env(info.job_type);
   if (!settings.ok()) {

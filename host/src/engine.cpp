@@ -79,7 +79,7 @@ Status Engine::remove_plugin(std::string_view job_type) {
     pools_.erase(it);
   }
   pool->stop_taking();
-  pool->drain(Clock::now() + settings_.drain_grace);
+  pool->drain(std::chrono::steady_clock::now() + settings_.drain_grace);
   spdlog::info("pool job_type={} stopped", job_type);
   return {};
 }
@@ -108,7 +108,7 @@ void Engine::drain() {
     taking_work_ = false;
     for (auto& pool : pools_) pools.push_back(pool.get());
   }
-  const auto deadline = Clock::now() + settings_.drain_grace;
+  const auto deadline = std::chrono::steady_clock::now() + settings_.drain_grace;
   for (auto* pool : pools) pool->stop_taking();
   backends_.queue.close();
   for (auto* pool : pools) pool->drain(deadline);

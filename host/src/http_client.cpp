@@ -531,7 +531,7 @@ HttpClient::HttpClient(HttpClientSettings settings) : settings_(std::move(settin
 HttpClient::~HttpClient() = default;
 
 HttpResult HttpClient::perform(const HttpRequestSpec& request, const OutboundPolicy& policy,
-                               Clock::time_point deadline, const Interruption& interruption) const {
+                               Deadline deadline, const Interruption& interruption) const {
   const std::string& method = request.method;
   if (method.size() > kMaxMethodLength || !is_token(method)) {
     return refusal(HttpOutcome::kInvalid, "invalid HTTP method");
@@ -591,7 +591,8 @@ HttpResult HttpClient::perform(const HttpRequestSpec& request, const OutboundPol
       result.attempts = attempt - 1;
       break;
     }
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left <= milliseconds(0)) break;  // the last result stands (kCancelled before any attempt)
 
     Attempt outcome =
@@ -612,7 +613,7 @@ HttpResult HttpClient::perform(const HttpRequestSpec& request, const OutboundPol
         delay = *asked;
       }
     }
-    if (Clock::now() + delay >= deadline) break;  // no time for another attempt
+    if (std::chrono::steady_clock::now() + delay >= deadline) break;  // no time for another
     spdlog::debug("http {} {}{}: attempt {} got {} {}, retrying in {} ms", method, *host, log_path,
                   attempt, outcome_name(result.outcome), result.status_code, delay.count());
     if (!interruption.sleep_for(delay)) {

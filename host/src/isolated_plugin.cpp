@@ -114,7 +114,7 @@ class IsolatedPlugin::Runner {
     // thread instead of into `frames`; the reader kills the runner once
     // the call outlives `hard_deadline`, and says so in `timed_out`.
     FrameHandler handler;
-    Clock::time_point hard_deadline = Clock::time_point::max();
+    Deadline hard_deadline = kNoDeadline;
     bool timed_out = false;
     bool runner_gone = false;
     // Other requests were on the runner when it died, or it was killed for
@@ -214,7 +214,7 @@ class IsolatedPlugin::Runner {
     return call;
   }
   // An asynchronous call: `handler` gets its frames on the reader thread.
-  std::shared_ptr<Call> open(uint64_t id, FrameHandler handler, Clock::time_point hard_deadline) {
+  std::shared_ptr<Call> open(uint64_t id, FrameHandler handler, Deadline hard_deadline) {
     MutexLock lock(mutex_);
     if (gone_) return nullptr;
     auto call = std::make_shared<Call>();
@@ -233,11 +233,11 @@ class IsolatedPlugin::Runner {
   }
 
   // The call's next frame, into `frame`.
-  Wait next(Call& call, Clock::time_point until, Frame& frame) {
+  Wait next(Call& call, Deadline until, Frame& frame) {
     MutexLock lock(mutex_);
     const auto answered = [&] { return !call.frames.empty() || call.runner_gone; };
     bool ready = true;
-    if (until == Clock::time_point::max()) {
+    if (until == kNoDeadline) {
       call.arrived.wait(lock, answered);
     } else {
       ready = call.arrived.wait_until(lock, until, answered);
@@ -360,7 +360,7 @@ class IsolatedPlugin::Runner {
   // An asynchronous call past its hard deadline: its plugin ignored
   // cancellation, so the runner is killed (its other calls are suspects).
   void kill_overdue_locked() DTQ_REQUIRES(mutex_) {
-    const auto now = Clock::now();
+    const auto now = std::chrono::steady_clock::now();
     for (auto& [id, call] : calls_) {
       if (!call->handler || call->hard_deadline > now) continue;
       call->timed_out = true;
@@ -591,7 +591,7 @@ IsolatedPlugin::Ending IsolatedPlugin::validate_on(std::string_view payload, Run
     FrameWriter request(FrameType::kValidate);
     request.i64(static_cast<int64_t>(id)).str(payload);
     (void)runner.send(std::move(request).finish());  // a dead runner is noticed by next()
-    wait = runner.next(*call, Clock::now() + settings_.validate_timeout, reply);
+    wait = runner.next(*call, std::chrono::steady_clock::now() + settings_.validate_timeout, reply);
     runner.close(id);
   }
   if (wait == Runner::Wait::kTimeout) {
@@ -713,8 +713,7 @@ std::string run_frame(const JobRequest& job, uint64_t id) {
       .str(job.job_type)
       .str(job.trace_id)
       .str(job.payload);
-  request.u32(job.attempt)
-      .i64(job.deadline == Clock::time_point::max() ? 0 : to_unix_ms(job.deadline));
+  request.u32(job.attempt).i64(deadline_to_unix_ms(job.deadline));
   request.i64(static_cast<int64_t>(job.max_result_bytes));
   request.u32(1);  // validate first (validates_on_run())
   return std::move(request).finish();
@@ -722,9 +721,8 @@ std::string run_frame(const JobRequest& job, uint64_t id) {
 
 }  // namespace
 
-Clock::time_point IsolatedPlugin::hard_deadline(const JobRequest& job) const {
-  return job.deadline == Clock::time_point::max() ? Clock::time_point::max()
-                                                  : job.deadline + settings_.kill_grace;
+Deadline IsolatedPlugin::hard_deadline(const JobRequest& job) const {
+  return job.deadline == kNoDeadline ? kNoDeadline : job.deadline + settings_.kill_grace;
 }
 
 namespace {

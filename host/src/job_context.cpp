@@ -122,7 +122,7 @@ JobContext::JobContext(Key /*key*/, JobRequest request, OutboundPolicy policy,
   abi_job_.payload = view(request_.payload);
   abi_job_.attempt = request_.attempt;
   abi_job_.deadline_unix_ms =
-      request_.deadline == Clock::time_point::max() ? INT64_MAX : to_unix_ms(request_.deadline);
+      request_.deadline == kNoDeadline ? INT64_MAX : deadline_to_unix_ms(request_.deadline);
 }
 
 void JobContext::report_progress(int percent, std::string_view message) {
@@ -233,11 +233,11 @@ void JobContext::fail(std::string_view code, std::string_view message, bool retr
 
 bool JobContext::interrupted() const {
   // Ended counts too: a request still running for an abandoned attempt stops.
-  return cancelled_ || ended_ || Clock::now() >= request_.deadline;
+  return cancelled_ || ended_ || std::chrono::steady_clock::now() >= request_.deadline;
 }
 
 bool JobContext::sleep_for(std::chrono::milliseconds duration) const {
-  const auto wake_at = std::min(Clock::now() + duration, request_.deadline);
+  const auto wake_at = std::min(std::chrono::steady_clock::now() + duration, request_.deadline);
   std::unique_lock lock(mutex_);
   wake_.wait_until(lock, wake_at, [this] { return cancelled_.load() || ended_.load(); });
   return !interrupted() && !ended_;
@@ -274,7 +274,7 @@ JobOutcome JobContext::finish() {
     outcome.kind = JobOutcome::Kind::kCancelled;
     outcome.error_code = "cancelled";
     outcome.error_message = "job cancelled";
-  } else if (Clock::now() >= request_.deadline) {
+  } else if (std::chrono::steady_clock::now() >= request_.deadline) {
     outcome.error_code = "timeout";
     outcome.error_message = "job exceeded its deadline";
     outcome.retryable = true;

@@ -287,7 +287,7 @@ class Runner {
   // What one running job has said so far.
   struct JobState {
     bool cancelled = false;
-    Clock::time_point deadline = Clock::time_point::max();
+    Deadline deadline = kNoDeadline;
     size_t max_result_bytes = 0;
     RunEnd end = RunEnd::kNothing;
     std::string result;
@@ -405,10 +405,9 @@ void Runner::accept_run(FrameReader& reader, uint64_t id) {
     // Request numbers are never reused: a repeat is a broken supervisor.
     auto [job, added] = jobs_.try_emplace(id);
     if (!added) std::_Exit(1);
-    job->second.deadline =
-        work.job.deadline_unix_ms == 0
-            ? Clock::time_point::max()
-            : Clock::time_point(std::chrono::milliseconds(work.job.deadline_unix_ms));
+    // Kept on the steady clock from here: a wall-clock step in the runner
+    // must not expire or extend the job.
+    job->second.deadline = deadline_from_unix_ms(work.job.deadline_unix_ms);
     job->second.max_result_bytes = static_cast<size_t>(max_result_bytes);
     job->second.sent_at = Clock::now();
   }
@@ -507,7 +506,7 @@ void Runner::run_job(uint64_t id, PendingJob& pending) {
       .trace_id = {pending.trace_id.data(), pending.trace_id.size()},
       .payload = {pending.payload.data(), pending.payload.size()},
       .attempt = pending.attempt,
-      .deadline_unix_ms = pending.deadline_unix_ms,
+      .deadline_unix_ms = pending.deadline_unix_ms == 0 ? INT64_MAX : pending.deadline_unix_ms,
   };
   plugin_->run_with(runner_host_api(), &job, handle_of(id));
   finish_job(id);
@@ -649,7 +648,8 @@ bool Runner::interrupted(dtq_job_ctx* handle) {
   {
     std::lock_guard lock(mutex_);
     JobState* job = job_locked(handle);
-    interrupted = job == nullptr || job->cancelled || Clock::now() >= job->deadline;
+    interrupted =
+        job == nullptr || job->cancelled || std::chrono::steady_clock::now() >= job->deadline;
     // A plugin that polls for cancellation is busy: what it reported shows
     // at least this often.
     if (!interrupted && Clock::now() - job->sent_at >= kProgressMessageInterval)
@@ -672,12 +672,13 @@ dtq_status Runner::sleep_ms(dtq_job_ctx* handle, uint32_t ms) {
     if (job == nullptr) return DTQ_ERR_JOB_ENDED;
   }
   const auto deadline = job->deadline;
-  const auto until = std::min(deadline, Clock::now() + std::chrono::milliseconds(ms));
+  const auto until =
+      std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(ms));
   const bool woken = wake_.wait_until(lock, until, [&] {
     JobState* still = job_locked(handle);
     return still == nullptr || still->cancelled;
   });
-  if (woken || Clock::now() >= deadline) return DTQ_ERR_CANCELLED;
+  if (woken || std::chrono::steady_clock::now() >= deadline) return DTQ_ERR_CANCELLED;
   return DTQ_OK;
 }
 

@@ -85,7 +85,7 @@ WorkerPool::WorkerPool(std::shared_ptr<Plugin> plugin, PoolSettings settings, En
       policy_(std::move(policy)) {}
 
 WorkerPool::~WorkerPool() {
-  drain(Clock::now());
+  drain(std::chrono::steady_clock::now());
 }
 
 void WorkerPool::start() {
@@ -106,7 +106,7 @@ void WorkerPool::stop_taking() {
   changed_.notify_all();
 }
 
-void WorkerPool::drain(Clock::time_point deadline) {
+void WorkerPool::drain(Deadline deadline) {
   stop_taking();
   {
     MutexLock lock(mutex_);
@@ -287,15 +287,16 @@ std::optional<JobOutcome> WorkerPool::run_one(const Delivery& delivery,
   const std::shared_ptr<SingleThread> single_thread = single_thread_;
   const JobMessage& message = delivery.message;
   auto attempt = std::make_shared<Attempt>();
-  attempt->context = JobContext::create(JobRequest{.job_id = message.job_id,
-                                                   .job_type = message.job_type,
-                                                   .trace_id = message.trace_id,
-                                                   .payload = payload,
-                                                   .attempt = number,
-                                                   .deadline = Clock::now() + settings_.timeout,
-                                                   .initial_progress = progress,
-                                                   .max_result_bytes = settings_.max_result_bytes},
-                                        policy_, http_, static_cast<JobObserver*>(this));
+  attempt->context = JobContext::create(
+      JobRequest{.job_id = message.job_id,
+                 .job_type = message.job_type,
+                 .trace_id = message.trace_id,
+                 .payload = payload,
+                 .attempt = number,
+                 .deadline = std::chrono::steady_clock::now() + settings_.timeout,
+                 .initial_progress = progress,
+                 .max_result_bytes = settings_.max_result_bytes},
+      policy_, http_, static_cast<JobObserver*>(this));
   attempt->delivery = delivery;
   attempt->started_at = started_at;
   attempt->worker = std::this_thread::get_id();
@@ -304,12 +305,12 @@ std::optional<JobOutcome> WorkerPool::run_one(const Delivery& delivery,
     running_.push_back(attempt);
   }
   ++started_;
-  const auto began = Clock::now();
+  const auto began = std::chrono::steady_clock::now();
 
   const bool ran = run_attempt(*plugin, single_thread, *attempt->context);
 
   if (attempt->claimed.exchange(true)) return std::nullopt;
-  observe_attempt(Clock::now() - began);
+  observe_attempt(std::chrono::steady_clock::now() - began);
   {
     MutexLock lock(mutex_);
     running_.remove(attempt);
@@ -403,7 +404,7 @@ void WorkerPool::supervise() {
                         [this] { return supervisor_stop_.load(); });
       attempts.assign(running_.begin(), running_.end());
     }
-    const auto now = Clock::now();
+    const auto now = std::chrono::steady_clock::now();
     for (const auto& attempt : attempts) {
       JobContext& context = *attempt->context;
       context.flush_progress();
@@ -428,7 +429,7 @@ void WorkerPool::abandon(const std::shared_ptr<Attempt>& attempt, bool user_canc
   attempt->context->finish();  // every later host call from the stuck plugin is ignored
   const JobRequest& request = attempt->context->request();
   // Counted as long as it was let run: the p99 must see hung plugins.
-  observe_attempt(Clock::now() - (request.deadline - settings_.timeout));
+  observe_attempt(std::chrono::steady_clock::now() - (request.deadline - settings_.timeout));
   spdlog::error(
       "job_id={} job_type={} attempt={} plugin did not return {} after being told to stop; "
       "freeing its slot",
@@ -642,18 +643,19 @@ void WorkerPool::release(const Delivery& delivery, const std::string& why) {
 }
 
 bool WorkerPool::wait_backoff(std::chrono::milliseconds delay, const std::string& job_id) {
-  const auto until = Clock::now() + delay;
-  while (Clock::now() < until) {
+  const auto until = std::chrono::steady_clock::now() + delay;
+  while (std::chrono::steady_clock::now() < until) {
     // Asked without the pool's lock: the status store may be a server.
     if (stopping_ || backends_.statuses.cancel_requested(job_id)) return false;
     MutexLock lock(mutex_);
-    changed_.wait_until(lock, std::min(until, Clock::now() + settings_.supervisor_tick),
-                        [this] { return stopping_.load(); });
+    changed_.wait_until(
+        lock, std::min(until, std::chrono::steady_clock::now() + settings_.supervisor_tick),
+        [this] { return stopping_.load(); });
   }
   return !stopping_;
 }
 
-void WorkerPool::observe_attempt(Clock::duration elapsed) {
+void WorkerPool::observe_attempt(std::chrono::steady_clock::duration elapsed) {
   const double seconds = std::chrono::duration<double>(elapsed).count();
   const auto* const bucket =
       std::lower_bound(kAttemptDurationBounds.begin(), kAttemptDurationBounds.end(), seconds);

@@ -66,7 +66,7 @@ class ProgressLog final : public JobObserver {
 
 // Runs one attempt of `payload` on `plugin` and returns how it ended.
 JobOutcome run_once(const Plugin& plugin, const std::string& payload,
-                    Clock::time_point deadline = Clock::now() + 10s,
+                    Deadline deadline = std::chrono::steady_clock::now() + 10s,
                     JobObserver* observer = nullptr) {
   static HttpClient http;
   auto context = JobContext::create(JobRequest{.job_id = new_uuid4(),
@@ -86,8 +86,8 @@ TEST(IsolatedPluginTest, ReportsThePluginsMetadataWithoutLoadingItHere) {
   EXPECT_EQ(plugin->info().path, fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so");
   EXPECT_TRUE(plugin->health().network_isolated);
   ProgressLog progress;
-  const JobOutcome outcome =
-      run_once(*plugin, R"({"message":"hi","progress":[30,60]})", Clock::now() + 10s, &progress);
+  const JobOutcome outcome = run_once(*plugin, R"({"message":"hi","progress":[30,60]})",
+                                      std::chrono::steady_clock::now() + 10s, &progress);
   EXPECT_EQ(outcome.kind, JobOutcome::Kind::kCompleted) << outcome.error_message;
   EXPECT_EQ(outcome.output_json, R"({"attempt":1,"echo":"hi"})");
   EXPECT_THAT(progress.percents(), ::testing::IsSupersetOf({30, 60}));
@@ -144,9 +144,10 @@ INSTANTIATE_TEST_SUITE_P(Behaviours, CrashTest,
 
 TEST(IsolatedPluginTest, KillsARunnerWhoseJobIgnoresItsDeadline) {
   auto plugin = isolated("poison");
-  const auto started = Clock::now();
-  const JobOutcome outcome = run_once(*plugin, R"({"do":"hang"})", Clock::now() + 300ms);
-  const auto took = Clock::now() - started;
+  const auto started = std::chrono::steady_clock::now();
+  const JobOutcome outcome =
+      run_once(*plugin, R"({"do":"hang"})", std::chrono::steady_clock::now() + 300ms);
+  const auto took = std::chrono::steady_clock::now() - started;
   EXPECT_EQ(outcome.kind, JobOutcome::Kind::kFailed);
   EXPECT_EQ(outcome.error_code, "timeout");
   // The deadline, the grace, and margin for a loaded machine: not forever.
@@ -205,9 +206,9 @@ TEST(IsolatedPluginTest, ARunnerHasNoNetworkOfItsOwn) {
 
 TEST(IsolatedPluginTest, ASlowValidatorIsCutOffWithoutAVerdict) {
   auto plugin = isolated("poison");
-  const auto started = Clock::now();
+  const auto started = std::chrono::steady_clock::now();
   auto slow = plugin->check(R"({"do":"slow_validate"})");
-  EXPECT_LT(Clock::now() - started, 5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
   ASSERT_FALSE(slow.ok());
   EXPECT_EQ(slow.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_THAT(slow.status().message(), HasSubstr("did not validate the payload within 500 ms"));
@@ -267,13 +268,14 @@ TEST(IsolatedPluginTest, ACrashIsChargedOnlyToTheJobThatCrashesAlone) {
   ProgressLog started;
   for (size_t i = 0; i < outcomes.size(); ++i) {
     innocents.emplace_back([&, i] {
-      outcomes[i] = run_once(*plugin, R"({"do":"nap"})", Clock::now() + 10s, &started);
+      outcomes[i] =
+          run_once(*plugin, R"({"do":"nap"})", std::chrono::steady_clock::now() + 10s, &started);
     });
   }
   // Every innocent is napping in the shared runner (it reported its first
   // progress) before the poison arrives.
-  const auto until = Clock::now() + 5s;
-  while (started.percents().size() < outcomes.size() && Clock::now() < until)
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (started.percents().size() < outcomes.size() && std::chrono::steady_clock::now() < until)
     std::this_thread::yield();
   ASSERT_EQ(started.percents().size(), outcomes.size());
   const JobOutcome poison = run_once(*plugin, R"({"do":"segv"})");
@@ -291,7 +293,8 @@ TEST(IsolatedPluginTest, ACrashIsChargedOnlyToTheJobThatCrashesAlone) {
 class AsyncAttempt {
  public:
   AsyncAttempt(const Plugin& plugin, const std::string& payload,
-               Clock::time_point deadline = Clock::now() + 10s, JobObserver* observer = nullptr) {
+               Deadline deadline = std::chrono::steady_clock::now() + 10s,
+               JobObserver* observer = nullptr) {
     static HttpClient http;
     context_ = JobContext::create(JobRequest{.job_id = new_uuid4(),
                                              .job_type = plugin.info().job_type,
@@ -339,11 +342,11 @@ TEST(IsolatedPluginAsyncTest, ACrashIsChargedOnlyToTheJobThatCrashesAlone) {
   ProgressLog started;
   std::vector<std::unique_ptr<AsyncAttempt>> innocents;
   for (int i = 0; i < 4; ++i) {
-    innocents.push_back(
-        std::make_unique<AsyncAttempt>(*plugin, R"({"do":"nap"})", Clock::now() + 10s, &started));
+    innocents.push_back(std::make_unique<AsyncAttempt>(
+        *plugin, R"({"do":"nap"})", std::chrono::steady_clock::now() + 10s, &started));
   }
-  const auto until = Clock::now() + 5s;
-  while (started.percents().size() < innocents.size() && Clock::now() < until)
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (started.percents().size() < innocents.size() && std::chrono::steady_clock::now() < until)
     std::this_thread::yield();
   ASSERT_EQ(started.percents().size(), innocents.size());
   AsyncAttempt poison(*plugin, R"({"do":"segv"})");
@@ -360,7 +363,7 @@ TEST(IsolatedPluginAsyncTest, ACrashIsChargedOnlyToTheJobThatCrashesAlone) {
 
 TEST(IsolatedPluginAsyncTest, KillsARunnerWhoseJobIgnoresItsDeadline) {
   auto plugin = isolated("poison");
-  AsyncAttempt hung(*plugin, R"({"do":"hang"})", Clock::now() + 200ms);
+  AsyncAttempt hung(*plugin, R"({"do":"hang"})", std::chrono::steady_clock::now() + 200ms);
   const JobOutcome outcome = hung.wait();
   EXPECT_EQ(outcome.kind, JobOutcome::Kind::kFailed);
   EXPECT_EQ(outcome.error_code, "timeout");
@@ -399,8 +402,8 @@ class IsolatedEngineTest : public ::testing::Test {
   }
 
   JobStatus wait_terminal(const std::string& job_id, std::chrono::seconds limit = 30s) {
-    const auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
       auto status = embedded_.backends.statuses->get(job_id);
       if (status.ok() && is_terminal(status->state)) return *status;
       std::this_thread::sleep_for(10ms);

@@ -125,7 +125,7 @@ JobRun PluginHarness::run_unvalidated(std::string_view payload, const RunOptions
   const host::PluginInfo& info = plugin_->info();
   const milliseconds timeout =
       options.timeout > milliseconds(0) ? options.timeout : milliseconds(info.default_timeout_ms);
-  const Clock::time_point started = Clock::now();
+  const auto started = std::chrono::steady_clock::now();
   host::JobRequest request{
       .job_id = new_uuid4(),
       .job_type = info.job_type,
@@ -147,7 +147,8 @@ JobRun PluginHarness::run_unvalidated(std::string_view payload, const RunOptions
   JobRun run;
   run.outcome = context->finish();
   run.progress = observer.events();
-  run.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+  run.elapsed =
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
   return run;
 }
 

@@ -64,8 +64,8 @@ HttpClientSettings fast_settings() {
   return settings;
 }
 
-Clock::time_point far_deadline() {
-  return Clock::now() + std::chrono::seconds(60);
+Deadline far_deadline() {
+  return SteadyClock::now() + std::chrono::seconds(60);
 }
 
 std::optional<std::string> header(const HttpResult& result, const std::string& name) {
@@ -452,7 +452,7 @@ TEST_F(HttpClientTest, PastDeadlineSendsNothing) {
   request.url = url(kGeocodePath);
   const HttpResult result =
       HttpClient(fast_settings())
-          .perform(request, direct(), Clock::now() - std::chrono::seconds(1), never_);
+          .perform(request, direct(), SteadyClock::now() - std::chrono::seconds(1), never_);
 
   EXPECT_EQ(result.outcome, HttpOutcome::kCancelled);
   EXPECT_EQ(result.attempts, 0U);
@@ -467,7 +467,7 @@ TEST_F(HttpClientTest, NeverSleepsPastTheDeadline) {
   HttpRequestSpec request;
   request.url = url(kGeocodePath);
   const HttpResult result = HttpClient(settings).perform(
-      request, direct(), Clock::now() + std::chrono::seconds(1), never_);
+      request, direct(), SteadyClock::now() + std::chrono::seconds(1), never_);
 
   EXPECT_EQ(result.outcome, HttpOutcome::kResponse) << result.error;
   EXPECT_EQ(result.status_code, 503);

@@ -27,7 +27,7 @@ namespace dtq::host {
 struct HttpClientSettings {
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds attempt_timeout{10000};  // when the request names none
-  uint32_t max_attempts = 3;                          // when the request names none
+  uint32_t max_attempts = 3;                         // when the request names none
   std::chrono::milliseconds backoff_base{200};
   std::chrono::milliseconds backoff_max{5000};
   // A Retry-After longer than this (or past the deadline) is not waited for:
@@ -89,7 +89,7 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   HttpResult perform(const HttpRequestSpec& request, const OutboundPolicy& policy,
-                     Clock::time_point deadline, const Interruption& interruption) const;
+                     Deadline deadline, const Interruption& interruption) const;
 
   const HttpClientSettings& settings() const noexcept { return settings_; }
 

@@ -119,7 +119,7 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   void forget(const AsyncRun& run) const;
   // Runs a suspect again, alone, in a runner of its own, on a thread of its own.
   void quarantine(const std::shared_ptr<AsyncRun>& run) const;
-  Clock::time_point hard_deadline(const JobRequest& job) const;
+  Deadline hard_deadline(const JobRequest& job) const;
   void fail_timeout(JobContext& context, pid_t runner) const;
   void fail_crashed(JobContext& context, const std::string& how) const;
   Ending validate_on(std::string_view payload, Runner& runner,

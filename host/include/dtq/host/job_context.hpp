@@ -51,7 +51,7 @@ struct JobRequest {
   std::string trace_id;
   std::string payload;  // normalized by the plugin's validate()
   uint32_t attempt = 1;
-  Clock::time_point deadline = Clock::time_point::max();
+  Deadline deadline = kNoDeadline;
   int initial_progress = 0;  // where an earlier attempt left off
   // A larger result ends the attempt as result_too_large.
   size_t max_result_bytes = kDefaultMaxResultBytes;

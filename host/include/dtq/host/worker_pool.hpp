@@ -114,7 +114,7 @@ class WorkerPool final : private JobObserver {
 
   void start();
   void stop_taking();
-  void drain(Clock::time_point deadline);
+  void drain(Deadline deadline);
 
   PoolStats stats() const;
   const PoolSettings& settings() const noexcept { return settings_; }
@@ -130,7 +130,7 @@ class WorkerPool final : private JobObserver {
     std::thread::id worker;
     std::atomic<bool> claimed{false};
     bool cancel_sent = false;
-    Clock::time_point cancel_sent_at;
+    std::chrono::steady_clock::time_point cancel_sent_at;
   };
 
   // The one slot of a single-threaded plugin. Shared with the workers, so
@@ -196,7 +196,7 @@ class WorkerPool final : private JobObserver {
   // cancelled meanwhile.
   bool wait_backoff(std::chrono::milliseconds delay, const std::string& job_id);
   // Counts an attempt that ran for `elapsed` into the duration buckets.
-  void observe_attempt(Clock::duration elapsed);
+  void observe_attempt(std::chrono::steady_clock::duration elapsed);
 
   std::shared_ptr<Plugin> plugin_;
   const std::shared_ptr<SingleThread> single_thread_ = std::make_shared<SingleThread>();
