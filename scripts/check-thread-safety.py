@@ -18,6 +18,7 @@ less what clang does not know; -fsyntax-only keeps it to a parse.
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -118,6 +119,9 @@ def main(argv):
         print(__doc__)
         return 2
     clang, compile_commands, source_dir = argv[1], argv[2], os.path.abspath(argv[3])
+    if shutil.which(clang) is None:
+        print(f"check-thread-safety: {clang} not found; scripts/install-deps.sh test installs it")
+        return 1
     with open(compile_commands, encoding="utf-8") as file:
         entries = json.load(file)
     if len(argv) == 6:
