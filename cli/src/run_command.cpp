@@ -34,28 +34,49 @@ struct RunOptions {
   uint32_t timeout_ms = 0;
 };
 
-int run_job(const CommonOptions& common, const RunOptions& options) {
+// The plugin for `job_type` from the plugin folder; null after saying why
+// (with the loader's reasons for any library it refused).
+std::shared_ptr<host::Plugin> find_plugin(const CommonOptions& common,
+                                          const std::string& job_type) {
   auto loaded =
       host::load_plugin_directory(resolve_plugin_dir(common), host::BadPluginPolicy::kQuarantine);
   if (!loaded.ok()) {
     std::cerr << "dtq: " << loaded.status().message() << "\n";
-    return 1;
+    return nullptr;
   }
-  std::shared_ptr<host::Plugin> plugin;
   std::string known;
   for (const auto& candidate : loaded->plugins) {
-    if (candidate->info().job_type == options.job_type) plugin = candidate;
+    if (candidate->info().job_type == job_type) return candidate;
     known += (known.empty() ? "" : ", ") + candidate->info().job_type;
   }
-  if (!plugin) {
-    std::cerr << "dtq: unknown job type \"" << options.job_type << "\" (loaded: " << known << ")\n";
-    // The plugin the user meant may be one the loader refused: say why.
-    for (const auto& rejected : loaded->rejected) {
-      std::cerr << "dtq: refused: " << rejected.reason.message() << "\n";
-    }
-    return 2;
+  std::cerr << "dtq: unknown job type \"" << job_type << "\" (loaded: " << known << ")\n";
+  // The plugin the user meant may be one the loader refused: say why.
+  for (const auto& rejected : loaded->rejected) {
+    std::cerr << "dtq: refused: " << rejected.reason.message() << "\n";
   }
+  return nullptr;
+}
 
+// Prints the outcome (the result on stdout) and returns the exit status.
+int report(const host::JobOutcome& outcome) {
+  switch (outcome.kind) {
+    case host::JobOutcome::Kind::kCompleted:
+      std::cout << outcome.output_json << "\n";
+      return 0;
+    case host::JobOutcome::Kind::kCancelled:
+      std::cerr << "cancelled\n";
+      return 1;
+    case host::JobOutcome::Kind::kFailed:
+      std::cerr << "failed: " << outcome.error_code << ": " << outcome.error_message
+                << (outcome.retryable ? " (retryable)" : " (permanent)") << "\n";
+      return 1;
+  }
+  return 1;
+}
+
+int run_job(const CommonOptions& common, const RunOptions& options) {
+  const auto plugin = find_plugin(common, options.job_type);
+  if (!plugin) return 2;
   const auto validation = plugin->validate(options.payload);
   if (!validation.valid()) {
     std::cerr << "dtq: invalid payload for " << options.job_type << ":\n";
@@ -76,13 +97,13 @@ int run_job(const CommonOptions& common, const RunOptions& options) {
   request.trace_id = new_uuid4();
   request.payload = validation.normalized_payload;
   request.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-
   auto settings = host::plugin_settings_from_env(info.job_type);
   if (!settings.ok()) {
     std::cerr << "dtq: " << settings.status().message() << "\n";
     return 2;
   }
   if (settings->max_result_bytes) request.max_result_bytes = *settings->max_result_bytes;
+
   host::HttpClient http;
   ProgressBar bar(stderr);
   BarObserver observer(bar);
@@ -93,20 +114,7 @@ int run_job(const CommonOptions& common, const RunOptions& options) {
   const host::JobOutcome outcome = context->finish();
   if (outcome.kind == host::JobOutcome::Kind::kCompleted) bar.update(100, "completed");
   bar.close();
-
-  switch (outcome.kind) {
-    case host::JobOutcome::Kind::kCompleted:
-      std::cout << outcome.output_json << "\n";
-      return 0;
-    case host::JobOutcome::Kind::kCancelled:
-      std::cerr << "cancelled\n";
-      return 1;
-    case host::JobOutcome::Kind::kFailed:
-      std::cerr << "failed: " << outcome.error_code << ": " << outcome.error_message
-                << (outcome.retryable ? " (retryable)" : " (permanent)") << "\n";
-      return 1;
-  }
-  return 1;
+  return report(outcome);
 }
 
 }  // namespace

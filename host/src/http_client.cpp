@@ -384,17 +384,11 @@ class Attachment {
   CURLMcode code_;
 };
 
-// Configures the thread's easy handle for one attempt and runs it.
-Attempt run_attempt(const PreparedRequest& prepared, const HttpClientSettings& settings,
-                    milliseconds timeout, const Interruption& interruption) {
+// Sets `easy` (reset) up for one attempt of `prepared`; the first option
+// libcurl refused, or CURLE_OK.
+CURLcode configure(CURL* easy, const PreparedRequest& prepared, const HttpClientSettings& settings,
+                   milliseconds timeout, Sink& sink, char* error_buffer) {
   const HttpRequestSpec& spec = *prepared.spec;
-  ThreadSession& session = thread_session();
-  CURL* easy = session.easy();
-  curl_easy_reset(easy);
-
-  Sink sink;
-  sink.max_body = settings.max_response_bytes;
-  char error_buffer[CURL_ERROR_SIZE] = "";
   CURLcode setup = CURLE_OK;
   const auto set = [&](CURLoption option, auto value) {
     if (setup == CURLE_OK) setup = curl_easy_setopt(easy, option, value);
@@ -427,13 +421,57 @@ Attempt run_attempt(const PreparedRequest& prepared, const HttpClientSettings& s
   set(CURLOPT_HEADERFUNCTION, &on_header);
   set(CURLOPT_HEADERDATA, static_cast<void*>(&sink));
   set(CURLOPT_ERRORBUFFER, error_buffer);
+  return setup;
+}
 
+// Runs the transfer of `easy` (attached to `multi`) until it ends or
+// `interruption` says stop: libcurl's result, or nullopt with `cancelled`
+// set, or with `error` when the multi interface itself failed.
+std::optional<CURLcode> transfer(CURLM* multi, CURL* easy, const Interruption& interruption,
+                                 bool& cancelled, std::string& error) {
+  for (;;) {
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(multi, &running);
+    if (mc == CURLM_OK && running == 0) {
+      std::optional<CURLcode> done;
+      int queued = 0;
+      while (CURLMsg* message = curl_multi_info_read(multi, &queued)) {
+        if (message->msg == CURLMSG_DONE && message->easy_handle == easy) {
+          done = message->data.result;
+        }
+      }
+      return done;
+    }
+    if (mc == CURLM_OK && interruption.interrupted()) {
+      cancelled = true;
+      return std::nullopt;
+    }
+    if (mc == CURLM_OK) {
+      mc = curl_multi_poll(multi, nullptr, 0, static_cast<int>(kInterruptPollInterval.count()),
+                           nullptr);
+    }
+    if (mc != CURLM_OK) {
+      error = curl_multi_strerror(mc);
+      return std::nullopt;
+    }
+  }
+}
+
+// Configures the thread's easy handle for one attempt and runs it.
+Attempt run_attempt(const PreparedRequest& prepared, const HttpClientSettings& settings,
+                    milliseconds timeout, const Interruption& interruption) {
+  ThreadSession& session = thread_session();
+  CURL* easy = session.easy();
+  curl_easy_reset(easy);
+  Sink sink;
+  sink.max_body = settings.max_response_bytes;
+  char error_buffer[CURL_ERROR_SIZE] = "";
   Attempt attempt;
-  if (setup != CURLE_OK) {
+  if (const CURLcode setup = configure(easy, prepared, settings, timeout, sink, error_buffer);
+      setup != CURLE_OK) {
     attempt.error = std::string("libcurl refused an option: ") + curl_easy_strerror(setup);
     return attempt;
   }
-
   CURLM* multi = session.multi();
   const Attachment attachment(multi, easy);
   if (attachment.code() != CURLM_OK) {
@@ -441,33 +479,8 @@ Attempt run_attempt(const PreparedRequest& prepared, const HttpClientSettings& s
     return attempt;
   }
   bool cancelled = false;
-  std::optional<CURLcode> done;
-  for (;;) {
-    int running = 0;
-    CURLMcode mc = curl_multi_perform(multi, &running);
-    if (mc == CURLM_OK && running == 0) {
-      int queued = 0;
-      while (CURLMsg* message = curl_multi_info_read(multi, &queued)) {
-        if (message->msg == CURLMSG_DONE && message->easy_handle == easy) {
-          done = message->data.result;
-        }
-      }
-      break;
-    }
-    if (mc == CURLM_OK && interruption.interrupted()) {
-      cancelled = true;
-      break;
-    }
-    if (mc == CURLM_OK) {
-      mc = curl_multi_poll(multi, nullptr, 0, static_cast<int>(kInterruptPollInterval.count()),
-                           nullptr);
-    }
-    if (mc != CURLM_OK) {
-      attempt.error = curl_multi_strerror(mc);
-      break;
-    }
-  }
-
+  const std::optional<CURLcode> done =
+      transfer(multi, easy, interruption, cancelled, attempt.error);
   if (cancelled) {
     attempt.kind = Attempt::Kind::kCancelled;
     attempt.error = "cancelled";
@@ -530,18 +543,23 @@ HttpClient::HttpClient(HttpClientSettings settings) : settings_(std::move(settin
 
 HttpClient::~HttpClient() = default;
 
-HttpResult HttpClient::perform(const HttpRequestSpec& request, const OutboundPolicy& policy,
-                               Deadline deadline, const Interruption& interruption) const {
+namespace {
+
+// Checks `request` against `policy` and fills `prepared` (its URL parsed,
+// rewritten to an operator's base URL, its headers) and `host` and
+// `log_path` (where the plugin meant to go, for the logs); the refusal when
+// the request may not be sent.
+std::optional<HttpResult> prepare(const HttpRequestSpec& request, const OutboundPolicy& policy,
+                                  PreparedRequest& prepared, std::string& host,
+                                  std::string& log_path) {
   const std::string& method = request.method;
   if (method.size() > kMaxMethodLength || !is_token(method)) {
     return refusal(HttpOutcome::kInvalid, "invalid HTTP method");
   }
-
   // The URL is parsed once, by libcurl's own parser, and that parsed handle
   // is what libcurl connects to: the host checked is the host contacted.
   // Unknown schemes are accepted by the parser so they are denied, below,
   // rather than reported as malformed.
-  PreparedRequest prepared{&request, new_url(), nullptr};
   if (request.url.find('\0') != std::string::npos) {
     return refusal(HttpOutcome::kInvalid, "malformed URL: contains NUL");
   }
@@ -555,27 +573,39 @@ HttpResult HttpClient::perform(const HttpRequestSpec& request, const OutboundPol
     return refusal(HttpOutcome::kDenied,
                    "scheme \"" + scheme + "\" is not allowed; only http and https are");
   }
-  const auto host = url_part(prepared.url.get(), CURLUPART_HOST);
-  if (!host || host->empty()) return refusal(HttpOutcome::kInvalid, "malformed URL: no host");
+  const auto parsed_host = url_part(prepared.url.get(), CURLUPART_HOST);
+  if (!parsed_host || parsed_host->empty())
+    return refusal(HttpOutcome::kInvalid, "malformed URL: no host");
+  host = *parsed_host;
   const auto& allowed = policy.allowed_hosts;
   if (std::none_of(allowed.begin(), allowed.end(),
-                   [&](const std::string& name) { return iequals(name, *host); })) {
+                   [&](const std::string& name) { return iequals(name, host); })) {
     return refusal(
         HttpOutcome::kDenied,
-        "host \"" + *host + "\" is not in the plugin's allowed hosts (" + join(allowed) + ")");
+        "host \"" + host + "\" is not in the plugin's allowed hosts (" + join(allowed) + ")");
   }
-  // For the log line: where the plugin meant to go, without the query.
-  const std::string log_path = url_part(prepared.url.get(), CURLUPART_PATH).value_or("/");
+  // Without the query: a query may carry a key.
+  log_path = url_part(prepared.url.get(), CURLUPART_PATH).value_or("/");
   if (policy.base_url_override) {
     if (auto error = rewrite_origin(prepared.url.get(), *policy.base_url_override)) {
       return refusal(HttpOutcome::kInvalid, std::move(*error));
     }
   }
-
   prepared.sends_body = method != "HEAD" && (!request.body.empty() || method == "POST" ||
                                              method == "PUT" || method == "PATCH");
   if (auto error = add_headers(prepared)) return refusal(HttpOutcome::kInvalid, std::move(*error));
+  return std::nullopt;
+}
 
+}  // namespace
+
+HttpResult HttpClient::perform(const HttpRequestSpec& request, const OutboundPolicy& policy,
+                               Deadline deadline, const Interruption& interruption) const {
+  PreparedRequest prepared{&request, new_url(), nullptr};
+  std::string host;
+  std::string log_path;
+  if (auto refused = prepare(request, policy, prepared, host, log_path)) return *refused;
+  const std::string& method = request.method;
   const uint32_t max_attempts = std::max<uint32_t>(
       1, request.max_attempts > 0 ? request.max_attempts : settings_.max_attempts);
   const milliseconds attempt_timeout = request.attempt_timeout > milliseconds(0)
@@ -614,7 +644,7 @@ HttpResult HttpClient::perform(const HttpRequestSpec& request, const OutboundPol
       }
     }
     if (std::chrono::steady_clock::now() + delay >= deadline) break;  // no time for another
-    spdlog::debug("http {} {}{}: attempt {} got {} {}, retrying in {} ms", method, *host, log_path,
+    spdlog::debug("http {} {}{}: attempt {} got {} {}, retrying in {} ms", method, host, log_path,
                   attempt, outcome_name(result.outcome), result.status_code, delay.count());
     if (!interruption.sleep_for(delay)) {
       result = refusal(HttpOutcome::kCancelled, "cancelled while waiting to retry");
@@ -622,7 +652,7 @@ HttpResult HttpClient::perform(const HttpRequestSpec& request, const OutboundPol
       break;
     }
   }
-  spdlog::debug("http {} {}{}: {} {} after {} attempt(s)", method, *host, log_path,
+  spdlog::debug("http {} {}{}: {} {} after {} attempt(s)", method, host, log_path,
                 outcome_name(result.outcome), result.status_code, result.attempts);
   return result;
 }

@@ -68,8 +68,76 @@ std::string text_or_empty(const char* text) {
   return text == nullptr ? std::string() : text;
 }
 
-// Checks everything the descriptor says and copies it out. Called only after
-// the ABI version has been accepted, so the 1.0 layout applies.
+// The plugin's names, version and payload schema: each present and well formed.
+Status check_identity(const PluginInfo& info) {
+  if (info.name.empty()) return invalid_metadata("name is empty");
+  if (!is_valid_job_type(info.job_type)) {
+    return invalid_metadata("job_type \"" + info.job_type + "\" must match [a-z][a-z0-9_]{0,63}");
+  }
+  if (!is_semver_like(info.version)) {
+    return invalid_metadata("version \"" + info.version + "\" is not MAJOR.MINOR.PATCH");
+  }
+  if (Status schema = check_json_object(info.payload_schema_json); !schema.ok()) {
+    return invalid_metadata("payload_schema_json is not a JSON Schema object (" + schema.message() +
+                            ")");
+  }
+  return {};
+}
+
+// The hosts the plugin may call, checked, into `info`.
+Status read_allowed_hosts(const dtq_plugin_descriptor& d, PluginInfo& info) {
+  if (d.allowed_host_count > kMaxAllowedHosts) {
+    return invalid_metadata("allowed_hosts lists " + std::to_string(d.allowed_host_count) +
+                            " hosts; at most " + std::to_string(kMaxAllowedHosts));
+  }
+  if (d.allowed_host_count > 0 && d.allowed_hosts == nullptr) {
+    return invalid_metadata("allowed_host_count is set but allowed_hosts is NULL");
+  }
+  for (size_t i = 0; i < d.allowed_host_count; ++i) {
+    const std::string host = text_or_empty(d.allowed_hosts[i]);
+    if (!is_host_name(host)) {
+      return invalid_metadata("allowed_hosts[" + std::to_string(i) + "] \"" + host +
+                              "\" is not a host name");
+    }
+    info.allowed_hosts.push_back(host);
+  }
+  return {};
+}
+
+// The pool hints, each within its bound.
+Status check_defaults(const PluginInfo& info) {
+  if (info.default_concurrency > kMaxConcurrency) {
+    return invalid_metadata("default_concurrency " + std::to_string(info.default_concurrency) +
+                            " exceeds " + std::to_string(kMaxConcurrency));
+  }
+  if (info.default_timeout_ms > kMaxTimeoutMs) {
+    return invalid_metadata("default_timeout_ms " + std::to_string(info.default_timeout_ms) +
+                            " exceeds 24 hours");
+  }
+  if (info.default_max_attempts > kMaxAttempts) {
+    return invalid_metadata("default_max_attempts " + std::to_string(info.default_max_attempts) +
+                            " exceeds " + std::to_string(kMaxAttempts));
+  }
+  return {};
+}
+
+// The function table: present, at least the 1.0 size, its required hooks set.
+Status check_api(const dtq_plugin_api* api) {
+  if (api == nullptr) return invalid_metadata("api table is NULL");
+  if (api->struct_size < kPluginApiV1Size) {
+    return invalid_metadata("api table is " + std::to_string(api->struct_size) +
+                            " bytes; ABI 1.0 needs at least " + std::to_string(kPluginApiV1Size));
+  }
+  if (api->init == nullptr || api->shutdown == nullptr || api->validate == nullptr ||
+      api->run == nullptr) {
+    return invalid_metadata("api table lacks one of init, shutdown, validate, run");
+  }
+  return {};
+}
+
+// Checks everything the descriptor says and copies it out, one refusal per
+// defect, in the order plugin.h lists the fields. Called only after the ABI
+// version has been accepted, so the 1.0 layout applies.
 StatusOr<PluginInfo> read_descriptor(const dtq_plugin_descriptor& d) {
   if (d.struct_size < kDescriptorV1Size) {
     return invalid_metadata("descriptor is " + std::to_string(d.struct_size) + " bytes; ABI " +
@@ -89,55 +157,10 @@ StatusOr<PluginInfo> read_descriptor(const dtq_plugin_descriptor& d) {
   info.default_timeout_ms = d.default_timeout_ms;
   info.default_max_attempts = d.default_max_attempts;
   info.single_threaded = (d.flags & DTQ_PLUGIN_SINGLE_THREADED) != 0;
-
-  if (info.name.empty()) return invalid_metadata("name is empty");
-  if (!is_valid_job_type(info.job_type)) {
-    return invalid_metadata("job_type \"" + info.job_type + "\" must match [a-z][a-z0-9_]{0,63}");
-  }
-  if (!is_semver_like(info.version)) {
-    return invalid_metadata("version \"" + info.version + "\" is not MAJOR.MINOR.PATCH");
-  }
-  if (Status schema = check_json_object(info.payload_schema_json); !schema.ok()) {
-    return invalid_metadata("payload_schema_json is not a JSON Schema object (" + schema.message() +
-                            ")");
-  }
-  if (d.allowed_host_count > kMaxAllowedHosts) {
-    return invalid_metadata("allowed_hosts lists " + std::to_string(d.allowed_host_count) +
-                            " hosts; at most " + std::to_string(kMaxAllowedHosts));
-  }
-  if (d.allowed_host_count > 0 && d.allowed_hosts == nullptr) {
-    return invalid_metadata("allowed_host_count is set but allowed_hosts is NULL");
-  }
-  for (size_t i = 0; i < d.allowed_host_count; ++i) {
-    const std::string host = text_or_empty(d.allowed_hosts[i]);
-    if (!is_host_name(host)) {
-      return invalid_metadata("allowed_hosts[" + std::to_string(i) + "] \"" + host +
-                              "\" is not a host name");
-    }
-    info.allowed_hosts.push_back(host);
-  }
-  if (info.default_concurrency > kMaxConcurrency) {
-    return invalid_metadata("default_concurrency " + std::to_string(info.default_concurrency) +
-                            " exceeds " + std::to_string(kMaxConcurrency));
-  }
-  if (info.default_timeout_ms > kMaxTimeoutMs) {
-    return invalid_metadata("default_timeout_ms " + std::to_string(info.default_timeout_ms) +
-                            " exceeds 24 hours");
-  }
-  if (info.default_max_attempts > kMaxAttempts) {
-    return invalid_metadata("default_max_attempts " + std::to_string(info.default_max_attempts) +
-                            " exceeds " + std::to_string(kMaxAttempts));
-  }
-  const dtq_plugin_api* api = d.api;
-  if (api == nullptr) return invalid_metadata("api table is NULL");
-  if (api->struct_size < kPluginApiV1Size) {
-    return invalid_metadata("api table is " + std::to_string(api->struct_size) +
-                            " bytes; ABI 1.0 needs at least " + std::to_string(kPluginApiV1Size));
-  }
-  if (api->init == nullptr || api->shutdown == nullptr || api->validate == nullptr ||
-      api->run == nullptr) {
-    return invalid_metadata("api table lacks one of init, shutdown, validate, run");
-  }
+  if (Status identity = check_identity(info); !identity.ok()) return identity;
+  if (Status hosts = read_allowed_hosts(d, info); !hosts.ok()) return hosts;
+  if (Status defaults = check_defaults(info); !defaults.ok()) return defaults;
+  if (Status api = check_api(d.api); !api.ok()) return api;
   return info;
 }
 

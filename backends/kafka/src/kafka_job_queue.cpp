@@ -313,6 +313,71 @@ Status KafkaJobQueue::dead_letter(const Delivery& delivery, const JobError& erro
   return consumer->ack(delivery);
 }
 
+namespace {
+
+// Where a backwards read of one dead-letter partition stands.
+struct TailCursor {
+  std::string topic;
+  int32_t partition;
+  int64_t low;
+  int64_t end;  // one past the next record to read backwards
+  size_t seen = 0;
+};
+
+// A cursor at the end of every non-empty partition of `topics`.
+StatusOr<std::vector<TailCursor>> tail_cursors(
+    TopicReader& reader, const std::vector<std::pair<std::string, std::string>>& topics,
+    std::chrono::milliseconds timeout) {
+  std::vector<TailCursor> cursors;
+  for (const auto& [type, topic] : topics) {
+    auto count = partition_count(reader.handle(), topic, timeout);
+    if (!count.ok()) {
+      if (count.status().code() == StatusCode::kNotFound) continue;  // nothing failed yet
+      return count.status();
+    }
+    for (int32_t p = 0; p < *count; ++p) {
+      auto marks = reader.watermarks(topic, p);
+      if (!marks.ok()) return marks.status();
+      if (marks->second > marks->first) cursors.push_back({topic, p, marks->first, marks->second});
+    }
+  }
+  return cursors;
+}
+
+// Reads each partition backwards in windows until it gave `limit` records
+// or ran out: the newest `limit` dead letters of a partition are in its
+// tail, and a replay marker always follows its dead letter.
+Status scan_tails(TopicReader& reader, std::vector<TailCursor>& cursors, size_t limit,
+                  DeadLetterScan& scan) {
+  const auto window = static_cast<int64_t>(std::max<size_t>(limit, 32));
+  while (true) {
+    std::vector<OffsetRange> ranges;
+    for (const auto& cursor : cursors) {
+      if (cursor.end > cursor.low && cursor.seen < limit) {
+        ranges.push_back({cursor.topic, cursor.partition, std::max(cursor.low, cursor.end - window),
+                          cursor.end});
+      }
+    }
+    if (ranges.empty()) return {};
+    std::map<std::pair<std::string, int32_t>, size_t> counts;
+    if (Status s = reader.read(ranges,
+                               [&](const rd_kafka_message_t* message) {
+                                 ++counts[{rd_kafka_topic_name(message->rkt), message->partition}];
+                                 scan.add(message);
+                               });
+        !s.ok()) {
+      return s;
+    }
+    for (auto& cursor : cursors) {
+      if (cursor.end <= cursor.low || cursor.seen >= limit) continue;
+      cursor.seen += counts[{cursor.topic, cursor.partition}];
+      cursor.end = std::max(cursor.low, cursor.end - window);
+    }
+  }
+}
+
+}  // namespace
+
 StatusOr<std::vector<DeadLetter>> KafkaJobQueue::dead_letters(std::string_view job_type,
                                                               size_t limit) {
   std::vector<DeadLetter> out;
@@ -325,57 +390,10 @@ StatusOr<std::vector<DeadLetter>> KafkaJobQueue::dead_letters(std::string_view j
   if (!reader.ok()) return reader.status();
   auto topics = impl_->dlq_topics(**reader, job_type);
   if (!topics.ok()) return topics.status();
-
-  // Read each partition backwards in windows until it gave `limit` records
-  // or ran out: the newest `limit` dead letters of a partition are in its
-  // tail, and a replay marker always follows its dead letter.
-  struct Cursor {
-    std::string topic;
-    int32_t partition;
-    int64_t low;
-    int64_t end;  // one past the next record to read backwards
-    size_t seen = 0;
-  };
-  std::vector<Cursor> cursors;
-  for (const auto& [type, topic] : *topics) {
-    auto count = partition_count((*reader)->handle(), topic, impl_->settings.request_timeout);
-    if (!count.ok()) {
-      if (count.status().code() == StatusCode::kNotFound) continue;  // nothing failed yet
-      return count.status();
-    }
-    for (int32_t p = 0; p < *count; ++p) {
-      auto marks = (*reader)->watermarks(topic, p);
-      if (!marks.ok()) return marks.status();
-      if (marks->second > marks->first) cursors.push_back({topic, p, marks->first, marks->second});
-    }
-  }
+  auto cursors = tail_cursors(**reader, *topics, impl_->settings.request_timeout);
+  if (!cursors.ok()) return cursors.status();
   DeadLetterScan scan;
-  const auto window = static_cast<int64_t>(std::max<size_t>(limit, 32));
-  while (true) {
-    std::vector<OffsetRange> ranges;
-    for (const auto& cursor : cursors) {
-      if (cursor.end > cursor.low && cursor.seen < limit) {
-        ranges.push_back({cursor.topic, cursor.partition, std::max(cursor.low, cursor.end - window),
-                          cursor.end});
-      }
-    }
-    if (ranges.empty()) break;
-    std::map<std::pair<std::string, int32_t>, size_t> counts;
-    if (Status s =
-            (*reader)->read(ranges,
-                            [&](const rd_kafka_message_t* message) {
-                              ++counts[{rd_kafka_topic_name(message->rkt), message->partition}];
-                              scan.add(message);
-                            });
-        !s.ok()) {
-      return s;
-    }
-    for (auto& cursor : cursors) {
-      if (cursor.end <= cursor.low || cursor.seen >= limit) continue;
-      cursor.seen += counts[{cursor.topic, cursor.partition}];
-      cursor.end = std::max(cursor.low, cursor.end - window);
-    }
-  }
+  if (Status scanned = scan_tails(**reader, *cursors, limit, scan); !scanned.ok()) return scanned;
   for (auto& [id, letter] : scan.letters) {
     if (const auto marker = scan.markers.find(id); marker != scan.markers.end()) {
       letter.replayed_as = marker->second;

@@ -121,60 +121,75 @@ class TopApp {
   }
 
   void handle(int key) {
-    if (!confirm_cancel_.empty()) {
-      if (key == 'y' || key == 'Y') {
-        feed_->cancel(confirm_cancel_);
-        say("cancelling " + confirm_cancel_.substr(0, 8) + "...", true);
-      } else {
-        say("kept " + confirm_cancel_.substr(0, 8), true);
-      }
-      confirm_cancel_.clear();
-      return;
-    }
+    if (!confirm_cancel_.empty()) return answer_cancel(key);
     if (mode_ == Mode::kHelp) {
       mode_ = Mode::kTable;
       return;
     }
-    if (mode_ == Mode::kDetails) {
-      if (key == kEscape || key == 'q' || key == '\r' || key == KEY_ENTER || key == KEY_LEFT) {
-        mode_ = Mode::kTable;
-      } else if (key == KEY_DOWN || key == 'j') {
-        ++detail_scroll_;
-      } else if ((key == KEY_UP || key == 'k') && detail_scroll_ > 0) {
-        --detail_scroll_;
-      } else if (key == 'c') {
-        ask_cancel(model_.find(detail_id_));
-      }
-      return;
+    if (mode_ == Mode::kDetails) return handle_details(key);
+    if (!move_in_table(key)) act_on_table(key);
+  }
+
+  void answer_cancel(int key) {
+    if (key == 'y' || key == 'Y') {
+      feed_->cancel(confirm_cancel_);
+      say("cancelling " + confirm_cancel_.substr(0, 8) + "...", true);
+    } else {
+      say("kept " + confirm_cancel_.substr(0, 8), true);
     }
+    confirm_cancel_.clear();
+  }
+
+  void handle_details(int key) {
+    if (key == kEscape || key == 'q' || key == '\r' || key == KEY_ENTER || key == KEY_LEFT) {
+      mode_ = Mode::kTable;
+    } else if (key == KEY_DOWN || key == 'j') {
+      ++detail_scroll_;
+    } else if ((key == KEY_UP || key == 'k') && detail_scroll_ > 0) {
+      --detail_scroll_;
+    } else if (key == 'c') {
+      ask_cancel(model_.find(detail_id_));
+    }
+  }
+
+  // The keys that move the selection in the jobs table; false for others.
+  bool move_in_table(int key) {
     const auto page = static_cast<int64_t>(std::max(1, table_height_ - 1));
+    switch (key) {
+      case KEY_DOWN:
+      case 'j':
+        model_.move_selection(1);
+        return true;
+      case KEY_UP:
+      case 'k':
+        model_.move_selection(-1);
+        return true;
+      case KEY_NPAGE:
+      case ' ':
+        model_.move_selection(page);
+        return true;
+      case KEY_PPAGE:
+        model_.move_selection(-page);
+        return true;
+      case KEY_HOME:
+      case 'g':
+        model_.select_first();
+        return true;
+      case KEY_END:
+      case 'G':
+        model_.select_last();
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // The table's other keys, as the help screen lists them.
+  void act_on_table(int key) {
     switch (key) {
       case 'q':
       case 'Q':
         quit_ = true;
-        break;
-      case KEY_DOWN:
-      case 'j':
-        model_.move_selection(1);
-        break;
-      case KEY_UP:
-      case 'k':
-        model_.move_selection(-1);
-        break;
-      case KEY_NPAGE:
-      case ' ':
-        model_.move_selection(page);
-        break;
-      case KEY_PPAGE:
-        model_.move_selection(-page);
-        break;
-      case KEY_HOME:
-      case 'g':
-        model_.select_first();
-        break;
-      case KEY_END:
-      case 'G':
-        model_.select_last();
         break;
       case '\r':
       case '\n':

@@ -138,51 +138,22 @@ void Screen::end_frame() {
   refresh();
 }
 
-std::optional<std::vector<std::string>> Screen::form(const std::string& title,
-                                                     const std::vector<FormSpec>& specs,
-                                                     const FormCheck& check,
-                                                     const std::function<bool()>& idle) {
-  const int label_width = 18;
-  const int box_width = std::max(40, std::min(width() - 2, 100));
-  const int field_width = box_width - label_width - 4;
-  // Two lines a field (the field, its hint), a blank line under the top
-  // border, two for the message and the borders.
-  const int box_height = static_cast<int>(specs.size()) * 2 + 5;
-  if (box_height > height() || width() < 42) return std::nullopt;
-  const int rows = box_height - 5;
-  WINDOW* frame = newwin(box_height, box_width, std::max(0, (height() - box_height) / 2),
-                         std::max(0, (width() - box_width) / 2));
-  WINDOW* inner = derwin(frame, rows, box_width - 2, 2, 1);
-  keypad(frame, TRUE);
-  wtimeout(frame, 100);
+namespace {
 
-  // libform keeps pointers to the enum lists: they live until free_field.
-  std::vector<std::vector<std::string>> choice_text(specs.size());
-  std::vector<std::vector<char*>> choice_lists(specs.size());
-  std::vector<FIELD*> fields;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    FIELD* field = new_field(1, field_width, static_cast<int>(i) * 2, label_width, 0, 0);
-    field_opts_off(field, O_AUTOSKIP);
-    field_opts_off(field, O_STATIC);  // long answers scroll within the field
-    set_max_field(field, 0);
-    set_field_back(field, A_UNDERLINE);
-    set_field_buffer(field, 0, specs[i].initial.c_str());
-    if (!specs[i].choices.empty()) {
-      choice_text[i] = specs[i].choices;
-      for (auto& choice : choice_text[i]) choice_lists[i].push_back(choice.data());
-      choice_lists[i].push_back(nullptr);
-      set_field_type(field, TYPE_ENUM, choice_lists[i].data(), 0, 0);
-    }
-    fields.push_back(field);
-  }
-  fields.push_back(nullptr);
-  FORM* form = new_form(fields.data());
-  set_form_win(form, frame);
-  set_form_sub(form, inner);
-  post_form(form);
+// An open form dialog's windows and layout; draw() paints its labels, hints,
+// message and frame.
+struct FormView {
+  const std::string& title;
+  const std::vector<FormSpec>& specs;
+  int label_width;
+  int field_width;
+  int box_width;
+  int box_height;
+  WINDOW* frame = nullptr;
+  WINDOW* inner = nullptr;
+  FORM* form = nullptr;
 
-  std::string message;
-  const auto draw = [&] {
+  void draw(const std::string& message) const {
     for (size_t i = 0; i < specs.size(); ++i) {
       const int y = static_cast<int>(i) * 2;
       mvwaddnwstr(inner, y, 0, widen(specs[i].label).c_str(), label_width - 1);
@@ -208,95 +179,162 @@ std::optional<std::vector<std::string>> Screen::form(const std::string& title,
     wattroff(frame, A_BOLD);
     pos_form_cursor(form);
     wrefresh(frame);
-  };
+  }
+};
+
+// The fields for `specs`, a null-terminated list as libform wants it. An
+// enum field's choices point into `choice_text`/`choice_lists`, which must
+// live until the fields are freed.
+std::vector<FIELD*> make_fields(const std::vector<FormSpec>& specs, int label_width,
+                                int field_width, std::vector<std::vector<std::string>>& choice_text,
+                                std::vector<std::vector<char*>>& choice_lists) {
+  choice_text.resize(specs.size());
+  choice_lists.resize(specs.size());
+  std::vector<FIELD*> fields;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    FIELD* field = new_field(1, field_width, static_cast<int>(i) * 2, label_width, 0, 0);
+    field_opts_off(field, O_AUTOSKIP);
+    field_opts_off(field, O_STATIC);  // long answers scroll within the field
+    set_max_field(field, 0);
+    set_field_back(field, A_UNDERLINE);
+    set_field_buffer(field, 0, specs[i].initial.c_str());
+    if (!specs[i].choices.empty()) {
+      choice_text[i] = specs[i].choices;
+      for (auto& choice : choice_text[i]) choice_lists[i].push_back(choice.data());
+      choice_lists[i].push_back(nullptr);
+      set_field_type(field, TYPE_ENUM, choice_lists[i].data(), 0, 0);
+    }
+    fields.push_back(field);
+  }
+  fields.push_back(nullptr);
+  return fields;
+}
+
+// A function key (arrows, Home/End, deletion) applied to `form`; Enter is
+// turned into '\r' in `key` for the caller, and true means the key was used.
+bool apply_function_key(FORM* form, wint_t& key) {
+  switch (key) {
+    case KEY_DOWN:
+      form_driver(form, REQ_NEXT_FIELD);
+      form_driver(form, REQ_END_LINE);
+      return true;
+    case KEY_UP:
+    case KEY_BTAB:
+      form_driver(form, REQ_PREV_FIELD);
+      form_driver(form, REQ_END_LINE);
+      return true;
+    case KEY_LEFT:
+      form_driver(form, REQ_PREV_CHAR);
+      return true;
+    case KEY_RIGHT:
+      form_driver(form, REQ_NEXT_CHAR);
+      return true;
+    case KEY_HOME:
+      form_driver(form, REQ_BEG_LINE);
+      return true;
+    case KEY_END:
+      form_driver(form, REQ_END_LINE);
+      return true;
+    case KEY_BACKSPACE:
+      form_driver(form, REQ_DEL_PREV);
+      return true;
+    case KEY_DC:
+      form_driver(form, REQ_DEL_CHAR);
+      return true;
+    case KEY_ENTER:
+      key = '\r';
+      return false;
+    default:
+      return true;
+  }
+}
+
+// Enter: the answers when every field holds a valid value and `check`
+// accepts them; otherwise nullopt with `message` saying why.
+std::optional<std::vector<std::string>> submit(const FormView& view,
+                                               const std::vector<FIELD*>& fields,
+                                               const FormCheck& check, std::string& message) {
+  // Validation completes an enum's prefix and refuses what is not one.
+  if (form_driver(view.form, REQ_VALIDATION) != E_OK) {
+    message = "not one of the choices: " + trimmed(field_buffer(current_field(view.form), 0));
+    return std::nullopt;
+  }
+  std::vector<std::string> values;
+  for (size_t i = 0; i < view.specs.size(); ++i)
+    values.push_back(trimmed(field_buffer(fields[i], 0)));
+  message = "...";
+  view.draw(message);
+  if (auto refused = check(values)) {
+    message = *refused;
+    return std::nullopt;
+  }
+  return values;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> Screen::form(const std::string& title,
+                                                     const std::vector<FormSpec>& specs,
+                                                     const FormCheck& check,
+                                                     const std::function<bool()>& idle) {
+  const int label_width = 18;
+  const int box_width = std::max(40, std::min(width() - 2, 100));
+  // Two lines a field (the field, its hint), a blank line under the top
+  // border, two for the message and the borders.
+  const int box_height = static_cast<int>(specs.size()) * 2 + 5;
+  if (box_height > height() || width() < 42) return std::nullopt;
+  FormView view{title, specs, label_width, box_width - label_width - 4, box_width, box_height};
+  view.frame = newwin(box_height, box_width, std::max(0, (height() - box_height) / 2),
+                      std::max(0, (width() - box_width) / 2));
+  view.inner = derwin(view.frame, box_height - 5, box_width - 2, 2, 1);
+  keypad(view.frame, TRUE);
+  wtimeout(view.frame, 100);
+  // libform keeps pointers to the enum lists: they live until free_field.
+  std::vector<std::vector<std::string>> choice_text;
+  std::vector<std::vector<char*>> choice_lists;
+  std::vector<FIELD*> fields =
+      make_fields(specs, label_width, view.field_width, choice_text, choice_lists);
+  view.form = new_form(fields.data());
+  set_form_win(view.form, view.frame);
+  set_form_sub(view.form, view.inner);
+  post_form(view.form);
 
   curs_set(1);
+  std::string message;
   std::optional<std::vector<std::string>> answers;
-  bool done = false;
-  draw();
-  while (!done) {
+  view.draw(message);
+  while (!answers) {
     wint_t key = 0;
-    const int kind = wget_wch(frame, &key);
+    const int kind = wget_wch(view.frame, &key);
     if (kind == ERR) {
       if (!idle()) break;
       continue;
     }
-    if (kind == KEY_CODE_YES) {
-      switch (key) {
-        case KEY_DOWN:
-          form_driver(form, REQ_NEXT_FIELD);
-          form_driver(form, REQ_END_LINE);
-          break;
-        case KEY_UP:
-        case KEY_BTAB:
-          form_driver(form, REQ_PREV_FIELD);
-          form_driver(form, REQ_END_LINE);
-          break;
-        case KEY_LEFT:
-          form_driver(form, REQ_PREV_CHAR);
-          break;
-        case KEY_RIGHT:
-          form_driver(form, REQ_NEXT_CHAR);
-          break;
-        case KEY_HOME:
-          form_driver(form, REQ_BEG_LINE);
-          break;
-        case KEY_END:
-          form_driver(form, REQ_END_LINE);
-          break;
-        case KEY_BACKSPACE:
-          form_driver(form, REQ_DEL_PREV);
-          break;
-        case KEY_DC:
-          form_driver(form, REQ_DEL_CHAR);
-          break;
-        case KEY_ENTER:
-          key = '\r';
-          break;
-        default:
-          break;
-      }
-      if (key != '\r') {
-        draw();
-        continue;
-      }
+    if (kind == KEY_CODE_YES && apply_function_key(view.form, key)) {
+      view.draw(message);
+      continue;
     }
     if (key == kEscape) break;
     if (key == '\t') {
-      form_driver(form, REQ_NEXT_FIELD);
-      form_driver(form, REQ_END_LINE);
+      form_driver(view.form, REQ_NEXT_FIELD);
+      form_driver(view.form, REQ_END_LINE);
     } else if (key == 127 || key == 8) {
-      form_driver(form, REQ_DEL_PREV);
+      form_driver(view.form, REQ_DEL_PREV);
     } else if (key == '\r' || key == '\n') {
-      // Validation completes an enum's prefix and refuses what is not one.
-      if (form_driver(form, REQ_VALIDATION) != E_OK) {
-        message = "not one of the choices: " + trimmed(field_buffer(current_field(form), 0));
-      } else {
-        std::vector<std::string> values;
-        for (size_t i = 0; i < specs.size(); ++i)
-          values.push_back(trimmed(field_buffer(fields[i], 0)));
-        message = "...";
-        draw();
-        if (auto refused = check(values)) {
-          message = *refused;
-        } else {
-          answers = std::move(values);
-          done = true;
-        }
-      }
+      answers = submit(view, fields, check, message);
     } else if (key >= 0x20) {
-      form_driver_w(form, OK, static_cast<wchar_t>(key));
+      form_driver_w(view.form, OK, static_cast<wchar_t>(key));
     }
-    if (!done) draw();
+    if (!answers) view.draw(message);
   }
   curs_set(0);
-  unpost_form(form);
-  free_form(form);
+  unpost_form(view.form);
+  free_form(view.form);
   for (FIELD* field : fields) {
     if (field != nullptr) free_field(field);
   }
-  delwin(inner);
-  delwin(frame);
+  delwin(view.inner);
+  delwin(view.frame);
   touchwin(stdscr);
   return answers;
 }
