@@ -301,6 +301,7 @@ class IsolatedPlugin::Runner {
   Runner(pid_t pid, int fd) : pid_(pid), fd_(fd), stream_(fd, kMaxRunnerFrame) {}
 
   void read_loop() {
+    auto next_deadline_check = std::chrono::steady_clock::now() + kDeadlineCheckInterval;
     while (true) {
       // While asynchronous calls are open, the reader also keeps their
       // deadlines: it looks at least this often.
@@ -310,10 +311,13 @@ class IsolatedPlugin::Runner {
         if (asynchronous_calls_ > 0) wait = kDeadlineCheckInterval;
       }
       auto frame = stream_.next(wait);
-      if (!frame.ok() && frame.status().code() == StatusCode::kDeadlineExceeded) {
+      // Busy or idle alike: a steady flow of frames must not keep an
+      // overdue job alive.
+      if (const auto now = std::chrono::steady_clock::now(); now >= next_deadline_check) {
         kill_overdue();
-        continue;
+        next_deadline_check = now + kDeadlineCheckInterval;
       }
+      if (!frame.ok() && frame.status().code() == StatusCode::kDeadlineExceeded) continue;
       if (!frame.ok()) break;
       FrameReader reader(frame->body);
       int64_t id = 0;
@@ -333,7 +337,6 @@ class IsolatedPlugin::Runner {
       }
       call->second->frames.push_back(std::move(*frame));
       call->second->arrived.notify_one();
-      if (asynchronous_calls_ > 0) kill_overdue_locked();
     }
     // The runner died, broke the protocol or closed its channel.
     kill();

@@ -308,6 +308,10 @@ class AsyncAttempt {
       ended_.notify_all();
     });
   }
+  [[nodiscard]] bool ended() {
+    std::lock_guard lock(mutex_);
+    return calls_ > 0;
+  }
   // How the attempt ended; fails the test unless `done` came exactly once.
   JobOutcome wait(std::chrono::seconds limit = 20s) {
     std::unique_lock lock(mutex_);
@@ -369,6 +373,23 @@ TEST(IsolatedPluginAsyncTest, KillsARunnerWhoseJobIgnoresItsDeadline) {
   EXPECT_EQ(outcome.error_code, "timeout");
   AsyncAttempt next(*plugin, R"({"do":"ok"})");
   EXPECT_EQ(next.wait().kind, JobOutcome::Kind::kCompleted);
+}
+
+// The reader keeps deadlines while frames keep coming, not only when the
+// channel falls quiet.
+TEST(IsolatedPluginAsyncTest, KillsAnOverdueJobWhileOtherJobsKeepTheChannelBusy) {
+  auto plugin = isolated("poison");
+  AsyncAttempt hung(*plugin, R"({"do":"hang"})", std::chrono::steady_clock::now() + 200ms);
+  std::vector<std::unique_ptr<AsyncAttempt>> traffic;
+  const auto started = std::chrono::steady_clock::now();
+  // A job every 20 ms: never the 100 ms of silence an idle reader waits for.
+  while (!hung.ended() && std::chrono::steady_clock::now() - started < 5s) {
+    traffic.push_back(std::make_unique<AsyncAttempt>(*plugin, R"({"do":"ok"})"));
+    std::this_thread::sleep_for(20ms);  // the pacing is the point
+  }
+  EXPECT_TRUE(hung.ended()) << "the overdue job outlived 5 s of traffic";
+  EXPECT_EQ(hung.wait().error_code, "timeout");
+  for (auto& job : traffic) EXPECT_EQ(job->wait().kind, JobOutcome::Kind::kCompleted);
 }
 
 // The engine with the poison plugin beside echo, both isolated.
