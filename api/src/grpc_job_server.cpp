@@ -83,7 +83,8 @@ grpc::Status fail(Context* context, const Failure& failure) {
 }  // namespace
 
 class GrpcJobServer::Impl final
-    : public v1::JobService::WithCallbackMethod_WatchJob<v1::JobService::Service> {
+    : public v1::JobService::WithCallbackMethod_WatchJobs<
+          v1::JobService::WithCallbackMethod_WatchJob<v1::JobService::Service>> {
  public:
   Impl(GrpcServerSettings settings, JobService& jobs, StatusStore& statuses,
        JobTypeRegistry& job_types)
@@ -114,6 +115,8 @@ class GrpcJobServer::Impl final
   // The stream: the callback API, so that an open watch holds no thread.
   grpc::ServerWriteReactor<v1::JobStatus>* WatchJob(grpc::CallbackServerContext* context,
                                                     const v1::WatchJobRequest* request) override;
+  grpc::ServerWriteReactor<v1::JobStatus>* WatchJobs(grpc::CallbackServerContext* context,
+                                                     const v1::WatchJobsRequest* request) override;
 
  private:
   class Watch;
@@ -122,6 +125,13 @@ class GrpcJobServer::Impl final
   // The refusal of a call that lacks what `need` asks for.
   std::optional<Failure> check_access(const grpc::ServerContextBase& context, Need need) const;
   void forget(Watch* watch, std::shared_ptr<Watch>& keep);
+  // Registers a new watch, already finishing (`ready` false) when the
+  // server is stopping or the caller may not read.
+  struct Opened {
+    std::shared_ptr<Watch> watch;
+    bool ready;
+  };
+  Opened open_watch(grpc::CallbackServerContext* context);
 
   const GrpcServerSettings settings_;
   JobService& jobs_;
@@ -143,6 +153,12 @@ class GrpcJobServer::Impl final
 // call in on their own threads; every decision is taken under `mutex_` and
 // every gRPC operation is started after it is released, because gRPC may
 // run a reaction (even OnDone) inline.
+//
+// A WatchJobs call is the same reactor following every job: no snapshot,
+// no JobFeed (each job's changes arrive in the store's order), only the
+// statuses that pass its filter, and at most kMaxQueued waiting: a client
+// that falls further behind is ended (RESOURCE_EXHAUSTED) rather than
+// holding the server's memory.
 //
 // Lifetime: the server's `watches_` holds it from creation to OnDone, so
 // stop() can reach it safely; gRPC's last call is OnDone.
@@ -167,6 +183,39 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
             queued_.push_back(status);
           }
           advance();
+        });
+    {
+      MutexLock lock(mutex_);
+      started_ = true;
+    }
+    advance();
+  }
+
+  // Runs once the server holds the watch: follows every job that passes
+  // the filter (an unset state or an empty job type: any).
+  void begin_all(std::optional<JobState> state, std::string job_type) {
+    if (!server_.watch_slots_.claim()) {
+      return finish_with({grpc::StatusCode::RESOURCE_EXHAUSTED, "too_many_streams",
+                          "too many open watches; retry later"});
+    }
+    reserved_ = true;
+    all_jobs_ = true;
+    subscription_ = server_.statuses_.subscribe(
+        "", [this, state, job_type = std::move(job_type)](const JobStatus& status) {
+          if (state && status.state != *state) return;
+          if (!job_type.empty() && status.job_type != job_type) return;
+          bool overflowed = false;
+          {
+            MutexLock lock(mutex_);
+            overflowed = queued_.size() >= kMaxQueued;
+            if (!overflowed) queued_.push_back(status);
+          }
+          if (overflowed) {
+            finish_with({grpc::StatusCode::RESOURCE_EXHAUSTED, "too_many_streams",
+                         "the client fell too far behind the stream of every job"});
+          } else {
+            advance();
+          }
         });
     {
       MutexLock lock(mutex_);
@@ -224,7 +273,12 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
         finished_ = true;
         status = *finish_wanted_;
         op = Op::kFinish;
-      } else if (started_) {
+      } else if (started_ && all_jobs_ && !queued_.empty()) {
+        to_proto(queued_.front(), out_);
+        queued_.pop_front();
+        writing_ = true;
+        op = Op::kWrite;
+      } else if (started_ && !all_jobs_) {
         while (!queued_.empty()) {
           const auto next = feed_.next(queued_.front());
           queued_.pop_front();
@@ -258,7 +312,10 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
 
   Impl& server_;
   grpc::CallbackServerContext* const context_;
+  static constexpr size_t kMaxQueued = 10000;  // statuses a WatchJobs call may fall behind
+
   bool reserved_ = false;  // set in begin(), read in OnDone()
+  bool all_jobs_ = false;  // a WatchJobs call; set before started_
   std::unique_ptr<StatusSubscription> subscription_;
 
   Mutex mutex_;
@@ -300,8 +357,7 @@ void GrpcJobServer::Impl::forget(Watch* watch, std::shared_ptr<Watch>& keep) {
   }
 }
 
-grpc::ServerWriteReactor<v1::JobStatus>* GrpcJobServer::Impl::WatchJob(
-    grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
+GrpcJobServer::Impl::Opened GrpcJobServer::Impl::open_watch(grpc::CallbackServerContext* context) {
   auto watch = std::make_shared<Watch>(*this, context);
   bool stopping = false;
   {
@@ -314,7 +370,32 @@ grpc::ServerWriteReactor<v1::JobStatus>* GrpcJobServer::Impl::WatchJob(
   } else if (auto refused = check_access(*context, Need::kRead)) {
     watch->finish_with(*refused);
   } else {
-    watch->begin(request->job_id());
+    return {watch, true};
+  }
+  return {watch, false};
+}
+
+grpc::ServerWriteReactor<v1::JobStatus>* GrpcJobServer::Impl::WatchJob(
+    grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
+  // `watches_` keeps the reactor alive until OnDone.
+  auto [watch, ready] = open_watch(context);
+  if (ready) watch->begin(request->job_id());
+  return watch.get();
+}
+
+grpc::ServerWriteReactor<v1::JobStatus>* GrpcJobServer::Impl::WatchJobs(
+    grpc::CallbackServerContext* context, const v1::WatchJobsRequest* request) {
+  std::optional<JobState> state;
+  if (request->state() != v1::JOB_STATE_UNSPECIFIED) state = from_proto(request->state());
+  auto [watch, ready] = open_watch(context);
+  if (!ready) return watch.get();
+  if (request->state() != v1::JOB_STATE_UNSPECIFIED && !state) {
+    watch->finish_with({grpc::StatusCode::INVALID_ARGUMENT,
+                        "invalid_argument",
+                        "unknown state",
+                        {{"state", "one of the JobState values"}}});
+  } else {
+    watch->begin_all(state, request->job_type());
   }
   return watch.get();
 }

@@ -1,18 +1,21 @@
 // GrpcJobServer: the typed face of dtq — the gRPC service dtq.v1.JobService
-// (proto/dtq/v1/jobs.proto): submit, get, list, watch (a server stream),
-// cancel, list job types. REST (ApiServer) is its JSON face; both run over
-// the same JobService, StatusStore and JobTypeRegistry and keep the same
+// (proto/dtq/v1/jobs.proto): submit, get, list, watch one job or every job
+// (server streams), cancel, list job types. REST (ApiServer) is its JSON
+// face; both run over the same JobService, StatusStore and JobTypeRegistry and keep the same
 // rules: every rule about jobs is JobService's; with `keys` set, every
 // call needs the metadata `authorization: Bearer KEY` — a `read` key for
 // GetJob, ListJobs, ListJobTypes and WatchJob (unless open_reads), a
 // `submit` key for SubmitJob and CancelJob (UNAUTHENTICATED without a
-// known key, PERMISSION_DENIED for a scope too small); a failed call carries the gRPC status code and, in the
-// trailing metadata `dtq-error-bin`, a serialized dtq.v1.ErrorDetails (the
-// REST error code and the field errors) — see jobs.proto.
+// known key, PERMISSION_DENIED for a scope too small); a failed call carries the gRPC status code
+// and, in the trailing metadata `dtq-error-bin`, a serialized dtq.v1.ErrorDetails (the REST error
+// code and the field errors) — see jobs.proto.
 //
 // WatchJob follows StatusStore::subscribe (no polling): a snapshot first,
 // then every visible change, and it ends after the terminal state or when
-// the client cancels. A watch holds no thread while it waits.
+// the client cancels. WatchJobs follows every job (filtered by state and
+// job type) until cancelled, ending a client that falls too far behind. A
+// watch holds no thread while it waits; both count against
+// max_watch_streams.
 //
 // Transport: plaintext HTTP/2, like the REST face; put TLS in front (a
 // proxy or the mesh) before leaving loopback. Docs: docs/operators.md.
@@ -40,8 +43,8 @@ namespace dtq::api {
 
 struct GrpcServerSettings {
   std::string listen_address = "127.0.0.1:0";  // HOST:PORT; port 0: an ephemeral one, see port()
-  const ApiKeys* keys = nullptr;  // who may call; none: every call is open (--no-auth)
-  bool open_reads = false;        // reads need no key
+  const ApiKeys* keys = nullptr;               // who may call; none: every call is open (--no-auth)
+  bool open_reads = false;                     // reads need no key
   size_t max_message_bytes =
       1 << 20;  // largest request message; past it gRPC answers RESOURCE_EXHAUSTED
   size_t max_watch_streams = 1024;  // open WatchJob calls; past it RESOURCE_EXHAUSTED
