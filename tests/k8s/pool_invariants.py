@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Pool and container invariants of a rendered overlay (tests/k8s, docs/aks.md).
+
+    pool_invariants.py SOURCE_DIR RENDERED.yaml [RENDERED.yaml...]
+
+In every rendered overlay:
+- every job type the build ships (each plugins/*/ descriptor's job_type,
+  and the SDK's hello example, which the overlays run as a third party's
+  plugin) has exactly one pool: one Deployment running `dtq worker --only
+  TYPE` and one KEDA ScaledObject aimed at it, whose Kafka trigger reads
+  topic jobs.TYPE.v1 (KafkaSettings' topic_template, KAFKA_TOPIC_TEMPLATE)
+  and consumer group dtq.workers.TYPE (group_id_prefix), read from the
+  adapter's own header so that a rename there fails here;
+- every pool has a PodDisruptionBudget selecting its pods, probes on the
+  admin port, and terminationGracePeriodSeconds longer than its drain grace;
+- every container of dtq's own (api, gateway, workers) runs non-root with a
+  read-only root file system, no capability, no privilege escalation, the
+  RuntimeDefault seccomp profile, resources requested and a memory limit,
+  and liveness and readiness probes; the backends' containers the same,
+  but for the one documented read-write root (Kafka's).
+"""
+import glob
+import os
+import re
+import sys
+
+import yaml
+
+failures = []
+
+
+def fail(overlay, message):
+    failures.append(f"{overlay}: {message}")
+
+
+def shipped_job_types(source):
+    types = set()
+    for path in glob.glob(os.path.join(source, "plugins", "*", "*.cpp")) + [
+            os.path.join(source, "plugin-sdk", "examples", "hello", "hello.cpp")]:
+        with open(path, encoding="utf-8") as stream:
+            types.update(re.findall(r'\.job_type\s*=\s*"([a-z0-9_]+)"', stream.read()))
+    return types
+
+
+def kafka_naming(source):
+    header = os.path.join(source, "backends", "kafka", "include", "dtq", "kafka", "kafka_job_queue.hpp")
+    with open(header, encoding="utf-8") as stream:
+        text = stream.read()
+    template = re.search(r'topic_template\s*=\s*"([^"]+)"', text)
+    prefix = re.search(r'group_id_prefix\s*=\s*"([^"]+)"', text)
+    template = template.group(1) if template else "jobs.%s.v1"
+    if not prefix:
+        sys.exit(f"pool_invariants: no group_id_prefix in {header}")
+    return template, prefix.group(1)
+
+
+def pod_spec(doc):
+    return doc["spec"]["template"]["spec"]
+
+
+def check_container(overlay, owner, pod, container, backend):
+    where = f"{owner} container {container['name']}"
+    security = container.get("securityContext", {})
+    pod_security = pod.get("securityContext", {})
+    if not (security.get("runAsNonRoot") or pod_security.get("runAsNonRoot")):
+        fail(overlay, f"{where}: not runAsNonRoot")
+    if security.get("allowPrivilegeEscalation") is not False:
+        fail(overlay, f"{where}: allowPrivilegeEscalation is not false")
+    if security.get("capabilities", {}).get("drop") != ["ALL"]:
+        fail(overlay, f"{where}: capabilities do not drop ALL")
+    seccomp = security.get("seccompProfile") or pod_security.get("seccompProfile") or {}
+    if seccomp.get("type") != "RuntimeDefault":
+        fail(overlay, f"{where}: seccomp profile is not RuntimeDefault")
+    if security.get("readOnlyRootFilesystem") is not True and not (backend and container["name"] == "kafka"):
+        fail(overlay, f"{where}: root file system is not read-only")
+    resources = container.get("resources", {})
+    if not resources.get("requests", {}).get("cpu") or not resources.get("requests", {}).get("memory"):
+        fail(overlay, f"{where}: no cpu and memory requests")
+    if not resources.get("limits", {}).get("memory"):
+        fail(overlay, f"{where}: no memory limit")
+    for probe in ("livenessProbe", "readinessProbe"):
+        if probe not in container:
+            fail(overlay, f"{where}: no {probe}")
+
+
+def check_overlay(path, types, template, prefix):
+    overlay = os.path.basename(path)
+    with open(path, encoding="utf-8") as stream:
+        docs = [doc for doc in yaml.safe_load_all(stream) if doc]
+    by_kind = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+
+    workloads = by_kind.get("Deployment", []) + by_kind.get("StatefulSet", [])
+    for doc in workloads:
+        pod = pod_spec(doc)
+        backend = doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "backend"
+        for container in pod.get("containers", []) + pod.get("initContainers", []):
+            check_container(overlay, f"{doc['kind']} {doc['metadata']['name']}", pod, container, backend)
+
+    pools = {}
+    for doc in by_kind.get("Deployment", []):
+        for container in pod_spec(doc)["containers"]:
+            args = container.get("args", [])
+            if args[:2] == ["worker", "--only"]:
+                pools.setdefault(args[2], []).append((doc, container))
+    scaled = {}
+    for doc in by_kind.get("ScaledObject", []):
+        scaled.setdefault(doc["spec"]["scaleTargetRef"]["name"], []).append(doc)
+
+    for job_type in sorted(types):
+        found = pools.get(job_type, [])
+        if len(found) != 1:
+            fail(overlay, f"job type {job_type}: {len(found)} worker Deployments, want exactly 1")
+    for job_type, found in sorted(pools.items()):
+        if job_type not in types:
+            fail(overlay, f"a pool runs job type {job_type}, which no shipped plugin declares")
+        for doc, container in found:
+            name = doc["metadata"]["name"]
+            objects = scaled.get(name, [])
+            if len(objects) != 1:
+                fail(overlay, f"pool {name}: {len(objects)} ScaledObjects, want exactly 1")
+                continue
+            spec = objects[0]["spec"]
+            triggers = [t for t in spec.get("triggers", []) if t.get("type") == "kafka"]
+            if len(triggers) != 1:
+                fail(overlay, f"pool {name}: {len(triggers)} kafka triggers, want 1")
+                continue
+            metadata = triggers[0]["metadata"]
+            topic, group = template.replace("%s", job_type), prefix + job_type
+            if metadata.get("topic") != topic:
+                fail(overlay, f"pool {name}: trigger topic {metadata.get('topic')!r}, the code uses {topic!r}")
+            if metadata.get("consumerGroup") != group:
+                fail(overlay, f"pool {name}: consumer group {metadata.get('consumerGroup')!r}, the code uses {group!r}")
+            if not 1 <= spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 0):
+                fail(overlay, f"pool {name}: replicas must be 1 <= min <= max")
+            pod = pod_spec(doc)
+            grace_ms = 30000
+            args = container.get("args", [])
+            if "--drain-grace-ms" in args:
+                grace_ms = int(args[args.index("--drain-grace-ms") + 1])
+            if pod.get("terminationGracePeriodSeconds", 30) * 1000 <= grace_ms:
+                fail(overlay, f"pool {name}: terminationGracePeriodSeconds not longer than the drain grace")
+            ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            admin = env.get("DTQ_ADMIN_LISTEN", "")
+            if not admin.endswith(f":{ports.get('admin')}"):
+                fail(overlay, f"pool {name}: DTQ_ADMIN_LISTEN {admin!r} is not the admin port")
+            for probe in ("livenessProbe", "readinessProbe"):
+                port = container.get(probe, {}).get("httpGet", {}).get("port")
+                if port not in ("admin", ports.get("admin")):
+                    fail(overlay, f"pool {name}: {probe} is not on the admin port")
+            labels = doc["spec"]["selector"]["matchLabels"]
+            budgets = [b for b in by_kind.get("PodDisruptionBudget", [])
+                       if b["spec"]["selector"].get("matchLabels") == labels]
+            if len(budgets) != 1:
+                fail(overlay, f"pool {name}: {len(budgets)} PodDisruptionBudgets select its pods, want 1")
+    return len(pools)
+
+
+def main():
+    source = sys.argv[1]
+    types = shipped_job_types(source)
+    if not types:
+        sys.exit("pool_invariants: no job type found in plugins/")
+    template, prefix = kafka_naming(source)
+    for path in sys.argv[2:]:
+        count = check_overlay(path, types, template, prefix)
+        print(f"{os.path.basename(path)}: {count} pools for job types {', '.join(sorted(types))}")
+    for failure in failures:
+        print("FAIL", failure)
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
