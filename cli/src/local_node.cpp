@@ -1,6 +1,15 @@
 #include "local_node.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
+
+#include "dtq/core/backoff.hpp"
 
 #include "dtq/host/plugin_loader.hpp"
 
@@ -130,5 +139,224 @@ std::optional<host::EngineSettings> engine_settings(const host::PluginRegistry& 
   }
   return settings;
 }
+
+// --- graphql: the GraphQL gateway as a child of `dtq serve` ------------------
+
+void add_gateway_flags(CLI::App& command, GatewayFlags& flags) {
+  command
+      .add_option("--graphql", flags.mode,
+                  "The GraphQL gateway (/graphql, docs/graphql.md): auto (run it when found, "
+                  "the default), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  command.add_option("--gateway", flags.script,
+                     "The gateway's main.mjs (default: $DTQ_GATEWAY, else beside the binary)");
+  command.add_option("--node", flags.node,
+                     "Node.js for the gateway (default: $DTQ_NODE, else PATH)");
+  command.add_option("--graphql-listen", flags.listen,
+                     "HOST:PORT the gateway serves the browser on (default: --listen's port + 1)");
+}
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::string(value) : fallback;
+}
+
+bool executable(const std::filesystem::path& path) {
+  return ::access(path.c_str(), X_OK) == 0 && !std::filesystem::is_directory(path);
+}
+
+std::string find_node(const std::string& wanted) {
+  if (wanted.find('/') != std::string::npos) return executable(wanted) ? wanted : std::string();
+  const std::string path = env_or("PATH", "/usr/local/bin:/usr/bin:/bin");
+  size_t begin = 0;
+  while (begin <= path.size()) {
+    const size_t end = std::min(path.find(':', begin), path.size());
+    const auto candidate = std::filesystem::path(path.substr(begin, end - begin)) / wanted;
+    if (end > begin && executable(candidate)) return candidate.string();
+    begin = end + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
+StatusOr<GatewayLaunch> find_gateway(const GatewayFlags& flags) {
+  GatewayLaunch launch;
+  launch.node = find_node(flags.node.empty() ? env_or("DTQ_NODE", "node") : flags.node);
+  if (launch.node.empty()) {
+    return not_found("Node.js is not installed (scripts/install-deps.sh installs it)");
+  }
+  std::string script = flags.script.empty() ? env_or("DTQ_GATEWAY", "") : flags.script;
+  if (script.empty()) {
+    std::error_code error;
+    const auto bin = std::filesystem::read_symlink("/proc/self/exe", error).parent_path();
+    for (const auto& candidate :
+         {bin / "gateway/src/main.mjs", bin / "../share/dtq/gateway/src/main.mjs"}) {
+      if (std::filesystem::exists(candidate)) script = candidate.lexically_normal().string();
+    }
+    if (script.empty()) {
+      return not_found(
+          "no gateway beside the binary; pass --gateway gateway/src/main.mjs or set "
+          "DTQ_GATEWAY");
+    }
+  }
+  launch.script = std::filesystem::absolute(script);
+  if (!std::filesystem::exists(launch.script)) {
+    return not_found("the gateway " + launch.script.string() + " does not exist");
+  }
+  if (!std::filesystem::exists(launch.script.parent_path().parent_path() / "node_modules")) {
+    return not_found("the gateway's npm packages are not installed (scripts/build-gateway.sh)");
+  }
+  return launch;
+}
+
+std::string default_gateway_listen(const std::string& rest_host, uint16_t rest_port) {
+  const std::string host = rest_host.find(':') != std::string::npos && rest_host.front() != '['
+                               ? "[" + rest_host + "]"
+                               : rest_host;
+  return host + ":" + std::to_string(rest_port == 0 ? 0 : rest_port + 1);
+}
+
+StatusOr<std::string> GatewaySupervisor::start(std::chrono::milliseconds wait) {
+  {
+    MutexLock lock(mutex_);
+    listen_ = launch_.listen;
+  }
+  thread_ = std::thread([this] { supervise(); });
+  MutexLock lock(mutex_);
+  changed_.wait_for(lock, wait, [this]() DTQ_REQUIRES(mutex_) { return !url_.empty(); });
+  if (url_.empty()) {
+    return unavailable("the GraphQL gateway did not start within " + std::to_string(wait.count()) +
+                       " ms (still trying; see its messages)");
+  }
+  return url_;
+}
+
+void GatewaySupervisor::stop() {
+  int pid = 0;
+  {
+    MutexLock lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    pid = pid_;
+  }
+  changed_.notify_all();
+  if (pid > 0) ::kill(pid, SIGTERM);
+  {
+    MutexLock lock(mutex_);
+    if (!changed_.wait_for(lock, std::chrono::seconds(3),
+                           [this]() DTQ_REQUIRES(mutex_) { return pid_ == 0; }) &&
+        pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+    }
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void GatewaySupervisor::supervise() {
+  uint32_t failures = 0;
+  for (;;) {
+    const auto began = std::chrono::steady_clock::now();
+    const std::string ended = run_once();
+    MutexLock lock(mutex_);
+    if (stopping_) return;
+    // A child that ran a while was healthy: its death starts a new count.
+    if (std::chrono::steady_clock::now() - began > std::chrono::seconds(30)) failures = 0;
+    const auto delay =
+        backoff_delay(std::chrono::milliseconds(200), std::chrono::seconds(10), ++failures);
+    std::cerr << "dtq serve: the GraphQL gateway " << ended << "; restarting it in "
+              << delay.count() << " ms" << std::endl;
+    changed_.wait_for(lock, delay, [this]() DTQ_REQUIRES(mutex_) { return stopping_; });
+    if (stopping_) return;
+  }
+}
+
+std::string GatewaySupervisor::run_once() {
+  std::string listen;
+  {
+    MutexLock lock(mutex_);
+    listen = listen_;
+  }
+  // Everything the child needs is made before fork: after it, only
+  // async-signal-safe calls.
+  std::vector<std::string> env_strings = {"DTQ_GATEWAY_LISTEN=" + listen,
+                                          "DTQ_GRPC_TARGET=" + launch_.grpc_target,
+                                          "DTQ_GATEWAY_UPSTREAM=" + launch_.upstream};
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view line(*entry);
+    if (!line.starts_with("DTQ_GATEWAY_LISTEN=") && !line.starts_with("DTQ_GRPC_TARGET=") &&
+        !line.starts_with("DTQ_GATEWAY_UPSTREAM=")) {
+      env_strings.emplace_back(line);
+    }
+  }
+  std::vector<char*> envp;
+  for (auto& entry : env_strings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  std::string node = launch_.node;
+  std::string script = launch_.script.string();
+  std::vector<char*> argv = {node.data(), script.data(), nullptr};
+
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return "could not be started (no pipe)";
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    return "could not be started (fork failed)";
+  }
+  if (pid == 0) {
+    // serve blocks SIGTERM and SIGINT in every thread; the gateway must not.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    ::dup2(out[1], STDOUT_FILENO);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  {
+    MutexLock lock(mutex_);
+    pid_ = pid;
+    if (stopping_) ::kill(pid, SIGTERM);
+  }
+  std::string pending;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t got = ::read(out[0], buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    pending.append(buffer, static_cast<size_t>(got));
+    for (size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
+      const std::string line = pending.substr(0, newline);
+      pending.erase(0, newline + 1);
+      constexpr std::string_view kReady = "GATEWAY_LISTENING http://";
+      if (line.starts_with(kReady)) {
+        MutexLock lock(mutex_);
+        url_ = line.substr(kReady.size() - 7);
+        listen_ = line.substr(kReady.size());
+        changed_.notify_all();
+      } else {
+        std::cerr << "gateway: " << line << std::endl;
+      }
+    }
+  }
+  ::close(out[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  {
+    MutexLock lock(mutex_);
+    pid_ = 0;
+  }
+  changed_.notify_all();
+  if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status));
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+// --- end graphql
 
 }  // namespace dtq::cli

@@ -2,15 +2,19 @@
 // plugin folder and the embedded backends in the data folder.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "commands.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/status_progress_query.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 #include "dtq/host/engine.hpp"
 #include "dtq/host/isolated_plugin.hpp"
@@ -74,5 +78,75 @@ std::optional<host::EngineSettings> engine_settings(const LocalNode& node,
                                                     const EngineFlags& flags);
 std::optional<host::EngineSettings> engine_settings(const host::PluginRegistry& plugins,
                                                     const EngineFlags& flags);
+
+// --- graphql: the GraphQL gateway as a child of `dtq serve` (docs/graphql.md)
+// Pistache speaks no WebSocket, so a Node.js process (gateway/) serves
+// /graphql, subscriptions included, and passes every other request to
+// serve's own HTTP port; serve supervises it as it does its plugin runners.
+
+// serve's flags for the gateway.
+struct GatewayFlags {
+  std::string mode = "auto";  // --graphql: auto (when found), on (say loudly why not), off
+  std::string script;         // --gateway FILE (gateway/src/main.mjs); else $DTQ_GATEWAY
+  std::string node;           // --node FILE; else $DTQ_NODE; else node on PATH
+  std::string listen;         // --graphql-listen; default: --listen's host, its port + 1
+};
+void add_gateway_flags(CLI::App& command, GatewayFlags& flags);
+
+// What the child is started with.
+struct GatewayLaunch {
+  std::string node;  // absolute path
+  std::filesystem::path script;
+  std::string listen;       // HOST:PORT
+  std::string grpc_target;  // serve's gRPC JobService, HOST:PORT
+  std::string upstream;     // serve's REST, http://HOST:PORT
+};
+
+// Node.js and the gateway script (flag, environment, then beside the
+// binary: <bin>/gateway/src/main.mjs, <bin>/../share/dtq/gateway/src/main.mjs),
+// with its npm packages installed; NotFound saying what is missing and how
+// to get it otherwise.
+StatusOr<GatewayLaunch> find_gateway(const GatewayFlags& flags);
+
+// The gateway's listen address when --graphql-listen is not given: the REST
+// host, the REST port + 1 (port 0 stays 0: any free one).
+std::string default_gateway_listen(const std::string& rest_host, uint16_t rest_port);
+
+// Runs the gateway as a child process and keeps it running: when it dies it
+// is started again after a backoff (on the same port), and stop() ends it
+// (SIGTERM, then SIGKILL after 3 s). The child also gets SIGTERM if serve
+// itself dies, so no gateway outlives its serve. Its stdout is read here
+// (the GATEWAY_LISTENING line), its stderr is serve's.
+//
+// Thread-safety: start() and stop() from one thread; a thread of its own
+// watches the child. Ownership: owns the child and that thread.
+class GatewaySupervisor {
+ public:
+  explicit GatewaySupervisor(GatewayLaunch launch) : launch_(std::move(launch)) {}
+  ~GatewaySupervisor() { stop(); }
+  GatewaySupervisor(const GatewaySupervisor&) = delete;
+  GatewaySupervisor& operator=(const GatewaySupervisor&) = delete;
+
+  // Starts the child and waits up to `wait` for it to listen: its URL, or
+  // Unavailable saying why (the supervisor keeps trying in the background).
+  StatusOr<std::string> start(std::chrono::milliseconds wait);
+  void stop();
+
+ private:
+  void supervise();
+  // One life of the child: spawn, read its stdout to EOF, reap. Its exit
+  // status as text.
+  std::string run_once();
+
+  GatewayLaunch launch_;
+  std::thread thread_;
+  Mutex mutex_;
+  CondVar changed_;
+  bool stopping_ DTQ_GUARDED_BY(mutex_) = false;
+  int pid_ DTQ_GUARDED_BY(mutex_) = 0;
+  std::string url_ DTQ_GUARDED_BY(mutex_);
+  std::string listen_ DTQ_GUARDED_BY(mutex_);  // after the first start: the bound address
+};
+// --- end graphql
 
 }  // namespace dtq::cli

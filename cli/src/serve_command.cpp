@@ -1,6 +1,8 @@
 // `dtq serve`: the all-in-one node — the REST API, the job engine hosting
 // every plugin, and the UI's static files — in one process on the embedded
-// backends in the data folder; with --grpc-listen, the gRPC JobService too.
+// backends in the data folder; with --grpc-listen, the gRPC JobService too;
+// and the GraphQL gateway (gateway/, docs/graphql.md) as a supervised child
+// process when it is found, which then faces the browser.
 // Prints the URL (and, on first start, the admin key, once); SIGTERM or
 // SIGINT stops the API and drains the engine (process_lifecycle.hpp).
 #include <iostream>
@@ -18,19 +20,27 @@ namespace {
 struct ServeOptions {
   EngineFlags engine;
   ApiFaceOptions api;
+  GatewayFlags gateway;
 };
 
 // The first line is for scripts and tests; the rest for people. A first
 // admin key is shown here once (the key file holds only its hash); the URL
 // carries it in its fragment, which browsers never send to the server.
-void print_started(const std::string& url, const std::string& grpc_at, const std::string& first_key,
+// With the GraphQL gateway, the browser's address is the gateway's.
+void print_started(const std::string& url, const std::string& grpc_at,
+                   const std::string& graphql_url, const std::string& first_key,
                    const std::filesystem::path& data_dir) {
   std::cout << "LISTENING " << url << std::endl;
   if (!grpc_at.empty()) std::cout << "GRPC_LISTENING " << grpc_at << std::endl;
+  if (!graphql_url.empty()) std::cout << "GRAPHQL_LISTENING " << graphql_url << std::endl;
   std::cerr << "dtq serve: API at " << url << "  (data in " << data_dir.string() << ")\n";
+  if (!graphql_url.empty()) {
+    std::cerr << "  GraphQL: " << graphql_url << "/graphql (and the UI, same origin)\n";
+  }
   if (!first_key.empty()) {
     std::cerr << "  key:   " << first_key << "  (admin; shown this once: keep it)\n"
-              << "  UI:    " << url << "/#key=" << first_key << "\n";
+              << "  UI:    " << (graphql_url.empty() ? url : graphql_url) << "/#key=" << first_key
+              << "\n";
   }
   std::cerr << "  try:   export DTQ_API_KEY=<your key>; dtq submit weather "
                "'{\"city\":\"Austin\",\"country_code\":\"US\"}' --watch\n"
@@ -39,6 +49,33 @@ void print_started(const std::string& url, const std::string& grpc_at, const std
     std::cerr << "  gRPC:  dtq.v1.JobService at " << grpc_at
               << " (metadata authorization: Bearer KEY)" << std::endl;
   }
+}
+
+// The GraphQL gateway, supervised, in front of the REST port `rest_url`
+// and the gRPC port; null (having said why) when it cannot run. `url` is
+// where it listens once it does.
+std::unique_ptr<GatewaySupervisor> start_gateway(const GatewayFlags& flags,
+                                                 const std::string& rest_host, uint16_t rest_port,
+                                                 const std::string& grpc_host, uint16_t grpc_port,
+                                                 const std::string& rest_url, std::string& url) {
+  auto found = find_gateway(flags);
+  if (!found.ok()) {
+    std::cerr << "dtq serve: GraphQL is off: " << found.status().message()
+              << "; REST and the UI are served as usual" << std::endl;
+    return nullptr;
+  }
+  found->listen =
+      flags.listen.empty() ? default_gateway_listen(rest_host, rest_port) : flags.listen;
+  found->grpc_target = grpc_host + ":" + std::to_string(grpc_port);
+  found->upstream = rest_url;
+  auto gateway = std::make_unique<GatewaySupervisor>(std::move(found).value());
+  auto started = gateway->start(std::chrono::seconds(20));
+  if (!started.ok()) {
+    std::cerr << "dtq serve: " << started.status().message() << std::endl;
+  } else {
+    url = *started;
+  }
+  return gateway;
 }
 
 // The engine, the REST API and (with --grpc-listen) the gRPC JobService on
@@ -67,9 +104,13 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   }
   lifecycle.on_stop([&server] { server.stop(); });
   std::unique_ptr<api::GrpcJobServer> grpc;
-  if (!options.api.grpc_listen.empty()) {
-    auto started = start_grpc_job_server(options.api.grpc_listen, settings, *node.jobs,
-                                         *node.backends.statuses, job_types);
+  // The gateway talks to the gRPC JobService: one on loopback if none was asked for.
+  const bool want_gateway = options.gateway.mode != "off";
+  if (!options.api.grpc_listen.empty() || want_gateway) {
+    const std::string grpc_listen =
+        options.api.grpc_listen.empty() ? "127.0.0.1:0" : options.api.grpc_listen;
+    auto started = start_grpc_job_server(grpc_listen, settings, *node.jobs, *node.backends.statuses,
+                                         job_types);
     if (!started.ok()) {
       std::cerr << "dtq: " << started.status().message() << "\n";
       lifecycle.stop();
@@ -82,9 +123,20 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   lifecycle.on_stop([&watcher] { watcher.reset(); });
   server.set_ready(true);
   lifecycle.on_stop([&server] { server.set_ready(false); });
+  const std::string rest_url =
+      "http://" + settings.bind_address + ":" + std::to_string(server.port());
+  const std::string grpc_at = grpc ? grpc_host + ":" + std::to_string(grpc->port()) : "";
+  std::unique_ptr<GatewaySupervisor> gateway;
+  std::string graphql_url;
+  if (want_gateway) {
+    gateway = start_gateway(
+        options.gateway, settings.bind_address, server.port(),
+        grpc_host.empty() || grpc_host == "0.0.0.0" || grpc_host == "::" ? "127.0.0.1" : grpc_host,
+        grpc->port(), rest_url, graphql_url);
+    if (gateway) lifecycle.on_stop([&gateway] { gateway->stop(); });
+  }
   const std::filesystem::path data_dir = resolve_data_dir(common);
-  print_started("http://" + settings.bind_address + ":" + std::to_string(server.port()),
-                grpc ? grpc_host + ":" + std::to_string(grpc->port()) : std::string(), first_key,
+  print_started(rest_url, options.api.grpc_listen.empty() ? "" : grpc_at, graphql_url, first_key,
                 data_dir);
   const std::string signal = lifecycle.wait_for_signal();
   std::cerr << "dtq serve: " << signal << "; stopping the API and draining" << std::endl;
@@ -122,6 +174,7 @@ void add_serve_command(CLI::App& app, CommonOptions& common, int& exit_code) {
       app.add_subcommand("serve", "Run the API, the job engine and the UI in one process");
   add_engine_flags(*serve, options->engine);
   add_api_face_flags(*serve, options->api);
+  add_gateway_flags(*serve, options->gateway);
   serve->callback([&common, &exit_code, options] {
     (void)configure_logging(common.log_level.empty() ? "info" : common.log_level);
     exit_code = run_serve(common, *options);
