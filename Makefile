@@ -58,3 +58,11 @@ ui-clean:
 	@rm -rf ui/dist
 clean: ui-clean
 # --- end ui ------------------------------------------------------------------
+
+# --- bench: make bench runs dtq beside BullMQ and River (docs/benchmarks.md);
+# River's PostgreSQL comes with the bench profile of install-deps.
+.PHONY: bench-deps
+bench-deps:
+	@scripts/install-deps.sh bench
+bench: bench-deps
+# --- end bench ---------------------------------------------------------------

@@ -31,6 +31,15 @@ test_packages=(
   # The thread_safety test parses the code with clang's -Wthread-safety.
   clang-14
 )
+# --- bench: `scripts/install-deps.sh bench` (what `make bench` runs) is the
+# test profile plus Debian's PostgreSQL, which River runs on beside dtq
+# (scripts/bench/postgres.sh makes a throwaway cluster with its binaries;
+# docs/benchmarks.md). BullMQ's Redis, Node.js and Go are in the test profile.
+if [[ $profile == bench ]]; then
+  profile=test
+  test_packages+=(postgresql)
+fi
+# --- end bench -------------------------------------------------------------------
 
 wanted=("${build_packages[@]}")
 if [[ $profile == test ]]; then
