@@ -149,7 +149,6 @@ int main(int argc, char** argv) {
   const double seconds = std::chrono::duration<double>(finished - start).count();
   const double enqueue_seconds = std::chrono::duration<double>(enqueued - start).count();
   std::sort(latency_ms.begin(), latency_ms.end());
-  constexpr double kBullmqJobsPerSecond = 20'000;  // BullMQ on Redis (AOF, fsync every second), same machine kind
   std::printf("embedded engine, no-op plugin with one progress report per job\n");
   std::printf("  plugin               %s\n",
               options.isolated ? "isolated (a runner process)" : "in process");
@@ -159,8 +158,6 @@ int main(int argc, char** argv) {
   std::printf("  submit -> complete   %.0f jobs/s\n", static_cast<double>(options.jobs) / seconds);
   std::printf("  latency p50          %.2f ms\n", percentile(latency_ms, 0.50));
   std::printf("  latency p99          %.2f ms\n", percentile(latency_ms, 0.99));
-  std::printf("  vs BullMQ reference  %.2fx (of %.0f jobs/s measured on the same kind of machine)\n",
-              static_cast<double>(options.jobs) / seconds / kBullmqJobsPerSecond, kBullmqJobsPerSecond);
   backends = dtq::Status{};  // close before removing the files
   fs::remove_all(data_dir);
   return 0;
