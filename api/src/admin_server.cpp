@@ -45,6 +45,12 @@ void render_pool_counters(prometheus::Registry& registry, const std::vector<Pool
                            "Jobs handed back to the queue for redelivery, by job type");
   auto& errors = counter(registry, "dtq_worker_backend_errors_total",
                          "Failed calls to a backend, by job type and port (queue, status, result)");
+  auto& lag = prometheus::BuildGauge()
+                  .Name("dtq_worker_consumer_lag")
+                  .Help(
+                      "Jobs on the queue partitions this worker holds that are not finished yet, "
+                      "by job type; summed over a type's workers, its consumer lag")
+                  .Register(registry);
   auto& durations = prometheus::BuildHistogram()
                         .Name("dtq_worker_attempt_duration_seconds")
                         .Help("How long each attempt ran in the plugin, by job type")
@@ -68,6 +74,8 @@ void render_pool_counters(prometheus::Registry& registry, const std::vector<Pool
         .Increment(static_cast<double>(pool.status_errors));
     errors.Add({{"job_type", type}, {"port", "result"}})
         .Increment(static_cast<double>(pool.result_errors));
+    if (pool.consumer_lag)
+      lag.Add({{"job_type", type}}).Set(static_cast<double>(*pool.consumer_lag));
     if (pool.duration_counts.size() == pool.duration_bounds.size() + 1) {
       const std::vector<double> counts(pool.duration_counts.begin(), pool.duration_counts.end());
       durations.Add({{"job_type", type}}, pool.duration_bounds)
@@ -98,7 +106,7 @@ std::string render_metrics(const std::vector<JobTypeInfo>& pools,
     concurrency.Add({{"job_type", pool.job_type}}).Set(pool.concurrency);
     ready_gauge.Add({{"job_type", pool.job_type}}).Set(ready ? 1 : 0);
   }
-  PluginHealthGauges(registry).set(pools);
+  PluginHealthMetrics(registry).set(pools);
   render_pool_counters(registry, counted);
   return prometheus::TextSerializer().Serialize(registry.Collect());
 }

@@ -134,21 +134,41 @@ std::optional<Reply> JobRoutes::check_body(const Pistache::Http::Request& reques
 }
 
 Reply JobRoutes::submit(const Pistache::Http::Request& request) {
-  if (auto refused = check_body(request, true)) return *refused;
+  std::string_view outcome = "accepted";
+  Reply reply = submit_reply(request, outcome);
+  metrics_.count_submit(outcome);
+  return reply;
+}
+
+Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::string_view& outcome) {
+  if (auto refused = check_body(request, true)) {
+    outcome = refused->code == Code::Request_Entity_Too_Large ? "payload_too_large"
+                                                              : "unsupported_media_type";
+    return *refused;
+  }
   if (!limiter_.allow()) {
+    outcome = "rate_limited";
     return error_reply(Code::Too_Many_Requests, "rate_limited",
                        "over the submit rate; retry shortly");
   }
   auto read = read_submission(request.body());
-  if (auto* refused = std::get_if<Reply>(&read)) return std::move(*refused);
+  if (auto* refused = std::get_if<Reply>(&read)) {
+    outcome = "malformed_request";
+    return std::move(*refused);
+  }
   const auto& [job_type, payload] = std::get<Submission>(read);
-  const SubmitResult submitted = jobs_.submit(job_type, payload);
+  const SubmitResult submitted = timed("submit", [&] { return jobs_.submit(job_type, payload); });
   if (!submitted.ok()) {
     const Status& refused = submitted.status();
     if (refused.code() == StatusCode::kNotFound) {
+      outcome = "unknown_job_type";
       return error_reply(Code::Not_Found, "unknown_job_type", refused.message());
     }
-    if (refused.code() != StatusCode::kInvalidArgument) return status_error(refused);
+    if (refused.code() != StatusCode::kInvalidArgument) {
+      outcome = "backend_error";
+      return status_error(refused);
+    }
+    outcome = "invalid_payload";
     ordered_json details = ordered_json::array();
     for (const auto& field : submitted.field_errors()) {
       details.push_back({{"field", field.field}, {"message", field.message}});
@@ -164,25 +184,26 @@ Reply JobRoutes::submit(const Pistache::Http::Request& request) {
 
 Reply JobRoutes::job_status(std::string_view id) {
   if (!is_uuid(id)) return malformed_id();
-  auto status = jobs_.status(id);
+  auto status = timed("status", [&] { return jobs_.status(id); });
   if (!status.ok()) return job_error(status.status());
   return Reply{Code::Ok, to_json(*status)};
 }
 
 Reply JobRoutes::job(std::string_view id) {
   if (!is_uuid(id)) return malformed_id();
-  auto status = jobs_.status(id);
+  auto status = timed("status", [&] { return jobs_.status(id); });
   if (!status.ok()) return job_error(status.status());
   ordered_json body = {{"job_id", id}, {"status", member(*status)}};
   // A result exists only once the job ended; its absence is not an error.
-  if (auto result = jobs_.result(id); result.ok()) body["result"] = member(*result);
+  if (auto result = timed("result", [&] { return jobs_.result(id); }); result.ok())
+    body["result"] = member(*result);
   return Reply{Code::Ok, dump(body)};
 }
 
 Reply JobRoutes::cancel(const Pistache::Http::Request& request, std::string_view id) {
   if (auto refused = check_body(request, false)) return *refused;
   if (!is_uuid(id)) return malformed_id();
-  auto cancelled = jobs_.cancel(id);
+  auto cancelled = timed("cancel", [&] { return jobs_.cancel(id); });
   if (!cancelled.ok()) return job_error(cancelled.status());
   return Reply{Code::Ok, to_json(*cancelled)};
 }
@@ -195,7 +216,7 @@ Reply JobRoutes::list(const Pistache::Http::Request& request) {
   if (auto type = query.get("job_type")) list_query.job_type = query_decode(*type);
   if (auto cursor = query.get("cursor")) list_query.cursor = query_decode(*cursor);
   if (auto refused = read_limit(query, list_query.limit)) return *refused;
-  auto page = statuses_.list(list_query);
+  auto page = timed("list", [&] { return statuses_.list(list_query); });
   if (!page.ok()) return status_error(page.status());
   ordered_json jobs = ordered_json::array();
   for (const auto& status : page->statuses) jobs.push_back(member(status));
@@ -205,7 +226,7 @@ Reply JobRoutes::list(const Pistache::Http::Request& request) {
 }
 
 Reply JobRoutes::job_type_list() const {
-  auto listed = job_types_.list();
+  auto listed = timed("job_types", [&] { return job_types_.list(); });
   if (!listed.ok()) return status_error(listed.status());
   // ordered_json: the schema's properties keep the plugin's order, which is
   // the order a generated form shows its fields in.

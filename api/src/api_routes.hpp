@@ -7,14 +7,18 @@
 // everything it is given, which must outlive the table it fills.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
+#include <string_view>
+#include <utility>
 
 #include "access_guard.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/status_store.hpp"
 #include "http_reply.hpp"
+#include "metrics.hpp"
 #include "route_table.hpp"
 #include "sse_hub.hpp"
 #include "write_guard.hpp"
@@ -34,11 +38,12 @@ using ApiRouteTable = RouteTable<ApiRoute>;
 class JobRoutes {
  public:
   JobRoutes(JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types, SseHub& sse,
-            size_t body_limit, double submit_rate_per_second)
+            Metrics& metrics, size_t body_limit, double submit_rate_per_second)
       : jobs_(jobs),
         statuses_(statuses),
         job_types_(job_types),
         sse_(sse),
+        metrics_(metrics),
         body_limit_(body_limit),
         limiter_(submit_rate_per_second) {}
 
@@ -50,6 +55,16 @@ class JobRoutes {
   [[nodiscard]] std::optional<Reply> check_body(const Pistache::Http::Request& request,
                                                 bool needs_json_body) const;
   Reply submit(const Pistache::Http::Request& request);
+  // The submit's reply, and in `outcome` what the metrics count it as.
+  Reply submit_reply(const Pistache::Http::Request& request, std::string_view& outcome);
+  // `call`'s result, its time counted as `operation`'s wait on the backends.
+  template <class Call>
+  auto timed(std::string_view operation, Call&& call) const {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = std::forward<Call>(call)();
+    metrics_.observe_backend(operation, std::chrono::steady_clock::now() - start);
+    return result;
+  }
   Reply job(std::string_view id);
   Reply job_status(std::string_view id);
   Reply cancel(const Pistache::Http::Request& request, std::string_view id);
@@ -62,6 +77,7 @@ class JobRoutes {
   StatusStore& statuses_;
   JobTypeRegistry& job_types_;
   SseHub& sse_;
+  Metrics& metrics_;
   const size_t body_limit_;
   RateLimiter limiter_;
 };

@@ -26,6 +26,15 @@ Metrics::Metrics(StatusStore& statuses)
                    .Help("Jobs submitted and not yet running, by job type: the queue's depth as "
                          "this API saw the jobs' statuses since it started")
                    .Register(*registry_)),
+      submits_(prometheus::BuildCounter()
+                   .Name("dtq_api_submits_total")
+                   .Help("Submits by outcome: accepted, or the error code of the refusal")
+                   .Register(*registry_)),
+      backend_(prometheus::BuildHistogram()
+                   .Name("dtq_api_backend_duration_seconds")
+                   .Help("Time an API operation waited on its backends (validator, stores, "
+                         "queue), by operation")
+                   .Register(*registry_)),
       streams_(prometheus::BuildGauge()
                    .Name("dtq_api_event_streams")
                    .Help("Live event streams (SSE) open now")
@@ -41,6 +50,20 @@ Metrics::~Metrics() {
 
 void Metrics::count_request(std::string_view route, int code) {
   requests_.Add({{"route", std::string(route)}, {"code", std::to_string(code)}}).Increment();
+}
+
+void Metrics::count_submit(std::string_view outcome) {
+  submits_.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+void Metrics::observe_backend(std::string_view operation,
+                              std::chrono::steady_clock::duration took) {
+  // From a loopback Redis (a fraction of a millisecond) to a validation
+  // that waits for its plugin's limit.
+  static const prometheus::Histogram::BucketBoundaries kBuckets{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  backend_.Add({{"operation", std::string(operation)}}, kBuckets)
+      .Observe(std::chrono::duration<double>(took).count());
 }
 
 void Metrics::on_change(const JobStatus& status) {

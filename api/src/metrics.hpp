@@ -1,7 +1,8 @@
 // Metrics: the Prometheus series GET /metrics serves — jobs by type and
 // state, submit-to-end durations, jobs in flight and jobs waiting for a pool
 // (fed by a subscription to every job's status), HTTP requests by route and
-// code, and the event streams open. docs/deploy.md lists every series.
+// code, submits by outcome, the time each operation spent in the backends,
+// and the event streams open. docs/deploy.md lists every series.
 //
 // Thread-safety: every member function is thread-safe. Ownership: borrows
 // the StatusStore, which must outlive the object; the subscription ends in
@@ -37,6 +38,13 @@ class Metrics {
   // `route` is the route's template ("/v1/jobs/{id}"), never the raw path,
   // so the label set stays bounded.
   void count_request(std::string_view route, int code);
+  // A submit's outcome: accepted, or the error code it was refused with
+  // (invalid_payload for a payload its plugin refused). Bounded: the
+  // codes a submit can answer.
+  void count_submit(std::string_view outcome);
+  // How long `operation` (submit, status, result, cancel, list, job_types)
+  // waited on the backends: the validator, the stores and the queue.
+  void observe_backend(std::string_view operation, std::chrono::steady_clock::duration took);
   // The job types' runner crashes so far, and whether they keep crashing.
   void set_plugin_health(const std::vector<JobTypeInfo>& types) { plugin_health_.set(types); }
   // The live event streams (SSE) open now.
@@ -59,8 +67,10 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Gauge>& waiting_;
+  prometheus::Family<prometheus::Counter>& submits_;
+  prometheus::Family<prometheus::Histogram>& backend_;
   prometheus::Gauge& streams_;
-  PluginHealthGauges plugin_health_{*registry_};
+  PluginHealthMetrics plugin_health_{*registry_};
 
   std::mutex mutex_;
   std::unordered_map<std::string, Seen> seen_;  // jobs not yet ended

@@ -16,9 +16,9 @@ std::string readiness_body(const std::vector<JobTypeInfo>& types) {
       -1, ' ', false, json::error_handler_t::replace);
 }
 
-PluginHealthGauges::PluginHealthGauges(prometheus::Registry& registry)
-    : crashes_(prometheus::BuildGauge()
-                   .Name("dtq_plugin_runner_crashes")
+PluginHealthMetrics::PluginHealthMetrics(prometheus::Registry& registry)
+    : crashes_(prometheus::BuildCounter()
+                   .Name("dtq_plugin_runner_crashes_total")
                    .Help("Plugin runner processes lost while serving since start, by job type")
                    .Register(registry)),
       looping_(prometheus::BuildGauge()
@@ -26,9 +26,12 @@ PluginHealthGauges::PluginHealthGauges(prometheus::Registry& registry)
                    .Help("1 while a job type's plugin runners keep crashing")
                    .Register(registry)) {}
 
-void PluginHealthGauges::set(const std::vector<JobTypeInfo>& types) {
+void PluginHealthMetrics::set(const std::vector<JobTypeInfo>& types) {
+  MutexLock lock(mutex_);
   for (const auto& type : types) {
-    crashes_.Add({{"job_type", type.job_type}}).Set(static_cast<double>(type.runner_crashes));
+    auto& crashes = crashes_.Add({{"job_type", type.job_type}});
+    const double total = static_cast<double>(type.runner_crashes);
+    if (total > crashes.Value()) crashes.Increment(total - crashes.Value());
     looping_.Add({{"job_type", type.job_type}}).Set(type.crash_looping ? 1 : 0);
   }
 }

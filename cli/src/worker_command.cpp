@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "api_wiring.hpp"
@@ -41,12 +43,17 @@ struct WorkerOptions {
   std::string admin_listen;    // empty: $DTQ_ADMIN_LISTEN, else no admin port
 };
 
+// A job type's consumer lag, when the queue has one and can tell.
+using ConsumerLag = std::function<std::optional<int64_t>(const std::string& job_type)>;
+
 // The admin port (/healthz, /readyz, /metrics) when `listen` names one, and
 // its address on stdout as `ADMIN_LISTENING HOST:PORT`. `backends_ready`
-// (may be empty) says whether the backends answer.
+// and `consumer_lag` (either may be empty) say whether the backends answer
+// and how far each pool is behind.
 StatusOr<std::unique_ptr<api::AdminServer>> start_admin_port(const std::string& listen,
                                                              const host::Engine& engine,
-                                                             std::function<bool()> backends_ready) {
+                                                             std::function<bool()> backends_ready,
+                                                             ConsumerLag consumer_lag) {
   if (listen.empty()) return std::unique_ptr<api::AdminServer>();
   const auto address = parse_listen(listen);
   if (!address.ok()) {
@@ -66,7 +73,7 @@ StatusOr<std::unique_ptr<api::AdminServer>> start_admin_port(const std::string& 
         return listed.ok() ? std::move(listed).value() : std::vector<JobTypeInfo>{};
       });
   // What each pool counted, for dtq_worker_* (docs/deploy.md).
-  server->set_pool_metrics([&engine] {
+  server->set_pool_metrics([&engine, consumer_lag = std::move(consumer_lag)] {
     std::vector<api::PoolMetrics> out;
     for (const auto* pool : engine.pools()) {
       const host::PoolStats stats = pool->stats();
@@ -88,6 +95,7 @@ StatusOr<std::unique_ptr<api::AdminServer>> start_admin_port(const std::string& 
       m.duration_counts.assign(stats.attempt_duration_buckets.begin(),
                                stats.attempt_duration_buckets.end());
       m.duration_sum_seconds = stats.attempt_duration_sum_seconds;
+      if (consumer_lag) m.consumer_lag = consumer_lag(m.job_type);
     }
     return out;
   });
@@ -138,7 +146,7 @@ int run_embedded_worker(const CommonOptions& common, const EngineFlags& options,
   for (const auto* pool : (*engine)->pools()) std::cerr << " " << pool->plugin().info().job_type;
   std::cerr << std::endl;
   auto watcher = watch_plugin_folder(common, options, node->plugins, **engine);
-  auto admin = start_admin_port(admin_listen, **engine, {});
+  auto admin = start_admin_port(admin_listen, **engine, {}, {});
   if (!admin.ok()) {
     std::cerr << "dtq: " << admin.status().message() << "\n";
     return admin.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
@@ -305,8 +313,15 @@ int work_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   BackendHealth health(health_checks(adapters, DistributedRole::kWorker), std::chrono::seconds(2),
                        nullptr);
   health.start();
-  auto admin = start_admin_port(from_env(worker.admin_listen, "DTQ_ADMIN_LISTEN", ""), **engine,
-                                [&health] { return health.healthy(); });
+  auto admin = start_admin_port(
+      from_env(worker.admin_listen, "DTQ_ADMIN_LISTEN", ""), **engine,
+      [&health] { return health.healthy(); },
+      [&queue = *adapters.queue](const std::string& type) -> std::optional<int64_t> {
+        // Within a scrape's time even when the broker is gone: the series
+        // is left out then, and the backend alerts say why.
+        auto lag = queue.consumer_lag(type, std::chrono::milliseconds(500));
+        return lag.ok() ? std::optional<int64_t>(*lag) : std::nullopt;
+      });
   if (!admin.ok()) {
     std::cerr << "dtq: " << admin.status().message() << "\n";
     lifecycle.stop();

@@ -381,7 +381,7 @@ TEST_F(ApiTest, APoisonPluginNeverTakesServeDown) {
   EXPECT_THAT(degraded.body, HasSubstr(R"("status":"degraded")"));
   EXPECT_THAT(degraded.body, HasSubstr(R"("job_type":"poison")"));
   const std::string metrics = http("GET", url() + "/metrics").body;
-  EXPECT_THAT(metrics, HasSubstr(R"(dtq_plugin_runner_crashes{job_type="poison"} 6)"));
+  EXPECT_THAT(metrics, HasSubstr(R"(dtq_plugin_runner_crashes_total{job_type="poison"} 6)"));
   EXPECT_THAT(metrics, HasSubstr(R"(dtq_plugin_crash_looping{job_type="poison"} 1)"));
   EXPECT_THAT(events(url(), submit("poison", R"({"do":"ok"})")).body,
               HasSubstr(R"("state":"completed")"));
@@ -642,6 +642,14 @@ TEST_F(ApiTest, SubmitsPastTheRateGet429) {
                       401, "unauthorized"));
   std::this_thread::sleep_for(1100ms);
   EXPECT_EQ(http("POST", url() + "/v1/jobs", payload).code, 202);
+  // Counted by outcome; each accepted submit's wait on the backends timed.
+  const std::string metrics = http("GET", url() + "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("dtq_api_submits_total{outcome=\"accepted\"} " +
+                                 std::to_string(accepted + 1)));
+  EXPECT_THAT(metrics, HasSubstr("dtq_api_submits_total{outcome=\"rate_limited\"} " +
+                                 std::to_string(limited)));
+  EXPECT_THAT(metrics, HasSubstr("dtq_api_backend_duration_seconds_count{operation=\"submit\"} " +
+                                 std::to_string(accepted + 1)));
 }
 
 TEST_F(ApiTest, ASubmitRateOfZeroIsNoLimit) {

@@ -161,7 +161,8 @@ wait_for 120 "scrape of all five workers" count_at_least 5 'up{job="dtq-worker"}
 wait_for 60 "completed jobs in every worker's metrics" \
   count_at_least 5 'dtq_worker_jobs_total{outcome="completed"} >= 1'
 wait_for 60 "the API's job metrics" count_at_least 5 'dtq_jobs_total{state="completed"} >= 1'
-step "Prometheus scrapes the API and the five workers"
+wait_for 60 "the consumer lag of all five workers" count_at_least 5 'dtq_worker_consumer_lag >= 0'
+step "Prometheus scrapes the API and the five workers (with their consumer lag)"
 # Every dashboard panel's expression, with its variables filled in, answers.
 # A rate() needs two scrapes of a series that may have appeared a moment
 # ago: each expression gets a few scrape intervals to answer.

@@ -186,6 +186,33 @@ TEST(KafkaQueueTest, OutOfOrderAcksNeverCommitPastAnUnfinishedJob) {
   EXPECT_TRUE(none->empty()) << none->size() << " finished jobs came back";
 }
 
+// The consumer lag a worker reports (dtq_worker_consumer_lag): every record
+// of the partitions it holds that is not finished, buffered or running, and
+// one less for each job acked from the front of its partition.
+TEST(KafkaQueueTest, ConsumerLagCountsTheRecordsNotFinished) {
+  const KafkaSettings settings = test_settings(/*partitions=*/2);
+  std::vector<JobMessage> messages;
+  for (int i = 0; i < 20; ++i)
+    messages.push_back(make_message("echo", R"({"n":)" + std::to_string(i) + "}"));
+  auto queue = open_queue(settings);
+  ASSERT_TRUE(queue);
+  const auto lag = [&] {
+    auto counted = queue->consumer_lag("echo", 2s);
+    return counted.ok() ? *counted : -1;
+  };
+  EXPECT_EQ(lag(), 0) << "no consumer yet: nothing held";
+  ASSERT_TRUE(queue->enqueue_batch(messages).ok());
+  auto taken = take_within(*queue, 5);
+  ASSERT_EQ(taken.size(), 5u);
+  EXPECT_TRUE(dtq::testing::eventually([&] { return lag() == 20; })) << lag();
+  // Taken in each partition's order: acking them moves both fronts.
+  for (const auto& delivery : taken) ASSERT_TRUE(queue->ack(delivery).ok());
+  EXPECT_EQ(lag(), 15);
+  const auto untaken = queue->consumer_lag("never_taken", 2s);
+  ASSERT_TRUE(untaken.ok()) << untaken.status().message();
+  EXPECT_EQ(*untaken, 0);
+}
+
 // A member that dies (no revocation, no last commit) leaves behind only what
 // its periodic commits said: the next member gets exactly the unfinished
 // jobs, as redeliveries.

@@ -237,6 +237,13 @@ Status KafkaJobQueue::ensure_topics(std::string_view job_type) {
   return impl_->ensure_topics(job_type);
 }
 
+StatusOr<int64_t> KafkaJobQueue::consumer_lag(std::string_view job_type,
+                                              std::chrono::milliseconds timeout) {
+  const auto consumer = impl_->find_consumer(job_type);
+  if (!consumer) return int64_t{0};
+  return consumer->lag(timeout);
+}
+
 Status KafkaJobQueue::ping(std::chrono::milliseconds timeout) {
   Status answered = impl_->producer->ping(timeout);
   if (answered.ok()) return answered;

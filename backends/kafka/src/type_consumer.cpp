@@ -418,6 +418,28 @@ StatusOr<TypeConsumer::Lease> TypeConsumer::end_lease(const Delivery& delivery) 
   return lease;
 }
 
+StatusOr<int64_t> TypeConsumer::lag(std::chrono::milliseconds timeout) {
+  std::vector<std::pair<int32_t, std::optional<int64_t>>> held;
+  {
+    MutexLock lock(mutex_);
+    for (const auto& [number, partition] : partitions_)
+      held.emplace_back(number, partition.tracker.commit_offset());
+  }
+  int64_t lag = 0;
+  for (const auto& [number, first_unfinished] : held) {
+    int64_t low = 0;
+    int64_t high = 0;
+    const auto err = rd_kafka_query_watermark_offsets(handle_.get(), topic_.c_str(), number, &low,
+                                                      &high, to_ms(timeout));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return kafka_error(err, "offsets of " + topic_ + " [" + std::to_string(number) + "]");
+    }
+    // Nothing committed or consumed yet: the group starts at the oldest record.
+    lag += std::max<int64_t>(0, high - first_unfinished.value_or(low));
+  }
+  return lag;
+}
+
 StatusOr<TypeConsumer::Lease> TypeConsumer::lease(const Delivery& delivery) {
   MutexLock lock(mutex_);
   const auto it = leases_.find(delivery.receipt);

@@ -60,6 +60,12 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
   StatusOr<Lease> lease(const Delivery& delivery);
   // Wakes every waiting take().
   void wake();
+  // The records of the partitions this member holds that are not finished
+  // yet: each partition's high watermark, asked of the broker (the cached
+  // one stands still while consumption is paused, which is when the lag
+  // grows), less its first unfinished offset. Each query waits at most
+  // `timeout`; called from any thread.
+  StatusOr<int64_t> lag(std::chrono::milliseconds timeout);
 
  private:
   struct Partition {

@@ -7,11 +7,12 @@
 //                 with the reason while a backend is unreachable or the
 //                 worker drains;
 //   GET /metrics  its pools by job type: dtq_pool_in_flight,
-//                 dtq_pool_concurrency, dtq_plugin_runner_crashes,
+//                 dtq_pool_concurrency, dtq_plugin_runner_crashes_total,
 //                 dtq_plugin_crash_looping, dtq_worker_ready; and, when
 //                 set_pool_metrics() gave the figures, what each pool
 //                 counted (dtq_worker_*: attempts, outcomes, dead letters,
-//                 the attempt-duration histogram, backend errors).
+//                 the attempt-duration histogram, backend errors, the
+//                 consumer lag).
 //                 docs/deploy.md lists every series.
 // Nothing else, and no authentication: bind it to an address only
 // operators and probes reach.
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,9 @@ struct PoolMetrics {
   uint64_t queue_errors = 0;
   uint64_t status_errors = 0;
   uint64_t result_errors = 0;
+  // The queue's consumer lag of the type on this worker, when the queue
+  // has one (Kafka) and the broker answered.
+  std::optional<int64_t> consumer_lag;
   // The attempt-duration histogram: upper bounds in seconds, and a count per
   // bucket (not cumulative; one more than the bounds: the rest), their sum.
   std::vector<double> duration_bounds;

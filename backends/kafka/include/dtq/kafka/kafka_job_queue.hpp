@@ -151,6 +151,11 @@ class KafkaJobQueue final : public JobQueue {
   // checks: Unavailable or DeadlineExceeded (naming the bootstrap servers)
   // when no broker answered within `timeout`.
   Status ping(std::chrono::milliseconds timeout);
+  // The consumer lag of `job_type` as this process sees it: the records of
+  // the partitions it holds that are not finished yet (0 when it holds
+  // none, or does not consume the type). Summed over a type's workers, the
+  // type's lag. Each broker query waits at most `timeout`.
+  StatusOr<int64_t> consumer_lag(std::string_view job_type, std::chrono::milliseconds timeout);
   std::string topic(std::string_view job_type) const;
   std::string dlq_topic(std::string_view job_type) const;
   std::string group_id(std::string_view job_type) const;
