@@ -9,21 +9,26 @@ import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 const TOO_DEEP = 'query_too_deep';
 const TOO_COMPLEX = 'query_too_complex';
 
+// Armor's rules throw by default, which Apollo takes for an internal error:
+// they report through the validation context instead, with dtq's code as
+// the message's prefix (formatError turns it into extensions.code).
+function reportAs(code) {
+  return [(context, error) => context.reportError(new GraphQLError(`${code}: ${error.message.replace(/^Syntax Error: /, '')}`))];
+}
+
 export function validationRules(config) {
   const rules = [
     maxDepthRule({
       n: config.maxDepth,
       exposeLimits: true,
-      propagateOnRejection: true,
-      ignoreIntrospection: false,
-      errorMessage: `${TOO_DEEP}: the query is nested deeper than ${config.maxDepth} levels`,
+      propagateOnRejection: false,
+      onReject: reportAs(TOO_DEEP),
     }),
     costLimitRule({
       maxCost: config.maxCost,
       exposeLimits: true,
-      propagateOnRejection: true,
-      ignoreIntrospection: false,
-      errorMessage: `${TOO_COMPLEX}: the query costs more than ${config.maxCost}`,
+      propagateOnRejection: false,
+      onReject: reportAs(TOO_COMPLEX),
     }),
   ];
   if (!config.introspection) rules.push(NoSchemaIntrospectionCustomRule);

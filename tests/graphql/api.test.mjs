@@ -1,0 +1,296 @@
+// The schema and the resolvers against the real `dtq serve` and its
+// gateway: the committed schema is what the gateway serves and covers the
+// gRPC contract; every query and mutation; every error code the gateway can
+// answer; abusive requests answered with GraphQL errors, never a crash.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import {
+  codes,
+  config,
+  DtqServe,
+  FakeProvider,
+  gatewayRequire,
+  gql,
+  JOB_UPDATED,
+  startGateway,
+  submit,
+  subscribe,
+  tempDir,
+  wsClient,
+  eventually,
+} from './harness.mjs';
+
+const graphql = gatewayRequire('graphql');
+
+let provider;
+let serve;
+let data;
+let readKey;
+
+before(async () => {
+  provider = await FakeProvider.start();
+  data = tempDir();
+  readKey = execFileSync(config.dtq, ['--data-dir', data.dir, 'keys', 'create', '--name', 'reader', '--scope', 'read'], {
+    encoding: 'utf8',
+  }).trim();
+  serve = await DtqServe.start({
+    providerUrl: provider.url,
+    dataDir: data.dir,
+    env: { DTQ_GATEWAY_INTROSPECTION: 'true' },
+  });
+});
+
+after(async () => {
+  await serve?.stop();
+  await provider?.stop();
+  data?.remove();
+});
+
+describe('the schema', () => {
+  test('the committed schema file is the one the gateway serves', async () => {
+    const { body } = await gql(serve.url, graphql.getIntrospectionQuery());
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    const served = graphql.printSchema(graphql.lexicographicSortSchema(graphql.buildClientSchema(body.data)));
+    const committed = graphql.printSchema(
+      graphql.lexicographicSortSchema(graphql.buildSchema(fs.readFileSync(config.schemaFile, 'utf8'))),
+    );
+    assert.equal(served, committed, 'gateway/schema.graphql drifted from the served schema');
+  });
+
+  test('it covers the gRPC contract: every JobStatus and JobTypeInfo field, every JobState', () => {
+    const proto = fs.readFileSync(config.protoFile, 'utf8');
+    const schema = graphql.buildSchema(fs.readFileSync(config.schemaFile, 'utf8'));
+    const camel = (name) => name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+    const renamed = { payload_schema_json: 'payloadSchema' };
+    const fieldsOf = (message) => {
+      const block = new RegExp(`message ${message} \\{([^}]*)\\}`).exec(proto)[1];
+      return [...block.matchAll(/^\s*\w+ (\w+) = \d+;/gm)].map((m) => m[1]);
+    };
+    for (const [message, type] of [['JobStatus', 'JobStatus'], ['JobTypeInfo', 'JobType']]) {
+      const fields = schema.getType(type).getFields();
+      for (const field of fieldsOf(message)) {
+        const name = renamed[field] ?? camel(field);
+        assert.ok(name in fields, `${type}.${name} (proto ${message}.${field}) is missing`);
+      }
+    }
+    const states = [...proto.matchAll(/JOB_STATE_(\w+) = [1-9]/g)].map((m) => m[1]);
+    const values = schema.getType('JobState').getValues().map((v) => v.name);
+    assert.deepEqual(values.sort(), states.sort());
+  });
+
+  test('introspection is off unless enabled', async () => {
+    const gateway = await startGateway({ DTQ_GRPC_TARGET: '127.0.0.1:1' });
+    try {
+      const { body } = await gql(gateway.url, '{ __schema { queryType { name } } }');
+      assert.ok(codes(body).includes('introspection_disabled'), JSON.stringify(body));
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
+
+describe('queries and mutations', () => {
+  test('jobTypes lists the four shipped types with their schemas and health', async () => {
+    const { body } = await gql(serve.url, '{ jobTypes { jobType name payloadSchema pools healthy concurrency } }');
+    const types = body.data.jobTypes.map((t) => t.jobType);
+    assert.deepEqual(types, ['exchange_rate', 'github_user', 'quote', 'weather']);
+    for (const type of body.data.jobTypes) {
+      assert.equal(type.payloadSchema.type, 'object');
+      assert.equal(type.healthy, true);
+    }
+  });
+
+  test('submitJob, then job(id) with its status and, once ended, its result', async () => {
+    const id = await submit(serve.url, 'github_user');
+    const job = await eventually(async () => {
+      const { body } = await gql(serve.url, `{ job(id: "${id}") { id status { state progressPercent jobType } result { finalState output input attempts } } }`);
+      return body.data.job.result ? body.data.job : null;
+    }, { what: 'the result' });
+    assert.equal(job.status.state, 'COMPLETED');
+    assert.equal(job.status.jobType, 'github_user');
+    assert.equal(job.result.finalState, 'COMPLETED');
+    assert.equal(job.result.input.username, 'octocat');
+    assert.equal(typeof job.result.output, 'object');
+  });
+
+  test('jobs pages through a connection, filtered', async () => {
+    for (let i = 0; i < 3; i += 1) await submit(serve.url, 'quote');
+    const first = await gql(serve.url, '{ jobs(jobType: "quote", first: 2) { nodes { jobId jobType } edges { node { jobId } } pageInfo { hasNextPage endCursor } } }');
+    const page = first.body.data.jobs;
+    assert.equal(page.nodes.length, 2);
+    assert.ok(page.nodes.every((n) => n.jobType === 'quote'));
+    assert.equal(page.pageInfo.hasNextPage, true);
+    const second = await gql(serve.url, 'query($after: String) { jobs(jobType: "quote", first: 2, after: $after) { nodes { jobId } } }', {
+      variables: { after: page.pageInfo.endCursor },
+    });
+    const seen = new Set(page.nodes.map((n) => n.jobId));
+    assert.ok(second.body.data.jobs.nodes.length >= 1);
+    assert.ok(second.body.data.jobs.nodes.every((n) => !seen.has(n.jobId)));
+  });
+
+  test('cancelJob cancels a queued job', async () => {
+    await provider.fault({ kind: 'latency', path: '/users/slowcat', delay_ms: 3000 });
+    const running = await submit(serve.url, 'github_user', { username: 'slowcat' });
+    const { body } = await gql(serve.url, `mutation { cancelJob(id: "${running}") { jobId state } }`);
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    assert.equal(body.data.cancelJob.jobId, running);
+    await provider.reset();
+  });
+
+  test('the REST API and the UI\'s files are passed through the same origin', async () => {
+    const health = await fetch(`${serve.url}/healthz`);
+    assert.equal(health.status, 200);
+    const list = await fetch(`${serve.url}/v1/jobs?limit=1`, { headers: { authorization: `Bearer ${config.token}` } });
+    assert.equal(list.status, 200);
+    assert.ok(Array.isArray((await list.json()).jobs));
+    const own = await fetch(`${serve.url}/-/gateway/metrics`);
+    assert.match(await own.text(), /dtq_gateway_graphql_operations_total/);
+  });
+});
+
+describe('every error code', () => {
+  const expectCode = async (query, code, options) => {
+    const { body } = await gql(serve.url, query, options);
+    assert.ok(codes(body).includes(code), `expected ${code}, got ${JSON.stringify(body)}`);
+    return body;
+  };
+
+  test('invalid_payload carries the plugin\'s field errors as JSON Pointers', async () => {
+    const body = await expectCode('mutation { submitJob(input: {jobType: "weather", payload: {city: ""}}) { jobId } }', 'invalid_payload');
+    const details = body.errors[0].extensions.details;
+    assert.ok(details.some((d) => d.field === '/city'), JSON.stringify(details));
+  });
+  test('invalid_request: a payload that is not an object', () =>
+    expectCode('mutation { submitJob(input: {jobType: "weather", payload: [1]}) { jobId } }', 'invalid_request'));
+  test('invalid_argument: a page size out of range', () => expectCode('{ jobs(first: 0) { nodes { jobId } } }', 'invalid_argument'));
+  test('malformed_id', () => expectCode('{ job(id: "nope") { id } }', 'malformed_id'));
+  test('unknown_job', () => expectCode('{ job(id: "1b4e28ba-2fa1-41d2-883f-0016d3cca427") { id } }', 'unknown_job'));
+  test('unknown_job_type', () =>
+    expectCode('mutation { submitJob(input: {jobType: "nope", payload: {}}) { jobId } }', 'unknown_job_type'));
+  test('conflict: cancelling a job that ended', async () => {
+    const id = await submit(serve.url, 'quote');
+    await eventually(async () => (await gql(serve.url, `{ job(id: "${id}") { result { finalState } } }`)).body.data.job.result);
+    await expectCode(`mutation { cancelJob(id: "${id}") { state } }`, 'conflict');
+  });
+  test('unauthorized: a mutation without a key, or with an unknown one', async () => {
+    await expectCode('mutation { submitJob(input: {jobType: "quote", payload: {}}) { jobId } }', 'unauthorized', { key: '' });
+    await expectCode('{ jobTypes { name } }', 'unauthorized', { key: 'dtq_0000000000000000_bad' });
+  });
+  test('forbidden: a read key may not submit', () =>
+    expectCode('mutation { submitJob(input: {jobType: "quote", payload: {}}) { jobId } }', 'forbidden', { key: readKey }));
+  test('graphql_validation_failed, graphql_parse_failed, bad_request', async () => {
+    await expectCode('{ nosuchfield }', 'graphql_validation_failed');
+    await expectCode('{ jobTypes { ', 'graphql_parse_failed');
+    const { status, body } = await gql(serve.url, null, { raw: '{"query": ' });
+    assert.equal(status, 400);
+    assert.deepEqual(codes(body), ['bad_request']);
+  });
+  test('unavailable: the dtq API cannot be reached', async () => {
+    const gateway = await startGateway({ DTQ_GRPC_TARGET: '127.0.0.1:1', DTQ_GATEWAY_CALL_TIMEOUT_MS: '2000' });
+    try {
+      const { body } = await gql(gateway.url, '{ jobTypes { name } }');
+      assert.ok(['unavailable', 'timeout'].includes(codes(body)[0]), JSON.stringify(body));
+      const ready = await fetch(`${gateway.url}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.equal((await fetch(`${gateway.url}/healthz`)).status, 200);
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
+
+describe('limits: rate and open streams', () => {
+  let small;
+  let smallData;
+  before(async () => {
+    smallData = tempDir();
+    small = await DtqServe.start({
+      providerUrl: provider.url,
+      dataDir: smallData.dir,
+      args: ['--submit-rate', '1', '--max-streams', '1', '--only', 'quote'],
+    });
+  });
+  after(async () => {
+    await small?.stop();
+    smallData?.remove();
+  });
+
+  test('rate_limited: over the submit rate', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => gql(small.url, 'mutation { submitJob(input: {jobType: "quote", payload: {}}) { jobId } }')),
+    );
+    assert.ok(answers.some((a) => codes(a.body).includes('rate_limited')), JSON.stringify(answers.map((a) => a.body)));
+  });
+
+  test('too_many_streams: past the open-stream limit', async () => {
+    const client = wsClient(small.url);
+    try {
+      const first = subscribe(client, 'subscription { jobEvents { jobId } }');
+      await eventually(async () => {
+        const metrics = await (await fetch(`${small.url}/-/gateway/metrics`)).text();
+        return /dtq_gateway_grpc_streams 1/.test(metrics);
+      }, { what: 'the first stream to open' });
+      const second = subscribe(client, 'subscription { jobEvents { jobId } }');
+      await eventually(() => second.events.length > 0, { what: 'the refusal' });
+      assert.deepEqual(codes(second.events[0]), ['too_many_streams']);
+      first.unsubscribe();
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+describe('abusive requests get GraphQL errors, never a crash', () => {
+  test('too deep', async () => {
+    const deep = '{ jobTypes { name { a { b { c { d { e { f { g { h } } } } } } } } } }';
+    const { body } = await gql(serve.url, deep);
+    assert.ok(codes(body).includes('query_too_deep'), JSON.stringify(body));
+  });
+
+  test('too complex: hundreds of aliases', async () => {
+    const aliases = Array.from({ length: 400 }, (_, i) => `a${i}: jobTypes { jobType name payloadSchema }`).join(' ');
+    const { body } = await gql(serve.url, `{ ${aliases} }`);
+    assert.ok(codes(body).includes('query_too_complex'), JSON.stringify(body).slice(0, 500));
+  });
+
+  test('oversized body', async () => {
+    const { status, body } = await gql(serve.url, null, { raw: JSON.stringify({ query: `{ jobTypes { name } } #${'x'.repeat(2 << 20)}` }) });
+    assert.equal(status, 413);
+    assert.deepEqual(codes(body), ['payload_too_large']);
+  });
+
+  test('malformed bodies', async () => {
+    for (const raw of ['[]', '[{"query":"{ jobTypes { name } }"}]', '"text"', 'null', '{"query": 42}', '{}']) {
+      const { status, body } = await gql(serve.url, null, { raw });
+      assert.ok(status >= 400 && status < 500, `${raw}: ${status}`);
+      assert.ok(codes(body).length > 0 && codes(body).every(Boolean), `${raw}: ${JSON.stringify(body)}`);
+    }
+  });
+
+  test('over the WebSocket too: too deep, unknown fields, unauthenticated', async () => {
+    const client = wsClient(serve.url, { key: '' });
+    try {
+      const deep = subscribe(client, 'subscription { jobEvents { jobId { a { b { c { d { e { f { g { h } } } } } } } } } }');
+      await assert.rejects(deep.done, /query_too_deep/);
+      const id = await submit(serve.url, 'quote');
+      const anonymous = subscribe(client, JOB_UPDATED, { id });
+      await anonymous.done;
+      assert.deepEqual(codes(anonymous.events[0]), ['unauthorized'], JSON.stringify(anonymous.events));
+    } finally {
+      await client.dispose();
+    }
+    // The gateway still answers.
+    const { body } = await gql(serve.url, '{ jobTypes { jobType } }');
+    assert.equal(body.data.jobTypes.length, 4);
+  });
+});
+
+test('no leftover gateway: stopping serve stops its child', async () => {
+  const extra = tempDir();
+  const other = await DtqServe.start({ providerUrl: provider.url, dataDir: extra.dir, args: ['--only', 'quote'] });
+  await other.stop();
+  await assert.rejects(fetch(`${other.url}/-/gateway/healthz`));
+  extra.remove();
+});
