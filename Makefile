@@ -58,6 +58,14 @@ ui-clean:
 	@rm -rf ui/dist
 clean: ui-clean
 # --- end ui ------------------------------------------------------------------
+# --- graphql: the GraphQL gateway (gateway/, docs/graphql.md) ---------------
+# build (so run) installs its npm packages, npm ci only when the lockfile
+# changed; `dtq serve --gateway gateway/src/main.mjs` supervises it.
+.PHONY: gateway
+gateway:
+	@scripts/build-gateway.sh
+build: gateway
+# --- end graphql -------------------------------------------------------------
 
 # --- bench: make bench runs dtq beside BullMQ and River (docs/benchmarks.md);
 # River's PostgreSQL comes with the bench profile of install-deps.

@@ -26,6 +26,16 @@ if [[ -z ${DTQ_HTTP_BASE_URL:-} ]] && ! curl -s -m 3 -o /dev/null https://api.op
   echo "No internet here: plugins' HTTP goes to the recorded fake provider at $DTQ_HTTP_BASE_URL"
 fi
 
+# --- graphql: the GraphQL gateway faces the browser: /graphql and the UI on
+# one origin, REST passed through (scripts/build-gateway.sh; docs/graphql.md)
+gateway_args=()
+if [[ -d $here/gateway/node_modules ]]; then
+  gateway_args=(--graphql on --gateway "$here/gateway/src/main.mjs")
+else
+  echo "No GraphQL gateway packages (scripts/build-gateway.sh installs them): serving REST only."
+fi
+# --- end graphql ---------------------------------------------------------------
+
 # --- ui: serve the web UI (scripts/build-ui.sh builds ui/dist; docs/ui.md) ---
 ui_args=()
 if [[ -f $here/ui/dist/index.html ]]; then
@@ -48,6 +58,10 @@ announce() {
   trap '' INT
   local word url
   if read -r word url && [[ $word == LISTENING ]]; then
+    # With the gateway, its address (printed right after) is the browser's.
+    if ((${#gateway_args[@]})) && read -r -t 5 word graphql_url; then
+      if [[ $word == GRAPHQL_LISTENING ]]; then url=$graphql_url; else echo "$word $graphql_url"; fi
+    fi
     if ((${#ui_args[@]})); then
       echo
       echo "  Web UI: $url/#key=$key"
@@ -63,4 +77,4 @@ echo "Starting dtq serve (Ctrl-C stops it). In another terminal:"
 echo "  DTQ_API_KEY=$key $dtq submit weather '{\"city\":\"Austin\",\"country_code\":\"US\",\"units\":\"metric\"}' --watch"
 echo
 # Not exec: the EXIT trap must still stop the fake provider.
-"$dtq" --data-dir "$data_dir" serve --listen "${DTQ_LISTEN:-127.0.0.1:8080}" "${ui_args[@]}" | announce
+"$dtq" --data-dir "$data_dir" serve --listen "${DTQ_LISTEN:-127.0.0.1:8080}" "${ui_args[@]}" "${gateway_args[@]}" | announce
