@@ -57,6 +57,11 @@ std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
     return std::nullopt;
   }
   const std::time_t seconds = timegm(&utc);
+  // A time the clock cannot hold (past 2262 with its nanosecond ticks) is
+  // refused like any other bad time, never an overflow (tests/fuzz).
+  constexpr int64_t kLimit =
+      std::chrono::duration_cast<std::chrono::seconds>(Clock::duration::max()).count() - 400000;
+  if (seconds > kLimit || seconds < -kLimit) return std::nullopt;
   return from_unix_ms((static_cast<int64_t>(seconds) - offset_seconds) * 1000 + millis);
 }
 

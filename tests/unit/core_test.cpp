@@ -63,6 +63,15 @@ TEST(Time, ParsesOffsetsAndFractions) {
   EXPECT_FALSE(parse_rfc3339("2024-11-22T12:15:28.Z"));
 }
 
+// Found by tests/fuzz (job_codecs): a submitted_at past 2262 overflowed the
+// clock's nanoseconds (undefined behaviour) instead of being refused.
+TEST(Time, RefusesTimesTheClockCannotHold) {
+  EXPECT_FALSE(parse_rfc3339("4052-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_rfc3339("9999-12-31T23:59:59.999Z"));
+  EXPECT_FALSE(parse_rfc3339("1000-01-01T00:00:00Z"));
+  EXPECT_TRUE(parse_rfc3339("2200-01-01T00:00:00Z"));
+}
+
 TEST(Json, ChecksForOneObject) {
   EXPECT_TRUE(check_json_object(R"({"a":1})").ok());
   EXPECT_TRUE(check_json_object(" {} ").ok());
