@@ -45,7 +45,7 @@ class ApiServer::Impl final : public RequestSink {
                     settings_.submit_rate_per_second) {
     if (!settings_.static_dir.empty()) static_files_.emplace(settings_.static_dir);
     add_operator_routes();
-    job_routes_.add_to(routes_);
+    if (settings_.job_routes) job_routes_.add_to(routes_);
   }
 
   Status start();

@@ -62,6 +62,14 @@ void add_api_face_flags(CLI::App& command, ApiFaceOptions& options) {
       ->capture_default_str();
   command.add_option("--max-streams", options.max_streams, "Open event streams before 429")
       ->capture_default_str();
+  // --- graphql: GraphQL alone (docs/graphql.md)
+  command
+      .add_option("--rest", options.rest,
+                  "off: no REST job routes (/v1), for GraphQL and gRPC alone; probes, metrics "
+                  "and the UI stay")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  // --- end graphql
 }
 
 StatusOr<ApiFace> api_face(const ApiFaceOptions& options) {
@@ -85,6 +93,7 @@ StatusOr<ApiFace> api_face(const ApiFaceOptions& options) {
   settings.body_limit = options.body_limit;
   settings.submit_rate_per_second = options.submit_rate;
   settings.max_sse_streams = options.max_streams;
+  settings.job_routes = options.rest != "off";  // graphql
   settings.open_reads = options.access.open_reads;
   settings.metrics_need_key = options.access.metrics_key;
   settings.allowed_hosts = allowed_hosts(options.access, listen->host);

@@ -287,10 +287,22 @@ describe('abusive requests get GraphQL errors, never a crash', () => {
   });
 });
 
-test('no leftover gateway: stopping serve stops its child', async () => {
+test('--rest=off: GraphQL alone, the probes and metrics stay; stopping serve stops its gateway', async () => {
   const extra = tempDir();
-  const other = await DtqServe.start({ providerUrl: provider.url, dataDir: extra.dir, args: ['--only', 'quote'] });
-  await other.stop();
+  const other = await DtqServe.start({ providerUrl: provider.url, dataDir: extra.dir, args: ['--only', 'quote', '--rest', 'off'] });
+  try {
+    const auth = { authorization: `Bearer ${config.token}` };
+    assert.equal((await fetch(`${other.restUrl}/v1/jobs`, { headers: auth })).status, 404);
+    assert.equal((await fetch(`${other.restUrl}/v1/jobs`, { method: 'POST', headers: auth })).status, 404);
+    assert.equal((await fetch(`${other.url}/v1/job-types`, { headers: auth })).status, 404);
+    assert.equal((await fetch(`${other.restUrl}/healthz`)).status, 200);
+    assert.equal((await fetch(`${other.restUrl}/metrics`)).status, 200);
+    const id = await submit(other.url, 'quote');
+    const { body } = await gql(other.url, `{ job(id: "${id}") { id } }`);
+    assert.equal(body.data.job.id, id);
+  } finally {
+    await other.stop();
+    extra.remove();
+  }
   await assert.rejects(fetch(`${other.url}/-/gateway/healthz`));
-  extra.remove();
 });

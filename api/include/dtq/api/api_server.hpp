@@ -48,6 +48,7 @@ struct ApiSettings {
   size_t max_header_bytes = 16 << 10;     // request line and headers; more is 431
   double submit_rate_per_second = 100;    // POST /v1/jobs across all clients; past it 429
   size_t max_sse_streams = 1024;          // open /events streams; past it 429
+  bool job_routes = true;                 // false: --rest=off (no /v1 routes)
   std::vector<std::string> cors_origins;  // allowed Origin values; empty: no CORS headers
   std::string static_dir;                 // served at / when set (the UI build)
   std::chrono::seconds sse_heartbeat{15};
