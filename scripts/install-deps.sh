@@ -79,11 +79,12 @@ infra_tools() {
 
 # --- k8s: the Kubernetes, Ansible and Jenkins checks (tests/k8s, docs/aks.md).
 # etcd for the API server the tests build (scripts/k8s/kube-apiserver.sh),
-# Ansible 7 with azure.azcollection and kubernetes.core, ansible-lint.
+# Ansible 7 with azure.azcollection and kubernetes.core (whose k8s module
+# needs python3-kubernetes), ansible-lint.
 # kubectl, kubeconform, the schemas and npm-groovy-lint come from the machine
 # and from scripts/k8s/tools.sh (the k8s_tools test, once, cached).
 if [[ $profile == test ]]; then
-  wanted+=(etcd-server ansible ansible-lint python3-yaml openssl)
+  wanted+=(etcd-server ansible ansible-lint python3-kubernetes python3-yaml openssl)
 fi
 # --- end k8s ---------------------------------------------------------------------
 

@@ -10,9 +10,19 @@
 #   k8s_checks.sh pools OUT       pool_invariants.py on the overlays
 #   k8s_checks.sh apiserver OUT   a real kube-apiserver (scripts/k8s/kube-apiserver.sh,
 #                                 on etcd): the CRDs, then every overlay with
-#                                 `kubectl apply --dry-run=server`, then applied for real
+#                                 `kubectl apply --dry-run=server`, then applied for real;
+#                                 then the deploy role's apply step twice (Ansible), the
+#                                 second run changing nothing
 #   k8s_checks.sh ansible         ansible-playbook --syntax-check and ansible-lint --strict
 #   k8s_checks.sh jenkins         npm-groovy-lint on the Jenkinsfile, and its stage order
+#   k8s_checks.sh local-run OUT BUILD
+#                                 every rendered dtq container (the API and each pool:
+#                                 image, args, environment, user, read-only root, as
+#                                 rendered; secrets replaced by test values) run in the
+#                                 compose stack's private Docker engine on the test
+#                                 servers' stand-ins (tests/infra/compose_e2e.sh, with an
+#                                 override made by compose_from_manifests.py): each pool
+#                                 completes a job of its type
 #   k8s_checks.sh monitoring OUT  the monitoring role's Helm values rendered by Ansible:
 #                                 promtool on the rules they carry, the dashboards
 #                                 identical to infra/grafana's
@@ -37,11 +47,13 @@ need() { command -v "$1" >/dev/null || die "$1 not found; run scripts/install-de
 
 overlays() { (cd "$root/k8s/overlays" && ls -d -- */ | tr -d /); }
 pools() { (cd "$root/k8s/pools" && ls -d -- */ | tr -d /); }
+# Sets files to the rendered overlays (in this shell: a missing one stops the check).
 rendered_overlays() {
   local overlay
+  files=()
   for overlay in $(overlays); do
     [[ -s $out/overlay-$overlay.yaml ]] || die "$out/overlay-$overlay.yaml missing: run the render check first"
-    echo "$out/overlay-$overlay.yaml"
+    files+=("$out/overlay-$overlay.yaml")
   done
 }
 
@@ -68,7 +80,7 @@ do_schemas() {
   kubeconform=$("$root/scripts/k8s/tools.sh" kubeconform)
   schemas=$("$root/scripts/k8s/tools.sh" schemas)
   local files
-  mapfile -t files < <(rendered_overlays)
+  rendered_overlays
   files+=("$out"/pool-*.yaml)
   # No other location: a kind without a schema fails (nothing is skipped).
   "$kubeconform" -strict -summary -output text \
@@ -78,14 +90,14 @@ do_schemas() {
 
 do_pools() {
   local files
-  mapfile -t files < <(rendered_overlays)
+  rendered_overlays
   "$python" "$here/pool_invariants.py" "$root" "${files[@]}" || die "pool invariants broken"
 }
 
 do_apiserver() {
   need kubectl
   local files crds
-  mapfile -t files < <(rendered_overlays)
+  rendered_overlays
   crds=$("$root/scripts/k8s/tools.sh" crds)
   local servers api=$root/scripts/k8s/kube-apiserver.sh
   servers=$(mktemp -d "${TMPDIR:-/tmp}/dtq-k8s-apiserver.XXXXXX")
@@ -102,9 +114,13 @@ do_apiserver() {
   kubectl wait --for condition=established --timeout=60s crd --all >&2 || die "the CRDs never became established"
   local file warnings
   for file in "${files[@]}"; do
-    # The namespace exists before anything is put in it (an apply of the
-    # whole file dry-run would find it missing).
-    kubectl create namespace dtq --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+    # The overlay's namespaces exist, with their labels (Pod Security's
+    # levels among them), before anything is put in them: a dry run of the
+    # whole file would find them missing.
+    "$python" -c '
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "Namespace"]
+yaml.safe_dump_all(docs, sys.stdout)' "$file" | kubectl apply -f - >/dev/null
     warnings=$out/apiserver-$(basename "$file" .yaml).warnings
     kubectl apply --dry-run=server -f "$file" >/dev/null 2>"$warnings" || {
       cat "$warnings" >&2
@@ -136,6 +152,19 @@ print(json.dumps(ns))' | kubectl replace --raw /api/v1/namespaces/dtq/finalize -
     left=$(kubectl get all,networkpolicies,ingresses,scaledobjects,poddisruptionbudgets -n dtq -o name 2>/dev/null)
     [[ -z $left ]] || die "objects of $(basename "$file") left behind: $left"
   done
+  # Idempotence of the deploy role's apply step (ansible/roles/deploy/tasks/apply.yml).
+  local run recap
+  for run in 1 2; do
+    recap=$(ANSIBLE_ROLES_PATH=$root/ansible/roles ansible-playbook -i "$root/ansible/inventory/localhost.yml" \
+      "$here/apply_twice.yml" -e "dtq_kubeconfig=$KUBECONFIG" \
+      -e "dtq_overlay=$root/k8s/overlays/selfcontained" 2>&1) || {
+      echo "$recap" >&2
+      die "the deploy role's apply step failed (run $run)"
+    }
+    recap=$(grep -E '^localhost +:' <<<"$recap")
+    say "deploy role, apply run $run: $recap"
+  done
+  [[ $recap =~ changed=0 ]] || die "the deploy role's second apply changed something: $recap"
 }
 
 do_ansible() {
@@ -202,8 +231,22 @@ do_tools() {
   "$root/scripts/k8s/kube-apiserver.sh" build
 }
 
+do_local_run() {
+  local build=${3:?usage: k8s_checks.sh local-run OUT BUILD}
+  local overlay=$out/overlay-selfcontained.yaml
+  [[ -s $overlay ]] || die "$overlay missing: run the render check first"
+  "$python" "$here/compose_from_manifests.py" "$overlay" >"$out/compose-from-manifests.yml" ||
+    die "the rendered containers do not map onto the compose stack"
+  # Ports of its own beside compose_e2e's (23080, 23090).
+  DTQ_E2E_API_PORT=${DTQ_K8S_LOCAL_API_PORT:-23180} \
+    DTQ_E2E_PROMETHEUS_PORT=${DTQ_K8S_LOCAL_PROMETHEUS_PORT:-23190} \
+    DTQ_E2E_COMPOSE_OVERRIDES=$out/compose-from-manifests.yml \
+    "$root/tests/infra/compose_e2e.sh" "$build" || die "the rendered containers did not run every job type"
+}
+
 case $check in
   tools) do_tools ;;
+  local-run) do_local_run "$@" ;;
   render) do_render ;;
   schemas) do_schemas ;;
   pools) do_pools ;;
