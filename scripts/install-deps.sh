@@ -88,6 +88,15 @@ if [[ $profile == test ]]; then
 fi
 # --- end k8s ---------------------------------------------------------------------
 
+# --- openapi: api/openapi.yaml becomes the JSON served at /openapi.json at
+# build time, with PyYAML (api/CMakeLists.txt); Schemathesis comes from PyPI
+# (tests/openapi/tools.sh, once, into the cache).
+wanted+=(python3-yaml)
+if [[ $profile == test ]]; then
+  python3 -m venv --help >/dev/null 2>&1 || wanted+=(python3-venv)
+fi
+# --- end openapi ---------------------------------------------------------------
+
 missing=()
 for package in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

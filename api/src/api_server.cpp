@@ -15,6 +15,7 @@
 #include "http_connection.hpp"
 #include "http_reply.hpp"
 #include "metrics.hpp"
+#include "openapi_route.hpp"
 #include "plugin_health.hpp"
 #include "route_table.hpp"
 #include "sse_hub.hpp"
@@ -45,6 +46,8 @@ class ApiServer::Impl final : public RequestSink {
                     settings_.submit_rate_per_second) {
     if (!settings_.static_dir.empty()) static_files_.emplace(settings_.static_dir);
     add_operator_routes();
+    // The document describes the REST job routes: served only with them.
+    if (settings_.job_routes) add_openapi_route(routes_);
     if (settings_.job_routes) job_routes_.add_to(routes_);
   }
 
@@ -58,6 +61,7 @@ class ApiServer::Impl final : public RequestSink {
   std::atomic<bool> ready{false};
   std::mutex not_ready_mutex;
   std::string not_ready_reason = "the worker engine is not running";
+  const ApiRouteTable& routes() const { return routes_; }
 
  private:
   // /healthz, /readyz and /metrics.
@@ -274,6 +278,13 @@ void ApiServer::set_ready(bool ready, std::string not_ready_reason) {
     impl_->not_ready_reason = std::move(not_ready_reason);
   }
   impl_->ready.store(ready);
+}
+
+std::vector<std::string> ApiServer::routes() const {
+  std::vector<std::string> listed;
+  for (const auto& route : impl_->routes().routes())
+    listed.push_back(route.method + " " + route.pattern);
+  return listed;
 }
 
 void ApiServer::stop() {

@@ -76,6 +76,10 @@ class RouteTable {
     routes_.push_back({std::move(method), std::move(pattern), std::move(handler)});
   }
 
+  // Every route, in the order added (tests/openapi/ compares them with the
+  // OpenAPI document).
+  [[nodiscard]] const std::vector<Route>& routes() const { return routes_; }
+
   // The first route, in the order added, whose pattern matches `path` and
   // whose method is `method`.
   [[nodiscard]] Match match(std::string_view method, std::string_view path) const {

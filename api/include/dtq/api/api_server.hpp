@@ -76,6 +76,9 @@ class ApiServer {
   void set_ready(bool ready, std::string not_ready_reason);
   // Stops accepting, ends every SSE stream, joins the threads. Idempotent.
   void stop();
+  // Every route it serves, "METHOD /pattern" ("GET /v1/jobs/{id}"), in
+  // the order matched: tests/openapi/ checks them against api/openapi.yaml.
+  [[nodiscard]] std::vector<std::string> routes() const;
 
  private:
   class Impl;
