@@ -74,3 +74,14 @@ bench-deps:
 	@scripts/install-deps.sh bench
 bench: bench-deps
 # --- end bench ---------------------------------------------------------------
+
+# --- fuzz: the libFuzzer targets (tests/fuzz/, docs/openapi.md) ------------
+# make fuzz runs each for FUZZ_SECONDS (default 600), or only FUZZ_TARGETS;
+# a crash is kept under tests/fuzz/regressions/ and fails the run.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+.PHONY: fuzz
+fuzz: test-deps
+	@tests/fuzz/run.sh build $(BUILD)/fuzz
+	@tests/fuzz/run.sh long $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+# --- end fuzz ----------------------------------------------------------------

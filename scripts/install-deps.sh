@@ -97,6 +97,14 @@ if [[ $profile == test ]]; then
 fi
 # --- end openapi ---------------------------------------------------------------
 
+# --- fuzz: the libFuzzer targets (tests/fuzz/) build with clang-14, whose
+# libFuzzer and sanitizer runtimes are in libclang-rt-14-dev (only
+# recommended by clang-14, so not installed with it here).
+if [[ $profile == test ]]; then
+  wanted+=(clang-14 libclang-rt-14-dev)
+fi
+# --- end fuzz ------------------------------------------------------------------
+
 missing=()
 for package in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
