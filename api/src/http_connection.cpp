@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <exception>
 #include <string>
+#include <utility>
 
 namespace dtq::api {
 namespace {
@@ -14,6 +15,49 @@ using Pistache::Http::Private::BodyStep;
 using Pistache::Http::Private::State;
 
 constexpr const char* kConnectionData = "dtq.connection";
+
+// Pistache's request parser, keeping what a read brought past the request
+// it completed: the next pipelined requests, which the parser's reset()
+// would drop. The body step is the last; when it is done, the cursor
+// stands on the first byte after the request.
+class PipelineParser final : public Pistache::Http::RequestParser {
+ public:
+  explicit PipelineParser(size_t max_request_size) : ParserImpl(max_request_size) {
+    watch_body_step();
+  }
+  void reset() override {
+    ParserImpl::reset();
+    watch_body_step();
+  }
+  // The bytes after the last request parsed (empty when there were none);
+  // they are the caller's once taken.
+  std::string take_rest() { return std::exchange(rest_, {}); }
+
+ private:
+  class BodyWatch final : public Pistache::Http::Private::Step {
+   public:
+    BodyWatch(std::unique_ptr<Step> body, std::string& rest)
+        : Step(nullptr), body_(std::move(body)), rest_(&rest) {}
+    [[nodiscard]] Pistache::Http::Private::StepId id() const override { return BodyStep::Id; }
+    State apply(Pistache::StreamCursor& cursor) override {
+      const State state = body_->apply(cursor);
+      if (state == State::Done) rest_->assign(cursor.offset(), cursor.remaining());
+      return state;
+    }
+
+   private:
+    std::unique_ptr<Step> body_;
+    std::string* rest_;
+  };
+
+  void watch_body_step() {
+    auto& body = allSteps.back();
+    if (dynamic_cast<BodyWatch*>(body.get()) == nullptr)
+      body = std::make_unique<BodyWatch>(std::move(body), rest_);
+  }
+
+  std::string rest_;
+};
 
 Reply body_too_large(const HttpLimits& limits) {
   return error_reply(Code::Request_Entity_Too_Large, "payload_too_large",
@@ -57,38 +101,54 @@ size_t head_size(const Pistache::Http::Request& request) {
 }  // namespace
 
 void HardenedHandler::onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
-  peer->putData(ParserData, std::make_shared<Pistache::Http::RequestParser>(getMaxRequestSize()));
+  peer->putData(ParserData, std::make_shared<PipelineParser>(getMaxRequestSize()));
   peer->putData(kConnectionData, std::make_shared<Connection>());
 }
 
 void HardenedHandler::onInput(const char* buffer, size_t length,
                               const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
-  const auto parser = getParser(peer);
   const auto connection = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionData));
-  if (!parser || !connection || connection->closing) return;
+  if (!connection || connection->closing) return;
+  read(buffer, length, *connection, peer);
+}
+
+void HardenedHandler::read(const char* buffer, size_t length, Connection& connection,
+                           const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  const auto parser = std::static_pointer_cast<PipelineParser>(getParser(peer));
+  if (!parser) return;
   Pistache::Http::Request& request = parser->request;
-  try {
-    const bool in_head = parser->step()->id() != BodyStep::Id;
-    if (!parser->feed(buffer, length)) {
-      return refuse(peer, *connection, request.version(),
-                    in_head ? head_too_large(limits_) : body_too_large(limits_));
-    }
-    if (in_head) connection->head_bytes += length;
-    if (parser->parse() != State::Done) {
-      if (auto refusal = refusal_while_reading(*parser, *connection)) {
-        refuse(peer, *connection, request.version(), *refusal);
+  std::string rest;
+  while (!connection.closing) {
+    try {
+      const bool in_head = parser->step()->id() != BodyStep::Id;
+      if (!parser->feed(buffer, length)) {
+        return refuse(peer, connection, request.version(),
+                      in_head ? head_too_large(limits_) : body_too_large(limits_));
       }
-      return;
+      if (in_head) connection.head_bytes += length;
+      if (parser->parse() != State::Done) {
+        if (auto refusal = refusal_while_reading(*parser, connection)) {
+          refuse(peer, connection, request.version(), *refusal);
+        }
+        return;
+      }
+      if (bad_length(request))
+        return refuse(peer, connection, request.version(), malformed_length());
+      if (head_size(request) > limits_.max_header_bytes) {
+        return refuse(peer, connection, request.version(), head_too_large(limits_));
+      }
+      rest = parser->take_rest();
+      dispatch(request, connection, peer);
+      parser->reset();
+    } catch (...) {
+      return refuse(peer, connection, request.version(),
+                    refusal_for(request, std::current_exception()));
     }
-    if (bad_length(request))
-      return refuse(peer, *connection, request.version(), malformed_length());
-    if (head_size(request) > limits_.max_header_bytes) {
-      return refuse(peer, *connection, request.version(), head_too_large(limits_));
-    }
-    dispatch(request, *connection, peer);
-    parser->reset();
-  } catch (...) {
-    refuse(peer, *connection, request.version(), refusal_for(request, std::current_exception()));
+    if (rest.empty()) return;
+    // The next pipelined request, answered after this one.
+    connection.head_bytes = 0;
+    buffer = rest.data();
+    length = rest.size();
   }
 }
 

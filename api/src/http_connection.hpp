@@ -8,8 +8,10 @@
 // is a 4xx in the JSON error shape and ends the connection, the head is
 // limited (431), a declared body over the limit is refused before it is
 // read (413), Content-Length must be digits (a server and a proxy in front
-// must never disagree on where a body ends), and HTTP/1.1 keeps the
-// connection open by default. A whole request goes to the RequestSink.
+// must never disagree on where a body ends), HTTP/1.1 keeps the
+// connection open by default, and pipelined requests (RFC 9112 §9.3.2) are
+// answered, in order: Pistache's reading kept the first request of a read
+// and dropped the rest. A whole request goes to the RequestSink.
 //
 // Thread-safety: Pistache copies the handler per reactor thread and calls
 // each copy from its own thread; the sink is shared by every copy and must
@@ -64,6 +66,11 @@ class HardenedHandler final : public Pistache::Http::Handler {
     size_t head_bytes = 0;  // bytes of the current request's head so far
     bool closing = false;   // refused: the rest of the input is dropped
   };
+
+  // Reads `length` bytes of input: every whole request in them is served,
+  // in order; a partial one waits in the parser for the next read.
+  void read(const char* buffer, size_t length, Connection& connection,
+            const std::shared_ptr<Pistache::Tcp::Peer>& peer);
 
   // A request still being read that is refused already: a head over the
   // limit, or a body whose length is malformed or over the limit.
