@@ -6,6 +6,7 @@
 // Prints the URL (and, on first start, the admin key, once); SIGTERM or
 // SIGINT stops the API and drains the engine (process_lifecycle.hpp).
 #include <iostream>
+#include <optional>
 
 #include "api_wiring.hpp"
 #include "commands.hpp"
@@ -51,24 +52,29 @@ void print_started(const std::string& url, const std::string& grpc_at,
   }
 }
 
-// The GraphQL gateway, supervised, in front of the REST port `rest_url`
-// and the gRPC port; null (having said why) when it cannot run. `url` is
-// where it listens once it does.
-std::unique_ptr<GatewaySupervisor> start_gateway(const GatewayFlags& flags,
-                                                 const std::string& rest_host, uint16_t rest_port,
-                                                 const std::string& grpc_host, uint16_t grpc_port,
-                                                 const std::string& rest_url, std::string& url) {
+// Where the GraphQL gateway is, unless it is off; says why when it cannot run.
+std::optional<GatewayLaunch> locate_gateway(const GatewayFlags& flags) {
+  if (flags.mode == "off") return std::nullopt;
   auto found = find_gateway(flags);
   if (!found.ok()) {
     std::cerr << "dtq serve: GraphQL is off: " << found.status().message()
               << "; REST and the UI are served as usual" << std::endl;
-    return nullptr;
+    return std::nullopt;
   }
-  found->listen =
+  return std::move(found).value();
+}
+
+// The GraphQL gateway `launch`, supervised, in front of the REST port
+// `rest_url` and the gRPC port. `url` is where it listens once it does.
+std::unique_ptr<GatewaySupervisor> start_gateway(GatewayLaunch launch, const GatewayFlags& flags,
+                                                 const std::string& rest_host, uint16_t rest_port,
+                                                 const std::string& grpc_host, uint16_t grpc_port,
+                                                 const std::string& rest_url, std::string& url) {
+  launch.listen =
       flags.listen.empty() ? default_gateway_listen(rest_host, rest_port) : flags.listen;
-  found->grpc_target = grpc_host + ":" + std::to_string(grpc_port);
-  found->upstream = rest_url;
-  auto gateway = std::make_unique<GatewaySupervisor>(std::move(found).value());
+  launch.grpc_target = grpc_host + ":" + std::to_string(grpc_port);
+  launch.upstream = rest_url;
+  auto gateway = std::make_unique<GatewaySupervisor>(std::move(launch));
   auto started = gateway->start(std::chrono::seconds(20));
   if (!started.ok()) {
     std::cerr << "dtq serve: " << started.status().message() << std::endl;
@@ -105,8 +111,8 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   lifecycle.on_stop([&server] { server.stop(); });
   std::unique_ptr<api::GrpcJobServer> grpc;
   // The gateway talks to the gRPC JobService: one on loopback if none was asked for.
-  const bool want_gateway = options.gateway.mode != "off";
-  if (!options.api.grpc_listen.empty() || want_gateway) {
+  auto gateway_launch = locate_gateway(options.gateway);
+  if (!options.api.grpc_listen.empty() || gateway_launch) {
     const std::string grpc_listen =
         options.api.grpc_listen.empty() ? "127.0.0.1:0" : options.api.grpc_listen;
     auto started = start_grpc_job_server(grpc_listen, settings, *node.jobs, *node.backends.statuses,
@@ -128,9 +134,9 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   const std::string grpc_at = grpc ? grpc_host + ":" + std::to_string(grpc->port()) : "";
   std::unique_ptr<GatewaySupervisor> gateway;
   std::string graphql_url;
-  if (want_gateway) {
+  if (gateway_launch) {
     gateway = start_gateway(
-        options.gateway, settings.bind_address, server.port(),
+        std::move(*gateway_launch), options.gateway, settings.bind_address, server.port(),
         grpc_host.empty() || grpc_host == "0.0.0.0" || grpc_host == "::" ? "127.0.0.1" : grpc_host,
         grpc->port(), rest_url, graphql_url);
     if (gateway) lifecycle.on_stop([&gateway] { gateway->stop(); });
