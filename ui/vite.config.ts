@@ -1,11 +1,12 @@
 /// <reference types="vitest/config" />
 // Vite builds the UI into dist/ (served by `dtq serve --ui-dir ui/dist`);
-// `npm run dev` serves it with hot reload and forwards the API to a running
-// `dtq serve` ($DTQ_API_URL, default http://127.0.0.1:8080), so the page and
-// the API share one origin as they do in production.
+// `npm run dev` serves it with hot reload and forwards /graphql (HTTP and
+// the subscriptions' WebSocket) to a running `dtq serve`'s GraphQL gateway
+// ($DTQ_API_URL, default http://127.0.0.1:8081: serve's --listen port + 1),
+// so the page and the API share one origin as they do in production.
 import { defineConfig } from "vite";
 
-const api = process.env.DTQ_API_URL ?? "http://127.0.0.1:8080";
+const api = process.env.DTQ_API_URL ?? "http://127.0.0.1:8081";
 
 export default defineConfig({
   oxc: { jsx: { runtime: "automatic" } },
@@ -23,12 +24,14 @@ export default defineConfig({
     },
   },
   server: {
-    proxy: Object.fromEntries(["/v1", "/healthz", "/readyz", "/metrics"].map((path) => [path, api])),
+    proxy: { "/graphql": { target: api, ws: true } },
   },
   test: {
     environment: "jsdom",
     include: ["src/**/*.test.{ts,tsx}"],
     setupFiles: ["src/test/setup.ts"],
     restoreMocks: true,
+    // Shared CI machines are slow to warm up jsdom, Apollo and rjsf.
+    testTimeout: 30_000,
   },
 });

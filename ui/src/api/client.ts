@@ -1,14 +1,15 @@
-// A small typed client for the dtq REST API. Every failure becomes an
-// ApiError: the server's own {"error":{code,message,details}} when it sent
-// one, `network` when the server could not be reached (and the connection
-// monitor hears of it), `http_<status>` for a body in another shape.
-import type { ConnectionMonitor } from "./connection";
-import type { TokenStore } from "./token";
-import type { FieldError, Job, JobPage, JobState, JobStatus, JobType, Submitted } from "./types";
+// The Apollo Client the pages use, and what a failed operation means.
+//
+// Every failure becomes an ApiError: the GraphQL error's extensions.code
+// (the REST API's codes: invalid_payload with its field errors, unauthorized,
+// rate_limited, ...; docs/graphql.md), `network` when the server could not
+// be reached, `http_<status>` for an answer in another shape.
+import { ApolloClient, ApolloLink, InMemoryCache, type FieldMergeFunction } from "@apollo/client";
+import { CombinedGraphQLErrors, ServerError } from "@apollo/client/errors";
+import { isTerminal, type FieldError, type JobState } from "./types";
 
 export class ApiError extends Error {
   constructor(
-    readonly status: number,
     readonly code: string,
     message: string,
     readonly details: FieldError[] = [],
@@ -22,9 +23,50 @@ export class ApiError extends Error {
   }
 }
 
-/** A sentence for a person, for any error a call can end with. */
-export function describeError(error: unknown): string {
-  if (!(error instanceof ApiError)) return error instanceof Error ? error.message : String(error);
+interface WireError {
+  message?: string;
+  extensions?: { code?: unknown; details?: unknown };
+}
+
+function fromWire(error: WireError | undefined, fallbackCode: string, fallbackMessage: string): ApiError {
+  const code = typeof error?.extensions?.code === "string" ? error.extensions.code : fallbackCode;
+  const details = Array.isArray(error?.extensions?.details)
+    ? (error.extensions.details as unknown[]).filter(
+        (d): d is FieldError => !!d && typeof (d as FieldError).field === "string" && typeof (d as FieldError).message === "string",
+      )
+    : [];
+  return new ApiError(code, error?.message || fallbackMessage, details);
+}
+
+/** The ApiError an operation failed with, whatever shape it came in. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (CombinedGraphQLErrors.is(error)) return fromWire(error.errors[0], "internal", error.message);
+  if (ServerError.is(error)) {
+    // The gateway refuses some requests before GraphQL runs (413, 400), in
+    // the GraphQL error shape; anything else is someone else's answer.
+    let body: { errors?: WireError[] } | undefined;
+    try {
+      body = JSON.parse(error.bodyText) as { errors?: WireError[] };
+    } catch {
+      body = undefined;
+    }
+    if (Array.isArray(body?.errors) && body.errors[0]) return fromWire(body.errors[0], `http_${error.statusCode}`, error.message);
+    if (error.statusCode === 502 || error.statusCode === 503 || error.statusCode === 504) {
+      return new ApiError("network", `the server answered ${error.statusCode}`);
+    }
+    return new ApiError(`http_${error.statusCode}`, error.bodyText.trim() || error.message);
+  }
+  // fetch's TypeError, or the WebSocket closing under a subscription.
+  if (error instanceof TypeError || (error instanceof Error && /socket|network|fetch/i.test(error.message))) {
+    return new ApiError("network", error.message);
+  }
+  return new ApiError("internal", error instanceof Error ? error.message : String(error));
+}
+
+/** A sentence for a person, for any error an operation can end with. */
+export function describeError(raw: unknown): string {
+  const error = toApiError(raw);
   switch (error.code) {
     case "network":
       return "Cannot reach the dtq server. It may have stopped, or the network is down; retrying by itself.";
@@ -39,114 +81,39 @@ export function describeError(error: unknown): string {
     case "unavailable":
       return `The server is not ready: ${error.message}`;
     default:
-      return error.message || `The server answered ${error.status}.`;
+      return error.message || "The server refused the request.";
   }
 }
 
-export interface ListQuery {
-  state?: JobState | "";
-  job_type?: string;
-  cursor?: string;
-  limit?: number;
+// A job's state as the cache keeps it: a terminal state is final, so a
+// cancel's reply (still RUNNING) or an event that arrives after the end is
+// older news and does not undo it.
+const keepTerminal: FieldMergeFunction<JobState, JobState> = (existing, incoming) =>
+  existing && isTerminal(existing) && !isTerminal(incoming) ? existing : incoming;
+
+/**
+ * The cache: a job's status is one entry (JobStatus:{jobId}), whichever
+ * operation brought it, so a pushed update shows in every list and page that
+ * holds that job.
+ */
+export function createCache(): InMemoryCache {
+  return new InMemoryCache({
+    typePolicies: {
+      JobStatus: { keyFields: ["jobId"], fields: { state: { merge: keepTerminal } } },
+      JobResult: { keyFields: ["jobId"] },
+      JobType: { keyFields: ["jobType"] },
+      // Listings are read whole, page by page: each (filters, cursor) is its own entry.
+      JobConnection: { keyFields: false },
+    },
+  });
 }
 
-export interface ApiOptions {
-  tokens: TokenStore;
-  connection?: ConnectionMonitor;
-  baseUrl?: string;
-  fetch?: typeof fetch;
-}
-
-export class DtqApi {
-  private readonly baseUrl: string;
-  private readonly doFetch: typeof fetch;
-
-  constructor(private readonly options: ApiOptions) {
-    this.baseUrl = options.baseUrl ?? "";
-    this.doFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-  }
-
-  url(path: string): string {
-    return this.baseUrl + path;
-  }
-
-  /** The Authorization header every request carries once a key is set (never a cookie). */
-  authHeaders(): Record<string, string> {
-    const key = this.options.tokens.get();
-    return key ? { Authorization: `Bearer ${key}` } : {};
-  }
-
-  jobTypes(signal?: AbortSignal): Promise<JobType[]> {
-    return this.request<{ job_types: JobType[] }>("GET", "/v1/job-types", { signal }).then((r) => r.job_types);
-  }
-
-  submit(jobType: string, payload: unknown, signal?: AbortSignal): Promise<Submitted> {
-    return this.request("POST", "/v1/jobs", { body: { job_type: jobType, payload }, signal });
-  }
-
-  job(id: string, signal?: AbortSignal): Promise<Job> {
-    return this.request("GET", `/v1/jobs/${encodeURIComponent(id)}`, { signal });
-  }
-
-  jobs(query: ListQuery, signal?: AbortSignal): Promise<JobPage> {
-    const params = new URLSearchParams();
-    if (query.state) params.set("state", query.state);
-    if (query.job_type) params.set("job_type", query.job_type);
-    if (query.cursor) params.set("cursor", query.cursor);
-    if (query.limit) params.set("limit", String(query.limit));
-    const search = params.toString();
-    return this.request("GET", `/v1/jobs${search ? `?${search}` : ""}`, { signal });
-  }
-
-  cancel(id: string): Promise<JobStatus> {
-    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`, {});
-  }
-
-  /** GET /healthz without telling the connection monitor: the monitor's own probe. */
-  async alive(): Promise<boolean> {
-    try {
-      const response = await this.doFetch(this.url("/healthz"), { cache: "no-store" });
-      return response.ok;
-    } catch {
-      return false;
-    }
-  }
-
-  private async request<T>(
-    method: "GET" | "POST",
-    path: string,
-    init: { body?: unknown; signal?: AbortSignal | undefined },
-  ): Promise<T> {
-    const headers: Record<string, string> = { Accept: "application/json", ...this.authHeaders() };
-    if (init.body !== undefined) headers["Content-Type"] = "application/json";
-    let response: Response;
-    try {
-      response = await this.doFetch(this.url(path), {
-        method,
-        headers,
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
-        signal: init.signal,
-        cache: "no-store",
-      });
-    } catch (error) {
-      if (init.signal?.aborted) throw error;
-      this.options.connection?.reportLost();
-      throw new ApiError(0, "network", error instanceof Error ? error.message : "network error");
-    }
-    this.options.connection?.reportReachable();
-    const text = await response.text();
-    let body: unknown;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      body = undefined;
-    }
-    if (response.ok) return body as T;
-    const error = (body as { error?: { code?: string; message?: string; details?: FieldError[] } } | undefined)
-      ?.error;
-    if (error && typeof error.code === "string") {
-      throw new ApiError(response.status, error.code, error.message ?? "", Array.isArray(error.details) ? error.details : []);
-    }
-    throw new ApiError(response.status, `http_${response.status}`, text.trim() || response.statusText || `HTTP ${response.status}`);
-  }
+export function createApolloClient(link: ApolloLink): ApolloClient {
+  return new ApolloClient({
+    link,
+    cache: createCache(),
+    defaultOptions: {
+      watchQuery: { fetchPolicy: "cache-and-network" },
+    },
+  });
 }

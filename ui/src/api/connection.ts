@@ -1,31 +1,28 @@
-// Whether the browser can reach the dtq server, shared by every request and
-// event stream. A failed request marks the connection lost; while it is lost
-// a probe asks GET /healthz with growing pauses until the server answers, then
-// the connection is "restored" for a few seconds (the UI says so) and back to
-// "online". Pages subscribe to `epoch` to reload what they show once it is back.
+// Whether the browser is connected to the dtq server, as the GraphQL
+// WebSocket (transport.ts) tells it: the socket is kept open for as long as
+// the page is, so it is the page's live line to the server. When it drops,
+// the connection is "lost" (the UI shows a banner) while the socket
+// reconnects by itself; once the server acknowledges a new socket, the
+// connection is "restored" for a few seconds (the UI says so), then back to
+// "online". `epoch` is bumped on each return: what was pushed meanwhile
+// was missed, so pages re-read what they show.
 
-export type ConnectionState = "online" | "lost" | "restored";
+export type ConnectionState = "connecting" | "online" | "lost" | "restored";
 
 export interface ConnectionSnapshot {
   state: ConnectionState;
-  /** Bumped each time the connection comes back. */
+  /** Bumped each time the connection comes back after it was lost. */
   epoch: number;
 }
 
 type Listener = () => void;
 
 const RESTORED_NOTICE_MS = 4000;
-const PROBE_MIN_MS = 500;
-const PROBE_MAX_MS = 8000;
 
 export class ConnectionMonitor {
-  private snapshot: ConnectionSnapshot = { state: "online", epoch: 0 };
+  private snapshot: ConnectionSnapshot = { state: "connecting", epoch: 0 };
   private readonly listeners = new Set<Listener>();
-  private probeTimer: ReturnType<typeof setTimeout> | undefined;
   private noticeTimer: ReturnType<typeof setTimeout> | undefined;
-  private probeDelay = PROBE_MIN_MS;
-
-  constructor(private readonly probe: () => Promise<boolean>) {}
 
   get = (): ConnectionSnapshot => this.snapshot;
 
@@ -34,41 +31,31 @@ export class ConnectionMonitor {
     return () => this.listeners.delete(listener);
   };
 
-  /** A request or stream could not reach the server. */
+  /** The socket closed, or could not open: the server cannot be reached. */
   reportLost(): void {
     if (this.snapshot.state === "lost") return;
     clearTimeout(this.noticeTimer);
     this.set({ ...this.snapshot, state: "lost" });
-    this.probeDelay = PROBE_MIN_MS;
-    this.scheduleProbe();
   }
 
-  /** A request or stream reached the server. */
-  reportReachable(): void {
-    if (this.snapshot.state !== "lost") return;
-    clearTimeout(this.probeTimer);
-    this.probeTimer = undefined;
-    this.set({ state: "restored", epoch: this.snapshot.epoch + 1 });
-    this.noticeTimer = setTimeout(() => this.set({ ...this.snapshot, state: "online" }), RESTORED_NOTICE_MS);
+  /** The server acknowledged the socket. */
+  reportConnected(): void {
+    const { state, epoch } = this.snapshot;
+    if (state === "connecting") {
+      this.set({ state: "online", epoch });
+    } else if (state === "lost") {
+      this.set({ state: "restored", epoch: epoch + 1 });
+      this.noticeTimer = setTimeout(() => this.set({ ...this.snapshot, state: "online" }), RESTORED_NOTICE_MS);
+    }
+  }
+
+  /** Whether pushed updates flow now. */
+  get live(): boolean {
+    return this.snapshot.state === "online" || this.snapshot.state === "restored";
   }
 
   dispose(): void {
-    clearTimeout(this.probeTimer);
     clearTimeout(this.noticeTimer);
-  }
-
-  private scheduleProbe(): void {
-    clearTimeout(this.probeTimer);
-    this.probeTimer = setTimeout(async () => {
-      const up = await this.probe().catch(() => false);
-      if (this.snapshot.state !== "lost") return;
-      if (up) {
-        this.reportReachable();
-      } else {
-        this.probeDelay = Math.min(this.probeDelay * 2, PROBE_MAX_MS);
-        this.scheduleProbe();
-      }
-    }, this.probeDelay);
   }
 
   private set(next: ConnectionSnapshot): void {

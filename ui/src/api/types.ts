@@ -1,82 +1,75 @@
-// The shapes of the dtq REST API (/v1), as docs/operators.md describes them.
+// The shapes the UI reads from dtq's GraphQL API (gateway/schema.graphql,
+// docs/graphql.md): what the documents in documents.ts select.
 import type { RJSFSchema } from "@rjsf/utils";
 
-export const JOB_STATES = ["queued", "running", "completed", "failed", "cancelled"] as const;
+/** The schema's JobState enum. */
+export const JOB_STATES = ["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 export function isTerminal(state: JobState): boolean {
-  return state === "completed" || state === "failed" || state === "cancelled";
+  return state === "COMPLETED" || state === "FAILED" || state === "CANCELLED";
 }
 
 /** The status contract (Redis hash `job:{id}:status` in distributed mode). */
 export interface JobStatus {
-  job_id: string;
+  __typename?: "JobStatus";
+  jobId: string;
+  jobType: string | null;
   state: JobState;
-  progress_percent: number;
-  updated_at: string;
-  message: string;
-  trace_id?: string;
-  job_type?: string;
-  error_code?: string;
-  error_message?: string;
-  attempt?: number;
+  progressPercent: number;
+  updatedAt: string;
+  message: string | null;
+  traceId: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  attempt: number;
 }
 
 /** The result contract (collection `dtq.job_results`), present once a job ended. */
 export interface JobResult {
-  schema_version: string;
-  job_id: string;
-  job_type: string;
-  input: Record<string, unknown>;
+  __typename?: "JobResult";
+  jobId: string;
+  jobType: string;
+  input: unknown;
   output: unknown;
-  final_state: JobState;
-  started_at: string;
-  completed_at: string;
-  error: { code: string; message: string } | null;
-  trace_id: string;
-  attempts?: number;
+  finalState: JobState;
+  startedAt: string | null;
+  completedAt: string | null;
+  error: { __typename?: "JobError"; code: string; message: string } | null;
+  traceId: string | null;
+  attempts: number;
 }
 
 export interface Job {
-  job_id: string;
+  __typename?: "Job";
+  id: string;
   status: JobStatus;
-  result?: JobResult;
+  result: JobResult | null;
 }
 
 export interface JobType {
-  job_type: string;
+  __typename?: "JobType";
+  jobType: string;
   name: string;
   version: string;
   description: string;
-  payload_schema: RJSFSchema;
-  abi_version: string;
+  payloadSchema: RJSFSchema;
+  abiVersion: string;
   concurrency: number;
   /** Pools taking this type's jobs now; 0: submitted jobs wait. */
   pools: number;
   /** Jobs of this type running now. */
-  in_flight: number;
-  /** "process": in supervised runner processes; "in_process": inside the host. Absent from older servers. */
-  isolation?: string;
-  /** Runner processes lost while serving since the host started. */
-  runner_crashes?: number;
-  /** The plugin's runners keep crashing; last_crash says how the last one ended. */
-  crash_looping?: boolean;
-  last_crash?: string;
+  inFlight: number;
+  healthy: boolean;
 }
 
-export interface JobPage {
-  jobs: JobStatus[];
-  next_cursor: string | null;
+export interface JobConnection {
+  __typename?: "JobConnection";
+  nodes: JobStatus[];
+  pageInfo: { __typename?: "PageInfo"; hasNextPage: boolean; endCursor: string | null };
 }
 
-export interface Submitted {
-  job_id: string;
-  trace_id: string;
-  status_url: string;
-  events_url: string;
-}
-
-/** One entry of an error's `details`: `field` is a JSON Pointer into the payload. */
+/** One entry of an error's `extensions.details`: `field` is a JSON Pointer into the payload. */
 export interface FieldError {
   field: string;
   message: string;

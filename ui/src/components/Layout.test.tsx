@@ -1,7 +1,7 @@
 import { act, fireEvent, screen } from "@testing-library/react";
 import { Route, Routes } from "react-router";
 import { describe, expect, it } from "vitest";
-import { fakeFetch, renderApp } from "../test/helpers";
+import { FakeGraphQL, renderApp } from "../test/helpers";
 import { Layout } from "./Layout";
 
 function renderLayout() {
@@ -11,7 +11,7 @@ function renderLayout() {
         <Route index element={<p>page</p>} />
       </Route>
     </Routes>,
-    { fetch: fakeFetch({}).fetch },
+    { server: new FakeGraphQL({}) },
   );
 }
 
@@ -21,7 +21,7 @@ describe("Layout", () => {
     expect(screen.queryByText(/Connection to the dtq server lost/)).toBeNull();
     act(() => services.connection.reportLost());
     expect(screen.getByText(/Connection to the dtq server lost\. Reconnecting/)).toBeTruthy();
-    act(() => services.connection.reportReachable());
+    act(() => services.connection.reportConnected());
     expect(screen.getByText("Reconnected to the dtq server.")).toBeTruthy();
   });
 

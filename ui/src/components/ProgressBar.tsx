@@ -15,7 +15,7 @@ export function ProgressBar({
   return (
     <div className={`progress${compact ? " progress-compact" : ""}`}>
       <div
-        className={`progress-track progress-${state}`}
+        className={`progress-track progress-${state.toLowerCase()}`}
         role="progressbar"
         aria-label={label}
         aria-valuemin={0}

@@ -1,12 +1,12 @@
 import { useCallback } from "react";
-import { ApiError } from "../api/client";
+import { toApiError } from "../api/client";
 import { useServices } from "../api/context";
 import { useTokenPrompt } from "./TokenDialog";
 
 /**
  * Runs a write; when the server refuses the key (or none is set), or the
  * key's scope is too small, asks for one and runs it again once it is
- * saved. Other errors pass through.
+ * saved. Every failure comes out as an ApiError.
  */
 export function useAuthorized() {
   const requestToken = useTokenPrompt();
@@ -16,10 +16,9 @@ export function useAuthorized() {
       for (;;) {
         try {
           return await write();
-        } catch (error) {
-          if (!(error instanceof ApiError) || (error.code !== "unauthorized" && error.code !== "forbidden")) {
-            throw error;
-          }
+        } catch (raw) {
+          const error = toApiError(raw);
+          if (error.code !== "unauthorized" && error.code !== "forbidden") throw error;
           const reason =
             error.code === "forbidden"
               ? "This key may only read. Changes need a key with the submit scope."

@@ -1,7 +1,7 @@
 import { act, fireEvent, screen, waitFor } from "@testing-library/react";
 import { Route, Routes } from "react-router";
 import { describe, expect, it } from "vitest";
-import { fakeFetch, FakeEventSource, JOB_ID, renderApp, status, WEATHER_TYPE } from "../test/helpers";
+import { FakeGraphQL, gqlError, JOB_ID, jobTypes, renderApp, status, WEATHER_TYPE } from "../test/helpers";
 import { JobPage } from "./JobPage";
 
 const OUTPUT = {
@@ -14,60 +14,61 @@ const OUTPUT = {
   wind_kph: 14.8,
 };
 
-function renderJob(routes: Parameters<typeof fakeFetch>[0] = {}) {
-  const fake = fakeFetch({
-    "GET /v1/job-types": { body: { job_types: [WEATHER_TYPE] } },
-    [`GET /v1/jobs/${JOB_ID}`]: {
-      body: {
-        job_id: JOB_ID,
-        status: status({ state: "completed", progress_percent: 100 }),
-        result: {
-          job_id: JOB_ID,
-          job_type: "weather",
-          input: { city: "Austin" },
-          output: OUTPUT,
-          final_state: "completed",
-          started_at: "2026-01-02T03:04:05.000Z",
-          completed_at: "2026-01-02T03:04:07.500Z",
-          error: null,
-          trace_id: "t",
-        },
+const JOB = {
+  data: {
+    job: {
+      __typename: "Job",
+      id: JOB_ID,
+      status: status({ state: "COMPLETED", progressPercent: 100 }),
+      result: {
+        __typename: "JobResult",
+        jobId: JOB_ID,
+        jobType: "weather",
+        input: { city: "Austin" },
+        output: OUTPUT,
+        finalState: "COMPLETED",
+        startedAt: "2026-01-02T03:04:05.000Z",
+        completedAt: "2026-01-02T03:04:07.500Z",
+        error: null,
+        traceId: "t",
+        attempts: 1,
       },
     },
-    ...routes,
-  });
+  },
+};
+
+function renderJob(handlers: ConstructorParameters<typeof FakeGraphQL>[0] = {}) {
+  const server = new FakeGraphQL({ JobTypes: jobTypes(WEATHER_TYPE), Job: JOB, ...handlers });
   const rendered = renderApp(
     <Routes>
       <Route path="/jobs/:id" element={<JobPage />} />
     </Routes>,
-    { fetch: fake.fetch, route: `/jobs/${JOB_ID}`, token: "t" },
+    { server, route: `/jobs/${JOB_ID}`, token: "t" },
   );
-  return { ...rendered, calls: fake.calls };
+  return { ...rendered, server };
 }
 
 const progress = () => screen.getByRole("progressbar", { name: "Job progress" });
 
 describe("JobPage", () => {
-  it("follows the job's events: progress, state, message, timeline, then the result", async () => {
-    const { calls } = renderJob();
-    const source = FakeEventSource.latest();
-    expect(source.url).toBe(`/v1/jobs/${JOB_ID}/events`);
-    expect(source.headers).toEqual({ Authorization: "Bearer t" });
-    act(() => source.open());
+  it("follows the job's subscription: progress, state, message, timeline, then the result", async () => {
+    const { server } = renderJob();
+    const updates = await waitFor(() => server.latest("JobUpdated"));
+    expect(updates.variables).toEqual({ id: JOB_ID });
     expect(screen.getByText("Live")).toBeTruthy();
 
-    act(() => source.emit(status({ state: "queued", progress_percent: 0, message: "queued" })));
+    act(() => updates.emit("jobUpdated", status({ state: "QUEUED", progressPercent: 0, message: "queued" })));
     expect(progress().getAttribute("aria-valuenow")).toBe("0");
     await waitFor(() => expect(screen.getByRole("heading", { level: 1 }).textContent).toMatch(/^Weather job/));
 
-    act(() => source.emit(status({ progress_percent: 20, message: "city resolved: Austin" })));
+    act(() => updates.emit("jobUpdated", status({ progressPercent: 20, message: "city resolved: Austin" })));
     expect(progress().getAttribute("aria-valuenow")).toBe("20");
     expect(screen.getByTestId("status-message").textContent).toBe("city resolved: Austin");
     expect(screen.getByRole("button", { name: "Cancel job" })).toBeTruthy();
 
-    act(() => source.emit(status({ state: "completed", progress_percent: 100, message: "completed" })));
+    act(() => updates.emit("jobUpdated", status({ state: "COMPLETED", progressPercent: 100, message: "completed" })));
+    act(() => updates.complete());
     expect(progress().getAttribute("aria-valuenow")).toBe("100");
-    expect(source.closed).toBe(true);
     expect(screen.getByText("Final")).toBeTruthy();
     expect(screen.queryByRole("button", { name: "Cancel job" })).toBeNull();
 
@@ -80,60 +81,66 @@ describe("JobPage", () => {
     expect((await screen.findByTestId("temperature")).textContent).toBe("22.4°C");
     expect(screen.getByText("(2.5 s)", { exact: false })).toBeTruthy();
     // Pushed, not polled: one read of the job, for its result.
-    expect(calls.filter((c) => c.url.pathname === `/v1/jobs/${JOB_ID}`)).toHaveLength(1);
+    expect(server.callsOf("Job")).toHaveLength(1);
+    expect(server.subscriptions).toHaveLength(1);
   });
 
   it("cancels a running job", async () => {
-    const { calls } = renderJob({
-      [`POST /v1/jobs/${JOB_ID}/cancel`]: { body: status({ state: "cancelled", message: "cancelled" }) },
-    });
-    const source = FakeEventSource.latest();
-    act(() => source.emit(status({ progress_percent: 50, message: "working" })));
+    const { server } = renderJob({ CancelJob: { data: { cancelJob: status({ state: "CANCELLED", message: "cancelled" }) } } });
+    const updates = await waitFor(() => server.latest("JobUpdated"));
+    act(() => updates.emit("jobUpdated", status({ progressPercent: 50, message: "working" })));
     fireEvent.click(screen.getByRole("button", { name: "Cancel job" }));
     await waitFor(() => expect(screen.getAllByText("Cancelled").length).toBeGreaterThan(0));
-    expect(calls.find((c) => c.method === "POST")?.headers.Authorization).toBe("Bearer t");
+    expect(server.callsOf("CancelJob")[0]).toMatchObject({ variables: { id: JOB_ID }, headers: { Authorization: "Bearer t" } });
   });
 
   it("says when the job had already ended", async () => {
-    renderJob({
-      [`POST /v1/jobs/${JOB_ID}/cancel`]: {
-        status: 409,
-        body: { error: { code: "conflict", message: "job already ended", details: [] } },
-      },
-    });
-    act(() => FakeEventSource.latest().emit(status({ progress_percent: 50 })));
+    const { server } = renderJob({ CancelJob: gqlError("conflict", "job already ended") });
+    const updates = await waitFor(() => server.latest("JobUpdated"));
+    act(() => updates.emit("jobUpdated", status({ progressPercent: 50 })));
     fireEvent.click(screen.getByRole("button", { name: "Cancel job" }));
     expect(await screen.findByText("The job had already ended.")).toBeTruthy();
   });
 
-  it("shows a failure's code and message", () => {
-    renderJob();
+  it("shows a failure's code and message", async () => {
+    const { server } = renderJob();
+    const updates = await waitFor(() => server.latest("JobUpdated"));
     act(() =>
-      FakeEventSource.latest().emit(
-        status({ state: "failed", progress_percent: 20, error_code: "city_not_found", error_message: "no city named Atlantis" }),
+      updates.emit(
+        "jobUpdated",
+        status({ state: "FAILED", progressPercent: 20, errorCode: "city_not_found", errorMessage: "no city named Atlantis" }),
       ),
     );
     expect(screen.getByText("Failed: city_not_found")).toBeTruthy();
     expect(screen.getByText("no city named Atlantis")).toBeTruthy();
   });
 
-  it("says the stream is reconnecting after a network error", () => {
-    const { services } = renderJob();
-    const source = FakeEventSource.latest();
-    act(() => source.open());
-    act(() => source.fail());
-    expect(screen.getByText("Reconnecting…")).toBeTruthy();
-    expect(services.connection.get().state).toBe("lost");
-    act(() => source.open());
+  it("says it is reconnecting while the socket is down", async () => {
+    const { server, services } = renderJob();
+    const updates = await waitFor(() => server.latest("JobUpdated"));
+    act(() => updates.emit("jobUpdated", status({ progressPercent: 50 })));
     expect(screen.getByText("Live")).toBeTruthy();
-    expect(services.connection.get().state).toBe("restored");
+    act(() => services.connection.reportLost());
+    expect(screen.getByText("Reconnecting…")).toBeTruthy();
+    act(() => services.connection.reportConnected());
+    expect(screen.getByText("Live")).toBeTruthy();
   });
 
   it("tells an unknown job apart", async () => {
-    renderJob({
-      [`GET /v1/jobs/${JOB_ID}`]: { status: 404, body: { error: { code: "unknown_job", message: "unknown job", details: [] } } },
-    });
-    act(() => FakeEventSource.latest().fail(true));
+    const { server } = renderJob();
+    const updates = await waitFor(() => server.latest("JobUpdated"));
+    act(() => updates.fail(gqlError("unknown_job", "unknown job")));
     expect(await screen.findByText("No such job")).toBeTruthy();
+  });
+
+  it("follows the job again once a key is set, when it was refused for want of one", async () => {
+    const { server, services } = renderJob();
+    const refused = await waitFor(() => server.latest("JobUpdated"));
+    act(() => refused.fail(gqlError("unauthorized", "a bearer token is required")));
+    expect(await screen.findByText(/This server needs an API key/)).toBeTruthy();
+    act(() => services.tokens.set("better"));
+    await waitFor(() => expect(server.latest("JobUpdated")).not.toBe(refused));
+    act(() => server.latest("JobUpdated").emit("jobUpdated", status({ progressPercent: 80, message: "nearly" })));
+    expect(screen.getByTestId("status-message").textContent).toBe("nearly");
   });
 });

@@ -1,10 +1,13 @@
 // One job, live: state, progress, message and a timeline of every change,
-// pushed by the server over SSE (no polling); the result once it ended.
+// pushed by the server through the jobUpdated subscription (its snapshot
+// first, then every change, over the GraphQL WebSocket; no polling); the
+// result (query job) once it ended; cancelJob to cancel.
+import { useApolloClient, useMutation, useQuery, useSubscription } from "@apollo/client/react";
 import { useEffect, useRef, useState } from "react";
 import { Link, useParams } from "react-router";
-import { ApiError, describeError } from "../api/client";
-import { useServices, useToken } from "../api/context";
-import { watchJob, type StreamState } from "../api/events";
+import { describeError, toApiError, type ApiError } from "../api/client";
+import { useConnection, useToken } from "../api/context";
+import { CANCEL_JOB, JOB, JOB_TYPES, JOB_UPDATED } from "../api/documents";
 import { isTerminal, type JobResult, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
 import { ProgressBar } from "../components/ProgressBar";
@@ -12,8 +15,9 @@ import { RawJson, ResultCard } from "../components/ResultCard";
 import { StateBadge } from "../components/StateBadge";
 import { useAuthorized } from "../components/useAuthorized";
 import { durationBetween, formatClock, formatTime, shortId } from "../lib/format";
-import { useLoad } from "../lib/useLoad";
 import { useTitle } from "../lib/useTitle";
+
+type StreamState = "connecting" | "live" | "reconnecting" | "ended";
 
 interface TimelineEntry {
   key: string;
@@ -24,7 +28,7 @@ interface TimelineEntry {
 }
 
 function sameStep(a: TimelineEntry | undefined, status: JobStatus) {
-  return !!a && a.state === status.state && a.progress === status.progress_percent && a.message === status.message;
+  return !!a && a.state === status.state && a.progress === status.progressPercent && a.message === (status.message ?? "");
 }
 
 const STREAM_LABELS: Record<StreamState, string> = {
@@ -34,106 +38,117 @@ const STREAM_LABELS: Record<StreamState, string> = {
   ended: "Final",
 };
 
+/** Errors after which following the job again cannot help. */
+const FATAL = new Set(["unknown_job", "malformed_id"]);
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 15000;
+
 export function JobPage() {
   const { id = "" } = useParams();
-  const { api, connection, eventSource } = useServices();
   const apiKey = useToken();
+  // A new key follows the job afresh: a subscription refused for want of one works then.
+  return <JobView key={`${id}\n${apiKey}`} id={id} />;
+}
+
+function JobView({ id }: { id: string }) {
+  const client = useApolloClient();
+  const connection = useConnection();
   const authorized = useAuthorized();
+  const [cancelJob] = useMutation(CANCEL_JOB);
   const [status, setStatus] = useState<JobStatus>();
   const [timeline, setTimeline] = useState<TimelineEntry[]>([]);
   const [result, setResult] = useState<JobResult>();
-  const [stream, setStream] = useState<StreamState>("connecting");
-  const [fatal, setFatal] = useState<ApiError>();
+  const [ended, setEnded] = useState(false);
   const [resultError, setResultError] = useState<unknown>();
   const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<string>();
   const resultRequested = useRef(false);
-  const types = useLoad((signal) => api.jobTypes(signal), "job-types");
+  const retryMs = useRef(RETRY_MIN_MS);
+  const types = useQuery(JOB_TYPES);
 
-  useEffect(() => {
-    setStatus(undefined);
-    setTimeline([]);
-    setResult(undefined);
-    setFatal(undefined);
-    setResultError(undefined);
-    resultRequested.current = false;
-    let active = true;
-
-    const fetchResult = (attempt = 0) => {
-      if (!active) return;
-      api.job(id).then(
-        (job) => {
-          if (!active) return;
-          if (job.result) setResult(job.result);
-          // The result lands just after the terminal status: ask again shortly.
-          else if (attempt < 5) setTimeout(() => fetchResult(attempt + 1), 300 * (attempt + 1));
-        },
-        (error: unknown) => active && setResultError(error),
-      );
-    };
-
-    const stop = watchJob(
-      api,
-      id,
-      {
-        onStatus(next) {
-          setStatus(next);
-          setTimeline((entries) =>
-            sameStep(entries.at(-1), next)
-              ? entries
-              : [
-                  ...entries,
-                  {
-                    key: `${entries.length}`,
-                    state: next.state,
-                    progress: next.progress_percent,
-                    message: next.message,
-                    at: next.updated_at,
-                  },
-                ],
-          );
-          if (isTerminal(next.state) && !resultRequested.current) {
-            resultRequested.current = true;
-            fetchResult();
-          }
-        },
-        onStreamState: setStream,
-        onFatal: setFatal,
+  const fetchResult = (attempt = 0) => {
+    client.query({ query: JOB, variables: { id }, fetchPolicy: "network-only" }).then(
+      ({ data }) => {
+        if (data?.job?.result) setResult(data.job.result);
+        // The result lands just after the terminal status: ask again shortly, a few times.
+        else if (attempt < 5) setTimeout(() => fetchResult(attempt + 1), 300 * (attempt + 1));
       },
-      { eventSource, connection },
+      (error: unknown) => setResultError(error),
     );
-    return () => {
-      active = false;
-      stop();
-    };
-    // The key: a stream refused for want of one reopens with it.
-  }, [api, connection, eventSource, id, apiKey]);
+  };
+
+  const subscription = useSubscription(JOB_UPDATED, {
+    variables: { id },
+    onData: ({ data }) => {
+      const next = data.data?.jobUpdated;
+      if (!next) return;
+      retryMs.current = RETRY_MIN_MS;
+      setStatus((current) => (current && isTerminal(current.state) ? current : next));
+      setTimeline((entries) =>
+        sameStep(entries.at(-1), next)
+          ? entries
+          : [
+              ...entries,
+              {
+                key: `${entries.length}`,
+                state: next.state,
+                progress: next.progressPercent,
+                message: next.message ?? "",
+                at: next.updatedAt,
+              },
+            ],
+      );
+      if (isTerminal(next.state)) {
+        setEnded(true);
+        if (!resultRequested.current) {
+          resultRequested.current = true;
+          fetchResult();
+        }
+      }
+    },
+  });
+  const streamError: ApiError | undefined = subscription.error ? toApiError(subscription.error) : undefined;
+  const fatal = streamError && FATAL.has(streamError.code) ? streamError : undefined;
+
+  // Refused for a passing reason (too many streams, a backend away): follow again later.
+  const { restart } = subscription;
+  const retryable = !!streamError && !fatal && streamError.code !== "unauthorized" && streamError.code !== "forbidden";
+  useEffect(() => {
+    if (!retryable) return;
+    const timer = setTimeout(restart, retryMs.current);
+    retryMs.current = Math.min(retryMs.current * 2, RETRY_MAX_MS);
+    return () => clearTimeout(timer);
+  }, [retryable, restart]);
+
+  let stream: StreamState = "live";
+  if (ended) stream = "ended";
+  else if (connection.state === "lost" || streamError) stream = "reconnecting";
+  else if (!status && connection.state === "connecting") stream = "connecting";
 
   const cancel = async () => {
     setCancelling(true);
     setCancelError(undefined);
     try {
-      const next = await authorized(() => api.cancel(id));
+      const next = await authorized(async () => (await cancelJob({ variables: { id } })).data!.cancelJob);
       setStatus((current) => (current && isTerminal(current.state) ? current : next));
-    } catch (error) {
-      setCancelError(
-        error instanceof ApiError && error.status === 409 ? "The job had already ended." : describeError(error),
-      );
+    } catch (raw) {
+      const error = toApiError(raw);
+      setCancelError(error.code === "conflict" ? "The job had already ended." : describeError(error));
     } finally {
       setCancelling(false);
     }
   };
 
-  const jobType = status?.job_type ?? result?.job_type ?? "";
-  const typeName = types.data?.find((t) => t.job_type === jobType)?.name ?? jobType;
-  useTitle(`${status ? `${status.progress_percent}% ${status.state} · ` : ""}${typeName || "Job"} ${shortId(id)}`);
+  const jobType = status?.jobType ?? result?.jobType ?? "";
+  const typeName = types.data?.jobTypes.find((t) => t.jobType === jobType)?.name ?? jobType;
+  useTitle(`${status ? `${status.progressPercent}% ${status.state.toLowerCase()} · ` : ""}${typeName || "Job"} ${shortId(id)}`);
 
   if (fatal) {
     return (
       <div className="page">
         <h1>Job {shortId(id)}</h1>
-        <Alert title={fatal.status === 404 ? "No such job" : "Cannot show this job"}>
-          {fatal.status === 404
+        <Alert title={fatal.code === "unknown_job" ? "No such job" : "Cannot show this job"}>
+          {fatal.code === "unknown_job"
             ? "The server has no job with this id. Jobs are kept for a limited time."
             : describeError(fatal)}
         </Alert>
@@ -144,7 +159,7 @@ export function JobPage() {
     );
   }
 
-  const ended = status ? isTerminal(status.state) : false;
+  const over = status ? isTerminal(status.state) : false;
 
   return (
     <div className="page">
@@ -165,20 +180,21 @@ export function JobPage() {
           <h2 id="status-title">Status</h2>
           {status && <StateBadge state={status.state} />}
         </div>
-        {!status && <p className="muted">Waiting for the first update…</p>}
+        {!status && !streamError && <p className="muted">Waiting for the first update…</p>}
+        {!status && streamError && <Alert title="Cannot follow this job">{describeError(streamError)}</Alert>}
         {status && (
           <>
-            <ProgressBar value={status.progress_percent} state={status.state} label="Job progress" />
+            <ProgressBar value={status.progressPercent} state={status.state} label="Job progress" />
             <p className="status-message" data-testid="status-message">
               {status.message || "—"}
             </p>
-            {status.state === "failed" && (status.error_code || status.error_message) && (
-              <Alert title={`Failed${status.error_code ? `: ${status.error_code}` : ""}`}>{status.error_message}</Alert>
+            {status.state === "FAILED" && (status.errorCode || status.errorMessage) && (
+              <Alert title={`Failed${status.errorCode ? `: ${status.errorCode}` : ""}`}>{status.errorMessage}</Alert>
             )}
             <div className="sr-only" aria-live="polite">
-              {`State ${status.state}${ended ? "" : `, ${status.progress_percent}%`}`}
+              {`State ${status.state.toLowerCase()}${over ? "" : `, ${status.progressPercent}%`}`}
             </div>
-            {!ended && (
+            {!over && (
               <div className="actions">
                 <button type="button" className="button button-danger" onClick={() => void cancel()} disabled={cancelling}>
                   {cancelling ? "Cancelling…" : "Cancel job"}
@@ -190,10 +206,10 @@ export function JobPage() {
         )}
       </section>
 
-      {ended && (
+      {over && (
         <section className="card" aria-labelledby="result-title">
           <h2 id="result-title">Result</h2>
-          {result?.output !== undefined && result.output !== null && status?.state === "completed" && (
+          {result?.output !== undefined && result.output !== null && status?.state === "COMPLETED" && (
             <ResultCard jobType={jobType} output={result.output} />
           )}
           {result?.error && (
@@ -201,8 +217,8 @@ export function JobPage() {
               <strong>{result.error.code}</strong>: {result.error.message}
             </p>
           )}
-          {status?.state === "cancelled" && !result?.error && <p className="muted">The job was cancelled.</p>}
-          {!result && !resultError && status?.state === "completed" && <p className="muted">Loading the result…</p>}
+          {status?.state === "CANCELLED" && !result?.error && <p className="muted">The job was cancelled.</p>}
+          {!result && !resultError && status?.state === "COMPLETED" && <p className="muted">Loading the result…</p>}
           {resultError !== undefined && <Alert title="Could not load the result">{describeError(resultError)}</Alert>}
         </section>
       )}
@@ -215,7 +231,7 @@ export function JobPage() {
           ) : (
             <ol className="timeline" aria-label="Status changes">
               {timeline.map((entry) => (
-                <li key={entry.key} className={`timeline-item timeline-${entry.state}`}>
+                <li key={entry.key} className={`timeline-item timeline-${entry.state.toLowerCase()}`}>
                   <time dateTime={entry.at} title={formatTime(entry.at)}>
                     {formatClock(entry.at)}
                   </time>
@@ -237,10 +253,10 @@ export function JobPage() {
           <dl className="details">
             <dt>Job id</dt>
             <dd className="mono">{id}</dd>
-            {status?.trace_id && (
+            {status?.traceId && (
               <>
                 <dt>Trace id</dt>
-                <dd className="mono">{status.trace_id}</dd>
+                <dd className="mono">{status.traceId}</dd>
               </>
             )}
             {status?.attempt !== undefined && (
@@ -252,18 +268,18 @@ export function JobPage() {
             {status && (
               <>
                 <dt>Updated</dt>
-                <dd>{formatTime(status.updated_at)}</dd>
+                <dd>{formatTime(status.updatedAt ?? undefined)}</dd>
               </>
             )}
             {result && (
               <>
                 <dt>Started</dt>
-                <dd>{formatTime(result.started_at)}</dd>
+                <dd>{formatTime(result.startedAt ?? undefined)}</dd>
                 <dt>Ended</dt>
                 <dd>
-                  {formatTime(result.completed_at)}
-                  {durationBetween(result.started_at, result.completed_at) &&
-                    ` (${durationBetween(result.started_at, result.completed_at)})`}
+                  {formatTime(result.completedAt ?? undefined)}
+                  {durationBetween(result.startedAt ?? undefined, result.completedAt ?? undefined) &&
+                    ` (${durationBetween(result.startedAt ?? undefined, result.completedAt ?? undefined)})`}
                 </dd>
               </>
             )}

@@ -1,33 +1,37 @@
 // Jobs: newest first, filtered by state and type, paged with the API's
-// cursor, kept up to date live, with a cancel button on each job that has
-// not ended.
+// cursor (query jobs), kept up to date live, with a cancel button
+// (mutation cancelJob) on each job that has not ended.
 //
-// One SSE stream of every job (GET /v1/events) keeps the list live, without
-// polling: a change to a row on the page updates it in place; a job the page
-// does not show, while on the first page, re-reads the page (debounced, so a
-// burst of submits costs one read); so does each (re)opening of the stream,
-// which does not resend what it missed. The stream is filtered by type only:
-// filtered by state, it would never tell of a row leaving that state.
-import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
+// One subscription to every job's changes (jobEvents, over the GraphQL
+// WebSocket) keeps the list live, without polling: a change to a row on the
+// page updates it in place (the cache holds one entry per job, which the
+// event updates); a job the page does not show, while on the first page,
+// re-reads the page (debounced, so a burst of submits costs one read); so
+// does the socket's return after a loss (services re-read every query), as
+// nothing resends what was missed. The subscription is filtered by type
+// only: filtered by state, it would never tell of a row leaving that state.
+import { useMutation, useQuery, useSubscription } from "@apollo/client/react";
+import { useEffect, useId, useLayoutEffect, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router";
-import { ApiError, describeError } from "../api/client";
-import { useServices, useToken } from "../api/context";
-import { watchJobs, type StreamState } from "../api/events";
-import { JOB_STATES, isTerminal, type JobPage, type JobState, type JobStatus } from "../api/types";
+import { describeError, toApiError } from "../api/client";
+import { useConnection, useToken } from "../api/context";
+import { CANCEL_JOB, JOB_EVENTS, JOB_TYPES, JOBS } from "../api/documents";
+import { JOB_STATES, isTerminal, type JobState, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
 import { ProgressBar } from "../components/ProgressBar";
 import { StateBadge } from "../components/StateBadge";
 import { useAuthorized } from "../components/useAuthorized";
 import { formatAgo, formatTime, shortId } from "../lib/format";
-import { useLoad } from "../lib/useLoad";
 import { useTitle } from "../lib/useTitle";
 
 export const PAGE_SIZE = 20;
 export const RELOAD_DEBOUNCE_MS = 500;
 // How often "updated … ago" is redrawn; nothing is fetched.
 const CLOCK_MS = 10_000;
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 15000;
 
-type ListStreamState = Exclude<StreamState, "ended">;
+type ListStreamState = "connecting" | "live" | "reconnecting";
 
 const STREAM_LABELS: Record<ListStreamState, string> = {
   connecting: "Connecting…",
@@ -35,25 +39,19 @@ const STREAM_LABELS: Record<ListStreamState, string> = {
   reconnecting: "Reconnecting…",
 };
 
-// A terminal status is final: a cancel's reply (still "running") or an
-// event that arrives after it is older news.
-function withStatus(page: JobPage | undefined, next: JobStatus): JobPage | undefined {
-  return (
-    page && {
-      ...page,
-      jobs: page.jobs.map((job) => (job.job_id === next.job_id && !isTerminal(job.state) ? { ...job, ...next } : job)),
-    }
-  );
+/** The state filter as the address spells it (?state=running) and as the schema does. */
+function parseState(value: string | null): JobState | "" {
+  const upper = (value ?? "").toUpperCase();
+  return (JOB_STATES as readonly string[]).includes(upper) ? (upper as JobState) : "";
 }
 
 export function JobsPage() {
-  const { api, connection, eventSource } = useServices();
+  const connection = useConnection();
   const apiKey = useToken();
   const authorized = useAuthorized();
+  const [cancelJob] = useMutation(CANCEL_JOB);
   const [params, setParams] = useSearchParams();
-  const stateFilter = (JOB_STATES as readonly string[]).includes(params.get("state") ?? "")
-    ? (params.get("state") as JobState)
-    : "";
+  const stateFilter = parseState(params.get("state"));
   const typeFilter = params.get("type") ?? "";
   const filterKey = `${stateFilter}|${typeFilter}`;
 
@@ -66,85 +64,74 @@ export function JobsPage() {
   }
   const cursor = cursors.at(-1);
 
-  const [page, setPage] = useState<JobPage>();
-  const [error, setError] = useState<unknown>();
-  const [loading, setLoading] = useState(true);
   const [cancelling, setCancelling] = useState<Record<string, boolean>>({});
   const [notice, setNotice] = useState<{ kind: "error" | "success"; text: string }>();
   const [now, setNow] = useState(Date.now());
-  const [stream, setStream] = useState<ListStreamState>("connecting");
-  const types = useLoad((signal) => api.jobTypes(signal), "job-types");
+  const types = useQuery(JOB_TYPES);
   useTitle("Jobs");
 
-  const load = useCallback(
-    async (signal?: AbortSignal) => {
-      try {
-        const next = await api.jobs({ state: stateFilter, job_type: typeFilter, cursor, limit: PAGE_SIZE }, signal);
-        setPage(next);
-        setError(undefined);
+  const list = useQuery(JOBS, {
+    variables: { state: stateFilter || null, jobType: typeFilter || null, first: PAGE_SIZE, after: cursor ?? null },
+  });
+  const page = list.data?.jobs;
+  useEffect(() => setNow(Date.now()), [page]);
+
+  // What the subscription's handler needs of the latest render, without
+  // subscribing again each time it changes. Kept in a layout effect: a
+  // passive one may run after the user already acts on what is shown.
+  const latest = useRef({ refetch: list.refetch, page, stateFilter, firstPage: cursor === undefined });
+  useLayoutEffect(() => {
+    latest.current = { refetch: list.refetch, page, stateFilter, firstPage: cursor === undefined };
+  });
+  const retryMs = useRef(RETRY_MIN_MS);
+  const reloadTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+  useEffect(() => () => clearTimeout(reloadTimer.current), []);
+  const reloadSoon = () => {
+    if (reloadTimer.current !== undefined) return;
+    reloadTimer.current = setTimeout(() => {
+      reloadTimer.current = undefined;
+      void latest.current.refetch().catch(() => {});
+    }, RELOAD_DEBOUNCE_MS);
+  };
+
+  const events = useSubscription(JOB_EVENTS, {
+    variables: { jobType: typeFilter || null },
+    onData: ({ data }) => {
+      const next: JobStatus | undefined = data.data?.jobEvents;
+      if (!next) return;
+      retryMs.current = RETRY_MIN_MS;
+      const { page: shown, stateFilter: state, firstPage } = latest.current;
+      const matches = state === "" || next.state === state;
+      if (shown?.nodes.some((job) => job.jobId === next.jobId)) {
+        // The row itself is updated by the cache.
         setNow(Date.now());
-      } catch (reason) {
-        if (!signal?.aborted) setError(reason);
-      } finally {
-        if (!signal?.aborted) setLoading(false);
+        // It no longer belongs on a page filtered by state.
+        if (!matches) reloadSoon();
+      } else if (firstPage && matches) {
+        reloadSoon();
       }
     },
-    // The key: a page refused for want of one is read again once it is set.
-    [api, stateFilter, typeFilter, cursor, apiKey],
-  );
-
-  // When the connection comes back, the stream's reopening re-reads the page.
-  useEffect(() => {
-    const controller = new AbortController();
-    setLoading(true);
-    void load(controller.signal);
-    return () => controller.abort();
-  }, [load]);
-
-  // What the stream's handlers need of the latest render, without
-  // reopening the stream each time it changes. Kept in a layout effect: a
-  // passive one may run after the user already acts on what is shown.
-  const latest = useRef({ load, page, stateFilter, firstPage: cursor === undefined });
-  useLayoutEffect(() => {
-    latest.current = { load, page, stateFilter, firstPage: cursor === undefined };
   });
-
+  // Refused (too many streams, a backend away): subscribe again later.
+  const eventsError = events.error ? toApiError(events.error) : undefined;
+  const { restart } = events;
+  const retryable = !!eventsError && eventsError.code !== "unauthorized" && eventsError.code !== "forbidden";
   useEffect(() => {
-    let reloadTimer: ReturnType<typeof setTimeout> | undefined;
-    const reloadSoon = () => {
-      if (reloadTimer !== undefined) return;
-      reloadTimer = setTimeout(() => {
-        reloadTimer = undefined;
-        void latest.current.load();
-      }, RELOAD_DEBOUNCE_MS);
-    };
-    const stop = watchJobs(
-      api,
-      { job_type: typeFilter },
-      {
-        onStatus(next) {
-          const { page: shown, stateFilter: state, firstPage } = latest.current;
-          const matches = state === "" || next.state === state;
-          if (shown?.jobs.some((job) => job.job_id === next.job_id)) {
-            setPage((current) => withStatus(current, next));
-            setNow(Date.now());
-            // It no longer belongs on a page filtered by state.
-            if (!matches) reloadSoon();
-          } else if (firstPage && matches) {
-            reloadSoon();
-          }
-        },
-        onOpen: () => void latest.current.load(),
-        onStreamState: setStream,
-      },
-      { eventSource, connection },
-    );
-    return () => {
-      clearTimeout(reloadTimer);
-      stop();
-    };
-    // The key: a stream refused for want of one reopens with it.
-  }, [api, connection, eventSource, typeFilter, apiKey]);
+    if (!retryable) return;
+    const timer = setTimeout(restart, retryMs.current);
+    retryMs.current = Math.min(retryMs.current * 2, RETRY_MAX_MS);
+    return () => clearTimeout(timer);
+  }, [retryable, restart]);
+  // A new key: subscribe with it (one refused for want of a key works then).
+  const keyUsed = useRef(apiKey);
+  useEffect(() => {
+    if (keyUsed.current === apiKey) return;
+    keyUsed.current = apiKey;
+    restart();
+  }, [apiKey, restart]);
+
+  const stream: ListStreamState =
+    connection.state === "lost" || eventsError ? "reconnecting" : connection.state === "connecting" ? "connecting" : "live";
 
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), CLOCK_MS);
@@ -159,29 +146,30 @@ export function JobsPage() {
   };
 
   const cancel = async (job: JobStatus) => {
-    setCancelling((current) => ({ ...current, [job.job_id]: true }));
+    setCancelling((current) => ({ ...current, [job.jobId]: true }));
     setNotice(undefined);
     try {
-      const updated = await authorized(() => api.cancel(job.job_id));
-      setPage((current) => withStatus(current, updated));
-      setNotice({ kind: "success", text: `Job ${shortId(job.job_id)} cancelled.` });
-    } catch (reason) {
+      // The reply updates the row through the cache.
+      await authorized(() => cancelJob({ variables: { id: job.jobId } }));
+      setNotice({ kind: "success", text: `Job ${shortId(job.jobId)} cancelled.` });
+    } catch (raw) {
+      const reason = toApiError(raw);
       setNotice({
         kind: "error",
         text:
-          reason instanceof ApiError && reason.status === 409
-            ? `Job ${shortId(job.job_id)} had already ended.`
-            : `Could not cancel job ${shortId(job.job_id)}: ${describeError(reason)}`,
+          reason.code === "conflict"
+            ? `Job ${shortId(job.jobId)} had already ended.`
+            : `Could not cancel job ${shortId(job.jobId)}: ${describeError(reason)}`,
       });
-      void load();
+      void list.refetch().catch(() => {});
     } finally {
-      setCancelling(({ [job.job_id]: _, ...rest }) => rest);
+      setCancelling(({ [job.jobId]: _, ...rest }) => rest);
     }
   };
 
   const stateId = useId();
   const typeId = useId();
-  const jobs = page?.jobs ?? [];
+  const jobs = page?.nodes ?? [];
   const filtered = stateFilter !== "" || typeFilter !== "";
 
   return (
@@ -196,11 +184,15 @@ export function JobsPage() {
       <form className="filters" role="search" aria-label="Filter jobs" onSubmit={(event) => event.preventDefault()}>
         <div className="field">
           <label htmlFor={stateId}>State</label>
-          <select id={stateId} value={stateFilter} onChange={(event) => setFilter("state", event.target.value)}>
+          <select
+            id={stateId}
+            value={stateFilter.toLowerCase()}
+            onChange={(event) => setFilter("state", event.target.value)}
+          >
             <option value="">All states</option>
             {JOB_STATES.map((state) => (
-              <option key={state} value={state}>
-                {state.charAt(0).toUpperCase() + state.slice(1)}
+              <option key={state} value={state.toLowerCase()}>
+                {state.charAt(0) + state.slice(1).toLowerCase()}
               </option>
             ))}
           </select>
@@ -209,12 +201,12 @@ export function JobsPage() {
           <label htmlFor={typeId}>Type</label>
           <select id={typeId} value={typeFilter} onChange={(event) => setFilter("type", event.target.value)}>
             <option value="">All types</option>
-            {(types.data ?? []).map((type) => (
-              <option key={type.job_type} value={type.job_type}>
+            {(types.data?.jobTypes ?? []).map((type) => (
+              <option key={type.jobType} value={type.jobType}>
                 {type.name}
               </option>
             ))}
-            {typeFilter && !types.data?.some((t) => t.job_type === typeFilter) && (
+            {typeFilter && !types.data?.jobTypes.some((t) => t.jobType === typeFilter) && (
               <option value={typeFilter}>{typeFilter}</option>
             )}
           </select>
@@ -237,11 +229,11 @@ export function JobsPage() {
       {notice && (
         <Alert kind={notice.kind}>{notice.text}</Alert>
       )}
-      {error !== undefined && (
-        <Alert title="Could not load the jobs">{describeError(error)}</Alert>
+      {list.error !== undefined && (
+        <Alert title="Could not load the jobs">{describeError(list.error)}</Alert>
       )}
 
-      {!page && loading && <p className="muted">Loading jobs…</p>}
+      {!page && list.loading && <p className="muted">Loading jobs…</p>}
       {page && jobs.length === 0 && (
         <div className="empty card">
           {filtered || cursor ? (
@@ -272,30 +264,30 @@ export function JobsPage() {
             </thead>
             <tbody>
               {jobs.map((job) => (
-                <tr key={job.job_id} data-job-id={job.job_id}>
+                <tr key={job.jobId} data-job-id={job.jobId}>
                   <td data-label="Job">
-                    <Link to={`/jobs/${job.job_id}`} className="mono" aria-label={`Job ${shortId(job.job_id)}`}>
-                      {shortId(job.job_id)}
+                    <Link to={`/jobs/${job.jobId}`} className="mono" aria-label={`Job ${shortId(job.jobId)}`}>
+                      {shortId(job.jobId)}
                     </Link>
                   </td>
-                  <td data-label="Type">{job.job_type ?? "—"}</td>
+                  <td data-label="Type">{job.jobType ?? "—"}</td>
                   <td data-label="State">
                     <StateBadge state={job.state} />
                   </td>
                   <td data-label="Progress">
                     <ProgressBar
-                      value={job.progress_percent}
+                      value={job.progressPercent}
                       state={job.state}
-                      label={`Progress of job ${shortId(job.job_id)}`}
+                      label={`Progress of job ${shortId(job.jobId)}`}
                       compact
                     />
                   </td>
                   <td data-label="Message" className="cell-message">
-                    {job.state === "failed" && job.error_message ? job.error_message : job.message}
+                    {job.state === "FAILED" && job.errorMessage ? job.errorMessage : job.message}
                   </td>
                   <td data-label="Updated">
-                    <time dateTime={job.updated_at} title={formatTime(job.updated_at)}>
-                      {formatAgo(job.updated_at, now)}
+                    <time dateTime={job.updatedAt} title={formatTime(job.updatedAt)}>
+                      {formatAgo(job.updatedAt, now)}
                     </time>
                   </td>
                   <td className="cell-actions">
@@ -304,10 +296,10 @@ export function JobsPage() {
                         type="button"
                         className="button button-danger button-small"
                         onClick={() => void cancel(job)}
-                        disabled={cancelling[job.job_id]}
-                        aria-label={`Cancel job ${shortId(job.job_id)}`}
+                        disabled={cancelling[job.jobId]}
+                        aria-label={`Cancel job ${shortId(job.jobId)}`}
                       >
-                        {cancelling[job.job_id] ? "Cancelling…" : "Cancel"}
+                        {cancelling[job.jobId] ? "Cancelling…" : "Cancel"}
                       </button>
                     )}
                   </td>
@@ -318,7 +310,7 @@ export function JobsPage() {
         </div>
       )}
 
-      {(cursor !== undefined || page?.next_cursor) && (
+      {(cursor !== undefined || page?.pageInfo.hasNextPage) && (
         <nav className="pager" aria-label="Pages">
           <button
             type="button"
@@ -332,8 +324,8 @@ export function JobsPage() {
           <button
             type="button"
             className="button button-secondary"
-            disabled={!page?.next_cursor}
-            onClick={() => page?.next_cursor && setCursors((c) => [...c, page.next_cursor!])}
+            disabled={!page?.pageInfo.endCursor}
+            onClick={() => page?.pageInfo.endCursor && setCursors((c) => [...c, page.pageInfo.endCursor!])}
           >
             Older →
           </button>

@@ -1,7 +1,7 @@
-import { fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { Route, Routes, useLocation } from "react-router";
 import { describe, expect, it } from "vitest";
-import { DICE_TYPE, fakeFetch, renderApp, WEATHER_TYPE } from "../test/helpers";
+import { DICE_TYPE, FakeGraphQL, gqlError, jobTypes, renderApp, status, WEATHER_TYPE } from "../test/helpers";
 import { SubmitPage } from "./SubmitPage";
 
 function Where() {
@@ -9,58 +9,62 @@ function Where() {
   return <p data-testid="location">{location.pathname}</p>;
 }
 
-function renderSubmit(routes: Parameters<typeof fakeFetch>[0], token = "t0ken", route = "/") {
-  const fake = fakeFetch({ "GET /v1/job-types": { body: { job_types: [DICE_TYPE, WEATHER_TYPE] } }, ...routes });
+const NEW_ID = "11111111-2222-4333-8444-555555555555";
+const submitted = {
+  data: {
+    submitJob: {
+      __typename: "SubmitJobPayload",
+      jobId: NEW_ID,
+      traceId: "t",
+      status: status({ jobId: NEW_ID, jobType: "dice", state: "QUEUED" }),
+    },
+  },
+};
+
+function renderSubmit(handlers: ConstructorParameters<typeof FakeGraphQL>[0], token = "t0ken", route = "/") {
+  const server = new FakeGraphQL({ JobTypes: jobTypes(DICE_TYPE, WEATHER_TYPE), ...handlers });
   const rendered = renderApp(
     <Routes>
       <Route path="/" element={<SubmitPage />} />
       <Route path="/jobs/:id" element={<Where />} />
     </Routes>,
-    { fetch: fake.fetch, token, route },
+    { server, token, route },
   );
-  return { ...rendered, calls: fake.calls };
+  return { ...rendered, server };
 }
 
 const input = (label: RegExp) => screen.getByLabelText(label, { selector: "input, select" }) as HTMLInputElement;
 
 describe("SubmitPage", () => {
   it("generates a form for a type it has never seen, and submits its payload", async () => {
-    const { calls } = renderSubmit({
-      "POST /v1/jobs": { status: 202, body: { job_id: "11111111-2222-4333-8444-555555555555" } },
-    });
+    const { server } = renderSubmit({ SubmitJob: submitted });
     await screen.findByRole("heading", { level: 2, name: "Dice roller" });
     fireEvent.change(input(/^Sides/), { target: { value: "6" } });
     fireEvent.change(input(/^Label/), { target: { value: "d6" } });
     fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
-    expect(await screen.findByTestId("location")).toHaveProperty("textContent", "/jobs/11111111-2222-4333-8444-555555555555");
-    const submit = calls.find((c) => c.method === "POST");
-    expect(submit?.body).toEqual({ job_type: "dice", payload: { sides: 6, count: 1, label: "d6" } });
+    expect(await screen.findByTestId("location")).toHaveProperty("textContent", `/jobs/${NEW_ID}`);
+    const [submit] = server.callsOf("SubmitJob");
+    expect(submit?.variables).toEqual({ jobType: "dice", payload: { sides: 6, count: 1, label: "d6" } });
     expect(submit?.headers.Authorization).toBe("Bearer t0ken");
+    expect(server.callsOf("JobTypes")[0]?.headers.Authorization).toBe("Bearer t0ken");
   });
 
   it("checks the schema before sending anything", async () => {
-    const { calls } = renderSubmit({}, "t0ken", "/?type=weather");
+    const { server } = renderSubmit({}, "t0ken", "/?type=weather");
     await screen.findByRole("heading", { level: 2, name: "Weather" });
     fireEvent.change(input(/^Country/), { target: { value: "USA" } });
     fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
     expect(await screen.findByText("Required")).toBeTruthy();
     expect(screen.getByText("Not in the expected form, e.g. US")).toBeTruthy();
-    expect(calls.some((c) => c.method === "POST")).toBe(false);
+    expect(server.callsOf("SubmitJob")).toHaveLength(0);
   });
 
   it("shows the plugin's field errors on their fields", async () => {
     renderSubmit(
       {
-        "POST /v1/jobs": {
-          status: 400,
-          body: {
-            error: {
-              code: "invalid_payload",
-              message: "invalid payload for weather",
-              details: [{ field: "/country_code", message: "no such country: ZZ" }],
-            },
-          },
-        },
+        SubmitJob: gqlError("invalid_payload", "invalid payload for weather", [
+          { field: "/country_code", message: "no such country: ZZ" },
+        ]),
       },
       "t0ken",
       "/?type=weather",
@@ -84,11 +88,9 @@ describe("SubmitPage", () => {
     let attempts = 0;
     renderSubmit(
       {
-        "POST /v1/jobs": ({ headers }) => {
+        SubmitJob: (_, headers) => {
           attempts += 1;
-          return headers.Authorization === "Bearer right"
-            ? { status: 202, body: { job_id: "11111111-2222-4333-8444-555555555555" } }
-            : { status: 401, body: { error: { code: "unauthorized", message: "a bearer token is required", details: [] } } };
+          return headers.Authorization === "Bearer right" ? submitted : gqlError("unauthorized", "a bearer token is required");
         },
       },
       "",
@@ -100,14 +102,24 @@ describe("SubmitPage", () => {
     expect(within(dialog).getByText(/needs an API key/)).toBeTruthy();
     fireEvent.change(within(dialog).getByLabelText("Key"), { target: { value: "right" } });
     fireEvent.click(within(dialog).getByRole("button", { name: "Save key" }));
-    expect(await screen.findByTestId("location")).toHaveProperty("textContent", "/jobs/11111111-2222-4333-8444-555555555555");
+    expect(await screen.findByTestId("location")).toHaveProperty("textContent", `/jobs/${NEW_ID}`);
     expect(attempts).toBe(2);
     expect(localStorage.getItem("dtq.token")).toBe("right");
   });
 
+  it("reads again once a key is set, when a read was refused for want of one", async () => {
+    const { services } = renderSubmit(
+      { JobTypes: (_, headers) => (headers.Authorization ? jobTypes(WEATHER_TYPE) : gqlError("unauthorized", "a bearer token is required")) },
+      "",
+    );
+    expect(await screen.findByText(/This server needs an API key/)).toBeTruthy();
+    act(() => services.tokens.set("k"));
+    expect(await screen.findByRole("heading", { level: 2, name: "Weather" })).toBeTruthy();
+  });
+
   it("says so when the job types cannot be loaded", async () => {
     renderSubmit({
-      "GET /v1/job-types": { status: 503, body: { error: { code: "unavailable", message: "engine stopped", details: [] } } },
+      JobTypes: gqlError("unavailable", "engine stopped"),
     });
     expect(await screen.findByText("Could not load the job types")).toBeTruthy();
     expect(screen.getByText(/The server is not ready: engine stopped/)).toBeTruthy();

@@ -1,31 +1,31 @@
-// Submit: pick a job type, fill the form generated from its plugin's JSON
-// Schema, submit, and go watch the job. The plugin's validate() is the
-// authority on the payload: its field errors (400 invalid_payload, details
-// as JSON Pointers) are shown on their fields.
+// Submit: pick a job type (query jobTypes), fill the form generated from its
+// plugin's JSON Schema, submit (mutation submitJob), and go watch the job.
+// The plugin's validate() is the authority on the payload: its field errors
+// (extensions.code invalid_payload, extensions.details as JSON Pointers) are
+// shown on their fields.
 import Form from "@rjsf/core";
 import type { ErrorSchema, RJSFValidationError, RJSFSchema } from "@rjsf/utils";
+import { useMutation, useQuery } from "@apollo/client/react";
 import { useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { ApiError, describeError } from "../api/client";
-import { useServices } from "../api/context";
+import { describeError, toApiError } from "../api/client";
+import { JOB_TYPES, SUBMIT_JOB } from "../api/documents";
 import type { JobType } from "../api/types";
 import { Alert } from "../components/Alert";
 import { useAuthorized } from "../components/useAuthorized";
 import { toErrorSchema, pointerToPath } from "../lib/errorSchema";
 import { deriveUiSchema, formSchema, validator } from "../lib/formSchema";
-import { useLoad } from "../lib/useLoad";
 import { useTitle } from "../lib/useTitle";
 
 type FormData = Record<string, unknown>;
 
 export function SubmitPage() {
-  const { api } = useServices();
-  const types = useLoad((signal) => api.jobTypes(signal), "job-types");
+  const types = useQuery(JOB_TYPES);
   const [params, setParams] = useSearchParams();
   // Local state answers the click at once; the address follows (for links and reloads).
   const [chosen, setChosen] = useState(params.get("type"));
-  const jobTypes = types.data ?? [];
-  const selected = jobTypes.find((t) => t.job_type === chosen) ?? jobTypes[0];
+  const jobTypes = types.data?.jobTypes ?? [];
+  const selected = jobTypes.find((t) => t.jobType === chosen) ?? jobTypes[0];
   useTitle(selected ? `Submit ${selected.name}` : "Submit a job");
   const choose = (jobType: string) => {
     setChosen(jobType);
@@ -39,7 +39,7 @@ export function SubmitPage() {
         <Alert
           title="Could not load the job types"
           action={
-            <button type="button" className="button button-secondary" onClick={types.reload}>
+            <button type="button" className="button button-secondary" onClick={() => void types.refetch().catch(() => {})}>
               Try again
             </button>
           }
@@ -48,7 +48,7 @@ export function SubmitPage() {
         </Alert>
       )}
       {types.loading && !types.data && <p className="muted">Loading job types…</p>}
-      {types.data && jobTypes.length === 0 && (
+      {types.data?.jobTypes && jobTypes.length === 0 && (
         <Alert kind="info" title="No job types">
           This server hosts no plugins. Put plugin libraries in its plugin folder and restart it.
         </Alert>
@@ -58,21 +58,21 @@ export function SubmitPage() {
           <fieldset className="type-picker">
             <legend>Job type</legend>
             {jobTypes.map((type) => (
-              <label key={type.job_type} className="type-option">
+              <label key={type.jobType} className="type-option">
                 <input
                   type="radio"
                   name="job_type"
-                  value={type.job_type}
-                  checked={type.job_type === selected.job_type}
-                  onChange={() => choose(type.job_type)}
-                  aria-labelledby={`type-${type.job_type}-name`}
-                  aria-describedby={`type-${type.job_type}-description`}
+                  value={type.jobType}
+                  checked={type.jobType === selected.jobType}
+                  onChange={() => choose(type.jobType)}
+                  aria-labelledby={`type-${type.jobType}-name`}
+                  aria-describedby={`type-${type.jobType}-description`}
                 />
                 <span className="type-option-body">
-                  <span className="type-option-name" id={`type-${type.job_type}-name`}>
+                  <span className="type-option-name" id={`type-${type.jobType}-name`}>
                     {type.name}
                   </span>
-                  <span className="type-option-description" id={`type-${type.job_type}-description`}>
+                  <span className="type-option-description" id={`type-${type.jobType}-description`}>
                     {type.description}
                   </span>
                 </span>
@@ -81,10 +81,10 @@ export function SubmitPage() {
           </fieldset>
           <section className="card form-card" aria-labelledby="form-title">
             <h2 id="form-title">{selected.name}</h2>
-            {typeof selected.payload_schema.description === "string" && (
-              <p className="muted">{selected.payload_schema.description}</p>
+            {typeof selected.payloadSchema.description === "string" && (
+              <p className="muted">{selected.payloadSchema.description}</p>
             )}
-            <JobForm key={selected.job_type} type={selected} />
+            <JobForm key={selected.jobType} type={selected} />
           </section>
         </div>
       )}
@@ -113,11 +113,11 @@ export function transformErrors(errors: RJSFValidationError[], schema: RJSFSchem
 }
 
 function JobForm({ type }: { type: JobType }) {
-  const { api } = useServices();
+  const [submitJob] = useMutation(SUBMIT_JOB);
   const authorized = useAuthorized();
   const navigate = useNavigate();
-  const schema = useMemo(() => formSchema(type.payload_schema), [type]);
-  const uiSchema = useMemo(() => deriveUiSchema(type.payload_schema), [type]);
+  const schema = useMemo(() => formSchema(type.payloadSchema), [type]);
+  const uiSchema = useMemo(() => deriveUiSchema(type.payloadSchema), [type]);
   const [formData, setFormData] = useState<FormData>({});
   const [extraErrors, setExtraErrors] = useState<ErrorSchema | undefined>();
   const [failure, setFailure] = useState<{ title: string; text: string } | null>(null);
@@ -129,11 +129,15 @@ function JobForm({ type }: { type: JobType }) {
     setFailure(null);
     setExtraErrors(undefined);
     try {
-      const submitted = await authorized(() => api.submit(type.job_type, payload));
-      navigate(`/jobs/${submitted.job_id}`, { state: { submitted: true } });
-    } catch (error) {
+      const submitted = await authorized(async () => {
+        const { data } = await submitJob({ variables: { jobType: type.jobType, payload } });
+        return data!.submitJob;
+      });
+      navigate(`/jobs/${submitted.jobId}`, { state: { submitted: true } });
+    } catch (raw) {
       setSubmitting(false);
-      if (error instanceof ApiError && error.code === "invalid_payload" && error.details.length > 0) {
+      const error = toApiError(raw);
+      if (error.code === "invalid_payload" && error.details.length > 0) {
         setExtraErrors(toErrorSchema(error.details));
         const fields = error.details.map((d) => pointerToPath(d.field).join(".") || "payload");
         setFailure({
@@ -180,7 +184,7 @@ function JobForm({ type }: { type: JobType }) {
         onError={() => setFailure(null)} // the errors show on their fields
       />
       <p className="hint">
-        Fields and checks come from the <code>{type.job_type}</code> plugin ({type.version}); the plugin validates the
+        Fields and checks come from the <code>{type.jobType}</code> plugin ({type.version}); the plugin validates the
         payload again on the server. <Link to="/jobs">See all jobs</Link>
       </p>
     </div>

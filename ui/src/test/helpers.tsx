@@ -1,98 +1,97 @@
-// Test doubles: a fetch that answers by route, an EventSource the test
-// drives, and a render() with the app's services and a router.
+// Test doubles: a GraphQL server behind an Apollo link (queries and
+// mutations answered by operation name, subscriptions the test drives), a
+// connection monitor the test drives, and a render() with the app's services
+// and a router.
+import { ApolloLink } from "@apollo/client";
 import { render } from "@testing-library/react";
 import type { ReactElement } from "react";
 import { MemoryRouter } from "react-router";
-import { vi } from "vitest";
+import { Observable, type Observer } from "rxjs";
 import { createServices, ServicesProvider, type Services } from "../api/context";
 import { TokenPromptProvider } from "../components/TokenDialog";
 import type { JobStatus, JobType } from "../api/types";
 
-export interface Reply {
-  status?: number;
-  body?: unknown;
-}
-type Handler = (request: { url: URL; method: string; headers: Record<string, string>; body: unknown }) => Reply | Promise<Reply>;
+type Result = { data?: unknown; errors?: unknown[] };
+type Handler = (variables: Record<string, unknown>, headers: Record<string, string>) => Result | Promise<Result>;
 
-/** Routes are "METHOD /path" (query ignored); unknown routes answer 404 in the API's error shape. */
-export function fakeFetch(routes: Record<string, Handler | Reply>) {
-  const calls: { method: string; url: URL; headers: Record<string, string>; body: unknown }[] = [];
-  const fn = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
-    const url = new URL(String(input), "http://dtq.test");
-    const method = init?.method ?? "GET";
-    const headers = (init?.headers ?? {}) as Record<string, string>;
-    const body = typeof init?.body === "string" ? JSON.parse(init.body) : undefined;
-    const request = { url, method, headers, body };
-    calls.push(request);
-    const route = routes[`${method} ${url.pathname}`];
-    const reply: Reply =
-      typeof route === "function"
-        ? await route(request)
-        : route ?? { status: 404, body: { error: { code: "not_found", message: "no route", details: [] } } };
-    return new Response(reply.body === undefined ? "" : JSON.stringify(reply.body), {
-      status: reply.status ?? 200,
-      headers: { "Content-Type": "application/json" },
-    });
-  });
-  return { fetch: fn as unknown as typeof fetch, calls };
+/** A GraphQL error as the gateway sends it: extensions.code, and details for field errors. */
+export function gqlError(code: string, message = code, details?: { field: string; message: string }[]): Result {
+  return { errors: [{ message, extensions: details ? { code, details } : { code } }] };
 }
 
-export class FakeEventSource {
-  static instances: FakeEventSource[] = [];
-  readyState = 0;
-  onopen: (() => void) | null = null;
-  onerror: (() => void) | null = null;
+export class FakeSubscription {
   closed = false;
-  private listeners: Record<string, ((event: MessageEvent<string>) => void)[]> = {};
-
   constructor(
-    readonly url: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    FakeEventSource.instances.push(this);
+    readonly operationName: string,
+    readonly variables: Record<string, unknown>,
+    private readonly observer: Observer<Result>,
+  ) {}
+
+  /** One event: the subscription field's value. */
+  emit(field: string, value: unknown) {
+    this.observer.next({ data: { [field]: value } });
   }
 
-  addEventListener(type: string, listener: (event: MessageEvent<string>) => void) {
-    (this.listeners[type] ??= []).push(listener);
+  /** An error in the GraphQL shape (e.g. unknown_job): the subscription ends with it. */
+  fail(result: Result) {
+    this.observer.next(result);
+    this.observer.complete();
   }
 
-  close() {
-    this.closed = true;
-    this.readyState = 2;
-  }
-
-  open() {
-    this.readyState = 1;
-    this.onopen?.();
-  }
-
-  emit(status: JobStatus) {
-    for (const listener of this.listeners.status ?? []) {
-      listener(new MessageEvent("status", { data: JSON.stringify(status) }));
-    }
-  }
-
-  /** A network error (the browser reconnects) or, with closed, an HTTP error. */
-  fail(closed = false) {
-    this.readyState = closed ? 2 : 0;
-    this.onerror?.();
-  }
-
-  static latest(): FakeEventSource {
-    const source = FakeEventSource.instances.at(-1);
-    if (!source) throw new Error("no EventSource was opened");
-    return source;
+  complete() {
+    this.observer.complete();
   }
 }
 
-export function renderApp(ui: ReactElement, options: { route?: string; fetch: typeof fetch; token?: string }) {
-  FakeEventSource.instances = [];
-  const services: Services = createServices({
-    fetch: options.fetch,
-    eventSource: (url, headers) => new FakeEventSource(url, headers),
-    storage: localStorage,
-  });
+/** The server: `handlers` by operation name; unknown operations fail as the gateway would. */
+export class FakeGraphQL {
+  readonly calls: { operationName: string; variables: Record<string, unknown>; headers: Record<string, string> }[] = [];
+  readonly subscriptions: FakeSubscription[] = [];
+  readonly link: ApolloLink;
+
+  constructor(readonly handlers: Record<string, Handler | Result>) {
+    this.link = new ApolloLink(
+      (operation) =>
+        new Observable<Result>((observer) => {
+          const name = operation.operationName ?? "";
+          const variables = operation.variables as Record<string, unknown>;
+          if (operation.operationType === "subscription") {
+            const subscription = new FakeSubscription(name, variables, observer);
+            this.subscriptions.push(subscription);
+            return () => {
+              subscription.closed = true;
+            };
+          }
+          const headers = (operation.getContext().headers ?? {}) as Record<string, string>;
+          this.calls.push({ operationName: name, variables, headers });
+          const handler = this.handlers[name];
+          Promise.resolve(typeof handler === "function" ? handler(variables, headers) : (handler ?? gqlError("graphql_validation_failed", `no ${name}`))).then(
+            (result) => {
+              observer.next(result);
+              observer.complete();
+            },
+            (error: unknown) => observer.error(error),
+          );
+          return undefined;
+        }) as never,
+    );
+  }
+
+  callsOf(operationName: string) {
+    return this.calls.filter((call) => call.operationName === operationName);
+  }
+
+  latest(operationName: string): FakeSubscription {
+    const found = this.subscriptions.filter((s) => s.operationName === operationName).at(-1);
+    if (!found) throw new Error(`no ${operationName} subscription was started`);
+    return found;
+  }
+}
+
+export function renderApp(ui: ReactElement, options: { route?: string; server: FakeGraphQL; token?: string; online?: boolean }) {
+  const services: Services = createServices({ link: options.server.link, storage: localStorage });
   if (options.token) services.tokens.set(options.token);
+  if (options.online ?? true) services.connection.reportConnected();
   const result = render(
     <ServicesProvider services={services}>
       <MemoryRouter initialEntries={[options.route ?? "/"]}>
@@ -107,26 +106,46 @@ export const JOB_ID = "9b20fde8-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
 
 export function status(overrides: Partial<JobStatus> = {}): JobStatus {
   return {
-    job_id: JOB_ID,
-    state: "running",
-    progress_percent: 0,
-    updated_at: "2026-01-02T03:04:05.000Z",
+    __typename: "JobStatus",
+    jobId: JOB_ID,
+    jobType: "weather",
+    state: "RUNNING",
+    progressPercent: 0,
+    updatedAt: "2026-01-02T03:04:05.000Z",
     message: "",
-    job_type: "weather",
+    traceId: null,
+    errorCode: null,
+    errorMessage: null,
+    attempt: 1,
     ...overrides,
   };
 }
 
+/** A page of the jobs listing. */
+export function jobsPage(nodes: JobStatus[], endCursor: string | null = null) {
+  return {
+    data: {
+      jobs: {
+        __typename: "JobConnection" as const,
+        nodes,
+        pageInfo: { __typename: "PageInfo" as const, hasNextPage: endCursor !== null, endCursor },
+      },
+    },
+  };
+}
+
 export const WEATHER_TYPE: JobType = {
-  job_type: "weather",
+  __typename: "JobType",
+  jobType: "weather",
   name: "Weather",
   version: "1.0.0",
   description: "Current weather in a city.",
-  abi_version: "1.0",
+  abiVersion: "1.0",
   concurrency: 8,
   pools: 1,
-  in_flight: 0,
-  payload_schema: {
+  inFlight: 0,
+  healthy: true,
+  payloadSchema: {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     title: "Weather",
     type: "object",
@@ -142,15 +161,17 @@ export const WEATHER_TYPE: JobType = {
 
 /** A type no UI code knows about, as a third party's plugin would bring. */
 export const DICE_TYPE: JobType = {
-  job_type: "dice",
+  __typename: "JobType",
+  jobType: "dice",
   name: "Dice roller",
   version: "0.3.1",
   description: "Rolls dice.",
-  abi_version: "1.0",
+  abiVersion: "1.0",
   concurrency: 2,
   pools: 1,
-  in_flight: 0,
-  payload_schema: {
+  inFlight: 0,
+  healthy: true,
+  payloadSchema: {
     type: "object",
     properties: {
       sides: { title: "Sides", type: "integer", minimum: 2, maximum: 100 },
@@ -160,3 +181,5 @@ export const DICE_TYPE: JobType = {
     required: ["sides"],
   },
 };
+
+export const jobTypes = (...types: JobType[]) => ({ data: { jobTypes: types } });

@@ -1,0 +1,131 @@
+// Every operation the UI sends, over one endpoint (/graphql): queries and
+// mutations by HTTP POST, subscriptions over the WebSocket
+// (graphql-transport-ws). gateway/schema.graphql is the contract.
+import { gql, type TypedDocumentNode } from "@apollo/client";
+import type { Job, JobConnection, JobState, JobStatus, JobType } from "./types";
+
+const STATUS_FIELDS = gql`
+  fragment StatusFields on JobStatus {
+    jobId
+    jobType
+    state
+    progressPercent
+    updatedAt
+    message
+    traceId
+    errorCode
+    errorMessage
+    attempt
+  }
+`;
+
+export const JOB_TYPES: TypedDocumentNode<{ jobTypes: JobType[] }, Record<string, never>> = gql`
+  query JobTypes {
+    jobTypes {
+      jobType
+      name
+      version
+      description
+      payloadSchema
+      abiVersion
+      concurrency
+      pools
+      inFlight
+      healthy
+    }
+  }
+`;
+
+export const JOB: TypedDocumentNode<{ job: Job | null }, { id: string }> = gql`
+  query Job($id: ID!) {
+    job(id: $id) {
+      id
+      status {
+        ...StatusFields
+      }
+      result {
+        jobId
+        jobType
+        input
+        output
+        finalState
+        startedAt
+        completedAt
+        error {
+          code
+          message
+        }
+        traceId
+        attempts
+      }
+    }
+  }
+  ${STATUS_FIELDS}
+`;
+
+export interface JobsVariables {
+  state?: JobState | null;
+  jobType?: string | null;
+  first: number;
+  after?: string | null;
+}
+
+export const JOBS: TypedDocumentNode<{ jobs: JobConnection }, JobsVariables> = gql`
+  query Jobs($state: JobState, $jobType: String, $first: Int, $after: String) {
+    jobs(state: $state, jobType: $jobType, first: $first, after: $after) {
+      nodes {
+        ...StatusFields
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+  ${STATUS_FIELDS}
+`;
+
+export const SUBMIT_JOB: TypedDocumentNode<
+  { submitJob: { jobId: string; traceId: string; status: JobStatus } },
+  { jobType: string; payload: unknown }
+> = gql`
+  mutation SubmitJob($jobType: String!, $payload: JSON!) {
+    submitJob(input: { jobType: $jobType, payload: $payload }) {
+      jobId
+      traceId
+      status {
+        ...StatusFields
+      }
+    }
+  }
+  ${STATUS_FIELDS}
+`;
+
+export const CANCEL_JOB: TypedDocumentNode<{ cancelJob: JobStatus }, { id: string }> = gql`
+  mutation CancelJob($id: ID!) {
+    cancelJob(id: $id) {
+      ...StatusFields
+    }
+  }
+  ${STATUS_FIELDS}
+`;
+
+/** The job's status now, then every change; the server ends it after the terminal state. */
+export const JOB_UPDATED: TypedDocumentNode<{ jobUpdated: JobStatus }, { id: string }> = gql`
+  subscription JobUpdated($id: ID!) {
+    jobUpdated(id: $id) {
+      ...StatusFields
+    }
+  }
+  ${STATUS_FIELDS}
+`;
+
+/** Every job's changes (of one type, when given); never ends. */
+export const JOB_EVENTS: TypedDocumentNode<{ jobEvents: JobStatus }, { jobType?: string | null }> = gql`
+  subscription JobEvents($jobType: String) {
+    jobEvents(jobType: $jobType) {
+      ...StatusFields
+    }
+  }
+  ${STATUS_FIELDS}
+`;
