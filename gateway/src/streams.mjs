@@ -29,9 +29,12 @@ export class StreamError {
 }
 
 // A queue read by one `for await`: push() and end() from the source,
-// return() (the client unsubscribed) calls onClose once.
+// return() (the client unsubscribed) calls onClose once. A reader that falls
+// `maxQueued` items behind (a client that does not read its socket) is ended
+// with too_many_streams rather than holding the gateway's memory.
 export class Channel {
-  constructor(onClose) {
+  constructor(onClose, maxQueued = 10_000) {
+    this.maxQueued = maxQueued;
     this.items = [];
     this.waiting = null;
     this.done = false;
@@ -44,6 +47,17 @@ export class Channel {
       const resolve = this.waiting;
       this.waiting = null;
       resolve({ value: item, done: false });
+    } else if (this.items.length >= this.maxQueued) {
+      this.items.push(
+        new StreamError(
+          new GraphQLError('the subscriber fell too far behind its stream', {
+            extensions: { code: 'too_many_streams' },
+          }),
+        ),
+      );
+      this.end();
+      this.closed = true;
+      if (this.onClose) this.onClose();
     } else {
       this.items.push(item);
     }
