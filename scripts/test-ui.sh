@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The web UI's tests, as ctest runs them (label `ui`; tests/CMakeLists.txt):
 #
-#   scripts/test-ui.sh setup   npm ci and build ui/dist (a ctest fixture)
+#   scripts/test-ui.sh setup   npm ci and build ui/dist, and install the GraphQL
+#                              gateway's packages (a ctest fixture)
 #   scripts/test-ui.sh unit    Vitest: components in jsdom
 #   scripts/test-ui.sh e2e     the built UI in headless Chromium (playwright-core)
-#                              against the real `dtq serve` and the fake provider
+#                              against the real `dtq serve` (with the GraphQL
+#                              gateway it supervises) and the fake provider
 #
 # e2e reads DTQ_BIN, DTQ_PLUGIN_DIR, DTQ_TEST_PLUGIN_DIR and DTQ_E2E_ARTIFACTS
-# (screenshots), defaulting to build/default; CHROMIUM_PATH, default
+# (screenshots), defaulting to build/default (or $DTQ_BUILD_DIR); DTQ_GATEWAY,
+# default gateway/src/main.mjs; CHROMIUM_PATH, default
 # /usr/bin/chromium. Always headless under CI=true.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +18,9 @@ cd "$here/ui"
 
 case ${1:-} in
   setup)
-    exec "$here/scripts/build-ui.sh"
+    "$here/scripts/build-ui.sh"
+    # The browser talks to dtq only through the gateway `dtq serve` runs.
+    exec "$here/scripts/build-gateway.sh"
     ;;
   unit)
     exec npx --no-install vitest run --reporter=default
