@@ -187,6 +187,16 @@ describe('every error code', () => {
     assert.equal(status, 400);
     assert.deepEqual(codes(body), ['bad_request']);
   });
+  test('timeout: dtq does not answer within the gateway\'s call deadline', async () => {
+    const { grpc_target: target } = await (await fetch(`${serve.url}/-/gateway/readyz`)).json();
+    const gateway = await startGateway({ DTQ_GRPC_TARGET: target, DTQ_GATEWAY_CALL_TIMEOUT_MS: '1' });
+    try {
+      const { body } = await gql(gateway.url, '{ jobTypes { name } }');
+      assert.deepEqual(codes(body), ['timeout'], JSON.stringify(body));
+    } finally {
+      await gateway.stop();
+    }
+  });
   test('unavailable: the dtq API cannot be reached', async () => {
     const gateway = await startGateway({ DTQ_GRPC_TARGET: '127.0.0.1:1', DTQ_GATEWAY_CALL_TIMEOUT_MS: '2000' });
     try {
