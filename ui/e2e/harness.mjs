@@ -1,6 +1,7 @@
 // The real thing for the end-to-end tests: the recorded fake provider, the
-// real `dtq serve` with the built UI and the shipped plugins, and Debian's
-// Chromium driven by playwright-core. Paths come from the environment (the
+// real `dtq serve` with the built UI, the shipped plugins and the GraphQL
+// gateway it supervises (which faces the browser: the UI and /graphql on one
+// origin), and Debian's Chromium driven by playwright-core. Paths come from the environment (the
 // ctest entry sets them) with defaults for a checkout built with `make`.
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
@@ -19,6 +20,7 @@ export const config = {
   pluginDir: process.env.DTQ_PLUGIN_DIR ?? path.join(build, "plugins"),
   testPluginDir: process.env.DTQ_TEST_PLUGIN_DIR ?? path.join(build, "test-plugins"),
   uiDir: process.env.DTQ_UI_DIST ?? path.join(repo, "ui/dist"),
+  gateway: process.env.DTQ_GATEWAY ?? path.join(repo, "gateway/src/main.mjs"),
   artifacts: process.env.DTQ_E2E_ARTIFACTS ?? path.join(build, "ui-e2e"),
   chromium: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
   fakeProvider: path.join(repo, "tests/fake_provider/fake_provider.py"),
@@ -30,8 +32,11 @@ process.on("exit", () => {
   for (const child of children) child.kill("SIGKILL");
 });
 
-/** Spawns a server and resolves with the first stdout line that matches `ready`. */
-function startProcess(command, args, { env, ready, name }) {
+/**
+ * Spawns a server and resolves with the first stdout line that matches
+ * `ready`; the lines before it must match `before` (its other LISTENING lines).
+ */
+function startProcess(command, args, { env, ready, before = /^$/, name }) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     children.add(child);
@@ -45,16 +50,22 @@ function startProcess(command, args, { env, ready, name }) {
       reject(new Error(`${name} did not start within 20 s:\n${Buffer.concat(stderr)}`));
     }, 20_000);
     const lines = createInterface({ input: child.stdout });
-    lines.once("line", (line) => {
-      clearTimeout(timer);
+    let started = false;
+    const earlier = [];
+    lines.on("line", (line) => {
+      if (started) return; // keep draining
       const match = ready.exec(line);
-      if (!match) {
+      if (match) {
+        started = true;
+        clearTimeout(timer);
+        resolve({ child, match, earlier });
+      } else if (before.test(line)) {
+        earlier.push(line);
+      } else {
+        clearTimeout(timer);
         child.kill("SIGKILL");
         reject(new Error(`${name} printed "${line}" instead of its LISTENING line`));
-        return;
       }
-      lines.on("line", () => {}); // keep draining
-      resolve({ child, match });
     });
     child.once("error", (error) => {
       clearTimeout(timer);
@@ -111,28 +122,48 @@ export class FakeProvider {
 }
 
 export class DtqServer {
-  /** `listen` may name a port to come back on after a restart. */
-  static async start({ providerUrl, dataDir, pluginDir = config.pluginDir, listen = "127.0.0.1:0" }) {
-    const { child, match } = await startProcess(
+  /**
+   * `url` is the browser's address, the gateway's (the UI and /graphql);
+   * `listen`/`graphqlListen` may name the ports to come back on after a restart.
+   */
+  static async start({ providerUrl, dataDir, pluginDir = config.pluginDir, listen = "127.0.0.1:0", graphqlListen = "127.0.0.1:0" }) {
+    const { child, match, earlier } = await startProcess(
       config.dtq,
       [
         "--plugin-dir", pluginDir,
         "--data-dir", dataDir,
         "--log-level", "warn",
         "serve", "--listen", listen, "--ui-dir", config.uiDir, "--submit-rate", "1000",
+        "--graphql", "on", "--gateway", config.gateway, "--graphql-listen", graphqlListen,
       ],
       {
         env: { DTQ_HTTP_BASE_URL: providerUrl, DTQ_API_TOKEN: config.token },
-        ready: /^LISTENING (http:\/\/\S+)$/,
+        before: /^(GRPC_)?LISTENING /,
+        ready: /^GRAPHQL_LISTENING (http:\/\/\S+)$/,
         name: "dtq serve",
       },
     );
-    return new DtqServer(child, match[1]);
+    const rest = earlier.map((line) => /^LISTENING (\S+)$/.exec(line)?.[1]).find(Boolean);
+    return new DtqServer(child, match[1], rest);
   }
 
-  constructor(child, url) {
+  /** `restUrl`: serve's own HTTP port, behind the gateway. */
+  constructor(child, url, restUrl) {
     this.child = child;
     this.url = url;
+    this.restUrl = restUrl;
+  }
+
+  /** A GraphQL operation as a script sends it: POST /graphql with the key. */
+  async graphql(query, variables = {}) {
+    const response = await fetch(`${this.url}/graphql`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${config.token}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = await response.json();
+    if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
+    return body.data;
   }
 
   stop() {

@@ -1,6 +1,10 @@
 // End to end: the built UI in headless Chromium against the real `dtq serve`
 // (shipped plugins plus the `echo` test plugin, "dropped in"), whose plugins
-// call the recorded fake provider. Screenshots land in $DTQ_E2E_ARTIFACTS.
+// call the recorded fake provider. The page talks to dtq only through the
+// GraphQL gateway serve supervises: POST /graphql for queries and mutations,
+// one WebSocket (graphql-transport-ws) for subscriptions; every tab records
+// both, and any other call to the API fails the test. Screenshots land in
+// $DTQ_E2E_ARTIFACTS.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import path from "node:path";
@@ -29,16 +33,39 @@ async function waitForText(locator, pattern, timeout = 15_000) {
   }
 }
 
+/**
+ * Records what `page` says to the server: `operations` (POST /graphql
+ * bodies), `sent` and `received` (the WebSocket's graphql-transport-ws
+ * messages); a request to any other API route is an error.
+ */
+function recordGraphql(page) {
+  page.graphql = { operations: [], sent: [], received: [], sockets: [] };
+  page.on("request", (request) => {
+    const { pathname } = new URL(request.url());
+    if (pathname === "/graphql" && request.method() === "POST") {
+      page.graphql.operations.push(request.postDataJSON());
+    } else if (/^\/(v1|healthz|readyz|metrics)(\/|$)/.test(pathname)) {
+      page.errors.push(`a call outside GraphQL: ${request.method()} ${pathname}`);
+    }
+  });
+  page.on("websocket", (socket) => {
+    page.graphql.sockets.push(socket.url());
+    socket.on("framesent", ({ payload }) => page.graphql.sent.push(JSON.parse(payload)));
+    socket.on("framereceived", ({ payload }) => page.graphql.received.push(JSON.parse(payload)));
+  });
+}
+
 /** A fresh tab in the shared context (so the token is kept), failing the test on any page error. */
-async function openPage(url = "/") {
-  const page = await context.newPage();
+async function openPage(url = "/", inContext = context) {
+  const page = await inContext.newPage();
   page.errors = [];
   page.on("pageerror", (error) => page.errors.push(error.message));
   page.on("console", (message) => {
-    if (message.type() === "error" && !/Failed to load resource|ERR_|EventSource/.test(message.text())) {
+    if (message.type() === "error" && !/Failed to load resource|ERR_|WebSocket/.test(message.text())) {
       page.errors.push(message.text());
     }
   });
+  recordGraphql(page);
   await page.goto(server.url + url);
   return page;
 }
@@ -67,14 +94,13 @@ function e2e(name, body) {
   });
 }
 
+/** A job submitted by a script, through the same /graphql the page uses. */
 async function apiSubmit(jobType, payload) {
-  const response = await fetch(`${server.url}/v1/jobs`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${config.token}` },
-    body: JSON.stringify({ job_type: jobType, payload }),
-  });
-  assert.equal(response.status, 202, await response.clone().text());
-  return (await response.json()).job_id;
+  const data = await server.graphql(
+    "mutation ($jobType: String!, $payload: JSON!) { submitJob(input: { jobType: $jobType, payload: $payload }) { jobId } }",
+    { jobType, payload },
+  );
+  return data.submitJob.jobId;
 }
 
 /** A field of the form generated from the plugin's schema. */
@@ -139,14 +165,21 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     await done(page);
 
     // `dtq serve` and `make run` print the address with the key in its
-    // fragment; the page keeps it, drops it from the address, and its live
-    // stream (fetch with the Authorization header, not EventSource) works.
+    // fragment; the page keeps it, drops it from the address, and its
+    // subscriptions' WebSocket sends it in connection_init (a WebSocket
+    // cannot carry a header), never in the address.
     const other = await browser.newContext();
-    const handed = await other.newPage();
-    await handed.goto(`${server.url}/jobs#key=${config.token}`);
+    const handed = await openPage(`/jobs#key=${config.token}`, other);
     await handed.getByRole("button", { name: "API key set" }).waitFor();
     assert.equal(new URL(handed.url()).hash, "", "the key is removed from the address");
     await waitForText(handed.getByText(/Updating live/), /Updating live/);
+    await handed.locator("table.jobs-table, .empty").first().waitFor();
+    const init = handed.graphql.sent.find((m) => m.type === "connection_init");
+    assert.deepEqual(init?.payload, { authorization: `Bearer ${config.token}` });
+    assert.ok(handed.graphql.sockets.every((url) => url === `${server.url.replace(/^http/, "ws")}/graphql`), handed.graphql.sockets.join());
+    assert.ok(handed.graphql.sent.some((m) => m.type === "subscribe" && m.payload.operationName === "JobEvents"));
+    assert.ok(handed.graphql.operations.some((o) => o.operationName === "Jobs"), "the list is a GraphQL query");
+    await done(handed);
     await other.close();
   });
 
@@ -174,6 +207,22 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     const timeline = page.getByRole("list", { name: "Status changes" }).getByRole("listitem");
     assert.ok((await timeline.count()) >= 3, "the timeline shows the steps seen live");
     await waitForText(page.getByRole("list", { name: "Status changes" }), /city resolved.*Completed/s);
+
+    // The submit travelled as a GraphQL mutation, the progress as a subscription's events.
+    const jobId = new URL(page.url()).pathname.split("/").at(-1);
+    const submit = page.graphql.operations.find((o) => o.operationName === "SubmitJob");
+    assert.match(submit?.query ?? "", /mutation SubmitJob/);
+    assert.deepEqual(submit.variables, { jobType: "weather", payload: { city: "Austin", country_code: "US", units: "metric" } });
+    const subscribe = page.graphql.sent.find((m) => m.type === "subscribe" && m.payload.operationName === "JobUpdated");
+    assert.ok(subscribe, "the job page subscribes to jobUpdated");
+    assert.deepEqual(subscribe.payload.variables, { id: jobId });
+    const pushed = page.graphql.received
+      .filter((m) => m.type === "next" && m.id === subscribe.id)
+      .map((m) => m.payload.data.jobUpdated.progressPercent);
+    assert.ok(pushed.includes(20) && pushed.at(-1) === 100, `pushed progress: ${pushed}`);
+    assert.ok(page.graphql.received.some((m) => m.type === "complete" && m.id === subscribe.id), "the server ends it after the terminal state");
+    // No polling: the job is read once, for its result, after it ended.
+    assert.ok(page.graphql.operations.filter((o) => o.operationName === "Job").length <= 2);
     await done(page, "03-weather-completed.png");
   });
 
@@ -344,7 +393,9 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
   e2e("a lost connection is reported, and the page reconnects by itself", async () => {
     const page = await openPage("/jobs");
     await page.getByRole("table").waitFor();
+    // Both of serve's ports come back: its REST port, behind the gateway, and the gateway's.
     const port = new URL(server.url).port;
+    const restPort = new URL(server.restUrl).port;
     await server.stop();
     await waitForText(page.locator(".connection"), /Connection to the dtq server lost\. Reconnecting/, 15_000);
     await page.screenshot({ path: artifact("17-connection-lost.png"), fullPage: true, animations: "disabled" });
@@ -352,11 +403,15 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
       providerUrl: provider.url,
       dataDir: path.join(data.dir, "data"),
       pluginDir,
-      listen: `127.0.0.1:${port}`,
+      listen: `127.0.0.1:${restPort}`,
+      graphqlListen: `127.0.0.1:${port}`,
     });
     await waitForText(page.locator(".connection"), /Reconnected to the dtq server/, 20_000);
     await page.getByRole("table").waitFor();
     page.errors = page.errors.filter((e) => !/Failed to fetch|NetworkError/.test(e));
+    // The socket came back by itself, and the list was read again.
+    assert.ok(page.graphql.sent.filter((m) => m.type === "connection_init").length >= 2, "a new socket after the restart");
+    assert.ok(page.graphql.operations.filter((o) => o.operationName === "Jobs").length >= 2, "the list is read again");
     await done(page, "18-reconnected.png");
   });
 });
