@@ -25,6 +25,7 @@
 #   DTQ_BENCH_BULLMQ_WORKERS [1]: BullMQ worker processes sharing the concurrency
 #   DTQ_BENCH_RIVER_FETCH_COOLDOWN [1ms]: River's FetchCooldown
 #   DTQ_BENCH_OTHERS [1]: 0 skips the other benchmark binaries
+#   DTQ_BENCH_TIMEOUT [1800]: seconds one system may take in one round before it is stopped
 #   DTQ_BENCH_REDIS_PORT [21579], DTQ_BENCH_POSTGRES_PORT [21532], DTQ_CACHE_DIR, DTQ_SERVERS_DIR
 #
 # It asserts nothing. It exits non-zero only when something could not run
@@ -41,6 +42,7 @@ read -r -a peers <<<"${DTQ_BENCH_PEERS-bullmq river}"
 bullmq_workers=${DTQ_BENCH_BULLMQ_WORKERS:-1}
 river_cooldown=${DTQ_BENCH_RIVER_FETCH_COOLDOWN:-1ms}
 others=${DTQ_BENCH_OTHERS:-1}
+limit=${DTQ_BENCH_TIMEOUT:-1800}
 
 [[ -x $build/bin/engine_bench ]] || {
   echo "run-bench: $build/bin/engine_bench not found; build first (make bench builds it)" >&2
@@ -103,17 +105,19 @@ run_one() {
   local status=0
   case $system in
     dtq)
-      "$build/bin/engine_bench" --jobs "$jobs" --concurrency "$concurrency" --batch "$batch" >"$out" 2>&1 ||
+      # Its data folder goes under $work, which the trap removes even when
+      # engine_bench is stopped before it removes the folder itself.
+      TMPDIR=$work timeout --foreground -k 10 "$limit" "$build/bin/engine_bench" --jobs "$jobs" --concurrency "$concurrency" --batch "$batch" >"$out" 2>&1 ||
         status=$?
       ;;
     bullmq)
       "$root/scripts/bench/redis.sh" flush >"$out" 2>&1 &&
-        NODE_PATH=$bullmq_modules node "$root/bench/peers/bullmq/bench.js" \
+        NODE_PATH=$bullmq_modules timeout --foreground -k 10 "$limit" node "$root/bench/peers/bullmq/bench.js" \
         --port "${DTQ_BENCH_REDIS_PORT:-21579}" --jobs "$jobs" --concurrency "$concurrency" \
         --batch "$batch" --workers "$bullmq_workers" >>"$out" 2>&1 || status=$?
       ;;
     river)
-      "$river_bin" -dsn "$river_dsn" -jobs "$jobs" -concurrency "$concurrency" -batch "$batch" \
+      timeout --foreground -k 10 "$limit" "$river_bin" -dsn "$river_dsn" -jobs "$jobs" -concurrency "$concurrency" -batch "$batch" \
         -fetch-cooldown "$river_cooldown" >"$out" 2>&1 || status=$?
       ;;
   esac

@@ -63,6 +63,8 @@ async function runWorker(options) {
     done = 0;
     latencies = [];
   }, 50);
+  // The main process is gone (killed, or timed out by run-bench.sh): so are we.
+  process.on('disconnect', () => process.exit(1));
   process.on('message', async (message) => {
     if (message !== 'stop') return;
     clearInterval(report);
@@ -107,8 +109,12 @@ async function main() {
       '--role', 'worker', '--queue', options.queue, '--port', String(options.port),
       '--concurrency', String(perWorker),
     ]);
-    ready.push(new Promise((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready`)));
+    ready.push(new Promise((resolve) => {
+      // A worker that dies before the end would leave this run waiting forever.
+      child.once('exit', (code, signal) => {
+        console.error(`bullmq bench: a worker process exited (${code ?? signal}) before the run ended`);
+        process.exit(1);
+      });
       child.on('message', (message) => {
         if (message === 'ready') return resolve();
         completed += message.done;
