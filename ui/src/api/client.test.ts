@@ -36,7 +36,7 @@ describe("toApiError", () => {
 
   it("says when the server cannot be reached", () => {
     const error = toApiError(new TypeError("Failed to fetch"));
-    expect(error.isNetwork).toBe(true);
+    expect(error.code).toBe("network");
     expect(describeError(error)).toMatch(/Cannot reach the dtq server/);
     expect(describeError(new ApiError("rate_limited", "slow down"))).toMatch(/Too many submissions/);
   });

@@ -17,10 +17,6 @@ export class ApiError extends Error {
     super(message);
     this.name = "ApiError";
   }
-
-  get isNetwork(): boolean {
-    return this.code === "network";
-  }
 }
 
 interface WireError {

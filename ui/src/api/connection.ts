@@ -49,11 +49,6 @@ export class ConnectionMonitor {
     }
   }
 
-  /** Whether pushed updates flow now. */
-  get live(): boolean {
-    return this.snapshot.state === "online" || this.snapshot.state === "restored";
-  }
-
   dispose(): void {
     clearTimeout(this.noticeTimer);
   }

@@ -16,7 +16,7 @@ import { createClient, type Client } from "graphql-ws";
 import type { ConnectionMonitor } from "./connection";
 import type { TokenStore } from "./token";
 
-export const GRAPHQL_PATH = "/graphql";
+const GRAPHQL_PATH = "/graphql";
 
 const PING_EVERY_MS = 10_000;
 const PONG_WITHIN_MS = 5_000;
@@ -27,12 +27,10 @@ const RESTART_CODE = 4205;
 
 export interface Transport {
   link: ApolloLink;
-  /** Reopens the socket (a new key): running subscriptions move to the new one. */
-  restart(): void;
   dispose(): void;
 }
 
-export function authHeaders(tokens: TokenStore): Record<string, string> {
+function authHeaders(tokens: TokenStore): Record<string, string> {
   const key = tokens.get();
   return key ? { Authorization: `Bearer ${key}` } : {};
 }
@@ -129,7 +127,6 @@ export function createTransport(tokens: TokenStore, connection: ConnectionMonito
   const unsubscribe = tokens.subscribe(() => socket.restart());
   return {
     link: splitLink(new GraphQLWsLink(socket.client), ApolloLink.from([authLink(tokens), http])),
-    restart: socket.restart,
     dispose() {
       unsubscribe();
       void socket.client.dispose();
