@@ -64,6 +64,11 @@ bundle() {
 cache_require_space "$ui" 600 "the UI's npm packages and bundle"
 cache_once "$ui/node_modules" modules_valid install_modules
 [[ ${1:-} == --deps ]] && exit 0
+# --- openapi: the REST API's reference page (api/reference/: Swagger UI from
+# npm over /openapi.json, docs/openapi.md) joins ui/dist as /api-reference/
+# once the UI's bundle is there, whether made now or already up to date.
+trap 'status=$?; if ((status == 0)); then "$scripts/../api/reference/build.sh" "$ui/dist/api-reference" >&2 || status=$?; fi; exit $status' EXIT
+# --- end openapi
 if dist_valid dist; then
   echo "build-ui: ui/dist is up to date"
   exit 0

@@ -16,6 +16,12 @@
 #       they are left out of the runs.
 #   run.sh validate DOCUMENT RECORDS...
 #       recorded responses validated (validate.py)
+#   run.sh reference DTQ PLUGIN_DIR DOCUMENT LOGS
+#       the reference page (api/reference/) served by `dtq serve --ui-dir`
+#       and rendered by headless Chromium (reference_test.py)
+#   run.sh functional API_TEST DOCUMENT LOGS
+#       the functional tests (tests/functional/api_test.cpp) run with every
+#       response they receive recorded, then validated against the document
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 python=$("$here/tools.sh" python)
@@ -25,5 +31,19 @@ case $command in
   conformance) exec "$python" "$here/conformance.py" "$@" ;;
   schemathesis) exec "$python" "$here/run_schemathesis.py" "$@" ;;
   validate) exec "$python" "$here/validate.py" "$@" ;;
-  *) echo "usage: $0 conformance|schemathesis|validate ..." >&2; exit 2 ;;
+  reference) exec "$python" "$here/reference_test.py" "$@" ;;
+  functional)
+    api_test=${1:?api_test binary}
+    document=${2:?document}
+    logs=${3:?logs folder}
+    mkdir -p "$logs"
+    rm -f "$logs/responses.jsonl"
+    DTQ_OPENAPI_RECORD=$logs/responses.jsonl "$api_test" --gtest_brief=1 >"$logs/api_test.log" 2>&1 || {
+      tail -30 "$logs/api_test.log"
+      echo "openapi: api_test failed (its own ctest cases say why); log: $logs/api_test.log" >&2
+      exit 1
+    }
+    exec "$python" "$here/validate.py" "$document" "$logs/responses.jsonl"
+    ;;
+  *) echo "usage: $0 conformance|schemathesis|validate|reference|functional ..." >&2; exit 2 ;;
 esac

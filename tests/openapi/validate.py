@@ -51,7 +51,7 @@ class Document:
         """What is wrong with a response; empty when it conforms."""
         template, operation = self.operation(method, path)
         if operation is None:
-            return [f"{method} {path}: no such operation in the document"]
+            return self._outside(method, path, status, content_type, body)
         where = f"{method} {template} {status}"
         responses = operation["responses"]
         if str(status) not in responses:
@@ -73,12 +73,35 @@ class Document:
                             str(status)])
         if "$ref" in responses[str(status)]:
             pointer = responses[str(status)]["$ref"]
-        schema = dict(self.document, **{"$ref": pointer + "/content/" + _escape(media) + "/schema"})
-        schema.pop("$schema", None)
+        return self._invalid(where, value, pointer + "/content/" + _escape(media) + "/schema")
+
+    def _invalid(self, where, value, pointer):
+        schema = dict(self.document, **{"$ref": pointer})
         validator = jsonschema.Draft202012Validator(
             schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
         return [f"{where}: {error.json_path}: {error.message}" for error in
                 validator.iter_errors(value)]
+
+    def _outside(self, method, path, status, content_type, body):
+        """A request no operation takes, answered as the document's
+        description says: 404 (no route), 405 (a route, not this method),
+        a refusal of the reader before any route (400, 403 for the Host,
+        413, 431, 501), all in the error shape; a CORS preflight (204); a
+        file of the UI (a GET outside /v1)."""
+        where = f"{method} {path} {status}"
+        if method == "OPTIONS" and status == 204:
+            return [] if not body else [f"{where}: a preflight with a body"]
+        if 200 <= status < 300 and method == "GET" and not path.startswith("/v1"):
+            return []  # the UI's files (--ui-dir)
+        if status in (400, 403, 404, 405, 413, 431, 501):
+            if (content_type or "").split(";")[0].strip().lower() != "application/json":
+                return [f"{where}: Content-Type {content_type!r}, not the error shape's"]
+            try:
+                value = json.loads(body)
+            except ValueError:
+                return [f"{where}: body is not JSON: {body[:200]!r}"]
+            return self._invalid(where, value, "#/components/schemas/Error")
+        return [f"{method} {path}: no such operation in the document ({status})"]
 
 
 def main(document_path, *records):
