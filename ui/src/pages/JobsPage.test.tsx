@@ -2,7 +2,7 @@ import { act, fireEvent, screen, waitFor, within } from "@testing-library/react"
 import { Route, Routes } from "react-router";
 import { describe, expect, it } from "vitest";
 import type { JobStatus } from "../api/types";
-import { FakeGraphQL, jobsPage, jobTypes, renderApp, status, WEATHER_TYPE } from "../test/helpers";
+import { FakeGraphQL, gqlError, jobsPage, jobTypes, renderApp, status, WEATHER_TYPE } from "../test/helpers";
 import { JobsPage, RELOAD_DEBOUNCE_MS } from "./JobsPage";
 
 const id = (n: number) => `${String(n).padStart(8, "0")}-0000-4000-8000-000000000000`;
@@ -167,5 +167,16 @@ describe("JobsPage", () => {
     act(() => services.connection.reportConnected());
     expect(await screen.findByText("Updating live")).toBeTruthy();
     await waitFor(() => expect(server.callsOf("Jobs")).toHaveLength(reads + 1));
+  });
+
+  it("subscribes again later when the server refuses the subscription", async () => {
+    const { server } = renderJobs({ "": { nodes: [], endCursor: null } });
+    expect(await screen.findByText(/No jobs yet/)).toBeTruthy();
+    const refused = server.latest("JobEvents");
+    act(() => refused.fail(gqlError("too_many_streams", "too many open subscriptions")));
+    expect(await screen.findByText("Reconnecting…")).toBeTruthy();
+    await waitFor(() => expect(server.latest("JobEvents")).not.toBe(refused), { timeout: 5000 });
+    act(() => server.latest("JobEvents").emit("jobEvents", status({ jobId: id(7), state: "QUEUED" })));
+    expect(await screen.findByText("Updating live")).toBeTruthy();
   });
 });
