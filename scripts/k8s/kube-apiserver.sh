@@ -40,6 +40,8 @@ binary=$DTQ_CACHE_DIR/kube-apiserver/$kube_version-$kube_key/kube-apiserver
 # The Go module cache (about 1 GiB of k8s.io and its dependencies), the
 # build cache and the binary.
 kube_build_mib=4000
+# Messages before a server is chosen (the build) name the script.
+SERVER_NAME=kube-apiserver
 export GOMODCACHE=${GOMODCACHE:-$DTQ_CACHE_DIR/go/mod} GOCACHE=${GOCACHE:-$DTQ_CACHE_DIR/go/build}
 export GOFLAGS="-modcacherw -buildvcs=false"
 
@@ -61,7 +63,7 @@ do_build() {
 build_kube_apiserver() {
   local out=$1 started
   started=$(now_seconds)
-  say "building kube-apiserver $kube_version from the Go module proxy (once; about 7 min on 2 cores; cached in $(dirname "$binary"))"
+  say "building kube-apiserver $kube_version from the Go module proxy (once: 5 to 25 min on 2 cores, depending on their load; cached in $(dirname "$binary"))"
   local info gomod sum
   info=$(cd / && GOFLAGS="$GOFLAGS -mod=mod" go mod download -json "k8s.io/kubernetes@$kube_version") ||
     die "cannot download k8s.io/kubernetes@$kube_version"
