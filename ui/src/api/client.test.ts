@@ -32,6 +32,12 @@ describe("toApiError", () => {
     expect(toApiError(tooLarge)).toMatchObject({ code: "payload_too_large", message: "the body is over 1048576 bytes" });
     const other = new ServerError("Response not successful", { response: new Response("", { status: 418 }), bodyText: "I'm a teapot" });
     expect(toApiError(other)).toMatchObject({ code: "http_418", message: "I'm a teapot" });
+    // Pistache's 404: a server with no gateway in front.
+    const missing = new ServerError("Response not successful", {
+      response: new Response("", { status: 404 }),
+      bodyText: JSON.stringify({ error: { code: "not_found", message: "no route" } }),
+    });
+    expect(describeError(missing)).toMatch(/serves no GraphQL API at \/graphql/);
   });
 
   it("says when the server cannot be reached", () => {

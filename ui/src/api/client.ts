@@ -48,6 +48,8 @@ export function toApiError(error: unknown): ApiError {
       body = undefined;
     }
     if (Array.isArray(body?.errors) && body.errors[0]) return fromWire(body.errors[0], `http_${error.statusCode}`, error.message);
+    // The page came from a server with no GraphQL gateway in front of it.
+    if (error.statusCode === 404 || error.statusCode === 405) return new ApiError("no_graphql", "no /graphql on this server");
     if (error.statusCode === 502 || error.statusCode === 503 || error.statusCode === 504) {
       return new ApiError("network", `the server answered ${error.statusCode}`);
     }
@@ -66,6 +68,8 @@ export function describeError(raw: unknown): string {
   switch (error.code) {
     case "network":
       return "Cannot reach the dtq server. It may have stopped, or the network is down; retrying by itself.";
+    case "no_graphql":
+      return "This address serves no GraphQL API at /graphql. Open the UI at the address dtq serve prints (its GraphQL gateway), or run the gateway in front of dtq api (docs/graphql.md).";
     case "unauthorized":
       return "This server needs an API key: the one dtq serve printed when it first started, or one made with dtq keys create.";
     case "forbidden":
