@@ -186,7 +186,9 @@ StatusOr<GatewayLaunch> find_gateway(const GatewayFlags& flags) {
   GatewayLaunch launch;
   launch.node = find_node(flags.node.empty() ? env_or("DTQ_NODE", "node") : flags.node);
   if (launch.node.empty()) {
-    return not_found("Node.js is not installed (scripts/install-deps.sh installs it)");
+    return not_found(
+        "Node.js was not found (--node, $DTQ_NODE or PATH; scripts/install-deps.sh "
+        "installs it)");
   }
   std::string script = flags.script.empty() ? env_or("DTQ_GATEWAY", "") : flags.script;
   if (script.empty()) {
@@ -226,7 +228,9 @@ StatusOr<std::string> GatewaySupervisor::start(std::chrono::milliseconds wait) {
   }
   thread_ = std::thread([this] { supervise(); });
   MutexLock lock(mutex_);
-  changed_.wait_for(lock, wait, [this]() DTQ_REQUIRES(mutex_) { return !url_.empty(); });
+  changed_.wait_for(lock, wait,
+                    [this]() DTQ_REQUIRES(mutex_) { return !url_.empty() || given_up_; });
+  if (given_up_) return unavailable("the GraphQL gateway cannot run here");
   if (url_.empty()) {
     return unavailable("the GraphQL gateway did not start within " + std::to_string(wait.count()) +
                        " ms (still trying; see its messages)");
@@ -262,6 +266,16 @@ void GatewaySupervisor::supervise() {
     const std::string ended = run_once();
     MutexLock lock(mutex_);
     if (stopping_) return;
+    // EX_CONFIG: it cannot run as configured (its message says why); another
+    // start would fail alike.
+    if (ended == "exited with status 78") {
+      given_up_ = true;
+      changed_.notify_all();
+      std::cerr << "dtq serve: the GraphQL gateway cannot run (see its message above); REST "
+                   "goes on without it"
+                << std::endl;
+      return;
+    }
     // A child that ran a while was healthy: its death starts a new count.
     if (std::chrono::steady_clock::now() - began > std::chrono::seconds(30)) failures = 0;
     const auto delay =

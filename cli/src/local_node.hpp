@@ -113,7 +113,8 @@ StatusOr<GatewayLaunch> find_gateway(const GatewayFlags& flags);
 std::string default_gateway_listen(const std::string& rest_host, uint16_t rest_port);
 
 // Runs the gateway as a child process and keeps it running: when it dies it
-// is started again after a backoff (on the same port), and stop() ends it
+// is started again after a backoff (on the same port), unless it exited
+// with EX_CONFIG (78: it cannot run as configured), and stop() ends it
 // (SIGTERM, then SIGKILL after 3 s). The child also gets SIGTERM if serve
 // itself dies, so no gateway outlives its serve. Its stdout is read here
 // (the GATEWAY_LISTENING line), its stderr is serve's.
@@ -143,6 +144,7 @@ class GatewaySupervisor {
   Mutex mutex_;
   CondVar changed_;
   bool stopping_ DTQ_GUARDED_BY(mutex_) = false;
+  bool given_up_ DTQ_GUARDED_BY(mutex_) = false;  // it exited with EX_CONFIG
   int pid_ DTQ_GUARDED_BY(mutex_) = 0;
   std::string url_ DTQ_GUARDED_BY(mutex_);
   std::string listen_ DTQ_GUARDED_BY(mutex_);  // after the first start: the bound address

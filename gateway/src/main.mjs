@@ -2,16 +2,24 @@
 // dtq-gateway: dtq's GraphQL API (docs/graphql.md). Settings come from the
 // environment (src/config.mjs). Prints `GATEWAY_LISTENING http://HOST:PORT`
 // on stdout once it serves (what `dtq serve` waits for); SIGTERM or SIGINT
-// closes the subscriptions and exits.
-import { readConfig } from './config.mjs';
-import { startGateway } from './server.mjs';
+// closes the subscriptions and exits. Exit status 78 (EX_CONFIG): it cannot
+// run as configured, and starting it again would not help (dtq serve then
+// stops restarting it).
+const EX_CONFIG = 78;
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 19)) {
+  console.error(`dtq-gateway: Node.js ${process.versions.node} is too old; the gateway needs 20.19 or newer`);
+  process.exit(EX_CONFIG);
+}
+const { readConfig } = await import('./config.mjs');
+const { startGateway } = await import('./server.mjs');
 
 let config;
 try {
   config = readConfig();
 } catch (error) {
   console.error(`dtq-gateway: ${error.message}`);
-  process.exit(2);
+  process.exit(EX_CONFIG);
 }
 
 let gateway;
