@@ -297,13 +297,14 @@ std::string GatewaySupervisor::run_once() {
   // async-signal-safe calls.
   std::vector<std::string> env_strings = {"DTQ_GATEWAY_LISTEN=" + listen,
                                           "DTQ_GRPC_TARGET=" + launch_.grpc_target,
-                                          "DTQ_GATEWAY_UPSTREAM=" + launch_.upstream};
+                                          "DTQ_GATEWAY_UPSTREAM=" + launch_.upstream,
+                                          "DTQ_GATEWAY_ALLOWED_HOSTS=" + launch_.allowed_hosts};
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string_view line(*entry);
-    if (!line.starts_with("DTQ_GATEWAY_LISTEN=") && !line.starts_with("DTQ_GRPC_TARGET=") &&
-        !line.starts_with("DTQ_GATEWAY_UPSTREAM=")) {
-      env_strings.emplace_back(line);
-    }
+    const bool ours =
+        line.starts_with("DTQ_GATEWAY_LISTEN=") || line.starts_with("DTQ_GRPC_TARGET=") ||
+        line.starts_with("DTQ_GATEWAY_UPSTREAM=") || line.starts_with("DTQ_GATEWAY_ALLOWED_HOSTS=");
+    if (!ours) env_strings.emplace_back(line);
   }
   std::vector<char*> envp;
   for (auto& entry : env_strings) envp.push_back(entry.data());

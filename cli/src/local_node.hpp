@@ -97,9 +97,10 @@ void add_gateway_flags(CLI::App& command, GatewayFlags& flags);
 struct GatewayLaunch {
   std::string node;  // absolute path
   std::filesystem::path script;
-  std::string listen;       // HOST:PORT
-  std::string grpc_target;  // serve's gRPC JobService, HOST:PORT
-  std::string upstream;     // serve's REST, http://HOST:PORT
+  std::string listen;         // HOST:PORT
+  std::string grpc_target;    // serve's gRPC JobService, HOST:PORT
+  std::string upstream;       // serve's REST, http://HOST:PORT
+  std::string allowed_hosts;  // the Host names served, comma-separated (empty: any)
 };
 
 // Node.js and the gateway script (flag, environment, then beside the

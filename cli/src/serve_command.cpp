@@ -65,7 +65,9 @@ std::optional<GatewayLaunch> locate_gateway(const GatewayFlags& flags) {
 }
 
 // The GraphQL gateway `launch`, supervised, in front of the REST port
-// `rest_url` and the gRPC port. `url` is where it listens once it does.
+// `rest_url` and the gRPC port. `rest_port` is the port --listen asked for
+// (0: any, and then the gateway's is any too). `url` is where it listens
+// once it does.
 std::unique_ptr<GatewaySupervisor> start_gateway(GatewayLaunch launch, const GatewayFlags& flags,
                                                  const std::string& rest_host, uint16_t rest_port,
                                                  const std::string& grpc_host, uint16_t grpc_port,
@@ -135,8 +137,13 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   std::unique_ptr<GatewaySupervisor> gateway;
   std::string graphql_url;
   if (gateway_launch) {
+    // /graphql answers to the same Host names as REST (DNS rebinding).
+    for (const auto& host : settings.allowed_hosts) {
+      if (!gateway_launch->allowed_hosts.empty()) gateway_launch->allowed_hosts += ",";
+      gateway_launch->allowed_hosts += host;
+    }
     gateway = start_gateway(
-        std::move(*gateway_launch), options.gateway, settings.bind_address, server.port(),
+        std::move(*gateway_launch), options.gateway, settings.bind_address, settings.port,
         grpc_host.empty() || grpc_host == "0.0.0.0" || grpc_host == "::" ? "127.0.0.1" : grpc_host,
         grpc->port(), rest_url, graphql_url);
     if (gateway) lifecycle.on_stop([&gateway] { gateway->stop(); });

@@ -53,5 +53,11 @@ export function readConfig(env = process.env) {
     // A gRPC call that takes longer than this fails with `timeout`.
     callTimeoutMs: int(env, 'DTQ_GATEWAY_CALL_TIMEOUT_MS', 10000),
     logLevel: env.DTQ_GATEWAY_LOG || 'info',
+    // The Host names /graphql answers to (DNS rebinding, docs/security.md);
+    // empty: any. dtq serve hands over its own list.
+    allowedHosts: (env.DTQ_GATEWAY_ALLOWED_HOSTS || '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
   };
 }

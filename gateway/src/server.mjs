@@ -58,6 +58,15 @@ function readBody(req, res, limit) {
   });
 }
 
+// The name in a Host header, as dtq reads it (api/src/access_guard.cpp):
+// no port, lower case, no trailing dot; an IPv6 literal keeps its brackets.
+function hostName(host) {
+  let name = host;
+  if (name.startsWith('[')) name = name.slice(0, name.indexOf(']') + 1);
+  else if (name.indexOf(':') !== -1 && name.indexOf(':') === name.lastIndexOf(':')) name = name.slice(0, name.indexOf(':'));
+  return name.toLowerCase().replace(/\.+$/, '');
+}
+
 // Authorization from the WebSocket's connection_init payload.
 function authFromConnectionParams(params) {
   if (!params || typeof params !== 'object') return undefined;
@@ -105,6 +114,11 @@ export async function startGateway(config) {
   await apollo.start();
 
   const upstream = config.upstream ? new URL(config.upstream) : null;
+  // A request without a Host (HTTP/1.0) is no browser's: rebinding needs one.
+  const hostAllowed = (req) =>
+    config.allowedHosts.length === 0 || !req.headers.host || config.allowedHosts.includes(hostName(req.headers.host));
+  const hostRefusal = (req) =>
+    `this server does not answer to the host "${req.headers.host}" (see --allowed-hosts)`;
   const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
   async function handleGraphql(req, res) {
@@ -190,6 +204,7 @@ export async function startGateway(config) {
     const path = (req.url ?? '/').split('?')[0];
     metrics.requests.inc({ route: path === '/graphql' ? 'graphql' : upstream ? 'proxy' : 'own' });
     let handled;
+    if (path === '/graphql' && !hostAllowed(req)) return graphqlErrorReply(res, 403, 'forbidden_host', hostRefusal(req));
     if (path === '/graphql') handled = handleGraphql(req, res);
     else if (/^\/-\/gateway\/(healthz|readyz|metrics)$/.test(path)) handled = own(path, res);
     else if (upstream) return proxy(req, res);
@@ -208,6 +223,10 @@ export async function startGateway(config) {
   server.on('upgrade', (req, socket, head) => {
     if ((req.url ?? '').split('?')[0] !== '/graphql') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    if (!hostAllowed(req)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

@@ -197,6 +197,29 @@ describe('every error code', () => {
       await gateway.stop();
     }
   });
+  test('forbidden_host: /graphql answers to the same Host names as REST (DNS rebinding)', async () => {
+    const http = await import('node:http');
+    const post = (host) =>
+      new Promise((resolve, reject) => {
+        const url = new URL(`${serve.url}/graphql`);
+        const request = http.request(
+          { host: url.hostname, port: url.port, path: '/graphql', method: 'POST',
+            headers: { host, 'content-type': 'application/json', authorization: `Bearer ${config.token}` } },
+          (response) => {
+            let text = '';
+            response.on('data', (chunk) => (text += chunk));
+            response.on('end', () => resolve({ status: response.statusCode, body: JSON.parse(text) }));
+          },
+        );
+        request.on('error', reject);
+        request.end(JSON.stringify({ query: '{ jobTypes { jobType } }' }));
+      });
+    const refused = await post('rebound.example:8081');
+    assert.equal(refused.status, 403);
+    assert.deepEqual(codes(refused.body), ['forbidden_host']);
+    const served = await post(`localhost:${new URL(serve.url).port}`);
+    assert.equal(served.status, 200);
+  });
   test('unavailable: the dtq API cannot be reached', async () => {
     const gateway = await startGateway({ DTQ_GRPC_TARGET: '127.0.0.1:1', DTQ_GATEWAY_CALL_TIMEOUT_MS: '2000' });
     try {
