@@ -265,6 +265,12 @@ describe('limits: rate and open streams', () => {
         const metrics = await (await fetch(`${small.url}/-/gateway/metrics`)).text();
         return /dtq_gateway_grpc_streams 1/.test(metrics);
       }, { what: 'the first stream to open' });
+      // Open at dtq too, once it carries an event (the submit rate here is 1/s).
+      await eventually(async () => {
+        const { body } = await gql(small.url, 'mutation { submitJob(input: {jobType: "quote", payload: {}}) { jobId } }');
+        return body.data?.submitJob;
+      }, { what: 'a submit within the rate' });
+      await eventually(() => first.events.length > 0, { what: 'the first stream\'s event' });
       const second = subscribe(client, 'subscription { jobEvents { jobId } }');
       await eventually(() => second.events.length > 0, { what: 'the refusal' });
       assert.deepEqual(codes(second.events[0]), ['too_many_streams']);

@@ -94,8 +94,12 @@ describe('dtq serve', () => {
     const done = subscribe(client, 'subscription { jobEvents(state: COMPLETED) { jobId state } }');
     await eventually(async () => {
       const metrics = await (await fetch(`${serve.url}/-/gateway/metrics`)).text();
-      return /dtq_gateway_grpc_streams 2/.test(metrics);
+      // At least: a watch of an earlier test may still be closing.
+      return Number(/^dtq_gateway_grpc_streams (\d+)/m.exec(metrics)?.[1] ?? 0) >= 2;
     }, { what: 'both streams to open' });
+    // Slowed, so that both streams are surely subscribed at dtq when they end.
+    await provider.fault({ kind: 'latency', path: '/quotes/random', delay_ms: 500, times: 1 });
+    await provider.fault({ kind: 'latency', path: '/users/octocat', delay_ms: 500, times: 1 });
     const quote = await submit(serve.url, 'quote');
     const github = await submit(serve.url, 'github_user');
     await eventually(() => statuses(all.events).some((s) => s.jobId === quote && s.state === 'COMPLETED'), { what: 'the quote job to complete' });
