@@ -156,8 +156,11 @@ Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::strin
     outcome = "malformed_request";
     return std::move(*refused);
   }
-  const auto& [job_type, payload] = std::get<Submission>(read);
-  const SubmitResult submitted = timed("submit", [&] { return jobs_.submit(job_type, payload); });
+  // Not a structured binding: clang before 16 cannot capture one in a
+  // lambda, and the thread_safety check parses this file with clang 14.
+  const Submission& submission = std::get<Submission>(read);
+  const SubmitResult submitted =
+      timed("submit", [&] { return jobs_.submit(submission.job_type, submission.payload); });
   if (!submitted.ok()) {
     const Status& refused = submitted.status();
     if (refused.code() == StatusCode::kNotFound) {
