@@ -1,12 +1,12 @@
-// The HTTP head and body limits path: any bytes on a connection to the
-// REST face's reader (HardenedHandler over Pistache's parser, on a real
-// endpoint on loopback, with the server's limits made small) are answered
-// with a whole request handed on, or a 4xx in the JSON error shape (or 501
-// for a method it does not know), and the connection ends; never a 5xx
-// from the reader, never a crash. The request sink answers 200.
+// The HTTP head and body limits path, and the REST face behind it: any
+// bytes on a connection to a real ApiServer (its reader over Pistache's
+// parser, the route table, the handlers), on loopback, over the in-memory
+// fakes, with small limits (a 256-byte body, a 1 KiB head). Each answer is
+// a 2xx, a 4xx, or 501 for a method or coding it does not know; never any
+// other 5xx, never a crash. The OpenAPI document is a stub here (it is
+// generated at build time in the product; tests/openapi/ checks it).
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pistache/endpoint.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -15,8 +15,22 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
 
-#include "http_connection.hpp"
+#include "dtq/api/api_server.hpp"
+#include "dtq/core/job_service.hpp"
+#include "fakes/memory_job_queue.hpp"
+#include "fakes/memory_job_type_registry.hpp"
+#include "fakes/memory_payload_validator.hpp"
+#include "fakes/memory_progress_query.hpp"
+#include "fakes/memory_result_store.hpp"
+#include "fakes/memory_status_store.hpp"
+
+namespace dtq::api {
+std::string_view openapi_document() {
+  return R"({"openapi":"3.1.0"})";
+}
+}  // namespace dtq::api
 
 namespace {
 
@@ -24,28 +38,34 @@ void require(bool holds) {
   if (!holds) std::abort();
 }
 
-class OkSink final : public dtq::api::RequestSink {
- public:
-  void serve(const Pistache::Http::Request&, Pistache::Http::ResponseWriter response,
-             Pistache::Tcp::Transport*) override {
-    response.send(Pistache::Http::Code::Ok, "{}", dtq::api::json_mime());
+struct Server {
+  dtq::fakes::MemoryJobQueue queue;
+  dtq::fakes::MemoryStatusStore statuses;
+  dtq::fakes::MemoryResultStore results;
+  dtq::fakes::MemoryPayloadValidator validator;
+  dtq::fakes::MemoryProgressQuery progress;
+  dtq::fakes::MemoryJobTypeRegistry registry;
+  dtq::JobService jobs{queue, statuses, results, validator, progress};
+  std::unique_ptr<dtq::api::ApiServer> api;
+
+  Server() {
+    validator.own("echo", [](std::string_view payload) -> dtq::StatusOr<dtq::ValidationOutcome> {
+      return dtq::ValidationOutcome{std::string(payload), {}};
+    });
+    dtq::api::ApiSettings settings;
+    settings.body_limit = 256;
+    settings.max_header_bytes = 1024;
+    settings.threads = 1;
+    settings.submit_rate_per_second = 0;  // no limit
+    api = std::make_unique<dtq::api::ApiServer>(settings, jobs, statuses, registry);
+    require(api->start().ok());
+    api->set_ready(true);
   }
-  void refused(int) override {}
 };
 
 uint16_t server_port() {
-  static OkSink sink;
-  static std::unique_ptr<Pistache::Http::Endpoint> endpoint = [] {
-    auto made = std::make_unique<Pistache::Http::Endpoint>(
-        Pistache::Address("127.0.0.1", Pistache::Port(0)));
-    const dtq::api::HttpLimits limits{.body_limit = 256, .max_header_bytes = 1024};
-    made->init(Pistache::Http::Endpoint::options().threads(1).maxRequestSize(
-        limits.body_limit + limits.max_header_bytes));
-    made->setHandler(std::make_shared<dtq::api::HardenedHandler>(limits, sink));
-    made->serveThreaded();
-    return made;
-  }();
-  return static_cast<uint16_t>(endpoint->getPort());
+  static Server server;
+  return server.api->port();
 }
 
 }  // namespace
@@ -78,12 +98,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     received.append(chunk, static_cast<size_t>(n));
   }
   close(fd);
-  // Every status line answered: 200 from the sink, 4xx or 501 from the reader.
-  for (size_t at = received.find("HTTP/1."); at != std::string::npos;
-       at = received.find("HTTP/1.", at + 1)) {
-    if (at + 12 > received.size()) break;
+  // Each response in turn, by its Content-Length (a refusal's message may
+  // quote the request, "HTTP/1.5555" and all).
+  for (size_t at = 0; at < received.size();) {
+    if (received.compare(at, 7, "HTTP/1.") != 0 || at + 12 > received.size()) break;
     const std::string code = received.substr(at + 9, 3);
-    if (code.size() == 3 && code[0] == '5') require(code == "501");
+    if (code[0] == '5') require(code == "501");
+    const size_t head_end = received.find("\r\n\r\n", at);
+    if (head_end == std::string::npos) break;
+    size_t length = 0;
+    const size_t field = received.find("Content-Length: ", at);
+    if (field != std::string::npos && field < head_end)
+      length = std::strtoul(received.c_str() + field + 16, nullptr, 10);
+    at = head_end + 4 + length;
   }
   return 0;
 }
