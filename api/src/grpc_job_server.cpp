@@ -546,6 +546,10 @@ grpc::Status GrpcJobServer::Impl::ListJobTypes(grpc::ServerContext* context,
     out->set_concurrency(info.concurrency);
     out->set_pools(info.pools);
     out->set_in_flight(info.in_flight);
+    out->set_isolation(info.isolation);
+    out->set_runner_crashes(info.runner_crashes);
+    out->set_crash_looping(info.crash_looping);
+    out->set_last_crash(info.last_crash);
   }
   return grpc::Status::OK;
 }

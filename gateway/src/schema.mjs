@@ -68,6 +68,10 @@ function jobTypeOut(t) {
     pools: t.pools,
     inFlight: t.in_flight,
     healthy: t.pools > 0,
+    isolation: orNull(t.isolation),
+    runnerCrashes: Math.min(t.runner_crashes, 2 ** 31 - 1),
+    crashLooping: t.crash_looping,
+    lastCrash: orNull(t.last_crash),
   };
 }
 

@@ -93,12 +93,19 @@ describe('the schema', () => {
 
 describe('queries and mutations', () => {
   test('jobTypes lists the four shipped types with their schemas and health', async () => {
-    const { body } = await gql(serve.url, '{ jobTypes { jobType name payloadSchema pools healthy concurrency } }');
+    const { body } = await gql(
+      serve.url,
+      '{ jobTypes { jobType name payloadSchema pools healthy concurrency isolation runnerCrashes crashLooping lastCrash } }',
+    );
     const types = body.data.jobTypes.map((t) => t.jobType);
     assert.deepEqual(types, ['exchange_rate', 'github_user', 'quote', 'weather']);
     for (const type of body.data.jobTypes) {
       assert.equal(type.payloadSchema.type, 'object');
       assert.equal(type.healthy, true);
+      assert.equal(type.isolation, 'process');
+      assert.equal(type.runnerCrashes, 0);
+      assert.equal(type.crashLooping, false);
+      assert.equal(type.lastCrash, null);
     }
   });
 
