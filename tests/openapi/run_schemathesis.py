@@ -28,11 +28,13 @@ def schemathesis(url, logs, name):
                "--no-color",
                "--report", "junit", "--report-dir", str(logs / f"report-{name}")]
     print("schemathesis:", " ".join(command), flush=True)
-    return subprocess.run(command).returncode
+    # In the logs folder: Schemathesis keeps a .schemathesis/ of its own
+    # where it runs, which must not land in the source tree.
+    return subprocess.run(command, cwd=logs).returncode
 
 
 def main(mode, dtq, plugin_dir, logs, state=None):
-    logs = pathlib.Path(logs)
+    logs = pathlib.Path(logs).resolve()
     logs.mkdir(parents=True, exist_ok=True)
     if mode == "serve":
         # A rate no test run reaches: a 429 would hide what the submit does.
