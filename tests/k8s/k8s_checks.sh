@@ -237,6 +237,31 @@ do_local_run() {
   [[ -s $overlay ]] || die "$overlay missing: run the render check first"
   "$python" "$here/compose_from_manifests.py" "$overlay" >"$out/compose-from-manifests.yml" ||
     die "the rendered containers do not map onto the compose stack"
+  # The merged stack really runs the rendered containers: each service's
+  # command is the rendered args (docker-compose config needs the test
+  # override's build contexts to exist: empty ones do).
+  local contexts
+  contexts=$(mktemp -d)
+  grep -o 'DTQ_STAGE_DIR:-[^}]*}/[a-z_]*' "$root/infra/compose/docker-compose.test.yml" |
+    sed 's#.*}/##' | sort -u | while read -r context; do mkdir -p "$contexts/$context"; done
+  DTQ_STAGE_DIR=$contexts DTQ_IMAGE=dtq:e2e DTQ_HELLO_WORKER_IMAGE=dtq-worker-hello:e2e DTQ_API_TOKEN=t \
+    DTQ_CLUSTER_SECRET=s docker-compose -f "$root/infra/compose/docker-compose.yml" \
+    -f "$root/infra/compose/docker-compose.test.yml" -f "$out/compose-from-manifests.yml" config \
+    >"$out/compose-merged.yml" || die "docker-compose refuses the override"
+  rm -rf "$contexts"
+  "$python" - "$out/compose-from-manifests.yml" "$out/compose-merged.yml" <<'PY' || die "the override does not take"
+import sys, yaml
+override = yaml.safe_load(open(sys.argv[1]))["services"]
+merged = yaml.safe_load(open(sys.argv[2]))["services"]
+for name, service in override.items():
+    got = merged[name]
+    assert got["command"] == service["command"], f"{name}: command {got['command']}, rendered {service['command']}"
+    for key, value in service["environment"].items():
+        want = value.replace("${DTQ_CLUSTER_SECRET}", "s").replace("${DTQ_API_TOKEN}", "t")
+        assert str(got["environment"].get(key)) == want, f"{name}: {key} is {got['environment'].get(key)!r}"
+    assert got["read_only"] and got["user"] == service["user"] and got["cap_drop"] == ["ALL"], name
+print(f"compose-merged: {len(override)} services run the rendered containers")
+PY
   # Ports of its own beside compose_e2e's (23080, 23090).
   DTQ_E2E_API_PORT=${DTQ_K8S_LOCAL_API_PORT:-23180} \
     DTQ_E2E_PROMETHEUS_PORT=${DTQ_K8S_LOCAL_PROMETHEUS_PORT:-23190} \
