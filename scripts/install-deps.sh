@@ -81,8 +81,9 @@ infra_tools() {
 # etcd for the API server the tests build (scripts/k8s/kube-apiserver.sh),
 # Ansible 7 with azure.azcollection and kubernetes.core (whose k8s module
 # needs python3-kubernetes), ansible-lint.
-# kubectl, kubeconform, the schemas and npm-groovy-lint come from the machine
-# and from scripts/k8s/tools.sh (the k8s_tools test, once, cached).
+# kubectl (built with kube-apiserver by scripts/k8s/kube-apiserver.sh, never the
+# machine's), kubeconform, the schemas and npm-groovy-lint (scripts/k8s/tools.sh)
+# come from the k8s_tools test, once, cached.
 if [[ $profile == test ]]; then
   wanted+=(etcd-server ansible ansible-lint python3-kubernetes python3-yaml openssl)
 fi

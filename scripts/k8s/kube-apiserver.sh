@@ -10,10 +10,15 @@
 # objects, which is what `kubectl apply` (dry-run or not) needs.
 #
 #   scripts/k8s/kube-apiserver.sh build|start|stop|status|env|clean
+#   scripts/k8s/kube-apiserver.sh kubectl   builds if needed, prints kubectl's path
 #
-# The binary is built once and cached in
-# $DTQ_CACHE_DIR/kube-apiserver/<version>-<module hash>/kube-apiserver
-# (cache_once in ../cache.sh), with the Go caches under $DTQ_CACHE_DIR/go.
+# kube-apiserver and kubectl (k8s.io/kubernetes/cmd/kubectl, the same
+# release) are built together, by one `go build` over one module graph, and
+# cached as one entry: the folder
+# $DTQ_CACHE_DIR/kubernetes/<version>-<module hash>/ holding both binaries
+# (cache_once in ../cache.sh; valid only when both run and report the
+# pinned version), with the Go caches under $DTQ_CACHE_DIR/go. The k8s
+# tests and scripts use this kubectl, never the machine's.
 # Why a wrapper module: k8s.io/kubernetes requires its staging modules
 # (k8s.io/api, k8s.io/apiserver, ...) at v0.0.0 and replaces them with
 # ./staging/src/...; those replacements do not apply to a module used as a
@@ -36,7 +41,11 @@ etcd_peer_port=$((etcd_port + 1))
 api_port=${DTQ_KUBE_API_PORT:-21443}
 
 kube_key=$(printf '%s' "$kube_sum" | sha256sum | cut -c1-12)
-binary=$DTQ_CACHE_DIR/kube-apiserver/$kube_version-$kube_key/kube-apiserver
+# The entry is named "kubernetes" since it holds kubectl too: an older
+# cache's kube-apiserver-only entry (.../kube-apiserver/...) is not reused.
+kube_dir=$DTQ_CACHE_DIR/kubernetes/$kube_version-$kube_key
+binary=$kube_dir/kube-apiserver
+kubectl=$kube_dir/kubectl
 # The Go module cache (about 1 GiB of k8s.io and its dependencies), the
 # build cache and the binary.
 kube_build_mib=4000
@@ -45,25 +54,29 @@ SERVER_NAME=kube-apiserver
 export GOMODCACHE=${GOMODCACHE:-$DTQ_CACHE_DIR/go/mod} GOCACHE=${GOCACHE:-$DTQ_CACHE_DIR/go/build}
 export GOFLAGS="-modcacherw -buildvcs=false"
 
+# kube_valid DIR: both binaries there, each running and of the pinned version.
 kube_valid() {
-  [[ -x $1 ]] || return 1
+  [[ -x $1/kube-apiserver && -x $1/kubectl ]] || return 1
   local version
-  version=$("$1" --version 2>/dev/null) || return 1
-  [[ $version == "Kubernetes $kube_version" ]]
+  version=$("$1/kube-apiserver" --version 2>/dev/null) || return 1
+  [[ $version == "Kubernetes $kube_version" ]] || return 1
+  version=$("$1/kubectl" version --client 2>/dev/null) || return 1
+  [[ $version == *"Client Version: $kube_version"* ]]
 }
 
 do_build() {
-  kube_valid "$binary" && return 0
-  command -v go >/dev/null || die "go not found; kube-apiserver is built with the Go toolchain"
-  cache_require_space "$DTQ_CACHE_DIR" "$kube_build_mib" "building kube-apiserver"
-  cache_once "$binary" kube_valid build_kube_apiserver
+  kube_valid "$kube_dir" && return 0
+  command -v go >/dev/null || die "go not found; kube-apiserver and kubectl are built with the Go toolchain"
+  cache_require_space "$DTQ_CACHE_DIR" "$kube_build_mib" "building kube-apiserver and kubectl"
+  cache_once "$kube_dir" kube_valid build_kube_apiserver
 }
 
-# build_kube_apiserver OUT: compiles the pinned kube-apiserver into OUT.
+# build_kube_apiserver OUT: compiles the pinned kube-apiserver and kubectl
+# into the new folder OUT.
 build_kube_apiserver() {
   local out=$1 started
   started=$(now_seconds)
-  say "building kube-apiserver $kube_version from the Go module proxy (once: 5 to 25 min on 2 cores, depending on their load; cached in $(dirname "$binary"))"
+  say "building kube-apiserver and kubectl $kube_version from the Go module proxy (once: 5 to 25 min on 2 cores, depending on their load; cached in $kube_dir)"
   local info gomod sum
   info=$(cd / && GOFLAGS="$GOFLAGS -mod=mod" go mod download -json "k8s.io/kubernetes@$kube_version") ||
     die "cannot download k8s.io/kubernetes@$kube_version"
@@ -91,13 +104,18 @@ build_kube_apiserver() {
     ldflags+=" -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  if ! (cd "$work" && GOFLAGS="$GOFLAGS -mod=mod" go get "k8s.io/kubernetes/cmd/kube-apiserver@$kube_version" &&
-    CGO_ENABLED=0 go build -p "${DTQ_GO_BUILD_JOBS:-2}" -trimpath -ldflags "$ldflags" -o "$out" k8s.io/kubernetes/cmd/kube-apiserver); then
+  # One go build of both commands: the shared packages compile once, and
+  # -o with a folder writes each binary there under its command's name.
+  mkdir -p "$out"
+  if ! (cd "$work" && GOFLAGS="$GOFLAGS -mod=mod" go get "k8s.io/kubernetes/cmd/kube-apiserver@$kube_version" \
+    "k8s.io/kubernetes/cmd/kubectl@$kube_version" &&
+    CGO_ENABLED=0 go build -p "${DTQ_GO_BUILD_JOBS:-2}" -trimpath -ldflags "$ldflags" -o "$out/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl); then
     say "go.mod of the failed build: $work/go.mod"
-    die "kube-apiserver build failed"
+    die "kube-apiserver and kubectl build failed"
   fi
   rm -rf "$work"
-  say "built kube-apiserver in $(elapsed_since "$started")s"
+  say "built kube-apiserver and kubectl in $(elapsed_since "$started")s"
 }
 
 # lib.sh knows one server at a time: these switch between the two.
@@ -192,6 +210,10 @@ do_env() {
 
 case ${1:-} in
   build) do_build ;;
+  kubectl)
+    do_build >&2
+    echo "$kubectl"
+    ;;
   clean)
     do_stop
     rm -rf "$DTQ_SERVERS_DIR/kube-apiserver" "$DTQ_SERVERS_DIR/etcd"

@@ -3,8 +3,10 @@
 # offline"). Each is one ctest test:
 #
 #   k8s_checks.sh tools           make the tools once (scripts/k8s/tools.sh all, and
-#                                 scripts/k8s/kube-apiserver.sh build)
-#   k8s_checks.sh render OUT      kustomize renders every overlay and every pool into OUT
+#                                 scripts/k8s/kube-apiserver.sh build: kube-apiserver
+#                                 and kubectl)
+#   k8s_checks.sh render OUT      kustomize (the built kubectl's) renders every overlay
+#                                 and every pool into OUT
 #   k8s_checks.sh schemas OUT     kubeconform -strict on OUT/*.yaml against Kubernetes'
 #                                 schemas and the CRDs' (scripts/k8s/tools.sh)
 #   k8s_checks.sh pools OUT       pool_invariants.py on the overlays
@@ -28,6 +30,8 @@
 #                                 identical to infra/grafana's
 #
 # OUT is a folder of the build (render writes it; the others read it).
+# kubectl is always the one scripts/k8s/kube-apiserver.sh builds beside the
+# API server (same release), never one the machine happens to have.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -44,6 +48,14 @@ die() {
   exit 1
 }
 need() { command -v "$1" >/dev/null || die "$1 not found; run scripts/install-deps.sh test"; }
+# Sets kubectl to the project's kubectl (built once by the tools check), and
+# puts its folder first on PATH for what runs kubectl by name (the deploy
+# role's `kubectl kustomize`, under Ansible).
+use_kubectl() {
+  kubectl=$("$root/scripts/k8s/kube-apiserver.sh" kubectl) || die "no kubectl: scripts/k8s/kube-apiserver.sh build failed"
+  PATH=$(dirname "$kubectl"):$PATH
+  export PATH
+}
 
 overlays() { (cd "$root/k8s/overlays" && ls -d -- */ | tr -d /); }
 pools() { (cd "$root/k8s/pools" && ls -d -- */ | tr -d /); }
@@ -58,18 +70,18 @@ rendered_overlays() {
 }
 
 do_render() {
-  need kubectl
+  use_kubectl
   mkdir -p "$out"
   rm -f "$out"/overlay-*.yaml "$out"/pool-*.yaml
   local overlay pool count
   for overlay in $(overlays); do
-    kubectl kustomize "$root/k8s/overlays/$overlay" >"$out/overlay-$overlay.yaml" ||
+    "$kubectl" kustomize "$root/k8s/overlays/$overlay" >"$out/overlay-$overlay.yaml" ||
       die "kustomize cannot render k8s/overlays/$overlay"
     count=$(grep -c '^kind:' "$out/overlay-$overlay.yaml")
     say "k8s/overlays/$overlay: $count objects"
   done
   for pool in $(pools); do
-    kubectl kustomize "$root/k8s/pools/$pool" >"$out/pool-$pool.yaml" ||
+    "$kubectl" kustomize "$root/k8s/pools/$pool" >"$out/pool-$pool.yaml" ||
       die "kustomize cannot render k8s/pools/$pool"
   done
   say "$(pools | wc -l) pools rendered alone too"
@@ -95,7 +107,7 @@ do_pools() {
 }
 
 do_apiserver() {
-  need kubectl
+  use_kubectl
   local files crds
   rendered_overlays
   crds=$("$root/scripts/k8s/tools.sh" crds)
@@ -108,10 +120,10 @@ do_apiserver() {
   trap "DTQ_SERVERS_DIR='$servers' '$api' stop >&2 || true; rm -rf '$servers'" EXIT
   "$api" start >&2 || die "kube-apiserver did not start"
   export KUBECONFIG=$servers/kube-apiserver/kubeconfig
-  kubectl version -o json >/dev/null || die "kubectl cannot parse the server's version"
-  say "server $(kubectl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')"
-  kubectl apply --server-side -f "$crds" >&2 || die "the CRDs were refused"
-  kubectl wait --for condition=established --timeout=60s crd --all >&2 || die "the CRDs never became established"
+  "$kubectl" version -o json >/dev/null || die "kubectl cannot parse the server's version"
+  say "server $("$kubectl" version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')"
+  "$kubectl" apply --server-side -f "$crds" >&2 || die "the CRDs were refused"
+  "$kubectl" wait --for condition=established --timeout=60s crd --all >&2 || die "the CRDs never became established"
   local file warnings
   for file in "${files[@]}"; do
     # The overlay's namespaces exist, with their labels (Pod Security's
@@ -120,9 +132,9 @@ do_apiserver() {
     "$python" -c '
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "Namespace"]
-yaml.safe_dump_all(docs, sys.stdout)' "$file" | kubectl apply -f - >/dev/null
+yaml.safe_dump_all(docs, sys.stdout)' "$file" | "$kubectl" apply -f - >/dev/null
     warnings=$out/apiserver-$(basename "$file" .yaml).warnings
-    kubectl apply --dry-run=server -f "$file" >/dev/null 2>"$warnings" || {
+    "$kubectl" apply --dry-run=server -f "$file" >/dev/null 2>"$warnings" || {
       cat "$warnings" >&2
       die "the API server refused $(basename "$file") (dry run)"
     }
@@ -133,7 +145,7 @@ yaml.safe_dump_all(docs, sys.stdout)' "$file" | kubectl apply -f - >/dev/null
       cat "$warnings" >&2
       die "the API server warned about $(basename "$file")"
     fi
-    kubectl apply -f "$file" >/dev/null 2>"$warnings" || {
+    "$kubectl" apply -f "$file" >/dev/null 2>"$warnings" || {
       cat "$warnings" >&2
       die "the API server refused $(basename "$file")"
     }
@@ -141,15 +153,15 @@ yaml.safe_dump_all(docs, sys.stdout)' "$file" | kubectl apply -f - >/dev/null
     # Removed before the next overlay, so that it is created afresh, not
     # patched over this one. Without a controller manager nothing collects
     # a terminating namespace: its finalizer is cleared by hand.
-    kubectl delete -f "$file" --wait=false >/dev/null
-    kubectl get namespace dtq -o json | python3 -c '
+    "$kubectl" delete -f "$file" --wait=false >/dev/null
+    "$kubectl" get namespace dtq -o json | python3 -c '
 import json, sys
 ns = json.load(sys.stdin)
 ns["spec"]["finalizers"] = []
-print(json.dumps(ns))' | kubectl replace --raw /api/v1/namespaces/dtq/finalize -f - >/dev/null
-    for _ in $(seq 100); do kubectl get namespace dtq >/dev/null 2>&1 || break; sleep 0.1; done
+print(json.dumps(ns))' | "$kubectl" replace --raw /api/v1/namespaces/dtq/finalize -f - >/dev/null
+    for _ in $(seq 100); do "$kubectl" get namespace dtq >/dev/null 2>&1 || break; sleep 0.1; done
     local left
-    left=$(kubectl get all,networkpolicies,ingresses,scaledobjects,poddisruptionbudgets -n dtq -o name 2>/dev/null)
+    left=$("$kubectl" get all,networkpolicies,ingresses,scaledobjects,poddisruptionbudgets -n dtq -o name 2>/dev/null)
     [[ -z $left ]] || die "objects of $(basename "$file") left behind: $left"
   done
   # Idempotence of the deploy role's apply step (ansible/roles/deploy/tasks/apply.yml).
