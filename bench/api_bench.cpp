@@ -7,6 +7,7 @@
 // (GET /v1/jobs/{id}/events) until its completed event.
 //
 //   api_bench [--seconds S] [--connections 1,8,32] [--followers K]
+//             [--handler-threads N]   (dtq serve's; 0: handlers on the reactors)
 //
 // Client and server share the machine's cores, so the figures are a floor.
 // Nothing here asserts a time.
@@ -49,6 +50,7 @@ struct Options {
   double seconds = 5;  // per measured phase
   std::vector<int> connections = {1, 8, 32};
   int followers = 8;
+  std::string handler_threads = "32";
 };
 
 Options parse(int argc, char** argv) {
@@ -58,6 +60,8 @@ Options parse(int argc, char** argv) {
     const std::string value = argv[i + 1];
     if (flag == "--seconds") {
       options.seconds = std::strtod(value.c_str(), nullptr);
+    } else if (flag == "--handler-threads") {
+      options.handler_threads = value;
     } else if (flag == "--followers") {
       options.followers = std::atoi(value.c_str());
     } else if (flag == "--connections") {
@@ -86,7 +90,7 @@ std::string get_request(const std::string& path) {
 // `dtq serve` as a child process, on a free port.
 class Server {
  public:
-  explicit Server(const fs::path& data_dir) {
+  Server(const fs::path& data_dir, const std::string& handler_threads) {
     int out[2];
     if (pipe(out) != 0) return;
     pid_ = fork();
@@ -99,7 +103,7 @@ class Server {
       setenv("DTQ_API_TOKEN", kToken, 1);
       execl(DTQ_CLI, DTQ_CLI, "--plugin-dir", DTQ_BENCH_PLUGIN_DIR, "--data-dir", data_dir.c_str(),
             "--log-level", "warn", "serve", "--listen", "127.0.0.1:0", "--submit-rate", "100000000",
-            "--max-streams", "100000", nullptr);
+            "--max-streams", "100000", "--handler-threads", handler_threads.c_str(), nullptr);
       _exit(127);
     }
     close(out[1]);
@@ -188,7 +192,7 @@ int main(int argc, char** argv) {
   fs::create_directories(data_dir);
   int status = 0;
   {
-    Server server(data_dir);
+    Server server(data_dir, options.handler_threads);
     if (server.port() == 0) {
       std::fprintf(stderr, "api_bench: dtq serve did not start (%s)\n", DTQ_CLI);
       fs::remove_all(data_dir);
@@ -209,9 +213,9 @@ int main(int argc, char** argv) {
 
     if (status == 0) {
       std::printf(
-          "REST API through dtq serve, no-op plugin, HTTP/1.1 keep-alive (client and server share "
-          "%u cores)\n",
-          std::thread::hardware_concurrency());
+          "REST API through dtq serve, no-op plugin, HTTP/1.1 keep-alive, %s handler threads "
+          "(client and server share %u cores)\n",
+          options.handler_threads.c_str(), std::thread::hardware_concurrency());
       size_t submitted = 0;
       for (const int connections : options.connections) {
         SubmitPhase phase = run_submits(server.port(), connections, options.seconds);

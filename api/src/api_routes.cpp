@@ -103,16 +103,30 @@ std::optional<Reply> unless_opened(SseHub::Opened opened) {
 }  // namespace
 
 void JobRoutes::add_to(ApiRouteTable& table) {
+  // A route whose handler waits on the backends: off the reactor threads.
+  const auto backend = [](Need need, std::function<Reply(Exchange&)> handle) {
+    return ApiRoute{.need = need,
+                    .handle = [handle = std::move(handle)](Exchange& e) -> std::optional<Reply> {
+                      return handle(e);
+                    },
+                    .waits_on_backends = true};
+  };
+  // The event streams stay on their reactor, which writes them; the lookup
+  // of a job's snapshot is one read.
   table.add("GET", "/v1/events", {Need::kRead, [this](Exchange& e) { return all_events(e); }});
-  table.add("GET", "/v1/job-types", {Need::kRead, [this](Exchange&) { return job_type_list(); }});
-  table.add("GET", "/v1/jobs", {Need::kRead, [this](Exchange& e) { return list(e.request); }});
-  table.add("POST", "/v1/jobs", {Need::kSubmit, [this](Exchange& e) { return submit(e.request); }});
+  table.add("GET", "/v1/job-types",
+            backend(Need::kRead, [this](Exchange&) { return job_type_list(); }));
+  table.add("GET", "/v1/jobs",
+            backend(Need::kRead, [this](Exchange& e) { return list(e.request); }));
+  table.add("POST", "/v1/jobs",
+            backend(Need::kSubmit, [this](Exchange& e) { return submit(e.request); }));
   table.add("GET", "/v1/jobs/{id}",
-            {Need::kRead, [this](Exchange& e) { return job(e.params.get("id")); }});
+            backend(Need::kRead, [this](Exchange& e) { return job(e.params.get("id")); }));
   table.add("GET", "/v1/jobs/{id}/status",
-            {Need::kRead, [this](Exchange& e) { return job_status(e.params.get("id")); }});
-  table.add("POST", "/v1/jobs/{id}/cancel",
-            {Need::kSubmit, [this](Exchange& e) { return cancel(e.request, e.params.get("id")); }});
+            backend(Need::kRead, [this](Exchange& e) { return job_status(e.params.get("id")); }));
+  table.add("POST", "/v1/jobs/{id}/cancel", backend(Need::kSubmit, [this](Exchange& e) {
+              return cancel(e.request, e.params.get("id"));
+            }));
   table.add("GET", "/v1/jobs/{id}/events",
             {Need::kRead, [this](Exchange& e) { return events(e); }});
 }

@@ -31,6 +31,9 @@ struct ApiRoute {
   // event stream, a file).
   std::function<std::optional<Reply>(Exchange&)> handle;
   bool probe = false;  // a health probe: answered whatever the Host
+  // The handler waits on backends (stores, queue, validator): it runs on a
+  // handler thread, never on a reactor.
+  bool waits_on_backends = false;
 };
 
 using ApiRouteTable = RouteTable<ApiRoute>;

@@ -6,17 +6,21 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
 
 #include "access_guard.hpp"
 #include "api_routes.hpp"
+#include "handler_pool.hpp"
 #include "http_connection.hpp"
 #include "http_reply.hpp"
 #include "metrics.hpp"
 #include "openapi_route.hpp"
 #include "plugin_health.hpp"
+#include "reactor_task.hpp"
 #include "route_table.hpp"
 #include "sse_hub.hpp"
 #include "static_files.hpp"
@@ -53,8 +57,8 @@ class ApiServer::Impl final : public RequestSink {
 
   Status start();
   void stop();
-  void serve(const Request& request, ResponseWriter response,
-             Pistache::Tcp::Transport* transport) override;
+  Served serve(const Request& request, ResponseWriter response, Pistache::Tcp::Transport* transport,
+               std::function<void()> answered) override;
   void refused(int code) override { metrics_.count_request("malformed", code); }
 
   std::atomic<uint16_t> port{0};
@@ -70,10 +74,36 @@ class ApiServer::Impl final : public RequestSink {
   // keep crashing: the rest of the node serves, and a balancer must not
   // take it all out for one plugin.
   Reply readiness();
-  // The reply for `request` (nothing when a handler answered on its own),
-  // and in `route_name` the route that took it, for the metrics.
-  std::optional<Reply> route(const Request& request, ResponseWriter& response,
-                             Pistache::Tcp::Transport* transport, std::string& route_name);
+  // Where a request goes: answered already (a refusal, a preflight; a
+  // file, sent by then: no reply), or to a route's handler.
+  struct Routed {
+    std::optional<Reply> reply;
+    const ApiRoute* route = nullptr;  // the handler to run, when set
+    PathParams params;
+  };
+  // A request whose handler waits on backends, on its way to the handler
+  // pool: the task owns it all.
+  struct Pending {
+    Request request;
+    ResponseWriter response;
+    Pistache::Tcp::Transport* transport;
+    const ApiRoute* route;
+    PathParams params;
+    std::string route_name;
+    std::function<void()> answered;
+  };
+  // Where `request` goes, and in `route_name` the route that took it, for
+  // the metrics.
+  Routed route(const Request& request, ResponseWriter& response, std::string& route_name);
+  // Runs `route`'s handler; its reply, if it did not answer on its own.
+  std::optional<Reply> run_handler(const ApiRoute& route, const Request& request,
+                                   ResponseWriter& response, Pistache::Tcp::Transport* transport,
+                                   PathParams params);
+  // Counts and sends `reply` (when there is one) for `route_name`.
+  void answer(ResponseWriter& response, const std::optional<Reply>& reply,
+              const std::string& route_name);
+  // Serves `pending` on a handler thread, and answers on its reactor.
+  void serve_later(const std::shared_ptr<Pending>& pending);
   // The refusal of a request whose Host this server does not answer to.
   std::optional<Reply> check_host(const Request& request) const;
   // The refusal of a request that lacks what `need` asks for.
@@ -88,6 +118,7 @@ class ApiServer::Impl final : public RequestSink {
   JobRoutes job_routes_;
   std::optional<StaticFiles> static_files_;
   ApiRouteTable routes_;
+  HandlerPool handlers_{settings_.handler_threads, settings_.max_queued_requests};
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
 };
 
@@ -142,26 +173,83 @@ Status ApiServer::Impl::start() {
 }
 
 void ApiServer::Impl::stop() {
-  // Streams first: their async writes need the transport still running.
+  // Streams and handler threads first: their writes need the transport
+  // still running.
   sse_.stop();
+  handlers_.stop();
   if (endpoint_) {
     endpoint_->shutdown();
     endpoint_.reset();
   }
 }
 
-void ApiServer::Impl::serve(const Request& request, ResponseWriter response,
-                            Pistache::Tcp::Transport* transport) {
+Served ApiServer::Impl::serve(const Request& request, ResponseWriter response,
+                              Pistache::Tcp::Transport* transport, std::function<void()> answered) {
   std::string route_name = "other";
-  std::optional<Reply> reply;
+  Routed routed;
   try {
     add_cors(request, response);
-    reply = route(request, response, transport, route_name);
+    routed = route(request, response, route_name);
+    if (routed.route == nullptr) {
+      answer(response, routed.reply, route_name);
+      return Served::kAnswered;
+    }
+    if (!routed.route->waits_on_backends || !handlers_.enabled()) {
+      answer(response,
+             run_handler(*routed.route, request, response, transport, std::move(routed.params)),
+             route_name);
+      return Served::kAnswered;
+    }
   } catch (const std::exception& e) {
     spdlog::error("{} {}: {}", Pistache::Http::methodString(request.method()), request.resource(),
                   e.what());
+    answer(response, error_reply(Code::Internal_Server_Error, "internal", "internal error"),
+           route_name);
+    return Served::kAnswered;
+  }
+  auto pending = std::make_shared<Pending>(Pending{request, std::move(response), transport,
+                                                   routed.route, std::move(routed.params),
+                                                   std::move(route_name), std::move(answered)});
+  if (handlers_.post([this, pending] { serve_later(pending); })) return Served::kLater;
+  Reply busy = error_reply(Code::Service_Unavailable, "overloaded",
+                           "too many requests wait for the backends; retry shortly");
+  busy.headers.emplace_back("Retry-After", "1");
+  answer(pending->response, busy, pending->route_name);
+  return Served::kAnswered;
+}
+
+void ApiServer::Impl::serve_later(const std::shared_ptr<Pending>& pending) {
+  std::optional<Reply> reply;
+  try {
+    reply = run_handler(*pending->route, pending->request, pending->response, pending->transport,
+                        std::move(pending->params));
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: {}", Pistache::Http::methodString(pending->request.method()),
+                  pending->request.resource(), e.what());
     reply = error_reply(Code::Internal_Server_Error, "internal", "internal error");
   }
+  // Pistache 0.0.5 is safe only on the connection's reactor (see
+  // reactor_task.hpp): the answer is sent there, and the connection reads
+  // on from there.
+  run_on_reactor(
+      *pending->transport,
+      [this, pending, reply = std::move(reply)] {
+        answer(pending->response, reply, pending->route_name);
+        pending->answered();
+      },
+      [pending] { pending->answered(); });
+}
+
+std::optional<Reply> ApiServer::Impl::run_handler(const ApiRoute& route, const Request& request,
+                                                  ResponseWriter& response,
+                                                  Pistache::Tcp::Transport* transport,
+                                                  PathParams params) {
+  Exchange exchange{request, response, transport, std::move(params)};
+  return route.handle(exchange);
+}
+
+void ApiServer::Impl::answer(ResponseWriter& response, const std::optional<Reply>& reply,
+                             const std::string& route_name) {
   if (!reply) {
     metrics_.count_request(route_name, 200);
     return;
@@ -170,9 +258,8 @@ void ApiServer::Impl::serve(const Request& request, ResponseWriter response,
   send_reply(response, *reply);
 }
 
-std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWriter& response,
-                                            Pistache::Tcp::Transport* transport,
-                                            std::string& route_name) {
+ApiServer::Impl::Routed ApiServer::Impl::route(const Request& request, ResponseWriter& response,
+                                               std::string& route_name) {
   const Method method = request.method();
   const std::string& resource = request.resource();
   if (method == Method::Options && !settings_.cors_origins.empty()) {
@@ -180,33 +267,32 @@ std::optional<Reply> ApiServer::Impl::route(const Request& request, ResponseWrit
     response.headers()
         .add<Pistache::Http::Header::AccessControlAllowMethods>("GET, POST, OPTIONS")
         .add<Pistache::Http::Header::AccessControlAllowHeaders>("Authorization, Content-Type");
-    return Reply{Code::No_Content, "", {{"Access-Control-Max-Age", "600"}}};
+    return {Reply{Code::No_Content, "", {{"Access-Control-Max-Age", "600"}}}};
   }
   const std::string method_name = Pistache::Http::methodString(method);
   auto match = routes_.match(method_name, resource);
   using Kind = ApiRouteTable::Match::Kind;
   const bool probe = match.kind == Kind::kFound && match.route->handler.probe;
-  if (auto refused = probe ? std::nullopt : check_host(request)) return refused;
+  if (auto refused = probe ? std::nullopt : check_host(request)) return {std::move(refused)};
   if (match.kind == Kind::kMethodNotAllowed) {
     route_name = match.pattern;
     Reply refused = error_reply(Code::Method_Not_Allowed, "method_not_allowed",
                                 method_name + " is not allowed on " + match.pattern);
     refused.headers.emplace_back("Allow", match.allow);
-    return refused;
+    return {std::move(refused)};
   }
   if (match.kind == Kind::kNotFound) {
     const auto segments = path_segments(resource);
     const bool api_path = !segments.empty() && segments.front() == "v1";
     if (static_files_ && method == Method::Get && !api_path) {
       route_name = "static";
-      return static_files_->serve(resource, response);
+      return {static_files_->serve(resource, response)};
     }
-    return error_reply(Code::Not_Found, "not_found", "no route " + resource);
+    return {error_reply(Code::Not_Found, "not_found", "no route " + resource)};
   }
   route_name = match.pattern;
-  if (auto refused = check_access(request, match.route->handler.need)) return refused;
-  Exchange exchange{request, response, transport, std::move(match.params)};
-  return match.route->handler.handle(exchange);
+  if (auto refused = check_access(request, match.route->handler.need)) return {std::move(refused)};
+  return {std::nullopt, &match.route->handler, std::move(match.params)};
 }
 
 std::optional<Reply> ApiServer::Impl::check_host(const Request& request) const {

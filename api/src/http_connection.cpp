@@ -109,46 +109,107 @@ void HardenedHandler::onInput(const char* buffer, size_t length,
                               const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
   const auto connection = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionData));
   if (!connection || connection->closing) return;
-  read(buffer, length, *connection, peer);
-}
-
-void HardenedHandler::read(const char* buffer, size_t length, Connection& connection,
-                           const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
-  const auto parser = std::static_pointer_cast<PipelineParser>(getParser(peer));
-  if (!parser) return;
-  Pistache::Http::Request& request = parser->request;
-  std::string rest;
-  while (!connection.closing) {
-    try {
-      const bool in_head = parser->step()->id() != BodyStep::Id;
-      if (!parser->feed(buffer, length)) {
-        return refuse(peer, connection, request.version(),
-                      in_head ? head_too_large(limits_) : body_too_large(limits_));
-      }
-      if (in_head) connection.head_bytes += length;
-      if (parser->parse() != State::Done) {
-        if (auto refusal = refusal_while_reading(*parser, connection)) {
-          refuse(peer, connection, request.version(), *refusal);
-        }
+  {
+    MutexLock lock(connection->mutex);
+    if (connection->serving) {
+      // Answered on another thread still: this waits its turn. A client
+      // that sends more than one whole request meanwhile is not read further.
+      if (connection->held.size() + length > limits_.body_limit + limits_.max_header_bytes) {
+        connection->closing = true;
+        connection->held.clear();
+        ::shutdown(peer->fd(), SHUT_RD);
         return;
       }
-      if (bad_length(request))
-        return refuse(peer, connection, request.version(), malformed_length());
-      if (head_size(request) > limits_.max_header_bytes) {
-        return refuse(peer, connection, request.version(), head_too_large(limits_));
+      connection->held.append(buffer, length);
+      return;
+    }
+    connection->serving = true;
+  }
+  read(std::string_view(buffer, length), connection, peer);
+}
+
+void HardenedHandler::read(std::string_view input, const std::shared_ptr<Connection>& connection,
+                           const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  const auto parser = std::static_pointer_cast<PipelineParser>(getParser(peer));
+  Connection& state = *connection;
+  const auto give_up_turn = [&state] {
+    MutexLock lock(state.mutex);
+    state.serving = false;
+  };
+  if (!parser) return give_up_turn();
+  Pistache::Http::Request& request = parser->request;
+  std::string owned;  // the input past the first request, once there is some
+  while (!state.closing) {
+    Served served = Served::kAnswered;
+    try {
+      const bool in_head = parser->step()->id() != BodyStep::Id;
+      if (!parser->feed(input.data(), input.size())) {
+        refuse(peer, state, request.version(),
+               in_head ? head_too_large(limits_) : body_too_large(limits_));
+        break;
       }
-      rest = parser->take_rest();
-      dispatch(request, connection, peer);
+      if (in_head) state.head_bytes += input.size();
+      if (parser->parse() != State::Done) {
+        if (auto refusal = refusal_while_reading(*parser, state)) {
+          refuse(peer, state, request.version(), *refusal);
+        }
+        break;
+      }
+      if (bad_length(request)) {
+        refuse(peer, state, request.version(), malformed_length());
+        break;
+      }
+      if (head_size(request) > limits_.max_header_bytes) {
+        refuse(peer, state, request.version(), head_too_large(limits_));
+        break;
+      }
+      {
+        // Held before the request is served: its answer may come at once
+        // from another thread, which then reads on from here.
+        MutexLock lock(state.mutex);
+        state.held = parser->take_rest();
+      }
+      served = dispatch(request, connection, peer);
       parser->reset();
     } catch (...) {
-      return refuse(peer, connection, request.version(),
-                    refusal_for(request, std::current_exception()));
+      refuse(peer, state, request.version(), refusal_for(request, std::current_exception()));
+      break;
     }
-    if (rest.empty()) return;
+    if (served == Served::kLater) return;  // the answering thread has the turn
+    {
+      MutexLock lock(state.mutex);
+      if (state.held.empty()) {
+        state.serving = false;
+        return;
+      }
+      owned = std::exchange(state.held, {});
+    }
     // The next pipelined request, answered after this one.
-    connection.head_bytes = 0;
-    buffer = rest.data();
-    length = rest.size();
+    state.head_bytes = 0;
+    input = owned;
+  }
+  give_up_turn();
+}
+
+void HardenedHandler::resume(const std::weak_ptr<Pistache::Tcp::Peer>& peer,
+                             const std::shared_ptr<Connection>& connection) {
+  std::string input;
+  {
+    MutexLock lock(connection->mutex);
+    if (connection->held.empty()) {
+      connection->serving = false;
+      return;
+    }
+    input = std::exchange(connection->held, {});
+  }
+  // Read here, with the connection's turn: whatever answers the next
+  // requests queues its writes behind this answer's, and the event
+  // streams' writes run on the reactor whatever thread opens them.
+  if (const auto alive = peer.lock()) {
+    read(input, connection, alive);
+  } else {
+    MutexLock lock(connection->mutex);
+    connection->serving = false;
   }
 }
 
@@ -163,8 +224,9 @@ std::optional<Reply> HardenedHandler::refusal_while_reading(Pistache::Http::Requ
   return std::nullopt;
 }
 
-void HardenedHandler::dispatch(Pistache::Http::Request& request, Connection& connection,
-                               const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+Served HardenedHandler::dispatch(Pistache::Http::Request& request,
+                                 const std::shared_ptr<Connection>& connection,
+                                 const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
   Pistache::Http::ResponseWriter response(request.version(), transport(), this, peer);
   request.copyAddress(peer->address());
   // HTTP/1.1 keeps the connection unless told otherwise (RFC 9112 §9.3).
@@ -176,8 +238,9 @@ void HardenedHandler::dispatch(Pistache::Http::Request& request, Connection& con
   if (asked && asked->control() != ConnectionControl::Ext) control = asked->control();
   response.headers().add<Pistache::Http::Header::Connection>(control);
   peer->setIdle(false);
-  connection.head_bytes = 0;
-  onRequest(request, std::move(response));
+  connection->head_bytes = 0;
+  return sink_->serve(request, std::move(response), transport(),
+                      [this, weak = std::weak_ptr(peer), connection] { resume(weak, connection); });
 }
 
 Reply HardenedHandler::refusal_for(const Pistache::Http::Request& request,

@@ -11,11 +11,16 @@
 // must never disagree on where a body ends), HTTP/1.1 keeps the
 // connection open by default, and pipelined requests (RFC 9112 §9.3.2) are
 // answered, in order: Pistache's reading kept the first request of a read
-// and dropped the rest. A whole request goes to the RequestSink.
+// and dropped the rest. A whole request goes to the RequestSink, which may
+// answer it from another thread; the connection's next request waits for
+// that answer, so answers stay in order.
 //
 // Thread-safety: Pistache copies the handler per reactor thread and calls
-// each copy from its own thread; the sink is shared by every copy and must
-// be thread-safe. Ownership: borrows the sink, which must outlive the
+// each copy from its own thread. A connection's requests are read one at a
+// time, by whoever holds its turn: the reactor, or the thread that answered
+// the previous request and reads on what arrived meanwhile (Pistache queues
+// every write, so answers leave in the order they were sent). The sink is
+// shared by every copy and must be thread-safe. Ownership: borrows the sink, which must outlive the
 // endpoint the handler is set on.
 #pragma once
 
@@ -24,9 +29,13 @@
 
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 
+#include "dtq/core/thread_annotations.hpp"
 #include "http_reply.hpp"
 
 namespace dtq::api {
@@ -36,13 +45,22 @@ struct HttpLimits {
   size_t max_header_bytes = 16 << 10;  // request line and headers; more is 431
 };
 
+// What a RequestSink did with a request.
+enum class Served {
+  kAnswered,  // the answer was sent before serve() returned
+  kLater,     // another thread answers, then calls `answered`
+};
+
 class RequestSink {
  public:
   virtual ~RequestSink() = default;
   // A whole, well-formed request; `transport` is the reactor it arrived on.
-  virtual void serve(const Pistache::Http::Request& request,
-                     Pistache::Http::ResponseWriter response,
-                     Pistache::Tcp::Transport* transport) = 0;
+  // kLater: the sink took `response` to another thread, which must call
+  // `answered` once it sent the answer: the connection reads its next
+  // request only then, on that thread.
+  virtual Served serve(const Pistache::Http::Request& request,
+                       Pistache::Http::ResponseWriter response, Pistache::Tcp::Transport* transport,
+                       std::function<void()> answered) = 0;
   // A request refused while it was read, with the code it was answered.
   virtual void refused(int code) = 0;
 };
@@ -52,9 +70,10 @@ class HardenedHandler final : public Pistache::Http::Handler {
   HTTP_PROTOTYPE(HardenedHandler)
   HardenedHandler(HttpLimits limits, RequestSink& sink) : limits_(limits), sink_(&sink) {}
 
+  // Pistache's entry point, which only its own reading (replaced here) calls.
   void onRequest(const Pistache::Http::Request& request,
                  Pistache::Http::ResponseWriter response) override {
-    sink_->serve(request, std::move(response), transport());
+    (void)sink_->serve(request, std::move(response), transport(), [] {});
   }
   void onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
   void onInput(const char* buffer, size_t length,
@@ -65,12 +84,23 @@ class HardenedHandler final : public Pistache::Http::Handler {
   struct Connection {
     size_t head_bytes = 0;  // bytes of the current request's head so far
     bool closing = false;   // refused: the rest of the input is dropped
+    Mutex mutex;            // the reactor and a thread answering for it
+    // A request is being served: input waits in `held` until its answer
+    // is out.
+    bool serving DTQ_GUARDED_BY(mutex) = false;
+    std::string held DTQ_GUARDED_BY(mutex);
   };
 
-  // Reads `length` bytes of input: every whole request in them is served,
-  // in order; a partial one waits in the parser for the next read.
-  void read(const char* buffer, size_t length, Connection& connection,
+  // Reads `input`: every whole request in it is served, in order, until
+  // one is answered on another thread; a partial one waits in the parser
+  // for the next read. The caller holds the connection's serving turn,
+  // which this gives up when it runs out of input.
+  void read(std::string_view input, const std::shared_ptr<Connection>& connection,
             const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+  // A request served on another thread was answered: the input held
+  // meanwhile is read, on that thread.
+  void resume(const std::weak_ptr<Pistache::Tcp::Peer>& peer,
+              const std::shared_ptr<Connection>& connection);
 
   // A request still being read that is refused already: a head over the
   // limit, or a body whose length is malformed or over the limit.
@@ -78,8 +108,8 @@ class HardenedHandler final : public Pistache::Http::Handler {
                                              const Connection& connection) const;
   // Hands a whole request to the sink, on a connection kept alive unless
   // the request or its version says otherwise.
-  void dispatch(Pistache::Http::Request& request, Connection& connection,
-                const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+  Served dispatch(Pistache::Http::Request& request, const std::shared_ptr<Connection>& connection,
+                  const std::shared_ptr<Pistache::Tcp::Peer>& peer);
   // What a parser's exception is answered with.
   [[nodiscard]] Reply refusal_for(const Pistache::Http::Request& request,
                                   std::exception_ptr error) const;

@@ -5,10 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -17,6 +15,7 @@
 
 #include "dtq/core/model_json.hpp"
 #include "job_feed.hpp"
+#include "reactor_task.hpp"
 
 namespace dtq::api {
 
@@ -175,19 +174,9 @@ void SseHub::add(std::shared_ptr<Stream> stream) {
 
 void SseHub::schedule(const std::shared_ptr<Stream>& stream) {
   stream->scheduled.store(true);
-  const int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (timer < 0) {
-    spdlog::error("SSE: cannot create a timer ({}); closing the stream of {}", std::strerror(errno),
-                  stream->name());
-    stream->finished.store(true);
-    return;
-  }
-  Pistache::Async::Promise<uint64_t> armed([&](Pistache::Async::Deferred<uint64_t> deferred) {
-    stream->transport->armTimer(timer, std::chrono::milliseconds(1), std::move(deferred));
-  });
-  armed.then(
-      [this, stream, timer](uint64_t) {
-        ::close(timer);
+  run_on_reactor(
+      *stream->transport,
+      [this, stream] {
         const Pumped pumped = pump(*stream);
         if (pumped == Pumped::kFinished) stream->finished.store(true);
         stream->scheduled.store(false);
@@ -200,8 +189,9 @@ void SseHub::schedule(const std::shared_ptr<Stream>& stream) {
         }
         wake_.notify_one();
       },
-      [stream, timer](std::exception_ptr) {
-        ::close(timer);
+      [stream] {
+        spdlog::error("SSE: closing the stream of {}: its reactor cannot be reached",
+                      stream->name());
         stream->finished.store(true);
         stream->scheduled.store(false);
       });

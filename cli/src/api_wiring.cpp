@@ -62,6 +62,10 @@ void add_api_face_flags(CLI::App& command, ApiFaceOptions& options) {
       ->capture_default_str();
   command.add_option("--max-streams", options.max_streams, "Open event streams before 429")
       ->capture_default_str();
+  command
+      .add_option("--handler-threads", options.handler_threads,
+                  "Threads for the REST handlers that wait on backends (0: on the reactors)")
+      ->capture_default_str();
   // --- graphql: GraphQL alone (docs/graphql.md)
   command
       .add_option("--rest", options.rest,
@@ -93,6 +97,7 @@ StatusOr<ApiFace> api_face(const ApiFaceOptions& options) {
   settings.body_limit = options.body_limit;
   settings.submit_rate_per_second = options.submit_rate;
   settings.max_sse_streams = options.max_streams;
+  settings.handler_threads = options.handler_threads;
   settings.job_routes = options.rest != "off";  // graphql
   settings.open_reads = options.access.open_reads;
   settings.metrics_need_key = options.access.metrics_key;

@@ -16,8 +16,9 @@
 // the probes are exempt.
 //
 // Thread-safety: start() and stop() from one controlling thread; requests
-// are served on Pistache's threads plus one thread that writes every SSE
-// stream. Ownership: borrows the JobService and the StatusStore (for SSE
+// are read and routed on Pistache's reactor threads, the handlers that
+// wait on backends run on handler_threads of their own, and one thread
+// feeds every SSE stream. Ownership: borrows the JobService and the StatusStore (for SSE
 // and listing), which must outlive the server; stop() (or the destructor)
 // closes every stream and joins its threads.
 #pragma once
@@ -39,20 +40,25 @@ namespace dtq::api {
 
 struct ApiSettings {
   std::string bind_address = "127.0.0.1";
-  uint16_t port = 0;                      // 0: an ephemeral port; see ApiServer::port()
+  uint16_t port = 0;                       // 0: an ephemeral port; see ApiServer::port()
   const ApiKeys* keys = nullptr;           // who may call; none: every route is open (--no-auth)
   bool open_reads = false;                 // reads need no key
   bool metrics_need_key = false;           // /metrics needs a `read` key
   std::vector<std::string> allowed_hosts;  // Host names served (lower case); empty: any
-  size_t body_limit = 1 << 20;            // bytes of request body; more is 413
-  size_t max_header_bytes = 16 << 10;     // request line and headers; more is 431
-  double submit_rate_per_second = 100;    // POST /v1/jobs across all clients; past it 429
-  size_t max_sse_streams = 1024;          // open /events streams; past it 429
-  bool job_routes = true;                 // false: --rest=off (no /v1 routes)
-  std::vector<std::string> cors_origins;  // allowed Origin values; empty: no CORS headers
-  std::string static_dir;                 // served at / when set (the UI build)
+  size_t body_limit = 1 << 20;             // bytes of request body; more is 413
+  size_t max_header_bytes = 16 << 10;      // request line and headers; more is 431
+  double submit_rate_per_second = 100;     // POST /v1/jobs across all clients; past it 429
+  size_t max_sse_streams = 1024;           // open /events streams; past it 429
+  bool job_routes = true;                  // false: --rest=off (no /v1 routes)
+  std::vector<std::string> cors_origins;   // allowed Origin values; empty: no CORS headers
+  std::string static_dir;                  // served at / when set (the UI build)
   std::chrono::seconds sse_heartbeat{15};
-  int threads = 4;  // Pistache reactor threads; a submit holds one until its commit
+  int threads = 4;  // Pistache reactor threads: they read, route and answer, never wait
+  // Threads that run the handlers waiting on backends (submit, lookups,
+  // lists, cancel); 0 runs them on the reactor threads. Past
+  // max_queued_requests waiting for one, a request is answered 503.
+  size_t handler_threads = 32;
+  size_t max_queued_requests = 4096;
 };
 
 class ApiServer {
