@@ -7,10 +7,12 @@ RabbitMQ, Kafka and FerretDB servers of the `distributed_servers` fixture
 their folder). Each prints "LISTENING <url>" first; stderr goes to a log.
 """
 import contextlib
+import ctypes
 import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -20,6 +22,12 @@ HERE = pathlib.Path(__file__).resolve().parent
 SOURCE = HERE.parent.parent
 TOKEN = "openapi-test-token-0123456789"
 PLUGINS = ("weather", "quote", "exchange_rate", "github_user")
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM when this harness dies, however it
+    dies (a ctest timeout, a kill), so no server outlives it."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _listening(process, what):
@@ -33,7 +41,8 @@ def _listening(process, what):
 def fake_provider(logs):
     process = subprocess.Popen(
         ["python3", str(SOURCE / "tests/fake_provider/fake_provider.py"), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=open(logs / "fake_provider.log", "wb"))
+        stdout=subprocess.PIPE, stderr=open(logs / "fake_provider.log", "wb"),
+        preexec_fn=_die_with_parent)
     try:
         port = _listening(process, "the fake provider")
         yield f"http://127.0.0.1:{port}"
@@ -43,7 +52,8 @@ def fake_provider(logs):
 
 
 def _start(dtq, args, env, log):
-    return subprocess.Popen([dtq, *args], stdout=subprocess.PIPE, stderr=open(log, "wb"), env=env)
+    return subprocess.Popen([dtq, *args], stdout=subprocess.PIPE, stderr=open(log, "wb"), env=env,
+                            preexec_fn=_die_with_parent)
 
 
 def _stop(processes):
