@@ -50,7 +50,7 @@ struct Options {
   double seconds = 5;  // per measured phase
   std::vector<int> connections = {1, 8, 32};
   int followers = 8;
-  std::string handler_threads = "32";
+  std::string handler_threads = "0";
 };
 
 Options parse(int argc, char** argv) {

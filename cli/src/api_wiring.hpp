@@ -47,7 +47,7 @@ struct ApiFaceOptions {
   size_t body_limit = 1 << 20;
   double submit_rate = 100;
   size_t max_streams = 1024;
-  size_t handler_threads = 32;
+  size_t handler_threads = 0;
   std::string rest = "on";  // --rest: off drops the /v1 job routes (graphql)
   AccessOptions access;
 };

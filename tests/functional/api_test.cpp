@@ -951,18 +951,25 @@ TEST_F(ApiTest, PipelinedRequestsAreEachAnsweredInOrder) {
   };
   std::vector<std::string> expected;
   for (int i = 0; i < 20; ++i) expected.push_back(i == 10 ? "202" : i % 2 == 0 ? "400" : "404");
-  for (const size_t split : {pipeline.size(), size_t{7}, pipeline.size() / 2 + 3}) {
-    const int fd = connect_to(server_->port());
-    send_all(fd, pipeline.substr(0, split));
-    if (split < pipeline.size()) {
-      std::this_thread::sleep_for(50ms);  // the rest in a read of its own
-      send_all(fd, pipeline.substr(split));
+  // Handlers on the reactors (the default), then on threads of their own,
+  // whose answers come back to the reactor while the rest waits.
+  for (const std::string threads : {"0", "32"}) {
+    if (threads != "0") restart({.flags = {"--handler-threads", threads}});
+    for (const size_t split : {pipeline.size(), size_t{7}, pipeline.size() / 2 + 3}) {
+      const int fd = connect_to(server_->port());
+      send_all(fd, pipeline.substr(0, split));
+      if (split < pipeline.size()) {
+        std::this_thread::sleep_for(50ms);  // the rest in a read of its own
+        send_all(fd, pipeline.substr(split));
+      }
+      const std::string received = receive(fd, 10s, [&](const std::string& so_far) {
+        return answers_in(so_far).size() == expected.size() && so_far.ends_with("}");
+      });
+      close(fd);
+      EXPECT_EQ(answers_in(received), expected)
+          << threads << " handler threads, split at " << split << ":\n"
+          << received;
     }
-    const std::string received = receive(fd, 10s, [&](const std::string& so_far) {
-      return answers_in(so_far).size() == expected.size() && so_far.ends_with("}");
-    });
-    close(fd);
-    EXPECT_EQ(answers_in(received), expected) << "split at " << split << ":\n" << received;
   }
 }
 

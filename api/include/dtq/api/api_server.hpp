@@ -53,11 +53,12 @@ struct ApiSettings {
   std::vector<std::string> cors_origins;   // allowed Origin values; empty: no CORS headers
   std::string static_dir;                  // served at / when set (the UI build)
   std::chrono::seconds sse_heartbeat{15};
-  int threads = 4;  // Pistache reactor threads: they read, route and answer, never wait
+  int threads = 4;  // Pistache reactor threads
   // Threads that run the handlers waiting on backends (submit, lookups,
   // lists, cancel); 0 runs them on the reactor threads. Past
-  // max_queued_requests waiting for one, a request is answered 503.
-  size_t handler_threads = 32;
+  // max_queued_requests waiting for one, a request is answered 503. Off by
+  // default: each answer then costs a Pistache timer (docs/operators.md).
+  size_t handler_threads = 0;
   size_t max_queued_requests = 4096;
 };
 
