@@ -333,9 +333,12 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
 
     await page.getByLabel("State").selectOption("cancelled");
     await page.waitForURL(/state=cancelled/);
-    await page.waitForFunction(
-      () => [...document.querySelectorAll("tbody .badge")].every((b) => b.textContent === "Cancelled"),
-    );
+    // This job and the one cancelled from its page; until the filtered list
+    // has loaded, fewer rows (or none) would pass the check vacuously.
+    await page.waitForFunction(() => {
+      const badges = [...document.querySelectorAll("tbody .badge")];
+      return badges.length >= 2 && badges.every((b) => b.textContent === "Cancelled");
+    });
     assert.ok((await page.locator("tbody tr").count()) >= 2);
     await page.getByLabel("Type").selectOption("weather");
     await page.waitForURL(/type=weather/);
