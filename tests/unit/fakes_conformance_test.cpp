@@ -1,12 +1,14 @@
 // The in-memory fakes of tests/fakes/ against their ports' conformance
 // suites: a fake that passes them behaves like the adapters it stands in
 // for, so a test written against a fake means the same on a real backend.
+#include "conformance/idempotency_store_conformance.hpp"
 #include "conformance/job_queue_conformance.hpp"
 #include "conformance/job_type_registry_conformance.hpp"
 #include "conformance/payload_validator_conformance.hpp"
 #include "conformance/progress_query_conformance.hpp"
 #include "conformance/result_store_conformance.hpp"
 #include "conformance/status_store_conformance.hpp"
+#include "fakes/memory_idempotency_store.hpp"
 #include "fakes/memory_job_queue.hpp"
 #include "fakes/memory_job_type_registry.hpp"
 #include "fakes/memory_payload_validator.hpp"
@@ -18,6 +20,16 @@ namespace dtq::testing {
 namespace {
 
 using namespace std::chrono_literals;
+
+// One store in one process: the peer is the same store.
+struct MemoryIdempotencyHarness {
+  [[nodiscard]] std::shared_ptr<IdempotencyStore> open() const { return store; }
+  [[nodiscard]] std::shared_ptr<IdempotencyStore> open_peer() const { return store; }
+  std::shared_ptr<fakes::MemoryIdempotencyStore> store =
+      std::make_shared<fakes::MemoryIdempotencyStore>();
+};
+INSTANTIATE_TYPED_TEST_SUITE_P(MemoryIdempotencyStore, IdempotencyStoreConformance,
+                               MemoryIdempotencyHarness);
 
 struct MemoryQueueHarness {
   static std::shared_ptr<JobQueue> open() { return std::make_shared<fakes::MemoryJobQueue>(); }
