@@ -12,33 +12,5 @@ source "$scripts/cache.sh"
 gateway=$(cd "$scripts/../gateway" && pwd)
 cd "$gateway"
 
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "build-gateway: node and npm are needed; run scripts/install-deps.sh" >&2
-  exit 1
-fi
-if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
-  echo "build-gateway: Node.js $(node --version) is too old; the gateway needs 20.19 or newer" >&2
-  exit 1
-fi
-
-export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
-export npm_config_cache=${npm_config_cache:-$DTQ_CACHE_DIR/npm}
-
-modules_valid() {
-  local stamp=$1/.package-lock.json
-  [[ -f $stamp && ! package-lock.json -nt $stamp && ! package.json -nt $stamp ]]
-}
-
-install_modules() {
-  local out=$1 work=$1.work
-  rm -rf "$work"
-  mkdir -p "$work"
-  cp package.json package-lock.json .npmrc "$work/"
-  echo "build-gateway: npm ci"
-  (cd "$work" && npm ci --omit=dev --loglevel=error)
-  mv "$work/node_modules" "$out"
-  rm -rf "$work"
-}
-
 cache_require_space "$gateway" 200 "the GraphQL gateway's npm packages"
-cache_once "$gateway/node_modules" modules_valid install_modules
+SERVER_NAME=build-gateway npm_ci_cached "$gateway" --node 20.19 --omit=dev

@@ -28,6 +28,17 @@
 #   cache_require_space DIR MIB WHAT
 #     fails at once, naming WHAT and the shortfall, when the file system of
 #     DIR has less than MIB MiB free.
+#
+#   npm_ci_cached DIR [--into DEST] [--node MIN] [NPM_CI_ARGS...]
+#     DEST (default DIR/node_modules) made by `npm ci NPM_CI_ARGS` from DIR's
+#     package.json, package-lock.json and .npmrc (if any), in a work folder
+#     of its own, through cache_once; again only once the lockfile or the
+#     manifest is newer than the install's stamp (.package-lock.json, which
+#     npm ci writes). Through the npm registry only, its download cache in
+#     $DTQ_CACHE_DIR/npm unless npm_config_cache names another; the npm
+#     settings are exported, so the caller's later npm commands use them too.
+#     Fails, saying what to do, without node and npm, or with a Node.js
+#     older than MIN (e.g. 20.19).
 
 DTQ_CACHE_DIR=${DTQ_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dtq}
 
@@ -78,4 +89,49 @@ cache_require_space() {
       "Free some space, or point DTQ_CACHE_DIR (and the build folder) at a larger disk."
     return 1
   fi
+}
+
+npm_ci_cached() {
+  local npm_ci_dir=$1 npm_ci_dest=$1/node_modules node_min=
+  shift
+  while (($# > 0)); do
+    case $1 in
+      --into) npm_ci_dest=$2 && shift 2 ;;
+      --node) node_min=$2 && shift 2 ;;
+      *) break ;;
+    esac
+  done
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    cache_say "error: node and npm are needed; run scripts/install-deps.sh"
+    return 1
+  fi
+  if [[ -n $node_min ]] && ! node -e '
+      const want = process.argv[1].split(".").map(Number), have = process.versions.node.split(".").map(Number);
+      process.exit(have[0] > want[0] || (have[0] === want[0] && have[1] >= want[1]) ? 0 : 1)' "$node_min"; then
+    cache_say "error: Node.js $(node --version) is too old; $npm_ci_dir needs $node_min or newer"
+    return 1
+  fi
+  export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+  export npm_config_cache=${npm_config_cache:-$DTQ_CACHE_DIR/npm}
+  # npm_ci_dir is seen by both through bash's dynamic scope.
+  npm_ci_valid() {
+    local stamp=$1/.package-lock.json
+    [[ -f $stamp && ! $npm_ci_dir/package-lock.json -nt $stamp && ! $npm_ci_dir/package.json -nt $stamp ]]
+  }
+  npm_ci_build() {
+    local out=$1 work=$1.work
+    shift
+    rm -rf "$work"
+    mkdir -p "$work"
+    cp "$npm_ci_dir/package.json" "$npm_ci_dir/package-lock.json" "$work/"
+    [[ ! -f $npm_ci_dir/.npmrc ]] || cp "$npm_ci_dir/.npmrc" "$work/"
+    cache_say "npm ci of $npm_ci_dir"
+    (cd "$work" && npm ci --loglevel=error "$@" >&2) || {
+      rm -rf "$work"
+      return 1
+    }
+    mv "$work/node_modules" "$out"
+    rm -rf "$work"
+  }
+  cache_once "$npm_ci_dest" npm_ci_valid npm_ci_build "$@"
 }

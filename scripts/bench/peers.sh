@@ -32,29 +32,13 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # --- BullMQ --------------------------------------------------------------------
 
-bullmq_valid() { [[ -f $1/bullmq/package.json && -f $1/.package-lock.json ]]; }
-
-bullmq_build() {
-  local out=$1 work=$1.work
-  rm -rf "$work"
-  mkdir -p "$work"
-  cp "$peers/bullmq/package.json" "$peers/bullmq/package-lock.json" "$work/"
-  echo "bench-peers: npm ci of bench/peers/bullmq (once; cached in $(dirname "$out"))" >&2
-  (cd "$work" && npm ci --loglevel=error --no-audit --no-fund >&2) || die "npm ci of bench/peers/bullmq failed"
-  mv "$work/node_modules" "$out"
-  rm -rf "$work"
-}
-
 install_bullmq() {
-  command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are needed; run scripts/install-deps.sh"
-  export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
-  export npm_config_cache=${npm_config_cache:-$DTQ_CACHE_DIR/npm}
   local dest
   dest=$DTQ_CACHE_DIR/bench/bullmq/$(hash_of "$peers/bullmq/package.json" "$peers/bullmq/package-lock.json")/node_modules
-  if ! bullmq_valid "$dest"; then
+  if [[ ! -f $dest/.package-lock.json ]]; then
     cache_require_space "$DTQ_CACHE_DIR" 200 "BullMQ's npm packages"
-    cache_once "$dest" bullmq_valid bullmq_build
   fi
+  npm_ci_cached "$peers/bullmq" --into "$dest" || die "npm ci of bench/peers/bullmq failed"
   echo "$dest"
 }
 
