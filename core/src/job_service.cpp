@@ -1,5 +1,12 @@
 #include "dtq/core/job_service.hpp"
 
+#include <openssl/evp.h>
+
+#include <array>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
 #include "dtq/core/ids.hpp"
 #include "dtq/core/time.hpp"
 
@@ -28,9 +35,72 @@ JobStatus status_of(const JobResult& result) {
   return status;
 }
 
+constexpr size_t kMaxIdempotencyKey = 255;
+// How long a repeat waits for the first submission with its key to write
+// the job's status (it does so right after its claim).
+constexpr auto kFirstSubmissionWait = std::chrono::seconds(5);
+constexpr auto kFirstSubmissionPoll = std::chrono::milliseconds(10);
+
+// The key as the store sees it: the owner first, so that two owners'
+// equal keys never meet. An owner (an API key id) holds no ':'.
+std::string scoped_key(const SubmitOptions& options) {
+  std::string key(options.key_owner);
+  key += ':';
+  key += options.idempotency_key;
+  return key;
+}
+
 }  // namespace
 
-SubmitResult JobService::submit(std::string_view job_type, std::string_view payload) {
+Status check_idempotency_key(std::string_view key) {
+  if (key.empty() || key.size() > kMaxIdempotencyKey) {
+    return invalid_argument("an idempotency key has 1 to " + std::to_string(kMaxIdempotencyKey) +
+                            " characters, not " + std::to_string(key.size()));
+  }
+  for (const char c : key) {
+    if (c < ' ' || c > '~') {
+      return invalid_argument("an idempotency key is printable ASCII (space to '~') only");
+    }
+  }
+  return {};
+}
+
+std::string submit_fingerprint(std::string_view job_type, std::string_view payload) {
+  // nlohmann::json keeps object members sorted, so dump() is canonical. A
+  // payload that is not JSON (never one that reached submit through the
+  // faces) is compared byte for byte.
+  std::string canonical;
+  try {
+    canonical = nlohmann::json::parse(payload).dump();
+  } catch (const nlohmann::json::exception&) {
+    canonical = std::string(payload);
+  }
+  // The job type cannot hold a NUL, so the two parts cannot run together.
+  std::string request(job_type);
+  request += '\0';
+  request += canonical;
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  EVP_Digest(request.data(), request.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xf];
+  }
+  return hex;
+}
+
+SubmitResult JobService::submit(std::string_view job_type, std::string_view payload,
+                                const SubmitOptions& options) {
+  const bool keyed = !options.idempotency_key.empty();
+  if (keyed) {
+    if (Status valid = check_idempotency_key(options.idempotency_key); !valid.ok()) return valid;
+    if (idempotency_ == nullptr) {
+      return failed_precondition("this server keeps no idempotency keys");
+    }
+  }
   if (!is_valid_job_type(job_type)) {
     return not_found("unknown job type \"" + std::string(job_type) + "\"");
   }
@@ -47,6 +117,23 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
   message.trace_id = new_uuid4();
   message.payload = std::move(validation->normalized_payload);
 
+  // Claimed before anything is stored: of concurrent repeats, only the one
+  // that claims the key makes a job; the others answer it.
+  std::string key;
+  if (keyed) {
+    key = scoped_key(options);
+    const IdempotencyRecord record{.fingerprint = submit_fingerprint(job_type, payload),
+                                   .job_id = message.job_id};
+    auto claim = idempotency_->claim(key, record, kIdempotencyTtl);
+    if (!claim.ok()) return claim.status();
+    if (!claim->claimed) return repeat_of(claim->holder, record.fingerprint);
+  }
+  // Best effort: a claim left behind only makes the key's retries answer a
+  // job that failed, and it expires.
+  const auto release_claim = [&] {
+    if (keyed) (void)idempotency_->release(key, message.job_id);
+  };
+
   // Queued before enqueued: a worker may pick the job up the moment it is on
   // the queue, and its "running" must not be overtaken by our "queued".
   JobStatus queued{.job_id = message.job_id,
@@ -57,7 +144,10 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
                    .trace_id = message.trace_id,
                    .job_type = message.job_type};
   auto stored = statuses_.update(queued);
-  if (!stored.ok()) return stored.status();
+  if (!stored.ok()) {
+    release_claim();
+    return stored.status();
+  }
   if (Status enqueued = queue_.enqueue(message); !enqueued.ok()) {
     JobStatus lost = queued;
     lost.state = JobState::kFailed;
@@ -68,11 +158,45 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
     // Best effort: the caller is told the enqueue failed either way, and a
     // status left "queued" would only outlive the job that never was.
     (void)statuses_.update(lost);
+    // After the failed status: a repeat that got this job's id meanwhile
+    // reads that it failed, and the next one makes a new job.
+    release_claim();
     return enqueued;
   }
   return SubmittedJob{.job_id = std::move(message.job_id),
                       .trace_id = std::move(message.trace_id),
                       .status = std::move(stored).value()};
+}
+
+SubmitResult JobService::repeat_of(const IdempotencyRecord& held, const std::string& fingerprint) {
+  if (held.fingerprint != fingerprint) {
+    return already_exists("the idempotency key was used for another job type or payload (job " +
+                          held.job_id + ")");
+  }
+  // The status store first (statuses live as long as keys), the result for
+  // a job whose live status is gone.
+  const auto deadline = std::chrono::steady_clock::now() + kFirstSubmissionWait;
+  for (;;) {
+    auto current = statuses_.get(held.job_id);
+    if (!current.ok() && current.status().code() == StatusCode::kNotFound) {
+      if (auto stored = results_.get(held.job_id); stored.ok()) current = status_of(*stored);
+    }
+    if (current.ok()) {
+      std::string trace_id = current->trace_id;
+      return SubmittedJob{.job_id = held.job_id,
+                          .trace_id = std::move(trace_id),
+                          .status = std::move(current).value(),
+                          .replayed = true};
+    }
+    if (current.status().code() != StatusCode::kNotFound) return current.status();
+    // Claimed, but its status not written yet: the first submission is
+    // between its claim and its first write.
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return unavailable("the first submission with this idempotency key (job " + held.job_id +
+                         ") is still under way; retry");
+    }
+    std::this_thread::sleep_for(kFirstSubmissionPoll);
+  }
 }
 
 StatusOr<JobStatus> JobService::status(std::string_view job_id) {

@@ -18,6 +18,7 @@ Status MemoryJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
   }
   {
     std::lock_guard lock(mutex_);
+    if (!enqueue_failure_.ok()) return enqueue_failure_;
     if (Status s = insert(messages); !s.ok()) return s;
   }
   available_.notify_all();
@@ -139,6 +140,11 @@ StatusOr<std::string> MemoryJobQueue::replay(std::string_view job_id) {
   }
   available_.notify_all();
   return again.job_id;
+}
+
+void MemoryJobQueue::fail_enqueue_with(Status failure) {
+  std::lock_guard lock(mutex_);
+  enqueue_failure_ = std::move(failure);
 }
 
 void MemoryJobQueue::close() {

@@ -34,6 +34,10 @@ class MemoryJobQueue final : public JobQueue {
   StatusOr<std::string> replay(std::string_view job_id) override;
   void close() override;
 
+  // Every enqueue answers `failure` while it is not OK (Status{} heals),
+  // and queues nothing: a broker that refuses, for the callers' tests.
+  void fail_enqueue_with(Status failure);
+
  private:
   struct Queued {
     JobMessage message;
@@ -54,6 +58,7 @@ class MemoryJobQueue final : public JobQueue {
   std::vector<DeadLetter> dead_;                 // oldest first
   uint64_t next_receipt_ = 1;
   bool closed_ = false;
+  Status enqueue_failure_;
 };
 
 }  // namespace dtq::fakes

@@ -3,7 +3,9 @@
 // (embedded) and the API server (any backend) share one implementation of
 // the rules: the owning plugin validates the payload; the queued status is
 // written before the message is enqueued; a cancel reaches a queued job at
-// once and a running one through its worker.
+// once and a running one through its worker; a submission with an
+// idempotency key claims the key before it enqueues, so its repeats get
+// the same job (and its claim is freed if the enqueue fails).
 //
 // Thread-safety: every member function is thread-safe. Ownership: borrows
 // the ports, which must outlive the service.
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "dtq/core/model.hpp"
+#include "dtq/core/ports/idempotency_store.hpp"
 #include "dtq/core/ports/job_queue.hpp"
 #include "dtq/core/ports/payload_validator.hpp"
 #include "dtq/core/ports/progress_query.hpp"
@@ -28,7 +31,30 @@ struct SubmittedJob {
   std::string job_id;
   std::string trace_id;
   JobStatus status;
+  // True when an earlier submission with the same idempotency key made the
+  // job (status is then the job's current one, not necessarily queued).
+  bool replayed = false;
 };
+
+// What a submission may carry besides its job type and payload.
+struct SubmitOptions {
+  // Empty: none. Otherwise 1 to 255 printable ASCII characters (space to
+  // '~'): a repeat within kIdempotencyTtl with the same job type and
+  // payload answers the first submission's job; with another job type or
+  // payload, AlreadyExists.
+  std::string_view idempotency_key;
+  // Whose key it is: keys of different owners never meet. The REST and
+  // gRPC faces pass the id of the caller's API key; empty (no auth, the
+  // operator key) is one space shared by every such caller.
+  std::string_view key_owner;
+};
+
+// InvalidArgument, saying why, unless `key` is a well-formed idempotency key.
+Status check_idempotency_key(std::string_view key);
+// What a keyed submission is compared by: the hex SHA-256 of the job type
+// and the payload in canonical form (keys sorted, no spaces), so that the
+// same object written differently is the same request.
+std::string submit_fingerprint(std::string_view job_type, std::string_view payload);
 
 // A submission's outcome: the job, or the Status that says why it was
 // refused (NotFound for an unknown job type, InvalidArgument for a payload
@@ -57,15 +83,24 @@ StatusOr<JobStatus> record_replay(StatusStore& statuses, std::string_view origin
 
 class JobService {
  public:
+  // `idempotency` null: a submission with an idempotency key is refused
+  // (FailedPrecondition), never silently run twice.
   JobService(JobQueue& queue, StatusStore& statuses, ResultStore& results,
-             PayloadValidator& validator, ProgressQuery& progress)
+             PayloadValidator& validator, ProgressQuery& progress,
+             IdempotencyStore* idempotency = nullptr)
       : queue_(queue),
         statuses_(statuses),
         results_(results),
         validator_(validator),
-        progress_(progress) {}
+        progress_(progress),
+        idempotency_(idempotency) {}
 
-  SubmitResult submit(std::string_view job_type, std::string_view payload);
+  // With an idempotency key: InvalidArgument for a malformed key (checked
+  // before anything else), AlreadyExists when the key holds another
+  // request, Unavailable when the key's first submission is still under
+  // way after a few seconds (retry).
+  SubmitResult submit(std::string_view job_type, std::string_view payload,
+                      const SubmitOptions& options = {});
 
   // InvalidArgument for a malformed id, NotFound for an unknown job. Asked
   // through the ProgressQuery: in distributed mode, of the workers. A job
@@ -81,11 +116,16 @@ class JobService {
   StatusOr<std::string> replay(std::string_view job_id);
 
  private:
+  // The answer to a keyed submission whose key `held` already: its job,
+  // or AlreadyExists when it was made by another request.
+  SubmitResult repeat_of(const IdempotencyRecord& held, const std::string& fingerprint);
+
   JobQueue& queue_;
   StatusStore& statuses_;
   ResultStore& results_;
   PayloadValidator& validator_;
   ProgressQuery& progress_;
+  IdempotencyStore* const idempotency_;
 };
 
 }  // namespace dtq
