@@ -28,11 +28,13 @@ bool load_plugins(const CommonOptions& options, host::PluginRegistry& plugins,
 }
 
 std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedded::Role role,
-                                           const host::IsolationSettings& isolation) {
+                                           const host::IsolationSettings& isolation,
+                                           const RetentionPolicy& retention) {
   auto node = std::make_unique<LocalNode>();
   if (!load_plugins(options, node->plugins, isolation)) return nullptr;
 
-  auto backends = embedded::open_embedded({.data_dir = resolve_data_dir(options), .role = role});
+  auto backends = embedded::open_embedded(
+      {.data_dir = resolve_data_dir(options), .role = role, .retention = retention});
   if (!backends.ok()) {
     std::cerr << "dtq: " << backends.status().message() << "\n";
     return nullptr;
@@ -72,6 +74,13 @@ void add_engine_flags(CLI::App& command, EngineFlags& flags) {
   command.add_option(
       "--runner-cpu-seconds", flags.runner_cpu_seconds,
       "CPU time of each plugin runner over its life, seconds (0: no limit, the default)");
+  command.add_option("--retention", flags.retention,
+                     "How long finished jobs (status and result) are kept: 90s, 15m, 12h, 7d "
+                     "(default 7d)");
+  command.add_option("--retention-for", flags.retention_for,
+                     "TYPE=DURATION: another retention for one job type (repeatable)");
+  command.add_option("--dead-letter-retention", flags.dead_letter_retention,
+                     "How long dead letters are kept (default 30d)");
   command.add_flag("--watch-plugins,!--no-watch-plugins", flags.watch_plugins,
                    "Load libraries dropped into the plugin folder while running, stop removed ones "
                    "(default: on)");
@@ -91,6 +100,26 @@ std::unique_ptr<host::PluginWatcher> watch_plugin_folder(
                                   .on_unhosting = std::move(on_unhosting),
                                   .loaded_elsewhere = loaded_elsewhere},
       plugins, engine);
+}
+
+std::optional<RetentionPolicy> retention_policy(const EngineFlags& flags) {
+  RetentionPolicy policy;
+  auto finished = parse_retention(flags.retention);
+  auto dead_letters = parse_retention(flags.dead_letter_retention);
+  Status refused = !finished.ok() ? finished.status() : dead_letters.status();
+  if (refused.ok()) {
+    policy.finished = *finished;
+    policy.dead_letters = *dead_letters;
+    for (const auto& flag : flags.retention_for) {
+      refused = add_type_retention(policy, flag);
+      if (!refused.ok()) break;
+    }
+  }
+  if (!refused.ok()) {
+    std::cerr << "dtq: " << refused.message() << "\n";
+    return std::nullopt;
+  }
+  return policy;
 }
 
 host::IsolationSettings isolation_settings(const EngineFlags& flags) {

@@ -13,6 +13,7 @@
 
 #include "commands.hpp"
 #include "dtq/core/job_service.hpp"
+#include "dtq/core/retention.hpp"
 #include "dtq/core/status_progress_query.hpp"
 #include "dtq/core/thread_annotations.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
@@ -33,8 +34,10 @@ struct LocalNode {
 
 // Loads the plugins (refusing a bad one, as a worker must) and opens the data
 // folder in `role`. Prints why and returns null on failure.
+// An owner trims finished jobs and dead letters by `retention`.
 std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedded::Role role,
-                                           const host::IsolationSettings& isolation = {});
+                                           const host::IsolationSettings& isolation = {},
+                                           const RetentionPolicy& retention = {});
 
 // Loads the plugins of the plugin folder into `plugins` (in runner processes
 // unless `isolation` says otherwise), refusing a bad one as a worker must.
@@ -58,9 +61,17 @@ struct EngineFlags {
   uint64_t runner_open_files = host::RunnerSettings{}.max_open_files;
   uint64_t runner_cpu_seconds = host::RunnerSettings{}.max_cpu_seconds;
   bool watch_plugins = true;  // hot drop-in (host/plugin_watcher.hpp)
+  // How long the embedded store keeps finished jobs and dead letters
+  // (dtq/core/retention.hpp).
+  std::string retention = "7d";
+  std::vector<std::string> retention_for;  // TYPE=DURATION
+  std::string dead_letter_retention = "30d";
 };
 void add_engine_flags(CLI::App& command, EngineFlags& flags);
 host::IsolationSettings isolation_settings(const EngineFlags& flags);
+// The retention flags read into a policy; prints why and returns nullopt
+// when one is malformed.
+std::optional<RetentionPolicy> retention_policy(const EngineFlags& flags);
 
 // The plugin folder's watcher for a running engine, or null when the flags
 // turn it off. Start it after the signals are blocked: its thread inherits

@@ -165,7 +165,10 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
     std::cerr << "dtq: " << face.status().message() << "\n";
     return 2;
   }
-  auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options.engine));
+  const auto retention = retention_policy(options.engine);
+  if (!retention) return 2;
+  auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options.engine),
+                              *retention);
   if (!node) return 1;
   auto keys = open_local_api_keys(resolve_data_dir(common));
   if (!keys.ok()) {

@@ -128,7 +128,10 @@ std::string advertised_address(const std::string& listen, uint16_t port) {
 int run_embedded_worker(const CommonOptions& common, const EngineFlags& options,
                         const std::string& admin_listen) {
   ProcessLifecycle lifecycle;
-  auto node = open_local_node(common, embedded::Role::kOwner, isolation_settings(options));
+  const auto retention = retention_policy(options);
+  if (!retention) return 2;
+  auto node =
+      open_local_node(common, embedded::Role::kOwner, isolation_settings(options), *retention);
   if (!node) return 1;
   auto settings = engine_settings(*node, options);
   if (!settings) return 2;

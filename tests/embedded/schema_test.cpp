@@ -43,14 +43,15 @@ TEST_F(SchemaTest, CreatesAPrivateFolderAndTheCurrentSchema) {
   struct stat info{};
   ASSERT_EQ(stat(dir_.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0700u);
-  EXPECT_EQ(user_version(), 1);
+  EXPECT_EQ(user_version(), 2);
   { auto backends = open(Role::kOwner); }  // opening again changes nothing
-  EXPECT_EQ(user_version(), 1);
+  EXPECT_EQ(user_version(), 2);
   std::filesystem::remove_all(dir_.parent_path());
 }
 
 TEST_F(SchemaTest, RefusesADatabaseFromANewerDtq) {
   { auto backends = open(); }
+  const int64_t current = user_version();
   exec("PRAGMA user_version=99");
   for (const Role role : {Role::kOwner, Role::kClient}) {
     const auto refused = open_embedded({.data_dir = dir_, .role = role});
@@ -60,7 +61,7 @@ TEST_F(SchemaTest, RefusesADatabaseFromANewerDtq) {
     EXPECT_THAT(refused.status().message(), HasSubstr((dir_ / "dtq.db").string()));
   }
   // The refused owner released its lock.
-  exec("PRAGMA user_version=1");
+  exec("PRAGMA user_version=" + std::to_string(current));
   EXPECT_TRUE(open_embedded({.data_dir = dir_, .role = Role::kOwner}).ok());
 }
 

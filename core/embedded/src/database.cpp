@@ -63,12 +63,22 @@ constexpr const char* kMigrations[] = {
       completed_at TEXT NOT NULL
     );
     CREATE INDEX job_results_by_completed_at ON job_results(completed_at DESC);
-    -- Rows are never deleted, so rowid only grows: the owner loads new
-    -- requests with "rowid > last seen".
+    -- rowid only grows (the retention trim never deletes the newest row):
+    -- the owner loads new requests with "rowid > last seen".
     CREATE TABLE cancel_requests (
       job_id TEXT PRIMARY KEY,
       requested_at TEXT NOT NULL
     );
+    )sql",
+    // 2: the indexes that keep filtered listings and the retention trim
+    // fast however many jobs are stored. A filtered page walks its index
+    // newest first (rowid is every index's last column) and stops at the
+    // page's end.
+    R"sql(
+    CREATE INDEX job_status_by_state ON job_status(state);
+    CREATE INDEX job_status_by_type ON job_status(job_type);
+    CREATE INDEX job_status_by_type_state ON job_status(job_type, state);
+    CREATE INDEX job_results_by_type_completed_at ON job_results(job_type, completed_at);
     )sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));

@@ -63,11 +63,17 @@ StatusOr<StatusPage> select_page(Connection& connection, const StatusListQuery& 
     }
   }
   const std::string state = request.state ? std::string(to_string(*request.state)) : std::string();
-  Query query(connection, std::string("SELECT job_id, ") + kStatusColumns +
-                              ", rowid FROM job_status WHERE (?1 = '' OR state = ?1) AND (?2 = '' OR job_type = ?2)"
-                              " AND rowid < ?3 ORDER BY rowid DESC LIMIT ?4");
+  // One statement per filter, each with a plain equality the planner can
+  // serve from its index ("? = '' OR state = ?" would scan every row).
+  std::string where = "rowid < ?";
+  if (!state.empty()) where += " AND state = ?";
+  if (!request.job_type.empty()) where += " AND job_type = ?";
+  Query query(connection, std::string("SELECT job_id, ") + kStatusColumns + ", rowid FROM job_status WHERE " +
+                              where + " ORDER BY rowid DESC LIMIT ?");
+  query.bind(below);
+  if (!state.empty()) query.bind(state);
+  if (!request.job_type.empty()) query.bind(request.job_type);
   // One row past the page says whether there is a next one.
-  query.bind(state).bind(request.job_type).bind(below);
   query.bind(static_cast<int64_t>(request.limit + 1));
   constexpr int kRowidColumn = 10;  // after job_id and the nine status columns
   StatusPage page;
@@ -197,6 +203,8 @@ StatusOr<std::shared_ptr<SqliteStatusStore>> SqliteStatusStore::open(std::shared
   if (Status s = store->db_->write([&](WriteTx& tx) { return store->load_cancel_requests(tx); }); !s.ok()) {
     return s;
   }
+  store->trimmer_ = std::make_unique<RetentionTrimmer>(
+      store->db_, [s = store.get()](const std::vector<std::string>& job_ids) { s->forget(job_ids); });
   store->hook_ = store->db_->add_batch_hook([s = store.get()](WriteTx& tx) {
     const auto now = std::chrono::steady_clock::now();
     if (now < s->next_cancel_poll_) return;
@@ -219,6 +227,7 @@ SqliteStatusStore::SqliteStatusStore(std::shared_ptr<Database> db) : db_(std::mo
 }
 
 SqliteStatusStore::~SqliteStatusStore() {
+  trimmer_.reset();
   if (hook_ != 0) db_->remove_batch_hook(hook_);
   // Queued status writes reference this object; let them finish.
   if (Status s = db_->flush(); !s.ok()) spdlog::error("status writes not committed at close: {}", s.message());
@@ -447,6 +456,15 @@ bool SqliteStatusStore::cancel_requested(std::string_view job_id) {
     return false;
   }
   return *requested;
+}
+
+void SqliteStatusStore::forget(const std::vector<std::string>& job_ids) {
+  std::lock_guard lock(mutex_);
+  for (const auto& id : job_ids) {
+    cancels_.erase(id);
+    const auto it = live_.find(id);
+    if (it != live_.end() && !it->second.dirty && !it->second.loading) live_.erase(it);
+  }
 }
 
 Status SqliteStatusStore::load_cancel_requests(WriteTx& tx) {

@@ -28,6 +28,7 @@
 
 #include "database.hpp"
 #include "dtq/core/ports/status_store.hpp"
+#include "retention_trimmer.hpp"
 
 namespace dtq::embedded {
 
@@ -94,6 +95,9 @@ class SqliteStatusStore final : public StatusStore {
   void dispatch_loop();
   void poll_loop();
   void publish(const JobStatus& status);  // mutex_ held
+  // Writer thread, after the retention trim deleted these jobs: their clean
+  // cached statuses and their cancel requests go from memory too.
+  void forget(const std::vector<std::string>& job_ids);
 
   const std::shared_ptr<Database> db_;
   const std::shared_ptr<Subscribers> subscribers_ = std::make_shared<Subscribers>();
@@ -115,6 +119,8 @@ class SqliteStatusStore final : public StatusStore {
   std::vector<JobStatus> events_;
   bool stopping_ = false;
   std::thread events_thread_;
+
+  std::unique_ptr<RetentionTrimmer> trimmer_;  // owner only
 };
 
 }  // namespace dtq::embedded

@@ -44,6 +44,7 @@
 #include "dtq/core/ports/job_queue.hpp"
 #include "dtq/core/ports/result_store.hpp"
 #include "dtq/core/ports/status_store.hpp"
+#include "dtq/core/retention.hpp"
 #include "dtq/core/status.hpp"
 
 namespace dtq::embedded {
@@ -67,6 +68,14 @@ struct EmbeddedSettings {
   // costs about the same whatever its size, so this sets how far throughput
   // can grow; a synchronous write ends the wait at once.
   std::chrono::microseconds write_linger{2000};
+  // Owner: finished jobs (status, result, cancel request) and dead letters
+  // past their retention are deleted, at most trim_batch rows of each kind
+  // per write round, looking again every trim_interval (at once while a
+  // round found more than that). Freed pages are reused, so under a steady
+  // load the file stays at a steady size.
+  RetentionPolicy retention;
+  std::chrono::milliseconds trim_interval{60000};
+  size_t trim_batch = 1000;
 };
 
 struct EmbeddedBackends {
