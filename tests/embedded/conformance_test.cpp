@@ -1,11 +1,12 @@
 // The embedded backends (SQLite) against the ports' conformance suites: the
-// job queue, the status store and the result store, and StatusProgressQuery
-// over the status store, as `dtq serve` wires them. Each test gets a data
-// folder of its own. What only the embedded backends do (roles, the owner
-// lock, crash recovery, write-behind) is in queue_test, status_test and
-// result_test.
+// job queue, the status store, the result store and the idempotency keys,
+// and StatusProgressQuery over the status store, as `dtq serve` wires them.
+// Each test gets a data folder of its own. What only the embedded backends
+// do (roles, the owner lock, crash recovery, write-behind) is in
+// queue_test, status_test and result_test.
 #include <filesystem>
 
+#include "conformance/idempotency_store_conformance.hpp"
 #include "conformance/job_queue_conformance.hpp"
 #include "conformance/progress_query_conformance.hpp"
 #include "conformance/result_store_conformance.hpp"
@@ -74,6 +75,22 @@ INSTANTIATE_TYPED_TEST_SUITE_P(SqliteStatusStore, StatusStoreConformance,
                                EmbeddedStoreHarness<&EmbeddedBackends::statuses>);
 INSTANTIATE_TYPED_TEST_SUITE_P(SqliteResultStore, ResultStoreConformance,
                                EmbeddedStoreHarness<&EmbeddedBackends::results>);
+
+// The owner (`dtq serve`) claims; its peer is a client process on the same
+// folder, which claims through its own connection and transactions.
+struct EmbeddedIdempotencyHarness {
+  std::shared_ptr<IdempotencyStore> open() {
+    if (!owner) owner = data.open(Role::kOwner).idempotency;
+    return owner;
+  }
+  [[nodiscard]] std::shared_ptr<IdempotencyStore> open_peer() const {
+    return data.open(Role::kClient).idempotency;
+  }
+  DataDir data;
+  std::shared_ptr<IdempotencyStore> owner;
+};
+INSTANTIATE_TYPED_TEST_SUITE_P(SqliteIdempotencyStore, IdempotencyStoreConformance,
+                               EmbeddedIdempotencyHarness);
 
 struct StatusProgressHarness {
   std::shared_ptr<ProgressQuery> open() {

@@ -1,5 +1,5 @@
-// The embedded database file itself: a fresh folder, schema versions, and
-// rows that cannot be read.
+// The embedded database file itself: a fresh folder, schema versions, rows
+// that cannot be read, and expired idempotency keys trimmed.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -24,6 +24,18 @@ class SchemaTest : public EmbeddedTest {
     sqlite3_free(error);
     sqlite3_close(db);
   }
+  // The first column of the first row of `sql`, an integer.
+  int64_t count(const std::string& sql) {
+    sqlite3* db = nullptr;
+    sqlite3_stmt* statement = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ / "dtq.db").c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &statement, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(statement), SQLITE_ROW);
+    const int64_t value = sqlite3_column_int64(statement, 0);
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    return value;
+  }
   int64_t user_version() {
     sqlite3* db = nullptr;
     sqlite3_stmt* statement = nullptr;
@@ -43,9 +55,9 @@ TEST_F(SchemaTest, CreatesAPrivateFolderAndTheCurrentSchema) {
   struct stat info{};
   ASSERT_EQ(stat(dir_.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0700u);
-  EXPECT_EQ(user_version(), 2);
+  EXPECT_EQ(user_version(), 3);
   { auto backends = open(Role::kOwner); }  // opening again changes nothing
-  EXPECT_EQ(user_version(), 2);
+  EXPECT_EQ(user_version(), 3);
   std::filesystem::remove_all(dir_.parent_path());
 }
 
@@ -88,6 +100,31 @@ TEST_F(SchemaTest, UnreadableRowsAreSkipped) {
   EXPECT_TRUE(letters->empty());
   EXPECT_EQ(backends.results->get("z").status().code(), StatusCode::kInternal);
   EXPECT_EQ(backends.statuses->get("w").status().code(), StatusCode::kNotFound);
+}
+
+// Idempotency keys past their TTL leave the table as new claims come in,
+// a bounded number per claim, so the file does not grow with every key
+// ever used.
+TEST_F(SchemaTest, ExpiredIdempotencyKeysAreTrimmed) {
+  { auto backends = open(); }
+  // Keys left from long ago, as a database that ran for days holds them.
+  constexpr int kExpired = 100;
+  exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+       std::to_string(kExpired) +
+       ") INSERT INTO idempotency_keys(key, fingerprint, job_id, expires_at) "
+       "SELECT 'owner:old-' || i, 'f', 'job-' || i, 1000 FROM n");
+  ASSERT_EQ(count("SELECT COUNT(*) FROM idempotency_keys"), kExpired);
+  auto backends = open();
+  // Each claim trims up to 64 expired keys: two claims leave their own.
+  for (int i = 1; i <= 2; ++i) {
+    auto claimed = backends.idempotency->claim("owner:new-" + std::to_string(i),
+                                               {.fingerprint = "f", .job_id = new_uuid4()},
+                                               kIdempotencyTtl);
+    ASSERT_TRUE(claimed.ok()) << claimed.status().message();
+    EXPECT_TRUE(claimed->claimed);
+  }
+  EXPECT_EQ(count("SELECT COUNT(*) FROM idempotency_keys"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM idempotency_keys WHERE key LIKE 'owner:new-%'"), 2);
 }
 
 TEST_F(SchemaTest, EmptyDataDirIsRefused) {

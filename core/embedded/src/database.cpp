@@ -80,6 +80,17 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX job_status_by_type_state ON job_status(job_type, state);
     CREATE INDEX job_results_by_type_completed_at ON job_results(job_type, completed_at);
     )sql",
+    // 3: the idempotency keys of submissions (SqliteIdempotencyStore).
+    R"sql(
+    CREATE TABLE idempotency_keys (
+      key TEXT PRIMARY KEY,                  -- scoped by its owner (JobService)
+      fingerprint TEXT NOT NULL,
+      job_id TEXT NOT NULL,
+      expires_at INTEGER NOT NULL            -- unix milliseconds
+    );
+    -- Trimming what expired walks this, never the whole table.
+    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys(expires_at);
+    )sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 

@@ -1,6 +1,7 @@
 #include "dtq/embedded/embedded_backends.hpp"
 
 #include "database.hpp"
+#include "sqlite_idempotency_store.hpp"
 #include "sqlite_job_queue.hpp"
 #include "sqlite_result_store.hpp"
 #include "sqlite_status_store.hpp"
@@ -16,7 +17,8 @@ StatusOr<EmbeddedBackends> open_embedded(const EmbeddedSettings& settings) {
   if (!statuses.ok()) return statuses.status();
   return EmbeddedBackends{.queue = std::move(queue).value(),
                           .statuses = std::move(statuses).value(),
-                          .results = std::make_shared<SqliteResultStore>(std::move(db).value())};
+                          .results = std::make_shared<SqliteResultStore>(*db),
+                          .idempotency = std::make_shared<SqliteIdempotencyStore>(*db)};
 }
 
 }  // namespace dtq::embedded

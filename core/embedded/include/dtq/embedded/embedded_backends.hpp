@@ -1,7 +1,8 @@
-// The embedded backends: JobQueue, StatusStore and ResultStore on one SQLite
-// database, <data_dir>/dtq.db (WAL), for running dtq on one machine with no
-// server. `dtq worker` and `dtq serve` open it as the owner; CLI commands open
-// the same folder as clients.
+// The embedded backends: JobQueue, StatusStore, ResultStore and the
+// IdempotencyStore of submissions on one SQLite database, <data_dir>/dtq.db
+// (WAL), for running dtq on one machine with no server. `dtq worker` and
+// `dtq serve` open it as the owner; CLI commands open the same folder as
+// clients.
 //
 // How it works: one writer thread per process owns the write connection and
 // commits whatever callers queued since its last commit in a single
@@ -32,7 +33,7 @@
 // status a client stored.
 //
 // Thread-safety: every member function of the returned ports is thread-safe.
-// Ownership: the three ports share the database; it is closed, and the owner
+// Ownership: the four ports share the database; it is closed, and the owner
 // lock released, when the last of them is destroyed. Destroying a port waits
 // for its queued writes to commit.
 #pragma once
@@ -41,6 +42,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "dtq/core/ports/idempotency_store.hpp"
 #include "dtq/core/ports/job_queue.hpp"
 #include "dtq/core/ports/result_store.hpp"
 #include "dtq/core/ports/status_store.hpp"
@@ -82,6 +84,7 @@ struct EmbeddedBackends {
   std::shared_ptr<JobQueue> queue;
   std::shared_ptr<StatusStore> statuses;
   std::shared_ptr<ResultStore> results;
+  std::shared_ptr<IdempotencyStore> idempotency;
 };
 
 // Creates data_dir (mode 0700) and dtq.db when missing and brings the schema
