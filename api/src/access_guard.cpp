@@ -9,7 +9,14 @@ namespace {
 constexpr std::string_view kBearer = "Bearer ";
 
 Scope scope_for(Need need) {
-  return need == Need::kSubmit ? Scope::kSubmit : Scope::kRead;
+  switch (need) {
+    case Need::kSubmit:
+      return Scope::kSubmit;
+    case Need::kAdmin:
+      return Scope::kAdmin;
+    default:
+      return Scope::kRead;
+  }
 }
 
 // "Name:8080" -> "name"; "[::1]:80" -> "[::1]"; "::1" stays.

@@ -129,6 +129,21 @@ void JobRoutes::add_to(ApiRouteTable& table) {
             }));
   table.add("GET", "/v1/jobs/{id}/events",
             {Need::kRead, [this](Exchange& e) { return events(e); }});
+
+  // Dead letters and retries: what changes them needs an admin key.
+  table.add("POST", "/v1/jobs/{id}:retry", backend(Need::kAdmin, [this](Exchange& e) {
+              return retry(e.request, e.params.get("id"));
+            }));
+  table.add("GET", "/v1/dead-letters",
+            backend(Need::kRead, [this](Exchange& e) { return dead_letter_list(e.request); }));
+  table.add("POST", "/v1/dead-letters:replay",
+            backend(Need::kAdmin, [this](Exchange& e) { return replay_all(e.request); }));
+  table.add("POST", "/v1/dead-letters/{id}:replay", backend(Need::kAdmin, [this](Exchange& e) {
+              return replay(e.request, e.params.get("id"));
+            }));
+  table.add("DELETE", "/v1/dead-letters/{id}", backend(Need::kAdmin, [this](Exchange& e) {
+              return delete_dead_letter(e.request, e.params.get("id"));
+            }));
 }
 
 std::optional<Reply> JobRoutes::check_body(const Pistache::Http::Request& request,
@@ -283,6 +298,98 @@ std::optional<Reply> JobRoutes::all_events(Exchange& exchange) {
   if (auto refused = read_state_filter(query, filter.state)) return refused;
   if (auto type = query.get("job_type")) filter.job_type = query_decode(*type);
   return unless_opened(sse_.open_all(exchange.response, exchange.transport, std::move(filter)));
+}
+
+// Dead letters and retries.
+
+namespace {
+
+ordered_json dead_letter_json(const DeadLetter& letter) {
+  ordered_json payload = ordered_json::parse(letter.message.payload, nullptr, false);
+  return {{"job_id", letter.message.job_id},
+          {"job_type", letter.message.job_type},
+          {"trace_id", letter.message.trace_id},
+          {"submitted_at", letter.message.submitted_at},
+          {"payload", payload.is_discarded() ? ordered_json::object() : std::move(payload)},
+          {"error", {{"code", letter.error.code}, {"message", letter.error.message}}},
+          {"attempts", letter.attempts},
+          {"failed_at", letter.failed_at},
+          {"replayed_as",
+           letter.replayed_as.empty() ? ordered_json() : ordered_json(letter.replayed_as)}};
+}
+
+// The 202 of a replay or a retry: the new job, as a submit answers it.
+Reply new_job_reply(const std::string& id, std::string_view of, std::string_view original) {
+  return Reply{Code::Accepted, dump({{"job_id", id},
+                                     {of, original},
+                                     {"status_url", "/v1/jobs/" + id + "/status"},
+                                     {"events_url", "/v1/jobs/" + id + "/events"}})};
+}
+
+// The job_type= of a dead-letter request: absent or empty is "", else a
+// valid job type; an error reply otherwise.
+std::optional<Reply> read_job_type(const Pistache::Http::Uri::Query& query, std::string& type) {
+  const auto given = query.get("job_type");
+  if (!given || given->empty()) return std::nullopt;
+  type = query_decode(*given);
+  if (is_valid_job_type(type)) return std::nullopt;
+  return error_reply(Code::Bad_Request, "invalid_argument", "bad job type",
+                     ordered_json::array({{{"field", "job_type"},
+                                           {"message", "a job type: lower case letters, digits "
+                                                       "and _ (for example weather)"}}}));
+}
+
+}  // namespace
+
+Reply JobRoutes::dead_letter_list(const Pistache::Http::Request& request) {
+  const auto& query = request.query();
+  std::string type;
+  size_t limit = kDefaultListLimit;
+  if (auto refused = read_job_type(query, type)) return *refused;
+  if (auto refused = read_limit(query, limit)) return *refused;
+  auto letters = timed("dead_letters", [&] { return jobs_.dead_letters(type, limit); });
+  if (!letters.ok()) return status_error(letters.status());
+  ordered_json list = ordered_json::array();
+  for (const auto& letter : *letters) list.push_back(dead_letter_json(letter));
+  return Reply{Code::Ok, dump({{"dead_letters", std::move(list)}})};
+}
+
+Reply JobRoutes::replay(const Pistache::Http::Request& request, std::string_view id) {
+  if (auto refused = check_body(request, false)) return *refused;
+  if (!is_uuid(id)) return malformed_id();
+  auto replayed = timed("replay", [&] { return jobs_.replay(id); });
+  if (!replayed.ok()) return job_error(replayed.status());
+  return new_job_reply(*replayed, "replay_of", id);
+}
+
+Reply JobRoutes::replay_all(const Pistache::Http::Request& request) {
+  if (auto refused = check_body(request, false)) return *refused;
+  std::string type;
+  if (auto refused = read_job_type(request.query(), type)) return *refused;
+  if (type.empty()) {
+    return error_reply(
+        Code::Bad_Request, "invalid_argument", "which job type's dead letters to replay",
+        ordered_json::array({{{"field", "job_type"}, {"message", "required, a job type"}}}));
+  }
+  auto replayed = timed("replay", [&] { return jobs_.replay_all(type); });
+  if (!replayed.ok()) return status_error(replayed.status());
+  return Reply{Code::Ok, dump({{"job_type", type}, {"replayed", *replayed}})};
+}
+
+Reply JobRoutes::delete_dead_letter(const Pistache::Http::Request& request, std::string_view id) {
+  if (auto refused = check_body(request, false)) return *refused;
+  if (!is_uuid(id)) return malformed_id();
+  const Status deleted = timed("delete_dead_letter", [&] { return jobs_.delete_dead_letter(id); });
+  if (!deleted.ok()) return job_error(deleted);
+  return Reply{Code::Ok, dump({{"job_id", id}, {"deleted", true}})};
+}
+
+Reply JobRoutes::retry(const Pistache::Http::Request& request, std::string_view id) {
+  if (auto refused = check_body(request, false)) return *refused;
+  if (!is_uuid(id)) return malformed_id();
+  auto retried = timed("retry", [&] { return jobs_.retry(id); });
+  if (!retried.ok()) return job_error(retried.status());
+  return new_job_reply(*retried, "retry_of", id);
 }
 
 }  // namespace dtq::api

@@ -76,6 +76,13 @@ class JobRoutes {
   std::optional<Reply> events(Exchange& exchange);
   std::optional<Reply> all_events(Exchange& exchange);
 
+  // Dead letters and retries (admin, but for the listing).
+  Reply dead_letter_list(const Pistache::Http::Request& request);
+  Reply replay(const Pistache::Http::Request& request, std::string_view id);
+  Reply replay_all(const Pistache::Http::Request& request);
+  Reply delete_dead_letter(const Pistache::Http::Request& request, std::string_view id);
+  Reply retry(const Pistache::Http::Request& request, std::string_view id);
+
   JobService& jobs_;
   StatusStore& statuses_;
   JobTypeRegistry& job_types_;

@@ -112,6 +112,21 @@ class GrpcJobServer::Impl final
                          v1::CancelJobResponse* response) override;
   grpc::Status ListJobTypes(grpc::ServerContext* context, const v1::ListJobTypesRequest* request,
                             v1::ListJobTypesResponse* response) override;
+  // Dead letters and retries.
+  grpc::Status ListDeadLetters(grpc::ServerContext* context,
+                               const v1::ListDeadLettersRequest* request,
+                               v1::ListDeadLettersResponse* response) override;
+  grpc::Status ReplayDeadLetter(grpc::ServerContext* context,
+                                const v1::ReplayDeadLetterRequest* request,
+                                v1::ReplayDeadLetterResponse* response) override;
+  grpc::Status ReplayDeadLetters(grpc::ServerContext* context,
+                                 const v1::ReplayDeadLettersRequest* request,
+                                 v1::ReplayDeadLettersResponse* response) override;
+  grpc::Status DeleteDeadLetter(grpc::ServerContext* context,
+                                const v1::DeleteDeadLetterRequest* request,
+                                v1::DeleteDeadLetterResponse* response) override;
+  grpc::Status RetryJob(grpc::ServerContext* context, const v1::RetryJobRequest* request,
+                        v1::RetryJobResponse* response) override;
   // The stream: the callback API, so that an open watch holds no thread.
   grpc::ServerWriteReactor<v1::JobStatus>* WatchJob(grpc::CallbackServerContext* context,
                                                     const v1::WatchJobRequest* request) override;
@@ -551,6 +566,93 @@ grpc::Status GrpcJobServer::Impl::ListJobTypes(grpc::ServerContext* context,
     out->set_crash_looping(info.crash_looping);
     out->set_last_crash(info.last_crash);
   }
+  return grpc::Status::OK;
+}
+
+// Dead letters and retries.
+
+grpc::Status GrpcJobServer::Impl::ListDeadLetters(grpc::ServerContext* context,
+                                                  const v1::ListDeadLettersRequest* request,
+                                                  v1::ListDeadLettersResponse* response) {
+  if (auto refused = check_access(*context, Need::kRead)) return fail(context, *refused);
+  if (!request->job_type().empty() && !is_valid_job_type(request->job_type())) {
+    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
+                          "invalid_argument",
+                          "bad job type",
+                          {{"job_type", "empty (every type) or a job type"}}});
+  }
+  if (request->limit() > kMaxListLimit) {
+    return fail(context,
+                {grpc::StatusCode::INVALID_ARGUMENT,
+                 "invalid_argument",
+                 "bad limit",
+                 {{"limit", "0 (the default, 50) or 1 to " + std::to_string(kMaxListLimit)}}});
+  }
+  const size_t limit = request->limit() == 0 ? kDefaultListLimit : request->limit();
+  auto letters = jobs_.dead_letters(request->job_type(), limit);
+  if (!letters.ok()) return fail(context, from_status(letters.status()));
+  for (const DeadLetter& letter : *letters) {
+    auto* out = response->add_dead_letters();
+    out->set_job_id(letter.message.job_id);
+    out->set_job_type(letter.message.job_type);
+    out->set_trace_id(letter.message.trace_id);
+    out->set_submitted_at(letter.message.submitted_at);
+    out->set_payload_json(letter.message.payload);
+    out->mutable_error()->set_code(letter.error.code);
+    out->mutable_error()->set_message(letter.error.message);
+    out->set_attempts(letter.attempts);
+    out->set_failed_at(letter.failed_at);
+    out->set_replayed_as(letter.replayed_as);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::ReplayDeadLetter(grpc::ServerContext* context,
+                                                   const v1::ReplayDeadLetterRequest* request,
+                                                   v1::ReplayDeadLetterResponse* response) {
+  if (auto refused = check_access(*context, Need::kAdmin)) return fail(context, *refused);
+  if (!is_uuid(request->job_id())) return fail(context, malformed_id());
+  auto replayed = jobs_.replay(request->job_id());
+  if (!replayed.ok()) return fail(context, job_failure(replayed.status()));
+  response->set_job_id(*replayed);
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::ReplayDeadLetters(grpc::ServerContext* context,
+                                                    const v1::ReplayDeadLettersRequest* request,
+                                                    v1::ReplayDeadLettersResponse* response) {
+  if (auto refused = check_access(*context, Need::kAdmin)) return fail(context, *refused);
+  if (!is_valid_job_type(request->job_type())) {
+    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
+                          "invalid_argument",
+                          "which job type's dead letters to replay",
+                          {{"job_type", "required, a job type"}}});
+  }
+  auto replayed = jobs_.replay_all(request->job_type());
+  if (!replayed.ok()) return fail(context, from_status(replayed.status()));
+  response->set_replayed(static_cast<uint32_t>(*replayed));
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::DeleteDeadLetter(grpc::ServerContext* context,
+                                                   const v1::DeleteDeadLetterRequest* request,
+                                                   v1::DeleteDeadLetterResponse* /*response*/) {
+  if (auto refused = check_access(*context, Need::kAdmin)) return fail(context, *refused);
+  if (!is_uuid(request->job_id())) return fail(context, malformed_id());
+  if (Status deleted = jobs_.delete_dead_letter(request->job_id()); !deleted.ok()) {
+    return fail(context, job_failure(deleted));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::RetryJob(grpc::ServerContext* context,
+                                           const v1::RetryJobRequest* request,
+                                           v1::RetryJobResponse* response) {
+  if (auto refused = check_access(*context, Need::kAdmin)) return fail(context, *refused);
+  if (!is_uuid(request->job_id())) return fail(context, malformed_id());
+  auto retried = jobs_.retry(request->job_id());
+  if (!retried.ok()) return fail(context, job_failure(retried.status()));
+  response->set_job_id(*retried);
   return grpc::Status::OK;
 }
 

@@ -4,7 +4,9 @@
 // matches the path) and 405 (a pattern matches, not for this method; the
 // Allow header lists the methods that are). Patterns are literal segments
 // and `{name}` segments, each of which matches one non-empty segment and
-// hands it to the handler percent-decoded (path rules: '+' is a plus).
+// hands it to the handler percent-decoded (path rules: '+' is a plus), and
+// `{name}:verb` segments, which match a segment ending in ":verb" and hand
+// over what precedes it (a custom method, as in "/v1/jobs/{id}:retry").
 // Empty segments are ignored, so "/v1//jobs/" is "/v1/jobs".
 //
 // Independent of the HTTP library: methods are their names ("GET"), the
@@ -110,8 +112,17 @@ class RouteTable {
     if (wanted.size() != segments.size()) return false;
     for (size_t i = 0; i < wanted.size(); ++i) {
       const std::string_view part = wanted[i];
-      if (part.size() > 2 && part.front() == '{' && part.back() == '}') {
+      const size_t close = part.find('}');
+      if (part.size() > 2 && part.front() == '{' && close == part.size() - 1) {
         params.add(std::string(part.substr(1, part.size() - 2)), percent_decode(segments[i]));
+      } else if (part.front() == '{' && close != std::string_view::npos && close > 1 &&
+                 part[close + 1] == ':') {
+        // `{name}:verb` (Google's custom methods): a segment ending in ":verb".
+        const std::string_view verb = part.substr(close + 1);
+        const std::string_view segment = segments[i];
+        if (segment.size() <= verb.size() || !segment.ends_with(verb)) return false;
+        params.add(std::string(part.substr(1, close - 1)),
+                   percent_decode(segment.substr(0, segment.size() - verb.size())));
       } else if (part != segments[i]) {
         return false;
       }

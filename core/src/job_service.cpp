@@ -249,6 +249,81 @@ StatusOr<std::string> JobService::replay(std::string_view job_id) {
   return new_id;
 }
 
+Status JobService::delete_dead_letter(std::string_view job_id) {
+  if (Status valid = check_id(job_id); !valid.ok()) return valid;
+  return queue_.delete_dead_letter(job_id);
+}
+
+StatusOr<size_t> JobService::replay_all(std::string_view job_type) {
+  if (!is_valid_job_type(job_type)) {
+    return invalid_argument("\"" + std::string(job_type) + "\" is not a valid job type");
+  }
+  auto letters = queue_.dead_letters(job_type, kReplayAllScan);
+  if (!letters.ok()) return letters.status();
+  size_t replayed = 0;
+  for (const DeadLetter& letter : *letters) {
+    if (!letter.replayed_as.empty()) continue;
+    auto new_id = replay(letter.message.job_id);
+    if (new_id.ok()) {
+      ++replayed;
+      continue;
+    }
+    // Replayed or deleted by another client since the listing: not ours to count.
+    const StatusCode code = new_id.status().code();
+    if (code == StatusCode::kFailedPrecondition || code == StatusCode::kNotFound) continue;
+    return Status(code, "replayed " + std::to_string(replayed) + " dead letters of " +
+                            std::string(job_type) + ", then: " + new_id.status().message());
+  }
+  return replayed;
+}
+
+StatusOr<std::string> JobService::retry(std::string_view job_id) {
+  if (Status valid = check_id(job_id); !valid.ok()) return valid;
+  const std::string id(job_id);
+  auto ended = results_.get(job_id);
+  if (!ended.ok()) {
+    if (ended.status().code() != StatusCode::kNotFound) return ended.status();
+    // No result: unknown, not ended, or failed before it ever ran (its
+    // payload was never kept).
+    auto current = statuses_.get(job_id);
+    if (!current.ok()) return current.status();
+    if (current->state != JobState::kFailed) {
+      return failed_precondition("job " + id + " is " + std::string(to_string(current->state)) +
+                                 ", not failed");
+    }
+    return failed_precondition("job " + id + " failed before it ran; its payload is not kept");
+  }
+  if (ended->final_state != JobState::kFailed) {
+    return failed_precondition("job " + id + " ended " +
+                               std::string(to_string(ended->final_state)) + ", not failed");
+  }
+  JobMessage message{.job_id = new_uuid4(),
+                     .job_type = ended->job_type,
+                     .submitted_at = now_rfc3339(),
+                     .trace_id = ended->trace_id,
+                     .payload = ended->input};
+  // Queued before enqueued, as submit() does, for the same reason.
+  JobStatus queued{.job_id = message.job_id,
+                   .state = JobState::kQueued,
+                   .progress_percent = 0,
+                   .updated_at = message.submitted_at,
+                   .message = "queued (retry of " + id + ")",
+                   .trace_id = message.trace_id,
+                   .job_type = message.job_type};
+  if (auto stored = statuses_.update(queued); !stored.ok()) return stored.status();
+  if (Status enqueued = queue_.enqueue(message); !enqueued.ok()) {
+    JobStatus lost = queued;
+    lost.state = JobState::kFailed;
+    lost.updated_at = now_rfc3339();
+    lost.message = "could not be enqueued";
+    lost.error_code = "enqueue_failed";
+    lost.error_message = enqueued.message();
+    (void)statuses_.update(lost);  // best effort, as in submit()
+    return enqueued;
+  }
+  return message.job_id;
+}
+
 StatusOr<JobStatus> record_replay(StatusStore& statuses, std::string_view original_id,
                                   const std::string& replay_id) {
   const auto original = statuses.get(original_id);

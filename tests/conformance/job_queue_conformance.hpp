@@ -282,6 +282,46 @@ TYPED_TEST_P(JobQueueConformance, DeadLettersAreListedAndReplayedOnce) {
   }
 }
 
+TYPED_TEST_P(JobQueueConformance, ADeletedDeadLetterIsNeitherListedNorReplayed) {
+  JobQueue& queue = *this->queue_;
+  std::vector<JobMessage> messages;
+  for (int i = 0; i < 2; ++i) {
+    messages.push_back(make_message());
+    ASSERT_TRUE(queue.enqueue(messages.back()).ok());
+    ASSERT_TRUE(queue.dead_letter(this->take_one(), JobError{"e", "m"}, 1).ok());
+  }
+  const std::string& gone = messages[0].job_id;
+  const std::string& kept = messages[1].job_id;
+  ASSERT_TRUE(queue.delete_dead_letter(gone).ok());
+  EXPECT_EQ(queue.delete_dead_letter(gone).code(), StatusCode::kNotFound);
+  EXPECT_EQ(queue.delete_dead_letter(new_uuid4()).code(), StatusCode::kNotFound);
+  EXPECT_EQ(queue.replay(gone).status().code(), StatusCode::kNotFound);
+  const auto expect_only_the_kept_one = [&](JobQueue& q) {
+    for (const std::string_view type : {"", "echo"}) {
+      auto letters = q.dead_letters(type, 10);
+      ASSERT_TRUE(letters.ok()) << letters.status().message();
+      ASSERT_EQ(letters->size(), 1U) << "listing \"" << type << "\"";
+      EXPECT_EQ(letters->front().message.job_id, kept);
+    }
+  };
+  expect_only_the_kept_one(queue);
+  // A replayed one may be deleted too; its replay is a job of its own.
+  auto replayed = queue.replay(kept);
+  ASSERT_TRUE(replayed.ok()) << replayed.status().message();
+  ASSERT_TRUE(queue.delete_dead_letter(kept).ok());
+  auto none = queue.dead_letters("", 10);
+  ASSERT_TRUE(none.ok()) << none.status().message();
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(this->take_one().message.job_id, *replayed);
+  if constexpr (TypeParam::kDurable) {
+    this->reopen();
+    none = this->queue_->dead_letters("", 10);
+    ASSERT_TRUE(none.ok()) << none.status().message();
+    EXPECT_TRUE(none->empty());
+    EXPECT_EQ(this->queue_->delete_dead_letter(gone).code(), StatusCode::kNotFound);
+  }
+}
+
 TYPED_TEST_P(JobQueueConformance, DeadLettersAreListedNewestFirstUpToTheLimit) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {
@@ -404,6 +444,7 @@ REGISTER_TYPED_TEST_SUITE_P(JobQueueConformance, EnqueueTakeAck, WhatIsNotLeased
                             TakeWaitsForAnEnqueueFromAnotherThread, TakeTimesOutEmpty,
                             CloseWakesTakersAndLaterTakesReturnAtOnce,
                             AReleasedMessageIsFirstInLine, DeadLettersAreListedAndReplayedOnce,
+                            ADeletedDeadLetterIsNeitherListedNorReplayed,
                             DeadLettersAreListedNewestFirstUpToTheLimit,
                             AnUnfinishedMessageIsDeliveredAgainAfterARestart,
                             AckedMessagesNeverComeBack,

@@ -142,6 +142,16 @@ StatusOr<std::string> MemoryJobQueue::replay(std::string_view job_id) {
   return again.job_id;
 }
 
+Status MemoryJobQueue::delete_dead_letter(std::string_view job_id) {
+  std::lock_guard lock(mutex_);
+  const auto letter = std::find_if(dead_.begin(), dead_.end(), [&](const DeadLetter& dead) {
+    return dead.message.job_id == job_id;
+  });
+  if (letter == dead_.end()) return not_found("no dead letter of job " + std::string(job_id));
+  dead_.erase(letter);
+  return {};
+}
+
 void MemoryJobQueue::fail_enqueue_with(Status failure) {
   std::lock_guard lock(mutex_);
   enqueue_failure_ = std::move(failure);

@@ -32,6 +32,7 @@ class MemoryJobQueue final : public JobQueue {
   Status dead_letter(const Delivery& delivery, const JobError& error, uint32_t attempts) override;
   StatusOr<std::vector<DeadLetter>> dead_letters(std::string_view job_type, size_t limit) override;
   StatusOr<std::string> replay(std::string_view job_id) override;
+  Status delete_dead_letter(std::string_view job_id) override;
   void close() override;
 
   // Every enqueue answers `failure` while it is not OK (Status{} heals),

@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "dtq/core/ids.hpp"
+#include "support/eventually.hpp"
 #include "support/fake_provider.hpp"
 
 namespace dtq {
@@ -1391,6 +1392,146 @@ TEST_F(ApiTest, KilledMidRunAndRestartedLosesAndDuplicatesNothing) {
     EXPECT_EQ(count, 1U) << id;
   }
   EXPECT_EQ(server_->terminate(), 0);
+}
+
+// Dead letters and retries over REST: github_user fails for good for a
+// user the fake GitHub does not know, so its jobs end dead-lettered.
+constexpr const char* kUnknownUser = R"({"username":"no-such-user-dtq"})";
+
+// The dead letters listed at `query`, once there are `count` of them.
+nlohmann::json dead_letters_once(const std::string& base, const std::string& query, size_t count) {
+  nlohmann::json letters;
+  // Dead-lettered just after the failed status is written.
+  EXPECT_TRUE(testing::eventually([&] {
+    const Reply listed = http("GET", base + "/v1/dead-letters" + query, "", key_only());
+    if (listed.code != 200) return false;
+    letters = nlohmann::json::parse(listed.body)["dead_letters"];
+    return letters.size() == count;
+  })) << letters.dump();
+  return letters;
+}
+
+TEST_F(ApiTest, DeadLettersAreListedReplayedAndDeletedAndFailedJobsRetried) {
+  const std::string first = submit("github_user", kUnknownUser);
+  const std::string second = submit("github_user", kUnknownUser);
+  const std::string fine = submit("quote", R"({"max_length":200})");
+  EXPECT_THAT(events(url(), first).body, HasSubstr(R"("state":"failed")"));
+  EXPECT_THAT(events(url(), second).body, HasSubstr(R"("state":"failed")"));
+  EXPECT_THAT(events(url(), fine).body, HasSubstr(R"("state":"completed")"));
+
+  // Listed newest first with the error, the attempts, the payload, when.
+  nlohmann::json letters = dead_letters_once(url(), "?job_type=github_user", 2);
+  ASSERT_EQ(letters.size(), 2U);
+  // The two ran at once: either may have failed first.
+  EXPECT_EQ((std::set<std::string>{letters[0]["job_id"], letters[1]["job_id"]}),
+            (std::set<std::string>{first, second}));
+  EXPECT_GE(letters[0]["failed_at"], letters[1]["failed_at"]);
+  for (const auto& letter : letters) {
+    EXPECT_EQ(letter["job_type"], "github_user");
+    EXPECT_EQ(letter["error"]["code"], "user_not_found");
+    EXPECT_GE(letter["attempts"].get<int>(), 1);
+    EXPECT_EQ(letter["payload"], nlohmann::json::parse(kUnknownUser));
+    EXPECT_FALSE(letter["failed_at"].get<std::string>().empty());
+    EXPECT_TRUE(letter["replayed_as"].is_null());
+  }
+  EXPECT_EQ(dead_letters_once(url(), "", 2).size(), 2U);  // every type
+  EXPECT_EQ(dead_letters_once(url(), "?job_type=github_user&limit=1", 1)[0], letters[0]);
+  EXPECT_EQ(dead_letters_once(url(), "?job_type=quote", 0).size(), 0U);
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/dead-letters?job_type=No%20Such", "", key_only()),
+                      400, "invalid_argument"));
+  EXPECT_TRUE(IsError(http("GET", url() + "/v1/dead-letters?limit=0", "", key_only()), 400,
+                      "invalid_argument"));
+
+  // A read key lists and changes nothing (403: the key is good, its scope small).
+  const std::string reader = make_key(data_, "read");
+  const std::string submitter = make_key(data_, "submit");
+  EXPECT_EQ(http("GET", url() + "/v1/dead-letters", "", key_only(reader)).code, 200);
+  for (const auto& key : {reader, submitter}) {
+    EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters/" + first + ":replay", "",
+                             key_only(key)),
+                        403, "forbidden"));
+    EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters:replay?job_type=github_user", "",
+                             key_only(key)),
+                        403, "forbidden"));
+    EXPECT_TRUE(IsError(http("DELETE", url() + "/v1/dead-letters/" + first, "", key_only(key)),
+                        403, "forbidden"));
+    EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs/" + first + ":retry", "", key_only(key)),
+                        403, "forbidden"));
+  }
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters/" + first + ":replay", "", {}), 401,
+                      "unauthorized"));
+
+  // Replay one: 202 with the new job, which runs (and fails) again; once only.
+  const Reply replayed =
+      http("POST", url() + "/v1/dead-letters/" + first + ":replay", "", key_only());
+  ASSERT_EQ(replayed.code, 202) << replayed.body;
+  const auto replay = nlohmann::json::parse(replayed.body);
+  const std::string rerun = replay["job_id"];
+  EXPECT_EQ(replay["replay_of"], first);
+  EXPECT_EQ(replay["status_url"], "/v1/jobs/" + rerun + "/status");
+  EXPECT_NE(rerun, first);
+  EXPECT_THAT(events(url(), rerun).body, HasSubstr(R"("state":"failed")"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters/" + first + ":replay", "", key_only()),
+                      409, "conflict"));
+  EXPECT_TRUE(IsError(
+      http("POST", url() + "/v1/dead-letters/not-a-uuid:replay", "", key_only()), 400,
+      "malformed_id"));
+  EXPECT_TRUE(IsError(
+      http("POST", url() + "/v1/dead-letters/" + new_uuid4() + ":replay", "", key_only()), 404,
+      "unknown_job"));
+  letters = dead_letters_once(url(), "?job_type=github_user", 3);
+  ASSERT_EQ(letters.size(), 3U);
+  EXPECT_EQ(letters[0]["job_id"], rerun);  // the replay's own dead letter, the newest
+  for (const auto& letter : letters) {
+    EXPECT_EQ(letter["replayed_as"], letter["job_id"] == first ? nlohmann::json(rerun)
+                                                                : nlohmann::json())
+        << letter.dump();
+  }
+
+  // Delete: gone; a second delete is 404.
+  const Reply deleted = http("DELETE", url() + "/v1/dead-letters/" + second, "", key_only());
+  EXPECT_EQ(deleted.code, 200) << deleted.body;
+  EXPECT_EQ(nlohmann::json::parse(deleted.body)["job_id"], second);
+  EXPECT_TRUE(IsError(http("DELETE", url() + "/v1/dead-letters/" + second, "", key_only()), 404,
+                      "unknown_job"));
+  EXPECT_TRUE(IsError(http("DELETE", url() + "/v1/dead-letters/nope", "", key_only()), 400,
+                      "malformed_id"));
+  EXPECT_EQ(dead_letters_once(url(), "?job_type=github_user", 2).size(), 2U);
+
+  // Retry: a failed job (dead letter deleted or not) runs again, as a new
+  // job with its trace; anything but a failed job is 409.
+  const Reply retried = http("POST", url() + "/v1/jobs/" + second + ":retry", "", key_only());
+  ASSERT_EQ(retried.code, 202) << retried.body;
+  const std::string again = json_field(retried.body, "job_id");
+  EXPECT_EQ(json_field(retried.body, "retry_of"), second);
+  const std::string queued = http("GET", url() + "/v1/jobs/" + again + "/status").body;
+  EXPECT_EQ(json_field(queued, "trace_id"),
+            json_field(http("GET", url() + "/v1/jobs/" + second + "/status").body, "trace_id"));
+  EXPECT_THAT(events(url(), again).body, HasSubstr(R"("state":"failed")"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs/" + fine + ":retry", "", key_only()), 409,
+                      "conflict"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs/" + new_uuid4() + ":retry", "", key_only()),
+                      404, "unknown_job"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs/x:retry", "", key_only()), 400,
+                      "malformed_id"));
+
+  // Replay all of a type: the two not replayed yet (the rerun's and the
+  // retry's), then none.
+  dead_letters_once(url(), "?job_type=github_user", 3);
+  const Reply all =
+      http("POST", url() + "/v1/dead-letters:replay?job_type=github_user", "", key_only());
+  ASSERT_EQ(all.code, 200) << all.body;
+  EXPECT_EQ(nlohmann::json::parse(all.body),
+            nlohmann::json::parse(R"({"job_type":"github_user","replayed":2})"));
+  EXPECT_EQ(http("POST", url() + "/v1/dead-letters:replay?job_type=github_user", "", key_only())
+                .body,
+            R"({"job_type":"github_user","replayed":0})");
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters:replay", "", key_only()), 400,
+                      "invalid_argument"));
+  // GET on a custom method is 405 with what it allows.
+  const Reply wrong = http("GET", url() + "/v1/dead-letters/" + first + ":replay", "", key_only());
+  EXPECT_EQ(wrong.code, 405);
+  EXPECT_EQ(header(wrong, "Allow"), "POST, DELETE");
 }
 
 }  // namespace

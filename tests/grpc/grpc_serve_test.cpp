@@ -24,6 +24,7 @@
 
 #include "dtq/core/ids.hpp"
 #include "grpc/grpc_test_util.hpp"
+#include "support/eventually.hpp"
 #include "support/fake_provider.hpp"
 
 namespace dtq {
@@ -444,6 +445,142 @@ TEST_F(GrpcServeTest, WritesNeedASubmitKeyAndReadsAReadKey) {
   EXPECT_EQ(error.code, grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(error.error_code, "forbidden");
   EXPECT_EQ(cancel(id, nullptr, &bearer).code, grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// A unary call of the dead-letter rpcs with `token`.
+template <class Method, class Request, class Response>
+CallError call(v1::JobService::Stub& stub, Method method, const Request& request,
+               Response& response, const std::string& token = kToken) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 60s);
+  context.AddMetadata("authorization", "Bearer " + token);
+  return call_error((stub.*method)(&context, request, &response), context);
+}
+
+// github_user fails for good (the fake GitHub knows no such user): every
+// such job ends failed and dead-lettered after one attempt.
+constexpr const char* kUnknownUser = R"({"username":"no-such-user-dtq"})";
+
+TEST_F(GrpcServeTest, DeadLettersAreListedReplayedDeletedAndFailedJobsRetried) {
+  using Stub = v1::JobService::Stub;
+  const std::string first = submit("github_user", kUnknownUser);
+  const std::string second = submit("github_user", kUnknownUser);
+  const std::string fine = submit("quote", R"({"max_length":200})");
+  for (const auto& id : {first, second, fine}) ASSERT_TRUE(is_uuid(id));
+  EXPECT_EQ(watch(first).statuses.back().state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(watch(second).statuses.back().state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(watch(fine).statuses.back().state(), v1::JOB_STATE_COMPLETED);
+
+  v1::ListDeadLettersRequest of_type;
+  of_type.set_job_type("github_user");
+  v1::ListDeadLettersResponse listed;
+  // Dead-lettered just after the failed status is written.
+  ASSERT_TRUE(testing::eventually([&] {
+    listed.Clear();
+    return call(*stub_, &Stub::ListDeadLetters, of_type, listed).code == grpc::StatusCode::OK &&
+           listed.dead_letters_size() == 2;
+  })) << listed.DebugString();
+  // The two ran at once: either may have failed first; newest first.
+  EXPECT_EQ((std::set<std::string>{listed.dead_letters(0).job_id(),
+                                   listed.dead_letters(1).job_id()}),
+            (std::set<std::string>{first, second}));
+  EXPECT_GE(listed.dead_letters(0).failed_at(), listed.dead_letters(1).failed_at());
+  for (const auto& letter : listed.dead_letters()) {
+    EXPECT_EQ(letter.job_type(), "github_user");
+    EXPECT_EQ(letter.error().code(), "user_not_found");
+    EXPECT_THAT(letter.error().message(), HasSubstr("no-such-user-dtq"));
+    EXPECT_GE(letter.attempts(), 1U);
+    EXPECT_EQ(nlohmann::json::parse(letter.payload_json()),
+              nlohmann::json::parse(kUnknownUser));
+    EXPECT_FALSE(letter.failed_at().empty());
+    EXPECT_TRUE(letter.replayed_as().empty());
+  }
+  v1::ListDeadLettersRequest other;
+  other.set_job_type("quote");
+  v1::ListDeadLettersResponse none;
+  EXPECT_EQ(call(*stub_, &Stub::ListDeadLetters, other, none).code, grpc::StatusCode::OK);
+  EXPECT_EQ(none.dead_letters_size(), 0);
+  other.set_job_type("Not A Type");
+  EXPECT_EQ(call(*stub_, &Stub::ListDeadLetters, other, none).code,
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // A read key lists and changes nothing.
+  const std::string reader = make_read_key();
+  EXPECT_EQ(call(*stub_, &Stub::ListDeadLetters, of_type, listed, reader).code,
+            grpc::StatusCode::OK);
+  v1::ReplayDeadLetterRequest replay;
+  replay.set_job_id(first);
+  v1::ReplayDeadLetterResponse replayed;
+  const CallError refused = call(*stub_, &Stub::ReplayDeadLetter, replay, replayed, reader);
+  EXPECT_EQ(refused.code, grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(refused.error_code, "forbidden");
+  v1::RetryJobRequest retry;
+  retry.set_job_id(first);
+  v1::RetryJobResponse retried;
+  EXPECT_EQ(call(*stub_, &Stub::RetryJob, retry, retried, reader).code,
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::DeleteDeadLetterRequest remove;
+  remove.set_job_id(second);
+  v1::DeleteDeadLetterResponse removed;
+  EXPECT_EQ(call(*stub_, &Stub::DeleteDeadLetter, remove, removed, reader).code,
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::ReplayDeadLettersRequest all;
+  all.set_job_type("github_user");
+  v1::ReplayDeadLettersResponse all_replayed;
+  EXPECT_EQ(call(*stub_, &Stub::ReplayDeadLetters, all, all_replayed, reader).code,
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  // Replay one: a new job of the same type, payload and trace; once only.
+  ASSERT_EQ(call(*stub_, &Stub::ReplayDeadLetter, replay, replayed).code, grpc::StatusCode::OK);
+  ASSERT_TRUE(is_uuid(replayed.job_id()));
+  EXPECT_NE(replayed.job_id(), first);
+  const Watched rerun = watch(replayed.job_id());
+  EXPECT_EQ(rerun.statuses.back().state(), v1::JOB_STATE_FAILED);
+  const CallError twice = call(*stub_, &Stub::ReplayDeadLetter, replay, replayed);
+  EXPECT_EQ(twice.code, grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(twice.error_code, "conflict");
+  replay.set_job_id("not-a-uuid");
+  EXPECT_EQ(call(*stub_, &Stub::ReplayDeadLetter, replay, replayed).error_code, "malformed_id");
+  replay.set_job_id(new_uuid4());
+  EXPECT_EQ(call(*stub_, &Stub::ReplayDeadLetter, replay, replayed).error_code, "unknown_job");
+
+  // Delete: gone from the listing; a second delete is NOT_FOUND.
+  ASSERT_EQ(call(*stub_, &Stub::DeleteDeadLetter, remove, removed).code, grpc::StatusCode::OK);
+  const CallError gone = call(*stub_, &Stub::DeleteDeadLetter, remove, removed);
+  EXPECT_EQ(gone.code, grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(gone.error_code, "unknown_job");
+
+  // Retry: only a failed job; the new one says what it retries.
+  retry.set_job_id(fine);
+  const CallError not_failed = call(*stub_, &Stub::RetryJob, retry, retried);
+  EXPECT_EQ(not_failed.code, grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(not_failed.error_code, "conflict");
+  retry.set_job_id(new_uuid4());
+  EXPECT_EQ(call(*stub_, &Stub::RetryJob, retry, retried).error_code, "unknown_job");
+  retry.set_job_id(second);
+  ASSERT_EQ(call(*stub_, &Stub::RetryJob, retry, retried).code, grpc::StatusCode::OK);
+  v1::GetJobResponse original;
+  v1::GetJobResponse again;
+  ASSERT_TRUE(get(second, original).ok());
+  ASSERT_TRUE(get(retried.job_id(), again).ok());
+  EXPECT_EQ(again.status().trace_id(), original.status().trace_id());
+  EXPECT_EQ(again.status().job_type(), "github_user");
+  EXPECT_EQ(watch(retried.job_id()).statuses.back().state(), v1::JOB_STATE_FAILED);
+
+  // Replay all: the unreplayed ones now listed are the rerun's and the
+  // retry's own dead letters.
+  ASSERT_TRUE(testing::eventually([&] {
+    listed.Clear();
+    return call(*stub_, &Stub::ListDeadLetters, of_type, listed).code == grpc::StatusCode::OK &&
+           listed.dead_letters_size() == 3;
+  })) << listed.DebugString();
+  ASSERT_EQ(call(*stub_, &Stub::ReplayDeadLetters, all, all_replayed).code, grpc::StatusCode::OK);
+  EXPECT_EQ(all_replayed.replayed(), 2U);
+  ASSERT_EQ(call(*stub_, &Stub::ReplayDeadLetters, all, all_replayed).code, grpc::StatusCode::OK);
+  EXPECT_EQ(all_replayed.replayed(), 0U);
+  all.set_job_type("");
+  EXPECT_EQ(call(*stub_, &Stub::ReplayDeadLetters, all, all_replayed).code,
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(GrpcServeTest, CancelEndsARunningJobAndRefusesAnEndedOne) {

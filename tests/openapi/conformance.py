@@ -217,6 +217,36 @@ def run(client, document_json):
         client.check("GET", f"{unknown}/events".replace(unknown, f"/v1/jobs/{job_id}"), 429, key)
     client.check("GET", "/v1/events?state=bogus", 400, key)
 
+    # Dead letters and retries: a github_user job for a user the fake
+    # GitHub does not know fails for good and is dead-lettered.
+    _, _, text = submit(202, b'{"job_type":"github_user","payload":{"username":"no-such-user-dtq"}}')
+    dead = json.loads(text)["job_id"]
+    deadline = time.monotonic() + 60
+    while True:
+        _, _, text = client.check("GET", "/v1/dead-letters?job_type=github_user&limit=5", 200, key)
+        if any(letter["job_id"] == dead for letter in json.loads(text)["dead_letters"]):
+            break
+        if time.monotonic() > deadline:
+            client.problems.append(f"job {dead} was never dead-lettered: {text}")
+            break
+        time.sleep(0.2)
+    client.check("GET", "/v1/dead-letters", 200, key)
+    client.check("GET", "/v1/dead-letters?job_type=Not%20A%20Type", 400, key)
+    client.check("GET", "/v1/dead-letters?limit=0", 400, key)
+    _, _, text = client.check("POST", f"/v1/jobs/{dead}:retry", 202, key)
+    client.check("POST", f"/v1/jobs/{job_id}:retry", 409, key)  # the quote job completed
+    client.check("POST", f"{unknown}:retry", 404, key)
+    client.check("POST", "/v1/jobs/not-a-uuid:retry", 400, key)
+    client.check("POST", f"/v1/dead-letters/{dead}:replay", 202, key)
+    client.check("POST", f"/v1/dead-letters/{dead}:replay", 409, key)
+    client.check("POST", "/v1/dead-letters/not-a-uuid:replay", 400, key)
+    client.check("POST", f"/v1/dead-letters/{concrete['{id}']}:replay", 404, key)
+    client.check("POST", "/v1/dead-letters:replay?job_type=github_user", 200, key)
+    client.check("POST", "/v1/dead-letters:replay", 400, key)
+    client.check("DELETE", f"/v1/dead-letters/{dead}", 200, key)
+    client.check("DELETE", f"/v1/dead-letters/{dead}", 404, key)
+    client.check("DELETE", "/v1/dead-letters/not-a-uuid", 400, key)
+
 
 def main(dtq, plugin_dir, document_path, logs):
     logs = pathlib.Path(logs)

@@ -80,5 +80,23 @@ TEST(RouteTable, TheFirstRouteAddedWins) {
   EXPECT_EQ(table.match("GET", "/v1/jobs/special").route->handler, "by id");
 }
 
+TEST(RouteTable, ACustomMethodSegmentHandsOverWhatPrecedesItsVerb) {
+  Table table;
+  table.add("POST", "/v1/dead-letters/{id}:replay", "replay");
+  table.add("DELETE", "/v1/dead-letters/{id}", "delete");
+  table.add("POST", "/v1/dead-letters:replay", "replay all");
+  const auto replay = table.match("POST", "/v1/dead-letters/a%2Fb:replay");
+  ASSERT_EQ(replay.kind, Kind::kFound);
+  EXPECT_EQ(replay.route->handler, "replay");
+  EXPECT_EQ(replay.params.get("id"), "a/b");
+  EXPECT_EQ(table.match("POST", "/v1/dead-letters:replay").route->handler, "replay all");
+  // The verb alone, or another verb, is not the custom method.
+  EXPECT_EQ(table.match("POST", "/v1/dead-letters/:replay").kind, Kind::kMethodNotAllowed);
+  EXPECT_EQ(table.match("POST", "/v1/dead-letters/x:delete").kind, Kind::kMethodNotAllowed);
+  const auto wrong_method = table.match("GET", "/v1/dead-letters/x:replay");
+  ASSERT_EQ(wrong_method.kind, Kind::kMethodNotAllowed);
+  EXPECT_EQ(wrong_method.allow, "POST, DELETE");
+}
+
 }  // namespace
 }  // namespace dtq::api

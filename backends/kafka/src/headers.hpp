@@ -17,9 +17,11 @@ inline constexpr const char* kContentType = "content-type";
 inline constexpr const char* kSchemaVersionHeader = "schema-version";
 
 // Dead-letter topic records.
-inline constexpr const char* kRecordKind = "dtq-record";  // dead-letter | replay-marker
+inline constexpr const char* kRecordKind = "dtq-record";  // dead-letter | replay-marker | delete-marker
 inline constexpr const char* kDeadLetterKind = "dead-letter";
 inline constexpr const char* kReplayMarkerKind = "replay-marker";
+inline constexpr const char* kDeleteMarkerKind = "delete-marker";
+inline constexpr const char* kDeletedAt = "dtq-deleted-at";
 inline constexpr const char* kErrorCode = "dtq-error-code";
 inline constexpr const char* kErrorMessage = "dtq-error-message";
 inline constexpr const char* kAttempts = "dtq-attempts";
@@ -55,6 +57,12 @@ inline HeaderList replay_marker_headers(const std::string& replayed_as,
           {kRecordKind, kReplayMarkerKind},
           {kReplayedAs, replayed_as},
           {kReplayedAt, replayed_at}};
+}
+
+inline HeaderList delete_marker_headers(const std::string& deleted_at) {
+  return {{kContentType, "application/json"},
+          {kRecordKind, kDeleteMarkerKind},
+          {kDeletedAt, deleted_at}};
 }
 
 }  // namespace dtq::kafka

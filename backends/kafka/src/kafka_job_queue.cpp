@@ -50,11 +50,17 @@ std::string record_time(const rd_kafka_message_t* message) {
 struct DeadLetterScan {
   std::map<std::string, DeadLetter> letters;   // by job id: the newest
   std::map<std::string, std::string> markers;  // job id → replayed as
+  std::set<std::string> deleted;               // job ids with a delete marker
 
   void add(const rd_kafka_message_t* message) {
     const std::string key(key_of(message));
-    if (header(message, kRecordKind).value_or(kDeadLetterKind) == kReplayMarkerKind) {
+    const auto kind = header(message, kRecordKind).value_or(kDeadLetterKind);
+    if (kind == kReplayMarkerKind) {
       markers[key] = std::string(header(message, kReplayedAs).value_or(""));
+      return;
+    }
+    if (kind == kDeleteMarkerKind) {
+      deleted.insert(key);
       return;
     }
     auto parsed = parse_job_message(payload_of(message));
@@ -402,6 +408,7 @@ StatusOr<std::vector<DeadLetter>> KafkaJobQueue::dead_letters(std::string_view j
   DeadLetterScan scan;
   if (Status scanned = scan_tails(**reader, *cursors, limit, scan); !scanned.ok()) return scanned;
   for (auto& [id, letter] : scan.letters) {
+    if (scan.deleted.count(id) != 0) continue;
     if (const auto marker = scan.markers.find(id); marker != scan.markers.end()) {
       letter.replayed_as = marker->second;
     }
@@ -413,6 +420,51 @@ StatusOr<std::vector<DeadLetter>> KafkaJobQueue::dead_letters(std::string_view j
   return out;
 }
 
+namespace {
+
+// The records of one job id in the dead-letter topics, and the topic they
+// are in.
+struct FoundLetter {
+  DeadLetterScan scan;
+  std::string topic;
+};
+
+// Searches the job id's key partition of each of `topics`: the dead letter
+// and any marker share it.
+StatusOr<FoundLetter> find_letter(TopicReader& reader,
+                                  const std::vector<std::pair<std::string, std::string>>& topics,
+                                  std::string_view job_id, std::chrono::milliseconds timeout) {
+  std::vector<OffsetRange> ranges;
+  for (const auto& [type, topic] : topics) {
+    auto count = partition_count(reader.handle(), topic, timeout);
+    if (!count.ok()) continue;
+    rd_kafka_topic_t* handle = rd_kafka_topic_new(reader.handle(), topic.c_str(), nullptr);
+    const int32_t partition = rd_kafka_msg_partitioner_murmur2(handle, job_id.data(), job_id.size(),
+                                                               *count, nullptr, nullptr);
+    rd_kafka_topic_destroy(handle);
+    auto marks = reader.watermarks(topic, partition);
+    if (!marks.ok()) return marks.status();
+    ranges.push_back({topic, partition, marks->first, marks->second});
+  }
+  FoundLetter found;
+  if (Status s = reader.read(ranges,
+                             [&](const rd_kafka_message_t* message) {
+                               if (key_of(message) != job_id) return;
+                               found.scan.add(message);
+                               found.topic = rd_kafka_topic_name(message->rkt);
+                             });
+      !s.ok()) {
+    return s;
+  }
+  const std::string id(job_id);
+  if (found.scan.letters.count(id) == 0 || found.scan.deleted.count(id) != 0) {
+    return not_found("no dead letter for job " + id);
+  }
+  return found;
+}
+
+}  // namespace
+
 StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
   if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + std::string(job_id) + "\"");
   MutexLock lock(impl_->reader_mutex);
@@ -420,34 +472,12 @@ StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
   if (!reader.ok()) return reader.status();
   auto topics = impl_->dlq_topics(**reader, "");
   if (!topics.ok()) return topics.status();
-
-  // The dead letter and any marker share the job id's key partition.
-  std::vector<OffsetRange> ranges;
-  for (const auto& [type, topic] : *topics) {
-    auto count = partition_count((*reader)->handle(), topic, impl_->settings.request_timeout);
-    if (!count.ok()) continue;
-    rd_kafka_topic_t* handle = rd_kafka_topic_new((*reader)->handle(), topic.c_str(), nullptr);
-    const int32_t partition = rd_kafka_msg_partitioner_murmur2(handle, job_id.data(), job_id.size(),
-                                                               *count, nullptr, nullptr);
-    rd_kafka_topic_destroy(handle);
-    auto marks = (*reader)->watermarks(topic, partition);
-    if (!marks.ok()) return marks.status();
-    ranges.push_back({topic, partition, marks->first, marks->second});
-  }
-  DeadLetterScan scan;
-  std::string letter_topic;  // where the job's records are
-  if (Status s = (*reader)->read(ranges,
-                                 [&](const rd_kafka_message_t* message) {
-                                   if (key_of(message) != job_id) return;
-                                   scan.add(message);
-                                   letter_topic = rd_kafka_topic_name(message->rkt);
-                                 });
-      !s.ok()) {
-    return s;
-  }
+  auto located = find_letter(**reader, *topics, job_id, impl_->settings.request_timeout);
+  if (!located.ok()) return located.status();
+  const DeadLetterScan& scan = located->scan;
+  const std::string& letter_topic = located->topic;
   const std::string id(job_id);
   const auto found = scan.letters.find(id);
-  if (found == scan.letters.end()) return not_found("no dead letter for job " + id);
   if (const auto marker = scan.markers.find(id); marker != scan.markers.end()) {
     return failed_precondition("job " + id + " was already replayed as " + marker->second);
   }
@@ -471,6 +501,24 @@ StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
                   replayed.job_id, s.message());
   }
   return replayed.job_id;
+}
+
+Status KafkaJobQueue::delete_dead_letter(std::string_view job_id) {
+  if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + std::string(job_id) + "\"");
+  MutexLock lock(impl_->reader_mutex);
+  auto reader = impl_->topic_reader();
+  if (!reader.ok()) return reader.status();
+  auto topics = impl_->dlq_topics(**reader, "");
+  if (!topics.ok()) return topics.status();
+  auto located = find_letter(**reader, *topics, job_id, impl_->settings.request_timeout);
+  if (!located.ok()) return located.status();
+  const std::string id(job_id);
+  const std::string deleted_at = now_rfc3339();
+  const Record marker{.topic = located->topic,
+                      .key = id,
+                      .value = "{\"job_id\":\"" + id + "\",\"deleted_at\":\"" + deleted_at + "\"}",
+                      .headers = delete_marker_headers(deleted_at)};
+  return impl_->producer->produce({&marker, 1});
 }
 
 void KafkaJobQueue::close() {

@@ -297,6 +297,17 @@ StatusOr<std::string> SqliteJobQueue::replay(std::string_view job_id) {
   return replayed.job_id;
 }
 
+Status SqliteJobQueue::delete_dead_letter(std::string_view job_id) {
+  return db_->write(
+      [&](WriteTx& tx) -> Status {
+        Query remove(tx.connection(), "DELETE FROM dead_letters WHERE job_id = ?");
+        if (Status s = remove.bind(job_id).run(); !s.ok()) return s;
+        if (remove.changes() == 0) return not_found("no dead letter for job " + std::string(job_id));
+        return {};
+      },
+      Database::Atomic::kYes);
+}
+
 void SqliteJobQueue::close() {
   MutexLock lock(mutex_);
   closed_ = true;

@@ -34,6 +34,7 @@ class SqliteJobQueue final : public JobQueue {
   Status dead_letter(const Delivery& delivery, const JobError& error, uint32_t attempts) override;
   StatusOr<std::vector<DeadLetter>> dead_letters(std::string_view job_type, size_t limit) override;
   StatusOr<std::string> replay(std::string_view job_id) override;
+  Status delete_dead_letter(std::string_view job_id) override;
   void close() override;
 
  private:

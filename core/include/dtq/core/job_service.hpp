@@ -1,5 +1,5 @@
 // JobService: what a client can do with jobs — submit, look up, cancel,
-// list dead letters and replay them — expressed over the ports, so the CLI
+// retry a failed one, list dead letters, replay and delete them — expressed over the ports, so the CLI
 // (embedded) and the API server (any backend) share one implementation of
 // the rules: the owning plugin validates the payload; the queued status is
 // written before the message is enqueued; a cancel reaches a queued job at
@@ -114,6 +114,20 @@ class JobService {
 
   StatusOr<std::vector<DeadLetter>> dead_letters(std::string_view job_type, size_t limit);
   StatusOr<std::string> replay(std::string_view job_id);
+  // NotFound when the job has no dead letter (never had, or deleted).
+  Status delete_dead_letter(std::string_view job_id);
+  // Replays every dead letter of `job_type` not replayed yet, among its
+  // newest kReplayAllScan, and answers how many. One that another client
+  // replays or deletes meanwhile is skipped; any other error stops the
+  // run, its message saying how many were replayed before it.
+  static constexpr size_t kReplayAllScan = 10'000;
+  StatusOr<size_t> replay_all(std::string_view job_type);
+  // Runs a failed job again: a new job of its type, payload and trace id,
+  // whose queued status says what it retries (as a replay's does).
+  // InvalidArgument for a malformed id, NotFound for an unknown job,
+  // FailedPrecondition unless it ended `failed` with its result (which
+  // holds the payload) kept.
+  StatusOr<std::string> retry(std::string_view job_id);
 
  private:
   // The answer to a keyed submission whose key `held` already: its job,

@@ -46,7 +46,10 @@
 // then a marker record to the same dead-letter topic under the old job_id's
 // key (`dtq-record: replay-marker`, `dtq-replayed-as: <new id>`); the
 // listing folds markers into `replayed_as`, and a second replay of the same
-// job is refused. A consumed record that is not a valid job message of its
+// job is refused. delete_dead_letter(id) cannot take a record out of a
+// topic: it appends a marker under the job id's key (`dtq-record:
+// delete-marker`) that hides the letter from the listing and from replay;
+// the records themselves go with the topic's retention. A consumed record that is not a valid job message of its
 // topic's type is dead-lettered at once with error code `invalid_message`.
 //
 // Topics are created on first use (admin API) with `partitions` partitions;
@@ -140,6 +143,7 @@ class KafkaJobQueue final : public JobQueue {
   Status dead_letter(const Delivery& delivery, const JobError& error, uint32_t attempts) override;
   StatusOr<std::vector<DeadLetter>> dead_letters(std::string_view job_type, size_t limit) override;
   StatusOr<std::string> replay(std::string_view job_id) override;
+  Status delete_dead_letter(std::string_view job_id) override;
   // Wakes every take() and makes later ones return empty. Acks, releases and
   // dead letters of jobs already handed out keep working until destruction.
   void close() override;

@@ -72,6 +72,12 @@ class JobQueue {
   // Enqueues a dead-lettered job again under a new job id (one result per job
   // id, ever, so a replay is a new job) and returns that id.
   virtual StatusOr<std::string> replay(std::string_view job_id) = 0;
+  // Forgets a dead letter: neither listed nor replayable any more, whether
+  // or not it was replayed. NotFound when there is none for `job_id`
+  // (never one, or already deleted). Kafka cannot remove one record from a
+  // topic: its adapter appends a deletion marker that hides the letter, and
+  // the record itself goes with the topic's retention.
+  virtual Status delete_dead_letter(std::string_view job_id) = 0;
 
   // Wakes every take() and makes later ones return empty at once.
   virtual void close() = 0;
