@@ -68,4 +68,9 @@ bool host_allowed(std::string_view host, const std::vector<std::string>& allowed
   return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
 }
 
+std::string idempotency_owner(std::optional<std::string_view> authorization) {
+  if (!authorization || !authorization->starts_with(kBearer)) return {};
+  return api_key_id(authorization->substr(kBearer.size()));
+}
+
 }  // namespace dtq::api

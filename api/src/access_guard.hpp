@@ -58,4 +58,11 @@ class AccessGuard {
 // port). An empty list allows every name.
 bool host_allowed(std::string_view host, const std::vector<std::string>& allowed);
 
+// Whose idempotency keys a caller's are, for both faces: the id of the API
+// key that `authorization` presents ("Bearer dtq_<id>_<secret>"), so that
+// two keys' callers never share one; empty for no key, the operator key
+// (DTQ_API_TOKEN) or anything not shaped like a key (--no-auth): one space
+// that those callers share. Only meaningful once the guard allowed the call.
+std::string idempotency_owner(std::optional<std::string_view> authorization);
+
 }  // namespace dtq::api

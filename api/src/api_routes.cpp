@@ -180,6 +180,18 @@ Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::strin
     return error_reply(Code::Too_Many_Requests, "rate_limited",
                        "over the submit rate; retry shortly");
   }
+  // Idempotency-Key: when sent, 1 to 255 printable ASCII characters; an
+  // empty one is malformed, not absent.
+  std::string key;
+  if (const auto header = request.headers().tryGetRaw("Idempotency-Key")) {
+    key = header->value();
+    if (Status valid = check_idempotency_key(key); !valid.ok()) {
+      outcome = "invalid_idempotency_key";
+      return error_reply(
+          Code::Bad_Request, "invalid_idempotency_key", valid.message(),
+          ordered_json::array({{{"field", "Idempotency-Key"}, {"message", valid.message()}}}));
+    }
+  }
   auto read = read_submission(request.body());
   if (auto* refused = std::get_if<Reply>(&read)) {
     outcome = "malformed_request";
@@ -188,13 +200,21 @@ Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::strin
   // Not a structured binding: clang before 16 cannot capture one in a
   // lambda, and the thread_safety check parses this file with clang 14.
   const Submission& submission = std::get<Submission>(read);
-  const SubmitResult submitted =
-      timed("submit", [&] { return jobs_.submit(submission.job_type, submission.payload); });
+  const auto authorization = request.headers().tryGetRaw("Authorization");
+  const std::string owner = idempotency_owner(
+      authorization ? std::optional<std::string_view>(authorization->value()) : std::nullopt);
+  const SubmitOptions options{.idempotency_key = key, .key_owner = owner};
+  const SubmitResult submitted = timed(
+      "submit", [&] { return jobs_.submit(submission.job_type, submission.payload, options); });
   if (!submitted.ok()) {
     const Status& refused = submitted.status();
     if (refused.code() == StatusCode::kNotFound) {
       outcome = "unknown_job_type";
       return error_reply(Code::Not_Found, "unknown_job_type", refused.message());
+    }
+    if (refused.code() == StatusCode::kAlreadyExists && !key.empty()) {
+      outcome = "idempotency_conflict";
+      return error_reply(Code::Conflict, "idempotency_conflict", refused.message());
     }
     if (refused.code() != StatusCode::kInvalidArgument) {
       outcome = "backend_error";
@@ -208,10 +228,17 @@ Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::strin
     return error_reply(Code::Bad_Request, "invalid_payload", refused.message(), std::move(details));
   }
   const std::string& id = submitted->job_id;
-  return Reply{Code::Accepted, dump({{"job_id", id},
-                                     {"trace_id", submitted->trace_id},
-                                     {"status_url", "/v1/jobs/" + id + "/status"},
-                                     {"events_url", "/v1/jobs/" + id + "/events"}})};
+  Reply accepted{Code::Accepted, dump({{"job_id", id},
+                                       {"trace_id", submitted->trace_id},
+                                       {"status_url", "/v1/jobs/" + id + "/status"},
+                                       {"events_url", "/v1/jobs/" + id + "/events"}})};
+  // A repeat gets the first answer again (202 and the same body, as
+  // Stripe replays a saved response), marked as such.
+  if (submitted->replayed) {
+    outcome = "replayed";
+    accepted.headers.emplace_back("Idempotent-Replayed", "true");
+  }
+  return accepted;
 }
 
 Reply JobRoutes::job_status(std::string_view id) {

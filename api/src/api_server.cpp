@@ -266,7 +266,8 @@ ApiServer::Impl::Routed ApiServer::Impl::route(const Request& request, ResponseW
     route_name = "preflight";
     response.headers()
         .add<Pistache::Http::Header::AccessControlAllowMethods>("GET, POST, OPTIONS")
-        .add<Pistache::Http::Header::AccessControlAllowHeaders>("Authorization, Content-Type");
+        .add<Pistache::Http::Header::AccessControlAllowHeaders>(
+            "Authorization, Content-Type, Idempotency-Key");
     return {Reply{Code::No_Content, "", {{"Access-Control-Max-Age", "600"}}}};
   }
   const std::string method_name = Pistache::Http::methodString(method);
@@ -336,6 +337,8 @@ void ApiServer::Impl::add_cors(const Request& request, ResponseWriter& response)
   }
   response.headers().add<Pistache::Http::Header::AccessControlAllowOrigin>(value);
   add_header(response, "Vary", "Origin");
+  // A page may read whether its submit was a repeat.
+  add_header(response, "Access-Control-Expose-Headers", "Idempotent-Replayed");
 }
 
 ApiServer::ApiServer(ApiSettings settings, JobService& jobs, StatusStore& statuses,

@@ -456,9 +456,25 @@ grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
                           "payload_json must be a JSON object",
                           {{"payload_json", "required, a JSON object"}}});
   }
+  if (!request->idempotency_key().empty()) {
+    if (Status valid = check_idempotency_key(request->idempotency_key()); !valid.ok()) {
+      return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
+                            "invalid_idempotency_key",
+                            valid.message(),
+                            {{"idempotency_key", valid.message()}}});
+    }
+  }
+  const auto& metadata = context->client_metadata();
+  const auto authorization = metadata.find("authorization");
+  const std::string owner = idempotency_owner(
+      authorization == metadata.end()
+          ? std::nullopt
+          : std::optional<std::string_view>(
+                std::string_view(authorization->second.data(), authorization->second.size())));
+  const SubmitOptions options{.idempotency_key = request->idempotency_key(), .key_owner = owner};
   const SubmitResult submitted = [&]() -> SubmitResult {
     try {
-      return jobs_.submit(request->job_type(), simdjson::minify(payload));
+      return jobs_.submit(request->job_type(), simdjson::minify(payload), options);
     } catch (const std::exception& e) {
       spdlog::error("gRPC SubmitJob: {}", e.what());
       return internal_error("internal error");
@@ -472,11 +488,15 @@ grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
       failure.error_code = "invalid_payload";
       failure.fields = submitted.field_errors();
     }
+    if (refused.code() == StatusCode::kAlreadyExists && !request->idempotency_key().empty()) {
+      failure.error_code = "idempotency_conflict";
+    }
     return fail(context, failure);
   }
   response->set_job_id(submitted->job_id);
   response->set_trace_id(submitted->trace_id);
   to_proto(submitted->status, *response->mutable_status());
+  response->set_replayed(submitted->replayed);
   return grpc::Status::OK;
 }
 

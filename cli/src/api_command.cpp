@@ -147,7 +147,7 @@ int serve_api_until_signal(ProcessLifecycle& lifecycle, const ApiOptions& option
       {.resolve = [resolver](std::string_view job_type) { return (*resolver)(job_type); },
        .cluster_secret = cluster_secret_from(options.cluster_secret)});
   JobService jobs(*backends.queue, *backends.statuses, *backends.results, validator,
-                  *backends.progress);
+                  *backends.progress, backends.idempotency.get());
   api::ApiServer server(face.settings, jobs, *backends.statuses, *backends.registry);
   if (Status started = server.start(); !started.ok()) {
     std::cerr << "dtq api: " << started.message() << "\n";

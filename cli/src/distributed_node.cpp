@@ -47,13 +47,20 @@ StatusOr<AdapterSettings> settings_of(const BackendUris& uris) {
                          .rabbit = std::move(rabbit).value()};
 }
 
-Status connect_redis(const redis::RedisSettings& settings, DistributedAdapters& adapters) {
+Status connect_redis(const redis::RedisSettings& settings, DistributedRole role,
+                     DistributedAdapters& adapters) {
   auto statuses = redis::RedisStatusStore::connect(settings);
   if (!statuses.ok()) return starting("redis", adapters.uris.redis, statuses.status());
   adapters.statuses = std::move(statuses).value();
   auto registry = redis::RedisJobTypeRegistry::connect(settings);
   if (!registry.ok()) return starting("redis", adapters.uris.redis, registry.status());
   adapters.registry = std::move(registry).value();
+  if (role == DistributedRole::kApi) {
+    // The submits' idempotency keys, shared by every replica.
+    auto keys = redis::RedisIdempotencyStore::connect(settings);
+    if (!keys.ok()) return starting("redis", adapters.uris.redis, keys.status());
+    adapters.idempotency = std::move(keys).value();
+  }
   return {};
 }
 
@@ -128,7 +135,7 @@ StatusOr<DistributedAdapters> connect_backends(const BackendUris& uris, Distribu
   if (!settings.ok()) return settings.status();
   DistributedAdapters adapters;
   adapters.uris = uris;
-  if (Status s = connect_redis(settings->redis, adapters); !s.ok()) return s;
+  if (Status s = connect_redis(settings->redis, role, adapters); !s.ok()) return s;
   if (Status s = connect_kafka(settings->kafka, job_types, adapters); !s.ok()) return s;
   if (Status s = connect_mongo(settings->mongo, adapters); !s.ok()) return s;
   if (Status s = connect_rabbit(settings->rabbit, role, adapters); !s.ok()) return s;

@@ -21,6 +21,7 @@
 #include "dtq/mongo/mongo_result_store.hpp"
 #include "dtq/rabbitmq/progress_responder.hpp"
 #include "dtq/rabbitmq/rabbit_progress_query.hpp"
+#include "dtq/redis/redis_idempotency_store.hpp"
 #include "dtq/redis/redis_job_type_registry.hpp"
 #include "dtq/redis/redis_status_store.hpp"
 
@@ -42,6 +43,7 @@ struct DistributedAdapters {
   std::unique_ptr<kafka::KafkaJobQueue> queue;
   std::unique_ptr<redis::RedisStatusStore> statuses;
   std::unique_ptr<redis::RedisJobTypeRegistry> registry;
+  std::unique_ptr<redis::RedisIdempotencyStore> idempotency;  // the API's side
   std::unique_ptr<mongo::MongoResultStore> results;
   std::unique_ptr<rabbitmq::RabbitProgressQuery> progress;  // the API's side
   std::unique_ptr<rabbitmq::ProgressResponder> responder;   // a worker's side

@@ -42,9 +42,11 @@ std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedde
   node->backends = std::move(backends).value();
   node->validator = std::make_unique<host::LocalPayloadValidator>(node->plugins);
   node->progress = std::make_unique<StatusProgressQuery>(*node->backends.statuses);
-  node->jobs =
-      std::make_unique<JobService>(*node->backends.queue, *node->backends.statuses,
-                                   *node->backends.results, *node->validator, *node->progress);
+  // The idempotency keys in the same SQLite file, shared by every process
+  // on the folder (a `dtq serve`, the CLI's submits).
+  node->jobs = std::make_unique<JobService>(
+      *node->backends.queue, *node->backends.statuses, *node->backends.results, *node->validator,
+      *node->progress, node->backends.idempotency.get());
   return node;
 }
 

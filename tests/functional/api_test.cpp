@@ -1534,5 +1534,133 @@ TEST_F(ApiTest, DeadLettersAreListedReplayedAndDeletedAndFailedJobsRetried) {
   EXPECT_EQ(header(wrong, "Allow"), "POST, DELETE");
 }
 
+// Idempotent submits: the Idempotency-Key header.
+
+// The ids of every job the server lists (fewer than a page here).
+std::set<std::string> listed_jobs(const std::string& base) {
+  const Reply reply = http("GET", base + "/v1/jobs?limit=100", "", key_only());
+  EXPECT_EQ(reply.code, 200) << reply.body;
+  std::set<std::string> ids;
+  for (size_t at = 0; (at = reply.body.find("\"job_id\":\"", at)) != std::string::npos; ++at) {
+    ids.insert(reply.body.substr(at + 10, 36));
+  }
+  return ids;
+}
+
+std::vector<std::string> keyed(const std::string& key, const std::string& token = kToken) {
+  auto headers = default_headers(token);
+  headers.push_back("Idempotency-Key: " + key);
+  return headers;
+}
+
+TEST_F(ApiTest, AnIdempotencyKeyMakesRepeatsAnswerTheFirstJob) {
+  const std::string body = R"({"job_type":"quote","payload":{"max_length":200}})";
+  const Reply first = http("POST", url() + "/v1/jobs", body, keyed("order-17"));
+  ASSERT_EQ(first.code, 202) << first.body;
+  EXPECT_EQ(header(first, "Idempotent-Replayed"), "");
+  const std::string id = json_field(first.body, "job_id");
+
+  // The same request again, the payload written otherwise: the same answer.
+  const Reply again =
+      http("POST", url() + "/v1/jobs",
+           R"({"payload": { "max_length" : 200 }, "job_type": "quote"})", keyed("order-17"));
+  ASSERT_EQ(again.code, 202) << again.body;
+  EXPECT_EQ(header(again, "Idempotent-Replayed"), "true");
+  EXPECT_EQ(nlohmann::json::parse(again.body), nlohmann::json::parse(first.body));
+
+  // Once the job ended, still the same job.
+  EXPECT_THAT(events(url(), id).body, HasSubstr(R"("state":"completed")"));
+  const Reply after = http("POST", url() + "/v1/jobs", body, keyed("order-17"));
+  ASSERT_EQ(after.code, 202) << after.body;
+  EXPECT_EQ(json_field(after.body, "job_id"), id);
+
+  // The key reused for another payload or job type: 409, and no job.
+  EXPECT_TRUE(
+      IsError(http("POST", url() + "/v1/jobs",
+                   R"({"job_type":"quote","payload":{"max_length":100}})", keyed("order-17")),
+              409, "idempotency_conflict"));
+  EXPECT_TRUE(
+      IsError(http("POST", url() + "/v1/jobs",
+                   R"({"job_type":"weather","payload":{"city":"Oslo"}})", keyed("order-17")),
+              409, "idempotency_conflict"));
+  // Another key, or none, is another job.
+  const Reply other = http("POST", url() + "/v1/jobs", body, keyed("order-18"));
+  ASSERT_EQ(other.code, 202) << other.body;
+  EXPECT_NE(json_field(other.body, "job_id"), id);
+  const std::string unkeyed = submit("quote", R"({"max_length":200})");
+  EXPECT_EQ(listed_jobs(url()),
+            (std::set<std::string>{id, json_field(other.body, "job_id"), unkeyed}));
+}
+
+TEST_F(ApiTest, AMalformedIdempotencyKeyIs400) {
+  const std::string body = R"({"job_type":"quote","payload":{"max_length":200}})";
+  for (const std::string& key : {std::string(256, 'k'), std::string("caf\xc3\xa9")}) {
+    const Reply refused = http("POST", url() + "/v1/jobs", body, keyed(key));
+    EXPECT_TRUE(IsError(refused, 400, "invalid_idempotency_key")) << key;
+    EXPECT_EQ(detail_fields(refused), "Idempotency-Key;");
+  }
+  // curl sends "Name;" as the header with an empty value.
+  auto empty = default_headers();
+  empty.push_back("Idempotency-Key;");
+  EXPECT_TRUE(
+      IsError(http("POST", url() + "/v1/jobs", body, empty), 400, "invalid_idempotency_key"));
+  // 255 printable characters, spaces inside too, are a key.
+  const std::string longest = "a b" + std::string(252, '~');
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", body, keyed(longest)).code, 202);
+  EXPECT_EQ(listed_jobs(url()).size(), 1U);
+}
+
+TEST_F(ApiTest, IdempotencyKeysAreScopedToTheApiKey) {
+  const auto [tenant_a, code_a] = dtq_keys(data_, "create --name tenant-a --scope submit");
+  const auto [tenant_b, code_b] = dtq_keys(data_, "create --name tenant-b --scope submit");
+  ASSERT_EQ(code_a, 0);
+  ASSERT_EQ(code_b, 0);
+  const Reply a =
+      http("POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":200}})",
+           keyed("shared", tenant_a));
+  const Reply b =
+      http("POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":100}})",
+           keyed("shared", tenant_b));
+  const Reply operator_key =
+      http("POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":50}})",
+           keyed("shared"));
+  ASSERT_EQ(a.code, 202) << a.body;
+  ASSERT_EQ(b.code, 202) << b.body;
+  ASSERT_EQ(operator_key.code, 202) << operator_key.body;
+  EXPECT_EQ(header(b, "Idempotent-Replayed"), "");
+  EXPECT_EQ(listed_jobs(url()).size(), 3U);
+  // Each tenant's repeat finds its own job.
+  const Reply a_again =
+      http("POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":200}})",
+           keyed("shared", tenant_a));
+  EXPECT_EQ(json_field(a_again.body, "job_id"), json_field(a.body, "job_id"));
+}
+
+TEST_F(ApiTest, ConcurrentSubmitsWithOneIdempotencyKeyMakeOneJob) {
+  constexpr int kClients = 16;
+  const std::string body = R"({"job_type":"quote","payload":{"max_length":200}})";
+  std::vector<Reply> replies(kClients);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < kClients) std::this_thread::yield();
+      replies[i] = http("POST", url() + "/v1/jobs", body, keyed("burst"));
+    });
+  }
+  for (auto& client : clients) client.join();
+  std::set<std::string> ids;
+  int first_answers = 0;
+  for (const auto& reply : replies) {
+    ASSERT_EQ(reply.code, 202) << reply.body;
+    ids.insert(json_field(reply.body, "job_id"));
+    if (header(reply, "Idempotent-Replayed").empty()) ++first_answers;
+  }
+  EXPECT_EQ(ids.size(), 1U);
+  EXPECT_EQ(first_answers, 1);
+  EXPECT_EQ(listed_jobs(url()), ids);
+}
+
 }  // namespace
 }  // namespace dtq

@@ -790,5 +790,80 @@ TEST_F(GrpcServeTest, SigtermEndsOpenWatchesAndExitsCleanly) {
   EXPECT_LT(std::chrono::steady_clock::now() - signalled, 30s);
 }
 
+// POST /v1/jobs over REST with the operator key and an Idempotency-Key:
+// the body (the job id in it).
+std::string rest_submit_keyed(const std::string& url, const std::string& body,
+                              const std::string& key) {
+  CURL* curl = curl_easy_init();
+  std::string answer;
+  curl_slist* headers = nullptr;
+  for (const std::string& line :
+       {std::string("Authorization: Bearer ") + kToken,
+        std::string("Content-Type: application/json"), "Idempotency-Key: " + key}) {
+    headers = curl_slist_append(headers, line.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  curl_easy_perform(curl);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return answer;
+}
+
+// SubmitJob's idempotency_key: the REST face's Idempotency-Key, the same
+// keys (one store, scoped to the API key).
+TEST_F(GrpcServeTest, AnIdempotencyKeyMakesRepeatsAnswerTheFirstJob) {
+  const auto keyed_submit = [&](const std::string& type, const std::string& payload,
+                                const std::string& key, v1::SubmitJobResponse& response) {
+    grpc::ClientContext context;
+    bounded(context);
+    authorize(context);
+    v1::SubmitJobRequest request;
+    request.set_job_type(type);
+    request.set_payload_json(payload);
+    request.set_idempotency_key(key);
+    return call_error(stub_->SubmitJob(&context, request, &response), context);
+  };
+  v1::SubmitJobResponse first;
+  ASSERT_EQ(keyed_submit("quote", R"({"max_length":200})", "order-17", first).code,
+            grpc::StatusCode::OK);
+  EXPECT_FALSE(first.replayed());
+  v1::SubmitJobResponse again;
+  ASSERT_EQ(keyed_submit("quote", R"({ "max_length": 200 })", "order-17", again).code,
+            grpc::StatusCode::OK);
+  EXPECT_TRUE(again.replayed());
+  EXPECT_EQ(again.job_id(), first.job_id());
+  EXPECT_EQ(again.trace_id(), first.trace_id());
+  EXPECT_EQ(again.status().job_id(), first.job_id());
+
+  v1::SubmitJobResponse refused;
+  const CallError conflict = keyed_submit("quote", R"({"max_length":100})", "order-17", refused);
+  EXPECT_EQ(conflict.code, grpc::StatusCode::ALREADY_EXISTS) << conflict.message;
+  EXPECT_EQ(conflict.error_code, "idempotency_conflict");
+  const CallError malformed =
+      keyed_submit("quote", R"({"max_length":200})", std::string(256, 'k'), refused);
+  EXPECT_EQ(malformed.code, grpc::StatusCode::INVALID_ARGUMENT) << malformed.message;
+  EXPECT_EQ(malformed.error_code, "invalid_idempotency_key");
+
+  // A key used over REST is the same key here.
+  const std::string rest =
+      rest_submit_keyed(server_->url() + "/v1/jobs",
+                        R"({"job_type":"quote","payload":{"max_length":50}})", "from-rest");
+  v1::SubmitJobResponse over_grpc;
+  ASSERT_EQ(keyed_submit("quote", R"({"max_length":50})", "from-rest", over_grpc).code,
+            grpc::StatusCode::OK);
+  EXPECT_TRUE(over_grpc.replayed());
+  EXPECT_THAT(rest, HasSubstr(over_grpc.job_id()));
+
+  v1::ListJobsResponse page;
+  ASSERT_EQ(list({}, page).code, grpc::StatusCode::OK);
+  EXPECT_EQ(page.jobs_size(), 2);
+}
+
 }  // namespace
 }  // namespace dtq

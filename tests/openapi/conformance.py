@@ -189,6 +189,18 @@ def run(client, document_json):
         method = "POST" if suffix == "/cancel" else "GET"
         client.check(method, f"/v1/jobs/not-a-uuid{suffix}", 400, key)
         client.check(method, f"{unknown}{suffix}", 404, key)
+    # Idempotency keys: a repeat is the same 202, the key with another
+    # payload 409, a malformed key 400.
+    def keyed(status, key, body):
+        time.sleep(1.05)
+        return client.check("POST", "/v1/jobs", status, as_json + [("Idempotency-Key", key)], body)
+
+    _, _, first = keyed(202, "conformance-1", b'{"job_type":"quote","payload":{}}')
+    _, fields, again = keyed(202, "conformance-1", b'{"job_type":"quote","payload":{}}')
+    if fields.get("idempotent-replayed") != "true" or json.loads(again) != json.loads(first):
+        client.problems.append(f"POST /v1/jobs: a keyed repeat is not the first answer: {again}")
+    keyed(409, "conformance-1", b'{"job_type":"quote","payload":{"max_length":100}}')
+    keyed(400, "k" * 256, b'{"job_type":"quote","payload":{}}')
     # A queued job cancelled (submitted after the rate's second passed).
     _, _, text = submit(202, b'{"job_type":"weather","payload":{"city":"Austin","country_code":"US"}}')
     client.check("POST", f"/v1/jobs/{json.loads(text)['job_id']}/cancel", 200, key)
