@@ -177,7 +177,13 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
     },
     Mutation: {
       submitJob: async (_, { input }, ctx) => {
-        const { jobType, payload } = input;
+        const { jobType, payload, idempotencyKey } = input;
+        // gRPC cannot tell an empty key from none (proto3): refused here, as REST does.
+        if (idempotencyKey === '') {
+          throw new GraphQLError('an idempotency key has 1 to 255 characters, not 0', {
+            extensions: { code: 'invalid_idempotency_key', details: [{ field: 'idempotencyKey', message: 'not empty' }] },
+          });
+        }
         if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
           throw new GraphQLError('payload must be a JSON object', {
             extensions: { code: 'invalid_request', details: [{ field: 'payload', message: 'required, a JSON object' }] },
@@ -185,10 +191,15 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
         }
         const response = await client.call(
           'SubmitJob',
-          { job_type: jobType, payload_json: JSON.stringify(payload) },
+          { job_type: jobType, payload_json: JSON.stringify(payload), idempotency_key: idempotencyKey ?? '' },
           ctx.auth,
         );
-        return { jobId: response.job_id, traceId: response.trace_id, status: statusOut(response.status) };
+        return {
+          jobId: response.job_id,
+          traceId: response.trace_id,
+          status: statusOut(response.status),
+          replayed: response.replayed,
+        };
       },
       cancelJob: async (_, { id }, ctx) => {
         const response = await client.call('CancelJob', { job_id: id }, ctx.auth);

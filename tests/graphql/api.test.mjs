@@ -352,3 +352,42 @@ test('--rest=off: GraphQL alone, the probes and metrics stay; stopping serve sto
   }
   await assert.rejects(fetch(`${other.url}/-/gateway/healthz`));
 });
+
+describe('idempotent submits', () => {
+  const SUBMIT = `mutation($input: SubmitJobInput!) {
+    submitJob(input: $input) { jobId traceId replayed status { jobId state } }
+  }`;
+  const submitKeyed = async (payload, idempotencyKey) =>
+    (await gql(serve.url, SUBMIT, { variables: { input: { jobType: 'quote', payload, idempotencyKey } } })).body;
+
+  test('the same idempotencyKey and request answer the first job, replayed', async () => {
+    const key = `graphql-${Date.now()}`;
+    const first = await submitKeyed({ max_length: 200 }, key);
+    assert.equal(first.errors, undefined, JSON.stringify(first.errors));
+    assert.equal(first.data.submitJob.replayed, false);
+    const again = await submitKeyed({ max_length: 200 }, key);
+    assert.equal(again.errors, undefined, JSON.stringify(again.errors));
+    assert.equal(again.data.submitJob.replayed, true);
+    assert.equal(again.data.submitJob.jobId, first.data.submitJob.jobId);
+    assert.equal(again.data.submitJob.traceId, first.data.submitJob.traceId);
+    assert.equal(again.data.submitJob.status.jobId, first.data.submitJob.jobId);
+    // Without a key, every submit is a new job.
+    const unkeyed = await submitKeyed({ max_length: 200 }, undefined);
+    assert.notEqual(unkeyed.data.submitJob.jobId, first.data.submitJob.jobId);
+    assert.equal(unkeyed.data.submitJob.replayed, false);
+  });
+
+  test('idempotency_conflict: the key with another payload', async () => {
+    const key = `graphql-conflict-${Date.now()}`;
+    assert.equal((await submitKeyed({ max_length: 200 }, key)).errors, undefined);
+    const body = await submitKeyed({ max_length: 100 }, key);
+    assert.deepEqual(codes(body), ['idempotency_conflict'], JSON.stringify(body));
+  });
+
+  test('invalid_idempotency_key: over 255 characters, or empty', async () => {
+    for (const key of ['k'.repeat(256), '']) {
+      const body = await submitKeyed({ max_length: 200 }, key);
+      assert.deepEqual(codes(body), ['invalid_idempotency_key'], JSON.stringify(body));
+    }
+  });
+});
