@@ -34,6 +34,19 @@ using Pistache::Http::Method;
 using Pistache::Http::Request;
 using Pistache::Http::ResponseWriter;
 
+// Runs `work` (routing, a route's handler) for `request`: an exception out
+// of it is a bug, logged and answered 500 in the error shape.
+template <typename Work>
+std::optional<Reply> guarded(const Request& request, Work&& work) {
+  try {
+    return std::forward<Work>(work)();
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: {}", Pistache::Http::methodString(request.method()), request.resource(),
+                  e.what());
+    return error_reply(Code::Internal_Server_Error, "internal", "internal error");
+  }
+}
+
 }  // namespace
 
 // Serves every request that HardenedHandler has read: CORS, the route
@@ -187,24 +200,19 @@ Served ApiServer::Impl::serve(const Request& request, ResponseWriter response,
                               Pistache::Tcp::Transport* transport, std::function<void()> answered) {
   std::string route_name = "other";
   Routed routed;
-  try {
+  bool later = false;  // the handler waits on backends: it runs on a handler thread
+  const std::optional<Reply> reply = guarded(request, [&]() -> std::optional<Reply> {
     add_cors(request, response);
     routed = route(request, response, route_name);
-    if (routed.route == nullptr) {
-      answer(response, routed.reply, route_name);
-      return Served::kAnswered;
+    if (routed.route == nullptr) return std::move(routed.reply);
+    if (routed.route->waits_on_backends && handlers_.enabled()) {
+      later = true;
+      return std::nullopt;
     }
-    if (!routed.route->waits_on_backends || !handlers_.enabled()) {
-      answer(response,
-             run_handler(*routed.route, request, response, transport, std::move(routed.params)),
-             route_name);
-      return Served::kAnswered;
-    }
-  } catch (const std::exception& e) {
-    spdlog::error("{} {}: {}", Pistache::Http::methodString(request.method()), request.resource(),
-                  e.what());
-    answer(response, error_reply(Code::Internal_Server_Error, "internal", "internal error"),
-           route_name);
+    return run_handler(*routed.route, request, response, transport, std::move(routed.params));
+  });
+  if (!later) {
+    answer(response, reply, route_name);
     return Served::kAnswered;
   }
   auto pending = std::make_shared<Pending>(Pending{request, std::move(response), transport,
@@ -219,15 +227,10 @@ Served ApiServer::Impl::serve(const Request& request, ResponseWriter response,
 }
 
 void ApiServer::Impl::serve_later(const std::shared_ptr<Pending>& pending) {
-  std::optional<Reply> reply;
-  try {
-    reply = run_handler(*pending->route, pending->request, pending->response, pending->transport,
-                        std::move(pending->params));
-  } catch (const std::exception& e) {
-    spdlog::error("{} {}: {}", Pistache::Http::methodString(pending->request.method()),
-                  pending->request.resource(), e.what());
-    reply = error_reply(Code::Internal_Server_Error, "internal", "internal error");
-  }
+  std::optional<Reply> reply = guarded(pending->request, [this, &pending] {
+    return run_handler(*pending->route, pending->request, pending->response, pending->transport,
+                       std::move(pending->params));
+  });
   // Pistache 0.0.5 is safe only on the connection's reactor (see
   // reactor_task.hpp): the answer is sent there, and the connection reads
   // on from there.
