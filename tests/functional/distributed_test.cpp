@@ -303,6 +303,17 @@ class RawRedis {
     return fields;
   }
 
+  // A string key's value; "(none)" when it is not a string.
+  std::string get(const std::string& key) {
+    auto* reply =
+        static_cast<redisReply*>(redisCommand(context_, "GET %b", key.data(), key.size()));
+    std::string value = reply != nullptr && reply->type == REDIS_REPLY_STRING
+                            ? std::string(reply->str, reply->len)
+                            : "(none)";
+    if (reply != nullptr) freeReplyObject(reply);
+    return value;
+  }
+
  private:
   redisContext* context_ = nullptr;
 };
@@ -838,11 +849,38 @@ TEST_F(DistributedTest, TheGrpcJobServiceOfDtqApiRunsAJobOnThePools) {
     grpc::ClientContext context;
     deadline(context);
     context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    request.set_idempotency_key("distributed-" + new_uuid4());
     const grpc::Status accepted = stub->SubmitJob(&context, request, &submitted);
     ASSERT_TRUE(accepted.ok()) << accepted.error_message();
   }
   const std::string id = submitted.job_id();
   EXPECT_EQ(submitted.status().state(), v1::JOB_STATE_QUEUED);
+  EXPECT_FALSE(submitted.replayed());
+  // The idempotency key lives in Redis (the operator key's keys have no
+  // owner): a repeat answers the same job, the key with another payload is
+  // ALREADY_EXISTS.
+  EXPECT_THAT(RawRedis().get("dtq:idempotency::" + request.idempotency_key()),
+              ::testing::StartsWith(id + " "));
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    v1::SubmitJobResponse repeated;
+    ASSERT_TRUE(stub->SubmitJob(&context, request, &repeated).ok());
+    EXPECT_TRUE(repeated.replayed());
+    EXPECT_EQ(repeated.job_id(), id);
+  }
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    v1::SubmitJobRequest other = request;
+    other.set_payload_json(R"({"base":"USD","target":"EUR","amount":20})");
+    v1::SubmitJobResponse refused;
+    const grpc::Status conflict = stub->SubmitJob(&context, other, &refused);
+    EXPECT_EQ(conflict.error_code(), grpc::StatusCode::ALREADY_EXISTS) << conflict.error_message();
+    EXPECT_EQ(testing::call_error(conflict, context).error_code, "idempotency_conflict");
+  }
 
   // WatchJob: a snapshot first, then every change, ending after completed.
   std::vector<v1::JobStatus> watched;
