@@ -12,6 +12,12 @@
 # Environment: DTQ_AMQP_PORT, DTQ_EPMD_PORT, DTQ_AMQP_DIST_PORT (default
 # AMQP port + 1), DTQ_SERVERS_DIR, DTQ_SERVER_START_TIMEOUT (seconds,
 # default 60).
+#
+# TLS (AMQPS), only when DTQ_AMQPS_PORT is set: a second listener on
+# 127.0.0.1:$DTQ_AMQPS_PORT with the PEM files DTQ_TLS_CERT_FILE,
+# DTQ_TLS_KEY_FILE and DTQ_TLS_CA_FILE (the CA of client certificates, which
+# are checked when a client sends one and not required). The plain listener
+# stays as it is.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -36,6 +42,8 @@ rabbit_vars=(
   RABBITMQ_ENABLED_PLUGINS_FILE="$SERVER_DIR/enabled_plugins"
   RABBITMQ_CONF_ENV_FILE="$SERVER_DIR/rabbitmq-env.conf"
 )
+
+amqps_port=${DTQ_AMQPS_PORT:-}
 
 ping() { "$(server_python)" "$(dirname "${BASH_SOURCE[0]}")/probe.py" amqp "$port"; }
 
@@ -89,6 +97,7 @@ do_start() {
   rm -f "$SERVER_PIDFILE"
   require_free_port "$port" DTQ_AMQP_PORT
   require_free_port "$dist_port" DTQ_AMQP_DIST_PORT
+  [[ -z $amqps_port ]] || require_free_port "$amqps_port" DTQ_AMQPS_PORT
   local started
   started=$(now_seconds)
   mkdir -p "$SERVER_DIR/mnesia" "$SERVER_DIR/log"
@@ -99,6 +108,20 @@ log.console = true
 log.console.level = warning
 log.file.level = info
 CONF
+  if [[ -n $amqps_port ]]; then
+    local file
+    for file in "${DTQ_TLS_CERT_FILE:-}" "${DTQ_TLS_KEY_FILE:-}" "${DTQ_TLS_CA_FILE:-}"; do
+      [[ -r $file ]] || die "DTQ_AMQPS_PORT needs readable DTQ_TLS_CERT_FILE, DTQ_TLS_KEY_FILE and DTQ_TLS_CA_FILE"
+    done
+    cat >>"$SERVER_DIR/rabbitmq.conf" <<CONF
+listeners.ssl.default = $DTQ_SERVERS_HOST:$amqps_port
+ssl_options.certfile = $DTQ_TLS_CERT_FILE
+ssl_options.keyfile = $DTQ_TLS_KEY_FILE
+ssl_options.cacertfile = $DTQ_TLS_CA_FILE
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+CONF
+  fi
   # The Erlang distribution (CLI tools) listens on loopback only, too.
   echo "[{kernel, [{inet_dist_use_interface, {127, 0, 0, 1}}]}]." >"$SERVER_DIR/advanced.config"
   echo "[]." >"$SERVER_DIR/enabled_plugins"
@@ -108,6 +131,8 @@ CONF
   # and turns SIGTERM into a clean shutdown.
   server_launch env "${rabbit_vars[@]}" "$rabbit_bin/rabbitmq-server"
   server_wait_ready "${DTQ_SERVER_START_TIMEOUT:-60}" ping
+  # The TLS listener opens with the plain one; wait for it all the same.
+  [[ -z $amqps_port ]] || server_wait_ready 10 port_open "$amqps_port"
   echo "rabbitmq ready on $DTQ_SERVERS_HOST:$port in $(elapsed_since "$started")s (node $node, log: $SERVER_LOG)"
 }
 

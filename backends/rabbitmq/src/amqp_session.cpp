@@ -1,6 +1,10 @@
 #include "amqp_session.hpp"
 
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -98,6 +102,10 @@ Status RabbitSettings::validate() const {
   if (port == 0) return invalid_argument("rabbitmq: port is 0");
   if (vhost.empty()) return invalid_argument("rabbitmq: vhost is empty (the default one is \"/\")");
   if (username.empty()) return invalid_argument("rabbitmq: username is empty");
+  if (!tls && (!tls_ca_file.empty() || !tls_cert_file.empty() || !tls_key_file.empty()))
+    return invalid_argument("rabbitmq: TLS files are set but TLS is off (amqps://)");
+  if (tls_cert_file.empty() != tls_key_file.empty())
+    return invalid_argument("rabbitmq: a client certificate needs both its file and its key");
   if (heartbeat.count() < 0 || heartbeat.count() > 65535) {
     return invalid_argument("rabbitmq: heartbeat must be 0..65535 s");
   }
@@ -118,7 +126,8 @@ Status RabbitSettings::validate() const {
 }
 
 std::string RabbitSettings::describe() const {
-  return host + ":" + std::to_string(port) + (vhost.front() == '/' ? "" : "/") + vhost;
+  return host + ":" + std::to_string(port) + (vhost.front() == '/' ? "" : "/") + vhost +
+         (tls ? " over TLS" : "");
 }
 
 // --- Channel -------------------------------------------------------------------
@@ -265,14 +274,30 @@ Status AmqpSession::connect() {
     amqp_destroy_connection(connection);
     return status;
   };
-  amqp_socket_t* socket = amqp_tcp_socket_new(connection);
-  if (socket == nullptr) return fail(internal_error("cannot allocate a TCP socket"));
+  auto socket = open_socket(connection);
+  if (!socket.ok()) return fail(socket.status());
   timeval timeout = to_timeval(settings_.connect_timeout);
   const std::string where = "RabbitMQ at " + settings_.describe();
   if (const int opened =
-          amqp_socket_open_noblock(socket, settings_.host.c_str(), settings_.port, &timeout);
+          amqp_socket_open_noblock(*socket, settings_.host.c_str(), settings_.port, &timeout);
       opened != AMQP_STATUS_OK) {
-    return fail(unavailable("cannot connect to " + where + ": " + amqp_error_string2(opened)));
+    std::string why = "cannot connect to " + where + ": " + amqp_error_string2(opened);
+    switch (opened) {
+      // The broker is there but not who the settings say: retrying will not help.
+      case AMQP_STATUS_SSL_PEER_VERIFY_FAILED:
+      case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED:
+        return fail(failed_precondition(why +
+                                        " (is tls_ca_file / cacertfile the CA that signed "
+                                        "the broker's certificate, and does it name " +
+                                        settings_.host + "?)"));
+      case AMQP_STATUS_SSL_CONNECTION_FAILED:
+        return fail(unavailable(why +
+                                " (the TLS handshake failed: a certificate the other side "
+                                "does not trust or that does not name " +
+                                settings_.host + ", or a plain AMQP port?)"));
+      default:
+        return fail(unavailable(why));
+    }
   }
   amqp_set_handshake_timeout(connection, &timeout);
   amqp_set_rpc_timeout(connection, &timeout);
@@ -316,6 +341,47 @@ Status AmqpSession::connect() {
   generation_.fetch_add(1, std::memory_order_acq_rel);
   healthy_.store(true, std::memory_order_release);
   return {};
+}
+
+StatusOr<amqp_socket_t*> AmqpSession::open_socket(amqp_connection_state_t connection) const {
+  if (!settings_.tls) {
+    amqp_socket_t* socket = amqp_tcp_socket_new(connection);
+    if (socket == nullptr) return internal_error("cannot allocate a TCP socket");
+    return socket;
+  }
+  amqp_socket_t* socket = amqp_ssl_socket_new(connection);
+  if (socket == nullptr) return internal_error("cannot allocate a TLS socket");
+  auto* context = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
+  if (context == nullptr) return internal_error("no OpenSSL context on the TLS socket");
+  amqp_ssl_socket_set_verify_peer(socket, settings_.tls_verify ? 1 : 0);
+  // rabbitmq-c checks DNS names only (CN and DNS subjectAltNames); a broker
+  // reached by IP address is checked by OpenSSL against its IP
+  // subjectAltNames, during the handshake.
+  in6_addr address{};
+  const bool ip = ::inet_pton(AF_INET, settings_.host.c_str(), &address) == 1 ||
+                  ::inet_pton(AF_INET6, settings_.host.c_str(), &address) == 1;
+  amqp_ssl_socket_set_verify_hostname(socket, settings_.tls_verify && !ip ? 1 : 0);
+  if (settings_.tls_verify && ip &&
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(context), settings_.host.c_str()) != 1) {
+    return internal_error("cannot set the IP address " + settings_.host + " to verify");
+  }
+  if (!settings_.tls_ca_file.empty()) {
+    if (amqp_ssl_socket_set_cacert(socket, settings_.tls_ca_file.c_str()) != AMQP_STATUS_OK)
+      return failed_precondition("cannot read the CA file " + settings_.tls_ca_file +
+                                 " (PEM expected)");
+  } else if (settings_.tls_verify) {
+    // rabbitmq-c trusts nothing by itself: without a CA file, the system's.
+    if (SSL_CTX_set_default_verify_paths(context) != 1)
+      return internal_error("cannot load the system's trusted CAs");
+  }
+  if (!settings_.tls_cert_file.empty() &&
+      amqp_ssl_socket_set_key(socket, settings_.tls_cert_file.c_str(),
+                              settings_.tls_key_file.c_str()) != AMQP_STATUS_OK) {
+    return failed_precondition("cannot read the client certificate " + settings_.tls_cert_file +
+                               " with its key " + settings_.tls_key_file +
+                               " (PEM, key not encrypted)");
+  }
+  return socket;
 }
 
 void AmqpSession::close(bool graceful) {

@@ -103,7 +103,9 @@ class AmqpSession {
   const RabbitSettings& settings() const { return settings_; }
 
  private:
-  Status connect();           // a new connection, set up; on this thread
+  Status connect();  // a new connection, set up; on this thread
+  // A TCP socket, or a TLS one set up from the settings, on `connection`.
+  StatusOr<amqp_socket_t*> open_socket(amqp_connection_state_t connection) const;
   void close(bool graceful);  // drops the connection
   void run();                 // the I/O thread
   void run_posted();          // runs the queued tasks

@@ -21,6 +21,17 @@ struct RabbitSettings {
   std::string vhost = "/";
   std::string username = "guest";
   std::string password = "guest";  // never logged
+  // TLS (amqps://). With tls_verify the broker's certificate must chain to
+  // tls_ca_file (PEM; empty: the system's trusted CAs, for a public CA) and
+  // name `host` (subjectAltName); tls_verify=false checks neither (tests and
+  // emergencies only: anyone on the path can then read the password). A
+  // client certificate (mutual TLS) is tls_cert_file with tls_key_file,
+  // both PEM, the key not encrypted.
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool tls_verify = true;
   // Shown by `rabbitmqctl list_connections client_properties`; empty: the
   // role ("dtq progress query", "dtq progress responder").
   std::string connection_name;
@@ -54,7 +65,7 @@ struct RabbitSettings {
 
   // InvalidArgument naming the first field out of range.
   Status validate() const;
-  // host:port/vhost, for messages (never the credentials).
+  // host:port/vhost (and " over TLS"), for messages (never the credentials).
   std::string describe() const;
 };
 

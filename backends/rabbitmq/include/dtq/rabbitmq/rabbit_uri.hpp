@@ -2,11 +2,20 @@
 // userver's dsn.hpp has it):
 //
 //   amqp://[USER[:PASSWORD]@]HOST[:PORT][/VHOST]
+//   amqps://[USER[:PASSWORD]@]HOST[:PORT][/VHOST][?TLS OPTIONS]
 //
-// The port defaults to 5672, the user and password to guest, and the vhost
-// to "/" (amqp://HOST and amqp://HOST/ alike; "%2f" spells it too). amqps://
-// (TLS) and options (?...) are refused: neither is wired. Every other
-// setting keeps RabbitSettings' default.
+// The port defaults to 5672 (amqps: 5671), the user and password to guest,
+// and the vhost to "/" (amqp://HOST and amqp://HOST/ alike; "%2f" spells it
+// too). amqps:// turns TLS on, verifying the broker's certificate and host
+// name. Its options, named as in RabbitMQ's URI spec (uri-query-parameters):
+//
+//   cacertfile=PATH   the CA bundle (PEM) the broker's certificate chains
+//                     to; without it the system's trusted CAs
+//   certfile=PATH     a client certificate (PEM), with keyfile=PATH its key
+//   verify=verify_peer (default) | verify_none (checks nothing: tests only)
+//
+// Values are percent-decoded. Any other option, and any option on amqp://,
+// is refused. Every other setting keeps RabbitSettings' default.
 //
 // Thread-safety: a pure function.
 #pragma once
