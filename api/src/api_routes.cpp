@@ -362,8 +362,9 @@ std::optional<Reply> read_job_type(const Pistache::Http::Uri::Query& query, std:
   if (is_valid_job_type(type)) return std::nullopt;
   return error_reply(Code::Bad_Request, "invalid_argument", "bad job type",
                      ordered_json::array({{{"field", "job_type"},
-                                           {"message", "a job type: lower case letters, digits "
-                                                       "and _ (for example weather)"}}}));
+                                           {"message",
+                                            "a job type: lower case letters, digits "
+                                            "and _ (for example weather)"}}}));
 }
 
 }  // namespace

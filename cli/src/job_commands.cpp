@@ -1,9 +1,13 @@
-// Dead-letter verbs: dead-letters and replay. On the embedded data folder
+// Dead-letter verbs: dead-letters, replay (one, or --type: all of a type),
+// delete-dead-letter, and retry (a failed job). On the embedded data folder
 // they reach a running `dtq worker` or `dtq serve` through the shared data
 // folder; given Kafka (--kafka, $DTQ_KAFKA_BOOTSTRAP or the config file's
 // "backends") they read and replay the dead-letter topics, and a replay
-// writes the new job's queued status to Redis when Redis is named too. The
-// everyday job verbs talk to the API (client_commands.cpp).
+// writes the new job's queued status to Redis when Redis is named too. A
+// retry needs the failed job's payload, which only the result store keeps:
+// it runs on the data folder; in distributed mode the API does it
+// (POST /v1/jobs/{id}:retry). The everyday job verbs talk to the API
+// (client_commands.cpp).
 #include <iomanip>
 #include <iostream>
 #include <variant>
@@ -54,6 +58,13 @@ struct DeadLettersOptions {
 
 struct ReplayOptions {
   std::string job_id;
+  std::string type;  // instead of a job id: every dead letter of this type
+  DeadLetterServerFlags servers;
+};
+
+// delete-dead-letter and retry: a job id.
+struct JobIdOptions {
+  std::string job_id;
   DeadLetterServerFlags servers;
 };
 
@@ -97,19 +108,22 @@ void print_dead_letters(const std::vector<DeadLetter>& letters) {
   }
 }
 
+// The Redis status store when a source names Redis; null (and ok) when none does.
+StatusOr<std::unique_ptr<redis::RedisStatusStore>> open_redis(const BackendUris& uris) {
+  if (uris.redis.value.empty()) return std::unique_ptr<redis::RedisStatusStore>();
+  auto redis = redis_settings(uris.redis);
+  if (!redis.ok()) return redis.status();
+  return redis::RedisStatusStore::connect(*redis);
+}
+
 // A replay on Kafka, with the new job's queued status in Redis when Redis is
 // named (record_replay, as JobService::replay does).
 StatusOr<std::string> replay_on_kafka(kafka::KafkaJobQueue& queue, const BackendUris& uris,
                                       const std::string& job_id) {
   if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + job_id + "\"");
-  std::unique_ptr<redis::RedisStatusStore> statuses;
-  if (!uris.redis.value.empty()) {
-    auto redis = redis_settings(uris.redis);
-    if (!redis.ok()) return redis.status();
-    auto connected = redis::RedisStatusStore::connect(*redis);
-    if (!connected.ok()) return connected.status();
-    statuses = std::move(connected).value();
-  }
+  auto connected = open_redis(uris);
+  if (!connected.ok()) return connected.status();
+  const std::unique_ptr<redis::RedisStatusStore> statuses = std::move(connected).value();
   auto new_id = queue.replay(job_id);
   if (!new_id.ok() || !statuses) return new_id;
   auto written = record_replay(*statuses, job_id, *new_id);
@@ -151,12 +165,59 @@ int run_dead_letters(const CommonOptions& common, const DeadLettersOptions& opti
   return 0;
 }
 
+int run_replay_all(DeadLetterSource& source, const std::string& type) {
+  StatusOr<size_t> replayed = size_t{0};
+  if (source.kafka) {
+    auto statuses = open_redis(source.uris);
+    if (!statuses.ok()) return server_unusable(statuses.status());
+    replayed =
+        replay_dead_letters(*source.kafka, statuses->get(), type, JobService::kReplayAllScan);
+  } else {
+    replayed = source.node->jobs->replay_all(type);
+  }
+  if (!replayed.ok()) return report(replayed.status());
+  std::cout << "replayed " << *replayed << "\n";
+  return 0;
+}
+
 int run_replay(const CommonOptions& common, const ReplayOptions& options) {
+  if (options.job_id.empty() == options.type.empty()) {
+    std::cerr << "dtq: replay takes a job id or --type, not both\n";
+    return 2;
+  }
   auto opened = open_source(common, options.servers);
   if (const int* failed = std::get_if<int>(&opened)) return *failed;
   auto& source = std::get<DeadLetterSource>(opened);
+  if (!options.type.empty()) return run_replay_all(source, options.type);
   auto new_id = source.kafka ? replay_on_kafka(*source.kafka, source.uris, options.job_id)
                              : source.node->jobs->replay(options.job_id);
+  if (!new_id.ok()) return report(new_id.status());
+  std::cout << *new_id << "\n";
+  return 0;
+}
+
+int run_delete(const CommonOptions& common, const JobIdOptions& options) {
+  auto opened = open_source(common, options.servers);
+  if (const int* failed = std::get_if<int>(&opened)) return *failed;
+  auto& source = std::get<DeadLetterSource>(opened);
+  const Status deleted = source.kafka ? source.kafka->delete_dead_letter(options.job_id)
+                                      : source.node->jobs->delete_dead_letter(options.job_id);
+  if (!deleted.ok()) return report(deleted);
+  std::cout << "deleted " << options.job_id << "\n";
+  return 0;
+}
+
+int run_retry(const CommonOptions& common, const JobIdOptions& options) {
+  auto opened = open_source(common, options.servers);
+  if (const int* failed = std::get_if<int>(&opened)) return *failed;
+  auto& source = std::get<DeadLetterSource>(opened);
+  if (source.kafka) {
+    std::cerr << "dtq: retry reads the failed job's payload from the result store; in "
+                 "distributed mode ask the API: POST /v1/jobs/"
+              << options.job_id << ":retry (an admin key)\n";
+    return 2;
+  }
+  auto new_id = source.node->jobs->retry(options.job_id);
   if (!new_id.ok()) return report(new_id.status());
   std::cout << *new_id << "\n";
   return 0;
@@ -175,10 +236,28 @@ void add_job_commands(CLI::App& app, CommonOptions& common, int& exit_code) {
 
   auto replay_options = std::make_shared<ReplayOptions>();
   auto* replay = app.add_subcommand("replay", "Enqueue a dead-lettered job again, as a new job");
-  replay->add_option("job_id", replay_options->job_id, "The dead-lettered job's id")->required();
+  replay->add_option("job_id", replay_options->job_id, "The dead-lettered job's id");
+  replay->add_option("--type", replay_options->type,
+                     "Instead of one job: every dead letter of this type not replayed yet");
   add_server_flags(*replay, replay_options->servers);
   replay->callback(
       [&common, &exit_code, replay_options] { exit_code = run_replay(common, *replay_options); });
+
+  auto delete_options = std::make_shared<JobIdOptions>();
+  auto* remove = app.add_subcommand("delete-dead-letter",
+                                    "Forget a dead letter: neither listed nor replayable any more");
+  remove->add_option("job_id", delete_options->job_id, "The dead-lettered job's id")->required();
+  add_server_flags(*remove, delete_options->servers);
+  remove->callback(
+      [&common, &exit_code, delete_options] { exit_code = run_delete(common, *delete_options); });
+
+  auto retry_options = std::make_shared<JobIdOptions>();
+  auto* retry = app.add_subcommand(
+      "retry", "Run a failed job again, as a new job of its type and payload (data folder only)");
+  retry->add_option("job_id", retry_options->job_id, "The failed job's id")->required();
+  add_server_flags(*retry, retry_options->servers);
+  retry->callback(
+      [&common, &exit_code, retry_options] { exit_code = run_retry(common, *retry_options); });
 }
 
 }  // namespace dtq::cli

@@ -84,7 +84,7 @@ std::string submit_fingerprint(std::string_view job_type, std::string_view paylo
   EVP_Digest(request.data(), request.size(), digest.data(), &length, EVP_sha256(), nullptr);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(length * 2);
+  hex.reserve(static_cast<size_t>(length) * 2);
   for (unsigned int i = 0; i < length; ++i) {
     hex += kHex[digest[i] >> 4];
     hex += kHex[digest[i] & 0xf];
@@ -255,17 +255,24 @@ Status JobService::delete_dead_letter(std::string_view job_id) {
 }
 
 StatusOr<size_t> JobService::replay_all(std::string_view job_type) {
+  return replay_dead_letters(queue_, &statuses_, job_type, kReplayAllScan);
+}
+
+StatusOr<size_t> replay_dead_letters(JobQueue& queue, StatusStore* statuses,
+                                     std::string_view job_type, size_t scan) {
   if (!is_valid_job_type(job_type)) {
     return invalid_argument("\"" + std::string(job_type) + "\" is not a valid job type");
   }
-  auto letters = queue_.dead_letters(job_type, kReplayAllScan);
+  auto letters = queue.dead_letters(job_type, scan);
   if (!letters.ok()) return letters.status();
   size_t replayed = 0;
   for (const DeadLetter& letter : *letters) {
     if (!letter.replayed_as.empty()) continue;
-    auto new_id = replay(letter.message.job_id);
+    const std::string& id = letter.message.job_id;
+    auto new_id = queue.replay(id);
     if (new_id.ok()) {
       ++replayed;
+      if (statuses != nullptr) (void)record_replay(*statuses, id, *new_id);  // as replay() does
       continue;
     }
     // Replayed or deleted by another client since the listing: not ours to count.

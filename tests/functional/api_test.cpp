@@ -1447,14 +1447,14 @@ TEST_F(ApiTest, DeadLettersAreListedReplayedAndDeletedAndFailedJobsRetried) {
   const std::string submitter = make_key(data_, "submit");
   EXPECT_EQ(http("GET", url() + "/v1/dead-letters", "", key_only(reader)).code, 200);
   for (const auto& key : {reader, submitter}) {
-    EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters/" + first + ":replay", "",
-                             key_only(key)),
-                        403, "forbidden"));
-    EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters:replay?job_type=github_user", "",
-                             key_only(key)),
-                        403, "forbidden"));
-    EXPECT_TRUE(IsError(http("DELETE", url() + "/v1/dead-letters/" + first, "", key_only(key)),
-                        403, "forbidden"));
+    EXPECT_TRUE(
+        IsError(http("POST", url() + "/v1/dead-letters/" + first + ":replay", "", key_only(key)),
+                403, "forbidden"));
+    EXPECT_TRUE(IsError(
+        http("POST", url() + "/v1/dead-letters:replay?job_type=github_user", "", key_only(key)),
+        403, "forbidden"));
+    EXPECT_TRUE(IsError(http("DELETE", url() + "/v1/dead-letters/" + first, "", key_only(key)), 403,
+                        "forbidden"));
     EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs/" + first + ":retry", "", key_only(key)),
                         403, "forbidden"));
   }
@@ -1473,18 +1473,17 @@ TEST_F(ApiTest, DeadLettersAreListedReplayedAndDeletedAndFailedJobsRetried) {
   EXPECT_THAT(events(url(), rerun).body, HasSubstr(R"("state":"failed")"));
   EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters/" + first + ":replay", "", key_only()),
                       409, "conflict"));
-  EXPECT_TRUE(IsError(
-      http("POST", url() + "/v1/dead-letters/not-a-uuid:replay", "", key_only()), 400,
-      "malformed_id"));
-  EXPECT_TRUE(IsError(
-      http("POST", url() + "/v1/dead-letters/" + new_uuid4() + ":replay", "", key_only()), 404,
-      "unknown_job"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters/not-a-uuid:replay", "", key_only()),
+                      400, "malformed_id"));
+  EXPECT_TRUE(
+      IsError(http("POST", url() + "/v1/dead-letters/" + new_uuid4() + ":replay", "", key_only()),
+              404, "unknown_job"));
   letters = dead_letters_once(url(), "?job_type=github_user", 3);
   ASSERT_EQ(letters.size(), 3U);
   EXPECT_EQ(letters[0]["job_id"], rerun);  // the replay's own dead letter, the newest
   for (const auto& letter : letters) {
-    EXPECT_EQ(letter["replayed_as"], letter["job_id"] == first ? nlohmann::json(rerun)
-                                                                : nlohmann::json())
+    EXPECT_EQ(letter["replayed_as"],
+              letter["job_id"] == first ? nlohmann::json(rerun) : nlohmann::json())
         << letter.dump();
   }
 
@@ -1512,8 +1511,8 @@ TEST_F(ApiTest, DeadLettersAreListedReplayedAndDeletedAndFailedJobsRetried) {
                       "conflict"));
   EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs/" + new_uuid4() + ":retry", "", key_only()),
                       404, "unknown_job"));
-  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs/x:retry", "", key_only()), 400,
-                      "malformed_id"));
+  EXPECT_TRUE(
+      IsError(http("POST", url() + "/v1/jobs/x:retry", "", key_only()), 400, "malformed_id"));
 
   // Replay all of a type: the two not replayed yet (the rerun's and the
   // retry's), then none.
@@ -1523,15 +1522,67 @@ TEST_F(ApiTest, DeadLettersAreListedReplayedAndDeletedAndFailedJobsRetried) {
   ASSERT_EQ(all.code, 200) << all.body;
   EXPECT_EQ(nlohmann::json::parse(all.body),
             nlohmann::json::parse(R"({"job_type":"github_user","replayed":2})"));
-  EXPECT_EQ(http("POST", url() + "/v1/dead-letters:replay?job_type=github_user", "", key_only())
-                .body,
-            R"({"job_type":"github_user","replayed":0})");
+  // Each is marked replayed (its replay, failing again, is a dead letter of its own).
+  for (const auto& letter : dead_letters_once(url(), "?job_type=github_user", 5)) {
+    if (letter["job_id"] == rerun || letter["job_id"] == again) {
+      EXPECT_TRUE(letter["replayed_as"].is_string()) << letter.dump();
+    }
+  }
   EXPECT_TRUE(IsError(http("POST", url() + "/v1/dead-letters:replay", "", key_only()), 400,
                       "invalid_argument"));
   // GET on a custom method is 405 with what it allows.
   const Reply wrong = http("GET", url() + "/v1/dead-letters/" + first + ":replay", "", key_only());
   EXPECT_EQ(wrong.code, 405);
   EXPECT_EQ(header(wrong, "Allow"), "POST, DELETE");
+}
+
+// The CLI's dead-letter verbs on the data folder of a running serve: the
+// same JobService, so the same outcomes as the routes above.
+std::pair<std::string, int> dtq_verb(const fs::path& data, const std::string& args) {
+  const std::string command =
+      std::string(DTQ_CLI) + " --data-dir " + data.string() + " " + args + " 2>&1";
+  FILE* out = popen(command.c_str(), "r");
+  std::string printed;
+  char chunk[4096];
+  for (size_t n; (n = fread(chunk, 1, sizeof chunk, out)) > 0;) printed.append(chunk, n);
+  const int status = pclose(out);
+  while (!printed.empty() && printed.back() == '\n') printed.pop_back();
+  return {printed, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+TEST_F(ApiTest, TheCliListsReplaysDeletesAndRetriesOnTheDataFolder) {
+  const std::string first = submit("github_user", kUnknownUser);
+  const std::string second = submit("github_user", kUnknownUser);
+  dead_letters_once(url(), "?job_type=github_user", 2);
+  const auto listed = dtq_verb(data_, "dead-letters --type github_user");
+  EXPECT_EQ(listed.second, 0) << listed.first;
+  EXPECT_THAT(listed.first, HasSubstr(first));
+  EXPECT_THAT(listed.first, HasSubstr("user_not_found"));
+
+  // Retry: a new job, run by serve.
+  const auto retried = dtq_verb(data_, "retry " + first);
+  ASSERT_EQ(retried.second, 0) << retried.first;
+  ASSERT_TRUE(is_uuid(retried.first)) << retried.first;
+  EXPECT_THAT(events(url(), retried.first).body, HasSubstr(R"("state":"failed")"));
+  EXPECT_EQ(dtq_verb(data_, "retry " + new_uuid4()).second, 2);
+
+  // Delete one; a second delete is refused.
+  const auto deleted = dtq_verb(data_, "delete-dead-letter " + second);
+  EXPECT_EQ(deleted.second, 0) << deleted.first;
+  EXPECT_EQ(dtq_verb(data_, "delete-dead-letter " + second).second, 2);
+
+  // Replay all: the first and the retry's own dead letter.
+  dead_letters_once(url(), "?job_type=github_user", 2);
+  const auto all = dtq_verb(data_, "replay --type github_user");
+  EXPECT_EQ(all.second, 0) << all.first;
+  EXPECT_EQ(all.first, "replayed 2");
+  const auto again = dead_letters_once(url(), "?job_type=github_user&limit=500", 4);  // + the replays'
+  for (const auto& letter : again) {
+    if (letter["job_id"] == first) {
+      EXPECT_TRUE(letter["replayed_as"].is_string()) << letter.dump();
+    }
+  }
+  EXPECT_EQ(dtq_verb(data_, "replay").second, 2);  // neither a job id nor --type
 }
 
 // Idempotent submits: the Idempotency-Key header.

@@ -17,7 +17,8 @@ inline constexpr const char* kContentType = "content-type";
 inline constexpr const char* kSchemaVersionHeader = "schema-version";
 
 // Dead-letter topic records.
-inline constexpr const char* kRecordKind = "dtq-record";  // dead-letter | replay-marker | delete-marker
+// dtq-record: dead-letter | replay-marker | delete-marker
+inline constexpr const char* kRecordKind = "dtq-record";
 inline constexpr const char* kDeadLetterKind = "dead-letter";
 inline constexpr const char* kReplayMarkerKind = "replay-marker";
 inline constexpr const char* kDeleteMarkerKind = "delete-marker";

@@ -302,7 +302,8 @@ Status SqliteJobQueue::delete_dead_letter(std::string_view job_id) {
       [&](WriteTx& tx) -> Status {
         Query remove(tx.connection(), "DELETE FROM dead_letters WHERE job_id = ?");
         if (Status s = remove.bind(job_id).run(); !s.ok()) return s;
-        if (remove.changes() == 0) return not_found("no dead letter for job " + std::string(job_id));
+        if (remove.changes() == 0)
+          return not_found("no dead letter for job " + std::string(job_id));
         return {};
       },
       Database::Atomic::kYes);

@@ -1,8 +1,9 @@
 // JobService: what a client can do with jobs — submit, look up, cancel,
-// retry a failed one, list dead letters, replay and delete them — expressed over the ports, so the CLI
-// (embedded) and the API server (any backend) share one implementation of
-// the rules: the owning plugin validates the payload; the queued status is
-// written before the message is enqueued; a cancel reaches a queued job at
+// retry a failed one, list dead letters, replay and delete them —
+// expressed over the ports, so the CLI (embedded) and the API server (any
+// backend) share one implementation of the rules: the owning plugin
+// validates the payload; the queued status is written before the message
+// is enqueued; a cancel reaches a queued job at
 // once and a running one through its worker; a submission with an
 // idempotency key claims the key before it enqueues, so its repeats get
 // the same job (and its claim is freed if the enqueue fails).
@@ -81,6 +82,14 @@ class [[nodiscard]] SubmitResult : public StatusOr<SubmittedJob> {
 StatusOr<JobStatus> record_replay(StatusStore& statuses, std::string_view original_id,
                                   const std::string& replay_id);
 
+// Replays every dead letter of `job_type` that is not replayed yet, among
+// its newest `scan`, recording each replay in `statuses` (none when null:
+// the CLI given Kafka without Redis), and answers how many. One that
+// another client replays or deletes meanwhile is skipped; any other error
+// stops the run, its message saying how many were replayed before it.
+StatusOr<size_t> replay_dead_letters(JobQueue& queue, StatusStore* statuses,
+                                     std::string_view job_type, size_t scan);
+
 class JobService {
  public:
   // `idempotency` null: a submission with an idempotency key is refused
@@ -116,10 +125,7 @@ class JobService {
   StatusOr<std::string> replay(std::string_view job_id);
   // NotFound when the job has no dead letter (never had, or deleted).
   Status delete_dead_letter(std::string_view job_id);
-  // Replays every dead letter of `job_type` not replayed yet, among its
-  // newest kReplayAllScan, and answers how many. One that another client
-  // replays or deletes meanwhile is skipped; any other error stops the
-  // run, its message saying how many were replayed before it.
+  // replay_dead_letters() over this service's queue and statuses.
   static constexpr size_t kReplayAllScan = 10'000;
   StatusOr<size_t> replay_all(std::string_view job_type);
   // Runs a failed job again: a new job of its type, payload and trace id,

@@ -49,8 +49,9 @@
 // job is refused. delete_dead_letter(id) cannot take a record out of a
 // topic: it appends a marker under the job id's key (`dtq-record:
 // delete-marker`) that hides the letter from the listing and from replay;
-// the records themselves go with the topic's retention. A consumed record that is not a valid job message of its
-// topic's type is dead-lettered at once with error code `invalid_message`.
+// the records themselves go with the topic's retention. A consumed record
+// that is not a valid job message of its topic's type is dead-lettered at
+// once with error code `invalid_message`.
 //
 // Topics are created on first use (admin API) with `partitions` partitions;
 // an existing topic is used as it is.
