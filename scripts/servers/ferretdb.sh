@@ -21,6 +21,14 @@
 #
 # Environment: DTQ_MONGO_PORT, DTQ_SERVERS_DIR, DTQ_CACHE_DIR,
 # DTQ_SERVER_START_TIMEOUT (seconds, default 30).
+#
+# TLS, only when DTQ_MONGO_TLS_PORT is set: a second listener on
+# 127.0.0.1:$DTQ_MONGO_TLS_PORT with the PEM files DTQ_TLS_CERT_FILE and
+# DTQ_TLS_KEY_FILE (no client certificates). Credentials, only when
+# DTQ_MONGO_USER is set: FerretDB's (experimental, v1.24) SCRAM
+# authentication on both listeners, with the user DTQ_MONGO_USER /
+# DTQ_MONGO_PASSWORD made in the database dtq at the first start; commands
+# other than hello then need a login. Without either the server is as above.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -93,10 +101,24 @@ do_start() {
   do_build
   require_free_port "$port" DTQ_MONGO_PORT
   mkdir -p "$SERVER_DIR/data" "$SERVER_DIR/state"
+  local extra=()
+  if [[ -n ${DTQ_MONGO_TLS_PORT:-} ]]; then
+    [[ -r ${DTQ_TLS_CERT_FILE:-} && -r ${DTQ_TLS_KEY_FILE:-} ]] ||
+      die "DTQ_MONGO_TLS_PORT needs readable DTQ_TLS_CERT_FILE and DTQ_TLS_KEY_FILE"
+    require_free_port "$DTQ_MONGO_TLS_PORT" DTQ_MONGO_TLS_PORT
+    extra+=(--listen-tls="$DTQ_SERVERS_HOST:$DTQ_MONGO_TLS_PORT"
+      --listen-tls-cert-file="$DTQ_TLS_CERT_FILE" --listen-tls-key-file="$DTQ_TLS_KEY_FILE")
+  fi
+  if [[ -n ${DTQ_MONGO_USER:-} ]]; then
+    # The password goes by the environment, not the command line (ps).
+    export FERRETDB_SETUP_PASSWORD=${DTQ_MONGO_PASSWORD:?DTQ_MONGO_USER needs DTQ_MONGO_PASSWORD}
+    extra+=(--test-enable-new-auth --setup-database=dtq --setup-username="$DTQ_MONGO_USER")
+  fi
   server_launch "$binary" --listen-addr="$DTQ_SERVERS_HOST:$port" --handler=sqlite \
     --sqlite-url="file:$SERVER_DIR/data/" --state-dir="$SERVER_DIR/state" --debug-addr=- \
-    --telemetry=disable --log-level=warn --log-format=text
+    --telemetry=disable --log-level=warn --log-format=text "${extra[@]}"
   server_wait_ready "${DTQ_SERVER_START_TIMEOUT:-30}" ping
+  [[ -z ${DTQ_MONGO_TLS_PORT:-} ]] || server_wait_ready 10 port_open "$DTQ_MONGO_TLS_PORT"
   echo "ferretdb ready on $DTQ_SERVERS_HOST:$port in $(elapsed_since "$started")s (log: $SERVER_LOG)"
 }
 
