@@ -75,6 +75,20 @@ function jobTypeOut(t) {
   };
 }
 
+function deadLetterOut(d) {
+  return {
+    jobId: d.job_id,
+    jobType: d.job_type,
+    traceId: orNull(d.trace_id),
+    submittedAt: d.submitted_at,
+    payload: parseJson(d.payload_json),
+    error: { code: d.error?.code ?? '', message: d.error?.message ?? '' },
+    attempts: d.attempts,
+    failedAt: d.failed_at,
+    replayedAs: orNull(d.replayed_as),
+  };
+}
+
 function literal(ast, variables) {
   switch (ast.kind) {
     case Kind.STRING:
@@ -174,6 +188,17 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
           pageInfo: { hasNextPage: response.next_cursor !== '', endCursor: orNull(response.next_cursor) },
         };
       },
+      deadLetters: async (_, { jobType, first }, ctx) => {
+        if (first !== undefined && first !== null && (first < 1 || first > 500)) {
+          throw argumentError('first', '1 to 500 (default 50)');
+        }
+        const response = await client.call(
+          'ListDeadLetters',
+          { job_type: jobType ?? '', limit: first ?? 0 },
+          ctx.auth,
+        );
+        return response.dead_letters.map(deadLetterOut);
+      },
     },
     Mutation: {
       submitJob: async (_, { input }, ctx) => {
@@ -205,6 +230,17 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
         const response = await client.call('CancelJob', { job_id: id }, ctx.auth);
         return statusOut(response.status);
       },
+      replayDeadLetter: async (_, { id }, ctx) =>
+        (await client.call('ReplayDeadLetter', { job_id: id }, ctx.auth)).job_id,
+      replayDeadLetters: async (_, { jobType }, ctx) => {
+        const response = await client.call('ReplayDeadLetters', { job_type: jobType }, ctx.auth);
+        return { jobType, replayed: response.replayed };
+      },
+      deleteDeadLetter: async (_, { id }, ctx) => {
+        await client.call('DeleteDeadLetter', { job_id: id }, ctx.auth);
+        return id;
+      },
+      retryJob: async (_, { id }, ctx) => (await client.call('RetryJob', { job_id: id }, ctx.auth)).job_id,
     },
     Subscription: {
       jobUpdated: {

@@ -391,3 +391,98 @@ describe('idempotent submits', () => {
     }
   });
 });
+
+describe('dead letters and retries', () => {
+  // github_user fails for good for a user the fake GitHub does not know.
+  const UNKNOWN = { username: 'no-such-user-dtq' };
+  const LETTERS = `query($type: String, $first: Int) {
+    deadLetters(jobType: $type, first: $first) { jobId jobType traceId submittedAt payload error { code message } attempts failedAt replayedAs }
+  }`;
+  const letters = async (variables = { type: 'github_user' }) => {
+    const { body } = await gql(serve.url, LETTERS, { variables });
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    return body.data.deadLetters;
+  };
+  const failedFor = async (id) =>
+    eventually(async () => (await letters()).find((l) => l.jobId === id), { what: `the dead letter of ${id}` });
+  const mutate = async (query, variables, key) => {
+    const { body } = await gql(serve.url, query, { variables, key });
+    return body;
+  };
+
+  test('deadLetters lists a failed job with its error, attempts and payload', async () => {
+    const id = await submit(serve.url, 'github_user', UNKNOWN);
+    const letter = await failedFor(id);
+    assert.equal(letter.jobType, 'github_user');
+    assert.equal(letter.error.code, 'user_not_found');
+    assert.ok(letter.attempts >= 1);
+    assert.deepEqual(letter.payload, UNKNOWN);
+    assert.ok(letter.failedAt && letter.submittedAt);
+    assert.equal(letter.replayedAs, null);
+    assert.ok((await letters({})).some((l) => l.jobId === id), 'listed among every type too');
+    assert.equal((await letters({ type: 'github_user', first: 1 })).length, 1);
+    const { body } = await gql(serve.url, LETTERS, { variables: { first: 0 } });
+    assert.ok(codes(body).includes('invalid_argument'), JSON.stringify(body));
+  });
+
+  test('replayDeadLetter answers the new job, once; a read key is forbidden', async () => {
+    const id = await submit(serve.url, 'github_user', UNKNOWN);
+    await failedFor(id);
+    const REPLAY = 'mutation($id: ID!) { replayDeadLetter(id: $id) }';
+    assert.ok(codes(await mutate(REPLAY, { id }, readKey)).includes('forbidden'));
+    const replayed = await mutate(REPLAY, { id });
+    assert.equal(replayed.errors, undefined, JSON.stringify(replayed.errors));
+    const newId = replayed.data.replayDeadLetter;
+    assert.notEqual(newId, id);
+    assert.equal((await failedFor(id)).replayedAs, newId);
+    const { body } = await gql(serve.url, `{ job(id: "${newId}") { status { jobType traceId } } }`);
+    assert.equal(body.data.job.status.jobType, 'github_user');
+    assert.ok(codes(await mutate(REPLAY, { id })).includes('conflict'));
+    assert.ok(codes(await mutate(REPLAY, { id: 'nope' })).includes('malformed_id'));
+    assert.ok(codes(await mutate(REPLAY, { id: '1b4e28ba-2fa1-41d2-883f-0016d3cca427' })).includes('unknown_job'));
+  });
+
+  test('deleteDeadLetter forgets it; a second delete is unknown_job', async () => {
+    const id = await submit(serve.url, 'github_user', UNKNOWN);
+    await failedFor(id);
+    const DELETE = 'mutation($id: ID!) { deleteDeadLetter(id: $id) }';
+    assert.ok(codes(await mutate(DELETE, { id }, readKey)).includes('forbidden'));
+    const deleted = await mutate(DELETE, { id });
+    assert.equal(deleted.errors, undefined, JSON.stringify(deleted.errors));
+    assert.equal(deleted.data.deleteDeadLetter, id);
+    assert.ok(!(await letters()).some((l) => l.jobId === id));
+    assert.ok(codes(await mutate(DELETE, { id })).includes('unknown_job'));
+  });
+
+  test('retryJob runs a failed job again; anything else is a conflict', async () => {
+    const failed = await submit(serve.url, 'github_user', UNKNOWN);
+    await failedFor(failed);
+    const RETRY = 'mutation($id: ID!) { retryJob(id: $id) }';
+    assert.ok(codes(await mutate(RETRY, { id: failed }, readKey)).includes('forbidden'));
+    const retried = await mutate(RETRY, { id: failed });
+    assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
+    const newId = retried.data.retryJob;
+    const job = await eventually(async () => {
+      const { body } = await gql(serve.url, `{ job(id: "${newId}") { status { state } result { input } } }`);
+      return body.data.job.result ? body.data.job : null;
+    }, { what: 'the retry to end' });
+    assert.equal(job.status.state, 'FAILED');
+    assert.deepEqual(job.result.input, UNKNOWN);
+    const fine = await submit(serve.url, 'quote');
+    await eventually(async () => (await gql(serve.url, `{ job(id: "${fine}") { result { finalState } } }`)).body.data.job.result);
+    assert.ok(codes(await mutate(RETRY, { id: fine })).includes('conflict'));
+  });
+
+  test('replayDeadLetters replays every one of the type not replayed yet', async () => {
+    const ids = [await submit(serve.url, 'github_user', UNKNOWN), await submit(serve.url, 'github_user', UNKNOWN)];
+    for (const id of ids) await failedFor(id);
+    const ALL = 'mutation($type: String!) { replayDeadLetters(jobType: $type) { jobType replayed } }';
+    assert.ok(codes(await mutate(ALL, { type: 'github_user' }, readKey)).includes('forbidden'));
+    const all = await mutate(ALL, { type: 'github_user' });
+    assert.equal(all.errors, undefined, JSON.stringify(all.errors));
+    assert.equal(all.data.replayDeadLetters.jobType, 'github_user');
+    assert.ok(all.data.replayDeadLetters.replayed >= 2, JSON.stringify(all.data));
+    for (const id of ids) assert.notEqual((await failedFor(id)).replayedAs, null);
+    assert.ok(codes(await mutate(ALL, { type: 'Not A Type' })).includes('invalid_argument'));
+  });
+});
