@@ -38,8 +38,8 @@ std::string encode(const IdempotencyRecord& record) {
 StatusOr<IdempotencyRecord> decode(std::string_view key, std::string_view value) {
   const size_t space = value.find(' ');
   if (space == std::string_view::npos) {
-    return internal_error("redis idempotency key " + std::string(key) + " holds \"" +
-                          std::string(value) + "\", not \"<job_id> <fingerprint>\"");
+    return internal_error("redis idempotency key " + std::string(key) + " holds " +
+                          std::string(value) + R"(, not "<job_id> <fingerprint>")");
   }
   return IdempotencyRecord{.fingerprint = std::string(value.substr(space + 1)),
                            .job_id = std::string(value.substr(0, space))};
