@@ -85,13 +85,16 @@ void pick(BackendUris::Source& out, const std::string& flag, const BackendNames&
 
 void add_backend_flags(CLI::App& command, BackendFlags& flags) {
   command.add_option("--kafka", flags.kafka,
-                     "Kafka bootstrap servers HOST:PORT[,HOST:PORT...] ($DTQ_KAFKA_BOOTSTRAP)");
+                     "Kafka bootstrap servers HOST:PORT[,HOST:PORT...], or "
+                     "kafka://USER:PASS@HOST:PORT[,...]?security.protocol=sasl_ssl&... "
+                     "($DTQ_KAFKA_BOOTSTRAP)");
   command.add_option("--redis", flags.redis,
                      "Redis URI redis://[USER:PASS@]HOST:PORT[/DB] ($DTQ_REDIS_URL)");
   command.add_option("--mongo", flags.mongo,
                      "MongoDB connection string mongodb://... ($DTQ_MONGODB_URI)");
   command.add_option("--amqp", flags.amqp,
-                     "RabbitMQ URI amqp://USER:PASS@HOST:PORT/VHOST ($DTQ_AMQP_URL)");
+                     "RabbitMQ URI amqp://USER:PASS@HOST:PORT/VHOST, or "
+                     "amqps://...?cacertfile=PATH for TLS ($DTQ_AMQP_URL)");
   command.add_option("--kafka-topic-template", flags.kafka_topic_template,
                      "Job topic name, %s = job type (default jobs.%s.v1; $KAFKA_TOPIC_TEMPLATE)");
 }

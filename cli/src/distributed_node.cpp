@@ -120,10 +120,12 @@ StatusOr<mongo::MongoSettings> mongo_settings(const BackendUris::Source& uri) {
 }
 
 StatusOr<kafka::KafkaSettings> kafka_settings(const BackendUris& uris) {
-  auto servers = named(uris.kafka, kafka::parse_bootstrap_servers(uris.kafka.value));
-  if (!servers.ok()) return servers.status();
+  // Brokers, credentials and TLS (kafka://USER:PASS@HOST:PORT?security.protocol=...).
+  auto connection = named(uris.kafka, kafka::parse_kafka_uri(uris.kafka.value));
+  if (!connection.ok()) return connection.status();
   kafka::KafkaSettings settings;
-  settings.bootstrap_servers = std::move(servers).value();
+  settings.bootstrap_servers = std::move(connection->bootstrap_servers);
+  settings.security = std::move(connection->security);
   if (!uris.kafka_topic_template.value.empty())
     settings.topic_template = uris.kafka_topic_template.value;
   return settings;

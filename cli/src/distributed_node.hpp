@@ -29,7 +29,7 @@ namespace dtq::cli {
 
 // The adapters' settings from the URIs, each read by its driver
 // (redis::parse_uri, rabbitmq::parse_uri, mongo::parse_uri,
-// kafka::parse_bootstrap_servers); InvalidArgument naming the source, what
+// kafka::parse_kafka_uri); InvalidArgument naming the source, what
 // is wrong and the form expected (never echoing a password).
 StatusOr<redis::RedisSettings> redis_settings(const BackendUris::Source& uri);
 StatusOr<rabbitmq::RabbitSettings> rabbit_settings(const BackendUris::Source& uri);

@@ -20,6 +20,13 @@
 # DTQ_CACHE_DIR, DTQ_MAVEN_REPOSITORY (default Maven Central),
 # DTQ_KAFKA_HEAP (default 512m), DTQ_SERVER_START_TIMEOUT (seconds,
 # default 90).
+#
+# SASL_SSL, only when DTQ_KAFKA_SASL_SSL_PORT is set: a third listener on
+# 127.0.0.1:$DTQ_KAFKA_SASL_SSL_PORT, TLS with the PEM files
+# DTQ_TLS_CERT_FILE and DTQ_TLS_KEY_FILE (the key in PKCS#8, unencrypted;
+# Kafka's PEM keystore, 2.7+), SASL PLAIN with the one user
+# DTQ_KAFKA_SASL_USER / DTQ_KAFKA_SASL_PASSWORD. The plaintext listener stays
+# (the probe and the brokers' own traffic use it).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -60,18 +67,25 @@ do_fetch() {
 
 ping() { "$(server_python)" "$(dirname "${BASH_SOURCE[0]}")/probe.py" kafka "$port"; }
 
+sasl_ssl_port=${DTQ_KAFKA_SASL_SSL_PORT:-}
+
 write_config() {
   mkdir -p "$SERVER_DIR/data"
+  local listeners="PLAINTEXT://$DTQ_SERVERS_HOST:$port" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  [[ -z $sasl_ssl_port ]] || {
+    listeners+=",SASL_SSL://$DTQ_SERVERS_HOST:$sasl_ssl_port"
+    protocols+=",SASL_SSL:SASL_SSL"
+  }
   cat >"$config" <<CONF
 # Written by scripts/servers/kafka.sh; rewritten at every start.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$DTQ_SERVERS_HOST:$controller_port
-listeners=PLAINTEXT://$DTQ_SERVERS_HOST:$port,CONTROLLER://$DTQ_SERVERS_HOST:$controller_port
-advertised.listeners=PLAINTEXT://$DTQ_SERVERS_HOST:$port
+listeners=$listeners,CONTROLLER://$DTQ_SERVERS_HOST:$controller_port
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$SERVER_DIR/data
 num.partitions=1
 auto.create.topics.enable=true
@@ -84,6 +98,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 transaction.state.log.num.partitions=4
 CONF
+  [[ -z $sasl_ssl_port ]] || write_sasl_ssl_config
   cat >"$SERVER_DIR/log4j2.properties" <<'CONF'
 status = warn
 appender.stdout.type = Console
@@ -100,6 +115,25 @@ logger.config.name = org.apache.kafka.common.config.AbstractConfig
 logger.config.level = WARN
 CONF
   write_tools_config
+}
+
+# The SASL_SSL listener's part of the configuration: a PEM keystore (key and
+# certificate in one file) and the PLAIN user in the listener's JAAS line.
+write_sasl_ssl_config() {
+  [[ -r ${DTQ_TLS_CERT_FILE:-} && -r ${DTQ_TLS_KEY_FILE:-} ]] ||
+    die "DTQ_KAFKA_SASL_SSL_PORT needs readable DTQ_TLS_CERT_FILE and DTQ_TLS_KEY_FILE"
+  local user=${DTQ_KAFKA_SASL_USER:?DTQ_KAFKA_SASL_SSL_PORT needs DTQ_KAFKA_SASL_USER}
+  local password=${DTQ_KAFKA_SASL_PASSWORD:?DTQ_KAFKA_SASL_SSL_PORT needs DTQ_KAFKA_SASL_PASSWORD}
+  [[ $user$password =~ ^[A-Za-z0-9._-]+$ ]] ||
+    die "DTQ_KAFKA_SASL_USER and DTQ_KAFKA_SASL_PASSWORD: letters, digits, '.', '_' and '-' only (a JAAS line)"
+  (umask 077 && cat "$DTQ_TLS_KEY_FILE" "$DTQ_TLS_CERT_FILE" >"$SERVER_DIR/keystore.pem")
+  (umask 077 && cat >>"$config" <<CONF
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$SERVER_DIR/keystore.pem
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$user="$password";
+CONF
+  )
 }
 
 # The command-line tools log warnings only, to stderr.
@@ -135,6 +169,7 @@ do_start() {
   classpath=$(do_fetch)
   require_free_port "$port" DTQ_KAFKA_PORT
   require_free_port "$controller_port" DTQ_KAFKA_CONTROLLER_PORT
+  [[ -z $sasl_ssl_port ]] || require_free_port "$sasl_ssl_port" DTQ_KAFKA_SASL_SSL_PORT
   write_config
   if [[ ! -f $SERVER_DIR/data/meta.properties ]]; then
     local cluster_id
@@ -153,6 +188,7 @@ while True:
   fi
   server_launch "$java" "${java_options[@]}" -cp "$classpath" kafka.Kafka "$config"
   server_wait_ready "${DTQ_SERVER_START_TIMEOUT:-90}" ping
+  [[ -z $sasl_ssl_port ]] || server_wait_ready 10 port_open "$sasl_ssl_port"
   echo "kafka ready on $DTQ_SERVERS_HOST:$port in $(elapsed_since "$started")s (log: $SERVER_LOG)"
 }
 

@@ -40,6 +40,8 @@ StatusOr<std::unique_ptr<Producer>> Producer::create(const KafkaSettings& settin
                  {"allow.auto.create.topics", "false"}});
   if (!config.ok()) return config.status();
   rd_kafka_conf_set_dr_msg_cb(*config, on_delivery);
+  rd_kafka_conf_set_error_cb(*config, on_error);
+  rd_kafka_conf_set_opaque(*config, producer.get());
   auto handle = make_client(ClientKind::kProducer, *config);
   if (!handle.ok()) return handle.status();
   producer->handle_ = std::move(handle).value();
@@ -74,6 +76,17 @@ void Producer::on_delivery(rd_kafka_t* /*handle*/, const rd_kafka_message_t* mes
   } else {
     completion->done(Status{});
   }
+}
+
+void Producer::on_error(rd_kafka_t* handle, int error, const char* reason, void* opaque) {
+  log_client_error(handle, error, reason);
+  const auto code = static_cast<rd_kafka_resp_err_t>(error);
+  // Wrong credentials or an untrusted certificate: librdkafka retries them
+  // for ever, and a metadata request just times out. ping() says why.
+  if (code != RD_KAFKA_RESP_ERR__AUTHENTICATION && code != RD_KAFKA_RESP_ERR__SSL) return;
+  auto* self = static_cast<Producer*>(opaque);
+  MutexLock lock(self->mutex_);
+  self->refused_ = reason;
 }
 
 void Producer::enqueue(const Record& record, std::function<void(Status)> done) {
@@ -226,7 +239,17 @@ Status Producer::wait_visible(const std::vector<std::string>& topics) {
 Status Producer::ping(std::chrono::milliseconds timeout) {
   const rd_kafka_metadata_t* metadata = nullptr;
   const auto err = rd_kafka_metadata(handle_.get(), 0, nullptr, &metadata, to_ms(timeout));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return kafka_error(err, "cluster metadata");
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Status failed = kafka_error(err, "cluster metadata");
+    MutexLock lock(mutex_);
+    if (refused_.empty()) return failed;
+    return failed_precondition(failed.message() +
+                               "; the broker refused the connection: " + refused_);
+  }
+  {
+    MutexLock lock(mutex_);
+    refused_.clear();
+  }
   const bool brokers = metadata->broker_cnt > 0;
   rd_kafka_metadata_destroy(metadata);
   if (!brokers) return unavailable("cluster metadata lists no broker");

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "dtq/core/thread_annotations.hpp"
 #include "rdkafka_util.hpp"
 
 namespace dtq::kafka {
@@ -46,12 +47,16 @@ class Producer {
                        int16_t replication_factor);
   // Waits until the topics appear in the cluster's metadata.
   Status wait_visible(const std::vector<std::string>& topics);
-  // One metadata request (no topic) answered by a broker.
+  // One metadata request (no topic) answered by a broker. When no broker
+  // answered and one refused the connection meanwhile (SASL authentication,
+  // the TLS handshake): FailedPrecondition with the broker's reason.
   Status ping(std::chrono::milliseconds timeout);
 
  private:
   explicit Producer(const KafkaSettings& settings) : settings_(settings) {}
   static void on_delivery(rd_kafka_t* handle, const rd_kafka_message_t* message, void* opaque);
+  // Logs the client's errors and keeps the last refusal for ping().
+  static void on_error(rd_kafka_t* handle, int error, const char* reason, void* opaque);
   // Hands the record to librdkafka; runs `done` at once if it refused it.
   void enqueue(const Record& record, std::function<void(Status)> done);
 
@@ -59,6 +64,11 @@ class Producer {
   KafkaHandle handle_;
   std::atomic<bool> stop_{false};
   std::thread poller_;
+
+  Mutex mutex_;
+  // The last SASL or TLS refusal librdkafka reported; cleared by a ping
+  // that a broker answered.
+  std::string refused_ DTQ_GUARDED_BY(mutex_);
 };
 
 }  // namespace dtq::kafka

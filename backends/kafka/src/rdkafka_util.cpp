@@ -22,17 +22,7 @@ void log_to_spdlog(const rd_kafka_t* handle, int level, const char* facility, co
 }
 
 void error_to_spdlog(rd_kafka_t* handle, int error, const char* reason, void* /*opaque*/) {
-  const auto code = static_cast<rd_kafka_resp_err_t>(error);
-  if (code == RD_KAFKA_RESP_ERR__FATAL) {
-    char text[512];
-    const auto fatal = rd_kafka_fatal_error(handle, text, sizeof text);
-    spdlog::error("kafka {} fatal error {}: {}", rd_kafka_name(handle), rd_kafka_err2name(fatal),
-                  text);
-    return;
-  }
-  // Connection losses are expected while a broker restarts; librdkafka
-  // reconnects by itself.
-  spdlog::warn("kafka {}: {} ({})", rd_kafka_name(handle), reason, rd_kafka_err2name(code));
+  log_client_error(handle, error, reason);
 }
 
 Status set(rd_kafka_conf_t* config, const std::string& name, const std::string& value) {
@@ -47,6 +37,20 @@ Status set(rd_kafka_conf_t* config, const std::string& name, const std::string& 
 }
 
 }  // namespace
+
+void log_client_error(rd_kafka_t* handle, int error, const char* reason) {
+  const auto code = static_cast<rd_kafka_resp_err_t>(error);
+  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    char text[512];
+    const auto fatal = rd_kafka_fatal_error(handle, text, sizeof text);
+    spdlog::error("kafka {} fatal error {}: {}", rd_kafka_name(handle), rd_kafka_err2name(fatal),
+                  text);
+    return;
+  }
+  // Connection losses are expected while a broker restarts; librdkafka
+  // reconnects by itself.
+  spdlog::warn("kafka {}: {} ({})", rd_kafka_name(handle), reason, rd_kafka_err2name(code));
+}
 
 Status kafka_error(rd_kafka_resp_err_t error, std::string_view what) {
   std::string message =

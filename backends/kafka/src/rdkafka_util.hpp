@@ -54,6 +54,11 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 // code that tells a caller whether retrying may help.
 Status kafka_error(rd_kafka_resp_err_t error, std::string_view what);
 
+// What make_config's error callback does with a client error: a fatal one
+// logged with its cause, the others (connection losses librdkafka retries,
+// refusals) as warnings. For a client that installs its own callback.
+void log_client_error(rd_kafka_t* handle, int error, const char* reason);
+
 inline int to_ms(std::chrono::milliseconds d) {
   return static_cast<int>(std::min<int64_t>(d.count(), 24 * 3600 * 1000));
 }
