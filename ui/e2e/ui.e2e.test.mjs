@@ -397,6 +397,53 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     await done(page);
   });
 
+  e2e("dead letters: a job that failed for good is replayed and deleted from the page; a failed job retried", async () => {
+    // The echo test plugin fails for good when its payload asks it to.
+    const payload = { message: "e2e", fail: { code: "e2e_boom", message: "asked to fail" } };
+    const failed = await apiSubmit("echo", payload);
+    const letters = async () =>
+      (await server.graphql('{ deadLetters(jobType: "echo") { jobId replayedAs } }')).deadLetters;
+    for (const deadline = Date.now() + 20_000; !(await letters()).some((l) => l.jobId === failed); ) {
+      assert.ok(Date.now() < deadline, `job ${failed} was never dead-lettered`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+
+    const page = await openPage("/dead-letters");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Dead letters" }).waitFor();
+    await page.getByLabel("Type", { exact: true }).selectOption("echo");
+    const card = page.locator("li.dead-letter").filter({ has: page.getByRole("link", { name: failed.slice(0, 8) }) });
+    await waitForText(card.locator(".dead-letter-error"), /e2e_boom: asked to fail/);
+    await waitForText(card.locator("dl"), /Attempts1/);
+    await card.getByText("Payload").click();
+    await waitForText(card.locator("pre.json"), /"code": "e2e_boom"/);
+    await page.screenshot({ path: artifact("19-dead-letters.png"), fullPage: true, animations: "disabled" });
+
+    // Replay: a new job, linked from the notice and from the card.
+    await card.getByRole("button", { name: "Replay", exact: true }).click();
+    const notice = page.getByRole("status").filter({ hasText: "replayed as" });
+    await waitForText(notice, new RegExp(`Job ${failed.slice(0, 8)} replayed as [0-9a-f]{8}`));
+    const replay = (await letters()).find((l) => l.jobId === failed).replayedAs;
+    assert.match(replay ?? "", UUID);
+    await card.getByRole("button", { name: "Replayed" }).waitFor();
+    assert.ok(page.graphql.operations.some((o) => o.operationName === "ReplayDeadLetter"), "replayed through GraphQL");
+
+    // The replay fails the same way and is dead-lettered in its turn; then
+    // the original is deleted from the page.
+    await card.getByRole("button", { name: "Delete" }).click();
+    await waitForText(page.getByRole("status").filter({ hasText: "deleted" }), /deleted/);
+    await card.waitFor({ state: "detached" });
+    assert.ok(!(await letters()).some((l) => l.jobId === failed), "gone from the listing");
+
+    // The replay's page: failed, with a Retry button that opens the new job.
+    await page.goto(`${server.url}/jobs/${replay}`);
+    await waitForText(page.locator(".card-heading .badge"), /Failed/, 20_000);
+    await page.getByRole("button", { name: "Retry job" }).click();
+    await page.waitForURL((url) => UUID.test(url.pathname) && !url.pathname.endsWith(replay));
+    await waitForText(page.locator(".card-heading .badge"), /Failed/, 20_000);
+    assert.ok(page.graphql.operations.some((o) => o.operationName === "RetryJob"), "retried through GraphQL");
+    await done(page, "20-retried.png");
+  });
+
   e2e("a lost connection is reported, and the page reconnects by itself", async () => {
     const page = await openPage("/jobs");
     await page.getByRole("table").waitFor();

@@ -1,6 +1,7 @@
 import { Link, Route, Routes } from "react-router";
 import { Layout } from "./components/Layout";
 import { TokenPromptProvider } from "./components/TokenDialog";
+import { DeadLettersPage } from "./pages/DeadLettersPage";
 import { JobPage } from "./pages/JobPage";
 import { JobsPage } from "./pages/JobsPage";
 import { PluginsPage } from "./pages/PluginsPage";
@@ -27,6 +28,7 @@ export function App() {
           <Route path="jobs" element={<JobsPage />} />
           <Route path="jobs/:id" element={<JobPage />} />
           <Route path="plugins" element={<PluginsPage />} />
+          <Route path="dead-letters" element={<DeadLettersPage />} />
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

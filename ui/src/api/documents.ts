@@ -2,7 +2,7 @@
 // mutations by HTTP POST, subscriptions over the WebSocket
 // (graphql-transport-ws). gateway/schema.graphql is the contract.
 import { gql, type TypedDocumentNode } from "@apollo/client";
-import type { Job, JobConnection, JobState, JobStatus, JobType } from "./types";
+import type { DeadLetter, Job, JobConnection, JobState, JobStatus, JobType } from "./types";
 
 const STATUS_FIELDS = gql`
   fragment StatusFields on JobStatus {
@@ -128,4 +128,57 @@ export const JOB_EVENTS: TypedDocumentNode<{ jobEvents: JobStatus }, { jobType?:
     }
   }
   ${STATUS_FIELDS}
+`;
+
+/** Dead letters, newest first: of one job type, or of every type. */
+export const DEAD_LETTERS: TypedDocumentNode<{ deadLetters: DeadLetter[] }, { jobType?: string | null; first?: number }> = gql`
+  query DeadLetters($jobType: String, $first: Int) {
+    deadLetters(jobType: $jobType, first: $first) {
+      jobId
+      jobType
+      traceId
+      submittedAt
+      payload
+      error {
+        code
+        message
+      }
+      attempts
+      failedAt
+      replayedAs
+    }
+  }
+`;
+
+/** Replays one dead letter; answers the new job's id. */
+export const REPLAY_DEAD_LETTER: TypedDocumentNode<{ replayDeadLetter: string }, { id: string }> = gql`
+  mutation ReplayDeadLetter($id: ID!) {
+    replayDeadLetter(id: $id)
+  }
+`;
+
+/** Replays every dead letter of a type not replayed yet. */
+export const REPLAY_DEAD_LETTERS: TypedDocumentNode<
+  { replayDeadLetters: { jobType: string; replayed: number } },
+  { jobType: string }
+> = gql`
+  mutation ReplayDeadLetters($jobType: String!) {
+    replayDeadLetters(jobType: $jobType) {
+      jobType
+      replayed
+    }
+  }
+`;
+
+export const DELETE_DEAD_LETTER: TypedDocumentNode<{ deleteDeadLetter: string }, { id: string }> = gql`
+  mutation DeleteDeadLetter($id: ID!) {
+    deleteDeadLetter(id: $id)
+  }
+`;
+
+/** Runs a failed job again; answers the new job's id. */
+export const RETRY_JOB: TypedDocumentNode<{ retryJob: string }, { id: string }> = gql`
+  mutation RetryJob($id: ID!) {
+    retryJob(id: $id)
+  }
 `;

@@ -74,3 +74,18 @@ export interface FieldError {
   field: string;
   message: string;
 }
+
+/** A job that failed for good, kept for replay (query deadLetters). */
+export interface DeadLetter {
+  __typename?: "DeadLetter";
+  jobId: string;
+  jobType: string;
+  traceId: string | null;
+  submittedAt: string;
+  payload: unknown;
+  error: { __typename?: "JobError"; code: string; message: string };
+  attempts: number;
+  failedAt: string;
+  /** The replay's job id; null until replayed. */
+  replayedAs: string | null;
+}

@@ -90,6 +90,9 @@ export function Layout() {
               <li>
                 <NavLink to="/plugins">Plugins</NavLink>
               </li>
+              <li>
+                <NavLink to="/dead-letters">Dead letters</NavLink>
+              </li>
             </ul>
           </nav>
           <div className="header-tools">

@@ -6,9 +6,10 @@ import { useTokenPrompt } from "./TokenDialog";
 /**
  * Runs a write; when the server refuses the key (or none is set), or the
  * key's scope is too small, asks for one and runs it again once it is
- * saved. Every failure comes out as an ApiError.
+ * saved. Every failure comes out as an ApiError. `scope`: what the write
+ * needs (dead-letter and retry actions need an admin key).
  */
-export function useAuthorized() {
+export function useAuthorized(scope: "submit" | "admin" = "submit") {
   const requestToken = useTokenPrompt();
   const { tokens } = useServices();
   return useCallback(
@@ -21,7 +22,7 @@ export function useAuthorized() {
           if (error.code !== "unauthorized" && error.code !== "forbidden") throw error;
           const reason =
             error.code === "forbidden"
-              ? "This key may only read. Changes need a key with the submit scope."
+              ? `This key's scope is too small. This needs a key with the ${scope} scope.`
               : tokens.get() === ""
                 ? "This server needs an API key to accept changes."
                 : "The server refused this key. Check it and try again.";
@@ -29,6 +30,6 @@ export function useAuthorized() {
         }
       }
     },
-    [requestToken, tokens],
+    [requestToken, tokens, scope],
   );
 }

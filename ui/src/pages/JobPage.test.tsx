@@ -115,6 +115,26 @@ describe("JobPage", () => {
     expect(screen.getByText("no city named Atlantis")).toBeTruthy();
   });
 
+  it("retries a failed job and opens the new one", async () => {
+    const NEW_JOB = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
+    const { server } = renderJob({ RetryJob: { data: { retryJob: NEW_JOB } } });
+    const updates = await waitFor(() => server.latest("JobUpdated"));
+    act(() => updates.emit("jobUpdated", status({ progressPercent: 50 })));
+    expect(screen.queryByRole("button", { name: "Retry job" })).toBeNull();
+    act(() => updates.emit("jobUpdated", status({ state: "FAILED", progressPercent: 50, errorCode: "x", errorMessage: "y" })));
+    fireEvent.click(screen.getByRole("button", { name: "Retry job" }));
+    await waitFor(() => expect(server.latest("JobUpdated").variables).toEqual({ id: NEW_JOB }));
+    expect(server.callsOf("RetryJob")[0]).toMatchObject({ variables: { id: JOB_ID }, headers: { Authorization: "Bearer t" } });
+  });
+
+  it("says why a job cannot be retried", async () => {
+    const { server } = renderJob({ RetryJob: gqlError("conflict", "job ended completed, not failed") });
+    const updates = await waitFor(() => server.latest("JobUpdated"));
+    act(() => updates.emit("jobUpdated", status({ state: "FAILED", progressPercent: 50 })));
+    fireEvent.click(screen.getByRole("button", { name: "Retry job" }));
+    expect(await screen.findByText("Cannot retry: job ended completed, not failed")).toBeTruthy();
+  });
+
   it("says it is reconnecting while the socket is down", async () => {
     const { server, services } = renderJob();
     const updates = await waitFor(() => server.latest("JobUpdated"));

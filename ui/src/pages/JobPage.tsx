@@ -1,13 +1,14 @@
 // One job, live: state, progress, message and a timeline of every change,
 // pushed by the server through the jobUpdated subscription (its snapshot
 // first, then every change, over the GraphQL WebSocket; no polling); the
-// result (query job) once it ended; cancelJob to cancel.
+// result (query job) once it ended; cancelJob to cancel; retryJob to run a
+// failed job again (a new job, whose page it opens).
 import { useApolloClient, useMutation, useQuery, useSubscription } from "@apollo/client/react";
 import { useEffect, useRef, useState } from "react";
-import { Link, useParams } from "react-router";
+import { Link, useNavigate, useParams } from "react-router";
 import { describeError, toApiError, type ApiError } from "../api/client";
 import { useConnection, useToken } from "../api/context";
-import { CANCEL_JOB, JOB, JOB_TYPES, JOB_UPDATED } from "../api/documents";
+import { CANCEL_JOB, JOB, JOB_TYPES, JOB_UPDATED, RETRY_JOB } from "../api/documents";
 import { isTerminal, type JobResult, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
 import { ProgressBar } from "../components/ProgressBar";
@@ -62,6 +63,11 @@ function JobView({ id }: { id: string }) {
   const [resultError, setResultError] = useState<unknown>();
   const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<string>();
+  const navigate = useNavigate();
+  const retryAsAdmin = useAuthorized("admin");
+  const [retryJob] = useMutation(RETRY_JOB);
+  const [retrying, setRetrying] = useState(false);
+  const [retryError, setRetryError] = useState<string>();
   const resultRequested = useRef(false);
   const retryMs = useRef(RETRY_MIN_MS);
   const types = useQuery(JOB_TYPES);
@@ -124,6 +130,20 @@ function JobView({ id }: { id: string }) {
   if (ended) stream = "ended";
   else if (connection.state === "lost" || streamError) stream = "reconnecting";
   else if (!status && connection.state === "connecting") stream = "connecting";
+
+  const retry = async () => {
+    setRetrying(true);
+    setRetryError(undefined);
+    try {
+      const next = await retryAsAdmin(async () => (await retryJob({ variables: { id } })).data!.retryJob);
+      navigate(`/jobs/${next}`);
+    } catch (raw) {
+      const error = toApiError(raw);
+      setRetryError(error.code === "conflict" ? `Cannot retry: ${error.message}` : describeError(error));
+    } finally {
+      setRetrying(false);
+    }
+  };
 
   const cancel = async () => {
     setCancelling(true);
@@ -202,6 +222,14 @@ function JobView({ id }: { id: string }) {
               </div>
             )}
             {cancelError && <Alert>{cancelError}</Alert>}
+            {status.state === "FAILED" && (
+              <div className="actions">
+                <button type="button" className="button button-primary" onClick={() => void retry()} disabled={retrying}>
+                  {retrying ? "Retrying…" : "Retry job"}
+                </button>
+              </div>
+            )}
+            {retryError && <Alert>{retryError}</Alert>}
           </>
         )}
       </section>
