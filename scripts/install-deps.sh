@@ -13,7 +13,7 @@ build_packages=(
   libboost-dev libboost-filesystem-dev libsimdjson-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev libssl-dev
   libbenchmark-dev libpistache-dev prometheus-cpp-dev
-  libhiredis-dev librdkafka-dev libmongoc-dev librabbitmq-dev
+  librdkafka-dev libmongoc-dev librabbitmq-dev
   # `dtq top`: ncurses (wide) and its form library.
   libncurses-dev
   # gRPC: proto/ is generated at build time by protoc and grpc_cpp_plugin.

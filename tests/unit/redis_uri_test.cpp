@@ -42,11 +42,32 @@ TEST(RedisUri, ReadsAUserinfoWithoutColonAsAPasswordAlone) {
   EXPECT_EQ(empty_user->password, "s3cret");
 }
 
+TEST(RedisUri, ReadsRedissAsTlsWithItsOptions) {
+  auto plain = parse_uri("rediss://:s3cret@cache.redis.cache.windows.net:6380");
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  EXPECT_TRUE(plain->tls.enabled);
+  EXPECT_EQ(plain->port, 6380);
+  EXPECT_EQ(plain->tls.ca_file, "");  // the system's trust store
+  EXPECT_THAT(plain->describe(), HasSubstr("over TLS"));
+  auto options = parse_uri(
+      "rediss://h/0?ca_file=%2Fetc%2Fdtq%2Fca.pem&cert_file=/c.pem&key_file=/"
+      "k.pem&server_name=redis.internal");
+  ASSERT_TRUE(options.ok()) << options.status().message();
+  EXPECT_EQ(options->tls.ca_file, "/etc/dtq/ca.pem");
+  EXPECT_EQ(options->tls.cert_file, "/c.pem");
+  EXPECT_EQ(options->tls.key_file, "/k.pem");
+  EXPECT_EQ(options->tls.server_name, "redis.internal");
+  EXPECT_FALSE(parse_uri("redis://h:6379")->tls.enabled);
+}
+
 TEST(RedisUri, RefusesWhatItCannotHonourWithoutEchoingThePassword) {
   const std::pair<const char*, const char*> refused[] = {
-      {"rediss://u:s3cret@h:6379", "asks for TLS"},
-      {"http://u:s3cret@h:6379", "is not a redis:// URI"},
-      {"redis://u:s3cret@h:6379?timeout=1", "has options"},
+      {"rediss://u:s3cret@h:6379?verify=none",
+       "not ca_file=, cert_file=, key_file= or server_name="},
+      {"rediss://u:s3cret@h:6379?ca_file", "not ca_file="},
+      {"rediss://u:s3cret@h:6379?cert_file=/c.pem", "needs its key"},
+      {"http://u:s3cret@h:6379", "is not a redis:// or rediss:// URI"},
+      {"redis://u:s3cret@h:6379?timeout=1", "only rediss:// takes"},
       {"redis://u:s3cret@h:6379/zero", "has a database that is not a number"},
       {"redis://u:s3cret@h:6379/-1", "has a database that is not a number"},
       {"redis://u:s3cret@h:99999", "has a bad port"},

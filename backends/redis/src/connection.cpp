@@ -1,6 +1,10 @@
 #include "connection.hpp"
 
 #include <hiredis/hiredis.h>
+#include <hiredis/hiredis_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 #include <sys/time.h>
 
@@ -56,6 +60,15 @@ Reply take(void* raw) {
   return reply;
 }
 
+// The reason OpenSSL gave last, or "" when it gave none.
+std::string openssl_error() {
+  const unsigned long code = ERR_peek_last_error();
+  if (code == 0) return "no detail";
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  return text;
+}
+
 }  // namespace
 
 Status RedisSettings::validate() const {
@@ -73,11 +86,17 @@ Status RedisSettings::validate() const {
   if (pool_size == 0) return invalid_argument("redis: pool_size must be at least 1");
   if (!username.empty() && password.empty())
     return invalid_argument("redis: a username needs a password");
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    return invalid_argument(
+        "redis: a TLS client certificate needs its key, and a key its certificate");
+  if (!tls.enabled && (!tls.ca_file.empty() || !tls.cert_file.empty() || !tls.server_name.empty()))
+    return invalid_argument("redis: TLS files or a server name are set but TLS is off");
   return {};
 }
 
 std::string RedisSettings::describe() const {
-  return host + ":" + std::to_string(port) + "/" + std::to_string(db);
+  return host + ":" + std::to_string(port) + "/" + std::to_string(db) +
+         (tls.enabled ? " over TLS" : "");
 }
 
 std::optional<int64_t> reply_integer(const Reply& reply) {
@@ -110,9 +129,17 @@ Status Connection::connect() {
     return unavailable("cannot connect to redis at " + settings_.describe() + ": " + why);
   }
   context_ = context;
+  // Before the TLS handshake too: a server that stops answering it must not
+  // hang the connect.
   if (redisSetTimeout(context_, to_timeval(settings_.command_timeout)) != REDIS_OK ||
       redisEnableKeepAlive(context_) != REDIS_OK) {
     return io_failure("setting socket options");
+  }
+  if (settings_.tls.enabled) {
+    if (Status secured = start_tls(); !secured.ok()) {
+      close();
+      return secured;
+    }
   }
   if (!settings_.password.empty()) {
     auto auth = settings_.username.empty()
@@ -133,6 +160,55 @@ Status Connection::connect() {
       return failed_precondition("redis at " + settings_.describe() +
                                  " refused SELECT: " + select->text);
     }
+  }
+  return {};
+}
+
+Status Connection::start_tls() {
+  const RedisTls& tls = settings_.tls;
+  const auto refuse = [&](std::string_view what) {
+    return unavailable("cannot start TLS with redis at " + settings_.describe() + ": " +
+                       std::string(what) + ": " + openssl_error());
+  };
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> context(SSL_CTX_new(TLS_client_method()),
+                                                            &SSL_CTX_free);
+  if (!context) return refuse("no TLS context");
+  SSL_CTX_set_min_proto_version(context.get(), TLS1_2_VERSION);
+  SSL_CTX_set_verify(context.get(), SSL_VERIFY_PEER, nullptr);
+  const bool trusted = tls.ca_file.empty() ? SSL_CTX_set_default_verify_paths(context.get()) == 1
+                                           : SSL_CTX_load_verify_locations(
+                                                 context.get(), tls.ca_file.c_str(), nullptr) == 1;
+  if (!trusted) return refuse("cannot load the CA certificates " + tls.ca_file);
+  if (!tls.cert_file.empty() &&
+      (SSL_CTX_use_certificate_chain_file(context.get(), tls.cert_file.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(context.get(), tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+       SSL_CTX_check_private_key(context.get()) != 1)) {
+    return refuse("cannot load the client certificate " + tls.cert_file + " and its key");
+  }
+  SSL* ssl = SSL_new(context.get());  // holds its own reference to the context
+  if (ssl == nullptr) return refuse("no TLS session");
+  // The certificate must name what we connected to: hiredis itself checks
+  // only that a trusted CA signed it.
+  const std::string& name = tls.server_name.empty() ? settings_.host : tls.server_name;
+  X509_VERIFY_PARAM* verify = SSL_get0_param(ssl);
+  if (X509_VERIFY_PARAM_set1_ip_asc(verify, name.c_str()) != 1) {
+    X509_VERIFY_PARAM_set_hostflags(verify, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    // SSL_set_tlsext_host_name(), without the macro's C cast.
+    if (SSL_set1_host(ssl, name.c_str()) != 1 ||
+        SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(name.c_str())) != 1) {
+      SSL_free(ssl);
+      return refuse("cannot set the server name " + name);
+    }
+  }
+  ERR_clear_error();
+  if (redisInitiateSSL(context_, ssl) != REDIS_OK) {  // takes the session only when it succeeds
+    const long verified = SSL_get_verify_result(ssl);
+    SSL_free(ssl);
+    std::string why = context_->errstr;
+    if (verified != X509_V_OK)
+      why = "the server's certificate: " + std::string(X509_verify_cert_error_string(verified));
+    return unavailable("TLS handshake with redis at " + settings_.describe() + " failed: " + why);
   }
   return {};
 }

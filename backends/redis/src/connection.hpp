@@ -67,6 +67,8 @@ class Connection {
   int fd() const;
 
  private:
+  // The TLS handshake on the connected socket (settings_.tls).
+  Status start_tls();
   Status io_failure(std::string_view what);  // closes; Unavailable or DeadlineExceeded
 
   const RedisSettings& settings_;

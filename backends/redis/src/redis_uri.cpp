@@ -1,21 +1,56 @@
 #include "dtq/redis/redis_uri.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
+#include <utility>
 
 #include "dtq/core/server_uri.hpp"
+#include "dtq/core/uri.hpp"
 
 namespace dtq::redis {
+namespace {
+
+// ca_file=...&cert_file=...&key_file=...&server_name=... into `tls`.
+Status read_tls_options(std::string_view query, RedisTls& tls) {
+  const std::pair<std::string_view, std::string*> known[] = {{"ca_file", &tls.ca_file},
+                                                             {"cert_file", &tls.cert_file},
+                                                             {"key_file", &tls.key_file},
+                                                             {"server_name", &tls.server_name}};
+  while (!query.empty()) {
+    const size_t end = std::min(query.find('&'), query.size());
+    const std::string_view option = query.substr(0, end);
+    query.remove_prefix(std::min(end + 1, query.size()));
+    const size_t equals = option.find('=');
+    const std::string name = query_decode(option.substr(0, equals));
+    const auto* found = std::find_if(std::begin(known), std::end(known),
+                                     [&](const auto& entry) { return entry.first == name; });
+    if (found == std::end(known) || equals == std::string_view::npos) {
+      return invalid_argument("has an option \"" + name +
+                              "\" that is not ca_file=, cert_file=, key_file= or server_name=");
+    }
+    *found->second = query_decode(option.substr(equals + 1));
+  }
+  return {};
+}
+
+}  // namespace
 
 StatusOr<RedisSettings> parse_uri(std::string_view uri) {
-  constexpr std::string_view kForm = "redis://[USER:PASS@]HOST:PORT[/DB]";
+  constexpr std::string_view kForm =
+      "redis://[USER:PASS@]HOST:PORT[/DB] or rediss://[USER:PASS@]HOST:PORT[/DB][?ca_file=...]";
   RedisSettings settings;
   auto parts = parse_server_uri(uri, settings.port, kForm);
   if (!parts.ok()) return parts.status();
-  if (parts->scheme == "rediss")
-    return uri_error(uri, "asks for TLS, which dtq's Redis client does not speak", kForm);
-  if (parts->scheme != "redis") return uri_error(uri, "is not a redis:// URI", kForm);
-  if (!parts->query.empty())
-    return uri_error(uri, "has options (?...), which are not supported", kForm);
+  if (parts->scheme != "redis" && parts->scheme != "rediss")
+    return uri_error(uri, "is not a redis:// or rediss:// URI", kForm);
+  settings.tls.enabled = parts->scheme == "rediss";
+  if (!parts->query.empty()) {
+    if (!settings.tls.enabled)
+      return uri_error(uri, "has options (?...), which only rediss:// takes", kForm);
+    if (Status read = read_tls_options(parts->query, settings.tls); !read.ok())
+      return uri_error(uri, read.message(), kForm);
+  }
   settings.host = parts->address.host;
   settings.port = parts->address.port;
   if (parts->password) {

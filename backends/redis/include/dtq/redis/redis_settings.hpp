@@ -14,12 +14,25 @@
 
 namespace dtq::redis {
 
+// TLS to the server (rediss://), as managed Redis (Azure Cache for Redis)
+// requires. The server's certificate is always verified: against ca_file,
+// or the system's trust store when it is empty, and for the name the client
+// connected to (server_name, or host), whether a DNS name or an address.
+struct RedisTls {
+  bool enabled = false;
+  std::string ca_file;    // PEM; empty: the system's trust store
+  std::string cert_file;  // a client certificate (mutual TLS), with key_file
+  std::string key_file;
+  std::string server_name;  // SNI and the name verified; empty: host
+};
+
 struct RedisSettings {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
   std::string username;  // Redis 6 ACL user; empty: AUTH with the password only
   std::string password;  // empty: no AUTH. Never logged.
   int db = 0;            // SELECT on every connection (pub/sub channels span all dbs)
+  RedisTls tls;
 
   // How long a job's status (and its cancel request) lives after its last
   // update (DESIGN §2: 24 h).
@@ -42,7 +55,7 @@ struct RedisSettings {
 
   // InvalidArgument naming the first field out of range.
   Status validate() const;
-  // host:port/db, for messages (never the credentials).
+  // host:port/db (and "over TLS"), for messages (never the credentials).
   std::string describe() const;
 };
 
