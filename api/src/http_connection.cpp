@@ -98,6 +98,22 @@ size_t head_size(const Pistache::Http::Request& request) {
   return head;
 }
 
+// Half-closes `peer` once every write queued for it so far is out:
+// Pistache writes a connection's queue in order, so an empty write queued
+// last resolves after them. The client reads the answer, then the end;
+// whatever it still sends is dropped until it hangs up. (The write
+// resolves on the peer's reactor, and only while the peer is registered,
+// so the descriptor is still this connection's.)
+void half_close_after_writes(const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  std::weak_ptr<Pistache::Tcp::Peer> weak = peer;
+  peer->send(Pistache::RawBuffer(std::string(), 0))
+      .then(
+          [weak](ssize_t) {
+            if (const auto alive = weak.lock()) ::shutdown(alive->fd(), SHUT_WR);
+          },
+          Pistache::Async::IgnoreException);
+}
+
 }  // namespace
 
 void HardenedHandler::onConnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
@@ -176,6 +192,10 @@ void HardenedHandler::read(std::string_view input, const std::shared_ptr<Connect
       break;
     }
     if (served == Served::kLater) return;  // the answering thread has the turn
+    if (state.last) {
+      end_after_answer(peer, state);
+      break;
+    }
     {
       MutexLock lock(state.mutex);
       if (state.held.empty()) {
@@ -193,6 +213,12 @@ void HardenedHandler::read(std::string_view input, const std::shared_ptr<Connect
 
 void HardenedHandler::resume(const std::weak_ptr<Pistache::Tcp::Peer>& peer,
                              const std::shared_ptr<Connection>& connection) {
+  if (connection->last) {
+    if (const auto alive = peer.lock()) end_after_answer(alive, *connection);
+    MutexLock lock(connection->mutex);
+    connection->serving = false;
+    return;
+  }
   std::string input;
   {
     MutexLock lock(connection->mutex);
@@ -239,6 +265,7 @@ Served HardenedHandler::dispatch(Pistache::Http::Request& request,
   response.headers().add<Pistache::Http::Header::Connection>(control);
   peer->setIdle(false);
   connection->head_bytes = 0;
+  connection->last = control == ConnectionControl::Close;
   return sink_->serve(request, std::move(response), transport(),
                       [this, weak = std::weak_ptr(peer), connection] { resume(weak, connection); });
 }
@@ -280,17 +307,29 @@ void HardenedHandler::refuse(const std::shared_ptr<Pistache::Tcp::Peer>& peer,
   Pistache::Http::ResponseWriter response(version, transport(), this, peer);
   response.headers().add<Pistache::Http::Header::Connection>(
       Pistache::Http::ConnectionControl::Close);
-  // Half-close once the answer is out: the client reads it, then sees the
-  // end; whatever it still sends is dropped until it hangs up. (The write
-  // resolves on this reactor, and only while the peer is registered, so
-  // the descriptor is still this connection's.)
-  std::weak_ptr<Pistache::Tcp::Peer> weak = peer;
-  response.send(reply.code, reply.body, json_mime())
-      .then(
-          [weak](ssize_t) {
-            if (const auto alive = weak.lock()) ::shutdown(alive->fd(), SHUT_WR);
-          },
-          Pistache::Async::IgnoreException);
+  response.send(reply.code, reply.body, json_mime());
+  if (!connection.streaming.load()) half_close_after_writes(peer);
+}
+
+void HardenedHandler::end_after_answer(const std::shared_ptr<Pistache::Tcp::Peer>& peer,
+                                       Connection& connection) {
+  connection.closing = true;
+  {
+    MutexLock lock(connection.mutex);
+    connection.held.clear();
+  }
+  if (!connection.streaming.load()) half_close_after_writes(peer);
+}
+
+void HardenedHandler::answer_streams(Pistache::Tcp::Peer& peer) {
+  if (const auto connection =
+          std::static_pointer_cast<Connection>(peer.tryGetData(kConnectionData)))
+    connection->streaming = true;
+}
+
+void HardenedHandler::stream_ended(const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  const auto connection = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionData));
+  if (connection && connection->last) half_close_after_writes(peer);
 }
 
 }  // namespace dtq::api

@@ -13,7 +13,11 @@
 // answered, in order: Pistache's reading kept the first request of a read
 // and dropped the rest. A whole request goes to the RequestSink, which may
 // answer it from another thread; the connection's next request waits for
-// that answer, so answers stay in order.
+// that answer, so answers stay in order. A request that asks to close
+// (`Connection: close`, or HTTP/1.0 without keep-alive) is the
+// connection's last (RFC 9112 §9.6): once its answer is out the server
+// half-closes, and what the client sent after it is not read; Pistache
+// 0.0.5 only sets the header.
 //
 // Thread-safety: Pistache copies the handler per reactor thread and calls
 // each copy from its own thread. A connection's requests are read one at a
@@ -27,6 +31,7 @@
 #include <pistache/http.h>
 #include <pistache/peer.h>
 
+#include <atomic>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -79,11 +84,25 @@ class HardenedHandler final : public Pistache::Http::Handler {
   void onInput(const char* buffer, size_t length,
                const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
 
+  // For an answer that goes on after the sink answered (an event stream):
+  // the connection is the stream's until it ends, so it is not half-closed
+  // after the stream's head, nor after a later request's answer or
+  // refusal: the stream's next writes would fail. Any thread; before the
+  // sink answers.
+  static void answer_streams(Pistache::Tcp::Peer& peer);
+  // The stream on `peer` ended: the connection closes now if its request
+  // asked to. On the connection's reactor.
+  static void stream_ended(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+
  private:
   // What this handler keeps per connection, beside Pistache's parser.
   struct Connection {
     size_t head_bytes = 0;  // bytes of the current request's head so far
-    bool closing = false;   // refused: the rest of the input is dropped
+    bool closing = false;   // refused or last: the rest of the input is dropped
+    bool last = false;      // the request being served asked to close
+    // An event stream was answered here (answer_streams): it writes on
+    // until it ends, so the connection is not half-closed under it.
+    std::atomic<bool> streaming{false};
     Mutex mutex;            // the reactor and a thread answering for it
     // A request is being served: input waits in `held` until its answer
     // is out.
@@ -107,16 +126,22 @@ class HardenedHandler final : public Pistache::Http::Handler {
   std::optional<Reply> refusal_while_reading(Pistache::Http::RequestParser& parser,
                                              const Connection& connection) const;
   // Hands a whole request to the sink, on a connection kept alive unless
-  // the request or its version says otherwise.
+  // the request or its version says otherwise (then it is the last).
   Served dispatch(Pistache::Http::Request& request, const std::shared_ptr<Connection>& connection,
                   const std::shared_ptr<Pistache::Tcp::Peer>& peer);
   // What a parser's exception is answered with.
   [[nodiscard]] Reply refusal_for(const Pistache::Http::Request& request,
                                   std::exception_ptr error) const;
   // Answers `reply` and ends the connection: the stream may be out of step
-  // (an unread body, a broken head), so nothing more is read from it.
+  // (an unread body, a broken head), so nothing more is read from it. (An
+  // event stream open on it keeps it until the stream ends.)
   void refuse(const std::shared_ptr<Pistache::Tcp::Peer>& peer, Connection& connection,
               Pistache::Http::Version version, const Reply& reply);
+  // The last request's answer is out (or, for a stream, begun): nothing
+  // more is read, and unless the answer streams on the connection
+  // half-closes once its writes are.
+  static void end_after_answer(const std::shared_ptr<Pistache::Tcp::Peer>& peer,
+                               Connection& connection);
 
   HttpLimits limits_;
   RequestSink* sink_;

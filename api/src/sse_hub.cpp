@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dtq/core/model_json.hpp"
+#include "http_connection.hpp"
 #include "job_feed.hpp"
 #include "reactor_task.hpp"
 
@@ -90,13 +91,15 @@ SseHub::Opened SseHub::begin(Pistache::Http::ResponseWriter& response,
                              Pistache::Tcp::Transport* transport, bool every_job,
                              std::shared_ptr<Stream>& stream) {
   if (!slots_.claim()) return Opened::kAtLimit;
-  std::weak_ptr<Pistache::Tcp::Peer> peer;
+  std::shared_ptr<Pistache::Tcp::Peer> peer;
   try {
     peer = response.peer();
   } catch (const std::exception&) {
     slots_.release();  // the client is already gone
     return Opened::kClientGone;
   }
+  // A request that asked to close gets its whole stream, then the close.
+  HardenedHandler::answer_streams(*peer);
   response.setMime(Pistache::Http::Mime::MediaType::fromString("text/event-stream"));
   response.headers().add<Pistache::Http::Header::CacheControl>(
       Pistache::Http::CacheDirective::NoCache);
@@ -227,6 +230,7 @@ SseHub::Pumped SseHub::pump(Stream& stream) {
       wrote = true;
       if (stream.feed.ended()) {
         stream.response.ends();
+        HardenedHandler::stream_ended(peer);
         return Pumped::kFinished;
       }
     }

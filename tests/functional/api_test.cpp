@@ -202,12 +202,12 @@ void send_all(int fd, const std::string& bytes) {
   }
 }
 
-// Reads until `done(received)` holds, the peer closes, or `timeout` passes.
+// Reads until `done(received)` holds, the peer closes (then `*ended` is
+// set, when given), or `timeout` passes.
 std::string receive(
     int fd, std::chrono::milliseconds timeout,
-    const std::function<bool(const std::string&)>& done = [](const std::string&) {
-      return false;
-    }) {
+    const std::function<bool(const std::string&)>& done = [](const std::string&) { return false; },
+    bool* ended = nullptr) {
   std::string received;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char chunk[65536];
@@ -218,6 +218,7 @@ std::string receive(
     pollfd waiting{fd, POLLIN, 0};
     if (poll(&waiting, 1, static_cast<int>(left.count())) <= 0) break;
     const ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n == 0 && ended != nullptr) *ended = true;
     if (n <= 0) break;
     received.append(chunk, static_cast<size_t>(n));
   }
@@ -971,6 +972,74 @@ TEST_F(ApiTest, PipelinedRequestsAreEachAnsweredInOrder) {
           << threads << " handler threads, split at " << split << ":\n"
           << received;
     }
+  }
+}
+
+// Reads until the server ends the connection or `timeout` passes; `ended`
+// says which.
+std::string receive_to_end(int fd, std::chrono::milliseconds timeout, bool& ended) {
+  ended = false;
+  return receive(
+      fd, timeout, [](const std::string&) { return false; }, &ended);
+}
+
+// RFC 9112 §9.6: a request that asks to close (`Connection: close`, or
+// HTTP/1.0 without keep-alive) is the connection's last. The server answers
+// it, then closes (the client sees the end right after the answer, not at
+// its own timeout), and answers nothing sent after it on that connection;
+// an event stream asked to close is sent whole, then closed.
+TEST_F(ApiTest, ARequestThatAsksToCloseIsTheConnectionsLast) {
+  const std::string get_unknown =
+      "GET /v1/jobs/" + new_uuid4() + "/status HTTP/1.1\r\n" + kRawHeaders;
+  const std::string asks_close = "Connection: close\r\n\r\n";
+  const std::string health_10 = "GET /healthz HTTP/1.0\r\n" + kRawHeaders;
+  struct Case {
+    std::string name;
+    std::string requests;
+    std::vector<std::string> answers;  // the status lines, in order
+  };
+  const std::vector<Case> cases = {
+      {"close", get_unknown + asks_close, {"HTTP/1.1 404"}},
+      {"close, then a pipelined request",
+       get_unknown + asks_close + "GET /healthz HTTP/1.1\r\n" + kRawHeaders + "\r\n",
+       {"HTTP/1.1 404"}},
+      {"kept, close, kept",
+       get_unknown + "\r\n" + get_unknown + asks_close + get_unknown + "\r\n",
+       {"HTTP/1.1 404", "HTTP/1.1 404"}},
+      {"HTTP/1.0", health_10 + "\r\n" + health_10 + "\r\n", {"HTTP/1.0 200"}},
+      {"HTTP/1.0 keep-alive, then without",
+       health_10 + "Connection: keep-alive\r\n\r\n" + health_10 + "\r\n" + health_10 + "\r\n",
+       {"HTTP/1.0 200", "HTTP/1.0 200"}},
+  };
+  const auto status_lines = [](const std::string& received) {
+    std::vector<std::string> lines;
+    for (size_t at = received.find("HTTP/1."); at != std::string::npos;
+         at = received.find("HTTP/1.", at + 1)) {
+      lines.push_back(received.substr(at, 12));
+    }
+    return lines;
+  };
+  // Handlers on the reactors (the default), then on threads of their own.
+  for (const std::string threads : {"0", "32"}) {
+    if (threads != "0") restart({.flags = {"--handler-threads", threads}});
+    for (const auto& [name, requests, answers] : cases) {
+      const int fd = connect_to(server_->port());
+      send_all(fd, requests);
+      bool ended = false;
+      const std::string received = receive_to_end(fd, 10s, ended);
+      close(fd);
+      EXPECT_TRUE(ended) << threads << " handler threads, " << name << ": not closed";
+      EXPECT_EQ(status_lines(received), answers) << threads << " handler threads, " << name << ":\n"
+                                                 << received;
+    }
+    const std::string id = submit("quote", R"({"max_length":200})");
+    const int fd = connect_to(server_->port());
+    send_all(fd, "GET /v1/jobs/" + id + "/events HTTP/1.1\r\n" + kRawHeaders + asks_close);
+    bool ended = false;
+    const std::string stream = receive_to_end(fd, 20s, ended);
+    close(fd);
+    EXPECT_TRUE(ended) << threads << " handler threads: the stream was not closed";
+    EXPECT_TRUE(reached_terminal(stream, id)) << threads << " handler threads:\n" << stream;
   }
 }
 
