@@ -616,6 +616,36 @@ TEST_F(DistributedTest, ThousandJobsFourPoolsOneKilledAndRestarted) {
   EXPECT_TRUE(is_uuid(replayed)) << replayed;
   EXPECT_TRUE(eventually([&] { return !redis.status(replayed)["state"].empty(); }, 30s));
 
+  // The same dead letters through `dtq api`, on Kafka: listed with the
+  // replay the CLI made; a failed job retried (its payload from MongoDB);
+  // deleted (a delete marker), listed no more; the CLI's replay of every
+  // one of the type picks up the replay's own dead letter.
+  const auto dead_letter = [&](const std::string& id) {
+    const Reply reply = http("GET", api.url() + "/v1/dead-letters?job_type=github_user&limit=500");
+    EXPECT_EQ(reply.code, 200) << reply.body;
+    const json body = json::parse(reply.body, nullptr, false);
+    for (const auto& letter : body.is_discarded() ? json::array() : body["dead_letters"]) {
+      if (letter.value("job_id", "") == id) return letter;
+    }
+    return json();
+  };
+  EXPECT_EQ(dead_letter(failed_id).value("replayed_as", json()), json(replayed));
+  const Reply retried = http("POST", api.url() + "/v1/jobs/" + failed_id + ":retry");
+  ASSERT_EQ(retried.code, 202) << retried.body;
+  const std::string retry_id = json::parse(retried.body)["job_id"];
+  EXPECT_TRUE(eventually([&] { return redis.status(retry_id)["state"] == "failed"; }, 60s))
+      << redis.status(retry_id)["state"];
+  EXPECT_EQ(http("DELETE", api.url() + "/v1/dead-letters/" + failed_id).code, 200);
+  EXPECT_TRUE(dead_letter(failed_id).is_null());
+  EXPECT_EQ(http("DELETE", api.url() + "/v1/dead-letters/" + failed_id).code, 404);
+  EXPECT_EQ(http("POST", api.url() + "/v1/dead-letters/" + failed_id + ":replay").code, 404);
+  ASSERT_TRUE(eventually([&] { return dead_letter(replayed).is_object(); }, 60s));
+  DtqProcess replay_all({"replay", "--type", "github_user"}, logs_ / "replay-all.log", false);
+  const std::string replayed_all = replay_all.read_stdout();
+  EXPECT_EQ(replay_all.wait_exit(30s), 0);
+  EXPECT_THAT(replayed_all, ::testing::MatchesRegex("replayed [1-9][0-9]*\n"));
+  EXPECT_TRUE(dead_letter(replayed).value("replayed_as", json()).is_string());
+
   // SIGTERM: each pool leaves the registry at once and exits 0.
   for (auto& [type, worker] : workers) worker->signal(SIGTERM);
   for (auto& [type, worker] : workers) EXPECT_EQ(worker->wait_exit(60s), 0) << type;
