@@ -27,7 +27,9 @@
 #                                 completes a job of its type
 #   k8s_checks.sh monitoring OUT  the monitoring role's Helm values rendered by Ansible:
 #                                 promtool on the rules they carry, the dashboards
-#                                 identical to infra/grafana's
+#                                 identical to infra/grafana's, no scrape configuration
+#                                 of their own (ServiceMonitors scrape) and no
+#                                 kubernetes_sd_configs anywhere
 #
 # OUT is a folder of the build (render writes it; the others read it).
 # kubectl is always the one scripts/k8s/kube-apiserver.sh builds beside the
@@ -233,7 +235,27 @@ for name in os.listdir(os.path.join(root, "infra/grafana/dashboards")):
     got = json.loads(dashboards[name[:-5]]["json"])
     assert got == want, f"dashboard {name} differs from infra/grafana/dashboards"
 print(f"{len(dashboards)} dashboards and {len(rules['dtq-alerts']['groups'])} rule groups carried as they are")
+# Scraping on Kubernetes is the Prometheus Operator's ServiceMonitors
+# (k8s/base/service-monitors.yaml): the values carry no scrape
+# configuration of their own. One with kubernetes_sd_configs would need a
+# promtool with Kubernetes discovery (Debian's has none; docs/aks.md).
+def scrape_configs(node, path="values"):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("additionalScrapeConfigs", "scrape_configs", "kubernetes_sd_configs"):
+                yield f"{path}.{key}"
+            yield from scrape_configs(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from scrape_configs(value, f"{path}[{i}]")
+found = list(scrape_configs(values))
+assert not found, f"the values carry scrape configuration ({', '.join(found)}): check it with promtool check config"
 PY
+  # Nor does any file the deployment ships (the compose stack's static
+  # prometheus.yml is infra_rules' promtool check config).
+  if grep -rln "kubernetes_sd_configs" "$root/k8s" "$root/ansible" "$root/infra" >&2; then
+    die "a Prometheus configuration with kubernetes_sd_configs: it needs promtool check config with Kubernetes discovery"
+  fi
   promtool check rules "$out/monitoring/rules.yml" >&2 || die "promtool refused the rules the values carry"
 }
 

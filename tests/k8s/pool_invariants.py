@@ -17,7 +17,15 @@ In every rendered overlay:
   read-only root file system, no capability, no privilege escalation, the
   RuntimeDefault seccomp profile, resources requested and a memory limit,
   and liveness and readiness probes; the backends' containers the same,
-  but for the one documented read-write root (Kafka's).
+  but for the one documented read-write root (Kafka's);
+- every TriggerAuthentication a trigger names exists, and each Secret it
+  reads is in the overlay or synced from Key Vault (a SecretProviderClass);
+- the aks overlay runs Azure's managed Kafka (Event Hubs), Redis and
+  MongoDB: no StatefulSet but RabbitMQ's, which listens on AMQPS (5671)
+  only; every Kafka trigger reads Event Hubs' endpoint (port 9093) over
+  SASL_SSL (a TriggerAuthentication with sasl plaintext, tls enable, user
+  $ConnectionString and a password); the API's and workers' egress to
+  backends is the managed services' ports and the broker's AMQPS only.
 """
 import glob
 import os
@@ -155,7 +163,83 @@ def check_overlay(path, types, template, prefix):
                        if b["spec"]["selector"].get("matchLabels") == labels]
             if len(budgets) != 1:
                 fail(overlay, f"pool {name}: {len(budgets)} PodDisruptionBudgets select its pods, want 1")
+    check_trigger_auth(overlay, by_kind)
+    if overlay == "overlay-aks.yaml":
+        check_managed_backends(overlay, by_kind)
     return len(pools)
+
+
+def secret_sources(by_kind):
+    """Secrets of the overlay and those a SecretProviderClass syncs: name -> keys."""
+    secrets = {}
+    for doc in by_kind.get("Secret", []):
+        keys = set(doc.get("data", {})) | set(doc.get("stringData", {}))
+        secrets[doc["metadata"]["name"]] = keys
+    for doc in by_kind.get("SecretProviderClass", []):
+        for synced in doc["spec"].get("secretObjects", []):
+            secrets[synced["secretName"]] = {d["key"] for d in synced.get("data", [])}
+    return secrets
+
+
+def check_trigger_auth(overlay, by_kind):
+    auths = {doc["metadata"]["name"]: doc for doc in by_kind.get("TriggerAuthentication", [])}
+    secrets = secret_sources(by_kind)
+    for doc in by_kind.get("ScaledObject", []):
+        for trigger in doc["spec"].get("triggers", []):
+            ref = trigger.get("authenticationRef", {}).get("name")
+            if ref and ref not in auths:
+                fail(overlay, f"ScaledObject {doc['metadata']['name']}: TriggerAuthentication {ref} missing")
+    for name, auth in auths.items():
+        for target in auth["spec"].get("secretTargetRef", []):
+            if target["key"] not in secrets.get(target["name"], set()):
+                fail(overlay, f"TriggerAuthentication {name}: {target['parameter']} reads "
+                     f"{target['name']}/{target['key']}, which nothing provides")
+
+
+def check_managed_backends(overlay, by_kind):
+    statefulsets = [doc["metadata"]["name"] for doc in by_kind.get("StatefulSet", [])]
+    if statefulsets != ["rabbitmq"]:
+        fail(overlay, f"StatefulSets {statefulsets}: only RabbitMQ runs in the cluster")
+    for doc in by_kind.get("StatefulSet", []) + by_kind.get("Service", []):
+        if doc["metadata"]["name"] != "rabbitmq":
+            continue
+        if doc["kind"] == "StatefulSet":
+            ports = [p["containerPort"] for c in pod_spec(doc)["containers"] for p in c.get("ports", [])]
+        else:
+            ports = [p["port"] for p in doc["spec"]["ports"]]
+        if ports != [5671]:
+            fail(overlay, f"{doc['kind']} rabbitmq: ports {ports}, want AMQPS (5671) only")
+    auths = {doc["metadata"]["name"]: doc for doc in by_kind.get("TriggerAuthentication", [])}
+    settings = {}
+    for doc in by_kind.get("Secret", []):
+        settings.update({(doc["metadata"]["name"], k): v for k, v in doc.get("stringData", {}).items()})
+    for doc in by_kind.get("ScaledObject", []):
+        name = doc["metadata"]["name"]
+        for trigger in doc["spec"].get("triggers", []):
+            if trigger.get("type") != "kafka":
+                continue
+            metadata = trigger["metadata"]
+            if "bootstrapServersFromEnv" in metadata or not str(metadata.get("bootstrapServers", "")).endswith(":9093"):
+                fail(overlay, f"ScaledObject {name}: bootstrapServers is not Event Hubs' endpoint (host:9093)")
+            auth = auths.get(trigger.get("authenticationRef", {}).get("name"))
+            if not auth:
+                fail(overlay, f"ScaledObject {name}: no TriggerAuthentication (Event Hubs takes SASL_SSL only)")
+                continue
+            params = {t["parameter"]: t for t in auth["spec"].get("secretTargetRef", [])}
+            want = {"sasl": "plaintext", "tls": "enable", "username": "$ConnectionString"}
+            for parameter, value in want.items():
+                target = params.get(parameter)
+                got = settings.get((target["name"], target["key"])) if target else None
+                if got != value:
+                    fail(overlay, f"TriggerAuthentication {auth['metadata']['name']}: {parameter} {got!r}, want {value!r}")
+            if "password" not in params:
+                fail(overlay, f"TriggerAuthentication {auth['metadata']['name']}: no password")
+    for doc in by_kind.get("NetworkPolicy", []):
+        if doc["metadata"]["name"] != "backends":
+            continue
+        ports = sorted(p["port"] for rule in doc["spec"].get("egress", []) for p in rule.get("ports", []))
+        if ports != [5671, 6380, 9093, 10255]:
+            fail(overlay, f"NetworkPolicy backends: egress ports {ports}, want 5671, 6380, 9093, 10255")
 
 
 def main():
