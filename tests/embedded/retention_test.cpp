@@ -76,23 +76,36 @@ class RetentionTest : public EmbeddedTest {
     return backends.ok() ? std::move(backends).value() : EmbeddedBackends{};
   }
 
-  // A finished job: its terminal status and its result, completed `age` ago.
+  // `count` finished jobs: their terminal statuses and their results,
+  // completed `age` ago, the results stored in one batch (one commit).
+  static std::vector<std::string> finish(EmbeddedBackends& backends, const std::string& job_type,
+                                         std::chrono::hours age, size_t count) {
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < count; ++i) ids.push_back(new_uuid4());
+    finish(backends, job_type, age, ids);
+    return ids;
+  }
+  static void finish(EmbeddedBackends& backends, const std::string& job_type,
+                     std::chrono::hours age, const std::vector<std::string>& ids) {
+    std::vector<JobResult> results;
+    for (const auto& id : ids) {
+      JobStatus status = status_of(id, JobState::kCompleted, 100, "completed");
+      status.job_type = job_type;
+      update_ok(*backends.statuses, status);
+      results.push_back(JobResult{.job_id = id,
+                                  .job_type = job_type,
+                                  .input = "{}",
+                                  .output = "{}",
+                                  .final_state = JobState::kCompleted,
+                                  .started_at = now_rfc3339(),
+                                  .completed_at = to_rfc3339(Clock::now() - age)});
+    }
+    const auto stored = backends.results->put_batch(results);
+    EXPECT_TRUE(stored.ok()) << stored.status().message();
+  }
   static std::string finish(EmbeddedBackends& backends, const std::string& job_type,
                             std::chrono::hours age) {
-    const std::string id = new_uuid4();
-    JobStatus status = status_of(id, JobState::kCompleted, 100, "completed");
-    status.job_type = job_type;
-    update_ok(*backends.statuses, status);
-    const auto put =
-        backends.results->put(JobResult{.job_id = id,
-                                        .job_type = job_type,
-                                        .input = "{}",
-                                        .output = "{}",
-                                        .final_state = JobState::kCompleted,
-                                        .started_at = now_rfc3339(),
-                                        .completed_at = to_rfc3339(Clock::now() - age)});
-    EXPECT_TRUE(put.ok()) << put.status().message();
-    return id;
+    return finish(backends, job_type, age, 1).front();
   }
 
   std::filesystem::path file() const { return dir_ / "dtq.db"; }
@@ -102,22 +115,30 @@ TEST_F(RetentionTest, FinishedJobsGoAfterTheirTypesRetentionAndTheRestStays) {
   RetentionPolicy policy{.finished = std::chrono::hours(24 * 7)};
   policy.finished_by_type["archive"] = std::chrono::hours(24 * 30);
   auto backends = open_with(policy);
-  const std::string expired = finish(backends, "echo", std::chrono::hours(24 * 8));
-  const std::string recent = finish(backends, "echo", std::chrono::hours(24 * 6));
-  const std::string kept_longer = finish(backends, "archive", std::chrono::hours(24 * 8));
+  // Cancelled while it ran, then finished; another job's cancel request is
+  // the newest, which the trim keeps whatever its age.
+  const std::string expired = new_uuid4();
+  ASSERT_TRUE(backends.statuses->request_cancel(expired).ok());
   const std::string running = new_uuid4();
   update_ok(*backends.statuses, status_of(running, JobState::kRunning, 10, "working"));
-  ASSERT_TRUE(backends.statuses->request_cancel(expired).ok());
+  ASSERT_TRUE(backends.statuses->request_cancel(running).ok());
+  const std::string recent = finish(backends, "echo", std::chrono::hours(24 * 6));
+  const std::string kept_longer = finish(backends, "archive", std::chrono::hours(24 * 8));
+  finish(backends, "echo", std::chrono::hours(24 * 8), std::vector<std::string>{expired});
 
   ASSERT_TRUE(eventually([&] { return !backends.results->get(expired).ok(); }));
   EXPECT_EQ(backends.results->get(expired).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(backends.statuses->get(expired).status().code(), StatusCode::kNotFound);
   EXPECT_FALSE(backends.statuses->cancel_requested(expired));
+  RawDatabase raw(file());
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM cancel_requests WHERE job_id = '" + expired + "'"),
+            0);
   for (const auto& id : {recent, kept_longer}) {
     EXPECT_TRUE(backends.results->get(id).ok()) << id;
     EXPECT_TRUE(backends.statuses->get(id).ok()) << id;
   }
   EXPECT_TRUE(backends.statuses->get(running).ok());
+  EXPECT_TRUE(backends.statuses->cancel_requested(running));
 }
 
 TEST_F(RetentionTest, DeadLettersGoAfterTheirOwnRetention) {
@@ -150,7 +171,7 @@ TEST_F(RetentionTest, DeadLettersGoAfterTheirOwnRetention) {
 
 TEST_F(RetentionTest, ABacklogIsTrimmedInBatchesUntilNoneIsLeft) {
   auto backends = open_with({.finished = std::chrono::hours(1)}, /*trim_batch=*/50);
-  for (int i = 0; i < 420; ++i) finish(backends, "echo", std::chrono::hours(2));
+  finish(backends, "echo", std::chrono::hours(2), 420);
   RawDatabase raw(file());
   ASSERT_TRUE(eventually([&] { return raw.integer("SELECT count(*) FROM job_results") == 0; }));
   EXPECT_EQ(raw.integer("SELECT count(*) FROM job_status"), 0);
@@ -161,7 +182,7 @@ TEST_F(RetentionTest, TheFileStaysAtASteadySizeUnderASteadyLoad) {
   RawDatabase raw(file());
   std::vector<int64_t> pages;
   for (int round = 0; round < 10; ++round) {
-    for (int i = 0; i < 1500; ++i) finish(backends, "echo", std::chrono::hours(2));
+    finish(backends, "echo", std::chrono::hours(2), 1500);
     ASSERT_TRUE(eventually([&] { return raw.integer("SELECT count(*) FROM job_results") == 0; }));
     ASSERT_TRUE(eventually([&] { return raw.integer("SELECT count(*) FROM job_status") == 0; }));
     pages.push_back(raw.integer("PRAGMA page_count"));
