@@ -48,6 +48,21 @@ StatusOr<ServerUri> parse_server_uri(std::string_view text, uint16_t default_por
   return uri;
 }
 
+std::vector<QueryOption> query_options(std::string_view query) {
+  std::vector<QueryOption> options;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    auto& option = options.emplace_back();
+    option.name = query_decode(pair.substr(0, eq));
+    if (eq != std::string_view::npos) option.value = query_decode(pair.substr(eq + 1));
+  }
+  return options;
+}
+
 std::string redact_password(std::string_view uri) {
   // Without a scheme the text may still be userinfo@host: hidden all the same.
   const size_t scheme_end = uri.find(kSchemeEnd);

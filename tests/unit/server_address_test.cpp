@@ -93,6 +93,18 @@ TEST(ServerUri, SaysWhatIsWrongWithoutEchoingThePassword) {
             "\"redis://user:***@/0\" names no host (expected FORM)");
 }
 
+TEST(QueryOptions, SplitsAndDecodesEachOptionInOrder) {
+  const auto options = query_options("ca_file=%2Fetc%2Fca.pem&&flag&name=a+b&empty=");
+  ASSERT_EQ(options.size(), 4u);
+  EXPECT_EQ(options[0].name, "ca_file");
+  EXPECT_EQ(options[0].value, "/etc/ca.pem");
+  EXPECT_EQ(options[1].name, "flag");
+  EXPECT_FALSE(options[1].value.has_value());
+  EXPECT_EQ(options[2].value, "a b");
+  EXPECT_EQ(options[3].value, "");
+  EXPECT_TRUE(query_options("").empty());
+}
+
 TEST(RedactPassword, HidesThePasswordOfTheAuthorityOnly) {
   EXPECT_EQ(redact_password("redis://u:pw@h:1/0"), "redis://u:***@h:1/0");
   EXPECT_EQ(redact_password("redis://pw@h:1/0"), "redis://***@h:1/0") << "a password alone";

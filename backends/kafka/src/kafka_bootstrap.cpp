@@ -45,15 +45,9 @@ std::string upper(std::string text) {
 
 // The query's options into `security`.
 Status read_options(std::string_view text, std::string_view query, KafkaSecurity& security) {
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    const std::string name = query_decode(pair.substr(0, eq));
-    const std::string value =
-        eq == std::string_view::npos ? std::string() : query_decode(pair.substr(eq + 1));
+  for (const auto& option : query_options(query)) {
+    const std::string& name = option.name;
+    const std::string value = option.value.value_or("");
     if (value.empty()) return error(text, "has an empty " + name, kUriForm);
     if (name == "security.protocol") {
       security.protocol = lower(value);

@@ -12,15 +12,9 @@ constexpr std::string_view kForm =
 // The TLS options of an amqps:// URI's query into `settings`; InvalidArgument
 // (quoting the URI, password hidden) on an unknown option or value.
 Status read_tls_options(std::string_view uri, std::string_view query, RabbitSettings& settings) {
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    const std::string name = query_decode(pair.substr(0, eq));
-    const std::string value =
-        eq == std::string_view::npos ? std::string() : query_decode(pair.substr(eq + 1));
+  for (const auto& option : query_options(query)) {
+    const std::string& name = option.name;
+    const std::string value = option.value.value_or("");
     if (name == "cacertfile" || name == "certfile" || name == "keyfile") {
       if (value.empty()) return uri_error(uri, "has an empty " + name, kForm);
       if (name == "cacertfile") {

@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "dtq/core/server_uri.hpp"
-#include "dtq/core/uri.hpp"
 
 namespace dtq::redis {
 namespace {
@@ -17,19 +16,14 @@ Status read_tls_options(std::string_view query, RedisTls& tls) {
                                                              {"cert_file", &tls.cert_file},
                                                              {"key_file", &tls.key_file},
                                                              {"server_name", &tls.server_name}};
-  while (!query.empty()) {
-    const size_t end = std::min(query.find('&'), query.size());
-    const std::string_view option = query.substr(0, end);
-    query.remove_prefix(std::min(end + 1, query.size()));
-    const size_t equals = option.find('=');
-    const std::string name = query_decode(option.substr(0, equals));
+  for (const auto& option : query_options(query)) {
     const auto* found = std::find_if(std::begin(known), std::end(known),
-                                     [&](const auto& entry) { return entry.first == name; });
-    if (found == std::end(known) || equals == std::string_view::npos) {
-      return invalid_argument("has an option \"" + name +
+                                     [&](const auto& entry) { return entry.first == option.name; });
+    if (found == std::end(known) || !option.value) {
+      return invalid_argument("has an option \"" + option.name +
                               "\" that is not ca_file=, cert_file=, key_file= or server_name=");
     }
-    *found->second = query_decode(option.substr(equals + 1));
+    *found->second = *option.value;
   }
   return {};
 }

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "dtq/core/host_port.hpp"
 #include "dtq/core/status.hpp"
@@ -33,6 +34,17 @@ struct ServerUri {
 // InvalidArgument as uri_error() words it, with `form` as the expected form.
 StatusOr<ServerUri> parse_server_uri(std::string_view text, uint16_t default_port,
                                      std::string_view form);
+
+// One option of a URI's query: NAME=VALUE, both percent-decoded ('+' is a
+// space); a bare NAME has no value.
+struct QueryOption {
+  std::string name;
+  std::optional<std::string> value;
+};
+
+// The options of `query` (ServerUri::query) in their order; empty ones
+// ("a=1&&b=2") are skipped. Which names a driver takes is its own affair.
+std::vector<QueryOption> query_options(std::string_view query);
 
 // `uri` with any password replaced by ***: the text after the user's ':',
 // or the whole userinfo when it has no ':' (redis://PASSWORD@host).
