@@ -1,6 +1,8 @@
 #include "static_files.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "dtq/core/uri.hpp"
@@ -40,9 +42,17 @@ std::optional<Reply> StaticFiles::serve(std::string_view path,
   if (!fs::is_regular_file(file, error)) file = root / "index.html";
   if (!fs::is_regular_file(file, error))
     return error_reply(Code::Not_Found, "not_found", "no such file");
-  Pistache::Http::serveFile(
-      response, file.string(),
-      Pistache::Http::Mime::MediaType::fromString(std::string(mime_for(file))));
+  // Read whole and sent as one write, not with Pistache's serveFile(): its
+  // body goes out in a later write of its own, after whatever the
+  // connection queues meanwhile — such as the half-close that ends a
+  // connection asked to close, which then cut the body off. The UI's files
+  // are small and the page cache holds them.
+  std::ifstream in(file, std::ios::binary);
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof())
+    return error_reply(Code::Internal_Server_Error, "internal", "cannot read the file");
+  response.send(Code::Ok, contents,
+                Pistache::Http::Mime::MediaType::fromString(std::string(mime_for(file))));
   return std::nullopt;
 }
 
