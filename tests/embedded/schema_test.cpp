@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "dtq/core/time.hpp"
 #include "embedded_test_util.hpp"
 
 namespace dtq::embedded::testing {
@@ -52,7 +53,7 @@ class SchemaTest : public EmbeddedTest {
 TEST_F(SchemaTest, CreatesAPrivateFolderAndTheCurrentSchema) {
   dir_ /= "nested";
   { auto backends = open(Role::kClient); }
-  struct stat info{};
+  struct stat info {};
   ASSERT_EQ(stat(dir_.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0700u);
   EXPECT_EQ(user_version(), 3);
@@ -83,13 +84,20 @@ TEST_F(SchemaTest, UnreadableRowsAreSkipped) {
     auto backends = open();
     ASSERT_TRUE(backends.queue->enqueue(good).ok());
   }
-  exec("INSERT INTO jobs(job_id, job_type, message, enqueued_at) VALUES('x', 'echo', '{not json', 0);"
-       "INSERT INTO dead_letters(job_id, job_type, message, error_code, error_message, attempts, failed_at) "
-       "VALUES('y', 'echo', 'garbage', 'e', 'm', 1, '2026-01-01T00:00:00.000Z');"
-       "INSERT INTO job_results(job_id, job_type, document, final_state, completed_at) "
-       "VALUES('z', 'echo', '[]', 'completed', '2026-01-01T00:00:00.000Z');"
-       "INSERT INTO job_status(job_id, state, progress_percent, updated_at, message, trace_id, job_type, "
-       "error_code, error_message, attempt) VALUES('w', 'exploded', 5, '', '', '', '', '', '', 0);");
+  exec(
+      "INSERT INTO jobs(job_id, job_type, message, enqueued_at) VALUES('x', 'echo', '{not json', "
+      "0);"
+      "INSERT INTO dead_letters(job_id, job_type, message, error_code, error_message, attempts, "
+      "failed_at) "
+      "VALUES('y', 'echo', 'garbage', 'e', 'm', 1, '2026-01-01T00:00:00.000Z');"
+      // Completed now: an older result could be trimmed by retention first.
+      "INSERT INTO job_results(job_id, job_type, document, final_state, completed_at) "
+      "VALUES('z', 'echo', '[]', 'completed', '" +
+      now_rfc3339() +
+      "');"
+      "INSERT INTO job_status(job_id, state, progress_percent, updated_at, message, trace_id, "
+      "job_type, "
+      "error_code, error_message, attempt) VALUES('w', 'exploded', 5, '', '', '', '', '', '', 0);");
   auto backends = open();
   auto taken = backends.queue->take("echo", 10, 100ms);
   ASSERT_TRUE(taken.ok());
@@ -117,9 +125,9 @@ TEST_F(SchemaTest, ExpiredIdempotencyKeysAreTrimmed) {
   auto backends = open();
   // Each claim trims up to 64 expired keys: two claims leave their own.
   for (int i = 1; i <= 2; ++i) {
-    auto claimed = backends.idempotency->claim("owner:new-" + std::to_string(i),
-                                               {.fingerprint = "f", .job_id = new_uuid4()},
-                                               kIdempotencyTtl);
+    auto claimed =
+        backends.idempotency->claim("owner:new-" + std::to_string(i),
+                                    {.fingerprint = "f", .job_id = new_uuid4()}, kIdempotencyTtl);
     ASSERT_TRUE(claimed.ok()) << claimed.status().message();
     EXPECT_TRUE(claimed->claimed);
   }
