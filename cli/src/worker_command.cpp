@@ -51,7 +51,7 @@ using ConsumerLag = std::function<std::optional<int64_t>(const std::string& job_
 // and `consumer_lag` (either may be empty) say whether the backends answer
 // and how far each pool is behind.
 StatusOr<std::unique_ptr<api::AdminServer>> start_admin_port(const std::string& listen,
-                                                             const host::Engine& engine,
+                                                             host::Engine& engine,
                                                              std::function<bool()> backends_ready,
                                                              ConsumerLag consumer_lag) {
   if (listen.empty()) return std::unique_ptr<api::AdminServer>();
@@ -190,8 +190,7 @@ bool select_hosted(const host::PluginRegistry& plugins, const host::EngineSettin
 // the plugin folder's watcher thread, hence the lock.
 class PoolAnnouncer {
  public:
-  PoolAnnouncer(const host::Engine& engine, redis::RedisJobTypeRegistry& registry,
-                std::string address)
+  PoolAnnouncer(host::Engine& engine, redis::RedisJobTypeRegistry& registry, std::string address)
       : engine_(engine), registry_(registry), address_(std::move(address)) {}
 
   Status announce_all() {
@@ -227,13 +226,25 @@ class PoolAnnouncer {
   Status announce(const host::WorkerPool& pool) {
     JobTypeInfo registration = host::job_type_info(pool);
     registration.worker_addresses = {address_};
-    auto registered = registry_.register_pool(std::move(registration), [&pool] {
-      const host::PluginHealth health = pool.plugin().health();
-      return redis::PoolFigures{.in_flight = pool.stats().in_flight,
-                                .runner_crashes = health.crashes,
-                                .crash_looping = health.crash_looping(),
-                                .last_crash = health.last_crash};
-    });
+    // Paused or resumed by `dtq api` (the registry's paused set), seen at
+    // each heartbeat; by job type, so that a pool gone meanwhile is NotFound.
+    auto on_paused = [&engine = engine_, type = pool.plugin().info().job_type](bool paused) {
+      if (Status set = engine.set_paused(type, paused);
+          !set.ok() && set.code() != StatusCode::kNotFound) {
+        spdlog::error("dtq worker: cannot {} pool {}: {}", paused ? "pause" : "resume", type,
+                      set.message());
+      }
+    };
+    auto registered = registry_.register_pool(
+        std::move(registration),
+        [&pool] {
+          const host::PluginHealth health = pool.plugin().health();
+          return redis::PoolFigures{.in_flight = pool.stats().in_flight,
+                                    .runner_crashes = health.crashes,
+                                    .crash_looping = health.crash_looping(),
+                                    .last_crash = health.last_crash};
+        },
+        std::move(on_paused));
     if (!registered.ok()) {
       return {registered.status().code(),
               "cannot register pool " + pool.plugin().info().job_type +
@@ -244,7 +255,7 @@ class PoolAnnouncer {
     return {};
   }
 
-  const host::Engine& engine_;
+  host::Engine& engine_;
   redis::RedisJobTypeRegistry& registry_;
   const std::string address_;
   std::mutex mutex_;

@@ -56,6 +56,7 @@ Status Engine::add_plugin(std::shared_ptr<Plugin> plugin) {
     if (existing->plugin().info().job_type == type)
       return already_exists("job type \"" + type + "\" is hosted already");
   }
+  if (paused_.contains(type)) pool->set_paused(true);  // not started: returns at once
   if (taking_work_) {
     const auto& s = pool->settings();
     spdlog::info("pool job_type={} concurrency={} timeout_ms={} max_attempts={} (added)", type,
@@ -81,6 +82,32 @@ Status Engine::remove_plugin(std::string_view job_type) {
   pool->stop_taking();
   pool->drain(std::chrono::steady_clock::now() + settings_.drain_grace);
   spdlog::info("pool job_type={} stopped", job_type);
+  return {};
+}
+
+Status Engine::set_paused(std::string_view job_type, bool paused) {
+  MutexLock pausing(pausing_mutex_);
+  WorkerPool* pool = nullptr;
+  {
+    MutexLock lock(pools_mutex_);
+    auto it = std::find_if(pools_.begin(), pools_.end(),
+                           [&](const auto& p) { return p->plugin().info().job_type == job_type; });
+    if (it == pools_.end())
+      return not_found("no pool hosts job type \"" + std::string(job_type) + "\"");
+    pool = it->get();
+    if (paused) {
+      paused_.emplace(job_type);
+    } else if (auto found = paused_.find(job_type); found != paused_.end()) {
+      paused_.erase(found);
+    }
+  }
+  // Outside the lock: a pause waits for takes in progress (up to their
+  // wait), and listing must not. A pool removed meanwhile is retired, not
+  // destroyed, so the pointer stays valid.
+  // Logged on a change only: a distributed worker is told at every heartbeat.
+  const bool changed = pool->paused() != paused;
+  pool->set_paused(paused);
+  if (changed) spdlog::info("pool job_type={} {}", job_type, paused ? "paused" : "resumed");
   return {};
 }
 
@@ -151,11 +178,16 @@ StatusOr<std::vector<JobTypeInfo>> EngineJobTypeRegistry::list() {
     JobTypeInfo type = job_type_info(*pool);
     type.pools = running ? 1U : 0U;
     type.in_flight = pool->stats().in_flight;
+    type.paused = pool->paused();
     types.push_back(std::move(type));
   }
   std::sort(types.begin(), types.end(),
             [](const auto& a, const auto& b) { return a.job_type < b.job_type; });
   return types;
+}
+
+Status EngineJobTypeRegistry::set_paused(std::string_view job_type, bool paused) {
+  return engine_.set_paused(job_type, paused);
 }
 
 std::optional<ValidationOutcome> LocalPayloadValidator::validate(std::string_view job_type,

@@ -102,8 +102,23 @@ void WorkerPool::spawn_worker() {
 }
 
 void WorkerPool::stop_taking() {
-  stopping_ = true;
+  {
+    // Under the lock: a paused worker waits without a timeout, and must not
+    // miss this.
+    MutexLock lock(mutex_);
+    stopping_ = true;
+  }
   changed_.notify_all();
+}
+
+void WorkerPool::set_paused(bool paused) {
+  MutexLock lock(mutex_);
+  if (paused_ == paused) return;
+  paused_ = paused;
+  changed_.notify_all();
+  if (paused) {
+    changed_.wait(lock, [this]() DTQ_REQUIRES(mutex_) { return taking_ == 0 || stopping_; });
+  }
 }
 
 void WorkerPool::drain(Deadline deadline) {
@@ -171,7 +186,19 @@ PoolStats WorkerPool::stats() const {
 void WorkerPool::worker_loop() {
   const std::string& type = plugin_->info().job_type;
   while (!stopping_) {
+    {
+      MutexLock lock(mutex_);
+      // Paused: sleep until resumed or stopped (both notify changed_).
+      changed_.wait(lock, [this] { return stopping_.load() || !paused_.load(); });
+      if (stopping_) break;
+      ++taking_;
+    }
     auto taken = backends_.queue.take(type, 1, kTakeWait);
+    {
+      MutexLock lock(mutex_);
+      --taking_;
+      if (paused_) changed_.notify_all();  // a pause waits for the takes to end
+    }
     if (!taken.ok()) {
       ++queue_errors_;
       spdlog::error("job_type={} cannot take from the queue: {}", type, taken.status().message());

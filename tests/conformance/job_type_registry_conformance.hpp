@@ -4,7 +4,8 @@
 // list), checked the same way on every adapter (the embedded engine's,
 // Redis) and on the in-memory fake. An adapter's own behaviour (Redis's
 // heartbeats, TTLs and aggregation over pools of several versions; the
-// engine's drain) stays in its own test file.
+// engine's drain; whether a paused pool really stops taking jobs) stays in
+// its own test file.
 //
 // To run it over a registry, write a harness and instantiate the suite in a
 // test binary of the adapter's folder (its label and server fixture):
@@ -180,10 +181,43 @@ TYPED_TEST_P(JobTypeRegistryConformance, ListingWhileTypesComeAndGoStaysWhole) {
   EXPECT_THAT(this->job_types(), ::testing::ElementsAre("steady"));
 }
 
+TYPED_TEST_P(JobTypeRegistryConformance, APausedTypeIsListedPausedUntilResumed) {
+  this->harness_.host(hosted_type("held"));
+  this->harness_.host(hosted_type("other"));
+  EXPECT_FALSE(this->list_ok().front().paused);
+  const Status paused = this->registry_->set_paused("held", true);
+  ASSERT_TRUE(paused.ok()) << paused.message();
+  auto listed = this->list_ok();
+  ASSERT_EQ(listed.size(), 2U);
+  EXPECT_TRUE(listed[0].paused);
+  EXPECT_FALSE(listed[1].paused);  // only the type named
+  // Pausing again changes nothing.
+  ASSERT_TRUE(this->registry_->set_paused("held", true).ok());
+  EXPECT_TRUE(this->list_ok().front().paused);
+  const Status resumed = this->registry_->set_paused("held", false);
+  ASSERT_TRUE(resumed.ok()) << resumed.message();
+  listed = this->list_ok();
+  ASSERT_EQ(listed.size(), 2U);
+  EXPECT_FALSE(listed[0].paused);
+  EXPECT_FALSE(listed[1].paused);
+  ASSERT_TRUE(this->registry_->set_paused("held", false).ok());
+}
+
+TYPED_TEST_P(JobTypeRegistryConformance, PausingATypeNobodyHostsIsNotFound) {
+  this->harness_.host(hosted_type("hosted"));
+  EXPECT_EQ(this->registry_->set_paused("nobody_hosts_this", true).code(), StatusCode::kNotFound);
+  EXPECT_EQ(this->registry_->set_paused("nobody_hosts_this", false).code(), StatusCode::kNotFound);
+  this->harness_.stop("hosted");
+  EXPECT_EQ(this->registry_->set_paused("hosted", true).code(), StatusCode::kNotFound);
+  EXPECT_THAT(this->list_ok(), ::testing::IsEmpty());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(JobTypeRegistryConformance, NothingHostedListsNothing,
                             AHostedTypeIsListedWithItsPluginsMetadata, TypesAreSortedByJobType,
                             ATypeNoLongerHostedLeavesTheList,
                             ATypeHostedAgainComesBackWithItsNewMetadata,
-                            ListingWhileTypesComeAndGoStaysWhole);
+                            ListingWhileTypesComeAndGoStaysWhole,
+                            APausedTypeIsListedPausedUntilResumed,
+                            PausingATypeNobodyHostsIsNotFound);
 
 }  // namespace dtq::testing

@@ -490,6 +490,53 @@ TEST_F(EngineTest, TheJobTypeRegistryListsThePoolsWhileTheyTakeWork) {
   EXPECT_EQ(drained->front().pools, 0u) << "a drained pool still looks healthy";
 }
 
+// A paused type's pool takes no new jobs: one already running finishes, a
+// submitted one stays queued while the other types run, and resuming runs it.
+TEST_F(EngineTest, APausedTypeKeepsItsJobsQueuedUntilResumed) {
+  host_unruly("bad_utf8");
+  start();
+  EngineJobTypeRegistry registry(*engine_);
+  const std::string running = submit(R"({"sleep_ms":400})");
+  ASSERT_TRUE(eventually([&] {
+    auto status = embedded_.jobs->status(running);
+    return status.ok() && status->state == JobState::kRunning;
+  }));
+  ASSERT_TRUE(registry.set_paused("echo", true).ok());
+  auto listed = registry.list();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_FALSE(listed->at(0).paused);  // bad_utf8
+  EXPECT_TRUE(listed->at(1).paused);   // echo
+  // The job that was running finishes.
+  EXPECT_EQ(wait_terminal(running).state, JobState::kCompleted);
+
+  const std::string held = submit(R"({"message":"later"})");
+  // The other type's pool still takes work; by the time its job is over,
+  // echo's idle workers had every chance to take the held one.
+  EXPECT_EQ(wait_terminal(submit("{}", "bad_utf8")).state, JobState::kFailed);
+  auto queued = embedded_.jobs->status(held);
+  ASSERT_TRUE(queued.ok()) << queued.status().message();
+  EXPECT_EQ(queued->state, JobState::kQueued);
+  EXPECT_EQ(engine_->stats().at("echo").started, 1u);
+
+  ASSERT_TRUE(registry.set_paused("echo", false).ok());
+  EXPECT_EQ(wait_terminal(held).state, JobState::kCompleted);
+  EXPECT_FALSE(registry.list()->at(1).paused);
+  EXPECT_EQ(registry.set_paused("nobody", true).code(), StatusCode::kNotFound);
+}
+
+// A paused pool's workers sleep, and draining wakes them: stopping never
+// waits for a resume.
+TEST_F(EngineTest, APausedPoolDrainsAtOnce) {
+  start();
+  ASSERT_TRUE(engine_->set_paused("echo", true).ok());
+  const std::string held = submit(R"({"message":"held"})");
+  const auto before = std::chrono::steady_clock::now();
+  engine_->drain();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
+  EXPECT_EQ(embedded_.jobs->status(held)->state, JobState::kQueued);
+}
+
 TEST_F(EngineTest, InvalidUtf8FromAPluginIsReplacedNotFatal) {
   host_unruly("bad_utf8");
   start();

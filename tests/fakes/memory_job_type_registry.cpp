@@ -7,8 +7,25 @@ StatusOr<std::vector<JobTypeInfo>> MemoryJobTypeRegistry::list() {
   if (!failure_.ok()) return failure_;
   std::vector<JobTypeInfo> types;
   types.reserve(types_.size());
-  for (const auto& [job_type, type] : types_) types.push_back(type);
+  for (const auto& [job_type, type] : types_) {
+    types.push_back(type);
+    types.back().paused = paused_.contains(job_type);
+  }
   return types;
+}
+
+Status MemoryJobTypeRegistry::set_paused(std::string_view job_type, bool paused) {
+  std::lock_guard lock(mutex_);
+  if (!failure_.ok()) return failure_;
+  if (!types_.contains(job_type)) {
+    return not_found("no pool hosts job type \"" + std::string(job_type) + "\"");
+  }
+  if (paused) {
+    paused_.emplace(job_type);
+  } else if (const auto it = paused_.find(job_type); it != paused_.end()) {
+    paused_.erase(it);
+  }
+  return {};
 }
 
 void MemoryJobTypeRegistry::host(JobTypeInfo type) {

@@ -3,6 +3,8 @@
 // an engine or Redis. A test says which types are hosted (host) and which
 // no longer are (stop); list() answers them sorted by job type, as the
 // port promises; it passes the JobTypeRegistry conformance suite.
+// set_paused marks a hosted type paused (as a remote registry records it;
+// nothing here takes jobs); the mark is kept while the type is hosted again.
 //
 // A test can also make it fail the way a remote registry does
 // (fail_with).
@@ -13,6 +15,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +27,7 @@ namespace dtq::fakes {
 class MemoryJobTypeRegistry final : public JobTypeRegistry {
  public:
   StatusOr<std::vector<JobTypeInfo>> list() override;
+  Status set_paused(std::string_view job_type, bool paused) override;
 
   // Lists `type` from now on, replacing what was listed for its job type.
   void host(JobTypeInfo type);
@@ -35,6 +39,7 @@ class MemoryJobTypeRegistry final : public JobTypeRegistry {
  private:
   std::mutex mutex_;
   std::map<std::string, JobTypeInfo, std::less<>> types_;  // by job type: list()'s order
+  std::set<std::string, std::less<>> paused_;
   Status failure_;
 };
 

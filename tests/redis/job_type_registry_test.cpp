@@ -245,6 +245,43 @@ TEST_F(RedisRegistryTest, AKeyLostMeanwhileIsWrittenAgainByTheNextHeartbeat) {
   EXPECT_TRUE(eventually([&] { return list_ok(*registry).size() == 1; }, 3s));
 }
 
+// The paused set: written by the API's registry, without a TTL; each
+// worker's heartbeat tells its pools, and a pool registered later (a worker
+// restarted) learns it at registration.
+TEST_F(RedisRegistryTest, WorkersFollowThePausedSetAtTheirHeartbeatAndAtRegistration) {
+  auto api = open();
+  auto worker = open(settings(50ms, 1s));
+  ASSERT_TRUE(api && worker);
+  std::atomic<int> told{-1};  // -1: never told; else the last paused value
+  ASSERT_TRUE(worker
+                  ->register_pool(pool_of("weather", "1.0.0"), {},
+                                  [&](bool paused) { told = paused ? 1 : 0; })
+                  .ok());
+  EXPECT_EQ(told.load(), -1) << "a type not paused is not paused at registration";
+  register_ok(*worker, pool_of("quote", "1.0.0"));
+
+  ASSERT_TRUE(api->set_paused("weather", true).ok());
+  EXPECT_TRUE(list_ok(*api).at(1).paused);  // quote, weather
+  EXPECT_FALSE(list_ok(*api).at(0).paused);
+  EXPECT_TRUE(eventually([&] { return told.load() == 1; })) << "the heartbeat did not pause it";
+  RawRedis raw(SharedRedis::port());
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(raw.integer({"PTTL", api->paused_key()}), -1) << "the pause must not expire";
+
+  // A worker that starts now pauses its pool at once.
+  auto restarted = open();
+  std::atomic<int> at_start{-1};
+  ASSERT_TRUE(restarted
+                  ->register_pool(pool_of("weather", "1.0.0"), {},
+                                  [&](bool paused) { at_start = paused ? 1 : 0; })
+                  .ok());
+  EXPECT_EQ(at_start.load(), 1);
+
+  ASSERT_TRUE(api->set_paused("weather", false).ok());
+  EXPECT_FALSE(list_ok(*api).at(1).paused);
+  EXPECT_TRUE(eventually([&] { return told.load() == 0; })) << "the heartbeat did not resume it";
+}
+
 TEST_F(RedisRegistryTest, RefusesBadSettingsAndRegistrations) {
   EXPECT_EQ(RedisJobTypeRegistry::connect(settings_for(SharedRedis::port()), settings(2s, 2s))
                 .status()

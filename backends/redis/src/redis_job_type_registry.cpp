@@ -180,6 +180,40 @@ std::string RedisJobTypeRegistry::index_key() const {
   return settings_.key_prefix + "pools";
 }
 
+std::string RedisJobTypeRegistry::paused_key() const {
+  return settings_.key_prefix + "paused";
+}
+
+StatusOr<std::set<std::string, std::less<>>> RedisJobTypeRegistry::paused_types() {
+  auto reply = pool_->run({"SMEMBERS", paused_key()});
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error() || reply->type != Reply::Type::kArray) {
+    return internal_error("redis at " + pool_->settings().describe() +
+                          " refused to read the paused job types: " + reply->text);
+  }
+  std::set<std::string, std::less<>> types;
+  for (const auto& element : reply->elements) types.insert(element.text);
+  return types;
+}
+
+Status RedisJobTypeRegistry::set_paused(std::string_view job_type, bool paused) {
+  // Only a hosted type: a typo must not pause a type that appears later.
+  auto listed = list();
+  if (!listed.ok()) return listed.status();
+  if (std::none_of(listed->begin(), listed->end(),
+                   [&](const JobTypeInfo& type) { return type.job_type == job_type; })) {
+    return not_found("no pool hosts job type \"" + std::string(job_type) + "\"");
+  }
+  auto reply = pool_->run({paused ? "SADD" : "SREM", paused_key(), job_type});
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error()) {
+    return internal_error("redis at " + pool_->settings().describe() + " refused to " +
+                          (paused ? "pause" : "resume") + " job type " + std::string(job_type) +
+                          ": " + reply->text);
+  }
+  return {};
+}
+
 Status RedisJobTypeRegistry::ping() {
   auto reply = pool_->run({"PING"});
   if (!reply.ok()) return reply.status();
@@ -235,8 +269,9 @@ Status RedisJobTypeRegistry::write(const std::string& pool_id, const Registered&
   return {};
 }
 
-StatusOr<std::string> RedisJobTypeRegistry::register_pool(PoolRegistration pool,
-                                                          std::function<PoolFigures()> figures) {
+StatusOr<std::string> RedisJobTypeRegistry::register_pool(
+    PoolRegistration pool, std::function<PoolFigures()> figures,
+    std::function<void(bool paused)> on_paused) {
   if (pool.job_type.empty()) return invalid_argument("a pool registration needs a job type");
   if (pool.worker_addresses.size() > 1) {
     return invalid_argument("pool " + pool.job_type + " registers " +
@@ -244,12 +279,18 @@ StatusOr<std::string> RedisJobTypeRegistry::register_pool(PoolRegistration pool,
                             " worker addresses; a pool has at most one");
   }
   const std::string pool_id = new_uuid4();
-  Registered registered{std::move(pool), std::move(figures), now_rfc3339()};
+  Registered registered{std::move(pool), std::move(figures), now_rfc3339(), std::move(on_paused)};
   {
     MutexLock writing(write_mutex_);
     Status written = write(pool_id, registered);
     note(written);
     if (!written.ok()) return written;
+    if (registered.on_paused) {
+      // A type paused before this pool came (or before a restart) stays so.
+      auto paused = paused_types();
+      if (!paused.ok()) return paused.status();
+      if (paused->contains(registered.pool.job_type)) registered.on_paused(true);
+    }
     MutexLock lock(mutex_);
     registered_.emplace(pool_id, std::move(registered));
     if (!heartbeat_.joinable() && !stopping_) {
@@ -307,6 +348,20 @@ Status RedisJobTypeRegistry::heartbeat() {
     Status written = write(id, registered);
     if (!written.ok() && first.ok()) first = written;
   }
+  // The pools follow the paused set; while Redis is unreachable they stay
+  // as they are.
+  if (std::any_of(pools.begin(), pools.end(),
+                  [](const auto& entry) { return static_cast<bool>(entry.second.on_paused); })) {
+    auto paused = paused_types();
+    if (paused.ok()) {
+      for (const auto& entry : pools) {
+        if (entry.second.on_paused)
+          entry.second.on_paused(paused->contains(entry.second.pool.job_type));
+      }
+    } else if (first.ok()) {
+      first = paused.status();
+    }
+  }
   note(first);
   return first;
 }
@@ -339,6 +394,8 @@ StatusOr<std::vector<JobTypeInfo>> RedisJobTypeRegistry::list() {
     return internal_error("redis at " + pool_->settings().describe() +
                           " refused to list the job type registry: " + reply->text);
   }
+  auto paused = paused_types();
+  if (!paused.ok()) return paused.status();
   // Per job type: its live pools.
   std::map<std::string, std::vector<LivePool>> by_type;
   for (const auto& element : reply->elements) {
@@ -360,6 +417,7 @@ StatusOr<std::vector<JobTypeInfo>> RedisJobTypeRegistry::list() {
     info.runner_crashes = 0;
     info.crash_looping = false;
     info.last_crash.clear();
+    info.paused = paused->contains(job_type);
     for (const auto& pool : pools) {
       info.in_flight += pool.info.in_flight;
       info.runner_crashes += pool.info.runner_crashes;

@@ -2,9 +2,10 @@
 // queue and stores it is given. `dtq worker` and `dtq serve` run one.
 //
 // Thread-safety: start and drain from one controlling thread; add_plugin and
-// remove_plugin from one other (the plugin folder's watcher); stats and pools
-// from any. Ownership: borrows the ports and HTTP client; a pool that stopped
-// is kept until the engine goes, so a pointer from pools() stays valid.
+// remove_plugin from one other (the plugin folder's watcher); stats, pools and
+// set_paused from any. Ownership: borrows the ports and HTTP client; a pool
+// that stopped is kept until the engine goes, so a pointer from pools() stays
+// valid.
 #pragma once
 
 #include <atomic>
@@ -54,6 +55,11 @@ class Engine {
   // past the drain grace, releases) the ones it runs; queued jobs wait for a
   // pool. NotFound when no pool hosts it.
   Status remove_plugin(std::string_view job_type);
+  // Pauses or resumes the pool of `job_type` (WorkerPool::set_paused: when a
+  // pause returns, no new job of the type starts). The pause sticks to the
+  // job type for the engine's life: a plugin reloaded from the folder comes
+  // back paused. Not kept across restarts. NotFound when no pool hosts it.
+  Status set_paused(std::string_view job_type, bool paused);
 
   std::map<std::string, PoolStats> stats() const;
   std::vector<const WorkerPool*> pools() const;
@@ -73,6 +79,8 @@ class Engine {
   // Stopped; see Ownership.
   std::vector<std::unique_ptr<WorkerPool>> retired_ DTQ_GUARDED_BY(pools_mutex_);
   bool drained_ DTQ_GUARDED_BY(pools_mutex_) = false;
+  std::set<std::string, std::less<>> paused_ DTQ_GUARDED_BY(pools_mutex_);  // job types
+  Mutex pausing_mutex_;  // one set_paused at a time: the pool ends as the last call said
   std::atomic<bool> taking_work_{false};
 };
 
@@ -81,14 +89,15 @@ class Engine {
 JobTypeInfo job_type_info(const WorkerPool& pool);
 
 // The embedded JobTypeRegistry: the plugins this engine's pools host, with
-// their live pool figures.
+// their live pool figures; set_paused pauses the engine's pool.
 class EngineJobTypeRegistry final : public JobTypeRegistry {
  public:
-  explicit EngineJobTypeRegistry(const Engine& engine) : engine_(engine) {}
+  explicit EngineJobTypeRegistry(Engine& engine) : engine_(engine) {}
   StatusOr<std::vector<JobTypeInfo>> list() override;
+  Status set_paused(std::string_view job_type, bool paused) override;
 
  private:
-  const Engine& engine_;
+  Engine& engine_;
 };
 
 // The embedded PayloadValidator: asks the plugins loaded in this process.

@@ -21,7 +21,10 @@
 //  - progress reaches the status store coalesced (see JobContext); a message
 //    held back is written within a supervisor tick of its interval;
 //  - drain(): no new work; in-flight jobs finish until the deadline, then are
-//    cancelled and released for redelivery, never lost.
+//    cancelled and released for redelivery, never lost;
+//  - set_paused(true): no new work until set_paused(false); in-flight jobs
+//    finish as usual. Idle workers sleep on the pool's condition variable
+//    (no polling) and wake at once on resume or stop.
 //
 // Outcomes are persisted by one completer thread per pool, in batches: the
 // results first (one durable round trip for the batch), then each status,
@@ -32,8 +35,8 @@
 // refuses (InvalidArgument) fails its own job as result_not_stored, never its
 // batch-mates.
 //
-// Thread-safety: start/stop_taking/drain from one controlling thread; stats()
-// from any. Ownership: borrows the ports and the HTTP client, which must
+// Thread-safety: start/stop_taking/drain from one controlling thread; stats(),
+// set_paused and paused() from any. Ownership: borrows the ports and the HTTP client, which must
 // outlive the pool; shares the plugin.
 #pragma once
 
@@ -115,6 +118,11 @@ class WorkerPool final : private JobObserver {
   void start();
   void stop_taking();
   void drain(Deadline deadline);
+  // Paused: the workers take no new jobs. Pausing returns once no worker is
+  // inside take(), so that no job is taken after it returns (a take in
+  // progress ends within its wait, 200 ms). Idempotent.
+  void set_paused(bool paused);
+  bool paused() const noexcept { return paused_; }
 
   PoolStats stats() const;
   const PoolSettings& settings() const noexcept { return settings_; }
@@ -206,6 +214,7 @@ class WorkerPool final : private JobObserver {
   OutboundPolicy policy_;
 
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> paused_{false};  // written under mutex_, so that waiters miss no change
   std::atomic<bool> hard_draining_{false};
   std::atomic<bool> supervisor_stop_{false};
 
@@ -217,6 +226,8 @@ class WorkerPool final : private JobObserver {
   // joins running_ only after its status, attempt record and validation,
   // and drain must wait for those too, not find running_ empty and leave.
   size_t holding_ DTQ_GUARDED_BY(mutex_) = 0;
+  // Workers inside queue.take(): set_paused(true) waits for them.
+  size_t taking_ DTQ_GUARDED_BY(mutex_) = 0;
   std::thread supervisor_;
 
   Mutex completer_mutex_;

@@ -15,6 +15,11 @@
 //  - <key_prefix>pools  set of those keys: the index list() reads, so it
 //    never scans the keyspace. A key whose pool has expired is removed from
 //    the set by the next list().
+//  - <key_prefix>paused  set of the paused job types, without a TTL: written
+//    by set_paused (dtq api), read by every list() and by each worker's
+//    heartbeat, which pauses or resumes its own pools to match (callback
+//    given to register_pool). It survives restarts of the API and of the
+//    workers; a worker registering a pool of a paused type pauses it at once.
 // Both writes (SET … PX, SADD) and the read (SMEMBERS, MGET, SREM of the
 // expired) are one Lua script each, atomic on the server.
 //
@@ -49,6 +54,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -103,14 +109,20 @@ class RedisJobTypeRegistry final : public JobTypeRegistry {
   RedisJobTypeRegistry& operator=(const RedisJobTypeRegistry&) = delete;
 
   StatusOr<std::vector<JobTypeInfo>> list() override;
+  // Adds `job_type` to (or removes it from) the paused set. NotFound when no
+  // live pool hosts it; Unavailable when Redis cannot be reached.
+  Status set_paused(std::string_view job_type, bool paused) override;
 
   // Registers a pool of this process and writes it now; returns its pool id.
   // `figures` (may be empty: all zero) is asked at every heartbeat.
+  // `on_paused` (may be empty) is told at registration when the type is
+  // paused, and at every heartbeat whether it is: the pool follows it.
   // InvalidArgument for a pool without a job type or with more than one
   // address; Unavailable (or DeadlineExceeded) when Redis could not be
   // written.
   StatusOr<std::string> register_pool(PoolRegistration pool,
-                                      std::function<PoolFigures()> figures = {});
+                                      std::function<PoolFigures()> figures = {},
+                                      std::function<void(bool paused)> on_paused = {});
   // Removes the pool from the registry at once. NotFound for a pool id this
   // registry did not register; an error from Redis otherwise (the pool is
   // still forgotten locally, and its key expires after the TTL).
@@ -130,6 +142,7 @@ class RedisJobTypeRegistry final : public JobTypeRegistry {
   // The key of one pool, and of the index set.
   std::string pool_key(std::string_view job_type, std::string_view pool_id) const;
   std::string index_key() const;
+  std::string paused_key() const;
 
  private:
   RedisJobTypeRegistry(RedisSettings redis, JobTypeRegistrySettings settings);
@@ -138,7 +151,10 @@ class RedisJobTypeRegistry final : public JobTypeRegistry {
     PoolRegistration pool;
     std::function<PoolFigures()> figures;
     std::string registered_at;  // RFC 3339
+    std::function<void(bool)> on_paused;
   };
+  // The paused job types (SMEMBERS of paused_key()).
+  StatusOr<std::set<std::string, std::less<>>> paused_types();
   Status write(const std::string& pool_id, const Registered& registered);
   void heartbeat_loop();
   void note(const Status& status);

@@ -3,11 +3,18 @@
 // loaded in this process. Distributed: hosts register the plugins they run
 // in Redis with a heartbeat, and a type whose pools stop beating is dropped.
 //
+// A type can be paused: its pools take no new jobs (those running finish;
+// queued and newly submitted ones wait, accepted as usual) until it is
+// resumed. Embedded, the engine's pools stop at once and the pause lasts as
+// long as the process; distributed, the pause is a Redis key that every
+// worker reads at its heartbeat, and it survives restarts of either side.
+//
 // Thread-safety: every member function is thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dtq/core/status.hpp"
@@ -32,6 +39,8 @@ struct JobTypeInfo {
   // the last one ended.
   bool crash_looping = false;
   std::string last_crash;
+  // Paused (set_paused): its pools take no new jobs.
+  bool paused = false;
   // WorkerService gRPC addresses ("host:port") of the pools that serve one,
   // for the API's payload validation; empty in embedded mode. Internal: not
   // shown to clients.
@@ -43,6 +52,11 @@ class JobTypeRegistry {
   virtual ~JobTypeRegistry() = default;
   // Sorted by job type.
   virtual StatusOr<std::vector<JobTypeInfo>> list() = 0;
+  // Pauses (true) or resumes (false) taking `job_type`'s jobs; list() shows
+  // it at once, the pools follow (embedded: before this returns, so that no
+  // job starts after a pause has answered; distributed: at each worker's next
+  // heartbeat). Idempotent. NotFound when no pool hosts `job_type` now.
+  virtual Status set_paused(std::string_view job_type, bool paused) = 0;
 };
 
 }  // namespace dtq
