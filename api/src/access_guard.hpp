@@ -22,7 +22,7 @@ enum class Need {
   kNothing,  // open to anyone
   kRead,     // a `read` key (or none with open reads)
   kSubmit,   // a `submit` key
-  kAdmin,    // an `admin` key: replaying, retrying and deleting dead letters
+  kAdmin,    // an `admin` key: dead letters (replay, retry, delete), pausing job types
   kMetrics,  // a `read` key when metrics need one, else nothing
 };
 

@@ -144,6 +144,14 @@ void JobRoutes::add_to(ApiRouteTable& table) {
   table.add("DELETE", "/v1/dead-letters/{id}", backend(Need::kAdmin, [this](Exchange& e) {
               return delete_dead_letter(e.request, e.params.get("id"));
             }));
+
+  // Pausing a job type's pools: admin, as what changes dead letters.
+  table.add("POST", "/v1/job-types/{job_type}:pause", backend(Need::kAdmin, [this](Exchange& e) {
+              return set_paused(e.request, e.params.get("job_type"), true);
+            }));
+  table.add("POST", "/v1/job-types/{job_type}:resume", backend(Need::kAdmin, [this](Exchange& e) {
+              return set_paused(e.request, e.params.get("job_type"), false);
+            }));
 }
 
 std::optional<Reply> JobRoutes::check_body(const Pistache::Http::Request& request,
@@ -305,9 +313,30 @@ Reply JobRoutes::job_type_list() const {
          {"isolation", info.isolation},
          {"runner_crashes", info.runner_crashes},
          {"crash_looping", info.crash_looping},
-         {"last_crash", info.last_crash}});
+         {"last_crash", info.last_crash},
+         {"paused", info.paused}});
   }
   return Reply{Code::Ok, dump({{"job_types", std::move(types)}})};
+}
+
+Reply JobRoutes::set_paused(const Pistache::Http::Request& request, std::string_view job_type,
+                            bool paused) {
+  if (auto refused = check_body(request, false)) return *refused;
+  if (!is_valid_job_type(job_type)) {
+    return error_reply(Code::Bad_Request, "invalid_argument", "bad job type",
+                       ordered_json::array({{{"field", "job_type"},
+                                             {"message",
+                                              "a job type: lower case letters, digits "
+                                              "and _ (for example weather)"}}}));
+  }
+  const Status set = timed(paused ? "pause_job_type" : "resume_job_type",
+                           [&] { return job_types_.set_paused(job_type, paused); });
+  if (set.code() == StatusCode::kNotFound) {
+    return error_reply(Code::Not_Found, "unknown_job_type",
+                       "no pool hosts job type \"" + std::string(job_type) + "\"");
+  }
+  if (!set.ok()) return status_error(set);
+  return Reply{Code::Ok, dump({{"job_type", job_type}, {"paused", paused}})};
 }
 
 std::optional<Reply> JobRoutes::events(Exchange& exchange) {

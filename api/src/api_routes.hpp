@@ -82,6 +82,8 @@ class JobRoutes {
   Reply replay_all(const Pistache::Http::Request& request);
   Reply delete_dead_letter(const Pistache::Http::Request& request, std::string_view id);
   Reply retry(const Pistache::Http::Request& request, std::string_view id);
+  // Pausing and resuming a job type's pools (admin).
+  Reply set_paused(const Pistache::Http::Request& request, std::string_view job_type, bool paused);
 
   JobService& jobs_;
   StatusStore& statuses_;

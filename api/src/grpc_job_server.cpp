@@ -127,6 +127,12 @@ class GrpcJobServer::Impl final
                                 v1::DeleteDeadLetterResponse* response) override;
   grpc::Status RetryJob(grpc::ServerContext* context, const v1::RetryJobRequest* request,
                         v1::RetryJobResponse* response) override;
+  grpc::Status PauseJobType(grpc::ServerContext* context, const v1::PauseJobTypeRequest* request,
+                            v1::PauseJobTypeResponse* response) override;
+  grpc::Status ResumeJobType(grpc::ServerContext* context, const v1::ResumeJobTypeRequest* request,
+                             v1::ResumeJobTypeResponse* response) override;
+  // What both answer: an admin key, a valid job type hosted by some pool.
+  grpc::Status set_paused(grpc::ServerContext* context, const std::string& job_type, bool paused);
   // The stream: the callback API, so that an open watch holds no thread.
   grpc::ServerWriteReactor<v1::JobStatus>* WatchJob(grpc::CallbackServerContext* context,
                                                     const v1::WatchJobRequest* request) override;
@@ -585,6 +591,7 @@ grpc::Status GrpcJobServer::Impl::ListJobTypes(grpc::ServerContext* context,
     out->set_runner_crashes(info.runner_crashes);
     out->set_crash_looping(info.crash_looping);
     out->set_last_crash(info.last_crash);
+    out->set_paused(info.paused);
   }
   return grpc::Status::OK;
 }
@@ -674,6 +681,45 @@ grpc::Status GrpcJobServer::Impl::RetryJob(grpc::ServerContext* context,
   if (!retried.ok()) return fail(context, job_failure(retried.status()));
   response->set_job_id(*retried);
   return grpc::Status::OK;
+}
+
+// Pausing job types.
+
+grpc::Status GrpcJobServer::Impl::set_paused(grpc::ServerContext* context,
+                                             const std::string& job_type, bool paused) {
+  if (auto refused = check_access(*context, Need::kAdmin)) return fail(context, *refused);
+  if (!is_valid_job_type(job_type)) {
+    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
+                          "invalid_argument",
+                          "bad job type",
+                          {{"job_type", "a job type: lower case letters, digits and _"}}});
+  }
+  const Status set = job_types_.set_paused(job_type, paused);
+  if (set.code() == StatusCode::kNotFound) {
+    return fail(context, {grpc::StatusCode::NOT_FOUND, "unknown_job_type", set.message(), {}});
+  }
+  if (!set.ok()) return fail(context, from_status(set));
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::PauseJobType(grpc::ServerContext* context,
+                                               const v1::PauseJobTypeRequest* request,
+                                               v1::PauseJobTypeResponse* response) {
+  grpc::Status answered = set_paused(context, request->job_type(), true);
+  if (!answered.ok()) return answered;
+  response->set_job_type(request->job_type());
+  response->set_paused(true);
+  return answered;
+}
+
+grpc::Status GrpcJobServer::Impl::ResumeJobType(grpc::ServerContext* context,
+                                                const v1::ResumeJobTypeRequest* request,
+                                                v1::ResumeJobTypeResponse* response) {
+  grpc::Status answered = set_paused(context, request->job_type(), false);
+  if (!answered.ok()) return answered;
+  response->set_job_type(request->job_type());
+  response->set_paused(false);
+  return answered;
 }
 
 GrpcJobServer::GrpcJobServer(GrpcServerSettings settings, JobService& jobs, StatusStore& statuses,

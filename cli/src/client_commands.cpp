@@ -1,7 +1,9 @@
 // Job verbs that talk to a dtq API server: submit (with --watch), status,
-// jobs, cancel, job-types. The server is --server (default: the local
-// `dtq serve`); the API key comes from $DTQ_API_KEY, else $DTQ_API_TOKEN
-// (an operator key). Keys are made with `dtq keys create`.
+// jobs, cancel, job-types, and pause/resume of a job type (an admin key: the
+// pause lives in the server — the engine of `dtq serve`, or Redis behind
+// `dtq api` — so it goes through the API, also on one machine). The server is --server (default:
+// the local `dtq serve`); the API key comes from $DTQ_API_KEY, else $DTQ_API_TOKEN (an operator
+// key). Keys are made with `dtq keys create`.
 #include <simdjson.h>
 
 #include <iomanip>
@@ -258,11 +260,34 @@ void add_job_types_command(CLI::App& app, const ClientVerbs& verbs) {
     std::cout << std::left << std::setw(16) << "JOB TYPE" << std::setw(10) << "VERSION"
               << "DESCRIPTION\n";
     for (auto type : list) {
+      bool paused = false;
+      if (type["paused"].get(paused) != simdjson::SUCCESS) paused = false;
       std::cout << std::left << std::setw(16) << field(type, "job_type") << std::setw(10)
-                << field(type, "version") << field(type, "description") << "\n";
+                << field(type, "version") << field(type, "description")
+                << (paused ? " [paused]" : "") << "\n";
     }
     exit_code = 0;
   });
+}
+
+// pause TYPE / resume TYPE: POST /v1/job-types/{type}:pause (or :resume).
+void add_pause_commands(CLI::App& app, const ClientVerbs& verbs) {
+  for (const bool pausing : {true, false}) {
+    auto job_type = std::make_shared<std::string>();
+    auto* command = app.add_subcommand(
+        pausing ? "pause" : "resume",
+        pausing ? "Pause a job type: its pools take no new jobs until resumed (admin key)"
+                : "Resume a paused job type (admin key)");
+    command->add_option("job_type", *job_type, "Job type")->required();
+    verbs.add_server(command);
+    command->callback([=, &exit_code = verbs.exit_code] {
+      const ApiReply reply = verbs.client()->post(
+          "/v1/job-types/" + url_encode(*job_type) + (pausing ? ":pause" : ":resume"), "");
+      if (!ok(reply)) return void(exit_code = report(reply));
+      std::cout << *job_type << (pausing ? " paused" : " resumed") << "\n";
+      exit_code = 0;
+    });
+  }
 }
 
 }  // namespace
@@ -274,6 +299,7 @@ void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_cod
   add_cancel_command(app, verbs);
   add_jobs_command(app, verbs);
   add_job_types_command(app, verbs);
+  add_pause_commands(app, verbs);
 }
 
 }  // namespace dtq::cli

@@ -1608,9 +1608,11 @@ TEST_F(ApiTest, DeadLettersAreListedReplayedAndDeletedAndFailedJobsRetried) {
 // The CLI's dead-letter verbs on the data folder of a running serve: the
 // same JobService, so the same outcomes as the routes above. Their stdout
 // (libraries may warn on stderr) and exit code.
-std::pair<std::string, int> dtq_verb(const fs::path& data, const std::string& args) {
-  const std::string command =
-      std::string(DTQ_CLI) + " --data-dir " + data.string() + " " + args + " 2>/dev/null";
+// `environment`: assignments for the command's shell ("NAME=value ").
+std::pair<std::string, int> dtq_verb(const fs::path& data, const std::string& args,
+                                     const std::string& environment = "") {
+  const std::string command = environment + std::string(DTQ_CLI) + " --data-dir " +
+                              data.string() + " " + args + " 2>/dev/null";
   FILE* out = popen(command.c_str(), "r");
   std::string printed;
   char chunk[4096];
@@ -1653,6 +1655,80 @@ TEST_F(ApiTest, TheCliListsReplaysDeletesAndRetriesOnTheDataFolder) {
     }
   }
   EXPECT_EQ(dtq_verb(data_, "replay").second, 2);  // neither a job id nor --type
+}
+
+// Pausing a job type (admin): its jobs wait, accepted, until it is resumed.
+
+// The `paused` of `job_type` in GET /v1/job-types.
+bool listed_paused(const std::string& base, const std::string& job_type) {
+  const Reply reply = http("GET", base + "/v1/job-types", "", key_only());
+  EXPECT_EQ(reply.code, 200) << reply.body;
+  const auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  if (body.is_discarded()) return false;
+  for (const auto& type : body["job_types"]) {
+    if (type.value("job_type", "") == job_type) return type.at("paused").get<bool>();
+  }
+  ADD_FAILURE() << job_type << " is not listed: " << reply.body;
+  return false;
+}
+
+std::string job_state(const std::string& base, const std::string& job_id) {
+  const Reply reply = http("GET", base + "/v1/jobs/" + job_id + "/status", "", key_only());
+  EXPECT_EQ(reply.code, 200) << reply.body;
+  const auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  return body.is_discarded() ? "" : body.value("state", "");
+}
+
+TEST_F(ApiTest, APausedJobTypeKeepsItsJobsQueuedUntilResumed) {
+  EXPECT_FALSE(listed_paused(url(), "quote"));
+  const Reply paused = http("POST", url() + "/v1/job-types/quote:pause", "", key_only());
+  ASSERT_EQ(paused.code, 200) << paused.body;
+  EXPECT_EQ(nlohmann::json::parse(paused.body),
+            nlohmann::json::parse(R"({"job_type":"quote","paused":true})"));
+  EXPECT_TRUE(listed_paused(url(), "quote"));
+  EXPECT_FALSE(listed_paused(url(), "github_user"));
+
+  // Accepted as usual, and held; another type's job runs meanwhile, which
+  // gives quote's idle workers every chance to take the held one.
+  const std::string held = submit("quote", R"({"max_length":200})");
+  const std::string other = submit("github_user", kUnknownUser);
+  EXPECT_THAT(events(url(), other).body, HasSubstr(R"("state":"failed")"));
+  EXPECT_EQ(job_state(url(), held), "queued");
+
+  const Reply resumed = http("POST", url() + "/v1/job-types/quote:resume", "", key_only());
+  ASSERT_EQ(resumed.code, 200) << resumed.body;
+  EXPECT_FALSE(listed_paused(url(), "quote"));
+  EXPECT_THAT(events(url(), held).body, HasSubstr(R"("state":"completed")"));
+}
+
+TEST_F(ApiTest, PausingNeedsAnAdminKeyAndAHostedJobType) {
+  const std::string reader = make_key(data_, "read");
+  const std::string submitter = make_key(data_, "submit");
+  for (const auto& key : {reader, submitter}) {
+    for (const char* verb : {":pause", ":resume"}) {
+      EXPECT_TRUE(IsError(http("POST", url() + "/v1/job-types/quote" + verb, "", key_only(key)),
+                          403, "forbidden"));
+    }
+  }
+  EXPECT_TRUE(
+      IsError(http("POST", url() + "/v1/job-types/quote:pause", "", {}), 401, "unauthorized"));
+  EXPECT_FALSE(listed_paused(url(), "quote"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/job-types/nope:pause", "", key_only()), 404,
+                      "unknown_job_type"));
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/job-types/No%20Such:resume", "", key_only()), 400,
+                      "invalid_argument"));
+  // The CLI goes through the API, with the key in $DTQ_API_KEY.
+  const std::string server = " --server " + url();
+  const std::string admin = std::string("DTQ_API_KEY=") + kToken + " ";
+  EXPECT_EQ(dtq_verb(data_, "pause quote" + server, admin),
+            std::make_pair(std::string("quote paused"), 0));
+  EXPECT_TRUE(listed_paused(url(), "quote"));
+  EXPECT_EQ(dtq_verb(data_, "resume quote" + server, admin),
+            std::make_pair(std::string("quote resumed"), 0));
+  EXPECT_FALSE(listed_paused(url(), "quote"));
+  EXPECT_EQ(dtq_verb(data_, "pause nope" + server, admin).second, 2);
+  EXPECT_EQ(dtq_verb(data_, "pause quote" + server, "DTQ_API_KEY=" + reader + " ").second, 2);
+  EXPECT_FALSE(listed_paused(url(), "quote"));
 }
 
 // Idempotent submits: the Idempotency-Key header.

@@ -591,6 +591,62 @@ TEST_F(GrpcServeTest, DeadLettersAreListedReplayedDeletedAndFailedJobsRetried) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Pausing a job type: an admin call; its jobs wait, accepted, until resumed.
+TEST_F(GrpcServeTest, APausedJobTypeKeepsItsJobsQueuedUntilResumed) {
+  using Stub = v1::JobService::Stub;
+  const auto quote_paused = [&] {
+    v1::ListJobTypesResponse listed;
+    EXPECT_EQ(call(*stub_, &Stub::ListJobTypes, v1::ListJobTypesRequest{}, listed).code,
+              grpc::StatusCode::OK);
+    for (const auto& info : listed.job_types()) {
+      if (info.job_type() == "quote") return info.paused();
+    }
+    ADD_FAILURE() << "quote is not listed";
+    return false;
+  };
+  v1::PauseJobTypeRequest pause;
+  pause.set_job_type("quote");
+  v1::PauseJobTypeResponse paused;
+  v1::ResumeJobTypeRequest resume;
+  resume.set_job_type("quote");
+  v1::ResumeJobTypeResponse resumed;
+
+  // A read key changes nothing; a bad or unknown type is refused.
+  const std::string reader = make_read_key();
+  const CallError refused = call(*stub_, &Stub::PauseJobType, pause, paused, reader);
+  EXPECT_EQ(refused.code, grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(refused.error_code, "forbidden");
+  EXPECT_EQ(call(*stub_, &Stub::ResumeJobType, resume, resumed, reader).code,
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_FALSE(quote_paused());
+  v1::PauseJobTypeRequest unknown;
+  unknown.set_job_type("nope");
+  const CallError not_found = call(*stub_, &Stub::PauseJobType, unknown, paused);
+  EXPECT_EQ(not_found.code, grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(not_found.error_code, "unknown_job_type");
+  unknown.set_job_type("Not A Type");
+  EXPECT_EQ(call(*stub_, &Stub::PauseJobType, unknown, paused).code,
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  ASSERT_EQ(call(*stub_, &Stub::PauseJobType, pause, paused).code, grpc::StatusCode::OK);
+  EXPECT_EQ(paused.job_type(), "quote");
+  EXPECT_TRUE(paused.paused());
+  EXPECT_TRUE(quote_paused());
+  const std::string held = submit("quote", R"({"max_length":200})");
+  ASSERT_TRUE(is_uuid(held));
+  // Another type runs meanwhile: quote's idle workers had every chance.
+  EXPECT_EQ(watch(submit("github_user", kUnknownUser)).statuses.back().state(),
+            v1::JOB_STATE_FAILED);
+  v1::GetJobResponse waiting;
+  ASSERT_TRUE(get(held, waiting).ok());
+  EXPECT_EQ(waiting.status().state(), v1::JOB_STATE_QUEUED);
+
+  ASSERT_EQ(call(*stub_, &Stub::ResumeJobType, resume, resumed).code, grpc::StatusCode::OK);
+  EXPECT_FALSE(resumed.paused());
+  EXPECT_FALSE(quote_paused());
+  EXPECT_EQ(watch(held).statuses.back().state(), v1::JOB_STATE_COMPLETED);
+}
+
 TEST_F(GrpcServeTest, CancelEndsARunningJobAndRefusesAnEndedOne) {
   // The forecast takes long: the job is running when it is cancelled.
   testing::shared_fake_provider().add_fault(

@@ -123,7 +123,7 @@ def run(client, document_json):
             if method in validate.METHODS:
                 paths.append((method.upper(), template))
     unknown = "/v1/jobs/00000000-0000-4000-8000-000000000000"
-    concrete = {"{id}": unknown[len("/v1/jobs/"):]}
+    concrete = {"{id}": unknown[len("/v1/jobs/"):], "{job_type}": "quote"}
 
     def fill(template):
         for name, value in concrete.items():
@@ -258,6 +258,12 @@ def run(client, document_json):
     client.check("DELETE", f"/v1/dead-letters/{dead}", 200, key)
     client.check("DELETE", f"/v1/dead-letters/{dead}", 404, key)
     client.check("DELETE", "/v1/dead-letters/not-a-uuid", 400, key)
+
+    # Pausing a job type (admin); resumed before the end, whatever follows.
+    for verb in ("pause", "resume"):
+        client.check("POST", f"/v1/job-types/quote:{verb}", 200, key)
+        client.check("POST", f"/v1/job-types/nope:{verb}", 404, key)
+        client.check("POST", f"/v1/job-types/Not%20A%20Type:{verb}", 400, key)
 
 
 def main(dtq, plugin_dir, document_path, logs):

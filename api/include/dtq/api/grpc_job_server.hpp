@@ -6,9 +6,10 @@
 // call needs the metadata `authorization: Bearer KEY` — a `read` key for
 // GetJob, ListJobs, ListJobTypes and WatchJob (unless open_reads), a
 // `submit` key for SubmitJob and CancelJob (UNAUTHENTICATED without a
-// known key, PERMISSION_DENIED for a scope too small); a failed call carries the gRPC status code
-// and, in the trailing metadata `dtq-error-bin`, a serialized dtq.v1.ErrorDetails (the REST error
-// code and the field errors) — see jobs.proto.
+// known key, PERMISSION_DENIED for a scope too small), an `admin` key for the
+// dead-letter calls, RetryJob, PauseJobType and ResumeJobType; a failed call carries the gRPC
+// status code and, in the trailing metadata `dtq-error-bin`, a serialized dtq.v1.ErrorDetails (the
+// REST error code and the field errors) — see jobs.proto.
 //
 // WatchJob follows StatusStore::subscribe (no polling): a snapshot first,
 // then every visible change, and it ends after the terminal state or when
