@@ -72,6 +72,7 @@ function jobTypeOut(t) {
     runnerCrashes: Math.min(t.runner_crashes, 2 ** 31 - 1),
     crashLooping: t.crash_looping,
     lastCrash: orNull(t.last_crash),
+    paused: t.paused,
   };
 }
 
@@ -241,6 +242,14 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
         return id;
       },
       retryJob: async (_, { id }, ctx) => (await client.call('RetryJob', { job_id: id }, ctx.auth)).job_id,
+      pauseJobType: async (_, { jobType }, ctx) => {
+        const response = await client.call('PauseJobType', { job_type: jobType }, ctx.auth);
+        return { jobType: response.job_type, paused: response.paused };
+      },
+      resumeJobType: async (_, { jobType }, ctx) => {
+        const response = await client.call('ResumeJobType', { job_type: jobType }, ctx.auth);
+        return { jobType: response.job_type, paused: response.paused };
+      },
     },
     Subscription: {
       jobUpdated: {

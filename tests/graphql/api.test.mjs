@@ -486,3 +486,41 @@ describe('dead letters and retries', () => {
     assert.ok(codes(await mutate(ALL, { type: 'Not A Type' })).includes('invalid_argument'));
   });
 });
+
+describe('pausing job types', () => {
+  const PAUSE = 'mutation($type: String!) { pauseJobType(jobType: $type) { jobType paused } }';
+  const RESUME = 'mutation($type: String!) { resumeJobType(jobType: $type) { jobType paused } }';
+  const mutate = async (query, variables, key) => (await gql(serve.url, query, { variables, key })).body;
+  const quotePaused = async () => {
+    const { body } = await gql(serve.url, '{ jobTypes { jobType paused } }');
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    return body.data.jobTypes.find((t) => t.jobType === 'quote').paused;
+  };
+  const state = async (id) => (await gql(serve.url, `{ job(id: "${id}") { status { state } } }`)).body.data.job.status.state;
+
+  test('pauseJobType holds a type\'s jobs, queued, until resumeJobType', async () => {
+    assert.equal(await quotePaused(), false);
+    const paused = await mutate(PAUSE, { type: 'quote' });
+    assert.equal(paused.errors, undefined, JSON.stringify(paused.errors));
+    assert.deepEqual(paused.data.pauseJobType, { jobType: 'quote', paused: true });
+    assert.equal(await quotePaused(), true);
+    const held = await submit(serve.url, 'quote');
+    // Another type's job runs to its end meanwhile: quote's idle workers had every chance.
+    const other = await submit(serve.url, 'github_user', { username: 'no-such-user-dtq' });
+    await eventually(async () => (await state(other)) === 'FAILED', { what: 'the other type\'s job to end' });
+    assert.equal(await state(held), 'QUEUED');
+    const resumed = await mutate(RESUME, { type: 'quote' });
+    assert.equal(resumed.errors, undefined, JSON.stringify(resumed.errors));
+    assert.deepEqual(resumed.data.resumeJobType, { jobType: 'quote', paused: false });
+    assert.equal(await quotePaused(), false);
+    await eventually(async () => (await state(held)) === 'COMPLETED', { what: 'the held job to complete' });
+  });
+
+  test('a read key is forbidden; an unknown type is unknown_job_type, a bad one invalid_argument', async () => {
+    assert.ok(codes(await mutate(PAUSE, { type: 'quote' }, readKey)).includes('forbidden'));
+    assert.ok(codes(await mutate(RESUME, { type: 'quote' }, readKey)).includes('forbidden'));
+    assert.equal(await quotePaused(), false);
+    assert.ok(codes(await mutate(PAUSE, { type: 'nope' })).includes('unknown_job_type'));
+    assert.ok(codes(await mutate(RESUME, { type: 'Not A Type' })).includes('invalid_argument'));
+  });
+});
