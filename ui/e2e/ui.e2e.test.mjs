@@ -376,6 +376,36 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     await done(page, "12-plugins.png");
   });
 
+  e2e("plugins: a job type paused from its card keeps its jobs queued until resumed", async () => {
+    const page = await openPage("/plugins");
+    const echo = page.locator(".plugin").filter({ has: page.getByRole("heading", { name: "Echo" }) });
+    await waitForText(echo.locator(".health"), /Healthy/);
+    await echo.getByRole("button", { name: "Pause Echo" }).click();
+    await waitForText(page.getByRole("status").filter({ hasText: "paused" }), /Echo paused/);
+    await waitForText(echo.locator(".health"), /Paused/);
+    await echo.getByRole("button", { name: "Resume Echo" }).waitFor();
+    assert.ok(page.graphql.operations.some((o) => o.operationName === "PauseJobType"), "paused through GraphQL");
+    await page.screenshot({ path: artifact("21-plugin-paused.png"), fullPage: true, animations: "disabled" });
+
+    // Submitted and held; a quote job runs to its end meanwhile, so echo's
+    // idle workers had every chance to take the held one.
+    const held = await apiSubmit("echo", { message: "held" });
+    const other = await apiSubmit("quote", {});
+    const jobPage = await openPage(`/jobs/${other}`);
+    await waitForText(jobPage.locator(".card-heading .badge"), /Completed/, 20_000);
+    await jobPage.goto(`${server.url}/jobs/${held}`);
+    await waitForText(jobPage.locator(".card-heading .badge"), /Queued/);
+
+    await echo.getByRole("button", { name: "Resume Echo" }).click();
+    await waitForText(page.getByRole("status").filter({ hasText: "resumed" }), /Echo resumed/);
+    await waitForText(echo.locator(".health"), /Healthy/);
+    assert.ok(page.graphql.operations.some((o) => o.operationName === "ResumeJobType"), "resumed through GraphQL");
+    // The job page follows the held job live to its end.
+    await waitForText(jobPage.locator(".card-heading .badge"), /Completed/, 20_000);
+    await done(jobPage);
+    await done(page);
+  });
+
   e2e("dark mode is kept, and narrow screens get a layout of their own", async () => {
     const page = await openPage("/jobs");
     await page.getByRole("button", { name: "Dark mode" }).click();

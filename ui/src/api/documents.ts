@@ -32,6 +32,7 @@ export const JOB_TYPES: TypedDocumentNode<{ jobTypes: JobType[] }, Record<string
       pools
       inFlight
       healthy
+      paused
     }
   }
 `;
@@ -180,5 +181,31 @@ export const DELETE_DEAD_LETTER: TypedDocumentNode<{ deleteDeadLetter: string },
 export const RETRY_JOB: TypedDocumentNode<{ retryJob: string }, { id: string }> = gql`
   mutation RetryJob($id: ID!) {
     retryJob(id: $id)
+  }
+`;
+
+/** Pauses a job type: its pools take no new jobs until it is resumed (admin). */
+export const PAUSE_JOB_TYPE: TypedDocumentNode<
+  { pauseJobType: { jobType: string; paused: boolean } },
+  { jobType: string }
+> = gql`
+  mutation PauseJobType($jobType: String!) {
+    pauseJobType(jobType: $jobType) {
+      jobType
+      paused
+    }
+  }
+`;
+
+/** Resumes a paused job type (admin). */
+export const RESUME_JOB_TYPE: TypedDocumentNode<
+  { resumeJobType: { jobType: string; paused: boolean } },
+  { jobType: string }
+> = gql`
+  mutation ResumeJobType($jobType: String!) {
+    resumeJobType(jobType: $jobType) {
+      jobType
+      paused
+    }
   }
 `;

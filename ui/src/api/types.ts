@@ -61,6 +61,8 @@ export interface JobType {
   /** Jobs of this type running now. */
   inFlight: number;
   healthy: boolean;
+  /** Paused (pauseJobType): its pools take no new jobs until resumed. */
+  paused: boolean;
 }
 
 export interface JobConnection {

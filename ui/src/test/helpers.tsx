@@ -145,6 +145,7 @@ export const WEATHER_TYPE: JobType = {
   pools: 1,
   inFlight: 0,
   healthy: true,
+  paused: false,
   payloadSchema: {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     title: "Weather",
@@ -171,6 +172,7 @@ export const DICE_TYPE: JobType = {
   pools: 1,
   inFlight: 0,
   healthy: true,
+  paused: false,
   payloadSchema: {
     type: "object",
     properties: {
