@@ -310,14 +310,17 @@ int work_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
     lifecycle.stop();
     return 2;
   }
-  (*engine)->start();
-  lifecycle.on_stop([&engine] { (*engine)->drain(); });
+  // Registered before the pools start: a type paused in the registry (before
+  // this worker, or before its restart) is paused as its pool registers, so
+  // the pool never takes one of its jobs.
   PoolAnnouncer announcer(**engine, *adapters.registry, address);
   if (Status registered = announcer.announce_all(); !registered.ok()) {
     std::cerr << "dtq worker: " << registered.message() << "\n";
     lifecycle.stop();
     return 1;
   }
+  (*engine)->start();
+  lifecycle.on_stop([&engine] { (*engine)->drain(); });
   lifecycle.on_stop([&adapters] { leave_registry(*adapters.registry); });
   auto watcher = watch_plugin_folder(
       common, worker.engine, hosted, **engine,

@@ -303,6 +303,12 @@ class RawRedis {
     return fields;
   }
 
+  void del(const std::string& key) {
+    auto* reply =
+        static_cast<redisReply*>(redisCommand(context_, "DEL %b", key.data(), key.size()));
+    if (reply != nullptr) freeReplyObject(reply);
+  }
+
   // A string key's value; "(none)" when it is not a string.
   std::string get(const std::string& key) {
     auto* reply =
@@ -780,6 +786,65 @@ TEST_F(DistributedTest, APoisonPluginNeverTakesItsWorkerDown) {
   EXPECT_EQ(poison_worker.wait_exit(30s), 0);
   quote_worker.signal(SIGTERM);
   EXPECT_EQ(quote_worker.wait_exit(30s), 0);
+  api.signal(SIGTERM);
+  EXPECT_EQ(api.wait_exit(20s), 0);
+}
+
+// Pausing a job type through `dtq api`: the paused set in Redis reaches the
+// worker within a registry heartbeat (2 s); a worker restarted meanwhile
+// comes up paused, and the job submitted meanwhile waits, queued; resumed,
+// it runs.
+TEST_F(DistributedTest, APauseThroughTheApiReachesTheWorkersWithinAHeartbeat) {
+  RawRedis redis;
+  ASSERT_TRUE(redis.ok());
+  const std::string paused_key = "dtq:registry:paused";
+  redis.del(paused_key);
+  // The key has no TTL: whatever happens here, no later test finds quote paused.
+  struct Unpause {
+    RawRedis& redis;
+    std::string key;
+    ~Unpause() { redis.del(key); }
+  } unpause{redis, paused_key};
+  DtqProcess api({"api", "--listen", "127.0.0.1:0"}, logs_ / "api.log", true);
+  auto worker = start_worker("quote");
+  const auto listed = [&] { return http("GET", api.url() + "/v1/job-types").body; };
+  ASSERT_TRUE(
+      eventually([&] { return listed().find(R"("job_type":"quote")") != std::string::npos; }, 60s));
+  const auto logged = [&](const std::string& line) {
+    return read_file(logs_ / "worker-quote.log").find(line) != std::string::npos;
+  };
+
+  const auto asked = std::chrono::steady_clock::now();
+  const Reply paused = http("POST", api.url() + "/v1/job-types/quote:pause");
+  ASSERT_EQ(paused.code, 200) << paused.body;
+  EXPECT_THAT(listed(), HasSubstr(R"("paused":true)"));
+  ASSERT_TRUE(eventually([&] { return logged("pool job_type=quote paused"); }, 10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s) << "the worker took too long";
+  EXPECT_EQ(http("POST", api.url() + "/v1/job-types/nope:pause").code, 404);
+
+  const Reply submitted =
+      http("POST", api.url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":200}})");
+  ASSERT_EQ(submitted.code, 202) << submitted.body;
+  const std::string held = json::parse(submitted.body)["job_id"].get<std::string>();
+
+  // A restart of the worker: the new one pauses its pool as it registers.
+  worker->signal(SIGTERM);
+  EXPECT_EQ(worker->wait_exit(30s), 0);
+  fs::rename(logs_ / "worker-quote.log", logs_ / "worker-quote-before-restart.log");
+  worker = start_worker("quote");
+  ASSERT_TRUE(eventually([&] { return logged("pool job_type=quote paused"); }, 30s));
+  EXPECT_THAT(listed(), HasSubstr(R"("paused":true)"));
+  EXPECT_EQ(redis.status(held)["state"], "queued");
+
+  const Reply resumed = http("POST", api.url() + "/v1/job-types/quote:resume");
+  ASSERT_EQ(resumed.code, 200) << resumed.body;
+  EXPECT_TRUE(eventually([&] { return redis.status(held)["state"] == "completed"; }, 30s))
+      << redis.status(held)["state"];
+  EXPECT_TRUE(logged("pool job_type=quote resumed"));
+  EXPECT_THAT(listed(), HasSubstr(R"("paused":false)"));
+
+  worker->signal(SIGTERM);
+  EXPECT_EQ(worker->wait_exit(30s), 0);
   api.signal(SIGTERM);
   EXPECT_EQ(api.wait_exit(20s), 0);
 }
