@@ -50,6 +50,24 @@ std::string scoped_key(const SubmitOptions& options) {
   return key;
 }
 
+// Enqueues `message`, whose `queued` status is already stored. When the
+// queue refuses it, the status says so: best effort, since the caller is
+// told the enqueue failed either way, and a status left "queued" would only
+// outlive the job that never was.
+Status enqueue_queued(JobQueue& queue, StatusStore& statuses, const JobMessage& message,
+                      const JobStatus& queued) {
+  Status enqueued = queue.enqueue(message);
+  if (enqueued.ok()) return enqueued;
+  JobStatus lost = queued;
+  lost.state = JobState::kFailed;
+  lost.updated_at = now_rfc3339();
+  lost.message = "could not be enqueued";
+  lost.error_code = "enqueue_failed";
+  lost.error_message = enqueued.message();
+  (void)statuses.update(lost);
+  return enqueued;
+}
+
 }  // namespace
 
 Status check_idempotency_key(std::string_view key) {
@@ -148,16 +166,7 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
     release_claim();
     return stored.status();
   }
-  if (Status enqueued = queue_.enqueue(message); !enqueued.ok()) {
-    JobStatus lost = queued;
-    lost.state = JobState::kFailed;
-    lost.updated_at = now_rfc3339();
-    lost.message = "could not be enqueued";
-    lost.error_code = "enqueue_failed";
-    lost.error_message = enqueued.message();
-    // Best effort: the caller is told the enqueue failed either way, and a
-    // status left "queued" would only outlive the job that never was.
-    (void)statuses_.update(lost);
+  if (Status enqueued = enqueue_queued(queue_, statuses_, message, queued); !enqueued.ok()) {
     // After the failed status: a repeat that got this job's id meanwhile
     // reads that it failed, and the next one makes a new job.
     release_claim();
@@ -318,16 +327,8 @@ StatusOr<std::string> JobService::retry(std::string_view job_id) {
                    .trace_id = message.trace_id,
                    .job_type = message.job_type};
   if (auto stored = statuses_.update(queued); !stored.ok()) return stored.status();
-  if (Status enqueued = queue_.enqueue(message); !enqueued.ok()) {
-    JobStatus lost = queued;
-    lost.state = JobState::kFailed;
-    lost.updated_at = now_rfc3339();
-    lost.message = "could not be enqueued";
-    lost.error_code = "enqueue_failed";
-    lost.error_message = enqueued.message();
-    (void)statuses_.update(lost);  // best effort, as in submit()
+  if (Status enqueued = enqueue_queued(queue_, statuses_, message, queued); !enqueued.ok())
     return enqueued;
-  }
   return message.job_id;
 }
 
