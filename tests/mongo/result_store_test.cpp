@@ -61,7 +61,8 @@ TEST_F(MongoResultTest, StoresExactlyTheContractFieldsWithTheirTypes) {
                                                 {"started_at", BSON_TYPE_DATE_TIME},
                                                 {"completed_at", BSON_TYPE_DATE_TIME},
                                                 {"error", BSON_TYPE_NULL},
-                                                {"trace_id", BSON_TYPE_UTF8}}));
+                                                {"trace_id", BSON_TYPE_UTF8},
+                                                {"expire_at", BSON_TYPE_DATE_TIME}}));
   EXPECT_EQ(raw.field_types(failed),
             (std::map<std::string, bson_type_t>{{"_id", BSON_TYPE_OID},
                                                 {"schema_version", BSON_TYPE_UTF8},
@@ -73,7 +74,8 @@ TEST_F(MongoResultTest, StoresExactlyTheContractFieldsWithTheirTypes) {
                                                 {"started_at", BSON_TYPE_NULL},
                                                 {"completed_at", BSON_TYPE_DATE_TIME},
                                                 {"error", BSON_TYPE_DOCUMENT},
-                                                {"trace_id", BSON_TYPE_UTF8}}));
+                                                {"trace_id", BSON_TYPE_UTF8},
+                                                {"expire_at", BSON_TYPE_DATE_TIME}}));
   const auto documents = raw.documents(failed);
   ASSERT_EQ(documents.size(), 1u);
   EXPECT_THAT(documents[0], HasSubstr(R"("schema_version" : "1.0")"));
@@ -94,7 +96,106 @@ TEST_F(MongoResultTest, StartUpCreatesTheIndexesOnceAndAgainIsHarmless) {
   ASSERT_TRUE(indexes.contains("completed_at_-1")) << ::testing::PrintToString(indexes);
   EXPECT_THAT(indexes.at("completed_at_-1"), HasSubstr(R"("key" : { "completed_at" : -1 })"));
   EXPECT_THAT(indexes.at("completed_at_-1"), ::testing::Not(HasSubstr("unique")));
-  EXPECT_EQ(indexes.size(), 3u);  // and _id_
+  ASSERT_TRUE(indexes.contains("expire_at_1")) << ::testing::PrintToString(indexes);
+  EXPECT_THAT(indexes.at("expire_at_1"), HasSubstr(R"("key" : { "expire_at" : 1 })"));
+  EXPECT_EQ(indexes.size(), 4u);  // and _id_
+}
+
+// FerretDB 1.24 refuses expireAfterSeconds (NotImplemented): the index is
+// then a plain one, and the trim alone deletes. A MongoDB takes the TTL.
+TEST_F(MongoResultTest, TheExpireAtIndexIsATtlIndexWhereTheServerHasThem) {
+  const MongoSettings settings = test_settings();
+  auto store = open(settings);
+  ASSERT_TRUE(store);
+  const auto indexes = RawMongo(settings).indexes();
+  ASSERT_TRUE(indexes.contains("expire_at_1")) << ::testing::PrintToString(indexes);
+  if (store->ttl_index()) {
+    EXPECT_THAT(indexes.at("expire_at_1"), HasSubstr(R"("expireAfterSeconds" : 0)"));
+  } else {
+    EXPECT_THAT(indexes.at("expire_at_1"), ::testing::Not(HasSubstr("expireAfterSeconds")));
+  }
+}
+
+// expire_at = completed_at + the retention of the job's type.
+TEST_F(MongoResultTest, ExpireAtIsCompletionPlusTheRetentionOfItsType) {
+  MongoSettings settings = test_settings();
+  settings.retention.finished = std::chrono::hours(24);
+  settings.retention.finished_by_type["echo"] = std::chrono::seconds(90);
+  auto store = open(settings);
+  ASSERT_TRUE(store);
+  JobResult echo = result_of(new_uuid4(), "{}");
+  echo.completed_at = "2026-01-02T03:04:05.000Z";  // the model's form, as read back
+  JobResult other = echo;
+  other.job_id = new_uuid4();
+  other.job_type = "weather";
+  ASSERT_TRUE(store->put_batch(std::vector<JobResult>{echo, other}).ok());
+  RawMongo raw(settings);
+  const auto echo_docs = raw.documents(echo.job_id);
+  ASSERT_EQ(echo_docs.size(), 1u);
+  const int64_t completed_ms = to_unix_ms(*parse_rfc3339(echo.completed_at));
+  EXPECT_THAT(echo_docs[0], HasSubstr(R"("expire_at" : { "$date" : { "$numberLong" : ")" +
+                                      std::to_string(completed_ms + 90'000) + "\" } }"));
+  const auto other_docs = raw.documents(other.job_id);
+  ASSERT_EQ(other_docs.size(), 1u);
+  EXPECT_THAT(other_docs[0], HasSubstr(R"("expire_at" : { "$date" : { "$numberLong" : ")" +
+                                       std::to_string(completed_ms + 86'400'000) + "\" } }"));
+  // get() reads the contract's fields, as before.
+  auto read = store->get(echo.job_id);
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  EXPECT_EQ(read->completed_at, echo.completed_at);
+}
+
+// trim_expired() deletes what expired, in batches, and nothing else.
+TEST_F(MongoResultTest, TheTrimDeletesExpiredResultsInBatches) {
+  MongoSettings settings = test_settings();
+  settings.retention.finished_by_type["echo"] = std::chrono::seconds(1);
+  settings.retention.finished = std::chrono::hours(1);
+  settings.trim_batch = 2;
+  auto store = open(settings);
+  ASSERT_TRUE(store);
+  const std::string an_hour_ago = to_rfc3339(Clock::now() - std::chrono::hours(1));
+  std::vector<JobResult> results;
+  for (int i = 0; i < 5; ++i) {
+    JobResult old = result_of(new_uuid4(), "{}");
+    old.completed_at = an_hour_ago;  // expired 59 minutes ago
+    results.push_back(old);
+  }
+  JobResult kept = result_of(new_uuid4(), "{}");
+  kept.job_type = "weather";  // the 1 h default, completed now
+  kept.completed_at = now_rfc3339();
+  results.push_back(kept);
+  ASSERT_TRUE(store->put_batch(results).ok());
+
+  auto first = store->trim_expired();
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(*first, 2u);
+  EXPECT_EQ(*store->trim_expired(), 2u);
+  EXPECT_EQ(*store->trim_expired(), 1u);
+  EXPECT_EQ(*store->trim_expired(), 0u);
+  RawMongo raw(settings);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(raw.count(results[static_cast<size_t>(i)].job_id), 0);
+  EXPECT_EQ(raw.count(kept.job_id), 1);
+  EXPECT_EQ(store->get(results[0].job_id).status().code(), StatusCode::kNotFound);
+}
+
+// With trim_interval set (a worker), a short retention trims on its own and
+// a long one keeps.
+TEST_F(MongoResultTest, ThePeriodicTrimDeletesAShortRetentionAndKeepsALongOne) {
+  MongoSettings settings = test_settings();
+  settings.retention.finished_by_type["echo"] = std::chrono::seconds(2);
+  settings.retention.finished = std::chrono::hours(24 * 7);
+  settings.trim_interval = std::chrono::milliseconds(200);
+  auto store = open(settings);
+  ASSERT_TRUE(store);
+  JobResult brief = result_of(new_uuid4(), "{}");
+  JobResult kept = result_of(new_uuid4(), "{}");
+  kept.job_type = "weather";
+  ASSERT_TRUE(store->put_batch(std::vector<JobResult>{brief, kept}).ok());
+  ASSERT_TRUE(store->get(brief.job_id).ok());  // there until it expires
+  RawMongo raw(settings);
+  EXPECT_TRUE(eventually([&] { return raw.count(brief.job_id) == 0; }, 15s));
+  EXPECT_EQ(raw.count(kept.job_id), 1);
+  EXPECT_TRUE(store->get(kept.job_id).ok());
 }
 
 TEST_F(MongoResultTest, AConflictingIndexStopsStartUp) {
@@ -175,6 +276,8 @@ TEST_F(MongoResultTest, BadSettingsAreRefused) {
            [](MongoSettings& s) { s.collection = ""; },
            [](MongoSettings& s) { s.heartbeat_frequency = std::chrono::milliseconds(100); },
            [](MongoSettings& s) { s.max_pool_size = 0; },
+           [](MongoSettings& s) { s.trim_batch = 0; },
+           [](MongoSettings& s) { s.trim_interval = std::chrono::milliseconds(-1); },
            [](MongoSettings& s) { s.server_selection_timeout = std::chrono::milliseconds(0); }}) {
     MongoSettings bad = test_settings();
     change(bad);

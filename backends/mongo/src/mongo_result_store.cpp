@@ -3,9 +3,12 @@
 #include <mongoc/mongoc.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "bson_json.hpp"
 #include "dtq/core/time.hpp"
@@ -24,6 +27,12 @@ constexpr uint32_t kIndexOptionsConflict = 85;
 constexpr uint32_t kIndexKeySpecsConflict = 86;
 constexpr uint32_t kUnauthorized = 13;
 constexpr uint32_t kAuthenticationFailed = 18;
+// What a server without TTL indexes answers an index with
+// expireAfterSeconds: FerretDB 1.24 says NotImplemented (238).
+constexpr uint32_t kBadValue = 2;
+constexpr uint32_t kCannotCreateIndex = 67;
+constexpr uint32_t kInvalidIndexSpecificationOption = 197;
+constexpr uint32_t kNotImplemented = 238;
 
 // Server errors that say "not now" rather than "never": a node stepping
 // down, shutting down, or a timeout.
@@ -126,6 +135,8 @@ constexpr const char* kStartedAtField = "started_at";
 constexpr const char* kCompletedAtField = "completed_at";
 constexpr const char* kErrorField = "error";
 constexpr const char* kTraceIdField = "trace_id";
+// dtq's own, after the contract's fields: when retention lets the document go.
+constexpr const char* kExpireAtField = "expire_at";
 
 bool append_string(bson_t* doc, const char* key, std::string_view value) {
   return bson_append_utf8(doc, key, -1, value.data(), static_cast<int>(value.size()));
@@ -148,7 +159,7 @@ Status append_time(bson_t* doc, const char* key, const std::string& text, bool r
 
 // The document of one result, fields in the contract's order. The driver
 // adds _id (an ObjectId) on insert.
-StatusOr<Bson> document_of(const JobResult& result) {
+StatusOr<Bson> document_of(const JobResult& result, const RetentionPolicy& retention) {
   if (result.job_id.empty()) return invalid_argument("result without a job id");
   Bson doc = new_bson();
   bson_t* d = doc.get();
@@ -183,6 +194,11 @@ StatusOr<Bson> document_of(const JobResult& result) {
     bson_append_null(d, kErrorField, -1);
   }
   append_string(d, kTraceIdField, result.trace_id);
+  // completed_at parsed above; kept finished_for(job_type) past it.
+  const auto completed = parse_rfc3339(result.completed_at);
+  const auto kept = std::chrono::duration_cast<std::chrono::milliseconds>(
+      retention.finished_for(result.job_type));
+  bson_append_date_time(d, kExpireAtField, -1, to_unix_ms(*completed) + kept.count());
   // What the server would refuse, refused here with the job named (the
   // driver's own check for inserts, done once).
   bson_error_t invalid;
@@ -285,6 +301,8 @@ Status MongoSettings::validate() const {
     return invalid_argument("mongo: heartbeat_frequency must be at least 500 ms");
   }
   if (max_pool_size == 0) return invalid_argument("mongo: max_pool_size must be at least 1");
+  if (trim_interval.count() < 0) return invalid_argument("mongo: trim_interval is negative");
+  if (trim_batch == 0) return invalid_argument("mongo: trim_batch must be at least 1");
   return {};
 }
 
@@ -297,6 +315,7 @@ struct MongoResultStore::Driver {
   mongoc_client_pool_t* pool = nullptr;
   mongoc_write_concern_t* write_concern = nullptr;
   std::string concern_text;  // "w:majority, j:true", for messages
+  bool ttl_index = false;    // the server took expire_at_1 with expireAfterSeconds
 
   ~Driver() {
     if (pool != nullptr) mongoc_client_pool_destroy(pool);
@@ -394,8 +413,12 @@ struct MongoResultStore::Driver {
   // createIndexes for one index: {key: {<field>: <order>}, name, unique?}.
   // One index per command: FerretDB 1.24 answers a command naming several
   // indexes that all exist already by dropping the connection.
+  // With `expire_after`, a TTL index (expireAfterSeconds); a server
+  // without TTL indexes sets `ttl_refused` and fails.
   Status create_index(mongoc_database_t* database, const char* field, int order,
-                      std::string_view name, bool unique) const {
+                      std::string_view name, bool unique,
+                      std::optional<int32_t> expire_after = std::nullopt,
+                      bool* ttl_refused = nullptr) const {
     Bson command = new_bson();
     BSON_APPEND_UTF8(command.get(), "createIndexes", settings.collection.c_str());
     bson_t indexes;
@@ -408,6 +431,7 @@ struct MongoResultStore::Driver {
     bson_append_document_end(&index, &key);
     append_string(&index, "name", name);
     if (unique) BSON_APPEND_BOOL(&index, "unique", true);
+    if (expire_after) BSON_APPEND_INT32(&index, "expireAfterSeconds", *expire_after);
     bson_append_document_end(&indexes, &index);
     bson_append_array_end(command.get(), &indexes);
     Reply reply;
@@ -423,6 +447,13 @@ struct MongoResultStore::Driver {
                                  std::string(name) + " (" + (unique ? "unique " : "") + "{" +
                                  field + ": " + std::to_string(order) +
                                  "}); drop or rename it: " + error.message);
+    }
+    if (expire_after && ttl_refused != nullptr && error.domain == MONGOC_ERROR_SERVER &&
+        (error.code == kNotImplemented || error.code == kInvalidIndexSpecificationOption ||
+         error.code == kCannotCreateIndex || error.code == kBadValue)) {
+      *ttl_refused = true;
+      return failed_precondition("mongo: " + description + " has no TTL indexes (" + error.message +
+                                 ")");
     }
     if (error.domain == MONGOC_ERROR_SERVER && error.code == kDuplicateKey) {
       return failed_precondition("mongo: " + description +
@@ -466,13 +497,25 @@ struct MongoResultStore::Driver {
     return found;
   }
 
-  Status ensure_indexes() const {
+  Status ensure_indexes() {  // not const: records ttl_index
     Lease lease(pool);
     mongoc_database_t* database =
         mongoc_client_get_database(lease.client(), settings.database.c_str());
     Status created = create_index(database, kJobIdField, 1, kJobIdIndex, true);
     if (created.ok())
       created = create_index(database, kCompletedAtField, -1, kCompletedAtIndex, false);
+    if (created.ok()) {
+      // expire_at is the moment itself: expireAfterSeconds 0. A server
+      // without TTL indexes gets a plain one, for the trim's query.
+      bool ttl_refused = false;
+      created = create_index(database, kExpireAtField, 1, kExpireAtIndex, false, 0, &ttl_refused);
+      ttl_index = created.ok();
+      if (ttl_refused) {
+        spdlog::info("{}; expired results go by the workers' periodic trim only",
+                     created.message());
+        created = create_index(database, kExpireAtField, 1, kExpireAtIndex, false);
+      }
+    }
     mongoc_database_destroy(database);
     if (!created.ok()) return created;
     auto unique = has_index(lease.client(), kJobIdField, 1, true);
@@ -569,6 +612,58 @@ struct MongoResultStore::Driver {
     return status_of(error, "storing results");
   }
 
+  // Deletes up to `batch` documents whose expire_at is before `now_ms`:
+  // their _ids by the expire_at index, then one delete of those ids
+  // (deleteMany has no limit). How many went.
+  StatusOr<size_t> trim(int64_t now_ms, uint32_t batch) const {
+    Lease lease(pool);
+    Collection collection(mongoc_client_get_collection(lease.client(), settings.database.c_str(),
+                                                       settings.collection.c_str()));
+    Bson filter = new_bson();
+    bson_t range;
+    BSON_APPEND_DOCUMENT_BEGIN(filter.get(), kExpireAtField, &range);
+    BSON_APPEND_DATE_TIME(&range, "$lt", now_ms);
+    bson_append_document_end(filter.get(), &range);
+    Bson opts = new_bson();
+    bson_t projection;
+    BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "projection", &projection);
+    BSON_APPEND_INT32(&projection, "_id", 1);
+    bson_append_document_end(opts.get(), &projection);
+    BSON_APPEND_INT64(opts.get(), "limit", batch);
+    mongoc_cursor_t* cursor =
+        mongoc_collection_find_with_opts(collection.handle, filter.get(), opts.get(), nullptr);
+    Bson ids_filter = new_bson();
+    bson_t in;
+    bson_t ids;
+    BSON_APPEND_DOCUMENT_BEGIN(ids_filter.get(), "_id", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
+    size_t found = 0;
+    const bson_t* doc = nullptr;
+    while (mongoc_cursor_next(cursor, &doc)) {
+      bson_iter_t iter;
+      if (!bson_iter_init_find(&iter, doc, "_id")) continue;
+      const std::string index = std::to_string(found++);
+      bson_append_value(&ids, index.c_str(), -1, bson_iter_value(&iter));
+    }
+    bson_append_array_end(&in, &ids);
+    bson_append_document_end(ids_filter.get(), &in);
+    bson_error_t error;
+    const bool failed = mongoc_cursor_error(cursor, &error);
+    mongoc_cursor_destroy(cursor);
+    if (failed) return status_of(error, "finding expired results");
+    if (found == 0) return size_t{0};
+    Reply reply;
+    const Bson write = write_options();
+    if (!mongoc_collection_delete_many(collection.handle, ids_filter.get(), write.get(),
+                                       reply.get(), &error)) {
+      return status_of(error, "deleting expired results");
+    }
+    bson_iter_t count;
+    return bson_iter_init_find(&count, reply.get(), "deletedCount")
+               ? static_cast<size_t>(bson_iter_as_int64(&count))
+               : found;
+  }
+
   StatusOr<JobResult> find(std::string_view job_id, bool& retry) const {
     retry = false;
     Lease lease(pool);
@@ -645,13 +740,61 @@ StatusOr<std::unique_ptr<MongoResultStore>> MongoResultStore::connect(MongoSetti
     return Status(reachable.code(), "cannot start the result store: " + reachable.message());
   }
   if (Status indexed = driver->ensure_indexes(); !indexed.ok()) return indexed;
-  spdlog::info("mongo: result store on {} ({}; indexes {} unique, {})", driver->description,
-               driver->concern_text, kJobIdIndex, kCompletedAtIndex);
-  return std::unique_ptr<MongoResultStore>(new MongoResultStore(std::move(driver)));
+  spdlog::info("mongo: result store on {} ({}; indexes {} unique, {}, {}{})", driver->description,
+               driver->concern_text, kJobIdIndex, kCompletedAtIndex, kExpireAtIndex,
+               driver->ttl_index ? " TTL" : "");
+  const bool trims = driver->settings.trim_interval.count() > 0;
+  std::unique_ptr<MongoResultStore> store(new MongoResultStore(std::move(driver)));
+  if (trims) store->trimmer_ = std::thread([raw = store.get()] { raw->trim_loop(); });
+  return store;
 }
 
 MongoResultStore::MongoResultStore(std::unique_ptr<Driver> driver) : driver_(std::move(driver)) {}
-MongoResultStore::~MongoResultStore() = default;
+
+MongoResultStore::~MongoResultStore() {
+  {
+    MutexLock lock(trim_mutex_);
+    stopping_ = true;
+  }
+  trim_wake_.notify_all();
+  if (trimmer_.joinable()) trimmer_.join();
+}
+
+bool MongoResultStore::ttl_index() const {
+  return driver_->ttl_index;
+}
+
+StatusOr<size_t> MongoResultStore::trim_expired() {
+  auto trimmed = driver_->trim(to_unix_ms(Clock::now()), driver_->settings.trim_batch);
+  note(trimmed.ok() ? Status{} : trimmed.status());
+  return trimmed;
+}
+
+void MongoResultStore::trim_loop() {
+  const auto interval = driver_->settings.trim_interval;
+  bool full = false;  // the last round found a whole batch: more wait
+  while (true) {
+    {
+      MutexLock lock(trim_mutex_);
+      if (!full) {
+        trim_wake_.wait_for(lock, interval,
+                            [this]() DTQ_REQUIRES(trim_mutex_) { return stopping_; });
+      }
+      if (stopping_) return;
+    }
+    auto trimmed = trim_expired();
+    if (!trimmed.ok()) {
+      // note() has logged an outage; anything else is worth a line each time.
+      if (trimmed.status().code() != StatusCode::kUnavailable) {
+        spdlog::warn("mongo: trimming expired results: {}", trimmed.status().message());
+      }
+      full = false;
+      continue;
+    }
+    if (*trimmed > 0) spdlog::debug("mongo: trimmed {} expired results", *trimmed);
+    full = *trimmed >= driver_->settings.trim_batch;
+  }
+}
 
 const MongoSettings& MongoResultStore::settings() const {
   return driver_->settings;
@@ -689,7 +832,7 @@ StatusOr<std::vector<bool>> MongoResultStore::put_batch(std::span<const JobResul
   documents.reserve(results.size());
   pointers.reserve(results.size());
   for (const auto& result : results) {
-    auto doc = document_of(result);
+    auto doc = document_of(result, driver_->settings.retention);
     if (!doc.ok()) return doc.status();
     pointers.push_back(doc->get());
     documents.push_back(std::move(doc).value());

@@ -11,10 +11,20 @@
 //   started_at, completed_at          BSON dates (UTC, ms); started_at null if it never ran
 //   error                             {code, message}, or null
 //   trace_id                          string
+//   expire_at                         BSON date: completed_at + the retention of
+//                                     its job type (dtq's own, for the trim)
 // (JobResult::attempts is dtq's own and is not stored: get() answers 0.)
-// connect() creates the unique index {job_id: 1} (job_id_1) and the index
-// {completed_at: -1} (completed_at_-1) when they are missing, and refuses to
-// start when an index of that name exists with other options.
+// connect() creates the unique index {job_id: 1} (job_id_1), the index
+// {completed_at: -1} (completed_at_-1) and the TTL index {expire_at: 1}
+// with expireAfterSeconds 0 (expire_at_1) when they are missing, and
+// refuses to start when an index of that name exists with other options. A
+// server without TTL indexes (FerretDB) gets expire_at_1 as a plain index.
+//
+// Retention: MongoDB's TTL monitor deletes a document within about a
+// minute of its expire_at. With settings.trim_interval set (the workers),
+// the store also deletes expired documents itself, in batches of
+// settings.trim_batch, on a thread of its own: the only trim where the
+// server has no TTL indexes, and a bound on lateness where it has.
 //
 // Written once per job id: put() is an insert; the unique index refuses a
 // second document and put() then answers false (already stored), so a
@@ -37,8 +47,9 @@
 // parallel on a pool of up to settings.max_pool_size clients
 // (mongoc_client_pool_t).
 //
-// Ownership: the store owns its client pool; libmongoc is initialised once
-// per process and its log lines go to spdlog.
+// Ownership: the store owns its client pool and its trim thread (stopped
+// by the destructor); libmongoc is initialised once per process and its
+// log lines go to spdlog.
 #pragma once
 
 #include <atomic>
@@ -46,9 +57,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "dtq/core/ports/result_store.hpp"
+#include "dtq/core/thread_annotations.hpp"
 #include "dtq/mongo/mongo_settings.hpp"
 
 namespace dtq::mongo {
@@ -69,6 +82,13 @@ class MongoResultStore final : public ResultStore {
   StatusOr<JobResult> get(std::string_view job_id) override;
   StatusOr<std::vector<bool>> put_batch(std::span<const JobResult> results) override;
 
+  // One round of the trim: deletes up to settings.trim_batch results whose
+  // expire_at has passed, and says how many went.
+  StatusOr<size_t> trim_expired();
+  // Whether the server took expire_at_1 as a TTL index (MongoDB does,
+  // FerretDB 1.24 does not).
+  bool ttl_index() const;
+
   // One round trip ({ping: 1}), for readiness checks.
   Status ping();
   const MongoSettings& settings() const;
@@ -78,6 +98,7 @@ class MongoResultStore final : public ResultStore {
   // The index names connect() ensures.
   static constexpr std::string_view kJobIdIndex = "job_id_1";
   static constexpr std::string_view kCompletedAtIndex = "completed_at_-1";
+  static constexpr std::string_view kExpireAtIndex = "expire_at_1";
 
  private:
   struct Driver;
@@ -85,9 +106,16 @@ class MongoResultStore final : public ResultStore {
 
   // Logs the first failure of an outage and the recovery.
   void note(const Status& status);
+  // The periodic trim's thread: a round every trim_interval, at once again
+  // after a full batch, until the destructor.
+  void trim_loop();
 
   std::unique_ptr<Driver> driver_;
   std::atomic<bool> reported_down_{false};
+  Mutex trim_mutex_;
+  CondVar trim_wake_;
+  bool stopping_ DTQ_GUARDED_BY(trim_mutex_) = false;
+  std::thread trimmer_;
 };
 
 }  // namespace dtq::mongo

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "dtq/core/retention.hpp"
 #include "dtq/core/status.hpp"
 
 namespace dtq::mongo {
@@ -48,6 +49,18 @@ struct MongoSettings {
   // Clients (connections) in the pool; callers beyond it wait for one.
   uint32_t max_pool_size = 16;
   std::string app_name = "dtq";  // shown in the server's logs and currentOp
+
+  // Retention (dtq/core/retention.hpp): every stored result carries
+  // expire_at = completed_at + retention.finished_for(job_type), which the
+  // TTL index expire_at_1 expires on a server that has TTL indexes.
+  RetentionPolicy retention;
+  // How often this process deletes the results whose expire_at has passed,
+  // at most trim_batch per round (another round at once after a full one);
+  // zero: never (the workers trim; the API only writes expire_at). It bounds
+  // how late a result goes where the server's TTL monitor (every 60 s)
+  // lags, and is the only trim on servers without TTL indexes (FerretDB).
+  std::chrono::milliseconds trim_interval{0};
+  uint32_t trim_batch = 1000;
 
   // InvalidArgument naming the first field out of range.
   Status validate() const;
