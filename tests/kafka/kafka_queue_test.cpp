@@ -314,6 +314,44 @@ TEST(KafkaQueueTest, ADeadLetterIsTheJobMessageWithItsErrorInHeaders) {
   EXPECT_EQ(header_value(records[0], "dtq-source-topic"), queue->topic("echo"));
 }
 
+// The dead-letter topic keeps its records for the dead-letter retention
+// (DescribeConfigs); the job topic is left to the broker's default.
+TEST(KafkaQueueTest, ADeadLetterTopicIsCreatedWithTheDeadLetterRetention) {
+  KafkaSettings settings = test_settings();
+  settings.dlq_retention = std::chrono::hours(24 * 30);
+  auto queue = open_queue(settings);
+  ASSERT_TRUE(queue);
+  ASSERT_TRUE(queue->ensure_topics("echo").ok());
+  auto admin = Producer::create(settings);
+  ASSERT_TRUE(admin.ok()) << admin.status().message();
+  auto letters = (*admin)->topic_config(queue->dlq_topic("echo"));
+  ASSERT_TRUE(letters.ok()) << letters.status().message();
+  EXPECT_EQ((*letters)["retention.ms"], "2592000000");  // 30 days, the default
+  auto jobs = (*admin)->topic_config(queue->topic("echo"));
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  EXPECT_FALSE(jobs->contains("retention.ms"));
+}
+
+// A dead-letter topic that exists (an older dtq, a script) is altered to
+// the retention asked for; its other configs stay.
+TEST(KafkaQueueTest, AnExistingDeadLetterTopicGetsTheRetentionAndKeepsItsOtherConfigs) {
+  KafkaSettings settings = test_settings(/*partitions=*/1);
+  auto admin = Producer::create(settings);
+  ASSERT_TRUE(admin.ok()) << admin.status().message();
+  const std::string name = KafkaJobQueue::create(settings).value()->dlq_topic("echo");
+  ASSERT_TRUE((*admin)->create_topics({name}, 1, -1, {{"max.message.bytes", "200000"}}).ok());
+  ASSERT_TRUE((*admin)->wait_visible({name}).ok());
+
+  settings.dlq_retention = std::chrono::hours(36);
+  auto queue = open_queue(settings);
+  ASSERT_TRUE(queue);
+  ASSERT_TRUE(queue->ensure_topics("echo").ok());
+  auto config = (*admin)->topic_config(name);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ((*config)["retention.ms"], std::to_string(36 * 3600 * 1000));
+  EXPECT_EQ((*config)["max.message.bytes"], "200000");
+}
+
 TEST(KafkaQueueTest, AnUnreadableRecordIsDeadLetteredAndSkipped) {
   const KafkaSettings settings = test_settings(/*partitions=*/1);
   auto queue = open_queue(settings);

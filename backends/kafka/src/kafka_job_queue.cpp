@@ -127,13 +127,45 @@ struct KafkaJobQueue::Impl {
       if (ready_topics.count(name) == 0) missing.push_back(std::move(name));
     }
     if (missing.empty()) return {};
-    if (Status s =
-            producer->create_topics(missing, settings.partitions, settings.replication_factor);
+    const std::string letters = dlq_topic(type);
+    const bool letters_missing = ready_topics.count(letters) == 0;
+    std::vector<std::string> jobs = missing;
+    std::erase(jobs, letters);
+    if (Status s = producer->create_topics(jobs, settings.partitions, settings.replication_factor);
         !s.ok()) {
       return s;
     }
+    if (letters_missing) {
+      if (Status s = ensure_dlq_topic(letters); !s.ok()) return s;
+    }
     if (Status s = producer->wait_visible(missing); !s.ok()) return s;
     ready_topics.insert(missing.begin(), missing.end());
+    return {};
+  }
+
+  // A dead-letter topic with retention.ms = settings.dlq_retention: created
+  // so, or altered to it when it exists. Only a failure to create it at all
+  // is an error; a refused retention is a warning.
+  Status ensure_dlq_topic(const std::string& name) DTQ_REQUIRES(topics_mutex) {
+    Producer::TopicConfig config;
+    if (settings.dlq_retention.count() > 0) {
+      config["retention.ms"] = std::to_string(settings.dlq_retention.count());
+    }
+    std::vector<std::string> created;
+    Status made = producer->create_topics({name}, settings.partitions, settings.replication_factor,
+                                          config, &created);
+    if (!made.ok() && !config.empty()) {
+      spdlog::warn(
+          "kafka: topic {} cannot be created with retention.ms={} ({}); creating it with "
+          "the broker's default retention",
+          name, config["retention.ms"], made.message());
+      return producer->create_topics({name}, settings.partitions, settings.replication_factor);
+    }
+    if (!made.ok() || !created.empty() || config.empty()) return made;
+    // It existed: made by an older dtq, a script, or with another retention.
+    if (Status set = producer->set_topic_config(name, config); !set.ok()) {
+      spdlog::warn("kafka: topic {} keeps its retention: {}", name, set.message());
+    }
     return {};
   }
 
@@ -463,16 +495,23 @@ StatusOr<FoundLetter> find_letter(TopicReader& reader,
   return found;
 }
 
+// What replay() and delete_dead_letter() start with: the job id checked,
+// then its dead letter found in every type's dead-letter topic.
+StatusOr<FoundLetter> locate_letter(KafkaJobQueue::Impl& impl, std::string_view job_id)
+    DTQ_REQUIRES(impl.reader_mutex) {
+  if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + std::string(job_id) + "\"");
+  auto reader = impl.topic_reader();
+  if (!reader.ok()) return reader.status();
+  auto topics = impl.dlq_topics(**reader, "");
+  if (!topics.ok()) return topics.status();
+  return find_letter(**reader, *topics, job_id, impl.settings.request_timeout);
+}
+
 }  // namespace
 
 StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
-  if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + std::string(job_id) + "\"");
   MutexLock lock(impl_->reader_mutex);
-  auto reader = impl_->topic_reader();
-  if (!reader.ok()) return reader.status();
-  auto topics = impl_->dlq_topics(**reader, "");
-  if (!topics.ok()) return topics.status();
-  auto located = find_letter(**reader, *topics, job_id, impl_->settings.request_timeout);
+  auto located = locate_letter(*impl_, job_id);
   if (!located.ok()) return located.status();
   const DeadLetterScan& scan = located->scan;
   const std::string& letter_topic = located->topic;
@@ -504,13 +543,8 @@ StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
 }
 
 Status KafkaJobQueue::delete_dead_letter(std::string_view job_id) {
-  if (!is_uuid(job_id)) return invalid_argument("malformed job id \"" + std::string(job_id) + "\"");
   MutexLock lock(impl_->reader_mutex);
-  auto reader = impl_->topic_reader();
-  if (!reader.ok()) return reader.status();
-  auto topics = impl_->dlq_topics(**reader, "");
-  if (!topics.ok()) return topics.status();
-  auto located = find_letter(**reader, *topics, job_id, impl_->settings.request_timeout);
+  auto located = locate_letter(*impl_, job_id);
   if (!located.ok()) return located.status();
   const std::string id(job_id);
   const std::string deleted_at = now_rfc3339();

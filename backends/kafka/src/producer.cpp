@@ -165,7 +165,8 @@ Status Producer::produce(std::span<const Record> records) {
 }
 
 Status Producer::create_topics(const std::vector<std::string>& topics, int32_t partitions,
-                               int16_t replication_factor) {
+                               int16_t replication_factor, const TopicConfig& config,
+                               std::vector<std::string>* created) {
   if (topics.empty()) return {};
   char error[512];
   std::vector<rd_kafka_NewTopic_t*> requests;
@@ -178,6 +179,13 @@ Status Producer::create_topics(const std::vector<std::string>& topics, int32_t p
       break;
     }
     requests.push_back(request);
+    for (const auto& [name, value] : config) {
+      if (rd_kafka_NewTopic_set_config(request, name.c_str(), value.c_str()) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        status = invalid_argument("topic " + topic + ": config " + name + "=" + value);
+      }
+    }
+    if (!status.ok()) break;
   }
   if (status.ok()) {
     rd_kafka_AdminOptions_t* options =
@@ -205,8 +213,11 @@ Status Producer::create_topics(const std::vector<std::string>& topics, int32_t p
       for (size_t i = 0; i < count && status.ok(); ++i) {
         const auto err = rd_kafka_topic_result_error(results[i]);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          spdlog::info("kafka: created topic {} ({} partitions)",
-                       rd_kafka_topic_result_name(results[i]), partitions);
+          std::string configs;
+          for (const auto& [name, value] : config) configs += ", " + name + "=" + value;
+          spdlog::info("kafka: created topic {} ({} partitions{})",
+                       rd_kafka_topic_result_name(results[i]), partitions, configs);
+          if (created != nullptr) created->emplace_back(rd_kafka_topic_result_name(results[i]));
         } else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
           const char* detail = rd_kafka_topic_result_error_string(results[i]);
           status = kafka_error(
@@ -218,6 +229,110 @@ Status Producer::create_topics(const std::vector<std::string>& topics, int32_t p
   }
   rd_kafka_NewTopic_destroy_array(requests.data(), requests.size());
   return status;
+}
+
+namespace {
+
+// Runs one admin request whose result arrives on `queue` and returns its
+// event, or why there is none.
+StatusOr<EventPtr> admin_reply(rd_kafka_queue_t* queue, std::chrono::milliseconds timeout,
+                               std::string_view what) {
+  // The request times out on its own; the margin covers the reply.
+  EventPtr event(rd_kafka_queue_poll(queue, to_ms(timeout * 2 + std::chrono::seconds(1))));
+  if (!event) {
+    return Status{StatusCode::kDeadlineExceeded, std::string(what) + ": no answer from Kafka"};
+  }
+  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return kafka_error(rd_kafka_event_error(event.get()),
+                       std::string(what) + " (" + rd_kafka_event_error_string(event.get()) + ")");
+  }
+  return event;
+}
+
+rd_kafka_AdminOptions_t* admin_options(rd_kafka_t* handle, rd_kafka_admin_op_t op,
+                                       std::chrono::milliseconds timeout) {
+  char error[512];
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(handle, op);
+  rd_kafka_AdminOptions_set_request_timeout(options, to_ms(timeout), error, sizeof error);
+  return options;
+}
+
+}  // namespace
+
+StatusOr<Producer::TopicConfig> Producer::topic_config(const std::string& topic) {
+  const std::string what = "describing the configs of topic " + topic;
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  rd_kafka_AdminOptions_t* options =
+      admin_options(handle_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, settings_.request_timeout);
+  QueuePtr queue(rd_kafka_queue_new(handle_.get()));
+  rd_kafka_DescribeConfigs(handle_.get(), &resource, 1, options, queue.get());
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_ConfigResource_destroy(resource);
+  auto event = admin_reply(queue.get(), settings_.request_timeout, what);
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_ConfigResource_t** described = rd_kafka_DescribeConfigs_result_resources(
+      rd_kafka_event_DescribeConfigs_result(event->get()), &count);
+  if (count != 1) {
+    return internal_error(what + ": " + std::to_string(count) + " resources answered");
+  }
+  if (const auto err = rd_kafka_ConfigResource_error(described[0]);
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* detail = rd_kafka_ConfigResource_error_string(described[0]);
+    return kafka_error(err, what + (detail != nullptr ? std::string(" (") + detail + ")" : ""));
+  }
+  TopicConfig config;
+  size_t entries = 0;
+  const rd_kafka_ConfigEntry_t** entry = rd_kafka_ConfigResource_configs(described[0], &entries);
+  for (size_t i = 0; i < entries; ++i) {
+    if (rd_kafka_ConfigEntry_source(entry[i]) != RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG) {
+      continue;
+    }
+    const char* value = rd_kafka_ConfigEntry_value(entry[i]);
+    config[rd_kafka_ConfigEntry_name(entry[i])] = value != nullptr ? value : "";
+  }
+  return config;
+}
+
+Status Producer::set_topic_config(const std::string& topic, const TopicConfig& config) {
+  auto current = topic_config(topic);
+  if (!current.ok()) return current.status();
+  TopicConfig wanted = *current;
+  for (const auto& [name, value] : config) wanted[name] = value;
+  if (wanted == *current) return {};
+  const std::string what = "setting the configs of topic " + topic;
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  for (const auto& [name, value] : wanted) {
+    if (rd_kafka_ConfigResource_set_config(resource, name.c_str(), value.c_str()) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_ConfigResource_destroy(resource);
+      return invalid_argument(what + ": config " + name + "=" + value);
+    }
+  }
+  rd_kafka_AdminOptions_t* options =
+      admin_options(handle_.get(), RD_KAFKA_ADMIN_OP_ALTERCONFIGS, settings_.request_timeout);
+  QueuePtr queue(rd_kafka_queue_new(handle_.get()));
+  rd_kafka_AlterConfigs(handle_.get(), &resource, 1, options, queue.get());
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_ConfigResource_destroy(resource);
+  auto event = admin_reply(queue.get(), settings_.request_timeout, what);
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_ConfigResource_t** altered = rd_kafka_AlterConfigs_result_resources(
+      rd_kafka_event_AlterConfigs_result(event->get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (const auto err = rd_kafka_ConfigResource_error(altered[i]);
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* detail = rd_kafka_ConfigResource_error_string(altered[i]);
+      return kafka_error(err, what + (detail != nullptr ? std::string(" (") + detail + ")" : ""));
+    }
+  }
+  std::string changed;
+  for (const auto& [name, value] : config) changed += " " + name + "=" + value;
+  spdlog::info("kafka: topic {} now has{}", topic, changed);
+  return {};
 }
 
 Status Producer::wait_visible(const std::vector<std::string>& topics) {

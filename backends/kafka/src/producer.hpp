@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -42,9 +43,20 @@ class Producer {
   // Produces `record`; `done` runs once with the outcome.
   void produce_async(const Record& record, std::function<void(Status)> done);
 
-  // Creates the topics that do not exist yet (an existing one is fine).
+  // Topic configs by name ("retention.ms" → "2592000000").
+  using TopicConfig = std::map<std::string, std::string>;
+  // Creates the topics that do not exist yet (an existing one is fine),
+  // each with `config`. Those created are added to `created`, if given.
   Status create_topics(const std::vector<std::string>& topics, int32_t partitions,
-                       int16_t replication_factor);
+                       int16_t replication_factor, const TopicConfig& config = {},
+                       std::vector<std::string>* created = nullptr);
+  // The configs the broker holds for `topic` itself (DescribeConfigs,
+  // source DYNAMIC_TOPIC_CONFIG; broker defaults left out).
+  StatusOr<TopicConfig> topic_config(const std::string& topic);
+  // Sets `config` on an existing topic when a value differs. AlterConfigs
+  // replaces a topic's whole set, so the topic's other configs are sent
+  // back with it as they were.
+  Status set_topic_config(const std::string& topic, const TopicConfig& config);
   // Waits until the topics appear in the cluster's metadata.
   Status wait_visible(const std::vector<std::string>& topics);
   // One metadata request (no topic) answered by a broker. When no broker

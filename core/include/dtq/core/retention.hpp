@@ -3,8 +3,10 @@
 // 7 days and may be kept longer or shorter per job type; dead letters
 // default to 30 days, so that an operator back from a week away still finds
 // what failed. Each store applies the policy its own way (the embedded one
-// deletes in bounded batches on its writer thread; MongoDB expires documents
-// by a TTL index; Redis statuses keep their own 24 h TTL).
+// deletes in bounded batches on its writer thread; MongoDB documents carry
+// expire_at, expired by a TTL index and by the workers' periodic trim; Kafka
+// dead-letter topics get retention.ms; Redis statuses keep their own 24 h
+// TTL).
 //
 // Durations are written as an integer and a unit: "90s", "15m", "12h", "7d".
 //

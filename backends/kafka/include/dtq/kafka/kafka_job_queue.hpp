@@ -54,7 +54,11 @@
 // once with error code `invalid_message`.
 //
 // Topics are created on first use (admin API) with `partitions` partitions;
-// an existing topic is used as it is.
+// an existing job topic is used as it is. A dead-letter topic is created
+// with retention.ms = dlq_retention, and one that exists with another
+// retention.ms is altered to it (its other configs kept). A broker that
+// refuses the value (Event Hubs caps retention by tier) gets the topic with
+// its default retention, and a warning says so.
 //
 // Limits of the Kafka mapping: enqueue_batch() is not atomic (Kafka offers
 // that only with transactions): on an error some of the batch may be on the
@@ -119,6 +123,10 @@ struct KafkaSettings {
   std::chrono::milliseconds commit_interval{100};
   // Messages a member keeps ready per job type beyond those handed out;
   // consumption pauses while the buffer is full.
+  // retention.ms of the dead-letter topics (RetentionPolicy::dead_letters):
+  // set when this adapter creates one, and on one that exists with another
+  // value; zero leaves them to the broker's default.
+  std::chrono::milliseconds dlq_retention{std::chrono::hours(24 * 30)};
   size_t prefetch = 64;
 
   KafkaSecurity security;
