@@ -109,6 +109,10 @@ struct KafkaSettings {
 
   int32_t partitions = 6;           // of the topics this adapter creates
   int16_t replication_factor = -1;  // of the topics this adapter creates; -1 = broker default
+  // retention.ms of the dead-letter topics (RetentionPolicy::dead_letters):
+  // set when this adapter creates one, and on one that exists with another
+  // value; zero leaves them to the broker's default.
+  std::chrono::milliseconds dlq_retention{std::chrono::hours(24 * 30)};
 
   // How long a produced record may take to be acknowledged before
   // enqueue/dead_letter/replay fail (librdkafka's delivery.timeout.ms).
@@ -123,10 +127,6 @@ struct KafkaSettings {
   std::chrono::milliseconds commit_interval{100};
   // Messages a member keeps ready per job type beyond those handed out;
   // consumption pauses while the buffer is full.
-  // retention.ms of the dead-letter topics (RetentionPolicy::dead_letters):
-  // set when this adapter creates one, and on one that exists with another
-  // value; zero leaves them to the broker's default.
-  std::chrono::milliseconds dlq_retention{std::chrono::hours(24 * 30)};
   size_t prefetch = 64;
 
   KafkaSecurity security;
