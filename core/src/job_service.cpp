@@ -134,6 +134,7 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
   message.submitted_at = now_rfc3339();
   message.trace_id = new_uuid4();
   message.payload = std::move(validation->normalized_payload);
+  message.priority = options.priority;
 
   // Claimed before anything is stored: of concurrent repeats, only the one
   // that claims the key makes a job; the others answer it.
@@ -160,7 +161,8 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
                    .updated_at = message.submitted_at,
                    .message = "queued",
                    .trace_id = message.trace_id,
-                   .job_type = message.job_type};
+                   .job_type = message.job_type,
+                   .priority = message.priority};
   auto stored = statuses_.update(queued);
   if (!stored.ok()) {
     release_claim();
@@ -318,6 +320,8 @@ StatusOr<std::string> JobService::retry(std::string_view job_id) {
                      .submitted_at = now_rfc3339(),
                      .trace_id = ended->trace_id,
                      .payload = ended->input};
+  // The result does not keep the priority; the status does while it lives.
+  if (auto last = statuses_.get(job_id); last.ok()) message.priority = last->priority;
   // Queued before enqueued, as submit() does, for the same reason.
   JobStatus queued{.job_id = message.job_id,
                    .state = JobState::kQueued,
@@ -325,7 +329,8 @@ StatusOr<std::string> JobService::retry(std::string_view job_id) {
                    .updated_at = message.submitted_at,
                    .message = "queued (retry of " + id + ")",
                    .trace_id = message.trace_id,
-                   .job_type = message.job_type};
+                   .job_type = message.job_type,
+                   .priority = message.priority};
   if (auto stored = statuses_.update(queued); !stored.ok()) return stored.status();
   if (Status enqueued = enqueue_queued(queue_, statuses_, message, queued); !enqueued.ok())
     return enqueued;
@@ -340,7 +345,9 @@ StatusOr<JobStatus> record_replay(StatusStore& statuses, std::string_view origin
                                    .updated_at = now_rfc3339(),
                                    .message = "queued (replay of " + std::string(original_id) + ")",
                                    .trace_id = original.ok() ? original->trace_id : "",
-                                   .job_type = original.ok() ? original->job_type : ""});
+                                   .job_type = original.ok() ? original->job_type : "",
+                                   .priority = original.ok() ? original->priority
+                                                             : JobPriority::kNormal});
 }
 
 }  // namespace dtq

@@ -42,6 +42,8 @@ bool merge_status(JobStatus& current, const JobStatus& update) {
   current.attempt = std::max(current.attempt, update.attempt);
   if (current.trace_id.empty()) current.trace_id = update.trace_id;
   if (current.job_type.empty()) current.job_type = update.job_type;
+  // Fixed at submit: whichever side knows it (not the default) wins.
+  if (current.priority == JobPriority::kNormal) current.priority = update.priority;
   // A stale update (a late "queued" after "running") may only add progress.
   if (rank(update.state) < rank(current.state)) return visible;
   visible = visible || update.state != current.state || update.message != current.message;

@@ -114,6 +114,22 @@ Status parse_state(std::string_view what, std::string_view key, const std::strin
   return {};
 }
 
+// The optional "priority": absent is normal, anything but the three
+// classes is an error.
+Status parse_priority(std::string_view what, Reader& reader, JobPriority& out) {
+  std::string text;
+  DTQ_RETURN_IF_ERROR(reader.string("priority", text, false));
+  if (text.empty()) return {};
+  const auto priority = parse_job_priority(text);
+  if (!priority) {
+    return invalid_argument(std::string(what) +
+                            ": field \"priority\" must be high, normal or low, not \"" + text +
+                            "\"");
+  }
+  out = *priority;
+  return {};
+}
+
 }  // namespace
 
 std::string to_json(const JobMessage& message) {
@@ -124,6 +140,10 @@ std::string to_json(const JobMessage& message) {
   append_field(out, "submitted_at", message.submitted_at);
   append_field(out, "trace_id", message.trace_id);
   append_raw(out, "payload", message.payload.empty() ? "{}" : message.payload);
+  // Absent for normal: a normal job's message stays the contract's own.
+  if (message.priority != JobPriority::kNormal) {
+    append_field(out, "priority", to_string(message.priority));
+  }
   out += '}';
   return out;
 }
@@ -142,6 +162,7 @@ StatusOr<JobMessage> parse_job_message(std::string_view json) {
   DTQ_RETURN_IF_ERROR(reader.string("submitted_at", message.submitted_at, true));
   DTQ_RETURN_IF_ERROR(reader.string("trace_id", message.trace_id, true));
   DTQ_RETURN_IF_ERROR(reader.object("payload", message.payload, true));
+  DTQ_RETURN_IF_ERROR(parse_priority(kWhat, reader, message.priority));
   if (Status valid = check_job_message(message); !valid.ok()) return valid;
   return message;
 }
@@ -173,6 +194,9 @@ std::string to_json(const JobStatus& status) {
   if (!status.error_code.empty()) append_field(out, "error_code", status.error_code);
   if (!status.error_message.empty()) append_field(out, "error_message", status.error_message);
   if (status.attempt != 0) append_raw(out, "attempt", std::to_string(status.attempt));
+  if (status.priority != JobPriority::kNormal) {
+    append_field(out, "priority", to_string(status.priority));
+  }
   out += '}';
   return out;
 }
@@ -199,6 +223,7 @@ StatusOr<JobStatus> parse_job_status(std::string_view json) {
   DTQ_RETURN_IF_ERROR(reader.string("error_message", status.error_message, false));
   DTQ_RETURN_IF_ERROR(reader.integer("attempt", attempt, false));
   status.attempt = static_cast<uint32_t>(std::max<int64_t>(attempt, 0));
+  DTQ_RETURN_IF_ERROR(parse_priority(kWhat, reader, status.priority));
   return status;
 }
 

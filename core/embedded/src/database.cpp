@@ -91,6 +91,11 @@ constexpr const char* kMigrations[] = {
     -- Trimming what expired walks this, never the whole table.
     CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys(expires_at);
     )sql",
+    // 4: each job's priority class in its status (the queue keeps it in
+    // the job message); rows from before read as normal.
+    R"sql(
+    ALTER TABLE job_status ADD COLUMN priority TEXT NOT NULL DEFAULT 'normal';
+    )sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 

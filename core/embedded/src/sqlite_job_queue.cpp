@@ -104,7 +104,7 @@ void SqliteJobQueue::push_ready(std::vector<Ready> items) {
     MutexLock lock(mutex_);
     for (auto& item : items) {
       TypeQueue& queue = type_queue(item.message.job_type);
-      queue.ready.push_back(std::move(item));
+      queue.line_of(item.message).push_back(std::move(item));
       if (woken.empty() || woken.back() != &queue) woken.push_back(&queue);
     }
   }
@@ -116,6 +116,14 @@ void SqliteJobQueue::push_ready(std::vector<Ready> items) {
       queue->available.notify_all();
     }
   }
+}
+
+SqliteJobQueue::Ready SqliteJobQueue::TypeQueue::pop_next() {
+  const auto chosen = turns.next({!ready[0].empty(), !ready[1].empty(), !ready[2].empty()});
+  auto& line = ready[index_of(chosen.value_or(JobPriority::kNormal))];
+  Ready item = std::move(line.front());
+  line.pop_front();
+  return item;
 }
 
 SqliteJobQueue::TypeQueue& SqliteJobQueue::type_queue(std::string_view job_type) {
@@ -136,11 +144,10 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
     // Bounded so that now + wait cannot overflow.
     const auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(wait, std::chrono::hours(24));
     queue.available.wait_until(
-        lock, until, [&]() DTQ_REQUIRES(mutex_) { return closed_ || !queue.ready.empty(); });
+        lock, until, [&]() DTQ_REQUIRES(mutex_) { return closed_ || !queue.empty(); });
     if (closed_) return taken;
-    while (!queue.ready.empty() && taken.size() < max) {
-      Ready item = std::move(queue.ready.front());
-      queue.ready.pop_front();
+    while (!queue.empty() && taken.size() < max) {
+      Ready item = queue.pop_next();
       ++item.deliveries;
       const uint64_t receipt = next_receipt_++;
       counts.emplace_back(item.seq, item.deliveries);
@@ -194,8 +201,8 @@ Status SqliteJobQueue::release(const Delivery& delivery) {
   {
     MutexLock lock(mutex_);
     queue = &type_queue(lease->message.job_type);
-    // It was the oldest when it was taken: it goes first again.
-    queue->ready.push_front(std::move(lease).value());
+    // It was the oldest of its class when it was taken: it goes first again.
+    queue->line_of(lease->message).push_front(std::move(lease).value());
   }
   queue->available.notify_one();
   return {};
@@ -287,6 +294,7 @@ StatusOr<std::string> SqliteJobQueue::replay(std::string_view job_id) {
           replayed.job_type = original->job_type;
           replayed.trace_id = original->trace_id;
           replayed.payload = original->payload;
+          replayed.priority = original->priority;
         }
         if (Status s = insert(tx, {&replayed, 1}); !s.ok()) return s;
         Query mark(tx.connection(), "UPDATE dead_letters SET replayed_as = ? WHERE job_id = ?");

@@ -1,12 +1,15 @@
 // SqliteJobQueue: the embedded JobQueue on the `jobs` and `dead_letters`
 // tables. In the owner every queued message also lives in memory — a ready
-// deque per job type and a map of leases — so take() runs no SQL; the table
+// deque per job type and priority class, and a map of leases — so take()
+// runs no SQL; within a type, PriorityTurns (priority.hpp) picks the class
+// of each job taken, the oldest of that class goes; the table
 // is what survives a crash, and the owner reloads it on open (all leases are
 // void then). A batch hook loads the rows clients insert.
 //
 // Thread-safety: every member function is thread-safe.
 #pragma once
 
+#include <array>
 #include <deque>
 #include <memory>
 #include <string>
@@ -15,6 +18,7 @@
 
 #include "database.hpp"
 #include "dtq/core/ports/job_queue.hpp"
+#include "dtq/core/priority.hpp"
 #include "dtq/core/thread_annotations.hpp"
 
 namespace dtq::embedded {
@@ -44,8 +48,18 @@ class SqliteJobQueue final : public JobQueue {
     JobMessage message;
   };
   struct TypeQueue {
-    std::deque<Ready> ready;
+    std::array<std::deque<Ready>, kPriorityClasses> ready;  // by index_of(priority), oldest first
+    PriorityTurns turns;
     CondVar available;
+
+    bool empty() const {
+      return ready[0].empty() && ready[1].empty() && ready[2].empty();
+    }
+    std::deque<Ready>& line_of(const JobMessage& message) {
+      return ready[index_of(message.priority)];
+    }
+    // The next job by the turns rule; the queue must not be empty.
+    Ready pop_next();
   };
 
   explicit SqliteJobQueue(std::shared_ptr<Database> db) : db_(std::move(db)) {}

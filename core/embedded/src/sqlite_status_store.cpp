@@ -16,7 +16,7 @@ namespace {
 constexpr size_t kCachedStatuses = 10'000;
 
 constexpr const char* kStatusColumns =
-    "state, progress_percent, updated_at, message, trace_id, job_type, error_code, error_message, attempt";
+    "state, progress_percent, updated_at, message, trace_id, job_type, error_code, error_message, attempt, priority";
 
 // A row that cannot be read is logged and treated as absent, so that the
 // next update replaces it. Reads kStatusColumns from column `first`.
@@ -39,7 +39,9 @@ std::optional<JobStatus> read_status_row(const Query& query, int first, const Co
                    .job_type = std::string(query.text(column(5))),
                    .error_code = std::string(query.text(column(6))),
                    .error_message = std::string(query.text(column(7))),
-                   .attempt = static_cast<uint32_t>(std::max<int64_t>(query.integer(column(8)), 0))};
+                   .attempt = static_cast<uint32_t>(std::max<int64_t>(query.integer(column(8)), 0)),
+                   // Rows written before priorities read as the default.
+                   .priority = parse_job_priority(query.text(column(9))).value_or(JobPriority::kNormal)};
 }
 
 StatusOr<std::optional<JobStatus>> select_status(Connection& connection, std::string_view job_id) {
@@ -75,7 +77,7 @@ StatusOr<StatusPage> select_page(Connection& connection, const StatusListQuery& 
   if (!request.job_type.empty()) query.bind(request.job_type);
   // One row past the page says whether there is a next one.
   query.bind(static_cast<int64_t>(request.limit + 1));
-  constexpr int kRowidColumn = 10;  // after job_id and the nine status columns
+  constexpr int kRowidColumn = 11;  // after job_id and the ten status columns
   StatusPage page;
   size_t rows = 0;
   int64_t last_rowid = 0;
@@ -103,15 +105,17 @@ StatusOr<StatusPage> select_page(Connection& connection, const StatusListQuery& 
 Status upsert_status(Connection& connection, const JobStatus& status) {
   Query query(connection,
               "INSERT INTO job_status(job_id, state, progress_percent, updated_at, message, trace_id, job_type, "
-              "error_code, error_message, attempt) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+              "error_code, error_message, attempt, priority) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
               "ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, "
               "progress_percent = excluded.progress_percent, updated_at = excluded.updated_at, "
               "message = excluded.message, trace_id = excluded.trace_id, job_type = excluded.job_type, "
-              "error_code = excluded.error_code, error_message = excluded.error_message, attempt = excluded.attempt "
+              "error_code = excluded.error_code, error_message = excluded.error_message, attempt = excluded.attempt, "
+              "priority = excluded.priority "
               "WHERE job_status.state NOT IN ('completed', 'failed', 'cancelled')");
   query.bind(status.job_id).bind(to_string(status.state)).bind(int64_t{status.progress_percent});
   query.bind(status.updated_at).bind(status.message).bind(status.trace_id).bind(status.job_type);
   query.bind(status.error_code).bind(status.error_message).bind(int64_t{status.attempt});
+  query.bind(to_string(status.priority));
   return query.run();
 }
 

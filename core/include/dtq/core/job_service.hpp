@@ -48,6 +48,8 @@ struct SubmitOptions {
   // gRPC faces pass the id of the caller's API key; empty (no auth, the
   // operator key) is one space shared by every such caller.
   std::string_view key_owner;
+  // Which class of its type's queue the job waits in (priority.hpp).
+  JobPriority priority = JobPriority::kNormal;
 };
 
 // InvalidArgument, saying why, unless `key` is a well-formed idempotency key.

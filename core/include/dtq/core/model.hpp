@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "dtq/core/priority.hpp"
+
 namespace dtq {
 
 inline constexpr std::string_view kSchemaVersion = "1.0";
@@ -31,6 +33,11 @@ struct JobMessage {
   std::string submitted_at;  // RFC 3339 UTC
   std::string trace_id;      // UUID v4
   std::string payload;       // JSON object text, normalized by the plugin
+  // An extension of the message contract: `"priority": "high"|"low"` in
+  // the JSON, absent for normal (so a normal message is exactly the
+  // contract's, and a message without it reads as normal). On Kafka the
+  // topic decides: jobs.{type}.v1 is normal, jobs.{type}.high.v1 high, ...
+  JobPriority priority = JobPriority::kNormal;
 };
 
 // The current state of a job. progress_percent never goes down; once the
@@ -46,6 +53,7 @@ struct JobStatus {
   std::string error_code;  // empty unless failed/cancelled
   std::string error_message;
   uint32_t attempt = 0;  // the attempt running or last run; 0 before the first
+  JobPriority priority = JobPriority::kNormal;  // as submitted; never changes
 
   bool operator==(const JobStatus&) const = default;
 };
