@@ -1,6 +1,5 @@
 #include "dtq/api/admin_server.hpp"
 
-#include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -12,6 +11,7 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 
+#include "http_listener.hpp"
 #include "plugin_health.hpp"
 
 namespace dtq::api {
@@ -177,26 +177,20 @@ class AdminServer::Impl {
   }
 
   Status start() {
-    try {
-      endpoint_ = std::make_unique<Pistache::Http::Endpoint>(
-          Pistache::Address(settings_.bind_address, Pistache::Port(settings_.port)));
-      endpoint_->init(
-          Pistache::Http::Endpoint::options().threads(1).flags(Pistache::Tcp::Options::ReuseAddr));
-      endpoint_->setHandler(std::make_shared<Handler>(this));
-      endpoint_->serveThreaded();
-      port_.store(static_cast<uint16_t>(endpoint_->getPort()));
-    } catch (const std::exception& e) {
-      endpoint_.reset();
-      return unavailable("cannot listen on " + settings_.bind_address + ":" +
-                         std::to_string(settings_.port) + ": " + e.what());
+    listener_ = std::make_unique<HttpListener>(
+        HttpListenerSettings{.bind_address = settings_.bind_address, .port = settings_.port});
+    if (Status started = listener_->start(std::make_shared<Handler>(this)); !started.ok()) {
+      listener_.reset();
+      return started;
     }
+    port_.store(listener_->port());
     return {};
   }
 
   void stop() {
-    if (endpoint_) {
-      endpoint_->shutdown();
-      endpoint_.reset();
+    if (listener_) {
+      listener_->stop();
+      listener_.reset();
     }
   }
 
@@ -209,7 +203,7 @@ class AdminServer::Impl {
   AdminSettings settings_;
   std::function<AdminReadiness()> readiness_;
   std::function<std::vector<JobTypeInfo>()> pools_;
-  std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
+  std::unique_ptr<HttpListener> listener_;
   std::atomic<uint16_t> port_{0};
 };
 

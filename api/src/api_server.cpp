@@ -1,6 +1,5 @@
 #include "dtq/api/api_server.hpp"
 
-#include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +15,7 @@
 #include "api_routes.hpp"
 #include "handler_pool.hpp"
 #include "http_connection.hpp"
+#include "http_listener.hpp"
 #include "http_reply.hpp"
 #include "metrics.hpp"
 #include "openapi_route.hpp"
@@ -132,7 +132,7 @@ class ApiServer::Impl final : public RequestSink {
   std::optional<StaticFiles> static_files_;
   ApiRouteTable routes_;
   HandlerPool handlers_{settings_.handler_threads, settings_.max_queued_requests};
-  std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
+  std::unique_ptr<HttpListener> listener_;
 };
 
 void ApiServer::Impl::add_operator_routes() {
@@ -161,27 +161,23 @@ Reply ApiServer::Impl::readiness() {
 }
 
 Status ApiServer::Impl::start() {
-  try {
-    const Pistache::Address address(settings_.bind_address, Pistache::Port(settings_.port));
-    endpoint_ = std::make_unique<Pistache::Http::Endpoint>(address);
-    // Past this Pistache answers 413 itself; below it the handler answers
-    // 413 in the JSON error shape for a body over body_limit.
-    endpoint_->init(Pistache::Http::Endpoint::options()
-                        .threads(settings_.threads)
-                        .flags(Pistache::Tcp::Options::ReuseAddr)
-                        .maxRequestSize(settings_.body_limit + settings_.max_header_bytes)
-                        .maxResponseSize(64 << 20));
-    endpoint_->setHandler(std::make_shared<HardenedHandler>(
-        HttpLimits{.body_limit = settings_.body_limit,
-                   .max_header_bytes = settings_.max_header_bytes},
-        *this));
-    endpoint_->serveThreaded();
-    port.store(static_cast<uint16_t>(endpoint_->getPort()));
-  } catch (const std::exception& e) {
-    endpoint_.reset();
-    return unavailable("cannot listen on " + settings_.bind_address + ":" +
-                       std::to_string(settings_.port) + ": " + e.what());
+  // Past max_request_bytes Pistache answers 413 itself; below it the
+  // handler answers 413 in the JSON error shape for a body over body_limit.
+  listener_ = std::make_unique<HttpListener>(
+      HttpListenerSettings{.bind_address = settings_.bind_address,
+                           .port = settings_.port,
+                           .threads = settings_.threads,
+                           .max_request_bytes = settings_.body_limit + settings_.max_header_bytes,
+                           .max_response_bytes = 64 << 20});
+  if (Status started = listener_->start(std::make_shared<HardenedHandler>(
+          HttpLimits{.body_limit = settings_.body_limit,
+                     .max_header_bytes = settings_.max_header_bytes},
+          *this));
+      !started.ok()) {
+    listener_.reset();
+    return started;
   }
+  port.store(listener_->port());
   return {};
 }
 
@@ -190,9 +186,9 @@ void ApiServer::Impl::stop() {
   // still running.
   sse_.stop();
   handlers_.stop();
-  if (endpoint_) {
-    endpoint_->shutdown();
-    endpoint_.reset();
+  if (listener_) {
+    listener_->stop();
+    listener_.reset();
   }
 }
 
