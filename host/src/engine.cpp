@@ -67,17 +67,24 @@ Status Engine::add_plugin(std::shared_ptr<Plugin> plugin) {
   return {};
 }
 
+StatusOr<Engine::Pools::iterator> Engine::pool_for(std::string_view job_type) {
+  auto it = std::find_if(pools_.begin(), pools_.end(),
+                         [&](const auto& p) { return p->plugin().info().job_type == job_type; });
+  if (it == pools_.end()) {
+    return not_found("no pool hosts job type \"" + std::string(job_type) + "\"");
+  }
+  return it;
+}
+
 Status Engine::remove_plugin(std::string_view job_type) {
   WorkerPool* pool = nullptr;
   {
     MutexLock lock(pools_mutex_);
-    auto it = std::find_if(pools_.begin(), pools_.end(),
-                           [&](const auto& p) { return p->plugin().info().job_type == job_type; });
-    if (it == pools_.end())
-      return not_found("no pool hosts job type \"" + std::string(job_type) + "\"");
-    pool = it->get();
-    retired_.push_back(std::move(*it));
-    pools_.erase(it);
+    auto it = pool_for(job_type);
+    if (!it.ok()) return it.status();
+    pool = (*it)->get();
+    retired_.push_back(std::move(**it));
+    pools_.erase(*it);
   }
   pool->stop_taking();
   pool->drain(std::chrono::steady_clock::now() + settings_.drain_grace);
@@ -90,11 +97,9 @@ Status Engine::set_paused(std::string_view job_type, bool paused) {
   WorkerPool* pool = nullptr;
   {
     MutexLock lock(pools_mutex_);
-    auto it = std::find_if(pools_.begin(), pools_.end(),
-                           [&](const auto& p) { return p->plugin().info().job_type == job_type; });
-    if (it == pools_.end())
-      return not_found("no pool hosts job type \"" + std::string(job_type) + "\"");
-    pool = it->get();
+    auto it = pool_for(job_type);
+    if (!it.ok()) return it.status();
+    pool = (*it)->get();
     if (paused) {
       paused_.emplace(job_type);
     } else if (auto found = paused_.find(job_type); found != paused_.end()) {

@@ -69,15 +69,18 @@ class Engine {
  private:
   Engine(EngineSettings settings, EnginePorts backends, const HttpClient& http)
       : settings_(std::move(settings)), backends_(backends), http_(http) {}
+  using Pools = std::vector<std::unique_ptr<WorkerPool>>;
   std::unique_ptr<WorkerPool> make_pool(std::shared_ptr<Plugin> plugin) const;
+  // The pool hosting `job_type` in pools_, or NotFound naming it.
+  StatusOr<Pools::iterator> pool_for(std::string_view job_type) DTQ_REQUIRES(pools_mutex_);
 
   EngineSettings settings_;
   EnginePorts backends_;
   const HttpClient& http_;
   mutable Mutex pools_mutex_;
-  std::vector<std::unique_ptr<WorkerPool>> pools_ DTQ_GUARDED_BY(pools_mutex_);
+  Pools pools_ DTQ_GUARDED_BY(pools_mutex_);
   // Stopped; see Ownership.
-  std::vector<std::unique_ptr<WorkerPool>> retired_ DTQ_GUARDED_BY(pools_mutex_);
+  Pools retired_ DTQ_GUARDED_BY(pools_mutex_);
   bool drained_ DTQ_GUARDED_BY(pools_mutex_) = false;
   std::set<std::string, std::less<>> paused_ DTQ_GUARDED_BY(pools_mutex_);  // job types
   Mutex pausing_mutex_;  // one set_paused at a time: the pool ends as the last call said
