@@ -72,7 +72,7 @@ std::optional<Reply> read_state_filter(const Pistache::Http::Uri::Query& query,
   return error_reply(
       Code::Bad_Request, "invalid_argument", "unknown state",
       ordered_json::array({{{"field", "state"},
-                            {"message", "one of queued, running, completed, failed, cancelled"}}}));
+                            {"message", "one of scheduled, queued, running, completed, failed, cancelled"}}}));
 }
 
 // The limit= of a list (the default when absent or empty); an error reply
@@ -286,7 +286,7 @@ Reply JobRoutes::list(const Pistache::Http::Request& request) {
   auto page = timed("list", [&] { return statuses_.list(list_query); });
   if (!page.ok()) return status_error(page.status());
   ordered_json jobs = ordered_json::array();
-  for (const auto& status : page->statuses) jobs.push_back(member(status));
+  for (const auto& status : page->statuses) jobs.push_back(member(jobs_.with_run_at(status)));
   ordered_json cursor =
       page->next_cursor.empty() ? ordered_json() : ordered_json(page->next_cursor);
   return Reply{Code::Ok, dump({{"jobs", std::move(jobs)}, {"next_cursor", std::move(cursor)}})};

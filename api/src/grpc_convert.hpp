@@ -26,6 +26,8 @@ inline v1::JobState to_proto(JobState state) {
       return v1::JOB_STATE_FAILED;
     case JobState::kCancelled:
       return v1::JOB_STATE_CANCELLED;
+    case JobState::kScheduled:
+      return v1::JOB_STATE_SCHEDULED;
   }
   return v1::JOB_STATE_UNSPECIFIED;
 }
@@ -43,6 +45,8 @@ inline std::optional<JobState> from_proto(v1::JobState state) {
       return JobState::kFailed;
     case v1::JOB_STATE_CANCELLED:
       return JobState::kCancelled;
+    case v1::JOB_STATE_SCHEDULED:
+      return JobState::kScheduled;
     default:
       return std::nullopt;
   }
@@ -59,6 +63,7 @@ inline void to_proto(const JobStatus& status, v1::JobStatus& out) {
   out.set_error_code(status.error_code);
   out.set_error_message(status.error_message);
   out.set_attempt(status.attempt);
+  out.set_run_at(status.run_at);
 }
 
 inline void to_proto(const JobResult& result, v1::JobResult& out) {

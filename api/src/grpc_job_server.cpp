@@ -554,7 +554,9 @@ grpc::Status GrpcJobServer::Impl::ListJobs(grpc::ServerContext* context,
     }
     return fail(context, failure);
   }
-  for (const auto& status : page->statuses) to_proto(status, *response->add_jobs());
+  for (const auto& status : page->statuses) {
+    to_proto(jobs_.with_run_at(status), *response->add_jobs());
+  }
   response->set_next_cursor(page->next_cursor);
   return grpc::Status::OK;
 }

@@ -26,6 +26,11 @@ Metrics::Metrics(StatusStore& statuses)
                    .Help("Jobs submitted and not yet running, by job type: the queue's depth as "
                          "this API saw the jobs' statuses since it started")
                    .Register(*registry_)),
+      scheduled_(prometheus::BuildGauge()
+                     .Name("dtq_jobs_scheduled")
+                     .Help("Delayed jobs waiting for their run_at, by job type, as this API saw "
+                           "the jobs' statuses since it started")
+                     .Register(*registry_)),
       submits_(prometheus::BuildCounter()
                    .Name("dtq_api_submits_total")
                    .Help("Submits by outcome: accepted, or the error code of the refusal")
@@ -70,7 +75,9 @@ void Metrics::on_change(const JobStatus& status) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   auto [it, inserted] =
-      seen_.try_emplace(status.job_id, Seen{status.state, now, status.state == JobState::kQueued});
+      seen_.try_emplace(status.job_id, Seen{status.state, now,
+                                            status.state == JobState::kQueued ||
+                                                status.state == JobState::kScheduled});
   const JobState previous = it->second.state;
   if (!inserted && previous == status.state) return;
   const std::string state(to_string(status.state));
@@ -81,6 +88,13 @@ void Metrics::on_change(const JobStatus& status) {
   auto& waiting = waiting_.Add({{"job_type", status.job_type}});
   if (!inserted && previous == JobState::kQueued) waiting.Decrement();
   if (status.state == JobState::kQueued) waiting.Increment();
+  auto& scheduled = scheduled_.Add({{"job_type", status.job_type}});
+  if (!inserted && previous == JobState::kScheduled) {
+    scheduled.Decrement();
+    // A delayed job's duration runs from when it was due, not its submit.
+    it->second.first_seen = now;
+  }
+  if (status.state == JobState::kScheduled) scheduled.Increment();
   if (is_terminal(status.state)) {
     if (it->second.seen_queued) {
       static const prometheus::Histogram::BucketBoundaries kBuckets{

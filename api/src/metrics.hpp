@@ -56,7 +56,7 @@ class Metrics {
   struct Seen {
     JobState state;
     std::chrono::steady_clock::time_point first_seen;
-    bool seen_queued;  // the duration is only meaningful from the submit
+    bool seen_queued;  // the duration is only meaningful from the submit (or when due)
   };
 
   void on_change(const JobStatus& status);
@@ -67,6 +67,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Gauge>& waiting_;
+  prometheus::Family<prometheus::Gauge>& scheduled_;
   prometheus::Family<prometheus::Counter>& submits_;
   prometheus::Family<prometheus::Histogram>& backend_;
   prometheus::Gauge& streams_;

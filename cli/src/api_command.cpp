@@ -25,6 +25,7 @@
 #include "distributed_node.hpp"
 #include "dtq/api/api_server.hpp"
 #include "dtq/api/grpc_payload_validator.hpp"
+#include "dtq/core/job_scheduler.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/logging.hpp"
 #include "dtq/redis/redis_api_key_store.hpp"
@@ -147,7 +148,11 @@ int serve_api_until_signal(ProcessLifecycle& lifecycle, const ApiOptions& option
       {.resolve = [resolver](std::string_view job_type) { return (*resolver)(job_type); },
        .cluster_secret = cluster_secret_from(options.cluster_secret)});
   JobService jobs(*backends.queue, *backends.statuses, *backends.results, validator,
-                  *backends.progress, backends.idempotency.get());
+                  *backends.progress, backends.idempotency.get(), backends.schedule.get());
+  // Every replica moves due jobs to Kafka; a claim leases each to one of them.
+  JobScheduler scheduler(*backends.schedule, *backends.queue, *backends.statuses);
+  scheduler.start();
+  lifecycle.on_stop([&scheduler] { scheduler.stop(); });
   api::ApiServer server(face.settings, jobs, *backends.statuses, *backends.registry);
   if (Status started = server.start(); !started.ok()) {
     std::cerr << "dtq api: " << started.message() << "\n";

@@ -24,6 +24,7 @@
 #include "dtq/redis/redis_idempotency_store.hpp"
 #include "dtq/redis/redis_job_type_registry.hpp"
 #include "dtq/redis/redis_status_store.hpp"
+#include "dtq/redis/redis_job_schedule.hpp"
 
 namespace dtq::cli {
 
@@ -46,6 +47,7 @@ struct DistributedAdapters {
   std::unique_ptr<redis::RedisIdempotencyStore> idempotency;  // the API's side
   std::unique_ptr<mongo::MongoResultStore> results;
   std::unique_ptr<rabbitmq::RabbitProgressQuery> progress;  // the API's side
+  std::unique_ptr<redis::RedisJobSchedule> schedule;          // the API's side: delayed jobs
   std::unique_ptr<rabbitmq::ProgressResponder> responder;   // a worker's side
 };
 

@@ -46,7 +46,11 @@ std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedde
   // on the folder (a `dtq serve`, the CLI's submits).
   node->jobs = std::make_unique<JobService>(
       *node->backends.queue, *node->backends.statuses, *node->backends.results, *node->validator,
-      *node->progress, node->backends.idempotency.get());
+      *node->progress, node->backends.idempotency.get(), node->backends.schedule.get());
+  if (role == embedded::Role::kOwner) {
+    node->scheduler = std::make_unique<JobScheduler>(*node->backends.schedule,
+                                                     *node->backends.queue, *node->backends.statuses);
+  }
   return node;
 }
 

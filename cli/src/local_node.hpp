@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "dtq/core/job_scheduler.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/retention.hpp"
 #include "dtq/core/status_progress_query.hpp"
@@ -30,6 +31,9 @@ struct LocalNode {
   std::unique_ptr<host::LocalPayloadValidator> validator;
   std::unique_ptr<StatusProgressQuery> progress;
   std::unique_ptr<JobService> jobs;
+  // An owner's: moves the delayed jobs of backends.schedule to the queue
+  // when due. Not started: `dtq serve` starts it once signals are blocked.
+  std::unique_ptr<JobScheduler> scheduler;
 };
 
 // Loads the plugins (refusing a bad one, as a worker must) and opens the data

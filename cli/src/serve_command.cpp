@@ -110,6 +110,9 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
     lifecycle.stop();
     return 1;
   }
+  // Delayed jobs move to the queue when due; stopped before the engine drains.
+  node.scheduler->start();
+  lifecycle.on_stop([&node] { node.scheduler->stop(); });
   lifecycle.on_stop([&server] { server.stop(); });
   std::unique_ptr<api::GrpcJobServer> grpc;
   // The gateway talks to the gRPC JobService: one on loopback if none was asked for.

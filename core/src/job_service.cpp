@@ -68,7 +68,46 @@ Status enqueue_queued(JobQueue& queue, StatusStore& statuses, const JobMessage& 
   return enqueued;
 }
 
+// The status of a job that waits in the schedule, as its entry implies it.
+JobStatus status_of(const ScheduledJob& job) {
+  const std::string run_at = to_rfc3339(job.run_at);
+  return JobStatus{.job_id = job.message.job_id,
+                   .state = JobState::kScheduled,
+                   .progress_percent = 0,
+                   .updated_at = job.message.submitted_at,
+                   .message = "scheduled for " + run_at,
+                   .trace_id = job.message.trace_id,
+                   .job_type = job.message.job_type,
+                   .run_at = run_at};
+}
+
 }  // namespace
+
+StatusOr<std::optional<Clock::time_point>> resolve_run_at(std::string_view run_at,
+                                                           std::optional<int64_t> delay_seconds,
+                                                           Clock::time_point now) {
+  const int64_t max_ahead = kMaxScheduleAhead.count();
+  if (!run_at.empty() && delay_seconds) {
+    return invalid_argument("give run_at or delay_seconds, not both");
+  }
+  if (delay_seconds) {
+    if (*delay_seconds < 0 || *delay_seconds > max_ahead) {
+      return invalid_argument("delay_seconds is 0 to " + std::to_string(max_ahead) +
+                              " (365 days), not " + std::to_string(*delay_seconds));
+    }
+    return std::optional<Clock::time_point>(now + std::chrono::seconds(*delay_seconds));
+  }
+  if (run_at.empty()) return std::optional<Clock::time_point>();
+  const auto at = parse_rfc3339(run_at);
+  if (!at) {
+    return invalid_argument("run_at \"" + std::string(run_at) +
+                            "\" is not an RFC 3339 time (e.g. 2026-11-23T09:15:00Z)");
+  }
+  if (*at > now + kMaxScheduleAhead) {
+    return invalid_argument("run_at is more than 365 days ahead");
+  }
+  return std::optional<Clock::time_point>(*at);
+}
 
 Status check_idempotency_key(std::string_view key) {
   if (key.empty() || key.size() > kMaxIdempotencyKey) {
@@ -119,6 +158,11 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
       return failed_precondition("this server keeps no idempotency keys");
     }
   }
+  // A run_at that has passed runs the job now.
+  const bool delayed = options.run_at && *options.run_at > Clock::now();
+  if (delayed && schedule_ == nullptr) {
+    return failed_precondition("this server keeps no schedule of delayed jobs");
+  }
   if (!is_valid_job_type(job_type)) {
     return not_found("unknown job type \"" + std::string(job_type) + "\"");
   }
@@ -153,6 +197,12 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
     if (keyed) (void)idempotency_->release(key, message.job_id);
   };
 
+  if (delayed) {
+    SubmitResult scheduled = schedule(message, *options.run_at);
+    if (!scheduled.ok()) release_claim();
+    return scheduled;
+  }
+
   // Queued before enqueued: a worker may pick the job up the moment it is on
   // the queue, and its "running" must not be overtaken by our "queued".
   JobStatus queued{.job_id = message.job_id,
@@ -177,6 +227,29 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
   return SubmittedJob{.job_id = std::move(message.job_id),
                       .trace_id = std::move(message.trace_id),
                       .status = std::move(stored).value()};
+}
+
+SubmitResult JobService::schedule(const JobMessage& message, Clock::time_point run_at) {
+  // Scheduled before it is in the schedule, as a queued status is written
+  // before the enqueue: the scheduler's "queued" must not be overtaken.
+  JobStatus scheduled = status_of(ScheduledJob{.message = message, .run_at = run_at});
+  scheduled.priority = message.priority;
+  auto stored = statuses_.update(scheduled);
+  if (!stored.ok()) return stored.status();
+  if (Status kept = schedule_->schedule(message, run_at); !kept.ok()) {
+    // Best effort, as enqueue_queued() does: the caller hears of it anyway.
+    JobStatus lost = scheduled;
+    lost.state = JobState::kFailed;
+    lost.updated_at = now_rfc3339();
+    lost.message = "could not be scheduled";
+    lost.error_code = "schedule_failed";
+    lost.error_message = kept.message();
+    (void)statuses_.update(lost);
+    return kept;
+  }
+  JobStatus answer = std::move(stored).value();
+  answer.run_at = scheduled.run_at;
+  return SubmittedJob{.job_id = message.job_id, .trace_id = message.trace_id, .status = answer};
 }
 
 SubmitResult JobService::repeat_of(const IdempotencyRecord& held, const std::string& fingerprint) {
@@ -213,10 +286,24 @@ SubmitResult JobService::repeat_of(const IdempotencyRecord& held, const std::str
 StatusOr<JobStatus> JobService::status(std::string_view job_id) {
   if (Status valid = check_id(job_id); !valid.ok()) return valid;
   auto live = progress_.progress(job_id);
-  if (live.ok() || live.status().code() != StatusCode::kNotFound) return live;
+  if (live.ok()) return with_run_at(std::move(live).value());
+  if (live.status().code() != StatusCode::kNotFound) return live;
   auto stored = results_.get(job_id);
-  if (!stored.ok()) return live;
-  return status_of(*stored);
+  if (stored.ok()) return status_of(*stored);
+  if (schedule_ != nullptr) {
+    if (auto waiting = schedule_->get(job_id); waiting.ok()) return status_of(*waiting);
+  }
+  return live;
+}
+
+JobStatus JobService::with_run_at(JobStatus status) {
+  if (status.state != JobState::kScheduled || !status.run_at.empty() || schedule_ == nullptr) {
+    return status;
+  }
+  if (auto waiting = schedule_->get(status.job_id); waiting.ok()) {
+    status.run_at = to_rfc3339(waiting->run_at);
+  }
+  return status;
 }
 
 StatusOr<JobResult> JobService::result(std::string_view job_id) {
@@ -227,6 +314,10 @@ StatusOr<JobResult> JobService::result(std::string_view job_id) {
 StatusOr<JobStatus> JobService::cancel(std::string_view job_id) {
   if (Status valid = check_id(job_id); !valid.ok()) return valid;
   auto current = statuses_.get(job_id);
+  if (!current.ok() && current.status().code() == StatusCode::kNotFound && schedule_ != nullptr) {
+    // A long delay outlives its live status (Redis keeps it 24 h).
+    if (auto waiting = schedule_->get(job_id); waiting.ok()) current = status_of(*waiting);
+  }
   if (!current.ok()) return current.status();
   if (is_terminal(current->state)) {
     return failed_precondition("job " + std::string(job_id) + " already " +
@@ -235,6 +326,22 @@ StatusOr<JobStatus> JobService::cancel(std::string_view job_id) {
   // The request first: a worker that takes the job between these two steps
   // must already see it.
   if (Status requested = statuses_.request_cancel(job_id); !requested.ok()) return requested;
+  if (current->state == JobState::kScheduled && schedule_ != nullptr) {
+    auto removed = schedule_->cancel(job_id);
+    if (!removed.ok()) return removed.status();
+    // Not there: a scheduler moved it meanwhile, and the request above
+    // reaches whichever worker takes it.
+    if (*removed) {
+      JobStatus cancelled = *current;
+      cancelled.state = JobState::kCancelled;
+      cancelled.updated_at = now_rfc3339();
+      cancelled.message = "cancelled before it was due";
+      cancelled.error_code = "cancelled";
+      cancelled.error_message = "cancelled by request";
+      return statuses_.update(cancelled);
+    }
+    return statuses_.get(job_id);
+  }
   if (current->state == JobState::kQueued) {
     JobStatus cancelled = *current;
     cancelled.state = JobState::kCancelled;

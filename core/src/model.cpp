@@ -7,10 +7,14 @@ namespace {
 
 int rank(JobState state) {
   switch (state) {
+    case JobState::kScheduled: return -1;
     case JobState::kQueued: return 0;
     case JobState::kRunning: return 1;
-    default: return 2;
+    case JobState::kCompleted:
+    case JobState::kFailed:
+    case JobState::kCancelled: return 2;
   }
+  return 2;
 }
 
 }  // namespace
@@ -22,13 +26,14 @@ std::string_view to_string(JobState state) noexcept {
     case JobState::kCompleted: return "completed";
     case JobState::kFailed: return "failed";
     case JobState::kCancelled: return "cancelled";
+    case JobState::kScheduled: return "scheduled";
   }
   return "unknown";
 }
 
 std::optional<JobState> parse_job_state(std::string_view text) noexcept {
   for (const JobState state : {JobState::kQueued, JobState::kRunning, JobState::kCompleted,
-                               JobState::kFailed, JobState::kCancelled}) {
+                               JobState::kFailed, JobState::kCancelled, JobState::kScheduled}) {
     if (to_string(state) == text) return state;
   }
   return std::nullopt;
@@ -44,6 +49,9 @@ bool merge_status(JobStatus& current, const JobStatus& update) {
   if (current.job_type.empty()) current.job_type = update.job_type;
   // Fixed at submit: whichever side knows it (not the default) wins.
   if (current.priority == JobPriority::kNormal) current.priority = update.priority;
+  if (current.run_at.empty()) current.run_at = update.run_at;
+  // A job the store has not seen yet (a blank status) may start scheduled.
+  if (current.updated_at.empty() && update.state == JobState::kScheduled) current.state = update.state;
   // A stale update (a late "queued" after "running") may only add progress.
   if (rank(update.state) < rank(current.state)) return visible;
   visible = visible || update.state != current.state || update.message != current.message;

@@ -194,6 +194,7 @@ std::string to_json(const JobStatus& status) {
   if (!status.error_code.empty()) append_field(out, "error_code", status.error_code);
   if (!status.error_message.empty()) append_field(out, "error_message", status.error_message);
   if (status.attempt != 0) append_raw(out, "attempt", std::to_string(status.attempt));
+  if (!status.run_at.empty()) append_field(out, "run_at", status.run_at);
   if (status.priority != JobPriority::kNormal) {
     append_field(out, "priority", to_string(status.priority));
   }
@@ -222,6 +223,7 @@ StatusOr<JobStatus> parse_job_status(std::string_view json) {
   DTQ_RETURN_IF_ERROR(reader.string("error_code", status.error_code, false));
   DTQ_RETURN_IF_ERROR(reader.string("error_message", status.error_message, false));
   DTQ_RETURN_IF_ERROR(reader.integer("attempt", attempt, false));
+  DTQ_RETURN_IF_ERROR(reader.string("run_at", status.run_at, false));
   status.attempt = static_cast<uint32_t>(std::max<int64_t>(attempt, 0));
   DTQ_RETURN_IF_ERROR(parse_priority(kWhat, reader, status.priority));
   return status;

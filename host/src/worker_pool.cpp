@@ -337,6 +337,15 @@ std::optional<JobOutcome> WorkerPool::run_one(const Delivery& delivery,
   const bool ran = run_attempt(*plugin, single_thread, *attempt->context);
 
   if (attempt->claimed.exchange(true)) return std::nullopt;
+  if (current->state == JobState::kCompleted || current->state == JobState::kFailed) {
+    // A second copy of a job that has ended (a scheduler that stopped
+    // between its enqueue and its status write enqueues the job twice):
+    // acked, never run again.
+    spdlog::info("job_id={} already {}: a duplicate delivery, acked without running",
+                 message.job_id, to_string(current->state));
+    (void)backends_.queue.ack(delivery);
+    return std::nullopt;
+  }
   observe_attempt(std::chrono::steady_clock::now() - began);
   {
     MutexLock lock(mutex_);

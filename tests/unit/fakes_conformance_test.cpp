@@ -3,6 +3,7 @@
 // for, so a test written against a fake means the same on a real backend.
 #include "conformance/idempotency_store_conformance.hpp"
 #include "conformance/job_queue_conformance.hpp"
+#include "conformance/job_schedule_conformance.hpp"
 #include "conformance/job_type_registry_conformance.hpp"
 #include "conformance/payload_validator_conformance.hpp"
 #include "conformance/progress_query_conformance.hpp"
@@ -10,6 +11,7 @@
 #include "conformance/status_store_conformance.hpp"
 #include "fakes/memory_idempotency_store.hpp"
 #include "fakes/memory_job_queue.hpp"
+#include "fakes/memory_job_schedule.hpp"
 #include "fakes/memory_job_type_registry.hpp"
 #include "fakes/memory_payload_validator.hpp"
 #include "fakes/memory_progress_query.hpp"
@@ -30,6 +32,16 @@ struct MemoryIdempotencyHarness {
 };
 INSTANTIATE_TYPED_TEST_SUITE_P(MemoryIdempotencyStore, IdempotencyStoreConformance,
                                MemoryIdempotencyHarness);
+
+// One schedule in one process: the peer is the same schedule.
+struct MemoryScheduleHarness {
+  [[nodiscard]] std::shared_ptr<JobSchedule> open() const { return schedule; }
+  [[nodiscard]] std::shared_ptr<JobSchedule> open_peer() const { return schedule; }
+  [[nodiscard]] static std::shared_ptr<JobSchedule> reopen() { return nullptr; }
+  static constexpr bool kDurable = false;
+  std::shared_ptr<fakes::MemoryJobSchedule> schedule = std::make_shared<fakes::MemoryJobSchedule>();
+};
+INSTANTIATE_TYPED_TEST_SUITE_P(MemoryJobSchedule, JobScheduleConformance, MemoryScheduleHarness);
 
 struct MemoryQueueHarness {
   static std::shared_ptr<JobQueue> open() { return std::make_shared<fakes::MemoryJobQueue>(); }

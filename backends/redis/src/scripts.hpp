@@ -46,13 +46,14 @@ inline constexpr int kScriptStatusFields = 9;
 //       11 TTL in seconds, 12 channel
 inline constexpr const char* kMergeScript = R"lua(
 local function rank(state)
-  if state == 'queued' then return 0 elseif state == 'running' then return 1 else return 2 end
+  if state == 'scheduled' then return -1 elseif state == 'queued' then return 0
+  elseif state == 'running' then return 1 else return 2 end
 end
 local function terminal(state)
   return state == 'completed' or state == 'failed' or state == 'cancelled'
 end
 local function known(state)
-  return state == 'queued' or state == 'running' or terminal(state)
+  return state == 'scheduled' or state == 'queued' or state == 'running' or terminal(state)
 end
 
 local stored = redis.call('HMGET', KEYS[1], 'state', 'progress_percent', 'updated_at', 'message',
@@ -92,6 +93,8 @@ local progress = math.min(math.max(cur.progress, upd.progress, 0), 100)
 local visible = progress ~= cur.progress
 cur.progress = progress
 cur.attempt = math.max(cur.attempt, upd.attempt)
+-- A job not seen yet may start scheduled (merge_status's blank status).
+if created and upd.state == 'scheduled' then cur.state = 'scheduled' end
 if cur.trace_id == '' then cur.trace_id = upd.trace_id end
 if cur.job_type == '' then cur.job_type = upd.job_type end
 if rank(upd.state) >= rank(cur.state) then

@@ -252,8 +252,8 @@ class TopApp {
 
   void edit_filter() {
     std::vector<std::string> states;
-    for (auto state : {JobState::kQueued, JobState::kRunning, JobState::kCompleted,
-                       JobState::kFailed, JobState::kCancelled}) {
+    for (auto state : {JobState::kScheduled, JobState::kQueued, JobState::kRunning,
+                       JobState::kCompleted, JobState::kFailed, JobState::kCancelled}) {
       states.push_back(state_name(state));
     }
     const Filter& now = model_.filter();

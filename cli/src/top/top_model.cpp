@@ -73,6 +73,7 @@ void TopModel::count_entry(TypeStats& stats, JobState state, Clock::time_point n
   ++stats.counts[state_index(state)];
   if (!counted) return;
   switch (state) {
+    case JobState::kScheduled:  // submitted now, queued when due
     case JobState::kQueued:
       stats.submitted.add(now);
       break;
@@ -111,7 +112,8 @@ bool TopModel::apply(const JobStatus& status, Clock::time_point now, bool counte
   if (row.status.state != before) {
     TypeStats& type = stats(type_of(row.status));
     --type.counts[state_index(before)];
-    count_entry(type, row.status.state, now, counted);
+    // A scheduled job that becomes queued was counted submitted already.
+    count_entry(type, row.status.state, now, counted && before != JobState::kScheduled);
   }
   if (row.history.size() >= settings_.max_history) row.history.erase(row.history.begin());
   row.history.push_back({now, row.status.updated_at, row.status.state, row.status.progress_percent,

@@ -26,7 +26,7 @@ namespace dtq::cli::top {
 
 using Clock = std::chrono::steady_clock;
 
-inline constexpr size_t kStateCount = 5;  // JobState's values, in its order
+inline constexpr size_t kStateCount = 6;  // JobState's values, in its order
 inline size_t state_index(JobState state) {
   return static_cast<size_t>(state);
 }

@@ -20,6 +20,8 @@ Role role_for(JobState state) {
       return Role::kFailed;
     case JobState::kCancelled:
       return Role::kCancelled;
+    case JobState::kScheduled:
+      return Role::kScheduled;
   }
   return Role::kNormal;
 }
@@ -45,6 +47,7 @@ Style style_for(Role role, ColourDepth depth) {
       /* kHeader    */ {{-1, -1, kBold | kUnderline}, {4, -1, kBold}, {75, -1, kBold}},
       /* kSelected  */ {{-1, -1, kReverse}, {-1, -1, kReverse}, {-1, 238, kBold}},
       /* kDim       */ {{-1, -1, kDimmed}, {-1, -1, kDimmed}, {245, -1, kPlain}},
+      /* kScheduled */ {{-1, -1, kUnderline}, {4, -1, kPlain}, {111, -1, kPlain}},
   };
   const Row& row = kRows[static_cast<int>(role)];
   switch (depth) {

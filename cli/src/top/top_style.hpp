@@ -25,8 +25,9 @@ enum class Role : uint8_t {
   kHeader,
   kSelected,
   kDim,
+  kScheduled,  // last, so the rows above keep their places
 };
-inline constexpr int kRoleCount = 10;
+inline constexpr int kRoleCount = 11;
 
 enum class ColourDepth : uint8_t { kNone, kBasic, k256 };
 

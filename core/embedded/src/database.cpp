@@ -96,6 +96,19 @@ constexpr const char* kMigrations[] = {
     R"sql(
     ALTER TABLE job_status ADD COLUMN priority TEXT NOT NULL DEFAULT 'normal';
     )sql",
+    // 6: the schedule of delayed jobs (SqliteJobSchedule): each waits here
+    // until due_at, then a scheduler's claim moves due_at past its lease.
+    R"sql(
+    CREATE TABLE job_schedule (
+      job_id TEXT PRIMARY KEY,
+      message TEXT NOT NULL,                 -- the JobMessage as JSON
+      run_at INTEGER NOT NULL,               -- unix milliseconds: when it is due
+      due_at INTEGER NOT NULL,               -- run_at, or the end of a claim's lease
+      claims INTEGER NOT NULL DEFAULT 0
+    );
+    -- A claim walks the due jobs only, earliest first.
+    CREATE INDEX job_schedule_by_due ON job_schedule(due_at);
+    )sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 

@@ -3,6 +3,7 @@
 #include "database.hpp"
 #include "sqlite_idempotency_store.hpp"
 #include "sqlite_job_queue.hpp"
+#include "sqlite_job_schedule.hpp"
 #include "sqlite_result_store.hpp"
 #include "sqlite_status_store.hpp"
 
@@ -18,7 +19,8 @@ StatusOr<EmbeddedBackends> open_embedded(const EmbeddedSettings& settings) {
   return EmbeddedBackends{.queue = std::move(queue).value(),
                           .statuses = std::move(statuses).value(),
                           .results = std::make_shared<SqliteResultStore>(*db),
-                          .idempotency = std::make_shared<SqliteIdempotencyStore>(*db)};
+                          .idempotency = std::make_shared<SqliteIdempotencyStore>(*db),
+                          .schedule = std::make_shared<SqliteJobSchedule>(*db)};
 }
 
 }  // namespace dtq::embedded

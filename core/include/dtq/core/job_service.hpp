@@ -12,6 +12,8 @@
 // the ports, which must outlive the service.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +22,7 @@
 #include "dtq/core/model.hpp"
 #include "dtq/core/ports/idempotency_store.hpp"
 #include "dtq/core/ports/job_queue.hpp"
+#include "dtq/core/ports/job_schedule.hpp"
 #include "dtq/core/ports/payload_validator.hpp"
 #include "dtq/core/ports/progress_query.hpp"
 #include "dtq/core/ports/result_store.hpp"
@@ -48,9 +51,24 @@ struct SubmitOptions {
   // gRPC faces pass the id of the caller's API key; empty (no auth, the
   // operator key) is one space shared by every such caller.
   std::string_view key_owner;
+  // Unset, or not after the submission: the job is queued now. Later: it
+  // waits in the schedule, `scheduled`, until then (resolve_run_at()).
+  std::optional<Clock::time_point> run_at;
   // Which class of its type's queue the job waits in (priority.hpp).
   JobPriority priority = JobPriority::kNormal;
 };
+
+// How far ahead a job may be scheduled.
+inline constexpr std::chrono::seconds kMaxScheduleAhead = std::chrono::hours(24 * 365);
+
+// A submission's run_at from what a client sent: `run_at` (RFC 3339; empty
+// for none) or `delay_seconds` (0 to kMaxScheduleAhead), not both.
+// InvalidArgument, saying why, for both, a malformed time, a negative delay
+// or one past kMaxScheduleAhead. A run_at in the past is allowed: the job
+// runs now. Nothing: unset.
+StatusOr<std::optional<Clock::time_point>> resolve_run_at(std::string_view run_at,
+                                                           std::optional<int64_t> delay_seconds,
+                                                           Clock::time_point now);
 
 // InvalidArgument, saying why, unless `key` is a well-formed idempotency key.
 Status check_idempotency_key(std::string_view key);
@@ -95,21 +113,25 @@ StatusOr<size_t> replay_dead_letters(JobQueue& queue, StatusStore* statuses,
 class JobService {
  public:
   // `idempotency` null: a submission with an idempotency key is refused
-  // (FailedPrecondition), never silently run twice.
+  // (FailedPrecondition), never silently run twice. `schedule` null: so is
+  // one with a run_at in the future.
   JobService(JobQueue& queue, StatusStore& statuses, ResultStore& results,
              PayloadValidator& validator, ProgressQuery& progress,
-             IdempotencyStore* idempotency = nullptr)
+             IdempotencyStore* idempotency = nullptr, JobSchedule* schedule = nullptr)
       : queue_(queue),
         statuses_(statuses),
         results_(results),
         validator_(validator),
         progress_(progress),
-        idempotency_(idempotency) {}
+        idempotency_(idempotency),
+        schedule_(schedule) {}
 
   // With an idempotency key: InvalidArgument for a malformed key (checked
   // before anything else), AlreadyExists when the key holds another
   // request, Unavailable when the key's first submission is still under
-  // way after a few seconds (retry).
+  // way after a few seconds (retry). With a run_at in the future: the job
+  // is stored in the schedule, its status `scheduled` (FailedPrecondition
+  // when this service has no schedule).
   SubmitResult submit(std::string_view job_type, std::string_view payload,
                       const SubmitOptions& options = {});
 
@@ -117,10 +139,15 @@ class JobService {
   // through the ProgressQuery: in distributed mode, of the workers. A job
   // whose live status is gone (Redis keeps it 24 h) but whose result is
   // stored answers the terminal status the result implies, so an ended job
-  // stays readable as long as its result is kept.
+  // stays readable as long as its result is kept; a scheduled job whose
+  // live status is gone answers the one its schedule entry implies.
   StatusOr<JobStatus> status(std::string_view job_id);
+  // `status` with its run_at, read from the schedule, when it is scheduled
+  // (a status store need not keep run_at): for listings.
+  JobStatus with_run_at(JobStatus status);
   StatusOr<JobResult> result(std::string_view job_id);
-  // FailedPrecondition when the job has already ended.
+  // FailedPrecondition when the job has already ended. A scheduled job is
+  // taken out of the schedule (it never runs) and ends cancelled.
   StatusOr<JobStatus> cancel(std::string_view job_id);
 
   StatusOr<std::vector<DeadLetter>> dead_letters(std::string_view job_type, size_t limit);
@@ -141,6 +168,8 @@ class JobService {
   // The answer to a keyed submission whose key `held` already: its job,
   // or AlreadyExists when it was made by another request.
   SubmitResult repeat_of(const IdempotencyRecord& held, const std::string& fingerprint);
+  // submit()'s end for a job due at `run_at`, later than now.
+  SubmitResult schedule(const JobMessage& message, Clock::time_point run_at);
 
   JobQueue& queue_;
   StatusStore& statuses_;
@@ -148,6 +177,7 @@ class JobService {
   PayloadValidator& validator_;
   ProgressQuery& progress_;
   IdempotencyStore* const idempotency_;
+  JobSchedule* const schedule_;
 };
 
 }  // namespace dtq

@@ -17,7 +17,11 @@ namespace dtq {
 
 inline constexpr std::string_view kSchemaVersion = "1.0";
 
-enum class JobState { kQueued, kRunning, kCompleted, kFailed, kCancelled };
+// kCancelled and kScheduled are dtq's extension states (DESIGN §2): a job
+// cancelled by request, and a delayed job waiting in the schedule until its
+// run_at (it becomes queued then). kScheduled comes before kQueued in a
+// job's life; it is last here only so that the older values keep theirs.
+enum class JobState { kQueued, kRunning, kCompleted, kFailed, kCancelled, kScheduled };
 
 std::string_view to_string(JobState state) noexcept;
 std::optional<JobState> parse_job_state(std::string_view text) noexcept;
@@ -54,13 +58,20 @@ struct JobStatus {
   std::string error_message;
   uint32_t attempt = 0;  // the attempt running or last run; 0 before the first
   JobPriority priority = JobPriority::kNormal;  // as submitted; never changes
+  // When a scheduled job is due (RFC 3339 UTC); empty for a job submitted to
+  // run now. The status stores need not keep it: JobService reads it from
+  // the schedule (JobSchedule) for a job that is still scheduled.
+  std::string run_at;
 
   bool operator==(const JobStatus&) const = default;
 };
 
 // Folds `update` into `current` under the status rules: a terminal status
 // never changes, progress never goes down, and a late non-terminal update
-// never moves the state backwards (running never becomes queued again).
+// never moves the state backwards (running never becomes queued again;
+// scheduled comes before queued). A blank current status (one a store made
+// for a job it had not seen: no updated_at) takes the update's state,
+// scheduled included.
 // Returns false when `update` changed nothing a watcher could see.
 bool merge_status(JobStatus& current, const JobStatus& update);
 

@@ -44,6 +44,7 @@
 
 #include "dtq/core/ports/idempotency_store.hpp"
 #include "dtq/core/ports/job_queue.hpp"
+#include "dtq/core/ports/job_schedule.hpp"
 #include "dtq/core/ports/result_store.hpp"
 #include "dtq/core/ports/status_store.hpp"
 #include "dtq/core/retention.hpp"
@@ -85,6 +86,7 @@ struct EmbeddedBackends {
   std::shared_ptr<StatusStore> statuses;
   std::shared_ptr<ResultStore> results;
   std::shared_ptr<IdempotencyStore> idempotency;
+  std::shared_ptr<JobSchedule> schedule;  // the job_schedule table: delayed jobs
 };
 
 // Creates data_dir (mode 0700) and dtq.db when missing and brings the schema
