@@ -20,6 +20,9 @@ constexpr BackendNames kMongo{"mongo", "--mongo", "DTQ_MONGODB_URI"};
 constexpr BackendNames kAmqp{"amqp", "--amqp", "DTQ_AMQP_URL"};
 constexpr BackendNames kTopicTemplate{"kafka_topic_template", "--kafka-topic-template",
                                       "KAFKA_TOPIC_TEMPLATE"};
+constexpr BackendNames kPriorityTopicTemplate{"kafka_priority_topic_template",
+                                              "--kafka-priority-topic-template",
+                                              "KAFKA_PRIORITY_TOPIC_TEMPLATE"};
 
 std::string env(const char* name) {
   // Read at start-up, before any thread starts.
@@ -31,10 +34,11 @@ std::string env(const char* name) {
 // One entry of the "backends" section: a known key with a string value.
 StatusOr<std::string> entry_value(const std::string& where, std::string_view key,
                                   simdjson::dom::element value) {
-  const auto names = {&kKafka, &kRedis, &kMongo, &kAmqp, &kTopicTemplate};
+  const auto names = {&kKafka, &kRedis, &kMongo, &kAmqp, &kTopicTemplate, &kPriorityTopicTemplate};
   if (std::ranges::none_of(names, [key](const BackendNames* n) { return key == n->key; })) {
     return invalid_argument(where + "unknown setting backends." + std::string(key) +
-                            " (known: kafka, redis, mongo, amqp, kafka_topic_template)");
+                            " (known: kafka, redis, mongo, amqp, kafka_topic_template, "
+                            "kafka_priority_topic_template)");
   }
   std::string_view text;
   if (value.get(text))
@@ -97,6 +101,9 @@ void add_backend_flags(CLI::App& command, BackendFlags& flags) {
                      "amqps://...?cacertfile=PATH for TLS ($DTQ_AMQP_URL)");
   command.add_option("--kafka-topic-template", flags.kafka_topic_template,
                      "Job topic name, %s = job type (default jobs.%s.v1; $KAFKA_TOPIC_TEMPLATE)");
+  command.add_option("--kafka-priority-topic-template", flags.kafka_priority_topic_template,
+                     "Topic of the high and low priority jobs, %s = job type, %p = high|low "
+                     "(default jobs.%s.%p.v1; $KAFKA_PRIORITY_TOPIC_TEMPLATE)");
 }
 
 Status BackendUris::require_all(std::string_view command) const {
@@ -122,6 +129,8 @@ StatusOr<BackendUris> resolve_backends(const BackendFlags& flags, const std::str
   pick(uris.amqp, flags.amqp, kAmqp, (*from_file)[kAmqp.key], config_file);
   pick(uris.kafka_topic_template, flags.kafka_topic_template, kTopicTemplate,
        (*from_file)[kTopicTemplate.key], config_file);
+  pick(uris.kafka_priority_topic_template, flags.kafka_priority_topic_template,
+       kPriorityTopicTemplate, (*from_file)[kPriorityTopicTemplate.key], config_file);
   return uris;
 }
 

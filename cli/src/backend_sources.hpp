@@ -10,7 +10,10 @@
 //                 (what `scripts/servers/all.sh env` prints)
 //   config file   {"backends": {"kafka": …, "redis": …, "mongo": …, "amqp": …}}
 // The Kafka topic template likewise: --kafka-topic-template,
-// KAFKA_TOPIC_TEMPLATE (DESIGN §2), "kafka_topic_template".
+// KAFKA_TOPIC_TEMPLATE (DESIGN §2), "kafka_topic_template"; and the second
+// one, of the high and low priority classes' topics:
+// --kafka-priority-topic-template, KAFKA_PRIORITY_TOPIC_TEMPLATE,
+// "kafka_priority_topic_template".
 //
 // Thread-safety: plain functions and values; resolve_backends() reads the
 // environment, so call it before any thread starts.
@@ -32,6 +35,7 @@ struct BackendFlags {
   std::string mongo;
   std::string amqp;
   std::string kafka_topic_template;
+  std::string kafka_priority_topic_template;
 };
 void add_backend_flags(CLI::App& command, BackendFlags& flags);
 
@@ -42,7 +46,7 @@ struct BackendUris {
     std::string value;
     std::string from;
   };
-  Source kafka, redis, mongo, amqp, kafka_topic_template;
+  Source kafka, redis, mongo, amqp, kafka_topic_template, kafka_priority_topic_template;
 
   bool any() const {
     return !kafka.value.empty() || !redis.value.empty() || !mongo.value.empty() ||

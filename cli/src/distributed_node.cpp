@@ -132,6 +132,8 @@ StatusOr<kafka::KafkaSettings> kafka_settings(const BackendUris& uris) {
   settings.security = std::move(connection->security);
   if (!uris.kafka_topic_template.value.empty())
     settings.topic_template = uris.kafka_topic_template.value;
+  if (!uris.kafka_priority_topic_template.value.empty())
+    settings.priority_topic_template = uris.kafka_priority_topic_template.value;
   return settings;
 }
 

@@ -61,6 +61,7 @@ KafkaSettings test_settings(int32_t partitions) {
   KafkaSettings settings;
   settings.bootstrap_servers = bootstrap();
   settings.topic_template = prefix + "jobs.%s.v1";
+  settings.priority_topic_template = prefix + "jobs.%s.%p.v1";
   settings.dlq_topic_template = prefix + "jobs.%s.dlq.v1";
   settings.group_id_prefix = prefix + "workers.";
   settings.client_id = "dtq-test";

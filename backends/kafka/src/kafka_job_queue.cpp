@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <map>
 #include <set>
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/model_json.hpp"
+#include "dtq/core/priority.hpp"
 #include "dtq/core/thread_annotations.hpp"
 #include "dtq/core/time.hpp"
 #include "headers.hpp"
@@ -33,6 +35,29 @@ std::string apply_template(const std::string& topic_template, std::string_view j
   std::string topic = topic_template;
   return topic.replace(topic.find("%s"), 2, job_type);
 }
+
+// The priority topic template: %s and %p, each exactly once, no other %.
+Status check_priority_template(const std::string& value) {
+  size_t percents = 0;
+  for (const char c : value) percents += c == '%' ? 1 : 0;
+  const size_t type_at = value.find("%s");
+  const size_t class_at = value.find("%p");
+  if (percents != 2 || type_at == std::string::npos || class_at == std::string::npos) {
+    return invalid_argument("kafka priority topic template \"" + value +
+                            "\" must contain %s (the job type) and %p (high or low) exactly "
+                            "once each and no other %");
+  }
+  return {};
+}
+
+// The consumers of one job type in this process: one per priority class,
+// and the doorbell they all ring, which take() waits on.
+struct TypeLines {
+  std::array<std::shared_ptr<TypeConsumer>, kPriorityClasses> consumers;  // by index_of
+  std::shared_ptr<Doorbell> doorbell = std::make_shared<Doorbell>();
+  Mutex turns_mutex;
+  PriorityTurns turns DTQ_GUARDED_BY(turns_mutex);
+};
 
 uint32_t parse_u32(std::optional<std::string_view> text) {
   uint32_t value = 0;
@@ -101,7 +126,7 @@ struct KafkaJobQueue::Impl {
   // it, so nothing slow (a broker round trip) runs under it; the functions
   // that reach the broker say DTQ_EXCLUDES(consumers_mutex).
   Mutex consumers_mutex;
-  std::map<std::string, std::shared_ptr<TypeConsumer>, std::less<>> consumers
+  std::map<std::string, std::shared_ptr<TypeLines>, std::less<>> consumers
       DTQ_GUARDED_BY(consumers_mutex);
   // Serializes starting consumers (topic creation, joining the group), so
   // that two first take()s of a type start one consumer, not two.
@@ -110,8 +135,15 @@ struct KafkaJobQueue::Impl {
   Mutex reader_mutex;  // also serializes replays in this process
   std::unique_ptr<TopicReader> reader DTQ_GUARDED_BY(reader_mutex);
 
-  std::string topic(std::string_view type) const {
-    return apply_template(settings.topic_template, type);
+  std::string topic(std::string_view type, JobPriority priority = JobPriority::kNormal) const {
+    if (priority == JobPriority::kNormal) return apply_template(settings.topic_template, type);
+    std::string name = apply_template(settings.priority_topic_template, type);
+    return name.replace(name.find("%p"), 2, to_string(priority));
+  }
+  std::string group(std::string_view type, JobPriority priority) const {
+    std::string name = settings.group_id_prefix + std::string(type);
+    if (priority != JobPriority::kNormal) name += "." + std::string(to_string(priority));
+    return name;
   }
   std::string dlq_topic(std::string_view type) const {
     return apply_template(settings.dlq_topic_template, type);
@@ -123,7 +155,8 @@ struct KafkaJobQueue::Impl {
     }
     MutexLock lock(topics_mutex);
     std::vector<std::string> missing;
-    for (auto name : {topic(type), dlq_topic(type)}) {
+    for (auto name : {topic(type), topic(type, JobPriority::kHigh), topic(type, JobPriority::kLow),
+                      dlq_topic(type)}) {
       if (ready_topics.count(name) == 0) missing.push_back(std::move(name));
     }
     if (missing.empty()) return {};
@@ -169,26 +202,40 @@ struct KafkaJobQueue::Impl {
     return {};
   }
 
-  std::shared_ptr<TypeConsumer> find_consumer(std::string_view type) {
+  std::shared_ptr<TypeLines> find_lines(std::string_view type) {
     MutexLock lock(consumers_mutex);
     const auto it = consumers.find(type);
     return it == consumers.end() ? nullptr : it->second;
   }
 
-  StatusOr<std::shared_ptr<TypeConsumer>> consumer(std::string_view type)
-      DTQ_EXCLUDES(consumers_mutex) {
-    if (auto found = find_consumer(type)) return found;
+  // The consumer that handed out `delivery`: its type's, of its class.
+  std::shared_ptr<TypeConsumer> find_consumer(const Delivery& delivery) {
+    const auto lines = find_lines(delivery.message.job_type);
+    return lines ? lines->consumers[index_of(delivery.message.priority)] : nullptr;
+  }
+
+  StatusOr<std::shared_ptr<TypeLines>> lines(std::string_view type) DTQ_EXCLUDES(consumers_mutex) {
+    if (auto found = find_lines(type)) return found;
     MutexLock starting(starting_mutex);
-    if (auto found = find_consumer(type)) return found;
+    if (auto found = find_lines(type)) return found;
     if (Status s = ensure_topics(type); !s.ok()) return s;
-    auto started = TypeConsumer::start(settings, std::string(type), topic(type), dlq_topic(type),
-                                       settings.group_id_prefix + std::string(type), *producer,
-                                       receipts, closed);
-    if (!started.ok()) return started.status();
+    auto started = std::make_shared<TypeLines>();
+    for (const JobPriority priority : kAllPriorities) {
+      auto consumer = TypeConsumer::start(
+          settings, std::string(type), priority, topic(type, priority), dlq_topic(type),
+          group(type, priority), *producer, receipts, closed, started->doorbell);
+      if (!consumer.ok()) {
+        for (auto& made : started->consumers) {
+          if (made) made->shutdown();
+        }
+        return consumer.status();
+      }
+      started->consumers[index_of(priority)] = std::move(consumer).value();
+    }
     MutexLock lock(consumers_mutex);
-    consumers.emplace(std::string(type), *started);
+    consumers.emplace(std::string(type), started);
     // A close() that ran while it started did not see it to wake it.
-    if (closed) (*started)->wake();
+    if (closed) started->doorbell->ring();
     return started;
   }
 
@@ -227,6 +274,7 @@ StatusOr<std::unique_ptr<KafkaJobQueue>> KafkaJobQueue::create(KafkaSettings set
   if (settings.topic_template == settings.dlq_topic_template) {
     return invalid_argument("kafka: the job and dead-letter topic templates must differ");
   }
+  if (Status s = check_priority_template(settings.priority_topic_template); !s.ok()) return s;
   if (settings.partitions < 1) return invalid_argument("kafka: partitions must be at least 1");
   for (const auto& [name, value] : {std::pair{"delivery timeout", settings.delivery_timeout},
                                     {"request timeout", settings.request_timeout},
@@ -245,14 +293,16 @@ StatusOr<std::unique_ptr<KafkaJobQueue>> KafkaJobQueue::create(KafkaSettings set
 
 KafkaJobQueue::~KafkaJobQueue() {
   close();
-  std::map<std::string, std::shared_ptr<TypeConsumer>, std::less<>> consumers;
+  std::map<std::string, std::shared_ptr<TypeLines>, std::less<>> consumers;
   {
     MutexLock lock(impl_->consumers_mutex);
     consumers.swap(impl_->consumers);
   }
   // Each leaves its group (drain, commit) while the producer still serves
   // the dead letters it may wait for.
-  for (auto& [type, consumer] : consumers) consumer->shutdown();
+  for (auto& [type, lines] : consumers) {
+    for (auto& consumer : lines->consumers) consumer->shutdown();
+  }
   consumers.clear();
   {
     MutexLock lock(impl_->reader_mutex);
@@ -261,14 +311,14 @@ KafkaJobQueue::~KafkaJobQueue() {
   impl_->producer.reset();
 }
 
-std::string KafkaJobQueue::topic(std::string_view job_type) const {
-  return impl_->topic(job_type);
+std::string KafkaJobQueue::topic(std::string_view job_type, JobPriority priority) const {
+  return impl_->topic(job_type, priority);
 }
 std::string KafkaJobQueue::dlq_topic(std::string_view job_type) const {
   return impl_->dlq_topic(job_type);
 }
-std::string KafkaJobQueue::group_id(std::string_view job_type) const {
-  return impl_->settings.group_id_prefix + std::string(job_type);
+std::string KafkaJobQueue::group_id(std::string_view job_type, JobPriority priority) const {
+  return impl_->group(job_type, priority);
 }
 
 Status KafkaJobQueue::ensure_topics(std::string_view job_type) {
@@ -277,9 +327,15 @@ Status KafkaJobQueue::ensure_topics(std::string_view job_type) {
 
 StatusOr<int64_t> KafkaJobQueue::consumer_lag(std::string_view job_type,
                                               std::chrono::milliseconds timeout) {
-  const auto consumer = impl_->find_consumer(job_type);
-  if (!consumer) return int64_t{0};
-  return consumer->lag(timeout);
+  const auto lines = impl_->find_lines(job_type);
+  if (!lines) return int64_t{0};
+  int64_t lag = 0;
+  for (const auto& consumer : lines->consumers) {
+    auto one = consumer->lag(timeout);
+    if (!one.ok()) return one;
+    lag += *one;
+  }
+  return lag;
 }
 
 Status KafkaJobQueue::ping(std::chrono::milliseconds timeout) {
@@ -310,7 +366,7 @@ Status KafkaJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
   std::vector<Record> records;
   records.reserve(messages.size());
   for (const auto& message : messages) {
-    records.push_back(Record{.topic = impl_->topic(message.job_type),
+    records.push_back(Record{.topic = impl_->topic(message.job_type, message.priority),
                              .key = message.job_id,
                              .value = to_json(message),
                              .headers = job_headers()});
@@ -320,38 +376,63 @@ Status KafkaJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
 
 StatusOr<std::vector<Delivery>> KafkaJobQueue::take(std::string_view job_type, size_t max,
                                                     std::chrono::milliseconds wait) {
-  if (impl_->closed) return std::vector<Delivery>{};
-  auto consumer = impl_->consumer(job_type);
-  if (!consumer.ok()) return consumer.status();
-  return (*consumer)->take(max, wait);
+  std::vector<Delivery> taken;
+  if (impl_->closed || max == 0) return taken;
+  auto found = impl_->lines(job_type);
+  if (!found.ok()) return found.status();
+  TypeLines& lines = **found;
+  const auto until = std::chrono::steady_clock::now() +
+                     std::min<std::chrono::milliseconds>(wait, std::chrono::hours(24));
+  while (true) {
+    // Read before looking, so a message that arrives after the look rings
+    // past it and the wait below returns at once.
+    const uint64_t seen = lines.doorbell->rings();
+    while (taken.size() < max) {
+      std::array<bool, kPriorityClasses> waiting{};
+      for (size_t i = 0; i < kPriorityClasses; ++i) waiting[i] = lines.consumers[i]->has_ready();
+      std::optional<JobPriority> turn;
+      {
+        MutexLock lock(lines.turns_mutex);
+        turn = lines.turns.next(waiting);
+      }
+      if (!turn) break;
+      // Empty when another take() was faster or the buffer held only
+      // records of a revoked partition: look again.
+      auto one = lines.consumers[index_of(*turn)]->take(1, std::chrono::milliseconds(0));
+      if (!one.ok()) return taken.empty() ? one : taken;
+      for (auto& delivery : *one) taken.push_back(std::move(delivery));
+    }
+    if (!taken.empty() || impl_->closed || std::chrono::steady_clock::now() >= until) return taken;
+    lines.doorbell->wait(seen, until);
+  }
 }
 
 Status KafkaJobQueue::ack(const Delivery& delivery) {
-  const auto consumer = impl_->find_consumer(delivery.message.job_type);
+  const auto consumer = impl_->find_consumer(delivery);
   if (!consumer) return not_leased(delivery);
   return consumer->ack(delivery);
 }
 
 Status KafkaJobQueue::release(const Delivery& delivery) {
-  const auto consumer = impl_->find_consumer(delivery.message.job_type);
+  const auto consumer = impl_->find_consumer(delivery);
   if (!consumer) return not_leased(delivery);
   return consumer->release(delivery);
 }
 
 Status KafkaJobQueue::dead_letter(const Delivery& delivery, const JobError& error,
                                   uint32_t attempts) {
-  const auto consumer = impl_->find_consumer(delivery.message.job_type);
+  const auto consumer = impl_->find_consumer(delivery);
   if (!consumer) return not_leased(delivery);
   auto lease = consumer->lease(delivery);
   if (!lease.ok()) return lease.status();
   const std::string& type = lease->message.job_type;
   if (Status s = impl_->ensure_topics(type); !s.ok()) return s;
-  const Record record{
-      .topic = impl_->dlq_topic(type),
-      .key = lease->message.job_id,
-      .value = to_json(lease->message),
-      .headers = dead_letter_headers(error, attempts, now_rfc3339(), impl_->topic(type),
-                                     lease->partition, lease->offset)};
+  const Record record{.topic = impl_->dlq_topic(type),
+                      .key = lease->message.job_id,
+                      .value = to_json(lease->message),
+                      .headers = dead_letter_headers(error, attempts, now_rfc3339(),
+                                                     impl_->topic(type, lease->message.priority),
+                                                     lease->partition, lease->offset)};
   // Durable in the dead-letter topic before the original is finished; on
   // failure the job stays leased and the caller may release it.
   if (Status s = impl_->producer->produce({&record, 1}); !s.ok()) return s;
@@ -526,7 +607,8 @@ StatusOr<std::string> KafkaJobQueue::replay(std::string_view job_id) {
                       .job_type = original.job_type,
                       .submitted_at = now_rfc3339(),
                       .trace_id = original.trace_id,
-                      .payload = original.payload};
+                      .payload = original.payload,
+                      .priority = original.priority};
   if (Status s = enqueue(replayed); !s.ok()) return s;
   const std::string replayed_at = now_rfc3339();
   const Record marker{.topic = letter_topic,
@@ -558,7 +640,9 @@ Status KafkaJobQueue::delete_dead_letter(std::string_view job_id) {
 void KafkaJobQueue::close() {
   impl_->closed = true;
   MutexLock lock(impl_->consumers_mutex);
-  for (auto& [type, consumer] : impl_->consumers) consumer->wake();
+  for (auto& [type, lines] : impl_->consumers) {
+    for (auto& consumer : lines->consumers) consumer->wake();
+  }
 }
 
 }  // namespace dtq::kafka

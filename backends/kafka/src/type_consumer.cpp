@@ -36,27 +36,28 @@ std::string metadata_of(const rd_kafka_topic_partition_t& entry) {
 
 }  // namespace
 
-TypeConsumer::TypeConsumer(const KafkaSettings& settings, std::string job_type, std::string topic,
-                           std::string dlq_topic, std::string group, Producer& producer,
-                           std::atomic<uint64_t>& receipts, const std::atomic<bool>& closed)
+TypeConsumer::TypeConsumer(const KafkaSettings& settings, std::string job_type,
+                           JobPriority priority, std::string topic, std::string dlq_topic,
+                           std::string group, Producer& producer, std::atomic<uint64_t>& receipts,
+                           const std::atomic<bool>& closed, std::shared_ptr<Doorbell> doorbell)
     : settings_(settings),
       type_(std::move(job_type)),
+      priority_(priority),
       topic_(std::move(topic)),
       dlq_topic_(std::move(dlq_topic)),
       group_(std::move(group)),
       producer_(producer),
       receipts_(receipts),
-      closed_(closed) {}
+      closed_(closed),
+      doorbell_(std::move(doorbell)) {}
 
-StatusOr<std::shared_ptr<TypeConsumer>> TypeConsumer::start(const KafkaSettings& settings,
-                                                            std::string job_type, std::string topic,
-                                                            std::string dlq_topic,
-                                                            std::string group, Producer& producer,
-                                                            std::atomic<uint64_t>& receipts,
-                                                            const std::atomic<bool>& closed) {
-  std::shared_ptr<TypeConsumer> consumer(
-      new TypeConsumer(settings, std::move(job_type), std::move(topic), std::move(dlq_topic),
-                       std::move(group), producer, receipts, closed));
+StatusOr<std::shared_ptr<TypeConsumer>> TypeConsumer::start(
+    const KafkaSettings& settings, std::string job_type, JobPriority priority, std::string topic,
+    std::string dlq_topic, std::string group, Producer& producer, std::atomic<uint64_t>& receipts,
+    const std::atomic<bool>& closed, std::shared_ptr<Doorbell> doorbell) {
+  std::shared_ptr<TypeConsumer> consumer(new TypeConsumer(
+      settings, std::move(job_type), priority, std::move(topic), std::move(dlq_topic),
+      std::move(group), producer, receipts, closed, std::move(doorbell)));
   const auto session = settings.session_timeout.count();
   // A revocation blocks the poll thread while in-flight jobs finish: the
   // poll interval must outlast it.
@@ -103,8 +104,11 @@ void TypeConsumer::shutdown() {
 }
 
 void TypeConsumer::wake() {
-  MutexLock lock(mutex_);
-  ready_cv_.notify_all();
+  {
+    MutexLock lock(mutex_);
+    ready_cv_.notify_all();
+  }
+  doorbell_->ring();
 }
 
 // --- The poll thread -------------------------------------------------------
@@ -160,8 +164,11 @@ void TypeConsumer::on_message(const rd_kafka_message_t* message) {
                          .epoch = partition.epoch,
                          .deliveries = seen == PartitionTracker::Seen::kRedelivery ? 2U : 1U,
                          .message = std::move(parsed).value()});
+  // The topic decides: a record on the high topic is high whatever it says.
+  ready_.back().message.priority = priority_;
   lock.unlock();
   ready_cv_.notify_one();
+  doorbell_->ring();
 }
 
 void TypeConsumer::dead_letter_unreadable(const rd_kafka_message_t* message, uint64_t epoch,
@@ -408,6 +415,11 @@ StatusOr<std::vector<Delivery>> TypeConsumer::take(size_t max, std::chrono::mill
   return taken;
 }
 
+bool TypeConsumer::has_ready() {
+  MutexLock lock(mutex_);
+  return !ready_.empty();
+}
+
 StatusOr<TypeConsumer::Lease> TypeConsumer::end_lease(const Delivery& delivery) {
   const auto it = leases_.find(delivery.receipt);
   if (it == leases_.end() || it->second.message.job_id != delivery.message.job_id) {
@@ -481,6 +493,7 @@ Status TypeConsumer::release(const Delivery& delivery) {
     ready_.push_front(std::move(lease).value());
   }
   ready_cv_.notify_one();
+  doorbell_->ring();
   return {};
 }
 

@@ -1,8 +1,11 @@
-// TypeConsumer: this process's member of one job type's consumer group. A
-// poll thread consumes the type's topic into a bounded buffer, serves
+// TypeConsumer: this process's member of the consumer group of one job
+// type's priority class (each class has its own topic and group). A poll
+// thread consumes the topic into a bounded buffer, serves
 // rebalances (revoked partitions drain, then commit) and commits finished
 // offsets every commit_interval; take/ack/release work on the buffer and the
-// leases under one mutex. See kafka_job_queue.hpp for the semantics.
+// leases under one mutex, and the type's Doorbell rings whenever a message
+// becomes ready, so that one take() waits on the type's three consumers at
+// once. See kafka_job_queue.hpp for the semantics.
 //
 // Thread-safety: every public member function is thread-safe. Ownership:
 // owns its librdkafka consumer and poll thread; borrows the producer (for
@@ -20,12 +23,41 @@
 #include <vector>
 
 #include "dtq/core/ports/job_queue.hpp"
+#include "dtq/core/priority.hpp"
 #include "dtq/core/thread_annotations.hpp"
 #include "partition_tracker.hpp"
 #include "producer.hpp"
 #include "rdkafka_util.hpp"
 
 namespace dtq::kafka {
+
+// Rung by the consumers of one job type whenever a message becomes ready
+// (or a take() must wake): a take() over the type's priority classes
+// waits on it. Thread-safe.
+class Doorbell {
+ public:
+  void ring() {
+    {
+      MutexLock lock(mutex_);
+      ++rings_;
+    }
+    rung_.notify_all();
+  }
+  uint64_t rings() {
+    MutexLock lock(mutex_);
+    return rings_;
+  }
+  // Returns once rung after `seen` was read, or at `until`.
+  void wait(uint64_t seen, std::chrono::steady_clock::time_point until) {
+    MutexLock lock(mutex_);
+    rung_.wait_until(lock, until, [&]() DTQ_REQUIRES(mutex_) { return rings_ != seen; });
+  }
+
+ private:
+  Mutex mutex_;
+  CondVar rung_;
+  uint64_t rings_ DTQ_GUARDED_BY(mutex_) = 0;
+};
 
 class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
  public:
@@ -39,13 +71,12 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
   };
 
   // Subscribes and starts the poll thread. `receipts` and `closed` belong
-  // to the queue and outlive the consumer.
-  static StatusOr<std::shared_ptr<TypeConsumer>> start(const KafkaSettings& settings,
-                                                       std::string job_type, std::string topic,
-                                                       std::string dlq_topic, std::string group,
-                                                       Producer& producer,
-                                                       std::atomic<uint64_t>& receipts,
-                                                       const std::atomic<bool>& closed);
+  // to the queue and outlive the consumer. Every message consumed is given
+  // `priority`: the topic decides a job's class.
+  static StatusOr<std::shared_ptr<TypeConsumer>> start(
+      const KafkaSettings& settings, std::string job_type, JobPriority priority, std::string topic,
+      std::string dlq_topic, std::string group, Producer& producer, std::atomic<uint64_t>& receipts,
+      const std::atomic<bool>& closed, std::shared_ptr<Doorbell> doorbell);
   // Leaves the group: revoked partitions drain (bounded), are committed,
   // and the consumer closes.
   ~TypeConsumer();
@@ -54,6 +85,8 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
   void shutdown();
 
   StatusOr<std::vector<Delivery>> take(size_t max, std::chrono::milliseconds wait);
+  // Whether a take() would find a message now.
+  bool has_ready();
   Status ack(const Delivery& delivery);
   Status release(const Delivery& delivery);
   // A copy of the lease behind `delivery`, which stays leased.
@@ -75,9 +108,10 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
     bool revoking = false;
   };
 
-  TypeConsumer(const KafkaSettings& settings, std::string job_type, std::string topic,
-               std::string dlq_topic, std::string group, Producer& producer,
-               std::atomic<uint64_t>& receipts, const std::atomic<bool>& closed);
+  TypeConsumer(const KafkaSettings& settings, std::string job_type, JobPriority priority,
+               std::string topic, std::string dlq_topic, std::string group, Producer& producer,
+               std::atomic<uint64_t>& receipts, const std::atomic<bool>& closed,
+               std::shared_ptr<Doorbell> doorbell);
 
   void poll_loop();
   void on_message(const rd_kafka_message_t* message);
@@ -96,12 +130,14 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
 
   const KafkaSettings& settings_;
   const std::string type_;
+  const JobPriority priority_;
   const std::string topic_;
   const std::string dlq_topic_;
   const std::string group_;
   Producer& producer_;
   std::atomic<uint64_t>& receipts_;
   const std::atomic<bool>& closed_;
+  const std::shared_ptr<Doorbell> doorbell_;
 
   KafkaHandle handle_;
   std::thread poller_;

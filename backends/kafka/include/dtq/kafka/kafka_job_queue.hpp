@@ -9,6 +9,17 @@
 // `<group_id_prefix>T`; take() hands out records that member consumed, and
 // the jobs of a partition run concurrently.
 //
+// Priorities. A normal job goes to `jobs.T.v1` (the contract's topic), a
+// high one to `jobs.T.high.v1` and a low one to `jobs.T.low.v1` (the
+// priority topic template, `jobs.%s.%p.v1`: %p is the class). Each class
+// has its own consumer group (`<prefix>T`, `<prefix>T.high`,
+// `<prefix>T.low`) and, in a worker, its own consumer and buffer; take()
+// chooses among the three buffers by PriorityTurns (dtq/core/priority.hpp:
+// 6 high, 3 normal, 1 low of every 10 takes while all have work, a class
+// without work getting no turns), the same rule as the embedded queue, so
+// a high job behind a backlog of normal ones is taken next and a low one
+// is never starved. The record's topic decides its class.
+//
 // Offsets. Per partition the member tracks the consumed offsets that are not
 // finished (handed out or waiting in its buffer). It commits, every
 // commit_interval, the lowest unfinished offset, so the committed offset
@@ -103,6 +114,9 @@ struct KafkaSecurity {
 struct KafkaSettings {
   std::string bootstrap_servers;                      // "host:port[,host:port...]"; required
   std::string topic_template = "jobs.%s.v1";          // %s = job type, exactly once
+  // The high and low classes' topics: %s = job type, %p = high|low, each
+  // exactly once. Normal jobs stay on topic_template.
+  std::string priority_topic_template = "jobs.%s.%p.v1";
   std::string dlq_topic_template = "jobs.%s.dlq.v1";  // %s = job type, exactly once
   std::string client_id = "dtq";
   std::string group_id_prefix = "dtq.workers.";  // consumer group = prefix + job type
@@ -169,9 +183,10 @@ class KafkaJobQueue final : public JobQueue {
   // none, or does not consume the type). Summed over a type's workers, the
   // type's lag. Each broker query waits at most `timeout`.
   StatusOr<int64_t> consumer_lag(std::string_view job_type, std::chrono::milliseconds timeout);
-  std::string topic(std::string_view job_type) const;
+  std::string topic(std::string_view job_type, JobPriority priority = JobPriority::kNormal) const;
   std::string dlq_topic(std::string_view job_type) const;
-  std::string group_id(std::string_view job_type) const;
+  std::string group_id(std::string_view job_type,
+                       JobPriority priority = JobPriority::kNormal) const;
 
   struct Impl;
 
