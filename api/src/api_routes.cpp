@@ -27,10 +27,11 @@ ordered_json member(const T& value) {
   return ordered_json::parse(to_json(value));
 }
 
-// A submission's body: {job_type, payload}.
+// A submission's body: {job_type, payload, priority?}.
 struct Submission {
   std::string job_type;
   std::string payload;  // minified JSON object
+  JobPriority priority = JobPriority::kNormal;
 };
 
 // The body as a Submission, or the 400 that says what is wrong with it.
@@ -44,6 +45,7 @@ std::variant<Submission, Reply> read_submission(const std::string& body) {
   ordered_json details = ordered_json::array();
   std::string_view job_type;
   simdjson::dom::element payload;
+  JobPriority priority = JobPriority::kNormal;
   if (!root.is_object()) {
     details.push_back({{"field", ""}, {"message", "the body must be a JSON object"}});
   } else {
@@ -53,12 +55,23 @@ std::variant<Submission, Reply> read_submission(const std::string& body) {
     if (root["payload"].get(payload) != simdjson::SUCCESS || !payload.is_object()) {
       details.push_back({{"field", "/payload"}, {"message", "required, a JSON object"}});
     }
+    // Optional; absent is normal.
+    simdjson::dom::element given;
+    if (root["priority"].get(given) == simdjson::SUCCESS) {
+      std::string_view text;
+      const auto parsed = given.get(text) == simdjson::SUCCESS ? parse_job_priority(text) : std::nullopt;
+      if (parsed) {
+        priority = *parsed;
+      } else {
+        details.push_back({{"field", "/priority"}, {"message", "one of high, normal, low"}});
+      }
+    }
   }
   if (!details.empty()) {
     return error_reply(Code::Bad_Request, "invalid_request", "the body must be {job_type, payload}",
                        std::move(details));
   }
-  return Submission{std::string(job_type), simdjson::minify(payload)};
+  return Submission{std::string(job_type), simdjson::minify(payload), priority};
 }
 
 // The state= filter of a list or a stream (none when absent or empty); an
@@ -211,7 +224,8 @@ Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::strin
   const auto authorization = request.headers().tryGetRaw("Authorization");
   const std::string owner = idempotency_owner(
       authorization ? std::optional<std::string_view>(authorization->value()) : std::nullopt);
-  const SubmitOptions options{.idempotency_key = key, .key_owner = owner};
+  const SubmitOptions options{
+      .idempotency_key = key, .key_owner = owner, .priority = submission.priority};
   const SubmitResult submitted = timed(
       "submit", [&] { return jobs_.submit(submission.job_type, submission.payload, options); });
   if (!submitted.ok()) {

@@ -52,6 +52,33 @@ inline std::optional<JobState> from_proto(v1::JobState state) {
   }
 }
 
+inline v1::JobPriority to_proto(JobPriority priority) {
+  switch (priority) {
+    case JobPriority::kHigh:
+      return v1::JOB_PRIORITY_HIGH;
+    case JobPriority::kNormal:
+      return v1::JOB_PRIORITY_NORMAL;
+    case JobPriority::kLow:
+      return v1::JOB_PRIORITY_LOW;
+  }
+  return v1::JOB_PRIORITY_NORMAL;
+}
+
+// UNSPECIFIED is normal; nullopt for numbers this version does not know.
+inline std::optional<JobPriority> from_proto(v1::JobPriority priority) {
+  switch (priority) {
+    case v1::JOB_PRIORITY_UNSPECIFIED:
+    case v1::JOB_PRIORITY_NORMAL:
+      return JobPriority::kNormal;
+    case v1::JOB_PRIORITY_HIGH:
+      return JobPriority::kHigh;
+    case v1::JOB_PRIORITY_LOW:
+      return JobPriority::kLow;
+    default:
+      return std::nullopt;
+  }
+}
+
 inline void to_proto(const JobStatus& status, v1::JobStatus& out) {
   out.set_job_id(status.job_id);
   out.set_state(to_proto(status.state));
@@ -63,6 +90,7 @@ inline void to_proto(const JobStatus& status, v1::JobStatus& out) {
   out.set_error_code(status.error_code);
   out.set_error_message(status.error_message);
   out.set_attempt(status.attempt);
+  out.set_priority(to_proto(status.priority));
   out.set_run_at(status.run_at);
 }
 

@@ -477,7 +477,16 @@ grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
           ? std::nullopt
           : std::optional<std::string_view>(
                 std::string_view(authorization->second.data(), authorization->second.size())));
-  const SubmitOptions options{.idempotency_key = request->idempotency_key(), .key_owner = owner};
+  const auto priority = from_proto(request->priority());
+  if (!priority) {
+    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
+                          "invalid_request",
+                          "unknown priority " + std::to_string(request->priority()),
+                          {{"priority", "one of HIGH, NORMAL, LOW (UNSPECIFIED is NORMAL)"}}});
+  }
+  const SubmitOptions options{.idempotency_key = request->idempotency_key(),
+                              .key_owner = owner,
+                              .priority = *priority};
   const SubmitResult submitted = [&]() -> SubmitResult {
     try {
       return jobs_.submit(request->job_type(), simdjson::minify(payload), options);

@@ -1789,6 +1789,34 @@ TEST_F(ApiTest, AnIdempotencyKeyMakesRepeatsAnswerTheFirstJob) {
             (std::set<std::string>{id, json_field(other.body, "job_id"), unkeyed}));
 }
 
+TEST_F(ApiTest, APriorityIsTakenShownAndCheckedOnSubmit) {
+  const Reply high = http("POST", url() + "/v1/jobs",
+                          R"({"job_type":"quote","payload":{"max_length":200},"priority":"high"})");
+  ASSERT_EQ(high.code, 202) << high.body;
+  const std::string id = json_field(high.body, "job_id");
+  const Reply status = http("GET", url() + "/v1/jobs/" + id + "/status");
+  ASSERT_EQ(status.code, 200) << status.body;
+  EXPECT_EQ(json_field(status.body, "priority"), "high");
+  const Reply job = http("GET", url() + "/v1/jobs/" + id);
+  EXPECT_THAT(job.body, HasSubstr(R"("priority":"high")"));
+  // Normal is the default, and the status then has no priority field (the
+  // contract's own fields only).
+  const std::string plain = submit("quote", R"({"max_length":200})");
+  EXPECT_THAT(http("GET", url() + "/v1/jobs/" + plain + "/status").body,
+              Not(HasSubstr("priority")));
+  EXPECT_EQ(http("POST", url() + "/v1/jobs",
+                 R"({"job_type":"quote","payload":{"max_length":200},"priority":"low"})")
+                .code,
+            202);
+  for (const std::string bad : {R"("urgent")", R"("HIGH")", "1", "null"}) {
+    const Reply refused =
+        http("POST", url() + "/v1/jobs",
+             R"({"job_type":"quote","payload":{"max_length":200},"priority":)" + bad + "}");
+    EXPECT_TRUE(IsError(refused, 400, "invalid_request")) << bad << ": " << refused.body;
+    EXPECT_EQ(detail_fields(refused), "/priority;") << bad;
+  }
+}
+
 TEST_F(ApiTest, AMalformedIdempotencyKeyIs400) {
   const std::string body = R"({"job_type":"quote","payload":{"max_length":200}})";
   for (const std::string& key : {std::string(256, 'k'), std::string("caf\xc3\xa9")}) {

@@ -879,6 +879,42 @@ std::string rest_submit_keyed(const std::string& url, const std::string& body,
   return answer;
 }
 
+// SubmitJob's priority: shown in the status and by GetJob; UNSPECIFIED is
+// NORMAL; a number this server does not know is refused.
+TEST_F(GrpcServeTest, APriorityIsTakenShownAndChecked) {
+  const auto submit_with = [&](int priority, v1::SubmitJobResponse& response) {
+    grpc::ClientContext context;
+    bounded(context);
+    authorize(context);
+    v1::SubmitJobRequest request;
+    request.set_job_type("quote");
+    request.set_payload_json(R"({"max_length":200})");
+    request.set_priority(static_cast<v1::JobPriority>(priority));
+    return call_error(stub_->SubmitJob(&context, request, &response), context);
+  };
+  v1::SubmitJobResponse high;
+  ASSERT_EQ(submit_with(v1::JOB_PRIORITY_HIGH, high).code, grpc::StatusCode::OK);
+  EXPECT_EQ(high.status().priority(), v1::JOB_PRIORITY_HIGH);
+  {
+    grpc::ClientContext context;
+    bounded(context);
+    authorize(context);
+    v1::GetJobRequest request;
+    request.set_job_id(high.job_id());
+    v1::GetJobResponse response;
+    ASSERT_TRUE(stub_->GetJob(&context, request, &response).ok());
+    EXPECT_EQ(response.status().priority(), v1::JOB_PRIORITY_HIGH);
+  }
+  v1::SubmitJobResponse unspecified;
+  ASSERT_EQ(submit_with(v1::JOB_PRIORITY_UNSPECIFIED, unspecified).code, grpc::StatusCode::OK);
+  EXPECT_EQ(unspecified.status().priority(), v1::JOB_PRIORITY_NORMAL);
+  v1::SubmitJobResponse refused;
+  const CallError unknown = submit_with(42, refused);
+  EXPECT_EQ(unknown.code, grpc::StatusCode::INVALID_ARGUMENT) << unknown.message;
+  EXPECT_EQ(unknown.error_code, "invalid_request");
+  EXPECT_EQ(unknown.fields, std::vector<std::string>{"priority"});
+}
+
 // SubmitJob's idempotency_key: the REST face's Idempotency-Key, the same
 // keys (one store, scoped to the API key).
 TEST_F(GrpcServeTest, AnIdempotencyKeyMakesRepeatsAnswerTheFirstJob) {

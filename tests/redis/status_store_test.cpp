@@ -157,6 +157,39 @@ TEST_F(RedisStatusTest, EventsArePublishedAsJsonOnTheJobsChannel) {
   }
 }
 
+TEST_F(RedisStatusTest, ThePriorityIsKeptInTheMetaHashAndPublished) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  RawRedis raw(SharedRedis::port());
+  ASSERT_TRUE(raw.ok());
+  const std::string id = new_uuid4();
+  RawRedis watcher(SharedRedis::port());
+  ASSERT_TRUE(watcher.ok());
+  ASSERT_EQ(watcher.text({"SUBSCRIBE", "job:" + id + ":status"}), "subscribe");
+  JobStatus queued = status_of(id, JobState::kQueued, 0, "queued");
+  queued.priority = JobPriority::kHigh;
+  EXPECT_EQ(update_ok(*store, queued).priority, JobPriority::kHigh);
+  // A worker's update need not repeat it (nor can it change it).
+  EXPECT_EQ(update_ok(*store, status_of(id, JobState::kRunning, 20, "fetching")).priority,
+            JobPriority::kHigh);
+  auto got = store->get(id);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(got->priority, JobPriority::kHigh);
+  EXPECT_EQ(raw.hash(RedisStatusStore::meta_key(id))["priority"], "high");
+  // Out of the contract hash, which keeps exactly its fields.
+  EXPECT_EQ(raw.hash(RedisStatusStore::status_key(id)).count("priority"), 0u);
+  const auto push = watcher.next_push();
+  ASSERT_EQ(push.size(), 3u);
+  auto event = parse_job_status(push[2]);
+  ASSERT_TRUE(event.ok()) << event.status().message() << ": " << push[2];
+  EXPECT_EQ(event->priority, JobPriority::kHigh);
+  // A normal job stores none, and reads as normal.
+  const std::string plain = new_uuid4();
+  EXPECT_EQ(update_ok(*store, status_of(plain, JobState::kQueued, 0)).priority,
+            JobPriority::kNormal);
+  EXPECT_EQ(raw.hash(RedisStatusStore::meta_key(plain)).count("priority"), 0u);
+}
+
 TEST_F(RedisStatusTest, ASubscriptionMayOutliveItsStore) {
   auto store = open();
   ASSERT_TRUE(store);

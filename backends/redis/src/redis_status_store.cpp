@@ -63,7 +63,9 @@ StatusOr<JobStatus> status_from_reply(std::string_view job_id, const Reply& repl
                    .job_type = optional_text(field(7)),
                    .error_code = optional_text(field(5)),
                    .error_message = optional_text(field(6)),
-                   .attempt = static_cast<uint32_t>(std::max<int64_t>(attempt.value_or(0), 0))};
+                   .attempt = static_cast<uint32_t>(std::max<int64_t>(attempt.value_or(0), 0)),
+                   // None stored (or one this version does not know) is normal.
+                   .priority = parse_job_priority(optional_text(field(9))).value_or(JobPriority::kNormal)};
 }
 
 Status error_reply(const RedisSettings& settings, std::string_view what, const Reply& reply) {
@@ -217,7 +219,8 @@ StatusOr<JobStatus> RedisStatusStore::update(const JobStatus& update) {
                                    update.error_message,
                                    attempt,
                                    ttl,
-                                   channel};
+                                   channel,
+                                   to_string(update.priority)};
   auto reply =
       pool_->eval(kMerge, {status_key(update.job_id), meta_key(update.job_id), index_key()}, args);
   if (!reply.ok()) return reply.status();

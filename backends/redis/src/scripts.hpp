@@ -8,7 +8,8 @@
 //   KEYS[1] job:<id>:status  hash: state, progress_percent, updated_at,
 //                            message, job_id, and when set trace_id,
 //                            error_code, error_message. TTL 24 h.
-//   KEYS[2] job:<id>:meta    hash: job_type, attempt — dtq's own fields,
+//   KEYS[2] job:<id>:meta    hash: job_type, attempt, and priority when
+//                            not normal — dtq's own fields,
 //                            kept out of the contract hash. Same TTL.
 // And of every job:
 //   KEYS[3] dtq:jobs:by_submitted  sorted set, member job_id, score the
@@ -22,10 +23,10 @@ namespace dtq::redis {
 
 // The fields both scripts return, in this order:
 //   1 state, 2 progress_percent, 3 updated_at, 4 message, 5 trace_id,
-//   6 error_code, 7 error_message, 8 job_type, 9 attempt
-// (nil for a field that is not stored). The merge script puts one more
+//   6 error_code, 7 error_message, 8 job_type, 9 attempt, 10 priority
+// (nil for a field that is not stored; no priority is normal). The merge script puts one more
 // element in front: 1 when watchers were notified, else 0.
-inline constexpr int kScriptStatusFields = 9;
+inline constexpr int kScriptStatusFields = 10;
 
 // merge_status() of core/src/model.cpp in Lua, atomically with the read and
 // the write: a terminal status never changes, progress never goes down, a
@@ -43,7 +44,7 @@ inline constexpr int kScriptStatusFields = 9;
 //
 // ARGV: 1 job_id, 2 state, 3 progress_percent, 4 updated_at, 5 message,
 //       6 trace_id, 7 job_type, 8 error_code, 9 error_message, 10 attempt,
-//       11 TTL in seconds, 12 channel
+//       11 TTL in seconds, 12 channel, 13 priority ('normal' is stored as none)
 inline constexpr const char* kMergeScript = R"lua(
 local function rank(state)
   if state == 'scheduled' then return -1 elseif state == 'queued' then return 0
@@ -58,22 +59,24 @@ end
 
 local stored = redis.call('HMGET', KEYS[1], 'state', 'progress_percent', 'updated_at', 'message',
                           'trace_id', 'error_code', 'error_message')
-local meta = redis.call('HMGET', KEYS[2], 'job_type', 'attempt')
+local meta = redis.call('HMGET', KEYS[2], 'job_type', 'attempt', 'priority')
 local cur = {
   state = stored[1], progress = tonumber(stored[2]), updated_at = stored[3] or '',
   message = stored[4] or '', trace_id = stored[5] or '', error_code = stored[6] or '',
   error_message = stored[7] or '', job_type = meta[1] or '', attempt = tonumber(meta[2]) or 0,
+  priority = meta[3] or '',
 }
 local created = not (cur.state and known(cur.state) and cur.progress and cur.progress >= 0 and cur.progress <= 100)
 if created then
   cur = { state = 'queued', progress = 0, updated_at = '', message = '', trace_id = '', error_code = '',
-          error_message = '', job_type = '', attempt = 0 }
+          error_message = '', job_type = '', attempt = 0, priority = '' }
 end
 
 local function reply(visible)
   local function opt(text) if text == '' then return false end return text end
   return { visible, cur.state, cur.progress, cur.updated_at, cur.message, opt(cur.trace_id),
-           opt(cur.error_code), opt(cur.error_message), opt(cur.job_type), cur.attempt }
+           opt(cur.error_code), opt(cur.error_message), opt(cur.job_type), cur.attempt,
+           opt(cur.priority) }
 end
 
 if not created and terminal(cur.state) then
@@ -83,8 +86,9 @@ end
 local upd = {
   state = ARGV[2], progress = tonumber(ARGV[3]) or 0, updated_at = ARGV[4], message = ARGV[5],
   trace_id = ARGV[6], job_type = ARGV[7], error_code = ARGV[8], error_message = ARGV[9],
-  attempt = tonumber(ARGV[10]) or 0,
+  attempt = tonumber(ARGV[10]) or 0, priority = ARGV[13] or '',
 }
+if upd.priority == 'normal' then upd.priority = '' end
 if not known(upd.state) then
   return redis.error_reply('ERR dtq status merge: unknown state ' .. upd.state)
 end
@@ -97,6 +101,8 @@ cur.attempt = math.max(cur.attempt, upd.attempt)
 if created and upd.state == 'scheduled' then cur.state = 'scheduled' end
 if cur.trace_id == '' then cur.trace_id = upd.trace_id end
 if cur.job_type == '' then cur.job_type = upd.job_type end
+-- Fixed at submit: whichever side knows it wins.
+if cur.priority == '' then cur.priority = upd.priority end
 if rank(upd.state) >= rank(cur.state) then
   visible = visible or upd.state ~= cur.state or upd.message ~= cur.message
   cur.state = upd.state
@@ -121,8 +127,9 @@ for _, field in ipairs({ 'trace_id', 'error_code', 'error_message' }) do
   end
 end
 redis.call('EXPIRE', KEYS[1], ttl)
-if cur.job_type ~= '' or cur.attempt > 0 then
+if cur.job_type ~= '' or cur.attempt > 0 or cur.priority ~= '' then
   redis.call('HSET', KEYS[2], 'job_type', cur.job_type, 'attempt', cur.attempt)
+  if cur.priority ~= '' then redis.call('HSET', KEYS[2], 'priority', cur.priority) end
   redis.call('EXPIRE', KEYS[2], ttl)
 end
 if created then
@@ -144,7 +151,7 @@ end
 if visible then
   local event = { job_id = ARGV[1], state = cur.state, progress_percent = cur.progress,
                   updated_at = cur.updated_at, message = cur.message }
-  for _, field in ipairs({ 'trace_id', 'job_type', 'error_code', 'error_message' }) do
+  for _, field in ipairs({ 'trace_id', 'job_type', 'error_code', 'error_message', 'priority' }) do
     if cur[field] ~= '' then event[field] = cur[field] end
   end
   if cur.attempt > 0 then event.attempt = cur.attempt end
@@ -157,8 +164,9 @@ return reply(visible and 1 or 0)
 inline constexpr const char* kReadScript = R"lua(
 local stored = redis.call('HMGET', KEYS[1], 'state', 'progress_percent', 'updated_at', 'message',
                           'trace_id', 'error_code', 'error_message')
-local meta = redis.call('HMGET', KEYS[2], 'job_type', 'attempt')
-return { stored[1], stored[2], stored[3], stored[4], stored[5], stored[6], stored[7], meta[1], meta[2] }
+local meta = redis.call('HMGET', KEYS[2], 'job_type', 'attempt', 'priority')
+return { stored[1], stored[2], stored[3], stored[4], stored[5], stored[6], stored[7], meta[1], meta[2],
+         meta[3] }
 )lua";
 
 // Reads the statuses of a page's candidates, for list(): KEYS[1] the index,
@@ -172,13 +180,14 @@ for i, job_id in ipairs(ARGV) do
   local status_key, meta_key = KEYS[2 * i], KEYS[2 * i + 1]
   local stored = redis.call('HMGET', status_key, 'state', 'progress_percent', 'updated_at',
                             'message', 'trace_id', 'error_code', 'error_message')
-  local meta = redis.call('HMGET', meta_key, 'job_type', 'attempt')
+  local meta = redis.call('HMGET', meta_key, 'job_type', 'attempt', 'priority')
   if not stored[1] and redis.call('EXISTS', status_key) == 0 then
     redis.call('ZREM', KEYS[1], job_id)
   end
   for j = 1, 7 do out[#out + 1] = stored[j] end
   out[#out + 1] = meta[1]
   out[#out + 1] = meta[2]
+  out[#out + 1] = meta[3]
 end
 return out
 )lua";
