@@ -29,6 +29,7 @@
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/logging.hpp"
 #include "dtq/redis/redis_api_key_store.hpp"
+#include "local_node.hpp"
 #include "process_lifecycle.hpp"
 
 namespace dtq::cli {
@@ -38,6 +39,7 @@ struct ApiOptions {
   BackendFlags backends;
   std::string config;
   ApiFaceOptions api;
+  RetentionFlags retention;  // the results' expiry, the dead-letter topics' retention
   std::string token_file;
   bool no_auth = false;
   std::string cluster_secret;  // empty: $DTQ_CLUSTER_SECRET
@@ -201,8 +203,10 @@ int run_api(const ApiOptions& options) {
     std::cerr << "dtq: " << all.message() << "\n";
     return 2;
   }
+  const auto retention = retention_policy(options.retention);
+  if (!retention) return 2;
   ProcessLifecycle lifecycle;
-  auto backends = connect_backends(*uris, DistributedRole::kApi, {});
+  auto backends = connect_backends(*uris, DistributedRole::kApi, {}, *retention);
   if (!backends.ok()) {
     std::cerr << "dtq api: " << backends.status().message() << "\n";
     return backends.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
@@ -226,6 +230,7 @@ void add_api_command(CLI::App& app, CommonOptions& common, int& exit_code) {
   api->add_option("--config", options->config,
                   "JSON file whose \"backends\" section names the servers");
   add_api_face_flags(*api, options->api);
+  add_retention_flags(*api, options->retention);
   api->add_option("--token-file", options->token_file,
                   "File holding an operator key with admin scope (default: $DTQ_API_TOKEN)");
   api->add_flag("--no-auth", options->no_auth, "Serve without keys: every route is open to anyone");

@@ -24,6 +24,10 @@ Status starting(std::string_view backend, const BackendUris::Source& source, con
                           "): " + why.message()};
 }
 
+// How often a worker deletes the results past their retention (a bound on
+// lateness where MongoDB's TTL monitor lags; the only trim on FerretDB).
+constexpr std::chrono::minutes kMongoTrimInterval{1};
+
 // Every adapter's settings, read before anything connects.
 struct AdapterSettings {
   redis::RedisSettings redis;
@@ -138,9 +142,15 @@ StatusOr<kafka::KafkaSettings> kafka_settings(const BackendUris& uris) {
 }
 
 StatusOr<DistributedAdapters> connect_backends(const BackendUris& uris, DistributedRole role,
-                                               const std::vector<std::string>& job_types) {
+                                               const std::vector<std::string>& job_types,
+                                               const RetentionPolicy& retention) {
   auto settings = settings_of(uris);
   if (!settings.ok()) return settings.status();
+  // Every result stored carries its expiry; the workers, which store them,
+  // also trim. Dead-letter topics keep their records as long.
+  settings->mongo.retention = retention;
+  if (role == DistributedRole::kWorker) settings->mongo.trim_interval = kMongoTrimInterval;
+  settings->kafka.dlq_retention = retention.dead_letters;
   DistributedAdapters adapters;
   adapters.uris = uris;
   if (Status s = connect_redis(settings->redis, role, adapters); !s.ok()) return s;

@@ -16,6 +16,7 @@
 
 #include "backend_health.hpp"
 #include "backend_sources.hpp"
+#include "dtq/core/retention.hpp"
 #include "dtq/core/status.hpp"
 #include "dtq/kafka/kafka_job_queue.hpp"
 #include "dtq/mongo/mongo_result_store.hpp"
@@ -58,8 +59,11 @@ enum class DistributedRole { kApi, kWorker };
 // connect timeouts. Every URI is read before anything connects. The first
 // failure is returned as "cannot start: <which backend, where, and why>":
 // a misconfigured or unreachable server stops the process at start-up.
+// `retention` sets the results' expiry (and, for a worker, its periodic
+// trim) and the dead-letter topics' retention.ms.
 StatusOr<DistributedAdapters> connect_backends(const BackendUris& uris, DistributedRole role,
-                                               const std::vector<std::string>& job_types);
+                                               const std::vector<std::string>& job_types,
+                                               const RetentionPolicy& retention = {});
 
 // One health check per backend of `adapters` for `role`, for BackendHealth.
 // They hold pointers into `adapters`, which must outlive them.

@@ -80,13 +80,7 @@ void add_engine_flags(CLI::App& command, EngineFlags& flags) {
   command.add_option(
       "--runner-cpu-seconds", flags.runner_cpu_seconds,
       "CPU time of each plugin runner over its life, seconds (0: no limit, the default)");
-  command.add_option("--retention", flags.retention,
-                     "How long finished jobs (status and result) are kept: 90s, 15m, 12h, 7d "
-                     "(default 7d)");
-  command.add_option("--retention-for", flags.retention_for,
-                     "TYPE=DURATION: another retention for one job type (repeatable)");
-  command.add_option("--dead-letter-retention", flags.dead_letter_retention,
-                     "How long dead letters are kept (default 30d)");
+  add_retention_flags(command, flags.retention);
   command.add_flag("--watch-plugins,!--no-watch-plugins", flags.watch_plugins,
                    "Load libraries dropped into the plugin folder while running, stop removed ones "
                    "(default: on)");
@@ -108,7 +102,29 @@ std::unique_ptr<host::PluginWatcher> watch_plugin_folder(
       plugins, engine);
 }
 
+void add_retention_flags(CLI::App& command, RetentionFlags& flags) {
+  command
+      .add_option("--retention", flags.retention,
+                  "How long finished jobs (status and result) are kept: 90s, 15m, 12h, 7d "
+                  "($DTQ_RETENTION; default 7d)")
+      ->envname("DTQ_RETENTION");
+  command
+      .add_option("--retention-for", flags.retention_for,
+                  "TYPE=DURATION: another retention for one job type (repeatable; "
+                  "$DTQ_RETENTION_FOR, comma-separated)")
+      ->envname("DTQ_RETENTION_FOR")
+      ->delimiter(',');
+  command
+      .add_option("--dead-letter-retention", flags.dead_letter_retention,
+                  "How long dead letters are kept ($DTQ_DEAD_LETTER_RETENTION; default 30d)")
+      ->envname("DTQ_DEAD_LETTER_RETENTION");
+}
+
 std::optional<RetentionPolicy> retention_policy(const EngineFlags& flags) {
+  return retention_policy(flags.retention);
+}
+
+std::optional<RetentionPolicy> retention_policy(const RetentionFlags& flags) {
   RetentionPolicy policy;
   auto finished = parse_retention(flags.retention);
   auto dead_letters = parse_retention(flags.dead_letter_retention);

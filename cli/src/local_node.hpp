@@ -49,6 +49,20 @@ std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedde
 bool load_plugins(const CommonOptions& options, host::PluginRegistry& plugins,
                   const host::IsolationSettings& isolation = {});
 
+// How long finished jobs and dead letters are kept
+// (dtq/core/retention.hpp): `dtq serve`, `dtq worker` and `dtq api` take
+// these flags, or $DTQ_RETENTION, $DTQ_RETENTION_FOR (TYPE=D,TYPE=D) and
+// $DTQ_DEAD_LETTER_RETENTION (a flag wins).
+struct RetentionFlags {
+  std::string retention = "7d";
+  std::vector<std::string> retention_for;  // TYPE=DURATION
+  std::string dead_letter_retention = "30d";
+};
+void add_retention_flags(CLI::App& command, RetentionFlags& flags);
+// The flags read into a policy; prints why and returns nullopt when one is
+// malformed.
+std::optional<RetentionPolicy> retention_policy(const RetentionFlags& flags);
+
 // The engine flags `dtq worker` and `dtq serve` share.
 struct EngineFlags {
   std::vector<std::string> only;
@@ -65,16 +79,11 @@ struct EngineFlags {
   uint64_t runner_open_files = host::RunnerSettings{}.max_open_files;
   uint64_t runner_cpu_seconds = host::RunnerSettings{}.max_cpu_seconds;
   bool watch_plugins = true;  // hot drop-in (host/plugin_watcher.hpp)
-  // How long the embedded store keeps finished jobs and dead letters
-  // (dtq/core/retention.hpp).
-  std::string retention = "7d";
-  std::vector<std::string> retention_for;  // TYPE=DURATION
-  std::string dead_letter_retention = "30d";
+  // How long the stores keep finished jobs and dead letters.
+  RetentionFlags retention;
 };
 void add_engine_flags(CLI::App& command, EngineFlags& flags);
 host::IsolationSettings isolation_settings(const EngineFlags& flags);
-// The retention flags read into a policy; prints why and returns nullopt
-// when one is malformed.
 std::optional<RetentionPolicy> retention_policy(const EngineFlags& flags);
 
 // The plugin folder's watcher for a running engine, or null when the flags

@@ -367,7 +367,9 @@ int run_distributed_worker(const CommonOptions& common, const WorkerOptions& wor
   host::PluginRegistry hosted;
   std::vector<std::string> types;
   if (!select_hosted(plugins, *settings, hosted, types)) return 2;
-  auto adapters = connect_backends(uris, DistributedRole::kWorker, types);
+  const auto retention = retention_policy(worker.engine);
+  if (!retention) return 2;
+  auto adapters = connect_backends(uris, DistributedRole::kWorker, types, *retention);
   if (!adapters.ok()) {
     std::cerr << "dtq worker: " << adapters.status().message() << "\n";
     return adapters.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
