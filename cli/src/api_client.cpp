@@ -75,7 +75,8 @@ ApiClient::ApiClient(std::string base_url, std::string token)
 
 ApiClient::~ApiClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
-ApiReply ApiClient::perform(const std::string& path, const std::string* post_body) {
+ApiReply ApiClient::perform(const std::string& path, const std::string* post_body,
+                            const char* method) {
   CURL* curl = static_cast<CURL*>(curl_);
   ApiReply reply;
   curl_easy_reset(curl);
@@ -94,6 +95,7 @@ ApiReply ApiClient::perform(const std::string& path, const std::string* post_bod
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
   }
+  if (method != nullptr) curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   const CURLcode result = curl_easy_perform(curl);
   curl_slist_free_all(headers);
@@ -108,6 +110,10 @@ ApiReply ApiClient::perform(const std::string& path, const std::string* post_bod
 ApiReply ApiClient::get(const std::string& path) { return perform(path, nullptr); }
 
 ApiReply ApiClient::post(const std::string& path, const std::string& json_body) { return perform(path, &json_body); }
+
+ApiReply ApiClient::del(const std::string& path) {
+  return perform(path, nullptr, "DELETE");
+}
 
 ApiReply ApiClient::stream_events(const std::string& path, const std::function<bool(std::string_view)>& on_data,
                                   const std::atomic<bool>* stop) {

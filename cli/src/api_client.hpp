@@ -15,6 +15,9 @@ struct ApiReply {
   long code = 0;          // HTTP status; 0 when the server was not reached
   std::string body;
   std::string transport;  // why the server was not reached
+  // Empty over HTTP; over gRPC (job_client.hpp) the call's code, "gRPC
+  // NOT_FOUND", which messages show instead of the HTTP status it maps to.
+  std::string protocol;
 };
 
 class ApiClient {
@@ -27,6 +30,7 @@ class ApiClient {
 
   ApiReply get(const std::string& path);
   ApiReply post(const std::string& path, const std::string& json_body);
+  ApiReply del(const std::string& path);  // DELETE
   // Reads the event stream at `path`, calling on_data with each event's data
   // until it returns false, the server ends the stream, or `stop` (when
   // given) becomes true, noticed within about a second even while no event
@@ -36,7 +40,8 @@ class ApiClient {
                          const std::atomic<bool>* stop = nullptr);
 
  private:
-  ApiReply perform(const std::string& path, const std::string* post_body);
+  ApiReply perform(const std::string& path, const std::string* post_body,
+                   const char* method = nullptr);
 
   std::string base_url_;
   std::string token_;

@@ -2,16 +2,17 @@
 // jobs, cancel, job-types, and pause/resume of a job type (an admin key: the
 // pause lives in the server — the engine of `dtq serve`, or Redis behind
 // `dtq api` — so it goes through the API, also on one machine). The server is --server (default:
-// the local `dtq serve`); the API key comes from $DTQ_API_KEY, else $DTQ_API_TOKEN (an operator
-// key). Keys are made with `dtq keys create`.
+// the local `dtq serve`): an http(s):// URL speaks REST, grpc://HOST:PORT the gRPC JobService
+// (a server run with --rest=off; job_client.hpp), with the same output and exit codes. The API
+// key comes from $DTQ_API_KEY, else $DTQ_API_TOKEN (an operator key). Keys are made with
+// `dtq keys create`.
 #include <simdjson.h>
 
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 
-#include "api_client.hpp"
 #include "commands.hpp"
+#include "job_client.hpp"
 #include "progress_bar.hpp"
 
 namespace dtq::cli {
@@ -55,7 +56,9 @@ int report(const ApiReply& reply) {
   std::string_view message;
   if (!parser.parse(simdjson::padded_string(reply.body)).get(root) &&
       !root["error"]["message"].get(message)) {
-    std::cerr << "dtq: " << message << " (HTTP " << reply.code << ")\n";
+    std::cerr << "dtq: " << message << " ("
+              << (reply.protocol.empty() ? "HTTP " + std::to_string(reply.code) : reply.protocol)
+              << ")\n";
     simdjson::dom::array details;
     if (!root["error"]["details"].get(details)) {
       for (auto detail : details) {
@@ -76,28 +79,27 @@ bool ok(const ApiReply& reply) {
 
 // Follows the job's event stream to its end with a progress bar, then
 // prints the output (completed) or the error; returns the exit code.
-int watch(ApiClient& client, const std::string& job_id) {
+int watch(JobClient& client, const std::string& job_id) {
   ProgressBar bar(stderr);
   std::string state;
   std::string error;
   simdjson::dom::parser parser;
-  const ApiReply stream =
-      client.stream_events("/v1/jobs/" + job_id + "/events", [&](std::string_view data) {
-        simdjson::dom::element status;
-        if (parser.parse(simdjson::padded_string(data)).get(status)) return true;
-        state = field(status, "state");
-        bar.update(static_cast<int>(number(status, "progress_percent")),
-                   state + ": " + field(status, "message"));
-        error = field(status, "error_code") + ": " + field(status, "error_message");
-        return !(state == "completed" || state == "failed" || state == "cancelled");
-      });
+  const ApiReply stream = client.watch_job(job_id, [&](std::string_view data) {
+    simdjson::dom::element status;
+    if (parser.parse(simdjson::padded_string(data)).get(status)) return true;
+    state = field(status, "state");
+    bar.update(static_cast<int>(number(status, "progress_percent")),
+               state + ": " + field(status, "message"));
+    error = field(status, "error_code") + ": " + field(status, "error_message");
+    return !(state == "completed" || state == "failed" || state == "cancelled");
+  });
   bar.close();
   if (stream.code != 200 || !stream.transport.empty()) return report(stream);
   if (state != "completed") {
     std::cerr << (state.empty() ? "the stream ended early" : state + ": " + error) << "\n";
     return 1;
   }
-  const ApiReply job = client.get("/v1/jobs/" + job_id);
+  const ApiReply job = client.job(job_id);
   if (!ok(job)) return report(job);
   simdjson::dom::element root;
   simdjson::dom::element output;
@@ -110,19 +112,6 @@ int watch(ApiClient& client, const std::string& job_id) {
   return 0;
 }
 
-std::string url_encode(const std::string& text) {
-  std::ostringstream out;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out << c;
-    } else {
-      out << '%' << std::uppercase << std::hex << std::setw(2) << std::setfill('0')
-          << static_cast<int>(c);
-    }
-  }
-  return out.str();
-}
-
 // What every job verb shares: the --server flag, a client with the key,
 // where the exit code goes.
 struct ClientVerbs {
@@ -130,10 +119,13 @@ struct ClientVerbs {
   int& exit_code;
 
   void add_server(CLI::App* command) const {
-    command->add_option("--server", options->server, "API server URL")->capture_default_str();
+    command
+        ->add_option("--server", options->server,
+                     "API server: an http(s):// URL (REST), or grpc://HOST:PORT (gRPC)")
+        ->capture_default_str();
   }
-  std::unique_ptr<ApiClient> client() const {
-    return std::make_unique<ApiClient>(options->server, resolve_key());
+  std::unique_ptr<JobClient> client() const {
+    return make_job_client(options->server, resolve_key());
   }
 };
 
@@ -149,16 +141,13 @@ void add_submit_command(CLI::App& app, const ClientVerbs& verbs) {
   verbs.add_server(submit);
   submit->callback([=, &exit_code = verbs.exit_code] {
     auto api = verbs.client();
-    // The payload is spliced in as text: the server parses and validates it.
-    const std::string quoted_type = "\"" + *submit_type + "\"";
     simdjson::dom::parser parser;
     simdjson::dom::element parsed;
     if (parser.parse(simdjson::padded_string(*submit_payload)).get(parsed)) {
       std::cerr << "dtq: the payload is not valid JSON\n";
       return void(exit_code = 2);
     }
-    const ApiReply reply = api->post(
-        "/v1/jobs", "{\"job_type\":" + quoted_type + ",\"payload\":" + *submit_payload + "}");
+    const ApiReply reply = api->submit(*submit_type, *submit_payload);
     if (!ok(reply)) return void(exit_code = report(reply));
     simdjson::dom::element root;
     if (parser.parse(simdjson::padded_string(reply.body)).get(root))
@@ -180,7 +169,7 @@ void add_status_command(CLI::App& app, const ClientVerbs& verbs) {
   status->add_option("job_id", *status_id, "Job id")->required();
   verbs.add_server(status);
   status->callback([=, &exit_code = verbs.exit_code] {
-    const ApiReply reply = verbs.client()->get("/v1/jobs/" + url_encode(*status_id));
+    const ApiReply reply = verbs.client()->job(*status_id);
     if (!ok(reply)) return void(exit_code = report(reply));
     std::cout << reply.body << "\n";
     exit_code = 0;
@@ -193,8 +182,7 @@ void add_cancel_command(CLI::App& app, const ClientVerbs& verbs) {
   cancel->add_option("job_id", *cancel_id, "Job id")->required();
   verbs.add_server(cancel);
   cancel->callback([=, &exit_code = verbs.exit_code] {
-    const ApiReply reply =
-        verbs.client()->post("/v1/jobs/" + url_encode(*cancel_id) + "/cancel", "");
+    const ApiReply reply = verbs.client()->cancel(*cancel_id);
     if (!ok(reply)) return void(exit_code = report(reply));
     std::cout << reply.body << "\n";
     exit_code = 0;
@@ -216,11 +204,10 @@ void add_jobs_command(CLI::App& app, const ClientVerbs& verbs) {
   jobs->add_option("--cursor", list_options->cursor, "Continue after a previous page");
   verbs.add_server(jobs);
   jobs->callback([=, &exit_code = verbs.exit_code] {
-    const std::string path = "/v1/jobs?limit=" + std::to_string(list_options->limit) +
-                             "&state=" + url_encode(list_options->state) +
-                             "&job_type=" + url_encode(list_options->job_type) +
-                             "&cursor=" + url_encode(list_options->cursor);
-    const ApiReply reply = verbs.client()->get(path);
+    const ApiReply reply = verbs.client()->list_jobs({.state = list_options->state,
+                                                      .job_type = list_options->job_type,
+                                                      .limit = list_options->limit,
+                                                      .cursor = list_options->cursor});
     if (!ok(reply)) return void(exit_code = report(reply));
     simdjson::dom::parser parser;
     simdjson::dom::element root;
@@ -248,7 +235,7 @@ void add_job_types_command(CLI::App& app, const ClientVerbs& verbs) {
   auto* types = app.add_subcommand("job-types", "List the job types the server accepts");
   verbs.add_server(types);
   types->callback([=, &exit_code = verbs.exit_code] {
-    const ApiReply reply = verbs.client()->get("/v1/job-types");
+    const ApiReply reply = verbs.client()->job_types();
     if (!ok(reply)) return void(exit_code = report(reply));
     simdjson::dom::parser parser;
     simdjson::dom::element root;
@@ -270,7 +257,8 @@ void add_job_types_command(CLI::App& app, const ClientVerbs& verbs) {
   });
 }
 
-// pause TYPE / resume TYPE: POST /v1/job-types/{type}:pause (or :resume).
+// pause TYPE / resume TYPE: POST /v1/job-types/{type}:pause (or :resume), or
+// gRPC's PauseJobType (ResumeJobType).
 void add_pause_commands(CLI::App& app, const ClientVerbs& verbs) {
   for (const bool pausing : {true, false}) {
     auto job_type = std::make_shared<std::string>();
@@ -281,8 +269,7 @@ void add_pause_commands(CLI::App& app, const ClientVerbs& verbs) {
     command->add_option("job_type", *job_type, "Job type")->required();
     verbs.add_server(command);
     command->callback([=, &exit_code = verbs.exit_code] {
-      const ApiReply reply = verbs.client()->post(
-          "/v1/job-types/" + url_encode(*job_type) + (pausing ? ":pause" : ":resume"), "");
+      const ApiReply reply = verbs.client()->set_paused(*job_type, pausing);
       if (!ok(reply)) return void(exit_code = report(reply));
       std::cout << *job_type << (pausing ? " paused" : " resumed") << "\n";
       exit_code = 0;
@@ -291,6 +278,10 @@ void add_pause_commands(CLI::App& app, const ClientVerbs& verbs) {
 }
 
 }  // namespace
+
+int report_reply(const ApiReply& reply) { return report(reply); }
+
+std::string resolve_api_key() { return resolve_key(); }
 
 void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_code) {
   const ClientVerbs verbs{.exit_code = exit_code};

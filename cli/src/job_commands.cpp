@@ -6,10 +6,13 @@
 // writes the new job's queued status to Redis when Redis is named too. A
 // retry needs the failed job's payload, which only the result store keeps:
 // it runs on the data folder; in distributed mode the API does it
-// (POST /v1/jobs/{id}:retry). The everyday job verbs talk to the API
-// (client_commands.cpp).
+// (POST /v1/jobs/{id}:retry). Given --server, every one of them asks that
+// API server instead (REST, or gRPC for grpc://HOST:PORT: job_client.hpp),
+// with an admin key for all but the listing. The everyday job verbs talk
+// to the API (client_commands.cpp).
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <variant>
 
 #include "commands.hpp"
@@ -17,6 +20,7 @@
 #include "dtq/core/ids.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/logging.hpp"
+#include "job_client.hpp"
 #include "local_node.hpp"
 
 namespace dtq::cli {
@@ -48,6 +52,7 @@ int server_unusable(const Status& status) {
 struct DeadLetterServerFlags {
   BackendFlags flags;
   std::string config;
+  std::string server;  // a dtq API server to ask instead of both
 };
 
 struct DeadLettersOptions {
@@ -77,6 +82,9 @@ void add_server_flags(CLI::App& command, DeadLetterServerFlags& servers) {
                      "Redis URI, for the replayed job's status ($DTQ_REDIS_URL)");
   command.add_option("--config", servers.config,
                      "JSON file whose \"backends\" section names the servers");
+  command.add_option("--server", servers.server,
+                     "Ask this dtq API server instead: an http(s):// URL (REST), or "
+                     "grpc://HOST:PORT (gRPC)");
 }
 
 // The Kafka queue when a source names Kafka; null (and ok) when none does.
@@ -134,6 +142,86 @@ StatusOr<std::string> replay_on_kafka(kafka::KafkaJobQueue& queue, const Backend
   return new_id;
 }
 
+// --- through an API server (--server) ----------------------------------------
+
+std::string text(const nlohmann::json& object, const char* name) {
+  const auto found = object.find(name);
+  return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
+// The answer's body as JSON, or null after reporting a failed request.
+std::optional<nlohmann::json> answered(const ApiReply& reply, int& exit_code) {
+  if (reply.code < 200 || reply.code >= 300) {
+    exit_code = report_reply(reply);
+    return std::nullopt;
+  }
+  auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    std::cerr << "dtq: unreadable answer: " << reply.body << "\n";
+    exit_code = 1;
+    return std::nullopt;
+  }
+  return body;
+}
+
+int dead_letters_on_server(const DeadLettersOptions& options) {
+  int exit_code = 0;
+  const auto body = answered(make_job_client(options.servers.server, resolve_api_key())
+                                 ->dead_letters(options.type, options.limit),
+                             exit_code);
+  if (!body) return exit_code;
+  std::vector<DeadLetter> letters;
+  for (const auto& item : body->value("dead_letters", nlohmann::json::array())) {
+    DeadLetter letter;
+    letter.message.job_id = text(item, "job_id");
+    letter.message.job_type = text(item, "job_type");
+    letter.failed_at = text(item, "failed_at");
+    letter.attempts = item.value("attempts", 0U);
+    if (const auto error = item.find("error"); error != item.end() && error->is_object()) {
+      letter.error.code = text(*error, "code");
+      letter.error.message = text(*error, "message");
+    }
+    letter.replayed_as = text(item, "replayed_as");
+    letters.push_back(std::move(letter));
+  }
+  print_dead_letters(letters);
+  return 0;
+}
+
+int replay_on_server(const ReplayOptions& options) {
+  auto client = make_job_client(options.servers.server, resolve_api_key());
+  int exit_code = 0;
+  if (!options.type.empty()) {
+    const auto body = answered(client->replay_all(options.type), exit_code);
+    if (!body) return exit_code;
+    std::cout << "replayed " << body->value("replayed", 0U) << "\n";
+    return 0;
+  }
+  const auto body = answered(client->replay(options.job_id), exit_code);
+  if (!body) return exit_code;
+  std::cout << text(*body, "job_id") << "\n";
+  return 0;
+}
+
+int delete_on_server(const JobIdOptions& options) {
+  int exit_code = 0;
+  const auto body = answered(make_job_client(options.servers.server, resolve_api_key())
+                                 ->delete_dead_letter(options.job_id),
+                             exit_code);
+  if (!body) return exit_code;
+  std::cout << "deleted " << options.job_id << "\n";
+  return 0;
+}
+
+int retry_on_server(const JobIdOptions& options) {
+  int exit_code = 0;
+  const auto body = answered(
+      make_job_client(options.servers.server, resolve_api_key())->retry(options.job_id), exit_code);
+  if (!body) return exit_code;
+  std::cout << text(*body, "job_id") << "\n";
+  return 0;
+}
+
 // Where the dead letters are: Kafka's dead-letter topics when a source
 // names Kafka, else the data folder (through a running owner).
 struct DeadLetterSource {
@@ -155,6 +243,7 @@ std::variant<DeadLetterSource, int> open_source(const CommonOptions& common,
 }
 
 int run_dead_letters(const CommonOptions& common, const DeadLettersOptions& options) {
+  if (!options.servers.server.empty()) return dead_letters_on_server(options);
   auto opened = open_source(common, options.servers);
   if (const int* failed = std::get_if<int>(&opened)) return *failed;
   auto& source = std::get<DeadLetterSource>(opened);
@@ -185,6 +274,7 @@ int run_replay(const CommonOptions& common, const ReplayOptions& options) {
     std::cerr << "dtq: replay takes a job id or --type, not both\n";
     return 2;
   }
+  if (!options.servers.server.empty()) return replay_on_server(options);
   auto opened = open_source(common, options.servers);
   if (const int* failed = std::get_if<int>(&opened)) return *failed;
   auto& source = std::get<DeadLetterSource>(opened);
@@ -197,6 +287,7 @@ int run_replay(const CommonOptions& common, const ReplayOptions& options) {
 }
 
 int run_delete(const CommonOptions& common, const JobIdOptions& options) {
+  if (!options.servers.server.empty()) return delete_on_server(options);
   auto opened = open_source(common, options.servers);
   if (const int* failed = std::get_if<int>(&opened)) return *failed;
   auto& source = std::get<DeadLetterSource>(opened);
@@ -208,13 +299,13 @@ int run_delete(const CommonOptions& common, const JobIdOptions& options) {
 }
 
 int run_retry(const CommonOptions& common, const JobIdOptions& options) {
+  if (!options.servers.server.empty()) return retry_on_server(options);
   auto opened = open_source(common, options.servers);
   if (const int* failed = std::get_if<int>(&opened)) return *failed;
   auto& source = std::get<DeadLetterSource>(opened);
   if (source.kafka) {
     std::cerr << "dtq: retry reads the failed job's payload from the result store; in "
-                 "distributed mode ask the API: POST /v1/jobs/"
-              << options.job_id << ":retry (an admin key)\n";
+                 "distributed mode ask the API: --server URL (an admin key)\n";
     return 2;
   }
   auto new_id = source.node->jobs->retry(options.job_id);
@@ -253,7 +344,8 @@ void add_job_commands(CLI::App& app, CommonOptions& common, int& exit_code) {
 
   auto retry_options = std::make_shared<JobIdOptions>();
   auto* retry = app.add_subcommand(
-      "retry", "Run a failed job again, as a new job of its type and payload (data folder only)");
+      "retry",
+      "Run a failed job again, as a new job of its type and payload (data folder, or --server)");
   retry->add_option("job_id", retry_options->job_id, "The failed job's id")->required();
   add_server_flags(*retry, retry_options->servers);
   retry->callback(

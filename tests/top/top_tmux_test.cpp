@@ -5,8 +5,9 @@
 // cancelled and another submitted from the keyboard; the filter narrows
 // the table; a resize redraws to the new size; a killed server raises the
 // lost-connection alert and a restarted one is followed again; NO_COLOR
-// draws without colour. Every wait is on the screen's content, with a
-// deadline.
+// draws without colour; with REST off, `dtq top --server grpc://...` follows
+// and cancels over the gRPC JobService. Every wait is on the screen's
+// content, with a deadline.
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <cstdio>
@@ -88,16 +90,19 @@ Reply http(const std::string& method, const std::string& url, const std::string&
   return reply;
 }
 
-// `dtq serve` with only the echo plugin, on `port` (0: a free one).
+// `dtq serve` with only the echo plugin, on `port` (0: a free one); `more`
+// flags after serve's own (with --grpc-listen: grpc() is its address).
 class Serve {
  public:
-  Serve(const fs::path& data, const fs::path& plugins, int port) {
+  Serve(const fs::path& data, const fs::path& plugins, int port,
+        const std::vector<std::string>& more = {}) {
     std::vector<std::string> args = {DTQ_CLI,          "--plugin-dir",
                                      plugins.string(), "--data-dir",
                                      data.string(),    "--log-level",
                                      "error",          "serve",
                                      "--listen",       "127.0.0.1:" + std::to_string(port),
                                      "--submit-rate",  "0"};
+    args.insert(args.end(), more.begin(), more.end());
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe");
     pid_ = fork();
@@ -120,12 +125,19 @@ class Serve {
     stdout_fd_ = out[0];
     if (line.rfind("LISTENING ", 0) != 0) throw std::runtime_error("serve did not start: " + line);
     url_ = line.substr(10);
+    if (std::find(more.begin(), more.end(), "--grpc-listen") != more.end()) {
+      line.clear();
+      while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+      if (line.rfind("GRPC_LISTENING ", 0) != 0) throw std::runtime_error("no gRPC: " + line);
+      grpc_ = "grpc://" + line.substr(15);
+    }
   }
   ~Serve() { kill_now(); }
   Serve(const Serve&) = delete;
   Serve& operator=(const Serve&) = delete;
 
   [[nodiscard]] const std::string& url() const { return url_; }
+  [[nodiscard]] const std::string& grpc() const { return grpc_; }
   [[nodiscard]] int port() const { return std::stoi(url_.substr(url_.rfind(':') + 1)); }
   void kill_now() {
     if (pid_ > 0) {
@@ -141,6 +153,7 @@ class Serve {
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   std::string url_;
+  std::string grpc_;
 };
 
 // A tmux server of the test's own (its own socket and configuration),
@@ -243,10 +256,12 @@ class TopTmuxTest : public ::testing::Test {
     fs::remove_all(folder_);
   }
 
-  void start_top(int width, int height, const std::string& environment = "") {
+  void start_top(int width, int height, const std::string& environment = "",
+                 const std::string& server = "") {
     tmux_ = std::make_unique<Tmux>(folder_, width, height,
                                    "env DTQ_API_KEY=" + std::string(kKey) + " " + environment +
-                                       " " + DTQ_CLI + " top --server " + serve_->url());
+                                       " " + DTQ_CLI + " top --server " +
+                                       (server.empty() ? serve_->url() : server));
     ASSERT_TRUE(wait_for_screen([](const std::string& s) {
       return s.find("connected") != std::string::npos && s.find("echo ") != std::string::npos;
     })) << tmux_->screen();
@@ -445,6 +460,57 @@ TEST_F(TopTmuxTest, Draws256ColoursUnlessNoColorIsSet) {
       screen, std::regex("\x1b\\[(?:[0-9]+;)*(?:3[0-7]|4[0-7]|38;5;[0-9]+|48;5;[0-9]+)m")))
       << screen;
   EXPECT_THAT(screen, HasSubstr("\x1b[7m"));  // failed, reversed instead
+}
+
+// REST's job routes off: `dtq top --server grpc://...` reads the listings
+// and job types over gRPC, follows WatchJobs, and cancels over gRPC. The
+// jobs are submitted with `dtq submit --server grpc://...` (REST would
+// refuse them).
+class TopTmuxGrpcTest : public TopTmuxTest {
+ protected:
+  void SetUp() override {
+    folder_ = fs::temp_directory_path() / ("dtq-top-" + new_uuid4());
+    fs::create_directories(folder_ / "plugins");
+    fs::copy_file(fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so", folder_ / "plugins" / "echo.so");
+    serve_ = std::make_unique<Serve>(
+        folder_ / "data", folder_ / "plugins", 0,
+        std::vector<std::string>{"--grpc-listen", "127.0.0.1:0", "--rest=off"});
+  }
+
+  std::string submit_over_grpc(const std::string& payload) {
+    const auto [ok, out] = shell("env DTQ_API_KEY=" + std::string(kKey) + " " + DTQ_CLI +
+                                 " submit echo " + quote(payload) + " --server " + serve_->grpc());
+    EXPECT_TRUE(ok) << out;
+    return out.substr(0, out.find('\n'));
+  }
+};
+
+TEST_F(TopTmuxGrpcTest, FollowsAndCancelsOverGrpcWhenRestIsOff) {
+  EXPECT_EQ(http("GET", serve_->url() + "/v1/job-types").code, 404);  // REST's job routes: off
+  const std::string before = submit_over_grpc(R"({"message":"before"})");
+  start_top(160, 40, "", serve_->grpc());
+  // The listing (ListJobs) seeds what the stream (WatchJobs) has no snapshot of.
+  ASSERT_TRUE(wait_for_counts({0, 0, 1, 0, 0})) << tmux_->screen();
+  EXPECT_THAT(row_of(tmux_->screen(), before), HasSubstr("completed"));
+
+  submit_over_grpc(R"({"message":"one","progress":[50]})");
+  submit_over_grpc(R"({"fail":{"code":"nope","retryable":false}})");
+  const std::string slow =
+      submit_over_grpc(R"({"message":"slow","progress":[30],"sleep_ms":60000})");
+  ASSERT_TRUE(wait_for_counts({0, 1, 2, 1, 0})) << tmux_->screen();
+  ASSERT_TRUE(wait_for_screen([&](const std::string& s) {
+    return row_of(s, slow).find("running   [###.......]  30%") != std::string::npos;
+  })) << tmux_->screen();
+
+  tmux_->keys("c");
+  ASSERT_TRUE(wait_for_screen([&](const std::string& s) {
+    return s.find("cancel job " + slow + " (echo, running)? y: yes") != std::string::npos;
+  })) << tmux_->screen();
+  tmux_->keys("y");
+  ASSERT_TRUE(wait_for_counts({0, 0, 2, 1, 1})) << tmux_->screen();
+  EXPECT_THAT(row_of(tmux_->screen(), slow), HasSubstr("cancelled"));
+  tmux_->keys("q");
+  EXPECT_TRUE(testing::eventually([&] { return tmux_->pane_dead(); }, 5s)) << tmux_->screen();
 }
 
 }  // namespace

@@ -27,7 +27,9 @@ void add_top_command(CLI::App& app, CommonOptions& /*common*/, int& exit_code) {
   auto options = std::make_shared<top::TopOptions>();
   options->server = "http://127.0.0.1:8080";
   auto* top = app.add_subcommand("top", "Live dashboard of a dtq server's jobs, in the terminal");
-  top->add_option("--server", options->server, "API server URL")->capture_default_str();
+  top->add_option("--server", options->server,
+                  "API server: an http(s):// URL (REST), or grpc://HOST:PORT (gRPC)")
+      ->capture_default_str();
   top->add_flag("--no-color", options->no_color, "Draw without colour (as NO_COLOR does)");
   top->add_option("--failure-threshold", options->failure_threshold,
                   "Alert when more than this share of a type's jobs failed in the last minute")

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../api_client.hpp"
+#include "../job_client.hpp"
 #include "dtq/core/backoff.hpp"
 #include "dtq/core/model_json.hpp"
 #include "top_wire.hpp"
@@ -23,20 +23,19 @@ std::string why(const ApiReply& reply) {
 }
 
 // Every page of a listing, up to `most` jobs; nothing when a page fails.
-std::optional<std::vector<JobStatus>> list(ApiClient& client, const std::string& query,
+std::optional<std::vector<JobStatus>> list(JobClient& client, const std::string& state,
                                            size_t most) {
   std::vector<JobStatus> jobs;
   std::string cursor;
   while (jobs.size() < most) {
     const size_t limit = std::min<size_t>(500, most - jobs.size());
-    const ApiReply reply = client.get("/v1/jobs?limit=" + std::to_string(limit) + query +
-                                      (cursor.empty() ? "" : "&cursor=" + cursor));
+    const ApiReply reply =
+        client.list_jobs({.state = state, .job_type = {}, .limit = limit, .cursor = cursor});
     if (!ok(reply)) return std::nullopt;
     auto page = parse_listing(reply.body);
     if (!page) return std::nullopt;
     jobs.insert(jobs.end(), page->jobs.begin(), page->jobs.end());
-    // The cursor is opaque but URL-safe as the API makes it; a page with
-    // none is the last.
+    // A page with no cursor is the last.
     if (page->next_cursor.empty() || page->jobs.empty()) break;
     cursor = page->next_cursor;
   }
@@ -105,7 +104,7 @@ void Feed::report_connection() {
 }
 
 void Feed::run_stream() {
-  ApiClient client(settings_.server, settings_.key);
+  const auto client = make_job_client(settings_.server, settings_.key);
   while (!stopping_) {
     {
       const std::lock_guard lock(mutex_);
@@ -115,8 +114,7 @@ void Feed::run_stream() {
     }
     changed_.notify_all();  // the poll thread reads the jobs for this stream
     bool live = false;
-    const ApiReply reply = client.stream_events(
-        "/v1/events",
+    const ApiReply reply = client->watch_jobs(
         [&](std::string_view data) {
           auto status = parse_job_status(data);
           if (status.ok()) {
@@ -151,10 +149,10 @@ void Feed::run_stream() {
 }
 
 void Feed::run_poll() {
-  ApiClient client(settings_.server, settings_.key);
+  const auto client = make_job_client(settings_.server, settings_.key);
   uint64_t seeded_epoch = 0;
   while (!stopping_) {
-    const ApiReply reply = client.get("/v1/job-types");
+    const ApiReply reply = client->job_types();
     auto types = ok(reply) ? parse_job_types(reply.body) : std::nullopt;
     const bool reachable = types.has_value();
     uint64_t epoch = 0;
@@ -175,9 +173,9 @@ void Feed::run_poll() {
       // After the stream's attempt began, so that a change the listing
       // misses is one the stream carries (the model merges both, newest
       // state and progress winning).
-      auto running = list(client, "&state=running", settings_.seed_per_state);
-      auto queued = list(client, "&state=queued", settings_.seed_per_state);
-      auto newest = list(client, "", settings_.seed_newest);
+      auto running = list(*client, "running", settings_.seed_per_state);
+      auto queued = list(*client, "queued", settings_.seed_per_state);
+      auto newest = list(*client, "", settings_.seed_newest);
       if (running && queued && newest) {
         seeded_epoch = epoch;
         post([&](FeedUpdate& update) {
@@ -223,8 +221,7 @@ uint64_t Feed::enqueue(std::function<Notice()> action) {
 
 uint64_t Feed::cancel(const std::string& job_id) {
   return enqueue([this, job_id] {
-    ApiClient client(settings_.server, settings_.key);
-    const ApiReply reply = client.post("/v1/jobs/" + job_id + "/cancel", "");
+    const ApiReply reply = make_job_client(settings_.server, settings_.key)->cancel(job_id);
     if (ok(reply)) return Notice{.ok = true, .text = "cancel requested", .job_id = job_id};
     return Notice{.ok = false, .text = "cancel refused: " + why(reply), .job_id = job_id};
   });
@@ -232,10 +229,8 @@ uint64_t Feed::cancel(const std::string& job_id) {
 
 uint64_t Feed::submit(const std::string& job_type, const std::string& payload_json) {
   return enqueue([this, job_type, payload_json] {
-    ApiClient client(settings_.server, settings_.key);
-    const nlohmann::json body = {{"job_type", job_type},
-                                 {"payload", nlohmann::json::parse(payload_json)}};
-    const ApiReply reply = client.post("/v1/jobs", body.dump());
+    const ApiReply reply =
+        make_job_client(settings_.server, settings_.key)->submit(job_type, payload_json);
     if (!ok(reply)) return Notice{.ok = false, .text = "submit refused: " + why(reply)};
     const auto answer = nlohmann::json::parse(reply.body, nullptr, false);
     const std::string id =
@@ -248,8 +243,7 @@ uint64_t Feed::submit(const std::string& job_type, const std::string& payload_js
 
 uint64_t Feed::fetch_job(const std::string& job_id) {
   return enqueue([this, job_id] {
-    ApiClient client(settings_.server, settings_.key);
-    const ApiReply reply = client.get("/v1/jobs/" + job_id);
+    const ApiReply reply = make_job_client(settings_.server, settings_.key)->job(job_id);
     if (!ok(reply)) return Notice{.ok = false, .text = why(reply), .job_id = job_id};
     return Notice{.ok = true, .text = {}, .job_id = job_id, .detail = describe_job(reply.body)};
   });

@@ -1,5 +1,7 @@
-// Feed: `dtq top`'s connection to a dtq API server. One thread follows the
-// stream of every job (GET /v1/events) and reconnects by itself with the
+// Feed: `dtq top`'s connection to a dtq API server, over REST or, for a
+// grpc://HOST:PORT server, the gRPC JobService (../job_client.hpp). One
+// thread follows the stream of every job (GET /v1/events; gRPC WatchJobs)
+// and reconnects by itself with the
 // shared backoff when it breaks; one reads the job types (pools and their
 // health are in no stream, so they are read again every `job_types_every`)
 // and, each time the stream starts, the jobs that are queued, running and
@@ -29,7 +31,7 @@
 namespace dtq::cli::top {
 
 struct FeedSettings {
-  std::string server;  // base URL
+  std::string server;  // base URL, or grpc://HOST:PORT
   std::string key;     // API key; empty: none sent
   std::chrono::milliseconds job_types_every{2000};
   size_t seed_newest = 1000;     // newest jobs read when the stream starts

@@ -1,0 +1,84 @@
+// JobClient: what the CLI's job verbs and `dtq top` ask a dtq server, one
+// method per operation, over REST (RestJobClient, on ApiClient) or over the
+// gRPC JobService (GrpcJobClient, proto/dtq/v1/jobs.proto) for a server that
+// runs with --rest=off. make_job_client() picks one from the server address:
+// grpc://HOST:PORT (or grpcs:// for TLS) is gRPC, anything else REST.
+//
+// Every answer is the REST API's: its status code and its JSON body (a
+// job, a listing, {"error":{"code","message","details"}}, ...), so the
+// verbs print, parse and map to exit codes the same way whichever protocol
+// carried it. GrpcJobClient builds those bodies from the messages (the same
+// fields: JobService is REST's typed face) and a failed call's code and
+// dtq-error-bin details into the REST status and error body; `protocol`
+// then names the gRPC code for the messages.
+//
+// Thread-safety: one object per thread. Ownership: each owns its
+// connection (a curl handle; a gRPC channel).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "api_client.hpp"
+
+namespace dtq::cli {
+
+// ListJobs' filter and page; empty strings: any.
+struct JobListQuery {
+  std::string state;  // "queued", "running", ...
+  std::string job_type;
+  size_t limit = 50;
+  std::string cursor;
+};
+
+// A stream's events: each a job status as REST's JSON; return false to stop.
+using StatusSink = std::function<bool(std::string_view status_json)>;
+
+class JobClient {
+ public:
+  virtual ~JobClient() = default;
+
+  virtual ApiReply submit(const std::string& job_type, const std::string& payload_json) = 0;
+  virtual ApiReply job(const std::string& job_id) = 0;  // status and, once ended, result
+  virtual ApiReply list_jobs(const JobListQuery& query) = 0;
+  virtual ApiReply cancel(const std::string& job_id) = 0;
+  virtual ApiReply job_types() = 0;
+  virtual ApiReply set_paused(const std::string& job_type, bool paused) = 0;
+  virtual ApiReply dead_letters(const std::string& job_type, size_t limit) = 0;
+  virtual ApiReply replay(const std::string& job_id) = 0;
+  virtual ApiReply replay_all(const std::string& job_type) = 0;
+  virtual ApiReply delete_dead_letter(const std::string& job_id) = 0;
+  virtual ApiReply retry(const std::string& job_id) = 0;
+
+  // A job's statuses (a snapshot first) until the terminal one, `sink`
+  // returns false, or `stop` (when given) becomes true, noticed within
+  // about a second. A refused or broken stream answers its error; a
+  // stream that ended or was stopped answers 200.
+  virtual ApiReply watch_job(const std::string& job_id, const StatusSink& sink,
+                             const std::atomic<bool>* stop = nullptr) = 0;
+  // Every job's changes, no snapshot, until `sink` returns false, `stop`
+  // becomes true or the server ends the stream.
+  virtual ApiReply watch_jobs(const StatusSink& sink, const std::atomic<bool>* stop = nullptr) = 0;
+};
+
+// True when `server` names the gRPC JobService (grpc:// or grpcs://).
+bool is_grpc_server(std::string_view server);
+
+// The client for `server`: gRPC for grpc://HOST:PORT and grpcs://HOST:PORT
+// (TLS, the system's roots or $GRPC_DEFAULT_SSL_ROOTS_FILE_PATH), REST for
+// an http(s):// URL. `key` empty: no key is sent.
+std::unique_ptr<JobClient> make_job_client(const std::string& server, std::string key);
+
+// The API key the client verbs send: $DTQ_API_KEY, else $DTQ_API_TOKEN.
+std::string resolve_api_key();
+
+// Prints why a request failed (the server's error, its field errors) to
+// stderr and returns the verb's exit code: 2 for the caller's mistake (a
+// 4xx), 1 otherwise (no answer, the server's fault). client_commands.cpp.
+int report_reply(const ApiReply& reply);
+
+}  // namespace dtq::cli
