@@ -27,12 +27,41 @@ ordered_json member(const T& value) {
   return ordered_json::parse(to_json(value));
 }
 
-// A submission's body: {job_type, payload, priority?}.
+// A submission's body: {job_type, payload, priority?, run_at? | delay_seconds?}.
 struct Submission {
   std::string job_type;
   std::string payload;  // minified JSON object
   JobPriority priority = JobPriority::kNormal;
+  std::optional<Clock::time_point> run_at;  // resolve_run_at()'s
 };
+
+// The body's run_at or delay_seconds (both optional) into `submission`,
+// or what is wrong with them into `details`.
+void read_run_at(const simdjson::dom::element& root, Submission& submission,
+                 ordered_json& details) {
+  std::string_view run_at;
+  std::optional<int64_t> delay;
+  simdjson::dom::element given;
+  if (root["run_at"].get(given) == simdjson::SUCCESS && given.get(run_at) != simdjson::SUCCESS) {
+    details.push_back({{"field", "/run_at"}, {"message", "an RFC 3339 time, as a string"}});
+    return;
+  }
+  if (root["delay_seconds"].get(given) == simdjson::SUCCESS) {
+    int64_t seconds = 0;
+    if (given.get(seconds) != simdjson::SUCCESS) {
+      details.push_back({{"field", "/delay_seconds"}, {"message", "a whole number of seconds"}});
+      return;
+    }
+    delay = seconds;
+  }
+  auto resolved = resolve_run_at(run_at, delay, Clock::now());
+  if (!resolved.ok()) {
+    details.push_back({{"field", run_at.empty() ? "/delay_seconds" : "/run_at"},
+                       {"message", resolved.status().message()}});
+    return;
+  }
+  submission.run_at = *resolved;
+}
 
 // The body as a Submission, or the 400 that says what is wrong with it.
 std::variant<Submission, Reply> read_submission(const std::string& body) {
@@ -46,6 +75,7 @@ std::variant<Submission, Reply> read_submission(const std::string& body) {
   std::string_view job_type;
   simdjson::dom::element payload;
   JobPriority priority = JobPriority::kNormal;
+  Submission submission;
   if (!root.is_object()) {
     details.push_back({{"field", ""}, {"message", "the body must be a JSON object"}});
   } else {
@@ -66,12 +96,16 @@ std::variant<Submission, Reply> read_submission(const std::string& body) {
         details.push_back({{"field", "/priority"}, {"message", "one of high, normal, low"}});
       }
     }
+    read_run_at(root, submission, details);
   }
   if (!details.empty()) {
     return error_reply(Code::Bad_Request, "invalid_request", "the body must be {job_type, payload}",
                        std::move(details));
   }
-  return Submission{std::string(job_type), simdjson::minify(payload), priority};
+  submission.job_type = std::string(job_type);
+  submission.payload = simdjson::minify(payload);
+  submission.priority = priority;
+  return submission;
 }
 
 // The state= filter of a list or a stream (none when absent or empty); an
@@ -224,8 +258,10 @@ Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::strin
   const auto authorization = request.headers().tryGetRaw("Authorization");
   const std::string owner = idempotency_owner(
       authorization ? std::optional<std::string_view>(authorization->value()) : std::nullopt);
-  const SubmitOptions options{
-      .idempotency_key = key, .key_owner = owner, .priority = submission.priority};
+  const SubmitOptions options{.idempotency_key = key,
+                              .key_owner = owner,
+                              .run_at = submission.run_at,
+                              .priority = submission.priority};
   const SubmitResult submitted = timed(
       "submit", [&] { return jobs_.submit(submission.job_type, submission.payload, options); });
   if (!submitted.ok()) {
@@ -273,6 +309,13 @@ Reply JobRoutes::job_status(std::string_view id) {
 Reply JobRoutes::job(std::string_view id) {
   if (!is_uuid(id)) return malformed_id();
   auto status = timed("status", [&] { return jobs_.status(id); });
+  // A delayed job says so, and when it is due.
+  if (submitted->status.state == JobState::kScheduled) {
+    ordered_json body = ordered_json::parse(accepted.body);
+    body["state"] = to_string(JobState::kScheduled);
+    body["run_at"] = submitted->status.run_at;
+    accepted.body = dump(body);
+  }
   if (!status.ok()) return job_error(status.status());
   ordered_json body = {{"job_id", id}, {"status", member(*status)}};
   // A result exists only once the job ended; its absence is not an error.

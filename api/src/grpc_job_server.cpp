@@ -486,8 +486,22 @@ grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
   }
   const SubmitOptions options{.idempotency_key = request->idempotency_key(),
                               .key_owner = owner,
+  // 0 is proto3's "not set": no delay.
+  const auto run_at = resolve_run_at(
+      request->run_at(),
+      request->delay_seconds() == 0 ? std::nullopt
+                                    : std::optional<int64_t>(request->delay_seconds()),
+      Clock::now());
+  if (!run_at.ok()) {
+    const std::string field = request->run_at().empty() ? "delay_seconds" : "run_at";
+    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
+                          "invalid_request",
+                          run_at.status().message(),
+                          {{field, run_at.status().message()}}});
+  }
                               .priority = *priority};
   const SubmitResult submitted = [&]() -> SubmitResult {
+                              .run_at = *run_at,
     try {
       return jobs_.submit(request->job_type(), simdjson::minify(payload), options);
     } catch (const std::exception& e) {

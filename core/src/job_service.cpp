@@ -338,7 +338,9 @@ StatusOr<JobStatus> JobService::cancel(std::string_view job_id) {
       cancelled.message = "cancelled before it was due";
       cancelled.error_code = "cancelled";
       cancelled.error_message = "cancelled by request";
-      return statuses_.update(cancelled);
+      // Durable: the job has left the schedule for good, and a status
+      // left `scheduled` by a crash would never change again.
+      return statuses_.update_durable(cancelled);
     }
     return statuses_.get(job_id);
   }

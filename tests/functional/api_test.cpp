@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "dtq/core/ids.hpp"
+#include "dtq/core/time.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_provider.hpp"
 
@@ -1839,6 +1840,78 @@ TEST_F(ApiTest, IdempotencyKeysAreScopedToTheApiKey) {
   const auto [tenant_a, code_a] = dtq_keys(data_, "create --name tenant-a --scope submit");
   const auto [tenant_b, code_b] = dtq_keys(data_, "create --name tenant-b --scope submit");
   ASSERT_EQ(code_a, 0);
+TEST_F(ApiTest, ADelayedJobIsScheduledListedThenRunsWhenDue) {
+  const Reply accepted =
+      http("POST", url() + "/v1/jobs",
+           R"({"job_type":"quote","payload":{"max_length":200},"delay_seconds":2})");
+  ASSERT_EQ(accepted.code, 202) << accepted.body;
+  EXPECT_EQ(json_field(accepted.body, "state"), "scheduled");
+  const std::string id = json_field(accepted.body, "job_id");
+  const std::string run_at = json_field(accepted.body, "run_at");
+  ASSERT_TRUE(parse_rfc3339(run_at)) << accepted.body;
+  const Reply status = http("GET", url() + "/v1/jobs/" + id + "/status");
+  ASSERT_EQ(status.code, 200) << status.body;
+  EXPECT_EQ(json_field(status.body, "state"), "scheduled");
+  EXPECT_EQ(json_field(status.body, "run_at"), run_at);
+  const Reply listed = http("GET", url() + "/v1/jobs?state=scheduled");
+  ASSERT_EQ(listed.code, 200) << listed.body;
+  EXPECT_THAT(listed.body, HasSubstr(id));
+  EXPECT_THAT(listed.body, HasSubstr(run_at));
+  // The stream follows it from scheduled to its end.
+  EXPECT_THAT(events(url(), id).body, HasSubstr(R"("state":"completed")"));
+  EXPECT_GE(Clock::now(), *parse_rfc3339(run_at)) << "it ran before it was due";
+  EXPECT_THAT(http("GET", url() + "/v1/jobs?state=scheduled").body, Not(HasSubstr(id)));
+}
+
+TEST_F(ApiTest, AScheduledJobSurvivesARestartAndACancelledOneNeverRuns) {
+  const std::string later = to_rfc3339(Clock::now() + std::chrono::hours(1));
+  const Reply waiting = http("POST", url() + "/v1/jobs",
+                             R"({"job_type":"quote","payload":{"max_length":200},"run_at":")" +
+                                 later + R"("})");
+  ASSERT_EQ(waiting.code, 202) << waiting.body;
+  const std::string held = json_field(waiting.body, "job_id");
+  const Reply soon =
+      http("POST", url() + "/v1/jobs",
+           R"({"job_type":"quote","payload":{"max_length":200},"delay_seconds":2})");
+  ASSERT_EQ(soon.code, 202) << soon.body;
+  const std::string due = json_field(soon.body, "job_id");
+  // Killed (SIGKILL) while both wait.
+  restart({});
+  EXPECT_EQ(job_state(url(), held), "scheduled");
+  EXPECT_THAT(events(url(), due).body, HasSubstr(R"("state":"completed")"));
+  const Reply cancelled = http("POST", url() + "/v1/jobs/" + held + "/cancel", "");
+  ASSERT_EQ(cancelled.code, 200) << cancelled.body;
+  EXPECT_EQ(json_field(cancelled.body, "state"), "cancelled");
+  restart({});
+  EXPECT_EQ(job_state(url(), held), "cancelled");
+  EXPECT_EQ(http("GET", url() + "/v1/jobs/" + held + "/result").code, 404)
+      << "a cancelled scheduled job never ran";
+}
+
+TEST_F(ApiTest, ABadRunAtOrDelayIs400) {
+  const std::string far = to_rfc3339(Clock::now() + std::chrono::hours(24 * 366));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("run_at":"tomorrow")", "/run_at;"},
+      {R"("run_at":12)", "/run_at;"},
+      {R"("run_at":")" + far + R"(")", "/run_at;"},
+      {R"("delay_seconds":-1)", "/delay_seconds;"},
+      {R"("delay_seconds":31536001)", "/delay_seconds;"},
+      {R"("delay_seconds":"60")", "/delay_seconds;"},
+      {R"("run_at":"2030-01-01T00:00:00Z","delay_seconds":5)", "/run_at;"},
+  };
+  for (const auto& [fields, named] : cases) {
+    const Reply refused = http(
+        "POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":200},)" + fields + "}");
+    EXPECT_TRUE(IsError(refused, 400, "invalid_request")) << fields << ": " << refused.body;
+    EXPECT_EQ(detail_fields(refused), named) << fields;
+  }
+  // A time that has passed runs the job now.
+  const Reply now = http("POST", url() + "/v1/jobs",
+                         R"({"job_type":"quote","payload":{"max_length":200},"run_at":"2020-01-01T00:00:00Z"})");
+  ASSERT_EQ(now.code, 202) << now.body;
+  EXPECT_EQ(json_field(now.body, "state"), "");
+}
+
   ASSERT_EQ(code_b, 0);
   const Reply a =
       http("POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":200}})",
