@@ -11,6 +11,14 @@ function stateOut(state) {
   return state && state.startsWith(PREFIX) ? state.slice(PREFIX.length) : null;
 }
 
+const PRIORITY_PREFIX = 'JOB_PRIORITY_';
+
+// UNSPECIFIED (a server from before priorities) is NORMAL.
+function priorityOut(priority) {
+  const name = priority && priority.startsWith(PRIORITY_PREFIX) ? priority.slice(PRIORITY_PREFIX.length) : '';
+  return ['HIGH', 'NORMAL', 'LOW'].includes(name) ? name : 'NORMAL';
+}
+
 function orNull(value) {
   return value === '' || value === undefined ? null : value;
 }
@@ -36,6 +44,7 @@ export function statusOut(s) {
     errorCode: orNull(s.error_code),
     errorMessage: orNull(s.error_message),
     attempt: s.attempt,
+    priority: priorityOut(s.priority),
   };
 }
 
@@ -166,7 +175,8 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
       },
       job: async (_, { id }, ctx) => {
         const response = await client.call('GetJob', { job_id: id }, ctx.auth);
-        return { id: response.job_id, status: statusOut(response.status), result: resultOut(response.result) };
+        const status = statusOut(response.status);
+        return { id: response.job_id, priority: status.priority, status, result: resultOut(response.result) };
       },
       jobs: async (_, { state, jobType, first, after }, ctx) => {
         if (first !== undefined && first !== null && (first < 1 || first > 500)) {
@@ -203,7 +213,7 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
     },
     Mutation: {
       submitJob: async (_, { input }, ctx) => {
-        const { jobType, payload, idempotencyKey } = input;
+        const { jobType, payload, idempotencyKey, priority } = input;
         // gRPC cannot tell an empty key from none (proto3): refused here, as REST does.
         if (idempotencyKey === '') {
           throw new GraphQLError('an idempotency key has 1 to 255 characters, not 0', {
@@ -217,7 +227,12 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
         }
         const response = await client.call(
           'SubmitJob',
-          { job_type: jobType, payload_json: JSON.stringify(payload), idempotency_key: idempotencyKey ?? '' },
+          {
+            job_type: jobType,
+            payload_json: JSON.stringify(payload),
+            idempotency_key: idempotencyKey ?? '',
+            priority: PRIORITY_PREFIX + (priority ?? 'NORMAL'),
+          },
           ctx.auth,
         );
         return {

@@ -122,6 +122,24 @@ describe('queries and mutations', () => {
     assert.equal(typeof job.result.output, 'object');
   });
 
+  test('submitJob takes a priority, and the job and its status show it', async () => {
+    const { body } = await gql(
+      serve.url,
+      'mutation { submitJob(input: {jobType: "quote", payload: {}, priority: HIGH}) { jobId status { priority } } }',
+    );
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    assert.equal(body.data.submitJob.status.priority, 'HIGH');
+    const id = body.data.submitJob.jobId;
+    const read = await gql(serve.url, `{ job(id: "${id}") { priority status { priority } } }`);
+    assert.equal(read.body.data.job.priority, 'HIGH');
+    assert.equal(read.body.data.job.status.priority, 'HIGH');
+    const plain = await submit(serve.url, 'quote');
+    const normal = await gql(serve.url, `{ job(id: "${plain}") { priority } }`);
+    assert.equal(normal.body.data.job.priority, 'NORMAL');
+    const refused = await gql(serve.url, 'mutation { submitJob(input: {jobType: "quote", payload: {}, priority: URGENT}) { jobId } }');
+    assert.ok(refused.body.errors?.length, 'an unknown priority is refused');
+  });
+
   test('jobs pages through a connection, filtered', async () => {
     for (let i = 0; i < 3; i += 1) await submit(serve.url, 'quote');
     const first = await gql(serve.url, '{ jobs(jobType: "quote", first: 2) { nodes { jobId jobType } edges { node { jobId } } pageInfo { hasNextPage endCursor } } }');

@@ -212,7 +212,11 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     const jobId = new URL(page.url()).pathname.split("/").at(-1);
     const submit = page.graphql.operations.find((o) => o.operationName === "SubmitJob");
     assert.match(submit?.query ?? "", /mutation SubmitJob/);
-    assert.deepEqual(submit.variables, { jobType: "weather", payload: { city: "Austin", country_code: "US", units: "metric" } });
+    assert.deepEqual(submit.variables, {
+      jobType: "weather",
+      payload: { city: "Austin", country_code: "US", units: "metric" },
+      priority: "NORMAL",
+    });
     const subscribe = page.graphql.sent.find((m) => m.type === "subscribe" && m.payload.operationName === "JobUpdated");
     assert.ok(subscribe, "the job page subscribes to jobUpdated");
     assert.deepEqual(subscribe.payload.variables, { id: jobId });
@@ -286,6 +290,25 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     await field(page, "To currency").fill("EUR");
     await targetError.waitFor({ state: "detached", timeout: 5000 });
     await done(page);
+  });
+
+  e2e("a priority chosen on the form is the job's, on its page and in the list", async () => {
+    const page = await openPage("/?type=echo");
+    await page.getByRole("heading", { level: 2, name: "Echo" }).waitFor();
+    const priority = page.getByLabel("Priority", { exact: true });
+    assert.equal(await priority.inputValue(), "NORMAL");
+    await priority.selectOption("HIGH");
+    await field(page, "message").fill("first in line");
+    await submitAndWatch(page);
+    const submit = page.graphql.operations.find((o) => o.operationName === "SubmitJob");
+    assert.equal(submit?.variables?.priority, "HIGH", "the mutation carried the priority");
+    const details = page.locator("dl.details");
+    await waitForText(details, /Priority\s*High/);
+    const id = new URL(page.url()).pathname.split("/").pop();
+    await page.goto(`${server.url}/jobs`);
+    const row = page.locator(`tr[data-job-id="${id}"]`);
+    await waitForText(row.locator('td[data-label="Priority"]'), /High/);
+    await done(page, "22-priority.png");
   });
 
   e2e("a dropped-in plugin gets a working form and a raw JSON result", async () => {

@@ -2,7 +2,7 @@
 // mutations by HTTP POST, subscriptions over the WebSocket
 // (graphql-transport-ws). gateway/schema.graphql is the contract.
 import { gql, type TypedDocumentNode } from "@apollo/client";
-import type { DeadLetter, Job, JobConnection, JobState, JobStatus, JobType } from "./types";
+import type { DeadLetter, Job, JobConnection, JobPriority, JobState, JobStatus, JobType } from "./types";
 
 const STATUS_FIELDS = gql`
   fragment StatusFields on JobStatus {
@@ -16,6 +16,7 @@ const STATUS_FIELDS = gql`
     errorCode
     errorMessage
     attempt
+    priority
   }
 `;
 
@@ -88,10 +89,10 @@ export const JOBS: TypedDocumentNode<{ jobs: JobConnection }, JobsVariables> = g
 
 export const SUBMIT_JOB: TypedDocumentNode<
   { submitJob: { jobId: string; traceId: string; status: JobStatus } },
-  { jobType: string; payload: unknown }
+  { jobType: string; payload: unknown; priority?: JobPriority }
 > = gql`
-  mutation SubmitJob($jobType: String!, $payload: JSON!) {
-    submitJob(input: { jobType: $jobType, payload: $payload }) {
+  mutation SubmitJob($jobType: String!, $payload: JSON!, $priority: JobPriority) {
+    submitJob(input: { jobType: $jobType, payload: $payload, priority: $priority }) {
       jobId
       traceId
       status {

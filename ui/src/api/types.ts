@@ -6,6 +6,10 @@ import type { RJSFSchema } from "@rjsf/utils";
 export const JOB_STATES = ["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
+/** The schema's JobPriority enum: a job's class in its type's queue. */
+export const JOB_PRIORITIES = ["HIGH", "NORMAL", "LOW"] as const;
+export type JobPriority = (typeof JOB_PRIORITIES)[number];
+
 export function isTerminal(state: JobState): boolean {
   return state === "COMPLETED" || state === "FAILED" || state === "CANCELLED";
 }
@@ -23,6 +27,7 @@ export interface JobStatus {
   errorCode: string | null;
   errorMessage: string | null;
   attempt: number;
+  priority: JobPriority;
 }
 
 /** The result contract (collection `dtq.job_results`), present once a job ended. */

@@ -53,3 +53,8 @@ export function durationBetween(start: string | undefined, end: string | undefin
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.round(ms / 1000)} s`;
 }
+
+/** "HIGH" → "High": a priority as the pages show it. */
+export function priorityLabel(priority: string): string {
+  return priority.charAt(0) + priority.slice(1).toLowerCase();
+}

@@ -85,6 +85,14 @@ describe("JobPage", () => {
     expect(server.subscriptions).toHaveLength(1);
   });
 
+  it("shows the job's priority", async () => {
+    const { server } = renderJob();
+    const updates = await waitFor(() => server.latest("JobUpdated"));
+    act(() => updates.emit("jobUpdated", status({ state: "QUEUED", progressPercent: 0, priority: "LOW" })));
+    const term = await screen.findByText("Priority", { selector: "dt" });
+    expect(term.nextElementSibling?.textContent).toBe("Low");
+  });
+
   it("cancels a running job", async () => {
     const { server } = renderJob({ CancelJob: { data: { cancelJob: status({ state: "CANCELLED", message: "cancelled" }) } } });
     const updates = await waitFor(() => server.latest("JobUpdated"));

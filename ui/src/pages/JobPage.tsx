@@ -15,7 +15,7 @@ import { ProgressBar } from "../components/ProgressBar";
 import { RawJson, ResultCard } from "../components/ResultCard";
 import { StateBadge } from "../components/StateBadge";
 import { useAuthorized } from "../components/useAuthorized";
-import { durationBetween, formatClock, formatTime, shortId } from "../lib/format";
+import { durationBetween, formatClock, formatTime, priorityLabel, shortId } from "../lib/format";
 import { useTitle } from "../lib/useTitle";
 
 type StreamState = "connecting" | "live" | "reconnecting" | "ended";
@@ -285,6 +285,12 @@ function JobView({ id }: { id: string }) {
               <>
                 <dt>Trace id</dt>
                 <dd className="mono">{status.traceId}</dd>
+              </>
+            )}
+            {status?.priority && (
+              <>
+                <dt>Priority</dt>
+                <dd>{priorityLabel(status.priority)}</dd>
               </>
             )}
             {status?.attempt !== undefined && (

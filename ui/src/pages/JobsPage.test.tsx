@@ -33,7 +33,7 @@ describe("JobsPage", () => {
     const { server } = renderJobs({
       "": {
         nodes: [
-          status({ jobId: id(1), state: "RUNNING", progressPercent: 50, message: "half way" }),
+          status({ jobId: id(1), state: "RUNNING", progressPercent: 50, message: "half way", priority: "HIGH" }),
           status({ jobId: id(2), state: "COMPLETED", progressPercent: 100, message: "completed" }),
         ],
         endCursor: "cursor-2",
@@ -43,6 +43,9 @@ describe("JobsPage", () => {
     const table = await screen.findByRole("table");
     expect(within(table).getAllByRole("row")).toHaveLength(3);
     expect(within(table).getByText("half way")).toBeTruthy();
+    expect(within(table).getByRole("columnheader", { name: "Priority" })).toBeTruthy();
+    expect(within(table).getByText("High")).toBeTruthy();
+    expect(within(table).getByText("Normal")).toBeTruthy();
     expect(within(table).getByRole("progressbar", { name: `Progress of job ${id(1).slice(0, 8)}` }).getAttribute("aria-valuenow")).toBe("50");
     // Only jobs that have not ended can be cancelled.
     expect(within(table).getAllByRole("button", { name: /Cancel job/ })).toHaveLength(1);

@@ -21,7 +21,7 @@ import { Alert } from "../components/Alert";
 import { ProgressBar } from "../components/ProgressBar";
 import { StateBadge } from "../components/StateBadge";
 import { useAuthorized } from "../components/useAuthorized";
-import { formatAgo, formatTime, shortId } from "../lib/format";
+import { formatAgo, formatTime, priorityLabel, shortId } from "../lib/format";
 import { useTitle } from "../lib/useTitle";
 
 export const PAGE_SIZE = 20;
@@ -254,6 +254,7 @@ export function JobsPage() {
                 <th scope="col">Job</th>
                 <th scope="col">Type</th>
                 <th scope="col">State</th>
+                <th scope="col">Priority</th>
                 <th scope="col">Progress</th>
                 <th scope="col">Message</th>
                 <th scope="col">Updated</th>
@@ -274,6 +275,7 @@ export function JobsPage() {
                   <td data-label="State">
                     <StateBadge state={job.state} />
                   </td>
+                  <td data-label="Priority">{job.priority ? priorityLabel(job.priority) : "—"}</td>
                   <td data-label="Progress">
                     <ProgressBar
                       value={job.progressPercent}

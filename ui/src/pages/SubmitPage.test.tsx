@@ -44,9 +44,26 @@ describe("SubmitPage", () => {
     fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
     expect(await screen.findByTestId("location")).toHaveProperty("textContent", `/jobs/${NEW_ID}`);
     const [submit] = server.callsOf("SubmitJob");
-    expect(submit?.variables).toEqual({ jobType: "dice", payload: { sides: 6, count: 1, label: "d6" } });
+    expect(submit?.variables).toEqual({
+      jobType: "dice",
+      payload: { sides: 6, count: 1, label: "d6" },
+      priority: "NORMAL",
+    });
     expect(submit?.headers.Authorization).toBe("Bearer t0ken");
     expect(server.callsOf("JobTypes")[0]?.headers.Authorization).toBe("Bearer t0ken");
+  });
+
+  it("submits the priority chosen in its select", async () => {
+    const { server } = renderSubmit({ SubmitJob: submitted });
+    await screen.findByRole("heading", { level: 2, name: "Dice roller" });
+    const priority = screen.getByLabelText("Priority") as HTMLSelectElement;
+    expect(priority.value).toBe("NORMAL");
+    expect([...priority.options].map((o) => o.textContent)).toEqual(["High", "Normal", "Low"]);
+    fireEvent.change(priority, { target: { value: "HIGH" } });
+    fireEvent.change(input(/^Sides/), { target: { value: "6" } });
+    fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
+    expect(await screen.findByTestId("location")).toHaveProperty("textContent", `/jobs/${NEW_ID}`);
+    expect(server.callsOf("SubmitJob")[0]?.variables).toMatchObject({ jobType: "dice", priority: "HIGH" });
   });
 
   it("checks the schema before sending anything", async () => {

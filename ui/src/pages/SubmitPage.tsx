@@ -10,10 +10,11 @@ import { useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { describeError, toApiError } from "../api/client";
 import { JOB_TYPES, SUBMIT_JOB } from "../api/documents";
-import type { JobType } from "../api/types";
+import { JOB_PRIORITIES, type JobPriority, type JobType } from "../api/types";
 import { Alert } from "../components/Alert";
 import { useAuthorized } from "../components/useAuthorized";
 import { toErrorSchema, pointerToPath } from "../lib/errorSchema";
+import { priorityLabel } from "../lib/format";
 import { deriveUiSchema, formSchema, validator } from "../lib/formSchema";
 import { useTitle } from "../lib/useTitle";
 
@@ -122,6 +123,7 @@ function JobForm({ type }: { type: JobType }) {
   const [extraErrors, setExtraErrors] = useState<ErrorSchema | undefined>();
   const [failure, setFailure] = useState<{ title: string; text: string } | null>(null);
   const [submitting, setSubmitting] = useState(false);
+  const [priority, setPriority] = useState<JobPriority>("NORMAL");
   const container = useRef<HTMLDivElement>(null);
 
   const submit = async (payload: FormData) => {
@@ -130,7 +132,7 @@ function JobForm({ type }: { type: JobType }) {
     setExtraErrors(undefined);
     try {
       const submitted = await authorized(async () => {
-        const { data } = await submitJob({ variables: { jobType: type.jobType, payload } });
+        const { data } = await submitJob({ variables: { jobType: type.jobType, payload, priority } });
         return data!.submitJob;
       });
       navigate(`/jobs/${submitted.jobId}`, { state: { submitted: true } });
@@ -159,6 +161,24 @@ function JobForm({ type }: { type: JobType }) {
   return (
     <div ref={container}>
       {failure && <Alert title={failure.title}>{failure.text}</Alert>}
+      <div className="form-group priority-field">
+        <label htmlFor="job-priority">Priority</label>
+        <select
+          id="job-priority"
+          value={priority}
+          onChange={(event) => setPriority(event.target.value as JobPriority)}
+          aria-describedby="job-priority-help"
+        >
+          {JOB_PRIORITIES.map((p) => (
+            <option key={p} value={p}>
+              {priorityLabel(p)}
+            </option>
+          ))}
+        </select>
+        <p className="hint" id="job-priority-help">
+          Within its type, a high job runs before normal and low ones; low jobs still get a turn.
+        </p>
+      </div>
       <Form
         schema={schema}
         uiSchema={{

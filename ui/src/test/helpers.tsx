@@ -117,6 +117,7 @@ export function status(overrides: Partial<JobStatus> = {}): JobStatus {
     errorCode: null,
     errorMessage: null,
     attempt: 1,
+    priority: "NORMAL",
     ...overrides,
   };
 }
