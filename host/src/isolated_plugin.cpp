@@ -854,8 +854,46 @@ void IsolatedPlugin::start(const std::shared_ptr<AsyncRun>& run) const {
   if (!start_on(run, std::move(runner).value())) quarantine(run);  // died before it took the job
 }
 
+void IsolatedPlugin::run_batch(std::vector<AsyncAttempt> attempts) const {
+  std::vector<std::shared_ptr<AsyncRun>> runs;
+  runs.reserve(attempts.size());
+  for (auto& attempt : attempts) {
+    JobContext* job = attempt.context.get();
+    runs.push_back(std::make_shared<AsyncRun>(AsyncRun{
+        .context = job, .keep = std::move(attempt.context), .done = std::move(attempt.done)}));
+  }
+  auto runner = shared_runner(Role::kRun);
+  if (!runner.ok()) {
+    for (const auto& run : runs) {
+      run->context->fail("plugin_unavailable", runner.status().message(), true);
+      run->done();
+    }
+    return;
+  }
+  // Each job is registered before any frame goes, so that a death in
+  // between reaches every one of them; then the frames go in one write.
+  std::string frames;
+  for (const auto& run : runs) {
+    std::string frame = open_on(run, *runner);
+    if (frame.empty()) {
+      quarantine(run);  // died before it took the job
+      continue;
+    }
+    frames += frame;
+  }
+  if (!frames.empty()) (void)(*runner)->send(frames);  // its reader notices a death
+}
+
 bool IsolatedPlugin::start_on(const std::shared_ptr<AsyncRun>& run,
                               std::shared_ptr<Runner> runner) const {
+  std::string frame = open_on(run, std::move(runner));
+  if (frame.empty()) return false;
+  (void)run->runner->send(frame);  // its reader notices a death
+  return true;
+}
+
+std::string IsolatedPlugin::open_on(const std::shared_ptr<AsyncRun>& run,
+                                    std::shared_ptr<Runner> runner) const {
   run->runner = std::move(runner);
   run->id = next_request();
   {
@@ -870,11 +908,9 @@ bool IsolatedPlugin::start_on(const std::shared_ptr<AsyncRun>& run,
       hard_deadline(run->context->request()));
   if (call == nullptr) {
     forget(*run);
-    return false;
+    return {};
   }
-  (void)run->runner->send(
-      run_frame(run->context->request(), run->id));  // its reader notices a death
-  return true;
+  return run_frame(run->context->request(), run->id);
 }
 
 void IsolatedPlugin::forget(const AsyncRun& run) const {

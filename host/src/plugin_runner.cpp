@@ -627,6 +627,12 @@ void Runner::report_progress(dtq_job_ctx* handle, int32_t percent, std::string_v
     if (percent != job->sent_percent || Clock::now() - job->sent_at >= kProgressMessageInterval) {
       frame = take_progress_locked(request_of(handle), *job);
     }
+    // More requests wait for this thread: as in finish_job(), the report
+    // goes with their outcomes, within kStallLimit at the latest.
+    if (!frame.empty() && !work_.empty()) {
+      outbox_.hold(frame);
+      return;
+    }
   }
   if (!frame.empty()) outbox_.send(frame);
 }

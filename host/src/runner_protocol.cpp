@@ -79,14 +79,6 @@ Status send_frame(int fd, std::string_view frame) {
 }
 
 Status FrameStream::fill(std::optional<std::chrono::milliseconds> timeout) {
-  if (timeout) {
-    pollfd ready{.fd = fd_, .events = POLLIN, .revents = 0};
-    int polled = 0;
-    do {
-      polled = ::poll(&ready, 1, static_cast<int>(std::max<int64_t>(timeout->count(), 0)));
-    } while (polled < 0 && errno == EINTR);
-    if (polled == 0) return {StatusCode::kDeadlineExceeded, "no frame within the time limit"};
-  }
   // Unread bytes move to the front; the buffer only ever grows (to the
   // largest frame plus the read-ahead), and is never cleared byte by byte.
   constexpr size_t kReadAhead = size_t{64} * 1024;
@@ -98,9 +90,25 @@ Status FrameStream::fill(std::optional<std::chrono::milliseconds> timeout) {
   if (buffer_.size() < end_ + kReadAhead) buffer_.resize(end_ + kReadAhead);
   const size_t had = end_;
   ssize_t got = 0;
-  do {
-    got = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
-  } while (got < 0 && errno == EINTR);
+  // With a time limit, a read that does not wait comes first: under load
+  // the bytes are there already, and the poll before it would be a second
+  // system call for nothing.
+  int flags = timeout ? MSG_DONTWAIT : 0;
+  while (true) {
+    got = ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_, flags);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && flags != 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd ready{.fd = fd_, .events = POLLIN, .revents = 0};
+      int polled = 0;
+      do {
+        polled = ::poll(&ready, 1, static_cast<int>(std::max<int64_t>(timeout->count(), 0)));
+      } while (polled < 0 && errno == EINTR);
+      if (polled == 0) return {StatusCode::kDeadlineExceeded, "no frame within the time limit"};
+      flags = 0;
+      continue;
+    }
+    break;
+  }
   if (got > 0) end_ += static_cast<size_t>(got);
   if (got > 0) return {};
   if (got == 0 && had == 0) return not_found("end of stream");

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -390,6 +391,60 @@ TEST(IsolatedPluginAsyncTest, KillsAnOverdueJobWhileOtherJobsKeepTheChannelBusy)
   EXPECT_TRUE(hung.ended()) << "the overdue job outlived 5 s of traffic";
   EXPECT_EQ(hung.wait().error_code, "timeout");
   for (auto& job : traffic) EXPECT_EQ(job->wait().kind, JobOutcome::Kind::kCompleted);
+}
+
+// A batch goes to the runner in one write; the jobs still run side by side,
+// each ends exactly once, and a crash among them is charged only to the job
+// that crashes again alone.
+TEST(IsolatedPluginAsyncTest, ABatchRunsInOneGoAndACrashInItIsChargedOnlyToItsCulprit) {
+  auto plugin = isolated("poison");
+  ASSERT_TRUE(plugin->runs_batches());
+  static HttpClient http;
+  const std::vector<std::string> payloads = {R"({"do":"nap"})", R"({"do":"nap"})",
+                                             R"({"do":"segv"})", R"({"do":"nap"})",
+                                             R"({"do":"nap"})"};
+  std::mutex mutex;
+  std::condition_variable ended;
+  std::vector<int> calls(payloads.size(), 0);
+  std::vector<std::shared_ptr<JobContext>> contexts;
+  std::vector<Plugin::AsyncAttempt> batch;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    contexts.push_back(
+        JobContext::create(JobRequest{.job_id = new_uuid4(),
+                                      .job_type = "poison",
+                                      .trace_id = new_uuid4(),
+                                      .payload = payloads[i],
+                                      .deadline = std::chrono::steady_clock::now() + 20s},
+                           OutboundPolicy{}, http, nullptr));
+    batch.push_back({contexts.back(), [&, i] {
+                       std::lock_guard lock(mutex);
+                       ++calls[i];
+                       ended.notify_all();
+                     }});
+  }
+  const auto started = std::chrono::steady_clock::now();
+  plugin->run_batch(std::move(batch));
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(ended.wait_for(lock, 30s, [&] {
+      return std::all_of(calls.begin(), calls.end(), [](int n) { return n > 0; });
+    })) << "a job of the batch never ended";
+  }
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(calls[i], 1) << payloads[i];
+    const JobOutcome outcome = contexts[i]->finish();
+    if (payloads[i].find("segv") != std::string::npos) {
+      EXPECT_EQ(outcome.error_code, "plugin_crashed");
+      EXPECT_THAT(outcome.error_message, HasSubstr(kSegfaultEnd));
+    } else {
+      EXPECT_EQ(outcome.kind, JobOutcome::Kind::kCompleted) << outcome.error_code;
+    }
+  }
+  EXPECT_EQ(plugin->health().crashes, 1u);
+  // Four naps of 500 ms side by side, then again in quarantine, side by
+  // side: far less than the 4 s of naps run one after another.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
 }
 
 // The engine with the poison plugin beside echo, both isolated.

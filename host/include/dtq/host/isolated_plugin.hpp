@@ -86,6 +86,10 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   StatusOr<ValidationOutcome> check(std::string_view payload) const override;
   void run(JobContext& context) const override;
   void run_async(std::shared_ptr<JobContext> context, std::function<void()> done) const override;
+  // Every Run frame of the batch in one write to the shared runner.
+  void run_batch(std::vector<AsyncAttempt> attempts) const override;
+  // A single-threaded plugin's attempts wait for the pool's one slot each.
+  bool runs_batches() const noexcept override { return !info_.single_threaded; }
   bool validates_on_run() const noexcept override { return true; }
   void notify_cancel(JobContext& context) const override;
 
@@ -113,6 +117,9 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   void start(const std::shared_ptr<AsyncRun>& run) const;
   // false when `runner` is gone already.
   bool start_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner) const;
+  // start_on() but for sending the Run frame, which it returns ("" when
+  // `runner` is gone already).
+  std::string open_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner) const;
   // A frame for a job started with run_async() (null: its runner is gone).
   void on_frame(const std::shared_ptr<AsyncRun>& run, const runner::Frame* frame, bool timed_out,
                 bool suspect) const;

@@ -91,6 +91,21 @@ class Plugin {
     done();
   }
 
+  // One attempt of a batch for run_batch().
+  struct AsyncAttempt {
+    std::shared_ptr<JobContext> context;
+    std::function<void()> done;
+  };
+  // Starts each attempt like run_async(). An isolated plugin hands its
+  // runner the whole batch in one write, so that under load a job costs no
+  // system call of its own; this default starts them one after another.
+  virtual void run_batch(std::vector<AsyncAttempt> attempts) const {
+    for (auto& attempt : attempts) run_async(std::move(attempt.context), std::move(attempt.done));
+  }
+  // Whether run_batch() returns at once and saves work over a run() per
+  // job: a worker pool then takes its jobs in batches (worker_pool.hpp).
+  virtual bool runs_batches() const noexcept { return false; }
+
   // Whether run() checks the payload first, ending the attempt as a
   // non-retryable `invalid_payload` failure when it is refused: an isolated
   // plugin does so in its runner, which spares each job a round trip.
