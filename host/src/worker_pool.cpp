@@ -82,7 +82,8 @@ WorkerPool::WorkerPool(std::shared_ptr<Plugin> plugin, PoolSettings settings, En
       settings_(settings),
       backends_(backends),
       http_(http),
-      policy_(std::move(policy)) {}
+      policy_(std::move(policy)),
+      batches_(plugin_->runs_batches()) {}
 
 WorkerPool::~WorkerPool() {
   drain(std::chrono::steady_clock::now());
@@ -93,6 +94,7 @@ void WorkerPool::start() {
   for (uint32_t i = 0; i < settings_.concurrency; ++i) spawn_worker();
   supervisor_ = std::thread([this] { supervise(); });
   completer_ = std::thread([this] { complete_loop(); });
+  if (batches_) settler_ = std::thread([this] { settle_loop(); });
 }
 
 void WorkerPool::spawn_worker() {
@@ -109,6 +111,7 @@ void WorkerPool::stop_taking() {
     stopping_ = true;
   }
   changed_.notify_all();
+  room_.notify_all();
 }
 
 void WorkerPool::set_paused(bool paused) {
@@ -153,6 +156,14 @@ void WorkerPool::drain(Deadline deadline) {
   for (auto& [id, worker] : workers) {
     if (worker.joinable()) worker.join();
   }
+  // Then the settler, once it settled what ended: it hands outcomes to
+  // the completer.
+  {
+    MutexLock lock(ended_->mutex);
+    ended_->stop = true;
+  }
+  ended_->news.notify_all();
+  if (settler_.joinable()) settler_.join();
   // Every worker is gone: persist what they handed over, then stop.
   {
     MutexLock lock(completer_mutex_);
@@ -186,24 +197,54 @@ PoolStats WorkerPool::stats() const {
 void WorkerPool::worker_loop() {
   const std::string& type = plugin_->info().job_type;
   while (!stopping_) {
+    std::optional<Retry> retry;
     {
       MutexLock lock(mutex_);
       // Paused: sleep until resumed or stopped (both notify changed_).
       changed_.wait(lock, [this] { return stopping_.load() || !paused_.load(); });
       if (stopping_) break;
-      ++taking_;
+      if (batches_) {
+        room_.wait(lock, [this]() DTQ_REQUIRES(mutex_) {
+          return stopping_.load() || !retries_.empty() || slots_ < settings_.concurrency;
+        });
+        if (stopping_) break;
+        if (!retries_.empty()) {
+          retry = std::move(retries_.front());
+          retries_.pop_front();
+        } else if (paused_) {
+          continue;  // paused while this worker waited for a slot
+        } else {
+          ++slots_;
+        }
+      }
+      if (!retry) ++taking_;
+    }
+    if (retry) {
+      const Attempt& attempt = *retry->attempt;
+      const JobRequest& request = attempt.context->request();
+      // false: the supervisor gave up on this thread (see process()).
+      if (!continue_attempts(attempt.delivery, attempt.started_at, request.payload, request.attempt,
+                             std::move(retry->outcome)))
+        return;
+      free_slots(1, 1);
+      continue;
     }
     auto taken = backends_.queue.take(type, 1, kTakeWait);
     {
       MutexLock lock(mutex_);
       --taking_;
       if (paused_) changed_.notify_all();  // a pause waits for the takes to end
+      if (batches_ && (!taken.ok() || taken->empty())) --slots_;
     }
     if (!taken.ok()) {
       ++queue_errors_;
       spdlog::error("job_type={} cannot take from the queue: {}", type, taken.status().message());
       MutexLock lock(mutex_);
       changed_.wait_for(lock, kBackendRetry, [this] { return stopping_.load(); });
+      continue;
+    }
+    if (batches_) {
+      for (const auto& delivery : *taken) launch(delivery);
       continue;
     }
     for (auto& delivery : *taken) {
@@ -224,6 +265,23 @@ void WorkerPool::worker_loop() {
       }
       changed_.notify_all();
     }
+  }
+  // Retries the settler queued before the pool stopped: settle() gives
+  // them back for redelivery.
+  while (batches_) {
+    std::optional<Retry> retry;
+    {
+      MutexLock lock(mutex_);
+      if (retries_.empty()) break;
+      retry = std::move(retries_.front());
+      retries_.pop_front();
+    }
+    const Attempt& attempt = *retry->attempt;
+    const JobRequest& request = attempt.context->request();
+    if (!continue_attempts(attempt.delivery, attempt.started_at, request.payload, request.attempt,
+                           std::move(retry->outcome)))
+      return;
+    free_slots(1, 1);
   }
 }
 
@@ -305,13 +363,140 @@ std::optional<WorkerPool::Begun> WorkerPool::begin(const Delivery& delivery) {
   return Begun{current->updated_at, attempt, current->progress_percent};
 }
 
-std::optional<JobOutcome> WorkerPool::run_one(const Delivery& delivery,
-                                              const std::string& started_at,
-                                              const std::string& payload, uint32_t number,
-                                              int progress) {
-  // Both outlive the pool if this thread is abandoned.
-  const std::shared_ptr<Plugin> plugin = plugin_;
-  const std::shared_ptr<SingleThread> single_thread = single_thread_;
+void WorkerPool::Ended::push(std::shared_ptr<Attempt> attempt) {
+  {
+    MutexLock lock(mutex);
+    attempts.push_back(std::move(attempt));
+  }
+  news.notify_one();
+}
+
+bool WorkerPool::Ended::wait(std::vector<std::shared_ptr<Attempt>>& out) {
+  MutexLock lock(mutex);
+  news.wait(lock, [this]() DTQ_REQUIRES(mutex) { return stop || !attempts.empty(); });
+  if (attempts.empty()) return false;
+  out.swap(attempts);
+  attempts.clear();
+  return true;
+}
+
+void WorkerPool::free_slots(size_t slots, size_t held) {
+  if (slots == 0 && held == 0) return;
+  {
+    MutexLock lock(mutex_);
+    slots_ -= slots;
+    holding_ -= held;
+  }
+  if (held > 0) changed_.notify_all();  // drain waits for holding_
+  // Each waiting worker takes one job: as many wake as there are slots,
+  // not every one of them.
+  for (size_t i = 0; i < slots; ++i) room_.notify_one();
+}
+
+void WorkerPool::launch(const Delivery& delivery) {
+  if (stopping_) {
+    release(delivery, "worker stopping before it started");
+    return free_slots(1, 0);
+  }
+  {
+    MutexLock lock(mutex_);
+    ++holding_;
+  }
+  std::shared_ptr<Attempt> attempt;
+  if (!finish_if_stored(delivery)) {
+    if (const auto begun = begin(delivery)) {
+      const JobMessage& message = delivery.message;
+      const ValidationOutcome validation =
+          plugin_->validates_on_run() ? ValidationOutcome{.normalized_payload = message.payload}
+                                      : plugin_->validate(message.payload);
+      if (validation.valid()) {
+        attempt = new_attempt(delivery, begun->started_at, validation.normalized_payload,
+                              begun->attempt, begun->progress, true);
+      } else {
+        store_outcome(delivery, JobState::kFailed, "",
+                      JobError{"invalid_payload", validation.describe()}, begun->started_at,
+                      begun->attempt);
+      }
+    }
+  }
+  if (attempt == nullptr) return free_slots(1, 1);
+  ++started_;
+  MutexLock lock(launch_mutex_);
+  // The done callback holds what outlives the pool, never the pool.
+  launch_queue_.push_back({attempt->context, [ended = ended_, attempt] { ended->push(attempt); }});
+  // Another worker is launching: it takes this attempt along before it
+  // returns. Workers whose attempts were recorded by one commit get here
+  // together, so under load one run_batch() carries many.
+  if (launching_) return;
+  launching_ = true;
+  while (!launch_queue_.empty()) {
+    std::vector<Plugin::AsyncAttempt> batch;
+    batch.swap(launch_queue_);
+    lock.unlock();
+    plugin_->run_batch(std::move(batch));
+    lock.lock();
+  }
+  launching_ = false;
+}
+
+void WorkerPool::settle_loop() {
+  std::vector<std::shared_ptr<Attempt>> ended;
+  std::vector<std::shared_ptr<Attempt>> mine;
+  while (ended_->wait(ended)) {
+    mine.clear();
+    // Claimed already: abandon() settled it, its slot and its delivery.
+    for (auto& attempt : ended)
+      if (!attempt->claimed.exchange(true)) mine.push_back(std::move(attempt));
+    ended.clear();
+    if (mine.empty()) continue;
+    {
+      MutexLock lock(mutex_);
+      for (const auto& attempt : mine) running_.remove(attempt);
+    }
+    size_t settled = 0;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& attempt : mine) {
+      observe_attempt(now - attempt->began);
+      JobOutcome outcome = attempt->context->finish();
+      const JobRequest& request = attempt->context->request();
+      if (outcome.kind == JobOutcome::Kind::kFailed && outcome.retryable &&
+          request.attempt < settings_.max_attempts) {
+        // Its backoff is a worker's to wait out; it keeps its slot.
+        MutexLock lock(mutex_);
+        if (!stopping_) {
+          retries_.push_back(Retry{attempt, std::move(outcome)});
+          room_.notify_one();
+          continue;
+        }
+      }
+      // Completed, cancelled, out of attempts, or the pool is stopping
+      // (the retry is given back): settled without a wait.
+      (void)continue_attempts(attempt->delivery, attempt->started_at, request.payload,
+                              request.attempt, std::move(outcome));
+      ++settled;
+    }
+    free_slots(settled, settled);
+  }
+}
+
+bool WorkerPool::continue_attempts(const Delivery& delivery, const std::string& started_at,
+                                   const std::string& payload, uint32_t number,
+                                   JobOutcome outcome) {
+  while (settle(delivery, started_at, number, outcome) == Next::kRetry) {
+    ++number;
+    if (!record_attempt(delivery, number)) return true;
+    auto next = run_one(delivery, started_at, payload, number, outcome.progress);
+    if (!next) return false;
+    outcome = std::move(*next);
+  }
+  return true;
+}
+
+std::shared_ptr<WorkerPool::Attempt> WorkerPool::new_attempt(const Delivery& delivery,
+                                                             const std::string& started_at,
+                                                             const std::string& payload,
+                                                             uint32_t number, int progress,
+                                                             bool launched) {
   const JobMessage& message = delivery.message;
   auto attempt = std::make_shared<Attempt>();
   attempt->context = JobContext::create(
@@ -327,26 +512,29 @@ std::optional<JobOutcome> WorkerPool::run_one(const Delivery& delivery,
   attempt->delivery = delivery;
   attempt->started_at = started_at;
   attempt->worker = std::this_thread::get_id();
+  attempt->launched = launched;
+  attempt->began = std::chrono::steady_clock::now();
   {
     MutexLock lock(mutex_);
     running_.push_back(attempt);
   }
+  return attempt;
+}
+
+std::optional<JobOutcome> WorkerPool::run_one(const Delivery& delivery,
+                                              const std::string& started_at,
+                                              const std::string& payload, uint32_t number,
+                                              int progress) {
+  // Both outlive the pool if this thread is abandoned.
+  const std::shared_ptr<Plugin> plugin = plugin_;
+  const std::shared_ptr<SingleThread> single_thread = single_thread_;
+  auto attempt = new_attempt(delivery, started_at, payload, number, progress, false);
   ++started_;
-  const auto began = std::chrono::steady_clock::now();
 
   const bool ran = run_attempt(*plugin, single_thread, *attempt->context);
 
   if (attempt->claimed.exchange(true)) return std::nullopt;
-  if (current->state == JobState::kCompleted || current->state == JobState::kFailed) {
-    // A second copy of a job that has ended (a scheduler that stopped
-    // between its enqueue and its status write enqueues the job twice):
-    // acked, never run again.
-    spdlog::info("job_id={} already {}: a duplicate delivery, acked without running",
-                 message.job_id, to_string(current->state));
-    (void)backends_.queue.ack(delivery);
-    return std::nullopt;
-  }
-  observe_attempt(std::chrono::steady_clock::now() - began);
+  observe_attempt(std::chrono::steady_clock::now() - attempt->began);
   {
     MutexLock lock(mutex_);
     running_.remove(attempt);
@@ -474,13 +662,18 @@ void WorkerPool::abandon(const std::shared_ptr<Attempt>& attempt, bool user_canc
     MutexLock lock(mutex_);
     running_.remove(attempt);
     --holding_;
-    if (auto it = workers_.find(attempt->worker); it != workers_.end()) {
-      it->second.detach();  // it may never come back; it will not touch the pool if it does
-      workers_.erase(it);
+    if (batches_) --slots_;  // every attempt of a batching pool holds one
+    // A launched attempt holds no thread; any other holds its worker's.
+    if (!attempt->launched) {
+      if (auto it = workers_.find(attempt->worker); it != workers_.end()) {
+        it->second.detach();  // it may never come back; it will not touch the pool if it does
+        workers_.erase(it);
+      }
+      if (!stopping_) spawn_worker();
     }
-    if (!stopping_) spawn_worker();
   }
   changed_.notify_all();
+  if (batches_) room_.notify_one();
   if (user_cancelled) {
     store_outcome(attempt->delivery, JobState::kCancelled, "",
                   JobError{"cancelled", "cancelled; the plugin ignored the request"},

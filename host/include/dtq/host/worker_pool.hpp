@@ -26,6 +26,20 @@
 //    finish as usual. Idle workers sleep on the pool's condition variable
 //    (no polling) and wake at once on resume or stop.
 //
+// A plugin that runs batches (an isolated one: Plugin::runs_batches()) is
+// fed in batches instead. A worker takes a job and records its attempt as
+// above, many at once (their durable writes share commits), but does not
+// wait for it to run: it hands the attempt to the launch queue and takes
+// the next job. Whoever finds the queue idle starts everything queued with
+// one run_batch() (one write to the runner), and more while more arrive;
+// one settler thread per pool settles the attempts as they end, many per
+// wake-up. Concurrency still bounds the jobs in flight, counted in slots
+// held from the take until the job is settled. A retry goes back to a
+// worker, which waits out the backoff and runs it on its own thread (as
+// above), so no backoff holds up the settler. An attempt given up on frees
+// its slot at once, as a replaced thread does (a runner ends it by its
+// hard deadline, isolated_plugin.hpp).
+//
 // Outcomes are persisted by one completer thread per pool, in batches: the
 // results first (one durable round trip for the batch), then each status,
 // then each ack. Worker threads hand an outcome over and take the next job at
@@ -43,6 +57,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <list>
 #include <map>
 #include <memory>
@@ -139,6 +154,27 @@ class WorkerPool final : private JobObserver {
     std::atomic<bool> claimed{false};
     bool cancel_sent = false;
     std::chrono::steady_clock::time_point cancel_sent_at;
+    // Started through the launch queue: no thread waits on it, so
+    // abandon() replaces none.
+    bool launched = false;
+    std::chrono::steady_clock::time_point began;
+  };
+  // Launched attempts that ended, for the settler. Shared with their done
+  // callbacks, which may come after the pool is gone.
+  struct Ended {
+    Mutex mutex;
+    CondVar news;
+    std::vector<std::shared_ptr<Attempt>> attempts DTQ_GUARDED_BY(mutex);
+    bool stop DTQ_GUARDED_BY(mutex) = false;
+    void push(std::shared_ptr<Attempt> attempt);
+    // Moves out what ended, waiting for something; false once stopped and
+    // nothing is left.
+    bool wait(std::vector<std::shared_ptr<Attempt>>& out);
+  };
+  // A launched attempt that failed and may be retried, for a worker.
+  struct Retry {
+    std::shared_ptr<Attempt> attempt;
+    JobOutcome outcome;
   };
 
   // The one slot of a single-threaded plugin. Shared with the workers, so
@@ -158,6 +194,21 @@ class WorkerPool final : private JobObserver {
                           JobContext& context);
 
   void worker_loop();
+  // Batches: records the delivery's attempt and queues it for launch.
+  void launch(const Delivery& delivery);
+  // Batches: the settler thread.
+  void settle_loop();
+  // After attempt `number` of `delivery` ended with `outcome`: settles it,
+  // and runs the retries it calls for on this thread. False when the
+  // supervisor gave up on this thread (see process()).
+  bool continue_attempts(const Delivery& delivery, const std::string& started_at,
+                         const std::string& payload, uint32_t number, JobOutcome outcome);
+  // A new attempt, listed in running_.
+  std::shared_ptr<Attempt> new_attempt(const Delivery& delivery, const std::string& started_at,
+                                       const std::string& payload, uint32_t number, int progress,
+                                       bool launched);
+  // Batches: `slots` free again and `held` deliveries done with.
+  void free_slots(size_t slots, size_t held);
   // False when the supervisor took this thread's job away: the thread must
   // then end without touching the pool.
   bool process(const Delivery& delivery);
@@ -228,6 +279,18 @@ class WorkerPool final : private JobObserver {
   size_t holding_ DTQ_GUARDED_BY(mutex_) = 0;
   // Workers inside queue.take(): set_paused(true) waits for them.
   size_t taking_ DTQ_GUARDED_BY(mutex_) = 0;
+  // Batches: the slots (of `concurrency`) that taken jobs hold until they
+  // are settled, and the retries waiting for a worker. Workers wait on
+  // room_ for either.
+  const bool batches_;
+  size_t slots_ DTQ_GUARDED_BY(mutex_) = 0;
+  std::deque<Retry> retries_ DTQ_GUARDED_BY(mutex_);
+  CondVar room_;
+  Mutex launch_mutex_;
+  std::vector<Plugin::AsyncAttempt> launch_queue_ DTQ_GUARDED_BY(launch_mutex_);
+  bool launching_ DTQ_GUARDED_BY(launch_mutex_) = false;
+  const std::shared_ptr<Ended> ended_ = std::make_shared<Ended>();
+  std::thread settler_;
   std::thread supervisor_;
 
   Mutex completer_mutex_;
