@@ -7,6 +7,8 @@
 //
 // --isolated 1 (the default, as in dtq) runs the plugin in a supervised
 // runner process; 0 loads it into this one.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,7 +16,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +56,53 @@ Options parse(int argc, char** argv) {
   return options;
 }
 
+// $name, else `fallback`: a copy of an older build's plugin and runner can
+// be measured with this binary, side by side with the current ones.
+const char* env_or(const char* name, const char* fallback) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any thread starts
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+// CPU seconds (user and system) of this process and of its live children
+// (the plugin runners), read from /proc: the runners are still running when
+// the figure is taken, so RUSAGE_CHILDREN would miss them.
+struct CpuSeconds {
+  double self = 0;
+  double children = 0;
+};
+CpuSeconds cpu_seconds() {
+  const auto ticks_per_second = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const auto stat_cpu = [&](const fs::path& stat, pid_t& parent) {
+    std::ifstream in(stat);
+    std::string line;
+    std::getline(in, line);
+    // Fields after the command, which may hold spaces: state ppid ... utime(14) stime(15).
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) return 0.0;
+    std::istringstream fields(line.substr(close + 2));
+    std::string field;
+    double cpu = 0;
+    for (int i = 3; fields >> field && i <= 15; ++i) {
+      if (i == 4) parent = static_cast<pid_t>(std::stol(field));
+      if (i == 14 || i == 15) cpu += std::stod(field) / ticks_per_second;
+    }
+    return cpu;
+  };
+  pid_t parent = 0;
+  CpuSeconds total{.self = stat_cpu("/proc/self/stat", parent)};
+  const pid_t self = ::getpid();
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t child_parent = 0;
+    const double cpu = stat_cpu(entry.path() / "stat", child_parent);
+    if (child_parent == self) total.children += cpu;
+  }
+  return total;
+}
+
 double percentile(std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   const auto index = static_cast<size_t>(p * static_cast<double>(sorted.size() - 1));
@@ -67,8 +118,8 @@ int main(int argc, char** argv) {
 
   dtq::host::IsolationSettings isolation;
   isolation.isolate = options.isolated;
-  isolation.runner.executable = DTQ_PLUGIN_RUNNER;
-  auto plugin = dtq::host::start_plugin(DTQ_BENCH_PLUGIN, isolation);
+  isolation.runner.executable = env_or("DTQ_PLUGIN_RUNNER", DTQ_PLUGIN_RUNNER);
+  auto plugin = dtq::host::start_plugin(env_or("DTQ_BENCH_PLUGIN", DTQ_BENCH_PLUGIN), isolation);
   if (!plugin.ok()) {
     std::fprintf(stderr, "%s\n", plugin.status().message().c_str());
     return 1;
@@ -118,6 +169,7 @@ int main(int argc, char** argv) {
   }
   (*engine)->start();
 
+  const CpuSeconds cpu_before = cpu_seconds();
   const auto start = SteadyClock::now();
   for (size_t first = 0; first < options.jobs; first += options.batch) {
     const size_t count = std::min(options.batch, options.jobs - first);
@@ -143,6 +195,7 @@ int main(int argc, char** argv) {
     all_done.wait(lock, [&] { return completed.load() == options.jobs; });
   }
   const auto finished = SteadyClock::now();
+  const CpuSeconds cpu_after = cpu_seconds();
   (*engine)->drain();
   subscription.reset();
 
@@ -158,6 +211,13 @@ int main(int argc, char** argv) {
   std::printf("  submit -> complete   %.0f jobs/s\n", static_cast<double>(options.jobs) / seconds);
   std::printf("  latency p50          %.2f ms\n", percentile(latency_ms, 0.50));
   std::printf("  latency p99          %.2f ms\n", percentile(latency_ms, 0.99));
+  // Enqueue, run and store alike, of this process and the runner: the
+  // difference between --isolated 1 and 0 is what isolation costs a job.
+  const double per_job = 1e6 / static_cast<double>(options.jobs);
+  const double self_us = (cpu_after.self - cpu_before.self) * per_job;
+  const double runner_us = (cpu_after.children - cpu_before.children) * per_job;
+  std::printf("  CPU per job          %.1f us (this process %.1f, plugin runner %.1f)\n",
+              self_us + runner_us, self_us, runner_us);
   backends = dtq::Status{};  // close before removing the files
   fs::remove_all(data_dir);
   return 0;

@@ -9,8 +9,9 @@
 
 #include <condition_variable>
 #include <cstdlib>
-#include <mutex>
 #include <iostream>
+#include <mutex>
+#include <vector>
 
 #include "dtq/host/isolated_plugin.hpp"
 #include "dtq/host/job_context.hpp"
@@ -18,8 +19,16 @@
 
 namespace {
 
+// $name, else `fallback`: a copy of an older build's plugin and runner can
+// be measured with this binary, side by side with the current ones.
+const char* env_or(const char* name, const char* fallback) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any thread starts
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
 std::shared_ptr<dtq::host::Plugin> noop_plugin() {
-  auto loaded = dtq::host::load_plugin(DTQ_BENCH_PLUGIN);
+  auto loaded = dtq::host::load_plugin(env_or("DTQ_BENCH_PLUGIN", DTQ_BENCH_PLUGIN));
   if (!loaded.ok()) {
     std::cerr << loaded.status().message() << "\n";
     std::abort();
@@ -69,8 +78,9 @@ double isolated_cpu_us[2] = {0, 0};
 
 std::shared_ptr<dtq::host::Plugin> isolated_noop_plugin() {
   dtq::host::RunnerSettings settings;
-  settings.executable = DTQ_PLUGIN_RUNNER;
-  auto plugin = dtq::host::IsolatedPlugin::start(DTQ_BENCH_PLUGIN, settings);
+  settings.executable = env_or("DTQ_PLUGIN_RUNNER", DTQ_PLUGIN_RUNNER);
+  auto plugin =
+      dtq::host::IsolatedPlugin::start(env_or("DTQ_BENCH_PLUGIN", DTQ_BENCH_PLUGIN), settings);
   if (!plugin.ok()) {
     std::cerr << plugin.status().message() << "\n";
     std::abort();
@@ -157,6 +167,72 @@ void run_jobs_async(benchmark::State& state, std::shared_ptr<dtq::host::Plugin> 
   state.counters["cpu_us_per_job"] = cpu_us_per_job;
 }
 
+// Full load as the worker pool makes it for a plugin that runs batches:
+// jobs started kInFlight / 2 at a time through run_batch(), up to
+// kInFlight in flight, each batch started once half have ended.
+double in_process_batch_cpu_us = 0;
+double isolated_batch_cpu_us = 0;
+
+void run_jobs_batched(benchmark::State& state, std::shared_ptr<dtq::host::Plugin> (*make)(),
+                      double& cpu_us_per_job) {
+  const double before = cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN);
+  {
+    const auto plugin = make();
+    dtq::host::HttpClient http;
+    CountingObserver observer;
+    dtq::host::JobRequest request{.job_id = "00000000-0000-4000-8000-000000000000",
+                                  .job_type = "bench_noop",
+                                  .trace_id = "00000000-0000-4000-8000-000000000001",
+                                  .payload = "{}"};
+    std::mutex mutex;
+    std::condition_variable room;
+    int in_flight = 0;  // started or about to be
+    std::vector<dtq::host::Plugin::AsyncAttempt> batch;
+    const auto start_batch = [&] {
+      if (!batch.empty()) plugin->run_batch(std::move(batch));
+      batch.clear();
+    };
+    for (auto _ : state) {
+      {
+        std::unique_lock lock(mutex);
+        if (in_flight >= kInFlight) {
+          lock.unlock();
+          start_batch();
+          lock.lock();
+          room.wait(lock, [&] { return in_flight <= kInFlight / 2; });
+        }
+        ++in_flight;
+      }
+      auto context = dtq::host::JobContext::create(request, {}, http, &observer);
+      dtq::host::JobContext* job = context.get();
+      batch.push_back({std::move(context), [&mutex, &room, &in_flight, job] {
+                         auto outcome = job->finish();
+                         benchmark::DoNotOptimize(outcome);
+                         std::lock_guard lock(mutex);
+                         if (--in_flight <= kInFlight / 2) room.notify_one();
+                       }});
+      if (batch.size() >= static_cast<size_t>(kInFlight / 2)) start_batch();
+    }
+    start_batch();
+    std::unique_lock lock(mutex);
+    room.wait(lock, [&] { return in_flight == 0; });
+  }
+  state.SetItemsProcessed(state.iterations());
+  cpu_us_per_job = (cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN) - before) * 1e6 /
+                   static_cast<double>(state.iterations());
+  state.counters["cpu_us_per_job"] = cpu_us_per_job;
+}
+
+void BM_JobBatch_InProcess(benchmark::State& state) {
+  run_jobs_batched(state, &noop_plugin, in_process_batch_cpu_us);
+}
+BENCHMARK(BM_JobBatch_InProcess)->UseRealTime();
+
+void BM_JobBatch_Isolated(benchmark::State& state) {
+  run_jobs_batched(state, &isolated_noop_plugin, isolated_batch_cpu_us);
+}
+BENCHMARK(BM_JobBatch_Isolated)->UseRealTime();
+
 void BM_JobAsync_InProcess(benchmark::State& state) {
   run_jobs_async(state, &noop_plugin, in_process_async_cpu_us);
 }
@@ -189,6 +265,12 @@ int main(int argc, char** argv) {
               << " jobs in flight): " << isolated_async_cpu_us - in_process_async_cpu_us
               << " us of CPU per job (isolated " << isolated_async_cpu_us << " us, in process "
               << in_process_async_cpu_us << " us)\n";
+  }
+  if (in_process_batch_cpu_us > 0 && isolated_batch_cpu_us > 0) {
+    std::cout << "isolation cost, at full load through run_batch (batches of " << kInFlight / 2
+              << ", up to " << kInFlight << " in flight, as the worker pool runs them): "
+              << isolated_batch_cpu_us - in_process_batch_cpu_us << " us of CPU per job (isolated "
+              << isolated_batch_cpu_us << " us, in process " << in_process_batch_cpu_us << " us)\n";
   }
   const char* modes[2] = {"one job at a time", "at full load (8 threads, a job each)"};
   for (int mode = 0; mode < 2; ++mode) {
