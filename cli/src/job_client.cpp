@@ -479,7 +479,8 @@ class GrpcJobClient final : public JobClient {
   // code, and {"error":{code,message,details}} from its dtq-error-bin. A
   // call that never reached dtq (UNAVAILABLE without dtq's details: no
   // server there) is "not reached", as a refused connection is over REST.
-  ApiReply failure(const grpc::Status& status, const grpc::ClientContext& context) const {
+  [[nodiscard]] ApiReply failure(const grpc::Status& status,
+                                 const grpc::ClientContext& context) const {
     v1::ErrorDetails details;
     bool has_details = false;
     const auto& trailers = context.GetServerTrailingMetadata();
