@@ -182,7 +182,9 @@ Status Producer::create_topics(const std::vector<std::string>& topics, int32_t p
     for (const auto& [name, value] : config) {
       if (rd_kafka_NewTopic_set_config(request, name.c_str(), value.c_str()) !=
           RD_KAFKA_RESP_ERR_NO_ERROR) {
-        status = invalid_argument("topic " + topic + ": config " + name + "=" + value);
+        std::string message = "topic " + topic;
+        message.append(": config ").append(name).append("=").append(value);
+        status = invalid_argument(std::move(message));
       }
     }
     if (!status.ok()) break;
@@ -214,7 +216,9 @@ Status Producer::create_topics(const std::vector<std::string>& topics, int32_t p
         const auto err = rd_kafka_topic_result_error(results[i]);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
           std::string configs;
-          for (const auto& [name, value] : config) configs += ", " + name + "=" + value;
+          for (const auto& [name, value] : config) {
+            configs.append(", ").append(name).append("=").append(value);
+          }
           spdlog::info("kafka: created topic {} ({} partitions{})",
                        rd_kafka_topic_result_name(results[i]), partitions, configs);
           if (created != nullptr) created->emplace_back(rd_kafka_topic_result_name(results[i]));
@@ -308,7 +312,8 @@ Status Producer::set_topic_config(const std::string& topic, const TopicConfig& c
     if (rd_kafka_ConfigResource_set_config(resource, name.c_str(), value.c_str()) !=
         RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_ConfigResource_destroy(resource);
-      return invalid_argument(what + ": config " + name + "=" + value);
+      return invalid_argument(
+          std::string(what).append(": config ").append(name).append("=").append(value));
     }
   }
   rd_kafka_AdminOptions_t* options =
@@ -330,7 +335,9 @@ Status Producer::set_topic_config(const std::string& topic, const TopicConfig& c
     }
   }
   std::string changed;
-  for (const auto& [name, value] : config) changed += " " + name + "=" + value;
+  for (const auto& [name, value] : config) {
+    changed.append(" ").append(name).append("=").append(value);
+  }
   spdlog::info("kafka: topic {} now has{}", topic, changed);
   return {};
 }
