@@ -133,21 +133,30 @@ void add_submit_command(CLI::App& app, const ClientVerbs& verbs) {
   auto submit_type = std::make_shared<std::string>();
   auto submit_payload = std::make_shared<std::string>();
   auto submit_watch = std::make_shared<bool>(false);
+  auto submit_priority = std::make_shared<std::string>("normal");
   auto* submit =
       app.add_subcommand("submit", "Submit a job; prints its id (or, with --watch, its result)");
   submit->add_option("type", *submit_type, "Job type")->required();
   submit->add_option("payload", *submit_payload, "Payload as a JSON object")->required();
   submit->add_flag("--watch", *submit_watch, "Show live progress until the job ends");
+  submit
+      ->add_option("--priority", *submit_priority,
+                   "high, normal or low: the job's class in its type's queue (docs/operators.md)")
+      ->check(CLI::IsMember({"high", "normal", "low"}))
+      ->capture_default_str();
   verbs.add_server(submit);
   submit->callback([=, &exit_code = verbs.exit_code] {
     auto api = verbs.client();
+    // Checked by the option already.
+    const JobPriority priority =
+        parse_job_priority(*submit_priority).value_or(JobPriority::kNormal);
     simdjson::dom::parser parser;
     simdjson::dom::element parsed;
     if (parser.parse(simdjson::padded_string(*submit_payload)).get(parsed)) {
       std::cerr << "dtq: the payload is not valid JSON\n";
       return void(exit_code = 2);
     }
-    const ApiReply reply = api->submit(*submit_type, *submit_payload);
+    const ApiReply reply = api->submit(*submit_type, *submit_payload, priority);
     if (!ok(reply)) return void(exit_code = report(reply));
     simdjson::dom::element root;
     if (parser.parse(simdjson::padded_string(reply.body)).get(root))

@@ -33,16 +33,33 @@ std::string url_encode(const std::string& text) {
   return out.str();
 }
 
+v1::JobPriority priority_of(JobPriority priority) {
+  switch (priority) {
+    case JobPriority::kHigh:
+      return v1::JOB_PRIORITY_HIGH;
+    case JobPriority::kLow:
+      return v1::JOB_PRIORITY_LOW;
+    case JobPriority::kNormal:
+      break;
+  }
+  return v1::JOB_PRIORITY_NORMAL;
+}
+
 // --- REST: the API's routes (docs/operators.md) ------------------------------
 
 class RestJobClient final : public JobClient {
  public:
   RestJobClient(const std::string& server, std::string key) : api_(server, std::move(key)) {}
 
-  ApiReply submit(const std::string& job_type, const std::string& payload_json) override {
+  ApiReply submit(const std::string& job_type, const std::string& payload_json,
+                  JobPriority priority) override {
     // The payload is spliced in as text: the server parses and validates it.
-    return api_.post("/v1/jobs", "{\"job_type\":" + ordered_json(job_type).dump() +
-                                     ",\"payload\":" + payload_json + "}");
+    std::string body =
+        "{\"job_type\":" + ordered_json(job_type).dump() + ",\"payload\":" + payload_json;
+    if (priority != JobPriority::kNormal) {
+      body += ",\"priority\":" + ordered_json(to_string(priority)).dump();
+    }
+    return api_.post("/v1/jobs", body + "}");
   }
   ApiReply job(const std::string& job_id) override {
     return api_.get("/v1/jobs/" + url_encode(job_id));
@@ -269,10 +286,12 @@ class GrpcJobClient final : public JobClient {
     stub_ = v1::JobService::NewStub(grpc::CreateChannel(target, credentials));
   }
 
-  ApiReply submit(const std::string& job_type, const std::string& payload_json) override {
+  ApiReply submit(const std::string& job_type, const std::string& payload_json,
+                  JobPriority priority) override {
     v1::SubmitJobRequest request;
     request.set_job_type(job_type);
     request.set_payload_json(payload_json);
+    request.set_priority(priority_of(priority));
     v1::SubmitJobResponse response;
     grpc::ClientContext context;
     prepare(context);

@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "api_client.hpp"
+#include "dtq/core/priority.hpp"
 
 namespace dtq::cli {
 
@@ -42,7 +43,8 @@ class JobClient {
  public:
   virtual ~JobClient() = default;
 
-  virtual ApiReply submit(const std::string& job_type, const std::string& payload_json) = 0;
+  virtual ApiReply submit(const std::string& job_type, const std::string& payload_json,
+                          JobPriority priority = JobPriority::kNormal) = 0;
   virtual ApiReply job(const std::string& job_id) = 0;  // status and, once ended, result
   virtual ApiReply list_jobs(const JobListQuery& query) = 0;
   virtual ApiReply cancel(const std::string& job_id) = 0;
