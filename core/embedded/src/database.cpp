@@ -96,6 +96,23 @@ constexpr const char* kMigrations[] = {
     R"sql(
     ALTER TABLE job_status ADD COLUMN priority TEXT NOT NULL DEFAULT 'normal';
     )sql",
+    // 5: the job history (SqliteJobHistory), append-only: a rowid table, so
+    // appends land at its tail, and one index, on job_id, to list a job's
+    // events and to trim them with the job.
+    R"sql(
+    CREATE TABLE job_events (
+      job_id TEXT NOT NULL,
+      job_type TEXT NOT NULL,
+      at TEXT NOT NULL,                      -- RFC 3339 UTC, milliseconds
+      kind TEXT NOT NULL,                    -- JobEventKind's name
+      attempt INTEGER NOT NULL,
+      worker TEXT NOT NULL,
+      error_code TEXT NOT NULL,
+      related_job_id TEXT NOT NULL,
+      detail TEXT NOT NULL
+    );
+    CREATE INDEX job_events_by_job ON job_events(job_id);
+    )sql",
     // 6: the schedule of delayed jobs (SqliteJobSchedule): each waits here
     // until due_at, then a scheduler's claim moves due_at past its lease.
     R"sql(

@@ -2,6 +2,7 @@
 
 #include "database.hpp"
 #include "sqlite_idempotency_store.hpp"
+#include "sqlite_job_history.hpp"
 #include "sqlite_job_queue.hpp"
 #include "sqlite_job_schedule.hpp"
 #include "sqlite_result_store.hpp"
@@ -20,6 +21,7 @@ StatusOr<EmbeddedBackends> open_embedded(const EmbeddedSettings& settings) {
                           .statuses = std::move(statuses).value(),
                           .results = std::make_shared<SqliteResultStore>(*db),
                           .idempotency = std::make_shared<SqliteIdempotencyStore>(*db),
+                          .history = std::make_shared<SqliteJobHistory>(*db),
                           .schedule = std::make_shared<SqliteJobSchedule>(*db)};
 }
 

@@ -85,6 +85,7 @@ StatusOr<bool> RetentionTrimmer::trim_finished(WriteTx& tx, std::vector<std::str
     // new ones by "rowid > last seen", which a reused rowid would defeat.
     for (const char* sql :
          {"DELETE FROM job_results WHERE job_id = ?", "DELETE FROM job_status WHERE job_id = ?",
+          "DELETE FROM job_events WHERE job_id = ?",
           "DELETE FROM cancel_requests WHERE job_id = ?1"
           " AND rowid < (SELECT max(rowid) FROM cancel_requests)"}) {
       if (Status s = Query(connection, sql).bind(job_id).run(); !s.ok()) return s;

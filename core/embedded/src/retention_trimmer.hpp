@@ -2,8 +2,8 @@
 // letters whose retention (EmbeddedSettings::retention) has passed, so that
 // the database stays at a steady size under a steady load.
 //
-// A finished job is one with a stored result: its result, status and cancel
-// request go together, once the result's completed_at is older than its job
+// A finished job is one with a stored result: its result, status, history
+// (job_events) and cancel request go together, once the result's completed_at is older than its job
 // type's retention. Dead letters go once failed_at is older than theirs.
 // The work runs as a batch hook of the database's writer, inside a write
 // round (so no client writes meanwhile), at most `trim_batch` rows of each

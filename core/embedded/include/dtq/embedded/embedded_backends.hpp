@@ -1,5 +1,5 @@
-// The embedded backends: JobQueue, StatusStore, ResultStore and the
-// IdempotencyStore of submissions on one SQLite database, <data_dir>/dtq.db
+// The embedded backends: JobQueue, StatusStore, ResultStore, the
+// IdempotencyStore of submissions and the JobHistory on one SQLite database, <data_dir>/dtq.db
 // (WAL), for running dtq on one machine with no server. `dtq worker` and
 // `dtq serve` open it as the owner; CLI commands open the same folder as
 // clients.
@@ -43,6 +43,7 @@
 #include <memory>
 
 #include "dtq/core/ports/idempotency_store.hpp"
+#include "dtq/core/ports/job_history.hpp"
 #include "dtq/core/ports/job_queue.hpp"
 #include "dtq/core/ports/job_schedule.hpp"
 #include "dtq/core/ports/result_store.hpp"
@@ -86,6 +87,7 @@ struct EmbeddedBackends {
   std::shared_ptr<StatusStore> statuses;
   std::shared_ptr<ResultStore> results;
   std::shared_ptr<IdempotencyStore> idempotency;
+  std::shared_ptr<JobHistory> history;  // the job_events table; written in batches
   std::shared_ptr<JobSchedule> schedule;  // the job_schedule table: delayed jobs
 };
 
