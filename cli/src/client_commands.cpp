@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "dtq/core/retention.hpp"
 #include "job_client.hpp"
 #include "progress_bar.hpp"
 
@@ -133,26 +134,56 @@ void add_submit_command(CLI::App& app, const ClientVerbs& verbs) {
   auto submit_type = std::make_shared<std::string>();
   auto submit_payload = std::make_shared<std::string>();
   auto submit_watch = std::make_shared<bool>(false);
+  auto submit_priority = std::make_shared<std::string>("normal");
+  auto submit_delay = std::make_shared<std::string>();
+  auto submit_run_at = std::make_shared<std::string>();
   auto* submit =
       app.add_subcommand("submit", "Submit a job; prints its id (or, with --watch, its result)");
   submit->add_option("type", *submit_type, "Job type")->required();
   submit->add_option("payload", *submit_payload, "Payload as a JSON object")->required();
   submit->add_flag("--watch", *submit_watch, "Show live progress until the job ends");
+  submit
+      ->add_option("--priority", *submit_priority,
+                   "high, normal or low: the job's class in its type's queue (docs/operators.md)")
+      ->check(CLI::IsMember({"high", "normal", "low"}))
+      ->capture_default_str();
+  auto* delay = submit->add_option(
+      "--delay", *submit_delay,
+      "Run the job this long from now (90s, 15m, 12h, 7d; at most 365 days): scheduled until then");
+  submit
+      ->add_option("--run-at", *submit_run_at,
+                   "Run the job at this RFC 3339 time (2026-12-24T18:00:00Z): scheduled until then")
+      ->excludes(delay);
   verbs.add_server(submit);
   submit->callback([=, &exit_code = verbs.exit_code] {
     auto api = verbs.client();
+    // Checked by the option already.
+    const JobPriority priority =
+        parse_job_priority(*submit_priority).value_or(JobPriority::kNormal);
     simdjson::dom::parser parser;
     simdjson::dom::element parsed;
     if (parser.parse(simdjson::padded_string(*submit_payload)).get(parsed)) {
       std::cerr << "dtq: the payload is not valid JSON\n";
       return void(exit_code = 2);
     }
-    const ApiReply reply = api->submit(*submit_type, *submit_payload);
+    SubmitWhen when{.run_at = *submit_run_at, .delay_seconds = std::nullopt};
+    if (!submit_delay->empty()) {
+      auto delay_for = parse_retention(*submit_delay);
+      if (!delay_for.ok()) {
+        std::cerr << "dtq: --delay: " << delay_for.status().message() << "\n";
+        return void(exit_code = 2);
+      }
+      when.delay_seconds = delay_for->count();
+    }
+    const ApiReply reply = api->submit(*submit_type, *submit_payload, when, priority);
     if (!ok(reply)) return void(exit_code = report(reply));
     simdjson::dom::element root;
     if (parser.parse(simdjson::padded_string(reply.body)).get(root))
       return void(exit_code = report(reply));
     const std::string job_id = field(root, "job_id");
+    if (field(root, "state") == "scheduled") {
+      std::cerr << "job " << job_id << " scheduled for " << field(root, "run_at") << "\n";
+    }
     if (!*submit_watch) {
       std::cout << job_id << "\n";
       return void(exit_code = 0);

@@ -3,8 +3,10 @@
 #include <dtq/v1/jobs.grpc.pb.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <climits>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -33,16 +35,35 @@ std::string url_encode(const std::string& text) {
   return out.str();
 }
 
+v1::JobPriority priority_of(JobPriority priority) {
+  switch (priority) {
+    case JobPriority::kHigh:
+      return v1::JOB_PRIORITY_HIGH;
+    case JobPriority::kLow:
+      return v1::JOB_PRIORITY_LOW;
+    case JobPriority::kNormal:
+      break;
+  }
+  return v1::JOB_PRIORITY_NORMAL;
+}
+
 // --- REST: the API's routes (docs/operators.md) ------------------------------
 
 class RestJobClient final : public JobClient {
  public:
   RestJobClient(const std::string& server, std::string key) : api_(server, std::move(key)) {}
 
-  ApiReply submit(const std::string& job_type, const std::string& payload_json) override {
+  ApiReply submit(const std::string& job_type, const std::string& payload_json,
+                  const SubmitWhen& when, JobPriority priority) override {
     // The payload is spliced in as text: the server parses and validates it.
-    return api_.post("/v1/jobs", "{\"job_type\":" + ordered_json(job_type).dump() +
-                                     ",\"payload\":" + payload_json + "}");
+    std::string body =
+        "{\"job_type\":" + ordered_json(job_type).dump() + ",\"payload\":" + payload_json;
+    if (priority != JobPriority::kNormal) {
+      body += ",\"priority\":" + ordered_json(to_string(priority)).dump();
+    }
+    if (!when.run_at.empty()) body += ",\"run_at\":" + ordered_json(when.run_at).dump();
+    if (when.delay_seconds) body += ",\"delay_seconds\":" + std::to_string(*when.delay_seconds);
+    return api_.post("/v1/jobs", body + "}");
   }
   ApiReply job(const std::string& job_id) override {
     return api_.get("/v1/jobs/" + url_encode(job_id));
@@ -269,16 +290,32 @@ class GrpcJobClient final : public JobClient {
     stub_ = v1::JobService::NewStub(grpc::CreateChannel(target, credentials));
   }
 
-  ApiReply submit(const std::string& job_type, const std::string& payload_json) override {
+  ApiReply submit(const std::string& job_type, const std::string& payload_json,
+                  const SubmitWhen& when, JobPriority priority) override {
     v1::SubmitJobRequest request;
     request.set_job_type(job_type);
     request.set_payload_json(payload_json);
+    request.set_priority(priority_of(priority));
+    request.set_run_at(when.run_at);
+    // Out of int32's range is out of the server's too: it refuses it.
+    if (when.delay_seconds) {
+      request.set_delay_seconds(static_cast<int32_t>(
+          std::clamp<int64_t>(*when.delay_seconds, INT32_MIN, INT32_MAX)));
+    }
     v1::SubmitJobResponse response;
     grpc::ClientContext context;
     prepare(context);
     const grpc::Status status = stub_->SubmitJob(&context, request, &response);
     if (!status.ok()) return failure(status, context);
-    return new_job(response.job_id(), nullptr, {}, response.trace_id());
+    ApiReply reply = new_job(response.job_id(), nullptr, {}, response.trace_id());
+    if (response.status().state() == v1::JOB_STATE_SCHEDULED) {
+      // As REST's 202 says it.
+      ordered_json body = ordered_json::parse(reply.body);
+      body["state"] = "scheduled";
+      body["run_at"] = response.status().run_at();
+      reply.body = body.dump();
+    }
+    return reply;
   }
 
   ApiReply job(const std::string& job_id) override {

@@ -18,12 +18,15 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "api_client.hpp"
+#include "dtq/core/priority.hpp"
 
 namespace dtq::cli {
 
@@ -35,6 +38,13 @@ struct JobListQuery {
   std::string cursor;
 };
 
+// When a submitted job runs: now when both are unset; else a delayed job,
+// scheduled until then (docs/operators.md#delayed-jobs).
+struct SubmitWhen {
+  std::string run_at;                    // RFC 3339
+  std::optional<int64_t> delay_seconds;  // from now
+};
+
 // A stream's events: each a job status as REST's JSON; return false to stop.
 using StatusSink = std::function<bool(std::string_view status_json)>;
 
@@ -42,7 +52,8 @@ class JobClient {
  public:
   virtual ~JobClient() = default;
 
-  virtual ApiReply submit(const std::string& job_type, const std::string& payload_json) = 0;
+  virtual ApiReply submit(const std::string& job_type, const std::string& payload_json,
+                          const SubmitWhen& when, JobPriority priority = JobPriority::kNormal) = 0;
   virtual ApiReply job(const std::string& job_id) = 0;  // status and, once ended, result
   virtual ApiReply list_jobs(const JobListQuery& query) = 0;
   virtual ApiReply cancel(const std::string& job_id) = 0;

@@ -230,7 +230,7 @@ uint64_t Feed::cancel(const std::string& job_id) {
 uint64_t Feed::submit(const std::string& job_type, const std::string& payload_json) {
   return enqueue([this, job_type, payload_json] {
     const ApiReply reply =
-        make_job_client(settings_.server, settings_.key)->submit(job_type, payload_json);
+        make_job_client(settings_.server, settings_.key)->submit(job_type, payload_json, {});
     if (!ok(reply)) return Notice{.ok = false, .text = "submit refused: " + why(reply)};
     const auto answer = nlohmann::json::parse(reply.body, nullptr, false);
     const std::string id =
