@@ -3,10 +3,12 @@
 // plugin (one progress report each), results stored and acknowledged. Prints
 // throughput and submit->complete latency percentiles.
 //
-//   engine_bench [--jobs N] [--concurrency C] [--batch B] [--isolated 0|1]
+//   engine_bench [--jobs N] [--concurrency C] [--batch B] [--isolated 0|1] [--history 0|1]
 //
 // --isolated 1 (the default, as in dtq) runs the plugin in a supervised
-// runner process; 0 loads it into this one.
+// runner process; 0 loads it into this one. --history 1 (the default, as in
+// dtq) records the job history through the recording decorators, as the
+// wiring of `dtq serve` does; 0 measures without it.
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "dtq/core/ids.hpp"
+#include "dtq/core/job_history_recorder.hpp"
 #include "dtq/core/logging.hpp"
 #include "dtq/core/time.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
@@ -41,6 +44,7 @@ struct Options {
   uint32_t concurrency = 32;
   size_t batch = 500;
   bool isolated = true;
+  bool history = true;
 };
 
 Options parse(int argc, char** argv) {
@@ -52,6 +56,7 @@ Options parse(int argc, char** argv) {
     if (flag == "--concurrency") options.concurrency = static_cast<uint32_t>(value);
     if (flag == "--batch") options.batch = value;
     if (flag == "--isolated") options.isolated = value != 0;
+    if (flag == "--history") options.history = value != 0;
   }
   return options;
 }
@@ -131,6 +136,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", backends.status().message().c_str());
     return 1;
   }
+  // As cli/src/local_node.cpp wires it.
+  std::shared_ptr<dtq::HistoryWriter> history;
+  if (options.history) {
+    history = dtq::make_history_writer(backends->history);
+    const std::string identity = dtq::history_worker_identity("bench");
+    backends->statuses = dtq::record_history(backends->statuses, history, identity);
+    backends->queue = dtq::record_history(backends->queue, history, identity);
+  }
 
   // Submit times by job id, filled before the job can possibly finish.
   std::vector<dtq::JobMessage> messages(options.jobs);
@@ -205,6 +218,7 @@ int main(int argc, char** argv) {
   std::printf("embedded engine, no-op plugin with one progress report per job\n");
   std::printf("  plugin               %s\n",
               options.isolated ? "isolated (a runner process)" : "in process");
+  std::printf("  job history          %s\n", options.history ? "recorded" : "off");
   std::printf("  jobs                 %zu (concurrency %u, enqueue batches of %zu)\n", options.jobs,
               options.concurrency, options.batch);
   std::printf("  durable enqueue      %.0f jobs/s\n", static_cast<double>(options.jobs) / enqueue_seconds);
@@ -218,7 +232,9 @@ int main(int argc, char** argv) {
   const double runner_us = (cpu_after.children - cpu_before.children) * per_job;
   std::printf("  CPU per job          %.1f us (this process %.1f, plugin runner %.1f)\n",
               self_us + runner_us, self_us, runner_us);
+  if (history) (void)history->flush();
   backends = dtq::Status{};  // close before removing the files
+  history.reset();
   fs::remove_all(data_dir);
   return 0;
 }

@@ -147,6 +147,23 @@ std::optional<Reply> unless_opened(SseHub::Opened opened) {
                      "too many open event streams; retry later");
 }
 
+// The most events one history answer holds: a job's life is a few dozen.
+constexpr size_t kMaxHistoryEvents = 1000;
+
+ordered_json job_event_json(const JobEvent& event) {
+  auto text_or_null = [](const std::string& text) {
+    return text.empty() ? ordered_json() : ordered_json(text);
+  };
+  return {{"at", event.at},
+          {"kind", to_string(event.kind)},
+          {"job_type", event.job_type},
+          {"attempt", event.attempt},
+          {"worker", text_or_null(event.worker)},
+          {"error_code", text_or_null(event.error_code)},
+          {"related_job_id", text_or_null(event.related_job_id)},
+          {"detail", event.detail}};
+}
+
 }  // namespace
 
 void JobRoutes::add_to(ApiRouteTable& table) {
@@ -171,6 +188,8 @@ void JobRoutes::add_to(ApiRouteTable& table) {
             backend(Need::kRead, [this](Exchange& e) { return job(e.params.get("id")); }));
   table.add("GET", "/v1/jobs/{id}/status",
             backend(Need::kRead, [this](Exchange& e) { return job_status(e.params.get("id")); }));
+  table.add("GET", "/v1/jobs/{id}/history",
+            backend(Need::kRead, [this](Exchange& e) { return job_history(e.params.get("id")); }));
   table.add("POST", "/v1/jobs/{id}/cancel", backend(Need::kSubmit, [this](Exchange& e) {
               return cancel(e.request, e.params.get("id"));
             }));
@@ -313,6 +332,20 @@ Reply JobRoutes::job(std::string_view id) {
   if (submitted->status.state == JobState::kScheduled) {
     ordered_json body = ordered_json::parse(accepted.body);
     body["state"] = to_string(JobState::kScheduled);
+Reply JobRoutes::job_history(std::string_view id) {
+  if (!is_uuid(id)) return malformed_id();
+  // An unknown job is a 404, as on every /v1/jobs/{id} route; the history
+  // alone cannot tell (a job may have no event yet).
+  auto status = timed("status", [&] { return jobs_.status(id); });
+  if (!status.ok()) return job_error(status.status());
+  if (history_ == nullptr) return status_error(unavailable("this server keeps no job history"));
+  auto events = timed("history", [&] { return history_->list(id, kMaxHistoryEvents); });
+  if (!events.ok()) return status_error(events.status());
+  ordered_json list = ordered_json::array();
+  for (const auto& event : *events) list.push_back(job_event_json(event));
+  return Reply{Code::Ok, dump({{"job_id", id}, {"events", std::move(list)}})};
+}
+
     body["run_at"] = submitted->status.run_at;
     accepted.body = dump(body);
   }

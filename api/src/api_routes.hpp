@@ -15,6 +15,7 @@
 
 #include "access_guard.hpp"
 #include "dtq/core/job_service.hpp"
+#include "dtq/core/ports/job_history.hpp"
 #include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/status_store.hpp"
 #include "http_reply.hpp"
@@ -41,14 +42,16 @@ using ApiRouteTable = RouteTable<ApiRoute>;
 class JobRoutes {
  public:
   JobRoutes(JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types, SseHub& sse,
-            Metrics& metrics, size_t body_limit, double submit_rate_per_second)
+            Metrics& metrics, size_t body_limit, double submit_rate_per_second,
+            JobHistory* history = nullptr)
       : jobs_(jobs),
         statuses_(statuses),
         job_types_(job_types),
         sse_(sse),
         metrics_(metrics),
         body_limit_(body_limit),
-        limiter_(submit_rate_per_second) {}
+        limiter_(submit_rate_per_second),
+        history_(history) {}
 
   // Adds every /v1 route to `table`.
   void add_to(ApiRouteTable& table);
@@ -70,6 +73,8 @@ class JobRoutes {
   }
   Reply job(std::string_view id);
   Reply job_status(std::string_view id);
+  // The job's stored history, oldest first (dtq/core/ports/job_history.hpp).
+  Reply job_history(std::string_view id);
   Reply cancel(const Pistache::Http::Request& request, std::string_view id);
   Reply list(const Pistache::Http::Request& request);
   [[nodiscard]] Reply job_type_list() const;
@@ -92,6 +97,7 @@ class JobRoutes {
   Metrics& metrics_;
   const size_t body_limit_;
   RateLimiter limiter_;
+  JobHistory* const history_;  // null: the history route answers 503
 };
 
 }  // namespace dtq::api

@@ -60,7 +60,7 @@ class ApiServer::Impl final : public RequestSink {
         metrics_(statuses),
         sse_(statuses, settings_.max_sse_streams, settings_.sse_heartbeat),
         job_routes_(jobs, statuses, job_types, sse_, metrics_, settings_.body_limit,
-                    settings_.submit_rate_per_second) {
+                    settings_.submit_rate_per_second, settings_.history) {
     if (!settings_.static_dir.empty()) static_files_.emplace(settings_.static_dir);
     add_operator_routes();
     // The document describes the REST job routes: served only with them.

@@ -108,6 +108,8 @@ class GrpcJobServer::Impl final
                       v1::GetJobResponse* response) override;
   grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
                         v1::ListJobsResponse* response) override;
+  grpc::Status GetJobHistory(grpc::ServerContext* context, const v1::GetJobHistoryRequest* request,
+                             v1::GetJobHistoryResponse* response) override;
   grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
                          v1::CancelJobResponse* response) override;
   grpc::Status ListJobTypes(grpc::ServerContext* context, const v1::ListJobTypesRequest* request,
@@ -541,6 +543,35 @@ grpc::Status GrpcJobServer::Impl::GetJob(grpc::ServerContext* context,
   // A result exists only once the job ended; its absence is not an error.
   if (auto result = jobs_.result(request->job_id()); result.ok()) {
     to_proto(*result, *response->mutable_result());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::GetJobHistory(grpc::ServerContext* context,
+                                                const v1::GetJobHistoryRequest* request,
+                                                v1::GetJobHistoryResponse* response) {
+  if (auto refused = check_access(*context, Need::kRead)) return fail(context, *refused);
+  if (!is_uuid(request->job_id())) return fail(context, malformed_id());
+  // Unknown jobs are NOT_FOUND, as in GetJob: the history alone cannot tell.
+  auto status = jobs_.status(request->job_id());
+  if (!status.ok()) return fail(context, job_failure(status.status()));
+  if (settings_.history == nullptr)
+    return fail(context, from_status(unavailable("this server keeps no job history")));
+  constexpr size_t kMaxHistoryEvents = 1000;  // as REST's
+  auto events = settings_.history->list(request->job_id(), kMaxHistoryEvents);
+  if (!events.ok()) return fail(context, from_status(events.status()));
+  response->set_job_id(request->job_id());
+  for (const auto& event : *events) {
+    auto* out = response->add_events();
+    out->set_job_id(event.job_id);
+    out->set_job_type(event.job_type);
+    out->set_at(event.at);
+    out->set_kind(std::string(to_string(event.kind)));
+    out->set_attempt(event.attempt);
+    out->set_worker(event.worker);
+    out->set_error_code(event.error_code);
+    out->set_related_job_id(event.related_job_id);
+    out->set_detail(event.detail);
   }
   return grpc::Status::OK;
 }

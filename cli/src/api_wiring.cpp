@@ -150,7 +150,8 @@ StatusOr<std::unique_ptr<api::GrpcJobServer>> start_grpc_job_server(const std::s
                               .open_reads = rest.open_reads,
                               .max_message_bytes = rest.body_limit,
                               .max_watch_streams = rest.max_sse_streams,
-                              .submit_rate_per_second = rest.submit_rate_per_second},
+                              .submit_rate_per_second = rest.submit_rate_per_second,
+                              .history = rest.history},
       jobs, statuses, job_types);
   if (Status started = server->start(); !started.ok()) return started;
   return server;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "dtq/core/job_history_recorder.hpp"
 #include "dtq/core/job_scheduler.hpp"
 #include "dtq/core/job_service.hpp"
 #include "dtq/core/retention.hpp"
@@ -27,6 +28,11 @@ namespace dtq::cli {
 
 struct LocalNode {
   host::PluginRegistry plugins;
+  // The job history's batching writer, over backends.history; the queue
+  // and statuses in `backends` are its recording decorators
+  // (dtq/core/job_history_recorder.hpp), so every write through them is
+  // recorded. Before `backends`: destroyed after the decorators.
+  std::shared_ptr<HistoryWriter> history;
   embedded::EmbeddedBackends backends;
   std::unique_ptr<host::LocalPayloadValidator> validator;
   std::unique_ptr<StatusProgressQuery> progress;

@@ -184,6 +184,7 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
   return serve_until_signal(lifecycle, common, options, face->settings, face->grpc_host,
                             keys->first_key, *node, *engine_config);
 }
+  face->settings.history = node->history.get();
 
 }  // namespace
 

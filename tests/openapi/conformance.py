@@ -185,7 +185,8 @@ def run(client, document_json):
         client.problems.append(f"GET /v1/jobs/{{id}}: an ended job without its result: {text}")
     client.check("POST", f"/v1/jobs/{job_id}/cancel", 409, key)
     client.check("GET", f"/v1/jobs/{job_id}/events", 200, key)  # ends after the final status
-    for suffix in ("", "/status", "/cancel", "/events"):
+    client.check("GET", f"/v1/jobs/{job_id}/history", 200, key)
+    for suffix in ("", "/status", "/cancel", "/events", "/history"):
         method = "POST" if suffix == "/cancel" else "GET"
         client.check(method, f"/v1/jobs/not-a-uuid{suffix}", 400, key)
         client.check(method, f"{unknown}{suffix}", 404, key)

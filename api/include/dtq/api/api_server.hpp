@@ -32,6 +32,7 @@
 
 #include "dtq/core/api_keys.hpp"
 #include "dtq/core/job_service.hpp"
+#include "dtq/core/ports/job_history.hpp"
 #include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/status_store.hpp"
 #include "dtq/core/status.hpp"
@@ -60,6 +61,9 @@ struct ApiSettings {
   // default: each answer then costs a Pistache timer (docs/operators.md).
   size_t handler_threads = 0;
   size_t max_queued_requests = 4096;
+  // GET /v1/jobs/{id}/history and gRPC GetJobHistory read it; none: they
+  // answer 503 / UNAVAILABLE.
+  JobHistory* history = nullptr;
 };
 
 class ApiServer {

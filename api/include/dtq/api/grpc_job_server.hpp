@@ -36,6 +36,7 @@
 
 #include "dtq/core/api_keys.hpp"
 #include "dtq/core/job_service.hpp"
+#include "dtq/core/ports/job_history.hpp"
 #include "dtq/core/ports/job_type_registry.hpp"
 #include "dtq/core/ports/status_store.hpp"
 #include "dtq/core/status.hpp"
@@ -54,6 +55,7 @@ struct GrpcServerSettings {
   // stop(): how long calls in flight may finish before they are cancelled.
   // Watches are cancelled at once.
   std::chrono::milliseconds shutdown_grace{1000};
+  JobHistory* history = nullptr;  // GetJobHistory reads it; none: UNAVAILABLE
 };
 
 class GrpcJobServer {
