@@ -104,7 +104,7 @@ class Plugin {
   }
   // Whether run_batch() returns at once and saves work over a run() per
   // job: a worker pool then takes its jobs in batches (worker_pool.hpp).
-  virtual bool runs_batches() const noexcept { return false; }
+  [[nodiscard]] virtual bool runs_batches() const noexcept { return false; }
 
   // Whether run() checks the payload first, ending the attempt as a
   // non-retryable `invalid_payload` failure when it is refused: an isolated
