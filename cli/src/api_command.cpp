@@ -149,7 +149,9 @@ int serve_api_until_signal(ProcessLifecycle& lifecycle, const ApiOptions& option
   api::GrpcPayloadValidator validator(
       {.resolve = [resolver](std::string_view job_type) { return (*resolver)(job_type); },
        .cluster_secret = cluster_secret_from(options.cluster_secret)});
-  JobService jobs(*backends.queue, *backends.statuses, *backends.results, validator,
+  // Through the history's recorders: submits, cancels and replays are recorded.
+  JobService jobs(*backends.recorded_queue, *backends.recorded_statuses, *backends.results,
+                  validator,
                   *backends.progress, backends.idempotency.get(), backends.schedule.get());
   // Every replica moves due jobs to Kafka; a claim leases each to one of them.
   JobScheduler scheduler(*backends.schedule, *backends.queue, *backends.statuses);
@@ -217,6 +219,7 @@ int run_api(const ApiOptions& options) {
     return keys.status().code() == StatusCode::kUnavailable ? 1 : 2;
   }
   face->settings.keys = keys->keys.get();
+  face->settings.history = backends->history.get();
   return serve_api_until_signal(lifecycle, options, *face, *backends);
 }
 

@@ -98,6 +98,18 @@ Status connect_mongo(const mongo::MongoSettings& settings, DistributedAdapters& 
   return {};
 }
 
+// The history's writer and recorders, once the queue, the statuses and
+// MongoDB are connected. `role` names the attempts' worker.
+void start_history(DistributedRole role, DistributedAdapters& adapters) {
+  adapters.history = std::make_unique<HistoryWriter>(adapters.results->history());
+  const std::string identity =
+      history_worker_identity(role == DistributedRole::kApi ? "api" : "worker");
+  adapters.recorded_queue =
+      std::make_unique<RecordingJobQueue>(*adapters.queue, *adapters.history, identity);
+  adapters.recorded_statuses =
+      std::make_unique<RecordingStatusStore>(*adapters.statuses, *adapters.history, identity);
+}
+
 // The API asks for progress; a worker answers from its status store.
 Status connect_rabbit(const rabbitmq::RabbitSettings& settings, DistributedRole role,
                       DistributedAdapters& adapters) {
@@ -157,6 +169,7 @@ StatusOr<DistributedAdapters> connect_backends(const BackendUris& uris, Distribu
   if (Status s = connect_kafka(settings->kafka, job_types, adapters); !s.ok()) return s;
   if (Status s = connect_mongo(settings->mongo, adapters); !s.ok()) return s;
   if (Status s = connect_rabbit(settings->rabbit, role, adapters); !s.ok()) return s;
+  start_history(role, adapters);
   return adapters;
 }
 

@@ -16,6 +16,7 @@
 
 #include "backend_health.hpp"
 #include "backend_sources.hpp"
+#include "dtq/core/job_history_recorder.hpp"
 #include "dtq/core/retention.hpp"
 #include "dtq/core/status.hpp"
 #include "dtq/kafka/kafka_job_queue.hpp"
@@ -50,6 +51,14 @@ struct DistributedAdapters {
   std::unique_ptr<rabbitmq::RabbitProgressQuery> progress;  // the API's side
   std::unique_ptr<redis::RedisJobSchedule> schedule;          // the API's side: delayed jobs
   std::unique_ptr<rabbitmq::ProgressResponder> responder;   // a worker's side
+  // The job history in MongoDB's job_events (results->history()), written
+  // in batches; and the queue and statuses above behind its recording
+  // decorators (dtq/core/job_history_recorder.hpp): what the API and the
+  // engine are given, so that what they do is recorded. After the ports
+  // they wrap, so destroyed first.
+  std::unique_ptr<HistoryWriter> history;
+  std::unique_ptr<RecordingJobQueue> recorded_queue;
+  std::unique_ptr<RecordingStatusStore> recorded_statuses;
 };
 
 enum class DistributedRole { kApi, kWorker };

@@ -303,7 +303,8 @@ int work_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
                                        advertised_address(grpc_listen, grpc.port()));
   host::HttpClient http;
   auto engine = host::Engine::create(
-      hosted, settings, host::EnginePorts{*adapters.queue, *adapters.statuses, *adapters.results},
+      hosted, settings,
+      host::EnginePorts{*adapters.recorded_queue, *adapters.recorded_statuses, *adapters.results},
       http);
   if (!engine.ok()) {
     std::cerr << "dtq: " << engine.status().message() << "\n";

@@ -60,6 +60,7 @@
 #include <thread>
 #include <vector>
 
+#include "dtq/core/ports/job_history.hpp"
 #include "dtq/core/ports/result_store.hpp"
 #include "dtq/core/thread_annotations.hpp"
 #include "dtq/mongo/mongo_settings.hpp"
@@ -89,6 +90,15 @@ class MongoResultStore final : public ResultStore {
   // FerretDB 1.24 does not).
   bool ttl_index() const;
 
+  // The job history (ports/job_history.hpp) in
+  // <database>.<history_collection> (dtq.job_events), on this store's
+  // clients: one document per event (job_id, job_type, at as RFC 3339 text,
+  // kind, attempt, worker, error_code, related_job_id, detail), an index
+  // {job_id: 1} (job_id_1, made by connect()), appended with one unordered
+  // insert_many per batch. Not trimmed by dtq: give the collection a TTL or
+  // drop old events as the operators' retention requires.
+  JobHistory& history();
+
   // One round trip ({ping: 1}), for readiness checks.
   Status ping();
   const MongoSettings& settings() const;
@@ -111,6 +121,7 @@ class MongoResultStore final : public ResultStore {
   void trim_loop();
 
   std::unique_ptr<Driver> driver_;
+  std::unique_ptr<JobHistory> history_;
   std::atomic<bool> reported_down_{false};
   Mutex trim_mutex_;
   CondVar trim_wake_;

@@ -29,6 +29,8 @@ struct MongoSettings {
   std::string uri = "mongodb://127.0.0.1:27017";
   std::string database = "dtq";            // DESIGN §2
   std::string collection = "job_results";  // DESIGN §2
+  // The job history beside the results (MongoResultStore::history()).
+  std::string history_collection = "job_events";
 
   // Write concern of every insert: acknowledged by a majority (default) or
   // the primary only, journaled or not, and how long a majority may take
