@@ -1702,6 +1702,28 @@ TEST_F(ApiTest, APausedJobTypeKeepsItsJobsQueuedUntilResumed) {
   EXPECT_THAT(events(url(), held).body, HasSubstr(R"("state":"completed")"));
 }
 
+// The pause is kept in the data folder: after a restart the type is still
+// paused before its pool could take a job, and the job held before the
+// restart still waits.
+TEST_F(ApiTest, APauseSurvivesARestartOfServe) {
+  ASSERT_EQ(http("POST", url() + "/v1/job-types/quote:pause", "", key_only()).code, 200);
+  const std::string held = submit("quote", R"({"max_length":200})");
+  EXPECT_EQ(job_state(url(), held), "queued");
+
+  restart({});
+  EXPECT_TRUE(listed_paused(url(), "quote"));
+  EXPECT_FALSE(listed_paused(url(), "github_user"));
+  const std::string other = submit("github_user", kUnknownUser);
+  EXPECT_THAT(events(url(), other).body, HasSubstr(R"("state":"failed")"));
+  EXPECT_EQ(job_state(url(), held), "queued");
+
+  ASSERT_EQ(http("POST", url() + "/v1/job-types/quote:resume", "", key_only()).code, 200);
+  EXPECT_THAT(events(url(), held).body, HasSubstr(R"("state":"completed")"));
+  // Resumed is kept too.
+  restart({});
+  EXPECT_FALSE(listed_paused(url(), "quote"));
+}
+
 TEST_F(ApiTest, PausingNeedsAnAdminKeyAndAHostedJobType) {
   const std::string reader = make_key(data_, "read");
   const std::string submitter = make_key(data_, "submit");
