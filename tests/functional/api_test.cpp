@@ -1838,6 +1838,16 @@ TEST_F(ApiTest, APriorityIsTakenShownAndCheckedOnSubmit) {
     EXPECT_TRUE(IsError(refused, 400, "invalid_request")) << bad << ": " << refused.body;
     EXPECT_EQ(detail_fields(refused), "/priority;") << bad;
   }
+  // dtq submit --priority, through the API.
+  const std::string admin = std::string("DTQ_API_KEY=") + kToken + " ";
+  const auto cli = dtq_verb(
+      data_, "submit --priority low --server " + url() + R"( quote '{"max_length":200}')", admin);
+  ASSERT_EQ(cli.second, 0);
+  EXPECT_EQ(json_field(http("GET", url() + "/v1/jobs/" + cli.first + "/status").body, "priority"),
+            "low");
+  EXPECT_NE(
+      dtq_verb(data_, "submit --priority urgent --server " + url() + " quote '{}'", admin).second,
+      0);
 }
 
 TEST_F(ApiTest, AMalformedIdempotencyKeyIs400) {
