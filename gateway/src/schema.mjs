@@ -86,6 +86,19 @@ function jobTypeOut(t) {
 }
 
 function deadLetterOut(d) {
+function jobEventOut(e) {
+  return {
+    at: e.at,
+    kind: e.kind,
+    jobType: e.job_type,
+    attempt: e.attempt,
+    worker: orNull(e.worker),
+    errorCode: orNull(e.error_code),
+    relatedJobId: orNull(e.related_job_id),
+    detail: e.detail,
+  };
+}
+
   return {
     jobId: d.job_id,
     jobType: d.job_type,
@@ -218,6 +231,13 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
         if (idempotencyKey === '') {
           throw new GraphQLError('an idempotency key has 1 to 255 characters, not 0', {
             extensions: { code: 'invalid_idempotency_key', details: [{ field: 'idempotencyKey', message: 'not empty' }] },
+    Job: {
+      // Asked only when the query names it: one GetJobHistory call.
+      history: async (job, _, ctx) => {
+        const response = await client.call('GetJobHistory', { job_id: job.id }, ctx.auth);
+        return response.events.map(jobEventOut);
+      },
+    },
           });
         }
         if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {

@@ -122,6 +122,26 @@ describe('queries and mutations', () => {
     assert.equal(typeof job.result.output, 'object');
   });
 
+  test('job(id).history is the stored history, oldest first, after the job ended', async () => {
+    const id = await submit(serve.url, 'quote');
+    const events = await eventually(async () => {
+      const { body } = await gql(
+        serve.url,
+        `{ job(id: "${id}") { history { at kind jobType attempt worker errorCode relatedJobId detail } } }`,
+      );
+      assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+      const history = body.data.job.history;
+      return history.some((e) => e.kind === 'completed') ? history : null;
+    }, { what: 'the completed event' });
+    assert.deepEqual(events.map((e) => e.kind), ['submitted', 'started', 'completed']);
+    assert.equal(events[0].jobType, 'quote');
+    assert.equal(events[0].worker, null);
+    assert.equal(events[1].attempt, 1);
+    assert.match(events[1].worker, /\/\d+/);
+    assert.ok(events.every((e, i) => i === 0 || events[i - 1].at <= e.at), 'oldest first');
+    assert.match(events[2].at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
   test('submitJob takes a priority, and the job and its status show it', async () => {
     const { body } = await gql(
       serve.url,

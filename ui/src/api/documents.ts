@@ -2,7 +2,7 @@
 // mutations by HTTP POST, subscriptions over the WebSocket
 // (graphql-transport-ws). gateway/schema.graphql is the contract.
 import { gql, type TypedDocumentNode } from "@apollo/client";
-import type { DeadLetter, Job, JobConnection, JobPriority, JobState, JobStatus, JobType } from "./types";
+import type { DeadLetter, Job, JobConnection, JobEvent, JobPriority, JobState, JobStatus, JobType } from "./types";
 
 const STATUS_FIELDS = gql`
   fragment StatusFields on JobStatus {
@@ -39,6 +39,28 @@ export const JOB_TYPES: TypedDocumentNode<{ jobTypes: JobType[] }, Record<string
 `;
 
 export const JOB: TypedDocumentNode<{ job: Job | null }, { id: string }> = gql`
+/** A job's stored history, oldest first: asked apart from the job, so a page shows the rest without it. */
+export const JOB_HISTORY: TypedDocumentNode<
+  { job: { __typename?: "Job"; id: string; history: JobEvent[] } | null },
+  { id: string }
+> = gql`
+  query JobHistory($id: ID!) {
+    job(id: $id) {
+      id
+      history {
+        at
+        kind
+        jobType
+        attempt
+        worker
+        errorCode
+        relatedJobId
+        detail
+      }
+    }
+  }
+`;
+
   query Job($id: ID!) {
     job(id: $id) {
       id

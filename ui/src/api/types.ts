@@ -64,6 +64,20 @@ export interface JobType {
   /** Pools taking this type's jobs now; 0: submitted jobs wait. */
   pools: number;
   /** Jobs of this type running now. */
+/** One event of a job's stored history (docs/operators.md#job-history). */
+export interface JobEvent {
+  __typename?: "JobEvent";
+  at: string;
+  /** submitted, started, retry, completed, ...; a kind added later is shown by its name */
+  kind: string;
+  jobType: string;
+  attempt: number;
+  worker: string | null;
+  errorCode: string | null;
+  relatedJobId: string | null;
+  detail: string;
+}
+
   inFlight: number;
   healthy: boolean;
   /** Paused (pauseJobType): its pools take no new jobs until resumed. */

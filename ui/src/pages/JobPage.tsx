@@ -1,6 +1,9 @@
-// One job, live: state, progress, message and a timeline of every change,
-// pushed by the server through the jobUpdated subscription (its snapshot
-// first, then every change, over the GraphQL WebSocket; no polling); the
+// One job, live: state, progress, message and a timeline: the job's stored
+// history (query job { history }: every attempt, retry, cancel request,
+// dead-letter move and replay, even for a job that ended before the page
+// opened) and every change seen live, pushed by the server through the
+// jobUpdated subscription (its snapshot first, then every change, over the
+// GraphQL WebSocket; no polling); the
 // result (query job) once it ended; cancelJob to cancel; retryJob to run a
 // failed job again (a new job, whose page it opens).
 import { useApolloClient, useMutation, useQuery, useSubscription } from "@apollo/client/react";
@@ -11,6 +14,7 @@ import { useConnection, useToken } from "../api/context";
 import { CANCEL_JOB, JOB, JOB_TYPES, JOB_UPDATED, RETRY_JOB } from "../api/documents";
 import { isTerminal, type JobResult, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
+import { JobHistory } from "../components/JobHistory";
 import { ProgressBar } from "../components/ProgressBar";
 import { RawJson, ResultCard } from "../components/ResultCard";
 import { StateBadge } from "../components/StateBadge";
@@ -260,6 +264,9 @@ function JobView({ id }: { id: string }) {
             <ol className="timeline" aria-label="Status changes">
               {timeline.map((entry) => (
                 <li key={entry.key} className={`timeline-item timeline-${entry.state.toLowerCase()}`}>
+          <h3>History</h3>
+          <JobHistory id={id} revision={`${status?.state ?? ""}/${status?.attempt ?? 0}`} />
+          <h3>Seen live</h3>
                   <time dateTime={entry.at} title={formatTime(entry.at)}>
                     {formatClock(entry.at)}
                   </time>
@@ -272,7 +279,7 @@ function JobView({ id }: { id: string }) {
             </ol>
           )}
           {stream === "ended" && timeline.length === 1 && (
-            <p className="hint">The job had ended before this page opened; the timeline shows what was seen live.</p>
+            <p className="hint">The job had ended before this page opened: its history above is the stored one.</p>
           )}
         </section>
 
