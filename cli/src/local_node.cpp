@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -14,6 +17,36 @@
 #include "dtq/host/plugin_loader.hpp"
 
 namespace dtq::cli {
+
+Status DurableJobTypeRegistry::restore() {
+  auto recorded = paused_.list();
+  if (!recorded.ok()) return recorded.status();
+  for (const auto& type : *recorded) {
+    Status paused = engine_.set_paused(type, true);
+    if (paused.code() == StatusCode::kNotFound) {
+      spdlog::warn("job type {} is paused, but no loaded plugin provides it", type);
+    } else if (!paused.ok()) {
+      return paused;
+    }
+  }
+  return {};
+}
+
+Status DurableJobTypeRegistry::set_paused(std::string_view job_type, bool paused) {
+  const auto pools = engine_.pools();
+  if (std::none_of(pools.begin(), pools.end(), [&](const host::WorkerPool* pool) {
+        return pool->plugin().info().job_type == job_type;
+      })) {
+    return not_found("no pool hosts job type \"" + std::string(job_type) + "\"");
+  }
+  // Recorded first: a pool never runs paused (or resumed) unlike what a
+  // restart would find.
+  if (Status recorded = paused_.set(job_type, paused); !recorded.ok()) {
+    return {recorded.code(), "cannot record that job type " + std::string(job_type) + " is " +
+                                 (paused ? "paused" : "resumed") + ": " + recorded.message()};
+  }
+  return engine_.set_paused(job_type, paused);
+}
 
 bool load_plugins(const CommonOptions& options, host::PluginRegistry& plugins,
                   const host::IsolationSettings& isolation) {

@@ -55,6 +55,27 @@ std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedde
 bool load_plugins(const CommonOptions& options, host::PluginRegistry& plugins,
                   const host::IsolationSettings& isolation = {});
 
+// The JobTypeRegistry of an embedded engine whose pauses outlive the
+// process: set_paused records the pause in the data folder
+// (embedded::PausedJobTypes), then pauses the pool, and restore() pauses
+// the recorded types' pools. Thread-safety: as the engine's.
+class DurableJobTypeRegistry final : public JobTypeRegistry {
+ public:
+  DurableJobTypeRegistry(host::Engine& engine, embedded::PausedJobTypes& paused)
+      : engine_(engine), registry_(engine), paused_(paused) {}
+  // Call before Engine::start(), so that a paused type's pool never takes a
+  // job. A recorded type no pool hosts stays recorded (its plugin may come
+  // back) and is logged.
+  Status restore();
+  StatusOr<std::vector<JobTypeInfo>> list() override { return registry_.list(); }
+  Status set_paused(std::string_view job_type, bool paused) override;
+
+ private:
+  host::Engine& engine_;
+  host::EngineJobTypeRegistry registry_;
+  embedded::PausedJobTypes& paused_;
+};
+
 // How long finished jobs and dead letters are kept
 // (dtq/core/retention.hpp): `dtq serve`, `dtq worker` and `dtq api` take
 // these flags, or $DTQ_RETENTION, $DTQ_RETENTION_FOR (TYPE=D,TYPE=D) and

@@ -101,7 +101,12 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
     std::cerr << "dtq: " << engine.status().message() << "\n";
     return 2;
   }
-  host::EngineJobTypeRegistry job_types(**engine);
+  // Paused before a restart: paused again before the pools take a job.
+  DurableJobTypeRegistry job_types(**engine, *node.backends.paused);
+  if (Status restored = job_types.restore(); !restored.ok()) {
+    std::cerr << "dtq: the paused job types: " << restored.message() << "\n";
+    return 1;
+  }
   api::ApiServer server(settings, *node.jobs, *node.backends.statuses, job_types);
   (*engine)->start();
   lifecycle.on_stop([&engine] { (*engine)->drain(); });

@@ -154,6 +154,12 @@ int run_embedded_worker(const CommonOptions& common, const EngineFlags& options,
     std::cerr << "dtq: " << admin.status().message() << "\n";
     return admin.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
+  // The types `dtq serve` paused in this data folder stay paused.
+  if (Status restored = DurableJobTypeRegistry(**engine, *node->backends.paused).restore();
+      !restored.ok()) {
+    std::cerr << "dtq: the paused job types: " << restored.message() << "\n";
+    return 1;
+  }
   (*engine)->start();
   lifecycle.on_stop([&engine] { (*engine)->drain(); });
   const std::string signal = lifecycle.wait_for_signal();

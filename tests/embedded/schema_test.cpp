@@ -56,9 +56,9 @@ TEST_F(SchemaTest, CreatesAPrivateFolderAndTheCurrentSchema) {
   struct stat info {};
   ASSERT_EQ(stat(dir_.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0700u);
-  EXPECT_EQ(user_version(), 4);
+  EXPECT_EQ(user_version(), 7);
   { auto backends = open(Role::kOwner); }  // opening again changes nothing
-  EXPECT_EQ(user_version(), 4);
+  EXPECT_EQ(user_version(), 7);
   std::filesystem::remove_all(dir_.parent_path());
 }
 

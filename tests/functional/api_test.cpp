@@ -1702,6 +1702,28 @@ TEST_F(ApiTest, APausedJobTypeKeepsItsJobsQueuedUntilResumed) {
   EXPECT_THAT(events(url(), held).body, HasSubstr(R"("state":"completed")"));
 }
 
+// The pause is kept in the data folder: after a restart the type is still
+// paused before its pool could take a job, and the job held before the
+// restart still waits.
+TEST_F(ApiTest, APauseSurvivesARestartOfServe) {
+  ASSERT_EQ(http("POST", url() + "/v1/job-types/quote:pause", "", key_only()).code, 200);
+  const std::string held = submit("quote", R"({"max_length":200})");
+  EXPECT_EQ(job_state(url(), held), "queued");
+
+  restart({});
+  EXPECT_TRUE(listed_paused(url(), "quote"));
+  EXPECT_FALSE(listed_paused(url(), "github_user"));
+  const std::string other = submit("github_user", kUnknownUser);
+  EXPECT_THAT(events(url(), other).body, HasSubstr(R"("state":"failed")"));
+  EXPECT_EQ(job_state(url(), held), "queued");
+
+  ASSERT_EQ(http("POST", url() + "/v1/job-types/quote:resume", "", key_only()).code, 200);
+  EXPECT_THAT(events(url(), held).body, HasSubstr(R"("state":"completed")"));
+  // Resumed is kept too.
+  restart({});
+  EXPECT_FALSE(listed_paused(url(), "quote"));
+}
+
 TEST_F(ApiTest, PausingNeedsAnAdminKeyAndAHostedJobType) {
   const std::string reader = make_key(data_, "read");
   const std::string submitter = make_key(data_, "submit");
@@ -1816,6 +1838,16 @@ TEST_F(ApiTest, APriorityIsTakenShownAndCheckedOnSubmit) {
     EXPECT_TRUE(IsError(refused, 400, "invalid_request")) << bad << ": " << refused.body;
     EXPECT_EQ(detail_fields(refused), "/priority;") << bad;
   }
+  // dtq submit --priority, through the API.
+  const std::string admin = std::string("DTQ_API_KEY=") + kToken + " ";
+  const auto cli = dtq_verb(
+      data_, "submit --priority low --server " + url() + R"( quote '{"max_length":200}')", admin);
+  ASSERT_EQ(cli.second, 0);
+  EXPECT_EQ(json_field(http("GET", url() + "/v1/jobs/" + cli.first + "/status").body, "priority"),
+            "low");
+  EXPECT_NE(
+      dtq_verb(data_, "submit --priority urgent --server " + url() + " quote '{}'", admin).second,
+      0);
 }
 
 TEST_F(ApiTest, AMalformedIdempotencyKeyIs400) {

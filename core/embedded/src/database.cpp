@@ -126,6 +126,14 @@ constexpr const char* kMigrations[] = {
     -- A claim walks the due jobs only, earliest first.
     CREATE INDEX job_schedule_by_due ON job_schedule(due_at);
     )sql",
+    // 7: the paused job types (SqlitePausedJobTypes), so that a pause
+    // survives a restart of `dtq serve`.
+    R"sql(
+    CREATE TABLE paused_job_types (
+      job_type TEXT PRIMARY KEY,
+      paused_at TEXT NOT NULL                -- RFC 3339 UTC
+    );
+    )sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 

@@ -5,6 +5,7 @@
 #include "sqlite_job_history.hpp"
 #include "sqlite_job_queue.hpp"
 #include "sqlite_job_schedule.hpp"
+#include "sqlite_paused_job_types.hpp"
 #include "sqlite_result_store.hpp"
 #include "sqlite_status_store.hpp"
 
@@ -22,7 +23,8 @@ StatusOr<EmbeddedBackends> open_embedded(const EmbeddedSettings& settings) {
                           .results = std::make_shared<SqliteResultStore>(*db),
                           .idempotency = std::make_shared<SqliteIdempotencyStore>(*db),
                           .history = std::make_shared<SqliteJobHistory>(*db),
-                          .schedule = std::make_shared<SqliteJobSchedule>(*db)};
+                          .schedule = std::make_shared<SqliteJobSchedule>(*db),
+                          .paused = std::make_shared<SqlitePausedJobTypes>(*db)};
 }
 
 }  // namespace dtq::embedded

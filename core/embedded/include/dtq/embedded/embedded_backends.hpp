@@ -50,6 +50,7 @@
 #include "dtq/core/ports/status_store.hpp"
 #include "dtq/core/retention.hpp"
 #include "dtq/core/status.hpp"
+#include "dtq/embedded/paused_job_types.hpp"
 
 namespace dtq::embedded {
 
@@ -89,6 +90,7 @@ struct EmbeddedBackends {
   std::shared_ptr<IdempotencyStore> idempotency;
   std::shared_ptr<JobHistory> history;  // the job_events table; written in batches
   std::shared_ptr<JobSchedule> schedule;  // the job_schedule table: delayed jobs
+  std::shared_ptr<PausedJobTypes> paused;  // the paused_job_types table
 };
 
 // Creates data_dir (mode 0700) and dtq.db when missing and brings the schema
