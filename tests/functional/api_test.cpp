@@ -1944,6 +1944,49 @@ TEST_F(ApiTest, ABadRunAtOrDelayIs400) {
   EXPECT_EQ(json_field(now.body, "state"), "");
 }
 
+TEST_F(ApiTest, TheCliSubmitsADelayedJobWithDelayOrRunAt) {
+  // The client verbs against this serve, with its operator key.
+  const auto submit_verb = [&](const std::string& args) {
+    return dtq_verb(data_, "submit --server " + url() + " " + args,
+                    std::string("DTQ_API_KEY=") + kToken + " ");
+  };
+  const auto delayed = submit_verb(R"(--delay 1h quote '{"max_length":200}')");
+  ASSERT_EQ(delayed.second, 0) << delayed.first;
+  ASSERT_TRUE(is_uuid(delayed.first)) << delayed.first;
+  EXPECT_EQ(job_state(url(), delayed.first), "scheduled");
+  const std::string at = to_rfc3339(Clock::now() + std::chrono::hours(2));
+  const auto timed = submit_verb("--run-at " + at + R"( quote '{"max_length":200}')");
+  ASSERT_EQ(timed.second, 0) << timed.first;
+  EXPECT_EQ(json_field(http("GET", url() + "/v1/jobs/" + timed.first + "/status").body, "run_at"), at);
+  // Both, or a delay that is not a duration: refused before anything is sent.
+  EXPECT_EQ(submit_verb("--delay 3s --run-at " + at + R"( quote '{}')").second, 2);
+  EXPECT_EQ(submit_verb(R"(--delay soon quote '{}')").second, 2);
+  // Past the 365 days: the server's 400.
+  EXPECT_EQ(submit_verb(R"(--delay 400d quote '{}')").second, 2);
+}
+
+TEST_F(ApiTest, AMalformedIdempotencyKeyIs400) {
+  const std::string body = R"({"job_type":"quote","payload":{"max_length":200}})";
+  for (const std::string& key : {std::string(256, 'k'), std::string("caf\xc3\xa9")}) {
+    const Reply refused = http("POST", url() + "/v1/jobs", body, keyed(key));
+    EXPECT_TRUE(IsError(refused, 400, "invalid_idempotency_key")) << key;
+    EXPECT_EQ(detail_fields(refused), "Idempotency-Key;");
+  }
+  // curl sends "Name;" as the header with an empty value.
+  auto empty = default_headers();
+  empty.push_back("Idempotency-Key;");
+  EXPECT_TRUE(
+      IsError(http("POST", url() + "/v1/jobs", body, empty), 400, "invalid_idempotency_key"));
+  // 255 printable characters, spaces inside too, are a key.
+  const std::string longest = "a b" + std::string(252, '~');
+  EXPECT_EQ(http("POST", url() + "/v1/jobs", body, keyed(longest)).code, 202);
+  EXPECT_EQ(listed_jobs(url()).size(), 1U);
+}
+
+TEST_F(ApiTest, IdempotencyKeysAreScopedToTheApiKey) {
+  const auto [tenant_a, code_a] = dtq_keys(data_, "create --name tenant-a --scope submit");
+  const auto [tenant_b, code_b] = dtq_keys(data_, "create --name tenant-b --scope submit");
+  ASSERT_EQ(code_a, 0);
   ASSERT_EQ(code_b, 0);
   const Reply a =
       http("POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":200}})",
