@@ -45,6 +45,7 @@ export function statusOut(s) {
     errorMessage: orNull(s.error_message),
     attempt: s.attempt,
     priority: priorityOut(s.priority),
+    runAt: orNull(s.run_at),
   };
 }
 
@@ -85,7 +86,6 @@ function jobTypeOut(t) {
   };
 }
 
-function deadLetterOut(d) {
 function jobEventOut(e) {
   return {
     at: e.at,
@@ -99,6 +99,7 @@ function jobEventOut(e) {
   };
 }
 
+function deadLetterOut(d) {
   return {
     jobId: d.job_id,
     jobType: d.job_type,
@@ -189,7 +190,13 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
       job: async (_, { id }, ctx) => {
         const response = await client.call('GetJob', { job_id: id }, ctx.auth);
         const status = statusOut(response.status);
-        return { id: response.job_id, priority: status.priority, status, result: resultOut(response.result) };
+        return {
+          id: response.job_id,
+          priority: status.priority,
+          runAt: status.runAt,
+          status,
+          result: resultOut(response.result),
+        };
       },
       jobs: async (_, { state, jobType, first, after }, ctx) => {
         if (first !== undefined && first !== null && (first < 1 || first > 500)) {
@@ -224,13 +231,6 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
         return response.dead_letters.map(deadLetterOut);
       },
     },
-    Mutation: {
-      submitJob: async (_, { input }, ctx) => {
-        const { jobType, payload, idempotencyKey, priority } = input;
-        // gRPC cannot tell an empty key from none (proto3): refused here, as REST does.
-        if (idempotencyKey === '') {
-          throw new GraphQLError('an idempotency key has 1 to 255 characters, not 0', {
-            extensions: { code: 'invalid_idempotency_key', details: [{ field: 'idempotencyKey', message: 'not empty' }] },
     Job: {
       // Asked only when the query names it: one GetJobHistory call.
       history: async (job, _, ctx) => {
@@ -238,6 +238,13 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
         return response.events.map(jobEventOut);
       },
     },
+    Mutation: {
+      submitJob: async (_, { input }, ctx) => {
+        const { jobType, payload, idempotencyKey, priority, runAt, delaySeconds } = input;
+        // gRPC cannot tell an empty key from none (proto3): refused here, as REST does.
+        if (idempotencyKey === '') {
+          throw new GraphQLError('an idempotency key has 1 to 255 characters, not 0', {
+            extensions: { code: 'invalid_idempotency_key', details: [{ field: 'idempotencyKey', message: 'not empty' }] },
           });
         }
         if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
@@ -252,6 +259,8 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
             payload_json: JSON.stringify(payload),
             idempotency_key: idempotencyKey ?? '',
             priority: PRIORITY_PREFIX + (priority ?? 'NORMAL'),
+            run_at: runAt ?? '',
+            delay_seconds: delaySeconds ?? 0,
           },
           ctx.auth,
         );

@@ -175,6 +175,45 @@ describe('queries and mutations', () => {
     assert.ok(second.body.data.jobs.nodes.every((n) => !seen.has(n.jobId)));
   });
 
+  test('submitJob with delaySeconds is SCHEDULED with its runAt, listed, then runs when due', async () => {
+    const { body } = await gql(
+      serve.url,
+      'mutation { submitJob(input: {jobType: "quote", payload: {}, delaySeconds: 2}) { jobId status { state runAt } } }',
+    );
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    const { jobId, status } = body.data.submitJob;
+    assert.equal(status.state, 'SCHEDULED');
+    assert.ok(Date.parse(status.runAt) > Date.now(), `runAt ${status.runAt} is in the future`);
+    const read = await gql(serve.url, `{ job(id: "${jobId}") { runAt status { state runAt } } }`);
+    assert.equal(read.body.data.job.status.state, 'SCHEDULED');
+    assert.equal(read.body.data.job.runAt, status.runAt);
+    const listed = await gql(serve.url, '{ jobs(state: SCHEDULED) { nodes { jobId runAt } } }');
+    assert.ok(listed.body.data.jobs.nodes.some((n) => n.jobId === jobId && n.runAt === status.runAt));
+    await eventually(
+      async () => (await gql(serve.url, `{ job(id: "${jobId}") { status { state } } }`)).body.data.job.status.state === 'COMPLETED',
+      { what: 'the scheduled job to complete' },
+    );
+  });
+
+  test('a scheduled job is cancelled before it runs; runAt and delaySeconds together are refused', async () => {
+    const { body } = await gql(
+      serve.url,
+      'mutation { submitJob(input: {jobType: "quote", payload: {}, runAt: "2099-01-01T00:00:00Z"}) { jobId status { state } } }',
+    );
+    assert.ok(body.errors?.length, 'over 365 days ahead is refused');
+    const later = new Date(Date.now() + 3600_000).toISOString();
+    const made = await gql(serve.url, `mutation { submitJob(input: {jobType: "quote", payload: {}, runAt: "${later}"}) { jobId } }`);
+    assert.equal(made.body.errors, undefined, JSON.stringify(made.body.errors));
+    const id = made.body.data.submitJob.jobId;
+    const cancelled = await gql(serve.url, `mutation { cancelJob(id: "${id}") { state } }`);
+    assert.equal(cancelled.body.data.cancelJob.state, 'CANCELLED');
+    const both = await gql(
+      serve.url,
+      `mutation { submitJob(input: {jobType: "quote", payload: {}, runAt: "${later}", delaySeconds: 5}) { jobId } }`,
+    );
+    assert.equal(both.body.errors?.[0]?.extensions?.code, 'invalid_request');
+  });
+
   test('cancelJob cancels a queued job', async () => {
     await provider.fault({ kind: 'latency', path: '/users/slowcat', delay_ms: 3000 });
     const running = await submit(serve.url, 'github_user', { username: 'slowcat' });

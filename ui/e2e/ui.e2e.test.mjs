@@ -311,6 +311,26 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     await done(page, "22-priority.png");
   });
 
+  e2e("a job scheduled a few seconds later shows as scheduled with its time, then completes", async () => {
+    const page = await openPage("/?type=echo");
+    await page.getByRole("heading", { level: 2, name: "Echo" }).waitFor();
+    await page.getByLabel("Delay, seconds").fill("6");
+    await field(page, "message").fill("later");
+    await page.getByRole("button", { name: "Submit job" }).click();
+    await page.waitForURL(new RegExp(`/jobs/${UUID.source}$`));
+    const submit = page.graphql.operations.find((o) => o.operationName === "SubmitJob");
+    assert.equal(submit?.variables?.delaySeconds, 6, "the mutation carried the delay");
+    await waitForText(page.locator("#status-title + .badge, .card-heading .badge").first(), /Scheduled/);
+    await waitForText(page.getByTestId("scheduled-for"), /runs at/);
+    const id = new URL(page.url()).pathname.split("/").pop();
+    // Listed as scheduled, with its time, while it waits.
+    const list = await openPage("/jobs?state=scheduled");
+    await waitForText(list.locator(`tr[data-job-id="${id}"] td[data-label="State"]`), /Scheduled/);
+    await list.close();
+    await waitForText(page.locator(".card-heading .badge").first(), /Completed/, 30_000);
+    await done(page, "23-scheduled.png");
+  });
+
   e2e("a dropped-in plugin gets a working form and a raw JSON result", async () => {
     const page = await openPage("/");
     await chooseType(page, "Echo");

@@ -17,6 +17,7 @@ const STATUS_FIELDS = gql`
     errorMessage
     attempt
     priority
+    runAt
   }
 `;
 
@@ -38,7 +39,6 @@ export const JOB_TYPES: TypedDocumentNode<{ jobTypes: JobType[] }, Record<string
   }
 `;
 
-export const JOB: TypedDocumentNode<{ job: Job | null }, { id: string }> = gql`
 /** A job's stored history, oldest first: asked apart from the job, so a page shows the rest without it. */
 export const JOB_HISTORY: TypedDocumentNode<
   { job: { __typename?: "Job"; id: string; history: JobEvent[] } | null },
@@ -61,6 +61,7 @@ export const JOB_HISTORY: TypedDocumentNode<
   }
 `;
 
+export const JOB: TypedDocumentNode<{ job: Job | null }, { id: string }> = gql`
   query Job($id: ID!) {
     job(id: $id) {
       id
@@ -111,10 +112,18 @@ export const JOBS: TypedDocumentNode<{ jobs: JobConnection }, JobsVariables> = g
 
 export const SUBMIT_JOB: TypedDocumentNode<
   { submitJob: { jobId: string; traceId: string; status: JobStatus } },
-  { jobType: string; payload: unknown; priority?: JobPriority }
+  { jobType: string; payload: unknown; priority?: JobPriority; runAt?: string | null; delaySeconds?: number | null }
 > = gql`
-  mutation SubmitJob($jobType: String!, $payload: JSON!, $priority: JobPriority) {
-    submitJob(input: { jobType: $jobType, payload: $payload, priority: $priority }) {
+  mutation SubmitJob(
+    $jobType: String!
+    $payload: JSON!
+    $priority: JobPriority
+    $runAt: String
+    $delaySeconds: Int
+  ) {
+    submitJob(
+      input: { jobType: $jobType, payload: $payload, priority: $priority, runAt: $runAt, delaySeconds: $delaySeconds }
+    ) {
       jobId
       traceId
       status {

@@ -3,12 +3,22 @@
 import type { RJSFSchema } from "@rjsf/utils";
 
 /** The schema's JobState enum. */
-export const JOB_STATES = ["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"] as const;
+export const JOB_STATES = ["SCHEDULED", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 /** The schema's JobPriority enum: a job's class in its type's queue. */
 export const JOB_PRIORITIES = ["HIGH", "NORMAL", "LOW"] as const;
 export type JobPriority = (typeof JOB_PRIORITIES)[number];
+
+/**
+ * When a SCHEDULED job is due: its runAt, or, in a status from a stream (the
+ * status stores need not keep runAt), the time its message names
+ * ("scheduled for 2026-12-24T18:00:00.000Z"). Null for any other state.
+ */
+export function scheduledFor(status: Pick<JobStatus, "state" | "runAt" | "message">): string | null {
+  if (status.state !== "SCHEDULED") return null;
+  return status.runAt ?? /^scheduled for (\S+)$/.exec(status.message ?? "")?.[1] ?? null;
+}
 
 export function isTerminal(state: JobState): boolean {
   return state === "COMPLETED" || state === "FAILED" || state === "CANCELLED";
@@ -28,6 +38,8 @@ export interface JobStatus {
   errorMessage: string | null;
   attempt: number;
   priority: JobPriority;
+  /** RFC 3339 UTC: when a SCHEDULED (delayed) job is due; null otherwise. */
+  runAt?: string | null;
 }
 
 /** The result contract (collection `dtq.job_results`), present once a job ended. */
@@ -52,18 +64,6 @@ export interface Job {
   result: JobResult | null;
 }
 
-export interface JobType {
-  __typename?: "JobType";
-  jobType: string;
-  name: string;
-  version: string;
-  description: string;
-  payloadSchema: RJSFSchema;
-  abiVersion: string;
-  concurrency: number;
-  /** Pools taking this type's jobs now; 0: submitted jobs wait. */
-  pools: number;
-  /** Jobs of this type running now. */
 /** One event of a job's stored history (docs/operators.md#job-history). */
 export interface JobEvent {
   __typename?: "JobEvent";
@@ -78,6 +78,18 @@ export interface JobEvent {
   detail: string;
 }
 
+export interface JobType {
+  __typename?: "JobType";
+  jobType: string;
+  name: string;
+  version: string;
+  description: string;
+  payloadSchema: RJSFSchema;
+  abiVersion: string;
+  concurrency: number;
+  /** Pools taking this type's jobs now; 0: submitted jobs wait. */
+  pools: number;
+  /** Jobs of this type running now. */
   inFlight: number;
   healthy: boolean;
   /** Paused (pauseJobType): its pools take no new jobs until resumed. */

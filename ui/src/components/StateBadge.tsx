@@ -1,6 +1,7 @@
 import type { JobState } from "../api/types";
 
 const LABELS: Record<JobState, string> = {
+  SCHEDULED: "Scheduled",
   QUEUED: "Queued",
   RUNNING: "Running",
   COMPLETED: "Completed",

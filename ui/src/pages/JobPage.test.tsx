@@ -102,6 +102,25 @@ describe("JobPage", () => {
     expect(server.callsOf("CancelJob")[0]).toMatchObject({ variables: { id: JOB_ID }, headers: { Authorization: "Bearer t" } });
   });
 
+  it("shows a scheduled job's time, and its Cancel button cancels it", async () => {
+    const { server } = renderJob({ CancelJob: { data: { cancelJob: status({ state: "CANCELLED", message: "cancelled before it was due" }) } } });
+    const updates = await waitFor(() => server.latest("JobUpdated"));
+    // From a stream the time is in the message only (the status stores keep no runAt).
+    act(() =>
+      updates.emit(
+        "jobUpdated",
+        status({ state: "SCHEDULED", progressPercent: 0, message: "scheduled for 2030-01-01T09:30:00.000Z" }),
+      ),
+    );
+    expect((await screen.findAllByText("Scheduled", { selector: ".badge" })).length).toBeGreaterThan(0);
+    const when = screen.getByTestId("scheduled-for");
+    expect(when.querySelector("time")?.getAttribute("dateTime")).toBe("2030-01-01T09:30:00.000Z");
+    fireEvent.click(screen.getByRole("button", { name: "Cancel job" }));
+    await waitFor(() => expect(screen.getAllByText("Cancelled").length).toBeGreaterThan(0));
+    expect(screen.queryByTestId("scheduled-for")).toBeNull();
+    expect(server.callsOf("CancelJob")[0]).toMatchObject({ variables: { id: JOB_ID } });
+  });
+
   it("says when the job had already ended", async () => {
     const { server } = renderJob({ CancelJob: gqlError("conflict", "job already ended") });
     const updates = await waitFor(() => server.latest("JobUpdated"));

@@ -12,7 +12,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { describeError, toApiError, type ApiError } from "../api/client";
 import { useConnection, useToken } from "../api/context";
 import { CANCEL_JOB, JOB, JOB_TYPES, JOB_UPDATED, RETRY_JOB } from "../api/documents";
-import { isTerminal, type JobResult, type JobStatus } from "../api/types";
+import { isTerminal, scheduledFor, type JobResult, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
 import { JobHistory } from "../components/JobHistory";
 import { ProgressBar } from "../components/ProgressBar";
@@ -215,6 +215,12 @@ function JobView({ id }: { id: string }) {
             {status.state === "FAILED" && (status.errorCode || status.errorMessage) && (
               <Alert title={`Failed${status.errorCode ? `: ${status.errorCode}` : ""}`}>{status.errorMessage}</Alert>
             )}
+            {scheduledFor(status) && (
+              <p className="scheduled-for" data-testid="scheduled-for">
+                Scheduled: it runs at{" "}
+                <time dateTime={scheduledFor(status)!}>{formatTime(scheduledFor(status)!)}</time>, then it is queued.
+              </p>
+            )}
             <div className="sr-only" aria-live="polite">
               {`State ${status.state.toLowerCase()}${over ? "" : `, ${status.progressPercent}%`}`}
             </div>
@@ -258,15 +264,15 @@ function JobView({ id }: { id: string }) {
       <div className="two-columns">
         <section className="card" aria-labelledby="timeline-title">
           <h2 id="timeline-title">Timeline</h2>
+          <h3>History</h3>
+          <JobHistory id={id} revision={`${status?.state ?? ""}/${status?.attempt ?? 0}`} />
+          <h3>Seen live</h3>
           {timeline.length === 0 ? (
             <p className="muted">No updates yet.</p>
           ) : (
             <ol className="timeline" aria-label="Status changes">
               {timeline.map((entry) => (
                 <li key={entry.key} className={`timeline-item timeline-${entry.state.toLowerCase()}`}>
-          <h3>History</h3>
-          <JobHistory id={id} revision={`${status?.state ?? ""}/${status?.attempt ?? 0}`} />
-          <h3>Seen live</h3>
                   <time dateTime={entry.at} title={formatTime(entry.at)}>
                     {formatClock(entry.at)}
                   </time>

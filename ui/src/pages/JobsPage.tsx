@@ -16,7 +16,7 @@ import { Link, useSearchParams } from "react-router";
 import { describeError, toApiError } from "../api/client";
 import { useConnection, useToken } from "../api/context";
 import { CANCEL_JOB, JOB_EVENTS, JOB_TYPES, JOBS } from "../api/documents";
-import { JOB_STATES, isTerminal, type JobState, type JobStatus } from "../api/types";
+import { JOB_STATES, isTerminal, scheduledFor, type JobState, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
 import { ProgressBar } from "../components/ProgressBar";
 import { StateBadge } from "../components/StateBadge";
@@ -274,6 +274,12 @@ export function JobsPage() {
                   <td data-label="Type">{job.jobType ?? "—"}</td>
                   <td data-label="State">
                     <StateBadge state={job.state} />
+                    {scheduledFor(job) && (
+                      <time className="hint scheduled-at" dateTime={scheduledFor(job)!}>
+                        {" "}
+                        {formatTime(scheduledFor(job)!)}
+                      </time>
+                    )}
                   </td>
                   <td data-label="Priority">{job.priority ? priorityLabel(job.priority) : "—"}</td>
                   <td data-label="Progress">

@@ -2,7 +2,7 @@ import { act, fireEvent, screen, waitFor, within } from "@testing-library/react"
 import { Route, Routes, useLocation } from "react-router";
 import { describe, expect, it } from "vitest";
 import { DICE_TYPE, FakeGraphQL, gqlError, jobTypes, renderApp, status, WEATHER_TYPE } from "../test/helpers";
-import { SubmitPage } from "./SubmitPage";
+import { scheduleOf, SubmitPage } from "./SubmitPage";
 
 function Where() {
   const location = useLocation();
@@ -64,6 +64,40 @@ describe("SubmitPage", () => {
     fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
     expect(await screen.findByTestId("location")).toHaveProperty("textContent", `/jobs/${NEW_ID}`);
     expect(server.callsOf("SubmitJob")[0]?.variables).toMatchObject({ jobType: "dice", priority: "HIGH" });
+  });
+
+  it("sends a delay, or a time to run at as RFC 3339, from its When fields", async () => {
+    const { server } = renderSubmit({ SubmitJob: submitted });
+    await screen.findByRole("heading", { level: 2, name: "Dice roller" });
+    fireEvent.change(input(/^Sides/), { target: { value: "6" } });
+    fireEvent.change(screen.getByLabelText("Delay, seconds"), { target: { value: "60" } });
+    fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
+    expect(await screen.findByTestId("location")).toHaveProperty("textContent", `/jobs/${NEW_ID}`);
+    expect(server.callsOf("SubmitJob")[0]?.variables).toMatchObject({ jobType: "dice", delaySeconds: 60 });
+    expect(server.callsOf("SubmitJob")[0]?.variables).not.toHaveProperty("runAt");
+  });
+
+  it("refuses a delay and a time together, or a bad delay, before sending anything", async () => {
+    const { server } = renderSubmit({ SubmitJob: submitted });
+    await screen.findByRole("heading", { level: 2, name: "Dice roller" });
+    fireEvent.change(input(/^Sides/), { target: { value: "6" } });
+    fireEvent.change(screen.getByLabelText("Delay, seconds"), { target: { value: "60" } });
+    fireEvent.change(screen.getByLabelText("or run at"), { target: { value: "2030-01-01T09:30" } });
+    fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
+    expect(await screen.findByText("Give a delay or a time to run at, not both.")).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("or run at"), { target: { value: "" } });
+    fireEvent.change(screen.getByLabelText("Delay, seconds"), { target: { value: "1.5" } });
+    fireEvent.click(screen.getByRole("button", { name: "Submit job" }));
+    expect(await screen.findByText(/The delay is a whole number of seconds/)).toBeTruthy();
+    expect(server.callsOf("SubmitJob")).toHaveLength(0);
+  });
+
+  it("turns a local time to run at into RFC 3339 UTC", () => {
+    expect(scheduleOf("", "")).toEqual({});
+    expect(scheduleOf("0", "")).toEqual({ delaySeconds: 0 });
+    expect(scheduleOf("", "2030-01-01T09:30")).toEqual({ runAt: new Date("2030-01-01T09:30").toISOString() });
+    expect(scheduleOf("-1", "")).toHaveProperty("error");
+    expect(scheduleOf(String(365 * 24 * 3600 + 1), "")).toHaveProperty("error");
   });
 
   it("checks the schema before sending anything", async () => {

@@ -20,6 +20,35 @@ import { useTitle } from "../lib/useTitle";
 
 type FormData = Record<string, unknown>;
 
+/** The API's bound on a delay (365 days), as on run_at. */
+export const MAX_DELAY_SECONDS = 365 * 24 * 3600;
+
+/**
+ * The form's "when": nothing (run now), a delay in whole seconds, or a local
+ * date and time sent as RFC 3339 UTC — or why it cannot be sent.
+ */
+export function scheduleOf(
+  delay: string,
+  runAt: string,
+): { delaySeconds?: number; runAt?: string } | { error: string } {
+  const hasDelay = delay.trim() !== "";
+  const hasRunAt = runAt.trim() !== "";
+  if (hasDelay && hasRunAt) return { error: "Give a delay or a time to run at, not both." };
+  if (hasDelay) {
+    const seconds = Number(delay);
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_DELAY_SECONDS) {
+      return { error: `The delay is a whole number of seconds, 0 to ${MAX_DELAY_SECONDS} (365 days).` };
+    }
+    return { delaySeconds: seconds };
+  }
+  if (hasRunAt) {
+    const at = new Date(runAt);
+    if (Number.isNaN(at.getTime())) return { error: "The time to run at is not a date and time." };
+    return { runAt: at.toISOString() };
+  }
+  return {};
+}
+
 export function SubmitPage() {
   const types = useQuery(JOB_TYPES);
   const [params, setParams] = useSearchParams();
@@ -124,15 +153,22 @@ function JobForm({ type }: { type: JobType }) {
   const [failure, setFailure] = useState<{ title: string; text: string } | null>(null);
   const [submitting, setSubmitting] = useState(false);
   const [priority, setPriority] = useState<JobPriority>("NORMAL");
+  const [delay, setDelay] = useState("");
+  const [runAt, setRunAt] = useState("");
   const container = useRef<HTMLDivElement>(null);
 
   const submit = async (payload: FormData) => {
-    setSubmitting(true);
     setFailure(null);
     setExtraErrors(undefined);
+    const when = scheduleOf(delay, runAt);
+    if ("error" in when) {
+      setFailure({ title: "The job was not submitted", text: when.error });
+      return;
+    }
+    setSubmitting(true);
     try {
       const submitted = await authorized(async () => {
-        const { data } = await submitJob({ variables: { jobType: type.jobType, payload, priority } });
+        const { data } = await submitJob({ variables: { jobType: type.jobType, payload, priority, ...when } });
         return data!.submitJob;
       });
       navigate(`/jobs/${submitted.jobId}`, { state: { submitted: true } });
@@ -179,6 +215,32 @@ function JobForm({ type }: { type: JobType }) {
           Within its type, a high job runs before normal and low ones; low jobs still get a turn.
         </p>
       </div>
+      <fieldset className="form-group schedule-fields">
+        <legend>When (optional)</legend>
+        <label htmlFor="job-delay">Delay, seconds</label>
+        <input
+          id="job-delay"
+          type="number"
+          min={0}
+          max={MAX_DELAY_SECONDS}
+          inputMode="numeric"
+          value={delay}
+          onChange={(event) => setDelay(event.target.value)}
+          aria-describedby="job-when-help"
+        />
+        <label htmlFor="job-run-at">or run at</label>
+        <input
+          id="job-run-at"
+          type="datetime-local"
+          value={runAt}
+          onChange={(event) => setRunAt(event.target.value)}
+          aria-describedby="job-when-help"
+        />
+        <p className="hint" id="job-when-help">
+          Empty: it runs now. Otherwise it waits, scheduled, until then (at most 365 days ahead), and can be cancelled
+          meanwhile.
+        </p>
+      </fieldset>
       <Form
         schema={schema}
         uiSchema={{

@@ -118,6 +118,7 @@ export function status(overrides: Partial<JobStatus> = {}): JobStatus {
     errorMessage: null,
     attempt: 1,
     priority: "NORMAL",
+    runAt: null,
     ...overrides,
   };
 }
