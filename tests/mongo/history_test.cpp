@@ -48,6 +48,40 @@ TEST_F(MongoHistoryTest, ConnectMakesTheJobIdIndex) {
   EXPECT_TRUE(MongoResultStore::connect(settings_).ok());
 }
 
+// Events go with their job's retention: expire_at = at + the type's
+// retention, the expire_at_1 index, and the trim deletes the expired ones.
+TEST_F(MongoHistoryTest, EventsExpireWithTheirTypesRetentionAndTheTrimDeletesThem) {
+  MongoSettings settings = settings_;
+  settings.retention.finished_by_type["echo"] = std::chrono::seconds(1);
+  settings.retention.finished = std::chrono::hours(24 * 7);
+  auto store = MongoResultStore::connect(settings);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_TRUE(RawMongo(events_collection()).indexes().contains("expire_at_1"));
+  const std::string gone = new_uuid4();
+  const std::string kept = new_uuid4();
+  const std::string an_hour_ago = to_rfc3339(Clock::now() - std::chrono::hours(1));
+  const std::vector<JobEvent> events = {
+      JobEvent{.job_id = gone, .job_type = "echo", .at = an_hour_ago},
+      JobEvent{.job_id = gone,
+               .job_type = "echo",
+               .at = an_hour_ago,
+               .kind = JobEventKind::kStarted,
+               .attempt = 1},
+      JobEvent{.job_id = kept, .job_type = "weather", .at = an_hour_ago}};
+  ASSERT_TRUE((*store)->history().append(events).ok());
+  const auto stored = RawMongo(events_collection()).documents(kept);
+  ASSERT_EQ(stored.size(), 1u);
+  const int64_t at_ms = to_unix_ms(*parse_rfc3339(an_hour_ago));
+  EXPECT_THAT(stored[0], ::testing::HasSubstr(R"("expire_at" : { "$date" : { "$numberLong" : ")" +
+                                              std::to_string(at_ms + 7 * 86'400'000LL) + "\""));
+
+  auto trimmed = (*store)->trim_expired();
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status().message();
+  EXPECT_EQ(*trimmed, 2u);
+  EXPECT_TRUE((*store)->history().list(gone, 100)->empty());
+  EXPECT_EQ((*store)->history().list(kept, 100)->size(), 1u);
+}
+
 TEST_F(MongoHistoryTest, AppendsBatchesAndListsOneJobOldestFirst) {
   const std::string id = new_uuid4();
   const std::string other = new_uuid4();

@@ -418,9 +418,10 @@ struct MongoResultStore::Driver {
   Status create_index(mongoc_database_t* database, const char* field, int order,
                       std::string_view name, bool unique,
                       std::optional<int32_t> expire_after = std::nullopt,
-                      bool* ttl_refused = nullptr) const {
+                      bool* ttl_refused = nullptr,
+                      const std::string* on = nullptr) const {  // default: the results
     Bson command = new_bson();
-    BSON_APPEND_UTF8(command.get(), "createIndexes", settings.collection.c_str());
+    append_string(command.get(), "createIndexes", on != nullptr ? *on : settings.collection);
     bson_t indexes;
     bson_t index;
     bson_t key;
@@ -525,6 +526,23 @@ struct MongoResultStore::Driver {
     return status_of(error, "creating the index job_id_1 of " + settings.history_collection);
   }
 
+  // expire_at_1 on the history collection, as on the results: a TTL index,
+  // or a plain one (for the trim) where the server has no TTL indexes.
+  Status ensure_history_expiry_index() const {
+    Lease lease(pool);
+    mongoc_database_t* database =
+        mongoc_client_get_database(lease.client(), settings.database.c_str());
+    bool ttl_refused = false;
+    Status created = create_index(database, kExpireAtField, 1, kExpireAtIndex, false, 0,
+                                  &ttl_refused, &settings.history_collection);
+    if (ttl_refused) {
+      created = create_index(database, kExpireAtField, 1, kExpireAtIndex, false, std::nullopt,
+                             nullptr, &settings.history_collection);
+    }
+    mongoc_database_destroy(database);
+    return created;
+  }
+
   Status insert_events(std::span<const JobEvent> events) const {
     std::vector<Bson> docs;
     std::vector<const bson_t*> pointers;
@@ -540,6 +558,12 @@ struct MongoResultStore::Driver {
       append_string(doc.get(), "error_code", event.error_code);
       append_string(doc.get(), "related_job_id", event.related_job_id);
       append_string(doc.get(), "detail", event.detail);
+      // Kept as long as its job's result: its type's retention past the event.
+      const auto at = parse_rfc3339(event.at);
+      const auto kept = std::chrono::duration_cast<std::chrono::milliseconds>(
+          settings.retention.finished_for(event.job_type));
+      bson_append_date_time(doc.get(), kExpireAtField, -1,
+                            to_unix_ms(at ? *at : Clock::now()) + kept.count());
       pointers.push_back(doc.get());
       docs.push_back(std::move(doc));
     }
@@ -729,10 +753,10 @@ struct MongoResultStore::Driver {
   // Deletes up to `batch` documents whose expire_at is before `now_ms`:
   // their _ids by the expire_at index, then one delete of those ids
   // (deleteMany has no limit). How many went.
-  StatusOr<size_t> trim(int64_t now_ms, uint32_t batch) const {
+  StatusOr<size_t> trim(const std::string& name, int64_t now_ms, uint32_t batch) const {
     Lease lease(pool);
-    Collection collection(mongoc_client_get_collection(lease.client(), settings.database.c_str(),
-                                                       settings.collection.c_str()));
+    Collection collection(
+        mongoc_client_get_collection(lease.client(), settings.database.c_str(), name.c_str()));
     Bson filter = new_bson();
     bson_t range;
     BSON_APPEND_DOCUMENT_BEGIN(filter.get(), kExpireAtField, &range);
@@ -855,6 +879,7 @@ StatusOr<std::unique_ptr<MongoResultStore>> MongoResultStore::connect(MongoSetti
   }
   if (Status indexed = driver->ensure_indexes(); !indexed.ok()) return indexed;
   if (Status indexed = driver->ensure_history_index(); !indexed.ok()) return indexed;
+  if (Status indexed = driver->ensure_history_expiry_index(); !indexed.ok()) return indexed;
   spdlog::info("mongo: result store on {} ({}; indexes {} unique, {}, {}{})", driver->description,
                driver->concern_text, kJobIdIndex, kCompletedAtIndex, kExpireAtIndex,
                driver->ttl_index ? " TTL" : "");
@@ -907,7 +932,14 @@ bool MongoResultStore::ttl_index() const {
 }
 
 StatusOr<size_t> MongoResultStore::trim_expired() {
-  auto trimmed = driver_->trim(to_unix_ms(Clock::now()), driver_->settings.trim_batch);
+  // The results, then the job events (their history).
+  const int64_t now = to_unix_ms(Clock::now());
+  auto trimmed = driver_->trim(driver_->settings.collection, now, driver_->settings.trim_batch);
+  if (trimmed.ok()) {
+    auto events =
+        driver_->trim(driver_->settings.history_collection, now, driver_->settings.trim_batch);
+    trimmed = events.ok() ? StatusOr<size_t>(*trimmed + *events) : events;
+  }
   note(trimmed.ok() ? Status{} : trimmed.status());
   return trimmed;
 }

@@ -83,8 +83,8 @@ class MongoResultStore final : public ResultStore {
   StatusOr<JobResult> get(std::string_view job_id) override;
   StatusOr<std::vector<bool>> put_batch(std::span<const JobResult> results) override;
 
-  // One round of the trim: deletes up to settings.trim_batch results whose
-  // expire_at has passed, and says how many went.
+  // One round of the trim: deletes up to settings.trim_batch results, and as
+  // many job events, whose expire_at has passed, and says how many went.
   StatusOr<size_t> trim_expired();
   // Whether the server took expire_at_1 as a TTL index (MongoDB does,
   // FerretDB 1.24 does not).
@@ -93,10 +93,11 @@ class MongoResultStore final : public ResultStore {
   // The job history (ports/job_history.hpp) in
   // <database>.<history_collection> (dtq.job_events), on this store's
   // clients: one document per event (job_id, job_type, at as RFC 3339 text,
-  // kind, attempt, worker, error_code, related_job_id, detail), an index
-  // {job_id: 1} (job_id_1, made by connect()), appended with one unordered
-  // insert_many per batch. Not trimmed by dtq: give the collection a TTL or
-  // drop old events as the operators' retention requires.
+  // kind, attempt, worker, error_code, related_job_id, detail, and
+  // expire_at: `at` + its job type's retention), the indexes {job_id: 1}
+  // (job_id_1) and expire_at_1 (TTL, as the results'; made by connect()),
+  // appended with one unordered insert_many per batch; trimmed with the
+  // results by trim_expired().
   JobHistory& history();
 
   // One round trip ({ping: 1}), for readiness checks.
