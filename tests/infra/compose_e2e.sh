@@ -7,13 +7,20 @@
 #      image's) submitted through the API, each seen completed;
 #   2. Prometheus scraping the API and every worker, and every dashboard
 #      panel's expression answering with data;
-#   3. a worker container stopped, and DtqPoolNoReadyWorker seen firing.
+#   3. a worker container stopped, and DtqPoolNoReadyWorker seen firing;
+#   4. the GraphQL gateway (profile graphql, infra/docker/gateway.Dockerfile as
+#      it is, on a stand-in Node.js 20 base: this machine's node, npm and
+#      CA certificates on the Debian base; npm ci reaches the registry): its probes and
+#      metrics, a submitJob mutation with the key and the job completed as
+#      job(id) tells, a mutation without the key refused; its image, as
+#      dtq's, runs as a non-root user.
 # Everything it started is stopped and removed afterwards, even on failure.
 #
 #   tests/infra/compose_e2e.sh BUILD_DIR
 #
 # Ports (loopback, outside the other test servers' 21xxx and 29xxx):
-# DTQ_E2E_API_PORT (default 23080), DTQ_E2E_PROMETHEUS_PORT (23090).
+# DTQ_E2E_API_PORT (default 23080), DTQ_E2E_PROMETHEUS_PORT (23090),
+# DTQ_E2E_GATEWAY_PORT (23081).
 # DTQ_E2E_COMPOSE_OVERRIDES: more compose files to apply on top.
 # Each step prints its time; the whole run its total.
 set -euo pipefail
@@ -24,13 +31,15 @@ source "$repo/scripts/cache.sh"
 
 api_port=${DTQ_E2E_API_PORT:-23080}
 prometheus_port=${DTQ_E2E_PROMETHEUS_PORT:-23090}
+gateway_port=${DTQ_E2E_GATEWAY_PORT:-23081}
 work=$(mktemp -d /tmp/dtq-e2e.XXXXXX)
 export DTQ_DOCKER_DIR=$work/engine
 export DOCKER_HOST=unix://$DTQ_DOCKER_DIR/docker.sock
 export COMPOSE_PROJECT_NAME=dtqe2e$$
 export DTQ_STAGE_DIR=$work/stage
-export DTQ_API_PORT=$api_port DTQ_PROMETHEUS_PORT=$prometheus_port
+export DTQ_API_PORT=$api_port DTQ_PROMETHEUS_PORT=$prometheus_port DTQ_GATEWAY_PORT=$gateway_port
 export DTQ_IMAGE=dtq:e2e DTQ_HELLO_PLUGIN_IMAGE=dtq-plugin-hello:e2e DTQ_HELLO_WORKER_IMAGE=dtq-worker-hello:e2e
+export DTQ_GATEWAY_IMAGE=dtq-gateway:e2e DTQ_NODE_BASE_IMAGE=dtq-test-node:e2e
 DTQ_API_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 export DTQ_API_TOKEN
 DTQ_CLUSTER_SECRET=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
@@ -39,6 +48,7 @@ compose=(docker-compose -f "$repo/infra/compose/docker-compose.yml" -f "$repo/in
 # More override files, space-separated (a local experiment's settings).
 for extra in ${DTQ_E2E_COMPOSE_OVERRIDES:-}; do compose+=(-f "$extra"); done
 api=http://127.0.0.1:$api_port
+gateway=http://127.0.0.1:$gateway_port
 # DTQ_API_TOKEN is the API's operator key: reads need a key too.
 auth=(-H "Authorization: Bearer $DTQ_API_TOKEN")
 prometheus=http://127.0.0.1:$prometheus_port
@@ -60,10 +70,10 @@ cleanup() {
   if [[ -S $DTQ_DOCKER_DIR/docker.sock ]]; then
     if ((status != 0)); then
       echo "e2e: --- containers and the last lines of their logs ---" >&2
-      "${compose[@]}" ps >&2
-      "${compose[@]}" logs --no-color --tail=30 >&2
+      "${compose[@]}" --profile graphql ps >&2
+      "${compose[@]}" --profile graphql logs --no-color --tail=30 >&2
     fi
-    "${compose[@]}" --profile build down --volumes --remove-orphans --timeout 10 >/dev/null 2>&1
+    "${compose[@]}" --profile build --profile graphql down --volumes --remove-orphans --timeout 10 >/dev/null 2>&1
   fi
   "$repo/scripts/docker/engine.sh" stop
   rm -rf "$work"
@@ -84,9 +94,9 @@ wait_for() {
   done
 }
 
-for port in "$api_port" "$prometheus_port"; do
+for port in "$api_port" "$prometheus_port" "$gateway_port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    fail "port $port is taken; choose others with DTQ_E2E_API_PORT / DTQ_E2E_PROMETHEUS_PORT"
+    fail "port $port is taken; choose others with DTQ_E2E_API_PORT / DTQ_E2E_PROMETHEUS_PORT / DTQ_E2E_GATEWAY_PORT"
   fi
 done
 
@@ -95,11 +105,42 @@ step "engine started"
 "$repo/scripts/docker/base-image.sh" import
 step "base image"
 "$repo/scripts/docker/stage.sh" "$build" "$DTQ_STAGE_DIR"
+# The gateway's context: what infra/docker/gateway.Dockerfile takes from the
+# repository (not the whole tree, build folders and all), and the Dockerfile
+# itself, unchanged. Its Node.js 20 base: this machine's node and npm on the
+# Debian base image (Debian 12's own node is 18).
+mkdir -p "$DTQ_STAGE_DIR/gateway/gateway" "$DTQ_STAGE_DIR/gateway/proto/dtq" "$DTQ_STAGE_DIR/node"
+cp -r "$repo/gateway/package.json" "$repo/gateway/package-lock.json" "$repo/gateway/.npmrc" \
+  "$repo/gateway/schema.graphql" "$repo/gateway/src" "$DTQ_STAGE_DIR/gateway/gateway/"
+cp -r "$repo/proto/dtq/v1" "$DTQ_STAGE_DIR/gateway/proto/dtq/"
+cp "$repo/infra/docker/gateway.Dockerfile" "$DTQ_STAGE_DIR/gateway/"
+node_bin=$(command -v node) || fail "node not found (the gateway's base takes this machine's)"
+"$node_bin" -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
+  fail "node $("$node_bin" --version) is too old for the gateway (20 or newer)"
+cp "$(readlink -f "$node_bin")" "$DTQ_STAGE_DIR/node/node"
+cp -r "$(dirname "$(readlink -f "$(command -v npm)")")/.." "$DTQ_STAGE_DIR/node/npm"
+# The certificates this machine trusts, for npm ci's way to the registry
+# (which may pass a TLS-inspecting proxy of this network).
+ca_file=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
+if [[ -f $ca_file ]]; then cp "$ca_file" "$DTQ_STAGE_DIR/node/extra-ca.crt"; else : >"$DTQ_STAGE_DIR/node/extra-ca.crt"; fi
+cat >"$DTQ_STAGE_DIR/node/Dockerfile" <<'DOCKERFILE'
+ARG BASE
+FROM ${BASE}
+COPY node /usr/local/bin/node
+COPY npm /usr/local/lib/node_modules/npm
+COPY extra-ca.crt /usr/local/share/dtq-test/extra-ca.crt
+ENV NODE_EXTRA_CA_CERTS=/usr/local/share/dtq-test/extra-ca.crt
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && node --version && npm --version
+DOCKERFILE
 step "contexts staged"
 # dtq's and the plugin's images first: worker-hello is built from both.
 "${compose[@]}" build -q api
 "${compose[@]}" --profile build build -q hello-plugin
 "${compose[@]}" build -q
+docker build -q --build-arg "BASE=${DTQ_BASE_IMAGE:-dtq-base:bookworm}" -t "$DTQ_NODE_BASE_IMAGE" \
+  "$DTQ_STAGE_DIR/node" >/dev/null
+"${compose[@]}" --profile graphql build gateway >"$work/gateway-build.log" 2>&1 ||
+  fail "the gateway's image: $(tail -20 "$work/gateway-build.log")"
 step "images built"
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | sort >&2
 
@@ -183,3 +224,42 @@ sys.exit(0 if any(a["labels"].get("alertname") == "DtqPoolNoReadyWorker" and a["
 }
 wait_for 120 "DtqPoolNoReadyWorker firing for pool hello" firing
 step "worker-hello stopped; DtqPoolNoReadyWorker fired"
+
+# 4. The GraphQL gateway beside the API, over its gRPC JobService.
+"${compose[@]}" --profile graphql up -d gateway
+# With an upstream (the API, for the UI and REST) its own probes and
+# metrics are under /-/gateway/.
+wait_for 120 "the gateway's readiness (its gRPC target answers)" curl -fsS "$gateway/-/gateway/readyz"
+curl -fsS "$gateway/-/gateway/healthz" >/dev/null || fail "the gateway's /-/gateway/healthz"
+gateway_metrics=$(curl -fsS "$gateway/-/gateway/metrics") || fail "the gateway's /-/gateway/metrics"
+grep -q '^dtq_gateway_' <<<"$gateway_metrics" || fail "no dtq_gateway_ series in the gateway's metrics"
+graphql() { # graphql QUERY [AUTH-HEADER...]: prints the answer
+  local body
+  body=$(python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1]}))' "$1")
+  shift
+  curl -sS "$@" -H 'Content-Type: application/json' -d "$body" "$gateway/graphql"
+}
+answer=$(graphql 'mutation { submitJob(input: {jobType: "quote", payload: {max_length: 200}}) { jobId } }' "${auth[@]}")
+gql_id=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["data"]["submitJob"]["jobId"])' "$answer") ||
+  fail "submitJob through the gateway: $answer"
+gql_state() {
+  graphql "{ job(id: \"$gql_id\") { status { state } } }" "${auth[@]}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["job"]["status"]["state"])'
+}
+gql_done() { [[ $(gql_state) =~ ^(COMPLETED|FAILED|CANCELLED)$ ]]; }
+wait_for 120 "end of the job $gql_id submitted through GraphQL" gql_done
+[[ $(gql_state) == COMPLETED ]] || fail "the job submitted through GraphQL ended $(gql_state)"
+refused=$(graphql 'mutation { submitJob(input: {jobType: "quote", payload: {}}) { jobId } }')
+python3 -c '
+import json, sys
+errors = json.loads(sys.argv[1]).get("errors") or []
+sys.exit(0 if any(e.get("extensions", {}).get("code") == "unauthorized" for e in errors) else 1)' "$refused" ||
+  fail "a mutation without the key was not refused as unauthorized: $refused"
+# Non-root, as dtq's image: the image says so, and the process runs so.
+for image in "$DTQ_IMAGE" "$DTQ_GATEWAY_IMAGE"; do
+  user=$(docker image inspect --format '{{.Config.User}}' "$image")
+  [[ -n $user && ${user%%:*} != 0 && ${user%%:*} != root ]] || fail "$image runs as root (USER \"$user\")"
+done
+uid=$("${compose[@]}" --profile graphql exec -T gateway node -e 'console.log(process.getuid())' | tr -d '\r')
+[[ $uid =~ ^[0-9]+$ && $uid != 0 ]] || fail "the gateway's process runs as uid \"$uid\""
+step "gateway: probes, metrics, a GraphQL submit completed, the key required, uid $uid"
