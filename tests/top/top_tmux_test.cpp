@@ -481,7 +481,12 @@ class TopTmuxGrpcTest : public TopTmuxTest {
     const auto [ok, out] = shell("env DTQ_API_KEY=" + std::string(kKey) + " " + DTQ_CLI +
                                  " submit echo " + quote(payload) + " --server " + serve_->grpc());
     EXPECT_TRUE(ok) << out;
-    return out.substr(0, out.find('\n'));
+    // The id's line: stderr comes along (a library's warning, sometimes).
+    for (const auto& line : lines_of(out)) {
+      if (is_uuid(line)) return line;
+    }
+    ADD_FAILURE() << "no job id in: " << out;
+    return {};
   }
 };
 
