@@ -1,7 +1,8 @@
 // SqliteJobHistory: the embedded JobHistory on the append-only `job_events`
 // table (one row per event, a rowid table so appends land at its tail, one
-// index on job_id). A batch is one closure of the database's writer: one
-// transaction of the group commit, never one per event. The retention
+// index on job_id). A batch is one asynchronous closure of the database's
+// writer, committed with whatever else its round holds, never one
+// transaction per event. The retention
 // trimmer deletes a job's events with its status and result.
 //
 // Thread-safety: every member function is thread-safe.
@@ -18,7 +19,8 @@ class SqliteJobHistory final : public JobHistory {
  public:
   explicit SqliteJobHistory(std::shared_ptr<Database> db) : db_(std::move(db)) {}
 
-  // Returns once the batch committed.
+  // Queues the batch behind the writer's other writes (one transaction of
+  // the group commit); list() flushes first, so it sees it.
   Status append(std::span<const JobEvent> events) override;
   StatusOr<std::vector<JobEvent>> list(std::string_view job_id, size_t limit) override;
 
