@@ -849,6 +849,46 @@ TEST_F(DistributedTest, APauseThroughTheApiReachesTheWorkersWithinAHeartbeat) {
   EXPECT_EQ(api.wait_exit(20s), 0);
 }
 
+// The job history in distributed mode: the API records the submit, the
+// worker the attempt (with its identity) and the end, both into MongoDB's
+// job_events, and the API reads them back in order.
+TEST_F(DistributedTest, TheHistoryOfAJobJoinsTheApisAndTheWorkersEvents) {
+  DtqProcess api({"api", "--listen", "127.0.0.1:0"}, logs_ / "api.log", true);
+  auto worker = start_worker("quote");
+  ASSERT_TRUE(eventually(
+      [&] {
+        return http("GET", api.url() + "/v1/job-types").body.find(R"("job_type":"quote")") !=
+               std::string::npos;
+      },
+      60s));
+  const Reply submitted =
+      http("POST", api.url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":200}})");
+  ASSERT_EQ(submitted.code, 202) << submitted.body;
+  const std::string id = json::parse(submitted.body)["job_id"].get<std::string>();
+  json events;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const Reply reply = http("GET", api.url() + "/v1/jobs/" + id + "/history");
+        if (reply.code != 200) return false;
+        events = json::parse(reply.body)["events"];
+        return events.size() >= 3;
+      },
+      60s))
+      << events.dump();
+  ASSERT_EQ(events.size(), 3u) << events.dump();
+  EXPECT_EQ(events[0]["kind"], "submitted");
+  EXPECT_EQ(events[1]["kind"], "started");
+  EXPECT_EQ(events[1]["attempt"], 1);
+  EXPECT_THAT(events[1]["worker"].get<std::string>(), HasSubstr("(worker)"));
+  EXPECT_EQ(events[2]["kind"], "completed");
+  EXPECT_EQ(http("GET", api.url() + "/v1/jobs/" + new_uuid4() + "/history").code, 404);
+
+  worker->signal(SIGTERM);
+  EXPECT_EQ(worker->wait_exit(30s), 0);
+  api.signal(SIGTERM);
+  EXPECT_EQ(api.wait_exit(20s), 0);
+}
+
 // Hot drop-in on a distributed worker: a library copied into its plugin
 // folder gets a pool, is announced to the API through the registry and runs
 // jobs; removed, it leaves the registry.
