@@ -1850,10 +1850,6 @@ TEST_F(ApiTest, APriorityIsTakenShownAndCheckedOnSubmit) {
       0);
 }
 
-TEST_F(ApiTest, IdempotencyKeysAreScopedToTheApiKey) {
-  const auto [tenant_a, code_a] = dtq_keys(data_, "create --name tenant-a --scope submit");
-  const auto [tenant_b, code_b] = dtq_keys(data_, "create --name tenant-b --scope submit");
-  ASSERT_EQ(code_a, 0);
 TEST_F(ApiTest, ADelayedJobIsScheduledListedThenRunsWhenDue) {
   const Reply accepted =
       http("POST", url() + "/v1/jobs",
