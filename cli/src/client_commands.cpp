@@ -125,7 +125,7 @@ struct ClientVerbs {
                      "API server: an http(s):// URL (REST), or grpc://HOST:PORT (gRPC)")
         ->capture_default_str();
   }
-  std::unique_ptr<JobClient> client() const {
+  [[nodiscard]] std::unique_ptr<JobClient> client() const {
     return make_job_client(options->server, resolve_key());
   }
 };
@@ -310,9 +310,13 @@ void add_pause_commands(CLI::App& app, const ClientVerbs& verbs) {
 
 }  // namespace
 
-int report_reply(const ApiReply& reply) { return report(reply); }
+int report_reply(const ApiReply& reply) {
+  return report(reply);
+}
 
-std::string resolve_api_key() { return resolve_key(); }
+std::string resolve_api_key() {
+  return resolve_key();
+}
 
 void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_code) {
   const ClientVerbs verbs{.exit_code = exit_code};
