@@ -309,6 +309,13 @@ Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::strin
                                        {"trace_id", submitted->trace_id},
                                        {"status_url", "/v1/jobs/" + id + "/status"},
                                        {"events_url", "/v1/jobs/" + id + "/events"}})};
+  // A delayed job says so, and when it is due.
+  if (submitted->status.state == JobState::kScheduled) {
+    ordered_json body = ordered_json::parse(accepted.body);
+    body["state"] = to_string(JobState::kScheduled);
+    body["run_at"] = submitted->status.run_at;
+    accepted.body = dump(body);
+  }
   // A repeat gets the first answer again (202 and the same body, as
   // Stripe replays a saved response), marked as such.
   if (submitted->replayed) {
@@ -325,13 +332,6 @@ Reply JobRoutes::job_status(std::string_view id) {
   return Reply{Code::Ok, to_json(*status)};
 }
 
-Reply JobRoutes::job(std::string_view id) {
-  if (!is_uuid(id)) return malformed_id();
-  auto status = timed("status", [&] { return jobs_.status(id); });
-  // A delayed job says so, and when it is due.
-  if (submitted->status.state == JobState::kScheduled) {
-    ordered_json body = ordered_json::parse(accepted.body);
-    body["state"] = to_string(JobState::kScheduled);
 Reply JobRoutes::job_history(std::string_view id) {
   if (!is_uuid(id)) return malformed_id();
   // An unknown job is a 404, as on every /v1/jobs/{id} route; the history
@@ -346,9 +346,9 @@ Reply JobRoutes::job_history(std::string_view id) {
   return Reply{Code::Ok, dump({{"job_id", id}, {"events", std::move(list)}})};
 }
 
-    body["run_at"] = submitted->status.run_at;
-    accepted.body = dump(body);
-  }
+Reply JobRoutes::job(std::string_view id) {
+  if (!is_uuid(id)) return malformed_id();
+  auto status = timed("status", [&] { return jobs_.status(id); });
   if (!status.ok()) return job_error(status.status());
   ordered_json body = {{"job_id", id}, {"status", member(*status)}};
   // A result exists only once the job ended; its absence is not an error.

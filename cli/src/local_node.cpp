@@ -73,6 +73,10 @@ std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedde
     return nullptr;
   }
   node->backends = std::move(backends).value();
+  node->history = make_history_writer(node->backends.history);
+  const std::string identity = history_worker_identity();
+  node->backends.statuses = record_history(node->backends.statuses, node->history, identity);
+  node->backends.queue = record_history(node->backends.queue, node->history, identity);
   node->validator = std::make_unique<host::LocalPayloadValidator>(node->plugins);
   node->progress = std::make_unique<StatusProgressQuery>(*node->backends.statuses);
   // The idempotency keys in the same SQLite file, shared by every process
@@ -106,10 +110,6 @@ void add_engine_flags(CLI::App& command, EngineFlags& flags) {
   command.add_option("--in-process", flags.in_process,
                      "A trusted plugin to load into this process, by library name (weather for "
                      "weather.so; repeatable)");
-  node->history = make_history_writer(node->backends.history);
-  const std::string identity = history_worker_identity();
-  node->backends.statuses = record_history(node->backends.statuses, node->history, identity);
-  node->backends.queue = record_history(node->backends.queue, node->history, identity);
   command.add_option("--runner-memory-mb", flags.runner_memory_mb,
                      "Address space of each plugin runner, MiB (0: no limit; default 1024)");
   command.add_option("--runner-open-files", flags.runner_open_files,

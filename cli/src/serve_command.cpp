@@ -110,14 +110,14 @@ int serve_until_signal(ProcessLifecycle& lifecycle, const CommonOptions& common,
   api::ApiServer server(settings, *node.jobs, *node.backends.statuses, job_types);
   (*engine)->start();
   lifecycle.on_stop([&engine] { (*engine)->drain(); });
+  // Delayed jobs move to the queue when due; stopped before the engine drains.
+  node.scheduler->start();
+  lifecycle.on_stop([&node] { node.scheduler->stop(); });
   if (Status started = server.start(); !started.ok()) {
     std::cerr << "dtq: " << started.message() << "\n";
     lifecycle.stop();
     return 1;
   }
-  // Delayed jobs move to the queue when due; stopped before the engine drains.
-  node.scheduler->start();
-  lifecycle.on_stop([&node] { node.scheduler->stop(); });
   lifecycle.on_stop([&server] { server.stop(); });
   std::unique_ptr<api::GrpcJobServer> grpc;
   // The gateway talks to the gRPC JobService: one on loopback if none was asked for.
@@ -184,12 +184,12 @@ int run_serve(const CommonOptions& common, const ServeOptions& options) {
     return 2;
   }
   face->settings.keys = keys->keys.get();
+  face->settings.history = node->history.get();
   auto engine_config = engine_settings(*node, options.engine);
   if (!engine_config) return 2;
   return serve_until_signal(lifecycle, common, options, face->settings, face->grpc_host,
                             keys->first_key, *node, *engine_config);
 }
-  face->settings.history = node->history.get();
 
 }  // namespace
 
