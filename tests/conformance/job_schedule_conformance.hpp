@@ -163,8 +163,7 @@ TYPED_TEST_P(JobScheduleConformance, ClaimsComeEarliestDueFirstUpToTheLimit) {
     const JobMessage message = this->message_of();
     ids.push_back(message.job_id);
     // Scheduled latest first: the order must come from run_at.
-    ASSERT_TRUE(
-        this->schedule_->schedule(message, base + std::chrono::seconds(3 - i)).ok());
+    ASSERT_TRUE(this->schedule_->schedule(message, base + std::chrono::seconds(3 - i)).ok());
   }
   const auto due = base + std::chrono::seconds(10);
   EXPECT_EQ(this->claim_ids(*this->schedule_, due, std::chrono::seconds(30), 2),
@@ -190,7 +189,8 @@ TYPED_TEST_P(JobScheduleConformance, RacingClaimersTakeEachJobOnce) {
     threads.emplace_back([&, t] {
       JobSchedule& schedule = *claimers[t % claimers.size()];
       for (int round = 0; round < 40; ++round) {
-        auto claimed = schedule.claim_due(base + std::chrono::seconds(1), std::chrono::minutes(5), 3);
+        auto claimed =
+            schedule.claim_due(base + std::chrono::seconds(1), std::chrono::minutes(5), 3);
         if (!claimed.ok()) continue;
         for (const auto& job : *claimed) taken[t].push_back(job.message.job_id);
       }

@@ -19,8 +19,7 @@ struct EmbeddedScheduleHarness {
   EmbeddedScheduleHarness& operator=(const EmbeddedScheduleHarness&) = delete;
 
   [[nodiscard]] std::shared_ptr<JobSchedule> opened(embedded::Role role) const {
-    auto backends =
-        embedded::open_embedded({.data_dir = dir, .role = role, .poll_interval = 20ms});
+    auto backends = embedded::open_embedded({.data_dir = dir, .role = role, .poll_interval = 20ms});
     EXPECT_TRUE(backends.ok()) << backends.status().message();
     return backends.ok() ? backends->schedule : nullptr;
   }
@@ -42,8 +41,7 @@ struct EmbeddedScheduleHarness {
       std::filesystem::temp_directory_path() / ("dtq-schedule-" + new_uuid4());
   std::weak_ptr<JobSchedule> owner;
 };
-INSTANTIATE_TYPED_TEST_SUITE_P(SqliteJobSchedule, JobScheduleConformance,
-                               EmbeddedScheduleHarness);
+INSTANTIATE_TYPED_TEST_SUITE_P(SqliteJobSchedule, JobScheduleConformance, EmbeddedScheduleHarness);
 
 }  // namespace
 }  // namespace dtq::testing

@@ -7,8 +7,9 @@ namespace dtq::fakes {
 Status MemoryJobSchedule::schedule(const JobMessage& message, Clock::time_point run_at) {
   MutexLock lock(mutex_);
   const bool added =
-      jobs_.try_emplace(message.job_id, Entry{.job = {.message = message, .run_at = run_at},
-                                              .due = run_at})
+      jobs_
+          .try_emplace(message.job_id,
+                       Entry{.job = {.message = message, .run_at = run_at}, .due = run_at})
           .second;
   if (added) return {};
   const JobMessage& held = jobs_.find(message.job_id)->second.job.message;

@@ -45,8 +45,9 @@ TEST(ResolveRunAtTest, ReadsEitherFieldWithinBounds) {
 TEST(ResolveRunAtTest, RefusesBothMalformedNegativeAndTooFar) {
   const auto now = Clock::now();
   for (const auto& refused :
-       {resolve_run_at("2027-01-15T08:00:00Z", 5, now), resolve_run_at("tomorrow", std::nullopt, now),
-        resolve_run_at("", -1, now), resolve_run_at("", 365 * 24 * 3600 + 1, now),
+       {resolve_run_at("2027-01-15T08:00:00Z", 5, now),
+        resolve_run_at("tomorrow", std::nullopt, now), resolve_run_at("", -1, now),
+        resolve_run_at("", 365 * 24 * 3600 + 1, now),
         resolve_run_at(to_rfc3339(now + std::chrono::hours(24 * 366)), std::nullopt, now)}) {
     EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
     EXPECT_FALSE(refused.status().message().empty());

@@ -54,8 +54,8 @@ std::string encode(const JobMessage& message, int64_t run_at_ms) {
 
 StatusOr<ScheduledJob> decode(std::string_view entry) {
   const auto bad = [&] {
-    return internal_error("redis schedule: unreadable entry \"" +
-                          std::string(entry.substr(0, 64)) + "\"");
+    return internal_error("redis schedule: unreadable entry \"" + std::string(entry.substr(0, 64)) +
+                          "\"");
   };
   const size_t first = entry.find(' ');
   const size_t second = first == std::string_view::npos ? first : entry.find(' ', first + 1);

@@ -31,7 +31,8 @@ Status SqliteJobSchedule::schedule(const JobMessage& message, Clock::time_point 
       return s;
     }
     if (insert.changes() > 0) return {};
-    Query held(tx.connection(), "SELECT message, run_at, claims FROM job_schedule WHERE job_id = ?");
+    Query held(tx.connection(),
+               "SELECT message, run_at, claims FROM job_schedule WHERE job_id = ?");
     if (Status s = held.bind(message.job_id).first_row("scheduled job vanished"); !s.ok()) return s;
     auto job = read_row(tx.connection(), held);
     if (job.ok() && job->message.trace_id == message.trace_id &&
@@ -67,8 +68,9 @@ StatusOr<std::vector<ScheduledJob>> SqliteJobSchedule::claim_due(Clock::time_poi
           }
         }
         for (const ScheduledJob& job : claimed) {
-          Query lease_it(connection,
-                         "UPDATE job_schedule SET due_at = ?, claims = claims + 1 WHERE job_id = ?");
+          Query lease_it(
+              connection,
+              "UPDATE job_schedule SET due_at = ?, claims = claims + 1 WHERE job_id = ?");
           if (Status s = lease_it.bind(until).bind(job.message.job_id).run(); !s.ok()) return s;
         }
         return {};
