@@ -486,8 +486,6 @@ grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
                           "unknown priority " + std::to_string(request->priority()),
                           {{"priority", "one of HIGH, NORMAL, LOW (UNSPECIFIED is NORMAL)"}}});
   }
-  const SubmitOptions options{.idempotency_key = request->idempotency_key(),
-                              .key_owner = owner,
   // 0 is proto3's "not set": no delay.
   const auto run_at = resolve_run_at(
       request->run_at(),
@@ -501,9 +499,11 @@ grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
                           run_at.status().message(),
                           {{field, run_at.status().message()}}});
   }
+  const SubmitOptions options{.idempotency_key = request->idempotency_key(),
+                              .key_owner = owner,
+                              .run_at = *run_at,
                               .priority = *priority};
   const SubmitResult submitted = [&]() -> SubmitResult {
-                              .run_at = *run_at,
     try {
       return jobs_.submit(request->job_type(), simdjson::minify(payload), options);
     } catch (const std::exception& e) {
