@@ -24,9 +24,9 @@
 #include "dtq/rabbitmq/progress_responder.hpp"
 #include "dtq/rabbitmq/rabbit_progress_query.hpp"
 #include "dtq/redis/redis_idempotency_store.hpp"
+#include "dtq/redis/redis_job_schedule.hpp"
 #include "dtq/redis/redis_job_type_registry.hpp"
 #include "dtq/redis/redis_status_store.hpp"
-#include "dtq/redis/redis_job_schedule.hpp"
 
 namespace dtq::cli {
 
@@ -47,9 +47,9 @@ struct DistributedAdapters {
   std::unique_ptr<redis::RedisStatusStore> statuses;
   std::unique_ptr<redis::RedisJobTypeRegistry> registry;
   std::unique_ptr<redis::RedisIdempotencyStore> idempotency;  // the API's side
+  std::unique_ptr<redis::RedisJobSchedule> schedule;          // the API's side: delayed jobs
   std::unique_ptr<mongo::MongoResultStore> results;
   std::unique_ptr<rabbitmq::RabbitProgressQuery> progress;  // the API's side
-  std::unique_ptr<redis::RedisJobSchedule> schedule;          // the API's side: delayed jobs
   std::unique_ptr<rabbitmq::ProgressResponder> responder;   // a worker's side
   // The job history in MongoDB's job_events (results->history()), written
   // in batches; and the queue and statuses above behind its recording

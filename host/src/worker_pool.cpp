@@ -337,6 +337,15 @@ std::optional<WorkerPool::Begun> WorkerPool::begin(const Delivery& delivery) {
     release(delivery, "status store unavailable");
     return std::nullopt;
   }
+  if (current->state == JobState::kCompleted || current->state == JobState::kFailed) {
+    // A second copy of a job that has ended (a scheduler that stopped
+    // between its enqueue and its status write enqueues the job twice):
+    // acked, never run again.
+    spdlog::info("job_id={} already {}: a duplicate delivery, acked without running",
+                 message.job_id, to_string(current->state));
+    (void)backends_.queue.ack(delivery);
+    return std::nullopt;
+  }
   if (current->state == JobState::kCancelled ||
       backends_.statuses.cancel_requested(message.job_id)) {
     store_outcome(delivery, JobState::kCancelled, "",

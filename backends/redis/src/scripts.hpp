@@ -93,12 +93,12 @@ if not known(upd.state) then
   return redis.error_reply('ERR dtq status merge: unknown state ' .. upd.state)
 end
 
+-- A job not seen yet may start scheduled (merge_status's blank status).
+if created and upd.state == 'scheduled' then cur.state = 'scheduled' end
 local progress = math.min(math.max(cur.progress, upd.progress, 0), 100)
 local visible = progress ~= cur.progress
 cur.progress = progress
 cur.attempt = math.max(cur.attempt, upd.attempt)
--- A job not seen yet may start scheduled (merge_status's blank status).
-if created and upd.state == 'scheduled' then cur.state = 'scheduled' end
 if cur.trace_id == '' then cur.trace_id = upd.trace_id end
 if cur.job_type == '' then cur.job_type = upd.job_type end
 -- Fixed at submit: whichever side knows it wins.
