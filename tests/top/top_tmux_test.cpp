@@ -330,6 +330,15 @@ TEST_F(TopTmuxTest, ShowsJobsLiveAndCancelsOneFromTheKeyboard) {
            s.find("final state: cancelled") != std::string::npos;
   })) << tmux_->screen();
   tmux_->keys("Escape");
+
+  // r replays the failed job just below it (not retryable: dead-lettered at
+  // once); the replay fails the same way, a second failed echo job.
+  tmux_->keys("j");
+  tmux_->keys("r");
+  ASSERT_TRUE(wait_for_screen([&](const std::string& s) {
+    return s.find("replayed " + quick[2].substr(0, 8) + " as job ") != std::string::npos;
+  })) << tmux_->screen();
+  ASSERT_TRUE(wait_for_counts({0, 0, 2, 2, 1})) << tmux_->screen();
   tmux_->keys("q");
   EXPECT_TRUE(testing::eventually([&] { return tmux_->pane_dead(); }, 5s)) << tmux_->screen();
 }

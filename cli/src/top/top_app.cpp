@@ -206,12 +206,7 @@ class TopApp {
         ask_cancel(model_.selected());
         break;
       case 'r':
-        // GET /v1/dead-letters and a replay route are not in the REST API
-        // (core::JobService has them; `dtq replay` reaches them on the
-        // server's own host).
-        say("replay: this server's API has no dead-letter routes; use `dtq replay JOB_ID` on its "
-            "host",
-            false);
+        ask_replay(model_.selected());
         break;
       case 's':
         submit_form();
@@ -232,6 +227,19 @@ class TopApp {
           false);
     }
     confirm_cancel_ = row->status.job_id;
+  }
+
+  // A failed job's dead letter goes back on the queue as a new job; the
+  // server refuses one that has none (404) or a key without admin (403).
+  void ask_replay(const JobRow* row) {
+    if (row == nullptr) return say("no job selected", false);
+    if (row->status.state != JobState::kFailed) {
+      return say("job " + row->status.job_id.substr(0, 8) + " is " + state_name(row->status.state) +
+                     ": only a failed job can be replayed",
+                 false);
+    }
+    feed_->replay(row->status.job_id);
+    say("replaying " + row->status.job_id.substr(0, 8) + "...", true);
   }
 
   void open_details() {
@@ -589,7 +597,7 @@ class TopApp {
         "  /             filter by type, state  Esc        clear the filter",
         "  c             cancel the selected job (asks first)",
         "  s             submit a job: its type, then its payload's fields",
-        "  r             replay a dead letter (when the API offers it)",
+        "  r             replay the selected failed job's dead letter (an admin key)",
         "  ?             this help              q          quit",
         "",
         "Rates are over the last minute. Counts are of the jobs this dtq top",

@@ -241,6 +241,20 @@ uint64_t Feed::submit(const std::string& job_type, const std::string& payload_js
   });
 }
 
+uint64_t Feed::replay(const std::string& job_id) {
+  return enqueue([this, job_id] {
+    const ApiReply reply = make_job_client(settings_.server, settings_.key)->replay(job_id);
+    if (!ok(reply)) return Notice{.ok = false, .text = "replay refused: " + why(reply)};
+    const auto answer = nlohmann::json::parse(reply.body, nullptr, false);
+    const std::string id =
+        answer.is_object() && answer.contains("job_id") && answer["job_id"].is_string()
+            ? answer["job_id"].get<std::string>()
+            : std::string();
+    return Notice{
+        .ok = true, .text = "replayed " + job_id.substr(0, 8) + " as job " + id, .job_id = id};
+  });
+}
+
 uint64_t Feed::fetch_job(const std::string& job_id) {
   return enqueue([this, job_id] {
     const ApiReply reply = make_job_client(settings_.server, settings_.key)->job(job_id);

@@ -49,7 +49,7 @@ struct Notice {
   uint64_t request = 0;
   bool ok = false;
   std::string text;
-  std::string job_id;               // a submit's new job, a cancel's job
+  std::string job_id;               // a submit's or a replay's new job, a cancel's job
   std::vector<std::string> detail;  // a job's details, from GET /v1/jobs/{id}
 };
 
@@ -77,6 +77,7 @@ class Feed {
   // Each returns a request number that its Notice will carry.
   uint64_t cancel(const std::string& job_id);
   uint64_t submit(const std::string& job_type, const std::string& payload_json);
+  uint64_t replay(const std::string& job_id);  // a failed job's dead letter
   uint64_t fetch_job(const std::string& job_id);
 
  private:
