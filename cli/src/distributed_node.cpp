@@ -64,14 +64,14 @@ Status connect_redis(const redis::RedisSettings& settings, DistributedRole role,
     auto keys = redis::RedisIdempotencyStore::connect(settings);
     if (!keys.ok()) return starting("redis", adapters.uris.redis, keys.status());
     adapters.idempotency = std::move(keys).value();
-  }
-  return {};
-}
-
     // The delayed jobs, which every replica's scheduler moves to Kafka.
     auto schedule = redis::RedisJobSchedule::connect(settings);
     if (!schedule.ok()) return starting("redis", adapters.uris.redis, schedule.status());
     adapters.schedule = std::move(schedule).value();
+  }
+  return {};
+}
+
 // The queue, once a broker answered, with the topics of `job_types` made.
 Status connect_kafka(const kafka::KafkaSettings& settings,
                      const std::vector<std::string>& job_types, DistributedAdapters& adapters) {
