@@ -103,7 +103,8 @@ void add_backend_flags(CLI::App& command, BackendFlags& flags) {
                      "Job topic name, %s = job type (default jobs.%s.v1; $KAFKA_TOPIC_TEMPLATE)");
   command.add_option("--kafka-priority-topic-template", flags.kafka_priority_topic_template,
                      "Topic of the high and low priority jobs, %s = job type, %p = high|low "
-                     "(default jobs.%s.%p.v1; $KAFKA_PRIORITY_TOPIC_TEMPLATE)");
+                     "(default jobs.%s.%p.v1), or off: every class on the job topic, in arrival "
+                     "order ($KAFKA_PRIORITY_TOPIC_TEMPLATE)");
 }
 
 Status BackendUris::require_all(std::string_view command) const {

@@ -148,8 +148,12 @@ StatusOr<kafka::KafkaSettings> kafka_settings(const BackendUris& uris) {
   settings.security = std::move(connection->security);
   if (!uris.kafka_topic_template.value.empty())
     settings.topic_template = uris.kafka_topic_template.value;
-  if (!uris.kafka_priority_topic_template.value.empty())
+  // "off": the classes share the job topic (a broker that caps topics).
+  if (uris.kafka_priority_topic_template.value == "off") {
+    settings.priority_topic_template.clear();
+  } else if (!uris.kafka_priority_topic_template.value.empty()) {
     settings.priority_topic_template = uris.kafka_priority_topic_template.value;
+  }
   return settings;
 }
 

@@ -209,6 +209,16 @@ def check_managed_backends(overlay, by_kind):
             ports = [p["port"] for p in doc["spec"]["ports"]]
         if ports != [5671]:
             fail(overlay, f"{doc['kind']} rabbitmq: ports {ports}, want AMQPS (5671) only")
+    # Event Hubs Standard holds 10 topics: the API and the workers keep one
+    # job topic per type (plus its dead letters), the classes sharing it.
+    for doc in by_kind.get("Deployment", []):
+        component = doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        if component not in ("api", "worker"):
+            continue
+        env = {e["name"]: e.get("value") for e in pod_spec(doc)["containers"][0].get("env", [])}
+        if env.get("KAFKA_PRIORITY_TOPIC_TEMPLATE") != "off":
+            fail(overlay, f"Deployment {doc['metadata']['name']}: KAFKA_PRIORITY_TOPIC_TEMPLATE is "
+                 f"{env.get('KAFKA_PRIORITY_TOPIC_TEMPLATE')!r}, want 'off' on Event Hubs Standard")
     auths = {doc["metadata"]["name"]: doc for doc in by_kind.get("TriggerAuthentication", [])}
     settings = {}
     for doc in by_kind.get("Secret", []):

@@ -1,7 +1,8 @@
 // Priorities on Kafka, against a real broker: each class on its own topic
 // (jobs.T.v1 stays normal, jobs.T.high.v1, jobs.T.low.v1), the class read
 // back from the topic, a high job submitted behind a backlog of normal ones
-// taken ahead of that backlog, and a low job not starved by a high load.
+// taken ahead of that backlog, and a low job not starved by a high load;
+// and, with the class topics off, every class on the job topic.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 
 #include "dtq/core/model_json.hpp"
 #include "kafka_test_util.hpp"
+#include "producer.hpp"
 
 namespace dtq::kafka::testing {
 namespace {
@@ -57,6 +59,44 @@ TEST(KafkaPriorityTest, EachClassHasItsTopicAndGroupAndNormalKeepsTheContractsOw
   EXPECT_EQ(taken[0].message.job_id, low.job_id);
   EXPECT_EQ(taken[0].message.priority, JobPriority::kLow);
   ASSERT_TRUE(queue->ack(taken[0]).ok());
+}
+
+// For a broker that caps topics (Event Hubs Standard: 10 per namespace):
+// no class topics are made, and every class goes through the job topic,
+// keeping its priority in the message.
+TEST(KafkaPriorityTest, WithoutClassTopicsEveryClassSharesTheJobTopic) {
+  KafkaSettings settings = test_settings();
+  settings.priority_topic_template.clear();
+  auto queue = open_queue(settings);
+  ASSERT_NE(queue, nullptr);
+  EXPECT_EQ(queue->topic("echo", JobPriority::kHigh), queue->topic("echo"));
+  EXPECT_EQ(queue->topic("echo", JobPriority::kLow), queue->topic("echo"));
+
+  std::vector<std::string> sent;
+  for (const JobPriority priority : kAllPriorities) {
+    const JobMessage message = with_priority(priority);
+    sent.push_back(message.job_id);
+    ASSERT_TRUE(queue->enqueue(message).ok());
+  }
+  const auto taken = take_within(*queue, 3, 90s);
+  ASSERT_EQ(taken.size(), 3u);
+  for (const auto& delivery : taken) {
+    const auto at = std::find(sent.begin(), sent.end(), delivery.message.job_id);
+    ASSERT_NE(at, sent.end());
+    EXPECT_EQ(delivery.message.priority, kAllPriorities[static_cast<size_t>(at - sent.begin())]);
+  }
+  // Each is settled through the consumer that handed it out.
+  EXPECT_TRUE(queue->ack(taken[0]).ok());
+  EXPECT_TRUE(queue->release(taken[1]).ok());
+  EXPECT_TRUE(queue->dead_letter(taken[2], JobError{"nope", "no"}, 1).ok());
+
+  const std::string prefix =
+      settings.topic_template.substr(0, settings.topic_template.find("jobs."));
+  auto admin = Producer::create(settings);
+  ASSERT_TRUE(admin.ok()) << admin.status().message();
+  EXPECT_TRUE((*admin)->topic_config(queue->topic("echo")).ok());
+  EXPECT_FALSE((*admin)->topic_config(prefix + "jobs.echo.high.v1").ok());
+  EXPECT_FALSE((*admin)->topic_config(prefix + "jobs.echo.low.v1").ok());
 }
 
 TEST(KafkaPriorityTest, AHighJobBehindABacklogOfNormalOnesIsTakenAheadOfIt) {

@@ -36,8 +36,10 @@ std::string apply_template(const std::string& topic_template, std::string_view j
   return topic.replace(topic.find("%s"), 2, job_type);
 }
 
-// The priority topic template: %s and %p, each exactly once, no other %.
+// The priority topic template: %s and %p, each exactly once, no other %;
+// or empty (the classes share the normal topic).
 Status check_priority_template(const std::string& value) {
+  if (value.empty()) return {};
   size_t percents = 0;
   for (const char c : value) percents += c == '%' ? 1 : 0;
   const size_t type_at = value.find("%s");
@@ -50,8 +52,9 @@ Status check_priority_template(const std::string& value) {
   return {};
 }
 
-// The consumers of one job type in this process: one per priority class,
-// and the doorbell they all ring, which take() waits on.
+// The consumers of one job type in this process: one per priority class
+// (only the normal one, null the others, without class topics), and the
+// doorbell they all ring, which take() waits on.
 struct TypeLines {
   std::array<std::shared_ptr<TypeConsumer>, kPriorityClasses> consumers;  // by index_of
   std::shared_ptr<Doorbell> doorbell = std::make_shared<Doorbell>();
@@ -136,10 +139,21 @@ struct KafkaJobQueue::Impl {
   std::unique_ptr<TopicReader> reader DTQ_GUARDED_BY(reader_mutex);
 
   std::string topic(std::string_view type, JobPriority priority = JobPriority::kNormal) const {
-    if (priority == JobPriority::kNormal) return apply_template(settings.topic_template, type);
+    if (priority == JobPriority::kNormal || !class_topics()) {
+      return apply_template(settings.topic_template, type);
+    }
     std::string name = apply_template(settings.priority_topic_template, type);
     return name.replace(name.find("%p"), 2, to_string(priority));
   }
+  // Whether the high and low classes have topics (and consumers) of their own.
+  bool class_topics() const { return !settings.priority_topic_template.empty(); }
+
+  // The priorities that have a topic of their own.
+  std::vector<JobPriority> topic_classes() const {
+    if (!class_topics()) return {JobPriority::kNormal};
+    return {std::begin(kAllPriorities), std::end(kAllPriorities)};
+  }
+
   std::string group(std::string_view type, JobPriority priority) const {
     std::string name = settings.group_id_prefix + std::string(type);
     if (priority != JobPriority::kNormal) name += "." + std::string(to_string(priority));
@@ -155,8 +169,9 @@ struct KafkaJobQueue::Impl {
     }
     MutexLock lock(topics_mutex);
     std::vector<std::string> missing;
-    for (auto name : {topic(type), topic(type, JobPriority::kHigh), topic(type, JobPriority::kLow),
-                      dlq_topic(type)}) {
+    std::vector<std::string> wanted{dlq_topic(type)};
+    for (const JobPriority priority : topic_classes()) wanted.push_back(topic(type, priority));
+    for (auto& name : wanted) {
       if (ready_topics.count(name) == 0) missing.push_back(std::move(name));
     }
     if (missing.empty()) return {};
@@ -211,7 +226,10 @@ struct KafkaJobQueue::Impl {
   // The consumer that handed out `delivery`: its type's, of its class.
   std::shared_ptr<TypeConsumer> find_consumer(const Delivery& delivery) {
     const auto lines = find_lines(delivery.message.job_type);
-    return lines ? lines->consumers[index_of(delivery.message.priority)] : nullptr;
+    if (!lines) return nullptr;
+    // Without class topics, every class came through the normal consumer.
+    const JobPriority from = class_topics() ? delivery.message.priority : JobPriority::kNormal;
+    return lines->consumers[index_of(from)];
   }
 
   StatusOr<std::shared_ptr<TypeLines>> lines(std::string_view type) DTQ_EXCLUDES(consumers_mutex) {
@@ -220,7 +238,7 @@ struct KafkaJobQueue::Impl {
     if (auto found = find_lines(type)) return found;
     if (Status s = ensure_topics(type); !s.ok()) return s;
     auto started = std::make_shared<TypeLines>();
-    for (const JobPriority priority : kAllPriorities) {
+    for (const JobPriority priority : topic_classes()) {
       auto consumer = TypeConsumer::start(
           settings, std::string(type), priority, topic(type, priority), dlq_topic(type),
           group(type, priority), *producer, receipts, closed, started->doorbell);
@@ -301,7 +319,9 @@ KafkaJobQueue::~KafkaJobQueue() {
   // Each leaves its group (drain, commit) while the producer still serves
   // the dead letters it may wait for.
   for (auto& [type, lines] : consumers) {
-    for (auto& consumer : lines->consumers) consumer->shutdown();
+    for (auto& consumer : lines->consumers) {
+      if (consumer) consumer->shutdown();
+    }
   }
   consumers.clear();
   {
@@ -331,6 +351,7 @@ StatusOr<int64_t> KafkaJobQueue::consumer_lag(std::string_view job_type,
   if (!lines) return int64_t{0};
   int64_t lag = 0;
   for (const auto& consumer : lines->consumers) {
+    if (!consumer) continue;  // a class without a topic of its own
     auto one = consumer->lag(timeout);
     if (!one.ok()) return one;
     lag += *one;
@@ -389,7 +410,9 @@ StatusOr<std::vector<Delivery>> KafkaJobQueue::take(std::string_view job_type, s
     const uint64_t seen = lines.doorbell->rings();
     while (taken.size() < max) {
       std::array<bool, kPriorityClasses> waiting{};
-      for (size_t i = 0; i < kPriorityClasses; ++i) waiting[i] = lines.consumers[i]->has_ready();
+      for (size_t i = 0; i < kPriorityClasses; ++i) {
+        waiting[i] = lines.consumers[i] != nullptr && lines.consumers[i]->has_ready();
+      }
       std::optional<JobPriority> turn;
       {
         MutexLock lock(lines.turns_mutex);
@@ -641,7 +664,9 @@ void KafkaJobQueue::close() {
   impl_->closed = true;
   MutexLock lock(impl_->consumers_mutex);
   for (auto& [type, lines] : impl_->consumers) {
-    for (auto& consumer : lines->consumers) consumer->wake();
+    for (auto& consumer : lines->consumers) {
+      if (consumer) consumer->wake();
+    }
   }
 }
 

@@ -165,7 +165,8 @@ void TypeConsumer::on_message(const rd_kafka_message_t* message) {
                          .deliveries = seen == PartitionTracker::Seen::kRedelivery ? 2U : 1U,
                          .message = std::move(parsed).value()});
   // The topic decides: a record on the high topic is high whatever it says.
-  ready_.back().message.priority = priority_;
+  // Without class topics every class shares this one: the message says.
+  if (!settings_.priority_topic_template.empty()) ready_.back().message.priority = priority_;
   lock.unlock();
   ready_cv_.notify_one();
   doorbell_->ring();

@@ -72,7 +72,8 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
 
   // Subscribes and starts the poll thread. `receipts` and `closed` belong
   // to the queue and outlive the consumer. Every message consumed is given
-  // `priority`: the topic decides a job's class.
+  // `priority`: the topic decides a job's class (unless the settings have no
+  // class topics, when every class shares the job topic).
   static StatusOr<std::shared_ptr<TypeConsumer>> start(
       const KafkaSettings& settings, std::string job_type, JobPriority priority, std::string topic,
       std::string dlq_topic, std::string group, Producer& producer, std::atomic<uint64_t>& receipts,

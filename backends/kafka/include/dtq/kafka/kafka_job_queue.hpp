@@ -112,10 +112,12 @@ struct KafkaSecurity {
 };
 
 struct KafkaSettings {
-  std::string bootstrap_servers;                      // "host:port[,host:port...]"; required
-  std::string topic_template = "jobs.%s.v1";          // %s = job type, exactly once
+  std::string bootstrap_servers;              // "host:port[,host:port...]"; required
+  std::string topic_template = "jobs.%s.v1";  // %s = job type, exactly once
   // The high and low classes' topics: %s = job type, %p = high|low, each
-  // exactly once. Normal jobs stay on topic_template.
+  // exactly once. Normal jobs stay on topic_template. Empty: no topics of
+  // their own; every class shares topic_template's, in arrival order (for a
+  // broker that caps topics, like Event Hubs Standard's 10 per namespace).
   std::string priority_topic_template = "jobs.%s.%p.v1";
   std::string dlq_topic_template = "jobs.%s.dlq.v1";  // %s = job type, exactly once
   std::string client_id = "dtq";
