@@ -207,6 +207,21 @@ void add_status_command(CLI::App& app, const ClientVerbs& verbs) {
   });
 }
 
+void add_history_command(CLI::App& app, const ClientVerbs& verbs) {
+  auto history_id = std::make_shared<std::string>();
+  auto* history = app.add_subcommand(
+      "history",
+      "Print a job's stored history: every state change, attempt and retry, oldest first");
+  history->add_option("job_id", *history_id, "Job id")->required();
+  verbs.add_server(history);
+  history->callback([=, &exit_code = verbs.exit_code] {
+    const ApiReply reply = verbs.client()->history(*history_id);
+    if (!ok(reply)) return void(exit_code = report(reply));
+    std::cout << reply.body << "\n";
+    exit_code = 0;
+  });
+}
+
 void add_cancel_command(CLI::App& app, const ClientVerbs& verbs) {
   auto cancel_id = std::make_shared<std::string>();
   auto* cancel = app.add_subcommand("cancel", "Cancel a queued or running job");
@@ -322,6 +337,7 @@ void add_client_commands(CLI::App& app, CommonOptions& /*common*/, int& exit_cod
   const ClientVerbs verbs{.exit_code = exit_code};
   add_submit_command(app, verbs);
   add_status_command(app, verbs);
+  add_history_command(app, verbs);
   add_cancel_command(app, verbs);
   add_jobs_command(app, verbs);
   add_job_types_command(app, verbs);

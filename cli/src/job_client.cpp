@@ -68,6 +68,9 @@ class RestJobClient final : public JobClient {
   ApiReply job(const std::string& job_id) override {
     return api_.get("/v1/jobs/" + url_encode(job_id));
   }
+  ApiReply history(const std::string& job_id) override {
+    return api_.get("/v1/jobs/" + url_encode(job_id) + "/history");
+  }
   ApiReply list_jobs(const JobListQuery& query) override {
     return api_.get(
         "/v1/jobs?limit=" + std::to_string(query.limit) + "&state=" + url_encode(query.state) +
@@ -329,6 +332,32 @@ class GrpcJobClient final : public JobClient {
     ordered_json body = {{"job_id", response.job_id()}, {"status", status_json(response.status())}};
     if (response.has_result()) body["result"] = result_json(response.result());
     return answer(200, body);
+  }
+
+  // REST's JSON of the history: optional texts are null when empty.
+  ApiReply history(const std::string& job_id) override {
+    v1::GetJobHistoryRequest request;
+    request.set_job_id(job_id);
+    v1::GetJobHistoryResponse response;
+    grpc::ClientContext context;
+    prepare(context);
+    const grpc::Status status = stub_->GetJobHistory(&context, request, &response);
+    if (!status.ok()) return failure(status, context);
+    const auto or_null = [](const std::string& text) {
+      return text.empty() ? ordered_json() : ordered_json(text);
+    };
+    ordered_json events = ordered_json::array();
+    for (const auto& event : response.events()) {
+      events.push_back({{"at", event.at()},
+                        {"kind", event.kind()},
+                        {"job_type", event.job_type()},
+                        {"attempt", event.attempt()},
+                        {"worker", or_null(event.worker())},
+                        {"error_code", or_null(event.error_code())},
+                        {"related_job_id", or_null(event.related_job_id())},
+                        {"detail", event.detail()}});
+    }
+    return answer(200, {{"job_id", response.job_id()}, {"events", events}});
   }
 
   ApiReply list_jobs(const JobListQuery& query) override {

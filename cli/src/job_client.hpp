@@ -55,6 +55,7 @@ class JobClient {
   virtual ApiReply submit(const std::string& job_type, const std::string& payload_json,
                           const SubmitWhen& when, JobPriority priority = JobPriority::kNormal) = 0;
   virtual ApiReply job(const std::string& job_id) = 0;  // status and, once ended, result
+  virtual ApiReply history(const std::string& job_id) = 0;  // its stored events, oldest first
   virtual ApiReply list_jobs(const JobListQuery& query) = 0;
   virtual ApiReply cancel(const std::string& job_id) = 0;
   virtual ApiReply job_types() = 0;

@@ -1943,6 +1943,21 @@ TEST_F(ApiTest, TheCliSubmitsADelayedJobWithDelayOrRunAt) {
   EXPECT_EQ(submit_verb(R"(--delay 400d quote '{}')").second, 2);
 }
 
+TEST_F(ApiTest, TheCliPrintsAJobsStoredHistory) {
+  const std::string environment = std::string("DTQ_API_KEY=") + kToken + " ";
+  const auto submitted = dtq_verb(
+      data_, "submit --server " + url() + R"( --delay 1h quote '{"max_length":200}')", environment);
+  ASSERT_EQ(submitted.second, 0) << submitted.first;
+  const auto history =
+      dtq_verb(data_, "history --server " + url() + " " + submitted.first, environment);
+  ASSERT_EQ(history.second, 0) << history.first;
+  EXPECT_EQ(json_field(history.first, "job_id"), submitted.first);
+  EXPECT_NE(history.first.find(R"("kind":"scheduled")"), std::string::npos) << history.first;
+  const auto unknown = dtq_verb(
+      data_, "history --server " + url() + " 00000000-0000-4000-8000-000000000000", environment);
+  EXPECT_NE(unknown.second, 0) << unknown.first;
+}
+
 TEST_F(ApiTest, AMalformedIdempotencyKeyIs400) {
   const std::string body = R"({"job_type":"quote","payload":{"max_length":200}})";
   for (const std::string& key : {std::string(256, 'k'), std::string("caf\xc3\xa9")}) {

@@ -220,6 +220,16 @@ TEST_F(GrpcCliTest, JobVerbsWorkOverGrpcWhenRestIsOff) {
   ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
   EXPECT_EQ(nlohmann::json::parse(cancelled.out)["job_id"], slow);
   status_once(slow, "cancelled");
+  // history: the stored events (GetJobHistory) in REST's JSON.
+  const Ran history = dtq({"history", slow});
+  ASSERT_EQ(history.exit_code, 0) << history.err;
+  const auto events = nlohmann::json::parse(history.out)["events"];
+  ASSERT_TRUE(events.is_array()) << history.out;
+  std::vector<std::string> kinds;
+  for (const auto& event : events) kinds.push_back(event["kind"].get<std::string>());
+  EXPECT_THAT(kinds, ::testing::Contains("started")) << history.out;
+  EXPECT_THAT(kinds, ::testing::Contains("cancel_requested")) << history.out;
+  EXPECT_TRUE(events[0]["error_code"].is_null()) << history.out;
   const Ran again = dtq({"cancel", id});
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_THAT(again.err, HasSubstr("(gRPC FAILED_PRECONDITION)"));

@@ -282,6 +282,21 @@ TEST(TopWire, TheSubmitFormFollowsThePluginsSchema) {
   EXPECT_TRUE(form_fields(R"({"type":"object"})").empty());
 }
 
+TEST(TopWire, DescribesAStoredHistoryOldestFirst) {
+  const auto lines = describe_history(
+      R"({"job_id":"j","events":[)"
+      R"({"at":"2026-12-06T17:21:40.648Z","kind":"submitted","job_type":"echo","attempt":0,)"
+      R"("worker":null,"error_code":null,"related_job_id":null,"detail":""},)"
+      R"({"at":"2026-12-06T17:21:41.002Z","kind":"retry","job_type":"echo","attempt":1,)"
+      R"("worker":"host/42","error_code":"flaky","related_job_id":null,"detail":"try again"}]})");
+  ASSERT_EQ(lines.size(), 2U);
+  EXPECT_EQ(lines[0], "17:21:40.648  submitted");
+  EXPECT_EQ(lines[1], "17:21:41.002  retry  attempt 1  host/42  flaky  try again");
+  EXPECT_EQ(describe_history(R"({"job_id":"j","events":[]})"),
+            std::vector<std::string>{"(no events stored)"});
+  EXPECT_EQ(describe_history("<html>"), std::vector<std::string>{"(unreadable answer)"});
+}
+
 TEST(TopWire, ReadsTheApisAnswers) {
   const auto types = parse_job_types(
       R"({"job_types":[{"job_type":"echo","name":"Echo","version":"1.0.0","description":"d",

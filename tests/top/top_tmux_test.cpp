@@ -327,7 +327,9 @@ TEST_F(TopTmuxTest, ShowsJobsLiveAndCancelsOneFromTheKeyboard) {
   ASSERT_TRUE(wait_for_screen([&](const std::string& s) {
     return s.find("job " + slow) != std::string::npos &&
            s.find("history, as this dtq top saw it:") != std::string::npos &&
-           s.find("final state: cancelled") != std::string::npos;
+           s.find("final state: cancelled") != std::string::npos &&
+           s.find("stored history, oldest first:") != std::string::npos &&
+           s.find("cancel_requested") != std::string::npos;
   })) << tmux_->screen();
   tmux_->keys("Escape");
 

@@ -257,9 +257,18 @@ uint64_t Feed::replay(const std::string& job_id) {
 
 uint64_t Feed::fetch_job(const std::string& job_id) {
   return enqueue([this, job_id] {
-    const ApiReply reply = make_job_client(settings_.server, settings_.key)->job(job_id);
+    const auto client = make_job_client(settings_.server, settings_.key);
+    const ApiReply reply = client->job(job_id);
     if (!ok(reply)) return Notice{.ok = false, .text = why(reply), .job_id = job_id};
-    return Notice{.ok = true, .text = {}, .job_id = job_id, .detail = describe_job(reply.body)};
+    std::vector<std::string> detail = describe_job(reply.body);
+    detail.emplace_back("");
+    detail.emplace_back("stored history, oldest first:");
+    const ApiReply history = client->history(job_id);
+    for (auto& line : ok(history) ? describe_history(history.body)
+                                  : std::vector<std::string>{"unavailable: " + why(history)}) {
+      detail.push_back("  " + std::move(line));
+    }
+    return Notice{.ok = true, .text = {}, .job_id = job_id, .detail = std::move(detail)};
   });
 }
 

@@ -104,6 +104,30 @@ std::vector<std::string> describe_job(const std::string& body) {
   return lines;
 }
 
+std::vector<std::string> describe_history(const std::string& body) {
+  const json root = json::parse(body, nullptr, false);
+  if (!root.is_object() || !root.contains("events") || !root["events"].is_array()) {
+    return {"(unreadable answer)"};
+  }
+  std::vector<std::string> lines;
+  for (const auto& event : root["events"]) {
+    if (!event.is_object()) continue;
+    const std::string at = text(event, "at");
+    // 2026-12-06T17:21:40.648Z: the time of day is enough beside the job.
+    std::string line = at.size() >= 23 ? at.substr(11, 12) : at;
+    line += "  " + text(event, "kind");
+    if (const int64_t attempt = integer(event, "attempt"); attempt > 0) {
+      line += "  attempt " + std::to_string(attempt);
+    }
+    for (const char* key : {"worker", "error_code", "related_job_id", "detail"}) {
+      if (const std::string value = text(event, key); !value.empty()) line += "  " + value;
+    }
+    lines.push_back(std::move(line));
+  }
+  if (lines.empty()) lines.emplace_back("(no events stored)");
+  return lines;
+}
+
 std::vector<FormField> form_fields(const std::string& payload_schema) {
   const json schema = json::parse(payload_schema, nullptr, false);
   std::vector<FormField> fields;

@@ -32,6 +32,10 @@ std::string error_text(long code, const std::string& body);
 // error, attempts and times, each line "name: value".
 std::vector<std::string> describe_job(const std::string& body);
 
+// GET /v1/jobs/{id}/history as lines for the details view, oldest first:
+// "HH:MM:SS.mmm  kind  attempt N  worker  error  detail", what is empty left out.
+std::vector<std::string> describe_history(const std::string& body);
+
 // One field of the submit form: a top-level property of the schema.
 struct FormField {
   std::string name;         // the property's key
