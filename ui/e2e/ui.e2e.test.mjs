@@ -347,6 +347,25 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     await done(page, "08-echo-result.png");
   });
 
+  e2e("the timeline shows a job's stored history, even one that ended before the page opened", async () => {
+    const id = await apiSubmit("echo", { message: "history" });
+    const state = async () => (await server.graphql(`{ job(id: "${id}") { status { state } } }`)).job?.status.state;
+    for (const deadline = Date.now() + 20_000; (await state()) !== "COMPLETED"; ) {
+      assert.ok(Date.now() < deadline, `job ${id} never completed`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const page = await openPage(`/jobs/${id}`);
+    const timeline = page.getByRole("list", { name: "Job history" });
+    await timeline.locator("li.history-completed").waitFor();
+    assert.equal(await timeline.locator("li.history-submitted").count(), 1);
+    assert.ok((await timeline.locator("li.history-started").count()) >= 1, "an attempt started");
+    // Oldest first: submitted opens it, completed closes it.
+    assert.match((await timeline.locator("li").first().getAttribute("class")) ?? "", /history-submitted/);
+    assert.match((await timeline.locator("li").last().getAttribute("class")) ?? "", /history-completed/);
+    assert.ok(page.graphql.operations.some((o) => o.operationName === "JobHistory"), "read through GraphQL");
+    await done(page, "09b-stored-history.png");
+  });
+
   e2e("cancel from the job page", async () => {
     const page = await openPage("/?type=echo");
     await page.getByRole("heading", { level: 2, name: "Echo" }).waitFor();
