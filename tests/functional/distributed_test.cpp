@@ -889,6 +889,64 @@ TEST_F(DistributedTest, TheHistoryOfAJobJoinsTheApisAndTheWorkersEvents) {
   EXPECT_EQ(api.wait_exit(20s), 0);
 }
 
+// Delayed jobs in distributed mode: held in Redis's schedule while they
+// wait (their status read from there through either replica), moved to
+// Kafka when due by one of two dtq api replicas' schedulers, and run once;
+// a waiting job cancelled through the other replica never runs.
+TEST_F(DistributedTest, TwoApiReplicasMoveADueJobToKafkaOnceAndACancelledOneNever) {
+  DtqProcess first({"api", "--listen", "127.0.0.1:0"}, logs_ / "api-1.log", true);
+  DtqProcess second({"api", "--listen", "127.0.0.1:0"}, logs_ / "api-2.log", true);
+  auto worker = start_worker("quote");
+  ASSERT_TRUE(eventually(
+      [&] {
+        return http("GET", first.url() + "/v1/job-types").body.find(R"("job_type":"quote")") !=
+               std::string::npos;
+      },
+      60s));
+  const auto submit = [&](const std::string& delay) {
+    const Reply reply =
+        http("POST", first.url() + "/v1/jobs",
+             R"({"job_type":"quote","payload":{"max_length":200},"delay_seconds":)" + delay + "}");
+    EXPECT_EQ(reply.code, 202) << reply.body;
+    return json::parse(reply.body)["job_id"].get<std::string>();
+  };
+  const auto state_at = [&](const DtqProcess& api, const std::string& id) {
+    const Reply reply = http("GET", api.url() + "/v1/jobs/" + id + "/status");
+    return reply.code == 200 ? json::parse(reply.body)["state"].get<std::string>() : std::string();
+  };
+  const std::string due = submit("2");
+  const std::string waiting = submit("3600");
+  EXPECT_EQ(state_at(second, waiting), "scheduled");
+  const Reply cancelled = http("POST", second.url() + "/v1/jobs/" + waiting + "/cancel", "");
+  EXPECT_EQ(cancelled.code, 200) << cancelled.body;
+  EXPECT_EQ(state_at(first, waiting), "cancelled");
+
+  ASSERT_TRUE(eventually([&] { return state_at(second, due) == "completed"; }, 60s))
+      << state_at(second, due);
+  json events;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const Reply reply = http("GET", first.url() + "/v1/jobs/" + due + "/history");
+        if (reply.code != 200) return false;
+        events = json::parse(reply.body)["events"];
+        return !events.empty() && events.back()["kind"] == "completed";
+      },
+      30s))
+      << events.dump();
+  size_t started = 0;
+  for (const auto& event : events) started += event["kind"] == "started" ? 1 : 0;
+  EXPECT_EQ(started, 1u) << events.dump();
+  EXPECT_EQ(events.front()["kind"], "scheduled") << events.dump();
+  EXPECT_EQ(state_at(second, waiting), "cancelled");
+
+  worker->signal(SIGTERM);
+  EXPECT_EQ(worker->wait_exit(30s), 0);
+  first.signal(SIGTERM);
+  second.signal(SIGTERM);
+  EXPECT_EQ(first.wait_exit(20s), 0);
+  EXPECT_EQ(second.wait_exit(20s), 0);
+}
+
 // Hot drop-in on a distributed worker: a library copied into its plugin
 // folder gets a pool, is announced to the API through the registry and runs
 // jobs; removed, it leaves the registry.
