@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "top_layout.hpp"
 #include "top_model.hpp"
 #include "top_style.hpp"
@@ -280,6 +282,17 @@ TEST(TopWire, TheSubmitFormFollowsThePluginsSchema) {
   EXPECT_EQ(wrong.error, "days: not integer JSON: three");
   EXPECT_TRUE(form_fields("not json").empty());
   EXPECT_TRUE(form_fields(R"({"type":"object"})").empty());
+}
+
+TEST(TopWire, CountsTheDeadLettersNotReplayedPerType) {
+  const auto counts =
+      count_dead_letters(R"({"dead_letters":[{"job_id":"a","job_type":"echo","replayed_as":null},)"
+                         R"({"job_id":"b","job_type":"echo","replayed_as":"c"},)"
+                         R"({"job_id":"d","job_type":"quote","replayed_as":null},)"
+                         R"({"job_id":"e","job_type":"echo"}]})");
+  ASSERT_TRUE(counts.has_value());
+  EXPECT_EQ(*counts, (std::map<std::string, int64_t>{{"echo", 2}, {"quote", 1}}));
+  EXPECT_FALSE(count_dead_letters(R"({"error":{"code":"forbidden"}})").has_value());
 }
 
 TEST(TopWire, DescribesAStoredHistoryOldestFirst) {

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -234,6 +235,17 @@ std::optional<std::array<int, 5>> counts(const std::string& screen, const std::s
   return std::nullopt;
 }
 
+// The header's DEAD cell for `type` (dead letters not replayed yet), or "".
+std::string dead_letters_of(const std::string& screen, const std::string& type) {
+  for (const auto& line : lines_of(screen)) {
+    const auto w = words(line);
+    // TYPE POOLS FLIGHT QUEUED RUNNING DONE FAILED CANCEL DEAD ...
+    if (w.size() < 9 || w[0] != type || w[1] == "TYPE") continue;
+    if (!w[3].empty() && std::isdigit(static_cast<unsigned char>(w[3][0])) != 0) return w[8];
+  }
+  return {};
+}
+
 // The table row of the job whose id starts with `id`'s first 8 characters.
 std::string row_of(const std::string& screen, const std::string& id) {
   for (const auto& line : lines_of(screen)) {
@@ -334,7 +346,11 @@ TEST_F(TopTmuxTest, ShowsJobsLiveAndCancelsOneFromTheKeyboard) {
   tmux_->keys("Escape");
 
   // r replays the failed job just below it (not retryable: dead-lettered at
-  // once); the replay fails the same way, a second failed echo job.
+  // once, which the header counts); the replay fails the same way, a
+  // second failed echo job and again one dead letter waiting.
+  ASSERT_TRUE(wait_for_screen([&](const std::string& s) {
+    return dead_letters_of(s, "echo") == "1";
+  })) << tmux_->screen();
   tmux_->keys("j");
   tmux_->keys("r");
   ASSERT_TRUE(wait_for_screen([&](const std::string& s) {

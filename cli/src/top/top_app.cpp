@@ -403,8 +403,8 @@ class TopApp {
     const std::vector<ColumnSpec> columns = {
         {"TYPE", 14, 0, false}, {"POOLS", 5, 0, true},   {"FLIGHT", 6, 2, true},
         {"QUEUED", 7, 0, true}, {"RUNNING", 7, 0, true}, {"DONE", 7, 0, true},
-        {"FAILED", 7, 0, true}, {"CANCEL", 7, 1, true},  {"IN/S", 7, 1, true},
-        {"DONE/S", 7, 1, true}, {"FAIL/S", 7, 1, true},
+        {"FAILED", 7, 0, true}, {"CANCEL", 7, 1, true},  {"DEAD", 5, 1, true},
+        {"IN/S", 7, 1, true},   {"DONE/S", 7, 1, true},  {"FAIL/S", 7, 1, true},
     };
     // Alerts beside the counts when both fit, else under them.
     const int summary_width = std::min(width, table_width(columns));
@@ -424,6 +424,8 @@ class TopApp {
       };
       const std::string pools = s.info ? std::to_string(s.info->pools) : "?";
       const std::string flight = s.info ? std::to_string(s.info->in_flight) : "?";
+      const std::string dead =
+          s.info && s.info->dead_letters >= 0 ? std::to_string(s.info->dead_letters) : "?";
       const std::vector<std::pair<std::string, Role>> cells = {
           {s.job_type, Role::kNormal},
           {pools, s.info && s.info->pools == 0 ? Role::kAlert : Role::kNormal},
@@ -433,6 +435,7 @@ class TopApp {
           {count(JobState::kCompleted), Role::kCompleted},
           {count(JobState::kFailed), Role::kFailed},
           {count(JobState::kCancelled), Role::kCancelled},
+          {dead, s.info && s.info->dead_letters > 0 ? Role::kFailed : Role::kNormal},
           {fixed(s.submitted_per_second, 1), Role::kNormal},
           {fixed(s.completed_per_second, 1), Role::kNormal},
           {fixed(s.failed_per_second, 1), Role::kNormal},

@@ -155,6 +155,16 @@ void Feed::run_poll() {
     const ApiReply reply = client->job_types();
     auto types = ok(reply) ? parse_job_types(reply.body) : std::nullopt;
     const bool reachable = types.has_value();
+    if (types) {
+      // Listing dead letters takes an admin key: without one they stay unknown.
+      const ApiReply letters = client->dead_letters("", 500);
+      if (const auto counts = ok(letters) ? count_dead_letters(letters.body) : std::nullopt) {
+        for (auto& type : *types) {
+          const auto found = counts->find(type.job_type);
+          type.dead_letters = found == counts->end() ? 0 : found->second;
+        }
+      }
+    }
     uint64_t epoch = 0;
     {
       const std::lock_guard lock(mutex_);

@@ -40,6 +40,7 @@ struct JobTypeInfo {
   std::string payload_schema;  // JSON Schema text, as the plugin declares it
   int64_t pools = 0;           // pools taking this type's jobs now; 0: they wait
   int64_t in_flight = 0;
+  int64_t dead_letters = -1;  // not replayed yet (of the newest 500); -1: unknown (no admin key)
 };
 
 // Events in the last `window`, in one-second buckets: the rates of the

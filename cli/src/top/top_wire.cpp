@@ -104,6 +104,19 @@ std::vector<std::string> describe_job(const std::string& body) {
   return lines;
 }
 
+std::optional<std::map<std::string, int64_t>> count_dead_letters(const std::string& body) {
+  const json root = json::parse(body, nullptr, false);
+  if (!root.is_object() || !root.contains("dead_letters") || !root["dead_letters"].is_array()) {
+    return std::nullopt;
+  }
+  std::map<std::string, int64_t> counts;
+  for (const auto& letter : root["dead_letters"]) {
+    if (letter.is_object() && text(letter, "replayed_as").empty())
+      ++counts[text(letter, "job_type")];
+  }
+  return counts;
+}
+
 std::vector<std::string> describe_history(const std::string& body) {
   const json root = json::parse(body, nullptr, false);
   if (!root.is_object() || !root.contains("events") || !root["events"].is_array()) {

@@ -6,6 +6,7 @@
 // Thread-safety: pure functions. Ownership: values.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,10 @@ std::string error_text(long code, const std::string& body);
 // GET /v1/jobs/{id} as lines for the details view: the result's output or
 // error, attempts and times, each line "name: value".
 std::vector<std::string> describe_job(const std::string& body);
+
+// GET /v1/dead-letters: per job type, the letters not replayed yet;
+// nothing when the body is not that shape.
+std::optional<std::map<std::string, int64_t>> count_dead_letters(const std::string& body);
 
 // GET /v1/jobs/{id}/history as lines for the details view, oldest first:
 // "HH:MM:SS.mmm  kind  attempt N  worker  error  detail", what is empty left out.
