@@ -220,10 +220,12 @@ void TypeConsumer::flow_control() {
     // after the last one returned.
     rd_kafka_pause_partitions(handle_.get(), owned.get());
     paused_ = true;
+    fetching_paused_ = true;
     assignment_changed_ = false;
   } else {
     rd_kafka_resume_partitions(handle_.get(), owned.get());
     paused_ = false;
+    fetching_paused_ = false;
   }
 }
 
@@ -440,15 +442,24 @@ StatusOr<int64_t> TypeConsumer::lag(std::chrono::milliseconds timeout) {
   }
   int64_t lag = 0;
   for (const auto& [number, first_unfinished] : held) {
-    int64_t low = 0;
-    int64_t high = 0;
-    const auto err = rd_kafka_query_watermark_offsets(handle_.get(), topic_.c_str(), number, &low,
-                                                      &high, to_ms(timeout));
+    int64_t low = RD_KAFKA_OFFSET_INVALID;
+    int64_t high = RD_KAFKA_OFFSET_INVALID;
+    // While fetching, the watermarks the last fetch brought: no round trip
+    // (a worker's /metrics asks for every partition of every class). Asked
+    // of the broker when paused, or when the cache cannot answer: no fetch
+    // yet, or the oldest offset needed and unknown.
+    auto err = rd_kafka_get_watermark_offsets(handle_.get(), topic_.c_str(), number, &low, &high);
+    const bool cached = !fetching_paused_ && err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 &&
+                        (first_unfinished.has_value() || high == 0 || low >= 0);
+    if (!cached) {
+      err = rd_kafka_query_watermark_offsets(handle_.get(), topic_.c_str(), number, &low, &high,
+                                             to_ms(timeout));
+    }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return kafka_error(err, "offsets of " + topic_ + " [" + std::to_string(number) + "]");
     }
     // Nothing committed or consumed yet: the group starts at the oldest record.
-    lag += std::max<int64_t>(0, high - first_unfinished.value_or(low));
+    lag += std::max<int64_t>(0, high - first_unfinished.value_or(std::max<int64_t>(low, 0)));
   }
   return lag;
 }

@@ -95,10 +95,12 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
   // Wakes every waiting take().
   void wake();
   // The records of the partitions this member holds that are not finished
-  // yet: each partition's high watermark, asked of the broker (the cached
-  // one stands still while consumption is paused, which is when the lag
-  // grows), less its first unfinished offset. Each query waits at most
-  // `timeout`; called from any thread.
+  // yet: each partition's high watermark less its first unfinished offset.
+  // While the member fetches, the watermark its last fetch brought (a query
+  // would wait behind the member's long-poll fetch on the same connection,
+  // up to fetch.wait.max.ms per partition); while consumption is paused,
+  // when the cached one stands still and the lag grows, asked of the
+  // broker. Each query waits at most `timeout`; called from any thread.
   StatusOr<int64_t> lag(std::chrono::milliseconds timeout);
 
  private:
@@ -151,6 +153,9 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
   std::map<int32_t, Partition> partitions_ DTQ_GUARDED_BY(mutex_);
   std::unordered_map<uint64_t, Lease> leases_ DTQ_GUARDED_BY(mutex_);  // by receipt
   uint64_t next_epoch_ DTQ_GUARDED_BY(mutex_) = 1;
+
+  // paused_, for lag() on other threads.
+  std::atomic<bool> fetching_paused_{false};
 
   // Poll thread only.
   bool paused_ = false;
