@@ -35,7 +35,7 @@ case ${1:-} in
     need docker-compose
     # The test override's build contexts are staged by the end-to-end test;
     # empty ones will do for reading the files.
-    for context in dtq hello kafka ferretdb fake_provider redis rabbitmq prometheus; do
+    for context in dtq hello kafka ferretdb fake_provider redis rabbitmq prometheus gateway; do
       mkdir -p "$work/stage/$context"
     done
     export DTQ_API_TOKEN=static-check DTQ_CLUSTER_SECRET=static-check DTQ_STAGE_DIR=$work/stage
