@@ -50,21 +50,37 @@ std::string scoped_key(const SubmitOptions& options) {
   return key;
 }
 
-// Enqueues `message`, whose `queued` status is already stored. When the
-// queue refuses it, the status says so: best effort, since the caller is
-// told the enqueue failed either way, and a status left "queued" would only
-// outlive the job that never was.
-Status enqueue_queued(JobQueue& queue, StatusStore& statuses, const JobMessage& message,
-                      const JobStatus& queued) {
-  Status enqueued = queue.enqueue(message);
-  if (enqueued.ok()) return enqueued;
+// The status a job has once it is accepted and before it is enqueued.
+JobStatus queued_status(const JobMessage& message) {
+  return JobStatus{.job_id = message.job_id,
+                   .state = JobState::kQueued,
+                   .progress_percent = 0,
+                   .updated_at = message.submitted_at,
+                   .message = "queued",
+                   .trace_id = message.trace_id,
+                   .job_type = message.job_type,
+                   .priority = message.priority};
+}
+
+// What the status of a job whose enqueue failed says: best effort, since
+// the caller is told the enqueue failed either way, and a status left
+// "queued" would only outlive the job that never was.
+void record_enqueue_failure(StatusStore& statuses, const JobStatus& queued, const Status& failure) {
   JobStatus lost = queued;
   lost.state = JobState::kFailed;
   lost.updated_at = now_rfc3339();
   lost.message = "could not be enqueued";
   lost.error_code = "enqueue_failed";
-  lost.error_message = enqueued.message();
+  lost.error_message = failure.message();
   (void)statuses.update(lost);
+}
+
+// Enqueues `message`, whose `queued` status is already stored. When the
+// queue refuses it, the status says so.
+Status enqueue_queued(JobQueue& queue, StatusStore& statuses, const JobMessage& message,
+                      const JobStatus& queued) {
+  Status enqueued = queue.enqueue(message);
+  if (!enqueued.ok()) record_enqueue_failure(statuses, queued, enqueued);
   return enqueued;
 }
 
@@ -163,22 +179,10 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
   if (delayed && schedule_ == nullptr) {
     return failed_precondition("this server keeps no schedule of delayed jobs");
   }
-  if (!is_valid_job_type(job_type)) {
-    return not_found("unknown job type \"" + std::string(job_type) + "\"");
-  }
-  auto validation = validator_.check(job_type, payload);
-  if (!validation.ok()) return validation.status();
-  if (!validation->valid()) {
-    return {invalid_argument("invalid payload for " + std::string(job_type)),
-            std::move(validation->errors)};
-  }
   JobMessage message;
-  message.job_id = new_uuid4();
-  message.job_type = std::string(job_type);
-  message.submitted_at = now_rfc3339();
-  message.trace_id = new_uuid4();
-  message.payload = std::move(validation->normalized_payload);
-  message.priority = options.priority;
+  if (auto refused = prepare(job_type, payload, options.priority, message)) {
+    return std::move(*refused);
+  }
 
   // Claimed before anything is stored: of concurrent repeats, only the one
   // that claims the key makes a job; the others answer it.
@@ -205,14 +209,7 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
 
   // Queued before enqueued: a worker may pick the job up the moment it is on
   // the queue, and its "running" must not be overtaken by our "queued".
-  JobStatus queued{.job_id = message.job_id,
-                   .state = JobState::kQueued,
-                   .progress_percent = 0,
-                   .updated_at = message.submitted_at,
-                   .message = "queued",
-                   .trace_id = message.trace_id,
-                   .job_type = message.job_type,
-                   .priority = message.priority};
+  const JobStatus queued = queued_status(message);
   auto stored = statuses_.update(queued);
   if (!stored.ok()) {
     release_claim();
@@ -227,6 +224,85 @@ SubmitResult JobService::submit(std::string_view job_type, std::string_view payl
   return SubmittedJob{.job_id = std::move(message.job_id),
                       .trace_id = std::move(message.trace_id),
                       .status = std::move(stored).value()};
+}
+
+StatusOr<std::vector<SubmitResult>> JobService::submit_batch(
+    std::span<const BatchSubmission> batch) {
+  if (batch.empty() || batch.size() > kMaxBatchJobs) {
+    return invalid_argument("a batch holds 1 to " + std::to_string(kMaxBatchJobs) + " jobs, not " +
+                            std::to_string(batch.size()));
+  }
+  // The jobs queued now: where their result goes, their message and their
+  // stored queued status.
+  struct Accepted {
+    size_t index;
+    JobStatus stored;
+  };
+  std::vector<Accepted> accepted;
+  std::vector<JobMessage> messages;
+  accepted.reserve(batch.size());
+  messages.reserve(batch.size());
+  std::vector<SubmitResult> results;
+  results.reserve(batch.size());
+  const auto now = Clock::now();
+  for (const BatchSubmission& item : batch) {
+    // A key's claim and a schedule entry are per job: submit() keeps them.
+    const bool delayed = item.options.run_at && *item.options.run_at > now;
+    if (!item.options.idempotency_key.empty() || delayed) {
+      results.push_back(submit(item.job_type, item.payload, item.options));
+      continue;
+    }
+    JobMessage message;
+    if (auto refused = prepare(item.job_type, item.payload, item.options.priority, message)) {
+      results.push_back(std::move(*refused));
+      continue;
+    }
+    // Queued before enqueued, as submit() does.
+    auto stored = statuses_.update(queued_status(message));
+    if (!stored.ok()) {
+      results.emplace_back(stored.status());
+      continue;
+    }
+    // Answered below, once the enqueue says how it went.
+    results.emplace_back(internal_error("not enqueued yet"));
+    accepted.push_back({.index = results.size() - 1, .stored = std::move(stored).value()});
+    messages.push_back(std::move(message));
+  }
+  if (messages.empty()) return results;
+  if (Status enqueued = queue_.enqueue_batch(messages); !enqueued.ok()) {
+    for (size_t i = 0; i < accepted.size(); ++i) {
+      record_enqueue_failure(statuses_, queued_status(messages[i]), enqueued);
+      results[accepted[i].index] = SubmitResult(enqueued);
+    }
+    return results;
+  }
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    results[accepted[i].index] = SubmittedJob{.job_id = std::move(messages[i].job_id),
+                                              .trace_id = std::move(messages[i].trace_id),
+                                              .status = std::move(accepted[i].stored)};
+  }
+  return results;
+}
+
+std::optional<SubmitResult> JobService::prepare(std::string_view job_type,
+                                                std::string_view payload, JobPriority priority,
+                                                JobMessage& message) {
+  if (!is_valid_job_type(job_type)) {
+    return not_found("unknown job type \"" + std::string(job_type) + "\"");
+  }
+  auto validation = validator_.check(job_type, payload);
+  if (!validation.ok()) return validation.status();
+  if (!validation->valid()) {
+    return SubmitResult(invalid_argument("invalid payload for " + std::string(job_type)),
+                        std::move(validation->errors));
+  }
+  message.job_id = new_uuid4();
+  message.job_type = std::string(job_type);
+  message.submitted_at = now_rfc3339();
+  message.trace_id = new_uuid4();
+  message.payload = std::move(validation->normalized_payload);
+  message.priority = priority;
+  return std::nullopt;
 }
 
 SubmitResult JobService::schedule(const JobMessage& message, Clock::time_point run_at) {

@@ -6,7 +6,9 @@
 // is enqueued; a cancel reaches a queued job at
 // once and a running one through its worker; a submission with an
 // idempotency key claims the key before it enqueues, so its repeats get
-// the same job (and its claim is freed if the enqueue fails).
+// the same job (and its claim is freed if the enqueue fails). A batch
+// submit checks each job on its own and enqueues the accepted ones
+// together.
 //
 // Thread-safety: every member function is thread-safe. Ownership: borrows
 // the ports, which must outlive the service.
@@ -14,6 +16,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -96,6 +99,16 @@ class [[nodiscard]] SubmitResult : public StatusOr<SubmittedJob> {
   std::vector<FieldError> field_errors_;
 };
 
+// One job of a batch submit: what submit() takes, borrowed for the call.
+struct BatchSubmission {
+  std::string_view job_type;
+  std::string_view payload;
+  SubmitOptions options;
+};
+
+// The most jobs one batch submit may hold.
+inline constexpr size_t kMaxBatchJobs = 1000;
+
 // Gives `replay_id`, the replay of dead-lettered job `original_id`, the
 // queued status a submit would, with the original's trace and type. A
 // worker may already have taken it; merge_status keeps its later state.
@@ -134,6 +147,14 @@ class JobService {
   // when this service has no schedule).
   SubmitResult submit(std::string_view job_type, std::string_view payload,
                       const SubmitOptions& options = {});
+  // Submits each job of `batch` as submit() would, answering one result
+  // per job, in the batch's order; one refused job never fails the others.
+  // The jobs queued now share one enqueue_batch() (their queued statuses
+  // written first), so a failed enqueue fails each of them with its error
+  // and none is reported accepted; a job with an idempotency key or a
+  // future run_at takes submit()'s own path. InvalidArgument, and nothing
+  // submitted, for an empty batch or one over kMaxBatchJobs.
+  StatusOr<std::vector<SubmitResult>> submit_batch(std::span<const BatchSubmission> batch);
 
   // InvalidArgument for a malformed id, NotFound for an unknown job. Asked
   // through the ProgressQuery: in distributed mode, of the workers. A job
@@ -168,6 +189,10 @@ class JobService {
   // The answer to a keyed submission whose key `held` already: its job,
   // or AlreadyExists when it was made by another request.
   SubmitResult repeat_of(const IdempotencyRecord& held, const std::string& fingerprint);
+  // The message a submission of `job_type` makes, its payload normalized by
+  // the plugin, into `message`; or the refusal, with its field errors.
+  std::optional<SubmitResult> prepare(std::string_view job_type, std::string_view payload,
+                                      JobPriority priority, JobMessage& message);
   // submit()'s end for a job due at `run_at`, later than now.
   SubmitResult schedule(const JobMessage& message, Clock::time_point run_at);
 
