@@ -7,6 +7,7 @@
 #include <array>
 #include <utility>
 
+#include "dtq/core/status_notices.hpp"
 #include "dtq/core/time.hpp"
 
 namespace dtq {
@@ -33,33 +34,6 @@ constexpr std::array<KindName, 14> kKinds = {{
     {JobEventKind::kReplayed, "replayed"},
     {JobEventKind::kRetried, "retried"},
 }};
-
-// The messages JobService writes on the queued status of a replay or a
-// retry (core/src/job_service.cpp); the id follows, then ')'.
-constexpr std::string_view kReplayOfPrefix = "queued (replay of ";
-constexpr std::string_view kRetryOfPrefix = "queued (retry of ";
-// The engine's notices on a running status (host/src/worker_pool.cpp).
-constexpr std::string_view kReleasedPrefix = "waiting for redelivery: ";
-constexpr std::string_view kRetryMarker = "); retrying in ";
-
-std::string id_after(std::string_view message, std::string_view prefix) {
-  std::string_view rest = message.substr(prefix.size());
-  const size_t close = rest.find(')');
-  return std::string(rest.substr(0, close));
-}
-
-// "attempt N failed (CODE: message); retrying in 1s": CODE, or empty when
-// `message` is not that notice.
-std::optional<std::string> retry_code(std::string_view message) {
-  if (!message.starts_with("attempt ") || message.find(kRetryMarker) == std::string_view::npos)
-    return std::nullopt;
-  const size_t open = message.find(" failed (");
-  if (open == std::string_view::npos) return std::nullopt;
-  const size_t start = open + 9;
-  const size_t colon = message.find(':', start);
-  if (colon == std::string_view::npos) return std::string();
-  return std::string(message.substr(start, colon - start));
-}
 
 }  // namespace
 
@@ -247,12 +221,12 @@ void RecordingStatusStore::record_update(const JobStatus& update, const JobStatu
   } else if (update.state == JobState::kQueued) {
     if (stored.state != JobState::kQueued || stored.attempt != 0) return;
     event.kind = JobEventKind::kSubmitted;
-    if (message.starts_with(kReplayOfPrefix)) {
+    if (auto original = notices::replayed_from(message)) {
       event.kind = JobEventKind::kReplayOf;
-      event.related_job_id = id_after(message, kReplayOfPrefix);
-    } else if (message.starts_with(kRetryOfPrefix)) {
+      event.related_job_id = std::move(*original);
+    } else if (auto retried = notices::retried_from(message)) {
       event.kind = JobEventKind::kRetryOf;
-      event.related_job_id = id_after(message, kRetryOfPrefix);
+      event.related_job_id = std::move(*retried);
       writer_.record(JobEvent{.job_id = event.related_job_id,
                               .job_type = stored.job_type,
                               .at = update.updated_at,
@@ -261,10 +235,10 @@ void RecordingStatusStore::record_update(const JobStatus& update, const JobStatu
                               .detail = "retried as " + update.job_id});
     }
   } else if (update.state == JobState::kRunning) {
-    if (message.starts_with(kReleasedPrefix)) {
+    if (notices::is_release(message)) {
       event.kind = JobEventKind::kReleased;
       event.worker = worker_;
-    } else if (auto code = retry_code(message)) {
+    } else if (auto code = notices::retry_code(message)) {
       event.kind = JobEventKind::kRetry;
       event.attempt = update.attempt;
       event.error_code = *code;

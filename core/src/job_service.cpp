@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "dtq/core/ids.hpp"
+#include "dtq/core/status_notices.hpp"
 #include "dtq/core/time.hpp"
 
 namespace dtq {
@@ -512,7 +513,7 @@ StatusOr<std::string> JobService::retry(std::string_view job_id) {
                    .state = JobState::kQueued,
                    .progress_percent = 0,
                    .updated_at = message.submitted_at,
-                   .message = "queued (retry of " + id + ")",
+                   .message = notices::retry_of(id),
                    .trace_id = message.trace_id,
                    .job_type = message.job_type,
                    .priority = message.priority};
@@ -528,7 +529,7 @@ StatusOr<JobStatus> record_replay(StatusStore& statuses, std::string_view origin
   return statuses.update(JobStatus{.job_id = replay_id,
                                    .state = JobState::kQueued,
                                    .updated_at = now_rfc3339(),
-                                   .message = "queued (replay of " + std::string(original_id) + ")",
+                                   .message = notices::replay_of(original_id),
                                    .trace_id = original.ok() ? original->trace_id : "",
                                    .job_type = original.ok() ? original->job_type : "",
                                    .priority = original.ok() ? original->priority

@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "dtq/core/backoff.hpp"
+#include "dtq/core/status_notices.hpp"
 #include "dtq/core/time.hpp"
 
 namespace dtq::host {
@@ -593,8 +594,7 @@ WorkerPool::Next WorkerPool::settle(const Delivery& delivery, const std::string&
   const auto delay = backoff_delay(settings_.backoff_base, settings_.backoff_max, attempt);
   ++retried_;
   set_status(message, JobState::kRunning,
-             "attempt " + std::to_string(attempt) + " failed (" + error.code + ": " +
-                 error.message + "); retrying in " + seconds_text(delay),
+             notices::retrying(attempt, error.code, error.message, seconds_text(delay)),
              attempt);
   if (wait_backoff(delay, message.job_id)) return Next::kRetry;
   if (backends_.statuses.cancel_requested(message.job_id)) {
@@ -872,7 +872,7 @@ void WorkerPool::finish_stored(const Delivery& delivery, const JobResult& result
 void WorkerPool::release(const Delivery& delivery, const std::string& why) {
   ++released_;
   spdlog::info("job_id={} released for redelivery: {}", delivery.message.job_id, why);
-  set_status(delivery.message, JobState::kRunning, "waiting for redelivery: " + why, 0);
+  set_status(delivery.message, JobState::kRunning, notices::released(why), 0);
   if (Status s = backends_.queue.release(delivery); !s.ok()) {
     ++queue_errors_;
     spdlog::error("job_id={} not released ({}); it returns when this process restarts",
