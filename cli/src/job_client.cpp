@@ -165,6 +165,11 @@ ordered_json result_json(const v1::JobResult& in) {
   return ordered_json::parse(to_json(result));
 }
 
+// REST writes an optional text that is absent as null; proto3 sends it empty.
+ordered_json text_or_null(const std::string& text) {
+  return text.empty() ? ordered_json() : ordered_json(text);
+}
+
 ordered_json object_or_empty(const std::string& text) {
   ordered_json parsed = ordered_json::parse(text, nullptr, false);
   return parsed.is_discarded() || !parsed.is_object() ? ordered_json::object() : parsed;
@@ -334,7 +339,7 @@ class GrpcJobClient final : public JobClient {
     return answer(200, body);
   }
 
-  // REST's JSON of the history: optional texts are null when empty.
+  // REST's JSON of the history.
   ApiReply history(const std::string& job_id) override {
     v1::GetJobHistoryRequest request;
     request.set_job_id(job_id);
@@ -343,18 +348,15 @@ class GrpcJobClient final : public JobClient {
     prepare(context);
     const grpc::Status status = stub_->GetJobHistory(&context, request, &response);
     if (!status.ok()) return failure(status, context);
-    const auto or_null = [](const std::string& text) {
-      return text.empty() ? ordered_json() : ordered_json(text);
-    };
     ordered_json events = ordered_json::array();
     for (const auto& event : response.events()) {
       events.push_back({{"at", event.at()},
                         {"kind", event.kind()},
                         {"job_type", event.job_type()},
                         {"attempt", event.attempt()},
-                        {"worker", or_null(event.worker())},
-                        {"error_code", or_null(event.error_code())},
-                        {"related_job_id", or_null(event.related_job_id())},
+                        {"worker", text_or_null(event.worker())},
+                        {"error_code", text_or_null(event.error_code())},
+                        {"related_job_id", text_or_null(event.related_job_id())},
                         {"detail", event.detail()}});
     }
     return answer(200, {{"job_id", response.job_id()}, {"events", events}});
@@ -387,10 +389,8 @@ class GrpcJobClient final : public JobClient {
     if (!status.ok()) return failure(status, context);
     ordered_json jobs = ordered_json::array();
     for (const auto& job : response.jobs()) jobs.push_back(status_json(job));
-    return answer(200, {{"jobs", std::move(jobs)},
-                        {"next_cursor", response.next_cursor().empty()
-                                            ? ordered_json()
-                                            : ordered_json(response.next_cursor())}});
+    return answer(
+        200, {{"jobs", std::move(jobs)}, {"next_cursor", text_or_null(response.next_cursor())}});
   }
 
   ApiReply cancel(const std::string& job_id) override {
@@ -469,8 +469,7 @@ class GrpcJobClient final : public JobClient {
            {"error", {{"code", letter.error().code()}, {"message", letter.error().message()}}},
            {"attempts", letter.attempts()},
            {"failed_at", letter.failed_at()},
-           {"replayed_as",
-            letter.replayed_as().empty() ? ordered_json() : ordered_json(letter.replayed_as())}});
+           {"replayed_as", text_or_null(letter.replayed_as())}});
     }
     return answer(200, {{"dead_letters", std::move(list)}});
   }

@@ -295,6 +295,13 @@ TEST(TopWire, CountsTheDeadLettersNotReplayedPerType) {
   EXPECT_FALSE(count_dead_letters(R"({"error":{"code":"forbidden"}})").has_value());
 }
 
+TEST(TopWireTest, ANewJobsIdIsReadFromItsAnswerOrIsEmpty) {
+  EXPECT_EQ(new_job_id(R"({"job_id":"7d1c","status":{"state":"queued"}})"), "7d1c");
+  EXPECT_EQ(new_job_id(R"({"job_id":42})"), "");
+  EXPECT_EQ(new_job_id(R"(["job_id"])"), "");
+  EXPECT_EQ(new_job_id("not json"), "");
+}
+
 TEST(TopWire, DescribesAStoredHistoryOldestFirst) {
   const auto lines = describe_history(
       R"({"job_id":"j","events":[)"

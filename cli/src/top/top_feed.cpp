@@ -3,8 +3,6 @@
 #include <pthread.h>
 #include <csignal>
 
-#include <nlohmann/json.hpp>
-
 #include "../job_client.hpp"
 #include "dtq/core/backoff.hpp"
 #include "dtq/core/model_json.hpp"
@@ -242,11 +240,7 @@ uint64_t Feed::submit(const std::string& job_type, const std::string& payload_js
     const ApiReply reply =
         make_job_client(settings_.server, settings_.key)->submit(job_type, payload_json, {});
     if (!ok(reply)) return Notice{.ok = false, .text = "submit refused: " + why(reply)};
-    const auto answer = nlohmann::json::parse(reply.body, nullptr, false);
-    const std::string id =
-        answer.is_object() && answer.contains("job_id") && answer["job_id"].is_string()
-            ? answer["job_id"].get<std::string>()
-            : std::string();
+    const std::string id = new_job_id(reply.body);
     return Notice{.ok = true, .text = "submitted " + job_type + " job " + id, .job_id = id};
   });
 }
@@ -255,11 +249,7 @@ uint64_t Feed::replay(const std::string& job_id) {
   return enqueue([this, job_id] {
     const ApiReply reply = make_job_client(settings_.server, settings_.key)->replay(job_id);
     if (!ok(reply)) return Notice{.ok = false, .text = "replay refused: " + why(reply)};
-    const auto answer = nlohmann::json::parse(reply.body, nullptr, false);
-    const std::string id =
-        answer.is_object() && answer.contains("job_id") && answer["job_id"].is_string()
-            ? answer["job_id"].get<std::string>()
-            : std::string();
+    const std::string id = new_job_id(reply.body);
     return Notice{
         .ok = true, .text = "replayed " + job_id.substr(0, 8) + " as job " + id, .job_id = id};
   });

@@ -104,6 +104,12 @@ std::vector<std::string> describe_job(const std::string& body) {
   return lines;
 }
 
+std::string new_job_id(const std::string& body) {
+  const auto answer = nlohmann::json::parse(body, nullptr, false);
+  const auto id = answer.is_object() ? answer.find("job_id") : answer.end();
+  return id != answer.end() && id->is_string() ? id->get<std::string>() : std::string();
+}
+
 std::optional<std::map<std::string, int64_t>> count_dead_letters(const std::string& body) {
   const json root = json::parse(body, nullptr, false);
   if (!root.is_object() || !root.contains("dead_letters") || !root["dead_letters"].is_array()) {

@@ -33,6 +33,10 @@ std::string error_text(long code, const std::string& body);
 // error, attempts and times, each line "name: value".
 std::vector<std::string> describe_job(const std::string& body);
 
+// A submit's or a replay's 202 {"job_id",...}: the new job's id; empty
+// when the body is not that shape.
+std::string new_job_id(const std::string& body);
+
 // GET /v1/dead-letters: per job type, the letters not replayed yet;
 // nothing when the body is not that shape.
 std::optional<std::map<std::string, int64_t>> count_dead_letters(const std::string& body);
