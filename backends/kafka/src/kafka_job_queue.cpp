@@ -124,6 +124,8 @@ struct KafkaJobQueue::Impl {
 
   Mutex topics_mutex;
   std::set<std::string> ready_topics DTQ_GUARDED_BY(topics_mutex);  // known to exist
+  // Types whose topics (every class's and the dead letters') all exist.
+  std::set<std::string, std::less<>> ready_types DTQ_GUARDED_BY(topics_mutex);
 
   // Held only to look a consumer up or add one: every ack and release takes
   // it, so nothing slow (a broker round trip) runs under it; the functions
@@ -168,13 +170,18 @@ struct KafkaJobQueue::Impl {
       return invalid_argument("\"" + std::string(type) + "\" is not a valid job type");
     }
     MutexLock lock(topics_mutex);
+    // Every enqueue asks: a type met before costs one lookup, not its topics' names.
+    if (ready_types.contains(type)) return {};
     std::vector<std::string> missing;
     std::vector<std::string> wanted{dlq_topic(type)};
     for (const JobPriority priority : topic_classes()) wanted.push_back(topic(type, priority));
     for (auto& name : wanted) {
       if (ready_topics.count(name) == 0) missing.push_back(std::move(name));
     }
-    if (missing.empty()) return {};
+    if (missing.empty()) {
+      ready_types.emplace(type);
+      return {};
+    }
     const std::string letters = dlq_topic(type);
     const bool letters_missing = ready_topics.count(letters) == 0;
     std::vector<std::string> jobs = missing;
@@ -188,6 +195,7 @@ struct KafkaJobQueue::Impl {
     }
     if (Status s = producer->wait_visible(missing); !s.ok()) return s;
     ready_topics.insert(missing.begin(), missing.end());
+    ready_types.emplace(type);
     return {};
   }
 
