@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <map>
 #include <string>
 #include <utility>
 #include <variant>
@@ -27,12 +28,14 @@ ordered_json member(const T& value) {
   return ordered_json::parse(to_json(value));
 }
 
-// A submission's body: {job_type, payload, priority?, run_at? | delay_seconds?}.
+// A submission: {job_type, payload, priority?, run_at? | delay_seconds?},
+// and in a batch idempotency_key? (a single submit's comes in a header).
 struct Submission {
   std::string job_type;
   std::string payload;  // minified JSON object
   JobPriority priority = JobPriority::kNormal;
   std::optional<Clock::time_point> run_at;  // resolve_run_at()'s
+  std::string idempotency_key;
 };
 
 // The body's run_at or delay_seconds (both optional) into `submission`,
@@ -63,6 +66,59 @@ void read_run_at(const simdjson::dom::element& root, Submission& submission,
   submission.run_at = *resolved;
 }
 
+// One submission object (a POST /v1/jobs body, a job of a batch) as a
+// Submission; what is wrong with it goes in `details`. `keyed`: it may
+// carry its idempotency_key.
+Submission read_job(const simdjson::dom::element& root, bool keyed, ordered_json& details) {
+  std::string_view job_type;
+  simdjson::dom::element payload;
+  Submission submission;
+  if (!root.is_object()) {
+    details.push_back({{"field", ""}, {"message", "the body must be a JSON object"}});
+    return submission;
+  }
+  if (root["job_type"].get(job_type) != simdjson::SUCCESS) {
+    details.push_back({{"field", "/job_type"}, {"message", "required, a string"}});
+  }
+  if (root["payload"].get(payload) != simdjson::SUCCESS || !payload.is_object()) {
+    details.push_back({{"field", "/payload"}, {"message", "required, a JSON object"}});
+  }
+  // Optional; absent is normal.
+  simdjson::dom::element given;
+  if (root["priority"].get(given) == simdjson::SUCCESS) {
+    std::string_view text;
+    const auto parsed =
+        given.get(text) == simdjson::SUCCESS ? parse_job_priority(text) : std::nullopt;
+    if (parsed) {
+      submission.priority = *parsed;
+    } else {
+      details.push_back({{"field", "/priority"}, {"message", "one of high, normal, low"}});
+    }
+  }
+  if (keyed && root["idempotency_key"].get(given) == simdjson::SUCCESS) {
+    std::string_view key;
+    if (given.get(key) != simdjson::SUCCESS) {
+      details.push_back({{"field", "/idempotency_key"}, {"message", "a string"}});
+    } else if (Status valid = check_idempotency_key(key); !valid.ok()) {
+      details.push_back({{"field", "/idempotency_key"}, {"message", valid.message()}});
+    } else {
+      submission.idempotency_key = std::string(key);
+    }
+  }
+  read_run_at(root, submission, details);
+  if (details.empty()) {
+    submission.job_type = std::string(job_type);
+    submission.payload = simdjson::minify(payload);
+  }
+  return submission;
+}
+
+// The error a submission's object is refused with, field by field.
+Reply invalid_request(ordered_json details) {
+  return error_reply(Code::Bad_Request, "invalid_request", "the body must be {job_type, payload}",
+                     std::move(details));
+}
+
 // The body as a Submission, or the 400 that says what is wrong with it.
 std::variant<Submission, Reply> read_submission(const std::string& body) {
   thread_local simdjson::dom::parser parser;
@@ -72,40 +128,57 @@ std::variant<Submission, Reply> read_submission(const std::string& body) {
                        std::string("malformed JSON: ") + simdjson::error_message(error));
   }
   ordered_json details = ordered_json::array();
-  std::string_view job_type;
-  simdjson::dom::element payload;
-  JobPriority priority = JobPriority::kNormal;
-  Submission submission;
-  if (!root.is_object()) {
-    details.push_back({{"field", ""}, {"message", "the body must be a JSON object"}});
-  } else {
-    if (root["job_type"].get(job_type) != simdjson::SUCCESS) {
-      details.push_back({{"field", "/job_type"}, {"message", "required, a string"}});
-    }
-    if (root["payload"].get(payload) != simdjson::SUCCESS || !payload.is_object()) {
-      details.push_back({{"field", "/payload"}, {"message", "required, a JSON object"}});
-    }
-    // Optional; absent is normal.
-    simdjson::dom::element given;
-    if (root["priority"].get(given) == simdjson::SUCCESS) {
-      std::string_view text;
-      const auto parsed = given.get(text) == simdjson::SUCCESS ? parse_job_priority(text) : std::nullopt;
-      if (parsed) {
-        priority = *parsed;
-      } else {
-        details.push_back({{"field", "/priority"}, {"message", "one of high, normal, low"}});
-      }
-    }
-    read_run_at(root, submission, details);
-  }
-  if (!details.empty()) {
-    return error_reply(Code::Bad_Request, "invalid_request", "the body must be {job_type, payload}",
-                       std::move(details));
-  }
-  submission.job_type = std::string(job_type);
-  submission.payload = simdjson::minify(payload);
-  submission.priority = priority;
+  Submission submission = read_job(root, false, details);
+  if (!details.empty()) return invalid_request(std::move(details));
   return submission;
+}
+
+// What an accepted submission is answered with: POST /v1/jobs's 202 body,
+// and a batch's result for the job.
+ordered_json accepted_json(const SubmittedJob& job) {
+  const std::string& id = job.job_id;
+  ordered_json body = {{"job_id", id},
+                       {"trace_id", job.trace_id},
+                       {"status_url", "/v1/jobs/" + id + "/status"},
+                       {"events_url", "/v1/jobs/" + id + "/events"}};
+  // A delayed job says so, and when it is due.
+  if (job.status.state == JobState::kScheduled) {
+    body["state"] = to_string(JobState::kScheduled);
+    body["run_at"] = job.status.run_at;
+  }
+  return body;
+}
+
+// What a refused submission is answered with, and in `outcome` what the
+// metrics count it as. `keyed`: it carried an idempotency key.
+Reply submit_refusal(const SubmitResult& submitted, bool keyed, std::string_view& outcome) {
+  const Status& refused = submitted.status();
+  if (refused.code() == StatusCode::kNotFound) {
+    outcome = "unknown_job_type";
+    return error_reply(Code::Not_Found, "unknown_job_type", refused.message());
+  }
+  if (refused.code() == StatusCode::kAlreadyExists && keyed) {
+    outcome = "idempotency_conflict";
+    return error_reply(Code::Conflict, "idempotency_conflict", refused.message());
+  }
+  if (refused.code() != StatusCode::kInvalidArgument) {
+    outcome = "backend_error";
+    return status_error(refused);
+  }
+  outcome = "invalid_payload";
+  ordered_json details = ordered_json::array();
+  for (const auto& field : submitted.field_errors()) {
+    details.push_back({{"field", field.field}, {"message", field.message}});
+  }
+  return error_reply(Code::Bad_Request, "invalid_payload", refused.message(), std::move(details));
+}
+
+// A refused job of a batch: the error POST /v1/jobs would have answered,
+// with its HTTP code.
+ordered_json batch_refusal(const Reply& refused) {
+  ordered_json item = ordered_json::parse(refused.body);
+  item["http_status"] = static_cast<int>(refused.code);
+  return item;
 }
 
 // The state= filter of a list or a stream (none when absent or empty); an
@@ -184,6 +257,8 @@ void JobRoutes::add_to(ApiRouteTable& table) {
             backend(Need::kRead, [this](Exchange& e) { return list(e.request); }));
   table.add("POST", "/v1/jobs",
             backend(Need::kSubmit, [this](Exchange& e) { return submit(e.request); }));
+  table.add("POST", "/v1/jobs:batch",
+            backend(Need::kSubmit, [this](Exchange& e) { return submit_batch(e.request); }));
   table.add("GET", "/v1/jobs/{id}",
             backend(Need::kRead, [this](Exchange& e) { return job(e.params.get("id")); }));
   table.add("GET", "/v1/jobs/{id}/status",
@@ -221,10 +296,11 @@ void JobRoutes::add_to(ApiRouteTable& table) {
 }
 
 std::optional<Reply> JobRoutes::check_body(const Pistache::Http::Request& request,
-                                           bool needs_json_body) const {
-  if (request.body().size() > body_limit_) {
+                                           bool needs_json_body, size_t limit) const {
+  if (limit == 0) limit = body_limit_;
+  if (request.body().size() > limit) {
     return error_reply(Code::Request_Entity_Too_Large, "payload_too_large",
-                       "the body is over " + std::to_string(body_limit_) + " bytes");
+                       "the body is over " + std::to_string(limit) + " bytes");
   }
   if (needs_json_body) {
     const auto type = request.headers().tryGet<Pistache::Http::Header::ContentType>();
@@ -283,39 +359,8 @@ Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::strin
                               .priority = submission.priority};
   const SubmitResult submitted = timed(
       "submit", [&] { return jobs_.submit(submission.job_type, submission.payload, options); });
-  if (!submitted.ok()) {
-    const Status& refused = submitted.status();
-    if (refused.code() == StatusCode::kNotFound) {
-      outcome = "unknown_job_type";
-      return error_reply(Code::Not_Found, "unknown_job_type", refused.message());
-    }
-    if (refused.code() == StatusCode::kAlreadyExists && !key.empty()) {
-      outcome = "idempotency_conflict";
-      return error_reply(Code::Conflict, "idempotency_conflict", refused.message());
-    }
-    if (refused.code() != StatusCode::kInvalidArgument) {
-      outcome = "backend_error";
-      return status_error(refused);
-    }
-    outcome = "invalid_payload";
-    ordered_json details = ordered_json::array();
-    for (const auto& field : submitted.field_errors()) {
-      details.push_back({{"field", field.field}, {"message", field.message}});
-    }
-    return error_reply(Code::Bad_Request, "invalid_payload", refused.message(), std::move(details));
-  }
-  const std::string& id = submitted->job_id;
-  Reply accepted{Code::Accepted, dump({{"job_id", id},
-                                       {"trace_id", submitted->trace_id},
-                                       {"status_url", "/v1/jobs/" + id + "/status"},
-                                       {"events_url", "/v1/jobs/" + id + "/events"}})};
-  // A delayed job says so, and when it is due.
-  if (submitted->status.state == JobState::kScheduled) {
-    ordered_json body = ordered_json::parse(accepted.body);
-    body["state"] = to_string(JobState::kScheduled);
-    body["run_at"] = submitted->status.run_at;
-    accepted.body = dump(body);
-  }
+  if (!submitted.ok()) return submit_refusal(submitted, !key.empty(), outcome);
+  Reply accepted{Code::Accepted, dump(accepted_json(*submitted))};
   // A repeat gets the first answer again (202 and the same body, as
   // Stripe replays a saved response), marked as such.
   if (submitted->replayed) {
@@ -323,6 +368,99 @@ Reply JobRoutes::submit_reply(const Pistache::Http::Request& request, std::strin
     accepted.headers.emplace_back("Idempotent-Replayed", "true");
   }
   return accepted;
+}
+
+Reply JobRoutes::submit_batch(const Pistache::Http::Request& request) {
+  if (auto refused = check_body(request, true, batch_body_limit_)) {
+    metrics_.count_submit(refused->code == Code::Request_Entity_Too_Large
+                              ? "payload_too_large"
+                              : "unsupported_media_type");
+    return *refused;
+  }
+  // One request against the submit rate, whatever it holds: the rate
+  // guards the server's request handling, which a batch spends once.
+  if (!limiter_.allow()) {
+    metrics_.count_submit("rate_limited");
+    return error_reply(Code::Too_Many_Requests, "rate_limited",
+                       "over the submit rate; retry shortly");
+  }
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  simdjson::dom::array items;
+  if (const auto error = parser.parse(simdjson::padded_string(request.body())).get(root); error) {
+    metrics_.count_submit("malformed_request");
+    return error_reply(Code::Bad_Request, "malformed_json",
+                       std::string("malformed JSON: ") + simdjson::error_message(error));
+  }
+  if (!root.is_object() || root["jobs"].get(items) != simdjson::SUCCESS || items.size() == 0 ||
+      items.size() > kMaxBatchJobs) {
+    metrics_.count_submit("malformed_request");
+    return error_reply(
+        Code::Bad_Request, "invalid_request",
+        "the body must be {jobs: [1 to " + std::to_string(kMaxBatchJobs) + " submissions]}",
+        ordered_json::array({{{"field", "/jobs"},
+                              {"message", "required, an array of 1 to " +
+                                              std::to_string(kMaxBatchJobs) + " objects"}}}));
+  }
+  const auto authorization = request.headers().tryGetRaw("Authorization");
+  const std::string owner = idempotency_owner(
+      authorization ? std::optional<std::string_view>(authorization->value()) : std::nullopt);
+  // A job whose object is malformed is refused here, the others go to the
+  // service together; `answers` holds each job's answer in the batch's order.
+  std::vector<Submission> read(items.size());
+  std::vector<ordered_json> answers(items.size());
+  std::vector<BatchSubmission> batch;
+  std::vector<size_t> position;  // of batch[i] among the jobs
+  batch.reserve(items.size());
+  position.reserve(items.size());
+  std::map<std::string_view, double> outcomes;
+  size_t i = 0;
+  for (const simdjson::dom::element item : items) {
+    ordered_json details = ordered_json::array();
+    read[i] = read_job(item, true, details);
+    if (details.size() == 1 && details[0]["field"] == "/idempotency_key") {
+      // As the Idempotency-Key header of a single submit.
+      ++outcomes["invalid_idempotency_key"];
+      const std::string message = details[0]["message"];
+      answers[i] = batch_refusal(
+          error_reply(Code::Bad_Request, "invalid_idempotency_key", message, std::move(details)));
+    } else if (!details.empty()) {
+      ++outcomes["malformed_request"];
+      answers[i] = batch_refusal(invalid_request(std::move(details)));
+    } else {
+      batch.push_back({.job_type = read[i].job_type,
+                       .payload = read[i].payload,
+                       .options = {.idempotency_key = read[i].idempotency_key,
+                                   .key_owner = owner,
+                                   .run_at = read[i].run_at,
+                                   .priority = read[i].priority}});
+      position.push_back(i);
+    }
+    ++i;
+  }
+  if (!batch.empty()) {
+    auto submitted = timed("submit_batch", [&] { return jobs_.submit_batch(batch); });
+    if (!submitted.ok()) return status_error(submitted.status());
+    for (size_t k = 0; k < batch.size(); ++k) {
+      const SubmitResult& result = (*submitted)[k];
+      std::string_view outcome = "accepted";
+      if (result.ok()) {
+        answers[position[k]] = accepted_json(*result);
+        if (result->replayed) {
+          outcome = "replayed";
+          answers[position[k]]["replayed"] = true;
+        }
+      } else {
+        answers[position[k]] = batch_refusal(
+            submit_refusal(result, !batch[k].options.idempotency_key.empty(), outcome));
+      }
+      ++outcomes[outcome];
+    }
+  }
+  for (const auto& [outcome, count] : outcomes) metrics_.count_submit(outcome, count);
+  ordered_json results = ordered_json::array();
+  for (auto& answer : answers) results.push_back(std::move(answer));
+  return Reply{Code::Ok, dump({{"results", std::move(results)}})};
 }
 
 Reply JobRoutes::job_status(std::string_view id) {

@@ -42,8 +42,8 @@ using ApiRouteTable = RouteTable<ApiRoute>;
 class JobRoutes {
  public:
   JobRoutes(JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types, SseHub& sse,
-            Metrics& metrics, size_t body_limit, double submit_rate_per_second,
-            JobHistory* history = nullptr)
+            Metrics& metrics, size_t body_limit, double submit_rate_per_second, JobHistory* history,
+            size_t batch_body_limit)
       : jobs_(jobs),
         statuses_(statuses),
         job_types_(job_types),
@@ -51,18 +51,23 @@ class JobRoutes {
         metrics_(metrics),
         body_limit_(body_limit),
         limiter_(submit_rate_per_second),
-        history_(history) {}
+        history_(history),
+        batch_body_limit_(batch_body_limit) {}
 
   // Adds every /v1 route to `table`.
   void add_to(ApiRouteTable& table);
 
  private:
-  // A write's body over the limit (413) or, when JSON is wanted, not JSON (415).
+  // A write's body over `limit` (0: the body limit) (413) or, when JSON is
+  // wanted, not JSON (415).
   [[nodiscard]] std::optional<Reply> check_body(const Pistache::Http::Request& request,
-                                                bool needs_json_body) const;
+                                                bool needs_json_body, size_t limit = 0) const;
   Reply submit(const Pistache::Http::Request& request);
   // The submit's reply, and in `outcome` what the metrics count it as.
   Reply submit_reply(const Pistache::Http::Request& request, std::string_view& outcome);
+  // POST /v1/jobs:batch: up to kMaxBatchJobs submissions, each answered on
+  // its own, in order.
+  Reply submit_batch(const Pistache::Http::Request& request);
   // `call`'s result, its time counted as `operation`'s wait on the backends.
   template <class Call>
   auto timed(std::string_view operation, Call&& call) const {
@@ -98,6 +103,7 @@ class JobRoutes {
   const size_t body_limit_;
   RateLimiter limiter_;
   JobHistory* const history_;  // null: the history route answers 503
+  const size_t batch_body_limit_;
 };
 
 }  // namespace dtq::api

@@ -60,7 +60,8 @@ class ApiServer::Impl final : public RequestSink {
         metrics_(statuses),
         sse_(statuses, settings_.max_sse_streams, settings_.sse_heartbeat),
         job_routes_(jobs, statuses, job_types, sse_, metrics_, settings_.body_limit,
-                    settings_.submit_rate_per_second, settings_.history) {
+                    settings_.submit_rate_per_second, settings_.history,
+                    settings_.batch_body_limit) {
     if (!settings_.static_dir.empty()) static_files_.emplace(settings_.static_dir);
     add_operator_routes();
     // The document describes the REST job routes: served only with them.
@@ -162,17 +163,19 @@ Reply ApiServer::Impl::readiness() {
 
 Status ApiServer::Impl::start() {
   // Past max_request_bytes Pistache answers 413 itself; below it the
-  // handler answers 413 in the JSON error shape for a body over body_limit.
+  // handler answers 413 in the JSON error shape for a body over its
+  // route's limit (body_limit; batch_body_limit for the batch submit).
+  const HttpLimits limits{.body_limit = settings_.body_limit,
+                          .max_header_bytes = settings_.max_header_bytes,
+                          .bulk_body_limit = settings_.job_routes ? settings_.batch_body_limit : 0,
+                          .bulk_path = kBatchSubmitPath};
   listener_ = std::make_unique<HttpListener>(
       HttpListenerSettings{.bind_address = settings_.bind_address,
                            .port = settings_.port,
                            .threads = settings_.threads,
-                           .max_request_bytes = settings_.body_limit + settings_.max_header_bytes,
+                           .max_request_bytes = limits.largest() + settings_.max_header_bytes,
                            .max_response_bytes = 64 << 20});
-  if (Status started = listener_->start(std::make_shared<HardenedHandler>(
-          HttpLimits{.body_limit = settings_.body_limit,
-                     .max_header_bytes = settings_.max_header_bytes},
-          *this));
+  if (Status started = listener_->start(std::make_shared<HardenedHandler>(limits, *this));
       !started.ok()) {
     listener_.reset();
     return started;

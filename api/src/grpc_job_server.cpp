@@ -67,6 +67,101 @@ Failure malformed_id() {
   return {grpc::StatusCode::INVALID_ARGUMENT, "malformed_id", "malformed job id"};
 }
 
+// `failure` as a job's answer in a batch: what fail() would send.
+void set_error(const Failure& failure, v1::SubmitJobError& out) {
+  out.set_code(static_cast<int32_t>(failure.code));
+  out.set_message(failure.message);
+  out.mutable_details()->set_code(failure.error_code);
+  for (const auto& field : failure.fields) {
+    auto* error = out.mutable_details()->add_field_errors();
+    error->set_field(field.field);
+    error->set_message(field.message);
+  }
+}
+
+// The idempotency keys' owner of the caller: its API key's id.
+std::string caller_owner(const grpc::ServerContextBase& context) {
+  const auto& metadata = context.client_metadata();
+  const auto authorization = metadata.find("authorization");
+  return idempotency_owner(authorization == metadata.end()
+                               ? std::nullopt
+                               : std::optional<std::string_view>(std::string_view(
+                                     authorization->second.data(), authorization->second.size())));
+}
+
+// A SubmitJob request read into what JobService::submit() takes: the
+// minified payload into `payload`, the rest into `options` (which borrows
+// `request` and `owner`); or the failure that says what is wrong with it.
+std::optional<Failure> read_submit(const v1::SubmitJobRequest& request, const std::string& owner,
+                                   std::string& payload, SubmitOptions& options) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element object;
+  if (parser.parse(simdjson::padded_string(request.payload_json())).get(object) !=
+          simdjson::SUCCESS ||
+      !object.is_object()) {
+    return Failure{grpc::StatusCode::INVALID_ARGUMENT,
+                   "invalid_request",
+                   "payload_json must be a JSON object",
+                   {{"payload_json", "required, a JSON object"}}};
+  }
+  if (!request.idempotency_key().empty()) {
+    if (Status valid = check_idempotency_key(request.idempotency_key()); !valid.ok()) {
+      return Failure{grpc::StatusCode::INVALID_ARGUMENT,
+                     "invalid_idempotency_key",
+                     valid.message(),
+                     {{"idempotency_key", valid.message()}}};
+    }
+  }
+  const auto priority = from_proto(request.priority());
+  if (!priority) {
+    return Failure{grpc::StatusCode::INVALID_ARGUMENT,
+                   "invalid_request",
+                   "unknown priority " + std::to_string(request.priority()),
+                   {{"priority", "one of HIGH, NORMAL, LOW (UNSPECIFIED is NORMAL)"}}};
+  }
+  // 0 is proto3's "not set": no delay.
+  const auto run_at = resolve_run_at(
+      request.run_at(),
+      request.delay_seconds() == 0 ? std::nullopt : std::optional<int64_t>(request.delay_seconds()),
+      Clock::now());
+  if (!run_at.ok()) {
+    const std::string field = request.run_at().empty() ? "delay_seconds" : "run_at";
+    return Failure{grpc::StatusCode::INVALID_ARGUMENT,
+                   "invalid_request",
+                   run_at.status().message(),
+                   {{field, run_at.status().message()}}};
+  }
+  payload = simdjson::minify(object);
+  options = SubmitOptions{.idempotency_key = request.idempotency_key(),
+                          .key_owner = owner,
+                          .run_at = *run_at,
+                          .priority = *priority};
+  return std::nullopt;
+}
+
+// What a refused submission fails with. `keyed`: it carried an
+// idempotency key.
+Failure submit_failure(const SubmitResult& submitted, bool keyed) {
+  const Status& refused = submitted.status();
+  Failure failure = from_status(refused);
+  if (refused.code() == StatusCode::kNotFound) failure.error_code = "unknown_job_type";
+  if (refused.code() == StatusCode::kInvalidArgument) {
+    failure.error_code = "invalid_payload";
+    failure.fields = submitted.field_errors();
+  }
+  if (refused.code() == StatusCode::kAlreadyExists && keyed) {
+    failure.error_code = "idempotency_conflict";
+  }
+  return failure;
+}
+
+void set_submitted(const SubmittedJob& submitted, v1::SubmitJobResponse& out) {
+  out.set_job_id(submitted.job_id);
+  out.set_trace_id(submitted.trace_id);
+  to_proto(submitted.status, *out.mutable_status());
+  out.set_replayed(submitted.replayed);
+}
+
 template <class Context>
 grpc::Status fail(Context* context, const Failure& failure) {
   v1::ErrorDetails details;
@@ -104,6 +199,8 @@ class GrpcJobServer::Impl final
   // submit waits for its commit, a lookup for the progress query).
   grpc::Status SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                          v1::SubmitJobResponse* response) override;
+  grpc::Status SubmitJobs(grpc::ServerContext* context, const v1::SubmitJobsRequest* request,
+                          v1::SubmitJobsResponse* response) override;
   grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
                       v1::GetJobResponse* response) override;
   grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
@@ -454,80 +551,83 @@ grpc::Status GrpcJobServer::Impl::SubmitJob(grpc::ServerContext* context,
     return fail(context, {grpc::StatusCode::RESOURCE_EXHAUSTED, "rate_limited",
                           "over the submit rate; retry shortly"});
   }
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element payload;
-  if (parser.parse(simdjson::padded_string(request->payload_json())).get(payload) !=
-          simdjson::SUCCESS ||
-      !payload.is_object()) {
-    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
-                          "invalid_request",
-                          "payload_json must be a JSON object",
-                          {{"payload_json", "required, a JSON object"}}});
+  const std::string owner = caller_owner(*context);
+  std::string payload;
+  SubmitOptions options;
+  if (auto refused = read_submit(*request, owner, payload, options)) {
+    return fail(context, *refused);
   }
-  if (!request->idempotency_key().empty()) {
-    if (Status valid = check_idempotency_key(request->idempotency_key()); !valid.ok()) {
-      return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
-                            "invalid_idempotency_key",
-                            valid.message(),
-                            {{"idempotency_key", valid.message()}}});
-    }
-  }
-  const auto& metadata = context->client_metadata();
-  const auto authorization = metadata.find("authorization");
-  const std::string owner = idempotency_owner(
-      authorization == metadata.end()
-          ? std::nullopt
-          : std::optional<std::string_view>(
-                std::string_view(authorization->second.data(), authorization->second.size())));
-  const auto priority = from_proto(request->priority());
-  if (!priority) {
-    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
-                          "invalid_request",
-                          "unknown priority " + std::to_string(request->priority()),
-                          {{"priority", "one of HIGH, NORMAL, LOW (UNSPECIFIED is NORMAL)"}}});
-  }
-  // 0 is proto3's "not set": no delay.
-  const auto run_at = resolve_run_at(
-      request->run_at(),
-      request->delay_seconds() == 0 ? std::nullopt
-                                    : std::optional<int64_t>(request->delay_seconds()),
-      Clock::now());
-  if (!run_at.ok()) {
-    const std::string field = request->run_at().empty() ? "delay_seconds" : "run_at";
-    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
-                          "invalid_request",
-                          run_at.status().message(),
-                          {{field, run_at.status().message()}}});
-  }
-  const SubmitOptions options{.idempotency_key = request->idempotency_key(),
-                              .key_owner = owner,
-                              .run_at = *run_at,
-                              .priority = *priority};
   const SubmitResult submitted = [&]() -> SubmitResult {
     try {
-      return jobs_.submit(request->job_type(), simdjson::minify(payload), options);
+      return jobs_.submit(request->job_type(), payload, options);
     } catch (const std::exception& e) {
       spdlog::error("gRPC SubmitJob: {}", e.what());
       return internal_error("internal error");
     }
   }();
   if (!submitted.ok()) {
-    const Status& refused = submitted.status();
-    Failure failure = from_status(refused);
-    if (refused.code() == StatusCode::kNotFound) failure.error_code = "unknown_job_type";
-    if (refused.code() == StatusCode::kInvalidArgument) {
-      failure.error_code = "invalid_payload";
-      failure.fields = submitted.field_errors();
-    }
-    if (refused.code() == StatusCode::kAlreadyExists && !request->idempotency_key().empty()) {
-      failure.error_code = "idempotency_conflict";
-    }
-    return fail(context, failure);
+    return fail(context, submit_failure(submitted, !request->idempotency_key().empty()));
   }
-  response->set_job_id(submitted->job_id);
-  response->set_trace_id(submitted->trace_id);
-  to_proto(submitted->status, *response->mutable_status());
-  response->set_replayed(submitted->replayed);
+  set_submitted(*submitted, *response);
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcJobServer::Impl::SubmitJobs(grpc::ServerContext* context,
+                                             const v1::SubmitJobsRequest* request,
+                                             v1::SubmitJobsResponse* response) {
+  if (auto refused = check_access(*context, Need::kSubmit)) return fail(context, *refused);
+  // One call against the submit rate, whatever it holds, as REST's batch.
+  if (!limiter_.allow()) {
+    return fail(context, {grpc::StatusCode::RESOURCE_EXHAUSTED, "rate_limited",
+                          "over the submit rate; retry shortly"});
+  }
+  const auto count = static_cast<size_t>(request->jobs_size());
+  if (count == 0 || count > kMaxBatchJobs) {
+    return fail(context, {grpc::StatusCode::INVALID_ARGUMENT,
+                          "invalid_request",
+                          "a batch holds 1 to " + std::to_string(kMaxBatchJobs) + " jobs, not " +
+                              std::to_string(count),
+                          {{"jobs", "1 to " + std::to_string(kMaxBatchJobs) + " jobs"}}});
+  }
+  const std::string owner = caller_owner(*context);
+  // A job that cannot be read is refused here, the others go to the
+  // service together; position[k] is batch[k]'s place among the jobs.
+  std::vector<std::string> payloads(count);
+  std::vector<BatchSubmission> batch;
+  std::vector<size_t> position;
+  batch.reserve(count);
+  position.reserve(count);
+  for (size_t i = 0; i < count; ++i) response->add_results();
+  for (size_t i = 0; i < count; ++i) {
+    const v1::SubmitJobRequest& job = request->jobs(static_cast<int>(i));
+    SubmitOptions options;
+    if (auto refused = read_submit(job, owner, payloads[i], options)) {
+      set_error(*refused, *response->mutable_results(static_cast<int>(i))->mutable_error());
+      continue;
+    }
+    batch.push_back({.job_type = job.job_type(), .payload = payloads[i], .options = options});
+    position.push_back(i);
+  }
+  if (batch.empty()) return grpc::Status::OK;
+  auto submitted = [&]() -> StatusOr<std::vector<SubmitResult>> {
+    try {
+      return jobs_.submit_batch(batch);
+    } catch (const std::exception& e) {
+      spdlog::error("gRPC SubmitJobs: {}", e.what());
+      return internal_error("internal error");
+    }
+  }();
+  if (!submitted.ok()) return fail(context, from_status(submitted.status()));
+  for (size_t k = 0; k < batch.size(); ++k) {
+    const SubmitResult& result = (*submitted)[k];
+    v1::SubmitJobResult& out = *response->mutable_results(static_cast<int>(position[k]));
+    if (result.ok()) {
+      set_submitted(*result, *out.mutable_job());
+    } else {
+      set_error(submit_failure(result, !batch[k].options.idempotency_key.empty()),
+                *out.mutable_error());
+    }
+  }
   return grpc::Status::OK;
 }
 

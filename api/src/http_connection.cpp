@@ -77,9 +77,10 @@ class PipelineParser final : public Pistache::Http::RequestParser {
   std::string rest_;
 };
 
-Reply body_too_large(const HttpLimits& limits) {
-  return error_reply(Code::Request_Entity_Too_Large, "payload_too_large",
-                     "the body is over " + std::to_string(limits.body_limit) + " bytes");
+Reply body_too_large(const Pistache::Http::Request& request, const HttpLimits& limits) {
+  return error_reply(
+      Code::Request_Entity_Too_Large, "payload_too_large",
+      "the body is over " + std::to_string(limits.body_limit_for(request.resource())) + " bytes");
 }
 
 Reply head_too_large(const HttpLimits& limits) {
@@ -105,7 +106,7 @@ bool bad_length(const Pistache::Http::Request& request) {
 // A Content-Length already parsed that says the body is over the limit.
 bool declared_too_large(const Pistache::Http::Request& request, const HttpLimits& limits) {
   const auto declared = request.headers().tryGet<Pistache::Http::Header::ContentLength>();
-  return declared && declared->value() > limits.body_limit;
+  return declared && declared->value() > limits.body_limit_for(request.resource());
 }
 
 // The size of a whole head, however it arrived.
@@ -148,7 +149,7 @@ void HardenedHandler::onInput(const char* buffer, size_t length,
     if (connection->serving) {
       // Answered on another thread still: this waits its turn. A client
       // that sends more than one whole request meanwhile is not read further.
-      if (connection->held.size() + length > limits_.body_limit + limits_.max_header_bytes) {
+      if (connection->held.size() + length > limits_.largest() + limits_.max_header_bytes) {
         connection->closing = true;
         connection->held.clear();
         ::shutdown(peer->fd(), SHUT_RD);
@@ -179,7 +180,7 @@ void HardenedHandler::read(std::string_view input, const std::shared_ptr<Connect
       const bool in_head = parser->step()->id() != BodyStep::Id;
       if (!parser->feed(input.data(), input.size())) {
         refuse(peer, state, request.version(),
-               in_head ? head_too_large(limits_) : body_too_large(limits_));
+               in_head ? head_too_large(limits_) : body_too_large(request, limits_));
         break;
       }
       if (in_head) state.head_bytes += input.size();
@@ -264,7 +265,7 @@ std::optional<Reply> HardenedHandler::refusal_while_reading(Pistache::Http::Requ
     return std::nullopt;
   }
   if (bad_length(parser.request)) return malformed_length();
-  if (declared_too_large(parser.request, limits_)) return body_too_large(limits_);
+  if (declared_too_large(parser.request, limits_)) return body_too_large(parser.request, limits_);
   return std::nullopt;
 }
 
@@ -308,7 +309,7 @@ Reply HardenedHandler::refusal_for(const Pistache::Http::Request& request,
     // A header value Pistache could not read (Content-Length, Host, Date,
     // Cookie, Cache-Control...): the client's mistake, never a 500.
     if (bad_length(request)) return malformed_length();
-    if (declared_too_large(request, limits_)) return body_too_large(limits_);
+    if (declared_too_large(request, limits_)) return body_too_large(request, limits_);
     return error_reply(Code::Bad_Request, "bad_request",
                        std::string("malformed request: ") + refused.what());
   } catch (...) {

@@ -31,6 +31,7 @@
 #include <pistache/http.h>
 #include <pistache/peer.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <exception>
@@ -48,7 +49,21 @@ namespace dtq::api {
 struct HttpLimits {
   size_t body_limit = 1 << 20;         // bytes of request body; more is 413
   size_t max_header_bytes = 16 << 10;  // request line and headers; more is 431
+  // The body limit of the one route that takes many items at once (the
+  // batch submit), whose path is `bulk_path` exactly; 0: none.
+  size_t bulk_body_limit = 0;
+  std::string_view bulk_path;  // static storage
+
+  // The body limit of a request for `path`.
+  [[nodiscard]] size_t body_limit_for(std::string_view path) const noexcept {
+    return bulk_body_limit != 0 && path == bulk_path ? bulk_body_limit : body_limit;
+  }
+  // The largest body any request may have.
+  [[nodiscard]] size_t largest() const noexcept { return std::max(body_limit, bulk_body_limit); }
 };
+
+// The batch submit's path: the route with the larger body limit.
+inline constexpr std::string_view kBatchSubmitPath = "/v1/jobs:batch";
 
 // What a RequestSink did with a request.
 enum class Served {

@@ -57,8 +57,8 @@ void Metrics::count_request(std::string_view route, int code) {
   requests_.Add({{"route", std::string(route)}, {"code", std::to_string(code)}}).Increment();
 }
 
-void Metrics::count_submit(std::string_view outcome) {
-  submits_.Add({{"outcome", std::string(outcome)}}).Increment();
+void Metrics::count_submit(std::string_view outcome, double jobs) {
+  submits_.Add({{"outcome", std::string(outcome)}}).Increment(jobs);
 }
 
 void Metrics::observe_backend(std::string_view operation,

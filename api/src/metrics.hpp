@@ -40,8 +40,8 @@ class Metrics {
   void count_request(std::string_view route, int code);
   // A submit's outcome: accepted, or the error code it was refused with
   // (invalid_payload for a payload its plugin refused). Bounded: the
-  // codes a submit can answer.
-  void count_submit(std::string_view outcome);
+  // codes a submit can answer. A batch counts each of its jobs.
+  void count_submit(std::string_view outcome, double jobs = 1);
   // How long `operation` (submit, status, result, cancel, list, job_types)
   // waited on the backends: the validator, the stores and the queue.
   void observe_backend(std::string_view operation, std::chrono::steady_clock::duration took);

@@ -58,6 +58,10 @@ void add_api_face_flags(CLI::App& command, ApiFaceOptions& options) {
                      "An Origin allowed to call the API (repeatable)");
   command.add_option("--body-limit", options.body_limit, "Largest request body in bytes")
       ->capture_default_str();
+  command
+      .add_option("--batch-body-limit", options.batch_body_limit,
+                  "Largest batch submit body in bytes (POST /v1/jobs:batch, gRPC SubmitJobs)")
+      ->capture_default_str();
   command.add_option("--submit-rate", options.submit_rate, "Submits per second before 429")
       ->capture_default_str();
   command.add_option("--max-streams", options.max_streams, "Open event streams before 429")
@@ -95,6 +99,7 @@ StatusOr<ApiFace> api_face(const ApiFaceOptions& options) {
   settings.static_dir = options.ui_dir;
   settings.cors_origins = options.cors_origins;
   settings.body_limit = options.body_limit;
+  settings.batch_body_limit = options.batch_body_limit;
   settings.submit_rate_per_second = options.submit_rate;
   settings.max_sse_streams = options.max_streams;
   settings.handler_threads = options.handler_threads;
@@ -148,7 +153,8 @@ StatusOr<std::unique_ptr<api::GrpcJobServer>> start_grpc_job_server(const std::s
       api::GrpcServerSettings{.listen_address = listen,
                               .keys = rest.keys,
                               .open_reads = rest.open_reads,
-                              .max_message_bytes = rest.body_limit,
+                              // a SubmitJobs call is as large as a REST batch
+                              .max_message_bytes = std::max(rest.body_limit, rest.batch_body_limit),
                               .max_watch_streams = rest.max_sse_streams,
                               .submit_rate_per_second = rest.submit_rate_per_second,
                               .history = rest.history},

@@ -45,6 +45,7 @@ struct ApiFaceOptions {
   std::string ui_dir;
   std::vector<std::string> cors_origins;
   size_t body_limit = 1 << 20;
+  size_t batch_body_limit = 4 << 20;  // POST /v1/jobs:batch, gRPC SubmitJobs
   double submit_rate = 100;
   size_t max_streams = 1024;
   size_t handler_threads = 0;

@@ -2028,5 +2028,140 @@ TEST_F(ApiTest, ConcurrentSubmitsWithOneIdempotencyKeyMakeOneJob) {
   EXPECT_EQ(listed_jobs(url()), ids);
 }
 
+// Batch submits: POST /v1/jobs:batch.
+
+// A batch body of `jobs`, each a JSON object's text.
+std::string batch_of(const std::vector<std::string>& jobs) {
+  std::string body = R"({"jobs":[)";
+  for (size_t i = 0; i < jobs.size(); ++i) body += (i == 0 ? "" : ",") + jobs[i];
+  return body + "]}";
+}
+
+// How many jobs the server lists in `state`, every page read.
+size_t count_jobs(const std::string& base, const std::string& state) {
+  size_t count = 0;
+  std::string cursor;
+  do {
+    const Reply reply = http(
+        "GET",
+        base + "/v1/jobs?limit=500&state=" + state + (cursor.empty() ? "" : "&cursor=" + cursor),
+        "", key_only());
+    if (reply.code != 200) return 0;
+    const auto page = nlohmann::json::parse(reply.body);
+    count += page["jobs"].size();
+    cursor = page["next_cursor"].is_string() ? page["next_cursor"].get<std::string>() : "";
+  } while (!cursor.empty());
+  return count;
+}
+
+TEST_F(ApiTest, ABatchAnswersEachJobInOrderAndItsAcceptedJobsRun) {
+  const std::string quote = R"({"job_type":"quote","payload":{"max_length":200}})";
+  const Reply reply = http(
+      "POST", url() + "/v1/jobs:batch",
+      batch_of({quote, R"({"job_type":"nope","payload":{}})",
+                R"({"job_type":"quote","payload":{"max_length":5}})", R"({"job_type":"quote"})",
+                R"({"job_type":"quote","payload":{"max_length":200},"priority":"high"})",
+                R"({"job_type":"quote","payload":{"max_length":200},"delay_seconds":3600})",
+                R"({"job_type":"quote","payload":{"max_length":200},"idempotency_key":"b-1"})",
+                R"({"job_type":"quote","payload":{"max_length":300},"idempotency_key":"b-1"})"}));
+  ASSERT_EQ(reply.code, 200) << reply.body;
+  const auto results = nlohmann::json::parse(reply.body)["results"];
+  ASSERT_EQ(results.size(), 8U) << reply.body;
+  // An accepted job is answered as POST /v1/jobs's 202 body.
+  for (const size_t i : {0U, 4U, 5U, 6U}) {
+    EXPECT_TRUE(results[i]["job_id"].is_string()) << i << ": " << results[i];
+    EXPECT_TRUE(results[i]["trace_id"].is_string()) << i;
+    EXPECT_EQ(results[i]["status_url"],
+              "/v1/jobs/" + results[i]["job_id"].get<std::string>() + "/status");
+  }
+  // A refused one as POST /v1/jobs's error, with its code.
+  const auto error_of = [&](size_t i) {
+    return Reply{.code = results[i]["http_status"].get<long>(),
+                 .body = nlohmann::json{{"error", results[i]["error"]}}.dump()};
+  };
+  EXPECT_TRUE(IsError(error_of(1), 404, "unknown_job_type"));
+  EXPECT_TRUE(IsError(error_of(2), 400, "invalid_payload"));
+  EXPECT_EQ(detail_fields(error_of(2)), "/max_length;");
+  EXPECT_TRUE(IsError(error_of(3), 400, "invalid_request"));
+  EXPECT_EQ(detail_fields(error_of(3)), "/payload;");
+  EXPECT_TRUE(IsError(error_of(7), 409, "idempotency_conflict"));
+  EXPECT_EQ(results[5]["state"], "scheduled");
+
+  // Each accepted job runs, with what it was given.
+  for (const size_t i : {0U, 4U, 6U}) {
+    EXPECT_THAT(events(url(), results[i]["job_id"]).body, HasSubstr(R"("state":"completed")")) << i;
+  }
+  const auto high =
+      http("GET", url() + "/v1/jobs/" + results[4]["job_id"].get<std::string>(), "", key_only());
+  EXPECT_THAT(high.body, HasSubstr(R"("priority":"high")"));
+  EXPECT_EQ(listed_jobs(url()).size(), 4U);
+  // The key is the Idempotency-Key header's: a single submit repeats it.
+  const Reply repeat = http("POST", url() + "/v1/jobs", quote, keyed("b-1"));
+  EXPECT_EQ(json_field(repeat.body, "job_id"), results[6]["job_id"]);
+  // Counted by job.
+  const std::string metrics = http("GET", url() + "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("dtq_api_submits_total{outcome=\"accepted\"} 4"));
+  EXPECT_THAT(metrics, HasSubstr("dtq_api_submits_total{outcome=\"invalid_payload\"} 1"));
+}
+
+TEST_F(ApiTest, AThousandJobBatchLosesNothing) {
+  std::vector<std::string> jobs;
+  for (int i = 0; i < 1000; ++i) {
+    jobs.push_back(R"({"job_type":"quote","payload":{"max_length":)" +
+                   std::to_string(100 + i % 900) + "}}");
+  }
+  const Reply reply = http("POST", url() + "/v1/jobs:batch", batch_of(jobs));
+  ASSERT_EQ(reply.code, 200) << reply.body.substr(0, 500);
+  const auto results = nlohmann::json::parse(reply.body)["results"];
+  ASSERT_EQ(results.size(), 1000U);
+  std::set<std::string> ids;
+  for (const auto& result : results) ids.insert(result.value("job_id", ""));
+  EXPECT_EQ(ids.size(), 1000U);
+  EXPECT_FALSE(ids.contains(""));
+  EXPECT_TRUE(testing::eventually([&] { return count_jobs(url(), "completed") == 1000; }, 120s))
+      << count_jobs(url(), "completed") << " completed";
+  // In order: the 500th answer is the 500th job's.
+  const auto job =
+      http("GET", url() + "/v1/jobs/" + results[499]["job_id"].get<std::string>(), "", key_only());
+  EXPECT_THAT(job.body, HasSubstr(R"("input":{"max_length":599})"));
+  EXPECT_EQ(count_jobs(url(), "failed"), 0U);
+}
+
+TEST_F(ApiTest, ABatchNeedsASubmitKey) {
+  const std::string body = batch_of({R"({"job_type":"quote","payload":{"max_length":200}})"});
+  const std::string batch = url() + "/v1/jobs:batch";
+  EXPECT_TRUE(
+      IsError(http("POST", batch, body, {"Content-Type: application/json"}), 401, "unauthorized"));
+  EXPECT_TRUE(IsError(http("POST", batch, body, default_headers(make_key(data_, "read"))), 403,
+                      "forbidden"));
+  EXPECT_EQ(http("POST", batch, body, default_headers(make_key(data_, "submit"))).code, 200);
+  EXPECT_EQ(listed_jobs(url()).size(), 1U);
+}
+
+TEST_F(ApiTest, AMalformedBatchIs400AndAnOversizedOne413) {
+  const std::string batch = url() + "/v1/jobs:batch";
+  const std::string quote = R"({"job_type":"quote","payload":{"max_length":200}})";
+  EXPECT_TRUE(IsError(http("POST", batch, "{"), 400, "malformed_json"));
+  for (const std::string body : {R"({"jobs":[]})", R"({"jobs":{}})", R"({})", R"([])"}) {
+    EXPECT_TRUE(IsError(http("POST", batch, body), 400, "invalid_request")) << body;
+  }
+  EXPECT_TRUE(IsError(http("POST", batch, batch_of(std::vector<std::string>(1001, quote))), 400,
+                      "invalid_request"));
+  EXPECT_TRUE(IsError(http("POST", batch, quote, key_only()), 415, "unsupported_media_type"));
+  EXPECT_TRUE(listed_jobs(url()).empty());
+
+  // A batch may be larger than one job (4 MiB by default), and no larger.
+  const std::string padded = batch_of({quote}) + std::string(2 << 20, ' ');
+  EXPECT_TRUE(IsError(http("POST", url() + "/v1/jobs", padded), 413, "payload_too_large"));
+  EXPECT_EQ(http("POST", batch, padded).code, 200);
+  EXPECT_TRUE(IsError(http("POST", batch, std::string(5 << 20, ' ')), 413, "payload_too_large"));
+  // The limit is the operator's.
+  restart({.flags = {"--batch-body-limit", "4096"}});
+  const std::string small = url() + "/v1/jobs:batch";
+  EXPECT_EQ(http("POST", small, batch_of({quote}) + std::string(3000, ' ')).code, 200);
+  EXPECT_TRUE(IsError(http("POST", small, batch_of({quote}) + std::string(5000, ' ')), 413,
+                      "payload_too_large"));
+}
+
 }  // namespace
 }  // namespace dtq

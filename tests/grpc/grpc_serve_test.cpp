@@ -965,5 +965,77 @@ TEST_F(GrpcServeTest, AnIdempotencyKeyMakesRepeatsAnswerTheFirstJob) {
   EXPECT_EQ(page.jobs_size(), 2);
 }
 
+// SubmitJobs: a batch, each job answered on its own and in order.
+v1::SubmitJobRequest job_request(const std::string& type, const std::string& payload) {
+  v1::SubmitJobRequest request;
+  request.set_job_type(type);
+  request.set_payload_json(payload);
+  return request;
+}
+
+TEST_F(GrpcServeTest, SubmitJobsAnswersEachJobInOrderAndItsAcceptedJobsRun) {
+  v1::SubmitJobsRequest request;
+  *request.add_jobs() = job_request("quote", R"({"max_length":200})");
+  *request.add_jobs() = job_request("nope", "{}");
+  *request.add_jobs() = job_request("quote", R"({"max_length":5})");
+  *request.add_jobs() = job_request("quote", "[1]");
+  auto high = job_request("quote", R"({"max_length":300})");
+  high.set_priority(v1::JOB_PRIORITY_HIGH);
+  *request.add_jobs() = high;
+  auto delayed = job_request("quote", R"({"max_length":200})");
+  delayed.set_delay_seconds(3600);
+  *request.add_jobs() = delayed;
+  v1::SubmitJobsResponse response;
+  ASSERT_EQ(call(*stub_, &v1::JobService::Stub::SubmitJobs, request, response).code,
+            grpc::StatusCode::OK);
+  ASSERT_EQ(response.results_size(), 6);
+  for (const int i : {0, 4, 5}) EXPECT_TRUE(response.results(i).has_job()) << i;
+  EXPECT_EQ(response.results(5).job().status().state(), v1::JOB_STATE_SCHEDULED);
+  EXPECT_EQ(response.results(4).job().status().priority(), v1::JOB_PRIORITY_HIGH);
+  const auto& unknown = response.results(1).error();
+  EXPECT_EQ(unknown.code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  EXPECT_EQ(unknown.details().code(), "unknown_job_type");
+  const auto& invalid = response.results(2).error();
+  EXPECT_EQ(invalid.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(invalid.details().code(), "invalid_payload");
+  ASSERT_EQ(invalid.details().field_errors_size(), 1);
+  EXPECT_EQ(invalid.details().field_errors(0).field(), "/max_length");
+  EXPECT_EQ(response.results(3).error().details().code(), "invalid_request");
+
+  for (const int i : {0, 4}) {
+    const Watched watched = watch(response.results(i).job().job_id());
+    ASSERT_FALSE(watched.statuses.empty());
+    EXPECT_EQ(watched.statuses.back().state(), v1::JOB_STATE_COMPLETED) << i;
+  }
+  v1::ListJobsRequest everything;
+  v1::ListJobsResponse page;
+  ASSERT_EQ(list(everything, page).code, grpc::StatusCode::OK);
+  EXPECT_EQ(page.jobs_size(), 3);
+}
+
+TEST_F(GrpcServeTest, SubmitJobsNeedsASubmitKeyAndOneToAThousandJobs) {
+  v1::SubmitJobsRequest request;
+  v1::SubmitJobsResponse response;
+  EXPECT_EQ(call(*stub_, &v1::JobService::Stub::SubmitJobs, request, response).error_code,
+            "invalid_request");
+  for (int i = 0; i < 1001; ++i) *request.add_jobs() = job_request("quote", "{}");
+  EXPECT_EQ(call(*stub_, &v1::JobService::Stub::SubmitJobs, request, response).code,
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request.mutable_jobs()->RemoveLast();
+  const CallError refused =
+      call(*stub_, &v1::JobService::Stub::SubmitJobs, request, response, make_read_key());
+  EXPECT_EQ(refused.code, grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(call(*stub_, &v1::JobService::Stub::SubmitJobs, request, response, "wrong").code,
+            grpc::StatusCode::UNAUTHENTICATED);
+  // A thousand jobs is a batch: each accepted, each a job of its own.
+  ASSERT_EQ(call(*stub_, &v1::JobService::Stub::SubmitJobs, request, response).code,
+            grpc::StatusCode::OK);
+  ASSERT_EQ(response.results_size(), 1000);
+  std::set<std::string> ids;
+  for (const auto& result : response.results()) ids.insert(result.job().job_id());
+  EXPECT_EQ(ids.size(), 1000U);
+  EXPECT_FALSE(ids.contains(""));
+}
+
 }  // namespace
 }  // namespace dtq

@@ -135,7 +135,9 @@ def run(client, document_json):
     for method, template in paths:
         path = fill(template)
         client.check(method, path, 400, key + [("Content-Length", "12x")])
-        client.check(method, path, 413, key + [("Content-Length", str(2 << 20))])
+        # The batch submit takes 4 MiB; every other route 1 MiB.
+        declared = 8 << 20 if template == "/v1/jobs:batch" else 2 << 20
+        client.check(method, path, 413, key + [("Content-Length", str(declared))])
         client.check(method, path, 431, key + [("X-Filler", "a" * (20 << 10))])
         secured = document_json["paths"][template][method.lower()].get("security") != [{}]
         if secured:
@@ -205,6 +207,31 @@ def run(client, document_json):
     # A queued job cancelled (submitted after the rate's second passed).
     _, _, text = submit(202, b'{"job_type":"weather","payload":{"city":"Austin","country_code":"US"}}')
     client.check("POST", f"/v1/jobs/{json.loads(text)['job_id']}/cancel", 200, key)
+
+    # Batch submits: each job answered on its own; the request refused
+    # whole only when it is not {jobs: [1 to 1,000]}. One request, one
+    # submit of the rate.
+    def batch(status, body, headers=None):
+        time.sleep(1.05)
+        return client.check("POST", "/v1/jobs:batch", status, headers or as_json, body)
+
+    _, _, text = batch(200, json.dumps({"jobs": [
+        {"job_type": "quote", "payload": {}},
+        {"job_type": "quote", "payload": {}, "delay_seconds": 3600},
+        {"job_type": "quote", "payload": {}, "idempotency_key": "conformance-1"},
+        {"job_type": "nope", "payload": {}},
+        {"job_type": "weather", "payload": {"city": 7}},
+        {"job_type": "quote"},
+        {"job_type": "quote", "payload": {"max_length": 100}, "idempotency_key": "conformance-1"},
+    ]}).encode())
+    if [("job_id" in r) for r in json.loads(text)["results"]] != [True] * 3 + [False] * 4:
+        client.problems.append(f"POST /v1/jobs:batch: not each job answered in order: {text}")
+    batch(400, b"{")
+    batch(400, b'{"jobs":[]}')
+    batch(400, json.dumps({"jobs": [{"job_type": "quote", "payload": {}}] * 1001}).encode())
+    client.check("POST", "/v1/jobs:batch", 415, key + [("Content-Type", "text/plain")], b"{}")
+    client.check("POST", "/v1/jobs:batch", 413, as_json, b" " * ((4 << 20) + 1))
+    client.check("POST", "/v1/jobs:batch", 429, as_json, b'{"jobs":[]}')
 
     # Lists.
     client.check("GET", "/v1/jobs", 200, key)

@@ -47,6 +47,8 @@ struct ApiSettings {
   bool metrics_need_key = false;           // /metrics needs a `read` key
   std::vector<std::string> allowed_hosts;  // Host names served (lower case); empty: any
   size_t body_limit = 1 << 20;             // bytes of request body; more is 413
+  // POST /v1/jobs:batch's body limit instead: room for 1,000 ordinary jobs.
+  size_t batch_body_limit = 4 << 20;
   size_t max_header_bytes = 16 << 10;      // request line and headers; more is 431
   double submit_rate_per_second = 100;     // POST /v1/jobs across all clients; past it 429
   size_t max_sse_streams = 1024;           // open /events streams; past it 429
