@@ -17,7 +17,8 @@
 #    run, DTQ_BENCH_CONCURRENCY jobs in flight, each peer starting empty.
 # 3. Prints a table of every figure and the ratio of dtq to each peer and to
 #    the faster peer, run by run (only a ratio within one round means
-#    anything on a shared machine), then runs the other *_bench binaries.
+#    anything on a shared machine), then runs the other *_bench binaries
+#    and bench/process_bench.py (start-up time and idle memory).
 #
 # Environment (defaults in brackets):
 #   DTQ_BENCH_RUNS [3]  DTQ_BENCH_JOBS [200000]  DTQ_BENCH_CONCURRENCY [32]  DTQ_BENCH_BATCH [500]
@@ -152,5 +153,7 @@ if [[ $others == 1 ]]; then
     echo "== $(basename "$bench")"
     "$bench" --benchmark_counters_tabular=true || failed=1
   done
+  echo "== process_bench"
+  python3 "$root/bench/process_bench.py" "$build" --distributed || failed=1
 fi
 exit "$failed"
