@@ -1,4 +1,5 @@
 // The embedded backends alone (no engine, no plugin): durable batch enqueue,
+// a batch submit's queued statuses and JobService::submit_batch itself,
 // and the full life of a job as a worker drives it — enqueue, take, two
 // status updates, result put, ack — from 8 threads. Reports items/s. Then a
 // page of a filtered listing over millions of stored jobs
@@ -14,7 +15,9 @@
 #include <vector>
 
 #include "dtq/core/ids.hpp"
+#include "dtq/core/job_service.hpp"
 #include "dtq/core/logging.hpp"
+#include "dtq/core/status_progress_query.hpp"
 #include "dtq/core/time.hpp"
 #include "dtq/embedded/embedded_backends.hpp"
 
@@ -69,6 +72,71 @@ void BM_EnqueueBatch1000(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(batch.size()));
 }
 BENCHMARK(BM_EnqueueBatch1000)->Setup(open_fixture)->Teardown(close_fixture)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The queued statuses of 1,000 new jobs, as a batch submit writes them
+// before its one enqueue: the part of POST /v1/jobs:batch the status store
+// costs.
+void BM_QueuedStatuses1000(benchmark::State& state) {
+  std::vector<dtq::JobMessage> batch(1000);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (auto& message : batch) message = make_message();
+    state.ResumeTiming();
+    for (const auto& message : batch) {
+      auto stored = fixture->backends.statuses->update({.job_id = message.job_id,
+                                                        .state = dtq::JobState::kQueued,
+                                                        .updated_at = message.submitted_at,
+                                                        .message = "queued",
+                                                        .trace_id = message.trace_id,
+                                                        .job_type = message.job_type});
+      if (!stored.ok()) {
+        state.SkipWithError(stored.status().message().c_str());
+        return;
+      }
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(batch.size()));
+}
+BENCHMARK(BM_QueuedStatuses1000)
+    ->Setup(open_fixture)
+    ->Teardown(close_fixture)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// A payload validator that accepts everything as it is: the plugin's
+// share left out.
+class AcceptAll final : public dtq::PayloadValidator {
+ public:
+  std::optional<dtq::ValidationOutcome> validate(std::string_view,
+                                                 std::string_view payload) override {
+    return dtq::ValidationOutcome{.normalized_payload = std::string(payload)};
+  }
+};
+
+// JobService::submit_batch of 1,000 jobs over the embedded stores, the
+// validation free: what a batch costs the service without the plugin and
+// without HTTP.
+void BM_SubmitBatch1000(benchmark::State& state) {
+  AcceptAll validator;
+  dtq::StatusProgressQuery progress(*fixture->backends.statuses);
+  dtq::JobService jobs(*fixture->backends.queue, *fixture->backends.statuses,
+                       *fixture->backends.results, validator, progress);
+  const std::vector<dtq::BatchSubmission> batch(
+      1000, {.job_type = "bench", .payload = R"({"city":"Berlin"})"});
+  for (auto _ : state) {
+    auto submitted = jobs.submit_batch(batch);
+    if (!submitted.ok() || !submitted->front().ok()) {
+      state.SkipWithError("submit_batch failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(batch.size()));
+}
+BENCHMARK(BM_SubmitBatch1000)
+    ->Setup(open_fixture)
+    ->Teardown(close_fixture)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_JobCycle(benchmark::State& state) {
   auto& queue = *fixture->backends.queue;
