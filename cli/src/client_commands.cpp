@@ -1,4 +1,5 @@
-// Job verbs that talk to a dtq API server: submit (with --watch), status,
+// Job verbs that talk to a dtq API server: submit (with --watch, or a file
+// of jobs with --batch), status,
 // jobs, cancel, job-types, and pause/resume of a job type (an admin key: the
 // pause lives in the server — the engine of `dtq serve`, or Redis behind
 // `dtq api` — so it goes through the API, also on one machine). The server is --server (default:
@@ -8,10 +9,16 @@
 // `dtq keys create`.
 #include <simdjson.h>
 
+#include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "commands.hpp"
+#include "dtq/core/job_service.hpp"
 #include "dtq/core/retention.hpp"
 #include "job_client.hpp"
 #include "progress_bar.hpp"
@@ -130,6 +137,88 @@ struct ClientVerbs {
   }
 };
 
+// `dtq submit --batch FILE`: one job per line of FILE ("-": standard input),
+// each {job_type, payload, ...} as POST /v1/jobs:batch takes it, sent
+// kMaxBatchJobs at a time. Prints one JSON line per job, in the file's
+// order: {"line": N} and the server's result for it (job_id..., or error).
+// 0 when every job was accepted, 1 when one was refused; a batch the
+// server refused whole stops the run with report()'s code.
+int submit_batch_file(JobClient& client, const std::string& path) {
+  using nlohmann::ordered_json;
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path);
+    if (!file) {
+      std::cerr << "dtq: cannot read " << path << "\n";
+      return 2;
+    }
+    in = &file;
+  }
+  // The lines read since the last batch, in order: their number, and the
+  // job's text or the refusal of a line that is no job.
+  struct Pending {
+    size_t line;
+    std::string job;
+    std::optional<ordered_json> refusal;
+  };
+  std::vector<Pending> pending;
+  size_t jobs = 0;  // of `pending`, those to send
+  bool refused = false;
+  const auto print = [&](size_t line, const ordered_json& result) {
+    ordered_json out = {{"line", line}};
+    out.update(result);
+    std::cout << out.dump(-1, ' ', false, ordered_json::error_handler_t::replace) << "\n";
+    if (!result.contains("job_id")) refused = true;
+  };
+  const auto send = [&]() -> int {
+    ordered_json answer = {{"results", ordered_json::array()}};
+    if (jobs > 0) {
+      std::string body = R"({"jobs":[)";
+      for (const Pending& read : pending) {
+        if (!read.refusal) body += (body.back() == '[' ? "" : ",") + read.job;
+      }
+      const ApiReply reply = client.submit_batch(body + "]}");
+      if (!ok(reply)) return report(reply);
+      answer = ordered_json::parse(reply.body, nullptr, false);
+      if (answer.is_discarded() || !answer.contains("results") ||
+          answer["results"].size() != jobs) {
+        std::cerr << "dtq: an answer without one result per job: " << reply.body << "\n";
+        return 1;
+      }
+    }
+    size_t next = 0;
+    for (const Pending& read : pending) {
+      print(read.line, read.refusal ? *read.refusal : answer["results"][next++]);
+    }
+    pending.clear();
+    jobs = 0;
+    return 0;
+  };
+  std::string text;
+  for (size_t line = 1; std::getline(*in, text); ++line) {
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    // Checked here: a line that is not JSON would make the server refuse
+    // its whole batch.
+    const ordered_json job = ordered_json::parse(text, nullptr, false);
+    if (job.is_discarded() || !job.is_object()) {
+      pending.push_back({.line = line,
+                         .job = {},
+                         .refusal = ordered_json{{"error",
+                                                  {{"code", "invalid_request"},
+                                                   {"message", "not a JSON object"},
+                                                   {"details", ordered_json::array()}}}}});
+      continue;
+    }
+    pending.push_back({.line = line, .job = std::move(text), .refusal = std::nullopt});
+    if (++jobs == kMaxBatchJobs) {
+      if (const int failed = send(); failed != 0) return failed;
+    }
+  }
+  if (const int failed = send(); failed != 0) return failed;
+  return refused ? 1 : 0;
+}
+
 void add_submit_command(CLI::App& app, const ClientVerbs& verbs) {
   auto submit_type = std::make_shared<std::string>();
   auto submit_payload = std::make_shared<std::string>();
@@ -137,26 +226,48 @@ void add_submit_command(CLI::App& app, const ClientVerbs& verbs) {
   auto submit_priority = std::make_shared<std::string>("normal");
   auto submit_delay = std::make_shared<std::string>();
   auto submit_run_at = std::make_shared<std::string>();
-  auto* submit =
-      app.add_subcommand("submit", "Submit a job; prints its id (or, with --watch, its result)");
-  submit->add_option("type", *submit_type, "Job type")->required();
-  submit->add_option("payload", *submit_payload, "Payload as a JSON object")->required();
-  submit->add_flag("--watch", *submit_watch, "Show live progress until the job ends");
-  submit
-      ->add_option("--priority", *submit_priority,
-                   "high, normal or low: the job's class in its type's queue (docs/operators.md)")
-      ->check(CLI::IsMember({"high", "normal", "low"}))
-      ->capture_default_str();
+  auto submit_batch = std::make_shared<std::string>();
+  auto* submit = app.add_subcommand(
+      "submit", "Submit a job; prints its id (or, with --watch, its result); or --batch FILE");
+  auto* type = submit->add_option("type", *submit_type, "Job type");
+  auto* payload = submit->add_option("payload", *submit_payload, "Payload as a JSON object");
+  auto* watch_flag =
+      submit->add_flag("--watch", *submit_watch, "Show live progress until the job ends");
+  auto* priority_option =
+      submit
+          ->add_option(
+              "--priority", *submit_priority,
+              "high, normal or low: the job's class in its type's queue (docs/operators.md)")
+          ->check(CLI::IsMember({"high", "normal", "low"}))
+          ->capture_default_str();
   auto* delay = submit->add_option(
       "--delay", *submit_delay,
       "Run the job this long from now (90s, 15m, 12h, 7d; at most 365 days): scheduled until then");
+  auto* run_at =
+      submit
+          ->add_option(
+              "--run-at", *submit_run_at,
+              "Run the job at this RFC 3339 time (2026-12-24T18:00:00Z): scheduled until then")
+          ->excludes(delay);
   submit
-      ->add_option("--run-at", *submit_run_at,
-                   "Run the job at this RFC 3339 time (2026-12-24T18:00:00Z): scheduled until then")
-      ->excludes(delay);
+      ->add_option("--batch", *submit_batch,
+                   "Submit the jobs of FILE (- for standard input), one JSON object "
+                   "{job_type, payload, ...} per line, 1,000 per request; prints one JSON line "
+                   "per job")
+      ->excludes(type)
+      ->excludes(payload)
+      ->excludes(watch_flag)
+      ->excludes(priority_option)
+      ->excludes(delay)
+      ->excludes(run_at);
   verbs.add_server(submit);
   submit->callback([=, &exit_code = verbs.exit_code] {
     auto api = verbs.client();
+    if (!submit_batch->empty()) return void(exit_code = submit_batch_file(*api, *submit_batch));
+    if (submit_type->empty() || submit_payload->empty()) {
+      std::cerr << "dtq submit: give TYPE and PAYLOAD, or --batch FILE\n";
+      return void(exit_code = 2);
+    }
     // Checked by the option already.
     const JobPriority priority =
         parse_job_priority(*submit_priority).value_or(JobPriority::kNormal);

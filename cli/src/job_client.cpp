@@ -65,6 +65,9 @@ class RestJobClient final : public JobClient {
     if (when.delay_seconds) body += ",\"delay_seconds\":" + std::to_string(*when.delay_seconds);
     return api_.post("/v1/jobs", body + "}");
   }
+  ApiReply submit_batch(const std::string& batch_json) override {
+    return api_.post("/v1/jobs:batch", batch_json);
+  }
   ApiReply job(const std::string& job_id) override {
     return api_.get("/v1/jobs/" + url_encode(job_id));
   }
@@ -324,6 +327,81 @@ class GrpcJobClient final : public JobClient {
       reply.body = body.dump();
     }
     return reply;
+  }
+
+  ApiReply submit_batch(const std::string& batch_json) override {
+    // REST's body read into SubmitJobs: what is not of the right type is
+    // sent so that the server refuses it, job by job, as REST's would.
+    const ordered_json batch = ordered_json::parse(batch_json, nullptr, false);
+    if (batch.is_discarded() || !batch.is_object() || !batch.contains("jobs") ||
+        !batch["jobs"].is_array()) {
+      return answer(400, {{"error",
+                           {{"code", "invalid_request"},
+                            {"message", "the body must be {jobs: [...]}"},
+                            {"details", ordered_json::array()}}}});
+    }
+    v1::SubmitJobsRequest request;
+    for (const auto& job : batch["jobs"]) {
+      v1::SubmitJobRequest& out = *request.add_jobs();
+      if (!job.is_object()) continue;
+      out.set_job_type(job.value("job_type", ordered_json()).is_string()
+                           ? job["job_type"].get<std::string>()
+                           : std::string());
+      if (job.contains("payload") && job["payload"].is_object()) {
+        out.set_payload_json(job["payload"].dump());
+      }
+      if (job.contains("priority")) {
+        const auto priority = job["priority"].is_string()
+                                  ? parse_job_priority(job["priority"].get<std::string>())
+                                  : std::nullopt;
+        // A number no version knows: the server's invalid_request.
+        out.set_priority(priority ? priority_of(*priority) : static_cast<v1::JobPriority>(-1));
+      }
+      if (job.contains("run_at") && job["run_at"].is_string()) {
+        out.set_run_at(job["run_at"].get<std::string>());
+      }
+      if (job.contains("delay_seconds") && job["delay_seconds"].is_number_integer()) {
+        out.set_delay_seconds(static_cast<int32_t>(
+            std::clamp<int64_t>(job["delay_seconds"].get<int64_t>(), INT32_MIN, INT32_MAX)));
+      }
+      if (job.contains("idempotency_key") && job["idempotency_key"].is_string()) {
+        out.set_idempotency_key(job["idempotency_key"].get<std::string>());
+      }
+    }
+    v1::SubmitJobsResponse response;
+    grpc::ClientContext context;
+    prepare(context);
+    const grpc::Status status = stub_->SubmitJobs(&context, request, &response);
+    if (!status.ok()) return failure(status, context);
+    ordered_json results = ordered_json::array();
+    for (const auto& result : response.results()) {
+      if (result.has_job()) {
+        const auto& job = result.job();
+        ordered_json accepted =
+            ordered_json::parse(new_job(job.job_id(), nullptr, {}, job.trace_id()).body);
+        if (job.status().state() == v1::JOB_STATE_SCHEDULED) {
+          accepted["state"] = "scheduled";
+          accepted["run_at"] = job.status().run_at();
+        }
+        if (job.replayed()) accepted["replayed"] = true;
+        results.push_back(std::move(accepted));
+        continue;
+      }
+      const auto& error = result.error();
+      const auto code = static_cast<grpc::StatusCode>(error.code());
+      ordered_json details = ordered_json::array();
+      for (const auto& field : error.details().field_errors()) {
+        details.push_back({{"field", field.field()}, {"message", field.message()}});
+      }
+      results.push_back(
+          {{"error",
+            {{"code", error.details().code().empty() ? std::string(fallback_code(code))
+                                                     : error.details().code()},
+             {"message", error.message()},
+             {"details", std::move(details)}}},
+           {"http_status", http_status(code)}});
+    }
+    return answer(200, {{"results", std::move(results)}});
   }
 
   ApiReply job(const std::string& job_id) override {

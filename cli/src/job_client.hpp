@@ -54,6 +54,11 @@ class JobClient {
 
   virtual ApiReply submit(const std::string& job_type, const std::string& payload_json,
                           const SubmitWhen& when, JobPriority priority = JobPriority::kNormal) = 0;
+  // A batch submit. `batch_json` is POST /v1/jobs:batch's body,
+  // {"jobs":[{job_type, payload, priority?, run_at?|delay_seconds?,
+  // idempotency_key?}, ...]}; the answer its 200 {"results":[...]}, one per
+  // job in order (over gRPC: SubmitJobs, its results in that shape).
+  virtual ApiReply submit_batch(const std::string& batch_json) = 0;
   virtual ApiReply job(const std::string& job_id) = 0;  // status and, once ended, result
   virtual ApiReply history(const std::string& job_id) = 0;  // its stored events, oldest first
   virtual ApiReply list_jobs(const JobListQuery& query) = 0;

@@ -2163,5 +2163,45 @@ TEST_F(ApiTest, AMalformedBatchIs400AndAnOversizedOne413) {
                       "payload_too_large"));
 }
 
+TEST_F(ApiTest, TheCliSubmitsAFileOfJobsInBatchesOfAThousand) {
+  const fs::path file = fs::temp_directory_path() / ("dtq-batch-" + new_uuid4() + ".jsonl");
+  {
+    std::ofstream out(file);
+    for (int i = 0; i < 1001; ++i)
+      out << R"({"job_type":"quote","payload":{"max_length":200}})"
+          << "\n";
+    out << "\n"
+        << "not json\n"
+        << R"({"job_type":"nope","payload":{}})"
+        << "\n";
+  }
+  const auto ran = dtq_verb(data_, "submit --server " + url() + " --batch " + file.string(),
+                            std::string("DTQ_API_KEY=") + kToken + " ");
+  fs::remove(file);
+  // One job refused: exit 1; one line per job, the blank line skipped.
+  EXPECT_EQ(ran.second, 1);
+  std::vector<nlohmann::json> lines;
+  std::istringstream printed(ran.first);
+  for (std::string line; std::getline(printed, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 1003U) << ran.first.substr(0, 300);
+  std::set<std::string> ids;
+  for (size_t i = 0; i < 1001; ++i) {
+    EXPECT_EQ(lines[i]["line"], i + 1);
+    ids.insert(lines[i].value("job_id", ""));
+  }
+  EXPECT_EQ(ids.size(), 1001U);
+  EXPECT_FALSE(ids.contains(""));
+  EXPECT_EQ(lines[1001]["line"], 1003);
+  EXPECT_EQ(lines[1001]["error"]["code"], "invalid_request");
+  EXPECT_EQ(lines[1002]["line"], 1004);
+  EXPECT_EQ(lines[1002]["error"]["code"], "unknown_job_type");
+  EXPECT_EQ(lines[1002]["http_status"], 404);
+  EXPECT_TRUE(testing::eventually([&] { return count_jobs(url(), "completed") == 1001; }, 120s))
+      << count_jobs(url(), "completed") << " completed";
+  // Neither TYPE and PAYLOAD nor --batch; both: refused before anything is sent.
+  EXPECT_EQ(dtq_verb(data_, "submit --server " + url()).second, 2);
+  EXPECT_NE(dtq_verb(data_, "submit --server " + url() + " --batch x quote '{}'").second, 0);
+}
+
 }  // namespace
 }  // namespace dtq

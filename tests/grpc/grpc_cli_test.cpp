@@ -335,5 +335,31 @@ TEST_F(GrpcCliTest, AWrongKeyAndNoServerAreToldApart) {
   EXPECT_THAT(nobody.err, HasSubstr("grpc://127.0.0.1:1"));
 }
 
+TEST_F(GrpcCliTest, SubmitBatchWorksOverGrpc) {
+  const fs::path file = folder_ / "jobs.jsonl";
+  std::ofstream(file) << R"({"job_type":"echo","payload":{"message":"a"}})"
+                      << "\n"
+                      << R"({"job_type":"nope","payload":{}})"
+                      << "\n"
+                      << R"({"job_type":"echo","payload":{"message":"b"},"priority":"high",)"
+                      << R"("delay_seconds":3600})"
+                      << "\n";
+  const Ran run = dtq({"submit", "--batch", file.string()});
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  std::vector<nlohmann::json> lines;
+  std::istringstream printed(run.out);
+  for (std::string line; std::getline(printed, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 3U) << run.out;
+  // As REST answers them.
+  EXPECT_EQ(lines[0]["line"], 1);
+  const std::string id = lines[0].value("job_id", "");
+  EXPECT_EQ(lines[0]["status_url"], "/v1/jobs/" + id + "/status");
+  EXPECT_EQ(lines[1]["error"]["code"], "unknown_job_type");
+  EXPECT_EQ(lines[1]["http_status"], 404);
+  EXPECT_EQ(lines[2]["state"], "scheduled");
+  EXPECT_EQ(status_once(id, "completed")["result"]["input"]["message"], "a");
+  status_once(lines[2].value("job_id", ""), "scheduled");
+}
+
 }  // namespace
 }  // namespace dtq

@@ -97,10 +97,12 @@ TEST_F(JobServiceBatchTest, EachJobIsAnsweredOnItsOwnInOrder) {
 }
 
 TEST_F(JobServiceBatchTest, ResultsFollowTheBatchsOrder) {
-  std::vector<std::string> payloads;
-  for (int n = 0; n < 50; ++n) payloads.push_back(R"({"n":)" + std::to_string(n) + "}");
-  std::vector<BatchSubmission> batch;
-  for (const auto& payload : payloads) batch.push_back({.job_type = "echo", .payload = payload});
+  std::vector<std::string> payloads(50);
+  std::vector<BatchSubmission> batch(payloads.size());
+  for (size_t n = 0; n < payloads.size(); ++n) {
+    payloads[n] = R"({"n":)" + std::to_string(n) + "}";
+    batch[n] = {.job_type = "echo", .payload = payloads[n]};
+  }
   auto answered = jobs_.submit_batch(batch);
   ASSERT_TRUE(answered.ok()) << answered.status().message();
   const auto queued = drain_queue();
