@@ -257,7 +257,7 @@ void JobRoutes::add_to(ApiRouteTable& table) {
             backend(Need::kRead, [this](Exchange& e) { return list(e.request); }));
   table.add("POST", "/v1/jobs",
             backend(Need::kSubmit, [this](Exchange& e) { return submit(e.request); }));
-  table.add("POST", "/v1/jobs:batch",
+  table.add("POST", std::string(kBatchSubmitPath),
             backend(Need::kSubmit, [this](Exchange& e) { return submit_batch(e.request); }));
   table.add("GET", "/v1/jobs/{id}",
             backend(Need::kRead, [this](Exchange& e) { return job(e.params.get("id")); }));

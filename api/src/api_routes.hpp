@@ -39,6 +39,10 @@ struct ApiRoute {
 
 using ApiRouteTable = RouteTable<ApiRoute>;
 
+// The batch submit's path: the one route whose body limit is larger
+// (ApiServer tells the connections so, before a body is read).
+inline constexpr std::string_view kBatchSubmitPath = "/v1/jobs:batch";
+
 class JobRoutes {
  public:
   JobRoutes(JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types, SseHub& sse,

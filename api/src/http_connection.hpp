@@ -62,8 +62,6 @@ struct HttpLimits {
   [[nodiscard]] size_t largest() const noexcept { return std::max(body_limit, bulk_body_limit); }
 };
 
-// The batch submit's path: the route with the larger body limit.
-inline constexpr std::string_view kBatchSubmitPath = "/v1/jobs:batch";
 
 // What a RequestSink did with a request.
 enum class Served {
