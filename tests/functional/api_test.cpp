@@ -2094,6 +2094,12 @@ TEST_F(ApiTest, ABatchAnswersEachJobInOrderAndItsAcceptedJobsRun) {
   const auto high =
       http("GET", url() + "/v1/jobs/" + results[4]["job_id"].get<std::string>(), "", key_only());
   EXPECT_THAT(high.body, HasSubstr(R"("priority":"high")"));
+  // Its history starts as a single submit's does.
+  EXPECT_TRUE(testing::eventually([&] {
+    return http("GET", url() + "/v1/jobs/" + results[0]["job_id"].get<std::string>() + "/history",
+                "", key_only())
+               .body.find(R"("kind":"submitted")") != std::string::npos;
+  }));
   EXPECT_EQ(listed_jobs(url()).size(), 4U);
   // The key is the Idempotency-Key header's: a single submit repeats it.
   const Reply repeat = http("POST", url() + "/v1/jobs", quote, keyed("b-1"));
