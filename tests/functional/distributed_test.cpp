@@ -1161,5 +1161,50 @@ TEST_F(DistributedTest, StartUpFailsClearlyWhenABackendIsUnreachableOrMisconfigu
   }
 }
 
+// A batch submit through dtq api: each job validated by the pool, the
+// accepted ones on Kafka in one enqueue, each run once; a refused one
+// answered on its own.
+TEST_F(DistributedTest, ABatchSubmitThroughTheApiRunsEachAcceptedJobOnce) {
+  DtqProcess api({"api", "--listen", "127.0.0.1:0"}, logs_ / "api.log", true);
+  auto worker = start_worker("quote");
+  ASSERT_TRUE(eventually(
+      [&] {
+        return http("GET", api.url() + "/v1/job-types").body.find(R"("job_type":"quote")") !=
+               std::string::npos;
+      },
+      60s));
+  std::string body = R"({"jobs":[{"job_type":"quote","payload":{"max_length":5}})";
+  for (int i = 0; i < 200; ++i) body += R"(,{"job_type":"quote","payload":{"max_length":200}})";
+  const Reply submitted = http("POST", api.url() + "/v1/jobs:batch", body + "]}");
+  ASSERT_EQ(submitted.code, 200) << submitted.body;
+  const json results = json::parse(submitted.body)["results"];
+  ASSERT_EQ(results.size(), 201u);
+  EXPECT_EQ(results[0]["error"]["code"], "invalid_payload") << results[0].dump();
+  std::set<std::string> ids;
+  for (size_t i = 1; i < results.size(); ++i) ids.insert(results[i].value("job_id", ""));
+  ASSERT_EQ(ids.size(), 200u);
+  ASSERT_FALSE(ids.contains(""));
+  // Each ends completed.
+  std::set<std::string> completed;
+  EXPECT_TRUE(eventually(
+      [&] {
+        for (const auto& id : ids) {
+          if (completed.contains(id)) continue;
+          const Reply job = http("GET", api.url() + "/v1/jobs/" + id);
+          if (job.code == 200 && json::parse(job.body)["status"]["state"] == "completed") {
+            completed.insert(id);
+          }
+        }
+        return completed.size() == ids.size();
+      },
+      120s))
+      << completed.size() << " of " << ids.size() << " completed";
+
+  worker->signal(SIGTERM);
+  EXPECT_EQ(worker->wait_exit(30s), 0);
+  api.signal(SIGTERM);
+  EXPECT_EQ(api.wait_exit(20s), 0);
+}
+
 }  // namespace
 }  // namespace dtq
