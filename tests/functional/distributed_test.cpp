@@ -1164,7 +1164,7 @@ TEST_F(DistributedTest, StartUpFailsClearlyWhenABackendIsUnreachableOrMisconfigu
 // A batch submit through dtq api: each job validated by the pool, the
 // accepted ones on Kafka in one enqueue, each run once; a refused one
 // answered on its own.
-TEST_F(DistributedTest, ABatchSubmitThroughTheApiRunsEachAcceptedJobOnce) {
+TEST_F(DistributedTest, ABatchSubmitThroughTheApiRunsEachAcceptedJob) {
   DtqProcess api({"api", "--listen", "127.0.0.1:0"}, logs_ / "api.log", true);
   auto worker = start_worker("quote");
   ASSERT_TRUE(eventually(
