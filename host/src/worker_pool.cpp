@@ -594,8 +594,7 @@ WorkerPool::Next WorkerPool::settle(const Delivery& delivery, const std::string&
   const auto delay = backoff_delay(settings_.backoff_base, settings_.backoff_max, attempt);
   ++retried_;
   set_status(message, JobState::kRunning,
-             notices::retrying(attempt, error.code, error.message, seconds_text(delay)),
-             attempt);
+             notices::retrying(attempt, error.code, error.message, seconds_text(delay)), attempt);
   if (wait_backoff(delay, message.job_id)) return Next::kRetry;
   if (backends_.statuses.cancel_requested(message.job_id)) {
     store_outcome(delivery, JobState::kCancelled, "",
@@ -850,9 +849,13 @@ void WorkerPool::finish_stored(const Delivery& delivery, const JobResult& result
                            : state == JobState::kCancelled
                                ? "cancelled"
                                : "failed: " + (error ? error->message : std::string());
+  // Counted before the status says so: whoever sees the job ended (a test,
+  // dtq top reading /metrics) finds it counted too.
+  ++(state == JobState::kCompleted   ? completed_
+     : state == JobState::kCancelled ? cancelled_
+                                     : failed_);
   set_status(delivery.message, state, text, result.attempts, error ? &*error : nullptr);
   if (state == JobState::kFailed) {
-    ++failed_;
     const JobError reason = error.value_or(JobError{"failed", "failed"});
     if (Status s = backends_.queue.dead_letter(delivery, reason, result.attempts); !s.ok()) {
       ++queue_errors_;
@@ -862,7 +865,6 @@ void WorkerPool::finish_stored(const Delivery& delivery, const JobResult& result
     }
     return;
   }
-  ++(state == JobState::kCompleted ? completed_ : cancelled_);
   if (Status s = backends_.queue.ack(delivery); !s.ok()) {
     ++queue_errors_;
     spdlog::error("job_id={} not acknowledged: {}", delivery.message.job_id, s.message());
