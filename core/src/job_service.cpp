@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -246,15 +247,36 @@ StatusOr<std::vector<SubmitResult>> JobService::submit_batch(
   std::vector<SubmitResult> results;
   results.reserve(batch.size());
   const auto now = Clock::now();
-  for (const BatchSubmission& item : batch) {
-    // A key's claim and a schedule entry are per job: submit() keeps them.
-    const bool delayed = item.options.run_at && *item.options.run_at > now;
-    if (!item.options.idempotency_key.empty() || delayed) {
+  // A key's claim and a schedule entry are per job: submit() keeps them.
+  const auto own_path = [now](const BatchSubmission& item) {
+    return !item.options.idempotency_key.empty() ||
+           (item.options.run_at && *item.options.run_at > now);
+  };
+  // The other jobs' payloads are validated per job type in one call, so
+  // that an isolated plugin's runner answers them all for one round trip.
+  std::vector<std::optional<StatusOr<ValidationOutcome>>> checked(batch.size());
+  std::map<std::string_view, std::vector<size_t>> of_type;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!own_path(batch[i]) && is_valid_job_type(batch[i].job_type))
+      of_type[batch[i].job_type].push_back(i);
+  }
+  for (const auto& [job_type, indices] : of_type) {
+    std::vector<std::string_view> payloads;
+    payloads.reserve(indices.size());
+    for (const size_t i : indices) payloads.push_back(batch[i].payload);
+    auto outcomes = validator_.check_batch(job_type, payloads);
+    for (size_t k = 0; k < indices.size() && k < outcomes.size(); ++k)
+      checked[indices[k]] = std::move(outcomes[k]);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const BatchSubmission& item = batch[i];
+    if (own_path(item)) {
       results.push_back(submit(item.job_type, item.payload, item.options));
       continue;
     }
     JobMessage message;
-    if (auto refused = prepare(item.job_type, item.payload, item.options.priority, message)) {
+    if (auto refused = prepare(item.job_type, item.payload, item.options.priority, message,
+                               checked[i] ? &*checked[i] : nullptr)) {
       results.push_back(std::move(*refused));
       continue;
     }
@@ -285,13 +307,13 @@ StatusOr<std::vector<SubmitResult>> JobService::submit_batch(
   return results;
 }
 
-std::optional<SubmitResult> JobService::prepare(std::string_view job_type,
-                                                std::string_view payload, JobPriority priority,
-                                                JobMessage& message) {
+std::optional<SubmitResult> JobService::prepare(std::string_view job_type, std::string_view payload,
+                                                JobPriority priority, JobMessage& message,
+                                                StatusOr<ValidationOutcome>* checked) {
   if (!is_valid_job_type(job_type)) {
     return not_found("unknown job type \"" + std::string(job_type) + "\"");
   }
-  auto validation = validator_.check(job_type, payload);
+  auto validation = checked != nullptr ? std::move(*checked) : validator_.check(job_type, payload);
   if (!validation.ok()) return validation.status();
   if (!validation->valid()) {
     return SubmitResult(invalid_argument("invalid payload for " + std::string(job_type)),

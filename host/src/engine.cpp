@@ -209,4 +209,14 @@ StatusOr<ValidationOutcome> LocalPayloadValidator::check(std::string_view job_ty
   return plugin->check(payload);
 }
 
+std::vector<StatusOr<ValidationOutcome>> LocalPayloadValidator::check_batch(
+    std::string_view job_type, std::span<const std::string_view> payloads) {
+  const auto plugin = plugins_.find(job_type);
+  if (!plugin) {
+    return std::vector<StatusOr<ValidationOutcome>>(
+        payloads.size(), not_found("unknown job type \"" + std::string(job_type) + "\""));
+  }
+  return plugin->check_batch(payloads);
+}
+
 }  // namespace dtq::host

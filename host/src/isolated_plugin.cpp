@@ -586,18 +586,67 @@ StatusOr<ValidationOutcome> IsolatedPlugin::check(std::string_view payload) cons
   return outcome;
 }
 
+struct IsolatedPlugin::SentValidation {
+  uint64_t id = 0;
+  std::shared_ptr<Runner::Call> call;  // null: the runner was gone
+};
+
+std::vector<StatusOr<ValidationOutcome>> IsolatedPlugin::check_batch(
+    std::span<const std::string_view> payloads) const {
+  std::vector<StatusOr<ValidationOutcome>> outcomes;
+  outcomes.reserve(payloads.size());
+  auto runner = shared_runner(Role::kValidate);
+  if (!runner.ok()) {
+    outcomes.assign(payloads.size(), runner.status());
+    return outcomes;
+  }
+  std::vector<SentValidation> sent;
+  sent.reserve(payloads.size());
+  std::string frames;
+  for (const std::string_view payload : payloads) {
+    SentValidation& request = sent.emplace_back();
+    request.id = next_request();
+    request.call = (*runner)->open(request.id);
+    if (request.call != nullptr) frames += validate_frame(request.id, payload);
+  }
+  (void)(*runner)->send(frames);  // a dead runner is noticed by next()
+  // The runner answers a batch on as many threads as keep it moving, so the
+  // batch as a whole gets the time limit of one validation.
+  const Deadline until = std::chrono::steady_clock::now() + settings_.validate_timeout;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    StatusOr<ValidationOutcome>& outcome = outcomes.emplace_back(internal_error("not validated"));
+    if (await_validation(**runner, sent[i], until, outcome) == Ending::kCrashedShared) {
+      outcome = check(payloads[i]);
+    }
+  }
+  return outcomes;
+}
+
+std::string IsolatedPlugin::validate_frame(uint64_t id, std::string_view payload) {
+  FrameWriter request(FrameType::kValidate);
+  request.i64(static_cast<int64_t>(id)).str(payload);
+  return std::move(request).finish();
+}
+
 IsolatedPlugin::Ending IsolatedPlugin::validate_on(std::string_view payload, Runner& runner,
                                                    StatusOr<ValidationOutcome>& outcome) const {
-  const uint64_t id = next_request();
-  auto call = runner.open(id);
+  SentValidation sent{.id = next_request()};
+  sent.call = runner.open(sent.id);
+  // A dead runner is noticed by next().
+  if (sent.call != nullptr) (void)runner.send(validate_frame(sent.id, payload));
+  return await_validation(runner, sent,
+                          std::chrono::steady_clock::now() + settings_.validate_timeout, outcome);
+}
+
+IsolatedPlugin::Ending IsolatedPlugin::await_validation(
+    Runner& runner, const SentValidation& sent, Deadline until,
+    StatusOr<ValidationOutcome>& outcome) const {
+  const auto& call = sent.call;
   Frame reply;
   Runner::Wait wait = Runner::Wait::kGone;
   if (call != nullptr) {
-    FrameWriter request(FrameType::kValidate);
-    request.i64(static_cast<int64_t>(id)).str(payload);
-    (void)runner.send(std::move(request).finish());  // a dead runner is noticed by next()
-    wait = runner.next(*call, std::chrono::steady_clock::now() + settings_.validate_timeout, reply);
-    runner.close(id);
+    wait = runner.next(*call, until, reply);
+    runner.close(sent.id);
   }
   if (wait == Runner::Wait::kTimeout) {
     runner.condemn();

@@ -1,7 +1,8 @@
 // The PayloadValidator conformance suite: what core/include/dtq/core/ports/
 // payload_validator.hpp promises (the owner's verdict, normalized payload and
 // field errors passed through whole; NotFound for a type nobody owns;
-// an owner that cannot be asked is an error, never a pass), checked the same
+// an owner that cannot be asked is an error, never a pass; a batch answered
+// payload by payload, in order), checked the same
 // way on every adapter (the embedded LocalPayloadValidator, the distributed
 // GrpcPayloadValidator) and on the in-memory fake. An adapter's own
 // behaviour (gRPC's candidates, deadlines and cluster secret) stays in its
@@ -185,11 +186,39 @@ TYPED_TEST_P(PayloadValidatorConformance, ManyThreadsShareTheValidator) {
   EXPECT_EQ(right.load(), 180);
 }
 
+// check_batch() answers as check() would, payload by payload, in order.
+TYPED_TEST_P(PayloadValidatorConformance, ABatchIsAnsweredPayloadByPayloadInOrder) {
+  this->harness_.own("even", [](std::string_view payload) -> StatusOr<ValidationOutcome> {
+    if ((payload.back() - '0') % 2 == 0) return ValidationOutcome{std::string(payload), {}};
+    return ValidationOutcome{"", {{"/n", "must be even"}}};
+  });
+  std::vector<std::string> texts;
+  for (int i = 0; i < 40; ++i) texts.push_back("n=" + std::to_string(i));
+  const std::vector<std::string_view> payloads(texts.begin(), texts.end());
+  const auto outcomes = this->validator_->check_batch("even", payloads);
+  ASSERT_EQ(outcomes.size(), payloads.size());
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    ASSERT_TRUE(outcomes[i].ok()) << i << ": " << outcomes[i].status().message();
+    EXPECT_EQ(outcomes[i]->valid(), i % 2 == 0) << i;
+    if (i % 2 == 0) {
+      EXPECT_EQ(outcomes[i]->normalized_payload, payloads[i]);
+    }
+  }
+  for (const auto& outcome : this->validator_->check_batch("unowned", payloads)) {
+    EXPECT_EQ(outcome.status().code(), StatusCode::kNotFound);
+  }
+  this->harness_.cut_off("even");
+  for (const auto& outcome : this->validator_->check_batch("even", payloads)) {
+    EXPECT_EQ(outcome.status().code(), StatusCode::kUnavailable);
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(PayloadValidatorConformance,
                             AValidPayloadComesBackAsItsOwnerNormalizedIt,
                             AnInvalidPayloadComesBackWithEveryFieldErrorInOrder,
                             TheOwnerIsGivenThePayloadVerbatim, EachTypeIsAnsweredByItsOwnOwner,
                             ATypeNobodyOwnsIsNotFound, ATypeWhoseOwnerLeftIsNotFound,
-                            AnOwnerThatCannotBeAskedIsUnavailable, ManyThreadsShareTheValidator);
+                            AnOwnerThatCannotBeAskedIsUnavailable, ManyThreadsShareTheValidator,
+                            ABatchIsAnsweredPayloadByPayloadInOrder);
 
 }  // namespace dtq::testing

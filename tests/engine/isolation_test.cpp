@@ -230,6 +230,40 @@ TEST(IsolatedPluginTest, ValidatesThroughTheRunner) {
   EXPECT_FALSE(plugin->check("not json").ok() && plugin->check("not json")->valid());
 }
 
+// A batch's payloads go to the runner in one write; each is answered in
+// order, and one whose validate() kills the runner is charged alone while
+// its batch-mates, suspects only, are checked again and answered.
+TEST(IsolatedPluginTest, ValidatesABatchInOneGoAndChargesACrashToItsCulprit) {
+  auto echo = isolated("echo");
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i) {
+    texts.push_back(i % 3 == 0 ? R"({"nope":1})" : R"({"message":")" + std::to_string(i) + R"("})");
+  }
+  const std::vector<std::string_view> payloads(texts.begin(), texts.end());
+  const auto outcomes = echo->check_batch(payloads);
+  ASSERT_EQ(outcomes.size(), payloads.size());
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    ASSERT_TRUE(outcomes[i].ok()) << i << ": " << outcomes[i].status().message();
+    EXPECT_EQ(outcomes[i]->valid(), i % 3 != 0) << i;
+    if (i % 3 != 0) {
+      EXPECT_EQ(outcomes[i]->normalized_payload, payloads[i]);
+    }
+  }
+
+  auto poison = isolated("poison");
+  const std::vector<std::string_view> mixed{R"({"do":"ok"})", R"({"do":"crash_validate"})",
+                                            R"({"do":"nap"})", R"({"do":"ok"})"};
+  const auto answered = poison->check_batch(mixed);
+  ASSERT_EQ(answered.size(), mixed.size());
+  EXPECT_EQ(answered[1].status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(answered[1].status().message(), HasSubstr("while validating the payload"));
+  for (const size_t i : {0U, 2U, 3U}) {
+    ASSERT_TRUE(answered[i].ok()) << i << ": " << answered[i].status().message();
+    EXPECT_TRUE(answered[i]->valid()) << i;
+  }
+  EXPECT_EQ(poison->health().crashes, 1U);
+}
+
 // The runner validates before it runs, so a pool spends no round trip of
 // its own on validation (validates_on_run()).
 TEST(IsolatedPluginTest, RefusesAnInvalidPayloadInTheRunnerBeforeRunningIt) {

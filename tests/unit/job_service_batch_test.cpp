@@ -5,7 +5,9 @@
 // submit()'s path, and a batch holds 1 to kMaxBatchJobs jobs.
 #include <gtest/gtest.h>
 
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dtq/core/job_service.hpp"
@@ -178,6 +180,58 @@ TEST_F(JobServiceBatchTest, ABatchHoldsOneToTheMostJobs) {
   ASSERT_TRUE(answered.ok()) << answered.status().message();
   EXPECT_EQ(answered->size(), kMaxBatchJobs);
   EXPECT_EQ(drain_queue().size(), kMaxBatchJobs);
+}
+
+// The fake validator, recording what a batch asks of it.
+class RecordingValidator final : public PayloadValidator {
+ public:
+  explicit RecordingValidator(PayloadValidator& inner) : inner_(inner) {}
+  std::optional<ValidationOutcome> validate(std::string_view job_type,
+                                            std::string_view payload) override {
+    return inner_.validate(job_type, payload);
+  }
+  StatusOr<ValidationOutcome> check(std::string_view job_type, std::string_view payload) override {
+    singles.emplace_back(job_type);
+    return inner_.check(job_type, payload);
+  }
+  std::vector<StatusOr<ValidationOutcome>> check_batch(
+      std::string_view job_type, std::span<const std::string_view> payloads) override {
+    batches.emplace_back(std::string(job_type), payloads.size());
+    return inner_.check_batch(job_type, payloads);
+  }
+  std::vector<std::string> singles;
+  std::vector<std::pair<std::string, size_t>> batches;
+
+ private:
+  PayloadValidator& inner_;
+};
+
+TEST_F(JobServiceBatchTest, EachJobTypesPayloadsAreValidatedInOneCall) {
+  validator_.own("other", [](std::string_view payload) -> StatusOr<ValidationOutcome> {
+    return ValidationOutcome{.normalized_payload = std::string(payload)};
+  });
+  RecordingValidator recording(validator_);
+  JobService jobs{queue_, statuses_, results_, recording, progress_, &keys_, &schedule_};
+  const std::vector<BatchSubmission> batch{
+      {.job_type = "echo", .payload = R"({"n":1})"},
+      {.job_type = "other", .payload = R"({"a":1})"},
+      {.job_type = "echo", .payload = R"({"m":2})"},
+      {.job_type = "echo", .payload = R"({"n":3})", .options = {.idempotency_key = "k-1"}},
+      {.job_type = "other", .payload = R"({"a":2})"},
+      {.job_type = "echo", .payload = R"({"n":4})"},
+      {.job_type = "Not A Type!", .payload = "{}"},
+  };
+  auto answered = jobs.submit_batch(batch);
+  ASSERT_TRUE(answered.ok()) << answered.status().message();
+  const std::vector<std::pair<std::string, size_t>> per_type{{"echo", 3}, {"other", 2}};
+  EXPECT_EQ(recording.batches, per_type);
+  // The keyed job takes submit()'s path, with its own check.
+  EXPECT_EQ(recording.singles, std::vector<std::string>{"echo"});
+  const std::vector<bool> accepted{true, true, false, true, true, true, false};
+  ASSERT_EQ(answered->size(), accepted.size());
+  for (size_t i = 0; i < accepted.size(); ++i) EXPECT_EQ((*answered)[i].ok(), accepted[i]) << i;
+  EXPECT_EQ((*answered)[2].field_errors().size(), 1U);
+  EXPECT_EQ((*answered)[6].status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

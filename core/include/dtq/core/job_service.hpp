@@ -191,8 +191,11 @@ class JobService {
   SubmitResult repeat_of(const IdempotencyRecord& held, const std::string& fingerprint);
   // The message a submission of `job_type` makes, its payload normalized by
   // the plugin, into `message`; or the refusal, with its field errors.
+  // `checked`: the payload's validation when the caller asked for it
+  // already (a batch's, asked per job type), taken from; null: asked here.
   std::optional<SubmitResult> prepare(std::string_view job_type, std::string_view payload,
-                                      JobPriority priority, JobMessage& message);
+                                      JobPriority priority, JobMessage& message,
+                                      StatusOr<ValidationOutcome>* checked = nullptr);
   // submit()'s end for a job due at `run_at`, later than now.
   SubmitResult schedule(const JobMessage& message, Clock::time_point run_at);
 

@@ -112,6 +112,9 @@ class LocalPayloadValidator final : public PayloadValidator {
   // A plugin that could not answer (an isolated one whose runner crashed or
   // overran the validation time limit) is an error, never a verdict.
   StatusOr<ValidationOutcome> check(std::string_view job_type, std::string_view payload) override;
+  // The owning plugin's check_batch(): one round trip to an isolated runner.
+  std::vector<StatusOr<ValidationOutcome>> check_batch(
+      std::string_view job_type, std::span<const std::string_view> payloads) override;
 
  private:
   const PluginRegistry& plugins_;

@@ -39,6 +39,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <span>
 #include <vector>
 
 #include "dtq/core/status.hpp"
@@ -84,6 +85,10 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
 
   const PluginInfo& info() const noexcept override { return info_; }
   StatusOr<ValidationOutcome> check(std::string_view payload) const override;
+  // Every Validate frame in one write to the shared runner; a payload whose
+  // answer the runner's death took is checked again alone, as check() does.
+  std::vector<StatusOr<ValidationOutcome>> check_batch(
+      std::span<const std::string_view> payloads) const override;
   void run(JobContext& context) const override;
   void run_async(std::shared_ptr<JobContext> context, std::function<void()> done) const override;
   // Every Run frame of the batch in one write to the shared runner.
@@ -131,6 +136,13 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   void fail_crashed(JobContext& context, const std::string& how) const;
   Ending validate_on(std::string_view payload, Runner& runner,
                      StatusOr<ValidationOutcome>& outcome) const;
+  // The Validate frame of request `id` for `payload`.
+  static std::string validate_frame(uint64_t id, std::string_view payload);
+  // A validation request registered on a runner and sent.
+  struct SentValidation;
+  // validate_on() once `sent`: waits for its answer until `until`.
+  Ending await_validation(Runner& runner, const SentValidation& sent, Deadline until,
+                          StatusOr<ValidationOutcome>& outcome) const;
   uint64_t next_request() const;
   void record_crash(const std::string& reason) const;
   void record_success() const;

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,18 @@ class Plugin {
   // overran the validation time limit) says so as an error Status, so the
   // client hears "try again" rather than "your payload is wrong".
   virtual StatusOr<ValidationOutcome> check(std::string_view payload) const = 0;
+
+  // check() of each payload, answered in their order. An isolated plugin
+  // sends its runner them all in one write and reads the answers as they
+  // come, so a batch costs one round trip; this default checks one after
+  // another.
+  virtual std::vector<StatusOr<ValidationOutcome>> check_batch(
+      std::span<const std::string_view> payloads) const {
+    std::vector<StatusOr<ValidationOutcome>> outcomes;
+    outcomes.reserve(payloads.size());
+    for (const std::string_view payload : payloads) outcomes.push_back(check(payload));
+    return outcomes;
+  }
 
   // check(), with a failure to answer reported as a whole-payload error.
   ValidationOutcome validate(std::string_view payload) const;

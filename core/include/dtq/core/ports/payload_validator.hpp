@@ -6,6 +6,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,18 @@ class PayloadValidator {
     auto outcome = validate(job_type, payload);
     if (!outcome) return not_found("unknown job type \"" + std::string(job_type) + "\"");
     return std::move(*outcome);
+  }
+
+  // check() of each payload of one job type, answered in their order: what
+  // a batch submit asks. An adapter whose owner is far away asks for them
+  // all at once (an isolated plugin's runner gets them in one write); this
+  // default asks one after another.
+  virtual std::vector<StatusOr<ValidationOutcome>> check_batch(
+      std::string_view job_type, std::span<const std::string_view> payloads) {
+    std::vector<StatusOr<ValidationOutcome>> outcomes;
+    outcomes.reserve(payloads.size());
+    for (const std::string_view payload : payloads) outcomes.push_back(check(job_type, payload));
+    return outcomes;
   }
 };
 
