@@ -47,6 +47,18 @@ v1::JobPriority priority_of(JobPriority priority) {
   return v1::JOB_PRIORITY_NORMAL;
 }
 
+// Unspecified, and any class this version does not know, is normal.
+JobPriority priority_from(v1::JobPriority priority) {
+  switch (priority) {
+    case v1::JOB_PRIORITY_HIGH:
+      return JobPriority::kHigh;
+    case v1::JOB_PRIORITY_LOW:
+      return JobPriority::kLow;
+    default:
+      return JobPriority::kNormal;
+  }
+}
+
 // --- REST: the API's routes (docs/operators.md) ------------------------------
 
 class RestJobClient final : public JobClient {
@@ -149,6 +161,8 @@ ordered_json status_json(const v1::JobStatus& in) {
   status.error_code = in.error_code();
   status.error_message = in.error_message();
   status.attempt = in.attempt();
+  status.run_at = in.run_at();
+  status.priority = priority_from(in.priority());
   return ordered_json::parse(to_json(status));
 }
 

@@ -197,6 +197,13 @@ TEST_F(GrpcCliTest, JobVerbsWorkOverGrpcWhenRestIsOff) {
   EXPECT_EQ(job["result"]["input"]["message"], "over grpc");
   EXPECT_TRUE(job["result"]["output"].is_object()) << job.dump();
 
+  // A status read over gRPC keeps the priority and the run_at REST shows.
+  const Ran delayed = dtq({"submit", "--priority", "high", "--delay", "1h", "echo", "{}"});
+  ASSERT_EQ(delayed.exit_code, 0) << delayed.err;
+  const nlohmann::json waiting_job = status_once(delayed.out, "scheduled");
+  EXPECT_EQ(waiting_job["status"]["priority"], "high") << waiting_job.dump();
+  EXPECT_TRUE(waiting_job["status"]["run_at"].is_string()) << waiting_job.dump();
+
   // submit --watch: the progress stream (WatchJob), then the output.
   const Ran watched = dtq({"submit", "--watch", "echo", R"({"message":"watched"})"});
   ASSERT_EQ(watched.exit_code, 0) << watched.err;
