@@ -34,8 +34,13 @@ class GrpcPayloadValidator::Impl {
   explicit Impl(GrpcPayloadValidatorSettings settings) : settings_(std::move(settings)) {}
 
   StatusOr<ValidationOutcome> check(std::string_view job_type, std::string_view payload);
+  std::vector<StatusOr<ValidationOutcome>> check_batch(std::string_view job_type,
+                                                       std::span<const std::string_view> payloads);
 
  private:
+  // A worker's answer as the port's outcome.
+  static ValidationOutcome outcome_of(const v1::ValidatePayloadResponse& response);
+
   struct Cached {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<v1::WorkerService::Stub> stub;
@@ -100,19 +105,7 @@ StatusOr<ValidationOutcome> GrpcPayloadValidator::Impl::check(std::string_view j
     context.AddMetadata(std::string(rpc::kClusterSecretKey), settings_.cluster_secret);
     v1::ValidatePayloadResponse response;
     const grpc::Status called = cached->stub->ValidatePayload(&context, request, &response);
-    if (called.ok()) {
-      ValidationOutcome outcome;
-      if (response.valid()) {
-        outcome.normalized_payload = response.normalized_payload_json();
-        return outcome;
-      }
-      for (const auto& error : response.field_errors()) {
-        outcome.errors.push_back({error.field(), error.message()});
-      }
-      // A refusal without a reason is still a refusal.
-      if (outcome.errors.empty()) outcome.errors.push_back({"", "refused by the plugin"});
-      return outcome;
-    }
+    if (called.ok()) return outcome_of(response);
     if (called.error_code() == grpc::StatusCode::NOT_FOUND) {
       ++not_hosting;
     } else {
@@ -129,6 +122,65 @@ StatusOr<ValidationOutcome> GrpcPayloadValidator::Impl::check(std::string_view j
                      "\" could validate the payload; last: " + last_failure);
 }
 
+ValidationOutcome GrpcPayloadValidator::Impl::outcome_of(
+    const v1::ValidatePayloadResponse& response) {
+  ValidationOutcome outcome;
+  if (response.valid()) {
+    outcome.normalized_payload = response.normalized_payload_json();
+    return outcome;
+  }
+  for (const auto& error : response.field_errors()) {
+    outcome.errors.push_back({error.field(), error.message()});
+  }
+  // A refusal without a reason is still a refusal.
+  if (outcome.errors.empty()) outcome.errors.push_back({"", "refused by the plugin"});
+  return outcome;
+}
+
+std::vector<StatusOr<ValidationOutcome>> GrpcPayloadValidator::Impl::check_batch(
+    std::string_view job_type, std::span<const std::string_view> payloads) {
+  std::vector<StatusOr<ValidationOutcome>> outcomes;
+  outcomes.reserve(payloads.size());
+  const std::vector<std::string> candidates =
+      settings_.resolve ? settings_.resolve(job_type) : std::vector<std::string>{};
+  if (candidates.empty()) {
+    outcomes.assign(payloads.size(),
+                    not_found("no worker pool runs job type \"" + std::string(job_type) + "\""));
+    return outcomes;
+  }
+  v1::ValidatePayloadsRequest request;
+  request.set_job_type(std::string(job_type));
+  for (const std::string_view payload : payloads) request.add_payload_json(std::string(payload));
+  size_t not_hosting = 0;
+  for (const auto& address : candidates) {
+    const auto cached = stub_for(address);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + settings_.deadline);
+    context.AddMetadata(std::string(rpc::kClusterSecretKey), settings_.cluster_secret);
+    v1::ValidatePayloadsResponse response;
+    const grpc::Status called = cached->stub->ValidatePayloads(&context, request, &response);
+    if (called.ok() && static_cast<size_t>(response.verdicts_size()) == payloads.size()) {
+      for (size_t i = 0; i < payloads.size(); ++i) {
+        const v1::PayloadVerdict& verdict = response.verdicts(static_cast<int>(i));
+        outcomes.push_back(verdict.code() == 0
+                               ? StatusOr<ValidationOutcome>(outcome_of(verdict.answer()))
+                               : check(job_type, payloads[i]));
+      }
+      return outcomes;
+    }
+    if (called.error_code() == grpc::StatusCode::NOT_FOUND) ++not_hosting;
+    spdlog::debug("validating {} payloads of {}: worker {} did not answer: {}", payloads.size(),
+                  job_type, address, called.error_message());
+  }
+  if (not_hosting == candidates.size()) {
+    outcomes.assign(payloads.size(),
+                    not_found("no worker hosts job type \"" + std::string(job_type) + "\""));
+    return outcomes;
+  }
+  for (const std::string_view payload : payloads) outcomes.push_back(check(job_type, payload));
+  return outcomes;
+}
+
 GrpcPayloadValidator::GrpcPayloadValidator(GrpcPayloadValidatorSettings settings)
     : impl_(std::make_unique<Impl>(std::move(settings))) {}
 
@@ -137,6 +189,11 @@ GrpcPayloadValidator::~GrpcPayloadValidator() = default;
 StatusOr<ValidationOutcome> GrpcPayloadValidator::check(std::string_view job_type,
                                                         std::string_view payload) {
   return impl_->check(job_type, payload);
+}
+
+std::vector<StatusOr<ValidationOutcome>> GrpcPayloadValidator::check_batch(
+    std::string_view job_type, std::span<const std::string_view> payloads) {
+  return impl_->check_batch(job_type, payloads);
 }
 
 std::optional<ValidationOutcome> GrpcPayloadValidator::validate(std::string_view job_type,

@@ -32,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,13 @@ class GrpcPayloadValidator final : public PayloadValidator {
   // The whole answer: the outcome, NotFound (no worker hosts the type) or
   // Unavailable (none of the candidates answered).
   StatusOr<ValidationOutcome> check(std::string_view job_type, std::string_view payload) override;
+
+  // One ValidatePayloads call for all of them, to the first candidate that
+  // answers it. A payload it could not answer, and every payload when no
+  // candidate answered the call (a worker too old to know it, say), is
+  // asked alone as check() asks, so the outcomes are check()'s.
+  std::vector<StatusOr<ValidationOutcome>> check_batch(
+      std::string_view job_type, std::span<const std::string_view> payloads) override;
 
  private:
   class Impl;
