@@ -23,6 +23,8 @@ import {
 } from './harness.mjs';
 
 const graphql = gatewayRequire('graphql');
+// The states a job ends in, as GraphQL spells them.
+const ENDED = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 let provider;
 let serve;
@@ -113,7 +115,8 @@ describe('queries and mutations', () => {
     const id = await submit(serve.url, 'github_user');
     const job = await eventually(async () => {
       const { body } = await gql(serve.url, `{ job(id: "${id}") { id status { state progressPercent jobType } result { finalState output input attempts } } }`);
-      return body.data.job.result ? body.data.job : null;
+      // The result is stored before the status says the job ended: wait for both.
+      return body.data.job.result && ENDED.has(body.data.job.status.state) ? body.data.job : null;
     }, { what: 'the result' });
     assert.equal(job.status.state, 'COMPLETED');
     assert.equal(job.status.jobType, 'github_user');
@@ -541,7 +544,8 @@ describe('dead letters and retries', () => {
     const newId = retried.data.retryJob;
     const job = await eventually(async () => {
       const { body } = await gql(serve.url, `{ job(id: "${newId}") { status { state } result { input } } }`);
-      return body.data.job.result ? body.data.job : null;
+      // The result is stored before the status says the job ended: wait for both.
+      return body.data.job.result && ENDED.has(body.data.job.status.state) ? body.data.job : null;
     }, { what: 'the retry to end' });
     assert.equal(job.status.state, 'FAILED');
     assert.deepEqual(job.result.input, UNKNOWN);
