@@ -191,8 +191,9 @@ std::optional<Reply> read_state_filter(const Pistache::Http::Uri::Query& query,
   if (state) return std::nullopt;
   return error_reply(
       Code::Bad_Request, "invalid_argument", "unknown state",
-      ordered_json::array({{{"field", "state"},
-                            {"message", "one of scheduled, queued, running, completed, failed, cancelled"}}}));
+      ordered_json::array(
+          {{{"field", "state"},
+            {"message", "one of scheduled, queued, running, completed, failed, cancelled"}}}));
 }
 
 // The limit= of a list (the default when absent or empty); an error reply
@@ -486,12 +487,11 @@ Reply JobRoutes::job_history(std::string_view id) {
 
 Reply JobRoutes::job(std::string_view id) {
   if (!is_uuid(id)) return malformed_id();
-  auto status = timed("status", [&] { return jobs_.status(id); });
-  if (!status.ok()) return job_error(status.status());
-  ordered_json body = {{"job_id", id}, {"status", member(*status)}};
+  auto view = timed("job", [&] { return jobs_.job(id); });
+  if (!view.ok()) return job_error(view.status());
+  ordered_json body = {{"job_id", id}, {"status", member(view->status)}};
   // A result exists only once the job ended; its absence is not an error.
-  if (auto result = timed("result", [&] { return jobs_.result(id); }); result.ok())
-    body["result"] = member(*result);
+  if (view->result) body["result"] = member(*view->result);
   return Reply{Code::Ok, dump(body)};
 }
 

@@ -636,14 +636,12 @@ grpc::Status GrpcJobServer::Impl::GetJob(grpc::ServerContext* context,
                                          v1::GetJobResponse* response) {
   if (auto refused = check_access(*context, Need::kRead)) return fail(context, *refused);
   if (!is_uuid(request->job_id())) return fail(context, malformed_id());
-  auto status = jobs_.status(request->job_id());
-  if (!status.ok()) return fail(context, job_failure(status.status()));
+  auto view = jobs_.job(request->job_id());
+  if (!view.ok()) return fail(context, job_failure(view.status()));
   response->set_job_id(request->job_id());
-  to_proto(*status, *response->mutable_status());
+  to_proto(view->status, *response->mutable_status());
   // A result exists only once the job ended; its absence is not an error.
-  if (auto result = jobs_.result(request->job_id()); result.ok()) {
-    to_proto(*result, *response->mutable_result());
-  }
+  if (view->result) to_proto(*view->result, *response->mutable_result());
   return grpc::Status::OK;
 }
 

@@ -102,8 +102,8 @@ JobStatus status_of(const ScheduledJob& job) {
 }  // namespace
 
 StatusOr<std::optional<Clock::time_point>> resolve_run_at(std::string_view run_at,
-                                                           std::optional<int64_t> delay_seconds,
-                                                           Clock::time_point now) {
+                                                          std::optional<int64_t> delay_seconds,
+                                                          Clock::time_point now) {
   const int64_t max_ahead = kMaxScheduleAhead.count();
   if (!run_at.empty() && delay_seconds) {
     return invalid_argument("give run_at or delay_seconds, not both");
@@ -410,6 +410,17 @@ StatusOr<JobResult> JobService::result(std::string_view job_id) {
   return results_.get(job_id);
 }
 
+StatusOr<JobView> JobService::job(std::string_view job_id) {
+  auto current = status(job_id);
+  if (!current.ok()) return current.status();
+  JobView view{.status = std::move(current).value()};
+  if (auto stored = results_.get(job_id); stored.ok()) {
+    if (!is_terminal(view.status.state)) merge_status(view.status, status_of(*stored));
+    view.result = std::move(stored).value();
+  }
+  return view;
+}
+
 StatusOr<JobStatus> JobService::cancel(std::string_view job_id) {
   if (Status valid = check_id(job_id); !valid.ok()) return valid;
   auto current = statuses_.get(job_id);
@@ -548,14 +559,14 @@ StatusOr<std::string> JobService::retry(std::string_view job_id) {
 StatusOr<JobStatus> record_replay(StatusStore& statuses, std::string_view original_id,
                                   const std::string& replay_id) {
   const auto original = statuses.get(original_id);
-  return statuses.update(JobStatus{.job_id = replay_id,
-                                   .state = JobState::kQueued,
-                                   .updated_at = now_rfc3339(),
-                                   .message = notices::replay_of(original_id),
-                                   .trace_id = original.ok() ? original->trace_id : "",
-                                   .job_type = original.ok() ? original->job_type : "",
-                                   .priority = original.ok() ? original->priority
-                                                             : JobPriority::kNormal});
+  return statuses.update(
+      JobStatus{.job_id = replay_id,
+                .state = JobState::kQueued,
+                .updated_at = now_rfc3339(),
+                .message = notices::replay_of(original_id),
+                .trace_id = original.ok() ? original->trace_id : "",
+                .job_type = original.ok() ? original->job_type : "",
+                .priority = original.ok() ? original->priority : JobPriority::kNormal});
 }
 
 }  // namespace dtq

@@ -70,8 +70,8 @@ inline constexpr std::chrono::seconds kMaxScheduleAhead = std::chrono::hours(24 
 // or one past kMaxScheduleAhead. A run_at in the past is allowed: the job
 // runs now. Nothing: unset.
 StatusOr<std::optional<Clock::time_point>> resolve_run_at(std::string_view run_at,
-                                                           std::optional<int64_t> delay_seconds,
-                                                           Clock::time_point now);
+                                                          std::optional<int64_t> delay_seconds,
+                                                          Clock::time_point now);
 
 // InvalidArgument, saying why, unless `key` is a well-formed idempotency key.
 Status check_idempotency_key(std::string_view key);
@@ -123,6 +123,12 @@ StatusOr<JobStatus> record_replay(StatusStore& statuses, std::string_view origin
 StatusOr<size_t> replay_dead_letters(JobQueue& queue, StatusStore* statuses,
                                      std::string_view job_type, size_t scan);
 
+// A job's status with its result, once it has one (JobService::job).
+struct JobView {
+  JobStatus status;
+  std::optional<JobResult> result;
+};
+
 class JobService {
  public:
   // `idempotency` null: a submission with an idempotency key is refused
@@ -167,6 +173,14 @@ class JobService {
   // (a status store need not keep run_at): for listings.
   JobStatus with_run_at(JobStatus status);
   StatusOr<JobResult> result(std::string_view job_id);
+  // The job as a client reads it: status() and, once the job ended, its
+  // result. A worker stores the result before it writes the terminal
+  // status (so that an ended job always has its result), so between those
+  // two writes the live status still says running: the view then answers
+  // the terminal status the result implies, never a result beside a
+  // running status. Errors as status(); a result that cannot be read is
+  // left out, as a job without one.
+  StatusOr<JobView> job(std::string_view job_id);
   // FailedPrecondition when the job has already ended. A scheduled job is
   // taken out of the schedule (it never runs) and ends cancelled.
   StatusOr<JobStatus> cancel(std::string_view job_id);
