@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -38,6 +39,14 @@ class GrpcPayloadValidator::Impl {
                                                        std::span<const std::string_view> payloads);
 
  private:
+  using WorkerCall =
+      std::function<grpc::Status(v1::WorkerService::Stub& stub, grpc::ClientContext& context)>;
+
+  // Asks the workers of `job_type` in turn, each call with the deadline and
+  // the cluster secret, until one answers. OK then; NotFound when no worker
+  // runs or hosts the type; Unavailable, naming the last failure, when
+  // none could answer.
+  Status ask_workers(std::string_view job_type, const WorkerCall& call);
   // A worker's answer as the port's outcome.
   static ValidationOutcome outcome_of(const v1::ValidatePayloadResponse& response);
 
@@ -86,16 +95,12 @@ std::shared_ptr<GrpcPayloadValidator::Impl::Cached> GrpcPayloadValidator::Impl::
   return cached;
 }
 
-StatusOr<ValidationOutcome> GrpcPayloadValidator::Impl::check(std::string_view job_type,
-                                                              std::string_view payload) {
+Status GrpcPayloadValidator::Impl::ask_workers(std::string_view job_type, const WorkerCall& call) {
   const std::vector<std::string> candidates =
       settings_.resolve ? settings_.resolve(job_type) : std::vector<std::string>{};
   if (candidates.empty()) {
     return not_found("no worker pool runs job type \"" + std::string(job_type) + "\"");
   }
-  v1::ValidatePayloadRequest request;
-  request.set_job_type(std::string(job_type));
-  request.set_payload_json(std::string(payload));
   std::string last_failure;
   size_t not_hosting = 0;
   for (const auto& address : candidates) {
@@ -103,16 +108,15 @@ StatusOr<ValidationOutcome> GrpcPayloadValidator::Impl::check(std::string_view j
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + settings_.deadline);
     context.AddMetadata(std::string(rpc::kClusterSecretKey), settings_.cluster_secret);
-    v1::ValidatePayloadResponse response;
-    const grpc::Status called = cached->stub->ValidatePayload(&context, request, &response);
-    if (called.ok()) return outcome_of(response);
+    const grpc::Status called = call(*cached->stub, context);
+    if (called.ok()) return {};
     if (called.error_code() == grpc::StatusCode::NOT_FOUND) {
       ++not_hosting;
     } else {
       last_failure = address + ": " + called.error_message() + " (gRPC code " +
                      std::to_string(static_cast<int>(called.error_code())) + ")";
     }
-    spdlog::debug("validating a {} payload: worker {} did not answer: {}", job_type, address,
+    spdlog::debug("validating {} payloads: worker {} did not answer: {}", job_type, address,
                   called.error_message());
   }
   if (not_hosting == candidates.size()) {
@@ -120,6 +124,20 @@ StatusOr<ValidationOutcome> GrpcPayloadValidator::Impl::check(std::string_view j
   }
   return unavailable("no worker of job type \"" + std::string(job_type) +
                      "\" could validate the payload; last: " + last_failure);
+}
+
+StatusOr<ValidationOutcome> GrpcPayloadValidator::Impl::check(std::string_view job_type,
+                                                              std::string_view payload) {
+  v1::ValidatePayloadRequest request;
+  request.set_job_type(std::string(job_type));
+  request.set_payload_json(std::string(payload));
+  v1::ValidatePayloadResponse response;
+  const Status asked =
+      ask_workers(job_type, [&](v1::WorkerService::Stub& stub, grpc::ClientContext& context) {
+        return stub.ValidatePayload(&context, request, &response);
+      });
+  if (!asked.ok()) return asked;
+  return outcome_of(response);
 }
 
 ValidationOutcome GrpcPayloadValidator::Impl::outcome_of(
@@ -139,45 +157,34 @@ ValidationOutcome GrpcPayloadValidator::Impl::outcome_of(
 
 std::vector<StatusOr<ValidationOutcome>> GrpcPayloadValidator::Impl::check_batch(
     std::string_view job_type, std::span<const std::string_view> payloads) {
-  std::vector<StatusOr<ValidationOutcome>> outcomes;
-  outcomes.reserve(payloads.size());
-  const std::vector<std::string> candidates =
-      settings_.resolve ? settings_.resolve(job_type) : std::vector<std::string>{};
-  if (candidates.empty()) {
-    outcomes.assign(payloads.size(),
-                    not_found("no worker pool runs job type \"" + std::string(job_type) + "\""));
-    return outcomes;
-  }
   v1::ValidatePayloadsRequest request;
   request.set_job_type(std::string(job_type));
   for (const std::string_view payload : payloads) request.add_payload_json(std::string(payload));
-  size_t not_hosting = 0;
-  for (const auto& address : candidates) {
-    const auto cached = stub_for(address);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + settings_.deadline);
-    context.AddMetadata(std::string(rpc::kClusterSecretKey), settings_.cluster_secret);
-    v1::ValidatePayloadsResponse response;
-    const grpc::Status called = cached->stub->ValidatePayloads(&context, request, &response);
-    if (called.ok() && static_cast<size_t>(response.verdicts_size()) == payloads.size()) {
-      for (size_t i = 0; i < payloads.size(); ++i) {
-        const v1::PayloadVerdict& verdict = response.verdicts(static_cast<int>(i));
-        outcomes.push_back(verdict.code() == 0
-                               ? StatusOr<ValidationOutcome>(outcome_of(verdict.answer()))
-                               : check(job_type, payloads[i]));
-      }
-      return outcomes;
-    }
-    if (called.error_code() == grpc::StatusCode::NOT_FOUND) ++not_hosting;
-    spdlog::debug("validating {} payloads of {}: worker {} did not answer: {}", payloads.size(),
-                  job_type, address, called.error_message());
-  }
-  if (not_hosting == candidates.size()) {
-    outcomes.assign(payloads.size(),
-                    not_found("no worker hosts job type \"" + std::string(job_type) + "\""));
+  v1::ValidatePayloadsResponse response;
+  const Status asked =
+      ask_workers(job_type, [&](v1::WorkerService::Stub& stub, grpc::ClientContext& context) {
+        grpc::Status called = stub.ValidatePayloads(&context, request, &response);
+        if (called.ok() && static_cast<size_t>(response.verdicts_size()) != payloads.size()) {
+          return grpc::Status(grpc::StatusCode::INTERNAL,
+                              std::to_string(response.verdicts_size()) + " verdicts for " +
+                                  std::to_string(payloads.size()) + " payloads");
+        }
+        return called;
+      });
+  std::vector<StatusOr<ValidationOutcome>> outcomes;
+  outcomes.reserve(payloads.size());
+  if (asked.code() == StatusCode::kNotFound) {
+    outcomes.assign(payloads.size(), asked);
     return outcomes;
   }
-  for (const std::string_view payload : payloads) outcomes.push_back(check(job_type, payload));
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    // A worker without the batch call (an older one), or one that failed it
+    // or one of its payloads, is asked again one payload at a time.
+    const bool answered = asked.ok() && response.verdicts(static_cast<int>(i)).code() == 0;
+    outcomes.push_back(answered ? StatusOr<ValidationOutcome>(
+                                      outcome_of(response.verdicts(static_cast<int>(i)).answer()))
+                                : check(job_type, payloads[i]));
+  }
   return outcomes;
 }
 
