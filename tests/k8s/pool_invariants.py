@@ -7,10 +7,14 @@ In every rendered overlay:
 - every job type the build ships (each plugins/*/ descriptor's job_type,
   and the SDK's hello example, which the overlays run as a third party's
   plugin) has exactly one pool: one Deployment running `dtq worker --only
-  TYPE` and one KEDA ScaledObject aimed at it, whose Kafka trigger reads
-  topic jobs.TYPE.v1 (KafkaSettings' topic_template, KAFKA_TOPIC_TEMPLATE)
-  and consumer group dtq.workers.TYPE (group_id_prefix), read from the
-  adapter's own header so that a rename there fails here;
+  TYPE` and one KEDA ScaledObject aimed at it, with a Kafka trigger per
+  priority class that reads that class's topic (jobs.TYPE.v1, and
+  jobs.TYPE.high.v1 and jobs.TYPE.low.v1: KafkaSettings' topic_template and
+  priority_topic_template) and consumer group (dtq.workers.TYPE, and .high,
+  .low: group_id_prefix), read from the adapter's own header so that a
+  rename there fails here, and scales on their sum; only the normal class's
+  where the workers turn the class topics off
+  (KAFKA_PRIORITY_TOPIC_TEMPLATE=off);
 - every pool has a PodDisruptionBudget selecting its pods, probes on the
   admin port, and terminationGracePeriodSeconds longer than its drain grace;
 - every container of dtq's own (api, gateway, workers) runs non-root with a
@@ -54,12 +58,22 @@ def kafka_naming(source):
     header = os.path.join(source, "backends", "kafka", "include", "dtq", "kafka", "kafka_job_queue.hpp")
     with open(header, encoding="utf-8") as stream:
         text = stream.read()
-    template = re.search(r'topic_template\s*=\s*"([^"]+)"', text)
+    template = re.search(r'\btopic_template\s*=\s*"([^"]+)"', text)
+    classes = re.search(r'priority_topic_template\s*=\s*"([^"]+)"', text)
     prefix = re.search(r'group_id_prefix\s*=\s*"([^"]+)"', text)
-    template = template.group(1) if template else "jobs.%s.v1"
-    if not prefix:
-        sys.exit(f"pool_invariants: no group_id_prefix in {header}")
-    return template, prefix.group(1)
+    if not template or not classes or not prefix:
+        sys.exit(f"pool_invariants: no topic_template, priority_topic_template or group_id_prefix in {header}")
+    return template.group(1), classes.group(1), prefix.group(1)
+
+
+def expected_triggers(job_type, template, class_template, prefix, class_topics):
+    """{trigger name: (topic, consumer group)} a pool of job_type must read."""
+    expected = {"normal": (template.replace("%s", job_type), prefix + job_type)}
+    if class_topics:
+        for priority in ("high", "low"):
+            expected[priority] = (class_template.replace("%s", job_type).replace("%p", priority),
+                                  f"{prefix}{job_type}.{priority}")
+    return expected
 
 
 def pod_spec(doc):
@@ -91,7 +105,7 @@ def check_container(overlay, owner, pod, container, backend):
             fail(overlay, f"{where}: no {probe}")
 
 
-def check_overlay(path, types, template, prefix):
+def check_overlay(path, types, template, class_template, prefix):
     overlay = os.path.basename(path)
     with open(path, encoding="utf-8") as stream:
         docs = [doc for doc in yaml.safe_load_all(stream) if doc]
@@ -130,16 +144,29 @@ def check_overlay(path, types, template, prefix):
                 fail(overlay, f"pool {name}: {len(objects)} ScaledObjects, want exactly 1")
                 continue
             spec = objects[0]["spec"]
-            triggers = [t for t in spec.get("triggers", []) if t.get("type") == "kafka"]
-            if len(triggers) != 1:
-                fail(overlay, f"pool {name}: {len(triggers)} kafka triggers, want 1")
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            expected = expected_triggers(job_type, template, class_template, prefix,
+                                         env.get("KAFKA_PRIORITY_TOPIC_TEMPLATE") != "off")
+            triggers = {t.get("name"): t for t in spec.get("triggers", []) if t.get("type") == "kafka"}
+            if sorted(triggers) != sorted(expected):
+                fail(overlay, f"pool {name}: kafka triggers {sorted(map(str, triggers))}, want {sorted(expected)}")
                 continue
-            metadata = triggers[0]["metadata"]
-            topic, group = template.replace("%s", job_type), prefix + job_type
-            if metadata.get("topic") != topic:
-                fail(overlay, f"pool {name}: trigger topic {metadata.get('topic')!r}, the code uses {topic!r}")
-            if metadata.get("consumerGroup") != group:
-                fail(overlay, f"pool {name}: consumer group {metadata.get('consumerGroup')!r}, the code uses {group!r}")
+            for trigger_name, (topic, group) in expected.items():
+                metadata = triggers[trigger_name]["metadata"]
+                if metadata.get("topic") != topic:
+                    fail(overlay, f"pool {name}: trigger {trigger_name} topic {metadata.get('topic')!r}, "
+                         f"the code uses {topic!r}")
+                if metadata.get("consumerGroup") != group:
+                    fail(overlay, f"pool {name}: trigger {trigger_name} consumer group "
+                         f"{metadata.get('consumerGroup')!r}, the code uses {group!r}")
+            modifiers = spec.get("advanced", {}).get("scalingModifiers")
+            if len(expected) > 1:
+                terms = sorted(term.strip() for term in str((modifiers or {}).get("formula", "")).split("+"))
+                if terms != sorted(expected):
+                    fail(overlay, f"pool {name}: scalingModifiers formula {(modifiers or {}).get('formula')!r}, "
+                         f"want the sum of {sorted(expected)}")
+            elif modifiers:
+                fail(overlay, f"pool {name}: scalingModifiers over a single trigger")
             if not 1 <= spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 0):
                 fail(overlay, f"pool {name}: replicas must be 1 <= min <= max")
             pod = pod_spec(doc)
@@ -257,9 +284,9 @@ def main():
     types = shipped_job_types(source)
     if not types:
         sys.exit("pool_invariants: no job type found in plugins/")
-    template, prefix = kafka_naming(source)
+    template, class_template, prefix = kafka_naming(source)
     for path in sys.argv[2:]:
-        count = check_overlay(path, types, template, prefix)
+        count = check_overlay(path, types, template, class_template, prefix)
         print(f"{os.path.basename(path)}: {count} pools for job types {', '.join(sorted(types))}")
     for failure in failures:
         print("FAIL", failure)
