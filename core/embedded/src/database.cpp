@@ -144,11 +144,13 @@ Status create_data_dir(const fs::path& dir) {
   if (dir.empty()) return invalid_argument("embedded backends: data_dir is empty");
   std::error_code error;
   const bool created = fs::create_directories(dir, error);
-  if (error) return unavailable("cannot create data directory " + dir.string() + ": " + error.message());
+  if (error)
+    return unavailable("cannot create data directory " + dir.string() + ": " + error.message());
   if (created) {
     // Job payloads and results may be private to the user.
     fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, error);
-    if (error) return unavailable("cannot restrict data directory " + dir.string() + ": " + error.message());
+    if (error)
+      return unavailable("cannot restrict data directory " + dir.string() + ": " + error.message());
   }
   return {};
 }
@@ -164,14 +166,16 @@ StatusOr<int> lock_data_dir(const fs::path& dir) {
     char pid[32] = {};
     const ssize_t length = ::pread(fd, pid, sizeof pid - 1, 0);
     ::close(fd);
-    if (error != EWOULDBLOCK) return unavailable(path.string() + ": cannot lock: " + std::strerror(error));
+    if (error != EWOULDBLOCK)
+      return unavailable(path.string() + ": cannot lock: " + std::strerror(error));
     std::string holder = length > 0 ? std::string(pid, static_cast<size_t>(length)) : "unknown";
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    return failed_precondition("data directory " + dir.string() + " is in use by another dtq process (pid " +
-                               holder + ")");
+    return failed_precondition("data directory " + dir.string() +
+                               " is in use by another dtq process (pid " + holder + ")");
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     spdlog::warn("{}: cannot record this process's pid: {}", path.string(), std::strerror(errno));
   }
   return fd;
@@ -184,7 +188,9 @@ Status migrate(Connection& connection) {
     auto row = mode.step();
     if (!row.ok()) return row.status();
     if (!*row || mode.text(0) != "wal") {
-      return unavailable(connection.file() + ": cannot switch to WAL journal mode (the file system may not support it)");
+      return unavailable(
+          connection.file() +
+          ": cannot switch to WAL journal mode (the file system may not support it)");
     }
   }
   if (Status s = connection.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -196,9 +202,9 @@ Status migrate(Connection& connection) {
       version = query.integer(0);
     }
     if (version > kSchemaVersion) {
-      return failed_precondition(connection.file() + " has schema version " + std::to_string(version) +
-                                 ", newer than this dtq understands (" + std::to_string(kSchemaVersion) +
-                                 "); use a newer dtq");
+      return failed_precondition(connection.file() + " has schema version " +
+                                 std::to_string(version) + ", newer than this dtq understands (" +
+                                 std::to_string(kSchemaVersion) + "); use a newer dtq");
     }
     for (; version < kSchemaVersion; ++version) {
       if (Status s = connection.exec(kMigrations[version]); !s.ok()) return s;
@@ -229,11 +235,16 @@ StatusOr<std::shared_ptr<Database>> Database::open(const EmbeddedSettings& setti
     if (lock_fd >= 0) ::close(lock_fd);
     return ready;
   }
-  return std::shared_ptr<Database>(new Database(settings, file, lock_fd, std::move(writer).value()));
+  return std::shared_ptr<Database>(
+      new Database(settings, file, lock_fd, std::move(writer).value()));
 }
 
-Database::Database(EmbeddedSettings settings, std::string file, int lock_fd, std::unique_ptr<Connection> writer)
-    : settings_(std::move(settings)), file_(std::move(file)), lock_fd_(lock_fd), writer_(std::move(writer)) {
+Database::Database(EmbeddedSettings settings, std::string file, int lock_fd,
+                   std::unique_ptr<Connection> writer)
+    : settings_(std::move(settings)),
+      file_(std::move(file)),
+      lock_fd_(lock_fd),
+      writer_(std::move(writer)) {
   writer_thread_ = std::thread([this] { writer_loop(); });
 }
 
@@ -252,11 +263,14 @@ Database::~Database() {
 Status Database::write(WriteFn fn, Atomic atomic) {
   auto waiter = std::make_shared<Waiter>();
   submit(Op{std::move(fn), atomic, waiter, nullptr});
-  waiter->done.wait(false, std::memory_order_acquire);
+  std::unique_lock lock(waiter->mutex);
+  waiter->changed.wait(lock, [&] { return waiter->done; });
   return std::move(waiter->status);
 }
 
-void Database::write_async(WriteFn fn, const char* what) { submit(Op{std::move(fn), Atomic::kNo, nullptr, what}); }
+void Database::write_async(WriteFn fn, const char* what) {
+  submit(Op{std::move(fn), Atomic::kNo, nullptr, what});
+}
 
 Status Database::flush() {
   return write([](WriteTx&) { return Status{}; });
@@ -302,8 +316,9 @@ void Database::writer_loop() {
     }
     if (queue_.empty() && stopping_) return;
     if (!queue_.empty() && waiters_queued_ == 0 && !stopping_) {
-      queue_changed_.wait_for(lock, settings_.write_linger,
-                              [this] { return stopping_ || waiters_queued_ > 0 || queue_.size() >= kFullRound; });
+      queue_changed_.wait_for(lock, settings_.write_linger, [this] {
+        return stopping_ || waiters_queued_ > 0 || queue_.size() >= kFullRound;
+      });
     }
     ops.swap(queue_);
     waiters_queued_ = 0;
@@ -326,7 +341,8 @@ void Database::run_round(std::vector<Op>& ops) {
   for (auto& [id, hook] : hooks_) hook(tx);
   Status fatal;
   if (sqlite3_get_autocommit(writer_->handle()) != 0) {
-    fatal = internal_error(file_ + ": the transaction ended while loading other processes' changes");
+    fatal =
+        internal_error(file_ + ": the transaction ended while loading other processes' changes");
   } else if (run_ops(tx, ops, results, fatal)) {
     fatal = writer_->exec("COMMIT");
     if (fatal.ok()) {
@@ -342,7 +358,8 @@ void Database::run_round(std::vector<Op>& ops) {
   finish(ops, results);
 }
 
-bool Database::run_ops(WriteTx& tx, std::vector<Op>& ops, std::vector<Status>& results, Status& fatal) {
+bool Database::run_ops(WriteTx& tx, std::vector<Op>& ops, std::vector<Status>& results,
+                       Status& fatal) {
   for (size_t i = 0; i < ops.size(); ++i) {
     const bool atomic = ops[i].atomic == Atomic::kYes;
     if (atomic) {
@@ -377,9 +394,13 @@ bool Database::run_ops(WriteTx& tx, std::vector<Op>& ops, std::vector<Status>& r
 void Database::finish(std::vector<Op>& ops, std::vector<Status>& results) {
   for (size_t i = 0; i < ops.size(); ++i) {
     if (ops[i].waiter) {
-      ops[i].waiter->status = std::move(results[i]);
-      ops[i].waiter->done.store(true, std::memory_order_release);
-      ops[i].waiter->done.notify_one();
+      Waiter& waiter = *ops[i].waiter;
+      {
+        std::lock_guard lock(waiter.mutex);
+        waiter.status = std::move(results[i]);
+        waiter.done = true;
+      }
+      waiter.changed.notify_one();
     } else if (!results[i].ok()) {
       spdlog::error("{}: {} failed: {}", file_, ops[i].what, results[i].message());
     }

@@ -7,10 +7,10 @@
 // (BEGIN IMMEDIATE ... COMMIT) in submission order, then wakes the callers
 // of that round. While only asynchronous writes are queued it lingers up to
 // settings.write_linger for more, so that a busy process commits a few
-// large transactions instead of many tiny ones. A closure that fails is undone on its own (a statement
-// undoes itself; `Atomic::kYes` wraps a multi-statement closure in a
-// savepoint); the rest of the round still commits. Effects that must wait
-// for the commit (updating memory) are registered with after_commit().
+// large transactions instead of many tiny ones. A closure that fails is undone on its own (a
+// statement undoes itself; `Atomic::kYes` wraps a multi-statement closure in a savepoint); the rest
+// of the round still commits. Effects that must wait for the commit (updating memory) are
+// registered with after_commit().
 //
 // Batch hooks run at the start of every round, inside its transaction, so
 // they see the database while no other process can write. The owner uses
@@ -95,10 +95,15 @@ class Database {
 
  private:
   // Shared by the caller and the writer, so the writer may still notify
-  // after the caller has woken and gone.
+  // after the caller has woken and gone. A mutex and a condition variable,
+  // not std::atomic<bool>::wait: libstdc++'s atomic wait spins through a
+  // dozen sched_yield calls before it sleeps, and each synchronous write
+  // paid them (a few per cent of a job's CPU in engine_bench).
   struct Waiter {
-    Status status;
-    std::atomic<bool> done{false};
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool done = false;  // guarded by mutex
+    Status status;      // written before done is set
   };
   struct Op {
     WriteFn fn;
@@ -107,7 +112,8 @@ class Database {
     const char* what;
   };
 
-  Database(EmbeddedSettings settings, std::string file, int lock_fd, std::unique_ptr<Connection> writer);
+  Database(EmbeddedSettings settings, std::string file, int lock_fd,
+           std::unique_ptr<Connection> writer);
 
   void submit(Op op);
   void writer_loop();
