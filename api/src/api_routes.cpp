@@ -511,10 +511,10 @@ Reply JobRoutes::list(const Pistache::Http::Request& request) {
   if (auto type = query.get("job_type")) list_query.job_type = query_decode(*type);
   if (auto cursor = query.get("cursor")) list_query.cursor = query_decode(*cursor);
   if (auto refused = read_limit(query, list_query.limit)) return *refused;
-  auto page = timed("list", [&] { return statuses_.list(list_query); });
+  auto page = timed("list", [&] { return jobs_.list(list_query); });
   if (!page.ok()) return status_error(page.status());
   ordered_json jobs = ordered_json::array();
-  for (const auto& status : page->statuses) jobs.push_back(member(jobs_.with_run_at(status)));
+  for (const auto& status : page->statuses) jobs.push_back(member(status));
   ordered_json cursor =
       page->next_cursor.empty() ? ordered_json() : ordered_json(page->next_cursor);
   return Reply{Code::Ok, dump({{"jobs", std::move(jobs)}, {"next_cursor", std::move(cursor)}})};

@@ -45,11 +45,10 @@ inline constexpr std::string_view kBatchSubmitPath = "/v1/jobs:batch";
 
 class JobRoutes {
  public:
-  JobRoutes(JobService& jobs, StatusStore& statuses, JobTypeRegistry& job_types, SseHub& sse,
-            Metrics& metrics, size_t body_limit, double submit_rate_per_second, JobHistory* history,
+  JobRoutes(JobService& jobs, JobTypeRegistry& job_types, SseHub& sse, Metrics& metrics,
+            size_t body_limit, double submit_rate_per_second, JobHistory* history,
             size_t batch_body_limit)
       : jobs_(jobs),
-        statuses_(statuses),
         job_types_(job_types),
         sse_(sse),
         metrics_(metrics),
@@ -100,7 +99,6 @@ class JobRoutes {
   Reply set_paused(const Pistache::Http::Request& request, std::string_view job_type, bool paused);
 
   JobService& jobs_;
-  StatusStore& statuses_;
   JobTypeRegistry& job_types_;
   SseHub& sse_;
   Metrics& metrics_;

@@ -59,7 +59,7 @@ class ApiServer::Impl final : public RequestSink {
         job_types_(job_types),
         metrics_(statuses),
         sse_(statuses, settings_.max_sse_streams, settings_.sse_heartbeat),
-        job_routes_(jobs, statuses, job_types, sse_, metrics_, settings_.body_limit,
+        job_routes_(jobs, job_types, sse_, metrics_, settings_.body_limit,
                     settings_.submit_rate_per_second, settings_.history,
                     settings_.batch_body_limit) {
     if (!settings_.static_dir.empty()) static_files_.emplace(settings_.static_dir);

@@ -698,7 +698,7 @@ grpc::Status GrpcJobServer::Impl::ListJobs(grpc::ServerContext* context,
   query.limit = request->limit() == 0 ? kDefaultListLimit : request->limit();
   query.job_type = request->job_type();
   query.cursor = request->cursor();
-  auto page = statuses_.list(query);
+  auto page = jobs_.list(query);
   if (!page.ok()) {
     Failure failure = from_status(page.status());
     if (page.status().code() == StatusCode::kInvalidArgument) {
@@ -706,9 +706,7 @@ grpc::Status GrpcJobServer::Impl::ListJobs(grpc::ServerContext* context,
     }
     return fail(context, failure);
   }
-  for (const auto& status : page->statuses) {
-    to_proto(jobs_.with_run_at(status), *response->add_jobs());
-  }
+  for (const auto& status : page->statuses) to_proto(status, *response->add_jobs());
   response->set_next_cursor(page->next_cursor);
   return grpc::Status::OK;
 }

@@ -410,6 +410,21 @@ StatusOr<JobResult> JobService::result(std::string_view job_id) {
   return results_.get(job_id);
 }
 
+StatusOr<StatusPage> JobService::list(const StatusListQuery& query) {
+  if (query.state == JobState::kScheduled && schedule_ != nullptr) {
+    auto waiting = schedule_->list(query.job_type, query.cursor, query.limit);
+    if (!waiting.ok()) return waiting.status();
+    StatusPage page{.next_cursor = std::move(waiting->next_cursor)};
+    page.statuses.reserve(waiting->jobs.size());
+    for (const ScheduledJob& job : waiting->jobs) page.statuses.push_back(status_of(job));
+    return page;
+  }
+  auto page = statuses_.list(query);
+  if (!page.ok()) return page;
+  for (JobStatus& status : page->statuses) status = with_run_at(std::move(status));
+  return page;
+}
+
 StatusOr<JobView> JobService::job(std::string_view job_id) {
   auto current = status(job_id);
   if (!current.ok()) return current.status();

@@ -27,6 +27,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -172,6 +173,75 @@ TYPED_TEST_P(JobScheduleConformance, ClaimsComeEarliestDueFirstUpToTheLimit) {
   for (const auto& id : ids) ASSERT_TRUE(this->schedule_->complete(id).ok());
 }
 
+TYPED_TEST_P(JobScheduleConformance, ListsWaitingJobsEarliestDueFirstPageByPage) {
+  const auto base = this->now_ms() + std::chrono::hours(24 * 700);
+  std::vector<std::string> by_due;  // every job, earliest due first
+  std::vector<std::string> others;  // the "other" type's, earliest due first
+  std::vector<JobMessage> messages;
+  for (int i = 0; i < 5; ++i) messages.push_back(this->message_of(i % 2 == 0 ? "echo" : "other"));
+  // Two share a due time: the job id breaks the tie.
+  const std::vector<std::chrono::seconds> due = {std::chrono::seconds(5), std::chrono::seconds(4),
+                                                 std::chrono::seconds(3), std::chrono::seconds(3),
+                                                 std::chrono::seconds(1)};
+  // Scheduled latest first: the order must come from the due time.
+  for (size_t i = 0; i < messages.size(); ++i) {
+    ASSERT_TRUE(this->schedule_->schedule(messages[i], base + due[i]).ok());
+  }
+  const auto tied = std::minmax(messages[2].job_id, messages[3].job_id);
+  by_due = {messages[4].job_id, tied.first, tied.second, messages[1].job_id, messages[0].job_id};
+  for (const auto& id : by_due) {
+    const auto it = std::find_if(messages.begin(), messages.end(),
+                                 [&](const JobMessage& m) { return m.job_id == id; });
+    if (it->job_type == "other") others.push_back(id);
+  }
+  const JobMessage cancelled = this->message_of("other");
+  ASSERT_TRUE(this->schedule_->schedule(cancelled, base + std::chrono::seconds(2)).ok());
+  ASSERT_TRUE(this->schedule_->cancel(cancelled.job_id).ok());
+
+  const auto list_all = [&](std::string_view job_type, size_t limit) {
+    std::vector<std::string> ids;
+    std::string cursor;
+    for (int pages = 0; pages < 20; ++pages) {
+      auto page = this->schedule_->list(job_type, cursor, limit);
+      EXPECT_TRUE(page.ok()) << page.status().message();
+      if (!page.ok()) break;
+      EXPECT_LE(page->jobs.size(), limit);
+      for (const auto& job : page->jobs) {
+        ids.push_back(job.message.job_id);
+        if (!job_type.empty()) {
+          EXPECT_EQ(job.message.job_type, job_type);
+        }
+      }
+      if (page->next_cursor.empty()) break;
+      cursor = page->next_cursor;
+    }
+    return ids;
+  };
+  EXPECT_EQ(list_all("", 100), by_due);
+  EXPECT_EQ(list_all("", 2), by_due) << "paged by 2";
+  EXPECT_EQ(list_all("", 1), by_due) << "paged by 1, across the tie";
+  EXPECT_EQ(list_all("other", 1), others);
+  EXPECT_TRUE(list_all("nobody", 10).empty());
+
+  auto first = this->schedule_->list("", "", 2);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_EQ(first->jobs.size(), 2u);
+  EXPECT_EQ(first->jobs[0].run_at, base + std::chrono::seconds(1));
+  EXPECT_FALSE(first->next_cursor.empty());
+  for (const auto& message : messages) ASSERT_TRUE(this->schedule_->complete(message.job_id).ok());
+  auto empty = this->schedule_->list("", "", 10);
+  ASSERT_TRUE(empty.ok()) << empty.status().message();
+  EXPECT_TRUE(empty->jobs.empty());
+  EXPECT_TRUE(empty->next_cursor.empty());
+}
+
+TYPED_TEST_P(JobScheduleConformance, AMalformedListCursorIsRefused) {
+  for (const std::string_view cursor : {"garbage", "12:", ":abc", "x1:abc", "1e3:abc"}) {
+    EXPECT_EQ(this->schedule_->list("", cursor, 10).status().code(), StatusCode::kInvalidArgument)
+        << cursor;
+  }
+}
+
 TYPED_TEST_P(JobScheduleConformance, RacingClaimersTakeEachJobOnce) {
   const auto base = this->now_ms() + std::chrono::hours(24 * 800);
   constexpr int kJobs = 60;
@@ -280,6 +350,8 @@ REGISTER_TYPED_TEST_SUITE_P(JobScheduleConformance, NothingIsClaimedBeforeItIsDu
                             AClaimLeasesUntilItEndsThenItIsClaimedAgain,
                             CancelTakesAWaitingOrLeasedJobOut,
                             ClaimsComeEarliestDueFirstUpToTheLimit, RacingClaimersTakeEachJobOnce,
-                            AScheduledJobSurvivesARestart, RacingSchedulersMoveEachDueJobOnce);
+                            AScheduledJobSurvivesARestart, RacingSchedulersMoveEachDueJobOnce,
+                            ListsWaitingJobsEarliestDueFirstPageByPage,
+                            AMalformedListCursorIsRefused);
 
 }  // namespace dtq::testing

@@ -1,6 +1,7 @@
 #include "fakes/memory_job_schedule.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 namespace dtq::fakes {
 
@@ -55,6 +56,36 @@ StatusOr<ScheduledJob> MemoryJobSchedule::get(std::string_view job_id) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return not_found("job " + std::string(job_id) + " is not scheduled");
   return it->second.job;
+}
+
+StatusOr<SchedulePage> MemoryJobSchedule::list(std::string_view job_type, std::string_view cursor,
+                                               size_t limit) {
+  std::optional<ScheduleCursor> after;
+  if (!cursor.empty()) {
+    after = ScheduleCursor::parse(cursor);
+    if (!after) return invalid_argument("malformed cursor");
+  }
+  MutexLock lock(mutex_);
+  std::vector<std::pair<int64_t, const Entry*>> waiting;
+  for (const auto& [id, entry] : jobs_) {
+    if (!job_type.empty() && entry.job.message.job_type != job_type) continue;
+    const int64_t due = to_unix_ms(entry.due);
+    if (after && std::tie(due, id) <= std::tie(after->due_ms, after->job_id)) continue;
+    waiting.emplace_back(due, &entry);
+  }
+  std::sort(waiting.begin(), waiting.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first, a.second->job.message.job_id) <
+           std::tie(b.first, b.second->job.message.job_id);
+  });
+  SchedulePage page;
+  const size_t take = std::min(waiting.size(), std::max<size_t>(limit, 1));
+  for (size_t i = 0; i < take; ++i) page.jobs.push_back(waiting[i].second->job);
+  if (take < waiting.size()) {
+    page.next_cursor = ScheduleCursor{.due_ms = waiting[take - 1].first,
+                                      .job_id = waiting[take - 1].second->job.message.job_id}
+                           .text();
+  }
+  return page;
 }
 
 }  // namespace dtq::fakes

@@ -23,6 +23,8 @@ class MemoryJobSchedule final : public JobSchedule {
   Status complete(std::string_view job_id) override;
   StatusOr<bool> cancel(std::string_view job_id) override;
   StatusOr<ScheduledJob> get(std::string_view job_id) override;
+  StatusOr<SchedulePage> list(std::string_view job_type, std::string_view cursor,
+                              size_t limit) override;
 
  private:
   struct Entry {

@@ -2,7 +2,8 @@
 // delay_seconds read and bounded (resolve_run_at), a future run_at makes a
 // `scheduled` job in the schedule and nothing on the queue, a past one runs
 // now, a scheduled job is cancelled out of the schedule, its status is read
-// from the schedule once the live status is gone, and the JobScheduler
+// from the schedule once the live status is gone, it is listed from the
+// schedule whether or not its status is kept, and the JobScheduler
 // moves it to the queue when due, never one with a cancel request.
 #include <gtest/gtest.h>
 
@@ -171,6 +172,44 @@ TEST_F(JobServiceScheduleTest, AStatusGoneFromTheStoreIsReadFromTheSchedule) {
   ASSERT_TRUE(cancelled.ok()) << cancelled.status().message();
   EXPECT_EQ(cancelled->state, JobState::kCancelled);
   EXPECT_EQ(schedule_.get(message.job_id).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(JobServiceScheduleTest, AScheduledListingComesFromTheSchedule) {
+  // One job submitted as the API does (a status and a schedule entry), one
+  // whose status is gone (Redis keeps it 24 h, the delay is 30 days).
+  const auto soon = from_unix_ms(to_unix_ms(Clock::now() + 1h));
+  const auto submitted = submit_at(soon);
+  ASSERT_TRUE(submitted.ok()) << submitted.status().message();
+  const auto later = from_unix_ms(to_unix_ms(Clock::now() + std::chrono::hours(24 * 30)));
+  JobMessage old{.job_id = new_uuid4(),
+                 .job_type = "echo",
+                 .submitted_at = now_rfc3339(),
+                 .trace_id = new_uuid4(),
+                 .payload = "{}"};
+  ASSERT_TRUE(schedule_.schedule(old, later).ok());
+
+  auto page = jobs_.list({.state = JobState::kScheduled, .limit = 1});
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  ASSERT_EQ(page->statuses.size(), 1u);
+  EXPECT_EQ(page->statuses[0].job_id, submitted->job_id) << "earliest due first";
+  EXPECT_EQ(page->statuses[0].state, JobState::kScheduled);
+  EXPECT_EQ(page->statuses[0].run_at, to_rfc3339(soon));
+  ASSERT_FALSE(page->next_cursor.empty());
+  page = jobs_.list({.state = JobState::kScheduled, .limit = 1, .cursor = page->next_cursor});
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  ASSERT_EQ(page->statuses.size(), 1u);
+  EXPECT_EQ(page->statuses[0].job_id, old.job_id) << "a job whose status is gone is listed";
+  EXPECT_EQ(page->statuses[0].run_at, to_rfc3339(later));
+  EXPECT_TRUE(page->next_cursor.empty());
+
+  EXPECT_EQ(jobs_.list({.state = JobState::kScheduled, .cursor = "not-a-cursor"}).status().code(),
+            StatusCode::kInvalidArgument);
+  // Other listings are the status store's, each scheduled job with its run_at.
+  auto all = jobs_.list({});
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  ASSERT_EQ(all->statuses.size(), 1u);
+  EXPECT_EQ(all->statuses[0].job_id, submitted->job_id);
+  EXPECT_EQ(all->statuses[0].run_at, to_rfc3339(soon));
 }
 
 TEST_F(JobServiceScheduleTest, AMoveInterruptedAfterItsStatusIsNotEnqueuedAgain) {

@@ -1,5 +1,6 @@
 #include "dtq/redis/redis_job_schedule.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "connection.hpp"
@@ -7,6 +8,11 @@
 
 namespace dtq::redis {
 namespace {
+
+// The most schedule entries one list() call looks at: a listing of one
+// type among many other types' jobs answers short pages rather than hold
+// Redis for a long script.
+constexpr size_t kMaxListed = 2000;
 
 // KEYS[1] due, KEYS[2] jobs; ARGV[1] job_id, ARGV[2] run_at ms, ARGV[3]
 // the entry. 1 when scheduled, 0 when the job was there already.
@@ -44,7 +50,53 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return redis.call('HDEL', KEYS[2], ARGV[1])
 )lua";
 
+// KEYS[1] due, KEYS[2] jobs; ARGV[1] and ARGV[2] the cursor's due ms and
+// job id ('' and '': from the first), ARGV[3] the job type ('' every
+// type), ARGV[4] the page size, ARGV[5] the most entries one call looks at
+// (a type's jobs may be few among many). Returns the page's entries, then
+// the cursor to go on from, `<due>:<job id>` ('' on the last page). Equal
+// scores come in member order, so (due, job id) orders the walk.
+constexpr const char* kListScript = R"lua(
+local after_due, after_id, job_type = ARGV[1], ARGV[2], ARGV[3]
+local size, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
+local min = '-inf'
+if after_due ~= '' then min = after_due end
+local page, last, offset = {}, nil, 0
+while true do
+  local chunk = redis.call('ZRANGEBYSCORE', KEYS[1], min, '+inf', 'WITHSCORES', 'LIMIT', offset, 256)
+  if #chunk == 0 then break end
+  offset = offset + #chunk / 2
+  for i = 1, #chunk, 2 do
+    local id, due = chunk[i], chunk[i + 1]
+    if after_due == '' or tonumber(due) > tonumber(after_due) or id > after_id then
+      if budget == 0 then
+        table.insert(page, last or '')
+        return page
+      end
+      budget = budget - 1
+      local entry = redis.call('HGET', KEYS[2], id)
+      local wanted = entry ~= false
+      if wanted and job_type ~= '' then
+        local ok, message = pcall(cjson.decode, string.match(entry, '^%d+ %d+ (.*)$') or '')
+        wanted = ok and type(message) == 'table' and message.job_type == job_type
+      end
+      if wanted then
+        if #page == size then
+          table.insert(page, last)
+          return page
+        end
+        table.insert(page, entry)
+      end
+      last = string.format('%.0f', tonumber(due)) .. ':' .. id
+    end
+  end
+end
+table.insert(page, '')
+return page
+)lua";
+
 constexpr Script kSchedule{"schedule a job", kScheduleScript};
+constexpr Script kList{"list scheduled jobs", kListScript};
 constexpr Script kClaim{"claim due jobs", kClaimScript};
 constexpr Script kRemove{"remove a scheduled job", kRemoveScript};
 
@@ -161,6 +213,35 @@ StatusOr<ScheduledJob> RedisJobSchedule::get(std::string_view job_id) {
   if (reply->is_error()) return refused("read a scheduled job", reply->text);
   if (reply->is_nil()) return not_found("job " + std::string(job_id) + " is not scheduled");
   return decode(reply->text);
+}
+
+StatusOr<SchedulePage> RedisJobSchedule::list(std::string_view job_type, std::string_view cursor,
+                                              size_t limit) {
+  std::string after_due;
+  std::string after_id;
+  if (!cursor.empty()) {
+    auto parsed = ScheduleCursor::parse(cursor);
+    if (!parsed) return invalid_argument("malformed cursor");
+    after_due = std::to_string(parsed->due_ms);
+    after_id = std::move(parsed->job_id);
+  }
+  const std::string size = std::to_string(std::max<size_t>(limit, 1));
+  const std::string budget = std::to_string(kMaxListed);
+  const std::string_view args[] = {after_due, after_id, job_type, size, budget};
+  auto reply = pool_->eval(kList, {due_key_, jobs_key_}, args);
+  if (!reply.ok()) return reply.status();
+  if (reply->is_error()) return refused("list scheduled jobs", reply->text);
+  if (reply->elements.empty()) return refused("list scheduled jobs", "an empty reply");
+  SchedulePage page;
+  page.next_cursor = reply->elements.back().text;
+  reply->elements.pop_back();
+  page.jobs.reserve(reply->elements.size());
+  for (const Reply& entry : reply->elements) {
+    auto job = decode(entry.text);
+    if (!job.ok()) return job.status();
+    page.jobs.push_back(std::move(job).value());
+  }
+  return page;
 }
 
 }  // namespace dtq::redis

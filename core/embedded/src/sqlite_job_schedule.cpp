@@ -1,5 +1,8 @@
 #include "sqlite_job_schedule.hpp"
 
+#include <algorithm>
+#include <limits>
+
 #include "dtq/core/model_json.hpp"
 
 namespace dtq::embedded {
@@ -107,6 +110,48 @@ StatusOr<ScheduledJob> SqliteJobSchedule::get(std::string_view job_id) {
       return s;
     }
     return read_row(connection, query);
+  });
+}
+
+StatusOr<SchedulePage> SqliteJobSchedule::list(std::string_view job_type, std::string_view cursor,
+                                               size_t limit) {
+  ScheduleCursor after{.due_ms = std::numeric_limits<int64_t>::min()};
+  if (!cursor.empty()) {
+    auto parsed = ScheduleCursor::parse(cursor);
+    if (!parsed) return invalid_argument("malformed cursor");
+    after = std::move(parsed).value();
+  }
+  const size_t page_size = std::max<size_t>(limit, 1);
+  return db_->read([&](Connection& connection) -> StatusOr<SchedulePage> {
+    // One row more than the page: whether there is a next one.
+    Query query(connection,
+                "SELECT message, run_at, claims, due_at FROM job_schedule "
+                "WHERE (due_at > ? OR (due_at = ? AND job_id > ?)) "
+                "AND (? = '' OR json_extract(message, '$.job_type') = ?) "
+                "ORDER BY due_at, job_id LIMIT ?");
+    query.bind(after.due_ms)
+        .bind(after.due_ms)
+        .bind(after.job_id)
+        .bind(job_type)
+        .bind(job_type)
+        .bind(static_cast<int64_t>(page_size + 1));
+    SchedulePage page;
+    int64_t last_due = 0;
+    for (;;) {
+      auto row = query.step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (page.jobs.size() == page_size) {
+        page.next_cursor =
+            ScheduleCursor{.due_ms = last_due, .job_id = page.jobs.back().message.job_id}.text();
+        break;
+      }
+      auto job = read_row(connection, query);
+      if (!job.ok()) return job.status();
+      last_due = query.integer(3);
+      page.jobs.push_back(std::move(job).value());
+    }
+    return page;
   });
 }
 

@@ -169,9 +169,6 @@ class JobService {
   // stays readable as long as its result is kept; a scheduled job whose
   // live status is gone answers the one its schedule entry implies.
   StatusOr<JobStatus> status(std::string_view job_id);
-  // `status` with its run_at, read from the schedule, when it is scheduled
-  // (a status store need not keep run_at): for listings.
-  JobStatus with_run_at(JobStatus status);
   StatusOr<JobResult> result(std::string_view job_id);
   // The job as a client reads it: status() and, once the job ended, its
   // result. A worker stores the result before it writes the terminal
@@ -181,6 +178,14 @@ class JobService {
   // running status. Errors as status(); a result that cannot be read is
   // left out, as a job without one.
   StatusOr<JobView> job(std::string_view job_id);
+  // A page of the jobs `query` asks for, from the status store (newest
+  // submitted first), each scheduled one with its run_at. The scheduled
+  // jobs (state scheduled) come from the schedule when there is one,
+  // earliest due first: a job waits there however long its delay, while a
+  // status store need not keep its status that long (Redis: 24 h). A
+  // cursor is good only for the same filter; InvalidArgument for a
+  // malformed one.
+  StatusOr<StatusPage> list(const StatusListQuery& query);
   // FailedPrecondition when the job has already ended. A scheduled job is
   // taken out of the schedule (it never runs) and ends cancelled.
   StatusOr<JobStatus> cancel(std::string_view job_id);
@@ -200,6 +205,9 @@ class JobService {
   StatusOr<std::string> retry(std::string_view job_id);
 
  private:
+  // `status` with its run_at, read from the schedule, when it is scheduled
+  // (a status store need not keep run_at).
+  JobStatus with_run_at(JobStatus status);
   // The answer to a keyed submission whose key `held` already: its job,
   // or AlreadyExists when it was made by another request.
   SubmitResult repeat_of(const IdempotencyRecord& held, const std::string& fingerprint);

@@ -45,6 +45,8 @@ class RedisJobSchedule final : public JobSchedule {
   Status complete(std::string_view job_id) override;
   StatusOr<bool> cancel(std::string_view job_id) override;
   StatusOr<ScheduledJob> get(std::string_view job_id) override;
+  StatusOr<SchedulePage> list(std::string_view job_type, std::string_view cursor,
+                              size_t limit) override;
 
   const std::string& due_key() const { return due_key_; }
   const std::string& jobs_key() const { return jobs_key_; }

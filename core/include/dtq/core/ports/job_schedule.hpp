@@ -23,8 +23,11 @@
 // every other user of the same schedule (threads, processes, replicas).
 #pragma once
 
+#include <charconv>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +45,32 @@ struct ScheduledJob {
   // Times a claim took it: above 1 means an earlier claim's scheduler
   // stopped before it completed the move (the job may be enqueued already).
   uint32_t claims = 0;
+};
+
+// Where a listing of the schedule goes on: after the job `job_id` due at
+// `due_ms` (unix milliseconds). Its text, `<due_ms>:<job_id>`, is the
+// opaque next_cursor a client hands back.
+struct ScheduleCursor {
+  int64_t due_ms = 0;
+  std::string job_id;
+
+  [[nodiscard]] std::string text() const { return std::to_string(due_ms) + ":" + job_id; }
+  // Nothing for a text that text() did not make.
+  [[nodiscard]] static std::optional<ScheduleCursor> parse(std::string_view text) {
+    const size_t colon = text.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return {};
+    ScheduleCursor cursor;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + colon, cursor.due_ms);
+    if (error != std::errc{} || end != text.data() + colon) return {};
+    cursor.job_id = std::string(text.substr(colon + 1));
+    return cursor;
+  }
+};
+
+// One page of the schedule.
+struct SchedulePage {
+  std::vector<ScheduledJob> jobs;
+  std::string next_cursor;  // empty on the last page
 };
 
 class JobSchedule {
@@ -73,6 +102,17 @@ class JobSchedule {
 
   // The waiting job; NotFound when the schedule does not hold it.
   virtual StatusOr<ScheduledJob> get(std::string_view job_id) = 0;
+  // The waiting jobs of `job_type` (empty: of every type), earliest due
+  // first (a claimed job at its lease's end), then by job id: up to `limit`
+  // (at least 1) after `cursor` (empty: from the first; otherwise a
+  // next_cursor this schedule answered). However long ago a job was
+  // submitted, it is listed while it waits. A job claimed meanwhile may
+  // move in the order, so a paging client may see it twice or miss it as
+  // it leaves. A page may hold fewer jobs than `limit` while next_cursor
+  // is set (an adapter bounds the work of one call). InvalidArgument for a
+  // malformed cursor.
+  virtual StatusOr<SchedulePage> list(std::string_view job_type, std::string_view cursor,
+                                      size_t limit) = 0;
 };
 
 }  // namespace dtq
