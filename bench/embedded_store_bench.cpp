@@ -71,7 +71,11 @@ void BM_EnqueueBatch1000(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(batch.size()));
 }
-BENCHMARK(BM_EnqueueBatch1000)->Setup(open_fixture)->Teardown(close_fixture)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EnqueueBatch1000)
+    ->Setup(open_fixture)
+    ->Teardown(close_fixture)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // The queued statuses of 1,000 new jobs, as a batch submit writes them
 // before its one enqueue: the part of POST /v1/jobs:batch the status store
@@ -155,13 +159,22 @@ void BM_JobCycle(benchmark::State& state) {
     }
     const dtq::Delivery& delivery = taken->front();
     const dtq::JobMessage& job = delivery.message;
-    dtq::JobStatus status{.job_id = job.job_id, .state = dtq::JobState::kRunning, .progress_percent = 50,
-                          .updated_at = dtq::now_rfc3339(), .message = "halfway", .trace_id = job.trace_id,
-                          .job_type = job.job_type, .attempt = 1};
+    dtq::JobStatus status{.job_id = job.job_id,
+                          .state = dtq::JobState::kRunning,
+                          .progress_percent = 50,
+                          .updated_at = dtq::now_rfc3339(),
+                          .message = "halfway",
+                          .trace_id = job.trace_id,
+                          .job_type = job.job_type,
+                          .attempt = 1};
     (void)statuses.update(status);
-    auto stored = results.put(dtq::JobResult{.job_id = job.job_id, .job_type = job.job_type, .input = job.payload,
-                                             .output = R"({"ok":true})", .started_at = status.updated_at,
-                                             .completed_at = dtq::now_rfc3339(), .trace_id = job.trace_id,
+    auto stored = results.put(dtq::JobResult{.job_id = job.job_id,
+                                             .job_type = job.job_type,
+                                             .input = job.payload,
+                                             .output = R"({"ok":true})",
+                                             .started_at = status.updated_at,
+                                             .completed_at = dtq::now_rfc3339(),
+                                             .trace_id = job.trace_id,
                                              .attempts = 1});
     if (!stored.ok()) {
       state.SkipWithError(stored.status().message().c_str());
@@ -183,13 +196,16 @@ void fill_statuses(const fs::path& dir, int64_t jobs) {
   sqlite3* db = nullptr;
   char* error = nullptr;
   const std::string sql =
-      "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < " + std::to_string(jobs) +
+      "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < " +
+      std::to_string(jobs) +
       ") INSERT INTO job_status SELECT printf('00000000-0000-4000-8000-%012d', x),"
-      " CASE WHEN x % 100 = 0 THEN 'failed' ELSE 'completed' END, 100, '2026-01-01T00:00:00.000Z', '', '',"
+      " CASE WHEN x % 100 = 0 THEN 'failed' ELSE 'completed' END, 100, '2026-01-01T00:00:00.000Z', "
+      "'', '',"
       " 'type' || (x % 3), '', '', 1 FROM n";
   if (sqlite3_open((dir / "dtq.db").c_str(), &db) != SQLITE_OK ||
       sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-    std::fprintf(stderr, "cannot fill the listing fixture: %s\n", error != nullptr ? error : sqlite3_errmsg(db));
+    std::fprintf(stderr, "cannot fill the listing fixture: %s\n",
+                 error != nullptr ? error : sqlite3_errmsg(db));
     std::abort();
   }
   sqlite3_close(db);

@@ -150,8 +150,10 @@ int main(int argc, char** argv) {
   std::unordered_map<std::string, size_t> index;
   index.reserve(options.jobs);
   for (size_t i = 0; i < options.jobs; ++i) {
-    messages[i] = dtq::JobMessage{.job_id = dtq::new_uuid4(), .job_type = "bench_noop",
-                                  .submitted_at = dtq::now_rfc3339(), .trace_id = dtq::new_uuid4(),
+    messages[i] = dtq::JobMessage{.job_id = dtq::new_uuid4(),
+                                  .job_type = "bench_noop",
+                                  .submitted_at = dtq::now_rfc3339(),
+                                  .trace_id = dtq::new_uuid4(),
                                   .payload = "{}"};
     index.emplace(messages[i].job_id, i);
   }
@@ -167,7 +169,8 @@ int main(int argc, char** argv) {
     const auto it = index.find(status.job_id);
     if (it == index.end()) return;
     std::lock_guard lock(mutex);
-    latency_ms.push_back(std::chrono::duration<double, std::milli>(now - submitted[it->second]).count());
+    latency_ms.push_back(
+        std::chrono::duration<double, std::milli>(now - submitted[it->second]).count());
     if (++completed == options.jobs) all_done.notify_all();
   });
 
@@ -221,7 +224,8 @@ int main(int argc, char** argv) {
   std::printf("  job history          %s\n", options.history ? "recorded" : "off");
   std::printf("  jobs                 %zu (concurrency %u, enqueue batches of %zu)\n", options.jobs,
               options.concurrency, options.batch);
-  std::printf("  durable enqueue      %.0f jobs/s\n", static_cast<double>(options.jobs) / enqueue_seconds);
+  std::printf("  durable enqueue      %.0f jobs/s\n",
+              static_cast<double>(options.jobs) / enqueue_seconds);
   std::printf("  submit -> complete   %.0f jobs/s\n", static_cast<double>(options.jobs) / seconds);
   std::printf("  latency p50          %.2f ms\n", percentile(latency_ms, 0.50));
   std::printf("  latency p99          %.2f ms\n", percentile(latency_ms, 0.99));

@@ -1,3 +1,5 @@
 #include "dtq/cli/app.hpp"
 
-int main(int argc, char** argv) { return dtq::cli::run(argc, argv); }
+int main(int argc, char** argv) {
+  return dtq::cli::run(argc, argv);
+}

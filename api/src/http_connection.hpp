@@ -62,7 +62,6 @@ struct HttpLimits {
   [[nodiscard]] size_t largest() const noexcept { return std::max(body_limit, bulk_body_limit); }
 };
 
-
 // What a RequestSink did with a request.
 enum class Served {
   kAnswered,  // the answer was sent before serve() returned
@@ -116,7 +115,7 @@ class HardenedHandler final : public Pistache::Http::Handler {
     // An event stream was answered here (answer_streams): it writes on
     // until it ends, so the connection is not half-closed under it.
     std::atomic<bool> streaming{false};
-    Mutex mutex;            // the reactor and a thread answering for it
+    Mutex mutex;  // the reactor and a thread answering for it
     // A request is being served: input waits in `held` until its answer
     // is out.
     bool serving DTQ_GUARDED_BY(mutex) = false;

@@ -74,10 +74,10 @@ void Metrics::observe_backend(std::string_view operation,
 void Metrics::on_change(const JobStatus& status) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
-  auto [it, inserted] =
-      seen_.try_emplace(status.job_id, Seen{status.state, now,
-                                            status.state == JobState::kQueued ||
-                                                status.state == JobState::kScheduled});
+  auto [it, inserted] = seen_.try_emplace(
+      status.job_id,
+      Seen{status.state, now,
+           status.state == JobState::kQueued || status.state == JobState::kScheduled});
   const JobState previous = it->second.state;
   if (!inserted && previous == status.state) return;
   const std::string state(to_string(status.state));

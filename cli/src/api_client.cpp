@@ -73,7 +73,9 @@ ApiClient::ApiClient(std::string base_url, std::string token)
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
 }
 
-ApiClient::~ApiClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+ApiClient::~ApiClient() {
+  curl_easy_cleanup(static_cast<CURL*>(curl_));
+}
 
 ApiReply ApiClient::perform(const std::string& path, const std::string* post_body,
                             const char* method) {
@@ -107,15 +109,20 @@ ApiReply ApiClient::perform(const std::string& path, const std::string* post_bod
   return reply;
 }
 
-ApiReply ApiClient::get(const std::string& path) { return perform(path, nullptr); }
+ApiReply ApiClient::get(const std::string& path) {
+  return perform(path, nullptr);
+}
 
-ApiReply ApiClient::post(const std::string& path, const std::string& json_body) { return perform(path, &json_body); }
+ApiReply ApiClient::post(const std::string& path, const std::string& json_body) {
+  return perform(path, &json_body);
+}
 
 ApiReply ApiClient::del(const std::string& path) {
   return perform(path, nullptr, "DELETE");
 }
 
-ApiReply ApiClient::stream_events(const std::string& path, const std::function<bool(std::string_view)>& on_data,
+ApiReply ApiClient::stream_events(const std::string& path,
+                                  const std::function<bool(std::string_view)>& on_data,
                                   const std::atomic<bool>* stop) {
   CURL* curl = static_cast<CURL*>(curl_);
   curl_easy_reset(curl);

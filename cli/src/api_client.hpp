@@ -12,7 +12,7 @@
 namespace dtq::cli {
 
 struct ApiReply {
-  long code = 0;          // HTTP status; 0 when the server was not reached
+  long code = 0;  // HTTP status; 0 when the server was not reached
   std::string body;
   std::string transport;  // why the server was not reached
   // Empty over HTTP; over gRPC (job_client.hpp) the call's code, "gRPC
@@ -36,7 +36,8 @@ class ApiClient {
   // given) becomes true, noticed within about a second even while no event
   // comes. The reply carries the body only when the server refused the
   // stream.
-  ApiReply stream_events(const std::string& path, const std::function<bool(std::string_view data)>& on_data,
+  ApiReply stream_events(const std::string& path,
+                         const std::function<bool(std::string_view data)>& on_data,
                          const std::atomic<bool>* stop = nullptr);
 
  private:

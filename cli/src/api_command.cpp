@@ -151,8 +151,8 @@ int serve_api_until_signal(ProcessLifecycle& lifecycle, const ApiOptions& option
        .cluster_secret = cluster_secret_from(options.cluster_secret)});
   // Through the history's recorders: submits, cancels and replays are recorded.
   JobService jobs(*backends.recorded_queue, *backends.recorded_statuses, *backends.results,
-                  validator,
-                  *backends.progress, backends.idempotency.get(), backends.schedule.get());
+                  validator, *backends.progress, backends.idempotency.get(),
+                  backends.schedule.get());
   // Every replica moves due jobs to Kafka; a claim leases each to one of them.
   JobScheduler scheduler(*backends.schedule, *backends.queue, *backends.statuses);
   scheduler.start();

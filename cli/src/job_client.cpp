@@ -324,8 +324,8 @@ class GrpcJobClient final : public JobClient {
     request.set_run_at(when.run_at);
     // Out of int32's range is out of the server's too: it refuses it.
     if (when.delay_seconds) {
-      request.set_delay_seconds(static_cast<int32_t>(
-          std::clamp<int64_t>(*when.delay_seconds, INT32_MIN, INT32_MAX)));
+      request.set_delay_seconds(
+          static_cast<int32_t>(std::clamp<int64_t>(*when.delay_seconds, INT32_MIN, INT32_MAX)));
     }
     v1::SubmitJobResponse response;
     grpc::ClientContext context;

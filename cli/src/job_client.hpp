@@ -59,7 +59,7 @@ class JobClient {
   // idempotency_key?}, ...]}; the answer its 200 {"results":[...]}, one per
   // job in order (over gRPC: SubmitJobs, its results in that shape).
   virtual ApiReply submit_batch(const std::string& batch_json) = 0;
-  virtual ApiReply job(const std::string& job_id) = 0;  // status and, once ended, result
+  virtual ApiReply job(const std::string& job_id) = 0;      // status and, once ended, result
   virtual ApiReply history(const std::string& job_id) = 0;  // its stored events, oldest first
   virtual ApiReply list_jobs(const JobListQuery& query) = 0;
   virtual ApiReply cancel(const std::string& job_id) = 0;

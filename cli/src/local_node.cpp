@@ -85,8 +85,8 @@ std::unique_ptr<LocalNode> open_local_node(const CommonOptions& options, embedde
       *node->backends.queue, *node->backends.statuses, *node->backends.results, *node->validator,
       *node->progress, node->backends.idempotency.get(), node->backends.schedule.get());
   if (role == embedded::Role::kOwner) {
-    node->scheduler = std::make_unique<JobScheduler>(*node->backends.schedule,
-                                                     *node->backends.queue, *node->backends.statuses);
+    node->scheduler = std::make_unique<JobScheduler>(
+        *node->backends.schedule, *node->backends.queue, *node->backends.statuses);
   }
   return node;
 }

@@ -31,8 +31,8 @@ void print_summary(const host::PluginInfo& info) {
             << DTQ_ABI_VERSION_MAJOR << "." << DTQ_ABI_VERSION_MINOR << ")\n"
             << "  SDK:           " << info.sdk_version << "\n"
             << "  description:   " << info.description << "\n"
-            << "  allowed hosts: " << (info.allowed_hosts.empty() ? "(none)" : join(info.allowed_hosts))
-            << "\n"
+            << "  allowed hosts: "
+            << (info.allowed_hosts.empty() ? "(none)" : join(info.allowed_hosts)) << "\n"
             << "  concurrency:   " << or_host_default(info.default_concurrency)
             << (info.single_threaded ? " (single-threaded)" : "") << "\n"
             << "  timeout:       " << or_host_default(info.default_timeout_ms, " ms") << "\n"
@@ -48,12 +48,14 @@ int list_plugins(const CommonOptions& options) {
     return 1;
   }
   std::cout << "Plugins in " << dir.string() << "\n";
-  std::cout << std::left << std::setw(16) << "JOB TYPE" << std::setw(10) << "VERSION" << std::setw(6)
-            << "ABI" << std::setw(18) << "NAME" << "ALLOWED HOSTS\n";
+  std::cout << std::left << std::setw(16) << "JOB TYPE" << std::setw(10) << "VERSION"
+            << std::setw(6) << "ABI" << std::setw(18) << "NAME"
+            << "ALLOWED HOSTS\n";
   for (const auto& plugin : report->plugins) {
     const auto& info = plugin->info();
     std::cout << std::left << std::setw(16) << info.job_type << std::setw(10) << info.version
-              << std::setw(6) << (std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor))
+              << std::setw(6)
+              << (std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor))
               << std::setw(18) << info.name << join(info.allowed_hosts) << "\n";
   }
   for (const auto& rejected : report->rejected) {
@@ -76,7 +78,8 @@ int check_plugin(const std::string& file) {
 }  // namespace
 
 void add_plugin_commands(CLI::App& app, CommonOptions& options, int& exit_code) {
-  auto* plugins = app.add_subcommand("plugins", "List the plugins the host would load, with versions");
+  auto* plugins =
+      app.add_subcommand("plugins", "List the plugins the host would load, with versions");
   plugins->callback([&] {
     (void)configure_logging(options.log_level.empty() ? "warn" : options.log_level);
     exit_code = list_plugins(options);

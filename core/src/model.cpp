@@ -7,12 +7,16 @@ namespace {
 
 int rank(JobState state) {
   switch (state) {
-    case JobState::kScheduled: return -1;
-    case JobState::kQueued: return 0;
-    case JobState::kRunning: return 1;
+    case JobState::kScheduled:
+      return -1;
+    case JobState::kQueued:
+      return 0;
+    case JobState::kRunning:
+      return 1;
     case JobState::kCompleted:
     case JobState::kFailed:
-    case JobState::kCancelled: return 2;
+    case JobState::kCancelled:
+      return 2;
   }
   return 2;
 }
@@ -21,12 +25,18 @@ int rank(JobState state) {
 
 std::string_view to_string(JobState state) noexcept {
   switch (state) {
-    case JobState::kQueued: return "queued";
-    case JobState::kRunning: return "running";
-    case JobState::kCompleted: return "completed";
-    case JobState::kFailed: return "failed";
-    case JobState::kCancelled: return "cancelled";
-    case JobState::kScheduled: return "scheduled";
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kCompleted:
+      return "completed";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
+    case JobState::kScheduled:
+      return "scheduled";
   }
   return "unknown";
 }
@@ -41,7 +51,8 @@ std::optional<JobState> parse_job_state(std::string_view text) noexcept {
 
 bool merge_status(JobStatus& current, const JobStatus& update) {
   if (is_terminal(current.state)) return false;
-  const int progress = std::clamp(std::max(current.progress_percent, update.progress_percent), 0, 100);
+  const int progress =
+      std::clamp(std::max(current.progress_percent, update.progress_percent), 0, 100);
   bool visible = progress != current.progress_percent;
   current.progress_percent = progress;
   current.attempt = std::max(current.attempt, update.attempt);
@@ -51,7 +62,8 @@ bool merge_status(JobStatus& current, const JobStatus& update) {
   if (current.priority == JobPriority::kNormal) current.priority = update.priority;
   if (current.run_at.empty()) current.run_at = update.run_at;
   // A job the store has not seen yet (a blank status) may start scheduled.
-  if (current.updated_at.empty() && update.state == JobState::kScheduled) current.state = update.state;
+  if (current.updated_at.empty() && update.state == JobState::kScheduled)
+    current.state = update.state;
   // A stale update (a late "queued" after "running") may only add progress.
   if (rank(update.state) < rank(current.state)) return visible;
   visible = visible || update.state != current.state || update.message != current.message;

@@ -37,7 +37,8 @@ class Reader {
 
   Status parse(std::string_view json) {
     if (auto error = parser_.parse(simdjson::padded_string(json)).get(root_); error) {
-      return invalid_argument(std::string(what_) + ": malformed JSON: " + simdjson::error_message(error));
+      return invalid_argument(std::string(what_) +
+                              ": malformed JSON: " + simdjson::error_message(error));
     }
     if (root_.type() != simdjson::dom::element_type::OBJECT) {
       return invalid_argument(std::string(what_) + ": expected a JSON object");
@@ -59,7 +60,8 @@ class Reader {
 
   Status object(std::string_view key, std::string& out, bool required, bool null_allowed = false) {
     simdjson::dom::element element;
-    if (root_[key].get(element) == simdjson::NO_SUCH_FIELD) return required ? missing(key) : Status{};
+    if (root_[key].get(element) == simdjson::NO_SUCH_FIELD)
+      return required ? missing(key) : Status{};
     if (null_allowed && element.is_null()) return {};
     if (element.type() != simdjson::dom::element_type::OBJECT) return wrong_type(key, "an object");
     out = simdjson::minify(element);
@@ -77,7 +79,8 @@ class Reader {
 
  private:
   Status missing(std::string_view key) const {
-    return invalid_argument(std::string(what_) + ": missing required field \"" + std::string(key) + "\"");
+    return invalid_argument(std::string(what_) + ": missing required field \"" + std::string(key) +
+                            "\"");
   }
   Status wrong_type(std::string_view key, std::string_view type) const {
     return invalid_argument(std::string(what_) + ": field \"" + std::string(key) + "\" must be " +
@@ -89,11 +92,11 @@ class Reader {
   simdjson::dom::element root_;
 };
 
-#define DTQ_RETURN_IF_ERROR(expr)      \
-  do {                                 \
+#define DTQ_RETURN_IF_ERROR(expr)       \
+  do {                                  \
     if (Status s_ = (expr); !s_.ok()) { \
-      return s_;                       \
-    }                                  \
+      return s_;                        \
+    }                                   \
   } while (false)
 
 Status check_schema_version(std::string_view what, const std::string& version) {
@@ -104,11 +107,12 @@ Status check_schema_version(std::string_view what, const std::string& version) {
   return {};
 }
 
-Status parse_state(std::string_view what, std::string_view key, const std::string& text, JobState& out) {
+Status parse_state(std::string_view what, std::string_view key, const std::string& text,
+                   JobState& out) {
   const auto state = parse_job_state(text);
   if (!state) {
-    return invalid_argument(std::string(what) + ": field \"" + std::string(key) + "\" has unknown state \"" +
-                            text + "\"");
+    return invalid_argument(std::string(what) + ": field \"" + std::string(key) +
+                            "\" has unknown state \"" + text + "\"");
   }
   out = *state;
   return {};
@@ -174,7 +178,8 @@ Status check_job_message(const JobMessage& message) {
   const std::string what = "job message " + message.job_id;
   if (!is_uuid(message.trace_id)) return invalid_argument(what + ": trace_id is not a UUID");
   if (!is_valid_job_type(message.job_type)) {
-    return invalid_argument(what + ": job_type \"" + message.job_type + "\" is not a valid job type");
+    return invalid_argument(what + ": job_type \"" + message.job_type +
+                            "\" is not a valid job type");
   }
   if (!parse_rfc3339(message.submitted_at)) {
     return invalid_argument(what + ": submitted_at is not an RFC 3339 time");
@@ -214,7 +219,8 @@ StatusOr<JobStatus> parse_job_status(std::string_view json) {
   DTQ_RETURN_IF_ERROR(reader.string("state", state, true));
   DTQ_RETURN_IF_ERROR(parse_state(kWhat, "state", state, status.state));
   DTQ_RETURN_IF_ERROR(reader.integer("progress_percent", progress, true));
-  if (progress < 0 || progress > 100) return invalid_argument("job status: progress_percent outside 0..100");
+  if (progress < 0 || progress > 100)
+    return invalid_argument("job status: progress_percent outside 0..100");
   status.progress_percent = static_cast<int>(progress);
   DTQ_RETURN_IF_ERROR(reader.string("updated_at", status.updated_at, true));
   DTQ_RETURN_IF_ERROR(reader.string("message", status.message, false));

@@ -10,7 +10,9 @@
 namespace dtq::host {
 namespace {
 
-std::string_view view(dtq_str s) { return s.ptr == nullptr ? std::string_view{} : std::string_view{s.ptr, s.len}; }
+std::string_view view(dtq_str s) {
+  return s.ptr == nullptr ? std::string_view{} : std::string_view{s.ptr, s.len};
+}
 
 void report_progress(dtq_job_ctx* job, int32_t percent, dtq_str message) noexcept {
   try {
@@ -119,6 +121,8 @@ constexpr dtq_host_api kHostApi{
 
 }  // namespace
 
-const dtq_host_api* host_api() noexcept { return &kHostApi; }
+const dtq_host_api* host_api() noexcept {
+  return &kHostApi;
+}
 
 }  // namespace dtq::host

@@ -17,27 +17,41 @@ namespace {
 constexpr size_t kHttpRequestV1Size =
     offsetof(dtq_http_request, max_attempts) + sizeof(dtq_http_request::max_attempts);
 
-dtq_str view(const std::string& s) { return dtq_str{s.data(), s.size()}; }
-std::string_view view(dtq_str s) { return s.ptr == nullptr ? std::string_view{} : std::string_view{s.ptr, s.len}; }
+dtq_str view(const std::string& s) {
+  return dtq_str{s.data(), s.size()};
+}
+std::string_view view(dtq_str s) {
+  return s.ptr == nullptr ? std::string_view{} : std::string_view{s.ptr, s.len};
+}
 
 spdlog::level::level_enum to_spdlog(dtq_log_level level) {
   switch (level) {
-    case DTQ_LOG_DEBUG: return spdlog::level::debug;
-    case DTQ_LOG_INFO: return spdlog::level::info;
-    case DTQ_LOG_WARN: return spdlog::level::warn;
-    case DTQ_LOG_ERROR: return spdlog::level::err;
+    case DTQ_LOG_DEBUG:
+      return spdlog::level::debug;
+    case DTQ_LOG_INFO:
+      return spdlog::level::info;
+    case DTQ_LOG_WARN:
+      return spdlog::level::warn;
+    case DTQ_LOG_ERROR:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
 
 dtq_status to_abi(HttpOutcome outcome) {
   switch (outcome) {
-    case HttpOutcome::kResponse: return DTQ_OK;
-    case HttpOutcome::kDenied: return DTQ_ERR_DENIED;
-    case HttpOutcome::kInvalid: return DTQ_ERR_INVALID_ARGUMENT;
-    case HttpOutcome::kTimeout: return DTQ_ERR_TIMEOUT;
-    case HttpOutcome::kTransport: return DTQ_ERR_TRANSPORT;
-    case HttpOutcome::kCancelled: return DTQ_ERR_CANCELLED;
+    case HttpOutcome::kResponse:
+      return DTQ_OK;
+    case HttpOutcome::kDenied:
+      return DTQ_ERR_DENIED;
+    case HttpOutcome::kInvalid:
+      return DTQ_ERR_INVALID_ARGUMENT;
+    case HttpOutcome::kTimeout:
+      return DTQ_ERR_TIMEOUT;
+    case HttpOutcome::kTransport:
+      return DTQ_ERR_TRANSPORT;
+    case HttpOutcome::kCancelled:
+      return DTQ_ERR_CANCELLED;
   }
   return DTQ_ERR_TRANSPORT;
 }
@@ -189,7 +203,8 @@ dtq_status JobContext::http(const dtq_http_request& request, dtq_http_response& 
   auto& headers = response_headers_.emplace_back();
   headers.reserve(kept.headers.size());
   for (const auto& [name, value] : kept.headers) headers.push_back({view(name), view(value)});
-  if (DTQ_FIELD_FITS(&response, dtq_http_response, status_code)) response.status_code = kept.status_code;
+  if (DTQ_FIELD_FITS(&response, dtq_http_response, status_code))
+    response.status_code = kept.status_code;
   if (DTQ_FIELD_FITS(&response, dtq_http_response, body)) response.body = view(kept.body);
   if (DTQ_FIELD_FITS(&response, dtq_http_response, header_count)) {
     response.headers = headers.data();

@@ -39,7 +39,8 @@ void overlay(PluginSettings& base, const PluginSettings& top) {
 
 StatusOr<PluginSettings> plugin_settings_from_env(const std::string& job_type) {
   std::string prefix = "DTQ_PLUGIN_";
-  for (const char c : job_type) prefix.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (const char c : job_type)
+    prefix.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   prefix += "_";
   PluginSettings settings;
   settings.base_url = env(prefix + "BASE_URL");
@@ -76,13 +77,15 @@ StatusOr<std::map<std::string, PluginSettings>> load_plugin_settings_file(
   for (const auto field : plugins) {
     const std::string type(field.key);
     simdjson::dom::object entry;
-    if (field.value.get(entry)) return invalid_argument(where + "plugins." + type + " must be an object");
+    if (field.value.get(entry))
+      return invalid_argument(where + "plugins." + type + " must be an object");
     PluginSettings settings;
     for (const auto setting : entry) {
       const std::string key(setting.key);
       if (key == "base_url") {
         std::string_view url;
-        if (setting.value.get(url)) return invalid_argument(where + type + ".base_url must be a string");
+        if (setting.value.get(url))
+          return invalid_argument(where + type + ".base_url must be a string");
         settings.base_url = std::string(url);
         continue;
       }

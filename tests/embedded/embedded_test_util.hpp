@@ -28,7 +28,8 @@ class EmbeddedTest : public ::testing::Test {
     return backends.ok() ? std::move(backends).value() : EmbeddedBackends{};
   }
 
-  std::filesystem::path dir_ = std::filesystem::temp_directory_path() / ("dtq-embedded-" + new_uuid4());
+  std::filesystem::path dir_ =
+      std::filesystem::temp_directory_path() / ("dtq-embedded-" + new_uuid4());
 };
 
 using dtq::testing::eventually;

@@ -94,8 +94,8 @@ TEST_F(HistoryTest, TheRetentionTrimTakesAJobsEventsWithIt) {
   auto& backends = *opened;
   const std::string old_job = new_uuid4();
   const std::string young_job = new_uuid4();
-  for (const auto& [id, age] : {std::pair{old_job, std::chrono::hours(48)},
-                                std::pair{young_job, std::chrono::hours(1)}}) {
+  for (const auto& [id, age] :
+       {std::pair{old_job, std::chrono::hours(48)}, std::pair{young_job, std::chrono::hours(1)}}) {
     const std::vector<JobEvent> events = {event(id, JobEventKind::kSubmitted),
                                           event(id, JobEventKind::kCompleted, 1)};
     ASSERT_TRUE(backends.history->append(events).ok());

@@ -16,8 +16,8 @@
 namespace dtq::embedded::testing {
 namespace {
 
-using ::testing::HasSubstr;
 using dtq::testing::expect_same;
+using ::testing::HasSubstr;
 
 class QueueTest : public EmbeddedTest {};
 
@@ -66,7 +66,8 @@ TEST_F(QueueTest, MessageLeasedByACrashedOwnerIsRedelivered) {
     auto taken = owner->queue->take("echo", 1, 5s);
     if (!taken.ok() || taken->size() != 1) _exit(2);
     // Durable, and so is the delivery count written before it.
-    auto put = owner->results->put(JobResult{.job_id = new_uuid4(), .job_type = "echo", .completed_at = now_rfc3339()});
+    auto put = owner->results->put(
+        JobResult{.job_id = new_uuid4(), .job_type = "echo", .completed_at = now_rfc3339()});
     if (!put.ok()) _exit(3);
     _exit(0);  // no ack, no destructors: a crash
   }
@@ -117,7 +118,8 @@ TEST_F(QueueTest, ClientCannotLease) {
   const Delivery fake{.message = make_message(), .receipt = 1};
   EXPECT_EQ(client.queue->ack(fake).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(client.queue->release(fake).code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(client.queue->dead_letter(fake, JobError{"e", "m"}, 1).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(client.queue->dead_letter(fake, JobError{"e", "m"}, 1).code(),
+            StatusCode::kFailedPrecondition);
 }
 
 TEST_F(QueueTest, SecondOwnerIsRefusedWhileTheFirstIsOpen) {
@@ -150,7 +152,8 @@ TEST_F(QueueTest, SecondOwnerIsRefusedWhileTheFirstIsOpen) {
   auto second = open_embedded({.data_dir = dir_, .role = Role::kOwner});
   EXPECT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_THAT(second.status().message(), HasSubstr("is in use by another dtq process (pid " + std::to_string(child) + ")"));
+  EXPECT_THAT(second.status().message(),
+              HasSubstr("is in use by another dtq process (pid " + std::to_string(child) + ")"));
   EXPECT_THAT(second.status().message(), HasSubstr(dir_.string()));
   // A client may still open it.
   auto client = open_embedded({.data_dir = dir_, .role = Role::kClient});

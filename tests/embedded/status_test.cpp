@@ -31,13 +31,15 @@ TEST_F(StatusTest, CoalescedWritesPersistTheLatestStatus) {
       threads.emplace_back([&, t] {
         for (int progress = 1; progress <= 100; ++progress) {
           for (int i = t; i < kJobs; i += 4) {
-            (void)backends.statuses->update(status_of(ids[i], JobState::kRunning, progress, std::to_string(progress)));
+            (void)backends.statuses->update(
+                status_of(ids[i], JobState::kRunning, progress, std::to_string(progress)));
           }
         }
       });
     }
     for (auto& thread : threads) thread.join();
-    for (int i = 0; i < kJobs; i += 2) update_ok(*backends.statuses, status_of(ids[i], JobState::kCompleted, 100, "done"));
+    for (int i = 0; i < kJobs; i += 2)
+      update_ok(*backends.statuses, status_of(ids[i], JobState::kCompleted, 100, "done"));
   }
   auto client = open(Role::kClient);
   for (int i = 0; i < kJobs; ++i) {
@@ -74,7 +76,8 @@ TEST_F(StatusTest, ManyJobsBeyondTheCacheStayCorrect) {
     update_ok(*backends.statuses, status_of(ids.back(), JobState::kCompleted, 100, "done"));
   }
   // The oldest were evicted from memory; they are still final.
-  const JobStatus again = update_ok(*backends.statuses, status_of(ids.front(), JobState::kRunning, 0, "again"));
+  const JobStatus again =
+      update_ok(*backends.statuses, status_of(ids.front(), JobState::kRunning, 0, "again"));
   EXPECT_EQ(again.state, JobState::kCompleted);
   auto got = backends.statuses->get(ids.front());
   ASSERT_TRUE(got.ok());

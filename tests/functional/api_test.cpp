@@ -1612,8 +1612,8 @@ TEST_F(ApiTest, DeadLettersAreListedReplayedAndDeletedAndFailedJobsRetried) {
 // `environment`: assignments for the command's shell ("NAME=value ").
 std::pair<std::string, int> dtq_verb(const fs::path& data, const std::string& args,
                                      const std::string& environment = "") {
-  const std::string command = environment + std::string(DTQ_CLI) + " --data-dir " +
-                              data.string() + " " + args + " 2>/dev/null";
+  const std::string command = environment + std::string(DTQ_CLI) + " --data-dir " + data.string() +
+                              " " + args + " 2>/dev/null";
   FILE* out = popen(command.c_str(), "r");
   std::string printed;
   char chunk[4096];
@@ -1649,7 +1649,8 @@ TEST_F(ApiTest, TheCliListsReplaysDeletesAndRetriesOnTheDataFolder) {
   const auto all = dtq_verb(data_, "replay --type github_user");
   EXPECT_EQ(all.second, 0) << all.first;
   EXPECT_EQ(all.first, "replayed 2");
-  const auto again = dead_letters_once(url(), "?job_type=github_user&limit=500", 4);  // + the replays'
+  const auto again =
+      dead_letters_once(url(), "?job_type=github_user&limit=500", 4);  // + the replays'
   for (const auto& letter : again) {
     if (letter["job_id"] == first) {
       EXPECT_TRUE(letter["replayed_as"].is_string()) << letter.dump();
@@ -1875,14 +1876,13 @@ TEST_F(ApiTest, ADelayedJobIsScheduledListedThenRunsWhenDue) {
 
 TEST_F(ApiTest, AScheduledJobSurvivesARestartAndACancelledOneNeverRuns) {
   const std::string later = to_rfc3339(Clock::now() + std::chrono::hours(1));
-  const Reply waiting = http("POST", url() + "/v1/jobs",
-                             R"({"job_type":"quote","payload":{"max_length":200},"run_at":")" +
-                                 later + R"("})");
+  const Reply waiting =
+      http("POST", url() + "/v1/jobs",
+           R"({"job_type":"quote","payload":{"max_length":200},"run_at":")" + later + R"("})");
   ASSERT_EQ(waiting.code, 202) << waiting.body;
   const std::string held = json_field(waiting.body, "job_id");
-  const Reply soon =
-      http("POST", url() + "/v1/jobs",
-           R"({"job_type":"quote","payload":{"max_length":200},"delay_seconds":2})");
+  const Reply soon = http("POST", url() + "/v1/jobs",
+                          R"({"job_type":"quote","payload":{"max_length":200},"delay_seconds":2})");
   ASSERT_EQ(soon.code, 202) << soon.body;
   const std::string due = json_field(soon.body, "job_id");
   // Killed (SIGKILL) while both wait.
@@ -1910,14 +1910,16 @@ TEST_F(ApiTest, ABadRunAtOrDelayIs400) {
       {R"("run_at":"2030-01-01T00:00:00Z","delay_seconds":5)", "/run_at;"},
   };
   for (const auto& [fields, named] : cases) {
-    const Reply refused = http(
-        "POST", url() + "/v1/jobs", R"({"job_type":"quote","payload":{"max_length":200},)" + fields + "}");
+    const Reply refused =
+        http("POST", url() + "/v1/jobs",
+             R"({"job_type":"quote","payload":{"max_length":200},)" + fields + "}");
     EXPECT_TRUE(IsError(refused, 400, "invalid_request")) << fields << ": " << refused.body;
     EXPECT_EQ(detail_fields(refused), named) << fields;
   }
   // A time that has passed runs the job now.
-  const Reply now = http("POST", url() + "/v1/jobs",
-                         R"({"job_type":"quote","payload":{"max_length":200},"run_at":"2020-01-01T00:00:00Z"})");
+  const Reply now =
+      http("POST", url() + "/v1/jobs",
+           R"({"job_type":"quote","payload":{"max_length":200},"run_at":"2020-01-01T00:00:00Z"})");
   ASSERT_EQ(now.code, 202) << now.body;
   EXPECT_EQ(json_field(now.body, "state"), "");
 }
@@ -1935,7 +1937,8 @@ TEST_F(ApiTest, TheCliSubmitsADelayedJobWithDelayOrRunAt) {
   const std::string at = to_rfc3339(Clock::now() + std::chrono::hours(2));
   const auto timed = submit_verb("--run-at " + at + R"( quote '{"max_length":200}')");
   ASSERT_EQ(timed.second, 0) << timed.first;
-  EXPECT_EQ(json_field(http("GET", url() + "/v1/jobs/" + timed.first + "/status").body, "run_at"), at);
+  EXPECT_EQ(json_field(http("GET", url() + "/v1/jobs/" + timed.first + "/status").body, "run_at"),
+            at);
   // Both, or a delay that is not a duration: refused before anything is sent.
   EXPECT_EQ(submit_verb("--delay 3s --run-at " + at + R"( quote '{}')").second, 2);
   EXPECT_EQ(submit_verb(R"(--delay soon quote '{}')").second, 2);

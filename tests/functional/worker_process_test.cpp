@@ -268,7 +268,8 @@ TEST_F(WorkerProcessTest, TheAdminPortAnswersProbesAndPrometheus) {
   const auto [code, metrics] = get(admin + "/metrics");
   EXPECT_EQ(code, 200);
   EXPECT_THAT(metrics, ::testing::HasSubstr(R"(dtq_pool_concurrency{job_type="echo"} 4)"));
-  EXPECT_THAT(metrics, ::testing::HasSubstr(R"(dtq_plugin_runner_crashes_total{job_type="echo"} 0)"));
+  EXPECT_THAT(metrics,
+              ::testing::HasSubstr(R"(dtq_plugin_runner_crashes_total{job_type="echo"} 0)"));
   // What the pool counted (docs/deploy.md's metrics reference): the counts
   // land just after each job's terminal status, so each is waited for.
   for (const char* line :

@@ -87,21 +87,42 @@ TEST_F(MongoHistoryTest, AppendsBatchesAndListsOneJobOldestFirst) {
   const std::string other = new_uuid4();
   // The worker's batch reaches the server before the API's, and its started
   // shares the submitted's millisecond.
-  const std::vector<JobEvent> worker = {
-      JobEvent{.job_id = id, .job_type = "echo", .at = "2026-03-01T10:00:00.005Z",
-               .kind = JobEventKind::kStarted, .attempt = 1, .worker = "w1/10 (worker)"},
-      JobEvent{.job_id = id, .job_type = "echo", .at = "2026-03-01T10:00:00.300Z",
-               .kind = JobEventKind::kRetry, .attempt = 1, .worker = "w1/10 (worker)",
-               .error_code = "timeout", .detail = "attempt 1 failed (timeout: slow)"},
-      JobEvent{.job_id = id, .job_type = "echo", .at = "2026-03-01T10:00:01.300Z",
-               .kind = JobEventKind::kStarted, .attempt = 2, .worker = "w2/11 (worker)"},
-      JobEvent{.job_id = id, .job_type = "echo", .at = "2026-03-01T10:00:01.400Z",
-               .kind = JobEventKind::kCompleted, .attempt = 2, .worker = "w2/11 (worker)"}};
-  const std::vector<JobEvent> api = {
-      JobEvent{.job_id = id, .job_type = "echo", .at = "2026-03-01T10:00:00.005Z",
-               .kind = JobEventKind::kSubmitted, .detail = "queued"},
-      JobEvent{.job_id = other, .job_type = "echo", .at = "2026-03-01T10:00:00.006Z",
-               .kind = JobEventKind::kReplayOf, .related_job_id = id}};
+  const std::vector<JobEvent> worker = {JobEvent{.job_id = id,
+                                                 .job_type = "echo",
+                                                 .at = "2026-03-01T10:00:00.005Z",
+                                                 .kind = JobEventKind::kStarted,
+                                                 .attempt = 1,
+                                                 .worker = "w1/10 (worker)"},
+                                        JobEvent{.job_id = id,
+                                                 .job_type = "echo",
+                                                 .at = "2026-03-01T10:00:00.300Z",
+                                                 .kind = JobEventKind::kRetry,
+                                                 .attempt = 1,
+                                                 .worker = "w1/10 (worker)",
+                                                 .error_code = "timeout",
+                                                 .detail = "attempt 1 failed (timeout: slow)"},
+                                        JobEvent{.job_id = id,
+                                                 .job_type = "echo",
+                                                 .at = "2026-03-01T10:00:01.300Z",
+                                                 .kind = JobEventKind::kStarted,
+                                                 .attempt = 2,
+                                                 .worker = "w2/11 (worker)"},
+                                        JobEvent{.job_id = id,
+                                                 .job_type = "echo",
+                                                 .at = "2026-03-01T10:00:01.400Z",
+                                                 .kind = JobEventKind::kCompleted,
+                                                 .attempt = 2,
+                                                 .worker = "w2/11 (worker)"}};
+  const std::vector<JobEvent> api = {JobEvent{.job_id = id,
+                                              .job_type = "echo",
+                                              .at = "2026-03-01T10:00:00.005Z",
+                                              .kind = JobEventKind::kSubmitted,
+                                              .detail = "queued"},
+                                     JobEvent{.job_id = other,
+                                              .job_type = "echo",
+                                              .at = "2026-03-01T10:00:00.006Z",
+                                              .kind = JobEventKind::kReplayOf,
+                                              .related_job_id = id}};
   ASSERT_TRUE(store_->history().append(worker).ok());
   ASSERT_TRUE(store_->history().append(api).ok());
 

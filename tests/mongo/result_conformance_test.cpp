@@ -16,7 +16,9 @@ using dtq::testing::opened_or_null;
 struct MongoResultHarness {
   ~MongoResultHarness() { RawMongo(settings).drop(); }
 
-  std::shared_ptr<ResultStore> open() { return opened_or_null(MongoResultStore::connect(settings)); }
+  std::shared_ptr<ResultStore> open() {
+    return opened_or_null(MongoResultStore::connect(settings));
+  }
   std::shared_ptr<ResultStore> open_client() { return open(); }
   std::shared_ptr<ResultStore> open_peer() { return open(); }
   // One document per job id: the unique index at work.

@@ -127,9 +127,9 @@ TEST_F(RecorderTest, AJobThatFailsOnceThenCompletes) {
                                     .attempt = 2})
                   .ok());
 
-  EXPECT_THAT(kinds(id), ElementsAre(JobEventKind::kSubmitted, JobEventKind::kStarted,
-                                     JobEventKind::kRetry, JobEventKind::kStarted,
-                                     JobEventKind::kCompleted));
+  EXPECT_THAT(kinds(id),
+              ElementsAre(JobEventKind::kSubmitted, JobEventKind::kStarted, JobEventKind::kRetry,
+                          JobEventKind::kStarted, JobEventKind::kCompleted));
   const JobEvent retry = only(id, JobEventKind::kRetry);
   EXPECT_EQ(retry.attempt, 1u);
   EXPECT_EQ(retry.error_code, "provider_unavailable");
@@ -206,11 +206,11 @@ TEST(HistoryWriterTest, BatchesAndLosesNothingAtDestruction) {
   fakes::MemoryJobHistory store;
   const std::string id = new_uuid4();
   {
-    HistoryWriter writer(store, HistoryWriterSettings{.linger = std::chrono::seconds(5),
-                                                      .max_batch = 100});
+    HistoryWriter writer(
+        store, HistoryWriterSettings{.linger = std::chrono::seconds(5), .max_batch = 100});
     for (int i = 0; i < 250; ++i)
-      writer.record(JobEvent{.job_id = id, .kind = JobEventKind::kStarted,
-                             .attempt = static_cast<uint32_t>(i + 1)});
+      writer.record(JobEvent{
+          .job_id = id, .kind = JobEventKind::kStarted, .attempt = static_cast<uint32_t>(i + 1)});
   }
   auto events = store.list(id, 1000);
   ASSERT_TRUE(events.ok());
@@ -224,9 +224,9 @@ TEST(HistoryWriterTest, BatchesAndLosesNothingAtDestruction) {
 
 TEST(HistoryWriterTest, DropsBeyondItsBoundInsteadOfGrowing) {
   fakes::MemoryJobHistory store;
-  HistoryWriter writer(store, HistoryWriterSettings{.linger = std::chrono::seconds(5),
-                                                    .max_batch = 1000,
-                                                    .max_pending = 10});
+  HistoryWriter writer(
+      store, HistoryWriterSettings{
+                 .linger = std::chrono::seconds(5), .max_batch = 1000, .max_pending = 10});
   for (int i = 0; i < 15; ++i) writer.record(JobEvent{.job_id = "x"});
   EXPECT_EQ(writer.dropped(), 5u);
   ASSERT_TRUE(writer.flush().ok());
@@ -236,9 +236,9 @@ TEST(HistoryWriterTest, DropsBeyondItsBoundInsteadOfGrowing) {
 TEST(JobEventKindTest, NamesRoundTripAndOrderTheLifecycle) {
   for (auto kind : {JobEventKind::kSubmitted, JobEventKind::kReplayOf, JobEventKind::kRetryOf,
                     JobEventKind::kStarted, JobEventKind::kRetry, JobEventKind::kReleased,
-                    JobEventKind::kCancelRequested, JobEventKind::kCompleted,
-                    JobEventKind::kFailed, JobEventKind::kCancelled, JobEventKind::kDeadLettered,
-                    JobEventKind::kReplayed, JobEventKind::kRetried, JobEventKind::kScheduled}) {
+                    JobEventKind::kCancelRequested, JobEventKind::kCompleted, JobEventKind::kFailed,
+                    JobEventKind::kCancelled, JobEventKind::kDeadLettered, JobEventKind::kReplayed,
+                    JobEventKind::kRetried, JobEventKind::kScheduled}) {
     EXPECT_EQ(parse_job_event_kind(to_string(kind)), kind) << to_string(kind);
   }
   EXPECT_FALSE(parse_job_event_kind("teleported"));

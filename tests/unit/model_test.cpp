@@ -11,7 +11,8 @@ namespace {
 using ::testing::HasSubstr;
 
 JobStatus status(JobState state, int progress, std::string message = "") {
-  return JobStatus{.job_id = "j", .state = state, .progress_percent = progress, .message = std::move(message)};
+  return JobStatus{
+      .job_id = "j", .state = state, .progress_percent = progress, .message = std::move(message)};
 }
 
 TEST(MergeStatus, ProgressNeverGoesDown) {
@@ -76,24 +77,34 @@ TEST(JobMessageJson, RefusesBadMessagesNamingTheField) {
     EXPECT_FALSE(parsed.ok()) << json;
     return parsed.ok() ? "" : parsed.status().message();
   };
-  const std::string ids = R"("job_id":"6f1c1b1e-0000-4000-8000-000000000001","trace_id":"6f1c1b1e-0000-4000-8000-000000000002")";
+  const std::string ids =
+      R"("job_id":"6f1c1b1e-0000-4000-8000-000000000001","trace_id":"6f1c1b1e-0000-4000-8000-000000000002")";
   EXPECT_THAT(refusal("{"), HasSubstr("malformed JSON"));
-  EXPECT_THAT(refusal(R"({"job_type":"weather","submitted_at":"2026-11-23T09:15:28Z","payload":{}})"),
-              HasSubstr("missing required field \"job_id\""));
-  EXPECT_THAT(refusal("{" + ids + R"(,"job_type":"weather","submitted_at":"2026-11-23T09:15:28Z"})"),
-              HasSubstr("missing required field \"payload\""));
-  EXPECT_THAT(refusal("{" + ids + R"(,"job_type":"weather","submitted_at":"2026-11-23T09:15:28Z","payload":[]})"),
-              HasSubstr("field \"payload\" must be an object"));
-  EXPECT_THAT(refusal("{" + ids + R"(,"job_type":"Weather!","submitted_at":"2026-11-23T09:15:28Z","payload":{}})"),
-              HasSubstr("is not a valid job type"));
-  EXPECT_THAT(refusal("{" + ids + R"(,"job_type":"weather","submitted_at":"yesterday","payload":{}})"),
-              HasSubstr("submitted_at is not an RFC 3339"));
-  EXPECT_THAT(refusal(R"({"schema_version":"2.0",)" + ids +
-                      R"(,"job_type":"weather","submitted_at":"2026-11-23T09:15:28Z","payload":{}})"),
-              HasSubstr("unsupported schema_version \"2.0\""));
-  EXPECT_THAT(refusal(R"({"job_id":"x","trace_id":"6f1c1b1e-0000-4000-8000-000000000002","job_type":"w",)"
-                      R"("submitted_at":"2026-11-23T09:15:28Z","payload":{}})"),
-              HasSubstr("job_id is not a UUID"));
+  EXPECT_THAT(
+      refusal(R"({"job_type":"weather","submitted_at":"2026-11-23T09:15:28Z","payload":{}})"),
+      HasSubstr("missing required field \"job_id\""));
+  EXPECT_THAT(
+      refusal("{" + ids + R"(,"job_type":"weather","submitted_at":"2026-11-23T09:15:28Z"})"),
+      HasSubstr("missing required field \"payload\""));
+  EXPECT_THAT(
+      refusal("{" + ids +
+              R"(,"job_type":"weather","submitted_at":"2026-11-23T09:15:28Z","payload":[]})"),
+      HasSubstr("field \"payload\" must be an object"));
+  EXPECT_THAT(
+      refusal("{" + ids +
+              R"(,"job_type":"Weather!","submitted_at":"2026-11-23T09:15:28Z","payload":{}})"),
+      HasSubstr("is not a valid job type"));
+  EXPECT_THAT(
+      refusal("{" + ids + R"(,"job_type":"weather","submitted_at":"yesterday","payload":{}})"),
+      HasSubstr("submitted_at is not an RFC 3339"));
+  EXPECT_THAT(
+      refusal(R"({"schema_version":"2.0",)" + ids +
+              R"(,"job_type":"weather","submitted_at":"2026-11-23T09:15:28Z","payload":{}})"),
+      HasSubstr("unsupported schema_version \"2.0\""));
+  EXPECT_THAT(
+      refusal(R"({"job_id":"x","trace_id":"6f1c1b1e-0000-4000-8000-000000000002","job_type":"w",)"
+              R"("submitted_at":"2026-11-23T09:15:28Z","payload":{}})"),
+      HasSubstr("job_id is not a UUID"));
 }
 
 TEST(JobStatusJson, HasTheContractFieldsAndOmitsEmptyOptionalOnes) {
@@ -108,8 +119,12 @@ TEST(JobStatusJson, HasTheContractFieldsAndOmitsEmptyOptionalOnes) {
   EXPECT_EQ(parsed->state, JobState::kRunning);
   EXPECT_EQ(parsed->progress_percent, 50);
   EXPECT_EQ(parsed->error_code, "x");
-  EXPECT_FALSE(parse_job_status(R"({"job_id":"j","state":"done","progress_percent":1,"updated_at":""})").ok());
-  EXPECT_FALSE(parse_job_status(R"({"job_id":"j","state":"queued","progress_percent":101,"updated_at":""})").ok());
+  EXPECT_FALSE(
+      parse_job_status(R"({"job_id":"j","state":"done","progress_percent":1,"updated_at":""})")
+          .ok());
+  EXPECT_FALSE(
+      parse_job_status(R"({"job_id":"j","state":"queued","progress_percent":101,"updated_at":""})")
+          .ok());
 }
 
 TEST(JobResultJson, EmbedsInputAndOutputAsJsonAndRoundTrips) {

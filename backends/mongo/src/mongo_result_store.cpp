@@ -571,8 +571,8 @@ struct MongoResultStore::Driver {
     // a duplicate event from a retried batch is harmless in an audit trail.
     for (int attempt = 0;; ++attempt) {
       Lease lease(pool);
-      Collection collection(mongoc_client_get_collection(
-          lease.client(), settings.database.c_str(), settings.history_collection.c_str()));
+      Collection collection(mongoc_client_get_collection(lease.client(), settings.database.c_str(),
+                                                         settings.history_collection.c_str()));
       Bson opts = write_options();
       BSON_APPEND_BOOL(opts.get(), "ordered", false);
       Reply reply;
@@ -911,8 +911,7 @@ class MongoJobHistory final : public JobHistory {
 }  // namespace
 
 MongoResultStore::MongoResultStore(std::unique_ptr<Driver> driver)
-    : driver_(std::move(driver)),
-      history_(std::make_unique<MongoJobHistory<Driver>>(*driver_)) {}
+    : driver_(std::move(driver)), history_(std::make_unique<MongoJobHistory<Driver>>(*driver_)) {}
 
 JobHistory& MongoResultStore::history() {
   return *history_;

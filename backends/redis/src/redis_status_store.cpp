@@ -54,18 +54,19 @@ StatusOr<JobStatus> status_from_reply(std::string_view job_id, const Reply& repl
     return not_found("no readable status for job " + std::string(job_id));
   }
   const auto attempt = field(8).is_nil() ? std::optional<int64_t>(0) : reply_integer(field(8));
-  return JobStatus{.job_id = std::string(job_id),
-                   .state = *state,
-                   .progress_percent = static_cast<int>(*progress),
-                   .updated_at = optional_text(field(2)),
-                   .message = optional_text(field(3)),
-                   .trace_id = optional_text(field(4)),
-                   .job_type = optional_text(field(7)),
-                   .error_code = optional_text(field(5)),
-                   .error_message = optional_text(field(6)),
-                   .attempt = static_cast<uint32_t>(std::max<int64_t>(attempt.value_or(0), 0)),
-                   // None stored (or one this version does not know) is normal.
-                   .priority = parse_job_priority(optional_text(field(9))).value_or(JobPriority::kNormal)};
+  return JobStatus{
+      .job_id = std::string(job_id),
+      .state = *state,
+      .progress_percent = static_cast<int>(*progress),
+      .updated_at = optional_text(field(2)),
+      .message = optional_text(field(3)),
+      .trace_id = optional_text(field(4)),
+      .job_type = optional_text(field(7)),
+      .error_code = optional_text(field(5)),
+      .error_message = optional_text(field(6)),
+      .attempt = static_cast<uint32_t>(std::max<int64_t>(attempt.value_or(0), 0)),
+      // None stored (or one this version does not know) is normal.
+      .priority = parse_job_priority(optional_text(field(9))).value_or(JobPriority::kNormal)};
 }
 
 Status error_reply(const RedisSettings& settings, std::string_view what, const Reply& reply) {

@@ -36,11 +36,12 @@ StatusOr<std::unique_ptr<Connection>> Connection::open(const std::filesystem::pa
   // checkpoints, which keeps every commit through a process crash, and FULL
   // syncs at each commit for power loss. A large page cache keeps the
   // indexes of a long queue in memory.
-  const char* setup = durability == Durability::kFull
-                          ? "PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
-                            "PRAGMA temp_store=MEMORY;"
-                          : "PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
-                            "PRAGMA temp_store=MEMORY;";
+  const char* setup =
+      durability == Durability::kFull
+          ? "PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
+            "PRAGMA temp_store=MEMORY;"
+          : "PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
+            "PRAGMA temp_store=MEMORY;";
   if (Status s = connection->exec(setup); !s.ok()) return s;
   if (mode == Mode::kRead) {
     if (Status s = connection->exec("PRAGMA query_only=1;"); !s.ok()) return s;
@@ -57,7 +58,8 @@ Status Connection::exec(const char* sql) {
   char* message = nullptr;
   const int code = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
   if (code == SQLITE_OK) return {};
-  Status status = sqlite_error(code, file_ + ": " + sql + ": " + (message != nullptr ? message : sqlite3_errstr(code)));
+  Status status = sqlite_error(
+      code, file_ + ": " + sql + ": " + (message != nullptr ? message : sqlite3_errstr(code)));
   sqlite3_free(message);
   return status;
 }
@@ -65,14 +67,16 @@ Status Connection::exec(const char* sql) {
 StatusOr<sqlite3_stmt*> Connection::prepare(std::string_view sql) {
   if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
   sqlite3_stmt* statement = nullptr;
-  const int code = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                      &statement, nullptr);
+  const int code = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &statement, nullptr);
   if (code != SQLITE_OK) return error("cannot prepare \"" + std::string(sql) + "\"", code);
   statements_.emplace(std::string(sql), statement);
   return statement;
 }
 
-Status Connection::error(std::string_view what) const { return error(what, sqlite3_extended_errcode(db_)); }
+Status Connection::error(std::string_view what) const {
+  return error(what, sqlite3_extended_errcode(db_));
+}
 
 Status Connection::error(std::string_view what, int code) const {
   return sqlite_error(code, file_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
@@ -95,8 +99,8 @@ Query::~Query() {
 
 Query& Query::bind(std::string_view text) {
   if (statement_ != nullptr && status_.ok()) {
-    const int code = sqlite3_bind_text(statement_, next_parameter_, text.data(), static_cast<int>(text.size()),
-                                       SQLITE_STATIC);
+    const int code = sqlite3_bind_text(statement_, next_parameter_, text.data(),
+                                       static_cast<int>(text.size()), SQLITE_STATIC);
     if (code != SQLITE_OK) status_ = connection_.error("cannot bind a parameter", code);
   }
   ++next_parameter_;
@@ -139,9 +143,12 @@ Status Query::first_row(std::string_view missing) {
 std::string_view Query::text(int column) const {
   const auto* data = sqlite3_column_text(statement_, column);
   if (data == nullptr) return {};
-  return {reinterpret_cast<const char*>(data), static_cast<size_t>(sqlite3_column_bytes(statement_, column))};
+  return {reinterpret_cast<const char*>(data),
+          static_cast<size_t>(sqlite3_column_bytes(statement_, column))};
 }
 
-int64_t Query::integer(int column) const { return sqlite3_column_int64(statement_, column); }
+int64_t Query::integer(int column) const {
+  return sqlite3_column_int64(statement_, column);
+}
 
 }  // namespace dtq::embedded

@@ -23,7 +23,9 @@ namespace dtq::embedded {
 // Lets string-keyed hash maps be searched with a string_view.
 struct StringHash {
   using is_transparent = void;
-  size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+  size_t operator()(std::string_view text) const noexcept {
+    return std::hash<std::string_view>{}(text);
+  }
 };
 
 // Maps an SQLite result code to a Status: contention and I/O trouble are

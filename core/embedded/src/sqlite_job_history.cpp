@@ -11,16 +11,20 @@ Status SqliteJobHistory::append(std::span<const JobEvent> events) {
   // engine's throughput rests on.
   db_->write_async(
       [batch = std::vector<JobEvent>(events.begin(), events.end())](WriteTx& tx) -> Status {
-    for (const auto& event : batch) {
-      Query insert(tx.connection(),
-                   "INSERT INTO job_events(job_id, job_type, at, kind, attempt, worker, error_code,"
-                   " related_job_id, detail) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-      insert.bind(event.job_id).bind(event.job_type).bind(event.at).bind(to_string(event.kind));
-      insert.bind(static_cast<int64_t>(event.attempt)).bind(event.worker).bind(event.error_code);
-      if (Status s = insert.bind(event.related_job_id).bind(event.detail).run(); !s.ok()) return s;
-    }
-    return {};
-  },
+        for (const auto& event : batch) {
+          Query insert(
+              tx.connection(),
+              "INSERT INTO job_events(job_id, job_type, at, kind, attempt, worker, error_code,"
+              " related_job_id, detail) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          insert.bind(event.job_id).bind(event.job_type).bind(event.at).bind(to_string(event.kind));
+          insert.bind(static_cast<int64_t>(event.attempt))
+              .bind(event.worker)
+              .bind(event.error_code);
+          if (Status s = insert.bind(event.related_job_id).bind(event.detail).run(); !s.ok())
+            return s;
+        }
+        return {};
+      },
       "job history");
   return {};
 }

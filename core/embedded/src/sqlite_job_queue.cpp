@@ -19,7 +19,8 @@ constexpr const char* kNotOwner = "only the owning process leases jobs";
 StatusOr<std::shared_ptr<SqliteJobQueue>> SqliteJobQueue::open(std::shared_ptr<Database> db) {
   std::shared_ptr<SqliteJobQueue> queue(new SqliteJobQueue(std::move(db)));
   if (!queue->db_->owner()) return queue;
-  if (Status loaded = queue->db_->write([&](WriteTx& tx) { return queue->load_new_rows(tx); }); !loaded.ok()) {
+  if (Status loaded = queue->db_->write([&](WriteTx& tx) { return queue->load_new_rows(tx); });
+      !loaded.ok()) {
     return loaded;
   }
   // From now on every round loads what clients inserted before the owner
@@ -37,10 +38,13 @@ SqliteJobQueue::~SqliteJobQueue() {
   close();
   if (hook_ != 0) db_->remove_batch_hook(hook_);
   // Queued writes reference this object (after_commit); let them finish.
-  if (Status s = db_->flush(); !s.ok()) spdlog::error("job queue writes not committed at close: {}", s.message());
+  if (Status s = db_->flush(); !s.ok())
+    spdlog::error("job queue writes not committed at close: {}", s.message());
 }
 
-Status SqliteJobQueue::enqueue(const JobMessage& message) { return enqueue_batch({&message, 1}); }
+Status SqliteJobQueue::enqueue(const JobMessage& message) {
+  return enqueue_batch({&message, 1});
+}
 
 Status SqliteJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
   if (messages.empty()) return {};
@@ -56,7 +60,8 @@ Status SqliteJobQueue::insert(WriteTx& tx, std::span<const JobMessage> messages)
   const int64_t now = to_unix_ms(Clock::now());
   for (const auto& message : messages) {
     const std::string json = to_json(message);
-    Query query(tx.connection(), "INSERT INTO jobs(job_id, job_type, message, enqueued_at) VALUES(?, ?, ?, ?)");
+    Query query(tx.connection(),
+                "INSERT INTO jobs(job_id, job_type, message, enqueued_at) VALUES(?, ?, ?, ?)");
     query.bind(message.job_id).bind(message.job_type).bind(json).bind(now);
     if (Status s = query.run(); !s.ok()) {
       if (query.extended_error() == SQLITE_CONSTRAINT_UNIQUE) {
@@ -64,7 +69,8 @@ Status SqliteJobQueue::insert(WriteTx& tx, std::span<const JobMessage> messages)
       }
       return s;
     }
-    if (db_->owner()) inserted.push_back(Ready{sqlite3_last_insert_rowid(tx.connection().handle()), 0, message});
+    if (db_->owner())
+      inserted.push_back(Ready{sqlite3_last_insert_rowid(tx.connection().handle()), 0, message});
   }
   if (db_->owner()) {
     tx.after_commit([this, inserted = std::move(inserted)]() mutable {
@@ -77,7 +83,8 @@ Status SqliteJobQueue::insert(WriteTx& tx, std::span<const JobMessage> messages)
 
 Status SqliteJobQueue::load_new_rows(WriteTx& tx) {
   std::vector<Ready> loaded;
-  Query query(tx.connection(), "SELECT seq, deliveries, message FROM jobs WHERE seq > ? ORDER BY seq");
+  Query query(tx.connection(),
+              "SELECT seq, deliveries, message FROM jobs WHERE seq > ? ORDER BY seq");
   query.bind(last_seq_);
   while (true) {
     auto row = query.step();
@@ -87,11 +94,12 @@ Status SqliteJobQueue::load_new_rows(WriteTx& tx) {
     last_seq_ = seq;
     auto message = parse_job_message(query.text(2));
     if (!message.ok()) {
-      spdlog::error("{}: queued job with seq {} is unreadable and stays skipped: {}", db_->file(), seq,
-                    message.status().message());
+      spdlog::error("{}: queued job with seq {} is unreadable and stays skipped: {}", db_->file(),
+                    seq, message.status().message());
       continue;
     }
-    const auto deliveries = static_cast<uint32_t>(std::clamp<int64_t>(query.integer(1), 0, UINT32_MAX - 1));
+    const auto deliveries =
+        static_cast<uint32_t>(std::clamp<int64_t>(query.integer(1), 0, UINT32_MAX - 1));
     loaded.push_back(Ready{seq, deliveries, std::move(message).value()});
   }
   if (!loaded.empty()) push_ready(std::move(loaded));
@@ -142,9 +150,10 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
     MutexLock lock(mutex_);
     TypeQueue& queue = type_queue(job_type);
     // Bounded so that now + wait cannot overflow.
-    const auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(wait, std::chrono::hours(24));
-    queue.available.wait_until(
-        lock, until, [&]() DTQ_REQUIRES(mutex_) { return closed_ || !queue.empty(); });
+    const auto until = std::chrono::steady_clock::now() +
+                       std::min<std::chrono::milliseconds>(wait, std::chrono::hours(24));
+    queue.available.wait_until(lock, until,
+                               [&]() DTQ_REQUIRES(mutex_) { return closed_ || !queue.empty(); });
     if (closed_) return taken;
     while (!queue.empty() && taken.size() < max) {
       Ready item = queue.pop_next();
@@ -162,7 +171,8 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
         [counts = std::move(counts)](WriteTx& tx) {
           for (const auto& [seq, deliveries] : counts) {
             Query query(tx.connection(), "UPDATE jobs SET deliveries = ? WHERE seq = ?");
-            if (Status s = query.bind(static_cast<int64_t>(deliveries)).bind(seq).run(); !s.ok()) return s;
+            if (Status s = query.bind(static_cast<int64_t>(deliveries)).bind(seq).run(); !s.ok())
+              return s;
           }
           return Status{};
         },
@@ -174,7 +184,8 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
 StatusOr<SqliteJobQueue::Ready> SqliteJobQueue::end_lease(const Delivery& delivery) {
   MutexLock lock(mutex_);
   const auto it = leased_.find(delivery.receipt);
-  if (it == leased_.end() || it->second.message.job_id != delivery.message.job_id) return not_leased(delivery);
+  if (it == leased_.end() || it->second.message.job_id != delivery.message.job_id)
+    return not_leased(delivery);
   Ready lease = std::move(it->second);
   leased_.erase(it);
   return lease;
@@ -208,7 +219,8 @@ Status SqliteJobQueue::release(const Delivery& delivery) {
   return {};
 }
 
-Status SqliteJobQueue::dead_letter(const Delivery& delivery, const JobError& error, uint32_t attempts) {
+Status SqliteJobQueue::dead_letter(const Delivery& delivery, const JobError& error,
+                                   uint32_t attempts) {
   if (!db_->owner()) return failed_precondition(kNotOwner);
   auto lease = end_lease(delivery);
   if (!lease.ok()) return lease.status();
@@ -220,13 +232,19 @@ Status SqliteJobQueue::dead_letter(const Delivery& delivery, const JobError& err
           Query remove(tx.connection(), "DELETE FROM jobs WHERE seq = ?");
           if (Status s = remove.bind(lease->seq).run(); !s.ok()) return s;
         }
-        Query insert(tx.connection(),
-                     "INSERT INTO dead_letters(job_id, job_type, message, error_code, error_message, attempts, "
-                     "failed_at, replayed_as) VALUES(?, ?, ?, ?, ?, ?, ?, '') "
-                     "ON CONFLICT(job_id) DO UPDATE SET job_type = excluded.job_type, message = excluded.message, "
-                     "error_code = excluded.error_code, error_message = excluded.error_message, "
-                     "attempts = excluded.attempts, failed_at = excluded.failed_at, replayed_as = ''");
-        insert.bind(lease->message.job_id).bind(lease->message.job_type).bind(json).bind(error.code);
+        Query insert(
+            tx.connection(),
+            "INSERT INTO dead_letters(job_id, job_type, message, error_code, error_message, "
+            "attempts, "
+            "failed_at, replayed_as) VALUES(?, ?, ?, ?, ?, ?, ?, '') "
+            "ON CONFLICT(job_id) DO UPDATE SET job_type = excluded.job_type, message = "
+            "excluded.message, "
+            "error_code = excluded.error_code, error_message = excluded.error_message, "
+            "attempts = excluded.attempts, failed_at = excluded.failed_at, replayed_as = ''");
+        insert.bind(lease->message.job_id)
+            .bind(lease->message.job_type)
+            .bind(json)
+            .bind(error.code);
         insert.bind(error.message).bind(static_cast<int64_t>(attempts)).bind(failed_at);
         return insert.run();
       },
@@ -239,14 +257,17 @@ Status SqliteJobQueue::dead_letter(const Delivery& delivery, const JobError& err
   return stored;
 }
 
-StatusOr<std::vector<DeadLetter>> SqliteJobQueue::dead_letters(std::string_view job_type, size_t limit) {
-  const auto sql_limit = static_cast<int64_t>(std::min<size_t>(limit, std::numeric_limits<int64_t>::max()));
+StatusOr<std::vector<DeadLetter>> SqliteJobQueue::dead_letters(std::string_view job_type,
+                                                               size_t limit) {
+  const auto sql_limit =
+      static_cast<int64_t>(std::min<size_t>(limit, std::numeric_limits<int64_t>::max()));
   return db_->read([&](Connection& connection) -> StatusOr<std::vector<DeadLetter>> {
     constexpr std::string_view kColumns =
-        "SELECT message, error_code, error_message, attempts, failed_at, replayed_as, job_id FROM dead_letters ";
+        "SELECT message, error_code, error_message, attempts, failed_at, replayed_as, job_id FROM "
+        "dead_letters ";
     constexpr std::string_view kOrder = "ORDER BY failed_at DESC, rowid DESC LIMIT ?";
-    const std::string sql =
-        std::string(kColumns) + (job_type.empty() ? "" : "WHERE job_type = ? ") + std::string(kOrder);
+    const std::string sql = std::string(kColumns) +
+                            (job_type.empty() ? "" : "WHERE job_type = ? ") + std::string(kOrder);
     Query query(connection, sql);
     if (!job_type.empty()) query.bind(job_type);
     query.bind(sql_limit);
@@ -257,15 +278,16 @@ StatusOr<std::vector<DeadLetter>> SqliteJobQueue::dead_letters(std::string_view 
       if (!*row) return letters;
       auto message = parse_job_message(query.text(0));
       if (!message.ok()) {
-        spdlog::error("{}: dead letter of job {} is unreadable and skipped: {}", connection.file(), query.text(6),
-                      message.status().message());
+        spdlog::error("{}: dead letter of job {} is unreadable and skipped: {}", connection.file(),
+                      query.text(6), message.status().message());
         continue;
       }
-      letters.push_back(DeadLetter{.message = std::move(message).value(),
-                                   .error = JobError{std::string(query.text(1)), std::string(query.text(2))},
-                                   .attempts = static_cast<uint32_t>(query.integer(3)),
-                                   .failed_at = std::string(query.text(4)),
-                                   .replayed_as = std::string(query.text(5))});
+      letters.push_back(
+          DeadLetter{.message = std::move(message).value(),
+                     .error = JobError{std::string(query.text(1)), std::string(query.text(2))},
+                     .attempts = static_cast<uint32_t>(query.integer(3)),
+                     .failed_at = std::string(query.text(4)),
+                     .replayed_as = std::string(query.text(5))});
     }
   });
 }
@@ -277,8 +299,11 @@ StatusOr<std::string> SqliteJobQueue::replay(std::string_view job_id) {
   const Status done = db_->write(
       [&](WriteTx& tx) -> Status {
         {
-          Query find(tx.connection(), "SELECT message, replayed_as FROM dead_letters WHERE job_id = ?");
-          if (Status s = find.bind(job_id).first_row("no dead letter for job " + std::string(job_id)); !s.ok()) {
+          Query find(tx.connection(),
+                     "SELECT message, replayed_as FROM dead_letters WHERE job_id = ?");
+          if (Status s =
+                  find.bind(job_id).first_row("no dead letter for job " + std::string(job_id));
+              !s.ok()) {
             return s;
           }
           if (!find.text(1).empty()) {

@@ -52,9 +52,7 @@ class SqliteJobQueue final : public JobQueue {
     PriorityTurns turns;
     CondVar available;
 
-    bool empty() const {
-      return ready[0].empty() && ready[1].empty() && ready[2].empty();
-    }
+    bool empty() const { return ready[0].empty() && ready[1].empty() && ready[2].empty(); }
     std::deque<Ready>& line_of(const JobMessage& message) {
       return ready[index_of(message.priority)];
     }

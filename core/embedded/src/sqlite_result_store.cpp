@@ -11,7 +11,10 @@ StatusOr<bool> insert(WriteTx& tx, const JobResult& result, const std::string& d
   Query query(tx.connection(),
               "INSERT INTO job_results(job_id, job_type, document, final_state, completed_at) "
               "VALUES(?, ?, ?, ?, ?) ON CONFLICT(job_id) DO NOTHING");
-  query.bind(result.job_id).bind(result.job_type).bind(document).bind(to_string(result.final_state));
+  query.bind(result.job_id)
+      .bind(result.job_type)
+      .bind(document)
+      .bind(to_string(result.final_state));
   if (Status s = query.bind(result.completed_at).run(); !s.ok()) return s;
   return query.changes() > 0;
 }
@@ -51,7 +54,9 @@ StatusOr<std::vector<bool>> SqliteResultStore::put_batch(std::span<const JobResu
 StatusOr<JobResult> SqliteResultStore::get(std::string_view job_id) {
   return db_->read([&](Connection& connection) -> StatusOr<JobResult> {
     Query query(connection, "SELECT document FROM job_results WHERE job_id = ?");
-    if (Status s = query.bind(job_id).first_row("no result for job " + std::string(job_id)); !s.ok()) return s;
+    if (Status s = query.bind(job_id).first_row("no result for job " + std::string(job_id));
+        !s.ok())
+      return s;
     auto result = parse_job_result(query.text(0));
     if (!result.ok()) {
       return internal_error(connection.file() + ": stored result of job " + std::string(job_id) +

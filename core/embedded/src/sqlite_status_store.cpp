@@ -16,36 +16,39 @@ namespace {
 constexpr size_t kCachedStatuses = 10'000;
 
 constexpr const char* kStatusColumns =
-    "state, progress_percent, updated_at, message, trace_id, job_type, error_code, error_message, attempt, priority";
+    "state, progress_percent, updated_at, message, trace_id, job_type, error_code, error_message, "
+    "attempt, priority";
 
 // A row that cannot be read is logged and treated as absent, so that the
 // next update replaces it. Reads kStatusColumns from column `first`.
-std::optional<JobStatus> read_status_row(const Query& query, int first, const Connection& connection,
-                                         std::string_view job_id) {
+std::optional<JobStatus> read_status_row(const Query& query, int first,
+                                         const Connection& connection, std::string_view job_id) {
   const auto column = [first](int index) { return first + index; };
   const auto state = parse_job_state(query.text(column(0)));
   const int64_t progress = query.integer(column(1));
   if (!state || progress < 0 || progress > 100) {
-    spdlog::error("{}: status of job {} is unreadable (state \"{}\", progress {}) and ignored", connection.file(),
-                  job_id, query.text(column(0)), progress);
+    spdlog::error("{}: status of job {} is unreadable (state \"{}\", progress {}) and ignored",
+                  connection.file(), job_id, query.text(column(0)), progress);
     return std::nullopt;
   }
-  return JobStatus{.job_id = std::string(job_id),
-                   .state = *state,
-                   .progress_percent = static_cast<int>(progress),
-                   .updated_at = std::string(query.text(column(2))),
-                   .message = std::string(query.text(column(3))),
-                   .trace_id = std::string(query.text(column(4))),
-                   .job_type = std::string(query.text(column(5))),
-                   .error_code = std::string(query.text(column(6))),
-                   .error_message = std::string(query.text(column(7))),
-                   .attempt = static_cast<uint32_t>(std::max<int64_t>(query.integer(column(8)), 0)),
-                   // Rows written before priorities read as the default.
-                   .priority = parse_job_priority(query.text(column(9))).value_or(JobPriority::kNormal)};
+  return JobStatus{
+      .job_id = std::string(job_id),
+      .state = *state,
+      .progress_percent = static_cast<int>(progress),
+      .updated_at = std::string(query.text(column(2))),
+      .message = std::string(query.text(column(3))),
+      .trace_id = std::string(query.text(column(4))),
+      .job_type = std::string(query.text(column(5))),
+      .error_code = std::string(query.text(column(6))),
+      .error_message = std::string(query.text(column(7))),
+      .attempt = static_cast<uint32_t>(std::max<int64_t>(query.integer(column(8)), 0)),
+      // Rows written before priorities read as the default.
+      .priority = parse_job_priority(query.text(column(9))).value_or(JobPriority::kNormal)};
 }
 
 StatusOr<std::optional<JobStatus>> select_status(Connection& connection, std::string_view job_id) {
-  Query query(connection, std::string("SELECT ") + kStatusColumns + " FROM job_status WHERE job_id = ?");
+  Query query(connection,
+              std::string("SELECT ") + kStatusColumns + " FROM job_status WHERE job_id = ?");
   auto row = query.bind(job_id).step();
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<JobStatus>();
@@ -70,8 +73,9 @@ StatusOr<StatusPage> select_page(Connection& connection, const StatusListQuery& 
   std::string where = "rowid < ?";
   if (!state.empty()) where += " AND state = ?";
   if (!request.job_type.empty()) where += " AND job_type = ?";
-  Query query(connection, std::string("SELECT job_id, ") + kStatusColumns + ", rowid FROM job_status WHERE " +
-                              where + " ORDER BY rowid DESC LIMIT ?");
+  Query query(connection, std::string("SELECT job_id, ") + kStatusColumns +
+                              ", rowid FROM job_status WHERE " + where +
+                              " ORDER BY rowid DESC LIMIT ?");
   query.bind(below);
   if (!state.empty()) query.bind(state);
   if (!request.job_type.empty()) query.bind(request.job_type);
@@ -94,7 +98,8 @@ StatusOr<StatusPage> select_page(Connection& connection, const StatusListQuery& 
     last_rowid = query.integer(kRowidColumn);
     // job_id comes first, so the status columns start at 1.
     const std::string job_id(query.text(0));
-    if (auto status = read_status_row(query, 1, connection, job_id)) page.statuses.push_back(std::move(*status));
+    if (auto status = read_status_row(query, 1, connection, job_id))
+      page.statuses.push_back(std::move(*status));
   }
   if (more) page.next_cursor = std::to_string(last_rowid);
   return page;
@@ -103,15 +108,18 @@ StatusOr<StatusPage> select_page(Connection& connection, const StatusListQuery& 
 // Never replaces a terminal row: the owner's memory may not yet know that a
 // client cancelled the job.
 Status upsert_status(Connection& connection, const JobStatus& status) {
-  Query query(connection,
-              "INSERT INTO job_status(job_id, state, progress_percent, updated_at, message, trace_id, job_type, "
-              "error_code, error_message, attempt, priority) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-              "ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, "
-              "progress_percent = excluded.progress_percent, updated_at = excluded.updated_at, "
-              "message = excluded.message, trace_id = excluded.trace_id, job_type = excluded.job_type, "
-              "error_code = excluded.error_code, error_message = excluded.error_message, attempt = excluded.attempt, "
-              "priority = excluded.priority "
-              "WHERE job_status.state NOT IN ('completed', 'failed', 'cancelled')");
+  Query query(
+      connection,
+      "INSERT INTO job_status(job_id, state, progress_percent, updated_at, message, trace_id, "
+      "job_type, "
+      "error_code, error_message, attempt, priority) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, "
+      "progress_percent = excluded.progress_percent, updated_at = excluded.updated_at, "
+      "message = excluded.message, trace_id = excluded.trace_id, job_type = excluded.job_type, "
+      "error_code = excluded.error_code, error_message = excluded.error_message, attempt = "
+      "excluded.attempt, "
+      "priority = excluded.priority "
+      "WHERE job_status.state NOT IN ('completed', 'failed', 'cancelled')");
   query.bind(status.job_id).bind(to_string(status.state)).bind(int64_t{status.progress_percent});
   query.bind(status.updated_at).bind(status.message).bind(status.trace_id).bind(status.job_type);
   query.bind(status.error_code).bind(status.error_message).bind(int64_t{status.attempt});
@@ -121,7 +129,8 @@ Status upsert_status(Connection& connection, const JobStatus& status) {
 
 class Subscription final : public StatusSubscription {
  public:
-  Subscription(std::shared_ptr<Subscribers> subscribers, std::shared_ptr<Subscribers::Subscriber> subscriber)
+  Subscription(std::shared_ptr<Subscribers> subscribers,
+               std::shared_ptr<Subscribers::Subscriber> subscriber)
       : subscribers_(std::move(subscribers)), subscriber_(std::move(subscriber)) {}
   ~Subscription() override {
     if (subscriber_) subscribers_->remove(subscriber_);
@@ -136,8 +145,8 @@ class Subscription final : public StatusSubscription {
 
 }  // namespace
 
-std::shared_ptr<Subscribers::Subscriber> Subscribers::add(std::string job_id,
-                                                          std::function<void(const JobStatus&)> on_change) {
+std::shared_ptr<Subscribers::Subscriber> Subscribers::add(
+    std::string job_id, std::function<void(const JobStatus&)> on_change) {
   auto subscriber = std::make_shared<Subscriber>();
   subscriber->job_id = std::move(job_id);
   subscriber->on_change = std::move(on_change);
@@ -204,11 +213,13 @@ std::vector<std::string> Subscribers::job_ids() {
 StatusOr<std::shared_ptr<SqliteStatusStore>> SqliteStatusStore::open(std::shared_ptr<Database> db) {
   std::shared_ptr<SqliteStatusStore> store(new SqliteStatusStore(std::move(db)));
   if (!store->db_->owner()) return store;
-  if (Status s = store->db_->write([&](WriteTx& tx) { return store->load_cancel_requests(tx); }); !s.ok()) {
+  if (Status s = store->db_->write([&](WriteTx& tx) { return store->load_cancel_requests(tx); });
+      !s.ok()) {
     return s;
   }
   store->trimmer_ = std::make_unique<RetentionTrimmer>(
-      store->db_, [s = store.get()](const std::vector<std::string>& job_ids) { s->forget(job_ids); });
+      store->db_,
+      [s = store.get()](const std::vector<std::string>& job_ids) { s->forget(job_ids); });
   store->hook_ = store->db_->add_batch_hook([s = store.get()](WriteTx& tx) {
     const auto now = std::chrono::steady_clock::now();
     if (now < s->next_cancel_poll_) return;
@@ -234,7 +245,8 @@ SqliteStatusStore::~SqliteStatusStore() {
   trimmer_.reset();
   if (hook_ != 0) db_->remove_batch_hook(hook_);
   // Queued status writes reference this object; let them finish.
-  if (Status s = db_->flush(); !s.ok()) spdlog::error("status writes not committed at close: {}", s.message());
+  if (Status s = db_->flush(); !s.ok())
+    spdlog::error("status writes not committed at close: {}", s.message());
   {
     std::lock_guard lock(events_mutex_);
     stopping_ = true;
@@ -269,9 +281,11 @@ StatusOr<JobStatus> SqliteStatusStore::update_in_memory(const JobStatus& update)
     // Absent means any write of it has committed (entries are evicted only
     // once clean and written), so the row is the truth; the placeholder
     // keeps other updates of this job waiting until it is read.
-    it = live_.emplace(update.job_id, Entry{.status = {.job_id = update.job_id}, .loading = true}).first;
+    it = live_.emplace(update.job_id, Entry{.status = {.job_id = update.job_id}, .loading = true})
+             .first;
     lock.unlock();
-    auto stored = db_->read([&](Connection& connection) { return select_status(connection, update.job_id); });
+    auto stored =
+        db_->read([&](Connection& connection) { return select_status(connection, update.job_id); });
     lock.lock();
     it = live_.find(update.job_id);
     it->second.loading = false;
@@ -354,9 +368,11 @@ void SqliteStatusStore::evict_written(std::vector<std::string> written) {
 StatusOr<JobStatus> SqliteStatusStore::get(std::string_view job_id) {
   if (db_->owner()) {
     std::lock_guard lock(mutex_);
-    if (const auto it = live_.find(job_id); it != live_.end() && !it->second.loading) return it->second.status;
+    if (const auto it = live_.find(job_id); it != live_.end() && !it->second.loading)
+      return it->second.status;
   }
-  auto stored = db_->read([&](Connection& connection) { return select_status(connection, job_id); });
+  auto stored =
+      db_->read([&](Connection& connection) { return select_status(connection, job_id); });
   if (!stored.ok()) return stored.status();
   if (!stored->has_value()) return not_found("no status for job " + std::string(job_id));
   return std::move(**stored);
@@ -370,14 +386,16 @@ StatusOr<StatusPage> SqliteStatusStore::list(const StatusListQuery& query) {
   return db_->read([&](Connection& connection) { return select_page(connection, query); });
 }
 
-std::unique_ptr<StatusSubscription> SqliteStatusStore::subscribe(std::string job_id,
-                                                                 std::function<void(const JobStatus&)> on_change) {
+std::unique_ptr<StatusSubscription> SqliteStatusStore::subscribe(
+    std::string job_id, std::function<void(const JobStatus&)> on_change) {
   if (job_id.empty() && !db_->owner()) {
-    spdlog::error("{}: a status subscription to every job needs the owning process; this one never fires",
-                  db_->file());
+    spdlog::error(
+        "{}: a status subscription to every job needs the owning process; this one never fires",
+        db_->file());
     return std::make_unique<Subscription>(subscribers_, nullptr);
   }
-  return std::make_unique<Subscription>(subscribers_, subscribers_->add(std::move(job_id), std::move(on_change)));
+  return std::make_unique<Subscription>(subscribers_,
+                                        subscribers_->add(std::move(job_id), std::move(on_change)));
 }
 
 void SqliteStatusStore::publish(const JobStatus& status) {
@@ -409,18 +427,21 @@ void SqliteStatusStore::dispatch_loop() {
 void SqliteStatusStore::poll_loop() {
   std::unordered_map<std::string, JobStatus> delivered;
   std::unique_lock lock(events_mutex_);
-  while (!events_changed_.wait_for(lock, db_->settings().poll_interval, [this] { return stopping_; })) {
+  while (!events_changed_.wait_for(lock, db_->settings().poll_interval,
+                                   [this] { return stopping_; })) {
     lock.unlock();
     std::unordered_map<std::string, JobStatus> seen;
     for (auto& id : subscribers_->job_ids()) {
-      auto stored = db_->read([&](Connection& connection) { return select_status(connection, id); });
+      auto stored =
+          db_->read([&](Connection& connection) { return select_status(connection, id); });
       if (!stored.ok()) {
         spdlog::warn("job_id={} status not polled: {}", id, stored.status().message());
         continue;
       }
       if (!stored->has_value()) continue;
       const auto previous = delivered.find(id);
-      if (previous == delivered.end() || previous->second != **stored) subscribers_->deliver(**stored);
+      if (previous == delivered.end() || previous->second != **stored)
+        subscribers_->deliver(**stored);
       seen.emplace(std::move(id), std::move(**stored));
     }
     delivered.swap(seen);
@@ -434,7 +455,8 @@ Status SqliteStatusStore::request_cancel(std::string_view job_id) {
   const std::string requested_at = now_rfc3339();
   return db_->write([&](WriteTx& tx) -> Status {
     Query query(tx.connection(),
-                "INSERT INTO cancel_requests(job_id, requested_at) VALUES(?, ?) ON CONFLICT(job_id) DO NOTHING");
+                "INSERT INTO cancel_requests(job_id, requested_at) VALUES(?, ?) ON "
+                "CONFLICT(job_id) DO NOTHING");
     if (Status s = query.bind(id).bind(requested_at).run(); !s.ok()) return s;
     if (db_->owner()) {
       tx.after_commit([this, id] {
@@ -456,7 +478,8 @@ bool SqliteStatusStore::cancel_requested(std::string_view job_id) {
     return query.bind(job_id).step();
   });
   if (!requested.ok()) {
-    spdlog::error("job_id={} cannot read cancel requests: {}", job_id, requested.status().message());
+    spdlog::error("job_id={} cannot read cancel requests: {}", job_id,
+                  requested.status().message());
     return false;
   }
   return *requested;
@@ -474,7 +497,8 @@ void SqliteStatusStore::forget(const std::vector<std::string>& job_ids) {
 Status SqliteStatusStore::load_cancel_requests(WriteTx& tx) {
   std::vector<std::string> requested;
   {
-    Query query(tx.connection(), "SELECT rowid, job_id FROM cancel_requests WHERE rowid > ? ORDER BY rowid");
+    Query query(tx.connection(),
+                "SELECT rowid, job_id FROM cancel_requests WHERE rowid > ? ORDER BY rowid");
     query.bind(last_cancel_rowid_);
     while (true) {
       auto row = query.step();
@@ -491,7 +515,8 @@ Status SqliteStatusStore::load_cancel_requests(WriteTx& tx) {
     for (const auto& id : requested) {
       cancels_.insert(id);
       const auto it = live_.find(id);
-      if (it != live_.end() && !it->second.loading && !is_terminal(it->second.status.state)) held.push_back(id);
+      if (it != live_.end() && !it->second.loading && !is_terminal(it->second.status.state))
+        held.push_back(id);
     }
   }
   for (const auto& id : held) {

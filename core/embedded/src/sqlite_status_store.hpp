@@ -43,7 +43,8 @@ class Subscribers {
     bool active = true;  // guarded by `calling`
   };
 
-  std::shared_ptr<Subscriber> add(std::string job_id, std::function<void(const JobStatus&)> on_change);
+  std::shared_ptr<Subscriber> add(std::string job_id,
+                                  std::function<void(const JobStatus&)> on_change);
   // Returns once no call to it is running; there is none afterwards.
   void remove(const std::shared_ptr<Subscriber>& subscriber);
   void deliver(const JobStatus& status);
@@ -68,8 +69,8 @@ class SqliteStatusStore final : public StatusStore {
   // Owner: update(), then waits for the commit that carries it.
   StatusOr<JobStatus> update_durable(const JobStatus& update) override;
   StatusOr<JobStatus> get(std::string_view job_id) override;
-  std::unique_ptr<StatusSubscription> subscribe(std::string job_id,
-                                                std::function<void(const JobStatus&)> on_change) override;
+  std::unique_ptr<StatusSubscription> subscribe(
+      std::string job_id, std::function<void(const JobStatus&)> on_change) override;
   Status request_cancel(std::string_view job_id) override;
   bool cancel_requested(std::string_view job_id) override;
   // The owner first waits for its queued status writes, so the page
@@ -109,7 +110,7 @@ class SqliteStatusStore final : public StatusStore {
   std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> live_;
   std::vector<std::string> dirty_;
   bool write_queued_ = false;
-  std::condition_variable loaded_;          // a placeholder was filled or dropped
+  std::condition_variable loaded_;         // a placeholder was filled or dropped
   std::deque<std::string> written_order_;  // eviction order of clean entries
   std::unordered_set<std::string, StringHash, std::equal_to<>> cancels_;
 

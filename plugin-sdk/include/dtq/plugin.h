@@ -224,10 +224,10 @@ typedef struct dtq_plugin_descriptor {
   const char* const* allowed_hosts; /* exact host names it may call */
   size_t allowed_host_count;
 
-  uint32_t default_concurrency; /* 0 = host default */
-  uint32_t default_timeout_ms;  /* 0 = host default */
-  uint32_t default_max_attempts;/* 0 = host default */
-  uint32_t flags;               /* DTQ_PLUGIN_* */
+  uint32_t default_concurrency;  /* 0 = host default */
+  uint32_t default_timeout_ms;   /* 0 = host default */
+  uint32_t default_max_attempts; /* 0 = host default */
+  uint32_t flags;                /* DTQ_PLUGIN_* */
 
   const dtq_plugin_api* api;
 } dtq_plugin_descriptor;

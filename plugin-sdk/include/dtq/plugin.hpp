@@ -38,7 +38,9 @@
 
 namespace dtq::sdk {
 
-inline dtq_str to_str(std::string_view s) noexcept { return dtq_str{s.data(), s.size()}; }
+inline dtq_str to_str(std::string_view s) noexcept {
+  return dtq_str{s.data(), s.size()};
+}
 inline std::string_view to_view(dtq_str s) noexcept {
   return s.ptr == nullptr ? std::string_view{} : std::string_view{s.ptr, s.len};
 }
@@ -151,7 +153,9 @@ class Job {
   void progress(int percent, std::string_view message = {}) {
     host_->report_progress(ctx_, percent, to_str(message));
   }
-  void log(dtq_log_level level, std::string_view message) { host_->log(ctx_, level, to_str(message)); }
+  void log(dtq_log_level level, std::string_view message) {
+    host_->log(ctx_, level, to_str(message));
+  }
   void info(std::string_view message) { log(DTQ_LOG_INFO, message); }
   void warn(std::string_view message) { log(DTQ_LOG_WARN, message); }
 
@@ -301,8 +305,8 @@ struct Adapter {
   }
 
   static constexpr dtq_plugin_api kApi{
-      sizeof(dtq_plugin_api), &Adapter::init, &Adapter::shutdown, &Adapter::validate,
-      &Adapter::run, nullptr,
+      sizeof(dtq_plugin_api), &Adapter::init, &Adapter::shutdown,
+      &Adapter::validate,     &Adapter::run,  nullptr,
   };
 
   static constexpr dtq_plugin_descriptor kDescriptor{
@@ -330,9 +334,9 @@ struct Adapter {
 
 // Exports dtq_plugin_get_descriptor, the descriptor function. Use once per shared library, at
 // namespace scope, after the class is complete.
-#define DTQ_PLUGIN(PluginClass)                                                         \
+#define DTQ_PLUGIN(PluginClass)                                                               \
   extern "C" DTQ_PLUGIN_EXPORT const dtq_plugin_descriptor* dtq_plugin_get_descriptor(void) { \
-    return &::dtq::sdk::detail::Adapter<PluginClass>::kDescriptor;                     \
+    return &::dtq::sdk::detail::Adapter<PluginClass>::kDescriptor;                            \
   }
 
 #endif  // DTQ_PLUGIN_HPP

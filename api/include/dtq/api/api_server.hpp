@@ -49,12 +49,12 @@ struct ApiSettings {
   size_t body_limit = 1 << 20;             // bytes of request body; more is 413
   // POST /v1/jobs:batch's body limit instead: room for 1,000 ordinary jobs.
   size_t batch_body_limit = 4 << 20;
-  size_t max_header_bytes = 16 << 10;      // request line and headers; more is 431
-  double submit_rate_per_second = 100;     // POST /v1/jobs across all clients; past it 429
-  size_t max_sse_streams = 1024;           // open /events streams; past it 429
-  bool job_routes = true;                  // false: --rest=off (no /v1 routes)
-  std::vector<std::string> cors_origins;   // allowed Origin values; empty: no CORS headers
-  std::string static_dir;                  // served at / when set (the UI build)
+  size_t max_header_bytes = 16 << 10;     // request line and headers; more is 431
+  double submit_rate_per_second = 100;    // POST /v1/jobs across all clients; past it 429
+  size_t max_sse_streams = 1024;          // open /events streams; past it 429
+  bool job_routes = true;                 // false: --rest=off (no /v1 routes)
+  std::vector<std::string> cors_origins;  // allowed Origin values; empty: no CORS headers
+  std::string static_dir;                 // served at / when set (the UI build)
   std::chrono::seconds sse_heartbeat{15};
   int threads = 4;  // Pistache reactor threads
   // Threads that run the handlers waiting on backends (submit, lookups,

@@ -26,13 +26,14 @@ enum class JobState { kQueued, kRunning, kCompleted, kFailed, kCancelled, kSched
 std::string_view to_string(JobState state) noexcept;
 std::optional<JobState> parse_job_state(std::string_view text) noexcept;
 inline bool is_terminal(JobState state) noexcept {
-  return state == JobState::kCompleted || state == JobState::kFailed || state == JobState::kCancelled;
+  return state == JobState::kCompleted || state == JobState::kFailed ||
+         state == JobState::kCancelled;
 }
 
 // What is enqueued: everything a worker needs to run the job.
 struct JobMessage {
   std::string schema_version{kSchemaVersion};
-  std::string job_id;        // UUID v4
+  std::string job_id;  // UUID v4
   std::string job_type;
   std::string submitted_at;  // RFC 3339 UTC
   std::string trace_id;      // UUID v4

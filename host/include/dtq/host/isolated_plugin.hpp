@@ -37,9 +37,9 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <tuple>
-#include <span>
 #include <vector>
 
 #include "dtq/core/status.hpp"

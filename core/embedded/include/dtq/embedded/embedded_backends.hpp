@@ -88,8 +88,8 @@ struct EmbeddedBackends {
   std::shared_ptr<StatusStore> statuses;
   std::shared_ptr<ResultStore> results;
   std::shared_ptr<IdempotencyStore> idempotency;
-  std::shared_ptr<JobHistory> history;  // the job_events table; written in batches
-  std::shared_ptr<JobSchedule> schedule;  // the job_schedule table: delayed jobs
+  std::shared_ptr<JobHistory> history;     // the job_events table; written in batches
+  std::shared_ptr<JobSchedule> schedule;   // the job_schedule table: delayed jobs
   std::shared_ptr<PausedJobTypes> paused;  // the paused_job_types table
 };
 

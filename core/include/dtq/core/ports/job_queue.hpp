@@ -65,10 +65,12 @@ class JobQueue {
   virtual Status ack(const Delivery& delivery) = 0;
   // Gives the message back for redelivery (a draining worker, a lost lease).
   virtual Status release(const Delivery& delivery) = 0;
-  virtual Status dead_letter(const Delivery& delivery, const JobError& error, uint32_t attempts) = 0;
+  virtual Status dead_letter(const Delivery& delivery, const JobError& error,
+                             uint32_t attempts) = 0;
 
   // Newest first; `job_type` empty means every type.
-  virtual StatusOr<std::vector<DeadLetter>> dead_letters(std::string_view job_type, size_t limit) = 0;
+  virtual StatusOr<std::vector<DeadLetter>> dead_letters(std::string_view job_type,
+                                                         size_t limit) = 0;
   // Enqueues a dead-lettered job again under a new job id (one result per job
   // id, ever, so a replay is a new job) and returns that id.
   virtual StatusOr<std::string> replay(std::string_view job_id) = 0;

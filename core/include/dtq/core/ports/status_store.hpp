@@ -12,8 +12,8 @@
 // and must not call back into subscribe() or unsubscribe.
 #pragma once
 
-#include <functional>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
