@@ -12,6 +12,16 @@
 // of the round still commits. Effects that must wait for the commit (updating memory) are
 // registered with after_commit().
 //
+// The owner's writer never copies the write-ahead log into the database
+// file itself (SQLite's default does, on the committing thread, at the
+// commit that passes 1,000 pages). A checkpointer thread does it beside the
+// writer, on a connection of its own, once the log holds
+// kCheckpointPages: under load the copying runs on another core instead of
+// stalling every write behind it. Should the checkpointer fall behind, the
+// writer checkpoints itself past kWriterCheckpointPages, so the log stays
+// bounded either way. A client (another process) checkpoints as SQLite
+// does by default.
+//
 // Batch hooks run at the start of every round, inside its transaction, so
 // they see the database while no other process can write. The owner uses
 // them to pick up what clients inserted. When hooks are registered, a round
@@ -113,7 +123,7 @@ class Database {
   };
 
   Database(EmbeddedSettings settings, std::string file, int lock_fd,
-           std::unique_ptr<Connection> writer);
+           std::unique_ptr<Connection> writer, std::unique_ptr<Connection> checkpointer);
 
   void submit(Op op);
   void writer_loop();
@@ -124,6 +134,10 @@ class Database {
 
   StatusOr<std::unique_ptr<Connection>> acquire_reader();
   void release_reader(std::unique_ptr<Connection> connection);
+  // sqlite3_wal_hook: called by the writer after each commit with the
+  // log's size in pages.
+  static int on_commit(void* self, sqlite3* db, const char* schema, int pages);
+  void checkpoint_loop();
 
   const EmbeddedSettings settings_;
   const std::string file_;
@@ -145,6 +159,18 @@ class Database {
   std::vector<std::unique_ptr<Connection>> readers_;
 
   std::thread writer_thread_;
+
+  // The owner's checkpointer; null for a client.
+  std::unique_ptr<Connection> checkpointer_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wanted_;
+  bool checkpoint_due_ = false;        // guarded by checkpoint_mutex_
+  bool stopping_checkpoints_ = false;  // guarded by checkpoint_mutex_
+  // The log's size at which on_commit() next asks for a checkpoint, and at
+  // its last call; the writer thread's alone.
+  int next_checkpoint_pages_ = 0;
+  int last_commit_pages_ = 0;
+  std::thread checkpoint_thread_;
 };
 
 }  // namespace dtq::embedded
