@@ -1,7 +1,8 @@
-// The embedded job history (job_events): a batch appended in one commit,
-// one job's events listed oldest first, kept across a reopen, trimmed by
-// the retention trimmer with the job's status and result, and the list
-// reading the job_id index.
+// The embedded job history (job_events in history.db): a batch appended in
+// one commit, one job's events listed oldest first, kept across a reopen,
+// trimmed by the retention trimmer with the job's status and result, the
+// list reading the job_id index, and the events an older dtq kept in
+// dtq.db moved over.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -30,6 +31,21 @@ JobEvent event(const std::string& job_id, JobEventKind kind, uint32_t attempt = 
                   .worker = attempt > 0 ? "host/42 (worker)" : "",
                   .error_code = kind == JobEventKind::kRetry ? "timeout" : "",
                   .detail = std::string(to_string(kind))};
+}
+
+// Runs `sql` on `file` and returns the first column of its first row.
+std::string run_sql(const std::filesystem::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &statement, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  std::string first;
+  if (sqlite3_step(statement) == SQLITE_ROW && sqlite3_column_text(statement, 0) != nullptr)
+    first = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
+  return first;
 }
 
 std::string query_plan(const std::filesystem::path& file, const std::string& sql) {
@@ -81,7 +97,7 @@ TEST_F(HistoryTest, AppendsAndListsOneJobOldestFirstAcrossAReopen) {
   auto none = backends.history->list(new_uuid4(), 100);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
-  EXPECT_THAT(query_plan(dir_ / "dtq.db", "SELECT * FROM job_events WHERE job_id = 'x'"),
+  EXPECT_THAT(query_plan(dir_ / "history.db", "SELECT * FROM job_events WHERE job_id = 'x'"),
               ::testing::HasSubstr("job_events_by_job"));
 }
 
@@ -111,6 +127,26 @@ TEST_F(HistoryTest, TheRetentionTrimTakesAJobsEventsWithIt) {
   ASSERT_TRUE(eventually([&] { return !backends.results->get(old_job).ok(); }));
   EXPECT_TRUE(eventually([&] { return backends.history->list(old_job, 100)->empty(); }));
   EXPECT_EQ(backends.history->list(young_job, 100)->size(), 2u);
+}
+
+TEST_F(HistoryTest, EventsAnOlderDtqKeptInTheJobsFileMoveToTheHistoryFile) {
+  const std::string id = new_uuid4();
+  { auto backends = open(); }  // dtq.db at its current schema, job_events empty
+  // As an older dtq left the folder: its events in dtq.db, no history.db.
+  std::filesystem::remove(dir_ / "history.db");
+  for (const char* kind : {"submitted", "started", "completed"}) {
+    run_sql(dir_ / "dtq.db",
+            "INSERT INTO job_events(job_id, job_type, at, kind, attempt, worker, error_code,"
+            " related_job_id, detail) VALUES('" +
+                id + "', 'echo', '2026-01-01T00:00:00.000Z', '" + kind + "', 1, '', '', '', '')");
+  }
+  auto backends = open();
+  auto events = backends.history->list(id, 100);
+  ASSERT_TRUE(events.ok()) << events.status().message();
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].kind, JobEventKind::kSubmitted);
+  EXPECT_EQ((*events)[2].kind, JobEventKind::kCompleted);
+  EXPECT_EQ(run_sql(dir_ / "dtq.db", "SELECT count(*) FROM job_events"), "0");
 }
 
 TEST_F(HistoryTest, TheRecordersWriteThroughTheWriterIntoSqlite) {

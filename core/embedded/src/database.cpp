@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <iterator>
+#include <span>
 
 namespace dtq::embedded {
 namespace {
@@ -99,7 +101,8 @@ constexpr const char* kMigrations[] = {
     )sql",
     // 5: the job history (SqliteJobHistory), append-only: a rowid table, so
     // appends land at its tail, and one index, on job_id, to list a job's
-    // events and to trim them with the job.
+    // events and to trim them with the job. Since moved to history.db
+    // (kHistoryMigrations); the table here stays, empty.
     R"sql(
     CREATE TABLE job_events (
       job_id TEXT NOT NULL,
@@ -136,7 +139,24 @@ constexpr const char* kMigrations[] = {
     );
     )sql",
 };
-constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
+
+// history.db's migrations, as kMigrations. Its 1 is dtq.db's 5, moved.
+constexpr const char* kHistoryMigrations[] = {
+    R"sql(
+    CREATE TABLE job_events (
+      job_id TEXT NOT NULL,
+      job_type TEXT NOT NULL,
+      at TEXT NOT NULL,                      -- RFC 3339 UTC, milliseconds
+      kind TEXT NOT NULL,                    -- JobEventKind's name
+      attempt INTEGER NOT NULL,
+      worker TEXT NOT NULL,
+      error_code TEXT NOT NULL,
+      related_job_id TEXT NOT NULL,
+      detail TEXT NOT NULL
+    );
+    CREATE INDEX job_events_by_job ON job_events(job_id);
+    )sql",
+};
 
 // Past this many queued ops a round starts without lingering further.
 constexpr size_t kFullRound = 1024;
@@ -191,7 +211,11 @@ StatusOr<int> lock_data_dir(const fs::path& dir) {
   return fd;
 }
 
-Status migrate(Connection& connection) {
+// Brings `connection`'s schema up to date with `migrations`; `made` runs in
+// the same transaction when the file was new (version 0).
+Status migrate(Connection& connection, std::span<const char* const> migrations,
+               const std::function<Status()>& made = {}) {
+  const auto schema_version = static_cast<int64_t>(migrations.size());
   {
     // Persistent in the file; a no-op once set.
     Query mode(connection, "PRAGMA journal_mode=WAL");
@@ -211,15 +235,19 @@ Status migrate(Connection& connection) {
       if (Status s = query.first_row("no user_version"); !s.ok()) return s;
       version = query.integer(0);
     }
-    if (version > kSchemaVersion) {
+    if (version > schema_version) {
       return failed_precondition(connection.file() + " has schema version " +
                                  std::to_string(version) + ", newer than this dtq understands (" +
-                                 std::to_string(kSchemaVersion) + "); use a newer dtq");
+                                 std::to_string(schema_version) + "); use a newer dtq");
     }
-    for (; version < kSchemaVersion; ++version) {
-      if (Status s = connection.exec(kMigrations[version]); !s.ok()) return s;
+    const bool is_new = version == 0;
+    for (; version < schema_version; ++version) {
+      if (Status s = connection.exec(migrations[static_cast<size_t>(version)]); !s.ok()) return s;
     }
-    return connection.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+    if (is_new && made) {
+      if (Status s = made(); !s.ok()) return s;
+    }
+    return connection.exec(("PRAGMA user_version=" + std::to_string(schema_version)).c_str());
   };
   if (Status s = migrate_locked(); !s.ok()) {
     (void)connection.exec("ROLLBACK");
@@ -240,7 +268,7 @@ StatusOr<std::shared_ptr<Database>> Database::open(const EmbeddedSettings& setti
   }
   const std::string file = (settings.data_dir / "dtq.db").string();
   auto writer = Connection::open(file, Connection::Mode::kWrite, settings.durability);
-  Status ready = writer.ok() ? migrate(**writer) : writer.status();
+  Status ready = writer.ok() ? migrate(**writer, kMigrations) : writer.status();
   StatusOr<std::unique_ptr<Connection>> checkpointer = std::unique_ptr<Connection>();
   if (ready.ok() && settings.role == Role::kOwner) {
     checkpointer = Connection::open(file, Connection::Mode::kWrite, settings.durability);
@@ -252,6 +280,43 @@ StatusOr<std::shared_ptr<Database>> Database::open(const EmbeddedSettings& setti
   }
   return std::shared_ptr<Database>(new Database(settings, file, lock_fd, std::move(writer).value(),
                                                 std::move(checkpointer).value()));
+}
+
+StatusOr<std::shared_ptr<Database>> Database::open_history(const EmbeddedSettings& settings,
+                                                           Database& jobs) {
+  const std::string file = (settings.data_dir / "history.db").string();
+  auto writer = Connection::open(file, Connection::Mode::kWrite, settings.durability);
+  if (!writer.ok()) return writer.status();
+  Connection& connection = **writer;
+  // Events an older dtq kept in dtq.db move here when this file is made.
+  // ATTACH is refused inside a transaction, so it comes first.
+  std::string quoted;
+  for (const char c : jobs.file()) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  const std::string attach = "ATTACH DATABASE '" + quoted + "' AS jobs";
+  if (Status s = connection.exec(attach.c_str()); !s.ok()) return s;
+  bool moved = false;
+  Status ready = migrate(connection, kHistoryMigrations, [&]() -> Status {
+    Query copy(connection,
+               "INSERT INTO main.job_events SELECT job_id, job_type, at, kind, attempt, worker,"
+               " error_code, related_job_id, detail FROM jobs.job_events ORDER BY rowid");
+    if (Status s = copy.run(); !s.ok()) return s;
+    moved = copy.changes() > 0;
+    return {};
+  });
+  if (Status s = connection.exec("DETACH DATABASE jobs"); ready.ok()) ready = s;
+  // Only once they are committed here; a crash before this leaves dead
+  // rows in dtq.db, never a lost event.
+  if (ready.ok() && moved) {
+    ready = jobs.write([](WriteTx& tx) { return tx.connection().exec("DELETE FROM job_events"); });
+  }
+  StatusOr<std::unique_ptr<Connection>> checkpointer = std::unique_ptr<Connection>();
+  if (ready.ok() && settings.role == Role::kOwner) {
+    checkpointer = Connection::open(file, Connection::Mode::kWrite, settings.durability);
+    ready = checkpointer.status();
+  }
+  if (!ready.ok()) return ready;
+  return std::shared_ptr<Database>(
+      new Database(settings, file, -1, std::move(writer).value(), std::move(checkpointer).value()));
 }
 
 Database::Database(EmbeddedSettings settings, std::string file, int lock_fd,

@@ -70,7 +70,14 @@ class Database {
   using Hook = std::function<void(WriteTx&)>;
   enum class Atomic { kNo, kYes };
 
+  // <data_dir>/dtq.db: the queue, statuses, results and the rest.
   static StatusOr<std::shared_ptr<Database>> open(const EmbeddedSettings& settings);
+  // <data_dir>/history.db: the job history alone, with a writer of its own,
+  // so that appending events never queues behind (or holds up) the jobs'
+  // own writes. `jobs` is the folder's dtq.db, already open: events an older
+  // dtq kept there are moved over when history.db is made.
+  static StatusOr<std::shared_ptr<Database>> open_history(const EmbeddedSettings& settings,
+                                                          Database& jobs);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -32,8 +32,9 @@ std::string cutoff(std::chrono::seconds kept) {
 
 }  // namespace
 
-RetentionTrimmer::RetentionTrimmer(std::shared_ptr<Database> db, Forget forget)
-    : db_(std::move(db)), forget_(std::move(forget)) {
+RetentionTrimmer::RetentionTrimmer(std::shared_ptr<Database> db, std::shared_ptr<Database> history,
+                                   Forget forget)
+    : db_(std::move(db)), history_(std::move(history)), forget_(std::move(forget)) {
   hook_ = db_->add_batch_hook([this](WriteTx& tx) {
     const auto now = std::chrono::steady_clock::now();
     if (now < next_trim_) return;
@@ -56,7 +57,21 @@ StatusOr<bool> RetentionTrimmer::trim(WriteTx& tx) {
   if (!more_dead.ok()) return more_dead.status();
   if (!deleted.empty()) {
     spdlog::debug("{}: retention trimmed {} finished jobs", db_->file(), deleted.size());
-    tx.after_commit([forget = forget_, deleted = std::move(deleted)] { forget(deleted); });
+    tx.after_commit([forget = forget_, history = history_, deleted = std::move(deleted)] {
+      forget(deleted);
+      if (history == nullptr) return;
+      // Another file, so not this round's transaction: queued on its own
+      // writer. Events of a trimmed job are never read again meanwhile.
+      history->write_async(
+          [deleted](WriteTx& history_tx) -> Status {
+            for (const auto& job_id : deleted) {
+              Query remove(history_tx.connection(), "DELETE FROM job_events WHERE job_id = ?");
+              if (Status s = remove.bind(job_id).run(); !s.ok()) return s;
+            }
+            return {};
+          },
+          "retention trim of the job history");
+    });
   }
   return *more_finished || *more_dead;
 }
@@ -85,7 +100,6 @@ StatusOr<bool> RetentionTrimmer::trim_finished(WriteTx& tx, std::vector<std::str
     // new ones by "rowid > last seen", which a reused rowid would defeat.
     for (const char* sql :
          {"DELETE FROM job_results WHERE job_id = ?", "DELETE FROM job_status WHERE job_id = ?",
-          "DELETE FROM job_events WHERE job_id = ?",
           "DELETE FROM cancel_requests WHERE job_id = ?1"
           " AND rowid < (SELECT max(rowid) FROM cancel_requests)"}) {
       if (Status s = Query(connection, sql).bind(job_id).run(); !s.ok()) return s;

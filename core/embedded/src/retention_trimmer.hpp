@@ -2,9 +2,10 @@
 // letters whose retention (EmbeddedSettings::retention) has passed, so that
 // the database stays at a steady size under a steady load.
 //
-// A finished job is one with a stored result: its result, status, history
-// (job_events) and cancel request go together, once the result's completed_at is older than its job
-// type's retention. Dead letters go once failed_at is older than theirs.
+// A finished job is one with a stored result: its result, status and cancel
+// request go together, once the result's completed_at is older than its job
+// type's retention, and its history (job_events in history.db) right after
+// that round commits. Dead letters go once failed_at is older than theirs.
 // The work runs as a batch hook of the database's writer, inside a write
 // round (so no client writes meanwhile), at most `trim_batch` rows of each
 // kind per round: a backlog (a first start after months, a shortened
@@ -32,7 +33,8 @@ class RetentionTrimmer {
  public:
   using Forget = std::function<void(const std::vector<std::string>& job_ids)>;
 
-  RetentionTrimmer(std::shared_ptr<Database> db, Forget forget);
+  // `history`, when given, is the folder's history.db.
+  RetentionTrimmer(std::shared_ptr<Database> db, std::shared_ptr<Database> history, Forget forget);
   ~RetentionTrimmer();
   RetentionTrimmer(const RetentionTrimmer&) = delete;
   RetentionTrimmer& operator=(const RetentionTrimmer&) = delete;
@@ -44,6 +46,7 @@ class RetentionTrimmer {
   StatusOr<bool> trim_dead_letters(WriteTx& tx);
 
   const std::shared_ptr<Database> db_;
+  const std::shared_ptr<Database> history_;
   const Forget forget_;
   uint64_t hook_ = 0;
   std::chrono::steady_clock::time_point next_trim_;  // writer thread only

@@ -1,9 +1,11 @@
 // SqliteJobHistory: the embedded JobHistory on the append-only `job_events`
-// table (one row per event, a rowid table so appends land at its tail, one
-// index on job_id). A batch is one asynchronous closure of the database's
-// writer, committed with whatever else its round holds, never one
-// transaction per event. The retention
-// trimmer deletes a job's events with its status and result.
+// table of <data_dir>/history.db (one row per event, a rowid table so
+// appends land at its tail, one index on job_id). The file is its own, with
+// its own writer thread (Database::open_history), so that the history's
+// rows and index entries never queue behind the jobs' writes in dtq.db nor
+// hold them up. A batch is one asynchronous closure of that writer, never
+// one transaction per event. The retention trimmer deletes a job's events
+// once it has deleted its status and result.
 //
 // Thread-safety: every member function is thread-safe.
 #pragma once

@@ -210,7 +210,8 @@ std::vector<std::string> Subscribers::job_ids() {
   return ids;
 }
 
-StatusOr<std::shared_ptr<SqliteStatusStore>> SqliteStatusStore::open(std::shared_ptr<Database> db) {
+StatusOr<std::shared_ptr<SqliteStatusStore>> SqliteStatusStore::open(
+    std::shared_ptr<Database> db, std::shared_ptr<Database> history) {
   std::shared_ptr<SqliteStatusStore> store(new SqliteStatusStore(std::move(db)));
   if (!store->db_->owner()) return store;
   if (Status s = store->db_->write([&](WriteTx& tx) { return store->load_cancel_requests(tx); });
@@ -218,7 +219,7 @@ StatusOr<std::shared_ptr<SqliteStatusStore>> SqliteStatusStore::open(std::shared
     return s;
   }
   store->trimmer_ = std::make_unique<RetentionTrimmer>(
-      store->db_,
+      store->db_, std::move(history),
       [s = store.get()](const std::vector<std::string>& job_ids) { s->forget(job_ids); });
   store->hook_ = store->db_->add_batch_hook([s = store.get()](WriteTx& tx) {
     const auto now = std::chrono::steady_clock::now();

@@ -62,7 +62,9 @@ class Subscribers {
 class SqliteStatusStore final : public StatusStore {
  public:
   // In the owner, loads the cancel requests before returning.
-  static StatusOr<std::shared_ptr<SqliteStatusStore>> open(std::shared_ptr<Database> db);
+  // `history`, the folder's history.db, is trimmed with the jobs.
+  static StatusOr<std::shared_ptr<SqliteStatusStore>> open(std::shared_ptr<Database> db,
+                                                           std::shared_ptr<Database> history);
   ~SqliteStatusStore() override;
 
   StatusOr<JobStatus> update(const JobStatus& update) override;

@@ -1,10 +1,11 @@
 // The embedded backends: JobQueue, StatusStore, ResultStore, the
-// IdempotencyStore of submissions and the JobHistory on one SQLite database, <data_dir>/dtq.db
-// (WAL), for running dtq on one machine with no server. `dtq worker` and
+// IdempotencyStore of submissions on one SQLite database, <data_dir>/dtq.db
+// (WAL), and the JobHistory on another, <data_dir>/history.db, for running
+// dtq on one machine with no server. `dtq worker` and
 // `dtq serve` open it as the owner; CLI commands open the same folder as
 // clients.
 //
-// How it works: one writer thread per process owns the write connection and
+// How it works: one writer thread per process and file owns the write connection and
 // commits whatever callers queued since its last commit in a single
 // transaction (group commit). Synchronous operations (enqueue, results put,
 // dead_letter, replay, request_cancel, and every status update in a client)
@@ -88,7 +89,7 @@ struct EmbeddedBackends {
   std::shared_ptr<StatusStore> statuses;
   std::shared_ptr<ResultStore> results;
   std::shared_ptr<IdempotencyStore> idempotency;
-  std::shared_ptr<JobHistory> history;     // the job_events table; written in batches
+  std::shared_ptr<JobHistory> history;     // history.db's job_events; written in batches
   std::shared_ptr<JobSchedule> schedule;   // the job_schedule table: delayed jobs
   std::shared_ptr<PausedJobTypes> paused;  // the paused_job_types table
 };
