@@ -217,9 +217,10 @@ TEST(HistoryWriterTest, BatchesAndLosesNothingAtDestruction) {
   ASSERT_EQ(events->size(), 250u);
   EXPECT_EQ(events->front().attempt, 1u);
   EXPECT_EQ(events->back().attempt, 250u);
-  // Two full batches woke the writer; the rest went at destruction: never
-  // one append per event.
-  EXPECT_LE(store.appends(), 4u);
+  // A full batch wakes the writer, which takes what is pending by then (at
+  // least 100, perhaps a few more, stored as two appends); at most two such
+  // wakes, then the rest at destruction: never one append per event.
+  EXPECT_LE(store.appends(), 5u);
 }
 
 TEST(HistoryWriterTest, DropsBeyondItsBoundInsteadOfGrowing) {
