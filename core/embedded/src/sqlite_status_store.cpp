@@ -210,6 +210,11 @@ std::vector<std::string> Subscribers::job_ids() {
   return ids;
 }
 
+namespace {
+// How long the dispatcher gathers statuses before it calls the subscribers.
+constexpr auto kDispatchWindow = std::chrono::microseconds(500);
+}  // namespace
+
 StatusOr<std::shared_ptr<SqliteStatusStore>> SqliteStatusStore::open(
     std::shared_ptr<Database> db, std::shared_ptr<Database> history) {
   std::shared_ptr<SqliteStatusStore> store(new SqliteStatusStore(std::move(db)));
@@ -401,22 +406,30 @@ std::unique_ptr<StatusSubscription> SqliteStatusStore::subscribe(
 
 void SqliteStatusStore::publish(const JobStatus& status) {
   if (subscribers_->empty()) return;
-  bool was_empty = false;
+  bool wake = false;
   {
     std::lock_guard lock(events_mutex_);
-    was_empty = events_.empty();
     events_.push_back(status);
+    wake = dispatcher_idle_ && events_.size() == 1;
   }
-  // The dispatcher only sleeps on an empty queue.
-  if (was_empty) events_changed_.notify_one();
+  // Only an idle dispatcher sleeps until woken; a gathering one wakes by
+  // itself at the end of its window.
+  if (wake) events_changed_.notify_one();
 }
 
 void SqliteStatusStore::dispatch_loop() {
   std::vector<JobStatus> batch;
   std::unique_lock lock(events_mutex_);
   while (true) {
+    dispatcher_idle_ = true;
     events_changed_.wait(lock, [this] { return stopping_ || !events_.empty(); });
     if (events_.empty()) return;
+    // A busy engine publishes a status every few microseconds: gathering
+    // them for kDispatchWindow costs each a wake-up of this thread per
+    // window instead of one per status (a context switch each, the most
+    // expensive thing a job does on a virtual machine).
+    dispatcher_idle_ = false;
+    events_changed_.wait_for(lock, kDispatchWindow, [this] { return stopping_; });
     batch.swap(events_);
     lock.unlock();
     for (const auto& status : batch) subscribers_->deliver(status);

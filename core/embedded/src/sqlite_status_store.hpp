@@ -120,6 +120,7 @@ class SqliteStatusStore final : public StatusStore {
   std::mutex events_mutex_;
   std::condition_variable events_changed_;
   std::vector<JobStatus> events_;
+  bool dispatcher_idle_ = true;  // asleep until a status arrives
   bool stopping_ = false;
   std::thread events_thread_;
 
