@@ -140,7 +140,11 @@ void WorkerPool::drain(Deadline deadline) {
     }
   }
   // Whatever still runs ignored the cancel: the supervisor gives up on it.
-  supervisor_stop_ = true;
+  {
+    MutexLock lock(mutex_);  // so that the supervisor cannot miss the wake-up
+    supervisor_stop_ = true;
+  }
+  supervisor_wake_.notify_all();
   if (supervisor_.joinable()) supervisor_.join();
   std::vector<std::shared_ptr<Attempt>> stuck;
   {
@@ -632,8 +636,8 @@ void WorkerPool::supervise() {
     std::vector<std::shared_ptr<Attempt>> attempts;
     {
       MutexLock lock(mutex_);
-      changed_.wait_for(lock, settings_.supervisor_tick,
-                        [this] { return supervisor_stop_.load(); });
+      supervisor_wake_.wait_for(lock, settings_.supervisor_tick,
+                                [this] { return supervisor_stop_.load(); });
       attempts.assign(running_.begin(), running_.end());
     }
     const auto now = std::chrono::steady_clock::now();

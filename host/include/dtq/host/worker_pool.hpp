@@ -271,6 +271,10 @@ class WorkerPool final : private JobObserver {
 
   mutable Mutex mutex_;
   CondVar changed_;
+  // The supervisor's own, woken only to stop: changed_ is notified after
+  // every job, and a supervisor woken by each would scan every running
+  // attempt as often (it ticks every supervisor_tick instead).
+  CondVar supervisor_wake_;
   std::map<std::thread::id, std::thread> workers_ DTQ_GUARDED_BY(mutex_);
   std::list<std::shared_ptr<Attempt>> running_ DTQ_GUARDED_BY(mutex_);
   // Workers between taking a delivery and being done with it: an attempt
