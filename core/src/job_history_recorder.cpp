@@ -171,20 +171,32 @@ StatusOr<JobStatus> RecordingStatusStore::update(const JobStatus& update) {
 
 StatusOr<JobStatus> RecordingStatusStore::update_durable(const JobStatus& update) {
   auto stored = inner_.update_durable(update);
-  if (!stored.ok()) return stored;
+  if (stored.ok()) record_durable(update, *stored);
+  return stored;
+}
+
+std::vector<StatusOr<JobStatus>> RecordingStatusStore::update_durable_batch(
+    std::span<const JobStatus> updates) {
+  auto stored = inner_.update_durable_batch(updates);
+  for (size_t i = 0; i < stored.size() && i < updates.size(); ++i) {
+    if (stored[i].ok()) record_durable(updates[i], *stored[i]);
+  }
+  return stored;
+}
+
+void RecordingStatusStore::record_durable(const JobStatus& update, const JobStatus& stored) {
   if (update.state == JobState::kRunning && update.attempt > 0 &&
-      stored->state == JobState::kRunning && stored->attempt == update.attempt) {
+      stored.state == JobState::kRunning && stored.attempt == update.attempt) {
     writer_.record(JobEvent{.job_id = update.job_id,
-                            .job_type = stored->job_type,
+                            .job_type = stored.job_type,
                             .at = update.updated_at,
                             .kind = JobEventKind::kStarted,
                             .attempt = update.attempt,
                             .worker = worker_,
                             .detail = update.message});
   } else {
-    record_update(update, *stored);
+    record_update(update, stored);
   }
-  return stored;
 }
 
 Status RecordingStatusStore::request_cancel(std::string_view job_id) {

@@ -13,6 +13,8 @@ namespace dtq::host {
 namespace {
 
 constexpr std::chrono::milliseconds kTakeWait{200};
+// Batches: the most deliveries one worker takes, records and launches at once.
+constexpr size_t kMaxLaunch = 64;
 constexpr std::chrono::milliseconds kBackendRetry{500};
 // Retrying a result store that failed: from 100 ms, doubling, up to 30 s;
 // at shutdown a few more tries before the jobs are given back.
@@ -203,6 +205,7 @@ void WorkerPool::worker_loop() {
   const std::string& type = plugin_->info().job_type;
   while (!stopping_) {
     std::optional<Retry> retry;
+    size_t reserved = 0;  // batches: the slots this round's take may fill
     {
       MutexLock lock(mutex_);
       // Paused: sleep until resumed or stopped (both notify changed_).
@@ -219,8 +222,14 @@ void WorkerPool::worker_loop() {
         } else if (paused_) {
           continue;  // paused while this worker waited for a slot
         } else {
-          ++slots_;
+          // Every free slot, so that one take, one commit of their
+          // attempts and one run_batch() serve them all.
+          reserved = std::min<size_t>(settings_.concurrency - slots_, kMaxLaunch);
+          slots_ += reserved;
         }
+        // Freed slots wake one worker each time (free_slots()); one that
+        // took a retry instead leaves them to the next.
+        if (!retries_.empty() || slots_ < settings_.concurrency) room_.notify_one();
       }
       if (!retry) ++taking_;
     }
@@ -234,12 +243,17 @@ void WorkerPool::worker_loop() {
       free_slots(1, 1);
       continue;
     }
-    auto taken = backends_.queue.take(type, 1, kTakeWait);
+    auto taken = backends_.queue.take(type, batches_ ? reserved : 1, kTakeWait);
     {
       MutexLock lock(mutex_);
       --taking_;
       if (paused_) changed_.notify_all();  // a pause waits for the takes to end
-      if (batches_ && (!taken.ok() || taken->empty())) --slots_;
+      if (batches_) {
+        const size_t unused = reserved - (taken.ok() ? taken->size() : 0);
+        slots_ -= unused;
+        // So that a worker waits in take() while this one launches.
+        if (unused > 0) room_.notify_one();
+      }
     }
     if (!taken.ok()) {
       ++queue_errors_;
@@ -249,7 +263,7 @@ void WorkerPool::worker_loop() {
       continue;
     }
     if (batches_) {
-      for (const auto& delivery : *taken) launch(delivery);
+      if (!taken->empty()) launch(*taken);
       continue;
     }
     for (auto& delivery : *taken) {
@@ -327,7 +341,7 @@ bool WorkerPool::finish_if_stored(const Delivery& delivery) {
   return true;
 }
 
-std::optional<WorkerPool::Begun> WorkerPool::begin(const Delivery& delivery) {
+std::optional<WorkerPool::Begun> WorkerPool::begin(const Delivery& delivery, bool record) {
   const JobMessage& message = delivery.message;
   auto current = backends_.statuses.update(JobStatus{.job_id = message.job_id,
                                                      .state = JobState::kRunning,
@@ -373,7 +387,7 @@ std::optional<WorkerPool::Begun> WorkerPool::begin(const Delivery& delivery) {
         current->updated_at, current->attempt);
     return std::nullopt;
   }
-  if (!record_attempt(delivery, attempt)) return std::nullopt;
+  if (record && !record_attempt(delivery, attempt)) return std::nullopt;
   return Begun{current->updated_at, attempt, current->progress_percent};
 }
 
@@ -402,45 +416,68 @@ void WorkerPool::free_slots(size_t slots, size_t held) {
     holding_ -= held;
   }
   if (held > 0) changed_.notify_all();  // drain waits for holding_
-  // Each waiting worker takes one job: as many wake as there are slots,
-  // not every one of them.
-  for (size_t i = 0; i < slots; ++i) room_.notify_one();
+  // A woken worker takes every free slot (and wakes another if it leaves
+  // some): one wake-up, however many slots.
+  if (slots > 0) room_.notify_one();
 }
 
-void WorkerPool::launch(const Delivery& delivery) {
+void WorkerPool::launch(std::vector<Delivery>& deliveries) {
   if (stopping_) {
-    release(delivery, "worker stopping before it started");
-    return free_slots(1, 0);
+    for (const auto& delivery : deliveries) release(delivery, "worker stopping before it started");
+    return free_slots(deliveries.size(), 0);
   }
   {
     MutexLock lock(mutex_);
-    ++holding_;
+    holding_ += deliveries.size();
   }
-  std::shared_ptr<Attempt> attempt;
-  if (!finish_if_stored(delivery)) {
-    if (const auto begun = begin(delivery)) {
-      const JobMessage& message = delivery.message;
-      const ValidationOutcome validation =
-          plugin_->validates_on_run() ? ValidationOutcome{.normalized_payload = message.payload}
-                                      : plugin_->validate(message.payload);
-      if (validation.valid()) {
-        attempt = new_attempt(delivery, begun->started_at, validation.normalized_payload,
-                              begun->attempt, begun->progress, true);
-      } else {
-        store_outcome(delivery, JobState::kFailed, "",
-                      JobError{"invalid_payload", validation.describe()}, begun->started_at,
-                      begun->attempt);
-      }
+  // Each delivery's attempt is recorded before it runs, as process() does,
+  // but all of them with one durable write.
+  std::vector<std::pair<const Delivery*, Begun>> begun;
+  std::vector<JobStatus> records;
+  size_t ended = 0;  // done with here: stored already, cancelled, out of attempts
+  for (const auto& delivery : deliveries) {
+    std::optional<Begun> started;
+    if (!finish_if_stored(delivery)) started = begin(delivery, /*record=*/false);
+    if (!started) {
+      ++ended;
+      continue;
     }
+    records.push_back(attempt_status(delivery.message, started->attempt));
+    begun.emplace_back(&delivery, std::move(*started));
   }
-  if (attempt == nullptr) return free_slots(1, 1);
-  ++started_;
+  const auto recorded = backends_.statuses.update_durable_batch(records);
+  std::vector<Plugin::AsyncAttempt> ready;
+  for (size_t i = 0; i < begun.size(); ++i) {
+    const auto& [delivery, started] = begun[i];
+    if (!recorded[i].ok()) {
+      unrecorded(*delivery, started.attempt, recorded[i].status());
+      ++ended;
+      continue;
+    }
+    const JobMessage& message = delivery->message;
+    const ValidationOutcome validation =
+        plugin_->validates_on_run() ? ValidationOutcome{.normalized_payload = message.payload}
+                                    : plugin_->validate(message.payload);
+    if (!validation.valid()) {
+      store_outcome(*delivery, JobState::kFailed, "",
+                    JobError{"invalid_payload", validation.describe()}, started.started_at,
+                    started.attempt);
+      ++ended;
+      continue;
+    }
+    auto attempt = new_attempt(*delivery, started.started_at, validation.normalized_payload,
+                               started.attempt, started.progress, true);
+    ++started_;
+    // The done callback holds what outlives the pool, never the pool.
+    ready.push_back(
+        {attempt->context, [ended_jobs = ended_, attempt] { ended_jobs->push(attempt); }});
+  }
+  free_slots(ended, ended);
+  if (ready.empty()) return;
   MutexLock lock(launch_mutex_);
-  // The done callback holds what outlives the pool, never the pool.
-  launch_queue_.push_back({attempt->context, [ended = ended_, attempt] { ended->push(attempt); }});
-  // Another worker is launching: it takes this attempt along before it
-  // returns. Workers whose attempts were recorded by one commit get here
-  // together, so under load one run_batch() carries many.
+  std::move(ready.begin(), ready.end(), std::back_inserter(launch_queue_));
+  // Another worker is launching: it takes these attempts along before it
+  // returns, so under load one run_batch() carries many.
   if (launching_) return;
   launching_ = true;
   while (!launch_queue_.empty()) {
@@ -609,26 +646,32 @@ WorkerPool::Next WorkerPool::settle(const Delivery& delivery, const std::string&
   return Next::kDone;
 }
 
+JobStatus WorkerPool::attempt_status(const JobMessage& message, uint32_t attempt) const {
+  return JobStatus{.job_id = message.job_id,
+                   .state = JobState::kRunning,
+                   .updated_at = now_rfc3339(),
+                   .message = attempt == 1 ? "starting"
+                                           : "attempt " + std::to_string(attempt) + " of " +
+                                                 std::to_string(settings_.max_attempts),
+                   .trace_id = message.trace_id,
+                   .job_type = message.job_type,
+                   .attempt = attempt};
+}
+
 bool WorkerPool::record_attempt(const Delivery& delivery, uint32_t attempt) {
-  const JobMessage& message = delivery.message;
-  auto recorded = backends_.statuses.update_durable(
-      JobStatus{.job_id = message.job_id,
-                .state = JobState::kRunning,
-                .updated_at = now_rfc3339(),
-                .message = attempt == 1 ? "starting"
-                                        : "attempt " + std::to_string(attempt) + " of " +
-                                              std::to_string(settings_.max_attempts),
-                .trace_id = message.trace_id,
-                .job_type = message.job_type,
-                .attempt = attempt});
+  auto recorded = backends_.statuses.update_durable(attempt_status(delivery.message, attempt));
   if (recorded.ok()) return true;
+  unrecorded(delivery, attempt, recorded.status());
+  return false;
+}
+
+void WorkerPool::unrecorded(const Delivery& delivery, uint32_t attempt, const Status& why) {
   ++status_errors_;
   // Unrecorded, the attempt must not run: it could crash the process
   // without counting. The job waits for another delivery instead.
-  spdlog::error("job_id={} attempt {} not recorded: {}", message.job_id, attempt,
-                recorded.status().message());
+  spdlog::error("job_id={} attempt {} not recorded: {}", delivery.message.job_id, attempt,
+                why.message());
   release(delivery, "status store unavailable");
-  return false;
 }
 
 void WorkerPool::supervise() {

@@ -68,6 +68,34 @@ TEST_F(StatusTest, ADurableUpdateIsCommittedWhenItReturns) {
   }
 }
 
+TEST_F(StatusTest, ADurableBatchIsCommittedWhenItReturnsAndAnswersEachInOrder) {
+  auto owner = open(Role::kOwner);
+  auto client = open(Role::kClient);
+  std::vector<JobStatus> batch;
+  for (uint32_t attempt = 1; attempt <= 20; ++attempt) {
+    JobStatus running = status_of(new_uuid4(), JobState::kRunning, 0, "starting");
+    running.attempt = attempt;
+    batch.push_back(running);
+  }
+  // One job already ended: its answer is the stored terminal status.
+  update_ok(*owner.statuses, status_of(batch[3].job_id, JobState::kCompleted, 100, "done"));
+  const auto stored = owner.statuses->update_durable_batch(batch);
+  ASSERT_EQ(stored.size(), batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ASSERT_TRUE(stored[i].ok()) << stored[i].status().message();
+    EXPECT_EQ(stored[i]->job_id, batch[i].job_id);
+    auto seen = client.statuses->get(batch[i].job_id);
+    ASSERT_TRUE(seen.ok()) << "update " << i << ": " << seen.status().message();
+    if (i == 3) {
+      EXPECT_EQ(stored[i]->state, JobState::kCompleted);
+      EXPECT_EQ(seen->state, JobState::kCompleted);
+    } else {
+      EXPECT_EQ(stored[i]->attempt, batch[i].attempt);
+      EXPECT_EQ(seen->attempt, batch[i].attempt);
+    }
+  }
+}
+
 TEST_F(StatusTest, ManyJobsBeyondTheCacheStayCorrect) {
   auto backends = open();
   std::vector<std::string> ids;

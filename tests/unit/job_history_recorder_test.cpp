@@ -142,6 +142,27 @@ TEST_F(RecorderTest, AJobThatFailsOnceThenCompletes) {
   EXPECT_TRUE(parse_rfc3339(done.at).has_value()) << done.at;
 }
 
+TEST_F(RecorderTest, AttemptsRecordedInABatchAreStartedEachOnItsJob) {
+  // How an isolated plugin's pool records the attempts it launches together.
+  const std::string first = new_uuid4();
+  const std::string second = new_uuid4();
+  std::vector<JobStatus> batch;
+  for (const auto& [id, attempt] : {std::pair{first, 1u}, std::pair{second, 2u}}) {
+    batch.push_back(JobStatus{.job_id = id,
+                              .state = JobState::kRunning,
+                              .updated_at = now_rfc3339(),
+                              .message = "starting",
+                              .job_type = "echo",
+                              .attempt = attempt});
+  }
+  const auto stored = statuses_.update_durable_batch(batch);
+  ASSERT_EQ(stored.size(), 2u);
+  ASSERT_TRUE(stored[0].ok() && stored[1].ok());
+  EXPECT_THAT(kinds(first), ElementsAre(JobEventKind::kStarted));
+  EXPECT_THAT(kinds(second), ElementsAre(JobEventKind::kStarted));
+  EXPECT_EQ(only(second, JobEventKind::kStarted).attempt, 2u);
+}
+
 TEST_F(RecorderTest, CancellingAQueuedJobRecordsTheRequestAndTheEnd) {
   auto submitted = jobs_.submit("echo", R"({"n":1})");
   ASSERT_TRUE(submitted.ok());

@@ -275,6 +275,20 @@ StatusOr<JobStatus> SqliteStatusStore::update_durable(const JobStatus& update) {
   return merged;
 }
 
+std::vector<StatusOr<JobStatus>> SqliteStatusStore::update_durable_batch(
+    std::span<const JobStatus> updates) {
+  std::vector<StatusOr<JobStatus>> merged;
+  merged.reserve(updates.size());
+  for (const auto& update : updates) merged.push_back(this->update(update));
+  if (!db_->owner()) return merged;  // a client's update() has committed
+  if (Status flushed = db_->flush(); !flushed.ok()) {
+    for (auto& one : merged) {
+      if (one.ok()) one = flushed;
+    }
+  }
+  return merged;
+}
+
 StatusOr<JobStatus> SqliteStatusStore::update_in_memory(const JobStatus& update) {
   std::unique_lock lock(mutex_);
   auto it = live_.find(update.job_id);

@@ -70,6 +70,9 @@ class SqliteStatusStore final : public StatusStore {
   StatusOr<JobStatus> update(const JobStatus& update) override;
   // Owner: update(), then waits for the commit that carries it.
   StatusOr<JobStatus> update_durable(const JobStatus& update) override;
+  // Every update merged, then one commit for them all.
+  std::vector<StatusOr<JobStatus>> update_durable_batch(
+      std::span<const JobStatus> updates) override;
   StatusOr<JobStatus> get(std::string_view job_id) override;
   std::unique_ptr<StatusSubscription> subscribe(
       std::string job_id, std::function<void(const JobStatus&)> on_change) override;

@@ -105,6 +105,8 @@ class RecordingStatusStore final : public StatusStore {
 
   StatusOr<JobStatus> update(const JobStatus& update) override;
   StatusOr<JobStatus> update_durable(const JobStatus& update) override;
+  std::vector<StatusOr<JobStatus>> update_durable_batch(
+      std::span<const JobStatus> updates) override;
   StatusOr<JobStatus> get(std::string_view job_id) override { return inner_.get(job_id); }
   std::unique_ptr<StatusSubscription> subscribe(
       std::string job_id, std::function<void(const JobStatus&)> on_change) override {
@@ -118,6 +120,9 @@ class RecordingStatusStore final : public StatusStore {
 
  private:
   void record_update(const JobStatus& update, const JobStatus& stored);
+  // What update_durable() stored: an attempt recorded before it runs is
+  // `started`; anything else as record_update().
+  void record_durable(const JobStatus& update, const JobStatus& stored);
 
   StatusStore& inner_;
   HistoryWriter& writer_;

@@ -27,10 +27,12 @@
 //    (no polling) and wake at once on resume or stop.
 //
 // A plugin that runs batches (an isolated one: Plugin::runs_batches()) is
-// fed in batches instead. A worker takes a job and records its attempt as
-// above, many at once (their durable writes share commits), but does not
-// wait for it to run: it hands the attempt to the launch queue and takes
-// the next job. Whoever finds the queue idle starts everything queued with
+// fed in batches instead. A worker reserves every free slot, takes as many
+// jobs with one take(), and records all their attempts with one
+// update_durable_batch() (one commit), but does not wait for them to run:
+// it hands them to the launch queue and goes on. Freeing slots wakes one
+// worker, however many slots, and a worker that leaves slots free wakes the
+// next. Whoever finds the launch queue idle starts everything queued with
 // one run_batch() (one write to the runner), and more while more arrive;
 // one settler thread per pool settles the attempts as they end, many per
 // wake-up. Concurrency still bounds the jobs in flight, counted in slots
@@ -194,8 +196,9 @@ class WorkerPool final : private JobObserver {
                           JobContext& context);
 
   void worker_loop();
-  // Batches: records the delivery's attempt and queues it for launch.
-  void launch(const Delivery& delivery);
+  // Batches: records the deliveries' attempts (one durable write) and
+  // launches them (one run_batch(), with whatever else is queued by then).
+  void launch(std::vector<Delivery>& deliveries);
   // Batches: the settler thread.
   void settle_loop();
   // After attempt `number` of `delivery` ended with `outcome`: settles it,
@@ -222,7 +225,9 @@ class WorkerPool final : private JobObserver {
   };
   // Marks the job running and records its first attempt; nullopt when the
   // delivery ended here (cancelled, no attempts left, store unavailable).
-  std::optional<Begun> begin(const Delivery& delivery);
+  // With `record` false the attempt is numbered but not recorded: the
+  // caller records it (launch() records a batch at once).
+  std::optional<Begun> begin(const Delivery& delivery, bool record = true);
   // Runs attempt `number`; nullopt when the supervisor gave up on it.
   std::optional<JobOutcome> run_one(const Delivery& delivery, const std::string& started_at,
                                     const std::string& payload, uint32_t number, int progress);
@@ -233,6 +238,11 @@ class WorkerPool final : private JobObserver {
   // Records durably that `attempt` of the delivered job is about to run;
   // when the store cannot, releases the delivery and returns false.
   bool record_attempt(const Delivery& delivery, uint32_t attempt);
+  // The running status that records attempt `attempt` of `message`.
+  JobStatus attempt_status(const JobMessage& message, uint32_t attempt) const;
+  // An attempt that could not be recorded: logged, and the delivery
+  // released for later.
+  void unrecorded(const Delivery& delivery, uint32_t attempt, const Status& why);
   void supervise();
   void abandon(const std::shared_ptr<Attempt>& attempt, bool user_cancelled);
   void spawn_worker() DTQ_REQUIRES(mutex_);

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,17 @@ class StatusStore {
   // records each attempt's number this way before the plugin runs, so an
   // attempt the process does not survive still counts.
   virtual StatusOr<JobStatus> update_durable(const JobStatus& update) = 0;
+  // update_durable() of several jobs: one answer per update, in order. A
+  // store that can make them durable together (one commit) overrides it,
+  // since the engine records a batch of attempts at once; by default they
+  // are made durable one after another.
+  virtual std::vector<StatusOr<JobStatus>> update_durable_batch(
+      std::span<const JobStatus> updates) {
+    std::vector<StatusOr<JobStatus>> stored;
+    stored.reserve(updates.size());
+    for (const auto& update : updates) stored.push_back(update_durable(update));
+    return stored;
+  }
   virtual StatusOr<JobStatus> get(std::string_view job_id) = 0;  // NotFound if unknown
 
   // Every visible change to `job_id` (to every job when empty).
