@@ -282,6 +282,7 @@ class Runner {
     uint64_t id = 0;
     bool validate = false;
     PendingJob job;  // for a validation, only the payload
+    size_t max_result_bytes = 0;
     std::chrono::steady_clock::time_point queued_at;
   };
   // What one running job has said so far.
@@ -304,7 +305,8 @@ class Runner {
 
   void accept_run(FrameReader& reader, uint64_t id);
   void accept_validate(FrameReader& reader, uint64_t id);
-  void enqueue(Work work);
+  // Hands what the reader accepted since the last call to the threads.
+  void enqueue_arrived();
   // How long the reader may block: while requests wait or outcomes are
   // held, it looks again within kStallLimit. mutex_ not held.
   std::optional<std::chrono::milliseconds> reader_wait();
@@ -335,6 +337,7 @@ class Runner {
   // Sleeping plugin calls (sleep_ms, http) wait on this one.
   std::condition_variable wake_;
   std::deque<Work> work_;
+  std::vector<Work> arrived_;  // the reader's alone: accepted, not yet queued
   size_t idle_threads_ = 0;
   size_t busy_threads_ = 0;
   std::vector<std::thread> threads_;
@@ -354,6 +357,10 @@ void send_or_exit(int fd, std::mutex& mutex, const std::string& frame) {
 int Runner::serve() {
   runner::FrameStream stream(fd_, kMaxIncomingFrame);
   while (true) {
+    // The requests of one read reach the threads together: one lock and at
+    // most one wake-up, not a wake-up (and a fight for the lock with the
+    // thread it woke) per request.
+    if (!stream.has_frame()) enqueue_arrived();
     auto frame = stream.next(reader_wait());
     if (!frame.ok() && frame.status().code() == StatusCode::kDeadlineExceeded) {
       unstall();
@@ -372,6 +379,7 @@ int Runner::serve() {
         accept_run(reader, static_cast<uint64_t>(id));
         break;
       case FrameType::kCancel:
+        enqueue_arrived();  // a cancel may name a job of the same read
         cancel(static_cast<uint64_t>(id));
         break;
       case FrameType::kHttpReply:
@@ -400,32 +408,37 @@ void Runner::accept_run(FrameReader& reader, uint64_t id) {
   reader.u32(validate_first);
   work.job.validate_first = validate_first != 0;
   if (!reader.ok()) std::_Exit(1);
-  {
-    std::lock_guard lock(mutex_);
-    // Request numbers are never reused: a repeat is a broken supervisor.
-    auto [job, added] = jobs_.try_emplace(id);
-    if (!added) std::_Exit(1);
-    // Kept on the steady clock from here: a wall-clock step in the runner
-    // must not expire or extend the job.
-    job->second.deadline = deadline_from_unix_ms(work.job.deadline_unix_ms);
-    job->second.max_result_bytes = static_cast<size_t>(max_result_bytes);
-    job->second.sent_at = Clock::now();
-  }
-  enqueue(std::move(work));
+  work.max_result_bytes = static_cast<size_t>(max_result_bytes);
+  arrived_.push_back(std::move(work));
 }
 
 void Runner::accept_validate(FrameReader& reader, uint64_t id) {
   Work work{.id = id, .validate = true};
   if (!reader.str(work.job.payload)) std::_Exit(1);
-  enqueue(std::move(work));
+  arrived_.push_back(std::move(work));
 }
 
-void Runner::enqueue(Work work) {
+void Runner::enqueue_arrived() {
+  if (arrived_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
-  work.queued_at = std::chrono::steady_clock::now();
-  work_.push_back(std::move(work));
-  // A thread at work takes it when it is done with its own request; if that
-  // takes too long, unstall() brings another.
+  for (auto& work : arrived_) {
+    if (!work.validate) {
+      // Request numbers are never reused: a repeat is a broken supervisor.
+      auto [job, added] = jobs_.try_emplace(work.id);
+      if (!added) std::_Exit(1);
+      // Kept on the steady clock from here: a wall-clock step in the runner
+      // must not expire or extend the job.
+      job->second.deadline = deadline_from_unix_ms(work.job.deadline_unix_ms);
+      job->second.max_result_bytes = work.max_result_bytes;
+      job->second.sent_at = Clock::now();
+    }
+    work.queued_at = now;
+    work_.push_back(std::move(work));
+  }
+  arrived_.clear();
+  // A thread at work takes them when it is done with its own request; if
+  // that takes too long, unstall() brings another.
   if (busy_threads_ > 0) return;
   if (idle_threads_ > 0) {
     work_ready_.notify_one();

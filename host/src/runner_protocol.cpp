@@ -115,6 +115,15 @@ Status FrameStream::fill(std::optional<std::chrono::milliseconds> timeout) {
   return unavailable(got == 0 ? "the channel closed inside a frame" : "the channel broke");
 }
 
+bool FrameStream::has_frame() const noexcept {
+  const size_t available = end_ - start_;
+  if (available < kHeaderSize) return false;
+  uint32_t length = 0;
+  std::memcpy(&length, buffer_.data() + start_, sizeof length);
+  // A frame over the limit counts: next() reports it at once.
+  return length < 1 || length - 1 > max_body_ || available >= sizeof(uint32_t) + length;
+}
+
 StatusOr<Frame> FrameStream::next(std::optional<std::chrono::milliseconds> timeout) {
   // A frame is waited for once; the rest of a frame that started arriving
   // is read without a limit (the sender writes frames whole).

@@ -89,6 +89,9 @@ class FrameStream {
   // torn frame or an error, InvalidArgument for a frame over the limit.
   // With a timeout, DeadlineExceeded when no frame arrived within it.
   StatusOr<Frame> next(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // Whether a whole frame is buffered already: next() returns it without a
+  // system call.
+  [[nodiscard]] bool has_frame() const noexcept;
 
  private:
   // Reads once more into the buffer; false at the end of the stream, an
