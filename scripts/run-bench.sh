@@ -153,6 +153,8 @@ if [[ $others == 1 ]]; then
     echo "== $(basename "$bench")"
     "$bench" --benchmark_counters_tabular=true || failed=1
   done
+  echo "== isolation_cost"
+  python3 "$root/bench/isolation_cost.py" "$build" || failed=1
   echo "== process_bench"
   python3 "$root/bench/process_bench.py" "$build" --distributed || failed=1
 fi
