@@ -256,6 +256,14 @@ Status migrate(Connection& connection, std::span<const char* const> migrations,
   return connection.exec("COMMIT");
 }
 
+// The owner's checkpointer connection to `file`; null for a client, which
+// checkpoints as SQLite does by default.
+StatusOr<std::unique_ptr<Connection>> open_checkpointer(const std::string& file,
+                                                        const EmbeddedSettings& settings) {
+  if (settings.role != Role::kOwner) return std::unique_ptr<Connection>();
+  return Connection::open(file, Connection::Mode::kWrite, settings.durability);
+}
+
 }  // namespace
 
 StatusOr<std::shared_ptr<Database>> Database::open(const EmbeddedSettings& settings) {
@@ -270,8 +278,8 @@ StatusOr<std::shared_ptr<Database>> Database::open(const EmbeddedSettings& setti
   auto writer = Connection::open(file, Connection::Mode::kWrite, settings.durability);
   Status ready = writer.ok() ? migrate(**writer, kMigrations) : writer.status();
   StatusOr<std::unique_ptr<Connection>> checkpointer = std::unique_ptr<Connection>();
-  if (ready.ok() && settings.role == Role::kOwner) {
-    checkpointer = Connection::open(file, Connection::Mode::kWrite, settings.durability);
+  if (ready.ok()) {
+    checkpointer = open_checkpointer(file, settings);
     ready = checkpointer.status();
   }
   if (!ready.ok()) {
@@ -290,10 +298,8 @@ StatusOr<std::shared_ptr<Database>> Database::open_history(const EmbeddedSetting
   Connection& connection = **writer;
   // Events an older dtq kept in dtq.db move here when this file is made.
   // ATTACH is refused inside a transaction, so it comes first.
-  std::string quoted;
-  for (const char c : jobs.file()) quoted += c == '\'' ? std::string("''") : std::string(1, c);
-  const std::string attach = "ATTACH DATABASE '" + quoted + "' AS jobs";
-  if (Status s = connection.exec(attach.c_str()); !s.ok()) return s;
+  if (Status s = Query(connection, "ATTACH DATABASE ? AS jobs").bind(jobs.file()).run(); !s.ok())
+    return s;
   bool moved = false;
   Status ready = migrate(connection, kHistoryMigrations, [&]() -> Status {
     Query copy(connection,
@@ -310,8 +316,8 @@ StatusOr<std::shared_ptr<Database>> Database::open_history(const EmbeddedSetting
     ready = jobs.write([](WriteTx& tx) { return tx.connection().exec("DELETE FROM job_events"); });
   }
   StatusOr<std::unique_ptr<Connection>> checkpointer = std::unique_ptr<Connection>();
-  if (ready.ok() && settings.role == Role::kOwner) {
-    checkpointer = Connection::open(file, Connection::Mode::kWrite, settings.durability);
+  if (ready.ok()) {
+    checkpointer = open_checkpointer(file, settings);
     ready = checkpointer.status();
   }
   if (!ready.ok()) return ready;
