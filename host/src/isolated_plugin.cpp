@@ -12,7 +12,6 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -33,6 +32,7 @@ namespace {
 using runner::Frame;
 using runner::FrameReader;
 using runner::FrameType;
+using runner::FrameView;
 using runner::FrameWriter;
 using runner::RunEnd;
 
@@ -105,13 +105,16 @@ class IsolatedPlugin::Runner {
   // What an asynchronous call is handed: each frame that names it, then
   // null once the runner is gone (with whether the call is a suspect).
   struct Call;
-  using FrameHandler = std::function<void(const Frame* frame, const Call& call)>;
+  // The frame is a view into the reader's buffer, valid for the call only.
+  using FrameHandler = std::function<void(const FrameView* frame, const Call& call)>;
 
   // The Runner's mutex_ guards a Call's fields (the analysis cannot name
   // another object's mutex here).
   struct Call {
     CondVar arrived;
-    std::deque<Frame> frames;
+    // Not a deque: libstdc++'s allocates even when empty, and most calls
+    // are asynchronous and never use it.
+    std::vector<Frame> frames;
     // Set for an asynchronous call, whose frames go to it on the reader
     // thread instead of into `frames`; the reader kills the runner once
     // the call outlives `hard_deadline`, and says so in `timed_out`.
@@ -246,7 +249,7 @@ class IsolatedPlugin::Runner {
     }
     if (!call.frames.empty()) {
       frame = std::move(call.frames.front());
-      call.frames.pop_front();
+      call.frames.erase(call.frames.begin());
       return Wait::kFrame;
     }
     return ready ? Wait::kGone : Wait::kTimeout;
@@ -312,7 +315,7 @@ class IsolatedPlugin::Runner {
         MutexLock lock(mutex_);
         if (asynchronous_calls_ > 0) wait = kDeadlineCheckInterval;
       }
-      auto frame = stream_.next(wait);
+      auto frame = stream_.next_view(wait);
       // Busy or idle alike: a steady flow of frames must not keep an
       // overdue job alive.
       if (const auto now = std::chrono::steady_clock::now(); now >= next_deadline_check) {
@@ -337,7 +340,7 @@ class IsolatedPlugin::Runner {
         keep->handler(&*frame, *keep);
         continue;
       }
-      call->second->frames.push_back(std::move(*frame));
+      call->second->frames.push_back({.type = frame->type, .body = std::string(frame->body)});
       call->second->arrived.notify_one();
     }
     // The runner died, broke the protocol or closed its channel.
@@ -380,12 +383,12 @@ class IsolatedPlugin::Runner {
   // A frame for no open call: a log line not tied to a job, or a late
   // request, which still gets an answer so that no runner thread waits
   // forever.
-  void answer_orphan(const Frame& frame, FrameReader& reader) {
+  void answer_orphan(const FrameView& frame, FrameReader& reader) {
     if (frame.type == FrameType::kLog) {
       uint32_t level = 0;
-      std::string message;
+      std::string_view message;
       reader.u32(level);
-      reader.str(message);
+      reader.view(message);
       if (reader.ok()) spdlog::info("plugin runner {}: {}", pid_, message);
     } else if (frame.type == FrameType::kHttp) {
       uint32_t number = 0;
@@ -760,8 +763,9 @@ std::string serve_http(JobContext& context, FrameReader& reader, int64_t id) {
 
 namespace {
 
-std::string run_frame(const JobRequest& job, uint64_t id) {
-  FrameWriter request(FrameType::kRun);
+// Appends the Run frame of request `id` to `batch`.
+void write_run_frame(const JobRequest& job, uint64_t id, std::string& batch) {
+  FrameWriter request(FrameType::kRun, batch);
   request.i64(static_cast<int64_t>(id))
       .str(job.job_id)
       .str(job.job_type)
@@ -770,7 +774,6 @@ std::string run_frame(const JobRequest& job, uint64_t id) {
   request.u32(job.attempt).i64(deadline_to_unix_ms(job.deadline));
   request.i64(static_cast<int64_t>(job.max_result_bytes));
   request.u32(1);  // validate first (validates_on_run())
-  return std::move(request).finish();
 }
 
 }  // namespace
@@ -786,7 +789,7 @@ enum class FrameEffect { kContinue, kDone, kBroken };
 
 // Applies one frame from the runner to the job it names; `http` makes a
 // plugin's HTTP call (the frame's body).
-FrameEffect apply(JobContext& context, const Frame& frame,
+FrameEffect apply(JobContext& context, const FrameView& frame,
                   const std::function<void(std::string)>& http) {
   FrameReader reader(frame.body);
   int64_t frame_id = 0;
@@ -794,33 +797,33 @@ FrameEffect apply(JobContext& context, const Frame& frame,
   switch (frame.type) {
     case FrameType::kProgress: {
       uint32_t percent = 0;
-      std::string message;
+      std::string_view message;
       reader.u32(percent);
-      reader.str(message);
+      reader.view(message);
       if (reader.ok()) context.report_progress(static_cast<int32_t>(percent), message);
       return FrameEffect::kContinue;
     }
     case FrameType::kLog: {
       uint32_t level = 0;
-      std::string message;
+      std::string_view message;
       reader.u32(level);
-      reader.str(message);
+      reader.view(message);
       if (reader.ok()) context.log(static_cast<dtq_log_level>(level), message);
       return FrameEffect::kContinue;
     }
     case FrameType::kHttp:
-      http(frame.body);
+      http(std::string(frame.body));
       return FrameEffect::kContinue;
     case FrameType::kDone: {
       uint32_t end = 0;
       uint32_t retryable = 0;
-      std::string result;
-      std::string code;
-      std::string message;
+      std::string_view result;
+      std::string_view code;
+      std::string_view message;
       reader.u32(end);
-      reader.str(result);
-      reader.str(code);
-      reader.str(message);
+      reader.view(result);
+      reader.view(code);
+      reader.view(message);
       reader.u32(retryable);
       if (!reader.ok()) return FrameEffect::kBroken;
       if (static_cast<RunEnd>(end) == RunEnd::kResult) context.set_result(result);
@@ -867,6 +870,7 @@ void IsolatedPlugin::fail_crashed(JobContext& context, const std::string& how) c
 
 // One job on its way through a runner: what its frames need.
 struct IsolatedPlugin::AsyncRun {
+  const IsolatedPlugin* plugin = nullptr;
   JobContext* context = nullptr;
   std::shared_ptr<JobContext> keep;  // run_async(): the context's owner until done
   std::function<void()> done;
@@ -879,7 +883,7 @@ void IsolatedPlugin::run(JobContext& context) const {
   std::mutex mutex;
   std::condition_variable ended;
   bool done = false;
-  start(std::make_shared<AsyncRun>(AsyncRun{.context = &context, .done = [&] {
+  start(std::make_shared<AsyncRun>(AsyncRun{.plugin = this, .context = &context, .done = [&] {
                                               std::lock_guard lock(mutex);
                                               done = true;
                                               ended.notify_one();
@@ -891,8 +895,8 @@ void IsolatedPlugin::run(JobContext& context) const {
 void IsolatedPlugin::run_async(std::shared_ptr<JobContext> context,
                                std::function<void()> done) const {
   JobContext* job = context.get();
-  start(std::make_shared<AsyncRun>(
-      AsyncRun{.context = job, .keep = std::move(context), .done = std::move(done)}));
+  start(std::make_shared<AsyncRun>(AsyncRun{
+      .plugin = this, .context = job, .keep = std::move(context), .done = std::move(done)}));
 }
 
 void IsolatedPlugin::start(const std::shared_ptr<AsyncRun>& run) const {
@@ -910,8 +914,10 @@ void IsolatedPlugin::run_batch(std::vector<AsyncAttempt> attempts) const {
   runs.reserve(attempts.size());
   for (auto& attempt : attempts) {
     JobContext* job = attempt.context.get();
-    runs.push_back(std::make_shared<AsyncRun>(AsyncRun{
-        .context = job, .keep = std::move(attempt.context), .done = std::move(attempt.done)}));
+    runs.push_back(std::make_shared<AsyncRun>(AsyncRun{.plugin = this,
+                                                       .context = job,
+                                                       .keep = std::move(attempt.context),
+                                                       .done = std::move(attempt.done)}));
   }
   auto runner = shared_runner(Role::kRun);
   if (!runner.ok()) {
@@ -925,43 +931,41 @@ void IsolatedPlugin::run_batch(std::vector<AsyncAttempt> attempts) const {
   // between reaches every one of them; then the frames go in one write.
   std::string frames;
   for (const auto& run : runs) {
-    std::string frame = open_on(run, *runner);
-    if (frame.empty()) {
-      quarantine(run);  // died before it took the job
-      continue;
-    }
-    frames += frame;
+    if (!open_on(run, *runner, frames)) quarantine(run);  // died before it took the job
   }
   if (!frames.empty()) (void)(*runner)->send(frames);  // its reader notices a death
 }
 
 bool IsolatedPlugin::start_on(const std::shared_ptr<AsyncRun>& run,
                               std::shared_ptr<Runner> runner) const {
-  std::string frame = open_on(run, std::move(runner));
-  if (frame.empty()) return false;
+  std::string frame;
+  if (!open_on(run, std::move(runner), frame)) return false;
   (void)run->runner->send(frame);  // its reader notices a death
   return true;
 }
 
-std::string IsolatedPlugin::open_on(const std::shared_ptr<AsyncRun>& run,
-                                    std::shared_ptr<Runner> runner) const {
+bool IsolatedPlugin::open_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner,
+                             std::string& frames) const {
   run->runner = std::move(runner);
   run->id = next_request();
   {
     MutexLock lock(mutex_);
     running_.emplace_back(run->context, run->runner, run->id);
   }
+  // The handler holds no more than the run, so that std::function keeps
+  // it without an allocation of its own.
   auto call = run->runner->open(
       run->id,
-      [this, run](const Frame* frame, const Runner::Call& on) {
-        on_frame(run, frame, on.timed_out, on.suspect);
+      [run](const FrameView* frame, const Runner::Call& on) {
+        run->plugin->on_frame(run, frame, on.timed_out, on.suspect);
       },
       hard_deadline(run->context->request()));
   if (call == nullptr) {
     forget(*run);
-    return {};
+    return false;
   }
-  return run_frame(run->context->request(), run->id);
+  write_run_frame(run->context->request(), run->id, frames);
+  return true;
 }
 
 void IsolatedPlugin::forget(const AsyncRun& run) const {
@@ -970,7 +974,7 @@ void IsolatedPlugin::forget(const AsyncRun& run) const {
   std::erase_if(running_, [&](const auto& entry) { return std::get<0>(entry) == run.context; });
 }
 
-void IsolatedPlugin::on_frame(const std::shared_ptr<AsyncRun>& run, const Frame* frame,
+void IsolatedPlugin::on_frame(const std::shared_ptr<AsyncRun>& run, const FrameView* frame,
                               bool timed_out, bool suspect) const {
   JobContext& context = *run->context;
   if (frame == nullptr) {  // the runner is gone

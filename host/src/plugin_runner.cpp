@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstring>
 #include <deque>
+#include <list>
 #include <map>
 #include <mutex>
 #include <string>
@@ -300,7 +301,9 @@ class Runner {
     Clock::time_point sent_at{};
     std::optional<std::pair<int32_t, std::string>> unsent_progress;
     // Responses handed to the plugin: they stay valid until the job ends.
-    std::deque<HttpReply> responses;
+    // A list, not a deque: it never moves them, and allocates nothing for
+    // the jobs (most of them) that make no HTTP call.
+    std::list<HttpReply> responses;
   };
 
   void accept_run(FrameReader& reader, uint64_t id);
@@ -326,7 +329,9 @@ class Runner {
   // The running job behind `handle`, or null once it ended. mutex_ held.
   JobState* job_locked(dtq_job_ctx* handle);
   // The job's unsent progress report as a frame ("" when there is none).
-  static std::string take_progress_locked(uint64_t id, JobState& job);
+  // Appends the job's unsent progress report, if any, to `frames` as a
+  // frame, and counts it sent.
+  static void take_progress_locked(uint64_t id, JobState& job, std::string& frames);
 
   Outbox outbox_;
   const int fd_;
@@ -361,7 +366,7 @@ int Runner::serve() {
     // most one wake-up, not a wake-up (and a fight for the lock with the
     // thread it woke) per request.
     if (!stream.has_frame()) enqueue_arrived();
-    auto frame = stream.next(reader_wait());
+    auto frame = stream.next_view(reader_wait());
     if (!frame.ok() && frame.status().code() == StatusCode::kDeadlineExceeded) {
       unstall();
       continue;
@@ -532,12 +537,11 @@ void Runner::finish_job(uint64_t id) {
     auto found = jobs_.find(id);
     JobState& state = found->second;
     // The last progress and the outcome in one frame batch.
-    frames = take_progress_locked(id, state);
-    FrameWriter done(FrameType::kDone);
+    take_progress_locked(id, state, frames);
+    FrameWriter done(FrameType::kDone, frames);
     done.i64(static_cast<int64_t>(id)).u32(static_cast<uint32_t>(state.end));
     done.str(state.result).str(state.fail_code).str(state.fail_message);
     done.u32(state.retryable ? 1 : 0);
-    frames += std::move(done).finish();
     jobs_.erase(found);
     // More requests are waiting for this thread: their outcomes will go
     // with this one (the reader sends held frames within kStallLimit).
@@ -619,15 +623,14 @@ Runner::JobState* Runner::job_locked(dtq_job_ctx* handle) {
   return found == jobs_.end() ? nullptr : &found->second;
 }
 
-std::string Runner::take_progress_locked(uint64_t id, JobState& job) {
-  if (!job.unsent_progress) return {};
-  FrameWriter frame(FrameType::kProgress);
+void Runner::take_progress_locked(uint64_t id, JobState& job, std::string& frames) {
+  if (!job.unsent_progress) return;
+  FrameWriter frame(FrameType::kProgress, frames);
   frame.i64(static_cast<int64_t>(id)).u32(static_cast<uint32_t>(job.unsent_progress->first));
   frame.str(job.unsent_progress->second);
   job.sent_percent = job.unsent_progress->first;
   job.sent_at = Clock::now();
   job.unsent_progress.reset();
-  return std::move(frame).finish();
 }
 
 void Runner::report_progress(dtq_job_ctx* handle, int32_t percent, std::string_view message) {
@@ -638,7 +641,7 @@ void Runner::report_progress(dtq_job_ctx* handle, int32_t percent, std::string_v
     if (job == nullptr) return;
     job->unsent_progress.emplace(percent, to_valid_utf8(message));
     if (percent != job->sent_percent || Clock::now() - job->sent_at >= kProgressMessageInterval) {
-      frame = take_progress_locked(request_of(handle), *job);
+      take_progress_locked(request_of(handle), *job, frame);
     }
     // More requests wait for this thread: as in finish_job(), the report
     // goes with their outcomes, within kStallLimit at the latest.
@@ -672,7 +675,7 @@ bool Runner::interrupted(dtq_job_ctx* handle) {
     // A plugin that polls for cancellation is busy: what it reported shows
     // at least this often.
     if (!interrupted && Clock::now() - job->sent_at >= kProgressMessageInterval)
-      frame = take_progress_locked(request_of(handle), *job);
+      take_progress_locked(request_of(handle), *job, frame);
   }
   if (!frame.empty()) outbox_.send(frame);
   return interrupted;
@@ -683,7 +686,9 @@ dtq_status Runner::sleep_ms(dtq_job_ctx* handle, uint32_t ms) {
   JobState* job = job_locked(handle);
   if (job == nullptr) return DTQ_ERR_JOB_ENDED;
   // What the plugin reported shows while it sleeps.
-  if (std::string frame = take_progress_locked(request_of(handle), *job); !frame.empty()) {
+  std::string frame;
+  take_progress_locked(request_of(handle), *job, frame);
+  if (!frame.empty()) {
     lock.unlock();
     outbox_.send(frame);
     lock.lock();
@@ -706,7 +711,6 @@ dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
   if (request.struct_size < kHttpRequestV1Size) return DTQ_ERR_INVALID_ARGUMENT;
   if (request.header_count > 0 && request.headers == nullptr) return DTQ_ERR_INVALID_ARGUMENT;
   uint32_t number = 0;
-  FrameWriter frame(FrameType::kHttp);
   std::string frames;
   {
     std::lock_guard lock(mutex_);
@@ -714,10 +718,11 @@ dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
     if (job == nullptr) return DTQ_ERR_JOB_ENDED;
     number = ++next_http_;
     http_replies_[number];
-    frame.i64(static_cast<int64_t>(request_of(handle))).u32(number);
     // What the plugin reported shows while the request is under way.
-    frames = take_progress_locked(request_of(handle), *job);
+    take_progress_locked(request_of(handle), *job, frames);
   }
+  FrameWriter frame(FrameType::kHttp, frames);
+  frame.i64(static_cast<int64_t>(request_of(handle))).u32(number);
   frame.str(view(request.method))
       .str(view(request.url))
       .u32(static_cast<uint32_t>(request.header_count));
@@ -725,7 +730,6 @@ dtq_status Runner::http(dtq_job_ctx* handle, const dtq_http_request& request,
     frame.str(view(request.headers[i].name)).str(view(request.headers[i].value));
   }
   frame.str(view(request.body)).u32(request.timeout_ms).u32(request.max_attempts);
-  frames += std::move(frame).finish();
   outbox_.send(frames);
 
   std::unique_lock lock(mutex_);

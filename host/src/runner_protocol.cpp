@@ -15,30 +15,39 @@ constexpr size_t kHeaderSize = sizeof(uint32_t) + sizeof(uint8_t);
 
 }  // namespace
 
-FrameWriter::FrameWriter(FrameType type) : bytes_(kHeaderSize, '\0') {
-  bytes_[sizeof(uint32_t)] = static_cast<char>(type);
+FrameWriter::FrameWriter(FrameType type, std::string& batch) : bytes_(batch), start_(batch.size()) {
+  bytes_.append(kHeaderSize, '\0');
+  bytes_[start_ + sizeof(uint32_t)] = static_cast<char>(type);
+  seal();
+}
+
+void FrameWriter::seal() {
+  const auto length = static_cast<uint32_t>(bytes_.size() - start_ - sizeof(uint32_t));
+  std::memcpy(bytes_.data() + start_, &length, sizeof length);
 }
 
 FrameWriter& FrameWriter::u32(uint32_t value) {
   bytes_.append(reinterpret_cast<const char*>(&value), sizeof value);
+  seal();
   return *this;
 }
 
 FrameWriter& FrameWriter::i64(int64_t value) {
   bytes_.append(reinterpret_cast<const char*>(&value), sizeof value);
+  seal();
   return *this;
 }
 
 FrameWriter& FrameWriter::str(std::string_view value) {
-  u32(static_cast<uint32_t>(value.size()));
+  const auto size = static_cast<uint32_t>(value.size());
+  bytes_.append(reinterpret_cast<const char*>(&size), sizeof size);
   bytes_.append(value);
+  seal();
   return *this;
 }
 
 std::string FrameWriter::finish() && {
-  const auto length = static_cast<uint32_t>(bytes_.size() - sizeof(uint32_t));
-  std::memcpy(bytes_.data(), &length, sizeof length);
-  return std::move(bytes_);
+  return std::move(own_);
 }
 
 bool FrameReader::take(void* out, size_t size) {
@@ -56,9 +65,16 @@ bool FrameReader::i64(int64_t& value) {
 }
 
 bool FrameReader::str(std::string& value) {
+  std::string_view field;
+  if (!view(field)) return false;
+  value.assign(field);
+  return true;
+}
+
+bool FrameReader::view(std::string_view& value) {
   uint32_t size = 0;
   if (!u32(size) || rest_.size() < size) return ok_ = false;
-  value.assign(rest_.substr(0, size));
+  value = rest_.substr(0, size);
   rest_.remove_prefix(size);
   return true;
 }
@@ -125,6 +141,12 @@ bool FrameStream::has_frame() const noexcept {
 }
 
 StatusOr<Frame> FrameStream::next(std::optional<std::chrono::milliseconds> timeout) {
+  auto view = next_view(timeout);
+  if (!view.ok()) return view.status();
+  return Frame{.type = view->type, .body = std::string(view->body)};
+}
+
+StatusOr<FrameView> FrameStream::next_view(std::optional<std::chrono::milliseconds> timeout) {
   // A frame is waited for once; the rest of a frame that started arriving
   // is read without a limit (the sender writes frames whole).
   std::optional<std::chrono::milliseconds> wait = timeout;
@@ -138,9 +160,9 @@ StatusOr<Frame> FrameStream::next(std::optional<std::chrono::milliseconds> timeo
                                 " bytes exceeds the limit of " + std::to_string(max_body_));
       }
       if (available >= sizeof(uint32_t) + length) {
-        Frame frame;
-        frame.type = static_cast<FrameType>(buffer_[start_ + sizeof(uint32_t)]);
-        frame.body.assign(buffer_.data() + start_ + kHeaderSize, length - 1);
+        const FrameView frame{
+            .type = static_cast<FrameType>(buffer_[start_ + sizeof(uint32_t)]),
+            .body = std::string_view(buffer_.data() + start_ + kHeaderSize, length - 1)};
         start_ += sizeof(uint32_t) + length;
         return frame;
       }

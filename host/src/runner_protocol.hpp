@@ -42,17 +42,28 @@ enum class FrameType : uint8_t {
 // What a run ended with, as the plugin left it.
 enum class RunEnd : uint32_t { kNothing = 0, kResult = 1, kFailed = 2 };
 
+// Writes one frame: into a string of its own, or at the end of a batch of
+// frames bound for one write, so that a frame in a batch costs no string
+// (and no allocation) of its own. The frame is whole after every call.
 class FrameWriter {
  public:
-  explicit FrameWriter(FrameType type);
+  explicit FrameWriter(FrameType type) : FrameWriter(type, own_) {}
+  FrameWriter(FrameType type, std::string& batch);
+  FrameWriter(const FrameWriter&) = delete;
+  FrameWriter& operator=(const FrameWriter&) = delete;
   FrameWriter& u32(uint32_t value);
   FrameWriter& i64(int64_t value);
   FrameWriter& str(std::string_view value);
-  // The whole frame, header included.
+  // The whole frame, header included, when it has a string of its own.
   std::string finish() &&;
 
  private:
-  std::string bytes_;
+  // Brings the header's length up to date.
+  void seal();
+
+  std::string own_;
+  std::string& bytes_;
+  const size_t start_;  // where this frame begins in bytes_
 };
 
 class FrameReader {
@@ -62,6 +73,8 @@ class FrameReader {
   bool u32(uint32_t& value);
   bool i64(int64_t& value);
   bool str(std::string& value);
+  // A string field as a view into the body, which must outlive it.
+  bool view(std::string_view& value);
   [[nodiscard]] bool ok() const noexcept { return ok_; }
 
  private:
@@ -73,6 +86,13 @@ class FrameReader {
 struct Frame {
   FrameType type{};
   std::string body;
+};
+
+// A frame as it lies in a FrameStream's buffer: valid until that stream is
+// read again.
+struct FrameView {
+  FrameType type{};
+  std::string_view body;
 };
 
 // Writes all of `frame` (or of several frames, concatenated); an error when
@@ -89,6 +109,9 @@ class FrameStream {
   // torn frame or an error, InvalidArgument for a frame over the limit.
   // With a timeout, DeadlineExceeded when no frame arrived within it.
   StatusOr<Frame> next(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // next() without the copy: the frame stays in the buffer, which the next
+  // read reuses.
+  StatusOr<FrameView> next_view(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // Whether a whole frame is buffered already: next() returns it without a
   // system call.
   [[nodiscard]] bool has_frame() const noexcept;

@@ -51,7 +51,7 @@
 namespace dtq::host {
 
 namespace runner {
-struct Frame;  // runner_protocol.hpp, private to the host
+struct FrameView;  // runner_protocol.hpp, private to the host
 }
 struct JobRequest;  // job_context.hpp
 
@@ -122,12 +122,13 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   void start(const std::shared_ptr<AsyncRun>& run) const;
   // false when `runner` is gone already.
   bool start_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner) const;
-  // start_on() but for sending the Run frame, which it returns ("" when
-  // `runner` is gone already).
-  std::string open_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner) const;
+  // start_on() but for sending the Run frame, which it appends to `frames`;
+  // false when `runner` is gone already.
+  bool open_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner,
+               std::string& frames) const;
   // A frame for a job started with run_async() (null: its runner is gone).
-  void on_frame(const std::shared_ptr<AsyncRun>& run, const runner::Frame* frame, bool timed_out,
-                bool suspect) const;
+  void on_frame(const std::shared_ptr<AsyncRun>& run, const runner::FrameView* frame,
+                bool timed_out, bool suspect) const;
   void forget(const AsyncRun& run) const;
   // Runs a suspect again, alone, in a runner of its own, on a thread of its own.
   void quarantine(const std::shared_ptr<AsyncRun>& run) const;
