@@ -101,15 +101,19 @@ std::filesystem::path default_runner_executable() {
 // runner's own routes every frame that comes back to the call it names.
 class IsolatedPlugin::Runner {
  public:
-  // One request's inbox.
-  // What an asynchronous call is handed: each frame that names it, then
-  // null once the runner is gone (with whether the call is a suspect).
   struct Call;
-  // The frame is a view into the reader's buffer, valid for the call only.
-  using FrameHandler = std::function<void(const FrameView* frame, const Call& call)>;
+  // Where an asynchronous call's frames go, on the reader thread: each
+  // frame that names it (a view into the reader's buffer, valid for the
+  // call only), then null once the runner is gone (the call says whether
+  // it is a suspect).
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    virtual void on_frame(const FrameView* frame, const Call& call) = 0;
+  };
 
-  // The Runner's mutex_ guards a Call's fields (the analysis cannot name
-  // another object's mutex here).
+  // One request's inbox. The Runner's mutex_ guards a Call's fields (the
+  // analysis cannot name another object's mutex here).
   struct Call {
     CondVar arrived;
     // Not a deque: libstdc++'s allocates even when empty, and most calls
@@ -118,7 +122,7 @@ class IsolatedPlugin::Runner {
     // Set for an asynchronous call, whose frames go to it on the reader
     // thread instead of into `frames`; the reader kills the runner once
     // the call outlives `hard_deadline`, and says so in `timed_out`.
-    FrameHandler handler;
+    std::shared_ptr<Listener> listener;
     Deadline hard_deadline = kNoDeadline;
     bool timed_out = false;
     bool runner_gone = false;
@@ -218,12 +222,13 @@ class IsolatedPlugin::Runner {
     calls_.emplace(id, call);
     return call;
   }
-  // An asynchronous call: `handler` gets its frames on the reader thread.
-  std::shared_ptr<Call> open(uint64_t id, FrameHandler handler, Deadline hard_deadline) {
+  // An asynchronous call: `listener` gets its frames on the reader thread.
+  std::shared_ptr<Call> open(uint64_t id, std::shared_ptr<Listener> listener,
+                             Deadline hard_deadline) {
     MutexLock lock(mutex_);
     if (gone_) return nullptr;
     auto call = std::make_shared<Call>();
-    call->handler = std::move(handler);
+    call->listener = std::move(listener);
     call->hard_deadline = hard_deadline;
     calls_.emplace(id, call);
     ++asynchronous_calls_;
@@ -233,7 +238,7 @@ class IsolatedPlugin::Runner {
     MutexLock lock(mutex_);
     auto call = calls_.find(id);
     if (call == calls_.end()) return;
-    if (call->second->handler) --asynchronous_calls_;
+    if (call->second->listener) --asynchronous_calls_;
     calls_.erase(call);
   }
 
@@ -334,10 +339,10 @@ class IsolatedPlugin::Runner {
         answer_orphan(*frame, reader);
         continue;
       }
-      if (call->second->handler) {
+      if (call->second->listener) {
         const std::shared_ptr<Call> keep = call->second;
         lock.unlock();
-        keep->handler(&*frame, *keep);
+        keep->listener->on_frame(&*frame, *keep);
         continue;
       }
       call->second->frames.push_back({.type = frame->type, .body = std::string(frame->body)});
@@ -355,10 +360,10 @@ class IsolatedPlugin::Runner {
         call->runner_gone = true;
         call->suspect = condemned_ || calls_.size() > 1;
         call->arrived.notify_one();
-        if (call->handler) asynchronous.push_back(call);
+        if (call->listener) asynchronous.push_back(call);
       }
     }
-    for (const auto& call : asynchronous) call->handler(nullptr, *call);
+    for (const auto& call : asynchronous) call->listener->on_frame(nullptr, *call);
   }
 
   void kill_overdue() {
@@ -370,7 +375,7 @@ class IsolatedPlugin::Runner {
   void kill_overdue_locked() DTQ_REQUIRES(mutex_) {
     const auto now = std::chrono::steady_clock::now();
     for (auto& [id, call] : calls_) {
-      if (!call->handler || call->hard_deadline > now) continue;
+      if (!call->listener || call->hard_deadline > now) continue;
       call->timed_out = true;
       condemned_ = true;
     }
@@ -785,12 +790,15 @@ Deadline IsolatedPlugin::hard_deadline(const JobRequest& job) const {
 namespace {
 
 // What one frame from the runner did to the job it names.
-enum class FrameEffect { kContinue, kDone, kBroken };
+enum class FrameEffect {
+  kContinue,
+  kDone,
+  kBroken,
+  kHttp  // an HTTP call for this process to make: the caller's to do
+};
 
-// Applies one frame from the runner to the job it names; `http` makes a
-// plugin's HTTP call (the frame's body).
-FrameEffect apply(JobContext& context, const FrameView& frame,
-                  const std::function<void(std::string)>& http) {
+// Applies one frame from the runner to the job it names.
+FrameEffect apply(JobContext& context, const FrameView& frame) {
   FrameReader reader(frame.body);
   int64_t frame_id = 0;
   reader.i64(frame_id);
@@ -812,8 +820,7 @@ FrameEffect apply(JobContext& context, const FrameView& frame,
       return FrameEffect::kContinue;
     }
     case FrameType::kHttp:
-      http(std::string(frame.body));
-      return FrameEffect::kContinue;
+      return FrameEffect::kHttp;
     case FrameType::kDone: {
       uint32_t end = 0;
       uint32_t retryable = 0;
@@ -868,12 +875,20 @@ void IsolatedPlugin::fail_crashed(JobContext& context, const std::string& how) c
                true);
 }
 
-// One job on its way through a runner: what its frames need.
-struct IsolatedPlugin::AsyncRun {
-  const IsolatedPlugin* plugin = nullptr;
-  JobContext* context = nullptr;
-  std::shared_ptr<JobContext> keep;  // run_async(): the context's owner until done
-  std::function<void()> done;
+// One job on its way through a runner: what its frames need. The runner's
+// call holds it, so that it lives as long as frames can name it.
+struct IsolatedPlugin::AsyncRun final : Runner::Listener, std::enable_shared_from_this<AsyncRun> {
+  AsyncRun(const IsolatedPlugin& owner, JobContext& job, std::shared_ptr<JobContext> owned,
+           std::function<void()> on_done)
+      : plugin(owner), context(&job), keep(std::move(owned)), done(std::move(on_done)) {}
+  void on_frame(const FrameView* frame, const Runner::Call& call) override {
+    plugin.on_frame(*this, frame, call.timed_out, call.suspect);
+  }
+
+  const IsolatedPlugin& plugin;
+  JobContext* const context;
+  const std::shared_ptr<JobContext> keep;  // run_async(): the context's owner until done
+  const std::function<void()> done;
   std::shared_ptr<Runner> runner;
   uint64_t id = 0;
 };
@@ -883,11 +898,11 @@ void IsolatedPlugin::run(JobContext& context) const {
   std::mutex mutex;
   std::condition_variable ended;
   bool done = false;
-  start(std::make_shared<AsyncRun>(AsyncRun{.plugin = this, .context = &context, .done = [&] {
-                                              std::lock_guard lock(mutex);
-                                              done = true;
-                                              ended.notify_one();
-                                            }}));
+  start(std::make_shared<AsyncRun>(*this, context, nullptr, [&] {
+    std::lock_guard lock(mutex);
+    done = true;
+    ended.notify_one();
+  }));
   std::unique_lock lock(mutex);
   ended.wait(lock, [&] { return done; });
 }
@@ -895,8 +910,7 @@ void IsolatedPlugin::run(JobContext& context) const {
 void IsolatedPlugin::run_async(std::shared_ptr<JobContext> context,
                                std::function<void()> done) const {
   JobContext* job = context.get();
-  start(std::make_shared<AsyncRun>(AsyncRun{
-      .plugin = this, .context = job, .keep = std::move(context), .done = std::move(done)}));
+  start(std::make_shared<AsyncRun>(*this, *job, std::move(context), std::move(done)));
 }
 
 void IsolatedPlugin::start(const std::shared_ptr<AsyncRun>& run) const {
@@ -914,10 +928,8 @@ void IsolatedPlugin::run_batch(std::vector<AsyncAttempt> attempts) const {
   runs.reserve(attempts.size());
   for (auto& attempt : attempts) {
     JobContext* job = attempt.context.get();
-    runs.push_back(std::make_shared<AsyncRun>(AsyncRun{.plugin = this,
-                                                       .context = job,
-                                                       .keep = std::move(attempt.context),
-                                                       .done = std::move(attempt.done)}));
+    runs.push_back(std::make_shared<AsyncRun>(*this, *job, std::move(attempt.context),
+                                              std::move(attempt.done)));
   }
   auto runner = shared_runner(Role::kRun);
   if (!runner.ok()) {
@@ -952,14 +964,7 @@ bool IsolatedPlugin::open_on(const std::shared_ptr<AsyncRun>& run, std::shared_p
     MutexLock lock(mutex_);
     running_.emplace_back(run->context, run->runner, run->id);
   }
-  // The handler holds no more than the run, so that std::function keeps
-  // it without an allocation of its own.
-  auto call = run->runner->open(
-      run->id,
-      [run](const FrameView* frame, const Runner::Call& on) {
-        run->plugin->on_frame(run, frame, on.timed_out, on.suspect);
-      },
-      hard_deadline(run->context->request()));
+  auto call = run->runner->open(run->id, run, hard_deadline(run->context->request()));
   if (call == nullptr) {
     forget(*run);
     return false;
@@ -974,32 +979,39 @@ void IsolatedPlugin::forget(const AsyncRun& run) const {
   std::erase_if(running_, [&](const auto& entry) { return std::get<0>(entry) == run.context; });
 }
 
-void IsolatedPlugin::on_frame(const std::shared_ptr<AsyncRun>& run, const FrameView* frame,
-                              bool timed_out, bool suspect) const {
-  JobContext& context = *run->context;
+void IsolatedPlugin::on_frame(AsyncRun& run, const FrameView* frame, bool timed_out,
+                              bool suspect) const {
+  JobContext& context = *run.context;
   if (frame == nullptr) {  // the runner is gone
-    forget(*run);
+    forget(run);
     if (timed_out) {
-      fail_timeout(context, run->runner->pid());
+      fail_timeout(context, run.runner->pid());
     } else if (suspect) {
-      return quarantine(run);
+      return quarantine(run.shared_from_this());
     } else {
-      fail_crashed(context, run->runner->how());
+      fail_crashed(context, run.runner->how());
     }
-    run->done();
+    run.done();
     return;
   }
-  const FrameEffect effect = apply(context, *frame, [run](std::string body) {
-    // A plugin's HTTP call may take seconds: never on the reader thread.
-    std::thread([run, runner = run->runner, body = std::move(body)] {
-      answer_http(*run->context, *runner, body);
-    }).detach();
-  });
-  if (effect == FrameEffect::kBroken) run->runner->condemn();  // not trusted again
-  if (effect == FrameEffect::kDone) {
-    forget(*run);
-    record_success();
-    run->done();
+  switch (apply(context, *frame)) {
+    case FrameEffect::kContinue:
+      break;
+    case FrameEffect::kHttp:
+      // A plugin's HTTP call may take seconds: never on the reader thread.
+      std::thread([run = run.shared_from_this(), runner = run.runner,
+                   body = std::string(frame->body)] {
+        answer_http(*run->context, *runner, body);
+      }).detach();
+      break;
+    case FrameEffect::kBroken:
+      run.runner->condemn();  // not trusted again
+      break;
+    case FrameEffect::kDone:
+      forget(run);
+      record_success();
+      run.done();
+      break;
   }
 }
 

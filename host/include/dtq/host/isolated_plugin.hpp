@@ -127,8 +127,7 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   bool open_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner,
                std::string& frames) const;
   // A frame for a job started with run_async() (null: its runner is gone).
-  void on_frame(const std::shared_ptr<AsyncRun>& run, const runner::FrameView* frame,
-                bool timed_out, bool suspect) const;
+  void on_frame(AsyncRun& run, const runner::FrameView* frame, bool timed_out, bool suspect) const;
   void forget(const AsyncRun& run) const;
   // Runs a suspect again, alone, in a runner of its own, on a thread of its own.
   void quarantine(const std::shared_ptr<AsyncRun>& run) const;

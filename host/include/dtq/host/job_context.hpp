@@ -30,7 +30,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -148,9 +148,10 @@ class JobContext final : public Interruption {
   mutable std::condition_variable wake_;
   std::optional<std::string> result_;
   std::optional<JobOutcome> failure_;
-  // Responses handed to the plugin; a deque so earlier ones never move.
-  std::deque<HttpResult> responses_;
-  std::deque<std::vector<dtq_http_header>> response_headers_;
+  // Responses handed to the plugin; lists, so that earlier ones never move
+  // and a job that makes no call allocates nothing (a deque would).
+  std::list<HttpResult> responses_;
+  std::list<std::vector<dtq_http_header>> response_headers_;
   std::string last_error_;
 };
 
