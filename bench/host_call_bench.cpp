@@ -1,4 +1,5 @@
-// One job through the plugin boundary: the host builds a job context, calls
+// One job through the plugin boundary: the payload is checked (by the host,
+// or in the runner when isolated), the host builds a job context, calls
 // the plugin's run(), the plugin reports progress and sets a result through
 // the host API, and the host reads the outcome. Once with the plugin in this
 // process, once in a supervised runner process (the default), and the
@@ -89,6 +90,15 @@ std::shared_ptr<dtq::host::Plugin> isolated_noop_plugin() {
   return std::move(plugin).value();
 }
 
+// Checks the payload as the worker pool does before it runs a job, unless
+// the plugin does so itself on run (an isolated one, in its runner): both
+// modes do the same work.
+void validate_like_the_pool(const dtq::host::Plugin& plugin, std::string_view payload) {
+  if (plugin.validates_on_run()) return;
+  auto outcome = plugin.validate(payload);
+  benchmark::DoNotOptimize(outcome);
+}
+
 // Every benchmark thread runs no-op jobs on one plugin, made by thread 0
 // before the timed loop starts (the loop's start waits for every thread)
 // and dropped by it after the loop's end (which does too).
@@ -108,6 +118,7 @@ void run_jobs(benchmark::State& state, std::shared_ptr<dtq::host::Plugin> (*make
                                 .trace_id = "00000000-0000-4000-8000-000000000001",
                                 .payload = "{}"};
   for (auto _ : state) {
+    validate_like_the_pool(*shared_plugin, request.payload);
     const auto context = dtq::host::JobContext::create(request, {}, http, &observer);
     shared_plugin->run(*context);
     auto outcome = context->finish();
@@ -150,6 +161,7 @@ void run_jobs_async(benchmark::State& state, std::shared_ptr<dtq::host::Plugin> 
         if (in_flight >= kInFlight) room.wait(lock, [&] { return in_flight <= kInFlight / 2; });
         ++in_flight;
       }
+      validate_like_the_pool(*plugin, request.payload);
       auto context = dtq::host::JobContext::create(request, {}, http, &observer);
       dtq::host::JobContext* job = context.get();
       plugin->run_async(std::move(context), [&mutex, &room, &in_flight, job] {
@@ -204,6 +216,7 @@ void run_jobs_batched(benchmark::State& state, std::shared_ptr<dtq::host::Plugin
         }
         ++in_flight;
       }
+      validate_like_the_pool(*plugin, request.payload);
       auto context = dtq::host::JobContext::create(request, {}, http, &observer);
       dtq::host::JobContext* job = context.get();
       batch.push_back({std::move(context), [&mutex, &room, &in_flight, job] {
