@@ -61,12 +61,11 @@ dtq_status to_abi(HttpOutcome outcome) {
 // newer job that happens to live at the same address.
 class HandleTable {
  public:
-  uint64_t add(const std::shared_ptr<JobContext>& context) {
-    const uint64_t handle = next_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t next_handle() { return next_.fetch_add(1, std::memory_order_relaxed); }
+  void add(uint64_t handle, std::weak_ptr<JobContext> context) {
     Shard& shard = shard_of(handle);
     std::unique_lock lock(shard.mutex);
-    shard.contexts.emplace(handle, context);
-    return handle;
+    shard.contexts.emplace(handle, std::move(context));
   }
   std::shared_ptr<JobContext> find(uint64_t handle) {
     Shard& shard = shard_of(handle);
@@ -103,15 +102,22 @@ std::shared_ptr<JobContext> JobContext::create(JobRequest request, OutboundPolic
                                                const HttpClient& http, JobObserver* observer) {
   auto context =
       std::make_shared<JobContext>(Key{}, std::move(request), std::move(policy), http, observer);
-  context->handle_ = handles().add(context);
+  context->handle_ = handles().next_handle();
   return context;
 }
 
 JobContext::~JobContext() {
-  handles().remove(handle_);
+  // Only a context that handed out its handle is in the table.
+  if (handle_registered_.load(std::memory_order_relaxed)) handles().remove(handle_);
 }
 
-dtq_job_ctx* JobContext::abi_handle() const noexcept {
+dtq_job_ctx* JobContext::abi_handle() const {
+  // Entered before the handle goes out, so that from_abi() finds it. Two
+  // first calls at once both enter it, which the table takes as one.
+  if (!handle_registered_.load(std::memory_order_acquire)) {
+    handles().add(handle_, std::const_pointer_cast<JobContext>(shared_from_this()));
+    handle_registered_.store(true, std::memory_order_release);
+  }
   // An opaque value to the plugin, which only ever hands it back.
   return reinterpret_cast<dtq_job_ctx*>(  // NOLINT(performance-no-int-to-ptr): never dereferenced
       static_cast<uintptr_t>(handle_));

@@ -77,7 +77,7 @@ class JobObserver {
   virtual void on_progress(const JobRequest& job, int percent, std::string_view message) = 0;
 };
 
-class JobContext final : public Interruption {
+class JobContext final : public Interruption, public std::enable_shared_from_this<JobContext> {
   struct Key {};  // only create() constructs
 
  public:
@@ -92,7 +92,10 @@ class JobContext final : public Interruption {
 
   const JobRequest& request() const noexcept { return request_; }
   const dtq_job* abi_job() const noexcept { return &abi_job_; }
-  dtq_job_ctx* abi_handle() const noexcept;
+  // The handle a plugin in this process is given. The context is entered
+  // in the table that from_abi() reads on the first call only: a job whose
+  // plugin runs in a runner process never is, and costs the table nothing.
+  dtq_job_ctx* abi_handle() const;
   // The context behind a handle, or null once it is gone (or for a handle
   // the host never made).
   static std::shared_ptr<JobContext> from_abi(dtq_job_ctx* handle);
@@ -126,6 +129,7 @@ class JobContext final : public Interruption {
 
   JobRequest request_;
   uint64_t handle_ = 0;
+  mutable std::atomic<bool> handle_registered_{false};
   OutboundPolicy policy_;
   const HttpClient& http_;
   JobObserver* observer_;
