@@ -223,16 +223,28 @@ class IsolatedPlugin::Runner {
     return call;
   }
   // An asynchronous call: `listener` gets its frames on the reader thread.
-  std::shared_ptr<Call> open(uint64_t id, std::shared_ptr<Listener> listener,
-                             Deadline hard_deadline) {
+  struct Opening {
+    uint64_t id = 0;
+    std::shared_ptr<Listener> listener;
+    Deadline hard_deadline = kNoDeadline;
+  };
+  // Registers every call of `openings` under one lock; false, and none
+  // registered, once the runner is gone.
+  bool open(std::vector<Opening> openings) {
+    std::vector<std::shared_ptr<Call>> calls;
+    calls.reserve(openings.size());
+    for (auto& opening : openings) {
+      auto call = std::make_shared<Call>();
+      call->listener = std::move(opening.listener);
+      call->hard_deadline = opening.hard_deadline;
+      calls.push_back(std::move(call));
+    }
     MutexLock lock(mutex_);
-    if (gone_) return nullptr;
-    auto call = std::make_shared<Call>();
-    call->listener = std::move(listener);
-    call->hard_deadline = hard_deadline;
-    calls_.emplace(id, call);
-    ++asynchronous_calls_;
-    return call;
+    if (gone_) return false;
+    for (size_t i = 0; i < openings.size(); ++i)
+      calls_.emplace(openings[i].id, std::move(calls[i]));
+    asynchronous_calls_ += openings.size();
+    return true;
   }
   void close(uint64_t id) {
     MutexLock lock(mutex_);
@@ -453,6 +465,29 @@ class IsolatedPlugin::Runner {
   std::string how_reaped_ DTQ_GUARDED_BY(process_mutex_);
 };
 
+// One job on its way through a runner: what its frames need. The runner's
+// call holds it, so that it lives as long as frames can name it.
+struct IsolatedPlugin::AsyncRun final : Runner::Listener, std::enable_shared_from_this<AsyncRun> {
+  AsyncRun(const IsolatedPlugin& owner, JobContext& job, std::shared_ptr<JobContext> owned,
+           std::function<void()> on_done)
+      : plugin(owner), context(&job), keep(std::move(owned)), done(std::move(on_done)) {}
+  void on_frame(const FrameView* frame, const Runner::Call& call) override {
+    plugin.on_frame(*this, frame, call.timed_out, call.suspect);
+  }
+
+  const IsolatedPlugin& plugin;
+  JobContext* const context;
+  const std::shared_ptr<JobContext> keep;  // run_async(): the context's owner until done
+  const std::function<void()> done;
+  std::shared_ptr<Runner> runner;
+  uint64_t id = 0;
+  // Its place in the plugin's running_ list, which the plugin's mutex_
+  // guards (the analysis cannot name it here).
+  bool listed = false;
+  AsyncRun* previous = nullptr;
+  AsyncRun* next = nullptr;
+};
+
 namespace {
 
 // Reads a runner's greeting: the plugin's metadata, or the loader's refusal.
@@ -509,11 +544,6 @@ IsolatedPlugin::IsolatedPlugin(PluginInfo info, RunnerSettings settings,
 
 IsolatedPlugin::~IsolatedPlugin() = default;
 
-uint64_t IsolatedPlugin::next_request() const {
-  MutexLock lock(mutex_);
-  return ++next_request_;
-}
-
 StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::shared_runner(Role role) const {
   const auto index = static_cast<int>(role);
   const auto alive = [&]() -> std::shared_ptr<Runner> {
@@ -557,13 +587,16 @@ StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::start_runner()
 
 void IsolatedPlugin::record_crash(const std::string& reason) const {
   MutexLock lock(mutex_);
+  crashed_since_success_ = true;
   ++health_.crashes;
   ++health_.consecutive_crashes;
   health_.last_crash = reason;
 }
 
 void IsolatedPlugin::record_success() const {
+  if (!crashed_since_success_.load(std::memory_order_relaxed)) return;
   MutexLock lock(mutex_);
+  crashed_since_success_ = false;
   health_.consecutive_crashes = 0;
 }
 
@@ -574,8 +607,8 @@ PluginHealth IsolatedPlugin::health() const {
   std::set<const Runner*> alive;
   for (const auto& runner : shared_)
     if (runner != nullptr && !runner->gone()) alive.insert(runner.get());
-  for (const auto& [context, runner, id] : running_)
-    if (!runner->gone()) alive.insert(runner.get());
+  for (const AsyncRun* run = running_; run != nullptr; run = run->next)
+    if (!run->runner->gone()) alive.insert(run->runner.get());
   health.runners = static_cast<uint32_t>(alive.size());
   return health;
 }
@@ -875,24 +908,6 @@ void IsolatedPlugin::fail_crashed(JobContext& context, const std::string& how) c
                true);
 }
 
-// One job on its way through a runner: what its frames need. The runner's
-// call holds it, so that it lives as long as frames can name it.
-struct IsolatedPlugin::AsyncRun final : Runner::Listener, std::enable_shared_from_this<AsyncRun> {
-  AsyncRun(const IsolatedPlugin& owner, JobContext& job, std::shared_ptr<JobContext> owned,
-           std::function<void()> on_done)
-      : plugin(owner), context(&job), keep(std::move(owned)), done(std::move(on_done)) {}
-  void on_frame(const FrameView* frame, const Runner::Call& call) override {
-    plugin.on_frame(*this, frame, call.timed_out, call.suspect);
-  }
-
-  const IsolatedPlugin& plugin;
-  JobContext* const context;
-  const std::shared_ptr<JobContext> keep;  // run_async(): the context's owner until done
-  const std::function<void()> done;
-  std::shared_ptr<Runner> runner;
-  uint64_t id = 0;
-};
-
 void IsolatedPlugin::run(JobContext& context) const {
   // The asynchronous path, waited for: the caller keeps the context.
   std::mutex mutex;
@@ -942,41 +957,71 @@ void IsolatedPlugin::run_batch(std::vector<AsyncAttempt> attempts) const {
   // Each job is registered before any frame goes, so that a death in
   // between reaches every one of them; then the frames go in one write.
   std::string frames;
-  for (const auto& run : runs) {
-    if (!open_on(run, *runner, frames)) quarantine(run);  // died before it took the job
-  }
+  for (const auto& run : open_on(runs, *runner, frames))
+    quarantine(run);                                   // died before it took them
   if (!frames.empty()) (void)(*runner)->send(frames);  // its reader notices a death
 }
 
 bool IsolatedPlugin::start_on(const std::shared_ptr<AsyncRun>& run,
                               std::shared_ptr<Runner> runner) const {
   std::string frame;
-  if (!open_on(run, std::move(runner), frame)) return false;
-  (void)run->runner->send(frame);  // its reader notices a death
+  if (!open_on({&run, 1}, runner, frame).empty()) return false;
+  (void)runner->send(frame);  // its reader notices a death
   return true;
 }
 
-bool IsolatedPlugin::open_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner,
-                             std::string& frames) const {
-  run->runner = std::move(runner);
-  run->id = next_request();
+std::vector<std::shared_ptr<IsolatedPlugin::AsyncRun>> IsolatedPlugin::open_on(
+    std::span<const std::shared_ptr<AsyncRun>> runs, const std::shared_ptr<Runner>& runner,
+    std::string& frames) const {
+  // The frames are written before the calls open: once open, a death of
+  // the runner may hand a run to quarantine, which renumbers it.
+  const size_t frames_before = frames.size();
+  std::vector<Runner::Opening> openings;
+  openings.reserve(runs.size());
+  for (const auto& run : runs) {
+    run->runner = runner;
+    run->id = next_request();
+    openings.push_back(
+        {.id = run->id, .listener = run, .hard_deadline = hard_deadline(run->context->request())});
+    write_run_frame(run->context->request(), run->id, frames);
+  }
   {
     MutexLock lock(mutex_);
-    running_.emplace_back(run->context, run->runner, run->id);
+    for (const auto& run : runs) list_running_locked(*run);
   }
-  auto call = run->runner->open(run->id, run, hard_deadline(run->context->request()));
-  if (call == nullptr) {
-    forget(*run);
-    return false;
+  if (!runner->open(std::move(openings))) {
+    frames.resize(frames_before);
+    MutexLock lock(mutex_);
+    for (const auto& run : runs) unlist_running_locked(*run);
+    return {runs.begin(), runs.end()};
   }
-  write_run_frame(run->context->request(), run->id, frames);
-  return true;
+  return {};
 }
 
-void IsolatedPlugin::forget(const AsyncRun& run) const {
+void IsolatedPlugin::list_running_locked(AsyncRun& run) const {
+  run.listed = true;
+  run.previous = nullptr;
+  run.next = running_;
+  if (running_ != nullptr) running_->previous = &run;
+  running_ = &run;
+}
+
+void IsolatedPlugin::unlist_running_locked(AsyncRun& run) const {
+  if (!run.listed) return;
+  run.listed = false;
+  if (run.previous != nullptr) {
+    run.previous->next = run.next;
+  } else {
+    running_ = run.next;
+  }
+  if (run.next != nullptr) run.next->previous = run.previous;
+  run.previous = run.next = nullptr;
+}
+
+void IsolatedPlugin::forget(AsyncRun& run) const {
   run.runner->close(run.id);
   MutexLock lock(mutex_);
-  std::erase_if(running_, [&](const auto& entry) { return std::get<0>(entry) == run.context; });
+  unlist_running_locked(run);
 }
 
 void IsolatedPlugin::on_frame(AsyncRun& run, const FrameView* frame, bool timed_out,
@@ -1039,11 +1084,11 @@ void IsolatedPlugin::quarantine(const std::shared_ptr<AsyncRun>& run) const {
 
 void IsolatedPlugin::notify_cancel(JobContext& context) const {
   MutexLock lock(mutex_);
-  for (const auto& [running, runner, id] : running_) {
-    if (running != &context) continue;
+  for (const AsyncRun* run = running_; run != nullptr; run = run->next) {
+    if (run->context != &context) continue;
     FrameWriter cancel(FrameType::kCancel);
-    cancel.i64(static_cast<int64_t>(id));
-    (void)runner->send(std::move(cancel).finish());  // a dead runner is noticed by run()
+    cancel.i64(static_cast<int64_t>(run->id));
+    (void)run->runner->send(std::move(cancel).finish());  // a dead runner is noticed by run()
   }
 }
 

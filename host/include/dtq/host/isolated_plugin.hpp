@@ -31,6 +31,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -39,7 +40,6 @@
 #include <set>
 #include <span>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "dtq/core/status.hpp"
@@ -122,13 +122,18 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   void start(const std::shared_ptr<AsyncRun>& run) const;
   // false when `runner` is gone already.
   bool start_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner) const;
-  // start_on() but for sending the Run frame, which it appends to `frames`;
-  // false when `runner` is gone already.
-  bool open_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner,
-               std::string& frames) const;
+  // start_on() for each of `runs`, but for sending their Run frames, which
+  // it appends to `frames`: the runs and their calls registered under one
+  // lock each. The runs it could not register (`runner` is gone already).
+  std::vector<std::shared_ptr<AsyncRun>> open_on(std::span<const std::shared_ptr<AsyncRun>> runs,
+                                                 const std::shared_ptr<Runner>& runner,
+                                                 std::string& frames) const;
   // A frame for a job started with run_async() (null: its runner is gone).
   void on_frame(AsyncRun& run, const runner::FrameView* frame, bool timed_out, bool suspect) const;
-  void forget(const AsyncRun& run) const;
+  void forget(AsyncRun& run) const;
+  // running_'s list operations; mutex_ held.
+  void list_running_locked(AsyncRun& run) const DTQ_REQUIRES(mutex_);
+  void unlist_running_locked(AsyncRun& run) const DTQ_REQUIRES(mutex_);
   // Runs a suspect again, alone, in a runner of its own, on a thread of its own.
   void quarantine(const std::shared_ptr<AsyncRun>& run) const;
   Deadline hard_deadline(const JobRequest& job) const;
@@ -143,7 +148,9 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   // validate_on() once `sent`: waits for its answer until `until`.
   Ending await_validation(Runner& runner, const SentValidation& sent, Deadline until,
                           StatusOr<ValidationOutcome>& outcome) const;
-  uint64_t next_request() const;
+  uint64_t next_request() const {
+    return next_request_.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
   void record_crash(const std::string& reason) const;
   void record_success() const;
 
@@ -155,11 +162,15 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   // One runner start at a time per role: callers that find none alive wait
   // for the one being started instead of each starting their own.
   mutable Mutex starting_[2];
-  // The runner and request id serving each running job, for cancel.
-  mutable std::vector<std::tuple<const JobContext*, std::shared_ptr<Runner>, uint64_t>> running_
-      DTQ_GUARDED_BY(mutex_);
-  mutable uint64_t next_request_ DTQ_GUARDED_BY(mutex_) = 0;
+  // Every job on its way through a runner, for cancel and health: a list
+  // threaded through the runs themselves, which a job enters and leaves
+  // without an allocation or a search.
+  mutable AsyncRun* running_ DTQ_GUARDED_BY(mutex_) = nullptr;
+  mutable std::atomic<uint64_t> next_request_{0};
   mutable PluginHealth health_ DTQ_GUARDED_BY(mutex_);
+  // Whether health_.consecutive_crashes may be above 0: a success after
+  // successes takes no lock.
+  mutable std::atomic<bool> crashed_since_success_{false};
 };
 
 // How a host runs the plugins of its plugin folder.
