@@ -530,8 +530,22 @@ void Runner::run_job(uint64_t id, PendingJob& pending) {
   finish_job(id);
 }
 
+// An empty buffer for the frames this thread is about to send. Kept between
+// calls, so that a job's progress and outcome cost no allocation; a buffer
+// a large result grew is let go instead.
+std::string& outgoing_frames() {
+  constexpr size_t kKeptCapacity = size_t{64} * 1024;
+  thread_local std::string frames;
+  if (frames.capacity() > kKeptCapacity) {
+    std::string().swap(frames);
+  } else {
+    frames.clear();
+  }
+  return frames;
+}
+
 void Runner::finish_job(uint64_t id) {
-  std::string frames;
+  std::string& frames = outgoing_frames();
   {
     std::lock_guard lock(mutex_);
     auto found = jobs_.find(id);
@@ -634,7 +648,7 @@ void Runner::take_progress_locked(uint64_t id, JobState& job, std::string& frame
 }
 
 void Runner::report_progress(dtq_job_ctx* handle, int32_t percent, std::string_view message) {
-  std::string frame;
+  std::string& frame = outgoing_frames();
   {
     std::lock_guard lock(mutex_);
     JobState* job = job_locked(handle);
