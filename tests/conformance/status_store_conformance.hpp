@@ -121,6 +121,45 @@ TYPED_TEST_P(StatusStoreConformance, UnknownJobIsNotFoundAndAnEmptyIdIsRefused) 
   EXPECT_EQ(this->store_->request_cancel("").code(), StatusCode::kInvalidArgument);
 }
 
+// update_durable_batch(): each update merged as update_durable() would,
+// answered in the batch's order, a refused one failing alone.
+TYPED_TEST_P(StatusStoreConformance, ADurableBatchAnswersEachUpdateInOrder) {
+  StatusStore& store = *this->store_;
+  EXPECT_TRUE(store.update_durable_batch({}).empty());
+  std::vector<JobStatus> batch;
+  for (uint32_t attempt = 1; attempt <= 6; ++attempt) {
+    JobStatus running = status_of(new_uuid4(), JobState::kRunning, 0, "starting");
+    running.attempt = attempt;
+    batch.push_back(running);
+  }
+  batch[4].job_id.clear();
+  // One job has ended already: its answer is the stored terminal status.
+  update_ok(store, status_of(batch[2].job_id, JobState::kCompleted, 100, "done"));
+  const auto stored = store.update_durable_batch(batch);
+  ASSERT_EQ(stored.size(), batch.size());
+  auto client = this->harness_.open_client();
+  ASSERT_TRUE(client);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (i == 4) {
+      EXPECT_EQ(stored[i].status().code(), StatusCode::kInvalidArgument);
+      continue;
+    }
+    ASSERT_TRUE(stored[i].ok()) << "update " << i << ": " << stored[i].status().message();
+    EXPECT_EQ(stored[i]->job_id, batch[i].job_id);
+    // Durable: another process reads it at once.
+    const auto seen = client->get(batch[i].job_id);
+    ASSERT_TRUE(seen.ok()) << "update " << i << ": " << seen.status().message();
+    if (i == 2) {
+      EXPECT_EQ(stored[i]->state, JobState::kCompleted);
+      EXPECT_EQ(seen->state, JobState::kCompleted);
+    } else {
+      EXPECT_EQ(stored[i]->state, JobState::kRunning);
+      EXPECT_EQ(stored[i]->attempt, batch[i].attempt);
+      EXPECT_EQ(seen->attempt, batch[i].attempt);
+    }
+  }
+}
+
 TYPED_TEST_P(StatusStoreConformance, SubscriptionsToOneJobAndToAll) {
   StatusStore& store = *this->store_;
   const std::string a = new_uuid4();
@@ -525,11 +564,12 @@ TYPED_TEST_P(StatusStoreConformance, AMalformedCursorIsInvalidArgument) {
 
 REGISTER_TYPED_TEST_SUITE_P(
     StatusStoreConformance, MergeRules, MergeRulesInAnotherProcess,
-    UnknownJobIsNotFoundAndAnEmptyIdIsRefused, SubscriptionsToOneJobAndToAll,
-    UnsubscribingWaitsForARunningCallback, AnotherProcessesSubscriptionFollowsTheUpdates,
-    CancelRequestsReachEveryProcess, CancellingAQueuedJobCannotBeUndoneByALateWorker,
-    AStatusOutlivesItsStoreAndIsMergedOnto, ConcurrentUpdatesNeverRegressProgress,
-    ListsNewestSubmittedFirst, ListsFilteredByStateAndJobType, PagesYieldEveryJobOnceInOrder,
+    UnknownJobIsNotFoundAndAnEmptyIdIsRefused, ADurableBatchAnswersEachUpdateInOrder,
+    SubscriptionsToOneJobAndToAll, UnsubscribingWaitsForARunningCallback,
+    AnotherProcessesSubscriptionFollowsTheUpdates, CancelRequestsReachEveryProcess,
+    CancellingAQueuedJobCannotBeUndoneByALateWorker, AStatusOutlivesItsStoreAndIsMergedOnto,
+    ConcurrentUpdatesNeverRegressProgress, ListsNewestSubmittedFirst,
+    ListsFilteredByStateAndJobType, PagesYieldEveryJobOnceInOrder,
     ACursorStaysRightWhileJobsAreSubmitted, ConcurrentSubmissionsArePagedExactlyOnce,
     AMalformedCursorIsInvalidArgument);
 

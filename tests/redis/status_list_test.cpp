@@ -127,8 +127,9 @@ TEST_F(RedisStatusListTest, AnExpiredStatusIsNotListedAndLeavesTheIndex) {
         return raw.integer({"EXISTS", RedisStatusStore::status_key(expiring)}) == 0;
       },
       5s));
-  // Still indexed: nothing newer came from the short-lived store to trim it.
-  ASSERT_NE(raw.text({"ZSCORE", RedisStatusStore::index_key(), expiring}), "(nil)");
+  // Still indexed, unless a short-lived store of a test running beside this
+  // one (the server is shared) has trimmed the index meanwhile: either way
+  // the listing must skip it and leave it out of the index.
 
   EXPECT_THAT(ids(list_ok(*store, {.job_type = type})), ElementsAreArray({newest, kept}));
   EXPECT_THAT(only(walk(*store, {.limit = 500}), {kept, expiring, newest}),

@@ -241,6 +241,16 @@ TEST_F(RedisStatusTest, ScriptsAreReloadedAfterTheServerForgetsThem) {
   auto got = store->get(id);
   ASSERT_TRUE(got.ok()) << got.status().message();
   EXPECT_EQ(got->progress_percent, 30);
+  // A pipelined batch that meets NOSCRIPT is sent again whole, once loaded.
+  ASSERT_EQ(raw.text({"SCRIPT", "FLUSH"}), "OK");
+  const std::string other = new_uuid4();
+  const JobStatus batch[] = {status_of(id, JobState::kRunning, 60),
+                             status_of(other, JobState::kRunning, 20)};
+  const auto stored = store->update_durable_batch(batch);
+  ASSERT_EQ(stored.size(), 2u);
+  for (const auto& one : stored) ASSERT_TRUE(one.ok()) << one.status().message();
+  EXPECT_EQ(stored[0]->progress_percent, 60);
+  EXPECT_EQ(stored[1]->progress_percent, 20);
 }
 
 TEST_F(RedisStatusTest, SettingsAreCheckedAndAnAbsentServerIsUnavailable) {

@@ -257,6 +257,22 @@ StatusOr<Reply> Connection::command(Args args) {
   return take(raw);
 }
 
+StatusOr<std::vector<Reply>> Connection::pipeline(std::span<const Args> commands) {
+  for (const Args args : commands) {
+    if (Status s = append(args); !s.ok()) return s;
+  }
+  std::vector<Reply> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    errno = 0;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr)
+      return io_failure(commands[i].empty() ? "command" : commands[i][0]);
+    replies.push_back(take(raw));
+  }
+  return replies;
+}
+
 Status Connection::append(Args args) {
   if (context_ == nullptr) return unavailable("not connected to redis at " + settings_.describe());
   std::vector<const char*> argv;
@@ -393,6 +409,21 @@ StatusOr<Reply> ConnectionPool::run_on(Connection& connection, Args args) {
   }
 }
 
+StatusOr<std::vector<Reply>> ConnectionPool::pipeline_on(Connection& connection,
+                                                         std::span<const Args> commands) {
+  for (int attempt = 0;; ++attempt) {
+    const bool was_connected = connection.connected();
+    if (!was_connected) {
+      if (Status s = reconnect(connection); !s.ok()) return s;
+    }
+    auto replies = connection.pipeline(commands);
+    if (replies.ok()) return replies;
+    // As in run_on(): one more try on a fresh connection, not after a timeout.
+    if (!was_connected || attempt > 0 || replies.status().code() == StatusCode::kDeadlineExceeded)
+      return replies;
+  }
+}
+
 StatusOr<Reply> ConnectionPool::run(Args args) {
   auto slot = acquire();
   if (!slot.ok()) return slot.status();
@@ -419,17 +450,19 @@ StatusOr<std::string> ConnectionPool::load(Connection& connection, const Script&
   return reply->text;
 }
 
+std::string ConnectionPool::known_sha(const Script& script) {
+  MutexLock lock(mutex_);
+  for (const auto& [known, sha] : shas_) {
+    if (known == &script) return sha;
+  }
+  return {};
+}
+
 StatusOr<Reply> ConnectionPool::eval(const Script& script, Args keys, Args args) {
   auto slot = acquire();
   if (!slot.ok()) return slot.status();
   Lease lease(*this, **slot);
-  std::string sha;
-  {
-    MutexLock lock(mutex_);
-    for (const auto& [known, known_sha] : shas_) {
-      if (known == &script) sha = known_sha;
-    }
-  }
+  std::string sha = known_sha(script);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (sha.empty()) {
       auto loaded = load(lease.connection(), script);
@@ -447,6 +480,47 @@ StatusOr<Reply> ConnectionPool::eval(const Script& script, Args keys, Args args)
       continue;
     }
     return reply;
+  }
+  return internal_error(std::string("redis keeps answering NOSCRIPT for the ") + script.name +
+                        " script");
+}
+
+StatusOr<std::vector<Reply>> ConnectionPool::eval_pipelined(const Script& script,
+                                                            std::span<const ScriptRun> runs) {
+  if (runs.empty()) return std::vector<Reply>();
+  auto slot = acquire();
+  if (!slot.ok()) return slot.status();
+  Lease lease(*this, **slot);
+  std::string sha = known_sha(script);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (sha.empty()) {
+      auto loaded = load(lease.connection(), script);
+      if (!loaded.ok()) return loaded.status();
+      sha = std::move(*loaded);
+    }
+    std::vector<std::string> key_counts;
+    std::vector<std::vector<std::string_view>> argvs;
+    key_counts.reserve(runs.size());
+    argvs.reserve(runs.size());
+    for (const ScriptRun& run : runs) {
+      key_counts.push_back(std::to_string(run.keys.size()));
+      auto& argv = argvs.emplace_back();
+      argv.reserve(3 + run.keys.size() + run.args.size());
+      argv.insert(argv.end(), {"EVALSHA", sha, key_counts.back()});
+      argv.insert(argv.end(), run.keys.begin(), run.keys.end());
+      argv.insert(argv.end(), run.args.begin(), run.args.end());
+    }
+    const std::vector<Args> commands(argvs.begin(), argvs.end());
+    auto replies = pipeline_on(lease.connection(), commands);
+    if (!replies.ok()) return replies;
+    // NOSCRIPT (the server lost its script cache): every run is sent again
+    // once the script is loaded, which the scripts dtq runs allow, since
+    // running one twice changes nothing more than running it once.
+    const bool lost_script = std::any_of(replies->begin(), replies->end(), [](const Reply& reply) {
+      return reply.is_error() && reply.text.starts_with("NOSCRIPT");
+    });
+    if (!lost_script) return replies;
+    sha.clear();
   }
   return internal_error(std::string("redis keeps answering NOSCRIPT for the ") + script.name +
                         " script");

@@ -58,6 +58,10 @@ class Connection {
     return command(Args(args.begin(), args.size()));
   }
 
+  // Every command in one write, then their replies in order: one round
+  // trip for all. Fails as command() does, for the whole pipeline.
+  StatusOr<std::vector<Reply>> pipeline(std::span<const Args> commands);
+
   // Pipelined use without blocking reads (the pub/sub connection): queue,
   // write, and take replies as they arrive. fd() is for poll().
   Status append(Args args);
@@ -100,6 +104,15 @@ class ConnectionPool {
   }
   // EVALSHA, loading the script on NOSCRIPT (a restarted or flushed server).
   StatusOr<Reply> eval(const Script& script, Args keys, Args args);
+  // One script's runs, pipelined on one connection: one round trip for
+  // all, their replies in order. Retried whole (on a fresh connection, or
+  // after loading the script) as run() and eval() retry one command.
+  struct ScriptRun {
+    std::vector<std::string_view> keys;
+    std::vector<std::string_view> args;
+  };
+  StatusOr<std::vector<Reply>> eval_pipelined(const Script& script,
+                                              std::span<const ScriptRun> runs);
   StatusOr<Reply> eval(const Script& script, std::initializer_list<std::string_view> keys,
                        Args args) {
     return eval(script, Args(keys.begin(), keys.size()), args);
@@ -120,6 +133,10 @@ class ConnectionPool {
   // Connects `connection` unless the pool is backing off.
   Status reconnect(Connection& connection) DTQ_EXCLUDES(mutex_);
   StatusOr<Reply> run_on(Connection& connection, Args args) DTQ_EXCLUDES(mutex_);
+  StatusOr<std::vector<Reply>> pipeline_on(Connection& connection, std::span<const Args> commands)
+      DTQ_EXCLUDES(mutex_);
+  // The script's SHA-1 as learnt so far; "" before the first SCRIPT LOAD.
+  std::string known_sha(const Script& script) DTQ_EXCLUDES(mutex_);
   StatusOr<std::string> load(Connection& connection, const Script& script) DTQ_EXCLUDES(mutex_);
 
   const RedisSettings settings_;

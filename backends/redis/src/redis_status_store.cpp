@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <vector>
 
 #include "connection.hpp"
@@ -203,31 +204,76 @@ Status RedisStatusStore::ping() {
   return {};
 }
 
-StatusOr<JobStatus> RedisStatusStore::update(const JobStatus& update) {
-  if (update.job_id.empty()) return invalid_argument("status update without a job id");
-  const std::string progress = std::to_string(update.progress_percent);
-  const std::string attempt = std::to_string(update.attempt);
-  const std::string ttl = std::to_string(settings().status_ttl.count());
-  const std::string channel = status_channel(update.job_id);
-  const std::string_view args[] = {update.job_id,
-                                   to_string(update.state),
-                                   progress,
-                                   update.updated_at,
-                                   update.message,
-                                   update.trace_id,
-                                   update.job_type,
-                                   update.error_code,
-                                   update.error_message,
-                                   attempt,
-                                   ttl,
-                                   channel,
-                                   to_string(update.priority)};
-  auto reply =
-      pool_->eval(kMerge, {status_key(update.job_id), meta_key(update.job_id), index_key()}, args);
+namespace {
+
+// The merge script's run for one update: its keys and arguments, and the
+// strings they view. Neither copied nor moved, which would move the strings
+// out from under the views.
+class MergeRun {
+ public:
+  MergeRun(const JobStatus& update, const RedisSettings& settings)
+      : status_key_(RedisStatusStore::status_key(update.job_id)),
+        meta_key_(RedisStatusStore::meta_key(update.job_id)),
+        index_key_(RedisStatusStore::index_key()),
+        progress_(std::to_string(update.progress_percent)),
+        attempt_(std::to_string(update.attempt)),
+        ttl_(std::to_string(settings.status_ttl.count())),
+        channel_(status_channel(update.job_id)),
+        run_{.keys = {status_key_, meta_key_, index_key_},
+             .args = {update.job_id, to_string(update.state), progress_, update.updated_at,
+                      update.message, update.trace_id, update.job_type, update.error_code,
+                      update.error_message, attempt_, ttl_, channel_, to_string(update.priority)}} {
+  }
+  MergeRun(const MergeRun&) = delete;
+  MergeRun& operator=(const MergeRun&) = delete;
+
+  const ConnectionPool::ScriptRun& run() const { return run_; }
+
+ private:
+  const std::string status_key_, meta_key_, index_key_;
+  const std::string progress_, attempt_, ttl_, channel_;
+  const ConnectionPool::ScriptRun run_;
+};
+
+// What the merge script answered for `update`.
+StatusOr<JobStatus> merged_status(const JobStatus& update, const StatusOr<Reply>& reply,
+                                  const RedisSettings& settings) {
   if (!reply.ok()) return reply.status();
   if (reply->is_error())
-    return error_reply(settings(), "the status update of job " + update.job_id, *reply);
-  return status_from_reply(update.job_id, *reply, 1, settings());
+    return error_reply(settings, "the status update of job " + update.job_id, *reply);
+  return status_from_reply(update.job_id, *reply, 1, settings);
+}
+
+}  // namespace
+
+StatusOr<JobStatus> RedisStatusStore::update(const JobStatus& update) {
+  if (update.job_id.empty()) return invalid_argument("status update without a job id");
+  const MergeRun merge(update, settings());
+  return merged_status(update, pool_->eval(kMerge, merge.run().keys, merge.run().args), settings());
+}
+
+std::vector<StatusOr<JobStatus>> RedisStatusStore::update_durable_batch(
+    std::span<const JobStatus> updates) {
+  std::deque<MergeRun> merges;  // a deque: it never moves them
+  std::vector<ConnectionPool::ScriptRun> runs;
+  for (const JobStatus& update : updates) {
+    if (update.job_id.empty()) continue;
+    runs.push_back(merges.emplace_back(update, settings()).run());
+  }
+  auto replies = pool_->eval_pipelined(kMerge, runs);
+  std::vector<StatusOr<JobStatus>> answers;
+  answers.reserve(updates.size());
+  size_t next_reply = 0;
+  for (const JobStatus& update : updates) {
+    if (update.job_id.empty()) {
+      answers.emplace_back(invalid_argument("status update without a job id"));
+    } else if (!replies.ok()) {
+      answers.emplace_back(replies.status());
+    } else {
+      answers.push_back(merged_status(update, (*replies)[next_reply++], settings()));
+    }
+  }
+  return answers;
 }
 
 StatusOr<JobStatus> RedisStatusStore::get(std::string_view job_id) {

@@ -296,10 +296,19 @@ StatusOr<std::shared_ptr<Database>> Database::open_history(const EmbeddedSetting
   auto writer = Connection::open(file, Connection::Mode::kWrite, settings.durability);
   if (!writer.ok()) return writer.status();
   Connection& connection = **writer;
-  // Events an older dtq kept in dtq.db move here when this file is made.
-  // ATTACH is refused inside a transaction, so it comes first.
-  if (Status s = Query(connection, "ATTACH DATABASE ? AS jobs").bind(jobs.file()).run(); !s.ok())
-    return s;
+  // Events an older dtq kept in dtq.db move here when this file is made,
+  // and only then is dtq.db attached. ATTACH is refused inside a
+  // transaction, so it comes before the migration.
+  bool made = false;
+  {
+    Query version(connection, "PRAGMA user_version");
+    if (Status s = version.first_row("no user_version"); !s.ok()) return s;
+    made = version.integer(0) == 0;
+  }
+  if (made) {
+    if (Status s = Query(connection, "ATTACH DATABASE ? AS jobs").bind(jobs.file()).run(); !s.ok())
+      return s;
+  }
   bool moved = false;
   Status ready = migrate(connection, kHistoryMigrations, [&]() -> Status {
     Query copy(connection,
@@ -309,7 +318,9 @@ StatusOr<std::shared_ptr<Database>> Database::open_history(const EmbeddedSetting
     moved = copy.changes() > 0;
     return {};
   });
-  if (Status s = connection.exec("DETACH DATABASE jobs"); ready.ok()) ready = s;
+  if (made) {
+    if (Status s = connection.exec("DETACH DATABASE jobs"); ready.ok()) ready = s;
+  }
   // Only once they are committed here; a crash before this leaves dead
   // rows in dtq.db, never a lost event.
   if (ready.ok() && moved) {

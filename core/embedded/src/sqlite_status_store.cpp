@@ -277,6 +277,7 @@ StatusOr<JobStatus> SqliteStatusStore::update_durable(const JobStatus& update) {
 
 std::vector<StatusOr<JobStatus>> SqliteStatusStore::update_durable_batch(
     std::span<const JobStatus> updates) {
+  if (updates.empty()) return {};  // nothing to make durable: no commit to wait for
   std::vector<StatusOr<JobStatus>> merged;
   merged.reserve(updates.size());
   for (const auto& update : updates) merged.push_back(this->update(update));

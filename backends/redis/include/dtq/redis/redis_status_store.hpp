@@ -81,6 +81,10 @@ class RedisStatusStore final : public StatusStore {
   StatusOr<JobStatus> update_durable(const JobStatus& update) override {
     return this->update(update);
   }
+  // Every update's merge script pipelined on one connection: one round trip
+  // for the batch (a worker records a batch of attempts this way).
+  std::vector<StatusOr<JobStatus>> update_durable_batch(
+      std::span<const JobStatus> updates) override;
   StatusOr<JobStatus> get(std::string_view job_id) override;
   std::unique_ptr<StatusSubscription> subscribe(
       std::string job_id, std::function<void(const JobStatus&)> on_change) override;
