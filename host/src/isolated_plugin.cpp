@@ -281,11 +281,13 @@ class IsolatedPlugin::Runner {
     if (writing_) return {};
     writing_ = true;
     Status sent;
+    // Two buffers that trade places keep their capacity: a write allocates
+    // nothing once they have grown (past 64 KiB, one is let go).
     while (!queued_.empty() && sent.ok()) {
-      std::string batch;
-      batch.swap(queued_);
+      sending_.swap(queued_);
       lock.unlock();
-      sent = runner::send_frame(fd_, batch);
+      sent = runner::send_frame(fd_, sending_);
+      runner::empty_keeping_capacity(sending_);
       lock.lock();
     }
     queued_.clear();
@@ -451,10 +453,37 @@ class IsolatedPlugin::Runner {
 
   Mutex send_mutex_;
   std::string queued_ DTQ_GUARDED_BY(send_mutex_);
+  std::string sending_;  // the writer's alone (writing_ says who)
   bool writing_ DTQ_GUARDED_BY(send_mutex_) = false;
 
   mutable Mutex mutex_;
-  std::map<uint64_t, std::shared_ptr<Call>> calls_ DTQ_GUARDED_BY(mutex_);
+  // The open calls by request number. A vector kept sorted rather than a
+  // map: numbers mostly arrive in order and calls end roughly in order, so
+  // that once it has grown, opening and closing a call allocates nothing.
+  class CallTable {
+   public:
+    using Entry = std::pair<uint64_t, std::shared_ptr<Call>>;
+    using Iterator = std::vector<Entry>::iterator;
+    Iterator find(uint64_t id) {
+      const auto at = lower_bound(id);
+      return at != entries_.end() && at->first == id ? at : entries_.end();
+    }
+    void emplace(uint64_t id, std::shared_ptr<Call> call) {
+      entries_.emplace(lower_bound(id), id, std::move(call));
+    }
+    void erase(Iterator at) { entries_.erase(at); }
+    Iterator begin() { return entries_.begin(); }
+    Iterator end() { return entries_.end(); }
+    [[nodiscard]] size_t size() const { return entries_.size(); }
+
+   private:
+    Iterator lower_bound(uint64_t id) {
+      return std::lower_bound(entries_.begin(), entries_.end(), id,
+                              [](const Entry& entry, uint64_t key) { return entry.first < key; });
+    }
+    std::vector<Entry> entries_;
+  };
+  CallTable calls_ DTQ_GUARDED_BY(mutex_);
   size_t asynchronous_calls_ DTQ_GUARDED_BY(mutex_) = 0;
   bool condemned_ DTQ_GUARDED_BY(mutex_) = false;
   bool gone_ DTQ_GUARDED_BY(mutex_) = false;
@@ -956,9 +985,9 @@ void IsolatedPlugin::run_batch(std::vector<AsyncAttempt> attempts) const {
   }
   // Each job is registered before any frame goes, so that a death in
   // between reaches every one of them; then the frames go in one write.
-  std::string frames;
-  for (const auto& run : open_on(runs, *runner, frames))
-    quarantine(run);                                   // died before it took them
+  std::string& frames = runner::reusable_frame_buffer();
+  // The runs its runner died before taking go to quarantine.
+  for (const auto& run : open_on(runs, *runner, frames)) quarantine(run);
   if (!frames.empty()) (void)(*runner)->send(frames);  // its reader notices a death
 }
 

@@ -19,7 +19,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstring>
-#include <deque>
 #include <list>
 #include <map>
 #include <mutex>
@@ -237,12 +236,14 @@ class Runner {
       queued_ += frames;
       if (writing_ || queued_.empty()) return;
       writing_ = true;
+      // Two buffers that trade places keep their capacity: a write
+      // allocates nothing once they have grown (past 64 KiB, one is let go).
       while (!queued_.empty()) {
-        std::string batch;
-        batch.swap(queued_);
+        sending_.swap(queued_);
         lock.unlock();
         // The supervisor is gone: nothing is left to serve.
-        if (!runner::send_frame(fd_, batch).ok()) std::_Exit(0);
+        if (!runner::send_frame(fd_, sending_).ok()) std::_Exit(0);
+        runner::empty_keeping_capacity(sending_);
         lock.lock();
       }
       writing_ = false;
@@ -252,6 +253,7 @@ class Runner {
     const int fd_;
     std::mutex mutex_;
     std::string queued_;
+    std::string sending_;  // the writer's alone
     bool writing_ = false;
   };
 
@@ -341,7 +343,31 @@ class Runner {
   std::condition_variable work_ready_;
   // Sleeping plugin calls (sleep_ms, http) wait on this one.
   std::condition_variable wake_;
-  std::deque<Work> work_;
+  // Requests waiting for a thread, oldest first: a vector and the place of
+  // the oldest, not a deque, which allocates a block every two requests.
+  class WorkQueue {
+   public:
+    [[nodiscard]] bool empty() const { return head_ == queued_.size(); }
+    Work& front() { return queued_[head_]; }
+    void push_back(Work work) { queued_.push_back(std::move(work)); }
+    void pop_front() {
+      ++head_;
+      if (empty()) {
+        queued_.clear();
+        head_ = 0;
+      } else if (head_ >= kCompactAfter && 2 * head_ >= queued_.size()) {
+        // Never empty under a steady flow: the taken ones go now and then.
+        queued_.erase(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(head_));
+        head_ = 0;
+      }
+    }
+
+   private:
+    static constexpr size_t kCompactAfter = 1024;
+    std::vector<Work> queued_;
+    size_t head_ = 0;
+  };
+  WorkQueue work_;
   std::vector<Work> arrived_;  // the reader's alone: accepted, not yet queued
   size_t idle_threads_ = 0;
   size_t busy_threads_ = 0;
@@ -530,22 +556,8 @@ void Runner::run_job(uint64_t id, PendingJob& pending) {
   finish_job(id);
 }
 
-// An empty buffer for the frames this thread is about to send. Kept between
-// calls, so that a job's progress and outcome cost no allocation; a buffer
-// a large result grew is let go instead.
-std::string& outgoing_frames() {
-  constexpr size_t kKeptCapacity = size_t{64} * 1024;
-  thread_local std::string frames;
-  if (frames.capacity() > kKeptCapacity) {
-    std::string().swap(frames);
-  } else {
-    frames.clear();
-  }
-  return frames;
-}
-
 void Runner::finish_job(uint64_t id) {
-  std::string& frames = outgoing_frames();
+  std::string& frames = runner::reusable_frame_buffer();
   {
     std::lock_guard lock(mutex_);
     auto found = jobs_.find(id);
@@ -648,7 +660,7 @@ void Runner::take_progress_locked(uint64_t id, JobState& job, std::string& frame
 }
 
 void Runner::report_progress(dtq_job_ctx* handle, int32_t percent, std::string_view message) {
-  std::string& frame = outgoing_frames();
+  std::string& frame = runner::reusable_frame_buffer();
   {
     std::lock_guard lock(mutex_);
     JobState* job = job_locked(handle);

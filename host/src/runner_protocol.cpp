@@ -79,6 +79,21 @@ bool FrameReader::view(std::string_view& value) {
   return true;
 }
 
+void empty_keeping_capacity(std::string& frames) {
+  constexpr size_t kKeptCapacity = size_t{64} * 1024;
+  if (frames.capacity() > kKeptCapacity) {
+    std::string().swap(frames);
+  } else {
+    frames.clear();
+  }
+}
+
+std::string& reusable_frame_buffer() {
+  thread_local std::string frames;
+  empty_keeping_capacity(frames);
+  return frames;
+}
+
 Status send_frame(int fd, std::string_view frame) {
   while (!frame.empty()) {
     // MSG_NOSIGNAL: a dead peer is an error to report, not a SIGPIPE.

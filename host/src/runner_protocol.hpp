@@ -95,6 +95,16 @@ struct FrameView {
   std::string_view body;
 };
 
+// Empties a buffer of frames, keeping its capacity for the next ones unless
+// it grew past 64 KiB (a large payload or result), which is let go.
+void empty_keeping_capacity(std::string& frames);
+
+// An empty buffer for frames this thread is about to send, kept between
+// calls (as empty_keeping_capacity() keeps it), so that building frames
+// costs no allocation once it has grown. One user at a time per thread:
+// what uses it must be done before it is asked again.
+std::string& reusable_frame_buffer();
+
 // Writes all of `frame` (or of several frames, concatenated); an error when
 // the peer is gone.
 Status send_frame(int fd, std::string_view frame);

@@ -125,5 +125,28 @@ TEST(FrameReaderTest, AStringLongerThanWhatIsLeftIsRefused) {
   EXPECT_TRUE(text.empty());
 }
 
+TEST(FrameBufferTest, ASmallBufferKeepsItsCapacityAndALargeOneIsLetGo) {
+  std::string frames(1000, 'x');
+  const size_t small = frames.capacity();
+  empty_keeping_capacity(frames);
+  EXPECT_TRUE(frames.empty());
+  EXPECT_EQ(frames.capacity(), small);
+
+  frames.assign(size_t{1} << 20, 'x');  // a 1 MiB result went through it
+  empty_keeping_capacity(frames);
+  EXPECT_TRUE(frames.empty());
+  EXPECT_LE(frames.capacity(), size_t{64} * 1024);
+}
+
+TEST(FrameBufferTest, AThreadsBufferComesBackEmptyWithItsCapacity) {
+  std::string& first = reusable_frame_buffer();
+  FrameWriter(FrameType::kProgress, first).i64(1).u32(50).str("halfway");
+  const size_t capacity = first.capacity();
+  std::string& second = reusable_frame_buffer();
+  EXPECT_EQ(&first, &second);
+  EXPECT_TRUE(second.empty());
+  EXPECT_EQ(second.capacity(), capacity);
+}
+
 }  // namespace
 }  // namespace dtq::host::runner
