@@ -99,7 +99,7 @@ std::filesystem::path default_runner_executable() {
 // One runner process and this end of its socket. Many callers share it:
 // each request is a Call, numbered by the caller; a reader thread of the
 // runner's own routes every frame that comes back to the call it names.
-class IsolatedPlugin::Runner {
+class IsolatedPlugin::Runner : public std::enable_shared_from_this<Runner> {
  public:
   struct Call;
   // Where an asynchronous call's frames go, on the reader thread: each
@@ -310,6 +310,14 @@ class IsolatedPlugin::Runner {
     if (!reaped_) ::kill(pid_, SIGKILL);
   }
 
+  // Waits until the reader has told every asynchronous call that the
+  // runner is gone (after kill(), soon). At once on the reader itself.
+  void wait_reader_done() {
+    if (reader_.get_id() == std::this_thread::get_id()) return;
+    MutexLock lock(mutex_);
+    reader_ended_.wait(lock, [this]() DTQ_REQUIRES(mutex_) { return reader_done_; });
+  }
+
   [[nodiscard]] bool gone() const {
     MutexLock lock(mutex_);
     return gone_;
@@ -354,9 +362,17 @@ class IsolatedPlugin::Runner {
         continue;
       }
       if (call->second->listener) {
-        const std::shared_ptr<Call> keep = call->second;
+        std::shared_ptr<Call> keep = call->second;
         lock.unlock();
         keep->listener->on_frame(&*frame, *keep);
+        // The call may hold the last reference to this runner (a
+        // quarantine runner's only owner is its job): once it is let go,
+        // this object may be gone, destroyed on this thread, and the loop
+        // must not touch it. (A runner is shared before any asynchronous
+        // call opens on it.)
+        const std::weak_ptr<Runner> self = weak_from_this();
+        keep.reset();
+        if (self.expired()) return;
         continue;
       }
       call->second->frames.push_back({.type = frame->type, .body = std::string(frame->body)});
@@ -378,6 +394,11 @@ class IsolatedPlugin::Runner {
       }
     }
     for (const auto& call : asynchronous) call->listener->on_frame(nullptr, *call);
+    {
+      MutexLock lock(mutex_);
+      reader_done_ = true;
+    }
+    reader_ended_.notify_all();
   }
 
   void kill_overdue() {
@@ -488,6 +509,8 @@ class IsolatedPlugin::Runner {
   bool condemned_ DTQ_GUARDED_BY(mutex_) = false;
   bool gone_ DTQ_GUARDED_BY(mutex_) = false;
   std::string how_ DTQ_GUARDED_BY(mutex_);
+  bool reader_done_ DTQ_GUARDED_BY(mutex_) = false;
+  CondVar reader_ended_;
 
   Mutex process_mutex_;
   bool reaped_ DTQ_GUARDED_BY(process_mutex_) = false;
@@ -571,7 +594,22 @@ IsolatedPlugin::IsolatedPlugin(PluginInfo info, RunnerSettings settings,
   shared_[static_cast<int>(Role::kRun)] = std::move(first);
 }
 
-IsolatedPlugin::~IsolatedPlugin() = default;
+IsolatedPlugin::~IsolatedPlugin() {
+  // A job may still run here: on a runner that only it holds (in
+  // quarantine), or abandoned by a pool that gave up waiting. Its runner's
+  // reader would then reach this object after it is gone; so the runners of
+  // every running job are killed, and their readers waited for, while it
+  // is whole. Each such job ends as `plugin_unavailable`.
+  std::vector<std::shared_ptr<Runner>> serving;
+  {
+    MutexLock lock(mutex_);
+    unloading_ = true;
+    for (const AsyncRun* run = running_; run != nullptr; run = run->next)
+      serving.push_back(run->runner);
+  }
+  for (const auto& runner : serving) runner->kill();
+  for (const auto& runner : serving) runner->wait_reader_done();
+}
 
 StatusOr<std::shared_ptr<IsolatedPlugin::Runner>> IsolatedPlugin::shared_runner(Role role) const {
   const auto index = static_cast<int>(role);
@@ -1057,14 +1095,23 @@ void IsolatedPlugin::on_frame(AsyncRun& run, const FrameView* frame, bool timed_
                               bool suspect) const {
   JobContext& context = *run.context;
   if (frame == nullptr) {  // the runner is gone
-    forget(run);
-    if (timed_out) {
+    // While the run is listed, this plugin's destructor waits for this
+    // reader: whatever touches the plugin comes before forget().
+    bool unloading = false;
+    {
+      MutexLock lock(mutex_);
+      unloading = unloading_;
+    }
+    if (unloading) {
+      context.fail("plugin_unavailable", "the plugin was unloaded while this job ran", true);
+    } else if (timed_out) {
       fail_timeout(context, run.runner->pid());
     } else if (suspect) {
       return quarantine(run.shared_from_this());
     } else {
       fail_crashed(context, run.runner->how());
     }
+    forget(run);
     run.done();
     return;
   }
@@ -1082,14 +1129,23 @@ void IsolatedPlugin::on_frame(AsyncRun& run, const FrameView* frame, bool timed_
       run.runner->condemn();  // not trusted again
       break;
     case FrameEffect::kDone:
-      forget(run);
       record_success();
+      forget(run);  // the last use of this plugin (see the death above)
       run.done();
       break;
   }
 }
 
 void IsolatedPlugin::quarantine(const std::shared_ptr<AsyncRun>& run) const {
+  // The quarantine thread owns the plugin meanwhile; none can once its
+  // destructor has begun, and the job then ends here.
+  auto self = weak_from_this().lock();
+  forget(*run);  // off the list before the thread puts it on again
+  if (self == nullptr) {
+    run->context->fail("plugin_unavailable", "the plugin was unloaded while this job ran", true);
+    run->done();
+    return;
+  }
   const JobRequest& job = run->context->request();
   spdlog::warn(
       "job_id={} job_type={} attempt={} its runner {} while it also served other jobs; running "
@@ -1098,7 +1154,7 @@ void IsolatedPlugin::quarantine(const std::shared_ptr<AsyncRun>& run) const {
   // Starting a runner takes milliseconds: not on the reader thread that
   // noticed the death. Alone in it, the job is no one's suspect: whatever
   // happens there is its own.
-  std::thread([self = shared_from_this(), run] {
+  std::thread([self = std::move(self), run] {
     auto solo = self->start_runner();
     if (!solo.ok()) {
       run->context->fail("plugin_unavailable", solo.status().message(), true);

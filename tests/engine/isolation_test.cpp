@@ -24,6 +24,7 @@
 #include "dtq/host/job_context.hpp"
 #include "dtq/host/plugin_loader.hpp"
 #include "support/embedded_jobs.hpp"
+#include "support/eventually.hpp"
 
 namespace dtq::host {
 namespace {
@@ -408,6 +409,31 @@ TEST(IsolatedPluginAsyncTest, KillsARunnerWhoseJobIgnoresItsDeadline) {
   EXPECT_EQ(outcome.error_code, "timeout");
   AsyncAttempt next(*plugin, R"({"do":"ok"})");
   EXPECT_EQ(next.wait().kind, JobOutcome::Kind::kCompleted);
+}
+
+// A plugin let go while its jobs run (a pool that gave up on them, a job
+// alone on its quarantine runner) kills their runners and ends them before
+// it is gone, so that no runner's reader reaches it afterwards (what
+// AddressSanitizer caught when this was not so).
+TEST(IsolatedPluginAsyncTest, AnUnloadedPluginEndsItsRunningJobsFirst) {
+  auto plugin = isolated("poison");
+  const auto later = std::chrono::steady_clock::now() + 60s;
+  // A crash among hangs: each hang is re-run alone, in a quarantine runner
+  // that only its job holds.
+  AsyncAttempt first(*plugin, R"({"do":"hang"})", later);
+  AsyncAttempt crashing(*plugin, R"({"do":"segv"})", later);
+  AsyncAttempt second(*plugin, R"({"do":"hang"})", later);
+  ASSERT_TRUE(dtq::testing::eventually([&] { return crashing.ended(); }, 20s));
+  EXPECT_EQ(crashing.wait().error_code, "plugin_crashed");
+  AsyncAttempt on_shared(*plugin, R"({"do":"hang"})", later);  // the next shared runner
+  plugin.reset();
+  // A quarantine thread may hold the plugin a little longer; then it goes.
+  for (AsyncAttempt* job : {&first, &second, &on_shared}) {
+    ASSERT_TRUE(dtq::testing::eventually([&] { return job->ended(); }, 20s));
+    const JobOutcome outcome = job->wait();
+    EXPECT_EQ(outcome.error_code, "plugin_unavailable") << outcome.error_message;
+    EXPECT_THAT(outcome.error_message, HasSubstr("unloaded"));
+  }
 }
 
 // The reader keeps deadlines while frames keep coming, not only when the

@@ -26,7 +26,9 @@
 //   HTTP goes through this process's client and the plugin's allow-list.
 //
 // Thread-safety: every member function may be called from any thread.
-// Ownership: the object owns its runner processes; destroying it kills them.
+// Ownership: the object owns its runner processes; destroying it kills them,
+// the quarantine runners of its jobs too, and ends the jobs still running
+// as `plugin_unavailable` (retryable) before it returns.
 #pragma once
 
 #include <sys/types.h>
@@ -166,6 +168,8 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   // threaded through the runs themselves, which a job enters and leaves
   // without an allocation or a search.
   mutable AsyncRun* running_ DTQ_GUARDED_BY(mutex_) = nullptr;
+  // Set by the destructor: a job whose runner dies now is not quarantined.
+  mutable bool unloading_ DTQ_GUARDED_BY(mutex_) = false;
   mutable std::atomic<uint64_t> next_request_{0};
   mutable PluginHealth health_ DTQ_GUARDED_BY(mutex_);
   // Whether health_.consecutive_crashes may be above 0: a success after
