@@ -1030,7 +1030,7 @@ void IsolatedPlugin::run_batch(std::vector<AsyncAttempt> attempts) const {
 }
 
 bool IsolatedPlugin::start_on(const std::shared_ptr<AsyncRun>& run,
-                              std::shared_ptr<Runner> runner) const {
+                              const std::shared_ptr<Runner>& runner) const {
   std::string frame;
   if (!open_on({&run, 1}, runner, frame).empty()) return false;
   (void)runner->send(frame);  // its reader notices a death

@@ -263,11 +263,11 @@ StatusOr<std::vector<Reply>> Connection::pipeline(std::span<const Args> commands
   }
   std::vector<Reply> replies;
   replies.reserve(commands.size());
-  for (size_t i = 0; i < commands.size(); ++i) {
+  for (const Args args : commands) {
     void* raw = nullptr;
     errno = 0;
     if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr)
-      return io_failure(commands[i].empty() ? "command" : commands[i][0]);
+      return io_failure(args.empty() ? "command" : args[0]);
     replies.push_back(take(raw));
   }
   return replies;

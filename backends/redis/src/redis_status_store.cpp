@@ -227,7 +227,7 @@ class MergeRun {
   MergeRun(const MergeRun&) = delete;
   MergeRun& operator=(const MergeRun&) = delete;
 
-  const ConnectionPool::ScriptRun& run() const { return run_; }
+  [[nodiscard]] const ConnectionPool::ScriptRun& run() const { return run_; }
 
  private:
   const std::string status_key_, meta_key_, index_key_;

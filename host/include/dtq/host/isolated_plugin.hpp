@@ -123,7 +123,7 @@ class IsolatedPlugin final : public Plugin, public std::enable_shared_from_this<
   // Starts `run` on the shared runner (or in quarantine if it died first).
   void start(const std::shared_ptr<AsyncRun>& run) const;
   // false when `runner` is gone already.
-  bool start_on(const std::shared_ptr<AsyncRun>& run, std::shared_ptr<Runner> runner) const;
+  bool start_on(const std::shared_ptr<AsyncRun>& run, const std::shared_ptr<Runner>& runner) const;
   // start_on() for each of `runs`, but for sending their Run frames, which
   // it appends to `frames`: the runs and their calls registered under one
   // lock each. The runs it could not register (`runner` is gone already).
