@@ -394,34 +394,29 @@ Status ConnectionPool::reconnect(Connection& connection) {
   return connected;
 }
 
-StatusOr<Reply> ConnectionPool::run_on(Connection& connection, Args args) {
+template <class Use>
+std::invoke_result_t<Use> ConnectionPool::with_reconnect(Connection& connection, Use use) {
   for (int attempt = 0;; ++attempt) {
     const bool was_connected = connection.connected();
     if (!was_connected) {
       if (Status s = reconnect(connection); !s.ok()) return s;
     }
-    auto reply = connection.command(args);
-    if (reply.ok()) return reply;
+    auto answer = use();
+    if (answer.ok()) return answer;
     // An idle connection may have been lost long ago (a server restart):
     // one more try on a fresh one. A timeout is not retried.
-    if (!was_connected || attempt > 0 || reply.status().code() == StatusCode::kDeadlineExceeded)
-      return reply;
+    if (!was_connected || attempt > 0 || answer.status().code() == StatusCode::kDeadlineExceeded)
+      return answer;
   }
+}
+
+StatusOr<Reply> ConnectionPool::run_on(Connection& connection, Args args) {
+  return with_reconnect(connection, [&] { return connection.command(args); });
 }
 
 StatusOr<std::vector<Reply>> ConnectionPool::pipeline_on(Connection& connection,
                                                          std::span<const Args> commands) {
-  for (int attempt = 0;; ++attempt) {
-    const bool was_connected = connection.connected();
-    if (!was_connected) {
-      if (Status s = reconnect(connection); !s.ok()) return s;
-    }
-    auto replies = connection.pipeline(commands);
-    if (replies.ok()) return replies;
-    // As in run_on(): one more try on a fresh connection, not after a timeout.
-    if (!was_connected || attempt > 0 || replies.status().code() == StatusCode::kDeadlineExceeded)
-      return replies;
-  }
+  return with_reconnect(connection, [&] { return connection.pipeline(commands); });
 }
 
 StatusOr<Reply> ConnectionPool::run(Args args) {
@@ -459,30 +454,10 @@ std::string ConnectionPool::known_sha(const Script& script) {
 }
 
 StatusOr<Reply> ConnectionPool::eval(const Script& script, Args keys, Args args) {
-  auto slot = acquire();
-  if (!slot.ok()) return slot.status();
-  Lease lease(*this, **slot);
-  std::string sha = known_sha(script);
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    if (sha.empty()) {
-      auto loaded = load(lease.connection(), script);
-      if (!loaded.ok()) return loaded.status();
-      sha = std::move(*loaded);
-    }
-    const std::string key_count = std::to_string(keys.size());
-    std::vector<std::string_view> argv{"EVALSHA", sha, key_count};
-    argv.insert(argv.end(), keys.begin(), keys.end());
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto reply = run_on(lease.connection(), argv);
-    // NOSCRIPT: the server lost its script cache (restarted, SCRIPT FLUSH).
-    if (reply.ok() && reply->is_error() && reply->text.starts_with("NOSCRIPT")) {
-      sha.clear();
-      continue;
-    }
-    return reply;
-  }
-  return internal_error(std::string("redis keeps answering NOSCRIPT for the ") + script.name +
-                        " script");
+  const ScriptRun run{.keys = {keys.begin(), keys.end()}, .args = {args.begin(), args.end()}};
+  auto replies = eval_pipelined(script, {&run, 1});
+  if (!replies.ok()) return replies.status();
+  return std::move(replies->front());
 }
 
 StatusOr<std::vector<Reply>> ConnectionPool::eval_pipelined(const Script& script,

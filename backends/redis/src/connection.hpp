@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "dtq/core/status.hpp"
@@ -132,6 +133,12 @@ class ConnectionPool {
   // These reach the server: never under mutex_, which every command takes.
   // Connects `connection` unless the pool is backing off.
   Status reconnect(Connection& connection) DTQ_EXCLUDES(mutex_);
+  // `use` (one round trip on `connection`, answering a StatusOr), after
+  // connecting `connection` when it is closed. A connection that turns out
+  // to have been lost (a server restart) gets one more try, fresh; a
+  // timeout is not retried.
+  template <class Use>
+  std::invoke_result_t<Use> with_reconnect(Connection& connection, Use use) DTQ_EXCLUDES(mutex_);
   StatusOr<Reply> run_on(Connection& connection, Args args) DTQ_EXCLUDES(mutex_);
   StatusOr<std::vector<Reply>> pipeline_on(Connection& connection, std::span<const Args> commands)
       DTQ_EXCLUDES(mutex_);
