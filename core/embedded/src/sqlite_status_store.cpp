@@ -46,13 +46,30 @@ std::optional<JobStatus> read_status_row(const Query& query, int first,
       .priority = parse_job_priority(query.text(column(9))).value_or(JobPriority::kNormal)};
 }
 
-StatusOr<std::optional<JobStatus>> select_status(Connection& connection, std::string_view job_id) {
+struct StatusRow {
+  JobStatus status;
+  int64_t rowid = 0;
+};
+
+StatusOr<std::optional<StatusRow>> select_status_row(Connection& connection,
+                                                     std::string_view job_id) {
   Query query(connection,
-              std::string("SELECT ") + kStatusColumns + " FROM job_status WHERE job_id = ?");
+              std::string("SELECT ") + kStatusColumns + ", rowid FROM job_status WHERE job_id = ?");
   auto row = query.bind(job_id).step();
   if (!row.ok()) return row.status();
-  if (!*row) return std::optional<JobStatus>();
-  return read_status_row(query, 0, connection, job_id);
+  if (!*row) return std::optional<StatusRow>();
+  auto status = read_status_row(query, 0, connection, job_id);
+  if (!status) return std::optional<StatusRow>();
+  constexpr int kRowidColumn = 10;  // after the ten status columns
+  return std::optional<StatusRow>(
+      StatusRow{.status = std::move(*status), .rowid = query.integer(kRowidColumn)});
+}
+
+StatusOr<std::optional<JobStatus>> select_status(Connection& connection, std::string_view job_id) {
+  auto row = select_status_row(connection, job_id);
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) return std::optional<JobStatus>();
+  return std::optional<JobStatus>(std::move((*row)->status));
 }
 
 // Newest first is rowid order: a job's row is inserted by its first status,
@@ -105,9 +122,17 @@ StatusOr<StatusPage> select_page(Connection& connection, const StatusListQuery& 
   return page;
 }
 
+// A row is terminal once completed, failed or cancelled. Spelled as three
+// comparisons: "state NOT IN (...)" builds a temporary table for its list
+// every time the statement runs, which cost the writer more than the update.
+#define DTQ_NOT_TERMINAL(state) \
+  state " <> 'completed' AND " state " <> 'failed' AND " state " <> 'cancelled'"
+
 // Never replaces a terminal row: the owner's memory may not yet know that a
-// client cancelled the job.
-Status upsert_status(Connection& connection, const JobStatus& status) {
+// client cancelled the job. Returns the row's rowid when it inserted one, 0
+// when it updated a row or left a terminal one as it was. (Not RETURNING:
+// like NOT IN, it builds a temporary table each time.)
+StatusOr<int64_t> upsert_status(Connection& connection, const JobStatus& status) {
   Query query(
       connection,
       "INSERT INTO job_status(job_id, state, progress_percent, updated_at, message, trace_id, "
@@ -119,12 +144,33 @@ Status upsert_status(Connection& connection, const JobStatus& status) {
       "error_code = excluded.error_code, error_message = excluded.error_message, attempt = "
       "excluded.attempt, "
       "priority = excluded.priority "
-      "WHERE job_status.state NOT IN ('completed', 'failed', 'cancelled')");
+      "WHERE " DTQ_NOT_TERMINAL("job_status.state"));
   query.bind(status.job_id).bind(to_string(status.state)).bind(int64_t{status.progress_percent});
   query.bind(status.updated_at).bind(status.message).bind(status.trace_id).bind(status.job_type);
   query.bind(status.error_code).bind(status.error_message).bind(int64_t{status.attempt});
   query.bind(to_string(status.priority));
-  return query.run();
+  // Only an insert sets it: an upsert that updates leaves it as it was.
+  sqlite3_set_last_insert_rowid(connection.handle(), 0);
+  if (Status s = query.run(); !s.ok()) return s;
+  return sqlite3_last_insert_rowid(connection.handle());
+}
+
+// The update of a row known by its rowid whose job type is set: it leaves
+// the job_id and job_type columns, and so their indexes, alone (an upsert
+// rewrites every index of the table). False when no row was changed: the row
+// is terminal (a client cancelled the job) or gone, and the upsert decides.
+StatusOr<bool> update_typed_row(Connection& connection, const JobStatus& status, int64_t rowid) {
+  Query query(connection,
+              "UPDATE job_status SET state = ?, progress_percent = ?, updated_at = ?, message = ?, "
+              "trace_id = ?, error_code = ?, error_message = ?, attempt = ?, priority = ? "
+              "WHERE rowid = ? AND job_id = ? "
+              "AND " DTQ_NOT_TERMINAL("state"));
+  query.bind(to_string(status.state)).bind(int64_t{status.progress_percent});
+  query.bind(status.updated_at).bind(status.message).bind(status.trace_id);
+  query.bind(status.error_code).bind(status.error_message).bind(int64_t{status.attempt});
+  query.bind(to_string(status.priority)).bind(rowid).bind(status.job_id);
+  if (Status s = query.run(); !s.ok()) return s;
+  return query.changes() == 1;
 }
 
 class Subscription final : public StatusSubscription {
@@ -305,8 +351,8 @@ StatusOr<JobStatus> SqliteStatusStore::update_in_memory(const JobStatus& update)
     it = live_.emplace(update.job_id, Entry{.status = {.job_id = update.job_id}, .loading = true})
              .first;
     lock.unlock();
-    auto stored =
-        db_->read([&](Connection& connection) { return select_status(connection, update.job_id); });
+    auto stored = db_->read(
+        [&](Connection& connection) { return select_status_row(connection, update.job_id); });
     lock.lock();
     it = live_.find(update.job_id);
     it->second.loading = false;
@@ -316,7 +362,8 @@ StatusOr<JobStatus> SqliteStatusStore::update_in_memory(const JobStatus& update)
       return stored.status();
     }
     if (stored->has_value()) {
-      it->second.status = std::move(**stored);
+      it->second.row = {.rowid = (*stored)->rowid, .typed = !(*stored)->status.job_type.empty()};
+      it->second.status = std::move((*stored)->status);
     } else {
       created = true;
     }
@@ -346,7 +393,8 @@ StatusOr<JobStatus> SqliteStatusStore::update_in_sql(const JobStatus& update) {
     merged = current->has_value() ? std::move(**current) : JobStatus{.job_id = update.job_id};
     const bool was_terminal = current->has_value() && is_terminal(merged.state);
     merge_status(merged, update);
-    return was_terminal ? Status{} : upsert_status(tx.connection(), merged);
+    if (was_terminal) return Status{};
+    return upsert_status(tx.connection(), merged).status();
   });
   if (!written.ok()) return written;
   return merged;
@@ -355,26 +403,46 @@ StatusOr<JobStatus> SqliteStatusStore::update_in_sql(const JobStatus& update) {
 Status SqliteStatusStore::write_dirty(WriteTx& tx) {
   std::vector<JobStatus> statuses;
   std::vector<std::string> ids;
+  std::vector<Row> rows;
   {
     std::lock_guard lock(mutex_);
     write_queued_ = false;
     ids.swap(dirty_);
     statuses.reserve(ids.size());
+    rows.reserve(ids.size());
     for (const auto& id : ids) {
       Entry& entry = live_.find(id)->second;  // dirty entries are never evicted
       entry.dirty = false;
       statuses.push_back(entry.status);
+      rows.push_back(entry.row);
     }
   }
-  for (const auto& status : statuses) {
-    if (Status s = upsert_status(tx.connection(), status); !s.ok()) return s;
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    const JobStatus& status = statuses[i];
+    Row& row = rows[i];
+    if (row.typed) {
+      auto updated = update_typed_row(tx.connection(), status, row.rowid);
+      if (!updated.ok()) return updated.status();
+      if (*updated) continue;
+    }
+    auto written = upsert_status(tx.connection(), status);
+    if (!written.ok()) return written.status();
+    row = {.rowid = *written, .typed = *written != 0 && !status.job_type.empty()};
   }
-  tx.after_commit([this, ids = std::move(ids)]() mutable { evict_written(std::move(ids)); });
+  tx.after_commit([this, ids = std::move(ids), rows = std::move(rows)]() mutable {
+    evict_written(std::move(ids), rows);
+  });
   return {};
 }
 
-void SqliteStatusStore::evict_written(std::vector<std::string> written) {
+void SqliteStatusStore::evict_written(std::vector<std::string> written,
+                                      const std::vector<Row>& rows) {
   std::lock_guard lock(mutex_);
+  for (size_t i = 0; i < written.size(); ++i) {
+    // Only now, committed, is the row there to be updated by its rowid.
+    if (const auto it = live_.find(written[i]); it != live_.end() && !it->second.loading)
+      it->second.row = rows[i];
+  }
   for (auto& id : written) written_order_.push_back(std::move(id));
   // Repeated writes of the same hot jobs would grow the order without
   // growing live_: it is bounded too.

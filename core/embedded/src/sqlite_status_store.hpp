@@ -83,8 +83,17 @@ class SqliteStatusStore final : public StatusStore {
   StatusOr<StatusPage> list(const StatusListQuery& query) override;
 
  private:
+  // What the owner knows of a job's committed job_status row.
+  struct Row {
+    int64_t rowid = 0;  // 0: not known (not written yet, or left terminal by a client)
+    // The row holds a job type. It never changes afterwards (merge_status
+    // only fills a blank one), so the row's updates leave the indexes on
+    // job_id and job_type alone (update_typed_row).
+    bool typed = false;
+  };
   struct Entry {
     JobStatus status;
+    Row row;
     bool dirty = false;    // changed since the writer last took it
     bool loading = false;  // a placeholder while its row is read
   };
@@ -95,7 +104,8 @@ class SqliteStatusStore final : public StatusStore {
   StatusOr<JobStatus> update_in_sql(const JobStatus& update);
   // Writer thread: writes every dirty entry (one queued round trip for all).
   Status write_dirty(WriteTx& tx);
-  void evict_written(std::vector<std::string> written);  // writer thread, after commit
+  // Writer thread, after commit: records the rows written, then evicts.
+  void evict_written(std::vector<std::string> written, const std::vector<Row>& rows);
   // Writer thread: loads cancel requests made since the last call.
   Status load_cancel_requests(WriteTx& tx);
   void dispatch_loop();
