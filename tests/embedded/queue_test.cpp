@@ -1,7 +1,7 @@
 // What only the embedded JobQueue does: FIFO order, crash recovery (a real
 // killed owner process), the client role, the owner lock, duplicates of
-// queued jobs, full durability. What every JobQueue does is the conformance
-// suite's (conformance_test.cpp).
+// queued jobs, full durability, a backlog larger than the memory window. What every JobQueue does
+// is the conformance suite's (conformance_test.cpp).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -205,6 +205,106 @@ TEST_F(QueueTest, FullDurabilityWorksTheSame) {
   }
   auto backends = open(Role::kOwner, Durability::kFull);
   expect_same(take_one(*backends.queue).message, message);
+}
+
+// A backlog past the window waits in the table and comes out later, in
+// order, each job once; queue_window is tiny here to make the backlog cheap.
+class QueueWindowTest : public EmbeddedTest {
+ protected:
+  static constexpr size_t kWindow = 4;
+
+  EmbeddedBackends open_windowed(Role role = Role::kOwner) {
+    auto backends = open_embedded(
+        {.data_dir = dir_, .role = role, .poll_interval = 20ms, .queue_window = kWindow});
+    EXPECT_TRUE(backends.ok()) << backends.status().message();
+    return backends.ok() ? std::move(backends).value() : EmbeddedBackends{};
+  }
+
+  // Takes until `count` deliveries came, in the order they came; each take
+  // may hand out no more than the window holds.
+  static std::vector<Delivery> take_all(JobQueue& queue, size_t count, size_t per_take = 3) {
+    std::vector<Delivery> taken;
+    while (taken.size() < count) {
+      auto some = queue.take("echo", per_take, 5s);
+      EXPECT_TRUE(some.ok()) << some.status().message();
+      if (!some.ok() || some->empty()) break;
+      for (auto& delivery : *some) taken.push_back(std::move(delivery));
+    }
+    return taken;
+  }
+
+  static std::vector<std::string> ids(const std::vector<Delivery>& deliveries) {
+    std::vector<std::string> out;
+    for (const auto& delivery : deliveries) out.push_back(delivery.message.job_id);
+    return out;
+  }
+};
+
+TEST_F(QueueWindowTest, ABacklogPastTheWindowIsDeliveredInOrderEachJobOnce) {
+  auto backends = open_windowed();
+  std::vector<std::string> expected;
+  std::vector<JobMessage> batch;
+  for (int i = 0; i < 30; ++i) {
+    batch.push_back(make_message("echo", R"({"n":)" + std::to_string(i) + "}"));
+    expected.push_back(batch.back().job_id);
+  }
+  ASSERT_TRUE(backends.queue->enqueue_batch(batch).ok());
+  // Single enqueues behind the batch, while the window is spilled.
+  for (int i = 0; i < 10; ++i) {
+    const JobMessage one = make_message();
+    ASSERT_TRUE(backends.queue->enqueue(one).ok());
+    expected.push_back(one.job_id);
+  }
+  const auto taken = take_all(*backends.queue, expected.size());
+  for (const auto& delivery : taken) ASSERT_TRUE(backends.queue->ack(delivery).ok());
+  EXPECT_EQ(ids(taken), expected);
+  auto extra = backends.queue->take("echo", 10, 200ms);
+  ASSERT_TRUE(extra.ok());
+  EXPECT_TRUE(extra->empty());
+}
+
+TEST_F(QueueWindowTest, AHighPriorityJobPassesASpilledBacklog) {
+  auto backends = open_windowed();
+  std::vector<JobMessage> backlog;
+  for (int i = 0; i < 20; ++i) backlog.push_back(make_message());
+  ASSERT_TRUE(backends.queue->enqueue_batch(backlog).ok());
+  JobMessage urgent = make_message();
+  urgent.priority = JobPriority::kHigh;
+  ASSERT_TRUE(backends.queue->enqueue(urgent).ok());
+  // The high class has its own window: its job goes at its turn, not after
+  // the twenty in front of it.
+  const auto first = take_all(*backends.queue, 2, 1);
+  EXPECT_THAT(ids(first), ::testing::Contains(urgent.job_id));
+}
+
+TEST_F(QueueWindowTest, ASpilledBacklogAndItsLeasesSurviveARestart) {
+  std::vector<std::string> expected;
+  {
+    auto backends = open_windowed();
+    std::vector<JobMessage> batch;
+    for (int i = 0; i < 20; ++i) {
+      batch.push_back(make_message());
+      expected.push_back(batch.back().job_id);
+    }
+    ASSERT_TRUE(backends.queue->enqueue_batch(batch).ok());
+    // Leased, never acked: they come back first after the restart.
+    ASSERT_EQ(take_all(*backends.queue, 3).size(), 3u);
+  }
+  auto backends = open_windowed();
+  const auto taken = take_all(*backends.queue, expected.size());
+  EXPECT_EQ(ids(taken), expected);
+}
+
+TEST_F(QueueWindowTest, AClientsBacklogPastTheWindowReachesTheOwner) {
+  auto owner = open_windowed();
+  auto client = open_windowed(Role::kClient);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 12; ++i) {
+    const JobMessage one = make_message();
+    ASSERT_TRUE(client.queue->enqueue(one).ok());
+    expected.push_back(one.job_id);
+  }
+  EXPECT_EQ(ids(take_all(*owner.queue, expected.size())), expected);
 }
 
 }  // namespace

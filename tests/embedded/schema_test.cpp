@@ -56,10 +56,40 @@ TEST_F(SchemaTest, CreatesAPrivateFolderAndTheCurrentSchema) {
   struct stat info {};
   ASSERT_EQ(stat(dir_.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0700u);
-  EXPECT_EQ(user_version(), 7);
+  EXPECT_EQ(user_version(), 8);
   { auto backends = open(Role::kOwner); }  // opening again changes nothing
-  EXPECT_EQ(user_version(), 7);
+  EXPECT_EQ(user_version(), 8);
   std::filesystem::remove_all(dir_.parent_path());
+}
+
+// Version 8 gave queued jobs their priority class as a column; a queue
+// written before it keeps each job's class.
+TEST_F(SchemaTest, QueuedJobsKeepTheirPriorityThroughTheMigrationTo8) {
+  JobMessage urgent = make_message();
+  urgent.priority = JobPriority::kHigh;
+  JobMessage later = make_message();
+  later.priority = JobPriority::kLow;
+  const JobMessage usual = make_message();
+  {
+    auto backends = open();
+    ASSERT_TRUE(backends.queue->enqueue_batch(std::vector{usual, urgent, later}).ok());
+  }
+  // Back to version 7, as an older dtq left it.
+  exec(
+      "DROP INDEX jobs_by_type_class; ALTER TABLE jobs DROP COLUMN priority_class; "
+      "PRAGMA user_version=7");
+  auto backends = open();
+  EXPECT_EQ(user_version(), 8);
+  const auto class_of = [&](const JobMessage& message) {
+    return count("SELECT priority_class FROM jobs WHERE job_id = '" + message.job_id + "'");
+  };
+  EXPECT_EQ(class_of(urgent), 0);
+  EXPECT_EQ(class_of(usual), 1);
+  EXPECT_EQ(class_of(later), 2);
+  auto taken = backends.queue->take("echo", 1, 5s);
+  ASSERT_TRUE(taken.ok());
+  ASSERT_EQ(taken->size(), 1u);
+  EXPECT_EQ(taken->front().message.job_id, urgent.job_id);
 }
 
 TEST_F(SchemaTest, RefusesADatabaseFromANewerDtq) {

@@ -138,6 +138,17 @@ constexpr const char* kMigrations[] = {
       paused_at TEXT NOT NULL                -- RFC 3339 UTC
     );
     )sql",
+    // 8: each queued job's priority class beside its message (0 high,
+    // 1 normal, 2 low: index_of), and an index by type and class, in seq
+    // order (the rowid ends every index): the owner keeps only the oldest
+    // jobs of each class in memory and loads the next ones from here.
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN priority_class INTEGER NOT NULL DEFAULT 1;
+    UPDATE jobs SET priority_class =
+      CASE json_extract(message, '$.priority') WHEN 'high' THEN 0 WHEN 'low' THEN 2 ELSE 1 END
+      WHERE json_valid(message);
+    CREATE INDEX jobs_by_type_class ON jobs(job_type, priority_class);
+    )sql",
 };
 
 // history.db's migrations, as kMigrations. Its 1 is dtq.db's 5, moved.

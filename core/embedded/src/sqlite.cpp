@@ -42,15 +42,16 @@ StatusOr<std::unique_ptr<Connection>> Connection::open(const std::filesystem::pa
   std::unique_ptr<Connection> connection(new Connection(db, file.string()));
   // WAL lets readers run beside the writer; NORMAL syncs the WAL only at
   // checkpoints, which keeps every commit through a process crash, and FULL
-  // syncs at each commit for power loss. A large page cache keeps the
-  // indexes of a long queue in memory.
-  const char* setup =
-      durability == Durability::kFull
-          ? "PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
-            "PRAGMA temp_store=MEMORY;"
-          : "PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
-            "PRAGMA temp_store=MEMORY;";
-  if (Status s = connection->exec(setup); !s.ok()) return s;
+  // syncs at each commit for power loss. A writer's large page cache keeps
+  // the indexes of a long queue in memory. Readers are pooled, as many as
+  // were ever busy at once, and each fills its own cache: a small one each
+  // bounds their sum (the kernel's page cache still holds the file).
+  std::string setup = durability == Durability::kFull
+                          ? "PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL;"
+                          : "PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;";
+  setup += mode == Mode::kWrite ? "PRAGMA cache_size=-65536;" : "PRAGMA cache_size=-8192;";
+  setup += "PRAGMA temp_store=MEMORY;";
+  if (Status s = connection->exec(setup.c_str()); !s.ok()) return s;
   if (mode == Mode::kRead) {
     if (Status s = connection->exec("PRAGMA query_only=1;"); !s.ok()) return s;
   }

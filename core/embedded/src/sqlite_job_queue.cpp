@@ -30,6 +30,9 @@ StatusOr<std::shared_ptr<SqliteJobQueue>> SqliteJobQueue::open(std::shared_ptr<D
     if (Status s = q->load_new_rows(tx); !s.ok()) {
       spdlog::error("cannot load jobs enqueued by other processes: {}", s.message());
     }
+    if (Status s = q->refill(tx); !s.ok()) {
+      spdlog::error("cannot load the next queued jobs (tried again next round): {}", s.message());
+    }
   });
   return queue;
 }
@@ -61,8 +64,10 @@ Status SqliteJobQueue::insert(WriteTx& tx, std::span<const JobMessage> messages)
   for (const auto& message : messages) {
     const std::string json = to_json(message);
     Query query(tx.connection(),
-                "INSERT INTO jobs(job_id, job_type, message, enqueued_at) VALUES(?, ?, ?, ?)");
+                "INSERT INTO jobs(job_id, job_type, message, enqueued_at, priority_class) "
+                "VALUES(?, ?, ?, ?, ?)");
     query.bind(message.job_id).bind(message.job_type).bind(json).bind(now);
+    query.bind(static_cast<int64_t>(index_of(message.priority)));
     if (Status s = query.run(); !s.ok()) {
       if (query.extended_error() == SQLITE_CONSTRAINT_UNIQUE) {
         return already_exists("job " + message.job_id + " is already on the queue");
@@ -81,29 +86,141 @@ Status SqliteJobQueue::insert(WriteTx& tx, std::span<const JobMessage> messages)
   return {};
 }
 
-Status SqliteJobQueue::load_new_rows(WriteTx& tx) {
-  std::vector<Ready> loaded;
-  Query query(tx.connection(),
-              "SELECT seq, deliveries, message FROM jobs WHERE seq > ? ORDER BY seq");
-  query.bind(last_seq_);
-  while (true) {
-    auto row = query.step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    const int64_t seq = query.integer(0);
-    last_seq_ = seq;
-    auto message = parse_job_message(query.text(2));
-    if (!message.ok()) {
-      spdlog::error("{}: queued job with seq {} is unreadable and stays skipped: {}", db_->file(),
-                    seq, message.status().message());
-      continue;
-    }
-    const auto deliveries =
-        static_cast<uint32_t>(std::clamp<int64_t>(query.integer(1), 0, UINT32_MAX - 1));
-    loaded.push_back(Ready{seq, deliveries, std::move(message).value()});
+// A queued row as the deques hold it; nullopt (logged) for one that cannot
+// be read, which stays skipped. Reads seq, deliveries and message from
+// columns 0 to 2.
+std::optional<SqliteJobQueue::Ready> SqliteJobQueue::read_row(const Query& query) const {
+  const int64_t seq = query.integer(0);
+  auto message = parse_job_message(query.text(2));
+  if (!message.ok()) {
+    spdlog::error("{}: queued job with seq {} is unreadable and stays skipped: {}", db_->file(),
+                  seq, message.status().message());
+    return std::nullopt;
   }
-  if (!loaded.empty()) push_ready(std::move(loaded));
+  const auto deliveries =
+      static_cast<uint32_t>(std::clamp<int64_t>(query.integer(1), 0, UINT32_MAX - 1));
+  return Ready{seq, deliveries, std::move(message).value()};
+}
+
+Status SqliteJobQueue::load_new_rows(WriteTx& tx) {
+  Query query(tx.connection(),
+              "SELECT seq, deliveries, message, job_type, priority_class FROM jobs WHERE seq > ? "
+              "ORDER BY seq");
+  query.bind(last_seq_);
+  std::vector<TypeQueue*> woken;
+  {
+    // Held across the rows: other processes' inserts are few between two
+    // rounds, and when the queue opens nobody takes yet.
+    MutexLock lock(mutex_);
+    while (true) {
+      auto row = query.step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      last_seq_ = query.integer(0);
+      const auto priority_class =
+          static_cast<size_t>(std::clamp<int64_t>(query.integer(4), 0, kPriorityClasses - 1));
+      TypeQueue& queue = type_queue(query.text(3));
+      // Decided before the message is parsed: a backlog left in the table
+      // costs no parsing when the queue opens.
+      if (!admits(queue, priority_class)) continue;
+      auto item = read_row(query);
+      if (!item) continue;
+      queue.spill[priority_class].loaded_through = item->seq;
+      queue.ready[priority_class].push_back(std::move(*item));
+      if (woken.empty() || woken.back() != &queue) woken.push_back(&queue);
+    }
+  }
+  for (TypeQueue* queue : woken) queue->available.notify_all();
   return {};
+}
+
+Status SqliteJobQueue::refill(WriteTx& tx) {
+  if (!refill_due_.exchange(false)) return {};
+  struct Due {
+    TypeQueue* queue;
+    std::string job_type;
+    size_t priority_class;
+    int64_t after;
+    size_t room;
+  };
+  std::vector<Due> due;
+  {
+    MutexLock lock(mutex_);
+    for (auto& [job_type, queue] : types_) {
+      for (size_t c = 0; c < kPriorityClasses; ++c) {
+        Spill& spill = queue.spill[c];
+        if (!spill.refill_due) continue;
+        spill.refill_due = false;
+        const size_t held = queue.ready[c].size();
+        if (held < window_)
+          due.push_back({&queue, job_type, c, spill.loaded_through, window_ - held});
+      }
+    }
+  }
+  for (size_t i = 0; i < due.size(); ++i) {
+    const Due& next = due[i];
+    std::vector<Ready> loaded;
+    size_t rows = 0;
+    int64_t last = next.after;
+    Query query(tx.connection(),
+                "SELECT seq, deliveries, message FROM jobs WHERE job_type = ? AND priority_class = "
+                "? AND seq > ? ORDER BY seq LIMIT ?");
+    query.bind(next.job_type).bind(static_cast<int64_t>(next.priority_class)).bind(next.after);
+    query.bind(static_cast<int64_t>(next.room));
+    while (true) {
+      auto row = query.step();
+      if (!row.ok()) {
+        // This class and the ones not reached yet are asked for again.
+        MutexLock lock(mutex_);
+        for (size_t j = i; j < due.size(); ++j)
+          due[j].queue->spill[due[j].priority_class].refill_due = true;
+        refill_due_ = true;
+        return row.status();
+      }
+      if (!*row) break;
+      ++rows;
+      last = query.integer(0);
+      if (auto item = read_row(query)) loaded.push_back(std::move(*item));
+    }
+    {
+      MutexLock lock(mutex_);
+      auto& ready = next.queue->ready[next.priority_class];
+      Spill& spill = next.queue->spill[next.priority_class];
+      for (auto& item : loaded) ready.push_back(std::move(item));
+      spill.loaded_through = last;
+      // Fewer rows than asked for: the class's rows are all in memory now.
+      // (Its new rows, committed only by later rounds, find room for them.)
+      if (rows < next.room) spill.in_table = false;
+    }
+    next.queue->available.notify_all();
+  }
+  return {};
+}
+
+bool SqliteJobQueue::ask_refill(TypeQueue& queue) const {
+  bool asked = false;
+  for (size_t c = 0; c < kPriorityClasses; ++c) {
+    Spill& spill = queue.spill[c];
+    if (spill.in_table && !spill.refill_due && queue.ready[c].size() <= window_ / 2) {
+      spill.refill_due = true;
+      asked = true;
+    }
+  }
+  return asked;
+}
+
+void SqliteJobQueue::request_refill() {
+  refill_due_ = true;
+  // The refill runs at the start of a round; this makes sure one comes.
+  db_->write_async([](WriteTx&) { return Status{}; }, "loading the next queued jobs");
+}
+
+bool SqliteJobQueue::admits(TypeQueue& queue, size_t priority_class) const {
+  Spill& spill = queue.spill[priority_class];
+  if (spill.in_table) return false;
+  if (queue.ready[priority_class].size() < window_) return true;
+  spill.in_table = true;
+  return false;
 }
 
 void SqliteJobQueue::push_ready(std::vector<Ready> items) {
@@ -112,7 +229,10 @@ void SqliteJobQueue::push_ready(std::vector<Ready> items) {
     MutexLock lock(mutex_);
     for (auto& item : items) {
       TypeQueue& queue = type_queue(item.message.job_type);
-      queue.line_of(item.message).push_back(std::move(item));
+      const size_t priority_class = index_of(item.message.priority);
+      if (!admits(queue, priority_class)) continue;
+      queue.spill[priority_class].loaded_through = item.seq;
+      queue.ready[priority_class].push_back(std::move(item));
       if (woken.empty() || woken.back() != &queue) woken.push_back(&queue);
     }
   }
@@ -146,6 +266,13 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
   std::vector<Delivery> taken;
   if (max == 0) return taken;
   std::vector<std::pair<int64_t, uint32_t>> counts;  // seq, deliveries
+  bool refill = false;
+  {
+    // A refill that failed is asked for again here, before this take waits.
+    MutexLock lock(mutex_);
+    refill = ask_refill(type_queue(job_type));
+  }
+  if (refill) request_refill();
   {
     MutexLock lock(mutex_);
     TypeQueue& queue = type_queue(job_type);
@@ -163,7 +290,9 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
       taken.push_back(Delivery{item.message, item.deliveries, receipt});
       leased_.emplace(receipt, std::move(item));
     }
+    refill = ask_refill(queue);
   }
+  if (refill) request_refill();
   if (!counts.empty()) {
     // Best effort and off the take path: after a crash the count may be one
     // short, never more.

@@ -82,6 +82,11 @@ struct EmbeddedSettings {
   RetentionPolicy retention;
   std::chrono::milliseconds trim_interval{60000};
   size_t trim_batch = 1000;
+  // Owner: the queued jobs of each job type and priority class kept in
+  // memory, oldest first, for take() to hand out without SQL; the rest wait
+  // in the table and are loaded as these run. Bounds the queue's memory
+  // whatever the backlog.
+  size_t queue_window = 4096;
 };
 
 struct EmbeddedBackends {
