@@ -268,14 +268,12 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
   std::vector<std::pair<int64_t, uint32_t>> counts;  // seq, deliveries
   bool refill = false;
   {
-    // A refill that failed is asked for again here, before this take waits.
-    MutexLock lock(mutex_);
-    refill = ask_refill(type_queue(job_type));
-  }
-  if (refill) request_refill();
-  {
     MutexLock lock(mutex_);
     TypeQueue& queue = type_queue(job_type);
+    // A refill that failed is asked for again here, before this take waits.
+    // (request_refill() under mutex_ is safe: the database's queue lock it
+    // takes is never held while mutex_ is taken.)
+    if (ask_refill(queue)) request_refill();
     // Bounded so that now + wait cannot overflow.
     const auto until = std::chrono::steady_clock::now() +
                        std::min<std::chrono::milliseconds>(wait, std::chrono::hours(24));

@@ -100,7 +100,7 @@ class SqliteJobQueue final : public JobQueue {
   // Marks the spilled classes of `queue` run down to half their window as
   // due for a refill; true if it marked one. mutex_ held.
   bool ask_refill(TypeQueue& queue) const DTQ_REQUIRES(mutex_);
-  // Has the next round refill what ask_refill() marked. mutex_ not held.
+  // Has the next round refill what ask_refill() marked.
   void request_refill();
   TypeQueue& type_queue(std::string_view job_type) DTQ_REQUIRES(mutex_);
   // Takes the lease of `delivery` out of leased_; FailedPrecondition if none.
