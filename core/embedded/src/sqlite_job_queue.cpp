@@ -191,22 +191,21 @@ Status SqliteJobQueue::refill(WriteTx& tx) {
       // Fewer rows than asked for: the class's rows are all in memory now.
       // (Its new rows, committed only by later rounds, find room for them.)
       if (rows < next.room) spill.in_table = false;
+      // Still at half or below (unreadable rows were skipped): the next
+      // round, at most poll_interval away, loads more, as after a failure.
+      if (ask_refill(*next.queue, next.priority_class)) refill_due_ = true;
     }
     next.queue->available.notify_all();
   }
   return {};
 }
 
-bool SqliteJobQueue::ask_refill(TypeQueue& queue) const {
-  bool asked = false;
-  for (size_t c = 0; c < kPriorityClasses; ++c) {
-    Spill& spill = queue.spill[c];
-    if (spill.in_table && !spill.refill_due && queue.ready[c].size() <= window_ / 2) {
-      spill.refill_due = true;
-      asked = true;
-    }
-  }
-  return asked;
+bool SqliteJobQueue::ask_refill(TypeQueue& queue, size_t priority_class) const {
+  Spill& spill = queue.spill[priority_class];
+  if (!spill.in_table || spill.refill_due || queue.ready[priority_class].size() > window_ / 2)
+    return false;
+  spill.refill_due = true;
+  return true;
 }
 
 void SqliteJobQueue::request_refill() {
@@ -270,10 +269,6 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
   {
     MutexLock lock(mutex_);
     TypeQueue& queue = type_queue(job_type);
-    // A refill that failed is asked for again here, before this take waits.
-    // (request_refill() under mutex_ is safe: the database's queue lock it
-    // takes is never held while mutex_ is taken.)
-    if (ask_refill(queue)) request_refill();
     // Bounded so that now + wait cannot overflow.
     const auto until = std::chrono::steady_clock::now() +
                        std::min<std::chrono::milliseconds>(wait, std::chrono::hours(24));
@@ -288,7 +283,7 @@ StatusOr<std::vector<Delivery>> SqliteJobQueue::take(std::string_view job_type, 
       taken.push_back(Delivery{item.message, item.deliveries, receipt});
       leased_.emplace(receipt, std::move(item));
     }
-    refill = ask_refill(queue);
+    for (size_t c = 0; c < kPriorityClasses; ++c) refill = ask_refill(queue, c) || refill;
   }
   if (refill) request_refill();
   if (!counts.empty()) {

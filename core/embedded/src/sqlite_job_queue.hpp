@@ -88,7 +88,9 @@ class SqliteJobQueue final : public JobQueue {
   // (all of them when the queue opens), each class up to its window.
   Status load_new_rows(WriteTx& tx);
   // Writer thread, at the start of a round (so it reads committed rows
-  // only): loads the next rows of every class whose refill is due.
+  // only): loads the next rows of every class whose refill is due. What it
+  // could not load (a failed read, skipped unreadable rows) stays due for
+  // the next round, which comes every poll_interval.
   Status refill(WriteTx& tx);
   // Puts each item in its deque, or leaves it in the table when its class
   // has spilled or its window is full. Writer thread only, as the deques'
@@ -97,9 +99,9 @@ class SqliteJobQueue final : public JobQueue {
   // Whether a row of this class goes to memory now; if not, marks the class
   // as spilled. mutex_ held.
   bool admits(TypeQueue& queue, size_t priority_class) const DTQ_REQUIRES(mutex_);
-  // Marks the spilled classes of `queue` run down to half their window as
-  // due for a refill; true if it marked one. mutex_ held.
-  bool ask_refill(TypeQueue& queue) const DTQ_REQUIRES(mutex_);
+  // Marks the class, if spilled and run down to half its window, as due for
+  // a refill; true if it marked it. mutex_ held.
+  bool ask_refill(TypeQueue& queue, size_t priority_class) const DTQ_REQUIRES(mutex_);
   // Has the next round refill what ask_refill() marked.
   void request_refill();
   TypeQueue& type_queue(std::string_view job_type) DTQ_REQUIRES(mutex_);
