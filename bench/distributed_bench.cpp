@@ -14,6 +14,7 @@
 //
 //   distributed_bench [--jobs N] [--connections C] [--concurrency W]
 //                     [--followers K] [--follow-seconds S] [--rpc-rounds R]
+//                     [--handler-threads N]   (dtq api's; 0: handlers on the reactors)
 //
 // Every process and server it started is stopped on the way out (also on
 // SIGINT/SIGTERM); if the servers cannot start it says why and exits 1.
@@ -74,7 +75,8 @@ struct Options {
   int concurrency = 32;  // the worker's
   int followers = 4;
   double follow_seconds = 5;
-  int rpc_rounds = 3;  // of 1,000 concurrent progress requests
+  int rpc_rounds = 3;       // of 1,000 concurrent progress requests
+  int handler_threads = 0;  // dtq api's --handler-threads; 0: handlers on the reactors
 };
 
 Options parse(int argc, char** argv) {
@@ -94,6 +96,8 @@ Options parse(int argc, char** argv) {
       options.follow_seconds = std::strtod(value, nullptr);
     } else if (flag == "--rpc-rounds") {
       options.rpc_rounds = std::max(1, std::atoi(value));
+    } else if (flag == "--handler-threads") {
+      options.handler_threads = std::max(0, std::atoi(value));
     } else {
       continue;  // flags meant for Google Benchmark binaries (make bench passes one)
     }
@@ -459,9 +463,9 @@ int run(const Options& options) {
   const double servers_s = seconds_between(servers_from, SteadyClock::now());
   const fs::path logs = g_state;
 
-  DtqProcess api(
-      {"api", "--listen", "127.0.0.1:0", "--submit-rate", "100000000", "--max-streams", "100000"},
-      *env, logs / "api.log", true);
+  DtqProcess api({"api", "--listen", "127.0.0.1:0", "--submit-rate", "100000000", "--max-streams",
+                  "100000", "--handler-threads", std::to_string(options.handler_threads)},
+                 *env, logs / "api.log", true);
   DtqProcess worker({"worker", "--only", "bench_noop", "--concurrency",
                      std::to_string(options.concurrency), "--drain-grace-ms", "2000"},
                     *env, logs / "worker.log", false);

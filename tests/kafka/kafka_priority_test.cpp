@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dtq/core/model_json.hpp"
@@ -110,8 +111,10 @@ TEST(KafkaPriorityTest, AHighJobBehindABacklogOfNormalOnesIsTakenAheadOfIt) {
   ASSERT_TRUE(queue->enqueue_batch(backlog).ok());
   const JobMessage high = with_priority(JobPriority::kHigh);
   ASSERT_TRUE(queue->enqueue(high).ok());
-  // A worker taking one job at a time: the high job comes long before the
-  // backlog runs out (it is taken as soon as its consumer has it).
+  // A worker taking one job at a time, each running 2 ms: the high job comes
+  // long before the backlog runs out (it is taken as soon as its consumer
+  // has it, a few milliseconds after the enqueue). A worker of instant jobs
+  // takes all 200 in about 4 ms, before the high one is even fetched.
   size_t normals_before = 0;
   bool high_taken = false;
   while (!high_taken && normals_before < kBacklog) {
@@ -119,6 +122,7 @@ TEST(KafkaPriorityTest, AHighJobBehindABacklogOfNormalOnesIsTakenAheadOfIt) {
     ASSERT_EQ(taken.size(), 1u);
     high_taken = taken[0].message.job_id == high.job_id;
     if (!high_taken) ++normals_before;
+    std::this_thread::sleep_for(2ms);
     ASSERT_TRUE(queue->ack(taken[0]).ok());
   }
   EXPECT_TRUE(high_taken);

@@ -186,6 +186,39 @@ TEST(KafkaQueueTest, OutOfOrderAcksNeverCommitPastAnUnfinishedJob) {
   EXPECT_TRUE(none->empty()) << none->size() << " finished jobs came back";
 }
 
+// A buffer nobody takes from pauses its partitions (librdkafka drops what it
+// had fetched); taking again resumes them. Each job still arrives exactly
+// once however often the buffer fills.
+TEST(KafkaQueueTest, ABufferLeftFullPausesAndResumesWithoutLosingOrRepeatingAJob) {
+  KafkaSettings settings = test_settings(/*partitions=*/2);
+  settings.prefetch = 4;
+  std::vector<JobMessage> messages;
+  for (int i = 0; i < 40; ++i)
+    messages.push_back(make_message("echo", R"({"n":)" + std::to_string(i) + "}"));
+  auto queue = open_queue(settings);
+  ASSERT_TRUE(queue);
+  ASSERT_TRUE(queue->enqueue_batch(messages).ok());
+  std::vector<Delivery> taken = take_within(*queue, 1);
+  ASSERT_EQ(taken.size(), 1u);
+  for (int stall = 0; stall < 3; ++stall) {
+    // Long enough for the poll thread to find the buffer full and pause.
+    std::this_thread::sleep_for(300ms);
+    for (auto& delivery : take_within(*queue, 3)) taken.push_back(std::move(delivery));
+  }
+  for (auto& delivery : take_within(*queue, messages.size() - taken.size()))
+    taken.push_back(std::move(delivery));
+  std::vector<std::string> expected;
+  for (const auto& message : messages) expected.push_back(message.job_id);
+  EXPECT_THAT(ids_of(taken), UnorderedElementsAreArray(expected));
+  for (const auto& delivery : taken) {
+    EXPECT_EQ(delivery.delivery_count, 1u) << delivery.message.job_id;
+    ASSERT_TRUE(queue->ack(delivery).ok());
+  }
+  auto extra = queue->take("echo", 100, 1500ms);
+  ASSERT_TRUE(extra.ok());
+  EXPECT_TRUE(extra->empty()) << "a job came twice: " << extra->front().message.job_id;
+}
+
 // The consumer lag a worker reports (dtq_worker_consumer_lag): every record
 // of the partitions it holds that is not finished, buffered or running, and
 // one less for each job acked from the front of its partition.

@@ -148,6 +148,7 @@ class TypeConsumer : public std::enable_shared_from_this<TypeConsumer> {
 
   Mutex mutex_;
   CondVar ready_cv_;                                // take() waits for the buffer
+  CondVar room_cv_;                                 // the poll thread waits for room in it
   CondVar drained_cv_;                              // a revocation waits for leases to end
   std::deque<Lease> ready_ DTQ_GUARDED_BY(mutex_);  // consumed, not handed out yet
   std::map<int32_t, Partition> partitions_ DTQ_GUARDED_BY(mutex_);
