@@ -175,6 +175,15 @@ StatusOr<JobStatus> RecordingStatusStore::update_durable(const JobStatus& update
   return stored;
 }
 
+std::vector<StatusOr<JobStatus>> RecordingStatusStore::update_batch(
+    std::span<const JobStatus> updates) {
+  auto stored = inner_.update_batch(updates);
+  for (size_t i = 0; i < stored.size() && i < updates.size(); ++i) {
+    if (stored[i].ok()) record_update(updates[i], *stored[i]);
+  }
+  return stored;
+}
+
 std::vector<StatusOr<JobStatus>> RecordingStatusStore::update_durable_batch(
     std::span<const JobStatus> updates) {
   auto stored = inner_.update_durable_batch(updates);

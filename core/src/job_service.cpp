@@ -268,6 +268,9 @@ StatusOr<std::vector<SubmitResult>> JobService::submit_batch(
     for (size_t k = 0; k < indices.size() && k < outcomes.size(); ++k)
       checked[indices[k]] = std::move(outcomes[k]);
   }
+  // The jobs that passed validation, with where their answer goes.
+  std::vector<JobMessage> prepared;
+  std::vector<size_t> prepared_index;
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchSubmission& item = batch[i];
     if (own_path(item)) {
@@ -280,16 +283,25 @@ StatusOr<std::vector<SubmitResult>> JobService::submit_batch(
       results.push_back(std::move(*refused));
       continue;
     }
-    // Queued before enqueued, as submit() does.
-    auto stored = statuses_.update(queued_status(message));
-    if (!stored.ok()) {
-      results.emplace_back(stored.status());
+    // Answered below, once the status store and the enqueue say how it went.
+    results.emplace_back(internal_error("not enqueued yet"));
+    prepared.push_back(std::move(message));
+    prepared_index.push_back(results.size() - 1);
+  }
+  // Queued before enqueued, as submit() does: every queued status in one
+  // call, so that a status server gets them in one round trip.
+  std::vector<JobStatus> queued;
+  queued.reserve(prepared.size());
+  for (const auto& message : prepared) queued.push_back(queued_status(message));
+  auto stored = statuses_.update_batch(queued);
+  for (size_t k = 0; k < prepared.size(); ++k) {
+    if (k >= stored.size() || !stored[k].ok()) {
+      results[prepared_index[k]] =
+          k < stored.size() ? SubmitResult(stored[k].status()) : internal_error("no status stored");
       continue;
     }
-    // Answered below, once the enqueue says how it went.
-    results.emplace_back(internal_error("not enqueued yet"));
-    accepted.push_back({.index = results.size() - 1, .stored = std::move(stored).value()});
-    messages.push_back(std::move(message));
+    accepted.push_back({.index = prepared_index[k], .stored = std::move(stored[k]).value()});
+    messages.push_back(std::move(prepared[k]));
   }
   if (messages.empty()) return results;
   if (Status enqueued = queue_.enqueue_batch(messages); !enqueued.ok()) {

@@ -160,6 +160,33 @@ TYPED_TEST_P(StatusStoreConformance, ADurableBatchAnswersEachUpdateInOrder) {
   }
 }
 
+// update_batch(): each update merged as update() would, answered in the
+// batch's order, a refused one failing alone.
+TYPED_TEST_P(StatusStoreConformance, ABatchAnswersEachUpdateInOrder) {
+  StatusStore& store = *this->store_;
+  EXPECT_TRUE(store.update_batch({}).empty());
+  std::vector<JobStatus> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(status_of(new_uuid4(), JobState::kQueued, 0, ""));
+  batch[1].job_id.clear();
+  // One job has ended already: its answer is the stored terminal status.
+  update_ok(store, status_of(batch[3].job_id, JobState::kCompleted, 100, "done"));
+  const auto stored = store.update_batch(batch);
+  ASSERT_EQ(stored.size(), batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (i == 1) {
+      EXPECT_EQ(stored[i].status().code(), StatusCode::kInvalidArgument);
+      continue;
+    }
+    ASSERT_TRUE(stored[i].ok()) << "update " << i << ": " << stored[i].status().message();
+    EXPECT_EQ(stored[i]->job_id, batch[i].job_id);
+    const JobState expected = i == 3 ? JobState::kCompleted : JobState::kQueued;
+    EXPECT_EQ(stored[i]->state, expected) << "update " << i;
+    const auto seen = store.get(batch[i].job_id);
+    ASSERT_TRUE(seen.ok()) << "update " << i << ": " << seen.status().message();
+    EXPECT_EQ(seen->state, expected) << "update " << i;
+  }
+}
+
 TYPED_TEST_P(StatusStoreConformance, SubscriptionsToOneJobAndToAll) {
   StatusStore& store = *this->store_;
   const std::string a = new_uuid4();
@@ -565,11 +592,11 @@ TYPED_TEST_P(StatusStoreConformance, AMalformedCursorIsInvalidArgument) {
 REGISTER_TYPED_TEST_SUITE_P(
     StatusStoreConformance, MergeRules, MergeRulesInAnotherProcess,
     UnknownJobIsNotFoundAndAnEmptyIdIsRefused, ADurableBatchAnswersEachUpdateInOrder,
-    SubscriptionsToOneJobAndToAll, UnsubscribingWaitsForARunningCallback,
-    AnotherProcessesSubscriptionFollowsTheUpdates, CancelRequestsReachEveryProcess,
-    CancellingAQueuedJobCannotBeUndoneByALateWorker, AStatusOutlivesItsStoreAndIsMergedOnto,
-    ConcurrentUpdatesNeverRegressProgress, ListsNewestSubmittedFirst,
-    ListsFilteredByStateAndJobType, PagesYieldEveryJobOnceInOrder,
+    ABatchAnswersEachUpdateInOrder, SubscriptionsToOneJobAndToAll,
+    UnsubscribingWaitsForARunningCallback, AnotherProcessesSubscriptionFollowsTheUpdates,
+    CancelRequestsReachEveryProcess, CancellingAQueuedJobCannotBeUndoneByALateWorker,
+    AStatusOutlivesItsStoreAndIsMergedOnto, ConcurrentUpdatesNeverRegressProgress,
+    ListsNewestSubmittedFirst, ListsFilteredByStateAndJobType, PagesYieldEveryJobOnceInOrder,
     ACursorStaysRightWhileJobsAreSubmitted, ConcurrentSubmissionsArePagedExactlyOnce,
     AMalformedCursorIsInvalidArgument);
 

@@ -104,6 +104,7 @@ class RecordingStatusStore final : public StatusStore {
       : inner_(inner), writer_(writer), worker_(std::move(worker)) {}
 
   StatusOr<JobStatus> update(const JobStatus& update) override;
+  std::vector<StatusOr<JobStatus>> update_batch(std::span<const JobStatus> updates) override;
   StatusOr<JobStatus> update_durable(const JobStatus& update) override;
   std::vector<StatusOr<JobStatus>> update_durable_batch(
       std::span<const JobStatus> updates) override;

@@ -85,6 +85,10 @@ class RedisStatusStore final : public StatusStore {
   // for the batch (a worker records a batch of attempts this way).
   std::vector<StatusOr<JobStatus>> update_durable_batch(
       std::span<const JobStatus> updates) override;
+  // The same pipeline: update() is as durable as update_durable() here.
+  std::vector<StatusOr<JobStatus>> update_batch(std::span<const JobStatus> updates) override {
+    return update_durable_batch(updates);
+  }
   StatusOr<JobStatus> get(std::string_view job_id) override;
   std::unique_ptr<StatusSubscription> subscribe(
       std::string job_id, std::function<void(const JobStatus&)> on_change) override;

@@ -53,6 +53,16 @@ class StatusStore {
   // Returns the status as stored after the merge. A store may write it
   // behind: a process killed right after may lose it.
   virtual StatusOr<JobStatus> update(const JobStatus& update) = 0;
+  // update() of several jobs: one answer per update, in order, a refused
+  // one failing alone. A store that talks to a server overrides it to send
+  // them together (a batch submit's queued statuses); by default they are
+  // applied one after another.
+  virtual std::vector<StatusOr<JobStatus>> update_batch(std::span<const JobStatus> updates) {
+    std::vector<StatusOr<JobStatus>> stored;
+    stored.reserve(updates.size());
+    for (const auto& one : updates) stored.push_back(this->update(one));
+    return stored;
+  }
   // update(), returning only once the merged status is as durable as the
   // store makes anything: it survives this process being killed. The engine
   // records each attempt's number this way before the plugin runs, so an
