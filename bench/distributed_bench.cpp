@@ -15,6 +15,7 @@
 //   distributed_bench [--jobs N] [--connections C] [--concurrency W]
 //                     [--followers K] [--follow-seconds S] [--rpc-rounds R]
 //                     [--handler-threads N]   (dtq api's; 0: handlers on the reactors)
+//                     [--alone 0|1]   (each server alone first; 1 by default)
 //
 // Every process and server it started is stopped on the way out (also on
 // SIGINT/SIGTERM); if the servers cannot start it says why and exits 1.
@@ -36,11 +37,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <latch>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -49,7 +52,13 @@
 #include "bench_http.hpp"
 #include "dtq/core/ids.hpp"
 #include "dtq/core/logging.hpp"
+#include "dtq/core/time.hpp"
+#include "dtq/kafka/kafka_job_queue.hpp"
+#include "dtq/mongo/mongo_result_store.hpp"
+#include "dtq/mongo/mongo_uri.hpp"
 #include "dtq/rabbitmq/rabbit_progress_query.hpp"
+#include "dtq/redis/redis_status_store.hpp"
+#include "dtq/redis/redis_uri.hpp"
 
 namespace {
 
@@ -77,6 +86,7 @@ struct Options {
   double follow_seconds = 5;
   int rpc_rounds = 3;       // of 1,000 concurrent progress requests
   int handler_threads = 0;  // dtq api's --handler-threads; 0: handlers on the reactors
+  bool alone = true;        // measure each server alone first
 };
 
 Options parse(int argc, char** argv) {
@@ -98,6 +108,8 @@ Options parse(int argc, char** argv) {
       options.rpc_rounds = std::max(1, std::atoi(value));
     } else if (flag == "--handler-threads") {
       options.handler_threads = std::max(0, std::atoi(value));
+    } else if (flag == "--alone") {
+      options.alone = std::atoi(value) != 0;
     } else {
       continue;  // flags meant for Google Benchmark binaries (make bench passes one)
     }
@@ -443,6 +455,147 @@ RpcPhase run_rpc_concurrent(dtq::rabbitmq::RabbitProgressQuery& query,
   return total;
 }
 
+// --- each server alone: what one submit asks of it, from many threads ----------
+
+// `threads` threads each calling `op` (which says whether it worked) until
+// `total` calls were made; their rate and latency.
+struct AlonePhase {
+  size_t done = 0;
+  size_t failed = 0;
+  double seconds = 0;
+  std::vector<double> latency_ms;
+};
+
+AlonePhase run_alone(int threads, size_t total, const std::function<bool(size_t)>& op) {
+  AlonePhase phase;
+  std::atomic<size_t> next{0};
+  std::mutex mutex;
+  std::vector<std::thread> workers;
+  workers.reserve(static_cast<size_t>(threads));
+  const auto from = SteadyClock::now();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      std::vector<double> mine;
+      size_t failed = 0;
+      for (size_t i = next++; i < total; i = next++) {
+        const auto start = SteadyClock::now();
+        if (!op(i)) ++failed;
+        mine.push_back(
+            std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count());
+      }
+      std::lock_guard lock(mutex);
+      phase.latency_ms.insert(phase.latency_ms.end(), mine.begin(), mine.end());
+      phase.failed += failed;
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  phase.seconds = seconds_between(from, SteadyClock::now());
+  phase.done = total;
+  std::sort(phase.latency_ms.begin(), phase.latency_ms.end());
+  return phase;
+}
+
+void print_alone(const char* what, const AlonePhase& phase) {
+  std::printf("    %-34s %7.0f/s  p50 %6.2f ms  p99 %6.2f ms%s\n", what,
+              static_cast<double>(phase.done) / phase.seconds, percentile(phase.latency_ms, 0.50),
+              percentile(phase.latency_ms, 0.99),
+              phase.failed == 0 ? "" : (" (" + std::to_string(phase.failed) + " failed)").c_str());
+  std::fflush(stdout);
+}
+
+// The three writes of a distributed submit and of a job's end, each against
+// its server alone, from as many threads as the REST phase has connections:
+// which server bounds the end-to-end figure. Topic, keys and documents of
+// their own, so the dtq processes started after never see them.
+bool run_servers_alone(const std::map<std::string, std::string>& env, const Options& options) {
+  const size_t total = options.jobs;
+  std::printf("  each server alone, %zu calls from %d threads (what one job asks of it)\n", total,
+              options.connections);
+  std::fflush(stdout);
+  std::vector<dtq::JobMessage> messages(total);
+  for (size_t i = 0; i < total; ++i) {
+    messages[i] = {.job_id = dtq::new_uuid4(),
+                   .job_type = "bench_alone",
+                   .submitted_at = dtq::now_rfc3339(),
+                   .trace_id = dtq::new_uuid4(),
+                   .payload = "{}"};
+  }
+
+  dtq::kafka::KafkaSettings kafka{.bootstrap_servers = env.at("DTQ_KAFKA_BOOTSTRAP")};
+  kafka.topic_template = "bench-alone.%s.v1";
+  kafka.priority_topic_template.clear();
+  auto queue = dtq::kafka::KafkaJobQueue::create(kafka);
+  if (!queue.ok() || !(*queue)->enqueue(messages[0]).ok()) {  // creates the topic
+    std::fprintf(stderr, "distributed_bench: Kafka alone: %s\n",
+                 queue.ok() ? "the first enqueue failed" : queue.status().message().c_str());
+    return false;
+  }
+  print_alone("Kafka enqueue (acks=all), one job",
+              run_alone(options.connections, total,
+                        [&](size_t i) { return (*queue)->enqueue(messages[i]).ok(); }));
+  constexpr size_t kBatch = 100;
+  const auto batches = run_alone(options.connections, total / kBatch, [&](size_t i) {
+    return (*queue)->enqueue_batch(std::span(messages).subspan(i * kBatch, kBatch)).ok();
+  });
+  AlonePhase per_job = batches;
+  per_job.done = batches.done * kBatch;
+  print_alone("Kafka enqueue_batch of 100, per job", per_job);
+  queue->reset();
+
+  auto redis_settings = dtq::redis::parse_uri(env.at("DTQ_REDIS_URL"));
+  auto statuses = redis_settings.ok() ? dtq::redis::RedisStatusStore::connect(*redis_settings)
+                                      : redis_settings.status();
+  if (!statuses.ok()) {
+    std::fprintf(stderr, "distributed_bench: Redis alone: %s\n",
+                 statuses.status().message().c_str());
+    return false;
+  }
+  print_alone("Redis status update (queued)", run_alone(options.connections, total, [&](size_t i) {
+                const dtq::JobStatus queued{.job_id = messages[i].job_id,
+                                            .updated_at = dtq::now_rfc3339(),
+                                            .trace_id = messages[i].trace_id,
+                                            .job_type = "bench_alone"};
+                return (*statuses)->update(queued).ok();
+              }));
+  const auto status_batches = run_alone(options.connections, total / kBatch, [&](size_t i) {
+    std::vector<dtq::JobStatus> queued;
+    for (size_t k = i * kBatch; k < (i + 1) * kBatch; ++k) {
+      queued.push_back({.job_id = messages[k].job_id,
+                        .updated_at = dtq::now_rfc3339(),
+                        .trace_id = messages[k].trace_id,
+                        .job_type = "bench_alone"});
+    }
+    const auto stored = (*statuses)->update_batch(queued);
+    return std::all_of(stored.begin(), stored.end(), [](const auto& one) { return one.ok(); });
+  });
+  per_job = status_batches;
+  per_job.done = status_batches.done * kBatch;
+  print_alone("Redis update_batch of 100, per job", per_job);
+  statuses->reset();
+
+  auto mongo_settings = dtq::mongo::parse_uri(env.at("DTQ_MONGODB_URI"));
+  auto results = mongo_settings.ok() ? dtq::mongo::MongoResultStore::connect(*mongo_settings)
+                                     : mongo_settings.status();
+  if (!results.ok()) {
+    std::fprintf(stderr, "distributed_bench: FerretDB alone: %s\n",
+                 results.status().message().c_str());
+    return false;
+  }
+  print_alone("FerretDB result put (journaled)",
+              run_alone(options.connections, total, [&](size_t i) {
+                const dtq::JobResult result{.job_id = messages[i].job_id,
+                                            .job_type = "bench_alone",
+                                            .input = "{}",
+                                            .output = "{}",
+                                            .started_at = messages[i].submitted_at,
+                                            .completed_at = dtq::now_rfc3339(),
+                                            .trace_id = messages[i].trace_id,
+                                            .attempts = 1};
+                return (*results)->put(result).ok();
+              }));
+  return true;
+}
+
 void print_rpc(const char* title, const RpcPhase& phase) {
   std::printf("  %s\n", title);
   std::string failures;
@@ -500,6 +653,8 @@ int run(const Options& options) {
       "FerretDB, RabbitMQ\n(servers up in %.1f s; client, processes and servers share %u cores)\n",
       options.concurrency, servers_s, std::thread::hardware_concurrency());
   std::fflush(stdout);
+
+  if (options.alone && !run_servers_alone(*env, options)) return 1;
 
   // Warm-up: a few jobs through the whole path (topic, consumer group, pools).
   (void)run_followers(port, 1, 1.0, submit_request(), kToken);
