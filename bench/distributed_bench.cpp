@@ -455,6 +455,42 @@ RpcPhase run_rpc_concurrent(dtq::rabbitmq::RabbitProgressQuery& query,
   return total;
 }
 
+// `in_flight` requesters, each sending its next request as soon as the last
+// one is answered, for `seconds`: always that many in flight.
+RpcPhase run_rpc_sustained(dtq::rabbitmq::RabbitProgressQuery& query,
+                           const std::vector<std::string>& ids, int in_flight, double seconds) {
+  std::vector<RpcPhase> per_thread(static_cast<size_t>(in_flight));
+  std::latch go(in_flight + 1);
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(in_flight));
+  const auto length =
+      std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(seconds));
+  for (size_t t = 0; t < per_thread.size(); ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 random(static_cast<unsigned>(t));
+      go.arrive_and_wait();
+      const auto until = SteadyClock::now() + length;
+      while (SteadyClock::now() < until) {
+        const auto sent = SteadyClock::now();
+        const auto reply = query.progress(ids[random() % ids.size()]);
+        add_rpc(per_thread[t], reply, ms_since(sent));
+      }
+    });
+  }
+  const auto start = SteadyClock::now();
+  go.arrive_and_wait();
+  for (auto& thread : threads) thread.join();
+  RpcPhase total;
+  total.seconds = seconds_between(start, SteadyClock::now());
+  for (auto& mine : per_thread) {
+    total.answered += mine.answered;
+    for (auto& [code, n] : mine.failed) total.failed[code] += n;
+    total.latency_ms.insert(total.latency_ms.end(), mine.latency_ms.begin(), mine.latency_ms.end());
+  }
+  std::sort(total.latency_ms.begin(), total.latency_ms.end());
+  return total;
+}
+
 // --- each server alone: what one submit asks of it, from many threads ----------
 
 // `threads` threads each calling `op` (which says whether it worked) until
@@ -726,6 +762,10 @@ int run(const Options& options) {
   (void)run_rpc_sequential(**query, submits.ids, 50);  // warm-up
   print_rpc("RabbitMQ progress request-reply (RabbitProgressQuery -> the worker), one at a time",
             run_rpc_sequential(**query, submits.ids, 500));
+  print_rpc(
+      "RabbitMQ progress request-reply, 100 in flight for 5 s (each requester sends again "
+      "on its reply)",
+      run_rpc_sustained(**query, submits.ids, 100, 5.0));
   char title[160];
   std::snprintf(title, sizeof title,
                 "RabbitMQ progress request-reply, 1,000 requests in flight at once, %d rounds",
