@@ -421,6 +421,13 @@ RpcPhase run_rpc_sequential(dtq::rabbitmq::RabbitProgressQuery& query,
   return phase;
 }
 
+// Adds one thread's replies and failures to `total` (its time is total's).
+void add_phase(RpcPhase& total, const RpcPhase& part) {
+  total.answered += part.answered;
+  for (const auto& [code, n] : part.failed) total.failed[code] += n;
+  total.latency_ms.insert(total.latency_ms.end(), part.latency_ms.begin(), part.latency_ms.end());
+}
+
 // `rounds` times: `concurrent` threads released at once, one query each.
 RpcPhase run_rpc_concurrent(dtq::rabbitmq::RabbitProgressQuery& query,
                             const std::vector<std::string>& ids, int concurrent, int rounds) {
@@ -444,12 +451,7 @@ RpcPhase run_rpc_concurrent(dtq::rabbitmq::RabbitProgressQuery& query,
     go.arrive_and_wait();
     for (auto& thread : threads) thread.join();
     total.seconds += seconds_between(start, SteadyClock::now());
-    for (auto& mine : per_thread) {
-      total.answered += mine.answered;
-      for (auto& [code, n] : mine.failed) total.failed[code] += n;
-      total.latency_ms.insert(total.latency_ms.end(), mine.latency_ms.begin(),
-                              mine.latency_ms.end());
-    }
+    for (const auto& mine : per_thread) add_phase(total, mine);
   }
   std::sort(total.latency_ms.begin(), total.latency_ms.end());
   return total;
@@ -482,11 +484,7 @@ RpcPhase run_rpc_sustained(dtq::rabbitmq::RabbitProgressQuery& query,
   for (auto& thread : threads) thread.join();
   RpcPhase total;
   total.seconds = seconds_between(start, SteadyClock::now());
-  for (auto& mine : per_thread) {
-    total.answered += mine.answered;
-    for (auto& [code, n] : mine.failed) total.failed[code] += n;
-    total.latency_ms.insert(total.latency_ms.end(), mine.latency_ms.begin(), mine.latency_ms.end());
-  }
+  for (const auto& mine : per_thread) add_phase(total, mine);
   std::sort(total.latency_ms.begin(), total.latency_ms.end());
   return total;
 }
@@ -516,8 +514,7 @@ AlonePhase run_alone(int threads, size_t total, const std::function<bool(size_t)
       for (size_t i = next++; i < total; i = next++) {
         const auto start = SteadyClock::now();
         if (!op(i)) ++failed;
-        mine.push_back(
-            std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count());
+        mine.push_back(ms_since(start));
       }
       std::lock_guard lock(mutex);
       phase.latency_ms.insert(phase.latency_ms.end(), mine.begin(), mine.end());
@@ -531,10 +528,11 @@ AlonePhase run_alone(int threads, size_t total, const std::function<bool(size_t)
   return phase;
 }
 
-void print_alone(const char* what, const AlonePhase& phase) {
+// The rate in jobs: `jobs_per_call` for calls that each carry a batch.
+void print_alone(const char* what, const AlonePhase& phase, size_t jobs_per_call = 1) {
   std::printf("    %-34s %7.0f/s  p50 %6.2f ms  p99 %6.2f ms%s\n", what,
-              static_cast<double>(phase.done) / phase.seconds, percentile(phase.latency_ms, 0.50),
-              percentile(phase.latency_ms, 0.99),
+              static_cast<double>(phase.done * jobs_per_call) / phase.seconds,
+              percentile(phase.latency_ms, 0.50), percentile(phase.latency_ms, 0.99),
               phase.failed == 0 ? "" : (" (" + std::to_string(phase.failed) + " failed)").c_str());
   std::fflush(stdout);
 }
@@ -573,9 +571,7 @@ bool run_servers_alone(const std::map<std::string, std::string>& env, const Opti
   const auto batches = run_alone(options.connections, total / kBatch, [&](size_t i) {
     return (*queue)->enqueue_batch(std::span(messages).subspan(i * kBatch, kBatch)).ok();
   });
-  AlonePhase per_job = batches;
-  per_job.done = batches.done * kBatch;
-  print_alone("Kafka enqueue_batch of 100, per job", per_job);
+  print_alone("Kafka enqueue_batch of 100, per job", batches, kBatch);
   queue->reset();
 
   auto redis_settings = dtq::redis::parse_uri(env.at("DTQ_REDIS_URL"));
@@ -604,9 +600,7 @@ bool run_servers_alone(const std::map<std::string, std::string>& env, const Opti
     const auto stored = (*statuses)->update_batch(queued);
     return std::all_of(stored.begin(), stored.end(), [](const auto& one) { return one.ok(); });
   });
-  per_job = status_batches;
-  per_job.done = status_batches.done * kBatch;
-  print_alone("Redis update_batch of 100, per job", per_job);
+  print_alone("Redis update_batch of 100, per job", status_batches, kBatch);
   statuses->reset();
 
   auto mongo_settings = dtq::mongo::parse_uri(env.at("DTQ_MONGODB_URI"));

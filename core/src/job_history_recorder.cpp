@@ -178,19 +178,23 @@ StatusOr<JobStatus> RecordingStatusStore::update_durable(const JobStatus& update
 std::vector<StatusOr<JobStatus>> RecordingStatusStore::update_batch(
     std::span<const JobStatus> updates) {
   auto stored = inner_.update_batch(updates);
-  for (size_t i = 0; i < stored.size() && i < updates.size(); ++i) {
-    if (stored[i].ok()) record_update(updates[i], *stored[i]);
-  }
+  record_each(updates, stored, &RecordingStatusStore::record_update);
   return stored;
 }
 
 std::vector<StatusOr<JobStatus>> RecordingStatusStore::update_durable_batch(
     std::span<const JobStatus> updates) {
   auto stored = inner_.update_durable_batch(updates);
-  for (size_t i = 0; i < stored.size() && i < updates.size(); ++i) {
-    if (stored[i].ok()) record_durable(updates[i], *stored[i]);
-  }
+  record_each(updates, stored, &RecordingStatusStore::record_durable);
   return stored;
+}
+
+void RecordingStatusStore::record_each(std::span<const JobStatus> updates,
+                                       const std::vector<StatusOr<JobStatus>>& stored,
+                                       Record record) {
+  for (size_t i = 0; i < stored.size() && i < updates.size(); ++i) {
+    if (stored[i].ok()) (this->*record)(updates[i], *stored[i]);
+  }
 }
 
 void RecordingStatusStore::record_durable(const JobStatus& update, const JobStatus& stored) {

@@ -268,8 +268,10 @@ StatusOr<std::vector<SubmitResult>> JobService::submit_batch(
     for (size_t k = 0; k < indices.size() && k < outcomes.size(); ++k)
       checked[indices[k]] = std::move(outcomes[k]);
   }
-  // The jobs that passed validation, with where their answer goes.
+  // The jobs that passed validation, their queued status and where their
+  // answer goes.
   std::vector<JobMessage> prepared;
+  std::vector<JobStatus> queued;
   std::vector<size_t> prepared_index;
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchSubmission& item = batch[i];
@@ -285,14 +287,12 @@ StatusOr<std::vector<SubmitResult>> JobService::submit_batch(
     }
     // Answered below, once the status store and the enqueue say how it went.
     results.emplace_back(internal_error("not enqueued yet"));
+    queued.push_back(queued_status(message));
     prepared.push_back(std::move(message));
     prepared_index.push_back(results.size() - 1);
   }
   // Queued before enqueued, as submit() does: every queued status in one
   // call, so that a status server gets them in one round trip.
-  std::vector<JobStatus> queued;
-  queued.reserve(prepared.size());
-  for (const auto& message : prepared) queued.push_back(queued_status(message));
   auto stored = statuses_.update_batch(queued);
   for (size_t k = 0; k < prepared.size(); ++k) {
     if (k >= stored.size() || !stored[k].ok()) {

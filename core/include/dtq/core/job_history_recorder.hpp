@@ -124,6 +124,10 @@ class RecordingStatusStore final : public StatusStore {
   // What update_durable() stored: an attempt recorded before it runs is
   // `started`; anything else as record_update().
   void record_durable(const JobStatus& update, const JobStatus& stored);
+  // `record` for each update of a batch that was stored.
+  using Record = void (RecordingStatusStore::*)(const JobStatus&, const JobStatus&);
+  void record_each(std::span<const JobStatus> updates,
+                   const std::vector<StatusOr<JobStatus>>& stored, Record record);
 
   StatusStore& inner_;
   HistoryWriter& writer_;

@@ -157,9 +157,8 @@ class JobService {
   // per job, in the batch's order; one refused job never fails the others.
   // The jobs queued now share one enqueue_batch(), their queued statuses
   // written first in one update_batch(), so a failed enqueue fails each of
-  // them with its error
-  // and none is reported accepted; a job with an idempotency key or a
-  // future run_at takes submit()'s own path. InvalidArgument, and nothing
+  // them with its error and none is reported accepted; a job with an
+  // idempotency key or a future run_at takes submit()'s own path. InvalidArgument, and nothing
   // submitted, for an empty batch or one over kMaxBatchJobs.
   StatusOr<std::vector<SubmitResult>> submit_batch(std::span<const BatchSubmission> batch);
 
