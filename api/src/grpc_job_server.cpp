@@ -340,6 +340,7 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
     {
       MutexLock lock(mutex_);
       started_ = true;
+      headers_owed_ = true;
     }
     advance();
   }
@@ -354,15 +355,8 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
     advance();
   }
 
-  void OnWriteDone(bool ok) override {
-    {
-      MutexLock lock(mutex_);
-      writing_ = false;
-      // The client went away; Finish is still owed.
-      if (!ok && !finish_wanted_) finish_wanted_ = grpc::Status::CANCELLED;
-    }
-    advance();
-  }
+  void OnWriteDone(bool ok) override { on_sent(ok); }
+  void OnSendInitialMetadataDone(bool ok) override { on_sent(ok); }
 
   void OnCancel() override {
     {
@@ -382,9 +376,19 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
   }
 
  private:
+  void on_sent(bool ok) {
+    {
+      MutexLock lock(mutex_);
+      writing_ = false;
+      // The client went away; Finish is still owed.
+      if (!ok && !finish_wanted_) finish_wanted_ = grpc::Status::CANCELLED;
+    }
+    advance();
+  }
+
   // Starts the next gRPC operation if none is in flight.
   void advance() {
-    enum class Op { kNone, kWrite, kWriteLast, kFinish } op = Op::kNone;
+    enum class Op { kNone, kHeaders, kWrite, kWriteLast, kFinish } op = Op::kNone;
     grpc::Status status;
     {
       MutexLock lock(mutex_);
@@ -393,6 +397,10 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
         finished_ = true;
         status = *finish_wanted_;
         op = Op::kFinish;
+      } else if (headers_owed_) {
+        headers_owed_ = false;
+        writing_ = true;
+        op = Op::kHeaders;
       } else if (started_ && all_jobs_ && !queued_.empty()) {
         to_proto(queued_.front(), out_);
         queued_.pop_front();
@@ -416,6 +424,9 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
       }
     }
     switch (op) {
+      case Op::kHeaders:
+        StartSendInitialMetadata();
+        break;
       case Op::kWrite:
         StartWrite(&out_);
         break;
@@ -442,7 +453,11 @@ class GrpcJobServer::Impl::Watch final : public grpc::ServerWriteReactor<v1::Job
   std::deque<JobStatus> queued_ DTQ_GUARDED_BY(mutex_);
   // The snapshot is queued: writing may begin.
   bool started_ DTQ_GUARDED_BY(mutex_) = false;
-  bool writing_ DTQ_GUARDED_BY(mutex_) = false;   // a StartWrite is in flight
+  bool writing_ DTQ_GUARDED_BY(mutex_) = false;  // a StartWrite (or the headers) in flight
+  // A WatchJobs call sends its headers as soon as it is subscribed: they
+  // tell the client that every change from then on reaches it, so a list it
+  // reads after them misses nothing (the call has no snapshot).
+  bool headers_owed_ DTQ_GUARDED_BY(mutex_) = false;
   bool finished_ DTQ_GUARDED_BY(mutex_) = false;  // Finish (or the last write) has been started
   std::optional<grpc::Status> finish_wanted_ DTQ_GUARDED_BY(mutex_);
   JobFeed feed_ DTQ_GUARDED_BY(mutex_);  // what the client is sent

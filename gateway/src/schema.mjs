@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { eventOrThrow, tooManySubscriptions } from './streams.mjs';
+import { WATCHING, eventOrThrow, tooManySubscriptions } from './streams.mjs';
 
 const PREFIX = 'JOB_STATE_';
 
@@ -141,6 +141,11 @@ const JSONScalar = new GraphQLScalarType({
   parseValue: (value) => value,
   parseLiteral: literal,
 });
+
+// WatchJobs' filter: an unset state or job type is any.
+function watchFilter(jobType, state) {
+  return { state: state ? PREFIX + state : 'JOB_STATE_UNSPECIFIED', job_type: jobType ?? '' };
+}
 
 function argumentError(field, message) {
   return new GraphQLError(`bad ${field}`, {
@@ -302,13 +307,16 @@ export function buildSchema({ client, hub, schemaFile, maxSubscriptions, metrics
       },
       jobEvents: {
         subscribe: (_, { jobType, state }, ctx) =>
-          counted(
-            hub.watchJobs(
-              { state: state ? PREFIX + state : 'JOB_STATE_UNSPECIFIED', job_type: jobType ?? '' },
-              ctx.auth,
-            ),
-          ),
+          counted(hub.watchJobs(watchFilter(jobType, state), ctx.auth)),
         resolve: (item) => statusOut(eventOrThrow(item)),
+      },
+      jobChanges: {
+        subscribe: (_, { jobType, state }, ctx) =>
+          counted(hub.watchJobs(watchFilter(jobType, state), ctx.auth, { announce: true })),
+        resolve: (item) =>
+          item === WATCHING
+            ? { watching: true, status: null }
+            : { watching: false, status: statusOut(eventOrThrow(item)) },
       },
     },
   };

@@ -10,9 +10,12 @@
 // sending only what the subscribers have not seen: the subscription
 // outlives the restart.
 //
-// jobEvents: one WatchJobs call per subscription (the filter is dtq's), re-
-// opened with backoff when dtq goes away; what changes meanwhile is not
-// replayed (as with REST's /v1/events): a client re-reads its list then.
+// jobEvents and jobChanges: one WatchJobs call per subscription (the filter
+// is dtq's), re-opened with backoff when dtq goes away. What changes while
+// no watch is registered is not replayed (as with REST's /v1/events), so
+// jobChanges says when one is: dtq sends the call's headers once it has
+// registered the watch, and the gateway passes them on as WATCHING, after
+// which a client's re-read list misses nothing.
 //
 // An error after a stream has begun arrives as one event that carries it
 // (the subscription's resolver throws it, so the client gets a `next` with
@@ -21,6 +24,9 @@ import { GraphQLError } from 'graphql';
 import { isUnavailable } from './dtq_client.mjs';
 
 const TERMINAL = new Set(['JOB_STATE_COMPLETED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED']);
+
+// The item that opens each (re)established watch of every job.
+export const WATCHING = Symbol('watching');
 
 export class StreamError {
   constructor(error) {
@@ -242,8 +248,9 @@ export class JobWatchHub {
     return channel;
   }
 
-  // Every job's changes that pass the filter.
-  watchJobs(filter, auth) {
+  // Every job's changes that pass the filter; with `announce`, WATCHING
+  // first each time dtq has registered the watch.
+  watchJobs(filter, auth, { announce = false } = {}) {
     let closed = false;
     let call = null;
     let retries = 0;
@@ -260,6 +267,7 @@ export class JobWatchHub {
         if (counted) this.metrics.grpcStreams.dec();
         counted = false;
       };
+      if (announce) call.on('metadata', () => channel.push(WATCHING));
       call.on('data', (status) => {
         retries = 0;
         channel.push(status);

@@ -112,6 +112,19 @@ describe('dtq serve', () => {
     done.unsubscribe();
   });
 
+  test('jobChanges opens with watching once dtq holds the watch; every change after it arrives', async () => {
+    const changes = subscribe(client, 'subscription { jobChanges(jobType: "quote") { watching status { jobId state } } }');
+    await eventually(() => changes.events.length > 0, { what: 'the watch to be established' });
+    assert.deepEqual(changes.events[0], { data: { jobChanges: { watching: true, status: null } } });
+    // Submitted the moment the watch is established: its first state arrives too.
+    const quote = await submit(serve.url, 'quote');
+    await eventually(() => changes.events.some((e) => e.data.jobChanges.status?.state === 'COMPLETED'), { what: 'the quote job to complete' });
+    const seen = changes.events.slice(1).map((e) => e.data.jobChanges);
+    assert.ok(seen.every((c) => !c.watching && c.status.jobId === quote), JSON.stringify(seen));
+    assert.equal(seen[0].status.state, 'QUEUED', JSON.stringify(seen));
+    changes.unsubscribe();
+  });
+
   test('an unknown job ends its subscription with unknown_job', async () => {
     const watched = subscribe(client, JOB_UPDATED, { id: '1b4e28ba-2fa1-41d2-883f-0016d3cca427' });
     await watched.done;
@@ -178,10 +191,17 @@ describe('restarts', () => {
       await provider.fault({ kind: 'latency', path: '/v1/forecast', delay_ms: 4000, times: 1 });
       const id = await submit(serve.url, 'weather');
       const watched = subscribe(client, JOB_UPDATED, { id });
+      const changes = subscribe(client, 'subscription { jobChanges { watching } }');
       await eventually(() => statuses(watched.events).some((s) => s.state === 'RUNNING'), { what: 'the job to run' });
+      await eventually(() => changes.events.length > 0, { what: 'the watch of every job' });
       await serve.stop();
       serve = await DtqServe.start(options);
       const list = statuses(await watched.done);
+      // Established again after the restart: a client re-reads its list then.
+      await eventually(() => changes.events.filter((e) => e.data.jobChanges.watching).length === 2, {
+        what: 'the watch of every job to be established again',
+      });
+      changes.unsubscribe();
       assert.equal(list.at(-1).state, 'COMPLETED', JSON.stringify(list));
       for (let i = 1; i < list.length; i += 1) assert.ok(list[i].progressPercent >= list[i - 1].progressPercent, JSON.stringify(list));
     } finally {

@@ -177,7 +177,7 @@ describe("dtq UI in Chromium", { concurrency: false }, () => {
     const init = handed.graphql.sent.find((m) => m.type === "connection_init");
     assert.deepEqual(init?.payload, { authorization: `Bearer ${config.token}` });
     assert.ok(handed.graphql.sockets.every((url) => url === `${server.url.replace(/^http/, "ws")}/graphql`), handed.graphql.sockets.join());
-    assert.ok(handed.graphql.sent.some((m) => m.type === "subscribe" && m.payload.operationName === "JobEvents"));
+    assert.ok(handed.graphql.sent.some((m) => m.type === "subscribe" && m.payload.operationName === "JobChanges"));
     assert.ok(handed.graphql.operations.some((o) => o.operationName === "Jobs"), "the list is a GraphQL query");
     await done(handed);
     await other.close();

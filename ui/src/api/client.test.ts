@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { jobsPage, status } from "../test/helpers";
 import { ApiError, createApolloClient, createCache, describeError, toApiError } from "./client";
 import { ConnectionMonitor } from "./connection";
-import { JOB_EVENTS, JOBS, SUBMIT_JOB } from "./documents";
+import { JOB_CHANGES, JOBS, SUBMIT_JOB } from "./documents";
 import { TokenStore } from "./token";
 import { authLink, createSocketClient, splitLink } from "./transport";
 
@@ -85,10 +85,10 @@ describe("the cache", () => {
     const cache = createCache();
     const variables = { state: null, jobType: null, first: 20, after: null };
     cache.writeQuery({ query: JOBS, variables, data: jobsPage([status({ jobId: "a", state: "RUNNING", progressPercent: 10 })]).data });
-    cache.writeQuery({ query: JOB_EVENTS, data: { jobEvents: status({ jobId: "a", state: "CANCELLED", progressPercent: 10 }) } });
+    cache.writeQuery({ query: JOB_CHANGES, data: { jobChanges: { __typename: "JobChange", watching: false, status: status({ jobId: "a", state: "CANCELLED", progressPercent: 10 }) } } });
     expect(cache.readQuery({ query: JOBS, variables })?.jobs.nodes[0]?.state).toBe("CANCELLED");
     // A cancel's reply written after the end (still RUNNING) does not undo it.
-    cache.writeQuery({ query: JOB_EVENTS, data: { jobEvents: status({ jobId: "a", state: "RUNNING", message: "cancel requested" }) } });
+    cache.writeQuery({ query: JOB_CHANGES, data: { jobChanges: { __typename: "JobChange", watching: false, status: status({ jobId: "a", state: "RUNNING", message: "cancel requested" }) } } });
     expect(cache.readQuery({ query: JOBS, variables })?.jobs.nodes[0]?.state).toBe("CANCELLED");
   });
 });

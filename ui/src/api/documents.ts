@@ -2,7 +2,7 @@
 // mutations by HTTP POST, subscriptions over the WebSocket
 // (graphql-transport-ws). gateway/schema.graphql is the contract.
 import { gql, type TypedDocumentNode } from "@apollo/client";
-import type { DeadLetter, Job, JobConnection, JobEvent, JobPriority, JobState, JobStatus, JobType } from "./types";
+import type { DeadLetter, Job, JobChange, JobConnection, JobEvent, JobPriority, JobState, JobStatus, JobType } from "./types";
 
 const STATUS_FIELDS = gql`
   fragment StatusFields on JobStatus {
@@ -153,11 +153,18 @@ export const JOB_UPDATED: TypedDocumentNode<{ jobUpdated: JobStatus }, { id: str
   ${STATUS_FIELDS}
 `;
 
-/** Every job's changes (of one type, when given); never ends. */
-export const JOB_EVENTS: TypedDocumentNode<{ jobEvents: JobStatus }, { jobType?: string | null }> = gql`
-  subscription JobEvents($jobType: String) {
-    jobEvents(jobType: $jobType) {
-      ...StatusFields
+/**
+ * Every job's changes (of one type, when given); never ends. Each time the
+ * watch is established an item with `watching` comes first: a list read
+ * after it misses no change.
+ */
+export const JOB_CHANGES: TypedDocumentNode<{ jobChanges: JobChange }, { jobType?: string | null }> = gql`
+  subscription JobChanges($jobType: String) {
+    jobChanges(jobType: $jobType) {
+      watching
+      status {
+        ...StatusFields
+      }
     }
   }
   ${STATUS_FIELDS}

@@ -42,6 +42,13 @@ export interface JobStatus {
   runAt?: string | null;
 }
 
+/** One item of jobChanges: the watch established (`watching`, no status), or one job's status. */
+export interface JobChange {
+  __typename?: "JobChange";
+  watching: boolean;
+  status: JobStatus | null;
+}
+
 /** The result contract (collection `dtq.job_results`), present once a job ended. */
 export interface JobResult {
   __typename?: "JobResult";

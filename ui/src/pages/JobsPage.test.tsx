@@ -27,6 +27,10 @@ function renderJobs(pages: Record<string, { nodes: JobStatus[]; endCursor: strin
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A jobChanges item: one job's status. */
+const change = (job: JobStatus) => ({ __typename: "JobChange", watching: false, status: job });
+/** The jobChanges item that says the server has registered the watch. */
+const WATCHING = { __typename: "JobChange", watching: true, status: null };
 
 describe("JobsPage", () => {
   it("lists jobs, filters by state and type, pages with the cursor", async () => {
@@ -83,7 +87,7 @@ describe("JobsPage", () => {
       {
         // The job ends, and its event arrives, while the cancel is answered.
         CancelJob: () => {
-          server.latest("JobEvents").emit("jobEvents", status({ jobId: id(1), state: "CANCELLED", message: "cancelled" }));
+          server.latest("JobChanges").emit("jobChanges", change(status({ jobId: id(1), state: "CANCELLED", message: "cancelled" })));
           return { data: { cancelJob: status({ jobId: id(1), state: "RUNNING", message: "cancel requested" }) } };
         },
       },
@@ -98,15 +102,17 @@ describe("JobsPage", () => {
       "": { nodes: [status({ jobId: id(1), state: "RUNNING", progressPercent: 50, message: "half way" })], endCursor: null },
     });
     const table = await screen.findByRole("table");
-    const events = server.latest("JobEvents");
+    const events = server.latest("JobChanges");
     expect(events.variables).toEqual({ jobType: null });
-    expect(screen.getByText("Updating live")).toBeTruthy();
+    act(() => events.emit("jobChanges", WATCHING));
+    expect(await screen.findByText("Updating live")).toBeTruthy();
+    await waitFor(() => expect(server.callsOf("Jobs").length).toBeGreaterThan(1));
     const reads = server.callsOf("Jobs").length;
 
-    act(() => events.emit("jobEvents", status({ jobId: id(1), state: "RUNNING", progressPercent: 80, message: "nearly" })));
+    act(() => events.emit("jobChanges", change(status({ jobId: id(1), state: "RUNNING", progressPercent: 80, message: "nearly" }))));
     expect(await within(table).findByText("nearly")).toBeTruthy();
     expect(within(table).getByRole("progressbar").getAttribute("aria-valuenow")).toBe("80");
-    act(() => events.emit("jobEvents", status({ jobId: id(1), state: "COMPLETED", progressPercent: 100, message: "done" })));
+    act(() => events.emit("jobChanges", change(status({ jobId: id(1), state: "COMPLETED", progressPercent: 100, message: "done" }))));
     expect(await within(table).findByText("Completed")).toBeTruthy();
     expect(within(table).queryByRole("button", { name: /Cancel job/ })).toBeNull();
     await sleep(RELOAD_DEBOUNCE_MS * 2);
@@ -114,18 +120,31 @@ describe("JobsPage", () => {
 
     await screen.findByRole("option", { name: "Weather" });
     fireEvent.change(screen.getByLabelText("Type"), { target: { value: "weather" } });
-    await waitFor(() => expect(server.latest("JobEvents")).not.toBe(events));
+    await waitFor(() => expect(server.latest("JobChanges")).not.toBe(events));
     expect(events.closed).toBe(true);
-    expect(server.latest("JobEvents").variables).toEqual({ jobType: "weather" });
+    expect(server.latest("JobChanges").variables).toEqual({ jobType: "weather" });
+    expect(screen.getByText("Connecting…")).toBeTruthy();
+  });
+
+  it("re-reads the page when the server says its watch is established, so a job submitted before is not missed", async () => {
+    const pages: Record<string, { nodes: JobStatus[]; endCursor: string | null }> = { "": { nodes: [], endCursor: null } };
+    const { server } = renderJobs(pages);
+    expect(await screen.findByText(/No jobs yet/)).toBeTruthy();
+    expect(screen.getByText("Connecting…")).toBeTruthy();
+    // Submitted after the first read, before the watch was registered: no event tells of it.
+    pages[""] = { nodes: [status({ jobId: id(9), state: "RUNNING", message: "unseen" })], endCursor: null };
+    act(() => server.latest("JobChanges").emit("jobChanges", WATCHING));
+    expect(await within(await screen.findByRole("table")).findByText("unseen")).toBeTruthy();
+    expect(screen.getByText("Updating live")).toBeTruthy();
   });
 
   it("re-reads the first page once for a burst of jobs it does not show", async () => {
     const { server } = renderJobs({ "": { nodes: [], endCursor: null } });
     expect(await screen.findByText(/No jobs yet/)).toBeTruthy();
     const reads = server.callsOf("Jobs").length;
-    const events = server.latest("JobEvents");
+    const events = server.latest("JobChanges");
     act(() => {
-      for (let n = 2; n < 6; n++) events.emit("jobEvents", status({ jobId: id(n), state: "QUEUED" }));
+      for (let n = 2; n < 6; n++) events.emit("jobChanges", change(status({ jobId: id(n), state: "QUEUED" })));
     });
     await waitFor(() => expect(server.callsOf("Jobs")).toHaveLength(reads + 1));
     await sleep(RELOAD_DEBOUNCE_MS * 2);
@@ -138,13 +157,13 @@ describe("JobsPage", () => {
     fireEvent.change(screen.getByLabelText("State"), { target: { value: "running" } });
     await waitFor(() => expect(server.callsOf("Jobs").at(-1)?.variables.state).toBe("RUNNING"));
     await screen.findByRole("table");
-    const events = server.latest("JobEvents");
+    const events = server.latest("JobChanges");
     // Filtered by state, the subscription would never tell of the change that takes a row out.
     expect(events.variables.state).toBeUndefined();
     const before = server.callsOf("Jobs").length;
     // Another job in another state: not one for this page.
-    act(() => events.emit("jobEvents", status({ jobId: id(2), state: "QUEUED" })));
-    act(() => events.emit("jobEvents", status({ jobId: id(1), state: "COMPLETED", progressPercent: 100 })));
+    act(() => events.emit("jobChanges", change(status({ jobId: id(2), state: "QUEUED" }))));
+    act(() => events.emit("jobChanges", change(status({ jobId: id(1), state: "COMPLETED", progressPercent: 100 }))));
     await waitFor(() => expect(server.callsOf("Jobs")).toHaveLength(before + 1));
   });
 
@@ -156,7 +175,7 @@ describe("JobsPage", () => {
     fireEvent.click(await screen.findByRole("button", { name: "Older →" }));
     expect(await screen.findByText("older")).toBeTruthy();
     const before = server.callsOf("Jobs").length;
-    act(() => server.latest("JobEvents").emit("jobEvents", status({ jobId: id(4), state: "QUEUED" })));
+    act(() => server.latest("JobChanges").emit("jobChanges", change(status({ jobId: id(4), state: "QUEUED" }))));
     await sleep(RELOAD_DEBOUNCE_MS * 2);
     expect(server.callsOf("Jobs")).toHaveLength(before);
   });
@@ -164,6 +183,9 @@ describe("JobsPage", () => {
   it("shows a lost connection and re-reads the page when it is back", async () => {
     const { server, services } = renderJobs({ "": { nodes: [], endCursor: null } });
     expect(await screen.findByText(/No jobs yet/)).toBeTruthy();
+    act(() => server.latest("JobChanges").emit("jobChanges", WATCHING));
+    expect(await screen.findByText("Updating live")).toBeTruthy();
+    await waitFor(() => expect(server.callsOf("Jobs").length).toBeGreaterThan(1));
     const reads = server.callsOf("Jobs").length;
     act(() => services.connection.reportLost());
     expect(await screen.findByText("Reconnecting…")).toBeTruthy();
@@ -175,11 +197,11 @@ describe("JobsPage", () => {
   it("subscribes again later when the server refuses the subscription", async () => {
     const { server } = renderJobs({ "": { nodes: [], endCursor: null } });
     expect(await screen.findByText(/No jobs yet/)).toBeTruthy();
-    const refused = server.latest("JobEvents");
+    const refused = server.latest("JobChanges");
     act(() => refused.fail(gqlError("too_many_streams", "too many open subscriptions")));
     expect(await screen.findByText("Reconnecting…")).toBeTruthy();
-    await waitFor(() => expect(server.latest("JobEvents")).not.toBe(refused), { timeout: 5000 });
-    act(() => server.latest("JobEvents").emit("jobEvents", status({ jobId: id(7), state: "QUEUED" })));
+    await waitFor(() => expect(server.latest("JobChanges")).not.toBe(refused), { timeout: 5000 });
+    act(() => server.latest("JobChanges").emit("jobChanges", WATCHING));
     expect(await screen.findByText("Updating live")).toBeTruthy();
   });
 });

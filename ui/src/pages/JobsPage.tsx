@@ -2,20 +2,22 @@
 // cursor (query jobs), kept up to date live, with a cancel button
 // (mutation cancelJob) on each job that has not ended.
 //
-// One subscription to every job's changes (jobEvents, over the GraphQL
+// One subscription to every job's changes (jobChanges, over the GraphQL
 // WebSocket) keeps the list live, without polling: a change to a row on the
 // page updates it in place (the cache holds one entry per job, which the
 // event updates); a job the page does not show, while on the first page,
-// re-reads the page (debounced, so a burst of submits costs one read); so
-// does the socket's return after a loss (services re-read every query), as
-// nothing resends what was missed. The subscription is filtered by type
-// only: filtered by state, it would never tell of a row leaving that state.
+// re-reads the page (debounced, so a burst of submits costs one read).
+// Nothing resends what changed while no watch was registered (before the
+// first, or during a loss), so the page is re-read each time the server
+// says its watch is established; only then is the list "Updating live".
+// The subscription is filtered by type only: filtered by state, it would
+// never tell of a row leaving that state.
 import { useMutation, useQuery, useSubscription } from "@apollo/client/react";
 import { useEffect, useId, useLayoutEffect, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { describeError, toApiError } from "../api/client";
 import { useConnection, useToken } from "../api/context";
-import { CANCEL_JOB, JOB_EVENTS, JOB_TYPES, JOBS } from "../api/documents";
+import { CANCEL_JOB, JOB_CHANGES, JOB_TYPES, JOBS } from "../api/documents";
 import { JOB_STATES, isTerminal, scheduledFor, type JobState, type JobStatus } from "../api/types";
 import { Alert } from "../components/Alert";
 import { ProgressBar } from "../components/ProgressBar";
@@ -94,12 +96,21 @@ export function JobsPage() {
     }, RELOAD_DEBOUNCE_MS);
   };
 
-  const events = useSubscription(JOB_EVENTS, {
+  // The type filter of the watch the server has said is established.
+  const [establishedFor, setEstablishedFor] = useState<string>();
+  const events = useSubscription(JOB_CHANGES, {
     variables: { jobType: typeFilter || null },
     onData: ({ data }) => {
-      const next: JobStatus | undefined = data.data?.jobEvents;
-      if (!next) return;
+      const change = data.data?.jobChanges;
+      if (!change) return;
       retryMs.current = RETRY_MIN_MS;
+      if (change.watching) {
+        setEstablishedFor(typeFilter);
+        void latest.current.refetch().catch(() => {});
+        return;
+      }
+      const next = change.status;
+      if (!next) return;
       const { page: shown, stateFilter: state, firstPage } = latest.current;
       const matches = state === "" || next.state === state;
       if (shown?.nodes.some((job) => job.jobId === next.jobId)) {
@@ -114,6 +125,7 @@ export function JobsPage() {
   });
   // Refused (too many streams, a backend away): subscribe again later.
   const eventsError = events.error ? toApiError(events.error) : undefined;
+  if (eventsError && establishedFor !== undefined) setEstablishedFor(undefined);
   const { restart } = events;
   const retryable = !!eventsError && eventsError.code !== "unauthorized" && eventsError.code !== "forbidden";
   useEffect(() => {
@@ -131,7 +143,11 @@ export function JobsPage() {
   }, [apiKey, restart]);
 
   const stream: ListStreamState =
-    connection.state === "lost" || eventsError ? "reconnecting" : connection.state === "connecting" ? "connecting" : "live";
+    connection.state === "lost" || eventsError
+      ? "reconnecting"
+      : establishedFor === typeFilter
+        ? "live"
+        : "connecting";
 
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), CLOCK_MS);
