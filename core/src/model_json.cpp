@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 #include "dtq/core/ids.hpp"
 #include "dtq/core/time.hpp"
@@ -183,6 +184,18 @@ Status check_job_message(const JobMessage& message) {
   }
   if (!parse_rfc3339(message.submitted_at)) {
     return invalid_argument(what + ": submitted_at is not an RFC 3339 time");
+  }
+  return {};
+}
+
+Status check_job_batch(std::span<const JobMessage> messages) {
+  std::unordered_set<std::string_view> ids;
+  ids.reserve(messages.size());
+  for (const auto& message : messages) {
+    if (Status s = check_job_message(message); !s.ok()) return s;
+    if (!ids.insert(message.job_id).second) {
+      return already_exists("job " + message.job_id + " appears twice in the batch");
+    }
   }
   return {};
 }

@@ -1,5 +1,5 @@
 // What only the embedded JobQueue does: FIFO order, crash recovery (a real
-// killed owner process), the client role, the owner lock, duplicates of
+// killed owner process), the client role, the owner lock, second copies of
 // queued jobs, full durability, a backlog larger than the memory window. What every JobQueue does
 // is the conformance suite's (conformance_test.cpp).
 #include <gmock/gmock.h>
@@ -179,22 +179,26 @@ TEST_F(QueueTest, SecondOwnerInTheSameProcessIsRefusedUntilTheFirstCloses) {
   EXPECT_TRUE(open_embedded({.data_dir = dir_, .role = Role::kOwner}).ok());
 }
 
-// A duplicate inside a batch is the conformance suite's; one of a job still
-// on the queue is refused too, and nothing of that batch reaches the table.
-TEST_F(QueueTest, ABatchWithAJobAlreadyQueuedIsRefusedWhole) {
+// A duplicate inside a batch is the conformance suite's. The queue has no
+// index on job_id (it would cost each job two random page writes), so a
+// second copy of a job still queued is queued too, as on Kafka: the job
+// scheduler's retry after a lost status write makes one, and delivery is
+// at least once anyway.
+TEST_F(QueueTest, ASecondCopyOfAQueuedJobIsQueuedAsOnKafka) {
   auto backends = open();
   const JobMessage queued = make_message();
   ASSERT_TRUE(backends.queue->enqueue(queued).ok());
-  std::vector<JobMessage> duplicate_of_queued = {make_message(), queued};
-  EXPECT_EQ(backends.queue->enqueue_batch(duplicate_of_queued).code(), StatusCode::kAlreadyExists);
-
-  auto taken = backends.queue->take("echo", 10, 100ms);
-  ASSERT_TRUE(taken.ok());
-  ASSERT_EQ(taken->size(), 1u);
-  EXPECT_EQ(taken->front().message.job_id, queued.job_id);
+  ASSERT_TRUE(backends.queue->enqueue(queued).ok());
   backends = {};
   backends = open();
-  EXPECT_EQ(count_ready(*backends.queue), 1u);
+  auto taken = backends.queue->take("echo", 10, 1s);
+  ASSERT_TRUE(taken.ok());
+  ASSERT_EQ(taken->size(), 2u);
+  for (const Delivery& copy : *taken) {
+    EXPECT_EQ(copy.message.job_id, queued.job_id);
+    EXPECT_TRUE(backends.queue->ack(copy).ok());
+  }
+  EXPECT_EQ(count_ready(*backends.queue), 0u);
 }
 
 TEST_F(QueueTest, FullDurabilityWorksTheSame) {

@@ -56,9 +56,9 @@ TEST_F(SchemaTest, CreatesAPrivateFolderAndTheCurrentSchema) {
   struct stat info {};
   ASSERT_EQ(stat(dir_.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0700u);
-  EXPECT_EQ(user_version(), 8);
+  EXPECT_EQ(user_version(), 9);
   { auto backends = open(Role::kOwner); }  // opening again changes nothing
-  EXPECT_EQ(user_version(), 8);
+  EXPECT_EQ(user_version(), 9);
   std::filesystem::remove_all(dir_.parent_path());
 }
 
@@ -79,7 +79,7 @@ TEST_F(SchemaTest, QueuedJobsKeepTheirPriorityThroughTheMigrationTo8) {
       "DROP INDEX jobs_by_type_class; ALTER TABLE jobs DROP COLUMN priority_class; "
       "PRAGMA user_version=7");
   auto backends = open();
-  EXPECT_EQ(user_version(), 8);
+  EXPECT_EQ(user_version(), 9);
   const auto class_of = [&](const JobMessage& message) {
     return count("SELECT priority_class FROM jobs WHERE job_id = '" + message.job_id + "'");
   };
@@ -90,6 +90,57 @@ TEST_F(SchemaTest, QueuedJobsKeepTheirPriorityThroughTheMigrationTo8) {
   ASSERT_TRUE(taken.ok());
   ASSERT_EQ(taken->size(), 1u);
   EXPECT_EQ(taken->front().message.job_id, urgent.job_id);
+}
+
+// Version 9 rebuilt the queue's table without its UNIQUE job_id: a folder
+// from before keeps its queued jobs, their deliveries and their order, and
+// seq still never goes back below the newest acked row's (clients load the
+// rows past the last they saw).
+TEST_F(SchemaTest, TheQueueSurvivesTheRebuildOfItsTableIn9) {
+  const std::vector<JobMessage> kept = {make_message(), make_message()};
+  {
+    auto backends = open();
+    ASSERT_TRUE(backends.queue->enqueue_batch(std::vector{kept[0], kept[1], make_message()}).ok());
+    auto taken = backends.queue->take("echo", 3, 5s);
+    ASSERT_TRUE(taken.ok());
+    ASSERT_EQ(taken->size(), 3u);
+    ASSERT_TRUE(backends.queue->release((*taken)[0]).ok());
+    ASSERT_TRUE(backends.queue->release((*taken)[1]).ok());
+    ASSERT_TRUE(backends.queue->ack((*taken)[2]).ok());
+  }
+  ASSERT_EQ(count("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'"), 3);
+  // Back to version 8, its table with the index 9 drops.
+  exec(R"sql(
+    CREATE TABLE jobs_v8 (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE,
+      job_type TEXT NOT NULL, message TEXT NOT NULL, deliveries INTEGER NOT NULL DEFAULT 0,
+      enqueued_at INTEGER NOT NULL, priority_class INTEGER NOT NULL DEFAULT 1);
+    INSERT INTO jobs_v8 SELECT seq, job_id, job_type, message, deliveries, enqueued_at,
+      priority_class FROM jobs;
+    UPDATE sqlite_sequence SET seq = 3 WHERE name = 'jobs_v8';
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v8 RENAME TO jobs;
+    CREATE INDEX jobs_by_type_class ON jobs(job_type, priority_class);
+    PRAGMA user_version = 8;
+  )sql");
+  const std::string unique_indexes =
+      "SELECT count(*) FROM pragma_index_list('jobs') WHERE origin = 'u'";
+  ASSERT_EQ(count(unique_indexes), 1);
+
+  const JobMessage after = make_message();
+  {
+    auto backends = open();
+    ASSERT_TRUE(backends.queue->enqueue(after).ok());
+    auto taken = backends.queue->take("echo", 10, 5s);
+    ASSERT_TRUE(taken.ok());
+    ASSERT_EQ(taken->size(), 3u);
+    EXPECT_EQ((*taken)[0].message.job_id, kept[0].job_id);
+    EXPECT_EQ((*taken)[1].message.job_id, kept[1].job_id);
+    EXPECT_EQ((*taken)[2].message.job_id, after.job_id);
+    EXPECT_EQ((*taken)[0].delivery_count, 2u) << "its first delivery was kept";
+  }
+  EXPECT_EQ(user_version(), 9);
+  EXPECT_EQ(count(unique_indexes), 0);
+  EXPECT_EQ(count("SELECT seq FROM jobs WHERE job_id = '" + after.job_id + "'"), 4);
 }
 
 TEST_F(SchemaTest, RefusesADatabaseFromANewerDtq) {

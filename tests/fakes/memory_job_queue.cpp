@@ -13,32 +13,22 @@ Status MemoryJobQueue::enqueue(const JobMessage& message) {
 }
 
 Status MemoryJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
-  for (const auto& message : messages) {
-    if (Status s = check_job_message(message); !s.ok()) return s;
-  }
+  if (Status s = check_job_batch(messages); !s.ok()) return s;
   {
     std::lock_guard lock(mutex_);
     if (!enqueue_failure_.ok()) return enqueue_failure_;
-    if (Status s = insert(messages); !s.ok()) return s;
+    insert(messages);
   }
   available_.notify_all();
   return {};
 }
 
-Status MemoryJobQueue::insert(std::span<const JobMessage> messages) {
-  std::set<std::string_view> batch;
+void MemoryJobQueue::insert(std::span<const JobMessage> messages) {
   for (const auto& message : messages) {
-    if (on_queue_.contains(message.job_id) || !batch.insert(message.job_id).second) {
-      return already_exists("job " + message.job_id + " is already on the queue");
-    }
-  }
-  for (const auto& message : messages) {
-    on_queue_.insert(message.job_id);
     auto it = ready_.find(message.job_type);
     if (it == ready_.end()) it = ready_.try_emplace(message.job_type).first;
     it->second.push_back(Queued{.message = message});
   }
-  return {};
 }
 
 StatusOr<std::vector<Delivery>> MemoryJobQueue::take(std::string_view job_type, size_t max,
@@ -79,7 +69,6 @@ Status MemoryJobQueue::ack(const Delivery& delivery) {
   std::lock_guard lock(mutex_);
   auto item = end_lease(delivery);
   if (!item.ok()) return item.status();
-  on_queue_.erase(item->message.job_id);
   return {};
 }
 
@@ -100,7 +89,6 @@ Status MemoryJobQueue::dead_letter(const Delivery& delivery, const JobError& err
   std::lock_guard lock(mutex_);
   auto item = end_lease(delivery);
   if (!item.ok()) return item.status();
-  on_queue_.erase(item->message.job_id);
   dead_.push_back(DeadLetter{.message = std::move(item->message),
                              .error = error,
                              .attempts = attempts,
@@ -135,7 +123,7 @@ StatusOr<std::string> MemoryJobQueue::replay(std::string_view job_id) {
     again = letter->message;
     again.job_id = new_uuid4();
     again.submitted_at = now_rfc3339();
-    if (Status s = insert({&again, 1}); !s.ok()) return s;
+    insert({&again, 1});
     letter->replayed_as = again.job_id;
   }
   available_.notify_all();

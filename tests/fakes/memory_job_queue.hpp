@@ -13,7 +13,6 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -48,15 +47,14 @@ class MemoryJobQueue final : public JobQueue {
   // mutex_ held. Takes the lease of `delivery` out of leased_.
   StatusOr<Queued> end_lease(const Delivery& delivery);
   // mutex_ held.
-  Status insert(std::span<const JobMessage> messages);
+  void insert(std::span<const JobMessage> messages);
 
   std::mutex mutex_;
   std::condition_variable available_;
   std::map<std::string, std::deque<Queued>, std::less<>>
-      ready_;                                    // by job type, first in line first
-  std::map<uint64_t, Queued> leased_;            // by receipt
-  std::set<std::string, std::less<>> on_queue_;  // job ids ready or leased
-  std::vector<DeadLetter> dead_;                 // oldest first
+      ready_;                          // by job type, first in line first
+  std::map<uint64_t, Queued> leased_;  // by receipt
+  std::vector<DeadLetter> dead_;       // oldest first
   uint64_t next_receipt_ = 1;
   bool closed_ = false;
   Status enqueue_failure_;

@@ -380,15 +380,9 @@ Status KafkaJobQueue::enqueue(const JobMessage& message) {
 
 Status KafkaJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
   if (messages.empty()) return {};
-  std::set<std::string_view> ids;
+  if (Status s = check_job_batch(messages); !s.ok()) return s;
   std::set<std::string_view> types;
-  for (const auto& message : messages) {
-    if (Status s = check_job_message(message); !s.ok()) return s;
-    if (!ids.insert(message.job_id).second) {
-      return already_exists("job " + message.job_id + " appears twice in the batch");
-    }
-    types.insert(message.job_type);
-  }
+  for (const auto& message : messages) types.insert(message.job_type);
   for (const auto type : types) {
     if (Status s = impl_->ensure_topics(type); !s.ok()) return s;
   }

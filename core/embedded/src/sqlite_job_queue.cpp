@@ -51,9 +51,7 @@ Status SqliteJobQueue::enqueue(const JobMessage& message) {
 
 Status SqliteJobQueue::enqueue_batch(std::span<const JobMessage> messages) {
   if (messages.empty()) return {};
-  for (const auto& message : messages) {
-    if (Status s = check_job_message(message); !s.ok()) return s;
-  }
+  if (Status s = check_job_batch(messages); !s.ok()) return s;
   return db_->write([&](WriteTx& tx) { return insert(tx, messages); }, Database::Atomic::kYes);
 }
 
@@ -68,12 +66,7 @@ Status SqliteJobQueue::insert(WriteTx& tx, std::span<const JobMessage> messages)
                 "VALUES(?, ?, ?, ?, ?)");
     query.bind(message.job_id).bind(message.job_type).bind(json).bind(now);
     query.bind(static_cast<int64_t>(index_of(message.priority)));
-    if (Status s = query.run(); !s.ok()) {
-      if (query.extended_error() == SQLITE_CONSTRAINT_UNIQUE) {
-        return already_exists("job " + message.job_id + " is already on the queue");
-      }
-      return s;
-    }
+    if (Status s = query.run(); !s.ok()) return s;
     if (db_->owner())
       inserted.push_back(Ready{sqlite3_last_insert_rowid(tx.connection().handle()), 0, message});
   }

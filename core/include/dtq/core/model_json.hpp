@@ -5,6 +5,7 @@
 // Thread-safety: every function is safe to call from any thread.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,9 @@ StatusOr<JobMessage> parse_job_message(std::string_view json);
 // message with it before accepting it, so that no consumer meets one it
 // cannot read back.
 Status check_job_message(const JobMessage& message);
+// check_job_message() of each, and AlreadyExists for a job id twice in the
+// batch: what every queue's enqueue_batch() refuses before it writes.
+Status check_job_batch(std::span<const JobMessage> messages);
 
 // {"job_id","state","progress_percent","updated_at","message",...}; optional
 // fields are omitted when empty.

@@ -55,7 +55,10 @@ class JobQueue {
   virtual ~JobQueue() = default;
 
   virtual Status enqueue(const JobMessage& message) = 0;
-  // All or nothing; cheaper per message than enqueue() in a loop.
+  // All or nothing; cheaper per message than enqueue() in a loop. A job id
+  // twice in the batch is refused (AlreadyExists); the queue is not searched
+  // for one already on it (Kafka cannot be): that is queued again, and
+  // delivery is at least once anyway.
   virtual Status enqueue_batch(std::span<const JobMessage> messages) = 0;
 
   // Up to `max` messages of `job_type`, waiting up to `wait` for the first.
