@@ -12,6 +12,8 @@ build_packages=(
   build-essential cmake ninja-build ccache pkg-config python3 curl
   libboost-dev libboost-filesystem-dev libsimdjson-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libcli11-dev libsqlite3-dev nlohmann-json3-dev libssl-dev
+  # jemalloc, the shipped binary's malloc (cmake/Allocator.cmake).
+  libjemalloc-dev
   libbenchmark-dev libpistache-dev prometheus-cpp-dev
   librdkafka-dev libmongoc-dev librabbitmq-dev
   # `dtq top`: ncurses (wide) and its form library.
