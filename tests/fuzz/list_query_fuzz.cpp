@@ -26,23 +26,38 @@ void require(bool holds) {
   if (!holds) std::abort();
 }
 
-dtq::StatusStore& store() {
-  static dtq::embedded::EmbeddedBackends backends = [] {
-    const auto dir =
-        std::filesystem::temp_directory_path() / ("dtq-fuzz-list-" + std::to_string(getpid()));
+// The embedded backends in a folder of their own, removed when the fuzzer
+// exits (the backends closed first).
+struct ScratchBackends {
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("dtq-fuzz-list-" + std::to_string(getpid()));
+  dtq::embedded::EmbeddedBackends backends;
+
+  ScratchBackends() {
     std::filesystem::remove_all(dir);
     auto opened = dtq::embedded::open_embedded({.data_dir = dir});
     require(opened.ok());
+    backends = std::move(opened).value();
     for (int i = 0; i < 12; ++i) {
-      (void)opened->statuses->update_durable(
+      (void)backends.statuses->update_durable(
           {.job_id = dtq::new_uuid4(),
            .state = i % 3 == 0 ? dtq::JobState::kFailed : dtq::JobState::kQueued,
            .updated_at = dtq::now_rfc3339(),
            .job_type = i % 2 == 0 ? "weather" : "quote"});
     }
-    return std::move(opened).value();
-  }();
-  return *backends.statuses;
+  }
+  ~ScratchBackends() {
+    backends = {};
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  ScratchBackends(const ScratchBackends&) = delete;
+  ScratchBackends& operator=(const ScratchBackends&) = delete;
+};
+
+dtq::StatusStore& store() {
+  static ScratchBackends scratch;
+  return *scratch.backends.statuses;
 }
 
 // The query argument `name` of `query` ("a=1&b=2"), raw; none when absent.
