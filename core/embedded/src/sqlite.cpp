@@ -25,8 +25,14 @@ StatusOr<std::unique_ptr<Connection>> Connection::open(const std::filesystem::pa
   // taken on every malloc and free: the writer and the readers queued on it
   // (a tenth of the engine's lock waits). Nothing here reads the counts.
   // Only possible before SQLite initializes; refused (and harmless) after.
+  // Nor does SQLite hand each new connection's page cache a bulk of 20
+  // pages up front: a dozen connections, most of them idle readers, held
+  // them for nothing; pages are allocated as they are read.
   static std::once_flag configured;
-  std::call_once(configured, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+  std::call_once(configured, [] {
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0);
+  });
   sqlite3* db = nullptr;
   // Each connection is confined to one thread at a time by its owner, so
   // SQLite's per-connection mutex would only cost.
