@@ -187,6 +187,36 @@ TYPED_TEST_P(StatusStoreConformance, ABatchAnswersEachUpdateInOrder) {
   }
 }
 
+// get_batch(): each job read as get() would, answered in the order asked,
+// an unknown one NotFound alone; in the writing process and in another.
+TYPED_TEST_P(StatusStoreConformance, AReadOfSeveralJobsAnswersEachInOrder) {
+  StatusStore& store = *this->store_;
+  auto client = this->harness_.open_client();
+  ASSERT_TRUE(client);
+  EXPECT_TRUE(store.get_batch({}).empty());
+  const std::vector<std::string> ids = {new_uuid4(), new_uuid4(), new_uuid4(), new_uuid4()};
+  // Durable: a store may write behind, and the client reads what is stored.
+  const auto stored = store.update_durable_batch(
+      std::vector<JobStatus>{status_of(ids[0], JobState::kQueued, 0, "queued"),
+                             status_of(ids[2], JobState::kRunning, 40, "working"),
+                             status_of(ids[3], JobState::kCompleted, 100, "done")});
+  for (const auto& one : stored) ASSERT_TRUE(one.ok()) << one.status().message();
+  for (StatusStore* reader : {&store, client.get()}) {
+    const auto found = reader->get_batch(ids);
+    ASSERT_EQ(found.size(), ids.size());
+    EXPECT_EQ(found[1].status().code(), StatusCode::kNotFound);
+    for (size_t i : {0, 2, 3}) {
+      ASSERT_TRUE(found[i].ok()) << "job " << i << ": " << found[i].status().message();
+      EXPECT_EQ(found[i]->job_id, ids[i]);
+    }
+    EXPECT_EQ(found[0]->state, JobState::kQueued);
+    EXPECT_EQ(found[2]->state, JobState::kRunning);
+    EXPECT_EQ(found[2]->progress_percent, 40);
+    EXPECT_EQ(found[3]->state, JobState::kCompleted);
+    EXPECT_EQ(found[3]->message, "done");
+  }
+}
+
 TYPED_TEST_P(StatusStoreConformance, SubscriptionsToOneJobAndToAll) {
   StatusStore& store = *this->store_;
   const std::string a = new_uuid4();
@@ -592,11 +622,12 @@ TYPED_TEST_P(StatusStoreConformance, AMalformedCursorIsInvalidArgument) {
 REGISTER_TYPED_TEST_SUITE_P(
     StatusStoreConformance, MergeRules, MergeRulesInAnotherProcess,
     UnknownJobIsNotFoundAndAnEmptyIdIsRefused, ADurableBatchAnswersEachUpdateInOrder,
-    ABatchAnswersEachUpdateInOrder, SubscriptionsToOneJobAndToAll,
-    UnsubscribingWaitsForARunningCallback, AnotherProcessesSubscriptionFollowsTheUpdates,
-    CancelRequestsReachEveryProcess, CancellingAQueuedJobCannotBeUndoneByALateWorker,
-    AStatusOutlivesItsStoreAndIsMergedOnto, ConcurrentUpdatesNeverRegressProgress,
-    ListsNewestSubmittedFirst, ListsFilteredByStateAndJobType, PagesYieldEveryJobOnceInOrder,
+    ABatchAnswersEachUpdateInOrder, AReadOfSeveralJobsAnswersEachInOrder,
+    SubscriptionsToOneJobAndToAll, UnsubscribingWaitsForARunningCallback,
+    AnotherProcessesSubscriptionFollowsTheUpdates, CancelRequestsReachEveryProcess,
+    CancellingAQueuedJobCannotBeUndoneByALateWorker, AStatusOutlivesItsStoreAndIsMergedOnto,
+    ConcurrentUpdatesNeverRegressProgress, ListsNewestSubmittedFirst,
+    ListsFilteredByStateAndJobType, PagesYieldEveryJobOnceInOrder,
     ACursorStaysRightWhileJobsAreSubmitted, ConcurrentSubmissionsArePagedExactlyOnce,
     AMalformedCursorIsInvalidArgument);
 

@@ -11,7 +11,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "dtq/rabbitmq/progress_responder.hpp"
@@ -190,6 +193,53 @@ TEST_F(ProgressTest, TheReplyOnTheWireIsTheContracts) {
   RawAmqp look(kSharedRabbit->port());
   EXPECT_TRUE(eventually([&] { return look.message_count(s.request_queue) == 0; }, 5s));
   EXPECT_TRUE(worker->healthy());
+}
+
+// A responder takes every request it holds at once and reads their
+// statuses together: queued before it starts, these reach it in one go, and
+// each reply still answers its own request, around the unreadable ones.
+TEST_F(ProgressTest, RequestsTakenTogetherAreEachAnsweredForTheirOwnJob) {
+  const RabbitSettings s = settings();
+  fakes::MemoryStatusStore store;
+  const std::string running = new_uuid4();
+  const std::string done = new_uuid4();
+  update_ok(store, running_status(running, 30, "working"));
+  update_ok(store,
+            JobStatus{.job_id = done, .state = JobState::kCompleted, .progress_percent = 100});
+  RawAmqp client(kSharedRabbit->port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client.declare(s.request_queue, /*durable=*/true, false, false).has_value());
+  const auto reply_queue = client.declare("", false, /*exclusive=*/true, /*auto_delete=*/true);
+  ASSERT_TRUE(reply_queue.has_value());
+  ASSERT_TRUE(client.consume(*reply_queue, /*no_ack=*/true));
+  // correlation id -> the job and the state its reply must carry
+  std::map<std::string, std::pair<std::string, std::string>> expected;
+  const auto ask = [&](const std::string& job_id, const char* state) {
+    const std::string correlation = new_uuid4();
+    expected[correlation] = {job_id, state};
+    ASSERT_TRUE(client.publish(s.request_queue, R"({"job_id":")" + job_id + R"("})", correlation,
+                               *reply_queue));
+  };
+  ask(running, "running");
+  ASSERT_TRUE(client.publish(s.request_queue, "not json", new_uuid4(), *reply_queue));
+  ask(new_uuid4(), "not_found");
+  ask(done, "completed");
+  ASSERT_TRUE(client.publish(s.request_queue, R"({"job_id":")" + done + R"("})", new_uuid4(), ""));
+  ask(running, "running");
+
+  auto worker = responder(s, store);
+  ASSERT_TRUE(worker);
+  for (size_t i = 0; i < 4; ++i) {
+    auto reply = client.next(5s);
+    ASSERT_TRUE(reply.has_value()) << "reply " << i;
+    const auto asked = expected.find(reply->correlation_id);
+    ASSERT_NE(asked, expected.end()) << reply->body;
+    EXPECT_EQ(string_field(reply->body, "job_id"), asked->second.first);
+    EXPECT_EQ(string_field(reply->body, "state"), asked->second.second);
+    expected.erase(asked);
+  }
+  RawAmqp look(kSharedRabbit->port());
+  EXPECT_TRUE(eventually([&] { return look.message_count(s.request_queue) == 0; }, 5s));
 }
 
 TEST_F(ProgressTest, TheRequestQueueIsDurable) {

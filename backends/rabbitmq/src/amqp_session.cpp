@@ -236,9 +236,11 @@ void AmqpSession::stop() {
 }
 
 void AmqpSession::post(std::function<void(Channel*)> task) {
+  bool first = false;
   {
     MutexLock lock(mutex_);
     if (!stopped_) {
+      first = posted_.empty();
       posted_.push_back(std::move(task));
       task = nullptr;
     }
@@ -247,7 +249,11 @@ void AmqpSession::post(std::function<void(Channel*)> task) {
     task(nullptr);
     return;
   }
-  wake();
+  // Only the task that finds the queue empty wakes the I/O thread: the
+  // others join a queue it has yet to take, whole, after that wake-up. A
+  // write to the eventfd per task was a system call (and often a context
+  // switch) per request or reply.
+  if (first) wake();
 }
 
 void AmqpSession::wake() {

@@ -5,7 +5,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <iterator>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -87,15 +89,19 @@ class ProgressResponder::Impl {
       (void)channel.ack(delivery.delivery_tag);
       return;
     }
+    bool first = false;
     {
       std::lock_guard lock(mutex_);
+      first = work_.empty();
       work_.push_back(Work{.generation = session_.generation(),
                            .delivery_tag = delivery.delivery_tag,
                            .reply_to = std::move(delivery.message.reply_to),
                            .correlation_id = std::move(delivery.message.correlation_id),
                            .body = std::move(delivery.message.body)});
     }
-    ready_.notify_one();
+    // One handler per batch: the one woken takes everything queued by then
+    // (a handler that finishes looks again before it sleeps).
+    if (first) ready_.notify_one();
   }
 
   // Requests of a lost connection: the broker delivers them again.
@@ -104,53 +110,78 @@ class ProgressResponder::Impl {
     work_.clear();
   }
 
+  // Takes every request queued (the broker hands at most `prefetch`), so
+  // that their statuses are read in one round trip and their replies sent
+  // in one wake-up of the I/O thread: one at a time, the round trips and
+  // the hand-offs to the I/O thread bounded the replies per second.
   void handle() {
+    std::vector<Work> batch;
     for (;;) {
-      Work work;
       {
         std::unique_lock lock(mutex_);
         ready_.wait(lock, [&] { return stopping_ || !work_.empty(); });
         if (stopping_) return;
-        work = std::move(work_.front());
-        work_.pop_front();
+        batch.assign(std::make_move_iterator(work_.begin()), std::make_move_iterator(work_.end()));
+        work_.clear();
       }
-      answer(std::move(work));
+      answer(std::move(batch));
+      batch.clear();
     }
   }
 
-  void answer(Work work) {
-    auto request = parse_progress_request(work.body);
-    Message reply;
-    if (!request.ok()) {
-      spdlog::warn(
-          "rabbitmq progress responder: unreadable request (correlation_id {}): {}; dropped",
-          work.correlation_id, request.status().message());
-    } else {
-      reply.body = reply_json(request->job_id, statuses_.get(request->job_id));
+  struct Answer {
+    Work work;
+    std::optional<Message> reply;  // none: unreadable, acknowledged and dropped
+  };
+
+  void answer(std::vector<Work> batch) {
+    std::vector<Answer> answers;
+    answers.reserve(batch.size());
+    std::vector<std::string> job_ids;
+    for (Work& work : batch) {
+      auto request = parse_progress_request(work.body);
+      if (!request.ok()) {
+        spdlog::warn(
+            "rabbitmq progress responder: unreadable request (correlation_id {}): {}; dropped",
+            work.correlation_id, request.status().message());
+        answers.push_back(Answer{.work = std::move(work)});
+        continue;
+      }
+      Message reply;
       reply.content_type = "application/json";
       // The contract's correlation id; a client that left it out still
       // gets its request_id back.
       reply.correlation_id =
           work.correlation_id.empty() ? request->request_id : work.correlation_id;
+      job_ids.push_back(std::move(request->job_id));
+      answers.push_back(Answer{.work = std::move(work), .reply = std::move(reply)});
     }
-    const bool publish = request.ok();
-    session_.post(
-        [this, work = std::move(work), reply = std::move(reply), publish](Channel* channel) {
-          // A reply for a request of an older connection is dropped: its
-          // delivery tag means nothing now and the broker redelivers it.
-          if (channel == nullptr || session_.generation() != work.generation) return;
-          if (publish) {
-            if (Status sent = channel->publish(work.reply_to, reply); !sent.ok()) {
-              spdlog::warn("rabbitmq progress responder: {}", sent.message());
-              return;  // not acknowledged: the connection is failing, it comes back
-            }
+    const auto statuses = statuses_.get_batch(job_ids);
+    size_t next_status = 0;
+    for (Answer& answer : answers) {
+      if (!answer.reply) continue;
+      answer.reply->body = reply_json(job_ids[next_status], statuses[next_status]);
+      ++next_status;
+    }
+    session_.post([this, answers = std::move(answers)](Channel* channel) {
+      // Replies for requests of an older connection are dropped: their
+      // delivery tags mean nothing now and the broker redelivers them.
+      if (channel == nullptr) return;
+      for (const Answer& answer : answers) {
+        if (session_.generation() != answer.work.generation) continue;
+        if (answer.reply) {
+          if (Status sent = channel->publish(answer.work.reply_to, *answer.reply); !sent.ok()) {
+            spdlog::warn("rabbitmq progress responder: {}", sent.message());
+            return;  // not acknowledged: the connection is failing, they come back
           }
-          if (Status acked = channel->ack(work.delivery_tag); !acked.ok()) {
-            spdlog::warn("rabbitmq progress responder: {}", acked.message());
-            return;
-          }
-          if (publish) answered_.fetch_add(1, std::memory_order_relaxed);
-        });
+        }
+        if (Status acked = channel->ack(answer.work.delivery_tag); !acked.ok()) {
+          spdlog::warn("rabbitmq progress responder: {}", acked.message());
+          return;
+        }
+        if (answer.reply) answered_.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
   }
 
   StatusStore& statuses_;

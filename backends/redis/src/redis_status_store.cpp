@@ -280,6 +280,38 @@ StatusOr<JobStatus> RedisStatusStore::get(std::string_view job_id) {
   return read_status(*pool_, job_id);
 }
 
+std::vector<StatusOr<JobStatus>> RedisStatusStore::get_batch(std::span<const std::string> job_ids) {
+  std::vector<std::string> keys;  // two per job, never moved once filled
+  keys.reserve(2 * job_ids.size());
+  std::vector<ConnectionPool::ScriptRun> runs;
+  runs.reserve(job_ids.size());
+  for (const std::string& job_id : job_ids) {
+    if (job_id.empty()) continue;
+    keys.push_back(status_key(job_id));
+    keys.push_back(meta_key(job_id));
+    runs.push_back({.keys = {keys[keys.size() - 2], keys.back()}});
+  }
+  auto replies = pool_->eval_pipelined(kRead, runs);
+  std::vector<StatusOr<JobStatus>> found;
+  found.reserve(job_ids.size());
+  size_t next_reply = 0;
+  for (const std::string& job_id : job_ids) {
+    if (job_id.empty()) {
+      found.emplace_back(invalid_argument("status read without a job id"));
+    } else if (!replies.ok()) {
+      found.emplace_back(replies.status());
+    } else {
+      const Reply& reply = (*replies)[next_reply++];
+      if (reply.is_error()) {
+        found.emplace_back(error_reply(settings(), "reading the status of job " + job_id, reply));
+      } else {
+        found.push_back(status_from_reply(job_id, reply, 0, settings()));
+      }
+    }
+  }
+  return found;
+}
+
 StatusOr<StatusPage> RedisStatusStore::list(const StatusListQuery& query) {
   std::optional<int64_t> below;
   if (!query.cursor.empty()) {

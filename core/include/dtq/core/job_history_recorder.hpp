@@ -109,6 +109,9 @@ class RecordingStatusStore final : public StatusStore {
   std::vector<StatusOr<JobStatus>> update_durable_batch(
       std::span<const JobStatus> updates) override;
   StatusOr<JobStatus> get(std::string_view job_id) override { return inner_.get(job_id); }
+  std::vector<StatusOr<JobStatus>> get_batch(std::span<const std::string> job_ids) override {
+    return inner_.get_batch(job_ids);
+  }
   std::unique_ptr<StatusSubscription> subscribe(
       std::string job_id, std::function<void(const JobStatus&)> on_change) override {
     return inner_.subscribe(std::move(job_id), std::move(on_change));

@@ -2,9 +2,11 @@
 // §2). It consumes settings.request_queue (progress.check.request.v1,
 // durable, declared here too) as one of any number of competing consumers,
 // with at most settings.prefetch requests delivered to it and unanswered,
-// reads each job's status from a StatusStore, and publishes the reply to the
-// request's reply_to (through the default exchange) with the request's
-// correlation_id. A request is acknowledged only after its reply was
+// reads the jobs' statuses from a StatusStore, and publishes each reply to
+// its request's reply_to (through the default exchange) with the request's
+// correlation_id. The requests it holds are answered together: their
+// statuses in one StatusStore::get_batch() (one Redis round trip), their
+// replies in one hand-off to the connection's thread. A request is acknowledged only after its reply was
 // published; one delivered to a responder that dies unanswered goes back to
 // the queue for another.
 //

@@ -90,6 +90,8 @@ class RedisStatusStore final : public StatusStore {
     return update_durable_batch(updates);
   }
   StatusOr<JobStatus> get(std::string_view job_id) override;
+  // Every read script pipelined on one connection: one round trip.
+  std::vector<StatusOr<JobStatus>> get_batch(std::span<const std::string> job_ids) override;
   std::unique_ptr<StatusSubscription> subscribe(
       std::string job_id, std::function<void(const JobStatus&)> on_change) override;
   Status request_cancel(std::string_view job_id) override;

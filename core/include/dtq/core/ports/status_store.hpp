@@ -80,6 +80,16 @@ class StatusStore {
     return stored;
   }
   virtual StatusOr<JobStatus> get(std::string_view job_id) = 0;  // NotFound if unknown
+  // get() of several jobs: one answer per id, in order, an unknown or
+  // refused one failing alone. A store that talks to a server overrides it
+  // to read them in one round trip (the progress responder answers the
+  // requests it holds together); by default they are read one after another.
+  virtual std::vector<StatusOr<JobStatus>> get_batch(std::span<const std::string> job_ids) {
+    std::vector<StatusOr<JobStatus>> found;
+    found.reserve(job_ids.size());
+    for (const auto& job_id : job_ids) found.push_back(get(job_id));
+    return found;
+  }
 
   // Every visible change to `job_id` (to every job when empty).
   virtual std::unique_ptr<StatusSubscription> subscribe(
