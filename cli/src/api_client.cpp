@@ -7,6 +7,8 @@ namespace {
 
 struct StreamState {
   const std::function<bool(std::string_view)>* on_data = nullptr;
+  const std::function<void()>* on_open = nullptr;  // run at the first bytes of a 200
+  bool opened = false;
   std::string buffer;
   std::string body;  // what came when the stream was refused (not 200)
   bool stopped = false;
@@ -28,6 +30,10 @@ size_t on_stream(char* data, size_t size, size_t count, void* user) {
   if (code != 200) {
     state.body.append(data, size * count);
     return size * count;
+  }
+  if (!state.opened) {
+    state.opened = true;
+    if (state.on_open != nullptr && *state.on_open) (*state.on_open)();
   }
   state.buffer.append(data, size * count);
   size_t end = 0;
@@ -123,11 +129,12 @@ ApiReply ApiClient::del(const std::string& path) {
 
 ApiReply ApiClient::stream_events(const std::string& path,
                                   const std::function<bool(std::string_view)>& on_data,
-                                  const std::atomic<bool>* stop) {
+                                  const std::atomic<bool>* stop,
+                                  const std::function<void()>& on_open) {
   CURL* curl = static_cast<CURL*>(curl_);
   curl_easy_reset(curl);
   const std::string url = base_url_ + path;
-  StreamState state{.on_data = &on_data, .curl = curl, .stop = stop};
+  StreamState state{.on_data = &on_data, .on_open = &on_open, .curl = curl, .stop = stop};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);

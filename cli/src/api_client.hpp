@@ -35,10 +35,12 @@ class ApiClient {
   // until it returns false, the server ends the stream, or `stop` (when
   // given) becomes true, noticed within about a second even while no event
   // comes. The reply carries the body only when the server refused the
-  // stream.
+  // stream. `on_open` (when given) runs once, when the stream's first bytes
+  // come with a 200: dtq sends them only once it is following the jobs.
   ApiReply stream_events(const std::string& path,
                          const std::function<bool(std::string_view data)>& on_data,
-                         const std::atomic<bool>* stop = nullptr);
+                         const std::atomic<bool>* stop = nullptr,
+                         const std::function<void()>& on_open = {});
 
  private:
   ApiReply perform(const std::string& path, const std::string* post_body,

@@ -118,8 +118,11 @@ class RestJobClient final : public JobClient {
                      const std::atomic<bool>* stop) override {
     return api_.stream_events("/v1/jobs/" + url_encode(job_id) + "/events", sink, stop);
   }
-  ApiReply watch_jobs(const StatusSink& sink, const std::atomic<bool>* stop) override {
-    return api_.stream_events("/v1/events", sink, stop);
+  ApiReply watch_jobs(const StatusSink& sink, const std::atomic<bool>* stop,
+                      const std::function<void()>& on_watching) override {
+    // GET /v1/events sends its headers and a first heartbeat once it has
+    // subscribed.
+    return api_.stream_events("/v1/events", sink, stop, on_watching);
   }
 
  private:
@@ -619,10 +622,11 @@ class GrpcJobClient final : public JobClient {
     return follow(context, stub_->WatchJob(&context, request), sink, stop);
   }
 
-  ApiReply watch_jobs(const StatusSink& sink, const std::atomic<bool>* stop) override {
+  ApiReply watch_jobs(const StatusSink& sink, const std::atomic<bool>* stop,
+                      const std::function<void()>& on_watching) override {
     grpc::ClientContext context;
     prepare(context, /*unary=*/false);
-    return follow(context, stub_->WatchJobs(&context, {}), sink, stop);
+    return follow(context, stub_->WatchJobs(&context, {}), sink, stop, on_watching);
   }
 
  private:
@@ -671,7 +675,8 @@ class GrpcJobClient final : public JobClient {
   // blocks while no status comes.
   ApiReply follow(grpc::ClientContext& context,
                   std::unique_ptr<grpc::ClientReader<v1::JobStatus>> reader, const StatusSink& sink,
-                  const std::atomic<bool>* stop) const {
+                  const std::atomic<bool>* stop,
+                  const std::function<void()>& on_watching = {}) const {
     Canceller watch;
     std::thread canceller;
     if (stop != nullptr) {
@@ -686,6 +691,12 @@ class GrpcJobClient final : public JobClient {
           watch.changed.wait_for(lock, std::chrono::milliseconds(200));
         }
       });
+    }
+    if (on_watching) {
+      // WatchJobs sends its headers once it has subscribed (a refused or
+      // cancelled call ends this wait too, and then its first Read).
+      reader->WaitForInitialMetadata();
+      on_watching();
     }
     v1::JobStatus status;
     bool sink_stopped = false;

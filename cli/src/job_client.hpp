@@ -78,8 +78,12 @@ class JobClient {
   virtual ApiReply watch_job(const std::string& job_id, const StatusSink& sink,
                              const std::atomic<bool>* stop = nullptr) = 0;
   // Every job's changes, no snapshot, until `sink` returns false, `stop`
-  // becomes true or the server ends the stream.
-  virtual ApiReply watch_jobs(const StatusSink& sink, const std::atomic<bool>* stop = nullptr) = 0;
+  // becomes true or the server ends the stream. `on_watching` (when given)
+  // runs once the server is following every job: a change after that
+  // reaches `sink`, so a listing read from then on misses nothing between
+  // the two.
+  virtual ApiReply watch_jobs(const StatusSink& sink, const std::atomic<bool>* stop = nullptr,
+                              const std::function<void()>& on_watching = {}) = 0;
 };
 
 // True when `server` names the gRPC JobService (grpc:// or grpcs://).

@@ -12,15 +12,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "dtq/core/ids.hpp"
+#include "job_client.hpp"
 #include "support/eventually.hpp"
 
 namespace dtq {
@@ -33,14 +40,16 @@ using ::testing::Not;
 
 constexpr const char* kToken = "grpc-cli-test-token-0123456789";
 
-// `dtq serve --rest=off` with gRPC: reads LISTENING and GRPC_LISTENING.
+// `dtq serve` with gRPC, and REST's job routes off unless `rest`: reads
+// LISTENING and GRPC_LISTENING.
 class ServeProcess {
  public:
-  ServeProcess(const fs::path& data, const fs::path& plugins) {
+  ServeProcess(const fs::path& data, const fs::path& plugins, bool rest) {
     std::vector<std::string> args = {
         DTQ_CLI,         "--plugin-dir", plugins.string(), "--data-dir", data.string(),
         "--log-level",   "warn",         "serve",          "--listen",   "127.0.0.1:0",
-        "--grpc-listen", "127.0.0.1:0",  "--submit-rate",  "0",          "--rest=off"};
+        "--grpc-listen", "127.0.0.1:0",  "--submit-rate",  "0"};
+    if (!rest) args.emplace_back("--rest=off");
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe");
     pid_ = fork();
@@ -111,7 +120,7 @@ class GrpcCliTest : public ::testing::Test {
     folder_ = fs::temp_directory_path() / ("dtq-grpc-cli-" + new_uuid4());
     fs::create_directories(folder_ / "plugins");
     fs::copy_file(fs::path(DTQ_TEST_PLUGIN_DIR) / "echo.so", folder_ / "plugins" / "echo.so");
-    serve_ = std::make_unique<ServeProcess>(folder_ / "data", folder_ / "plugins");
+    serve_ = std::make_unique<ServeProcess>(folder_ / "data", folder_ / "plugins", rest_);
   }
   void TearDown() override {
     serve_.reset();
@@ -172,8 +181,16 @@ class GrpcCliTest : public ::testing::Test {
     return job;
   }
 
+  bool rest_ = false;  // REST's job routes beside gRPC
   fs::path folder_;
   std::unique_ptr<ServeProcess> serve_;
+};
+
+// The job client that `dtq top` follows every job with, over both
+// transports of one server.
+class WatchJobsTest : public GrpcCliTest {
+ protected:
+  WatchJobsTest() { rest_ = true; }
 };
 
 TEST_F(GrpcCliTest, JobVerbsWorkOverGrpcWhenRestIsOff) {
@@ -366,6 +383,51 @@ TEST_F(GrpcCliTest, SubmitBatchWorksOverGrpc) {
   EXPECT_EQ(lines[2]["state"], "scheduled");
   EXPECT_EQ(status_once(id, "completed")["result"]["input"]["message"], "a");
   status_once(lines[2].value("job_id", ""), "scheduled");
+}
+
+// watch_jobs() says when the server follows every job, before any change
+// comes (WatchJobs' headers over gRPC, the first bytes of GET /v1/events
+// over REST): a job submitted from that moment is seen from its first
+// status. `dtq top` reads its listings then; read as the connection
+// opened, a job submitted before the server subscribed was in neither.
+TEST_F(WatchJobsTest, TheWatchOfEveryJobSaysWhenTheServerFollowsThem) {
+  for (const std::string& server : {serve_->grpc(), serve_->url()}) {
+    SCOPED_TRACE(server);
+    const auto watcher = cli::make_job_client(server, kToken);
+    std::atomic<bool> stop{false};
+    std::promise<void> watching;
+    std::mutex mutex;
+    std::set<std::string> seen;  // job ids with a status in the stream
+    cli::ApiReply ended;
+    std::thread stream([&] {
+      ended = watcher->watch_jobs(
+          [&](std::string_view data) {
+            const auto status = nlohmann::json::parse(data, nullptr, false);
+            const std::lock_guard lock(mutex);
+            if (status.is_object()) seen.insert(status.value("job_id", ""));
+            return true;
+          },
+          &stop, [&] { watching.set_value(); });
+    });
+    const bool followed = watching.get_future().wait_for(10s) == std::future_status::ready;
+    std::string id;
+    bool seen_it = false;
+    if (followed) {
+      const cli::ApiReply submitted =
+          cli::make_job_client(server, kToken)->submit("echo", "{}", {});
+      id = nlohmann::json::parse(submitted.body, nullptr, false).value("job_id", "");
+      seen_it = testing::eventually([&] {
+        const std::lock_guard lock(mutex);
+        return seen.contains(id);
+      });
+    }
+    stop = true;
+    stream.join();
+    EXPECT_TRUE(followed) << "no word that the server follows the jobs";
+    EXPECT_TRUE(is_uuid(id)) << id;
+    EXPECT_TRUE(seen_it) << "job " << id << " never came in the stream";
+    EXPECT_EQ(ended.code, 200) << ended.body << ended.transport;
+  }
 }
 
 }  // namespace

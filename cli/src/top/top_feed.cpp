@@ -106,11 +106,9 @@ void Feed::run_stream() {
   while (!stopping_) {
     {
       const std::lock_guard lock(mutex_);
-      ++stream_epoch_;
       stream_open_ = true;
       report_connection();
     }
-    changed_.notify_all();  // the poll thread reads the jobs for this stream
     bool live = false;
     const ApiReply reply = client->watch_jobs(
         [&](std::string_view data) {
@@ -128,7 +126,14 @@ void Feed::run_stream() {
           }
           return !stopping_;
         },
-        &stopping_);
+        &stopping_,
+        [&] {
+          {
+            const std::lock_guard lock(mutex_);
+            ++watching_epoch_;
+          }
+          changed_.notify_all();  // the poll thread reads the jobs for this stream
+        });
     if (stopping_) break;
     std::chrono::milliseconds delay{0};
     {
@@ -175,12 +180,14 @@ void Feed::run_poll() {
         pending_.job_types = std::move(types);
       }
       report_connection();
-      epoch = stream_epoch_;
+      epoch = watching_epoch_;
     }
     if (reachable && epoch != seeded_epoch) {
-      // After the stream's attempt began, so that a change the listing
-      // misses is one the stream carries (the model merges both, newest
-      // state and progress winning).
+      // Once the server follows every job for the stream, so that a change
+      // the listing misses is one the stream carries (the model merges
+      // both, newest state and progress winning). Read as soon as the
+      // stream's attempt began, a job submitted before the server had
+      // subscribed was in neither.
       auto running = list(*client, "running", settings_.seed_per_state);
       auto queued = list(*client, "queued", settings_.seed_per_state);
       auto newest = list(*client, "", settings_.seed_newest);
@@ -193,10 +200,10 @@ void Feed::run_poll() {
         });
       }
     }
-    // Again after the period, or at once when a new stream attempt begins.
+    // Again after the period, or at once when a new stream is following.
     std::unique_lock lock(mutex_);
     changed_.wait_for(lock, settings_.job_types_every,
-                      [&] { return stopping_.load() || stream_epoch_ != epoch; });
+                      [&] { return stopping_.load() || watching_epoch_ != epoch; });
   }
 }
 

@@ -4,8 +4,9 @@
 // and reconnects by itself with the
 // shared backoff when it breaks; one reads the job types (pools and their
 // health are in no stream, so they are read again every `job_types_every`)
-// and, each time the stream starts, the jobs that are queued, running and
-// newest (the stream has no snapshot); one runs the user's actions (cancel,
+// and, each time a stream is following every job (the server says so
+// before any change), the jobs that are queued, running and newest (the
+// stream has no snapshot); one runs the user's actions (cancel,
 // submit, a job's details) so that a slow server never freezes the screen.
 // What they learn waits in the feed until the screen's thread take()s it;
 // `wake` is called when something is waiting and nothing was before.
@@ -95,8 +96,10 @@ class Feed {
   std::mutex mutex_;
   std::condition_variable changed_;  // for the poll and action threads
   FeedUpdate pending_;
-  uint64_t stream_epoch_ = 0;  // bumped at each stream attempt: the poll thread seeds
-  bool stream_open_ = false;   // an attempt is in progress
+  // Bumped each time a stream is following every job: the poll thread then
+  // reads the listings, which the stream (no snapshot) cannot give.
+  uint64_t watching_epoch_ = 0;
+  bool stream_open_ = false;  // an attempt is in progress
   bool server_reachable_ = false;
   std::string stream_why_;
   std::string poll_why_;
