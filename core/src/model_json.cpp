@@ -189,6 +189,8 @@ Status check_job_message(const JobMessage& message) {
 }
 
 Status check_job_batch(std::span<const JobMessage> messages) {
+  // Every single enqueue() comes through here: nothing to repeat, no set.
+  if (messages.size() == 1) return check_job_message(messages.front());
   std::unordered_set<std::string_view> ids;
   ids.reserve(messages.size());
   for (const auto& message : messages) {

@@ -4,8 +4,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
-#include <iterator>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -115,17 +113,15 @@ class ProgressResponder::Impl {
   // in one wake-up of the I/O thread: one at a time, the round trips and
   // the hand-offs to the I/O thread bounded the replies per second.
   void handle() {
-    std::vector<Work> batch;
     for (;;) {
+      std::vector<Work> batch;
       {
         std::unique_lock lock(mutex_);
         ready_.wait(lock, [&] { return stopping_ || !work_.empty(); });
         if (stopping_) return;
-        batch.assign(std::make_move_iterator(work_.begin()), std::make_move_iterator(work_.end()));
-        work_.clear();
+        batch.swap(work_);
       }
       answer(std::move(batch));
-      batch.clear();
     }
   }
 
@@ -187,7 +183,7 @@ class ProgressResponder::Impl {
   StatusStore& statuses_;
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<Work> work_;
+  std::vector<Work> work_;
   bool stopping_ = false;
   std::vector<std::thread> handlers_;
   std::atomic<uint64_t> answered_{0};

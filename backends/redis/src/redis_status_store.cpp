@@ -75,14 +75,24 @@ Status error_reply(const RedisSettings& settings, std::string_view what, const R
                         reply.text);
 }
 
+// The status in kRead's reply for `job_id`; get() and get_batch() share it.
+StatusOr<JobStatus> read_reply_status(std::string_view job_id, const Reply& reply,
+                                      const RedisSettings& settings) {
+  if (reply.is_error())
+    return error_reply(settings, "reading the status of job " + std::string(job_id), reply);
+  return status_from_reply(job_id, reply, 0, settings);
+}
+
+Status no_job_id_to_read() {
+  return invalid_argument("status read without a job id");
+}
+
 StatusOr<JobStatus> read_status(ConnectionPool& pool, std::string_view job_id) {
-  if (job_id.empty()) return invalid_argument("status read without a job id");
+  if (job_id.empty()) return no_job_id_to_read();
   auto reply = pool.eval(
       kRead, {RedisStatusStore::status_key(job_id), RedisStatusStore::meta_key(job_id)}, {});
   if (!reply.ok()) return reply.status();
-  if (reply->is_error())
-    return error_reply(pool.settings(), "reading the status of job " + std::string(job_id), *reply);
-  return status_from_reply(job_id, *reply, 0, pool.settings());
+  return read_reply_status(job_id, *reply, pool.settings());
 }
 
 // A cursor is the index score of the last entry a page covered; the next
@@ -297,16 +307,11 @@ std::vector<StatusOr<JobStatus>> RedisStatusStore::get_batch(std::span<const std
   size_t next_reply = 0;
   for (const std::string& job_id : job_ids) {
     if (job_id.empty()) {
-      found.emplace_back(invalid_argument("status read without a job id"));
+      found.emplace_back(no_job_id_to_read());
     } else if (!replies.ok()) {
       found.emplace_back(replies.status());
     } else {
-      const Reply& reply = (*replies)[next_reply++];
-      if (reply.is_error()) {
-        found.emplace_back(error_reply(settings(), "reading the status of job " + job_id, reply));
-      } else {
-        found.push_back(status_from_reply(job_id, reply, 0, settings()));
-      }
+      found.push_back(read_reply_status(job_id, (*replies)[next_reply++], settings()));
     }
   }
   return found;

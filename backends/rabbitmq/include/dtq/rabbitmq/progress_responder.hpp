@@ -6,9 +6,9 @@
 // its request's reply_to (through the default exchange) with the request's
 // correlation_id. The requests it holds are answered together: their
 // statuses in one StatusStore::get_batch() (one Redis round trip), their
-// replies in one hand-off to the connection's thread. A request is acknowledged only after its reply was
-// published; one delivered to a responder that dies unanswered goes back to
-// the queue for another.
+// replies in one hand-off to the connection's thread. A request is
+// acknowledged only after its reply was published; one delivered to a
+// responder that dies unanswered goes back to the queue for another.
 //
 // Reply body: {"job_id","state","progress_percent","message","timestamp"}
 // (timestamp: the status's updated_at), plus "trace_id", "error_code",
