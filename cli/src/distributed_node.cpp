@@ -1,6 +1,7 @@
 #include "distributed_node.hpp"
 
 #include "dtq/kafka/kafka_bootstrap.hpp"
+#include "dtq/mongo/mongo_module.hpp"
 #include "dtq/mongo/mongo_uri.hpp"
 #include "dtq/rabbitmq/rabbit_uri.hpp"
 #include "dtq/redis/redis_uri.hpp"
@@ -92,7 +93,7 @@ Status connect_kafka(const kafka::KafkaSettings& settings,
 }
 
 Status connect_mongo(const mongo::MongoSettings& settings, DistributedAdapters& adapters) {
-  auto results = mongo::MongoResultStore::connect(settings);
+  auto results = mongo::connect_results(settings);
   if (!results.ok()) return starting("mongodb", adapters.uris.mongo, results.status());
   adapters.results = std::move(results).value();
   return {};

@@ -20,7 +20,8 @@
 #include "dtq/core/retention.hpp"
 #include "dtq/core/status.hpp"
 #include "dtq/kafka/kafka_job_queue.hpp"
-#include "dtq/mongo/mongo_result_store.hpp"
+#include "dtq/mongo/mongo_results.hpp"
+#include "dtq/mongo/mongo_settings.hpp"
 #include "dtq/rabbitmq/progress_responder.hpp"
 #include "dtq/rabbitmq/rabbit_progress_query.hpp"
 #include "dtq/redis/redis_idempotency_store.hpp"
@@ -48,7 +49,7 @@ struct DistributedAdapters {
   std::unique_ptr<redis::RedisJobTypeRegistry> registry;
   std::unique_ptr<redis::RedisIdempotencyStore> idempotency;  // the API's side
   std::unique_ptr<redis::RedisJobSchedule> schedule;          // the API's side: delayed jobs
-  std::unique_ptr<mongo::MongoResultStore> results;
+  std::unique_ptr<mongo::MongoResults> results;             // through the module: mongo_module.hpp
   std::unique_ptr<rabbitmq::RabbitProgressQuery> progress;  // the API's side
   std::unique_ptr<rabbitmq::ProgressResponder> responder;   // a worker's side
   // The job history in MongoDB's job_events (results->history()), written

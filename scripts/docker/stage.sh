@@ -35,9 +35,9 @@ mkdir -p "$stage"
 standins=$repo/infra/compose/standins
 
 # dtq: stripped copies (the build tree's have debug info: 100+ MB).
-for file in "$build/bin/dtq" "$build/bin/dtq-plugin-runner"; do
+for file in "$build/bin/dtq" "$build/bin/dtq-plugin-runner" "$build/bin/dtq-backend-mongo.so"; do
   [[ -x $file ]] || {
-    say "error: $file missing; build dtq and dtq-plugin-runner first"
+    say "error: $file missing; build dtq (it builds the runner and the MongoDB module) first"
     exit 1
   }
 done
@@ -45,6 +45,7 @@ mkdir -p "$stage/dtq/opt/dtq/bin" "$stage/dtq/opt/dtq/plugins"
 put "$repo/infra/docker/Dockerfile" "$stage/dtq"
 strip --strip-unneeded -o "$stage/dtq/opt/dtq/bin/dtq" "$build/bin/dtq"
 strip --strip-unneeded -o "$stage/dtq/opt/dtq/bin/dtq-plugin-runner" "$build/bin/dtq-plugin-runner"
+strip --strip-unneeded -o "$stage/dtq/opt/dtq/bin/dtq-backend-mongo.so" "$build/bin/dtq-backend-mongo.so"
 for plugin in weather quote exchange_rate github_user; do
   strip --strip-unneeded -o "$stage/dtq/opt/dtq/plugins/$plugin.so" "$build/plugins/$plugin.so"
 done

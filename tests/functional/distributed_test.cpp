@@ -1151,6 +1151,15 @@ TEST_F(DistributedTest, StartUpFailsClearlyWhenABackendIsUnreachableOrMisconfigu
                 HasSubstr("--amqp: \"amqp://guest:***@127.0.0.1:notaport/%2f\" has a bad port"));
     EXPECT_THAT(log, ::testing::Not(HasSubstr("s3cret")));
   }
+  // The MongoDB driver's module missing: named, with where it was looked for.
+  {
+    DtqProcess worker({"worker", "--only", "quote"}, logs_ / "no-mongo-module.log", false,
+                      {{"DTQ_MONGO_MODULE", "/nonexistent/dtq-backend-mongo.so"}});
+    EXPECT_EQ(worker.wait_exit(30s), 1);
+    EXPECT_THAT(read_file(logs_ / "no-mongo-module.log"),
+                HasSubstr("cannot start: mongodb (from $DTQ_MONGODB_URI): mongo: cannot load the "
+                          "MongoDB module /nonexistent/dtq-backend-mongo.so"));
+  }
   // Only some backends named: which are missing, and how to name them.
   {
     DtqProcess worker({"worker", "--only", "quote"}, logs_ / "partial.log", false,

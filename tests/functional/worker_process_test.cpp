@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 
 #include "dtq/core/ids.hpp"
@@ -56,6 +57,7 @@ class WorkerProcess {
     }
   }
   void kill_now(int signal) { kill(pid_, signal); }
+  [[nodiscard]] pid_t pid() const { return pid_; }
   // The exit status (128 + the signal for a killed process) once it has
   // exited; nullopt while it runs. Does not wait.
   std::optional<int> exit_status() {
@@ -286,6 +288,24 @@ TEST_F(WorkerProcessTest, TheAdminPortAnswersProbesAndPrometheus) {
         << line;
   }
   EXPECT_EQ(get(admin + "/nothing").first, 404);
+  worker.kill_now(SIGTERM);
+  EXPECT_EQ(worker.wait_exit(30s), 0);
+}
+
+// MongoDB's driver is a module the distributed wiring loads
+// (dtq/mongo/mongo_module.hpp): its library constructor sets up OpenSSL and
+// SASL, megabytes an embedded worker would carry at rest.
+TEST_F(WorkerProcessTest, AnEmbeddedWorkerNeverLoadsTheMongoDbDriver) {
+  const std::string admin = "http://127.0.0.1:" + std::to_string(free_port());
+  WorkerProcess worker(root_ / "plugins", root_ / "data", {"--admin-listen", admin.substr(7)});
+  ASSERT_TRUE(eventually([&] { return get(admin + "/readyz").first == 200; }, 20s, 50ms));
+  const auto ids = submit_many(2, R"({"message":"x"})");
+  ASSERT_TRUE(wait_all_terminal(ids, 20s));
+  std::ifstream maps("/proc/" + std::to_string(worker.pid()) + "/maps");
+  const std::string mapped((std::istreambuf_iterator<char>(maps)), {});
+  ASSERT_THAT(mapped, ::testing::HasSubstr("libsqlite3"));  // the maps were read
+  EXPECT_THAT(mapped, ::testing::Not(::testing::HasSubstr("libmongoc")));
+  EXPECT_THAT(mapped, ::testing::Not(::testing::HasSubstr("dtq-backend-mongo")));
   worker.kill_now(SIGTERM);
   EXPECT_EQ(worker.wait_exit(30s), 0);
 }

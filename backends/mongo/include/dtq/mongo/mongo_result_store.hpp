@@ -1,5 +1,7 @@
 // MongoResultStore: the distributed ResultStore (core/include/dtq/core/ports/
-// result_store.hpp) on MongoDB, through libmongoc.
+// result_store.hpp) on MongoDB, through libmongoc; the MongoResults of
+// mongo_results.hpp. The dtq binary reaches it through the module of
+// mongo_module.hpp, never by linking it.
 //
 // What it stores (DESIGN §2; docs/distributed.md has the details): one
 // document per job in <database>.<collection> (dtq.job_results) with exactly
@@ -63,11 +65,12 @@
 #include "dtq/core/ports/job_history.hpp"
 #include "dtq/core/ports/result_store.hpp"
 #include "dtq/core/thread_annotations.hpp"
+#include "dtq/mongo/mongo_results.hpp"
 #include "dtq/mongo/mongo_settings.hpp"
 
 namespace dtq::mongo {
 
-class MongoResultStore final : public ResultStore {
+class MongoResultStore final : public MongoResults {
  public:
   // Checks the settings, waits for a server (up to
   // settings.server_selection_timeout) and ensures the indexes.
@@ -98,13 +101,13 @@ class MongoResultStore final : public ResultStore {
   // (job_id_1) and expire_at_1 (TTL, as the results'; made by connect()),
   // appended with one unordered insert_many per batch; trimmed with the
   // results by trim_expired().
-  JobHistory& history();
+  JobHistory& history() override;
 
   // One round trip ({ping: 1}), for readiness checks.
-  Status ping();
+  Status ping() override;
   const MongoSettings& settings() const;
   // "host:port,…/database.collection", for messages (never the credentials).
-  const std::string& describe() const;
+  [[nodiscard]] const std::string& describe() const override;
 
   // The index names connect() ensures.
   static constexpr std::string_view kJobIdIndex = "job_id_1";
