@@ -187,8 +187,8 @@ Status Channel::publish(std::string_view routing_key, const Message& message) {
   return {};
 }
 
-Status Channel::ack(uint64_t delivery_tag) {
-  const int status = amqp_basic_ack(connection_, kChannel, delivery_tag, /*multiple=*/0);
+Status Channel::ack(uint64_t delivery_tag, bool multiple) {
+  const int status = amqp_basic_ack(connection_, kChannel, delivery_tag, multiple ? 1 : 0);
   if (status != AMQP_STATUS_OK) {
     return unavailable(std::string("acknowledging a delivery: ") + amqp_error_string2(status));
   }

@@ -60,7 +60,9 @@ class Channel {
   StatusOr<std::string> consume(const std::string& queue, bool no_ack);
   // basic.publish through the default exchange to `routing_key` (a queue).
   Status publish(std::string_view routing_key, const Message& message);
-  Status ack(uint64_t delivery_tag);
+  // basic.ack of `delivery_tag`; with `multiple`, of every delivery of this
+  // channel up to it too.
+  Status ack(uint64_t delivery_tag, bool multiple = false);
 
  private:
   Status rpc_status(std::string_view what);

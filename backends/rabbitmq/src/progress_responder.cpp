@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -54,9 +56,9 @@ class ProgressResponder::Impl {
     }
   }
 
-  bool healthy() const { return session_.healthy(); }
-  uint64_t answered() const { return answered_.load(std::memory_order_relaxed); }
-  const RabbitSettings& settings() const { return session_.settings(); }
+  [[nodiscard]] bool healthy() const { return session_.healthy(); }
+  [[nodiscard]] uint64_t answered() const { return answered_.load(std::memory_order_relaxed); }
+  [[nodiscard]] const RabbitSettings& settings() const { return session_.settings(); }
 
  private:
   struct Work {
@@ -68,6 +70,7 @@ class ProgressResponder::Impl {
   };
 
   Status on_open(Channel& channel) {
+    unacked_.clear();  // a new connection's tags start again from 1
     const RabbitSettings& settings = session_.settings();
     if (Status s = channel.declare_durable_queue(settings.request_queue); !s.ok()) return s;
     if (Status s = channel.qos(settings.prefetch); !s.ok()) return s;
@@ -84,9 +87,11 @@ class ProgressResponder::Impl {
       spdlog::warn(
           "rabbitmq progress responder: a request without reply_to (correlation_id {}); dropped",
           delivery.message.correlation_id);
-      (void)channel.ack(delivery.delivery_tag);
+      unacked_.push_back(Unacked{.delivery_tag = delivery.delivery_tag, .answered = true});
+      (void)ack_answered(channel);
       return;
     }
+    unacked_.push_back(Unacked{.delivery_tag = delivery.delivery_tag});
     bool first = false;
     {
       std::lock_guard lock(mutex_);
@@ -170,17 +175,51 @@ class ProgressResponder::Impl {
             spdlog::warn("rabbitmq progress responder: {}", sent.message());
             return;  // not acknowledged: the connection is failing, they come back
           }
+          answered_.fetch_add(1, std::memory_order_relaxed);
         }
-        if (Status acked = channel->ack(answer.work.delivery_tag); !acked.ok()) {
-          spdlog::warn("rabbitmq progress responder: {}", acked.message());
-          return;
-        }
-        if (answer.reply) answered_.fetch_add(1, std::memory_order_relaxed);
+        mark_answered(answer.work.delivery_tag);
       }
+      if (Status acked = ack_answered(*channel); !acked.ok())
+        spdlog::warn("rabbitmq progress responder: {}", acked.message());
     });
   }
 
+  // On the I/O thread: a request of this connection is answered (or
+  // dropped as unreadable).
+  void mark_answered(uint64_t delivery_tag) {
+    const auto it = std::lower_bound(
+        unacked_.begin(), unacked_.end(), delivery_tag,
+        [](const Unacked& pending, uint64_t tag) { return pending.delivery_tag < tag; });
+    if (it != unacked_.end() && it->delivery_tag == delivery_tag) it->answered = true;
+  }
+
+  // On the I/O thread: one ack, with multiple set, of every answered
+  // request before the first one still unanswered.
+  Status ack_answered(Channel& channel) {
+    uint64_t last = 0;
+    while (!unacked_.empty() && unacked_.front().answered) {
+      last = unacked_.front().delivery_tag;
+      unacked_.pop_front();
+    }
+    if (last == 0) return {};
+    return channel.ack(last, /*multiple=*/true);
+  }
+
+  // A request not yet acknowledged, as the I/O thread tracks it.
+  struct Unacked {
+    uint64_t delivery_tag = 0;
+    bool answered = false;
+  };
+
   StatusStore& statuses_;
+  // This connection's requests not yet acknowledged, in the order the broker
+  // delivered them (a channel's delivery tags only grow); only the I/O
+  // thread touches it. Acknowledging them with one multiple ack per batch
+  // costs the broker and the I/O thread one frame instead of one per
+  // request, and since the ack stops at the first unanswered request (a
+  // batch still being read on another handler), none is acknowledged before
+  // it is answered.
+  std::deque<Unacked> unacked_;
   std::mutex mutex_;
   std::condition_variable ready_;
   std::vector<Work> work_;
