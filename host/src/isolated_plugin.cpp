@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "dtq/core/backoff.hpp"
+#include "dtq/core/companion_file.hpp"
 #include "dtq/core/time.hpp"
 #include "dtq/host/job_context.hpp"
 #include "runner_protocol.hpp"
@@ -87,13 +88,7 @@ bool read_info(FrameReader& reader, PluginInfo& info, bool& network_isolated) {
 }  // namespace
 
 std::filesystem::path default_runner_executable() {
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in dtq sets the environment
-  if (const char* path = std::getenv("DTQ_PLUGIN_RUNNER"); path != nullptr && *path != '\0')
-    return path;
-  std::error_code error;
-  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
-  if (error) self = "dtq";
-  return self.replace_filename("dtq-plugin-runner");
+  return companion_file("DTQ_PLUGIN_RUNNER", "dtq-plugin-runner");
 }
 
 // One runner process and this end of its socket. Many callers share it:

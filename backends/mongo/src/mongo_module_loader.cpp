@@ -1,8 +1,8 @@
 #include <dlfcn.h>
 
-#include <cstdlib>
 #include <string>
 
+#include "dtq/core/companion_file.hpp"
 #include "dtq/mongo/mongo_module.hpp"
 #include "mongo_module_abi.hpp"
 
@@ -42,13 +42,7 @@ const Module& load_module() {
 }  // namespace
 
 std::filesystem::path default_module_path() {
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in dtq sets the environment
-  if (const char* path = std::getenv("DTQ_MONGO_MODULE"); path != nullptr && *path != '\0')
-    return path;
-  std::error_code error;
-  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
-  if (error) self = "dtq";
-  return self.replace_filename("dtq-backend-mongo.so");
+  return companion_file("DTQ_MONGO_MODULE", "dtq-backend-mongo.so");
 }
 
 StatusOr<std::unique_ptr<MongoResults>> connect_results(const MongoSettings& settings) {
